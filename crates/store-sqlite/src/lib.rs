@@ -1,0 +1,617 @@
+//! The embedded default: one SQLite file, created on first use, in WAL mode
+//! with a busy timeout and a single writer connection.
+//!
+//! **Invariant:** the `sessions` and `events` tables are append-only; the
+//! schema itself refuses UPDATE and DELETE on them with triggers.
+
+mod schema;
+
+use nocturne_core::{chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session};
+use nocturne_store::{Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Event rowids are `session_rowid << SEQ_BITS | seq`, so a session's events
+/// are one contiguous range of the table's b-tree with no extra index.
+const SEQ_BITS: u32 = 24;
+const MAX_EVENTS: usize = 1 << SEQ_BITS;
+
+/// A SQLite-backed [`Store`].
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn corrupt(e: serde_json::Error) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, with parent folders) the store at `path`,
+    /// and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", parent.display())))?;
+            }
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        Self::setup(conn, path.to_path_buf())
+    }
+
+    /// An in-memory store (for tests and throw-away runs).
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(backend)?;
+        Self::setup(conn, PathBuf::from(":memory:"))
+    }
+
+    fn setup(mut conn: Connection, path: PathBuf) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        schema::migrate(&mut conn).map_err(|e| match e {
+            schema::MigrateError::TooNew(found) => StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION },
+            schema::MigrateError::Sql(e) => StoreError::Backend(format!("{}: {e}", path.display())),
+        })?;
+        Ok(SqliteStore { conn: Mutex::new(conn), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.conn.lock().map_err(|_| StoreError::Backend("store connection lock poisoned".into()))
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction (the single writer).
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(backend)?;
+        Ok(out)
+    }
+}
+
+fn role_code(r: Role) -> i64 {
+    match r {
+        Role::User => 0,
+        Role::Assistant => 1,
+        Role::System => 2,
+        Role::Tool => 3,
+    }
+}
+
+fn role_of(c: i64) -> Result<Role> {
+    Ok(match c {
+        0 => Role::User,
+        1 => Role::Assistant,
+        2 => Role::System,
+        3 => Role::Tool,
+        _ => return Err(StoreError::Corrupt(format!("unknown role code {c}"))),
+    })
+}
+
+fn kind_code(k: EventKind) -> i64 {
+    match k {
+        EventKind::UserMessage => 0,
+        EventKind::AssistantMessage => 1,
+        EventKind::ToolCall => 2,
+        EventKind::ToolResult => 3,
+        EventKind::System => 4,
+        EventKind::Other => 5,
+    }
+}
+
+fn kind_of(c: i64) -> Result<EventKind> {
+    Ok(match c {
+        0 => EventKind::UserMessage,
+        1 => EventKind::AssistantMessage,
+        2 => EventKind::ToolCall,
+        3 => EventKind::ToolResult,
+        4 => EventKind::System,
+        5 => EventKind::Other,
+        _ => return Err(StoreError::Corrupt(format!("unknown event kind code {c}"))),
+    })
+}
+
+const SESSION_COLS: &str =
+    "id, format, source, user, agent, team, title, event_count, head_hash, started_at, ended_at, ingested_at";
+
+fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    let head: Vec<u8> = r.get(8)?;
+    Ok(Session {
+        id: r.get(0)?,
+        format: r.get(1)?,
+        source: r.get(2)?,
+        user: r.get(3)?,
+        agent: r.get(4)?,
+        team: r.get(5)?,
+        title: r.get(6)?,
+        event_count: r.get(7)?,
+        head_hash: hex::encode(head),
+        started_at: r.get(9)?,
+        ended_at: r.get(10)?,
+        ingested_at: r.get(11)?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn opt_json<T: serde::Serialize>(v: &Option<T>) -> Result<Option<String>> {
+    v.as_ref().map(to_json).transpose()
+}
+
+fn from_opt_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Option<T>> {
+    s.map(|s| serde_json::from_str(&s).map_err(corrupt)).transpose()
+}
+
+fn insert_revision(tx: &Transaction<'_>, rev: &Revision) -> Result<()> {
+    tx.execute(
+        "INSERT INTO revisions (rev, author, reason, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![rev.rev as i64, rev.author.0, rev.reason, rev.created_at],
+    )
+    .map_err(backend)?;
+    let mut ins = tx
+        .prepare_cached("INSERT INTO changes (rev, memory_id, before, after) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(backend)?;
+    let mut up = tx
+        .prepare_cached("INSERT OR REPLACE INTO memories (id, body, rev) VALUES (?1, ?2, ?3)")
+        .map_err(backend)?;
+    let mut del = tx.prepare_cached("DELETE FROM memories WHERE id = ?1").map_err(backend)?;
+    for c in &rev.changes {
+        ins.execute(params![rev.rev as i64, c.memory_id, opt_json(&c.before)?, opt_json(&c.after)?])
+            .map_err(backend)?;
+        match &c.after {
+            Some(m) => up.execute(params![c.memory_id, to_json(m)?, rev.rev as i64]).map_err(backend)?,
+            None => del.execute(params![c.memory_id]).map_err(backend)?,
+        };
+    }
+    Ok(())
+}
+
+fn head_of(conn: &Connection) -> Result<u64> {
+    let h: i64 = conn.query_row("SELECT COALESCE(MAX(rev), 0) FROM revisions", [], |r| r.get(0)).map_err(backend)?;
+    Ok(h as u64)
+}
+
+fn memory_of(conn: &Connection, id: &str) -> Result<Option<Memory>> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM memories WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    from_opt_json(body)
+}
+
+impl Store for SqliteStore {
+    fn append_sessions(&self, batch: &[SessionRecord]) -> Result<Vec<Appended>> {
+        self.write(|tx| {
+            let mut exists = tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1").map_err(backend)?;
+            let mut ins_s = tx
+                .prepare_cached(
+                    "INSERT INTO sessions (id, format, source, user, agent, team, title, event_count, head_hash, \
+                     started_at, ended_at, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(backend)?;
+            let mut ins_e = tx
+                .prepare_cached(
+                    "INSERT INTO events (id, role, kind, tool_name, tool_input, tool_use_id, text, flags, \
+                     timestamp, source_line, raw, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(batch.len());
+            for rec in batch {
+                let s = &rec.session;
+                if exists.exists([&s.id]).map_err(backend)? {
+                    out.push(Appended::Skipped);
+                    continue;
+                }
+                if s.events.len() >= MAX_EVENTS {
+                    return Err(StoreError::Backend(format!(
+                        "session {} has {} events; at most {} are supported",
+                        s.id,
+                        s.events.len(),
+                        MAX_EVENTS - 1
+                    )));
+                }
+                let hashes = chain::hashes(&s.id, &s.events);
+                let head = hashes.last().copied().unwrap_or_else(|| chain::genesis(&s.id));
+                let (first, last) = s.time_span();
+                let started = first.unwrap_or_else(|| rec.ingested_at.clone());
+                ins_s
+                    .execute(params![
+                        s.id,
+                        s.format,
+                        s.source,
+                        s.user,
+                        s.agent,
+                        s.team,
+                        s.title,
+                        s.events.len() as i64,
+                        &head[..],
+                        started,
+                        last,
+                        rec.ingested_at
+                    ])
+                    .map_err(backend)?;
+                let sid = tx.last_insert_rowid();
+                for (i, (e, h)) in s.events.iter().zip(&hashes).enumerate() {
+                    let flags = i64::from(e.is_error) | (i64::from(e.sidechain) << 1);
+                    ins_e
+                        .execute(params![
+                            (sid << SEQ_BITS) | i as i64,
+                            role_code(e.role),
+                            kind_code(e.kind),
+                            e.tool_name,
+                            e.tool_input,
+                            e.tool_use_id,
+                            e.text,
+                            flags,
+                            e.timestamp,
+                            e.source_line,
+                            e.raw,
+                            &h[..]
+                        ])
+                        .map_err(backend)?;
+                }
+                out.push(Appended::Added { events: s.events.len() as u32 });
+            }
+            Ok(out)
+        })
+    }
+
+    fn session(&self, id: &str) -> Result<Option<Session>> {
+        let conn = self.conn()?;
+        conn.query_row(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"), [id], session_row)
+            .optional()
+            .map_err(backend)
+    }
+
+    fn sessions(&self, f: &SessionFilter) -> Result<Vec<Session>> {
+        let conn = self.conn()?;
+        let mut sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        for (col, op, v) in [
+            ("user", "=", &f.user),
+            ("agent", "=", &f.agent),
+            ("team", "=", &f.team),
+            ("started_at", ">=", &f.since),
+            ("started_at", "<", &f.until),
+        ] {
+            if let Some(v) = v {
+                args.push(v.clone());
+                sql.push_str(&format!(" AND {col} {op} ?{}", args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY started_at DESC, id DESC");
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = conn.prepare(&sql).map_err(backend)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), session_row).map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn events(&self, session: &str) -> Result<Vec<Event>> {
+        let conn = self.conn()?;
+        let sid: Option<i64> = conn
+            .query_row("SELECT rowid FROM sessions WHERE id = ?1", [session], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        let Some(sid) = sid else {
+            return Ok(Vec::new());
+        };
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, role, kind, tool_name, tool_input, tool_use_id, text, flags, timestamp, source_line, raw, hash \
+                 FROM events WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+            )
+            .map_err(backend)?;
+        let lo = sid << SEQ_BITS;
+        let hi = lo | (MAX_EVENTS as i64 - 1);
+        let mut rows = st.query(params![lo, hi]).map_err(backend)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(backend)? {
+            let id: i64 = r.get(0).map_err(backend)?;
+            let flags: i64 = r.get(7).map_err(backend)?;
+            let hash: Vec<u8> = r.get(11).map_err(backend)?;
+            out.push(Event {
+                session: session.to_string(),
+                seq: (id & (MAX_EVENTS as i64 - 1)) as u32,
+                body: NewEvent {
+                    role: role_of(r.get(1).map_err(backend)?)?,
+                    kind: kind_of(r.get(2).map_err(backend)?)?,
+                    tool_name: r.get(3).map_err(backend)?,
+                    tool_input: r.get(4).map_err(backend)?,
+                    tool_use_id: r.get(5).map_err(backend)?,
+                    text: r.get(6).map_err(backend)?,
+                    is_error: flags & 1 != 0,
+                    sidechain: flags & 2 != 0,
+                    timestamp: r.get(8).map_err(backend)?,
+                    source_line: r.get(9).map_err(backend)?,
+                    raw: r.get(10).map_err(backend)?,
+                },
+                hash: hex::encode(hash),
+            });
+        }
+        Ok(out)
+    }
+
+    fn session_count(&self) -> Result<u64> {
+        let conn = self.conn()?;
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0)).map_err(backend)?;
+        Ok(n as u64)
+    }
+
+    fn head(&self) -> Result<u64> {
+        head_of(&*self.conn()?)
+    }
+
+    fn memories(&self) -> Result<Vec<Memory>> {
+        let conn = self.conn()?;
+        let mut st = conn.prepare_cached("SELECT body FROM memories ORDER BY id").map_err(backend)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(backend)?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(serde_json::from_str(&body.map_err(backend)?).map_err(corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn memory(&self, id: &str) -> Result<Option<Memory>> {
+        memory_of(&*self.conn()?, id)
+    }
+
+    fn commit(&self, c: Commit) -> Result<Revision> {
+        self.write(|tx| {
+            let head = head_of(tx)?;
+            if let Some(expected) = c.expect_rev {
+                if expected != head {
+                    return Err(StoreError::RevisionMismatch { expected, actual: head });
+                }
+            }
+            let mut conflicts = Vec::new();
+            for ch in &c.changes {
+                let stored = memory_of(tx, &ch.memory_id)?;
+                if stored != ch.before {
+                    conflicts.push(match (&stored, &ch.before) {
+                        (Some(_), None) => format!("memory {} already exists", ch.memory_id),
+                        (None, Some(_)) => format!("memory {} no longer exists", ch.memory_id),
+                        _ => format!("memory {} changed since it was read", ch.memory_id),
+                    });
+                }
+            }
+            if !conflicts.is_empty() {
+                return Err(StoreError::Conflict(conflicts));
+            }
+            let rev = Revision {
+                rev: head + 1,
+                author: nocturne_core::Author(c.author.clone()),
+                reason: c.reason.clone(),
+                created_at: c.created_at.clone(),
+                changes: c.changes.clone(),
+            };
+            insert_revision(tx, &rev)?;
+            if let Some(pid) = &c.applies_proposal {
+                set_status(tx, pid, ProposalStatus::Applied, Some(rev.rev))?;
+            }
+            Ok(rev)
+        })
+    }
+
+    fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>> {
+        let conn = self.conn()?;
+        let to = to.min(i64::MAX as u64) as i64;
+        let mut st = conn
+            .prepare_cached("SELECT rev, author, reason, created_at FROM revisions WHERE rev BETWEEN ?1 AND ?2 ORDER BY rev")
+            .map_err(backend)?;
+        let heads = st
+            .query_map(params![from as i64, to], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        let mut ch = conn
+            .prepare_cached("SELECT memory_id, before, after FROM changes WHERE rev = ?1 ORDER BY rowid")
+            .map_err(backend)?;
+        let mut out = Vec::with_capacity(heads.len());
+        for (rev, author, reason, created_at) in heads {
+            let rows = ch
+                .query_map([rev], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            let mut changes = Vec::with_capacity(rows.len());
+            for (memory_id, b, a) in rows {
+                changes.push(Change { memory_id, before: from_opt_json(b)?, after: from_opt_json(a)? });
+            }
+            out.push(Revision { rev: rev as u64, author: nocturne_core::Author(author), reason, created_at, changes });
+        }
+        Ok(out)
+    }
+
+    fn history(&self, memory_id: &str) -> Result<Vec<HistoryEntry>> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached(
+                "SELECT r.rev, r.author, r.reason, r.created_at, c.before, c.after FROM changes c \
+                 JOIN revisions r ON r.rev = c.rev WHERE c.memory_id = ?1 ORDER BY r.rev",
+            )
+            .map_err(backend)?;
+        let rows = st
+            .query_map([memory_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        rows.into_iter()
+            .map(|(rev, author, reason, created_at, b, a)| {
+                Ok(HistoryEntry {
+                    rev: rev as u64,
+                    author,
+                    reason,
+                    created_at,
+                    change: Change { memory_id: memory_id.to_string(), before: from_opt_json(b)?, after: from_opt_json(a)? },
+                })
+            })
+            .collect()
+    }
+
+    fn restore(&self, revisions: &[Revision]) -> Result<()> {
+        self.write(|tx| {
+            if head_of(tx)? != 0 {
+                return Err(StoreError::NotEmpty(
+                    "the store already has memory revisions; import needs a store with none".into(),
+                ));
+            }
+            for (i, r) in revisions.iter().enumerate() {
+                if r.rev != i as u64 + 1 {
+                    return Err(StoreError::Corrupt(format!("revision {} found where {} was expected", r.rev, i + 1)));
+                }
+                insert_revision(tx, r)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn put_proposal(&self, p: &Proposal) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO proposals (id, created_at, status, body) VALUES (?1, ?2, ?3, ?4)",
+                params![p.id, p.created_at, p.status.as_str(), to_json(p)?],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn proposal(&self, id: &str) -> Result<Option<Proposal>> {
+        let conn = self.conn()?;
+        let body: Option<String> = conn
+            .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        from_opt_json(body)
+    }
+
+    fn proposals(&self) -> Result<Vec<Proposal>> {
+        let conn = self.conn()?;
+        let mut st = conn.prepare_cached("SELECT body FROM proposals ORDER BY created_at DESC, id DESC").map_err(backend)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(backend)?;
+        let mut out = Vec::new();
+        for b in rows {
+            out.push(serde_json::from_str(&b.map_err(backend)?).map_err(corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn set_proposal_status(&self, id: &str, status: ProposalStatus) -> Result<()> {
+        self.write(|tx| set_status(tx, id, status, None))
+    }
+}
+
+fn set_status(tx: &Transaction<'_>, id: &str, status: ProposalStatus, applied: Option<u64>) -> Result<()> {
+    let body: Option<String> = tx
+        .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    let Some(body) = body else {
+        return Err(StoreError::NotFound { what: "dream", id: id.to_string() });
+    };
+    let mut p: Proposal = serde_json::from_str(&body).map_err(corrupt)?;
+    p.status = status;
+    if applied.is_some() {
+        p.applied_revision = applied;
+    }
+    tx.execute(
+        "UPDATE proposals SET status = ?2, body = ?3 WHERE id = ?1",
+        params![id, status.as_str(), to_json(&p)?],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Test support: builds a store at an older schema version, to prove that
+/// stores written by older releases open in this one.
+#[doc(hidden)]
+pub fn create_at_version(path: &Path, version: i64) -> Result<()> {
+    let mut conn = Connection::open(path).map_err(backend)?;
+    schema::migrate_to(&mut conn, version).map_err(|e| match e {
+        schema::MigrateError::TooNew(v) => StoreError::SchemaTooNew { found: v, supported: SCHEMA_VERSION },
+        schema::MigrateError::Sql(e) => backend(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nocturne_store::conformance;
+
+    #[test]
+    fn sqlite_store_passes_the_conformance_suite() {
+        let failures = conformance::run_all(&|| SqliteStore::open_in_memory().unwrap());
+        assert!(failures.is_empty(), "conformance failures:\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn the_schema_refuses_updates_and_deletes_of_the_log() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        s.append_sessions(&[conformance::sample_session("s", "u", "2026-01-01T00:00:00Z", 2)]).unwrap();
+        let conn = s.conn().unwrap();
+        let e = conn.execute("UPDATE events SET text = 'x'", []).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+        assert!(conn.execute("DELETE FROM sessions", []).is_err());
+    }
+
+    #[test]
+    fn a_store_from_schema_version_1_opens_and_migrates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        create_at_version(&path, 1).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute(
+                "INSERT INTO sessions (id, format, event_count, head_hash, started_at, ingested_at) \
+                 VALUES ('old', 'nocturne', 0, x'00', '2025-01-01', '2025-01-01')",
+                [],
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.session("old").unwrap().unwrap().id, "old");
+        let v: i64 = s.conn().unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_from_a_newer_version_is_refused_with_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = SqliteStore::open(&path).err().unwrap();
+        assert!(err.to_string().contains("newer than this program supports"), "{err}");
+    }
+}

@@ -1,0 +1,115 @@
+//! Versioned schema migrations. `PRAGMA user_version` holds the version; a
+//! store at version N is migrated through N+1.. in one transaction each.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema from version `i` to `i + 1`. Never edit a
+/// released entry; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: session log, memory revisions, proposals.
+    r#"
+    CREATE TABLE sessions (
+        id TEXT NOT NULL UNIQUE,
+        format TEXT NOT NULL,
+        source TEXT,
+        user TEXT,
+        agent TEXT,
+        team TEXT,
+        title TEXT,
+        event_count INTEGER NOT NULL,
+        head_hash BLOB NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        ingested_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_started ON sessions (started_at DESC);
+    -- id = session rowid << 24 | seq
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        role INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        tool_name TEXT,
+        tool_input TEXT,
+        tool_use_id TEXT,
+        text TEXT,
+        flags INTEGER NOT NULL,
+        timestamp TEXT,
+        source_line INTEGER,
+        raw TEXT NOT NULL,
+        hash BLOB NOT NULL
+    );
+    CREATE TABLE revisions (
+        rev INTEGER PRIMARY KEY,
+        author TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE changes (
+        rev INTEGER NOT NULL REFERENCES revisions (rev),
+        memory_id TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    );
+    CREATE INDEX changes_rev ON changes (rev);
+    CREATE TABLE memories (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,
+        rev INTEGER NOT NULL
+    );
+    CREATE TABLE proposals (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    "#,
+    // 2: the log refuses updates and deletes; memory history by id.
+    r#"
+    CREATE TRIGGER sessions_append_only_u BEFORE UPDATE ON sessions
+        BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
+    CREATE TRIGGER sessions_append_only_d BEFORE DELETE ON sessions
+        BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
+    CREATE TRIGGER events_append_only_u BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
+    CREATE TRIGGER events_append_only_d BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
+    CREATE INDEX changes_memory ON changes (memory_id, rev);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub(crate) enum MigrateError {
+    TooNew(i64),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sql(e)
+    }
+}
+
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Migrates up to `target` (tests use it to build old stores).
+pub(crate) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), MigrateError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(MigrateError::TooNew(current));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let v = i as i64 + 1;
+        if v <= current || v > target {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", v)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! The contract of [`Store`], as executable checks. A backend's test suite
+//! calls [`run_all`] with a factory that makes a fresh, empty store; each
+//! check returns an error message instead of panicking, so a failure names
+//! the rule that was broken.
+
+use crate::{Appended, Commit, SessionFilter, SessionRecord, Store, StoreError};
+use nocturne_core::{
+    chain, Change, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role, Scope,
+    Status,
+};
+use std::collections::BTreeMap;
+
+type Check<S> = (&'static str, fn(&S) -> Result<(), String>);
+
+/// Runs every check on a fresh store from `make`. Returns the failures as
+/// `name: message` lines (empty when the backend conforms).
+pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
+    let checks: Vec<Check<S>> = vec![
+        ("append_then_read_back", append_then_read_back),
+        ("append_is_idempotent", append_is_idempotent),
+        ("chain_hashes_match_core", chain_hashes_match_core),
+        ("sessions_filter_and_order", sessions_filter_and_order),
+        ("empty_session_is_stored", empty_session_is_stored),
+        ("commit_creates_numbered_revisions", commit_creates_numbered_revisions),
+        ("expect_rev_mismatch_refused", expect_rev_mismatch_refused),
+        ("stale_before_is_a_conflict", stale_before_is_a_conflict),
+        ("failed_commit_changes_nothing", failed_commit_changes_nothing),
+        ("history_lists_every_change", history_lists_every_change),
+        ("restore_needs_empty_store", restore_needs_empty_store),
+        ("proposals_round_trip", proposals_round_trip),
+        ("commit_marks_proposal_applied", commit_marks_proposal_applied),
+    ];
+    let mut failures = Vec::new();
+    for (name, check) in checks {
+        let store = make();
+        if let Err(e) = check(&store) {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    failures
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn ensure(cond: bool, msg: &str) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(msg.to_string())
+    }
+}
+
+/// A small session for the checks.
+pub fn sample_session(id: &str, user: &str, start: &str, n: usize) -> SessionRecord {
+    let events = (0..n)
+        .map(|i| NewEvent {
+            role: if i % 2 == 0 { Role::User } else { Role::Assistant },
+            kind: if i % 2 == 0 { EventKind::UserMessage } else { EventKind::AssistantMessage },
+            tool_name: None,
+            tool_input: None,
+            tool_use_id: None,
+            text: Some(format!("message {i} of {id}")),
+            is_error: false,
+            timestamp: Some(format!("{start}")),
+            sidechain: false,
+            source_line: Some(i as u32 + 1),
+            raw: format!("{{\"n\":{i}}}"),
+        })
+        .collect();
+    SessionRecord {
+        session: NewSession {
+            id: id.into(),
+            format: "nocturne".into(),
+            source: Some(format!("{id}.jsonl")),
+            user: Some(user.into()),
+            agent: Some("coder".into()),
+            team: Some("core".into()),
+            title: None,
+            events,
+        },
+        ingested_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn mem(text: &str) -> Memory {
+    Memory {
+        id: nocturne_core::memory::memory_id("fact", text, "conformance"),
+        kind: MemoryKind::fact(),
+        text: text.into(),
+        tags: vec!["t".into()],
+        scope: Scope::org(),
+        priority: 0,
+        status: Status::Active,
+        evidence: vec![],
+        created_at: "2026-01-01T00:00:00Z".into(),
+        updated_at: "2026-01-01T00:00:00Z".into(),
+        retired_reason: None,
+    }
+}
+
+fn commit_of(changes: Vec<Change>) -> Commit {
+    Commit {
+        expect_rev: None,
+        author: "user:test".into(),
+        reason: "test".into(),
+        created_at: "2026-01-02T00:00:00Z".into(),
+        changes,
+        applies_proposal: None,
+    }
+}
+
+fn create(m: &Memory) -> Change {
+    Change { memory_id: m.id.clone(), before: None, after: Some(m.clone()) }
+}
+
+fn append_then_read_back<S: Store>(s: &S) -> Result<(), String> {
+    let rec = sample_session("s1", "ana", "2026-01-01T10:00:00Z", 5);
+    let r = s.append_sessions(std::slice::from_ref(&rec)).map_err(err)?;
+    ensure(r == vec![Appended::Added { events: 5 }], "append reports the events added")?;
+    let sess = s.session("s1").map_err(err)?.ok_or("session not found after append")?;
+    ensure(sess.event_count == 5, "event_count")?;
+    ensure(sess.user.as_deref() == Some("ana"), "user kept")?;
+    let evs = s.events("s1").map_err(err)?;
+    ensure(evs.len() == 5, "all events read back")?;
+    for (i, (e, orig)) in evs.iter().zip(&rec.session.events).enumerate() {
+        ensure(e.seq as usize == i, "events in order")?;
+        ensure(&e.body == orig, "event body read back exactly")?;
+    }
+    ensure(s.session("nope").map_err(err)?.is_none(), "unknown session is None")
+}
+
+fn append_is_idempotent<S: Store>(s: &S) -> Result<(), String> {
+    let rec = sample_session("s1", "ana", "2026-01-01T10:00:00Z", 3);
+    s.append_sessions(std::slice::from_ref(&rec)).map_err(err)?;
+    let before = s.session("s1").map_err(err)?;
+    let mut again = rec.clone();
+    again.session.events.push(again.session.events[0].clone());
+    let r = s.append_sessions(&[again]).map_err(err)?;
+    ensure(r == vec![Appended::Skipped], "second append of same id is skipped")?;
+    ensure(s.session("s1").map_err(err)? == before, "stored session unchanged")?;
+    ensure(s.events("s1").map_err(err)?.len() == 3, "no events added")?;
+    ensure(s.session_count().map_err(err)? == 1, "one session")
+}
+
+fn chain_hashes_match_core<S: Store>(s: &S) -> Result<(), String> {
+    let rec = sample_session("s1", "ana", "2026-01-01T10:00:00Z", 4);
+    s.append_sessions(std::slice::from_ref(&rec)).map_err(err)?;
+    let sess = s.session("s1").map_err(err)?.ok_or("missing")?;
+    let expected = chain::head_hex("s1", &rec.session.events);
+    ensure(sess.head_hash == expected, "head hash is the core chain head")?;
+    let evs = s.events("s1").map_err(err)?;
+    let hs = chain::hashes("s1", &rec.session.events);
+    for (e, h) in evs.iter().zip(hs) {
+        ensure(e.hash == hex_of(&h), "each event stores its chain hash")?;
+    }
+    Ok(())
+}
+
+fn hex_of(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sessions_filter_and_order<S: Store>(s: &S) -> Result<(), String> {
+    s.append_sessions(&[
+        sample_session("a", "ana", "2026-01-01T10:00:00Z", 1),
+        sample_session("b", "bob", "2026-01-03T10:00:00Z", 1),
+        sample_session("c", "ana", "2026-01-02T10:00:00Z", 1),
+    ])
+    .map_err(err)?;
+    let all: Vec<String> = s.sessions(&SessionFilter::default()).map_err(err)?.into_iter().map(|x| x.id).collect();
+    ensure(all == ["b", "c", "a"], "newest first")?;
+    let ana: Vec<String> = s
+        .sessions(&SessionFilter { user: Some("ana".into()), ..Default::default() })
+        .map_err(err)?
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    ensure(ana == ["c", "a"], "filter by user")?;
+    let lim = s.sessions(&SessionFilter { limit: Some(1), ..Default::default() }).map_err(err)?;
+    ensure(lim.len() == 1 && lim[0].id == "b", "limit keeps the newest")?;
+    let since = s
+        .sessions(&SessionFilter {
+            since: Some("2026-01-02".into()),
+            until: Some("2026-01-03".into()),
+            ..Default::default()
+        })
+        .map_err(err)?;
+    ensure(since.len() == 1 && since[0].id == "c", "since inclusive, until exclusive")
+}
+
+fn empty_session_is_stored<S: Store>(s: &S) -> Result<(), String> {
+    let rec = sample_session("empty", "ana", "2026-01-01T10:00:00Z", 0);
+    let r = s.append_sessions(&[rec]).map_err(err)?;
+    ensure(r == vec![Appended::Added { events: 0 }], "empty session added")?;
+    let sess = s.session("empty").map_err(err)?.ok_or("missing")?;
+    ensure(sess.head_hash == hex_of(&chain::genesis("empty")), "empty chain hash is the genesis")
+}
+
+fn commit_creates_numbered_revisions<S: Store>(s: &S) -> Result<(), String> {
+    ensure(s.head().map_err(err)? == 0, "a new store is at revision 0")?;
+    let a = mem("alpha");
+    let r1 = s.commit(commit_of(vec![create(&a)])).map_err(err)?;
+    ensure(r1.rev == 1, "first revision is 1")?;
+    let mut a2 = a.clone();
+    a2.text = "alpha two".into();
+    let r2 = s
+        .commit(Commit {
+            expect_rev: Some(1),
+            ..commit_of(vec![Change { memory_id: a.id.clone(), before: Some(a.clone()), after: Some(a2.clone()) }])
+        })
+        .map_err(err)?;
+    ensure(r2.rev == 2, "second revision is 2")?;
+    ensure(s.head().map_err(err)? == 2, "head follows")?;
+    ensure(s.memory(&a.id).map_err(err)? == Some(a2.clone()), "memory at head")?;
+    let revs = s.revisions(1, 2).map_err(err)?;
+    ensure(revs.len() == 2 && revs[0] == r1 && revs[1] == r2, "revisions read back exactly")?;
+    let replayed = nocturne_core::revision::replay(&revs);
+    let listed: BTreeMap<String, Memory> = s.memories().map_err(err)?.into_iter().map(|m| (m.id.clone(), m)).collect();
+    ensure(replayed == listed, "replaying revisions gives the memory list")
+}
+
+fn expect_rev_mismatch_refused<S: Store>(s: &S) -> Result<(), String> {
+    s.commit(commit_of(vec![create(&mem("a"))])).map_err(err)?;
+    let r = s.commit(Commit { expect_rev: Some(0), ..commit_of(vec![create(&mem("b"))]) });
+    match r {
+        Err(StoreError::RevisionMismatch { expected: 0, actual: 1 }) => {}
+        other => return Err(format!("expected RevisionMismatch, got {other:?}")),
+    }
+    ensure(s.head().map_err(err)? == 1, "nothing committed")
+}
+
+fn stale_before_is_a_conflict<S: Store>(s: &S) -> Result<(), String> {
+    let a = mem("a");
+    s.commit(commit_of(vec![create(&a)])).map_err(err)?;
+    let mut stale = a.clone();
+    stale.text = "not what is stored".into();
+    let r = s.commit(commit_of(vec![Change { memory_id: a.id.clone(), before: Some(stale), after: Some(a.clone()) }]));
+    ensure(matches!(r, Err(StoreError::Conflict(ref v)) if v.iter().any(|c| c.contains(&a.id))), "conflict names the memory")?;
+    let r = s.commit(commit_of(vec![create(&a)]));
+    ensure(matches!(r, Err(StoreError::Conflict(_))), "creating an existing id is a conflict")
+}
+
+fn failed_commit_changes_nothing<S: Store>(s: &S) -> Result<(), String> {
+    let a = mem("a");
+    s.commit(commit_of(vec![create(&a)])).map_err(err)?;
+    let b = mem("b");
+    let mut stale = a.clone();
+    stale.text = "x".into();
+    let r = s.commit(commit_of(vec![
+        create(&b),
+        Change { memory_id: a.id.clone(), before: Some(stale), after: Some(a.clone()) },
+    ]));
+    ensure(r.is_err(), "commit with one bad change fails")?;
+    ensure(s.memory(&b.id).map_err(err)?.is_none(), "the good change was not applied either")?;
+    ensure(s.head().map_err(err)? == 1, "head unchanged")
+}
+
+fn history_lists_every_change<S: Store>(s: &S) -> Result<(), String> {
+    let a = mem("a");
+    s.commit(commit_of(vec![create(&a)])).map_err(err)?;
+    s.commit(commit_of(vec![create(&mem("other"))])).map_err(err)?;
+    let mut r = a.clone();
+    r.status = Status::Retired;
+    s.commit(commit_of(vec![Change { memory_id: a.id.clone(), before: Some(a.clone()), after: Some(r) }]))
+        .map_err(err)?;
+    let h = s.history(&a.id).map_err(err)?;
+    ensure(h.len() == 2, "two entries")?;
+    ensure(h[0].rev == 1 && h[1].rev == 3, "entries carry their revision numbers")?;
+    ensure(s.memory(&a.id).map_err(err)?.is_some_and(|m| m.status == Status::Retired), "retired is kept")
+}
+
+fn restore_needs_empty_store<S: Store>(s: &S) -> Result<(), String> {
+    let other = crate::conformance::revisions_fixture();
+    s.restore(&other).map_err(err)?;
+    ensure(s.head().map_err(err)? == other.len() as u64, "head after restore")?;
+    ensure(s.revisions(1, u64::MAX).map_err(err)? == other, "revisions restored verbatim")?;
+    ensure(s.restore(&other).is_err(), "restore into a non-empty store is refused")
+}
+
+/// Two revisions for restore checks.
+pub fn revisions_fixture() -> Vec<nocturne_core::Revision> {
+    let a = mem("a");
+    let mut a2 = a.clone();
+    a2.priority = 3;
+    vec![
+        nocturne_core::Revision {
+            rev: 1,
+            author: nocturne_core::Author("user:x".into()),
+            reason: "add".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            changes: vec![create(&a)],
+        },
+        nocturne_core::Revision {
+            rev: 2,
+            author: nocturne_core::Author("dream:d1".into()),
+            reason: "promote".into(),
+            created_at: "2026-01-02T00:00:00Z".into(),
+            changes: vec![Change { memory_id: a.id.clone(), before: Some(a), after: Some(a2) }],
+        },
+    ]
+}
+
+fn proposal(id: &str, at: &str) -> Proposal {
+    Proposal {
+        id: id.into(),
+        base_revision: 0,
+        created_at: at.into(),
+        status: ProposalStatus::Pending,
+        sessions: vec!["s1".into()],
+        ops: vec![],
+        stats: BTreeMap::new(),
+        applied_revision: None,
+        notes: None,
+    }
+}
+
+fn proposals_round_trip<S: Store>(s: &S) -> Result<(), String> {
+    let p1 = proposal("d1", "2026-01-01T00:00:00Z");
+    let p2 = proposal("d2", "2026-01-02T00:00:00Z");
+    s.put_proposal(&p1).map_err(err)?;
+    s.put_proposal(&p2).map_err(err)?;
+    ensure(s.proposal("d1").map_err(err)? == Some(p1.clone()), "read back")?;
+    let ids: Vec<String> = s.proposals().map_err(err)?.into_iter().map(|p| p.id).collect();
+    ensure(ids == ["d2", "d1"], "newest first")?;
+    s.set_proposal_status("d1", ProposalStatus::Rejected).map_err(err)?;
+    ensure(
+        s.proposal("d1").map_err(err)?.is_some_and(|p| p.status == ProposalStatus::Rejected),
+        "status set",
+    )?;
+    ensure(
+        matches!(s.set_proposal_status("zz", ProposalStatus::Rejected), Err(StoreError::NotFound { .. })),
+        "unknown proposal is NotFound",
+    )
+}
+
+fn commit_marks_proposal_applied<S: Store>(s: &S) -> Result<(), String> {
+    s.put_proposal(&proposal("d1", "2026-01-01T00:00:00Z")).map_err(err)?;
+    let rev = s
+        .commit(Commit { applies_proposal: Some("d1".into()), ..commit_of(vec![create(&mem("a"))]) })
+        .map_err(err)?;
+    let p = s.proposal("d1").map_err(err)?.ok_or("missing")?;
+    ensure(p.status == ProposalStatus::Applied, "applied")?;
+    ensure(p.applied_revision == Some(rev.rev), "applied revision recorded")
+}

@@ -1,0 +1,127 @@
+//! Where sessions, memories, revisions and proposals live: the [`Store`]
+//! trait, and in [`conformance`] the suite of checks that defines its
+//! contract. Every backend (SQLite now, PostgreSQL later) runs the suite.
+//!
+//! **Invariant:** the session log is append-only. The trait has no method
+//! that updates or deletes a session or an event.
+
+pub mod conformance;
+
+use nocturne_core::{Change, Event, Memory, NewSession, Proposal, ProposalStatus, Revision, Session};
+
+/// Errors every backend reports the same way.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (IO, SQL, corruption). Not the caller's fault.
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// The store file was written by a newer Nocturne.
+    #[error("the store is at schema version {found}, newer than this program supports ({supported}); upgrade nocturne")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// Optimistic concurrency: the caller expected another head revision.
+    #[error("the store moved: expected revision {expected}, but it is at {actual}")]
+    RevisionMismatch { expected: u64, actual: u64 },
+    /// A change's `before` does not match the memory as stored now.
+    #[error("conflicting changes: {}", .0.join("; "))]
+    Conflict(Vec<String>),
+    /// A named object does not exist.
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The operation needs an empty memory store (import of revisions).
+    #[error("{0}")]
+    NotEmpty(String),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What appending a session did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored, with this many events.
+    Added { events: u32 },
+    /// A session with this id was already stored; nothing changed.
+    Skipped,
+}
+
+/// Which sessions to list. Newest first (by start time, then id).
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    pub user: Option<String>,
+    pub agent: Option<String>,
+    pub team: Option<String>,
+    /// Inclusive lower bound on `started_at` (RFC 3339 prefix compare).
+    pub since: Option<String>,
+    /// Exclusive upper bound on `started_at`.
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A session to append: the importer's session and its ingest time.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub session: NewSession,
+    pub ingested_at: String,
+}
+
+/// One memory's entry in its history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub rev: u64,
+    pub author: String,
+    pub reason: String,
+    pub created_at: String,
+    pub change: Change,
+}
+
+/// A revision to commit.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// Fail with [`StoreError::RevisionMismatch`] unless the head is this.
+    pub expect_rev: Option<u64>,
+    pub author: String,
+    pub reason: String,
+    pub created_at: String,
+    /// Each change's `before` must equal the stored memory (or absence).
+    pub changes: Vec<Change>,
+    /// A proposal to mark applied in the same transaction.
+    pub applies_proposal: Option<String>,
+}
+
+/// The storage contract. Implementations must be safe to share between
+/// threads; writes are serialized by the backend.
+pub trait Store: Send + Sync {
+    // --- session log (append-only) ---
+    /// Appends sessions in one transaction, computing each hash chain.
+    /// A session whose id is already stored is skipped unchanged.
+    fn append_sessions(&self, batch: &[SessionRecord]) -> Result<Vec<Appended>>;
+    fn session(&self, id: &str) -> Result<Option<Session>>;
+    fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>>;
+    fn events(&self, session: &str) -> Result<Vec<Event>>;
+    fn session_count(&self) -> Result<u64>;
+
+    // --- memory, versioned ---
+    fn head(&self) -> Result<u64>;
+    /// All memories at the head, active and retired, ordered by id.
+    fn memories(&self) -> Result<Vec<Memory>>;
+    fn memory(&self, id: &str) -> Result<Option<Memory>>;
+    /// Commits one revision atomically; returns it. An empty change list is
+    /// refused by the service layer, not here.
+    fn commit(&self, commit: Commit) -> Result<Revision>;
+    /// Revisions in order, `from..=to` (inclusive, clamped).
+    fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>>;
+    fn history(&self, memory_id: &str) -> Result<Vec<HistoryEntry>>;
+    /// Replaces an empty memory store by these revisions, verbatim
+    /// (numbers, authors, times). Refused unless the store has no revision.
+    fn restore(&self, revisions: &[Revision]) -> Result<()>;
+
+    // --- dream proposals ---
+    fn put_proposal(&self, p: &Proposal) -> Result<()>;
+    fn proposal(&self, id: &str) -> Result<Option<Proposal>>;
+    /// Newest first.
+    fn proposals(&self) -> Result<Vec<Proposal>>;
+    fn set_proposal_status(&self, id: &str, status: ProposalStatus) -> Result<()>;
+}
