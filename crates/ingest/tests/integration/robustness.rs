@@ -1,0 +1,138 @@
+//! `parse` never panics: random bytes and mutated fixtures give `Ok` or an
+//! `Err` with a reason and the right file name, for every format.
+
+use nocturne_ingest::{detect, parse, Format};
+use proptest::prelude::*;
+
+use crate::common::{fixture, VALID};
+
+const FILE: &str = "fuzz/input.jsonl";
+
+fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let _ = detect(bytes);
+    for format in Format::ALL {
+        match parse(FILE, bytes, format) {
+            Ok(sessions) => {
+                for s in sessions {
+                    prop_assert!(!s.id.is_empty());
+                    prop_assert_eq!(s.source.as_deref(), Some(FILE));
+                }
+            }
+            Err(e) => {
+                prop_assert_eq!(&e.file, FILE);
+                prop_assert!(!e.reason.trim().is_empty(), "{:?}", e);
+                prop_assert!(e.line != Some(0));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip { at: usize, byte: u8 },
+    Truncate { at: usize },
+    DeleteLine { line: usize },
+    Insert { at: usize, bytes: Vec<u8> },
+}
+
+fn apply(mut bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
+    match m {
+        Mutation::Flip { at, byte } => {
+            if !bytes.is_empty() {
+                let i = at % bytes.len();
+                bytes[i] = *byte;
+            }
+            bytes
+        }
+        Mutation::Truncate { at } => {
+            let n = at % (bytes.len() + 1);
+            bytes.truncate(n);
+            bytes
+        }
+        Mutation::DeleteLine { line } => {
+            let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+            let skip = line % lines.len().max(1);
+            lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, l)| l.to_vec())
+                .collect::<Vec<_>>()
+                .join(&b'\n')
+        }
+        Mutation::Insert { at, bytes: extra } => {
+            let i = at % (bytes.len() + 1);
+            bytes.splice(i..i, extra.iter().copied());
+            bytes
+        }
+    }
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let interesting = prop::sample::select(vec![
+        b'{', b'}', b'[', b']', b'"', b',', b':', b'\n', b'\\', b'0', b'n', 0xff, 0xc3, b' ',
+    ]);
+    prop_oneof![
+        (any::<usize>(), prop_oneof![any::<u8>(), interesting]).prop_map(|(at, byte)| Mutation::Flip { at, byte }),
+        any::<usize>().prop_map(|at| Mutation::Truncate { at }),
+        any::<usize>().prop_map(|line| Mutation::DeleteLine { line }),
+        (
+            any::<usize>(),
+            prop::sample::select(vec![
+                b"null".to_vec(),
+                b"42".to_vec(),
+                b"\"x\"".to_vec(),
+                b"[]".to_vec(),
+                b"{}".to_vec(),
+                b"\n\n".to_vec(),
+                b"\xf0\x9f".to_vec(),
+            ])
+        )
+            .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        check(&bytes)?;
+    }
+
+    #[test]
+    fn json_ish_noise_never_panics(s in "[\\[\\]{}\":,0-9a-z \n\\\\]{0,200}") {
+        check(s.as_bytes())?;
+    }
+
+    #[test]
+    fn mutated_fixtures_never_panic(
+        which in 0..VALID.len(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+    ) {
+        let mut bytes = fixture(VALID[which].0);
+        for m in &mutations {
+            bytes = apply(bytes, m);
+        }
+        check(&bytes)?;
+    }
+}
+
+#[test]
+fn every_prefix_of_every_fixture_is_handled() {
+    for (name, _) in VALID {
+        let bytes = fixture(name);
+        for n in 0..=bytes.len() {
+            check(&bytes[..n]).unwrap();
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_json_is_refused_not_overflowed() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    check(deep.as_bytes()).unwrap();
+    let line = format!("{{\"type\":\"user\",\"message\":{}{}}}", "{\"a\":".repeat(50_000), "1}".repeat(50_000));
+    check(line.as_bytes()).unwrap();
+}
