@@ -6,14 +6,49 @@
 pub const REDACTED: &str = "[REDACTED]";
 
 const PREFIXES: &[&str] = &[
-    "sk-", "sk_live_", "sk_test_", "rk_live_", "pk_live_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
-    "github_pat_", "glpat-", "xoxb-", "xoxp-", "xoxa-", "xapp-", "AKIA", "ASIA", "AIza", "npm_", "hf_",
-    "pypi-", "dop_v1_", "SG.",
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "pk_live_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xapp-",
+    "AKIA",
+    "ASIA",
+    "AIza",
+    "npm_",
+    "hf_",
+    "pypi-",
+    "dop_v1_",
+    "SG.",
 ];
 
 const KEY_WORDS: &[&str] = &[
-    "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key", "access_key",
-    "secret_key", "private_key", "client_secret", "auth", "authorization", "bearer", "credentials",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "secret_key",
+    "private_key",
+    "client_secret",
+    "auth",
+    "authorization",
+    "bearer",
+    "credentials",
 ];
 
 /// True when `text` contains something [`redact`] would hide.
@@ -105,13 +140,7 @@ fn redact_word(word: &str) -> (String, bool) {
 
 fn is_key_word(key: &str) -> bool {
     let key = key.trim_start_matches("--").trim_start_matches('-');
-    let key = key.rsplit(['.', '_', '-']).next().map_or(key, |last| {
-        if KEY_WORDS.contains(&last) {
-            last
-        } else {
-            key
-        }
-    });
+    let key = key.rsplit(['.', '_', '-']).next().map_or(key, |last| if KEY_WORDS.contains(&last) { last } else { key });
     KEY_WORDS.iter().any(|k| key == *k || key.ends_with(&format!("_{k}")) || key.ends_with(&format!("-{k}")))
 }
 

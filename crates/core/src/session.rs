@@ -129,12 +129,7 @@ impl NewSession {
     pub fn time_span(&self) -> (Option<String>, Option<String>) {
         let mut ts = self.events.iter().filter_map(|e| e.timestamp.as_deref());
         let first = ts.next().map(str::to_string);
-        let last = self
-            .events
-            .iter()
-            .rev()
-            .find_map(|e| e.timestamp.clone())
-            .or_else(|| first.clone());
+        let last = self.events.iter().rev().find_map(|e| e.timestamp.clone()).or_else(|| first.clone());
         (first, last)
     }
 }

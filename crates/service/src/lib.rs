@@ -1,1 +1,85 @@
-//! placeholder
+//! The operations users call — ingest, sessions, memory, revisions, export,
+//! dreams — over a [`Store`]. The CLI (and later HTTP and MCP) call only
+//! this layer; none of them holds business logic.
+
+mod error;
+mod export;
+mod ingest;
+mod memory;
+mod sessions;
+
+mod dreams;
+pub use dreams::{DreamRequest, OpSelection};
+pub use error::{ErrorCode, ServiceError};
+pub use export::{ExportDoc, ImportSummary, EXPORT_FORMAT, EXPORT_VERSION};
+pub use ingest::{IngestOptions, IngestReport, Rejected};
+pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
+pub use nocturne_ingest::Format;
+pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
+pub use sessions::{VerifyFailure, VerifyReport};
+
+use nocturne_store_sqlite::SqliteStore;
+use std::path::Path;
+use std::sync::Arc;
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// Where "now" comes from. Tests pin it; the binary reads the system clock.
+pub type Clock = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The system clock, as RFC 3339 UTC with second precision.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let now =
+            time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    })
+}
+
+/// Nocturne over one store.
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    clock: Clock,
+}
+
+impl Service {
+    /// Opens the embedded SQLite store at `path`, creating it on first use.
+    pub fn open(path: &Path) -> Result<Self> {
+        let store = SqliteStore::open(path)?;
+        Ok(Self::with_store(Arc::new(store), system_clock()))
+    }
+
+    pub fn with_store(store: Arc<dyn Store>, clock: Clock) -> Self {
+        Service { store, clock }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub(crate) fn now(&self) -> String {
+        (self.clock)()
+    }
+
+    /// The store's head revision.
+    pub fn head(&self) -> Result<u64> {
+        Ok(self.store.head()?)
+    }
+}
+
+/// Normalizes a user-given date bound: `YYYY-MM-DD` or RFC 3339.
+pub fn parse_date(s: &str) -> Result<String> {
+    use time::format_description::well_known::Rfc3339;
+    let s = s.trim();
+    if time::OffsetDateTime::parse(s, &Rfc3339).is_ok() {
+        return Ok(s.to_string());
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(s, &fmt) {
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err(ServiceError::Invalid(format!(
+            "invalid date {s:?}: use YYYY-MM-DD or an RFC 3339 time like 2026-01-31T12:00:00Z"
+        ))),
+    }
+}

@@ -6,7 +6,9 @@
 
 mod schema;
 
-use nocturne_core::{chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session};
+use nocturne_core::{
+    chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
+};
 use nocturne_store::{Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -55,7 +57,8 @@ impl SqliteStore {
 
     fn setup(mut conn: Connection, path: PathBuf) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
         schema::migrate(&mut conn).map_err(|e| match e {
@@ -76,9 +79,7 @@ impl SqliteStore {
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction (the single writer).
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.conn()?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(backend)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
         let out = f(&tx)?;
         tx.commit().map_err(backend)?;
         Ok(out)
@@ -169,9 +170,8 @@ fn insert_revision(tx: &Transaction<'_>, rev: &Revision) -> Result<()> {
     let mut ins = tx
         .prepare_cached("INSERT INTO changes (rev, memory_id, before, after) VALUES (?1, ?2, ?3, ?4)")
         .map_err(backend)?;
-    let mut up = tx
-        .prepare_cached("INSERT OR REPLACE INTO memories (id, body, rev) VALUES (?1, ?2, ?3)")
-        .map_err(backend)?;
+    let mut up =
+        tx.prepare_cached("INSERT OR REPLACE INTO memories (id, body, rev) VALUES (?1, ?2, ?3)").map_err(backend)?;
     let mut del = tx.prepare_cached("DELETE FROM memories WHERE id = ?1").map_err(backend)?;
     for c in &rev.changes {
         ins.execute(params![rev.rev as i64, c.memory_id, opt_json(&c.before)?, opt_json(&c.after)?])
@@ -190,10 +190,8 @@ fn head_of(conn: &Connection) -> Result<u64> {
 }
 
 fn memory_of(conn: &Connection, id: &str) -> Result<Option<Memory>> {
-    let body: Option<String> = conn
-        .query_row("SELECT body FROM memories WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
+    let body: Option<String> =
+        conn.query_row("SELECT body FROM memories WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
     from_opt_json(body)
 }
 
@@ -417,7 +415,9 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let to = to.min(i64::MAX as u64) as i64;
         let mut st = conn
-            .prepare_cached("SELECT rev, author, reason, created_at FROM revisions WHERE rev BETWEEN ?1 AND ?2 ORDER BY rev")
+            .prepare_cached(
+                "SELECT rev, author, reason, created_at FROM revisions WHERE rev BETWEEN ?1 AND ?2 ORDER BY rev",
+            )
             .map_err(backend)?;
         let heads = st
             .query_map(params![from as i64, to], |r| {
@@ -432,7 +432,9 @@ impl Store for SqliteStore {
         let mut out = Vec::with_capacity(heads.len());
         for (rev, author, reason, created_at) in heads {
             let rows = ch
-                .query_map([rev], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?)))
+                .query_map([rev], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+                })
                 .map_err(backend)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(backend)?;
@@ -474,7 +476,11 @@ impl Store for SqliteStore {
                     author,
                     reason,
                     created_at,
-                    change: Change { memory_id: memory_id.to_string(), before: from_opt_json(b)?, after: from_opt_json(a)? },
+                    change: Change {
+                        memory_id: memory_id.to_string(),
+                        before: from_opt_json(b)?,
+                        after: from_opt_json(a)?,
+                    },
                 })
             })
             .collect()
@@ -519,7 +525,8 @@ impl Store for SqliteStore {
 
     fn proposals(&self) -> Result<Vec<Proposal>> {
         let conn = self.conn()?;
-        let mut st = conn.prepare_cached("SELECT body FROM proposals ORDER BY created_at DESC, id DESC").map_err(backend)?;
+        let mut st =
+            conn.prepare_cached("SELECT body FROM proposals ORDER BY created_at DESC, id DESC").map_err(backend)?;
         let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(backend)?;
         let mut out = Vec::new();
         for b in rows {
@@ -534,10 +541,8 @@ impl Store for SqliteStore {
 }
 
 fn set_status(tx: &Transaction<'_>, id: &str, status: ProposalStatus, applied: Option<u64>) -> Result<()> {
-    let body: Option<String> = tx
-        .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
+    let body: Option<String> =
+        tx.query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
     let Some(body) = body else {
         return Err(StoreError::NotFound { what: "dream", id: id.to_string() });
     };
@@ -546,11 +551,8 @@ fn set_status(tx: &Transaction<'_>, id: &str, status: ProposalStatus, applied: O
     if applied.is_some() {
         p.applied_revision = applied;
     }
-    tx.execute(
-        "UPDATE proposals SET status = ?2, body = ?3 WHERE id = ?1",
-        params![id, status.as_str(), to_json(&p)?],
-    )
-    .map_err(backend)?;
+    tx.execute("UPDATE proposals SET status = ?2, body = ?3 WHERE id = ?1", params![id, status.as_str(), to_json(&p)?])
+        .map_err(backend)?;
     Ok(())
 }
 

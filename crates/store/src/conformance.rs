@@ -5,8 +5,7 @@
 
 use crate::{Appended, Commit, SessionFilter, SessionRecord, Store, StoreError};
 use nocturne_core::{
-    chain, Change, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role, Scope,
-    Status,
+    chain, Change, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role, Scope, Status,
 };
 use std::collections::BTreeMap;
 
@@ -63,7 +62,7 @@ pub fn sample_session(id: &str, user: &str, start: &str, n: usize) -> SessionRec
             tool_use_id: None,
             text: Some(format!("message {i} of {id}")),
             is_error: false,
-            timestamp: Some(format!("{start}")),
+            timestamp: Some(start.to_string()),
             sidechain: false,
             source_line: Some(i as u32 + 1),
             raw: format!("{{\"n\":{i}}}"),
@@ -237,7 +236,10 @@ fn stale_before_is_a_conflict<S: Store>(s: &S) -> Result<(), String> {
     let mut stale = a.clone();
     stale.text = "not what is stored".into();
     let r = s.commit(commit_of(vec![Change { memory_id: a.id.clone(), before: Some(stale), after: Some(a.clone()) }]));
-    ensure(matches!(r, Err(StoreError::Conflict(ref v)) if v.iter().any(|c| c.contains(&a.id))), "conflict names the memory")?;
+    ensure(
+        matches!(r, Err(StoreError::Conflict(ref v)) if v.iter().any(|c| c.contains(&a.id))),
+        "conflict names the memory",
+    )?;
     let r = s.commit(commit_of(vec![create(&a)]));
     ensure(matches!(r, Err(StoreError::Conflict(_))), "creating an existing id is a conflict")
 }
@@ -325,10 +327,7 @@ fn proposals_round_trip<S: Store>(s: &S) -> Result<(), String> {
     let ids: Vec<String> = s.proposals().map_err(err)?.into_iter().map(|p| p.id).collect();
     ensure(ids == ["d2", "d1"], "newest first")?;
     s.set_proposal_status("d1", ProposalStatus::Rejected).map_err(err)?;
-    ensure(
-        s.proposal("d1").map_err(err)?.is_some_and(|p| p.status == ProposalStatus::Rejected),
-        "status set",
-    )?;
+    ensure(s.proposal("d1").map_err(err)?.is_some_and(|p| p.status == ProposalStatus::Rejected), "status set")?;
     ensure(
         matches!(s.set_proposal_status("zz", ProposalStatus::Rejected), Err(StoreError::NotFound { .. })),
         "unknown proposal is NotFound",
@@ -337,9 +336,8 @@ fn proposals_round_trip<S: Store>(s: &S) -> Result<(), String> {
 
 fn commit_marks_proposal_applied<S: Store>(s: &S) -> Result<(), String> {
     s.put_proposal(&proposal("d1", "2026-01-01T00:00:00Z")).map_err(err)?;
-    let rev = s
-        .commit(Commit { applies_proposal: Some("d1".into()), ..commit_of(vec![create(&mem("a"))]) })
-        .map_err(err)?;
+    let rev =
+        s.commit(Commit { applies_proposal: Some("d1".into()), ..commit_of(vec![create(&mem("a"))]) }).map_err(err)?;
     let p = s.proposal("d1").map_err(err)?.ok_or("missing")?;
     ensure(p.status == ProposalStatus::Applied, "applied")?;
     ensure(p.applied_revision == Some(rev.rev), "applied revision recorded")

@@ -17,7 +17,9 @@ pub enum StoreError {
     #[error("store backend error: {0}")]
     Backend(String),
     /// The store file was written by a newer Nocturne.
-    #[error("the store is at schema version {found}, newer than this program supports ({supported}); upgrade nocturne")]
+    #[error(
+        "the store is at schema version {found}, newer than this program supports ({supported}); upgrade nocturne"
+    )]
     SchemaTooNew { found: i64, supported: i64 },
     /// Optimistic concurrency: the caller expected another head revision.
     #[error("the store moved: expected revision {expected}, but it is at {actual}")]

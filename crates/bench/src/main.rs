@@ -1,0 +1,224 @@
+//! `cargo run --release -p nocturne-bench -- [ingest|dream|all] [--quick]`
+//!
+//! Generates corpora (in `target/bench-data/`, never committed), measures
+//! whole operations through the service layer, prints markdown tables and
+//! rewrites the matching section of BENCHMARKS.md. Each figure is the
+//! median of several runs; the machine is described in the file.
+
+use anyhow::{Context, Result};
+use nocturne_service::{DreamRequest, IngestOptions, Service};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let what = args.iter().find(|a| !a.starts_with("--")).map_or("all", String::as_str);
+    let root = workspace_root()?;
+    let data = root.join("target/bench-data");
+    std::fs::create_dir_all(&data)?;
+    let machine = machine();
+    if what == "ingest" || what == "all" {
+        let table = ingest_bench(&data, quick)?;
+        println!("{table}");
+        write_section(&root.join("BENCHMARKS.md"), "ingest", &format!("{machine}\n{table}"))?;
+    }
+    if what == "dream" || what == "all" {
+        let table = dream_bench(&data, quick)?;
+        println!("{table}");
+        write_section(&root.join("BENCHMARKS.md"), "dream", &format!("{machine}\n{table}"))?;
+    }
+    Ok(())
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Ok(here.parent().and_then(Path::parent).context("workspace root")?.to_path_buf())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!(
+        "Machine: {cpu}, {cores} cores, {mem} RAM; {} {}; release build; median of the runs shown.\n",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn dir_size(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    let m = e.metadata().ok();
+                    match m {
+                        Some(m) if m.is_dir() => dir_size(&e.path()),
+                        Some(m) => m.len(),
+                        None => 0,
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn corpus_dir(data: &Path, sessions: usize, events: usize) -> Result<PathBuf> {
+    let dir = data.join(format!("ingest-{sessions}x{events}"));
+    if !dir.join(".done").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let corpus = nocturne_corpus::bench_corpus(7, sessions, events);
+        nocturne_corpus::write_files(&corpus, &dir).with_context(|| format!("writing {}", dir.display()))?;
+        std::fs::write(dir.join(".done"), "")?;
+    }
+    Ok(dir)
+}
+
+fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
+    let (sessions, events) = if quick { (100, 200) } else { (1000, 200) };
+    let runs = if quick { 3 } else { 5 };
+    let dir = corpus_dir(data, sessions, events)?;
+    let raw = dir_size(&dir);
+    let mut times = Vec::new();
+    let mut sizes = Vec::new();
+    let mut total_events = 0;
+    for i in 0..runs {
+        let store_dir = data.join(format!("ingest-store-{i}"));
+        let _ = std::fs::remove_dir_all(&store_dir);
+        std::fs::create_dir_all(&store_dir)?;
+        let svc = Service::open(&store_dir.join("store.db"))?;
+        let t = Instant::now();
+        let rep = svc.ingest(std::slice::from_ref(&dir), &IngestOptions::default(), &|_, _| {})?;
+        times.push(t.elapsed());
+        anyhow::ensure!(rep.rejected.is_empty(), "bench corpus refused: {:?}", rep.rejected);
+        total_events = rep.events_added;
+        drop(svc);
+        // Checkpoint the WAL so the size is the file's, not the log's.
+        let conn_size = {
+            let s = nocturne_store_sqlite::SqliteStore::open(&store_dir.join("store.db"))?;
+            drop(s);
+            dir_size(&store_dir)
+        };
+        sizes.push(conn_size);
+        let _ = std::fs::remove_dir_all(&store_dir);
+    }
+    let t = median(times.clone());
+    let eps = total_events as f64 / t.as_secs_f64();
+    let size = sizes.iter().copied().max().unwrap_or(0);
+    let mut s = String::new();
+    s.push_str(&format!(
+        "Corpus: {sessions} sessions × ~{events} events ({total_events} events), written by `nocturne-corpus` in all four importer formats; {:.1} MiB of raw JSON.\n\n",
+        raw as f64 / 1048576.0
+    ));
+    s.push_str("| runs | median time | min | max | events/s (median) | store size | store / raw JSON |\n|---|---|---|---|---|---|---|\n");
+    let min = times.iter().min().copied().unwrap_or_default();
+    let max = times.iter().max().copied().unwrap_or_default();
+    s.push_str(&format!(
+        "| {runs} | {:.2} s | {:.2} s | {:.2} s | {:.0} | {:.1} MiB | {:.2}× |\n",
+        t.as_secs_f64(),
+        min.as_secs_f64(),
+        max.as_secs_f64(),
+        eps,
+        size as f64 / 1048576.0,
+        size as f64 / raw as f64
+    ));
+    Ok(s)
+}
+
+fn dream_bench(data: &Path, quick: bool) -> Result<String> {
+    let session_counts: &[usize] = if quick { &[10, 100] } else { &[10, 100, 1000] };
+    let memory_counts: &[usize] = if quick { &[100, 1000] } else { &[100, 1000, 10000] };
+    let runs = if quick { 3 } else { 5 };
+    let mut s = String::from(
+        "End-to-end `Service::dream` (read the snapshot from SQLite, run every pass, store the proposal), ~200 events per session.\n\n| sessions \\ memories |",
+    );
+    for m in memory_counts {
+        s.push_str(&format!(" {m} |"));
+    }
+    s.push_str("\n|---|");
+    for _ in memory_counts {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for &n in session_counts {
+        s.push_str(&format!("| {n} |"));
+        for &m in memory_counts {
+            let store_dir = data.join(format!("dream-{n}-{m}"));
+            let _ = std::fs::remove_dir_all(&store_dir);
+            std::fs::create_dir_all(&store_dir)?;
+            let svc = Service::open(&store_dir.join("store.db"))?;
+            let corpus = nocturne_corpus::bench_corpus(11, n, 200);
+            let recs: Vec<nocturne_store::SessionRecord> = corpus
+                .sessions
+                .iter()
+                .cloned()
+                .map(|session| nocturne_store::SessionRecord { session, ingested_at: "2026-11-01T00:00:00Z".into() })
+                .collect();
+            svc.store().append_sessions(&recs)?;
+            seed_memories(&svc, m)?;
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let t = Instant::now();
+                let req = DreamRequest { sessions: Some(n), ..Default::default() };
+                svc.dream(&req, "user:bench")?;
+                times.push(t.elapsed());
+            }
+            let t = median(times);
+            s.push_str(&format!(" {:.3} s |", t.as_secs_f64()));
+            drop(svc);
+            let _ = std::fs::remove_dir_all(&store_dir);
+        }
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// `m` memories in one revision: paraphrase-rich so duplicate detection
+/// has real work to do.
+fn seed_memories(svc: &Service, m: usize) -> Result<()> {
+    let corpus = nocturne_corpus::memory_corpus(3, m);
+    let changes: Vec<nocturne_core::Change> = corpus
+        .into_iter()
+        .map(|mem| nocturne_core::Change { memory_id: mem.id.clone(), before: None, after: Some(mem) })
+        .collect();
+    svc.store().commit(nocturne_store::Commit {
+        expect_rev: None,
+        author: "user:bench".into(),
+        reason: "seed".into(),
+        created_at: "2026-10-01T00:00:00Z".into(),
+        changes,
+        applies_proposal: None,
+    })?;
+    Ok(())
+}
+
+/// Replaces the `<!-- bench:NAME -->` … `<!-- /bench:NAME -->` section.
+fn write_section(path: &Path, name: &str, body: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let open = format!("<!-- bench:{name} -->");
+    let close = format!("<!-- /bench:{name} -->");
+    let section = format!("{open}\n{body}\n{close}");
+    let new = match (text.find(&open), text.find(&close)) {
+        (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a], section, &text[b + close.len()..]),
+        _ => format!("{text}\n{section}\n"),
+    };
+    std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,272 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  nocturne quickstart                              # try it: sample sessions, a dream, its report
+  nocturne ingest ~/.claude/projects --agent claude-code --user ana
+  nocturne sessions list
+  nocturne sessions verify
+  nocturne memory add --kind preference --text 'Use pnpm, not npm' --scope team:web
+  nocturne memory list --json
+  nocturne dream --sessions 100                    # propose; memory is untouched
+  nocturne dreams apply d-20261125-1200-ab12 --skip 3
+  nocturne memory rollback --to 4
+  nocturne export --format markdown --out AGENTS.md";
+
+/// Nocturne: agents that learn from their own past sessions.
+#[derive(Debug, Parser)]
+#[command(name = "nocturne", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The store file (created on first use).
+    #[arg(long, global = true, env = "NOCTURNE_STORE", default_value = ".nocturne/store.db")]
+    pub store: PathBuf,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Who makes memory changes (recorded in each revision).
+    #[arg(long, global = true, env = "NOCTURNE_AUTHOR")]
+    pub author: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import transcripts (files or folders, recursively).
+    #[command(
+        after_help = "Examples:\n  nocturne ingest ~/.claude/projects\n  nocturne ingest chat.json --format openai --user ana --team web"
+    )]
+    Ingest(IngestArgs),
+    /// Read the immutable session log.
+    #[command(subcommand)]
+    Sessions(SessionsCmd),
+    /// Versioned memory: add, edit, retire, list, history, rollback.
+    #[command(subcommand)]
+    Memory(MemoryCmd),
+    /// Export memory: JSON (re-importable) or AGENTS.md-style markdown.
+    #[command(
+        after_help = "Examples:\n  nocturne export --format json --out memory.json\n  nocturne export --format markdown --out AGENTS.md"
+    )]
+    Export(ExportArgs),
+    /// Import a JSON export.
+    Import { file: PathBuf },
+    /// Dream: review past sessions with memory and propose changes.
+    #[command(
+        after_help = "Examples:\n  nocturne dream\n  nocturne dream --sessions 50 --team web --focus mistake --report dream.md\n  nocturne dream --instructions dream.toml --apply"
+    )]
+    Dream(DreamArgs),
+    /// Proposals made by dreams: list, show, apply, reject.
+    #[command(subcommand)]
+    Dreams(DreamsCmd),
+    /// A throw-away store with sample sessions, a dream and its report.
+    Quickstart {
+        /// Keep the store in this folder instead of a temporary one.
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    ClaudeCode,
+    Anthropic,
+    Openai,
+    Nocturne,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or folders (folders are searched for .jsonl and .json files).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+    /// User the sessions belong to.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Agent that ran the sessions.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Team the sessions belong to.
+    #[arg(long)]
+    pub team: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct SessionFilterArgs {
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Sessions started on or after this date (YYYY-MM-DD or RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Sessions started before this date.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCmd {
+    /// Sessions, newest first.
+    List {
+        #[command(flatten)]
+        filter: SessionFilterArgs,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// One session and its events.
+    Show {
+        id: String,
+        /// Include each event's raw source JSON.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Recompute every hash chain; name sessions that no longer match.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCmd {
+    /// Add a memory.
+    #[command(
+        after_help = "Example:\n  nocturne memory add --kind mistake --text 'npm test has no script here; run npm run test:unit' --tag npm"
+    )]
+    Add {
+        /// fact, preference, procedure, mistake, or your own kind.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        text: String,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// org, team:NAME, agent:NAME or user:NAME.
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i32,
+        /// Fail unless the store is at this revision.
+        #[arg(long)]
+        expect_rev: Option<u64>,
+    },
+    /// Change a memory's text, kind, tags, scope or priority.
+    Edit {
+        id: String,
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        /// Replace the tags (repeat for several).
+        #[arg(long = "tag")]
+        tags: Option<Vec<String>>,
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long, allow_negative_numbers = true)]
+        priority: Option<i32>,
+        #[arg(long)]
+        expect_rev: Option<u64>,
+    },
+    /// Retire a memory (it is kept, with its history).
+    Retire {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        expect_rev: Option<u64>,
+    },
+    /// One memory.
+    Show { id: String },
+    /// Memories at the head, highest priority first.
+    List {
+        /// Include retired memories.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Every change to one memory, with its store revision.
+    History { id: String },
+    /// Store revisions, oldest first.
+    Log,
+    /// Bring the whole memory store back to revision REV (as a new revision).
+    Rollback {
+        #[arg(long)]
+        to: u64,
+        #[arg(long)]
+        expect_rev: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ExportFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DreamArgs {
+    /// How many of the newest sessions to read.
+    #[arg(long, default_value_t = 100)]
+    pub sessions: usize,
+    #[command(flatten)]
+    pub filter: SessionFilterArgs,
+    /// Keep only these kinds of findings (repeatable).
+    #[arg(long)]
+    pub focus: Vec<String>,
+    /// Drop findings that mention this term (repeatable).
+    #[arg(long)]
+    pub ignore: Vec<String>,
+    /// TOML file with focus, ignore, min_support and notes.
+    #[arg(long)]
+    pub instructions: Option<PathBuf>,
+    /// Minimum number of sessions supporting a finding.
+    #[arg(long)]
+    pub min_support: Option<u32>,
+    /// Apply the proposal at once (default: store it for review).
+    #[arg(long)]
+    pub apply: bool,
+    /// Also write the report as markdown to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DreamsCmd {
+    /// Proposals, newest first.
+    List,
+    /// One proposal's report.
+    Show {
+        id: String,
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Apply a proposal (all ops, or a chosen subset) as one revision.
+    Apply {
+        id: String,
+        /// Apply only these op numbers (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<u32>,
+        /// Skip these op numbers (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<u32>,
+    },
+    /// Reject a proposal.
+    Reject { id: String },
+}

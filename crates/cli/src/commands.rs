@@ -1,0 +1,372 @@
+//! One function per command: parse arguments into service calls, render.
+
+use crate::args::*;
+use crate::render;
+use anyhow::{Context, Result};
+use nocturne_service::{
+    DreamRequest, Format, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, SessionFilter,
+};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// Prints `value` as JSON (machine mode) or `human` text.
+fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        let s = human();
+        print!("{s}");
+        if !s.ends_with('\n') {
+            println!();
+        }
+    }
+    Ok(())
+}
+
+fn author(cli_author: &Option<String>) -> String {
+    match cli_author {
+        Some(a) if a.contains(':') => a.clone(),
+        Some(a) => format!("user:{a}"),
+        None => format!("user:{}", std::env::var("USER").unwrap_or_else(|_| "cli".into())),
+    }
+}
+
+fn filter(f: &SessionFilterArgs) -> Result<SessionFilter> {
+    Ok(SessionFilter {
+        user: f.user.clone(),
+        agent: f.agent.clone(),
+        team: f.team.clone(),
+        since: f.since.as_deref().map(nocturne_service::parse_date).transpose()?,
+        until: f.until.as_deref().map(nocturne_service::parse_date).transpose()?,
+        limit: None,
+    })
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let json = cli.json;
+    let who = author(&cli.author);
+    if let Command::Quickstart { keep } = &cli.command {
+        return crate::commands::quickstart(keep.as_deref(), json);
+    }
+    let svc = Service::open(&cli.store).with_context(|| format!("cannot open the store at {}", cli.store.display()))?;
+    match cli.command {
+        Command::Ingest(a) => ingest(&svc, a, json),
+        Command::Sessions(c) => sessions(&svc, c, json),
+        Command::Memory(c) => memory(&svc, c, json, &who),
+        Command::Export(a) => export(&svc, a),
+        Command::Import { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let s = svc.import_json(&bytes, &file.display().to_string())?;
+            emit(json, &s, || {
+                format!(
+                    "imported {} ({}): {} memories added, {} already present, {} revisions",
+                    file.display(),
+                    s.mode,
+                    s.memories_added,
+                    s.memories_skipped,
+                    s.revisions
+                )
+            })?;
+            Ok(0)
+        }
+        Command::Dream(a) => dream(&svc, a, json, &who),
+        Command::Dreams(c) => dreams(&svc, c, json, &who),
+        Command::Quickstart { .. } => Ok(0),
+    }
+}
+
+fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
+    let format = match a.format {
+        FormatArg::Auto => Format::Auto,
+        FormatArg::ClaudeCode => Format::ClaudeCode,
+        FormatArg::Anthropic => Format::Anthropic,
+        FormatArg::Openai => Format::OpenAi,
+        FormatArg::Nocturne => Format::Nocturne,
+    };
+    let opts = IngestOptions { format: Some(format), user: a.user, agent: a.agent, team: a.team };
+    let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} ingesting [{bar:30}] {pos}/{len} files {per_sec} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        b
+    });
+    let progress = |done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    };
+    let rep = svc.ingest(&a.paths, &opts, &progress)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    #[derive(Serialize)]
+    struct Out<'a> {
+        sessions_added: usize,
+        sessions_skipped: usize,
+        events_added: u64,
+        files: usize,
+        rejected: &'a [nocturne_service::Rejected],
+    }
+    let out = Out {
+        sessions_added: rep.sessions_added,
+        sessions_skipped: rep.sessions_skipped,
+        events_added: rep.events_added,
+        files: rep.files,
+        rejected: &rep.rejected,
+    };
+    emit(json, &out, || render::ingest(&rep))?;
+    if !json {
+        for r in &rep.rejected {
+            match r.line {
+                Some(l) => eprintln!("error: {}:{l}: {}", r.file, r.error),
+                None => eprintln!("error: {}: {}", r.file, r.error),
+            }
+        }
+    }
+    Ok(if rep.rejected.is_empty() { 0 } else { 1 })
+}
+
+fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {
+    match c {
+        SessionsCmd::List { filter: f, limit } => {
+            let mut f = filter(&f)?;
+            f.limit = limit;
+            let list = svc.sessions(&f)?;
+            emit(json, &list, || render::sessions(&list))?;
+        }
+        SessionsCmd::Show { id, raw } => {
+            let (s, events) = svc.session(&id)?;
+            emit(json, &serde_json::json!({"session": s, "events": events}), || render::session(&s, &events, raw))?;
+        }
+        SessionsCmd::Verify => {
+            let rep = svc.verify()?;
+            emit(json, &rep, || render::verify(&rep))?;
+            if !rep.failures.is_empty() {
+                return Ok(1);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
+    match c {
+        MemoryCmd::Add { kind, text, tags, scope, priority, expect_rev } => {
+            let (m, rev) = svc.memory_add(&NewMemory { kind, text, tags, scope, priority }, who, expect_rev)?;
+            emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
+                format!("added {} ({}) at revision {}", m.id, m.kind, rev.rev)
+            })?;
+        }
+        MemoryCmd::Edit { id, text, kind, tags, scope, priority, expect_rev } => {
+            let (m, rev) = svc.memory_edit(&id, &MemoryEdit { text, kind, tags, scope, priority }, who, expect_rev)?;
+            emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
+                format!("edited {} at revision {}", m.id, rev.rev)
+            })?;
+        }
+        MemoryCmd::Retire { id, reason, expect_rev } => {
+            let (m, rev) = svc.memory_retire(&id, reason.as_deref(), who, expect_rev)?;
+            emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
+                format!("retired {} at revision {} (kept with its history)", m.id, rev.rev)
+            })?;
+        }
+        MemoryCmd::Show { id } => {
+            let m = svc.memory(&id)?;
+            emit(json, &m, || render::memory(&m))?;
+        }
+        MemoryCmd::List { all, kind, scope } => {
+            let list = svc.memories(&MemoryFilter { include_retired: all, kind, scope })?;
+            emit(json, &list, || render::memories(&list))?;
+        }
+        MemoryCmd::History { id } => {
+            let h = svc.history(&id)?;
+            let v: Vec<_> = h
+                .iter()
+                .map(|e| {
+                    serde_json::json!({"rev": e.rev, "author": e.author, "reason": e.reason, "created_at": e.created_at,
+                        "before": e.change.before, "after": e.change.after})
+                })
+                .collect();
+            emit(json, &v, || render::history(&h))?;
+        }
+        MemoryCmd::Log => {
+            let revs = svc.revisions()?;
+            emit(json, &revs, || render::revisions(&revs))?;
+        }
+        MemoryCmd::Rollback { to, expect_rev } => {
+            let rev = svc.rollback(to, who, expect_rev)?;
+            emit(json, &rev, || {
+                format!("rolled back to revision {to}: {} memories changed, as revision {}", rev.changes.len(), rev.rev)
+            })?;
+        }
+    }
+    Ok(0)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
+    let text = match a.format {
+        ExportFormat::Json => serde_json::to_string_pretty(&svc.export_json()?)? + "\n",
+        ExportFormat::Markdown => svc.export_markdown()?,
+    };
+    match a.out {
+        Some(p) => {
+            write_file(&p, &text)?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
+    let instructions = match &a.instructions {
+        Some(p) => Some((
+            p.display().to_string(),
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )),
+        None => None,
+    };
+    let req = DreamRequest {
+        sessions: Some(a.sessions),
+        filter: filter(&a.filter)?,
+        focus: a.focus,
+        ignore: a.ignore,
+        min_support: a.min_support,
+        instructions,
+        apply: a.apply,
+    };
+    let (p, rev) = svc.dream(&req, who)?;
+    let md = nocturne_dream::render_markdown(&p);
+    if let Some(path) = &a.report {
+        write_file(path, &md)?;
+    }
+    emit(json, &p, || {
+        let mut s = md.clone();
+        match &rev {
+            Some(r) => s.push_str(&format!(
+                "\nApplied as revision {}. Undo with: nocturne memory rollback --to {}\n",
+                r.rev,
+                r.rev - 1
+            )),
+            None if !p.ops.is_empty() => s.push_str(&format!(
+                "\nMemory is unchanged. Review, then: nocturne dreams apply {} [--only N,..] [--skip N,..]\n",
+                p.id
+            )),
+            None => {}
+        }
+        s
+    })?;
+    Ok(0)
+}
+
+fn dreams(svc: &Service, c: DreamsCmd, json: bool, who: &str) -> Result<u8> {
+    match c {
+        DreamsCmd::List => {
+            let list = svc.dream_proposals()?;
+            emit(json, &list, || render::proposals(&list))?;
+        }
+        DreamsCmd::Show { id, report } => {
+            let p = svc.dream_proposal(&id)?;
+            let md = nocturne_dream::render_markdown(&p);
+            if let Some(path) = &report {
+                write_file(path, &md)?;
+            }
+            emit(json, &p, || md.clone())?;
+        }
+        DreamsCmd::Apply { id, only, skip } => {
+            let rev = svc.apply_dream(&id, &OpSelection { only, skip }, who)?;
+            emit(json, &rev, || {
+                format!(
+                    "applied dream {id} as revision {} ({} memories changed). Undo with: nocturne memory rollback --to {}",
+                    rev.rev,
+                    rev.changes.len(),
+                    rev.rev - 1
+                )
+            })?;
+        }
+        DreamsCmd::Reject { id } => {
+            let p = svc.reject_dream(&id)?;
+            emit(json, &p, || format!("rejected dream {id}; memory is unchanged"))?;
+        }
+    }
+    Ok(0)
+}
+
+/// Sample sessions shipped in the binary (written by the team, in the real
+/// formats), for `quickstart`.
+const SAMPLES: &[(&str, &str)] = &include!(concat!(env!("CARGO_MANIFEST_DIR"), "/samples.rs"));
+
+pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
+    let tmp;
+    let dir = match keep {
+        Some(d) => d.to_path_buf(),
+        None => {
+            tmp = tempdir()?;
+            tmp.0.clone()
+        }
+    };
+    let samples = dir.join("samples");
+    std::fs::create_dir_all(&samples).with_context(|| format!("cannot create {}", samples.display()))?;
+    for (name, text) in SAMPLES {
+        write_file(&samples.join(name), text)?;
+    }
+    let svc = Service::open(&dir.join("store.db"))?;
+    let mut rep = nocturne_service::IngestReport::default();
+    for (name, _) in SAMPLES {
+        // Sample files are named FORMAT-USER-DAY.EXT; the user is not in every format.
+        let user = name.split('-').rev().nth(1).map(str::to_string);
+        let opts = IngestOptions { user, team: Some("shop".into()), agent: Some("coder".into()), ..Default::default() };
+        let r = svc.ingest(&[samples.join(name)], &opts, &|_, _| {})?;
+        if !r.rejected.is_empty() {
+            anyhow::bail!("sample sessions were refused: {:?}", r.rejected);
+        }
+        rep.sessions_added += r.sessions_added;
+        rep.events_added += r.events_added;
+    }
+    let (p, _) = svc.dream(&DreamRequest::default(), "user:quickstart")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&p)?);
+    } else {
+        println!(
+            "Ingested {} sample sessions ({} events) into a throw-away store at {}.\n",
+            rep.sessions_added,
+            rep.events_added,
+            dir.display()
+        );
+        print!("{}", nocturne_dream::render_markdown(&p));
+        println!(
+            "\nThis was a review: memory is unchanged. With your own transcripts:\n  nocturne ingest ~/.claude/projects\n  nocturne dream\n  nocturne dreams apply <id>"
+        );
+    }
+    Ok(0)
+}
+
+/// A temporary folder removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> Result<TempDir> {
+    let base = std::env::temp_dir();
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let p = base.join(format!("nocturne-quickstart-{}-{stamp}", std::process::id()));
+    std::fs::create_dir_all(&p).with_context(|| format!("cannot create {}", p.display()))?;
+    Ok(TempDir(p))
+}

@@ -1,0 +1,197 @@
+//! Human-readable output.
+
+use nocturne_core::{Event, EventKind, Memory, Proposal, Revision, Session};
+use nocturne_service::{HistoryEntry, IngestReport, VerifyReport};
+use std::fmt::Write;
+
+fn clip(s: &str, n: usize) -> String {
+    let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        let mut t: String = one_line.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub fn ingest(r: &IngestReport) -> String {
+    let mut s = format!(
+        "{} files: {} sessions added ({} events), {} already stored",
+        r.files, r.sessions_added, r.events_added, r.sessions_skipped
+    );
+    if !r.rejected.is_empty() {
+        let _ = write!(s, ", {} files refused (see errors below)", r.rejected.len());
+    }
+    s
+}
+
+pub fn sessions(list: &[Session]) -> String {
+    if list.is_empty() {
+        return "no sessions (add some with: nocturne ingest PATH)".into();
+    }
+    let mut s = format!(
+        "{:<38} {:<20} {:>6}  {:<12} {:<12} {:<10} title\n",
+        "id", "started", "events", "user", "agent", "team"
+    );
+    for x in list {
+        let _ = writeln!(
+            s,
+            "{:<38} {:<20} {:>6}  {:<12} {:<12} {:<10} {}",
+            clip(&x.id, 38),
+            clip(&x.started_at, 20),
+            x.event_count,
+            clip(x.user.as_deref().unwrap_or("-"), 12),
+            clip(x.agent.as_deref().unwrap_or("-"), 12),
+            clip(x.team.as_deref().unwrap_or("-"), 10),
+            clip(x.title.as_deref().unwrap_or(""), 50)
+        );
+    }
+    s
+}
+
+pub fn session(x: &Session, events: &[Event], raw: bool) -> String {
+    let mut s = format!(
+        "session {}\n  format {}  source {}\n  user {}  agent {}  team {}\n  started {}  events {}\n  chain {}\n\n",
+        x.id,
+        x.format,
+        x.source.as_deref().unwrap_or("-"),
+        x.user.as_deref().unwrap_or("-"),
+        x.agent.as_deref().unwrap_or("-"),
+        x.team.as_deref().unwrap_or("-"),
+        x.started_at,
+        x.event_count,
+        x.head_hash
+    );
+    for e in events {
+        let b = &e.body;
+        let what = match b.kind {
+            EventKind::ToolCall => format!(
+                "{}({})",
+                b.tool_name.as_deref().unwrap_or("?"),
+                clip(b.tool_input.as_deref().unwrap_or(""), 100)
+            ),
+            _ => clip(b.text.as_deref().unwrap_or(""), 110),
+        };
+        let flag = if b.is_error { " ERROR" } else { "" };
+        let side = if b.sidechain { " [sidechain]" } else { "" };
+        let _ = writeln!(s, "{:>4} {:<17}{flag}{side} {what}", e.seq, b.kind.as_str());
+        if raw {
+            let _ = writeln!(s, "       raw: {}", b.raw);
+        }
+    }
+    s
+}
+
+pub fn verify(r: &VerifyReport) -> String {
+    let mut s = format!("{} sessions, {} events checked: ", r.sessions_checked, r.events_checked);
+    if r.failures.is_empty() {
+        s.push_str("every hash chain matches");
+    } else {
+        let _ = writeln!(s, "{} sessions do NOT match their hash chain", r.failures.len());
+        for f in &r.failures {
+            let _ = writeln!(s, "  {}: {}", f.session, f.reason);
+        }
+    }
+    s
+}
+
+pub fn memory(m: &Memory) -> String {
+    let mut s = format!(
+        "{}  {}  {}  priority {}  {}\n  {}\n",
+        m.id,
+        m.kind,
+        m.scope,
+        m.priority,
+        m.status.as_str(),
+        m.text.replace('\n', "\n  ")
+    );
+    if !m.tags.is_empty() {
+        let _ = writeln!(s, "  tags: {}", m.tags.join(", "));
+    }
+    if let Some(r) = &m.retired_reason {
+        let _ = writeln!(s, "  retired: {r}");
+    }
+    let _ = writeln!(s, "  created {}  updated {}", m.created_at, m.updated_at);
+    for e in &m.evidence {
+        let _ = writeln!(s, "  evidence: session {} events {:?}: {}", e.session, e.events, clip(&e.quote, 90));
+    }
+    s
+}
+
+pub fn memories(list: &[Memory]) -> String {
+    if list.is_empty() {
+        return "no memories".into();
+    }
+    let mut s = String::new();
+    for m in list {
+        let status = if m.is_active() { "" } else { " (retired)" };
+        let _ = writeln!(
+            s,
+            "{}  {:<10} {:>3}  {:<14} {}{status}",
+            m.id,
+            m.kind.as_str(),
+            m.priority,
+            m.scope.to_string(),
+            clip(&m.text, 90)
+        );
+    }
+    s
+}
+
+pub fn history(h: &[HistoryEntry]) -> String {
+    let mut s = String::new();
+    for e in h {
+        let what = match (&e.change.before, &e.change.after) {
+            (None, Some(a)) => format!("created: {}", clip(&a.text, 80)),
+            (Some(b), Some(a)) if b.status != a.status => format!("{} -> {}", b.status.as_str(), a.status.as_str()),
+            (Some(b), Some(a)) if b.text != a.text => format!("text: {} -> {}", clip(&b.text, 40), clip(&a.text, 40)),
+            (Some(b), Some(a)) if b.priority != a.priority => format!("priority {} -> {}", b.priority, a.priority),
+            (Some(_), Some(_)) => "changed".into(),
+            (Some(_), None) => "removed (rolled back before it existed)".into(),
+            (None, None) => "no change".into(),
+        };
+        let _ = writeln!(s, "rev {:>4}  {}  {:<24} {}  ({})", e.rev, e.created_at, e.author, what, e.reason);
+    }
+    s
+}
+
+pub fn revisions(revs: &[Revision]) -> String {
+    if revs.is_empty() {
+        return "no revisions yet (revision 0 is the empty store)".into();
+    }
+    let mut s = String::new();
+    for r in revs {
+        let _ = writeln!(
+            s,
+            "rev {:>4}  {}  {:<24} {} changes  {}",
+            r.rev,
+            r.created_at,
+            r.author.0,
+            r.changes.len(),
+            r.reason
+        );
+    }
+    s
+}
+
+pub fn proposals(list: &[Proposal]) -> String {
+    if list.is_empty() {
+        return "no dreams yet (run: nocturne dream)".into();
+    }
+    let mut s = String::new();
+    for p in list {
+        let applied = p.applied_revision.map(|r| format!(" as revision {r}")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{:<22} {}  {:<8}{applied}  {} ops over {} sessions (base revision {})",
+            p.id,
+            p.created_at,
+            p.status.as_str(),
+            p.ops.len(),
+            p.sessions.len(),
+            p.base_revision
+        );
+    }
+    s
+}

@@ -1,0 +1,173 @@
+//! Dreams: read a snapshot of the session log and memory, run the engine,
+//! store the proposal; apply chosen ops as one revision; reject.
+
+use crate::{Result, Service, ServiceError};
+use nocturne_core::proposal::plan_ops;
+use nocturne_core::{Memory, Proposal, ProposalStatus, Revision};
+use nocturne_dream::{DreamConfig, Instructions, SessionData, Snapshot};
+use nocturne_store::{Commit, SessionFilter};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What to dream over and how.
+#[derive(Debug, Clone, Default)]
+pub struct DreamRequest {
+    /// How many of the newest matching sessions (default 100).
+    pub sessions: Option<usize>,
+    pub filter: SessionFilter,
+    pub focus: Vec<String>,
+    pub ignore: Vec<String>,
+    pub min_support: Option<u32>,
+    /// Contents of an instructions TOML file, with its path for errors.
+    pub instructions: Option<(String, String)>,
+    /// Apply at once instead of leaving the proposal for review.
+    pub apply: bool,
+}
+
+/// Ops to apply from a proposal.
+#[derive(Debug, Clone, Default)]
+pub struct OpSelection {
+    pub only: Vec<u32>,
+    pub skip: Vec<u32>,
+}
+
+impl Service {
+    /// Runs a dream and stores its proposal (and applies it with `apply`).
+    /// Sessions are only read; the proposal is the only thing written
+    /// unless `apply` is set.
+    pub fn dream(&self, req: &DreamRequest, author: &str) -> Result<(Proposal, Option<Revision>)> {
+        let started = std::time::Instant::now();
+        let mut config = DreamConfig { now: self.now(), ..DreamConfig::default() };
+        if let Some((path, text)) = &req.instructions {
+            let ins = Instructions::from_toml(text).map_err(|e| ServiceError::Invalid(format!("{path}: {e}")))?;
+            ins.apply_to(&mut config);
+        }
+        config.focus.extend(req.focus.iter().cloned());
+        config.ignore.extend(req.ignore.iter().cloned());
+        if let Some(m) = req.min_support {
+            config.min_support = m;
+        }
+        let mut filter = req.filter.clone();
+        filter.limit = Some(req.sessions.unwrap_or(100));
+        let base_revision = self.store.head()?;
+        let sessions = self.store.sessions(&filter)?;
+        let mut data = Vec::with_capacity(sessions.len());
+        for s in sessions {
+            let events = self.store.events(&s.id)?;
+            data.push(SessionData { session: s, events });
+        }
+        let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
+        let snapshot = Snapshot { base_revision, sessions: data, memories };
+        let id = self.new_dream_id(&config.now)?;
+        let mut proposal =
+            nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        proposal.stats.insert("elapsed_ms".into(), serde_json::json!(started.elapsed().as_millis() as u64));
+        self.store.put_proposal(&proposal)?;
+        if req.apply && !proposal.ops.is_empty() {
+            let rev = self.apply_dream(&id, &OpSelection::default(), author)?;
+            let p = self.dream_proposal(&id)?;
+            return Ok((p, Some(rev)));
+        }
+        Ok((proposal, None))
+    }
+
+    fn new_dream_id(&self, now: &str) -> Result<String> {
+        let stamp: String = now.chars().filter(char::is_ascii_digit).take(12).collect();
+        let base = format!("d-{stamp}");
+        let mut id = base.clone();
+        let mut n = 1;
+        while self.store.proposal(&id)?.is_some() {
+            n += 1;
+            id = format!("{base}-{n}");
+        }
+        Ok(id)
+    }
+
+    pub fn dream_proposals(&self) -> Result<Vec<Proposal>> {
+        Ok(self.store.proposals()?)
+    }
+
+    pub fn dream_proposal(&self, id: &str) -> Result<Proposal> {
+        self.store.proposal(id)?.ok_or_else(|| ServiceError::NotFound { what: "dream", id: id.to_string() })
+    }
+
+    pub fn reject_dream(&self, id: &str) -> Result<Proposal> {
+        let p = self.dream_proposal(id)?;
+        if p.status != ProposalStatus::Pending {
+            return Err(ServiceError::Conflict(format!("dream {id} is already {}", p.status.as_str())));
+        }
+        self.store.set_proposal_status(id, ProposalStatus::Rejected)?;
+        self.dream_proposal(id)
+    }
+
+    /// Applies the chosen ops of a pending proposal as one revision authored
+    /// by the dream. Refused, naming the conflicts, when a memory an op
+    /// targets changed since the dream read the store.
+    pub fn apply_dream(&self, id: &str, sel: &OpSelection, applied_by: &str) -> Result<Revision> {
+        let p = self.dream_proposal(id)?;
+        if p.status != ProposalStatus::Pending {
+            return Err(ServiceError::Conflict(format!("dream {id} is already {}", p.status.as_str())));
+        }
+        let known: BTreeSet<u32> = p.ops.iter().map(|o| o.n).collect();
+        for n in sel.only.iter().chain(&sel.skip) {
+            if !known.contains(n) {
+                return Err(ServiceError::Invalid(format!(
+                    "dream {id} has no op {n} (ops are numbered 1 to {})",
+                    p.ops.len()
+                )));
+            }
+        }
+        let chosen: Vec<&nocturne_core::Op> = p
+            .ops
+            .iter()
+            .filter(|o| sel.only.is_empty() || sel.only.contains(&o.n))
+            .filter(|o| !sel.skip.contains(&o.n))
+            .collect();
+        if chosen.is_empty() {
+            return Err(ServiceError::Invalid(format!("no op of dream {id} is selected")));
+        }
+        let head = self.store.head()?;
+        if head != p.base_revision {
+            let mut conflicts = Vec::new();
+            for op in &chosen {
+                for t in &op.targets {
+                    if let Some(last) = self.store.history(t)?.last() {
+                        if last.rev > p.base_revision {
+                            conflicts.push(format!(
+                                "op {} targets memory {t}, changed at revision {} by {} after the dream read revision {}",
+                                op.n, last.rev, last.author, p.base_revision
+                            ));
+                        }
+                    }
+                }
+            }
+            if !conflicts.is_empty() {
+                return Err(ServiceError::Conflict(format!(
+                    "dream {id} conflicts with changes made since it ran:\n  {}",
+                    conflicts.join("\n  ")
+                )));
+            }
+        }
+        let current: BTreeMap<String, Memory> = self.store.memories()?.into_iter().map(|m| (m.id.clone(), m)).collect();
+        let now = self.now();
+        let changes = plan_ops(&chosen, &current, &now, id).map_err(|cs| {
+            ServiceError::Conflict(format!(
+                "dream {id} cannot be applied:\n  {}",
+                cs.iter().map(|c| format!("op {}: {}", c.n, c.reason)).collect::<Vec<_>>().join("\n  ")
+            ))
+        })?;
+        let ops: Vec<String> = chosen.iter().map(|o| o.n.to_string()).collect();
+        let reason = if chosen.len() == p.ops.len() {
+            format!("apply dream {id} (all {} ops), by {applied_by}", ops.len())
+        } else {
+            format!("apply dream {id} (ops {}), by {applied_by}", ops.join(","))
+        };
+        Ok(self.store.commit(Commit {
+            expect_rev: Some(head),
+            author: nocturne_core::Author::dream(id).0,
+            reason,
+            created_at: now,
+            changes,
+            applies_proposal: Some(id.to_string()),
+        })?)
+    }
+}

@@ -1,0 +1,77 @@
+//! Errors of the service layer, and the one table that maps each to a
+//! stable code and a CLI exit code (HTTP status and MCP error join it when
+//! the server lands).
+
+use nocturne_store::StoreError;
+
+/// Everything an operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The request is malformed (bad kind, scope, date, empty text...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A named session, memory, dream or revision does not exist.
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The store moved or the targeted memories changed; re-read and retry.
+    #[error("{0}")]
+    Conflict(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::RevisionMismatch { .. } | StoreError::Conflict(_) => ServiceError::Conflict(e.to_string()),
+            StoreError::NotFound { what, id } => ServiceError::NotFound { what, id },
+            StoreError::NotEmpty(m) => ServiceError::Conflict(m),
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+/// Stable error codes shared by every adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidInput,
+    NotFound,
+    Conflict,
+    Io,
+    Internal,
+}
+
+impl ErrorCode {
+    /// `(code, CLI exit code, HTTP status)` — the one table adapters use.
+    pub fn table(self) -> (&'static str, i32, u16) {
+        match self {
+            ErrorCode::InvalidInput => ("invalid_input", 2, 400),
+            ErrorCode::NotFound => ("not_found", 1, 404),
+            ErrorCode::Conflict => ("conflict", 1, 409),
+            ErrorCode::Io => ("io_error", 1, 500),
+            ErrorCode::Internal => ("internal", 1, 500),
+        }
+    }
+}
+
+impl ServiceError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::Invalid(_) => ErrorCode::InvalidInput,
+            ServiceError::NotFound { .. } => ErrorCode::NotFound,
+            ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::Io { .. } => ErrorCode::Io,
+            ServiceError::Store(StoreError::SchemaTooNew { .. }) => ErrorCode::Io,
+            ServiceError::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        ServiceError::Io { path: path.display().to_string(), source }
+    }
+}

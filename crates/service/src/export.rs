@@ -1,0 +1,167 @@
+//! Portable export: a versioned JSON document (memories and every revision)
+//! that imports back exactly, and AGENTS.md / CLAUDE.md-style markdown.
+
+use crate::memory::sort_for_display;
+use crate::{Result, Service, ServiceError};
+use nocturne_core::revision::replay;
+use nocturne_core::{Change, Memory, Revision};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The `format` field of an export document.
+pub const EXPORT_FORMAT: &str = "nocturne-export";
+/// The schema version of an export document (see docs/export-format.md).
+pub const EXPORT_VERSION: u32 = 1;
+
+/// The JSON export document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportDoc {
+    pub format: String,
+    pub version: u32,
+    pub exported_at: String,
+    pub head_revision: u64,
+    /// Every memory at the head, active and retired.
+    pub memories: Vec<Memory>,
+    /// Every revision, oldest first, with the exact before/after of each change.
+    pub revisions: Vec<Revision>,
+}
+
+/// What `import` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    /// `restored` (empty store: revisions copied verbatim) or `merged`
+    /// (one new revision adding the memories the store lacks).
+    pub mode: String,
+    pub revisions: usize,
+    pub memories_added: usize,
+    pub memories_skipped: usize,
+}
+
+impl Service {
+    pub fn export_json(&self) -> Result<ExportDoc> {
+        let revisions = self.store.revisions(1, u64::MAX)?;
+        Ok(ExportDoc {
+            format: EXPORT_FORMAT.into(),
+            version: EXPORT_VERSION,
+            exported_at: self.now(),
+            head_revision: revisions.last().map_or(0, |r| r.rev),
+            memories: self.store.memories()?,
+            revisions,
+        })
+    }
+
+    /// Imports an export document. Into a store with no revisions the
+    /// history is restored verbatim (export→import is the identity); into a
+    /// store that has memory already, the document's active memories that
+    /// the store lacks are added as one revision authored `import`.
+    pub fn import_json(&self, bytes: &[u8], source: &str) -> Result<ImportSummary> {
+        let doc: ExportDoc = serde_json::from_slice(bytes)
+            .map_err(|e| ServiceError::Invalid(format!("{source}: not a Nocturne export: {e}")))?;
+        if doc.format != EXPORT_FORMAT {
+            return Err(ServiceError::Invalid(format!(
+                "{source}: format is {:?}, expected {EXPORT_FORMAT:?}",
+                doc.format
+            )));
+        }
+        if doc.version > EXPORT_VERSION {
+            return Err(ServiceError::Invalid(format!(
+                "{source}: export version {} is newer than this program reads ({EXPORT_VERSION})",
+                doc.version
+            )));
+        }
+        let replayed = replay(&doc.revisions);
+        let listed: BTreeMap<String, Memory> = doc.memories.iter().map(|m| (m.id.clone(), m.clone())).collect();
+        if replayed != listed {
+            return Err(ServiceError::Invalid(format!(
+                "{source}: the memories do not match the revisions (the file was edited or is incomplete)"
+            )));
+        }
+        if self.store.head()? == 0 {
+            self.store.restore(&doc.revisions)?;
+            return Ok(ImportSummary {
+                mode: "restored".into(),
+                revisions: doc.revisions.len(),
+                memories_added: doc.memories.len(),
+                memories_skipped: 0,
+            });
+        }
+        let mut changes = Vec::new();
+        let mut skipped = 0;
+        for m in doc.memories.iter().filter(|m| m.is_active()) {
+            if self.store.memory(&m.id)?.is_some() {
+                skipped += 1;
+            } else {
+                changes.push(Change { memory_id: m.id.clone(), before: None, after: Some(m.clone()) });
+            }
+        }
+        let added = changes.len();
+        if added > 0 {
+            self.store.commit(nocturne_store::Commit {
+                expect_rev: None,
+                author: "import".into(),
+                reason: format!("import from {source}"),
+                created_at: self.now(),
+                changes,
+                applies_proposal: None,
+            })?;
+        }
+        Ok(ImportSummary {
+            mode: "merged".into(),
+            revisions: usize::from(added > 0),
+            memories_added: added,
+            memories_skipped: skipped,
+        })
+    }
+
+    /// Active memories as an AGENTS.md / CLAUDE.md-style file: grouped by
+    /// kind (preferences, mistakes, procedures, facts, then others), highest
+    /// priority first.
+    pub fn export_markdown(&self) -> Result<String> {
+        let mut mems: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
+        sort_for_display(&mut mems);
+        let head = self.store.head()?;
+        let mut by_kind: BTreeMap<(u8, String), Vec<&Memory>> = BTreeMap::new();
+        for m in &mems {
+            by_kind.entry((m.kind.rank(), m.kind.as_str().to_string())).or_default().push(m);
+        }
+        let mut out = String::new();
+        out.push_str("# Agent memory\n\n");
+        out.push_str(&format!(
+            "<!-- Exported by Nocturne from store revision {head} at {}. {} active memories. -->\n\n",
+            self.now(),
+            mems.len()
+        ));
+        out.push_str(
+            "Lessons and conventions learned from past sessions. Follow them unless the user says otherwise.\n",
+        );
+        for ((_, kind), list) in by_kind {
+            let title = match kind.as_str() {
+                "preference" => "Preferences and constraints".to_string(),
+                "mistake" => "Mistakes to avoid".to_string(),
+                "procedure" => "Procedures".to_string(),
+                "fact" => "Facts".to_string(),
+                other => {
+                    let mut c = other.chars();
+                    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+                }
+            };
+            out.push_str(&format!("\n## {title}\n\n"));
+            for m in list {
+                let text = m.text.replace('\n', "\n  ");
+                let mut meta = Vec::new();
+                if m.scope.level != nocturne_core::ScopeLevel::Org {
+                    meta.push(m.scope.to_string());
+                }
+                if !m.tags.is_empty() {
+                    meta.push(m.tags.join(", "));
+                }
+                if meta.is_empty() {
+                    out.push_str(&format!("- {text}\n"));
+                } else {
+                    out.push_str(&format!("- {text} _({})_\n", meta.join("; ")));
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,235 @@
+//! Versioned memory: add, edit, retire, list, history, rollback. Every
+//! write is one store revision with author and reason.
+
+use crate::{Result, Service, ServiceError};
+use nocturne_core::revision::{diff, replay};
+use nocturne_core::{Change, Memory, MemoryKind, Revision, Scope, Status};
+use nocturne_store::{Commit, HistoryEntry};
+use std::collections::BTreeMap;
+
+/// A memory to add by hand.
+#[derive(Debug, Clone)]
+pub struct NewMemory {
+    pub kind: String,
+    pub text: String,
+    pub tags: Vec<String>,
+    pub scope: Option<String>,
+    pub priority: i32,
+}
+
+/// Fields to change; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryEdit {
+    pub text: Option<String>,
+    pub kind: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub scope: Option<String>,
+    pub priority: Option<i32>,
+}
+
+/// Which memories to list.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryFilter {
+    pub include_retired: bool,
+    pub kind: Option<String>,
+    pub scope: Option<String>,
+}
+
+fn parse_scope(s: Option<&str>) -> Result<Scope> {
+    match s {
+        None => Ok(Scope::org()),
+        Some(s) => Scope::parse(s).map_err(|e| ServiceError::Invalid(e.to_string())),
+    }
+}
+
+fn parse_kind(k: &str) -> Result<MemoryKind> {
+    MemoryKind::new(k).map_err(|e| ServiceError::Invalid(e.to_string()))
+}
+
+fn clean_tags(tags: &[String]) -> Vec<String> {
+    let mut t: Vec<String> = tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+impl Service {
+    fn commit_changes(
+        &self,
+        author: &str,
+        reason: &str,
+        expect_rev: Option<u64>,
+        changes: Vec<Change>,
+    ) -> Result<Revision> {
+        Ok(self.store.commit(Commit {
+            expect_rev,
+            author: author.to_string(),
+            reason: reason.to_string(),
+            created_at: self.now(),
+            changes,
+            applies_proposal: None,
+        })?)
+    }
+
+    fn existing(&self, id: &str) -> Result<Memory> {
+        self.store.memory(id)?.ok_or_else(|| ServiceError::NotFound { what: "memory", id: id.to_string() })
+    }
+
+    /// Adds a memory (one revision). Secrets in the text are refused.
+    pub fn memory_add(&self, m: &NewMemory, author: &str, expect_rev: Option<u64>) -> Result<(Memory, Revision)> {
+        let kind = parse_kind(&m.kind)?;
+        let scope = parse_scope(m.scope.as_deref())?;
+        refuse_secrets(&m.text)?;
+        let now = self.now();
+        let head = self.store.head()?;
+        let mut mem = Memory::new(kind, &m.text, scope, &now, &format!("manual/{head}/{now}"))
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        mem.tags = clean_tags(&m.tags);
+        mem.priority = m.priority;
+        let change = Change { memory_id: mem.id.clone(), before: None, after: Some(mem.clone()) };
+        let rev = self.commit_changes(author, "add memory", expect_rev, vec![change])?;
+        Ok((mem, rev))
+    }
+
+    /// Edits a memory (one revision).
+    pub fn memory_edit(
+        &self,
+        id: &str,
+        e: &MemoryEdit,
+        author: &str,
+        expect_rev: Option<u64>,
+    ) -> Result<(Memory, Revision)> {
+        let before = self.existing(id)?;
+        let mut after = before.clone();
+        if let Some(t) = &e.text {
+            refuse_secrets(t)?;
+            let t = t.trim();
+            if t.is_empty() {
+                return Err(ServiceError::Invalid("memory text is empty".into()));
+            }
+            after.text = t.to_string();
+        }
+        if let Some(k) = &e.kind {
+            after.kind = parse_kind(k)?;
+        }
+        if let Some(t) = &e.tags {
+            after.tags = clean_tags(t);
+        }
+        if let Some(s) = &e.scope {
+            after.scope = parse_scope(Some(s))?;
+        }
+        if let Some(p) = e.priority {
+            after.priority = p;
+        }
+        if after == before {
+            return Err(ServiceError::Invalid(format!("nothing to change in memory {id}")));
+        }
+        after.updated_at = self.now();
+        let change = Change { memory_id: id.to_string(), before: Some(before), after: Some(after.clone()) };
+        let rev = self.commit_changes(author, "edit memory", expect_rev, vec![change])?;
+        Ok((after, rev))
+    }
+
+    /// Retires a memory: kept with its history, no longer active.
+    pub fn memory_retire(
+        &self,
+        id: &str,
+        reason: Option<&str>,
+        author: &str,
+        expect_rev: Option<u64>,
+    ) -> Result<(Memory, Revision)> {
+        let before = self.existing(id)?;
+        if before.status == Status::Retired {
+            return Err(ServiceError::Invalid(format!("memory {id} is already retired")));
+        }
+        let mut after = before.clone();
+        after.status = Status::Retired;
+        after.retired_reason = reason.map(str::to_string);
+        after.updated_at = self.now();
+        let change = Change { memory_id: id.to_string(), before: Some(before), after: Some(after.clone()) };
+        let rev = self.commit_changes(author, reason.unwrap_or("retire memory"), expect_rev, vec![change])?;
+        Ok((after, rev))
+    }
+
+    pub fn memory(&self, id: &str) -> Result<Memory> {
+        self.existing(id)
+    }
+
+    /// Memories at the head: highest priority first, then kind rank, then id.
+    pub fn memories(&self, f: &MemoryFilter) -> Result<Vec<Memory>> {
+        let scope = f.scope.as_deref().map(|s| parse_scope(Some(s))).transpose()?;
+        let mut v: Vec<Memory> = self
+            .store
+            .memories()?
+            .into_iter()
+            .filter(|m| f.include_retired || m.is_active())
+            .filter(|m| f.kind.as_deref().is_none_or(|k| m.kind.as_str() == k))
+            .filter(|m| scope.as_ref().is_none_or(|s| &m.scope == s))
+            .collect();
+        sort_for_display(&mut v);
+        Ok(v)
+    }
+
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+        let h = self.store.history(id)?;
+        if h.is_empty() {
+            return Err(ServiceError::NotFound { what: "memory", id: id.to_string() });
+        }
+        Ok(h)
+    }
+
+    /// Revisions, oldest first.
+    pub fn revisions(&self) -> Result<Vec<Revision>> {
+        Ok(self.store.revisions(1, u64::MAX)?)
+    }
+
+    /// Memories exactly as they were at revision `rev`.
+    pub fn memories_at(&self, rev: u64) -> Result<BTreeMap<String, Memory>> {
+        let head = self.store.head()?;
+        if rev > head {
+            return Err(ServiceError::Invalid(format!("revision {rev} does not exist (the store is at {head})")));
+        }
+        Ok(replay(&self.store.revisions(1, rev)?))
+    }
+
+    /// Brings the whole memory store back to revision `to`, as a new
+    /// revision (so the rollback itself can be rolled back).
+    pub fn rollback(&self, to: u64, author: &str, expect_rev: Option<u64>) -> Result<Revision> {
+        let head = self.store.head()?;
+        if let Some(e) = expect_rev {
+            if e != head {
+                return Err(ServiceError::Conflict(format!(
+                    "the store moved: expected revision {e}, but it is at {head}"
+                )));
+            }
+        }
+        let target = self.memories_at(to)?;
+        let current: BTreeMap<String, Memory> = self.store.memories()?.into_iter().map(|m| (m.id.clone(), m)).collect();
+        let changes = diff(&current, &target);
+        if changes.is_empty() {
+            return Err(ServiceError::Invalid(format!("memory is already as it was at revision {to}")));
+        }
+        self.commit_changes(author, &format!("rollback to revision {to}"), Some(head), changes)
+    }
+}
+
+/// Priority (high first), kind rank, then id.
+pub(crate) fn sort_for_display(v: &mut [Memory]) {
+    v.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.kind.rank().cmp(&b.kind.rank()))
+            .then(a.kind.cmp(&b.kind))
+            .then(a.id.cmp(&b.id))
+    });
+}
+
+fn refuse_secrets(text: &str) -> Result<()> {
+    if nocturne_core::secrets::contains_secret(text) {
+        return Err(ServiceError::Invalid(format!(
+            "the text looks like it contains a secret (it would read: {:?}); memories never store credentials",
+            nocturne_core::secrets::redact(text)
+        )));
+    }
+    Ok(())
+}
