@@ -80,7 +80,9 @@ fn dir_size(p: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn corpus_dir(data: &Path, sessions: usize, events: usize) -> Result<PathBuf> {
+/// Writes the corpus once (cached in `target/bench-data`); returns the
+/// session files (not the corpus's labels and memories).
+fn corpus_files(data: &Path, sessions: usize, events: usize) -> Result<Vec<PathBuf>> {
     let dir = data.join(format!("ingest-{sessions}x{events}"));
     if !dir.join(".done").exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -89,14 +91,31 @@ fn corpus_dir(data: &Path, sessions: usize, events: usize) -> Result<PathBuf> {
         nocturne_corpus::write_files(&corpus, &dir).with_context(|| format!("writing {}", dir.display()))?;
         std::fs::write(dir.join(".done"), "")?;
     }
-    Ok(dir)
+    let mut files = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            if name.starts_with('.') || name == "labels.json" || name == "memories.json" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
     let (sessions, events) = if quick { (100, 200) } else { (1000, 200) };
     let runs = if quick { 3 } else { 5 };
-    let dir = corpus_dir(data, sessions, events)?;
-    let raw = dir_size(&dir);
+    let files = corpus_files(data, sessions, events)?;
+    let raw: u64 = files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
     let mut times = Vec::new();
     let mut sizes = Vec::new();
     let mut total_events = 0;
@@ -106,7 +125,7 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
         std::fs::create_dir_all(&store_dir)?;
         let svc = Service::open(&store_dir.join("store.db"))?;
         let t = Instant::now();
-        let rep = svc.ingest(std::slice::from_ref(&dir), &IngestOptions::default(), &|_, _| {})?;
+        let rep = svc.ingest(&files, &IngestOptions::default(), &|_, _| {})?;
         times.push(t.elapsed());
         anyhow::ensure!(rep.rejected.is_empty(), "bench corpus refused: {:?}", rep.rejected);
         total_events = rep.events_added;
@@ -194,7 +213,12 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
 /// `m` memories in one revision: paraphrase-rich so duplicate detection
 /// has real work to do.
 fn seed_memories(svc: &Service, m: usize) -> Result<()> {
-    let corpus = nocturne_corpus::memory_corpus(3, m);
+    // The corpus's planted memories (duplicates, outdated advice) plus filler.
+    let planted = nocturne_corpus::bench_corpus(3, 10, 20).memories;
+    let mut corpus = planted.clone();
+    let filler = m.saturating_sub(corpus.len());
+    corpus.extend(nocturne_corpus::filler_memories(&mut nocturne_corpus::Rng::new(3), filler, 3));
+    corpus.truncate(m.max(planted.len()));
     let changes: Vec<nocturne_core::Change> = corpus
         .into_iter()
         .map(|mem| nocturne_core::Change { memory_id: mem.id.clone(), before: None, after: Some(mem) })

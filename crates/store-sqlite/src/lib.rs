@@ -617,3 +617,80 @@ mod tests {
         assert!(err.to_string().contains("newer than this program supports"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod compat {
+    use super::*;
+
+    /// The committed store written by schema version 1 (`tests/compat/v1.db`):
+    /// one session with two events, one memory at revision 1.
+    fn fixture() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/v1.db")
+    }
+
+    #[test]
+    #[ignore = "writes the committed fixture; run once when a schema version is released"]
+    fn write_v1_fixture() {
+        let path = fixture();
+        let _ = std::fs::remove_file(&path);
+        create_at_version(&path, 1).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let ev = nocturne_store::conformance::sample_session("v1-session", "ana", "2025-06-01T10:00:00Z", 2);
+        let hashes = chain::hashes("v1-session", &ev.session.events);
+        conn.execute(
+            "INSERT INTO sessions (id, format, user, event_count, head_hash, started_at, ingested_at) \
+             VALUES ('v1-session', 'nocturne', 'ana', 2, ?1, '2025-06-01T10:00:00Z', '2025-06-01T10:00:00Z')",
+            [&hashes[1][..]],
+        )
+        .unwrap();
+        for (i, e) in ev.session.events.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (id, role, kind, text, flags, timestamp, source_line, raw, hash) \
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8)",
+                params![
+                    (1i64 << SEQ_BITS) | i as i64,
+                    role_code(e.role),
+                    kind_code(e.kind),
+                    e.text,
+                    e.timestamp,
+                    e.source_line,
+                    e.raw,
+                    &hashes[i][..]
+                ],
+            )
+            .unwrap();
+        }
+        let m = nocturne_core::Memory::new(
+            nocturne_core::MemoryKind::preference(),
+            "Use pnpm",
+            nocturne_core::Scope::org(),
+            "2025-06-01T10:00:00Z",
+            "v1",
+        )
+        .unwrap();
+        conn.execute("INSERT INTO revisions VALUES (1, 'user:ana', 'add memory', '2025-06-01T10:00:00Z')", []).unwrap();
+        conn.execute(
+            "INSERT INTO changes VALUES (1, ?1, NULL, ?2)",
+            params![m.id, serde_json::to_string(&m).unwrap()],
+        )
+        .unwrap();
+        conn.execute("INSERT INTO memories VALUES (?1, ?2, 1)", params![m.id, serde_json::to_string(&m).unwrap()])
+            .unwrap();
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+
+    #[test]
+    fn the_committed_v1_store_opens_migrates_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        std::fs::copy(fixture(), &path).unwrap();
+        let s = SqliteStore::open(&path).unwrap();
+        let sess = s.session("v1-session").unwrap().unwrap();
+        let events = s.events("v1-session").unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(sess.head_hash, chain::head_hex("v1-session", events.iter().map(|e| &e.body)));
+        assert_eq!(s.head().unwrap(), 1);
+        assert_eq!(s.memories().unwrap()[0].text, "Use pnpm");
+        assert_eq!(s.history(&s.memories().unwrap()[0].id).unwrap().len(), 1);
+    }
+}

@@ -125,3 +125,31 @@ fn ingest_fixtures_of_every_format_and_edge_case_are_accepted() {
     assert_eq!(out["rejected"], serde_json::json!([]));
     assert!(out["sessions_added"].as_u64().unwrap() >= files.len() as u64);
 }
+
+#[test]
+fn edge_cases_survive_the_round_trip_through_the_binary() {
+    let env = Env::new();
+    let dir = ingest_fixtures();
+    for f in ["claude-code.jsonl", "openai.json", "nocturne-empty.jsonl"] {
+        env.json(&["ingest", s(&dir.join(f))]);
+    }
+    // Claude Code: sidechain (sub-agent) lines, thinking and image blocks kept raw.
+    let cc = env.json(&["sessions", "show", "7f3c2a10-4b1e-4d6a-9c2f-1a2b3c4d5e6f"]);
+    let events = cc["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["sidechain"] == true), "sidechain lines are kept and marked");
+    let other: Vec<&Value> = events.iter().filter(|e| e["kind"] == "other").collect();
+    assert!(other.iter().any(|e| e["raw"].as_str().unwrap().contains("\"thinking\"")), "thinking kept raw");
+    assert!(other.iter().any(|e| e["raw"].as_str().unwrap().contains("\"image\"")), "image kept raw");
+    assert!(
+        events.iter().any(|e| e["kind"] == "tool_result" && e["raw"].as_str().unwrap().contains("\"content\":[{\"type\":\"text\"")),
+        "a tool result given as a list of blocks is read"
+    );
+    // OpenAI: `arguments` that are not valid JSON are kept as given, not refused.
+    let oa = env.json(&["sessions", "show", "chatcmpl-shop-0914"]);
+    let calls: Vec<&Value> = oa["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "tool_call").collect();
+    assert!(calls.iter().any(|c| c["tool_input"].as_str().unwrap().contains("test:unit")), "{calls:?}");
+    // An empty session is a session with no events.
+    let empty = env.json(&["sessions", "show", "empty-session"]);
+    assert_eq!(empty["session"]["event_count"], 0);
+    assert_eq!(env.json(&["sessions", "verify"])["failures"], serde_json::json!([]));
+}

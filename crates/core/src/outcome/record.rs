@@ -1,0 +1,165 @@
+//! Outcome records, their inputs, and supersession.
+
+use super::{OutcomeError, OutcomeValue};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Who judged the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeSource {
+    /// A person (the user, a reviewer).
+    Human,
+    /// A model acting as judge.
+    Model,
+    /// A program: a test suite, a CI check, a script.
+    Code,
+}
+
+impl OutcomeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeSource::Human => "human",
+            OutcomeSource::Model => "model",
+            OutcomeSource::Code => "code",
+        }
+    }
+}
+
+impl FromStr for OutcomeSource {
+    type Err = OutcomeError;
+
+    /// `human`, `model` or `code`; surrounding spaces and case are ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "human" => Ok(OutcomeSource::Human),
+            "model" => Ok(OutcomeSource::Model),
+            "code" => Ok(OutcomeSource::Code),
+            _ => Err(OutcomeError::InvalidSource(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for OutcomeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One recorded outcome: the value of one dimension for one session (or
+/// one task of it). Records are never edited; a newer record for the same
+/// session, task and dimension supersedes older ones (see [`effective`]).
+///
+/// JSON form: the value is flattened into `kind` and `value`, e.g.
+/// `{"id":7,"session":"s1","task":null,"dimension":"user_rating","kind":"number","value":4.0,
+/// "taxonomy_version":1,"source":"human","by":"ana","comment":null,"recorded_at":"2025-09-14T08:30:00Z"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Assigned by the store; 0 before that.
+    #[serde(default)]
+    pub id: u64,
+    pub session: String,
+    #[serde(default)]
+    pub task: Option<String>,
+    pub dimension: String,
+    #[serde(flatten)]
+    pub value: OutcomeValue,
+    /// The taxonomy version the value was checked against.
+    pub taxonomy_version: u32,
+    pub source: OutcomeSource,
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// RFC 3339.
+    pub recorded_at: String,
+}
+
+impl Outcome {
+    /// The supersession key: `(session, task, dimension)`.
+    pub fn key(&self) -> (&str, Option<&str>, &str) {
+        (self.session.as_str(), self.task.as_deref(), self.dimension.as_str())
+    }
+}
+
+/// Checked outcome values for one session (or task), before they are
+/// stored: what one `nocturne outcome set` call or one bulk-import line or
+/// row produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeInput {
+    /// Line of the bulk file the input came from (1-based; 0 when it did
+    /// not come from a file).
+    pub line: usize,
+    pub session: String,
+    pub task: Option<String>,
+    /// `(dimension, value)` pairs, each checked against the taxonomy, at
+    /// most one per dimension.
+    pub values: Vec<(String, OutcomeValue)>,
+    /// `None` when not given; the caller picks the default.
+    pub source: Option<OutcomeSource>,
+    pub by: Option<String>,
+    pub comment: Option<String>,
+}
+
+impl OutcomeInput {
+    /// One [`Outcome`] per value, with id 0, all recorded at `recorded_at`
+    /// (RFC 3339) against taxonomy `taxonomy_version`. `default_source` is
+    /// used when the input names no source.
+    pub fn into_outcomes(
+        self,
+        taxonomy_version: u32,
+        default_source: OutcomeSource,
+        recorded_at: &str,
+    ) -> Result<Vec<Outcome>, OutcomeError> {
+        if timestamp_nanos(recorded_at).is_none() {
+            return Err(OutcomeError::InvalidTimestamp(recorded_at.to_string()));
+        }
+        let source = self.source.unwrap_or(default_source);
+        Ok(self
+            .values
+            .into_iter()
+            .map(|(dimension, value)| Outcome {
+                id: 0,
+                session: self.session.clone(),
+                task: self.task.clone(),
+                dimension,
+                value,
+                taxonomy_version,
+                source,
+                by: self.by.clone(),
+                comment: self.comment.clone(),
+                recorded_at: recorded_at.to_string(),
+            })
+            .collect())
+    }
+}
+
+/// Nanoseconds since the Unix epoch of an RFC 3339 timestamp.
+pub(super) fn timestamp_nanos(s: &str) -> Option<i128> {
+    OffsetDateTime::parse(s.trim(), &Rfc3339).ok().map(OffsetDateTime::unix_timestamp_nanos)
+}
+
+/// The outcomes that count: per `(session, task, dimension)` the latest one,
+/// by `recorded_at` (compared as instants, so offsets and fractions are
+/// handled; an unparseable timestamp counts as older than any valid one),
+/// then by `id`, then by position in `outcomes` (later wins). Older records
+/// stay in history but are not returned. The result is sorted by session,
+/// task (no task first) and dimension.
+pub fn effective(outcomes: &[Outcome]) -> Vec<&Outcome> {
+    type Rank = (Option<i128>, u64, usize);
+    let mut latest: BTreeMap<(&str, Option<&str>, &str), (Rank, &Outcome)> = BTreeMap::new();
+    for (pos, o) in outcomes.iter().enumerate() {
+        let rank = (timestamp_nanos(&o.recorded_at), o.id, pos);
+        match latest.get(&o.key()) {
+            Some((best, _)) if *best > rank => {}
+            _ => {
+                latest.insert(o.key(), (rank, o));
+            }
+        }
+    }
+    latest.into_values().map(|(_, o)| o).collect()
+}
