@@ -61,6 +61,9 @@ pub enum Command {
     /// Proposals made by dreams: list, show, apply, reject.
     #[command(subcommand)]
     Dreams(DreamsCmd),
+    /// Outcomes: how sessions ended, against a versioned taxonomy.
+    #[command(subcommand, visible_alias = "outcome")]
+    Outcomes(OutcomesCmd),
     /// A throw-away store with sample sessions, a dream and its report.
     Quickstart {
         /// Keep the store in this folder instead of a temporary one.
@@ -269,4 +272,69 @@ pub enum DreamsCmd {
     },
     /// Reject a proposal.
     Reject { id: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatsByArg {
+    All,
+    Agent,
+    User,
+    Team,
+    Week,
+    Workflow,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutcomesCmd {
+    /// Log how a session (or a task in it) ended.
+    #[command(
+        after_help = "Examples:\n  nocturne outcome log 7f3c2a10 --set result=success --set user_rating=5\n  nocturne outcome log 7f3c2a10 --task fix-ci --set result=failure --set failure_reason=wrong_tool --comment 'used npm test'"
+    )]
+    Log {
+        session: String,
+        #[arg(long)]
+        task: Option<String>,
+        /// DIMENSION=VALUE (repeatable).
+        #[arg(long = "set", required = true)]
+        set: Vec<String>,
+        /// human, model or code (default human).
+        #[arg(long)]
+        source: Option<String>,
+        /// Who judged it.
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Import outcomes from a JSONL or CSV file (all or nothing).
+    Import { file: PathBuf },
+    /// Outcomes, oldest first (superseded ones included).
+    List {
+        #[arg(long)]
+        session: Option<String>,
+        /// As OpenTelemetry `gen_ai.evaluation.result` events.
+        #[arg(long)]
+        otel: bool,
+    },
+    /// Counts, rates and means of the latest outcomes, grouped.
+    Stats {
+        #[arg(long, value_enum, default_value = "all")]
+        by: StatsByArg,
+    },
+    /// The taxonomy outcomes are checked against.
+    #[command(subcommand)]
+    Taxonomy(TaxonomyCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaxonomyCmd {
+    /// The taxonomy in force (TOML).
+    Show,
+    /// Set a new taxonomy version from a TOML file.
+    Set {
+        file: PathBuf,
+        /// Set it even if stored outcomes would no longer match it.
+        #[arg(long)]
+        force: bool,
+    },
 }

@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Dream(a) => dream(&svc, a, json, &who),
         Command::Dreams(c) => dreams(&svc, c, json, &who),
+        Command::Outcomes(c) => outcomes(&svc, c, json),
         Command::Quickstart { .. } => Ok(0),
     }
 }
@@ -201,6 +202,66 @@ fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
             let rev = svc.rollback(to, who, expect_rev)?;
             emit(json, &rev, || {
                 format!("rolled back to revision {to}: {} memories changed, as revision {}", rev.changes.len(), rev.rev)
+            })?;
+        }
+    }
+    Ok(0)
+}
+
+fn outcomes(svc: &Service, c: OutcomesCmd, json: bool) -> Result<u8> {
+    use nocturne_service::{LogOutcome, StatsBy};
+    match c {
+        OutcomesCmd::Log { session, task, set, source, by, comment } => {
+            let logged = svc.log_outcome(&LogOutcome { session, task, set, source, by, comment })?;
+            emit(json, &logged, || render::outcomes(&logged))?;
+        }
+        OutcomesCmd::Import { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let added = svc.import_outcomes(&file.display().to_string(), &bytes)?;
+            emit(json, &serde_json::json!({"outcomes_added": added.len()}), || {
+                format!("imported {} outcomes from {}", added.len(), file.display())
+            })?;
+        }
+        OutcomesCmd::List { session, otel } => {
+            let list = svc.outcomes(session.as_deref())?;
+            if otel {
+                let tax = svc.taxonomy()?;
+                let events: Vec<serde_json::Value> =
+                    list.iter().map(|o| nocturne_core::outcome::to_otel_event(o, &tax)).collect();
+                println!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                emit(json, &list, || render::outcomes(&list))?;
+            }
+        }
+        OutcomesCmd::Stats { by } => {
+            let by = match by {
+                StatsByArg::All => StatsBy::All,
+                StatsByArg::Agent => StatsBy::Agent,
+                StatsByArg::User => StatsBy::User,
+                StatsByArg::Team => StatsBy::Team,
+                StatsByArg::Week => StatsBy::Week,
+                StatsByArg::Workflow => StatsBy::Workflow,
+            };
+            let st = svc.outcome_stats(by)?;
+            emit(json, &st, || render::outcome_stats(&st))?;
+        }
+        OutcomesCmd::Taxonomy(TaxonomyCmd::Show) => {
+            let t = svc.taxonomy()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&t)?);
+            } else {
+                print!("{}", t.to_toml());
+            }
+        }
+        OutcomesCmd::Taxonomy(TaxonomyCmd::Set { file, force }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let ch = svc.set_taxonomy(&text, &file.display().to_string(), force)?;
+            emit(json, &ch, || {
+                let mut s = format!("taxonomy version {} is in force", ch.version);
+                for o in &ch.orphaned {
+                    s.push_str(&format!("\nwarning: {o}"));
+                }
+                s
             })?;
         }
     }

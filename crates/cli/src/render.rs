@@ -195,3 +195,63 @@ pub fn proposals(list: &[Proposal]) -> String {
     }
     s
 }
+
+pub fn outcomes(list: &[nocturne_core::outcome::Outcome]) -> String {
+    if list.is_empty() {
+        return "no outcomes".into();
+    }
+    let mut s = String::new();
+    for o in list {
+        let task = o.task.as_deref().map(|t| format!(" task {t}")).unwrap_or_default();
+        let by = o.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+        let comment = o.comment.as_deref().map(|c| format!("  # {}", clip(c, 60))).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "#{:<5} {}  {}{task}  {}={}  ({}{by}, taxonomy v{}){comment}",
+            o.id,
+            o.recorded_at,
+            o.session,
+            o.dimension,
+            o.value,
+            o.source.as_str(),
+            o.taxonomy_version
+        );
+    }
+    s
+}
+
+pub fn outcome_stats(groups: &[nocturne_core::outcome::GroupStats]) -> String {
+    use nocturne_core::outcome::StatsDetail;
+    if groups.is_empty() {
+        return "no outcomes yet (log one with: nocturne outcome log SESSION --set result=success)".into();
+    }
+    let mut s = String::new();
+    for g in groups {
+        let primary = g.primary_score.map(|p| format!(", primary score {p:.2}")).unwrap_or_default();
+        let _ = writeln!(s, "{}: {} sessions, {} outcomes{primary}", g.group, g.sessions, g.outcomes);
+        for d in &g.dimensions {
+            let detail = match &d.detail {
+                StatsDetail::Categorical { labels } => labels
+                    .iter()
+                    .map(|l| format!("{} {} ({})", l.label, l.count, pct(l.rate)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                StatsDetail::Numeric { mean, min, max } => {
+                    format!("mean {} (min {}, max {})", num(*mean), num(*min), num(*max))
+                }
+                StatsDetail::Boolean { true_count, true_rate } => format!("true {true_count} ({})", pct(*true_rate)),
+                StatsDetail::Text => "free text".into(),
+            };
+            let _ = writeln!(s, "  {:<16} n={:<4} {detail}", d.dimension, d.count);
+        }
+    }
+    s
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{:.0}%", r * 100.0))
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
+}

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod error;
 pub mod failure;
 pub mod memory;
+pub mod outcome;
 pub mod proposal;
 pub mod revision;
 pub mod secrets;

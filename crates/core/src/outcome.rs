@@ -69,3 +69,44 @@ pub enum OutcomeError {
     #[error("invalid taxonomy version {0}; versions start at 1")]
     InvalidVersion(u32),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fenced blocks of `docs/outcomes.md` with the given info string.
+    fn doc_blocks(lang: &str) -> Vec<String> {
+        let doc = include_str!("../../../docs/outcomes.md");
+        let open = format!("```{lang}\n");
+        doc.split(open.as_str()).skip(1).filter_map(|rest| rest.split_once("```").map(|(b, _)| b.to_string())).collect()
+    }
+
+    #[test]
+    fn documented_examples_are_valid() {
+        let tomls = doc_blocks("toml");
+        assert_eq!(tomls.len(), 1);
+        let t = Taxonomy::from_toml(&tomls[0]).unwrap();
+        assert_eq!(t.dimension_names(), ["result", "user_rating", "tests_pass", "reviewer_note"]);
+
+        let default = Taxonomy::default_taxonomy();
+        let jsonl = doc_blocks("jsonl");
+        assert_eq!(jsonl.len(), 1);
+        let inputs = parse_bulk("x", jsonl[0].as_bytes(), &default).unwrap();
+        assert_eq!(inputs.len(), 2);
+        assert_eq!(inputs[1].task.as_deref(), Some("deploy"));
+
+        let csv = doc_blocks("csv");
+        assert_eq!(csv.len(), 1);
+        let inputs = parse_bulk("x.csv", csv[0].as_bytes(), &default).unwrap();
+        assert_eq!(inputs.len(), 2);
+        assert_eq!(inputs[1].comment.as_deref(), Some("runner said \"timeout\"\nafter 10 minutes"));
+        assert_eq!(inputs[1].source, Some(OutcomeSource::Code));
+        assert_eq!(
+            inputs[1].values,
+            [
+                ("result".to_string(), OutcomeValue::Label("failure".into())),
+                ("failure_reason".to_string(), OutcomeValue::Label("timeout".into()))
+            ]
+        );
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// The `format` field of an export document.
 pub const EXPORT_FORMAT: &str = "nocturne-export";
 /// The schema version of an export document (see docs/export-format.md).
-pub const EXPORT_VERSION: u32 = 1;
+pub const EXPORT_VERSION: u32 = 2;
 
 /// The JSON export document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,20 @@ pub struct ExportDoc {
     pub memories: Vec<Memory>,
     /// Every revision, oldest first, with the exact before/after of each change.
     pub revisions: Vec<Revision>,
+    /// Every outcome taxonomy version, oldest first (since version 2).
+    #[serde(default)]
+    pub taxonomies: Vec<TaxonomyVersion>,
+    /// Every outcome, superseded ones included, in id order (since version 2).
+    #[serde(default)]
+    pub outcomes: Vec<nocturne_core::outcome::Outcome>,
+}
+
+/// One stored taxonomy version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxonomyVersion {
+    pub version: u32,
+    pub toml: String,
+    pub set_at: String,
 }
 
 /// What `import` did.
@@ -35,6 +49,9 @@ pub struct ImportSummary {
     pub revisions: usize,
     pub memories_added: usize,
     pub memories_skipped: usize,
+    pub outcomes_added: usize,
+    /// Outcomes not imported because the store already had outcomes.
+    pub outcomes_skipped: usize,
 }
 
 impl Service {
@@ -47,6 +64,13 @@ impl Service {
             head_revision: revisions.last().map_or(0, |r| r.rev),
             memories: self.store.memories()?,
             revisions,
+            taxonomies: self
+                .store
+                .taxonomies()?
+                .into_iter()
+                .map(|(version, toml, set_at)| TaxonomyVersion { version, toml, set_at })
+                .collect(),
+            outcomes: self.store.outcomes(None)?,
         })
     }
 
@@ -76,6 +100,7 @@ impl Service {
                 "{source}: the memories do not match the revisions (the file was edited or is incomplete)"
             )));
         }
+        let (outcomes_added, outcomes_skipped) = self.import_outcome_history(&doc)?;
         if self.store.head()? == 0 {
             self.store.restore(&doc.revisions)?;
             return Ok(ImportSummary {
@@ -83,6 +108,8 @@ impl Service {
                 revisions: doc.revisions.len(),
                 memories_added: doc.memories.len(),
                 memories_skipped: 0,
+                outcomes_added,
+                outcomes_skipped,
             });
         }
         let mut changes = Vec::new();
@@ -110,7 +137,25 @@ impl Service {
             revisions: usize::from(added > 0),
             memories_added: added,
             memories_skipped: skipped,
+            outcomes_added,
+            outcomes_skipped,
         })
+    }
+
+    /// Restores the document's taxonomies and outcomes verbatim when the
+    /// store has none; otherwise skips them (counts returned).
+    fn import_outcome_history(&self, doc: &ExportDoc) -> Result<(usize, usize)> {
+        if doc.outcomes.is_empty() && doc.taxonomies.is_empty() {
+            return Ok((0, 0));
+        }
+        let has = !self.store.outcomes(None)?.is_empty() || self.store.taxonomy()?.is_some();
+        if has {
+            return Ok((0, doc.outcomes.len()));
+        }
+        let t: Vec<(u32, String, String)> =
+            doc.taxonomies.iter().map(|t| (t.version, t.toml.clone(), t.set_at.clone())).collect();
+        self.store.restore_outcomes(&t, &doc.outcomes)?;
+        Ok((doc.outcomes.len(), 0))
     }
 
     /// Active memories as an AGENTS.md / CLAUDE.md-style file: grouped by

@@ -6,16 +6,18 @@ mod error;
 mod export;
 mod ingest;
 mod memory;
+mod outcomes;
 mod sessions;
 
 mod dreams;
 pub use dreams::{DreamRequest, OpSelection};
 pub use error::{ErrorCode, ServiceError};
-pub use export::{ExportDoc, ImportSummary, EXPORT_FORMAT, EXPORT_VERSION};
+pub use export::{ExportDoc, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION};
 pub use ingest::{IngestOptions, IngestReport, Rejected};
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
+pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
 pub use sessions::{VerifyFailure, VerifyReport};
 
 use nocturne_store_sqlite::SqliteStore;

@@ -6,6 +6,7 @@
 
 mod schema;
 
+use nocturne_core::outcome::Outcome;
 use nocturne_core::{
     chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
@@ -503,6 +504,101 @@ impl Store for SqliteStore {
         })
     }
 
+    fn append_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Outcome>> {
+        self.write(|tx| {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO outcomes (session, task, dimension, recorded_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(outcomes.len());
+            for o in outcomes {
+                st.execute(params![o.session, o.task, o.dimension, o.recorded_at, to_json(o)?]).map_err(backend)?;
+                let mut o = o.clone();
+                o.id = tx.last_insert_rowid() as u64;
+                out.push(o);
+            }
+            Ok(out)
+        })
+    }
+
+    fn outcomes(&self, session: Option<&str>) -> Result<Vec<Outcome>> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached("SELECT id, body FROM outcomes WHERE (?1 IS NULL OR session = ?1) ORDER BY id")
+            .map_err(backend)?;
+        let rows = st
+            .query_map([session], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        rows.into_iter()
+            .map(|(id, body)| {
+                let mut o: Outcome = serde_json::from_str(&body).map_err(corrupt)?;
+                o.id = id as u64;
+                Ok(o)
+            })
+            .collect()
+    }
+
+    fn put_taxonomy(&self, version: u32, toml: &str, set_at: &str) -> Result<()> {
+        self.write(|tx| {
+            let latest: i64 =
+                tx.query_row("SELECT COALESCE(MAX(version), 0) FROM taxonomies", [], |r| r.get(0)).map_err(backend)?;
+            if i64::from(version) != latest + 1 {
+                return Err(StoreError::Conflict(vec![format!(
+                    "taxonomy version {version} cannot follow version {latest}"
+                )]));
+            }
+            tx.execute(
+                "INSERT INTO taxonomies (version, toml, set_at) VALUES (?1, ?2, ?3)",
+                params![version, toml, set_at],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn taxonomy(&self) -> Result<Option<(u32, String)>> {
+        let conn = self.conn()?;
+        conn.query_row("SELECT version, toml FROM taxonomies ORDER BY version DESC LIMIT 1", [], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()
+        .map_err(backend)
+    }
+
+    fn taxonomies(&self) -> Result<Vec<(u32, String, String)>> {
+        let conn = self.conn()?;
+        let mut st =
+            conn.prepare_cached("SELECT version, toml, set_at FROM taxonomies ORDER BY version").map_err(backend)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn restore_outcomes(&self, taxonomies: &[(u32, String, String)], outcomes: &[Outcome]) -> Result<()> {
+        self.write(|tx| {
+            let n: i64 = tx
+                .query_row("SELECT (SELECT COUNT(*) FROM outcomes) + (SELECT COUNT(*) FROM taxonomies)", [], |r| r.get(0))
+                .map_err(backend)?;
+            if n != 0 {
+                return Err(StoreError::NotEmpty("the store already has outcomes or a taxonomy".into()));
+            }
+            for (v, toml, at) in taxonomies {
+                tx.execute("INSERT INTO taxonomies (version, toml, set_at) VALUES (?1, ?2, ?3)", params![v, toml, at])
+                    .map_err(backend)?;
+            }
+            for o in outcomes {
+                tx.execute(
+                    "INSERT INTO outcomes (id, session, task, dimension, recorded_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![o.id as i64, o.session, o.task, o.dimension, o.recorded_at, to_json(o)?],
+                )
+                .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
     fn put_proposal(&self, p: &Proposal) -> Result<()> {
         self.write(|tx| {
             tx.execute(
@@ -669,11 +765,8 @@ mod compat {
         )
         .unwrap();
         conn.execute("INSERT INTO revisions VALUES (1, 'user:ana', 'add memory', '2025-06-01T10:00:00Z')", []).unwrap();
-        conn.execute(
-            "INSERT INTO changes VALUES (1, ?1, NULL, ?2)",
-            params![m.id, serde_json::to_string(&m).unwrap()],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO changes VALUES (1, ?1, NULL, ?2)", params![m.id, serde_json::to_string(&m).unwrap()])
+            .unwrap();
         conn.execute("INSERT INTO memories VALUES (?1, ?2, 1)", params![m.id, serde_json::to_string(&m).unwrap()])
             .unwrap();
         conn.pragma_update(None, "journal_mode", "DELETE").unwrap();

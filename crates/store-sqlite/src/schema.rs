@@ -75,6 +75,29 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
     CREATE INDEX changes_memory ON changes (memory_id, rev);
     "#,
+    // 3: outcomes (append-only) and taxonomy versions.
+    r#"
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        session TEXT NOT NULL,
+        task TEXT,
+        dimension TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX outcomes_session ON outcomes (session, id);
+    CREATE TABLE taxonomies (
+        version INTEGER PRIMARY KEY,
+        toml TEXT NOT NULL,
+        set_at TEXT NOT NULL
+    );
+    CREATE TRIGGER outcomes_append_only_u BEFORE UPDATE ON outcomes
+        BEGIN SELECT RAISE(ABORT, 'outcomes are append-only'); END;
+    CREATE TRIGGER outcomes_append_only_d BEFORE DELETE ON outcomes
+        BEGIN SELECT RAISE(ABORT, 'outcomes are append-only'); END;
+    CREATE TRIGGER taxonomies_append_only_u BEFORE UPDATE ON taxonomies
+        BEGIN SELECT RAISE(ABORT, 'taxonomy versions are append-only'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

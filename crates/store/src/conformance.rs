@@ -28,6 +28,8 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("restore_needs_empty_store", restore_needs_empty_store),
         ("proposals_round_trip", proposals_round_trip),
         ("commit_marks_proposal_applied", commit_marks_proposal_applied),
+        ("outcomes_are_appended_with_ids", outcomes_are_appended_with_ids),
+        ("taxonomy_versions_follow_each_other", taxonomy_versions_follow_each_other),
     ];
     let mut failures = Vec::new();
     for (name, check) in checks {
@@ -341,4 +343,43 @@ fn commit_marks_proposal_applied<S: Store>(s: &S) -> Result<(), String> {
     let p = s.proposal("d1").map_err(err)?.ok_or("missing")?;
     ensure(p.status == ProposalStatus::Applied, "applied")?;
     ensure(p.applied_revision == Some(rev.rev), "applied revision recorded")
+}
+
+fn outcome(session: &str, dim: &str, label: &str) -> nocturne_core::outcome::Outcome {
+    nocturne_core::outcome::Outcome {
+        id: 0,
+        session: session.into(),
+        task: None,
+        dimension: dim.into(),
+        value: nocturne_core::outcome::OutcomeValue::Label(label.into()),
+        taxonomy_version: 1,
+        source: nocturne_core::outcome::OutcomeSource::Human,
+        by: Some("ana".into()),
+        comment: None,
+        recorded_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn outcomes_are_appended_with_ids<S: Store>(s: &S) -> Result<(), String> {
+    let a =
+        s.append_outcomes(&[outcome("s1", "result", "failure"), outcome("s2", "result", "success")]).map_err(err)?;
+    let b = s.append_outcomes(&[outcome("s1", "result", "success")]).map_err(err)?;
+    ensure(a[0].id < a[1].id && a[1].id < b[0].id, "ids increase in append order")?;
+    let all = s.outcomes(None).map_err(err)?;
+    ensure(all.len() == 3 && all[0] == a[0] && all[2] == b[0], "all read back in order")?;
+    let s1 = s.outcomes(Some("s1")).map_err(err)?;
+    ensure(s1.len() == 2 && s1.iter().all(|o| o.session == "s1"), "filter by session keeps history")
+}
+
+fn taxonomy_versions_follow_each_other<S: Store>(s: &S) -> Result<(), String> {
+    ensure(s.taxonomy().map_err(err)?.is_none(), "no taxonomy at first")?;
+    s.put_taxonomy(1, "a", "t1").map_err(err)?;
+    ensure(s.put_taxonomy(3, "c", "t3").is_err(), "a version cannot be skipped")?;
+    ensure(s.put_taxonomy(1, "again", "t").is_err(), "a version cannot be rewritten")?;
+    s.put_taxonomy(2, "b", "t2").map_err(err)?;
+    ensure(s.taxonomy().map_err(err)? == Some((2, "b".into())), "the latest is current")?;
+    ensure(s.taxonomies().map_err(err)?.len() == 2, "history kept")?;
+    let other_outcomes = s.outcomes(None).map_err(err)?;
+    ensure(other_outcomes.is_empty(), "no outcomes")?;
+    ensure(s.restore_outcomes(&[], &[]).is_err(), "restore needs an empty outcome store")
 }

@@ -7,6 +7,7 @@
 
 pub mod conformance;
 
+use nocturne_core::outcome::Outcome;
 use nocturne_core::{Change, Event, Memory, NewSession, Proposal, ProposalStatus, Revision, Session};
 
 /// Errors every backend reports the same way.
@@ -119,6 +120,23 @@ pub trait Store: Send + Sync {
     /// Replaces an empty memory store by these revisions, verbatim
     /// (numbers, authors, times). Refused unless the store has no revision.
     fn restore(&self, revisions: &[Revision]) -> Result<()>;
+
+    // --- outcomes (append-only) and their taxonomy (versioned) ---
+    /// Appends outcomes in one transaction (all or none), assigning ids in
+    /// order; returns them with their ids.
+    fn append_outcomes(&self, outcomes: &[Outcome]) -> Result<Vec<Outcome>>;
+    /// Outcomes in id order, all of them or one session's.
+    fn outcomes(&self, session: Option<&str>) -> Result<Vec<Outcome>>;
+    /// Records a taxonomy version (TOML text). Versions are append-only and
+    /// must be the current latest + 1.
+    fn put_taxonomy(&self, version: u32, toml: &str, set_at: &str) -> Result<()>;
+    /// The latest taxonomy version and its TOML text, if one was set.
+    fn taxonomy(&self) -> Result<Option<(u32, String)>>;
+    /// Every taxonomy version, oldest first: `(version, toml, set_at)`.
+    fn taxonomies(&self) -> Result<Vec<(u32, String, String)>>;
+    /// Restores outcomes and taxonomy versions verbatim (import into a
+    /// store that has none).
+    fn restore_outcomes(&self, taxonomies: &[(u32, String, String)], outcomes: &[Outcome]) -> Result<()>;
 
     // --- dream proposals ---
     fn put_proposal(&self, p: &Proposal) -> Result<()>;

@@ -141,7 +141,10 @@ fn edge_cases_survive_the_round_trip_through_the_binary() {
     assert!(other.iter().any(|e| e["raw"].as_str().unwrap().contains("\"thinking\"")), "thinking kept raw");
     assert!(other.iter().any(|e| e["raw"].as_str().unwrap().contains("\"image\"")), "image kept raw");
     assert!(
-        events.iter().any(|e| e["kind"] == "tool_result" && e["raw"].as_str().unwrap().contains("\"content\":[{\"type\":\"text\"")),
+        events
+            .iter()
+            .any(|e| e["kind"] == "tool_result"
+                && e["raw"].as_str().unwrap().contains("\"content\":[{\"type\":\"text\"")),
         "a tool result given as a list of blocks is read"
     );
     // OpenAI: `arguments` that are not valid JSON are kept as given, not refused.

@@ -4,6 +4,7 @@ mod dream;
 mod export;
 mod ingest;
 mod memory;
+mod outcomes;
 mod sessions;
 
 use assert_cmd::Command;

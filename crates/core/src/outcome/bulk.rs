@@ -129,12 +129,7 @@ fn parse_jsonl(text: &str, taxonomy: &Taxonomy, errors: &mut Vec<BulkError>) -> 
     inputs
 }
 
-fn parse_jsonl_line(
-    line: usize,
-    text: &str,
-    taxonomy: &Taxonomy,
-    errors: &mut Vec<BulkError>,
-) -> Option<OutcomeInput> {
+fn parse_jsonl_line(line: usize, text: &str, taxonomy: &Taxonomy, errors: &mut Vec<BulkError>) -> Option<OutcomeInput> {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -167,7 +162,9 @@ fn parse_jsonl_line(
     let source_raw = optional_string("source");
     let by = optional_string("by").map(|s| s.trim().to_string());
     let comment = optional_string("comment");
-    if session.is_none() && matches!(obj.get("session"), None | Some(serde_json::Value::Null | serde_json::Value::String(_))) {
+    if session.is_none()
+        && matches!(obj.get("session"), None | Some(serde_json::Value::Null | serde_json::Value::String(_)))
+    {
         errors.push(err(line, "missing \"session\": every line needs the id of the session it judges"));
     }
     let source = source_raw.and_then(|s| match s.parse::<OutcomeSource>() {
@@ -202,7 +199,9 @@ fn parse_jsonl_line(
                 }
             }
         }
-        Some(_) => errors.push(err(line, "\"set\" must be an object of dimension values like {\"result\": \"success\"}")),
+        Some(_) => {
+            errors.push(err(line, "\"set\" must be an object of dimension values like {\"result\": \"success\"}"))
+        }
     }
     Some(OutcomeInput { line, session: session?, task, values, source, by, comment })
 }

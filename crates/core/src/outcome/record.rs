@@ -163,3 +163,116 @@ pub fn effective(outcomes: &[Outcome]) -> Vec<&Outcome> {
     }
     latest.into_values().map(|(_, o)| o).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(id: u64, session: &str, task: Option<&str>, dim: &str, value: OutcomeValue, at: &str) -> Outcome {
+        Outcome {
+            id,
+            session: session.into(),
+            task: task.map(Into::into),
+            dimension: dim.into(),
+            value,
+            taxonomy_version: 1,
+            source: OutcomeSource::Human,
+            by: None,
+            comment: None,
+            recorded_at: at.into(),
+        }
+    }
+
+    fn label(s: &str) -> OutcomeValue {
+        OutcomeValue::Label(s.into())
+    }
+
+    #[test]
+    fn latest_outcome_per_session_task_and_dimension_wins() {
+        let all = vec![
+            o(1, "s1", None, "result", label("failure"), "2025-09-14T08:00:00Z"),
+            o(2, "s1", None, "result", label("success"), "2025-09-14T09:00:00Z"),
+            // Earlier instant despite a lexically larger string: 10:30+02:00 is 08:30Z.
+            o(3, "s1", None, "result", label("partial"), "2025-09-14T10:30:00+02:00"),
+            o(4, "s1", Some("t1"), "result", label("failure"), "2025-09-14T08:00:00Z"),
+            o(5, "s1", None, "user_rating", OutcomeValue::Number(2.0), "2025-09-14T08:00:00Z"),
+            // Same instant: the higher id wins.
+            o(7, "s2", None, "result", label("success"), "2025-09-14T08:00:00Z"),
+            o(6, "s2", None, "result", label("failure"), "2025-09-14T08:00:00.000Z"),
+        ];
+        let eff: Vec<u64> = effective(&all).iter().map(|o| o.id).collect();
+        assert_eq!(eff, [2, 5, 4, 7]);
+        // Superseded outcomes stay in `all`; only the effective view changes.
+        assert_eq!(all.len(), 7);
+    }
+
+    #[test]
+    fn unassigned_ids_fall_back_to_position_and_bad_timestamps_lose() {
+        let all = vec![
+            o(0, "s", None, "result", label("failure"), "2025-09-14T08:00:00Z"),
+            o(0, "s", None, "result", label("success"), "2025-09-14T08:00:00Z"),
+            o(9, "s", None, "result", label("partial"), "yesterday"),
+        ];
+        let eff = effective(&all);
+        assert_eq!(eff.len(), 1);
+        assert_eq!(eff[0].value, label("success"));
+        assert!(effective(&[]).is_empty());
+    }
+
+    #[test]
+    fn outcomes_serialize_with_a_flat_value_and_round_trip() {
+        let mut rating = o(7, "s1", Some("t"), "user_rating", OutcomeValue::Number(4.0), "2025-09-14T08:30:00Z");
+        rating.by = Some("ana".into());
+        let json = serde_json::to_value(&rating).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": 7, "session": "s1", "task": "t", "dimension": "user_rating", "kind": "number",
+                "value": 4.0, "taxonomy_version": 1, "source": "human", "by": "ana", "comment": null,
+                "recorded_at": "2025-09-14T08:30:00Z"})
+        );
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), rating);
+        for value in [label("success"), OutcomeValue::Bool(true), OutcomeValue::Text("4".into())] {
+            let x = o(1, "s", None, "d", value, "2025-09-14T08:30:00Z");
+            let back: Outcome = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            assert_eq!(back, x);
+        }
+    }
+
+    #[test]
+    fn inputs_become_one_outcome_per_value() {
+        let input = OutcomeInput {
+            line: 3,
+            session: "s1".into(),
+            task: None,
+            values: vec![("result".into(), label("success")), ("user_rating".into(), OutcomeValue::Number(5.0))],
+            source: None,
+            by: Some("ci".into()),
+            comment: Some("green".into()),
+        };
+        let out = input.clone().into_outcomes(2, OutcomeSource::Code, "2025-09-14T08:30:00Z").unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].dimension, "user_rating");
+        assert_eq!(out[1].value, OutcomeValue::Number(5.0));
+        assert!(out.iter().all(|x| x.id == 0 && x.taxonomy_version == 2 && x.source == OutcomeSource::Code));
+        assert!(out.iter().all(|x| x.by.as_deref() == Some("ci") && x.comment.as_deref() == Some("green")));
+        let human = OutcomeInput { source: Some(OutcomeSource::Human), ..input.clone() };
+        assert_eq!(
+            human.into_outcomes(1, OutcomeSource::Code, "2025-09-14T08:30:00Z").unwrap()[0].source,
+            OutcomeSource::Human
+        );
+        assert_eq!(
+            input.into_outcomes(1, OutcomeSource::Code, "2025-09-14 08:30").unwrap_err().to_string(),
+            "invalid timestamp `2025-09-14 08:30`; expected RFC 3339, e.g. 2025-09-14T08:30:00Z"
+        );
+    }
+
+    #[test]
+    fn sources_parse_and_print() {
+        assert_eq!(" Model ".parse::<OutcomeSource>(), Ok(OutcomeSource::Model));
+        assert_eq!(OutcomeSource::Code.to_string(), "code");
+        assert_eq!(
+            "robot".parse::<OutcomeSource>().unwrap_err().to_string(),
+            "invalid outcome source `robot`; expected human, model or code"
+        );
+    }
+}

@@ -206,7 +206,8 @@ impl Taxonomy {
     /// Parses and validates the TOML form (see `docs/outcomes.md`). A
     /// missing `version` means 1.
     pub fn from_toml(text: &str) -> Result<Taxonomy, OutcomeError> {
-        let raw: RawTaxonomy = toml::from_str(text).map_err(|e| OutcomeError::Toml(e.to_string().trim().to_string()))?;
+        let raw: RawTaxonomy =
+            toml::from_str(text).map_err(|e| OutcomeError::Toml(e.to_string().trim().to_string()))?;
         Taxonomy::try_from(raw)
     }
 
@@ -255,7 +256,8 @@ impl Taxonomy {
         fn label(name: &str, value: f64, description: &str) -> Label {
             Label { name: name.into(), value, description: description.into() }
         }
-        let reasons = ["wrong_tool", "bad_arguments", "misread_task", "environment", "timeout", "policy_violation", "other"];
+        let reasons =
+            ["wrong_tool", "bad_arguments", "misread_task", "environment", "timeout", "policy_violation", "other"];
         Taxonomy {
             version: 1,
             dimensions: vec![
@@ -354,8 +356,12 @@ impl Taxonomy {
                 }
             }
             DimensionKind::Numeric { min, max, .. } => {
-                let not_a_number =
-                    || OutcomeError::NotANumber { dimension: d.name.clone(), raw: trimmed.to_string(), min: *min, max: *max };
+                let not_a_number = || OutcomeError::NotANumber {
+                    dimension: d.name.clone(),
+                    raw: trimmed.to_string(),
+                    min: *min,
+                    max: *max,
+                };
                 let value: f64 = trimmed.parse().map_err(|_| not_a_number())?;
                 if !value.is_finite() {
                     return Err(not_a_number());
@@ -404,7 +410,7 @@ impl Taxonomy {
         for (dim, values) in by_dim {
             let old = self.dimension(dim);
             let Some(nd) = new.dimension(dim) else {
-                reasons.push(format!("dimension `{dim}` is removed but {} use it", outcomes(values.len())));
+                reasons.push(format!("dimension `{dim}` is removed but has {}", outcomes(values.len())));
                 continue;
             };
             let mismatched = values.iter().filter(|v| !v.fits_kind(&nd.kind)).count();
@@ -414,7 +420,7 @@ impl Taxonomy {
                     None => values.iter().find(|v| !v.fits_kind(&nd.kind)).map_or("?", |v| v.kind_name()),
                 };
                 reasons.push(format!(
-                    "dimension `{dim}` changes type from {from} to {} but {} hold {from} values",
+                    "dimension `{dim}` changes type from {from} to {} but has {} with {from} values",
                     nd.kind.type_name(),
                     outcomes(mismatched)
                 ));
@@ -432,33 +438,35 @@ impl Taxonomy {
                     }
                     for (label, n) in missing {
                         reasons.push(format!(
-                            "label `{label}` of dimension `{dim}` is removed but {} use it",
+                            "label `{label}` of dimension `{dim}` is removed but is used by {}",
                             outcomes(n)
                         ));
                     }
                 }
                 DimensionKind::Numeric { min, max, .. } => {
-                    let outside: BTreeSet<String> = values
+                    let mut outside: Vec<f64> = values
                         .iter()
                         .filter_map(|v| match v {
-                            OutcomeValue::Number(x) if *x < *min || *x > *max => Some(x.to_string()),
+                            OutcomeValue::Number(x) if *x < *min || *x > *max => Some(*x),
                             _ => None,
                         })
                         .collect();
-                    let n = values
-                        .iter()
-                        .filter(|v| matches!(v, OutcomeValue::Number(x) if *x < *min || *x > *max))
-                        .count();
+                    let n = outside.len();
                     if n > 0 {
                         let was = match old.map(|d| &d.kind) {
                             Some(DimensionKind::Numeric { min: omin, max: omax, .. }) => {
-                                format!(" narrows from {omin}..{omax}")
+                                format!("narrows from {omin}..{omax}")
                             }
-                            _ => String::new(),
+                            _ => "changes".to_string(),
                         };
-                        let examples: Vec<String> = outside.into_iter().take(5).collect();
+                        outside.sort_by(f64::total_cmp);
+                        outside.dedup();
+                        let mut examples: Vec<String> = outside.iter().take(5).map(f64::to_string).collect();
+                        if outside.len() > 5 {
+                            examples.push("...".to_string());
+                        }
                         reasons.push(format!(
-                            "range of dimension `{dim}`{was} to {min}..{max} but {} fall outside (values: {})",
+                            "range of dimension `{dim}` {was} to {min}..{max}, leaving {} outside it (values: {})",
                             outcomes(n),
                             examples.join(", ")
                         ));
@@ -501,7 +509,9 @@ fn outcomes(n: usize) -> String {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_NAME_LEN && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn validate(dimensions: &[Dimension]) -> Vec<String> {
@@ -519,10 +529,8 @@ fn validate(dimensions: &[Dimension]) -> Vec<String> {
                 d.name
             ));
         } else if RESERVED_NAMES.contains(&d.name.as_str()) {
-            problems.push(format!(
-                "{at}: the name is reserved (reserved: {}); choose another",
-                RESERVED_NAMES.join(", ")
-            ));
+            problems
+                .push(format!("{at}: the name is reserved (reserved: {}); choose another", RESERVED_NAMES.join(", ")));
         }
         if !d.name.is_empty() && !seen.insert(d.name.as_str()) {
             problems.push(format!("{at} is defined more than once"));
@@ -530,7 +538,9 @@ fn validate(dimensions: &[Dimension]) -> Vec<String> {
         if d.primary {
             primaries.push(d.name.as_str());
             if matches!(d.kind, DimensionKind::Text) {
-                problems.push(format!("{at}: a text dimension cannot be primary; use a categorical, numeric or boolean one"));
+                problems.push(format!(
+                    "{at}: a text dimension cannot be primary; use a categorical, numeric or boolean one"
+                ));
             }
         }
         match &d.kind {
@@ -540,7 +550,8 @@ fn validate(dimensions: &[Dimension]) -> Vec<String> {
                 }
                 let mut seen_labels = BTreeSet::new();
                 for (j, l) in labels.iter().enumerate() {
-                    let lat = if l.name.is_empty() { format!("label #{}", j + 1) } else { format!("label `{}`", l.name) };
+                    let lat =
+                        if l.name.is_empty() { format!("label #{}", j + 1) } else { format!("label `{}`", l.name) };
                     if !valid_name(&l.name) {
                         problems.push(format!(
                             "{at}, {lat}: invalid name {:?}; use 1 to {MAX_NAME_LEN} lowercase letters, digits or '_'",
@@ -652,7 +663,8 @@ impl TryFrom<RawTaxonomy> for Taxonomy {
         let mut problems = Vec::new();
         let mut dimensions = Vec::new();
         for (i, rd) in raw.dimension.into_iter().enumerate() {
-            let at = if rd.name.is_empty() { format!("dimension #{}", i + 1) } else { format!("dimension `{}`", rd.name) };
+            let at =
+                if rd.name.is_empty() { format!("dimension #{}", i + 1) } else { format!("dimension `{}`", rd.name) };
             let stray = |problems: &mut Vec<String>, field: &str, present: bool, only: &str| {
                 if present {
                     problems.push(format!("{at}: `{field}` only applies to {only} dimensions"));
@@ -677,15 +689,19 @@ impl TryFrom<RawTaxonomy> for Taxonomy {
                         None | Some("higher") => Direction::Higher,
                         Some("lower") => Direction::Lower,
                         Some(other) => {
-                            problems.push(format!("{at}: unknown direction {other:?}; expected \"higher\" or \"lower\""));
+                            problems
+                                .push(format!("{at}: unknown direction {other:?}; expected \"higher\" or \"lower\""));
                             Direction::Higher
                         }
                     };
                     match (rd.min, rd.max) {
                         (Some(min), Some(max)) => DimensionKind::Numeric { min, max, direction },
                         (min, max) => {
-                            let missing: Vec<&str> =
-                                [("min", min.is_none()), ("max", max.is_none())].iter().filter(|m| m.1).map(|m| m.0).collect();
+                            let missing: Vec<&str> = [("min", min.is_none()), ("max", max.is_none())]
+                                .iter()
+                                .filter(|m| m.1)
+                                .map(|m| m.0)
+                                .collect();
                             problems.push(format!("{at}: a numeric dimension needs {}", missing.join(" and ")));
                             continue;
                         }
@@ -780,5 +796,419 @@ fn non_empty(s: &str) -> Option<String> {
         None
     } else {
         Some(s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(toml: &str) -> Vec<String> {
+        match Taxonomy::from_toml(toml) {
+            Err(OutcomeError::InvalidTaxonomy(p)) => p,
+            other => panic!("expected InvalidTaxonomy, got {other:?}"),
+        }
+    }
+
+    const ALL_TYPES: &str = r#"
+version = 3
+
+[[dimension]]
+name = "verdict"
+type = "categorical"
+primary = true
+description = "Judged by CI"
+
+[[dimension.label]]
+name = "pass"
+value = 1
+
+[[dimension.label]]
+name = "flaky"
+value = 0.25
+description = "passed on retry"
+
+[[dimension]]
+name = "latency_s"
+type = "numeric"
+min = 0
+max = 120.5
+direction = "lower"
+
+[[dimension]]
+name = "tests_added"
+type = "boolean"
+
+[[dimension]]
+name = "note"
+type = "text"
+"#;
+
+    #[test]
+    fn every_dimension_type_parses() {
+        let t = Taxonomy::from_toml(ALL_TYPES).unwrap();
+        assert_eq!(t.version(), 3);
+        assert_eq!(t.dimension_names(), ["verdict", "latency_s", "tests_added", "note"]);
+        let v = t.dimension("verdict").unwrap();
+        assert!(v.primary);
+        assert_eq!(v.description, "Judged by CI");
+        assert_eq!(
+            v.kind,
+            DimensionKind::Categorical {
+                labels: vec![
+                    Label { name: "pass".into(), value: 1.0, description: String::new() },
+                    Label { name: "flaky".into(), value: 0.25, description: "passed on retry".into() },
+                ]
+            }
+        );
+        assert_eq!(
+            t.dimension("latency_s").unwrap().kind,
+            DimensionKind::Numeric { min: 0.0, max: 120.5, direction: Direction::Lower }
+        );
+        assert_eq!(t.dimension("tests_added").unwrap().kind, DimensionKind::Boolean);
+        assert_eq!(t.dimension("note").unwrap().kind, DimensionKind::Text);
+        assert_eq!(t.primary().map(|d| d.name.as_str()), Some("verdict"));
+        // Round trip through the TOML writer and through JSON.
+        assert_eq!(Taxonomy::from_toml(&t.to_toml()).unwrap(), t);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(serde_json::from_str::<Taxonomy>(&json).unwrap(), t);
+    }
+
+    #[test]
+    fn version_defaults_to_one_and_direction_to_higher() {
+        let t = Taxonomy::from_toml("[[dimension]]\nname = \"x\"\ntype = \"numeric\"\nmin = 1\nmax = 2\n").unwrap();
+        assert_eq!(t.version(), 1);
+        assert_eq!(
+            t.dimension("x").unwrap().kind,
+            DimensionKind::Numeric { min: 1.0, max: 2.0, direction: Direction::Higher }
+        );
+        assert_eq!(t.primary(), None);
+        assert_eq!(
+            Taxonomy::from_toml("version = 0\n[[dimension]]\nname = \"x\"\ntype = \"text\"\n"),
+            Err(OutcomeError::InvalidVersion(0))
+        );
+    }
+
+    #[test]
+    fn default_taxonomy_constant_agrees_with_code_and_round_trips() {
+        let from_text = Taxonomy::from_toml(DEFAULT_TAXONOMY_TOML).unwrap();
+        let built = Taxonomy::default_taxonomy();
+        assert_eq!(from_text, built);
+        assert_eq!(Taxonomy::from_toml(&built.to_toml()).unwrap(), built);
+        assert_eq!(built.primary().map(|d| d.name.as_str()), Some("result"));
+        assert_eq!(
+            built.dimension("failure_reason").unwrap().label_names(),
+            ["wrong_tool", "bad_arguments", "misread_task", "environment", "timeout", "policy_violation", "other"]
+        );
+        assert_eq!(Taxonomy::default(), built);
+    }
+
+    #[test]
+    fn toml_writer_escapes_strings() {
+        let t = Taxonomy::new(
+            2,
+            vec![Dimension {
+                name: "b".into(),
+                description: "quote \" backslash \\ tab \t newline \n bell \u{7} del \u{7f} ünï".into(),
+                primary: true,
+                kind: DimensionKind::Boolean,
+            }],
+        )
+        .unwrap();
+        let text = t.to_toml();
+        assert!(text.contains(r#"description = "quote \" backslash \\ tab \t newline \n bell \u0007 del \u007F ünï""#));
+        assert_eq!(Taxonomy::from_toml(&text).unwrap(), t);
+        let big = Taxonomy::new(
+            1,
+            vec![Dimension {
+                name: "n".into(),
+                description: String::new(),
+                primary: false,
+                kind: DimensionKind::Numeric { min: -1e-7, max: 1e20, direction: Direction::Lower },
+            }],
+        )
+        .unwrap();
+        assert_eq!(Taxonomy::from_toml(&big.to_toml()).unwrap(), big);
+    }
+
+    #[test]
+    fn rule_violations_are_all_reported() {
+        let p = problems(
+            r#"
+[[dimension]]
+name = "Result"
+type = "categorical"
+primary = true
+
+[[dimension]]
+name = "dup"
+type = "categorical"
+
+[[dimension.label]]
+name = "a"
+value = 1
+
+[[dimension.label]]
+name = "a"
+value = 0
+
+[[dimension.label]]
+name = "b-c"
+value = 0
+
+[[dimension]]
+name = "dup"
+type = "numeric"
+min = 5
+max = 5
+
+[[dimension]]
+name = "session"
+type = "boolean"
+
+[[dimension]]
+name = "why"
+type = "text"
+primary = true
+"#,
+        );
+        assert_eq!(
+            p,
+            [
+                "dimension `Result`: invalid name \"Result\"; use 1 to 64 lowercase letters, digits or '_'",
+                "dimension `Result`: a categorical dimension needs at least one [[dimension.label]]",
+                "dimension `dup`: label `a` is defined more than once",
+                "dimension `dup`, label `b-c`: invalid name \"b-c\"; use 1 to 64 lowercase letters, digits or '_'",
+                "dimension `dup` is defined more than once",
+                "dimension `dup`: min (5) must be less than max (5)",
+                "dimension `session`: the name is reserved (reserved: session, task, source, by, comment); choose another",
+                "dimension `why`: a text dimension cannot be primary; use a categorical, numeric or boolean one",
+                "at most one dimension may be primary, but 2 are: Result, why",
+            ]
+        );
+        let msg = Taxonomy::from_toml("[[dimension]]\nname = \"a\"\ntype = \"numeric\"\nmin = 3\nmax = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(msg, "invalid outcome taxonomy: dimension `a`: min (3) must be less than max (1)");
+    }
+
+    #[test]
+    fn structural_problems_are_reported() {
+        let p = problems(
+            r#"
+[[dimension]]
+name = "a"
+type = "categoric"
+
+[[dimension]]
+name = "b"
+type = "numeric"
+max = 3
+direction = "up"
+
+[[dimension]]
+name = "c"
+type = "boolean"
+min = 1
+
+[[dimension.label]]
+name = "x"
+value = 1
+
+[[dimension]]
+name = "d"
+type = "numeric"
+min = 1
+max = 2
+
+[[dimension.label]]
+name = "x"
+value = 1
+"#,
+        );
+        assert_eq!(
+            p,
+            [
+                "dimension `a`: unknown type \"categoric\"; expected \"categorical\", \"numeric\", \"boolean\" or \"text\"",
+                "dimension `b`: unknown direction \"up\"; expected \"higher\" or \"lower\"",
+                "dimension `b`: a numeric dimension needs min",
+                "dimension `c`: `label` only applies to categorical dimensions",
+                "dimension `c`: `min` only applies to numeric dimensions",
+                "dimension `d`: `label` only applies to categorical dimensions",
+            ]
+        );
+        assert_eq!(problems(""), ["the taxonomy defines no dimensions; add at least one [[dimension]]"]);
+        let e = Taxonomy::from_toml("[[dimension]]\nname = \"a\"\n").unwrap_err();
+        assert!(matches!(&e, OutcomeError::Toml(m) if m.contains("missing field `type`")), "{e}");
+        let e = Taxonomy::from_toml("[[dimension]]\nname = \"a\"\ntype = \"text\"\ncolour = 1\n").unwrap_err();
+        assert!(matches!(&e, OutcomeError::Toml(m) if m.contains("unknown field `colour`")), "{e}");
+        assert!(matches!(Taxonomy::from_toml("this is = = not toml"), Err(OutcomeError::Toml(_))));
+        // Validation also guards serde and `new`.
+        assert!(serde_json::from_str::<Taxonomy>(r#"{"dimension":[]}"#).is_err());
+        assert!(matches!(Taxonomy::default_taxonomy().with_version(0), Err(OutcomeError::InvalidVersion(0))));
+        assert_eq!(Taxonomy::default_taxonomy().with_version(4).unwrap().version(), 4);
+    }
+
+    #[test]
+    fn categorical_values_are_checked_with_valid_labels_listed() {
+        let t = Taxonomy::default_taxonomy();
+        assert_eq!(t.check("result", "success"), Ok(OutcomeValue::Label("success".into())));
+        assert_eq!(t.check(" result ", " Partial "), Ok(OutcomeValue::Label("partial".into())));
+        assert_eq!(
+            t.check("result", "great").unwrap_err().to_string(),
+            "`great` is not a label of dimension `result`; valid labels: success, partial, failure, abandoned"
+        );
+        assert_eq!(
+            t.check("outcome", "success").unwrap_err().to_string(),
+            "unknown outcome dimension `outcome`; valid dimensions: result, failure_reason, user_rating, reviewer_note"
+        );
+    }
+
+    #[test]
+    fn numeric_values_are_checked_against_the_range() {
+        let t = Taxonomy::default_taxonomy();
+        assert_eq!(t.check("user_rating", "4"), Ok(OutcomeValue::Number(4.0)));
+        assert_eq!(t.check("user_rating", "1"), Ok(OutcomeValue::Number(1.0)));
+        assert_eq!(t.check("user_rating", "4.5"), Ok(OutcomeValue::Number(4.5)));
+        assert_eq!(
+            t.check("user_rating", "6").unwrap_err().to_string(),
+            "dimension `user_rating` expects a number from 1 to 5, got 6"
+        );
+        assert_eq!(
+            t.check("user_rating", "0.5").unwrap_err().to_string(),
+            "dimension `user_rating` expects a number from 1 to 5, got 0.5"
+        );
+        assert_eq!(
+            t.check("user_rating", "four").unwrap_err().to_string(),
+            "dimension `user_rating` expects a number from 1 to 5, got `four`"
+        );
+        assert!(matches!(t.check("user_rating", "NaN"), Err(OutcomeError::NotANumber { .. })));
+        assert!(matches!(t.check("user_rating", "inf"), Err(OutcomeError::NotANumber { .. })));
+    }
+
+    #[test]
+    fn boolean_and_text_values_are_checked() {
+        let t = Taxonomy::from_toml(ALL_TYPES).unwrap();
+        for yes in ["true", "YES", "1", " True "] {
+            assert_eq!(t.check("tests_added", yes), Ok(OutcomeValue::Bool(true)), "{yes}");
+        }
+        for no in ["false", "no", "0", "No"] {
+            assert_eq!(t.check("tests_added", no), Ok(OutcomeValue::Bool(false)), "{no}");
+        }
+        assert_eq!(
+            t.check("tests_added", "maybe").unwrap_err().to_string(),
+            "dimension `tests_added` expects true or false (or yes/no, 1/0), got `maybe`"
+        );
+        assert_eq!(
+            t.check("note", " as typed, with = signs "),
+            Ok(OutcomeValue::Text(" as typed, with = signs ".into()))
+        );
+        assert_eq!(t.check("note", "  ").unwrap_err().to_string(), "dimension `note` expects a non-empty text");
+    }
+
+    #[test]
+    fn assignments_split_at_the_first_equals_sign() {
+        let t = Taxonomy::from_toml(ALL_TYPES).unwrap();
+        assert_eq!(t.check_assignment("note=a=b"), Ok(("note".to_string(), OutcomeValue::Text("a=b".into()))));
+        assert_eq!(t.check_assignment("verdict=pass"), Ok(("verdict".to_string(), OutcomeValue::Label("pass".into()))));
+        assert_eq!(parse_assignment("=x").unwrap_err().to_string(), "expected DIMENSION=VALUE, got `=x`");
+        assert_eq!(parse_assignment("verdict"), Err(OutcomeError::BadAssignment("verdict".into())));
+    }
+
+    fn in_use(pairs: &[(&str, OutcomeValue)]) -> Vec<(String, OutcomeValue)> {
+        pairs.iter().map(|(d, v)| (d.to_string(), v.clone())).collect()
+    }
+
+    fn edit(t: &Taxonomy, f: impl FnOnce(&mut Vec<Dimension>)) -> Taxonomy {
+        let mut dims = t.dimensions().to_vec();
+        f(&mut dims);
+        Taxonomy::new(t.version() + 1, dims).unwrap()
+    }
+
+    #[test]
+    fn removing_a_label_in_use_is_reported_and_an_unused_one_is_fine() {
+        let old = Taxonomy::default_taxonomy();
+        let drop_label = |name: &'static str| {
+            edit(&old, |dims| {
+                if let Some(DimensionKind::Categorical { labels }) = dims.get_mut(0).map(|d| &mut d.kind) {
+                    labels.retain(|l| l.name != name);
+                }
+            })
+        };
+        let used = in_use(&[
+            ("result", OutcomeValue::Label("abandoned".into())),
+            ("result", OutcomeValue::Label("success".into())),
+            ("result", OutcomeValue::Label("abandoned".into())),
+        ]);
+        assert_eq!(
+            old.change_impact(&drop_label("abandoned"), &used),
+            ["label `abandoned` of dimension `result` is removed but is used by 2 stored outcomes"]
+        );
+        assert_eq!(old.change_impact(&drop_label("partial"), &used), Vec::<String>::new());
+        // Adding a label or a dimension is always safe.
+        let grown = edit(&old, |dims| {
+            dims.push(Dimension {
+                name: "tests_pass".into(),
+                description: String::new(),
+                primary: false,
+                kind: DimensionKind::Boolean,
+            })
+        });
+        assert!(old.change_impact(&grown, &used).is_empty());
+    }
+
+    #[test]
+    fn removing_a_dimension_or_changing_its_type_is_reported_when_in_use() {
+        let old = Taxonomy::default_taxonomy();
+        let used =
+            in_use(&[("reviewer_note", OutcomeValue::Text("ok".into())), ("user_rating", OutcomeValue::Number(3.0))]);
+        let without_note = edit(&old, |dims| dims.retain(|d| d.name != "reviewer_note"));
+        assert_eq!(
+            old.change_impact(&without_note, &used),
+            ["dimension `reviewer_note` is removed but has 1 stored outcome"]
+        );
+        let without_reason = edit(&old, |dims| dims.retain(|d| d.name != "failure_reason"));
+        assert!(old.change_impact(&without_reason, &used).is_empty());
+        let rating_bool = edit(&old, |dims| {
+            if let Some(d) = dims.iter_mut().find(|d| d.name == "user_rating") {
+                d.kind = DimensionKind::Boolean;
+            }
+        });
+        assert_eq!(
+            old.change_impact(&rating_bool, &used),
+            ["dimension `user_rating` changes type from numeric to boolean but has 1 stored outcome with numeric values"]
+        );
+    }
+
+    #[test]
+    fn narrowing_a_range_is_reported_only_when_values_fall_outside() {
+        let old = Taxonomy::default_taxonomy();
+        let range = |min: f64, max: f64| {
+            edit(&old, |dims| {
+                if let Some(d) = dims.iter_mut().find(|d| d.name == "user_rating") {
+                    d.kind = DimensionKind::Numeric { min, max, direction: Direction::Higher };
+                }
+            })
+        };
+        let used = in_use(&[
+            ("user_rating", OutcomeValue::Number(2.0)),
+            ("user_rating", OutcomeValue::Number(4.5)),
+            ("user_rating", OutcomeValue::Number(5.0)),
+            ("user_rating", OutcomeValue::Number(5.0)),
+        ]);
+        assert_eq!(
+            old.change_impact(&range(1.0, 4.0), &used),
+            ["range of dimension `user_rating` narrows from 1..5 to 1..4, leaving 3 stored outcomes outside it \
+                 (values: 4.5, 5)"]
+        );
+        assert!(old.change_impact(&range(2.0, 5.0), &used).is_empty());
+        // Examples are sorted numerically, de-duplicated and capped at five.
+        let many = in_use(&[10.0, 9.0, 8.0, 7.0, 6.0, 6.0, 12.0].map(|x| ("user_rating", OutcomeValue::Number(x))));
+        assert_eq!(
+            range(1.0, 5.0).change_impact(&range(1.0, 4.0), &many),
+            ["range of dimension `user_rating` narrows from 1..5 to 1..4, leaving 7 stored outcomes outside it \
+              (values: 6, 7, 8, 9, 10, ...)"]
+        );
+        assert!(old.change_impact(&range(0.0, 10.0), &used).is_empty());
     }
 }

@@ -100,3 +100,71 @@ impl fmt::Display for OutcomeValue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{Label, Taxonomy};
+
+    fn dim(kind: DimensionKind) -> Dimension {
+        Dimension { name: "d".into(), description: String::new(), primary: false, kind }
+    }
+
+    fn labels(values: &[(&str, f64)]) -> DimensionKind {
+        DimensionKind::Categorical {
+            labels: values
+                .iter()
+                .map(|(n, v)| Label { name: n.to_string(), value: *v, description: String::new() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn categorical_scores_use_label_values_normalized_only_when_outside_0_1() {
+        let t = Taxonomy::default_taxonomy();
+        let result = t.dimension("result").unwrap();
+        assert_eq!(OutcomeValue::Label("success".into()).score(result), Some(1.0));
+        assert_eq!(OutcomeValue::Label("partial".into()).score(result), Some(0.5));
+        assert_eq!(OutcomeValue::Label("abandoned".into()).score(result), Some(0.0));
+        assert_eq!(OutcomeValue::Label("nope".into()).score(result), None);
+        let stars = dim(labels(&[("one", 1.0), ("three", 3.0), ("four", 4.0)]));
+        assert_eq!(OutcomeValue::Label("four".into()).score(&stars), Some(1.0));
+        assert_eq!(OutcomeValue::Label("one".into()).score(&stars), Some(0.25));
+        let signed = dim(labels(&[("bad", -1.0), ("ok", 0.0), ("good", 1.0)]));
+        assert_eq!(OutcomeValue::Label("bad".into()).score(&signed), Some(0.0));
+        assert_eq!(OutcomeValue::Label("ok".into()).score(&signed), Some(0.5));
+    }
+
+    #[test]
+    fn numeric_boolean_and_text_scores() {
+        let higher = dim(DimensionKind::Numeric { min: 1.0, max: 5.0, direction: Direction::Higher });
+        let lower = dim(DimensionKind::Numeric { min: 0.0, max: 200.0, direction: Direction::Lower });
+        assert_eq!(OutcomeValue::Number(4.0).score(&higher), Some(0.75));
+        assert_eq!(OutcomeValue::Number(1.0).score(&higher), Some(0.0));
+        assert_eq!(OutcomeValue::Number(50.0).score(&lower), Some(0.75));
+        assert_eq!(OutcomeValue::Number(500.0).score(&lower), Some(0.0), "clamped");
+        let b = dim(DimensionKind::Boolean);
+        assert_eq!(OutcomeValue::Bool(true).score(&b), Some(1.0));
+        assert_eq!(OutcomeValue::Bool(false).score(&b), Some(0.0));
+        assert_eq!(OutcomeValue::Text("x".into()).score(&dim(DimensionKind::Text)), None);
+        // A value of the wrong kind has no score.
+        assert_eq!(OutcomeValue::Bool(true).score(&higher), None);
+        assert_eq!(OutcomeValue::Number(1.0).score(&b), None);
+    }
+
+    #[test]
+    fn values_serialize_with_kind_and_natural_value() {
+        let cases = [
+            (OutcomeValue::Label("success".into()), r#"{"kind":"label","value":"success"}"#),
+            (OutcomeValue::Number(4.5), r#"{"kind":"number","value":4.5}"#),
+            (OutcomeValue::Bool(false), r#"{"kind":"bool","value":false}"#),
+            (OutcomeValue::Text("a \"b\"".into()), r#"{"kind":"text","value":"a \"b\""}"#),
+        ];
+        for (v, json) in cases {
+            assert_eq!(serde_json::to_string(&v).unwrap(), json);
+            assert_eq!(serde_json::from_str::<OutcomeValue>(json).unwrap(), v);
+        }
+        assert_eq!(OutcomeValue::Number(4.0).to_string(), "4");
+        assert_eq!(OutcomeValue::Bool(true).to_json(), serde_json::json!(true));
+    }
+}

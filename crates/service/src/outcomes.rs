@@ -1,0 +1,276 @@
+//! Outcomes: how sessions ended, checked against a versioned taxonomy;
+//! logging (one or bulk), listing, statistics, taxonomy changes.
+
+use crate::{Result, Service, ServiceError};
+use nocturne_core::outcome::{
+    effective, parse_assignment, parse_bulk, stats, GroupStats, Outcome, OutcomeInput, OutcomeSource, Taxonomy,
+};
+use nocturne_core::{EventKind, Memory, MemoryKind};
+use nocturne_store::SessionFilter;
+use std::collections::BTreeMap;
+
+/// One outcome to log (`nocturne outcome log`).
+#[derive(Debug, Clone, Default)]
+pub struct LogOutcome {
+    pub session: String,
+    pub task: Option<String>,
+    /// `DIM=VALUE` assignments.
+    pub set: Vec<String>,
+    pub source: Option<String>,
+    pub by: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// How `outcomes stats` groups sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsBy {
+    All,
+    Agent,
+    User,
+    Team,
+    /// ISO week of the session's start, `YYYY-Www`.
+    Week,
+    /// The procedure memories whose steps the session followed in order.
+    Workflow,
+}
+
+/// What a taxonomy change did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaxonomyChange {
+    pub version: u32,
+    /// Outcomes the change leaves without a matching dimension or label
+    /// (only non-empty when forced).
+    pub orphaned: Vec<String>,
+}
+
+fn invalid(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Invalid(e.to_string())
+}
+
+impl Service {
+    /// The taxonomy in force: the latest stored version, else the default
+    /// (version 1).
+    pub fn taxonomy(&self) -> Result<Taxonomy> {
+        match self.store.taxonomy()? {
+            Some((v, toml)) => Taxonomy::from_toml(&toml)
+                .and_then(|t| t.with_version(v))
+                .map_err(|e| ServiceError::Invalid(format!("stored taxonomy version {v}: {e}"))),
+            None => Ok(Taxonomy::default_taxonomy()),
+        }
+    }
+
+    /// Stores the default taxonomy as version 1 if none is stored, so every
+    /// outcome's version refers to a stored text.
+    fn ensure_taxonomy(&self) -> Result<Taxonomy> {
+        if self.store.taxonomy()?.is_none() {
+            let t = Taxonomy::default_taxonomy();
+            self.store.put_taxonomy(1, &t.to_toml(), &self.now())?;
+        }
+        self.taxonomy()
+    }
+
+    /// Sets a new taxonomy version. A change that would orphan stored
+    /// outcomes is refused, with the reasons, unless `force`.
+    pub fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<TaxonomyChange> {
+        let current = self.ensure_taxonomy()?;
+        let new = Taxonomy::from_toml(toml).map_err(|e| ServiceError::Invalid(format!("{source}: {e}")))?;
+        let all = self.store.outcomes(None)?;
+        let in_use: Vec<(String, nocturne_core::outcome::OutcomeValue)> =
+            effective(&all).into_iter().map(|o| (o.dimension.clone(), o.value.clone())).collect();
+        let orphaned = current.change_impact(&new, &in_use);
+        if !orphaned.is_empty() && !force {
+            return Err(ServiceError::Conflict(format!(
+                "the new taxonomy would orphan stored outcomes (use --force to set it anyway):\n  {}",
+                orphaned.join("\n  ")
+            )));
+        }
+        let version = current.version() + 1;
+        let new = new.with_version(version).map_err(invalid)?;
+        self.store.put_taxonomy(version, &new.to_toml(), &self.now())?;
+        Ok(TaxonomyChange { version, orphaned })
+    }
+
+    /// Logs one or more dimensions for a session (one outcome each). Every
+    /// value is checked first; nothing is stored if any is wrong.
+    pub fn log_outcome(&self, req: &LogOutcome) -> Result<Vec<Outcome>> {
+        if self.store.session(&req.session)?.is_none() {
+            return Err(ServiceError::NotFound { what: "session", id: req.session.clone() });
+        }
+        if req.set.is_empty() {
+            return Err(ServiceError::Invalid("nothing to log: give at least one --set DIM=VALUE".into()));
+        }
+        let tax = self.ensure_taxonomy()?;
+        let mut values: Vec<(String, nocturne_core::outcome::OutcomeValue)> = Vec::new();
+        for a in &req.set {
+            let (dim, raw) = parse_assignment(a).map_err(invalid)?;
+            let v = tax.check(dim, raw).map_err(invalid)?;
+            if values.iter().any(|(d, _)| d == dim) {
+                return Err(ServiceError::Invalid(format!("dimension `{dim}` is set twice")));
+            }
+            values.push((dim.to_string(), v));
+        }
+        let source = match &req.source {
+            Some(s) => Some(s.parse::<OutcomeSource>().map_err(invalid)?),
+            None => None,
+        };
+        let input = OutcomeInput {
+            line: 0,
+            session: req.session.clone(),
+            task: req.task.clone(),
+            values,
+            source,
+            by: req.by.clone(),
+            comment: req.comment.clone(),
+        };
+        let outcomes = input.into_outcomes(tax.version(), OutcomeSource::Human, &self.now()).map_err(invalid)?;
+        Ok(self.store.append_outcomes(&outcomes)?)
+    }
+
+    /// Imports a JSONL or CSV file of outcomes: all or nothing, every error
+    /// reported with its line.
+    pub fn import_outcomes(&self, file: &str, bytes: &[u8]) -> Result<Vec<Outcome>> {
+        let tax = self.ensure_taxonomy()?;
+        let inputs = parse_bulk(file, bytes, &tax).map_err(|errs| {
+            ServiceError::Invalid(format!(
+                "{file}: {} errors, nothing imported:\n  {}",
+                errs.len(),
+                errs.iter().map(|e| format!("{file}:{e}")).collect::<Vec<_>>().join("\n  ")
+            ))
+        })?;
+        let mut missing: Vec<String> = Vec::new();
+        for i in &inputs {
+            if self.store.session(&i.session)?.is_none() && !missing.contains(&i.session) {
+                missing.push(format!("line {}: session {} not found", i.line, i.session));
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ServiceError::Invalid(format!(
+                "{file}: {} errors, nothing imported:\n  {}",
+                missing.len(),
+                missing.join("\n  ")
+            )));
+        }
+        let now = self.now();
+        let mut outcomes = Vec::new();
+        for i in inputs {
+            outcomes.extend(i.into_outcomes(tax.version(), OutcomeSource::Human, &now).map_err(invalid)?);
+        }
+        Ok(self.store.append_outcomes(&outcomes)?)
+    }
+
+    /// Every outcome (history included), oldest first.
+    pub fn outcomes(&self, session: Option<&str>) -> Result<Vec<Outcome>> {
+        Ok(self.store.outcomes(session)?)
+    }
+
+    /// Statistics over the effective outcomes (latest per session, task and
+    /// dimension), grouped.
+    pub fn outcome_stats(&self, by: StatsBy) -> Result<Vec<GroupStats>> {
+        let tax = self.taxonomy()?;
+        let all = self.store.outcomes(None)?;
+        let eff = effective(&all);
+        let sessions: BTreeMap<String, nocturne_core::Session> =
+            self.store.sessions(&SessionFilter::default())?.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let workflows = if by == StatsBy::Workflow { self.followed_procedures(&eff)? } else { BTreeMap::new() };
+        let none = || vec!["(none)".to_string()];
+        let group = |o: &Outcome| -> Vec<String> {
+            let s = sessions.get(&o.session);
+            match by {
+                StatsBy::All => vec!["all".into()],
+                StatsBy::Agent => s.and_then(|s| s.agent.clone()).map_or_else(none, |a| vec![a]),
+                StatsBy::User => s.and_then(|s| s.user.clone()).map_or_else(none, |a| vec![a]),
+                StatsBy::Team => s.and_then(|s| s.team.clone()).map_or_else(none, |a| vec![a]),
+                StatsBy::Week => s.and_then(|s| iso_week(&s.started_at)).map_or_else(none, |w| vec![w]),
+                StatsBy::Workflow => workflows.get(&o.session).cloned().filter(|v| !v.is_empty()).unwrap_or_else(none),
+            }
+        };
+        Ok(stats(&eff, &tax, &group))
+    }
+
+    /// For each session with an outcome: the procedure memories (by id and
+    /// first words) whose backquoted steps its tool calls ran in order.
+    fn followed_procedures(&self, eff: &[&Outcome]) -> Result<BTreeMap<String, Vec<String>>> {
+        let procs: Vec<(String, Vec<String>)> = self
+            .store
+            .memories()?
+            .into_iter()
+            .filter(|m| m.is_active() && m.kind.as_str() == MemoryKind::PROCEDURE)
+            .map(|m: Memory| {
+                let steps = backquoted(&m.text);
+                let short: String = m.text.chars().take(48).collect();
+                (format!("{} {short}", m.id), steps)
+            })
+            .filter(|(_, steps)| !steps.is_empty())
+            .collect();
+        let mut out = BTreeMap::new();
+        for o in eff {
+            if out.contains_key(&o.session) {
+                continue;
+            }
+            let calls: Vec<String> = self
+                .store
+                .events(&o.session)?
+                .into_iter()
+                .filter(|e| e.body.kind == EventKind::ToolCall)
+                .map(|e| e.body.tool_input.unwrap_or_default())
+                .collect();
+            let followed: Vec<String> =
+                procs.iter().filter(|(_, steps)| in_order(steps, &calls)).map(|(name, _)| name.clone()).collect();
+            out.insert(o.session.clone(), followed);
+        }
+        Ok(out)
+    }
+}
+
+/// The `code spans` of a text.
+pub(crate) fn backquoted(text: &str) -> Vec<String> {
+    text.split('`').skip(1).step_by(2).map(str::to_string).filter(|s| !s.trim().is_empty()).collect()
+}
+
+/// True when each step occurs in some call, in order.
+pub(crate) fn in_order(steps: &[String], calls: &[String]) -> bool {
+    let mut i = 0;
+    for c in calls {
+        if let Some(step) = steps.get(i) {
+            if c.contains(step.as_str()) {
+                i += 1;
+            }
+        }
+    }
+    i == steps.len()
+}
+
+/// `YYYY-Www` of an RFC 3339 time (or a `YYYY-MM-DD` prefix).
+fn iso_week(ts: &str) -> Option<String> {
+    let date = ts.get(..10)?;
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(date, &fmt).ok()?;
+    let (y, w, _) = d.to_iso_week_date();
+    Some(format!("{y}-W{w:02}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_weeks_are_computed_from_the_start_date() {
+        assert_eq!(iso_week("2026-01-01T10:00:00Z").as_deref(), Some("2026-W01"));
+        assert_eq!(iso_week("2025-12-29").as_deref(), Some("2026-W01"));
+        assert_eq!(iso_week("bad"), None);
+    }
+
+    #[test]
+    fn procedures_are_followed_when_their_steps_run_in_order() {
+        let steps = backquoted("Do `npm run lint` → `npm test` → `git commit`.");
+        assert_eq!(steps, ["npm run lint", "npm test", "git commit"]);
+        let calls: Vec<String> =
+            ["{\"command\":\"npm run lint\"}", "ls", "{\"command\":\"npm test\"}", "{\"command\":\"git commit -m x\"}"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        assert!(in_order(&steps, &calls));
+        let reversed: Vec<String> = calls.iter().rev().cloned().collect();
+        assert!(!in_order(&steps, &reversed));
+    }
+}
