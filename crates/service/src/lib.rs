@@ -7,6 +7,7 @@ mod export;
 mod ingest;
 mod memory;
 mod outcomes;
+mod search;
 mod sessions;
 
 mod dreams;
@@ -18,6 +19,7 @@ pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
+pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
 pub use sessions::{VerifyFailure, VerifyReport};
 
 use nocturne_store_sqlite::SqliteStore;
@@ -43,6 +45,7 @@ pub fn system_clock() -> Clock {
 pub struct Service {
     store: Arc<dyn Store>,
     clock: Clock,
+    embedder: Arc<dyn nocturne_search::Embedder>,
 }
 
 impl Service {
@@ -53,7 +56,13 @@ impl Service {
     }
 
     pub fn with_store(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Service { store, clock }
+        Service { store, clock, embedder: Arc::new(nocturne_search::HashingEmbedder::new()) }
+    }
+
+    /// Uses `embedder` for search and context (default: the hashing embedder).
+    pub fn with_embedder(mut self, embedder: Arc<dyn nocturne_search::Embedder>) -> Self {
+        self.embedder = embedder;
+        self
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -1,4 +1,5 @@
 //! Invariants of the service layer, checked over random histories.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
 
 use nocturne_core::{EventKind, NewEvent, NewSession, Role};
 use nocturne_service::{Clock, MemoryEdit, MemoryFilter, NewMemory, Service, SessionFilter};

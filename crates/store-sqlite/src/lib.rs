@@ -10,7 +10,9 @@ use nocturne_core::outcome::Outcome;
 use nocturne_core::{
     chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
-use nocturne_store::{Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError};
+use nocturne_store::{
+    Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, Usage,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -597,6 +599,87 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+    }
+
+    fn vectors(&self, kind: &str) -> Result<Vec<StoredVector>> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached("SELECT id, embedder, dim, digest, vector FROM vectors WHERE kind = ?1 ORDER BY id")
+            .map_err(backend)?;
+        let rows = st
+            .query_map([kind], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        rows.into_iter()
+            .map(|(id, embedder, dim, digest, blob)| {
+                if blob.len() != dim as usize * 4 {
+                    return Err(StoreError::Corrupt(format!(
+                        "vector of {id} has {} bytes for {dim} dimensions",
+                        blob.len()
+                    )));
+                }
+                let vector = blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                Ok(StoredVector { id, embedder, dim, digest, vector })
+            })
+            .collect()
+    }
+
+    fn put_vectors(&self, kind: &str, vectors: &[StoredVector]) -> Result<()> {
+        self.write(|tx| {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO vectors (kind, id, embedder, dim, digest, vector) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(backend)?;
+            for v in vectors {
+                let blob: Vec<u8> = v.vector.iter().flat_map(|f| f.to_le_bytes()).collect();
+                st.execute(params![kind, v.id, v.embedder, v.dim, v.digest, blob]).map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn clear_vectors(&self, kind: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM vectors WHERE kind = ?1", [kind]).map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn append_usage(&self, usage: &Usage) -> Result<u64> {
+        self.write(|tx| {
+            tx.execute("INSERT INTO usage (session, body) VALUES (?1, ?2)", params![usage.session, to_json(usage)?])
+                .map_err(backend)?;
+            Ok(tx.last_insert_rowid() as u64)
+        })
+    }
+
+    fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached("SELECT id, body FROM usage WHERE (?1 IS NULL OR session = ?1) ORDER BY id")
+            .map_err(backend)?;
+        let rows = st
+            .query_map([session], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(backend)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(backend)?;
+        rows.into_iter()
+            .map(|(id, body)| {
+                let mut u: Usage = serde_json::from_str(&body).map_err(corrupt)?;
+                u.id = id as u64;
+                Ok(u)
+            })
+            .collect()
     }
 
     fn put_proposal(&self, p: &Proposal) -> Result<()> {

@@ -98,6 +98,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER taxonomies_append_only_u BEFORE UPDATE ON taxonomies
         BEGIN SELECT RAISE(ABORT, 'taxonomy versions are append-only'); END;
     "#,
+    // 4: retrieval: cached vectors (derived, rebuildable) and usage events (append-only).
+    r#"
+    CREATE TABLE vectors (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        embedder TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (kind, id)
+    );
+    CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        session TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX usage_session ON usage (session, id);
+    CREATE TRIGGER usage_append_only_u BEFORE UPDATE ON usage
+        BEGIN SELECT RAISE(ABORT, 'usage events are append-only'); END;
+    CREATE TRIGGER usage_append_only_d BEFORE DELETE ON usage
+        BEGIN SELECT RAISE(ABORT, 'usage events are append-only'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -30,6 +30,8 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("commit_marks_proposal_applied", commit_marks_proposal_applied),
         ("outcomes_are_appended_with_ids", outcomes_are_appended_with_ids),
         ("taxonomy_versions_follow_each_other", taxonomy_versions_follow_each_other),
+        ("vectors_are_cached_and_replaced", vectors_are_cached_and_replaced),
+        ("usage_events_are_appended", usage_events_are_appended),
     ];
     let mut failures = Vec::new();
     for (name, check) in checks {
@@ -382,4 +384,41 @@ fn taxonomy_versions_follow_each_other<S: Store>(s: &S) -> Result<(), String> {
     let other_outcomes = s.outcomes(None).map_err(err)?;
     ensure(other_outcomes.is_empty(), "no outcomes")?;
     ensure(s.restore_outcomes(&[], &[]).is_err(), "restore needs an empty outcome store")
+}
+
+fn vectors_are_cached_and_replaced<S: Store>(s: &S) -> Result<(), String> {
+    let v = |id: &str, x: f32| crate::StoredVector {
+        id: id.into(),
+        embedder: "hashing-v1-3".into(),
+        dim: 3,
+        digest: format!("d{x}"),
+        vector: vec![x, -x, 0.5],
+    };
+    s.put_vectors("memory", &[v("a", 1.0), v("b", 2.0)]).map_err(err)?;
+    s.put_vectors("memory", &[v("a", 3.0)]).map_err(err)?;
+    let got = s.vectors("memory").map_err(err)?;
+    ensure(got == vec![v("a", 3.0), v("b", 2.0)], "vectors read back exactly, replaced by id")?;
+    ensure(s.vectors("event").map_err(err)?.is_empty(), "kinds are separate")?;
+    s.clear_vectors("memory").map_err(err)?;
+    ensure(s.vectors("memory").map_err(err)?.is_empty(), "cleared")
+}
+
+fn usage_events_are_appended<S: Store>(s: &S) -> Result<(), String> {
+    let u = |session: Option<&str>| crate::Usage {
+        id: 0,
+        at: "2026-01-01T00:00:00Z".into(),
+        session: session.map(str::to_string),
+        task: None,
+        agent: Some("coder".into()),
+        user: None,
+        team: None,
+        query: "fix the tests".into(),
+        memories: vec!["m-1".into(), "m-2".into()],
+    };
+    let a = s.append_usage(&u(Some("s1"))).map_err(err)?;
+    let b = s.append_usage(&u(None)).map_err(err)?;
+    ensure(a < b, "ids increase")?;
+    let all = s.usages(None).map_err(err)?;
+    ensure(all.len() == 2 && all[0].memories == ["m-1", "m-2"] && all[0].id == a, "read back")?;
+    ensure(s.usages(Some("s1")).map_err(err)?.len() == 1, "filter by session")
 }

@@ -80,6 +80,41 @@ pub struct HistoryEntry {
     pub change: Change,
 }
 
+/// A cached embedding of a document, tagged with what made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVector {
+    /// The document id (memory id).
+    pub id: String,
+    /// Embedder id, e.g. `hashing-v1-256`.
+    pub embedder: String,
+    pub dim: u32,
+    /// Digest of the text that was embedded; a changed text is re-embedded.
+    pub digest: String,
+    pub vector: Vec<f32>,
+}
+
+/// Memories handed to an agent for a task (a context bundle), recorded so
+/// outcomes can be attributed to the memories that were present.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    /// Assigned by the store; 0 before.
+    #[serde(default)]
+    pub id: u64,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    pub query: String,
+    pub memories: Vec<String>,
+}
+
 /// A revision to commit.
 #[derive(Debug, Clone)]
 pub struct Commit {
@@ -137,6 +172,18 @@ pub trait Store: Send + Sync {
     /// Restores outcomes and taxonomy versions verbatim (import into a
     /// store that has none).
     fn restore_outcomes(&self, taxonomies: &[(u32, String, String)], outcomes: &[Outcome]) -> Result<()>;
+
+    // --- retrieval: cached vectors and usage events ---
+    /// Cached vectors of one kind of document (`memory`), any embedder.
+    fn vectors(&self, kind: &str) -> Result<Vec<StoredVector>>;
+    /// Inserts or replaces cached vectors (a cache: derived data, not history).
+    fn put_vectors(&self, kind: &str, vectors: &[StoredVector]) -> Result<()>;
+    /// Drops every cached vector of a kind (reindex).
+    fn clear_vectors(&self, kind: &str) -> Result<()>;
+    /// Appends a usage event (memories handed to an agent); returns its id.
+    fn append_usage(&self, usage: &Usage) -> Result<u64>;
+    /// Usage events in id order, all or one session's.
+    fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>>;
 
     // --- dream proposals ---
     fn put_proposal(&self, p: &Proposal) -> Result<()>;

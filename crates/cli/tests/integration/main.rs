@@ -1,4 +1,5 @@
 //! Integration tests: the real `nocturne` binary in a temporary folder.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::new_without_default)] // test helpers
 
 mod dream;
 mod export;

@@ -1,0 +1,207 @@
+//! The dream engine: reads a snapshot of sessions and memories and proposes
+//! changes to memory, each with evidence. Deterministic, no IO, no clock, no
+//! model: analysis [`Pass`]es produce [`Finding`]s, the planner turns them
+//! into ops and applies the guardrails (minimum support, user spread for
+//! shared scopes, secret redaction, no duplicates of existing memories,
+//! focus/ignore, one op per target).
+//!
+//! Passes (see each module for its rules): [`passes::mistakes`],
+//! [`passes::workflows`], [`passes::preferences`], [`passes::duplicates`],
+//! [`passes::lifecycle`] (outdated advice, promote, demote).
+
+pub mod config;
+pub mod context;
+pub mod passes;
+pub mod plan;
+pub mod report;
+pub mod text;
+
+pub use config::{Category, DreamConfig, Instructions};
+pub use context::Context;
+pub use report::render_markdown;
+
+use nocturne_core::{Evidence, MemoryKind, OpKind, Proposal, ProposalStatus};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One session with its events, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionData {
+    pub session: nocturne_core::Session,
+    pub events: Vec<nocturne_core::Event>,
+}
+
+/// What a dream reads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub base_revision: u64,
+    pub sessions: Vec<SessionData>,
+    /// Memories (retired ones are ignored).
+    pub memories: Vec<nocturne_core::Memory>,
+}
+
+/// What can go wrong in a dream.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DreamError {
+    /// A focus name is not one of the accepted names (see [`Category::parse`]).
+    #[error("unknown focus {0:?}: use mistake, procedure, preference, merge, outdated, promote, demote, usefulness, create, maintenance or all")]
+    UnknownFocus(String),
+    /// The instructions file is not valid TOML or has bad values.
+    #[error("invalid dream instructions: {0}")]
+    Instructions(String),
+    /// `now` is not an RFC 3339 timestamp.
+    #[error("invalid time {0:?}: expected RFC 3339")]
+    InvalidTime(String),
+    /// The dream id is empty.
+    #[error("dream id is empty")]
+    EmptyId,
+}
+
+/// What a pass found, before guardrails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub pass: &'static str,
+    pub category: Category,
+    pub op: OpKind,
+    pub kind: MemoryKind,
+    /// New memory text (create/update/merge) or the target's text.
+    pub text: String,
+    /// Existing memory ids (merge: the kept one first).
+    pub targets: Vec<String>,
+    /// Supporting sessions, as indexes into [`Context::sessions`].
+    pub sessions: BTreeSet<usize>,
+    pub evidence: Vec<Evidence>,
+    pub confidence: f64,
+    pub rationale: String,
+    pub tags: Vec<String>,
+    /// Terms that identify the finding (commands, steps); an existing memory
+    /// containing all of them is the same memory.
+    pub key_terms: Vec<String>,
+}
+
+/// An analysis pass. Passes only read the context; a model-backed pass can
+/// implement this trait and be added to the list given to [`dream_with`].
+pub trait Pass {
+    fn name(&self) -> &'static str;
+    fn run(&self, ctx: &Context) -> Vec<Finding>;
+}
+
+/// The built-in passes, in the order they run.
+pub fn default_passes() -> Vec<Box<dyn Pass>> {
+    vec![
+        Box::new(passes::mistakes::Mistakes),
+        Box::new(passes::workflows::Workflows),
+        Box::new(passes::preferences::Preferences),
+        Box::new(passes::duplicates::Duplicates),
+        Box::new(passes::lifecycle::Outdated),
+        Box::new(passes::lifecycle::Usefulness),
+    ]
+}
+
+/// Runs the built-in passes over `snapshot` and plans a pending proposal.
+pub fn dream(snapshot: &Snapshot, config: &DreamConfig, id: &str) -> Result<Proposal, DreamError> {
+    dream_with(snapshot, config, id, &default_passes())
+}
+
+/// Like [`dream`] with a chosen list of passes.
+pub fn dream_with(
+    snapshot: &Snapshot,
+    config: &DreamConfig,
+    id: &str,
+    passes: &[Box<dyn Pass>],
+) -> Result<Proposal, DreamError> {
+    if id.trim().is_empty() {
+        return Err(DreamError::EmptyId);
+    }
+    if text::parse_rfc3339(&config.now).is_none() {
+        return Err(DreamError::InvalidTime(config.now.clone()));
+    }
+    let categories = config.categories()?;
+    let ctx = Context::build(snapshot, config);
+    let mut stats: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut findings = Vec::new();
+    for p in passes {
+        let f = p.run(&ctx);
+        stats.insert(format!("findings.{}", p.name()), f.len().into());
+        findings.extend(f);
+    }
+    let (ops, guard) = plan::plan(&ctx, findings, &categories);
+    for (k, v) in guard {
+        stats.insert(format!("guardrail.{k}"), v.into());
+    }
+    let events: usize = snapshot.sessions.iter().map(|s| s.events.len()).sum();
+    stats.insert("sessions".into(), snapshot.sessions.len().into());
+    stats.insert("events".into(), events.into());
+    stats.insert("memories".into(), ctx.memories.len().into());
+    stats.insert("successful_sessions".into(), ctx.sessions.iter().filter(|s| s.successful).count().into());
+    stats.insert("ops".into(), ops.len().into());
+    let mut sessions: Vec<String> = snapshot.sessions.iter().map(|s| s.session.id.clone()).collect();
+    sessions.sort();
+    sessions.dedup();
+    Ok(Proposal {
+        id: id.to_string(),
+        base_revision: snapshot.base_revision,
+        created_at: config.now.clone(),
+        status: ProposalStatus::Pending,
+        sessions,
+        ops,
+        stats,
+        applied_revision: None,
+        notes: config.notes.as_deref().map(nocturne_core::secrets::redact),
+    })
+}
+
+impl SessionData {
+    /// Numbers and chains a freshly imported session, as a store would
+    /// (`ingested_at` is used when no event has a timestamp).
+    pub fn from_new(s: &nocturne_core::NewSession, ingested_at: &str) -> SessionData {
+        let hashes = nocturne_core::chain::hashes(&s.id, &s.events);
+        let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let events: Vec<nocturne_core::Event> = s
+            .events
+            .iter()
+            .zip(&hashes)
+            .enumerate()
+            .map(|(i, (e, h))| nocturne_core::Event {
+                session: s.id.clone(),
+                seq: i as u32,
+                body: e.clone(),
+                hash: hex(h),
+            })
+            .collect();
+        let (first, last) = s.time_span();
+        SessionData {
+            session: nocturne_core::Session {
+                id: s.id.clone(),
+                format: s.format.clone(),
+                source: s.source.clone(),
+                user: s.user.clone(),
+                agent: s.agent.clone(),
+                team: s.team.clone(),
+                title: s.title.clone(),
+                event_count: events.len() as u32,
+                head_hash: nocturne_core::chain::head_hex(&s.id, &s.events),
+                started_at: first.unwrap_or_else(|| ingested_at.to_string()),
+                ended_at: last,
+                ingested_at: ingested_at.to_string(),
+            },
+            events,
+        }
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of freshly imported sessions and the given memories.
+    pub fn from_new_sessions(
+        base_revision: u64,
+        sessions: &[nocturne_core::NewSession],
+        memories: Vec<nocturne_core::Memory>,
+        ingested_at: &str,
+    ) -> Snapshot {
+        Snapshot {
+            base_revision,
+            sessions: sessions.iter().map(|s| SessionData::from_new(s, ingested_at)).collect(),
+            memories,
+        }
+    }
+}

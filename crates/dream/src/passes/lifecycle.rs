@@ -1,0 +1,371 @@
+//! Memory lifecycle: outdated advice, promotion and demotion.
+//!
+//! A memory's *mentions* are the commands in its text: backtick spans
+//! (normalized like session commands) and any multi-word command key run in
+//! the batch that appears in the text. A mention is *negative* when its
+//! clause says not to use it ("not", "never", "don't", "avoid", "instead
+//! of", "rather than", "no longer"...) or the words right after it say it
+//! fails ("fails", "is broken", "doesn't work", "is deprecated"...);
+//! otherwise it is a *recommendation*.
+//!
+//! - **Outdated** (`retire`): a recommended command failed, followed by a
+//!   working variant (a mistake instance), in ≥ `min_support` sessions newer
+//!   than the memory, and in at least as many newer sessions as it simply
+//!   worked. The reason names the failure and what works instead.
+//! - **Promote**: at least `max(promote_min_support, min_support)`
+//!   successful sessions ran every recommended command successfully and
+//!   none of the warned-against ones. Memories at priority ≥ 5 are not
+//!   promoted further. (The planner also turns a new finding that matches an
+//!   existing memory into a promote.)
+//! - **Demote**: the memory is older than `stale_days`, the batch has at
+//!   least `min_support` sessions, none confirms it, no action in the batch
+//!   ran any command it mentions, and (for memories mentioning no command)
+//!   fewer than half of its content tokens occur anywhere in the batch.
+//!   Memories at priority ≤ -3 are not demoted further.
+
+use super::duplicates::memory_evidence;
+use crate::context::{Context, Outcome};
+use crate::text::{self, parse_command};
+use crate::{Category, Finding, Pass};
+use nocturne_core::{Evidence, OpKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub const MAX_PRIORITY: i32 = 5;
+pub const MIN_PRIORITY: i32 = -3;
+
+/// A command a memory mentions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mention {
+    pub key: String,
+    pub negative: bool,
+}
+
+const NEG_BEFORE: &[&str] = &[
+    "not ",
+    "never",
+    "don't",
+    "dont ",
+    "do not",
+    "avoid",
+    "instead of",
+    "rather than",
+    "no longer",
+    "stop using",
+    "without",
+    "n't ",
+    "deprecated",
+];
+const NEG_AFTER: &[&str] = &[
+    "fail",
+    "is broken",
+    "doesn't work",
+    "does not work",
+    "no longer",
+    "is deprecated",
+    "won't work",
+    "is gone",
+    "errors",
+    "breaks",
+    "is wrong",
+    "has no",
+    "is not",
+    "isn't",
+    "doesn't exist",
+    "does not exist",
+    "not found",
+    "is missing",
+    "needs",
+    "requires",
+    "won't",
+];
+
+fn polarity(lower: &str, start: usize, end: usize) -> bool {
+    let before = lower.get(..start).unwrap_or("");
+    let clause_start = before.rfind(['.', ';', '!', '?', '\n', '(']).map_or(0, |p| p + 1);
+    let clause = before.get(clause_start..).unwrap_or("");
+    let after = lower.get(end..).unwrap_or("");
+    let after_end = after.find(['.', ';', '!', '?', '\n', ',']).unwrap_or(after.len()).min(40);
+    let after = after.get(..after_end).unwrap_or(after);
+    NEG_BEFORE.iter().any(|w| clause.contains(w)) || NEG_AFTER.iter().any(|w| after.contains(w))
+}
+
+/// Commands mentioned by a memory text: backtick spans, plus the multi-word
+/// command keys of the batch (`keys_by_verb`: first word → keys) found in it.
+pub fn mentions(text: &str, keys_by_verb: &HashMap<String, Vec<String>>) -> Vec<Mention> {
+    let lower = text.to_lowercase();
+    let mut out: BTreeMap<String, bool> = BTreeMap::new();
+    let mut note = |key: String, neg: bool| {
+        let e = out.entry(key).or_insert(neg);
+        *e = *e && neg;
+    };
+    // Backtick spans.
+    let mut spans = Vec::new();
+    let mut rest = 0;
+    while let Some(a) = lower.get(rest..).and_then(|s| s.find('`')) {
+        let start = rest + a + 1;
+        let Some(b) = lower.get(start..).and_then(|s| s.find('`')) else { break };
+        let end = start + b;
+        if let Some(c) = lower.get(start..end).and_then(parse_command) {
+            note(c.key, polarity(&lower, start, end + 1));
+        }
+        spans.push((start, end));
+        rest = end + 1;
+    }
+    // Known multi-word keys in plain text (outside backtick spans).
+    let mut prev_alnum = false;
+    for (i, ch) in lower.char_indices() {
+        let starts_word = ch.is_alphanumeric() && !prev_alnum;
+        prev_alnum = ch.is_alphanumeric() || ch == '-' || ch == '_' || ch == '.';
+        if !starts_word || spans.iter().any(|(a, b)| i >= *a && i < *b) {
+            continue;
+        }
+        let word_end = lower
+            .get(i..)
+            .and_then(|r| r.find(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')))
+            .map_or(lower.len(), |p| i + p);
+        let Some(word) = lower.get(i..word_end) else { continue };
+        let Some(keys) = keys_by_verb.get(word) else { continue };
+        for k in keys {
+            let end = i + k.len();
+            let ok_after = lower
+                .get(end..)
+                .and_then(|s| s.chars().next())
+                .is_none_or(|c| !c.is_alphanumeric() && !matches!(c, ':' | '-' | '_' | '/'));
+            if lower.get(i..).is_some_and(|r| r.starts_with(k.as_str())) && ok_after {
+                note(k.clone(), polarity(&lower, i, end));
+            }
+        }
+    }
+    out.into_iter().map(|(key, negative)| Mention { key, negative }).collect()
+}
+
+fn newer(ctx: &Context, si: usize, created: Option<i64>) -> bool {
+    match (ctx.sessions.get(si).and_then(|s| s.started), created) {
+        (Some(s), Some(c)) => s > c,
+        _ => true,
+    }
+}
+
+fn sorted_contains(v: &[usize], x: usize) -> bool {
+    v.binary_search(&x).is_ok()
+}
+
+pub struct Outdated;
+
+impl Pass for Outdated {
+    fn name(&self) -> &'static str {
+        "outdated"
+    }
+
+    fn run(&self, ctx: &Context) -> Vec<Finding> {
+        let ms = ctx.config.min_support() as usize;
+        let mut out = Vec::new();
+        for m in &ctx.memories {
+            let created = text::parse_rfc3339(&m.created_at);
+            for men in mentions(&m.text, &ctx.keys_by_verb).into_iter().filter(|x| !x.negative) {
+                let Some(idx) = ctx.mistakes_by_fail.get(&men.key) else { continue };
+                let inst: Vec<_> = idx
+                    .iter()
+                    .filter_map(|i| ctx.mistakes.get(*i))
+                    .filter(|i| newer(ctx, i.session, created))
+                    .collect();
+                let failing: BTreeSet<usize> = inst.iter().map(|i| i.session).collect();
+                if failing.len() < ms {
+                    continue;
+                }
+                let worked = ctx
+                    .runs
+                    .get(&men.key)
+                    .map_or(0, |r| r.ok.iter().filter(|si| !failing.contains(si) && newer(ctx, **si, created)).count());
+                if worked > failing.len() {
+                    continue;
+                }
+                let act = |si: usize, ai: usize| ctx.sessions.get(si).and_then(|s| s.actions.get(ai));
+                let err = super::most_common(inst.iter().filter_map(|i| act(i.session, i.fail)?.error_line.as_deref()));
+                let fix = super::most_common(
+                    inst.iter().filter_map(|i| act(i.session, i.fix)?.cmd.as_ref()).map(|c| c.main.as_str()),
+                );
+                let mut evidence = Vec::new();
+                let mut done = BTreeSet::new();
+                for i in &inst {
+                    if !done.insert(i.session) {
+                        continue;
+                    }
+                    let (Some(s), Some(f), Some(x)) =
+                        (ctx.sessions.get(i.session), act(i.session, i.fail), act(i.session, i.fix))
+                    else {
+                        continue;
+                    };
+                    let mut events = vec![f.call_seq, x.call_seq];
+                    events.extend(f.result_seq);
+                    events.sort_unstable();
+                    let fm = f.cmd.as_ref().map_or("", |c| c.main.as_str());
+                    let xm = x.cmd.as_ref().map_or("", |c| c.main.as_str());
+                    let quote = format!("$ {fm}\n{}\n$ {xm}", f.error_line.as_deref().unwrap_or("(failed)"));
+                    evidence.push(Evidence { session: s.id().to_string(), events, quote });
+                }
+                let rationale = format!(
+                    "outdated: it recommends `{}`, which failed in {} sessions newer than the memory ({}){}",
+                    men.key,
+                    failing.len(),
+                    err.as_deref().unwrap_or("failed"),
+                    fix.as_deref().map(|f| format!("; `{f}` works instead")).unwrap_or_default()
+                );
+                out.push(Finding {
+                    pass: "outdated",
+                    category: Category::Outdated,
+                    op: OpKind::Retire,
+                    kind: m.kind.clone(),
+                    text: m.text.clone(),
+                    targets: vec![m.id.clone()],
+                    confidence: (0.5 + 0.08 * failing.len() as f64).min(0.95),
+                    sessions: failing,
+                    evidence,
+                    rationale,
+                    tags: Vec::new(),
+                    key_terms: Vec::new(),
+                });
+                break;
+            }
+        }
+        out
+    }
+}
+
+pub struct Usefulness;
+
+impl Pass for Usefulness {
+    fn name(&self) -> &'static str {
+        "usefulness"
+    }
+
+    fn run(&self, ctx: &Context) -> Vec<Finding> {
+        let promote_min = ctx.config.promote_min_support.max(ctx.config.min_support()) as usize;
+        let stale = i64::from(ctx.config.stale_days) * 86_400;
+        let empty = crate::context::Runs::default();
+        let mut out = Vec::new();
+        for m in &ctx.memories {
+            let men = mentions(&m.text, &ctx.keys_by_verb);
+            let runs = |k: &str| ctx.runs.get(k).unwrap_or(&empty);
+            let pos: Vec<&str> = men.iter().filter(|x| !x.negative).map(|x| x.key.as_str()).collect();
+            let neg: Vec<&str> = men.iter().filter(|x| x.negative).map(|x| x.key.as_str()).collect();
+            let touched = men.iter().any(|x| !runs(&x.key).ran.is_empty());
+            // Successful sessions where every recommended command worked and
+            // no warned-against command ran.
+            let mut confirmed: Vec<usize> = Vec::new();
+            if let Some(first) = pos.first() {
+                confirmed = runs(first)
+                    .ok
+                    .iter()
+                    .copied()
+                    .filter(|si| ctx.sessions.get(*si).is_some_and(|s| s.successful))
+                    .filter(|si| pos.iter().all(|k| sorted_contains(&runs(k).ok, *si)))
+                    .filter(|si| neg.iter().all(|k| !sorted_contains(&runs(k).ran, *si)))
+                    .collect();
+            }
+            if confirmed.len() >= promote_min && m.priority < MAX_PRIORITY {
+                let mut evidence = Vec::new();
+                for si in &confirmed {
+                    let Some(s) = ctx.sessions.get(*si) else { continue };
+                    let acts: Vec<_> = pos
+                        .iter()
+                        .filter_map(|k| {
+                            s.actions
+                                .iter()
+                                .find(|a| a.outcome == Outcome::Ok && a.cmd.as_ref().is_some_and(|c| c.key == *k))
+                        })
+                        .collect();
+                    let mut events: Vec<u32> = acts.iter().map(|a| a.call_seq).collect();
+                    events.sort_unstable();
+                    let quote = acts
+                        .iter()
+                        .filter_map(|a| a.cmd.as_ref().map(|c| format!("$ {}", c.main)))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    evidence.push(Evidence { session: s.id().to_string(), events, quote });
+                }
+                let sessions: BTreeSet<usize> = confirmed.iter().copied().collect();
+                out.push(Finding {
+                    pass: "usefulness",
+                    category: Category::Promote,
+                    op: OpKind::Promote,
+                    kind: m.kind.clone(),
+                    text: m.text.clone(),
+                    targets: vec![m.id.clone()],
+                    rationale: format!(
+                        "confirmed: {} successful sessions followed it ({})",
+                        sessions.len(),
+                        pos.iter().map(|k| format!("`{k}` worked")).collect::<Vec<_>>().join(", ")
+                    ),
+                    confidence: (0.5 + 0.05 * sessions.len() as f64).min(0.95),
+                    sessions,
+                    evidence,
+                    tags: Vec::new(),
+                    key_terms: Vec::new(),
+                });
+                continue;
+            }
+            // Demotion.
+            let (Some(now), Some(created)) = (ctx.now, text::parse_rfc3339(&m.created_at)) else { continue };
+            if now - created < stale
+                || !confirmed.is_empty()
+                || touched
+                || m.priority <= MIN_PRIORITY
+                || ctx.sessions.len() < ctx.config.min_support() as usize
+            {
+                continue;
+            }
+            if men.is_empty() {
+                let toks = text::content_tokens(&m.text);
+                let seen = toks.iter().filter(|t| ctx.batch_tokens.contains(*t)).count();
+                if toks.len() < 2 || seen * 2 >= toks.len() {
+                    continue;
+                }
+            }
+            let days = (now - created) / 86_400;
+            out.push(Finding {
+                pass: "usefulness",
+                category: Category::Demote,
+                op: OpKind::Demote,
+                kind: m.kind.clone(),
+                text: m.text.clone(),
+                targets: vec![m.id.clone()],
+                sessions: BTreeSet::new(),
+                evidence: memory_evidence(m),
+                confidence: 0.6,
+                rationale: format!(
+                    "unconfirmed: created {days} days ago ({}) and neither followed nor mentioned in any of the {} sessions of this dream",
+                    m.created_at,
+                    ctx.sessions.len()
+                ),
+                tags: Vec::new(),
+                key_terms: Vec::new(),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_have_polarity() {
+        let keys = HashMap::new();
+        let m = mentions("`npm test` fails here; use `npm run test:unit` instead.", &keys);
+        assert_eq!(
+            m,
+            vec![
+                Mention { key: "npm run test:unit".into(), negative: false },
+                Mention { key: "npm test".into(), negative: true }
+            ]
+        );
+        let m = mentions("Use `pnpm install`, not `npm install`.", &keys);
+        assert!(m.contains(&Mention { key: "npm install".into(), negative: true }));
+        assert!(m.contains(&Mention { key: "pnpm install".into(), negative: false }));
+        let keys: HashMap<String, Vec<String>> = [("docker".to_string(), vec!["docker compose up".to_string()])].into();
+        let m = mentions("Start the stack with docker compose up before testing", &keys);
+        assert_eq!(m, vec![Mention { key: "docker compose up".into(), negative: false }]);
+    }
+}

@@ -1,0 +1,341 @@
+//! Workflows shared by successful sessions.
+//!
+//! Rule: each successful session (see `context::is_successful`) becomes the
+//! ordered list of its distinct steps (a step is a command key such as
+//! `cargo test`, or `Tool file` for file tools), by first occurrence. Steps
+//! that are known noise (`ls`, `pwd`, `cat`, `git status`...), that occur in
+//! more than 90% of successful sessions (when there are at least 10), or in
+//! fewer than `min_support` are dropped. A directed edge a→b is *strong*
+//! when a comes before b in at least `min_support` sessions and at least
+//! twice as often as b before a — steps scattered at random positions never
+//! form strong edges. Workflows are paths of 3..6 strong edges whose exact
+//! ordered support (sessions containing all steps in that order) is at
+//! least `min_support`. Patterns must hang together: their support is at
+//! least half the rarest step's document frequency; each step is present in
+//! ≥ 75% (or twice its base rate, up to 90%) of the sessions that have the
+//! other steps in order; and for every split into prefix and suffix the
+//! support is ≥ 75% of the rarer part's (two unrelated habits glued together
+//! are not a workflow); both tests also require binomial significance
+//! (p ≤ 0.001 against the step's or part's base rate) when there are at
+//! least 10 successful sessions (fewer cannot show significance), so
+//! coincidences in batches with long sessions are not taken for workflows. Only maximal patterns are kept (a pattern is dropped
+//! when a longer one containing it has ≥ 70% of its support). The search is
+//! bounded (200,000 extensions), so it never blows up.
+
+use crate::context::{Context, Outcome};
+use crate::{Category, Finding, Pass};
+use nocturne_core::{Evidence, MemoryKind, OpKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub struct Workflows;
+
+const NOISE: &[&str] = &[
+    "ls",
+    "pwd",
+    "cat",
+    "echo",
+    "cd",
+    "git status",
+    "git diff",
+    "git log",
+    "git show",
+    "git branch",
+    "which",
+    "clear",
+    "head",
+    "tail",
+    "wc",
+    "tree",
+    "find",
+    "grep",
+    "rg",
+    "whoami",
+    "date",
+    "env",
+    "true",
+    "sleep",
+    "less",
+    "more",
+    "history",
+    "man",
+    "file",
+    "stat",
+    "du",
+    "df",
+    "ps",
+    "top",
+];
+const MAX_LEN: usize = 6;
+const MIN_LEN: usize = 3;
+const BUDGET: usize = 200_000;
+
+struct Seq {
+    session: usize,
+    /// step id → (position, action index)
+    pos: HashMap<u32, (usize, usize)>,
+}
+
+fn is_noise(label: &str) -> bool {
+    NOISE.contains(&label) || label.split(' ').next().is_some_and(|v| v != "git" && NOISE.contains(&v))
+}
+
+impl Pass for Workflows {
+    fn name(&self) -> &'static str {
+        "workflows"
+    }
+
+    fn run(&self, ctx: &Context) -> Vec<Finding> {
+        let ms = ctx.config.min_support() as usize;
+        let succ: Vec<usize> =
+            (0..ctx.sessions.len()).filter(|i| ctx.sessions.get(*i).is_some_and(|s| s.successful)).collect();
+        let n = succ.len();
+        // Distinct labels by first occurrence.
+        let mut firsts: Vec<(usize, Vec<(&str, usize)>)> = Vec::new();
+        let mut df: BTreeMap<&str, usize> = BTreeMap::new();
+        for &si in &succ {
+            let Some(s) = ctx.sessions.get(si) else { continue };
+            let mut seen = BTreeSet::new();
+            let mut list = Vec::new();
+            for (ai, a) in s.actions.iter().enumerate() {
+                if a.outcome == Outcome::Failed || is_noise(&a.label) {
+                    continue;
+                }
+                if seen.insert(a.label.as_str()) {
+                    list.push((a.label.as_str(), ai));
+                    *df.entry(a.label.as_str()).or_default() += 1;
+                }
+            }
+            firsts.push((si, list));
+        }
+        let too_common = |d: usize| n >= 10 && d * 10 > n * 9;
+        let labels: Vec<&str> = df.iter().filter(|(_, d)| **d >= ms && !too_common(**d)).map(|(l, _)| *l).collect();
+        let ids: HashMap<&str, u32> = labels.iter().enumerate().map(|(i, l)| (*l, i as u32)).collect();
+        let seqs: Vec<Seq> = firsts
+            .iter()
+            .map(|(si, list)| {
+                let pos = list
+                    .iter()
+                    .filter_map(|(l, ai)| ids.get(l).map(|id| (*id, *ai)))
+                    .enumerate()
+                    .map(|(p, (id, ai))| (id, (p, ai)))
+                    .collect();
+                Seq { session: *si, pos }
+            })
+            .collect();
+        let mut before: HashMap<(u32, u32), usize> = HashMap::new();
+        for s in &seqs {
+            let mut items: Vec<(usize, u32)> = s.pos.iter().map(|(id, (p, _))| (*p, *id)).collect();
+            items.sort_unstable();
+            for (i, (_, a)) in items.iter().enumerate() {
+                for (_, b) in items.iter().skip(i + 1) {
+                    *before.entry((*a, *b)).or_default() += 1;
+                }
+            }
+        }
+        let df_of = |id: u32| labels.get(id as usize).and_then(|l| df.get(l)).copied().unwrap_or(0);
+        let mut adj: Vec<Vec<u32>> = vec![Vec::new(); labels.len()];
+        for (&(a, b), &c) in &before {
+            let rev = before.get(&(b, a)).copied().unwrap_or(0);
+            let cooc = c + rev;
+            let (da, db) = (df_of(a), df_of(b));
+            if c >= ms && c * 10 >= cooc * 8 && cooc * 2 >= da.min(db) {
+                if let Some(v) = adj.get_mut(a as usize) {
+                    v.push(b);
+                }
+            }
+        }
+        for v in &mut adj {
+            v.sort_unstable();
+        }
+        let mut postings: Vec<Vec<usize>> = vec![Vec::new(); labels.len()];
+        for (k, s) in seqs.iter().enumerate() {
+            for id in s.pos.keys() {
+                if let Some(p) = postings.get_mut(*id as usize) {
+                    p.push(k);
+                }
+            }
+        }
+        let mut patterns: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
+        let mut budget = BUDGET;
+        for start in 0..labels.len() as u32 {
+            let Some(p) = postings.get(start as usize) else { continue };
+            let state: Vec<(usize, usize)> =
+                p.iter().filter_map(|k| Some((*k, seqs.get(*k)?.pos.get(&start)?.0))).collect();
+            grow(&mut vec![start], &state, &adj, &seqs, ms, &mut budget, &mut patterns);
+        }
+        // Steps must be tied together: the pattern's support is at least half
+        // of the rarest step's document frequency.
+        patterns.retain(|(p, s)| p.iter().map(|id| df_of(*id)).min().is_some_and(|m| s.len() * 2 >= m));
+        // Every step must depend on the others: among sessions having the
+        // rest of the pattern in order, the share that also has this step
+        // must be at least twice its base rate (capped at 0.9), so a step
+        // that is merely common is not part of a workflow; and that share must
+        // be significant (binomial tail at the base rate ≤ 0.001).
+        patterns.retain(|(p, s)| {
+            p.iter().enumerate().all(|(i, id)| {
+                let rest: Vec<u32> = p.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, x)| *x).collect();
+                let base = seqs.iter().filter(|q| ordered_in(q, &rest)).count().max(1);
+                let conf = s.len() as f64 / base as f64;
+                let rate = df_of(*id) as f64 / n.max(1) as f64;
+                conf >= (2.0 * rate).clamp(0.75, 0.9) && (n < 10 || binomial_tail(base, s.len(), rate) <= ALPHA)
+            })
+        });
+        // No pattern may be two unrelated ones glued together: for every
+        // split into a prefix and a suffix, the pattern's support must be at
+        // least 75% of the rarer part's, and more than chance would give.
+        patterns.retain(|(p, s)| {
+            (1..p.len()).all(|k| {
+                let (a, b) = p.split_at(k);
+                let sa = seqs.iter().filter(|q| ordered_in(q, a)).count();
+                let sb = seqs.iter().filter(|q| ordered_in(q, b)).count();
+                let rate = sa.max(sb) as f64 / n.max(1) as f64;
+                s.len() * 4 >= sa.min(sb) * 3 && (n < 10 || binomial_tail(sa.min(sb), s.len(), rate) <= ALPHA)
+            })
+        });
+        // Maximal patterns only.
+        patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(b.1.len().cmp(&a.1.len())).then(a.0.cmp(&b.0)));
+        let mut kept: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
+        for (p, s) in patterns {
+            let covered = kept.iter().any(|(q, qs)| is_subsequence(&p, q) && qs.len() * 10 >= s.len() * 7);
+            if !covered {
+                kept.push((p, s));
+            }
+        }
+        let mut out = Vec::new();
+        for (p, sup) in kept {
+            let steps: Vec<&str> = p.iter().filter_map(|id| labels.get(*id as usize).copied()).collect();
+            let mut evidence = Vec::new();
+            let mut sessions = BTreeSet::new();
+            for k in &sup {
+                let Some(seq) = seqs.get(*k) else { continue };
+                let Some(sv) = ctx.sessions.get(seq.session) else { continue };
+                sessions.insert(seq.session);
+                let acts: Vec<_> =
+                    p.iter().filter_map(|id| seq.pos.get(id)).filter_map(|(_, ai)| sv.actions.get(*ai)).collect();
+                let events = acts.iter().map(|a| a.call_seq).collect();
+                let quote = acts
+                    .iter()
+                    .map(|a| a.cmd.as_ref().map_or(a.label.clone(), |c| c.main.clone()))
+                    .collect::<Vec<_>>()
+                    .join(" → ");
+                evidence.push(Evidence { session: sv.id().to_string(), events, quote });
+            }
+            evidence.sort();
+            // Each step as its key, with the most common real command when it differs.
+            let shown: Vec<String> = p
+                .iter()
+                .zip(&steps)
+                .map(|(id, label)| {
+                    let mains = sup.iter().filter_map(|k| {
+                        let seq = seqs.get(*k)?;
+                        let (_, ai) = seq.pos.get(id)?;
+                        let a = ctx.sessions.get(seq.session)?.actions.get(*ai)?;
+                        a.cmd.as_ref().map(|c| c.main.as_str()).or(a.path.as_deref())
+                    });
+                    match super::most_common(mains) {
+                        Some(m) if m != *label && !label.ends_with(&format!(" {m}")) => {
+                            format!("`{label}` (`{}`)", crate::text::truncate(&m, 80))
+                        }
+                        _ => format!("`{label}`"),
+                    }
+                })
+                .collect();
+            let text = format!("Workflow that works here, in this order: {}.", shown.join(" → "));
+            let confidence = (0.4 + 0.05 * sessions.len() as f64 + 0.03 * steps.len() as f64).min(0.95);
+            out.push(Finding {
+                pass: "workflows",
+                category: Category::Procedure,
+                op: OpKind::Create,
+                kind: MemoryKind::procedure(),
+                text,
+                targets: Vec::new(),
+                rationale: format!(
+                    "{} successful sessions ran these {} steps in this order (of {n} successful sessions)",
+                    sessions.len(),
+                    steps.len()
+                ),
+                sessions,
+                evidence,
+                confidence,
+                tags: vec!["workflow".into()],
+                key_terms: steps.iter().map(|s| s.to_lowercase()).collect(),
+            });
+        }
+        out
+    }
+}
+
+fn grow(
+    path: &mut Vec<u32>,
+    state: &[(usize, usize)],
+    adj: &[Vec<u32>],
+    seqs: &[Seq],
+    ms: usize,
+    budget: &mut usize,
+    out: &mut Vec<(Vec<u32>, Vec<usize>)>,
+) {
+    if path.len() >= MIN_LEN {
+        out.push((path.clone(), state.iter().map(|(k, _)| *k).collect()));
+    }
+    if path.len() >= MAX_LEN {
+        return;
+    }
+    let Some(last) = path.last().copied() else { return };
+    let Some(next) = adj.get(last as usize) else { return };
+    for &b in next {
+        if path.contains(&b) || *budget == 0 {
+            continue;
+        }
+        *budget -= 1;
+        let st: Vec<(usize, usize)> = state
+            .iter()
+            .filter_map(|(k, p)| {
+                let q = seqs.get(*k)?.pos.get(&b)?.0;
+                (q > *p).then_some((*k, q))
+            })
+            .collect();
+        if st.len() >= ms {
+            path.push(b);
+            grow(path, &st, adj, seqs, ms, budget, out);
+            path.pop();
+        }
+    }
+}
+
+/// Significance level of the chance tests (many candidate steps are tested,
+/// so it is strict).
+const ALPHA: f64 = 0.001;
+
+/// P(X ≥ k) for X ~ Binomial(n, p): how likely `k` of `n` sessions would
+/// show a step by chance if it occurs at its base rate `p`.
+fn binomial_tail(n: usize, k: usize, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    // log C(n, i) p^i (1-p)^(n-i), summed from i = k.
+    let ln_choose =
+        |n: usize, i: usize| -> f64 { (1..=i).map(|j| ((n - i + j) as f64).ln() - (j as f64).ln()).sum::<f64>() };
+    (k..=n).map(|i| (ln_choose(n, i) + i as f64 * p.ln() + (n - i) as f64 * (1.0 - p).ln()).exp()).sum::<f64>().min(1.0)
+}
+
+fn ordered_in(q: &Seq, steps: &[u32]) -> bool {
+    let mut last: Option<usize> = None;
+    for s in steps {
+        match q.pos.get(s) {
+            Some((p, _)) if last.is_none_or(|l| *p > l) => last = Some(*p),
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn is_subsequence(p: &[u32], q: &[u32]) -> bool {
+    let mut it = q.iter();
+    p.iter().all(|x| it.any(|y| y == x))
+}

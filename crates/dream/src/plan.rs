@@ -1,0 +1,300 @@
+//! The planner: findings → ops, through the guardrails.
+//!
+//! In order:
+//! 1. **Focus / ignore**: findings outside the focus categories, or whose
+//!    text, rationale or evidence quotes mention an ignored term
+//!    (case-insensitive), are dropped.
+//! 2. **Support**: a finding drawn from sessions (create, retire, update,
+//!    promote) needs `min_support` distinct sessions; support is counted in
+//!    sessions, so repeating something inside one session never helps.
+//!    Merge and demote concern existing memories and carry the memories'
+//!    own evidence.
+//! 3. **Scope** of creates: ≥ `min_users_shared` (and ≥ 2) distinct users
+//!    → the sessions' team when they all have the same team, else the org;
+//!    fewer, with every session's user known → that user's scope
+//!    (`user:NAME`). When some sessions have no user (Claude Code, Anthropic
+//!    and OpenAI files carry none) and the known users are too few: the
+//!    single agent's scope (`agent:NAME`), else `user:unknown`. A shared
+//!    scope is never given without enough distinct known users.
+//! 4. **No re-creation**: a create matching an active memory becomes a
+//!    promote of that memory (dropped if that memory is at the priority
+//!    cap). Findings with key terms (mistakes: failing and working command;
+//!    workflows: the steps) match a memory whose text contains all of them;
+//!    others (preferences) match a memory of the same kind with
+//!    content-token cosine ≥ 0.6.
+//! 5. **One op per target**: retire > update > merge > promote > demote;
+//!    a merge loses targets that another op retires (dropped below two).
+//! 6. **Redaction** of every text, quote, rationale and tag; evidence capped
+//!    to `max_evidence` entries (sorted by session), confidence clamped to
+//!    0..1; ops without evidence are dropped.
+//! 7. **Order**: creates (mistake, procedure, preference), then retire,
+//!    update, merge, promote, demote; then by text; numbered from 1.
+
+use crate::context::Context;
+use crate::passes::{cosine, duplicates, lifecycle, Idf};
+use crate::{text, Category, Finding};
+use nocturne_core::secrets::redact;
+use nocturne_core::{Evidence, Memory, MemoryKind, Op, OpKind, Scope, ScopeLevel};
+use std::collections::{BTreeMap, BTreeSet};
+
+fn op_rank(op: OpKind) -> u8 {
+    match op {
+        OpKind::Create => 0,
+        OpKind::Retire => 1,
+        OpKind::Update => 2,
+        OpKind::Merge => 3,
+        OpKind::Promote => 4,
+        OpKind::Demote => 5,
+    }
+}
+
+fn mentions_ignored(f: &Finding, ignore: &[String]) -> bool {
+    let terms: Vec<String> = ignore.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect();
+    if terms.is_empty() {
+        return false;
+    }
+    let hay = std::iter::once(f.text.as_str())
+        .chain(std::iter::once(f.rationale.as_str()))
+        .chain(f.evidence.iter().map(|e| e.quote.as_str()))
+        .map(str::to_lowercase);
+    let hay: Vec<String> = hay.collect();
+    terms.iter().any(|t| hay.iter().any(|h| h.contains(t.as_str())))
+}
+
+fn scope_for(ctx: &Context, sessions: &BTreeSet<usize>) -> Option<(Scope, u32)> {
+    let (users, teams) = ctx.users_teams(sessions);
+    let n = users.len() as u32;
+    if n >= ctx.config.min_users_shared.max(1) && n >= 2 {
+        let scope = match (teams.len(), teams.iter().next()) {
+            (1, Some(t)) if sessions_all_have_team(ctx, sessions) => {
+                Scope { level: ScopeLevel::Team, name: Some(t.clone()) }
+            }
+            _ => Scope::org(),
+        };
+        return Some((scope, n));
+    }
+    let all_known = sessions.iter().all(|s| ctx.sessions.get(*s).is_some_and(|v| v.data.session.user.is_some()));
+    if let (true, Some(u)) = (all_known, users.iter().next()) {
+        return Some((Scope { level: ScopeLevel::User, name: Some(u.clone()) }, n));
+    }
+    let agents: BTreeSet<&str> =
+        sessions.iter().filter_map(|s| ctx.sessions.get(*s)?.data.session.agent.as_deref()).collect();
+    // Users partly or wholly unknown (formats that carry no user): the
+    // narrowest scope available — the agent when there is one, else
+    // `user:unknown` — never a shared scope, since the spread over users
+    // cannot be checked.
+    match (agents.len(), agents.iter().next()) {
+        (1, Some(a)) => Some((Scope { level: ScopeLevel::Agent, name: Some((*a).to_string()) }, 0)),
+        _ => Some((Scope { level: ScopeLevel::User, name: Some("unknown".into()) }, 0)),
+    }
+}
+
+fn sessions_all_have_team(ctx: &Context, sessions: &BTreeSet<usize>) -> bool {
+    sessions.iter().all(|s| ctx.sessions.get(*s).is_some_and(|v| v.data.session.team.is_some()))
+}
+
+struct Existing<'a> {
+    memories: Vec<&'a Memory>,
+    lower: Vec<String>,
+    vectors: Vec<Vec<(String, f64)>>,
+    idf: Idf,
+}
+
+impl<'a> Existing<'a> {
+    fn new(memories: Vec<&'a Memory>) -> Self {
+        let tokens: Vec<Vec<String>> = memories.iter().map(|m| text::content_tokens(&m.text)).collect();
+        let idf = Idf::new(tokens.iter().map(Vec::as_slice));
+        let vectors = tokens.iter().map(|t| idf.vector(t)).collect();
+        let lower = memories.iter().map(|m| m.text.to_lowercase()).collect();
+        Existing { memories, lower, vectors, idf }
+    }
+
+    /// The active memory a new finding would duplicate, if any.
+    fn matching(&self, f: &Finding) -> Option<&'a Memory> {
+        let terms: Vec<String> = f.key_terms.iter().map(|t| t.to_lowercase()).filter(|t| !t.is_empty()).collect();
+        if !terms.is_empty() {
+            let hit = self.lower.iter().position(|l| terms.iter().all(|t| l.contains(t.as_str())));
+            if let Some(m) = hit.and_then(|i| self.memories.get(i)) {
+                return Some(m);
+            }
+        }
+        if !terms.is_empty() {
+            // Command findings match on their commands only: a similar text
+            // about other commands is another memory.
+            return None;
+        }
+        let v = self.idf.vector(&text::content_tokens(&f.text));
+        let mut best: Option<(f64, &Memory)> = None;
+        for (m, mv) in self.memories.iter().zip(&self.vectors) {
+            if m.kind != f.kind {
+                continue;
+            }
+            let c = cosine(&v, mv);
+            if c >= duplicates::THRESHOLD && best.is_none_or(|(b, _)| c > b) {
+                best = Some((c, m));
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+}
+
+/// Applies the guardrails and numbers the ops. Returns the ops and counters
+/// of what each guardrail dropped or changed.
+pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (Vec<Op>, BTreeMap<String, usize>) {
+    let cfg = ctx.config;
+    let ms = cfg.min_support() as usize;
+    let mut guard: BTreeMap<String, usize> = BTreeMap::new();
+    let mut bump = |k: &str| *guard.entry(k.to_string()).or_default() += 1;
+    let by_id: BTreeMap<&str, &Memory> = ctx.memories.iter().map(|m| (m.id.as_str(), *m)).collect();
+
+    let mut kept: Vec<Finding> = Vec::new();
+    for f in findings {
+        if !categories.contains(&f.category) {
+            bump("dropped_by_focus");
+            continue;
+        }
+        if mentions_ignored(&f, &cfg.ignore) {
+            bump("dropped_by_ignore");
+            continue;
+        }
+        let from_sessions = matches!(f.op, OpKind::Create | OpKind::Retire | OpKind::Update | OpKind::Promote);
+        if from_sessions && f.sessions.len() < ms {
+            bump("dropped_low_support");
+            continue;
+        }
+        kept.push(f);
+    }
+
+    // Targets retired by this proposal don't count as existing.
+    let retiring: BTreeSet<String> =
+        kept.iter().filter(|f| f.op == OpKind::Retire).flat_map(|f| f.targets.iter().cloned()).collect();
+    let existing = Existing::new(ctx.memories.iter().copied().filter(|m| !retiring.contains(&m.id)).collect());
+    let mut planned: Vec<(Finding, Scope, u32)> = Vec::new();
+    for mut f in kept {
+        if f.op == OpKind::Create {
+            if let Some(m) = existing.matching(&f) {
+                bump("create_matched_existing");
+                if m.priority >= lifecycle::MAX_PRIORITY || !categories.contains(&Category::Promote) {
+                    continue;
+                }
+                f.rationale = format!("already remembered as {}; {}", m.id, f.rationale);
+                f.op = OpKind::Promote;
+                f.category = Category::Promote;
+                f.kind = m.kind.clone();
+                f.text = m.text.clone();
+                f.targets = vec![m.id.clone()];
+                let (users, _) = ctx.users_teams(&f.sessions);
+                planned.push((f, m.scope.clone(), users.len() as u32));
+                continue;
+            }
+            match scope_for(ctx, &f.sessions) {
+                Some((scope, users)) => planned.push((f, scope, users)),
+                None => bump("dropped_no_scope"),
+            }
+            continue;
+        }
+        let scope = f.targets.first().and_then(|t| by_id.get(t.as_str())).map_or_else(Scope::org, |m| m.scope.clone());
+        let (users, _) = ctx.users_teams(&f.sessions);
+        let n = users.len() as u32;
+        planned.push((f, scope, n));
+    }
+
+    // One op per target.
+    let target_rank = |op: OpKind| match op {
+        OpKind::Retire => 0,
+        OpKind::Update => 1,
+        OpKind::Merge => 2,
+        OpKind::Promote => 3,
+        OpKind::Demote => 4,
+        OpKind::Create => 5,
+    };
+    planned.sort_by(|a, b| {
+        target_rank(a.0.op)
+            .cmp(&target_rank(b.0.op))
+            .then(b.0.sessions.len().cmp(&a.0.sessions.len()))
+            .then(a.0.text.cmp(&b.0.text))
+    });
+    let mut claimed: BTreeSet<String> = BTreeSet::new();
+    let mut final_: Vec<(Finding, Scope, u32)> = Vec::new();
+    for (mut f, scope, users) in planned {
+        if f.op == OpKind::Merge {
+            let before = f.targets.len();
+            f.targets.retain(|t| !claimed.contains(t));
+            if f.targets.len() < 2 {
+                bump("dropped_target_taken");
+                continue;
+            }
+            if f.targets.len() != before {
+                if let Some(m) = f.targets.first().and_then(|t| by_id.get(t.as_str())) {
+                    f.text = m.text.clone();
+                }
+            }
+        } else if f.targets.iter().any(|t| claimed.contains(t)) {
+            bump("dropped_target_taken");
+            continue;
+        }
+        claimed.extend(f.targets.iter().cloned());
+        final_.push((f, scope, users));
+    }
+
+    let mut ops: Vec<Op> = final_
+        .into_iter()
+        .filter_map(|(f, scope, users)| {
+            let mut evidence: Vec<Evidence> = f
+                .evidence
+                .iter()
+                .map(|e| Evidence { session: e.session.clone(), events: e.events.clone(), quote: redact(&e.quote) })
+                .collect();
+            evidence.sort();
+            evidence.dedup();
+            evidence.truncate(cfg.max_evidence.max(1));
+            if evidence.is_empty() {
+                return None;
+            }
+            let support = if f.sessions.is_empty() {
+                // Merge/demote: sessions named by the memories' own evidence
+                // (`memory:<id>` stand-ins are not sessions).
+                f.evidence
+                    .iter()
+                    .map(|e| e.session.as_str())
+                    .filter(|s| !s.starts_with("memory:"))
+                    .collect::<BTreeSet<_>>()
+                    .len() as u32
+            } else {
+                f.sessions.len() as u32
+            };
+            Some(Op {
+                n: 0,
+                op: f.op,
+                kind: f.kind,
+                text: redact(&f.text),
+                targets: f.targets,
+                scope,
+                evidence,
+                support,
+                users,
+                confidence: if f.confidence.is_finite() { f.confidence.clamp(0.0, 1.0) } else { 0.0 },
+                rationale: redact(&f.rationale),
+                pass: f.pass.to_string(),
+                tags: f.tags.iter().map(|t| redact(t)).collect(),
+            })
+        })
+        .collect();
+    let kind_rank = |k: &MemoryKind| match k.as_str() {
+        MemoryKind::MISTAKE => 0,
+        MemoryKind::PROCEDURE => 1,
+        MemoryKind::PREFERENCE => 2,
+        _ => 3,
+    };
+    ops.sort_by(|a, b| {
+        op_rank(a.op)
+            .cmp(&op_rank(b.op))
+            .then(kind_rank(&a.kind).cmp(&kind_rank(&b.kind)))
+            .then(a.text.cmp(&b.text))
+            .then(a.targets.cmp(&b.targets))
+    });
+    for (i, op) in ops.iter_mut().enumerate() {
+        op.n = i as u32 + 1;
+    }
+    (ops, guard)
+}

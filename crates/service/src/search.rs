@@ -1,0 +1,347 @@
+//! Retrieval: hybrid search over memories and over the session log, the
+//! token-budgeted context bundle an agent starts with (recorded as a usage
+//! event), and reindexing.
+//!
+//! Memory vectors are cached in the store, tagged with the embedder id and
+//! dimension and a digest of the embedded text; a changed memory is
+//! re-embedded on the next search, and vectors from another embedder are
+//! refused until `reindex`. Session-log search builds its index from the
+//! events it reads, so it is always consistent with the log.
+
+use crate::{Result, Service, ServiceError};
+use nocturne_core::{EventKind, Memory, Scope, ScopeLevel};
+use nocturne_search::{
+    pack_bundle, render_bundle_markdown, Bundle, Candidate, Doc, Embedder, EmbedderInfo, HybridIndex, IndexConfig,
+    ScoreParts,
+};
+use nocturne_store::{SessionFilter, StoredVector, Usage};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const MEMORY: &str = "memory";
+
+/// Picks an embedder from a spec: `hashing` (default), `model2vec:DIR`
+/// (feature `model2vec`), `openai:BASE_URL#MODEL#DIM` (feature `http`; the
+/// API key, if any, from `NOCTURNE_EMBEDDINGS_KEY` is passed by the caller).
+pub fn embedder_from_spec(spec: &str, api_key: Option<&str>) -> Result<Arc<dyn Embedder>> {
+    let _ = api_key;
+    if spec == "hashing" || spec.is_empty() {
+        return Ok(Arc::new(nocturne_search::HashingEmbedder::new()));
+    }
+    if let Some(dir) = spec.strip_prefix("model2vec:") {
+        #[cfg(feature = "model2vec")]
+        {
+            let e = nocturne_search::Model2VecEmbedder::from_dir(std::path::Path::new(dir))
+                .map_err(|e| ServiceError::Invalid(format!("embedder {spec}: {e}")))?;
+            return Ok(Arc::new(e));
+        }
+        #[cfg(not(feature = "model2vec"))]
+        return Err(ServiceError::Invalid(format!(
+            "embedder model2vec:{dir} needs a build with the `model2vec` feature (cargo build --release --features model2vec)"
+        )));
+    }
+    if let Some(rest) = spec.strip_prefix("openai:") {
+        #[cfg(feature = "http")]
+        {
+            let mut parts = rest.split('#');
+            let (Some(url), Some(model), Some(dim)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(ServiceError::Invalid(format!("embedder {spec}: expected openai:BASE_URL#MODEL#DIM")));
+            };
+            let dim: usize = dim
+                .parse()
+                .map_err(|_| ServiceError::Invalid(format!("embedder {spec}: {dim:?} is not a dimension")))?;
+            let e = nocturne_search::HttpEmbedder::new(url, model, api_key, dim)
+                .map_err(|e| ServiceError::Invalid(format!("embedder {spec}: {e}")))?;
+            return Ok(Arc::new(e));
+        }
+        #[cfg(not(feature = "http"))]
+        return Err(ServiceError::Invalid(format!(
+            "embedder openai:{rest} needs a build with the `http` feature (cargo build --release --features http)"
+        )));
+    }
+    Err(ServiceError::Invalid(format!(
+        "unknown embedder {spec:?}: use hashing, model2vec:DIR or openai:BASE_URL#MODEL#DIM"
+    )))
+}
+
+/// A memory search hit.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryHit {
+    pub id: String,
+    pub kind: String,
+    pub scope: String,
+    pub priority: i32,
+    pub text: String,
+    pub score: f32,
+    pub parts: ScoreParts,
+}
+
+/// A session-log search hit: the event as it was in the source.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventHit {
+    pub session: String,
+    /// Event sequence number within the session.
+    pub event: u32,
+    pub kind: String,
+    /// The event's text (or tool input for a tool call).
+    pub text: String,
+    /// The source JSON the event was read from.
+    pub raw: String,
+    pub score: f32,
+    pub parts: ScoreParts,
+}
+
+/// What an agent starts a task with.
+#[derive(Debug, Clone, Default)]
+pub struct ContextRequest {
+    pub task: String,
+    pub budget: usize,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub team: Option<String>,
+    pub session: Option<String>,
+}
+
+/// The bundle and the usage event that records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContextBundle {
+    pub usage_id: u64,
+    pub bundle: Bundle,
+    pub markdown: String,
+}
+
+/// What `reindex` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReindexReport {
+    pub embedder: String,
+    pub dim: usize,
+    pub memories: usize,
+}
+
+fn digest(doc: &Doc) -> String {
+    let mut h = Sha256::new();
+    h.update(doc.text.as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+fn search_err(e: nocturne_search::SearchError) -> ServiceError {
+    match e {
+        nocturne_search::SearchError::EmbedderMismatch { .. } => {
+            ServiceError::Conflict(format!("{e}; run `nocturne reindex` to re-embed with the configured embedder"))
+        }
+        other => ServiceError::Invalid(other.to_string()),
+    }
+}
+
+fn now_dt(now: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(now, &time::format_description::well_known::Rfc3339)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Does a memory apply to this agent/user/team? Org memories always do.
+fn in_scope(scope: &Scope, req: &ContextRequest) -> bool {
+    let name = scope.name.as_deref();
+    match scope.level {
+        ScopeLevel::Org => true,
+        ScopeLevel::Team => req.team.is_some() && name == req.team.as_deref(),
+        ScopeLevel::Agent => req.agent.is_some() && name == req.agent.as_deref(),
+        ScopeLevel::User => req.user.is_some() && name == req.user.as_deref(),
+    }
+}
+
+impl Service {
+    fn embedder(&self) -> &dyn Embedder {
+        &*self.embedder
+    }
+
+    /// Builds the hybrid index over `memories`, using cached vectors where
+    /// the text is unchanged, embedding (and caching) the rest. Vectors
+    /// cached by another embedder are refused.
+    fn memory_index(&self, memories: &[Memory]) -> Result<HybridIndex> {
+        let info = EmbedderInfo::of(self.embedder());
+        let cached: BTreeMap<String, StoredVector> =
+            self.store.vectors(MEMORY)?.into_iter().map(|v| (v.id.clone(), v)).collect();
+        if let Some(other) = cached.values().find(|v| v.embedder != info.id || v.dim as usize != info.dim) {
+            return Err(ServiceError::Conflict(format!(
+                "stored memory vectors were made by {} ({} dimensions) but the configured embedder is {} ({} dimensions); \
+                 run `nocturne reindex` to re-embed",
+                other.embedder, other.dim, info.id, info.dim
+            )));
+        }
+        let mut index = HybridIndex::new(info.clone(), IndexConfig::default());
+        let mut missing: Vec<(Doc, String)> = Vec::new();
+        for m in memories {
+            let doc = Doc::from_memory(m);
+            let d = digest(&doc);
+            match cached.get(&m.id) {
+                Some(v) if v.digest == d => index.upsert(doc, &info, v.vector.clone()).map_err(search_err)?,
+                _ => missing.push((doc, d)),
+            }
+        }
+        if !missing.is_empty() {
+            let texts: Vec<&str> = missing.iter().map(|(d, _)| d.text.as_str()).collect();
+            let vecs = self.embedder().embed(&texts).map_err(search_err)?;
+            let mut fresh = Vec::with_capacity(missing.len());
+            for ((doc, d), v) in missing.into_iter().zip(vecs) {
+                fresh.push(StoredVector {
+                    id: doc.id.clone(),
+                    embedder: info.id.clone(),
+                    dim: info.dim as u32,
+                    digest: d,
+                    vector: v.clone(),
+                });
+                index.upsert(doc, &info, v).map_err(search_err)?;
+            }
+            self.store.put_vectors(MEMORY, &fresh)?;
+        }
+        Ok(index)
+    }
+
+    /// Hybrid search over active memories.
+    pub fn memory_search(
+        &self,
+        query: &str,
+        k: usize,
+        kind: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<Vec<MemoryHit>> {
+        let scope = scope.map(|s| Scope::parse(s).map_err(|e| ServiceError::Invalid(e.to_string()))).transpose()?;
+        let memories: Vec<Memory> = self
+            .store
+            .memories()?
+            .into_iter()
+            .filter(|m| m.is_active())
+            .filter(|m| kind.is_none_or(|k| m.kind.as_str() == k))
+            .filter(|m| scope.as_ref().is_none_or(|s| &m.scope == s))
+            .collect();
+        let index = self.memory_index(&memories)?;
+        let hits = index.search_with(self.embedder(), query, k, now_dt(&self.now())).map_err(search_err)?;
+        let by_id: BTreeMap<&str, &Memory> = memories.iter().map(|m| (m.id.as_str(), m)).collect();
+        Ok(hits
+            .into_iter()
+            .filter_map(|h| {
+                let m = by_id.get(h.id.as_str())?;
+                Some(MemoryHit {
+                    id: h.id,
+                    kind: m.kind.to_string(),
+                    scope: m.scope.to_string(),
+                    priority: m.priority,
+                    text: m.text.clone(),
+                    score: h.score,
+                    parts: h.parts,
+                })
+            })
+            .collect())
+    }
+
+    /// Hybrid search over session events (the log as recall memory).
+    pub fn sessions_search(&self, query: &str, k: usize, session: Option<&str>) -> Result<Vec<EventHit>> {
+        let ids: Vec<String> = match session {
+            Some(s) => {
+                if self.store.session(s)?.is_none() {
+                    return Err(ServiceError::NotFound { what: "session", id: s.to_string() });
+                }
+                vec![s.to_string()]
+            }
+            None => self.store.sessions(&SessionFilter::default())?.into_iter().map(|s| s.id).collect(),
+        };
+        let mut events = BTreeMap::new();
+        let mut docs = Vec::new();
+        for sid in &ids {
+            for e in self.store.events(sid)? {
+                let b = &e.body;
+                let text = match b.kind {
+                    EventKind::ToolCall => {
+                        format!("{} {}", b.tool_name.as_deref().unwrap_or(""), b.tool_input.as_deref().unwrap_or(""))
+                    }
+                    _ => b.text.clone().unwrap_or_default(),
+                };
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let key = format!("{sid}#{}", e.seq);
+                docs.push(Doc { id: key.clone(), text: text.clone(), priority: 0, updated_at: None, kind_rank: 0 });
+                events.insert(key, (e, text));
+            }
+        }
+        let index = HybridIndex::build(self.embedder(), IndexConfig::default(), docs).map_err(search_err)?;
+        let hits = index.search_with(self.embedder(), query, k, now_dt(&self.now())).map_err(search_err)?;
+        Ok(hits
+            .into_iter()
+            .filter_map(|h| {
+                let (e, text) = events.get(&h.id)?;
+                Some(EventHit {
+                    session: e.session.clone(),
+                    event: e.seq,
+                    kind: e.body.kind.as_str().to_string(),
+                    text: text.clone(),
+                    raw: e.body.raw.clone(),
+                    score: h.score,
+                    parts: h.parts,
+                })
+            })
+            .collect())
+    }
+
+    /// The memories that matter for a task, within a token budget: the
+    /// relevant ones by search plus the highest-priority ones in scope.
+    /// Recorded as a usage event so outcomes can be attributed to them.
+    pub fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
+        if req.budget == 0 {
+            return Err(ServiceError::Invalid("the token budget must be at least 1".into()));
+        }
+        let memories: Vec<Memory> =
+            self.store.memories()?.into_iter().filter(|m| m.is_active() && in_scope(&m.scope, req)).collect();
+        let index = self.memory_index(&memories)?;
+        let hits = if req.task.trim().is_empty() {
+            Vec::new()
+        } else {
+            index.search_with(self.embedder(), &req.task, 50, now_dt(&self.now())).map_err(search_err)?
+        };
+        let top = hits.first().map_or(1.0, |h| h.score.max(f32::EPSILON));
+        let relevance: BTreeMap<&str, f32> = hits.iter().map(|h| (h.id.as_str(), h.score / top)).collect();
+        // Every in-scope memory is a candidate: searched ones by relevance,
+        // the rest ranked by priority alone (relevance from priority, below
+        // any search hit).
+        let candidates: Vec<Candidate> = memories
+            .iter()
+            .filter(|m| relevance.contains_key(m.id.as_str()) || m.priority > 0 || hits.is_empty())
+            .map(|m| {
+                let r = relevance.get(m.id.as_str()).copied().unwrap_or(0.0);
+                Candidate::from_memory(m, r)
+            })
+            .collect();
+        let bundle = pack_bundle(&candidates, req.budget);
+        let markdown = render_bundle_markdown(&bundle);
+        let usage = Usage {
+            id: 0,
+            at: self.now(),
+            session: req.session.clone(),
+            task: None,
+            agent: req.agent.clone(),
+            user: req.user.clone(),
+            team: req.team.clone(),
+            query: req.task.clone(),
+            memories: bundle.items.iter().map(|i| i.id.clone()).collect(),
+        };
+        let usage_id = self.store.append_usage(&usage)?;
+        Ok(ContextBundle { usage_id, bundle, markdown })
+    }
+
+    /// Usage events (context bundles handed out), oldest first.
+    pub fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>> {
+        Ok(self.store.usages(session)?)
+    }
+
+    /// Drops cached vectors and re-embeds every active memory with the
+    /// configured embedder.
+    pub fn reindex(&self) -> Result<ReindexReport> {
+        self.store.clear_vectors(MEMORY)?;
+        let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
+        let index = self.memory_index(&memories)?;
+        let info = EmbedderInfo::of(self.embedder());
+        Ok(ReindexReport { embedder: info.id, dim: info.dim, memories: index.len() })
+    }
+}
