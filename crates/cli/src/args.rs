@@ -29,6 +29,11 @@ pub struct Cli {
     /// Who makes memory changes (recorded in each revision).
     #[arg(long, global = true, env = "NOCTURNE_AUTHOR")]
     pub author: Option<String>,
+    /// Embedder for search and context: hashing (default, offline),
+    /// model2vec:DIR (feature model2vec), openai:BASE_URL#MODEL#DIM (feature http;
+    /// key from NOCTURNE_EMBEDDINGS_KEY).
+    #[arg(long, global = true, env = "NOCTURNE_EMBEDDER", default_value = "hashing")]
+    pub embedder: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -64,6 +69,13 @@ pub enum Command {
     /// Outcomes: how sessions ended, against a versioned taxonomy.
     #[command(subcommand, visible_alias = "outcome")]
     Outcomes(OutcomesCmd),
+    /// The memories that matter for a task, within a token budget (recorded as a usage event).
+    #[command(
+        after_help = "Examples:\n  nocturne context \"fix the failing checkout tests\" --budget 800 --team shop\n  nocturne context \"add a dark mode\" --format json --session 7f3c2a10"
+    )]
+    Context(ContextArgs),
+    /// Rebuild the search index (re-embed every memory with the configured embedder).
+    Reindex,
     /// A throw-away store with sample sessions, a dream and its report.
     Quickstart {
         /// Keep the store in this folder instead of a temporary one.
@@ -133,6 +145,15 @@ pub enum SessionsCmd {
     },
     /// Recompute every hash chain; name sessions that no longer match.
     Verify,
+    /// Hybrid search over session events (the log as recall memory).
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Only this session.
+        #[arg(long)]
+        session: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +220,16 @@ pub enum MemoryCmd {
     History { id: String },
     /// Store revisions, oldest first.
     Log,
+    /// Hybrid search (BM25 + vectors, fused) over active memories.
+    Search {
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        scope: Option<String>,
+    },
     /// Bring the whole memory store back to revision REV (as a new revision).
     Rollback {
         #[arg(long)]
@@ -337,4 +368,30 @@ pub enum TaxonomyCmd {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BundleFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ContextArgs {
+    /// What the agent is about to do.
+    pub task: String,
+    /// Token budget for the bundle (estimated: see docs/retrieval.md).
+    #[arg(long, default_value_t = 1000)]
+    pub budget: usize,
+    #[arg(long)]
+    pub agent: Option<String>,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    /// The session the bundle is for (recorded with the usage event).
+    #[arg(long)]
+    pub session: Option<String>,
+    #[arg(long, value_enum, default_value = "markdown")]
+    pub format: BundleFormat,
 }

@@ -49,7 +49,11 @@ pub fn run(cli: Cli) -> Result<u8> {
     if let Command::Quickstart { keep } = &cli.command {
         return crate::commands::quickstart(keep.as_deref(), json);
     }
-    let svc = Service::open(&cli.store).with_context(|| format!("cannot open the store at {}", cli.store.display()))?;
+    let key = std::env::var("NOCTURNE_EMBEDDINGS_KEY").ok();
+    let embedder = nocturne_service::embedder_from_spec(&cli.embedder, key.as_deref())?;
+    let svc = Service::open(&cli.store)
+        .with_context(|| format!("cannot open the store at {}", cli.store.display()))?
+        .with_embedder(embedder);
     match cli.command {
         Command::Ingest(a) => ingest(&svc, a, json),
         Command::Sessions(c) => sessions(&svc, c, json),
@@ -73,6 +77,26 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Dream(a) => dream(&svc, a, json, &who),
         Command::Dreams(c) => dreams(&svc, c, json, &who),
         Command::Outcomes(c) => outcomes(&svc, c, json),
+        Command::Context(a) => {
+            let b = svc.context(&nocturne_service::ContextRequest {
+                task: a.task,
+                budget: a.budget,
+                agent: a.agent,
+                user: a.user,
+                team: a.team,
+                session: a.session,
+            })?;
+            match (json, a.format) {
+                (true, _) | (false, BundleFormat::Json) => println!("{}", serde_json::to_string_pretty(&b)?),
+                (false, BundleFormat::Markdown) => print!("{}", b.markdown),
+            }
+            Ok(0)
+        }
+        Command::Reindex => {
+            let r = svc.reindex()?;
+            emit(json, &r, || format!("reindexed {} memories with {} ({} dimensions)", r.memories, r.embedder, r.dim))?;
+            Ok(0)
+        }
         Command::Quickstart { .. } => Ok(0),
     }
 }
@@ -144,6 +168,10 @@ fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {
             let (s, events) = svc.session(&id)?;
             emit(json, &serde_json::json!({"session": s, "events": events}), || render::session(&s, &events, raw))?;
         }
+        SessionsCmd::Search { query, k, session } => {
+            let hits = svc.sessions_search(&query, k, session.as_deref())?;
+            emit(json, &hits, || render::event_hits(&hits))?;
+        }
         SessionsCmd::Verify => {
             let rep = svc.verify()?;
             emit(json, &rep, || render::verify(&rep))?;
@@ -193,6 +221,10 @@ fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
                 })
                 .collect();
             emit(json, &v, || render::history(&h))?;
+        }
+        MemoryCmd::Search { query, k, kind, scope } => {
+            let hits = svc.memory_search(&query, k, kind.as_deref(), scope.as_deref())?;
+            emit(json, &hits, || render::memory_hits(&hits))?;
         }
         MemoryCmd::Log => {
             let revs = svc.revisions()?;

@@ -255,3 +255,25 @@ fn pct(r: Option<f64>) -> String {
 fn num(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.2}"))
 }
+
+pub fn memory_hits(hits: &[nocturne_service::MemoryHit]) -> String {
+    if hits.is_empty() {
+        return "no matching memories".into();
+    }
+    let mut s = String::new();
+    for h in hits {
+        let _ = writeln!(s, "{:.4}  {}  {:<10} {:<14} {}", h.score, h.id, h.kind, h.scope, clip(&h.text, 90));
+    }
+    s
+}
+
+pub fn event_hits(hits: &[nocturne_service::EventHit]) -> String {
+    if hits.is_empty() {
+        return "no matching events".into();
+    }
+    let mut s = String::new();
+    for h in hits {
+        let _ = writeln!(s, "{:.4}  {}#{}  {:<17} {}", h.score, h.session, h.event, h.kind, clip(&h.text, 90));
+    }
+    s
+}

@@ -6,6 +6,7 @@ mod export;
 mod ingest;
 mod memory;
 mod outcomes;
+mod search;
 mod sessions;
 
 use assert_cmd::Command;
