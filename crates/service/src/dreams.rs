@@ -56,7 +56,7 @@ impl Service {
             data.push(SessionData { session: s, events });
         }
         let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
-        let snapshot = Snapshot { base_revision, sessions: data, memories, ..Default::default() };
+        let snapshot = Snapshot { base_revision, sessions: data, memories };
         let id = self.new_dream_id(&config.now)?;
         let mut proposal =
             nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
