@@ -11,7 +11,7 @@ use nocturne_core::{
     chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, Usage,
+    Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -272,6 +272,62 @@ impl Store for SqliteStore {
                 out.push(Appended::Added { events: s.events.len() as u32 });
             }
             Ok(out)
+        })
+    }
+
+    fn append_events(&self, session: &str, events: &[NewEvent]) -> Result<u32> {
+        self.write(|tx| {
+            let row: Option<(i64, u32, Vec<u8>)> = tx
+                .query_row("SELECT rowid, event_count, head_hash FROM sessions WHERE id = ?1", [session], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            let Some((sid, count, head)) = row else {
+                return Err(StoreError::NotFound { what: "session", id: session.to_string() });
+            };
+            if events.is_empty() {
+                return Ok(count);
+            }
+            let total = count as usize + events.len();
+            if total >= MAX_EVENTS {
+                return Err(StoreError::Backend(format!("session {session} would have {total} events; at most {} are supported", MAX_EVENTS - 1)));
+            }
+            let mut prev: [u8; 32] =
+                head.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("head hash of {session}")))?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO events (id, role, kind, tool_name, tool_input, tool_use_id, text, flags, \
+                     timestamp, source_line, raw, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(backend)?;
+            for (i, e) in events.iter().enumerate() {
+                let seq = count + i as u32;
+                prev = chain::link(&prev, seq, e);
+                let flags = i64::from(e.is_error) | (i64::from(e.sidechain) << 1);
+                ins.execute(params![
+                    (sid << SEQ_BITS) | i64::from(seq),
+                    role_code(e.role),
+                    kind_code(e.kind),
+                    e.tool_name,
+                    e.tool_input,
+                    e.tool_use_id,
+                    e.text,
+                    flags,
+                    e.timestamp,
+                    e.source_line,
+                    e.raw,
+                    &prev[..]
+                ])
+                .map_err(backend)?;
+            }
+            let last_ts = events.iter().rev().find_map(|e| e.timestamp.clone());
+            tx.execute(
+                "UPDATE sessions SET event_count = ?2, head_hash = ?3, ended_at = COALESCE(?4, ended_at) WHERE rowid = ?1",
+                params![sid, total as i64, &prev[..], last_ts],
+            )
+            .map_err(backend)?;
+            Ok(total as u32)
         })
     }
 
@@ -682,6 +738,49 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    fn put_token(&self, t: &TokenRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO tokens (id, hash, scope, team, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.id, t.hash, t.scope, t.team, t.created_at, t.revoked_at],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT id, hash, scope, team, created_at, revoked_at FROM tokens WHERE hash = ?1",
+            [hash],
+            token_row,
+        )
+        .optional()
+        .map_err(backend)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached("SELECT id, hash, scope, team, created_at, revoked_at FROM tokens ORDER BY created_at, id")
+            .map_err(backend)?;
+        let rows = st.query_map([], token_row).map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+    }
+
+    fn revoke_token(&self, id: &str, at: &str) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute("UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, at])
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "active token", id: id.to_string() });
+            }
+            Ok(())
+        })
+    }
+
     fn put_proposal(&self, p: &Proposal) -> Result<()> {
         self.write(|tx| {
             tx.execute(
@@ -717,6 +816,17 @@ impl Store for SqliteStore {
     fn set_proposal_status(&self, id: &str, status: ProposalStatus) -> Result<()> {
         self.write(|tx| set_status(tx, id, status, None))
     }
+}
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        hash: r.get(1)?,
+        scope: r.get(2)?,
+        team: r.get(3)?,
+        created_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+    })
 }
 
 fn set_status(tx: &Transaction<'_>, id: &str, status: ProposalStatus, applied: Option<u64>) -> Result<()> {
@@ -765,6 +875,8 @@ mod tests {
         let e = conn.execute("UPDATE events SET text = 'x'", []).unwrap_err();
         assert!(e.to_string().contains("append-only"), "{e}");
         assert!(conn.execute("DELETE FROM sessions", []).is_err());
+        assert!(conn.execute("UPDATE sessions SET user = 'mallory'", []).is_err(), "headers are fixed");
+        assert!(conn.execute("UPDATE sessions SET event_count = 1", []).is_err(), "a session never shrinks");
     }
 
     #[test]

@@ -120,6 +120,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER usage_append_only_d BEFORE DELETE ON usage
         BEGIN SELECT RAISE(ABORT, 'usage events are append-only'); END;
     "#,
+    // 5: access tokens, stored hashed.
+    r#"
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL,
+        team TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    "#,
+    // 6: an open session may grow at its end: its header's count, head hash
+    // and end time may advance; nothing else in it may change.
+    r#"
+    DROP TRIGGER sessions_append_only_u;
+    CREATE TRIGGER sessions_append_only_u BEFORE UPDATE ON sessions
+        WHEN NEW.id IS NOT OLD.id OR NEW.format IS NOT OLD.format OR NEW.source IS NOT OLD.source
+          OR NEW.user IS NOT OLD.user OR NEW.agent IS NOT OLD.agent OR NEW.team IS NOT OLD.team
+          OR NEW.title IS NOT OLD.title OR NEW.started_at IS NOT OLD.started_at
+          OR NEW.ingested_at IS NOT OLD.ingested_at OR NEW.event_count <= OLD.event_count
+        BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

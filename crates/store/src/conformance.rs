@@ -32,6 +32,8 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("taxonomy_versions_follow_each_other", taxonomy_versions_follow_each_other),
         ("vectors_are_cached_and_replaced", vectors_are_cached_and_replaced),
         ("usage_events_are_appended", usage_events_are_appended),
+        ("tokens_are_found_by_hash_and_revoked", tokens_are_found_by_hash_and_revoked),
+        ("open_sessions_grow_at_their_end", open_sessions_grow_at_their_end),
     ];
     let mut failures = Vec::new();
     for (name, check) in checks {
@@ -421,4 +423,39 @@ fn usage_events_are_appended<S: Store>(s: &S) -> Result<(), String> {
     let all = s.usages(None).map_err(err)?;
     ensure(all.len() == 2 && all[0].memories == ["m-1", "m-2"] && all[0].id == a, "read back")?;
     ensure(s.usages(Some("s1")).map_err(err)?.len() == 1, "filter by session")
+}
+
+fn tokens_are_found_by_hash_and_revoked<S: Store>(s: &S) -> Result<(), String> {
+    let t = crate::TokenRecord {
+        id: "t1".into(),
+        hash: "abc".into(),
+        scope: "read".into(),
+        team: Some("web".into()),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        revoked_at: None,
+    };
+    s.put_token(&t).map_err(err)?;
+    ensure(s.token_by_hash("abc").map_err(err)? == Some(t.clone()), "found by hash")?;
+    ensure(s.token_by_hash("zzz").map_err(err)?.is_none(), "unknown hash")?;
+    s.revoke_token("t1", "2026-01-02T00:00:00Z").map_err(err)?;
+    let r = s.token_by_hash("abc").map_err(err)?.ok_or("revoked tokens are kept")?;
+    ensure(r.revoked_at.as_deref() == Some("2026-01-02T00:00:00Z"), "revocation time kept")?;
+    ensure(s.revoke_token("t1", "x").is_err(), "revoking twice is refused")?;
+    ensure(s.tokens().map_err(err)?.len() == 1, "listed")
+}
+
+fn open_sessions_grow_at_their_end<S: Store>(s: &S) -> Result<(), String> {
+    let whole = sample_session("s1", "ana", "2026-01-01T10:00:00Z", 5);
+    let mut first = whole.clone();
+    first.session.events.truncate(2);
+    s.append_sessions(&[first]).map_err(err)?;
+    let before = s.events("s1").map_err(err)?;
+    let n = s.append_events("s1", &whole.session.events[2..]).map_err(err)?;
+    ensure(n == 5, "new count returned")?;
+    let sess = s.session("s1").map_err(err)?.ok_or("missing")?;
+    ensure(sess.event_count == 5, "count advanced")?;
+    ensure(sess.head_hash == chain::head_hex("s1", &whole.session.events), "the chain is the same as if ingested whole")?;
+    let after = s.events("s1").map_err(err)?;
+    ensure(after[..2] == before[..], "earlier events unchanged")?;
+    ensure(matches!(s.append_events("nope", &whole.session.events[..1]), Err(StoreError::NotFound { .. })), "unknown session")
 }

@@ -8,7 +8,7 @@
 pub mod conformance;
 
 use nocturne_core::outcome::Outcome;
-use nocturne_core::{Change, Event, Memory, NewSession, Proposal, ProposalStatus, Revision, Session};
+use nocturne_core::{Change, Event, Memory, NewEvent, NewSession, Proposal, ProposalStatus, Revision, Session};
 
 /// Errors every backend reports the same way.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +115,20 @@ pub struct Usage {
     pub memories: Vec<String>,
 }
 
+/// An access token as stored: only its hash, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenRecord {
+    pub id: String,
+    /// SHA-256 hex of the token.
+    pub hash: String,
+    /// `read`, `write` or `admin`.
+    pub scope: String,
+    /// Team the token is bound to; `None` for an org-wide token.
+    pub team: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
 /// A revision to commit.
 #[derive(Debug, Clone)]
 pub struct Commit {
@@ -136,6 +150,10 @@ pub trait Store: Send + Sync {
     /// Appends sessions in one transaction, computing each hash chain.
     /// A session whose id is already stored is skipped unchanged.
     fn append_sessions(&self, batch: &[SessionRecord]) -> Result<Vec<Appended>>;
+    /// Appends events at the end of a stored session (an open session that
+    /// grows), extending its hash chain. Nothing already stored changes.
+    /// Returns the session's new event count.
+    fn append_events(&self, session: &str, events: &[NewEvent]) -> Result<u32>;
     fn session(&self, id: &str) -> Result<Option<Session>>;
     fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>>;
     fn events(&self, session: &str) -> Result<Vec<Event>>;
@@ -184,6 +202,14 @@ pub trait Store: Send + Sync {
     fn append_usage(&self, usage: &Usage) -> Result<u64>;
     /// Usage events in id order, all or one session's.
     fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>>;
+
+    // --- access tokens (stored hashed) ---
+    fn put_token(&self, token: &TokenRecord) -> Result<()>;
+    /// The token whose SHA-256 hex digest is `hash`, if any.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    fn tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// Marks a token revoked (tokens are never deleted).
+    fn revoke_token(&self, id: &str, at: &str) -> Result<()>;
 
     // --- dream proposals ---
     fn put_proposal(&self, p: &Proposal) -> Result<()>;
