@@ -76,6 +76,9 @@ pub enum Command {
     Context(ContextArgs),
     /// Rebuild the search index (re-embed every memory with the configured embedder).
     Reindex,
+    /// Access tokens for the server (stored hashed; shown once).
+    #[command(subcommand)]
+    Tokens(TokensCmd),
     /// A throw-away store with sample sessions, a dream and its report.
     Quickstart {
         /// Keep the store in this folder instead of a temporary one.
@@ -394,4 +397,24 @@ pub struct ContextArgs {
     pub session: Option<String>,
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: BundleFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCmd {
+    /// Create a token; it is printed once (`token` in JSON) and stored hashed.
+    #[command(
+        after_help = "Examples:\n  nocturne tokens create --scope write --team web --json\n  nocturne tokens create --scope admin"
+    )]
+    Create {
+        /// read, write or admin.
+        #[arg(long)]
+        scope: String,
+        /// Bind the token to one team: it sees only that team's sessions and memories.
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Tokens (ids, scopes, teams; never the secrets).
+    List,
+    /// Revoke a token (kept, no longer accepted).
+    Revoke { id: String },
 }

@@ -92,6 +92,43 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Tokens(TokensCmd::Create { scope, team }) => {
+            let level = nocturne_service::AccessLevel::parse(&scope)?;
+            let t = svc.create_token(level, team.as_deref())?;
+            emit(json, &t, || {
+                let team = t.team.as_deref().map(|t| format!(" bound to team {t}")).unwrap_or_default();
+                format!("created {} ({}{team}). It is shown only now:\n{}", t.id, t.scope, t.token)
+            })?;
+            Ok(0)
+        }
+        Command::Tokens(TokensCmd::List) => {
+            let list = svc.tokens()?;
+            let rows: Vec<serde_json::Value> = list
+                .iter()
+                .map(|t| serde_json::json!({"id": t.id, "scope": t.scope, "team": t.team, "created_at": t.created_at, "revoked_at": t.revoked_at}))
+                .collect();
+            emit(json, &rows, || {
+                list.iter()
+                    .map(|t| {
+                        format!(
+                            "{}  {:<6} {:<12} created {}{}",
+                            t.id,
+                            t.scope,
+                            t.team.as_deref().unwrap_or("(org)"),
+                            t.created_at,
+                            t.revoked_at.as_deref().map(|r| format!("  revoked {r}")).unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+            Ok(0)
+        }
+        Command::Tokens(TokensCmd::Revoke { id }) => {
+            svc.revoke_token(&id)?;
+            emit(json, &serde_json::json!({"revoked": id}), || format!("revoked {id}"))?;
+            Ok(0)
+        }
         Command::Reindex => {
             let r = svc.reindex()?;
             emit(json, &r, || format!("reindexed {} memories with {} ({} dimensions)", r.memories, r.embedder, r.dim))?;

@@ -2,9 +2,10 @@
 //! store the proposal; apply chosen ops as one revision; reject.
 
 use crate::{Result, Service, ServiceError};
+use nocturne_core::outcome::effective;
 use nocturne_core::proposal::plan_ops;
 use nocturne_core::{Memory, Proposal, ProposalStatus, Revision};
-use nocturne_dream::{DreamConfig, Instructions, SessionData, Snapshot};
+use nocturne_dream::{DreamConfig, Instructions, SessionData, SessionOutcome, Snapshot};
 use nocturne_store::{Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,11 +57,23 @@ impl Service {
             data.push(SessionData { session: s, events });
         }
         let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
-        let snapshot = Snapshot { base_revision, sessions: data, memories };
+        let (outcomes, usages) = self.dream_outcomes(&data)?;
+        let snapshot = Snapshot { base_revision, sessions: data, memories, outcomes, usages };
         let id = self.new_dream_id(&config.now)?;
         let mut proposal =
             nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         proposal.stats.insert("elapsed_ms".into(), serde_json::json!(started.elapsed().as_millis() as u64));
+        for (k, v) in [
+            ("filter.team", &req.filter.team),
+            ("filter.agent", &req.filter.agent),
+            ("filter.user", &req.filter.user),
+            ("filter.since", &req.filter.since),
+            ("filter.until", &req.filter.until),
+        ] {
+            if let Some(v) = v {
+                proposal.stats.insert(k.into(), serde_json::json!(v));
+            }
+        }
         self.store.put_proposal(&proposal)?;
         if req.apply && !proposal.ops.is_empty() {
             let rev = self.apply_dream(&id, &OpSelection::default(), author)?;
@@ -68,6 +81,44 @@ impl Service {
             return Ok((p, Some(rev)));
         }
         Ok((proposal, None))
+    }
+
+    /// For the sessions a dream reads: the outcome score of each (the
+    /// taxonomy's primary dimension; the session-level outcome, else the
+    /// mean over its tasks) and the memories handed to it in context bundles.
+    #[allow(clippy::type_complexity)]
+    fn dream_outcomes(
+        &self,
+        data: &[SessionData],
+    ) -> Result<(BTreeMap<String, SessionOutcome>, BTreeMap<String, Vec<String>>)> {
+        let tax = self.taxonomy()?;
+        let mut outcomes = BTreeMap::new();
+        let mut usages = BTreeMap::new();
+        let Some(primary) = tax.primary().cloned() else {
+            return Ok((outcomes, usages));
+        };
+        for d in data {
+            let id = &d.session.id;
+            let all = self.store.outcomes(Some(id))?;
+            let eff: Vec<&nocturne_core::outcome::Outcome> =
+                effective(&all).into_iter().filter(|o| o.dimension == primary.name).collect();
+            let session_level = eff.iter().find(|o| o.task.is_none());
+            let scored: Vec<(f64, String)> = match session_level {
+                Some(o) => o.value.score(&primary).map(|s| (s, o.value.to_string())).into_iter().collect(),
+                None => eff.iter().filter_map(|o| o.value.score(&primary).map(|s| (s, o.value.to_string()))).collect(),
+            };
+            if !scored.is_empty() {
+                let score = scored.iter().map(|(s, _)| s).sum::<f64>() / scored.len() as f64;
+                let label = scored.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join(", ");
+                outcomes.insert(id.clone(), SessionOutcome { score, label });
+            }
+            let used: BTreeSet<String> =
+                self.store.usages(Some(id))?.into_iter().flat_map(|u| u.memories.into_iter()).collect();
+            if !used.is_empty() {
+                usages.insert(id.clone(), used.into_iter().collect());
+            }
+        }
+        Ok((outcomes, usages))
     }
 
     fn new_dream_id(&self, now: &str) -> Result<String> {

@@ -17,6 +17,12 @@ pub enum ServiceError {
     /// The store moved or the targeted memories changed; re-read and retry.
     #[error("{0}")]
     Conflict(String),
+    /// No valid credentials (missing, unknown or revoked token).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Valid credentials that do not allow this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
@@ -42,6 +48,8 @@ pub enum ErrorCode {
     InvalidInput,
     NotFound,
     Conflict,
+    Unauthorized,
+    Forbidden,
     Io,
     Internal,
 }
@@ -53,6 +61,8 @@ impl ErrorCode {
             ErrorCode::InvalidInput => ("invalid_input", 2, 400),
             ErrorCode::NotFound => ("not_found", 1, 404),
             ErrorCode::Conflict => ("conflict", 1, 409),
+            ErrorCode::Unauthorized => ("unauthorized", 1, 401),
+            ErrorCode::Forbidden => ("forbidden", 1, 403),
             ErrorCode::Io => ("io_error", 1, 500),
             ErrorCode::Internal => ("internal", 1, 500),
         }
@@ -65,6 +75,8 @@ impl ServiceError {
             ServiceError::Invalid(_) => ErrorCode::InvalidInput,
             ServiceError::NotFound { .. } => ErrorCode::NotFound,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
+            ServiceError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ServiceError::Forbidden(_) => ErrorCode::Forbidden,
             ServiceError::Io { .. } => ErrorCode::Io,
             ServiceError::Store(StoreError::SchemaTooNew { .. }) => ErrorCode::Io,
             ServiceError::Store(_) => ErrorCode::Internal,

@@ -162,51 +162,53 @@ impl Service {
     /// kind (preferences, mistakes, procedures, facts, then others), highest
     /// priority first.
     pub fn export_markdown(&self) -> Result<String> {
-        let mut mems: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
-        sort_for_display(&mut mems);
-        let head = self.store.head()?;
-        let mut by_kind: BTreeMap<(u8, String), Vec<&Memory>> = BTreeMap::new();
-        for m in &mems {
-            by_kind.entry((m.kind.rank(), m.kind.as_str().to_string())).or_default().push(m);
-        }
-        let mut out = String::new();
-        out.push_str("# Agent memory\n\n");
-        out.push_str(&format!(
-            "<!-- Exported by Nocturne from store revision {head} at {}. {} active memories. -->\n\n",
-            self.now(),
-            mems.len()
-        ));
-        out.push_str(
-            "Lessons and conventions learned from past sessions. Follow them unless the user says otherwise.\n",
-        );
-        for ((_, kind), list) in by_kind {
-            let title = match kind.as_str() {
-                "preference" => "Preferences and constraints".to_string(),
-                "mistake" => "Mistakes to avoid".to_string(),
-                "procedure" => "Procedures".to_string(),
-                "fact" => "Facts".to_string(),
-                other => {
-                    let mut c = other.chars();
-                    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-                }
-            };
-            out.push_str(&format!("\n## {title}\n\n"));
-            for m in list {
-                let text = m.text.replace('\n', "\n  ");
-                let mut meta = Vec::new();
-                if m.scope.level != nocturne_core::ScopeLevel::Org {
-                    meta.push(m.scope.to_string());
-                }
-                if !m.tags.is_empty() {
-                    meta.push(m.tags.join(", "));
-                }
-                if meta.is_empty() {
-                    out.push_str(&format!("- {text}\n"));
-                } else {
-                    out.push_str(&format!("- {text} _({})_\n", meta.join("; ")));
-                }
+        let mems: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
+        Ok(render_markdown(&mems, self.store.head()?, &self.now()))
+    }
+}
+
+/// Renders active memories as AGENTS.md-style markdown.
+pub(crate) fn render_markdown(memories: &[Memory], head: u64, now: &str) -> String {
+    let mut mems: Vec<Memory> = memories.iter().filter(|m| m.is_active()).cloned().collect();
+    sort_for_display(&mut mems);
+    let mut by_kind: BTreeMap<(u8, String), Vec<&Memory>> = BTreeMap::new();
+    for m in &mems {
+        by_kind.entry((m.kind.rank(), m.kind.as_str().to_string())).or_default().push(m);
+    }
+    let mut out = String::new();
+    out.push_str("# Agent memory\n\n");
+    out.push_str(&format!(
+        "<!-- Exported by Nocturne from store revision {head} at {now}. {} active memories. -->\n\n",
+        mems.len()
+    ));
+    out.push_str("Lessons and conventions learned from past sessions. Follow them unless the user says otherwise.\n");
+    for ((_, kind), list) in by_kind {
+        let title = match kind.as_str() {
+            "preference" => "Preferences and constraints".to_string(),
+            "mistake" => "Mistakes to avoid".to_string(),
+            "procedure" => "Procedures".to_string(),
+            "fact" => "Facts".to_string(),
+            other => {
+                let mut c = other.chars();
+                c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+            }
+        };
+        out.push_str(&format!("\n## {title}\n\n"));
+        for m in list {
+            let text = m.text.replace('\n', "\n  ");
+            let mut meta = Vec::new();
+            if m.scope.level != nocturne_core::ScopeLevel::Org {
+                meta.push(m.scope.to_string());
+            }
+            if !m.tags.is_empty() {
+                meta.push(m.tags.join(", "));
+            }
+            if meta.is_empty() {
+                out.push_str(&format!("- {text}\n"));
+            } else {
+                out.push_str(&format!("- {text} _({})_\n", meta.join("; ")));
             }
         }
-        Ok(out)
     }
+    out
 }

@@ -144,6 +144,32 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Ingests one transcript given as bytes (an upload): refused whole, as
+    /// a rejected file, when malformed.
+    pub fn ingest_bytes(&self, name: &str, bytes: &[u8], opts: &IngestOptions) -> Result<IngestReport> {
+        let now = self.now();
+        let mut report = IngestReport { files: 1, ..Default::default() };
+        let recs = match parse_records(name, bytes, opts.format.unwrap_or(Format::Auto), opts, &now) {
+            Ok(r) => r,
+            Err(rej) => {
+                report.rejected.push(rej);
+                return Ok(report);
+            }
+        };
+        for r in self.store.append_sessions(&recs)? {
+            match r {
+                Appended::Added { events } => {
+                    report.sessions_added += 1;
+                    report.events_added += u64::from(events);
+                }
+                Appended::Skipped => report.sessions_skipped += 1,
+            }
+        }
+        Ok(report)
+    }
+}
+
 fn read_and_parse(
     path: &Path,
     format: Format,
@@ -152,7 +178,17 @@ fn read_and_parse(
 ) -> std::result::Result<Vec<SessionRecord>, Rejected> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| Rejected { file: shown.clone(), line: None, error: e.to_string() })?;
-    let sessions = nocturne_ingest::parse(&shown, &bytes, format).map_err(|e| Rejected {
+    parse_records(&shown, &bytes, format, opts, now)
+}
+
+fn parse_records(
+    shown: &str,
+    bytes: &[u8],
+    format: Format,
+    opts: &IngestOptions,
+    now: &str,
+) -> std::result::Result<Vec<SessionRecord>, Rejected> {
+    let sessions = nocturne_ingest::parse(shown, bytes, format).map_err(|e| Rejected {
         file: e.file.clone(),
         line: e.line,
         error: e.reason.clone(),

@@ -10,7 +10,9 @@ mod outcomes;
 mod search;
 mod sessions;
 
+mod access;
 mod dreams;
+pub use access::{Access, AccessLevel, NewToken, Scoped};
 pub use dreams::{DreamRequest, OpSelection};
 pub use error::{ErrorCode, ServiceError};
 pub use export::{ExportDoc, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION};

@@ -247,9 +247,14 @@ impl Service {
             }
             None => self.store.sessions(&SessionFilter::default())?.into_iter().map(|s| s.id).collect(),
         };
+        self.sessions_search_in(query, k, &ids)
+    }
+
+    /// Hybrid search over the events of the given sessions.
+    pub fn sessions_search_in(&self, query: &str, k: usize, ids: &[String]) -> Result<Vec<EventHit>> {
         let mut events = BTreeMap::new();
         let mut docs = Vec::new();
-        for sid in &ids {
+        for sid in ids {
             for e in self.store.events(sid)? {
                 let b = &e.body;
                 let text = match b.kind {

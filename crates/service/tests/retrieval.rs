@@ -58,7 +58,7 @@ fn priority_breaks_ties_between_equally_relevant_memories() {
 fn the_index_follows_edits_retirement_rollback_and_import() {
     let svc = service();
     let id = add(&svc, "fact", "The API listens on port 8080", 0, None);
-    assert_eq!(ids(&svc, "port 8080"), [id.clone()]);
+    assert_eq!(ids(&svc, "port 8080"), std::slice::from_ref(&id));
     svc.memory_edit(
         &id,
         &MemoryEdit { text: Some("The API listens on port 9090".into()), ..Default::default() },
@@ -68,11 +68,11 @@ fn the_index_follows_edits_retirement_rollback_and_import() {
     .unwrap();
     let after_edit = svc.memory_search("8080", 10, None, None).unwrap();
     assert!(after_edit.iter().all(|h| !h.text.contains("8080")), "the old text is gone");
-    assert_eq!(ids(&svc, "port 9090"), [id.clone()]);
+    assert_eq!(ids(&svc, "port 9090"), std::slice::from_ref(&id));
     svc.memory_retire(&id, None, "user:t", None).unwrap();
     assert!(ids(&svc, "port 9090").is_empty(), "retired memories are not found");
     svc.rollback(1, "user:t", None).unwrap();
-    assert_eq!(ids(&svc, "port 8080"), [id.clone()], "rollback brings the old text back to search");
+    assert_eq!(ids(&svc, "port 8080"), std::slice::from_ref(&id), "rollback brings the old text back to search");
     let doc = serde_json::to_vec(&svc.export_json().unwrap()).unwrap();
     let other = service();
     other.import_json(&doc, "x.json").unwrap();

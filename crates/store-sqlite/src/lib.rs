@@ -11,7 +11,8 @@ use nocturne_core::{
     chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord, Usage,
+    Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord,
+    Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};

@@ -454,8 +454,14 @@ fn open_sessions_grow_at_their_end<S: Store>(s: &S) -> Result<(), String> {
     ensure(n == 5, "new count returned")?;
     let sess = s.session("s1").map_err(err)?.ok_or("missing")?;
     ensure(sess.event_count == 5, "count advanced")?;
-    ensure(sess.head_hash == chain::head_hex("s1", &whole.session.events), "the chain is the same as if ingested whole")?;
+    ensure(
+        sess.head_hash == chain::head_hex("s1", &whole.session.events),
+        "the chain is the same as if ingested whole",
+    )?;
     let after = s.events("s1").map_err(err)?;
     ensure(after[..2] == before[..], "earlier events unchanged")?;
-    ensure(matches!(s.append_events("nope", &whole.session.events[..1]), Err(StoreError::NotFound { .. })), "unknown session")
+    ensure(
+        matches!(s.append_events("nope", &whole.session.events[..1]), Err(StoreError::NotFound { .. })),
+        "unknown session",
+    )
 }

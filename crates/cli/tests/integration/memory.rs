@@ -111,3 +111,23 @@ fn user_defined_kinds_and_scopes_are_kept() {
     let listed = env.json(&["memory", "list", "--scope", "team:ops"]);
     assert_eq!(listed.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn tokens_are_shown_once_and_stored_hashed() {
+    let env = Env::new();
+    let t = env.json(&["tokens", "create", "--scope", "write", "--team", "web"]);
+    let secret = t["token"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("noc_") && secret.len() > 40);
+    assert_eq!(t["team"], "web");
+    let list = env.cmd(&["tokens", "list", "--json"]).output().unwrap();
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert!(text.contains(t["id"].as_str().unwrap()));
+    assert!(!text.contains(&secret), "the secret is never shown again");
+    let db = std::fs::read(env.store()).unwrap_or_default();
+    let wal = std::fs::read(env.path("store.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is not stored");
+    }
+    env.json(&["tokens", "revoke", t["id"].as_str().unwrap()]);
+    env.cmd(&["tokens", "create", "--scope", "superuser"]).assert().code(2).stderr(contains("read, write or admin"));
+}

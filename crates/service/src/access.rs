@@ -1,0 +1,481 @@
+//! Access control: bearer tokens (stored hashed) and what a token may see
+//! and change. A team-bound token sees and changes only its team's sessions,
+//! memories (`team:NAME` scope), dreams and outcomes, and reads org-scope
+//! memories; everything else is invisible to it. Adapters authenticate, then
+//! call operations through [`Scoped`], so the rules live here, not in
+//! handlers.
+
+use crate::{ContextBundle, ContextRequest, DreamRequest, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Result};
+use crate::{LogOutcome, MemoryHit, Service, ServiceError};
+use nocturne_core::outcome::{GroupStats, Outcome};
+use nocturne_core::{Event, Memory, Proposal, Revision, Scope, ScopeLevel, Session};
+use nocturne_store::{HistoryEntry, SessionFilter, TokenRecord};
+use sha2::{Digest, Sha256};
+
+/// What a token allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLevel {
+    Read,
+    Write,
+    Admin,
+}
+
+impl AccessLevel {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "read" => Ok(AccessLevel::Read),
+            "write" => Ok(AccessLevel::Write),
+            "admin" => Ok(AccessLevel::Admin),
+            _ => Err(ServiceError::Invalid(format!("invalid token scope {s:?}: use read, write or admin"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::Read => "read",
+            AccessLevel::Write => "write",
+            AccessLevel::Admin => "admin",
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Access {
+    pub level: AccessLevel,
+    /// Bound team, or `None` for org-wide access.
+    pub team: Option<String>,
+    /// The token's id (`None` for local, unauthenticated use).
+    pub token: Option<String>,
+}
+
+impl Access {
+    /// Org-wide admin: the CLI, or a server started with `--insecure-local`.
+    pub fn local() -> Self {
+        Access { level: AccessLevel::Admin, team: None, token: None }
+    }
+
+    /// The author recorded on revisions made with this access.
+    pub fn author(&self) -> String {
+        match &self.token {
+            Some(t) => format!("token:{t}"),
+            None => "user:local".into(),
+        }
+    }
+}
+
+/// A newly created token: the secret is shown once and never stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewToken {
+    pub id: String,
+    pub token: String,
+    pub scope: String,
+    pub team: Option<String>,
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    let mut f =
+        std::fs::File::open("/dev/urandom").map_err(|e| ServiceError::io(std::path::Path::new("/dev/urandom"), e))?;
+    f.read_exact(&mut buf).map_err(|e| ServiceError::io(std::path::Path::new("/dev/urandom"), e))?;
+    Ok(hex::encode(buf))
+}
+
+impl Service {
+    /// Creates a token; returns it once (only its hash is stored).
+    pub fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
+        if let Some(t) = team {
+            if t.trim().is_empty() || t.contains(':') {
+                return Err(ServiceError::Invalid(format!("invalid team name {t:?}")));
+            }
+        }
+        let id = format!("tok-{}", random_hex(4)?);
+        let token = format!("noc_{}", random_hex(24)?);
+        self.store.put_token(&TokenRecord {
+            id: id.clone(),
+            hash: sha256_hex(&token),
+            scope: level.as_str().into(),
+            team: team.map(str::to_string),
+            created_at: self.now(),
+            revoked_at: None,
+        })?;
+        Ok(NewToken { id, token, scope: level.as_str().into(), team: team.map(str::to_string) })
+    }
+
+    /// Tokens (hashes only), oldest first.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        Ok(self.store.tokens()?)
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        Ok(self.store.revoke_token(id, &self.now())?)
+    }
+
+    /// The access a bearer token grants, or `Unauthorized`.
+    pub fn authenticate(&self, bearer: &str) -> Result<Access> {
+        let rec = self.store.token_by_hash(&sha256_hex(bearer.trim()))?;
+        match rec {
+            Some(r) if r.revoked_at.is_none() => {
+                Ok(Access { level: AccessLevel::parse(&r.scope)?, team: r.team, token: Some(r.id) })
+            }
+            Some(_) => Err(ServiceError::Unauthorized("the token was revoked".into())),
+            None => Err(ServiceError::Unauthorized("unknown token".into())),
+        }
+    }
+
+    /// Operations as seen through `access`.
+    pub fn scoped(&self, access: Access) -> Scoped<'_> {
+        Scoped { svc: self, access }
+    }
+}
+
+/// The service as one caller may use it.
+pub struct Scoped<'a> {
+    svc: &'a Service,
+    access: Access,
+}
+
+fn forbidden(msg: impl Into<String>) -> ServiceError {
+    ServiceError::Forbidden(msg.into())
+}
+
+impl Scoped<'_> {
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    fn need(&self, level: AccessLevel) -> Result<()> {
+        if self.access.level >= level {
+            Ok(())
+        } else {
+            Err(forbidden(format!("this needs a {} token; yours is {}", level.as_str(), self.access.level.as_str())))
+        }
+    }
+
+    /// Org-wide access only (team-bound tokens cannot see across teams).
+    fn need_org(&self, what: &str) -> Result<()> {
+        match &self.access.team {
+            None => Ok(()),
+            Some(t) => Err(forbidden(format!("{what} needs an org-wide token; yours is bound to team {t}"))),
+        }
+    }
+
+    fn session_visible(&self, s: &Session) -> bool {
+        match &self.access.team {
+            None => true,
+            Some(t) => s.team.as_deref() == Some(t.as_str()),
+        }
+    }
+
+    fn memory_visible(&self, m: &Memory) -> bool {
+        match &self.access.team {
+            None => true,
+            Some(t) => {
+                m.scope.level == ScopeLevel::Org
+                    || (m.scope.level == ScopeLevel::Team && m.scope.name.as_deref() == Some(t.as_str()))
+            }
+        }
+    }
+
+    fn memory_writable(&self, m: &Memory) -> bool {
+        match &self.access.team {
+            None => true,
+            Some(t) => m.scope.level == ScopeLevel::Team && m.scope.name.as_deref() == Some(t.as_str()),
+        }
+    }
+
+    /// Not found rather than forbidden, so ids of other teams leak nothing.
+    fn visible_session(&self, id: &str) -> Result<Session> {
+        let (s, _) = self.svc.session(id)?;
+        if self.session_visible(&s) {
+            Ok(s)
+        } else {
+            Err(ServiceError::NotFound { what: "session", id: id.to_string() })
+        }
+    }
+
+    fn visible_memory(&self, id: &str) -> Result<Memory> {
+        let m = self.svc.memory(id)?;
+        if self.memory_visible(&m) {
+            Ok(m)
+        } else {
+            Err(ServiceError::NotFound { what: "memory", id: id.to_string() })
+        }
+    }
+
+    fn team_filter(&self, mut f: SessionFilter) -> SessionFilter {
+        if let Some(t) = &self.access.team {
+            f.team = Some(t.clone());
+        }
+        f
+    }
+
+    // --- sessions ---
+    pub fn sessions(&self, f: SessionFilter) -> Result<Vec<Session>> {
+        self.need(AccessLevel::Read)?;
+        self.svc.sessions(&self.team_filter(f))
+    }
+
+    pub fn session(&self, id: &str) -> Result<(Session, Vec<Event>)> {
+        self.need(AccessLevel::Read)?;
+        self.visible_session(id)?;
+        self.svc.session(id)
+    }
+
+    /// Ingests a transcript posted as bytes; a team-bound token can only
+    /// ingest into its team.
+    pub fn ingest_bytes(&self, name: &str, bytes: &[u8], opts: &crate::IngestOptions) -> Result<crate::IngestReport> {
+        self.need(AccessLevel::Write)?;
+        let mut opts = opts.clone();
+        if let Some(t) = &self.access.team {
+            if opts.team.as_deref().is_some_and(|x| x != t) {
+                return Err(forbidden(format!("a token bound to team {t} cannot ingest into another team")));
+            }
+            opts.team = Some(t.clone());
+        }
+        self.svc.ingest_bytes(name, bytes, &opts)
+    }
+
+    /// Appends events to an open session of the caller's team.
+    pub fn append_events(&self, session: &str, events: &[nocturne_core::NewEvent]) -> Result<u32> {
+        self.need(AccessLevel::Write)?;
+        self.visible_session(session)?;
+        Ok(self.svc.store().append_events(session, events)?)
+    }
+
+    pub fn sessions_search(&self, query: &str, k: usize, session: Option<&str>) -> Result<Vec<crate::EventHit>> {
+        self.need(AccessLevel::Read)?;
+        match (session, &self.access.team) {
+            (Some(s), _) => {
+                self.visible_session(s)?;
+                self.svc.sessions_search(query, k, Some(s))
+            }
+            (None, None) => self.svc.sessions_search(query, k, None),
+            (None, Some(_)) => {
+                // Search each visible session's events together.
+                let ids: Vec<String> = self.sessions(SessionFilter::default())?.into_iter().map(|s| s.id).collect();
+                self.svc.sessions_search_in(query, k, &ids)
+            }
+        }
+    }
+
+    // --- memory ---
+    pub fn memories(&self, f: &MemoryFilter) -> Result<Vec<Memory>> {
+        self.need(AccessLevel::Read)?;
+        Ok(self.svc.memories(f)?.into_iter().filter(|m| self.memory_visible(m)).collect())
+    }
+
+    pub fn memory(&self, id: &str) -> Result<Memory> {
+        self.need(AccessLevel::Read)?;
+        self.visible_memory(id)
+    }
+
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+        self.need(AccessLevel::Read)?;
+        self.visible_memory(id)?;
+        self.svc.history(id)
+    }
+
+    pub fn memory_search(&self, q: &str, k: usize, kind: Option<&str>, scope: Option<&str>) -> Result<Vec<MemoryHit>> {
+        self.need(AccessLevel::Read)?;
+        if self.access.team.is_none() {
+            return self.svc.memory_search(q, k, kind, scope);
+        }
+        // Over-fetch, then keep what this token may see.
+        let hits = self.svc.memory_search(q, k.saturating_mul(4).max(50), kind, scope)?;
+        let mut out = Vec::new();
+        for h in hits {
+            if out.len() == k {
+                break;
+            }
+            if self.svc.memory(&h.id).is_ok_and(|m| self.memory_visible(&m)) {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
+        self.need(AccessLevel::Read)?;
+        let mut req = req.clone();
+        if let Some(t) = &self.access.team {
+            req.team = Some(t.clone());
+            if let Some(s) = &req.session {
+                self.visible_session(s)?;
+            }
+        }
+        self.svc.context(&req)
+    }
+
+    pub fn memory_add(&self, m: &NewMemory, expect_rev: Option<u64>) -> Result<(Memory, Revision)> {
+        self.need(AccessLevel::Write)?;
+        let mut m = m.clone();
+        if let Some(t) = &self.access.team {
+            let want = Scope { level: ScopeLevel::Team, name: Some(t.clone()) };
+            match &m.scope {
+                None => m.scope = Some(want.to_string()),
+                Some(s) if Scope::parse(s).ok().as_ref() == Some(&want) => {}
+                Some(s) => return Err(forbidden(format!("a token bound to team {t} cannot write scope {s}"))),
+            }
+        }
+        self.svc.memory_add(&m, &self.access.author(), expect_rev)
+    }
+
+    pub fn memory_edit(&self, id: &str, e: &MemoryEdit, expect_rev: Option<u64>) -> Result<(Memory, Revision)> {
+        self.need(AccessLevel::Write)?;
+        let m = self.visible_memory(id)?;
+        if !self.memory_writable(&m) {
+            return Err(forbidden(format!("memory {id} is org-wide; a team token can only read it")));
+        }
+        if let (Some(t), Some(s)) = (&self.access.team, &e.scope) {
+            if Scope::parse(s).ok() != Some(Scope { level: ScopeLevel::Team, name: Some(t.clone()) }) {
+                return Err(forbidden(format!("a token bound to team {t} cannot move a memory to {s}")));
+            }
+        }
+        self.svc.memory_edit(id, e, &self.access.author(), expect_rev)
+    }
+
+    pub fn memory_retire(&self, id: &str, reason: Option<&str>, expect_rev: Option<u64>) -> Result<(Memory, Revision)> {
+        self.need(AccessLevel::Write)?;
+        let m = self.visible_memory(id)?;
+        if !self.memory_writable(&m) {
+            return Err(forbidden(format!("memory {id} is org-wide; a team token can only read it")));
+        }
+        self.svc.memory_retire(id, reason, &self.access.author(), expect_rev)
+    }
+
+    /// Whole-store rollback: org-wide admin only.
+    pub fn rollback(&self, to: u64, expect_rev: Option<u64>) -> Result<Revision> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("rolling back the whole store")?;
+        self.svc.rollback(to, &self.access.author(), expect_rev)
+    }
+
+    // --- dreams ---
+    fn proposal_visible(&self, p: &Proposal) -> bool {
+        match &self.access.team {
+            None => true,
+            Some(t) => p.stats.get("filter.team").and_then(|v| v.as_str()) == Some(t.as_str()),
+        }
+    }
+
+    pub fn dream(&self, req: &DreamRequest) -> Result<(Proposal, Option<Revision>)> {
+        self.need(AccessLevel::Write)?;
+        let mut req = req.clone();
+        req.filter = self.team_filter(req.filter);
+        if req.apply && self.access.team.is_some() {
+            return Err(forbidden("a team token proposes dreams; apply them op by op after review"));
+        }
+        self.svc.dream(&req, &self.access.author())
+    }
+
+    pub fn dreams(&self) -> Result<Vec<Proposal>> {
+        self.need(AccessLevel::Read)?;
+        Ok(self.svc.dream_proposals()?.into_iter().filter(|p| self.proposal_visible(p)).collect())
+    }
+
+    pub fn dream_proposal(&self, id: &str) -> Result<Proposal> {
+        self.need(AccessLevel::Read)?;
+        let p = self.svc.dream_proposal(id)?;
+        if self.proposal_visible(&p) {
+            Ok(p)
+        } else {
+            Err(ServiceError::NotFound { what: "dream", id: id.to_string() })
+        }
+    }
+
+    pub fn apply_dream(&self, id: &str, sel: &OpSelection) -> Result<Revision> {
+        self.need(AccessLevel::Write)?;
+        let p = self.dream_proposal(id)?;
+        if let Some(t) = &self.access.team {
+            let team = Scope { level: ScopeLevel::Team, name: Some(t.clone()) };
+            for op in
+                p.ops.iter().filter(|o| (sel.only.is_empty() || sel.only.contains(&o.n)) && !sel.skip.contains(&o.n))
+            {
+                let targets_ok =
+                    op.targets.iter().all(|id| self.svc.memory(id).is_ok_and(|m| self.memory_writable(&m)));
+                if op.scope != team || !targets_ok {
+                    return Err(forbidden(format!(
+                        "op {} of dream {id} writes outside team {t} (scope {}); skip it or ask an org admin",
+                        op.n, op.scope
+                    )));
+                }
+            }
+        }
+        self.svc.apply_dream(id, sel, &self.access.author())
+    }
+
+    pub fn reject_dream(&self, id: &str) -> Result<Proposal> {
+        self.need(AccessLevel::Write)?;
+        self.dream_proposal(id)?;
+        self.svc.reject_dream(id)
+    }
+
+    // --- outcomes ---
+    pub fn log_outcome(&self, req: &LogOutcome) -> Result<Vec<Outcome>> {
+        self.need(AccessLevel::Write)?;
+        self.visible_session(&req.session)?;
+        self.svc.log_outcome(req)
+    }
+
+    pub fn outcomes(&self, session: Option<&str>) -> Result<Vec<Outcome>> {
+        self.need(AccessLevel::Read)?;
+        if let Some(s) = session {
+            self.visible_session(s)?;
+            return self.svc.outcomes(Some(s));
+        }
+        let all = self.svc.outcomes(None)?;
+        if self.access.team.is_none() {
+            return Ok(all);
+        }
+        let visible: std::collections::BTreeSet<String> =
+            self.sessions(SessionFilter::default())?.into_iter().map(|s| s.id).collect();
+        Ok(all.into_iter().filter(|o| visible.contains(&o.session)).collect())
+    }
+
+    pub fn outcome_stats(&self, by: crate::StatsBy) -> Result<Vec<GroupStats>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("outcome statistics across sessions")?;
+        self.svc.outcome_stats(by)
+    }
+
+    pub fn taxonomy(&self) -> Result<nocturne_core::outcome::Taxonomy> {
+        self.need(AccessLevel::Read)?;
+        self.svc.taxonomy()
+    }
+
+    pub fn set_taxonomy(&self, toml: &str, force: bool) -> Result<crate::TaxonomyChange> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("changing the outcome taxonomy")?;
+        self.svc.set_taxonomy(toml, "request body", force)
+    }
+
+    // --- export ---
+    pub fn export_json(&self) -> Result<crate::ExportDoc> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("the full JSON export")?;
+        self.svc.export_json()
+    }
+
+    pub fn export_markdown(&self) -> Result<String> {
+        self.need(AccessLevel::Read)?;
+        if self.access.team.is_none() {
+            return self.svc.export_markdown();
+        }
+        let mems = self.memories(&MemoryFilter::default())?;
+        Ok(crate::export::render_markdown(&mems, self.svc.head()?, &self.svc.now()))
+    }
+
+    // --- tokens ---
+    pub fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("creating tokens")?;
+        self.svc.create_token(level, team)
+    }
+}

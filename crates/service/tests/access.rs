@@ -1,0 +1,94 @@
+//! What a team-bound token can see and change.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use nocturne_core::{EventKind, NewEvent, NewSession, Role};
+use nocturne_service::{AccessLevel, MemoryEdit, MemoryFilter, NewMemory, Service, ServiceError, SessionFilter};
+use nocturne_store::SessionRecord;
+use nocturne_store_sqlite::SqliteStore;
+use std::sync::Arc;
+
+fn service() -> Service {
+    Service::with_store(
+        Arc::new(SqliteStore::open_in_memory().unwrap()),
+        Arc::new(|| "2026-11-01T00:00:00Z".to_string()),
+    )
+}
+
+fn session(id: &str, team: &str) -> SessionRecord {
+    SessionRecord {
+        session: NewSession {
+            id: id.into(),
+            format: "nocturne".into(),
+            source: None,
+            user: Some(format!("{team}-user")),
+            agent: None,
+            team: Some(team.into()),
+            title: None,
+            events: vec![NewEvent {
+                role: Role::User,
+                kind: EventKind::UserMessage,
+                tool_name: None,
+                tool_input: None,
+                tool_use_id: None,
+                text: Some(format!("secret plans of team {team}")),
+                is_error: false,
+                timestamp: None,
+                sidechain: false,
+                source_line: Some(1),
+                raw: "{}".into(),
+            }],
+        },
+        ingested_at: "2026-11-01T00:00:00Z".into(),
+    }
+}
+
+fn mem(scope: &str, text: &str) -> NewMemory {
+    NewMemory { kind: "fact".into(), text: text.into(), tags: vec![], scope: Some(scope.into()), priority: 0 }
+}
+
+#[test]
+fn a_team_token_sees_only_its_team_and_reads_but_cannot_change_org_memory() {
+    let svc = service();
+    svc.store().append_sessions(&[session("sa", "a"), session("sb", "b")]).unwrap();
+    let (ma, _) = svc.memory_add(&mem("team:a", "Team a deploys on Mondays"), "user:x", None).unwrap();
+    let (mb, _) = svc.memory_add(&mem("team:b", "Team b deploys on Fridays"), "user:x", None).unwrap();
+    let (org, _) = svc.memory_add(&mem("org", "Every team uses UTC in logs"), "user:x", None).unwrap();
+    let tok = svc.create_token(AccessLevel::Write, Some("a")).unwrap();
+    let a = svc.scoped(svc.authenticate(&tok.token).unwrap());
+
+    let sessions: Vec<String> = a.sessions(SessionFilter::default()).unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(sessions, ["sa"]);
+    assert!(
+        matches!(a.session("sb"), Err(ServiceError::NotFound { .. })),
+        "another team's session does not exist for it"
+    );
+    let mems: Vec<String> = a.memories(&MemoryFilter::default()).unwrap().into_iter().map(|m| m.id).collect();
+    assert!(mems.contains(&ma.id) && mems.contains(&org.id) && !mems.contains(&mb.id));
+    assert!(matches!(a.memory(&mb.id), Err(ServiceError::NotFound { .. })));
+    let hits = a.memory_search("deploys", 10, None, None).unwrap();
+    assert!(hits.iter().all(|h| h.id != mb.id));
+    let found = a.sessions_search("secret plans", 10, None).unwrap();
+    assert!(found.iter().all(|h| h.session == "sa"));
+    assert!(matches!(
+        a.memory_edit(&org.id, &MemoryEdit { priority: Some(2), ..Default::default() }, None),
+        Err(ServiceError::Forbidden(_))
+    ));
+    assert!(matches!(a.memory_add(&mem("org", "Org-wide rule from a team"), None), Err(ServiceError::Forbidden(_))));
+    let (added, rev) = a.memory_add(&mem("team:a", "Team a reviews on Tuesdays"), None).unwrap();
+    assert_eq!(rev.author.0, format!("token:{}", tok.id));
+    assert_eq!(added.scope.to_string(), "team:a");
+    assert!(matches!(a.export_json(), Err(ServiceError::Forbidden(_))));
+    assert!(!a.export_markdown().unwrap().contains("Fridays"));
+    assert!(matches!(a.rollback(0, None), Err(ServiceError::Forbidden(_))));
+}
+
+#[test]
+fn tokens_are_checked_for_level_and_revocation() {
+    let svc = service();
+    let read = svc.create_token(AccessLevel::Read, None).unwrap();
+    let r = svc.scoped(svc.authenticate(&read.token).unwrap());
+    assert!(matches!(r.memory_add(&mem("org", "x y z"), None), Err(ServiceError::Forbidden(_))));
+    assert!(matches!(svc.authenticate("noc_wrong"), Err(ServiceError::Unauthorized(_))));
+    svc.revoke_token(&read.id).unwrap();
+    assert!(matches!(svc.authenticate(&read.token), Err(ServiceError::Unauthorized(_))));
+}
