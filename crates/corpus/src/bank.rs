@@ -86,6 +86,18 @@ pub struct WorkflowT {
     pub key_terms: &'static [&'static str],
 }
 
+/// A workflow whose sessions fail by outcome (planted only with
+/// `CorpusSpec::outcomes`); every step's own result is fine.
+pub const FAILING_WORKFLOW: WorkflowT = WorkflowT {
+    id: "failing-helm-hotfix",
+    steps: &[
+        Step::Shell(&["helm dependency update ./chart", "helm dependency update charts/api"]),
+        Step::Shell(&["helm upgrade api ./chart --force", "helm upgrade api ./chart --force --no-hooks"]),
+        Step::Shell(&["kubectl rollout restart deploy/api", "kubectl rollout restart deployment/api"]),
+    ],
+    key_terms: &["helm dependency", "helm upgrade", "kubectl rollout"],
+};
+
 pub const WORKFLOWS: &[WorkflowT] = &[
     WorkflowT {
         id: "rust-release",

@@ -11,6 +11,7 @@ mod formats;
 use bank::Step;
 use nocturne_core::{EventKind, Memory, MemoryKind, NewEvent, NewSession, Role, Scope, ScopeLevel};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use formats::write_files;
@@ -80,6 +81,12 @@ pub struct CorpusSpec {
     pub pattern_share: f64,
     /// Share of sessions ending with an unresolved failure.
     pub failed_share: f64,
+    /// Attach an outcome score to every session (`Corpus::outcomes`) and
+    /// plant a workflow that keeps failing by outcome (a
+    /// [`PatternKind::Caution`]). Off by default; turning it on leaves the
+    /// rest of the corpus unchanged.
+    #[serde(default)]
+    pub outcomes: bool,
 }
 
 impl Default for CorpusSpec {
@@ -93,6 +100,7 @@ impl Default for CorpusSpec {
             extra_memories: 20,
             pattern_share: 0.06,
             failed_share: 0.12,
+            outcomes: false,
         }
     }
 }
@@ -116,6 +124,10 @@ pub enum PatternKind {
     Useful,
     /// A `demote` of `memory_ids`.
     Stale,
+    /// A `create mistake` starting with `Caution` that contains the key
+    /// terms (the steps of a workflow whose sessions failed by outcome;
+    /// only with `CorpusSpec::outcomes`).
+    Caution,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +177,11 @@ pub struct Corpus {
     pub labels: Labels,
     /// The "current time" the corpus is built around (RFC 3339).
     pub now: String,
+    /// Outcome score (0..1, 1 best) by session id; empty unless
+    /// `CorpusSpec::outcomes`. Sessions ending with an unresolved failure
+    /// and the carriers of the failing workflow score 0.05–0.2, workflow
+    /// sessions 0.8–1.0, the others 0.7–1.0.
+    pub outcomes: BTreeMap<String, f64>,
 }
 
 pub const NOW: &str = "2026-03-01T00:00:00Z";
@@ -519,6 +536,50 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         sessions: failed.iter().map(|i| sid(*i)).collect(),
     });
 
+    // Outcomes and the failing workflow, from their own generator so the
+    // corpus is otherwise the same with or without them.
+    let mut outcomes = BTreeMap::new();
+    if spec.outcomes {
+        let mut orng = Rng::new(spec.seed ^ 0x6F75_7463_6F6D_6573);
+        let pool: Vec<usize> = (0..n).filter(|i| !workflow_sessions.contains(i) && !failed.contains(i)).collect();
+        let k = ((spec.pattern_share * 1.4 * n as f64).round() as usize).max(6).min(pool.len());
+        let cs: Vec<usize> = orng.sample(pool.len(), k).into_iter().filter_map(|j| pool.get(j).copied()).collect();
+        let w = &bank::FAILING_WORKFLOW;
+        for &i in &cs {
+            for step in w.steps {
+                let mut b = mk(&mut orng, &builders_shell, &counter, i);
+                let ev = match step {
+                    Step::Shell(vs) => {
+                        let c = b.rng.pick_str(vs);
+                        let o = b.ok_output(c);
+                        b.shell(c, &o, false)
+                    }
+                    Step::Edit(f) => b.edit(f),
+                };
+                if let Some(it) = items.get_mut(i) {
+                    it.push(Item(ev));
+                }
+            }
+        }
+        labels.patterns.push(PlantedPattern {
+            id: w.id.into(),
+            kind: PatternKind::Caution,
+            key_terms: w.key_terms.iter().map(|s| s.to_string()).collect(),
+            sessions: cs.iter().map(|i| sid(*i)).collect(),
+            memory_ids: Vec::new(),
+        });
+        for i in 0..n {
+            let score = if failed.contains(&i) || cs.contains(&i) {
+                0.05 + 0.05 * orng.below(4) as f64
+            } else if workflow_sessions.contains(&i) {
+                0.8 + 0.05 * orng.below(5) as f64
+            } else {
+                0.7 + 0.05 * orng.below(7) as f64
+            };
+            outcomes.insert(sid(i), score);
+        }
+    }
+
     // Assemble sessions.
     let mut sessions = Vec::with_capacity(n);
     for (i, it) in items.into_iter().enumerate() {
@@ -544,7 +605,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         });
     }
     let memories = plant_memories(&mut rng, spec, &mut labels);
-    Corpus { sessions, memories, labels, now: NOW.to_string() }
+    Corpus { sessions, memories, labels, now: NOW.to_string(), outcomes }
 }
 
 fn plant_memories(rng: &mut Rng, spec: &CorpusSpec, labels: &mut Labels) -> Vec<Memory> {

@@ -143,3 +143,37 @@ fn openai_results_keep_failures_recognizable() {
     }
     assert!(failures > 0);
 }
+
+#[test]
+fn outcomes_are_optional_and_leave_the_rest_of_the_corpus_alone() {
+    let spec = CorpusSpec { seed: 7, sessions: 60, ..CorpusSpec::default() };
+    let plain = generate(&spec);
+    assert!(plain.outcomes.is_empty());
+    assert!(plain.labels.patterns.iter().all(|p| p.kind != PatternKind::Caution));
+    let with = generate(&CorpusSpec { outcomes: true, ..spec });
+    assert_eq!(with.outcomes.len(), 60);
+    assert!(with.outcomes.values().all(|s| (0.0..=1.0).contains(s)));
+    let caution = with.labels.patterns.iter().find(|p| p.kind == PatternKind::Caution).unwrap();
+    assert!(caution.sessions.len() >= 6);
+    let failed = with.labels.noise.iter().find(|n| n.kind == NoiseKind::FailedSession).unwrap();
+    for s in caution.sessions.iter().chain(&failed.sessions) {
+        assert!(with.outcomes[s] < 0.3, "{s} {}", with.outcomes[s]);
+    }
+    let workflows: BTreeSet<&String> = with
+        .labels
+        .patterns
+        .iter()
+        .filter(|p| p.kind == PatternKind::Procedure)
+        .flat_map(|p| p.sessions.iter())
+        .collect();
+    assert!(workflows.iter().all(|s| with.outcomes[*s] >= 0.8));
+    // Sessions not carrying the failing workflow are exactly as without outcomes.
+    for (a, b) in plain.sessions.iter().zip(&with.sessions) {
+        if !caution.sessions.contains(&a.id) {
+            assert_eq!(a, b);
+        } else {
+            assert!(b.events.len() > a.events.len());
+        }
+    }
+    assert_eq!(plain.memories, with.memories);
+}

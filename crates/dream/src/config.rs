@@ -97,6 +97,101 @@ pub struct DreamConfig {
     pub stale_days: u32,
     /// Evidence entries kept per op (the support count covers all; default 20).
     pub max_evidence: usize,
+    /// How session outcomes steer the passes (see [`OutcomeWeights`]).
+    pub weights: OutcomeWeights,
+}
+
+/// How session outcomes (`Snapshot::outcomes`, scores 0..1 on the primary
+/// dimension, 1 best) steer a dream. The instructions file sets them in a
+/// `[weights]` table with the same names.
+///
+/// - A session **with** an outcome is *successful* when its score is
+///   ≥ `success_at`, *failed* when it is < `failure_below`, and neither in
+///   between; its weight is its score. The tool-result heuristic
+///   (`context::is_successful`) is not consulted for it.
+/// - A session **without** an outcome is successful or not by the
+///   tool-result heuristic, as before, and weighs `neutral`. It is never
+///   counted as failed: the heuristic alone is too weak to call a workflow
+///   harmful.
+/// - Workflows (`passes::workflows`): a pattern's *success mass* is the sum
+///   of the weights of the successful sessions running it, its *failure
+///   mass* the sum of `1 − score` over the failed sessions running it. A
+///   procedure needs success mass > failure mass; a pattern mined from
+///   ≥ `min_support` failed sessions with failure mass > success mass
+///   becomes a `mistake` caution.
+/// - Usefulness (`passes::lifecycle`): the mean outcome of the sessions a
+///   memory was present in is compared with comparable sessions without it;
+///   only sessions with an outcome take part. With at least
+///   `min_usefulness_sessions` on each side (and `min_support` present), a
+///   difference ≥ `usefulness_margin` promotes, ≤ −`usefulness_margin`
+///   demotes; anything in between proves nothing, and the outcome-free
+///   rules (confirmation count, staleness) decide as before.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutcomeWeights {
+    /// Weight of a session with no outcome (default 0.5).
+    pub neutral: f64,
+    /// Score at or above which a session is successful (default 0.7).
+    pub success_at: f64,
+    /// Score below which a session is failed (default 0.3).
+    pub failure_below: f64,
+    /// Sessions with an outcome needed on each side of a usefulness
+    /// comparison (default 3).
+    pub min_usefulness_sessions: u32,
+    /// Difference in mean outcome that counts as clearly better or worse
+    /// (default 0.2).
+    pub usefulness_margin: f64,
+}
+
+impl Default for OutcomeWeights {
+    fn default() -> Self {
+        OutcomeWeights {
+            neutral: 0.5,
+            success_at: 0.7,
+            failure_below: 0.3,
+            min_usefulness_sessions: 3,
+            usefulness_margin: 0.2,
+        }
+    }
+}
+
+impl OutcomeWeights {
+    /// Checks ranges: `neutral`, `success_at`, `failure_below` in 0..=1,
+    /// `success_at` > 0, `failure_below` ≤ `success_at`,
+    /// `usefulness_margin` in (0, 1], `min_usefulness_sessions` ≥ 1.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |name: &str, v: f64| {
+            if v.is_finite() && (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("weights.{name} must be between 0 and 1, got {v}"))
+            }
+        };
+        unit("neutral", self.neutral)?;
+        unit("success_at", self.success_at)?;
+        unit("failure_below", self.failure_below)?;
+        unit("usefulness_margin", self.usefulness_margin)?;
+        if self.success_at <= 0.0 {
+            return Err("weights.success_at must be above 0 (every session would count as a success)".into());
+        }
+        if self.failure_below > self.success_at {
+            return Err(format!(
+                "weights.failure_below ({}) must not be above weights.success_at ({})",
+                self.failure_below, self.success_at
+            ));
+        }
+        if self.usefulness_margin <= 0.0 {
+            return Err("weights.usefulness_margin must be above 0".into());
+        }
+        if self.min_usefulness_sessions == 0 {
+            return Err("weights.min_usefulness_sessions must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Clamped score of a valid outcome, `None` for a non-finite one.
+    pub fn score(score: f64) -> Option<f64> {
+        score.is_finite().then(|| score.clamp(0.0, 1.0))
+    }
 }
 
 impl Default for DreamConfig {
@@ -111,6 +206,7 @@ impl Default for DreamConfig {
             promote_min_support: 5,
             stale_days: 30,
             max_evidence: 20,
+            weights: OutcomeWeights::default(),
         }
     }
 }
@@ -143,8 +239,15 @@ impl DreamConfig {
 /// ignore = ["vendor/", "legacy"]
 /// min_support = 4
 /// notes = "Payments team; ignore the old deploy scripts."
+///
+/// [weights]                      # see OutcomeWeights; every key optional
+/// neutral = 0.5                  # weight of a session with no outcome
+/// success_at = 0.7               # score >= this: successful session
+/// failure_below = 0.3            # score < this: failed session
+/// min_usefulness_sessions = 3    # sessions with an outcome on each side
+/// usefulness_margin = 0.2        # mean-outcome difference to promote/demote
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Instructions {
     #[serde(default)]
@@ -155,12 +258,61 @@ pub struct Instructions {
     pub min_support: Option<u32>,
     #[serde(default)]
     pub notes: Option<String>,
+    #[serde(default)]
+    pub weights: WeightsFile,
+}
+
+/// The `[weights]` table of an instructions file: each key overrides the
+/// [`OutcomeWeights`] field of the same name.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsFile {
+    #[serde(default, deserialize_with = "number")]
+    pub neutral: Option<f64>,
+    #[serde(default, deserialize_with = "number")]
+    pub success_at: Option<f64>,
+    #[serde(default, deserialize_with = "number")]
+    pub failure_below: Option<f64>,
+    #[serde(default)]
+    pub min_usefulness_sessions: Option<u32>,
+    #[serde(default, deserialize_with = "number")]
+    pub usefulness_margin: Option<f64>,
+}
+
+/// A TOML float or integer (`neutral = 1` is as good as `neutral = 1.0`).
+fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        F(f64),
+        I(i64),
+    }
+    Ok(match Num::deserialize(d).map_err(|_| serde::de::Error::custom("expected a number between 0 and 1"))? {
+        Num::F(f) => Some(f),
+        Num::I(i) => Some(i as f64),
+    })
+}
+
+impl WeightsFile {
+    /// `base` with the values this table sets.
+    pub fn over(&self, base: OutcomeWeights) -> OutcomeWeights {
+        OutcomeWeights {
+            neutral: self.neutral.unwrap_or(base.neutral),
+            success_at: self.success_at.unwrap_or(base.success_at),
+            failure_below: self.failure_below.unwrap_or(base.failure_below),
+            min_usefulness_sessions: self.min_usefulness_sessions.unwrap_or(base.min_usefulness_sessions),
+            usefulness_margin: self.usefulness_margin.unwrap_or(base.usefulness_margin),
+        }
+    }
 }
 
 impl Instructions {
-    /// Parses and validates (focus names must be known, min_support ≥ 1).
+    /// Parses and validates (focus names must be known, min_support ≥ 1,
+    /// weights in range per [`OutcomeWeights::validate`], applied over the
+    /// defaults).
     pub fn from_toml(text: &str) -> Result<Self, DreamError> {
         let i: Instructions = toml::from_str(text).map_err(|e| DreamError::Instructions(e.to_string()))?;
+        i.weights.over(OutcomeWeights::default()).validate().map_err(DreamError::Instructions)?;
         for f in &i.focus {
             if Category::parse(f).is_none() {
                 return Err(DreamError::UnknownFocus(f.clone()));
@@ -176,8 +328,21 @@ impl Instructions {
     /// values already there (CLI flags add to file values, duplicates
     /// removed); `min_support` and `notes` from the file apply only where the
     /// config still has the default (`min_support == 3`) / no notes, so an
-    /// explicit CLI value wins.
+    /// explicit CLI value wins; likewise each `[weights]` value applies where
+    /// the config's field still has its default.
     pub fn apply_to(&self, config: &mut DreamConfig) {
+        let d = OutcomeWeights::default();
+        let w = &mut config.weights;
+        let keep = |cur: f64, def: f64, file: Option<f64>| file.filter(|_| cur == def).unwrap_or(cur);
+        w.neutral = keep(w.neutral, d.neutral, self.weights.neutral);
+        w.success_at = keep(w.success_at, d.success_at, self.weights.success_at);
+        w.failure_below = keep(w.failure_below, d.failure_below, self.weights.failure_below);
+        w.usefulness_margin = keep(w.usefulness_margin, d.usefulness_margin, self.weights.usefulness_margin);
+        if let Some(m) = self.weights.min_usefulness_sessions {
+            if w.min_usefulness_sessions == d.min_usefulness_sessions {
+                w.min_usefulness_sessions = m;
+            }
+        }
         for f in &self.focus {
             if !config.focus.iter().any(|x| x.eq_ignore_ascii_case(f)) {
                 config.focus.push(f.clone());

@@ -50,8 +50,17 @@ pub struct SessionView<'a> {
     pub data: &'a SessionData,
     pub actions: Vec<Action>,
     pub directives: Vec<Directive>,
-    /// See [`is_successful`].
+    /// By the outcome when there is one (score ≥ `success_at`), else by
+    /// [`is_successful`].
     pub successful: bool,
+    /// Only by an outcome: score < `failure_below`.
+    pub failed: bool,
+    /// The outcome score (clamped to 0..1), when the session has one.
+    pub score: Option<f64>,
+    /// The outcome label, when the session has an outcome.
+    pub label: Option<&'a str>,
+    /// The outcome score, or `weights.neutral` without an outcome.
+    pub weight: f64,
     /// Start time in Unix seconds.
     pub started: Option<i64>,
 }
@@ -91,6 +100,8 @@ pub struct Context<'a> {
     pub mistakes_by_fail: HashMap<String, Vec<usize>>,
     /// Multi-word command keys seen in the batch, by their first word.
     pub keys_by_verb: HashMap<String, Vec<String>>,
+    /// For each memory id: the sessions it was handed to in a context bundle.
+    pub used_in: HashMap<&'a str, BTreeSet<usize>>,
 }
 
 /// Where a command key ran (session indexes, sorted, unique).
@@ -440,7 +451,15 @@ impl<'a> Context<'a> {
         for sd in ordered {
             let actions = actions_of(sd);
             let directives = directives_of(sd);
-            let successful = is_successful(&actions);
+            let w = &config.weights;
+            let outcome = snapshot
+                .outcomes
+                .get(&sd.session.id)
+                .and_then(|o| Some((crate::OutcomeWeights::score(o.score)?, o.label.as_str())));
+            let (successful, failed, weight) = match outcome {
+                Some((score, _)) => (score >= w.success_at, score < w.failure_below, score),
+                None => (is_successful(&actions), false, w.neutral),
+            };
             let started = text::parse_rfc3339(&sd.session.started_at)
                 .or_else(|| sd.events.iter().find_map(|e| e.body.timestamp.as_deref().and_then(text::parse_rfc3339)));
             for a in &actions {
@@ -458,7 +477,17 @@ impl<'a> Context<'a> {
                 }
             }
             find_mistakes(sessions.len(), &actions, &mut mistakes);
-            sessions.push(SessionView { data: sd, actions, directives, successful, started });
+            sessions.push(SessionView {
+                data: sd,
+                actions,
+                directives,
+                successful,
+                failed,
+                score: outcome.map(|o| o.0),
+                label: outcome.map(|o| o.1),
+                weight,
+                started,
+            });
         }
         let mut runs: HashMap<String, Runs> = HashMap::new();
         for (si, s) in sessions.iter().enumerate() {
@@ -490,7 +519,15 @@ impl<'a> Context<'a> {
         for (i, m) in mistakes.iter().enumerate() {
             mistakes_by_fail.entry(m.fail_key.clone()).or_default().push(i);
         }
-        let session_index = sessions.iter().enumerate().map(|(i, s)| (s.data.session.id.as_str(), i)).collect();
+        let session_index: HashMap<&str, usize> =
+            sessions.iter().enumerate().map(|(i, s)| (s.data.session.id.as_str(), i)).collect();
+        let mut used_in: HashMap<&str, BTreeSet<usize>> = HashMap::new();
+        for (sid, ids) in &snapshot.usages {
+            let Some(si) = session_index.get(sid.as_str()) else { continue };
+            for m in ids {
+                used_in.entry(m.as_str()).or_default().insert(*si);
+            }
+        }
         let mut memories: Vec<&Memory> = snapshot.memories.iter().filter(|m| m.is_active()).collect();
         memories.sort_by(|a, b| a.id.cmp(&b.id));
         Context {
@@ -504,6 +541,7 @@ impl<'a> Context<'a> {
             runs,
             mistakes_by_fail,
             keys_by_verb,
+            used_in,
         }
     }
 

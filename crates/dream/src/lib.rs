@@ -8,6 +8,16 @@
 //! Passes (see each module for its rules): [`passes::mistakes`],
 //! [`passes::workflows`], [`passes::preferences`], [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote).
+//!
+//! **Outcomes.** [`Snapshot::outcomes`] (per-session scores on the
+//! taxonomy's primary dimension) and [`Snapshot::usages`] (memories handed to
+//! each session) steer two passes, tuned by [`OutcomeWeights`]
+//! (`DreamConfig::weights`, the `[weights]` table of the instructions file):
+//! workflows are weighted by outcome (procedures only from sequences that
+//! succeed more than they fail; sequences that keep failing become `mistake`
+//! cautions), and memories are promoted or demoted by the mean outcome of
+//! the sessions they were present in against comparable sessions without
+//! them. Without outcomes both behave as before.
 
 pub mod config;
 pub mod context;
@@ -16,7 +26,7 @@ pub mod plan;
 pub mod report;
 pub mod text;
 
-pub use config::{Category, DreamConfig, Instructions};
+pub use config::{Category, DreamConfig, Instructions, OutcomeWeights, WeightsFile};
 pub use context::Context;
 pub use report::render_markdown;
 
@@ -30,6 +40,18 @@ pub struct SessionData {
     pub events: Vec<nocturne_core::Event>,
 }
 
+/// A session's outcome on the taxonomy's primary dimension, as the service
+/// computed it (`OutcomeValue::score`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionOutcome {
+    /// Normalized 0..1, 1 best. Values outside 0..1 are clamped; a
+    /// non-finite score makes the outcome count as absent.
+    pub score: f64,
+    /// How the outcome was recorded (`failure`, `4`, `true`...), quoted in
+    /// rationales and evidence.
+    pub label: String,
+}
+
 /// What a dream reads.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
@@ -37,6 +59,11 @@ pub struct Snapshot {
     pub sessions: Vec<SessionData>,
     /// Memories (retired ones are ignored).
     pub memories: Vec<nocturne_core::Memory>,
+    /// Outcomes by session id; sessions without an outcome are absent (see
+    /// [`config::OutcomeWeights`] for how outcomes steer the passes).
+    pub outcomes: BTreeMap<String, SessionOutcome>,
+    /// Memory ids handed to each session in a context bundle, by session id.
+    pub usages: BTreeMap<String, Vec<String>>,
 }
 
 /// What can go wrong in a dream.
@@ -55,6 +82,9 @@ pub enum DreamError {
     /// The dream id is empty.
     #[error("dream id is empty")]
     EmptyId,
+    /// The outcome weights of the config are out of range.
+    #[error("invalid outcome weights: {0}")]
+    Weights(String),
 }
 
 /// What a pass found, before guardrails.
@@ -117,6 +147,7 @@ pub fn dream_with(
         return Err(DreamError::InvalidTime(config.now.clone()));
     }
     let categories = config.categories()?;
+    config.weights.validate().map_err(DreamError::Weights)?;
     let ctx = Context::build(snapshot, config);
     let mut stats: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut findings = Vec::new();
@@ -134,6 +165,30 @@ pub fn dream_with(
     stats.insert("events".into(), events.into());
     stats.insert("memories".into(), ctx.memories.len().into());
     stats.insert("successful_sessions".into(), ctx.sessions.iter().filter(|s| s.successful).count().into());
+    let scored = ctx.sessions.iter().filter(|s| s.score.is_some()).count();
+    if scored > 0 || !snapshot.usages.is_empty() {
+        stats.insert("sessions_with_outcome".into(), scored.into());
+        stats.insert("failed_sessions".into(), ctx.sessions.iter().filter(|s| s.failed).count().into());
+        let round = |x: f64| (x * 1000.0).round() / 1000.0;
+        for m in &ctx.memories {
+            let men = passes::lifecycle::mentions(&m.text, &ctx.keys_by_verb);
+            let Some(f) = passes::lifecycle::figure(&ctx, m, &men) else { continue };
+            if !f.measured(&config.weights) {
+                continue;
+            }
+            stats.insert(
+                format!("usefulness.{}", m.id),
+                serde_json::json!({
+                    "present": f.present.len(),
+                    "present_mean": round(f.present_mean),
+                    "absent": f.absent.len(),
+                    "absent_mean": round(f.absent_mean),
+                    "difference": round(f.difference()),
+                    "cohort": f.cohort,
+                }),
+            );
+        }
+    }
     stats.insert("ops".into(), ops.len().into());
     let mut sessions: Vec<String> = snapshot.sessions.iter().map(|s| s.session.id.clone()).collect();
     sessions.sort();
@@ -202,6 +257,7 @@ impl Snapshot {
             base_revision,
             sessions: sessions.iter().map(|s| SessionData::from_new(s, ingested_at)).collect(),
             memories,
+            ..Snapshot::default()
         }
     }
 }

@@ -19,9 +19,9 @@
 //! 4. **No re-creation**: a create matching an active memory becomes a
 //!    promote of that memory (dropped if that memory is at the priority
 //!    cap). Findings with key terms (mistakes: failing and working command;
-//!    workflows: the steps) match a memory whose text contains all of them;
-//!    others (preferences) match a memory of the same kind with
-//!    content-token cosine ≥ 0.6.
+//!    workflows: the steps) match a memory whose text contains all of them
+//!    (workflow cautions only match mistake memories); others (preferences)
+//!    match a memory of the same kind with content-token cosine ≥ 0.6.
 //! 5. **One op per target**: retire > update > merge > promote > demote;
 //!    a merge loses targets that another op retires (dropped below two).
 //! 6. **Redaction** of every text, quote, rationale and tag; evidence capped
@@ -31,7 +31,7 @@
 //!    update, merge, promote, demote; then by text; numbered from 1.
 
 use crate::context::Context;
-use crate::passes::{cosine, duplicates, lifecycle, Idf};
+use crate::passes::{cosine, duplicates, lifecycle, workflows, Idf};
 use crate::{text, Category, Finding};
 use nocturne_core::secrets::redact;
 use nocturne_core::{Evidence, Memory, MemoryKind, Op, OpKind, Scope, ScopeLevel};
@@ -113,7 +113,13 @@ impl<'a> Existing<'a> {
     fn matching(&self, f: &Finding) -> Option<&'a Memory> {
         let terms: Vec<String> = f.key_terms.iter().map(|t| t.to_lowercase()).filter(|t| !t.is_empty()).collect();
         if !terms.is_empty() {
-            let hit = self.lower.iter().position(|l| terms.iter().all(|t| l.contains(t.as_str())));
+            // A caution about a workflow shape is not the procedure teaching it.
+            let caution = f.tags.iter().any(|t| t == workflows::CAUTION);
+            let hit = self
+                .lower
+                .iter()
+                .zip(&self.memories)
+                .position(|(l, m)| terms.iter().all(|t| l.contains(t.as_str())) && (!caution || m.kind == f.kind));
             if let Some(m) = hit.and_then(|i| self.memories.get(i)) {
                 return Some(m);
             }

@@ -4,7 +4,7 @@
 
 use nocturne_core::{Op, OpKind, Proposal};
 use nocturne_corpus::{generate, CorpusSpec, NoiseKind, PatternKind, PlantedPattern};
-use nocturne_dream::{dream, DreamConfig, Snapshot};
+use nocturne_dream::{dream, DreamConfig, SessionOutcome, Snapshot};
 
 fn contains_all(text: &str, terms: &[String]) -> bool {
     let t = text.to_lowercase();
@@ -30,6 +30,12 @@ fn found(p: &PlantedPattern, ops: &[Op]) -> bool {
         PatternKind::Outdated => ops.iter().any(|o| matches!(o.op, OpKind::Retire | OpKind::Update) && targets(o)),
         PatternKind::Useful => ops.iter().any(|o| o.op == OpKind::Promote && targets(o)),
         PatternKind::Stale => ops.iter().any(|o| o.op == OpKind::Demote && targets(o)),
+        PatternKind::Caution => ops.iter().any(|o| {
+            o.op == OpKind::Create
+                && o.kind.as_str() == "mistake"
+                && o.text.starts_with("Caution")
+                && contains_all(&o.text, &p.key_terms)
+        }),
     }
 }
 
@@ -38,7 +44,7 @@ fn found(p: &PlantedPattern, ops: &[Op]) -> bool {
 fn legit(o: &Op, patterns: &[PlantedPattern]) -> bool {
     patterns.iter().any(|p| {
         let kind = match p.kind {
-            PatternKind::Mistake => "mistake",
+            PatternKind::Mistake | PatternKind::Caution => "mistake",
             PatternKind::Procedure => "procedure",
             PatternKind::Preference => "preference",
             _ => return false,
@@ -56,9 +62,18 @@ struct Score {
 }
 
 fn score(seed: u64, sessions: usize) -> (Score, Proposal, nocturne_corpus::Corpus) {
-    let spec = CorpusSpec { seed, sessions, ..CorpusSpec::default() };
-    let corpus = generate(&spec);
-    let snap = Snapshot::from_new_sessions(7, &corpus.sessions, corpus.memories.clone(), &corpus.now);
+    score_spec(&CorpusSpec { seed, sessions, ..CorpusSpec::default() })
+}
+
+fn score_spec(spec: &CorpusSpec) -> (Score, Proposal, nocturne_corpus::Corpus) {
+    let seed = spec.seed;
+    let corpus = generate(spec);
+    let mut snap = Snapshot::from_new_sessions(7, &corpus.sessions, corpus.memories.clone(), &corpus.now);
+    snap.outcomes = corpus
+        .outcomes
+        .iter()
+        .map(|(k, v)| (k.clone(), SessionOutcome { score: *v, label: format!("{v:.2}") }))
+        .collect();
     let cfg = DreamConfig { now: corpus.now.clone(), ..DreamConfig::default() };
     let p = dream(&snap, &cfg, &format!("q{seed}")).unwrap();
     let pats = &corpus.labels.patterns;
@@ -154,6 +169,45 @@ fn recall_and_junk_on_generated_corpora() {
     println!("mean recall {:.3}, mean junk {:.3}", total_recall / n, total_junk / n);
     assert!(total_recall / n >= 0.9, "recall {:.3}", total_recall / n);
     assert!(total_junk / n <= 0.05, "junk {:.3}", total_junk / n);
+}
+
+/// The same corpora with outcomes attached (and a workflow planted in
+/// sessions that fail by outcome): the failing workflow becomes a caution,
+/// nothing else gets worse.
+#[test]
+fn recall_and_junk_with_outcomes() {
+    let seeds = [1u64, 2, 3, 42, 2026];
+    let (mut r, mut j) = (0.0, 0.0);
+    for (k, seed) in seeds.iter().enumerate() {
+        let sessions = [120, 150, 200, 100, 300][k];
+        let (s, p, corpus) = score_spec(&CorpusSpec { seed: *seed, sessions, outcomes: true, ..CorpusSpec::default() });
+        println!(
+            "seed {seed}: recall {:.3} junk {:.3} missed {:?} junk {:?}",
+            s.recall, s.junk, s.missed, s.junk_texts
+        );
+        let caution = corpus.labels.patterns.iter().find(|x| x.kind == PatternKind::Caution).unwrap();
+        assert!(found(caution, &p.ops), "seed {seed}: no caution in {:#?}", p.ops);
+        // The failing workflow is never taught as a procedure.
+        assert!(
+            !p.ops.iter().any(|o| o.kind.as_str() == "procedure" && contains_all(&o.text, &caution.key_terms)),
+            "seed {seed}"
+        );
+        for o in &p.ops {
+            assert!(!o.evidence.is_empty(), "op {} has no evidence", o.n);
+            if o.op == OpKind::Create {
+                assert!(o.support >= 3, "op {} support {}", o.n, o.support);
+            }
+        }
+        for secret in &corpus.labels.secrets {
+            assert!(!serde_json::to_string(&p).unwrap().contains(secret.as_str()), "secret {secret} leaked");
+        }
+        r += s.recall;
+        j += s.junk;
+    }
+    let n = seeds.len() as f64;
+    println!("with outcomes: mean recall {:.3}, mean junk {:.3}", r / n, j / n);
+    assert!(r / n >= 0.9, "recall {:.3}", r / n);
+    assert!(j / n <= 0.05, "junk {:.3}", j / n);
 }
 
 /// A wider sweep (run with `--ignored`): 30 seeds, varied sizes, event

@@ -21,6 +21,11 @@ pub(crate) fn hash_parts(seed: u8, parts: &[&str]) -> u64 {
     mix(h)
 }
 
+/// The SplitMix64 finaliser, for combining hashes.
+pub(crate) fn mix64(z: u64) -> u64 {
+    mix(z)
+}
+
 /// SplitMix64 finaliser: spreads FNV's weak low bits over the whole word.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -1,15 +1,19 @@
 //! In-memory hybrid index: BM25 over an inverted index plus exact cosine
-//! over a flat vector matrix, fused by reciprocal rank fusion, then boosted
-//! by priority and recency.
+//! over a flat vector matrix, fused by reciprocal rank fusion (default) or
+//! a convex combination of normalised scores, then boosted by priority and
+//! recency.
 //!
 //! # Scoring
 //!
 //! For a query, each side ranks its top `fusion_depth` documents (ranks
-//! start at 1). A document's fused score is
+//! start at 1). A document's fused score (`ScoreParts::rrf`) is
 //!
 //! ```text
-//! rrf   = bm25_weight / (rrf_k + bm25_rank) + vector_weight / (rrf_k + vector_rank)
-//! score = rrf + priority_boost + recency_boost
+//! Fusion::Rrf:    fused = bm25_weight / (rrf_k + bm25_rank) + vector_weight / (rrf_k + vector_rank)
+//! Fusion::Convex: fused = (bm25_weight * bm25 / best_bm25
+//!                          + vector_weight * (cos - min_cos) / (max_cos - min_cos)) / (rrf_k + 1)
+//!                 (min/max over the vector side's top list, clamped to [0, 1])
+//! score = fused + priority_boost + recency_boost
 //! priority_boost = priority_weight * clamp(priority, -priority_clamp, priority_clamp)
 //! recency_boost  = recency_weight * 0.5 ^ (age_days / half_life_days)    (0 without updated_at)
 //! ```
@@ -26,6 +30,16 @@
 //!
 //! BM25 uses k1 = 1.2, b = 0.75 and idf = ln(1 + (N − df + 0.5)/(df + 0.5)),
 //! over [`crate::text::tokenize`] terms.
+//!
+//! # Context (document expansion)
+//!
+//! A document may be indexed with context text — for a conversation turn or
+//! session event, its neighbours ([`HybridIndex::build_sequences`]). Each
+//! context term occurrence counts `context_weight` (own terms count 1)
+//! towards the term frequency, the document length and, like own terms,
+//! the document frequency; the vector is the normalised sum of the own
+//! embedding and `context_vector_weight` times each neighbour's. A hit is
+//! always the document itself.
 
 use crate::embed::{l2_normalize, Embedder, EmbedderInfo};
 use crate::text::tokenize;
@@ -65,9 +79,25 @@ impl Doc {
     }
 }
 
+/// How the BM25 and vector sides are fused (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: `w / (rrf_k + rank)` per side.
+    #[default]
+    Rrf,
+    /// Convex combination of normalised scores: BM25 / the query's best
+    /// BM25, cosine min-max normalised over the vector side's top list,
+    /// weighted by `bm25_weight` and `vector_weight` and divided by
+    /// `rrf_k + 1` (so that the boosts keep the scale they have with RRF).
+    Convex,
+}
+
 /// Fusion and boost parameters (see the module docs for the formula).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IndexConfig {
+    pub fusion: Fusion,
     pub bm25_k1: f32,
     pub bm25_b: f32,
     pub rrf_k: f32,
@@ -79,11 +109,22 @@ pub struct IndexConfig {
     pub priority_clamp: i32,
     pub recency_weight: f32,
     pub half_life_days: f32,
+    /// BM25 weight of a context term relative to an own term (see
+    /// [`HybridIndex::upsert_in_context`]): a context occurrence adds this
+    /// much to the term frequency and to the document length.
+    pub context_weight: f32,
+    /// Weight of each neighbour's vector in a document's vector when built
+    /// by [`HybridIndex::build_sequences`] (own vector weight 1).
+    pub context_vector_weight: f32,
+    /// Neighbours on each side that form a document's context in
+    /// [`HybridIndex::build_sequences`] (0 = no context).
+    pub context_window: usize,
 }
 
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
+            fusion: Fusion::Rrf,
             bm25_k1: 1.2,
             bm25_b: 0.75,
             rrf_k: 60.0,
@@ -94,6 +135,28 @@ impl Default for IndexConfig {
             priority_clamp: 5,
             recency_weight: 0.004,
             half_life_days: 90.0,
+            context_weight: 0.5,
+            context_vector_weight: 0.3,
+            context_window: 2,
+        }
+    }
+}
+
+impl IndexConfig {
+    /// The preset for searching conversations and session logs with
+    /// [`HybridIndex::build_sequences`]: each event in the context of two
+    /// neighbours on each side (BM25 context weight 0.5, neighbour vector
+    /// weight 0.3), convex fusion with vector weight 0.4. Chosen on three
+    /// LoCoMo conversations (26, 30, 41) and checked on two others (42,
+    /// 43); see BENCHMARKS.md.
+    pub fn sessions() -> Self {
+        IndexConfig {
+            fusion: Fusion::Convex,
+            vector_weight: 0.4,
+            context_weight: 0.5,
+            context_vector_weight: 0.3,
+            context_window: 2,
+            ..IndexConfig::default()
         }
     }
 }
@@ -128,9 +191,9 @@ struct Slot {
     priority: i32,
     updated_unix: Option<i64>,
     kind_rank: u8,
-    len: u32,
-    /// (term id, tf) — kept so that removal can clean the postings.
-    terms: Vec<(u32, u32)>,
+    len: f32,
+    /// Term ids — kept so that removal can clean the postings.
+    terms: Vec<u32>,
 }
 
 /// The hybrid index. Cheap to clone only in the sense that it is plain data.
@@ -149,11 +212,11 @@ pub struct HybridIndex {
     qscales: Vec<f32>,
     /// Compact per-slot data for the hot loops: liveness and BM25 length.
     live: Vec<bool>,
-    lens: Vec<u32>,
+    lens: Vec<f32>,
     vocab: HashMap<String, u32>,
-    /// term id → (slot, tf)
-    postings: Vec<Vec<(u32, u32)>>,
-    total_len: u64,
+    /// term id → (slot, tf), tf counting a context occurrence as `context_weight`
+    postings: Vec<Vec<(u32, f32)>>,
+    total_len: f64,
 }
 
 /// Rows per parallel work item in the vector scan.
@@ -180,7 +243,7 @@ impl HybridIndex {
             lens: Vec::new(),
             vocab: HashMap::new(),
             postings: Vec::new(),
-            total_len: 0,
+            total_len: 0.0,
         }
     }
 
@@ -229,7 +292,23 @@ impl HybridIndex {
 
     /// Insert or replace `doc` with its vector, made by `embedder`.
     /// Refuses (`EmbedderMismatch`) vectors of another embedder or dimension.
-    pub fn upsert(&mut self, doc: Doc, embedder: &EmbedderInfo, mut vector: Vec<f32>) -> Result<(), SearchError> {
+    pub fn upsert(&mut self, doc: Doc, embedder: &EmbedderInfo, vector: Vec<f32>) -> Result<(), SearchError> {
+        self.upsert_in_context(doc, "", embedder, vector)
+    }
+
+    /// Like [`HybridIndex::upsert`], with `context`: text the document is
+    /// read with (e.g. the neighbouring turns of a conversation), indexed
+    /// for BM25 at `context_weight` per occurrence (term frequency and
+    /// document length), while the hit remains the document itself.
+    /// `vector` is taken as given (see [`HybridIndex::build_sequences`] for
+    /// context-mixed vectors).
+    pub fn upsert_in_context(
+        &mut self,
+        doc: Doc,
+        context: &str,
+        embedder: &EmbedderInfo,
+        mut vector: Vec<f32>,
+    ) -> Result<(), SearchError> {
         self.check(embedder, vector.len())?;
         let updated_unix = match &doc.updated_at {
             Some(s) => Some(
@@ -242,16 +321,19 @@ impl HybridIndex {
         l2_normalize(&mut vector);
         self.remove(&doc.id);
 
-        let mut tf: HashMap<u32, u32> = HashMap::new();
-        let mut len = 0u32;
-        for t in tokenize(&doc.text) {
+        let cw = self.config.context_weight.max(0.0);
+        let mut tf: HashMap<u32, f32> = HashMap::new();
+        let mut len = 0f32;
+        let own = tokenize(&doc.text).into_iter().map(|t| (t, 1.0));
+        let ctx = if cw > 0.0 { tokenize(context) } else { Vec::new() };
+        for (t, w) in own.chain(ctx.into_iter().map(|t| (t, cw))) {
             let next = self.vocab.len() as u32;
             let tid = *self.vocab.entry(t).or_insert(next);
             if tid == next {
                 self.postings.push(Vec::new());
             }
-            *tf.entry(tid).or_insert(0) += 1;
-            len += 1;
+            *tf.entry(tid).or_insert(0.0) += w;
+            len += w;
         }
         let slot_no = match self.free.pop() {
             Some(s) => s,
@@ -261,17 +343,18 @@ impl HybridIndex {
                 self.qvectors.resize(self.qvectors.len() + self.embedder.dim, 0);
                 self.qscales.push(0.0);
                 self.live.push(false);
-                self.lens.push(0);
+                self.lens.push(0.0);
                 (self.slots.len() - 1) as u32
             }
         };
-        let mut terms: Vec<(u32, u32)> = tf.into_iter().collect();
-        terms.sort_unstable();
+        let mut terms: Vec<(u32, f32)> = tf.into_iter().collect();
+        terms.sort_unstable_by_key(|t| t.0);
         for &(tid, f) in &terms {
             if let Some(p) = self.postings.get_mut(tid as usize) {
                 p.push((slot_no, f));
             }
         }
+        let terms: Vec<u32> = terms.into_iter().map(|t| t.0).collect();
         let dim = self.embedder.dim;
         let start = slot_no as usize * dim;
         if let Some(row) = self.vectors.get_mut(start..start + dim) {
@@ -288,12 +371,75 @@ impl HybridIndex {
             *l = true;
             *n = len;
         }
-        self.total_len += u64::from(len);
+        self.total_len += f64::from(len);
         self.by_id.insert(doc.id.clone(), slot_no);
         if let Some(s) = self.slots.get_mut(slot_no as usize) {
             *s = Some(Slot { id: doc.id, priority: doc.priority, updated_unix, kind_rank: doc.kind_rank, len, terms });
         }
         Ok(())
+    }
+
+    /// Index ordered sequences of documents (e.g. the events of each
+    /// session, in order), each document in the context of its neighbours:
+    /// the `context_window` documents before and after it in the same
+    /// sequence. Their text is indexed at `context_weight` for BM25
+    /// ([`HybridIndex::upsert_in_context`]) and the document's vector is
+    /// `normalize(own + context_vector_weight * Σ neighbour)` over
+    /// normalised embeddings. Hits are still the documents themselves.
+    /// Documents are embedded once each.
+    pub fn build_sequences(
+        embedder: &dyn Embedder,
+        config: IndexConfig,
+        sequences: Vec<Vec<Doc>>,
+    ) -> Result<Self, SearchError> {
+        let seqs = sequences.into_iter().map(|s| s.into_iter().map(|d| (d, String::new())).collect()).collect();
+        Self::build_sequences_with_meta(embedder, config, seqs)
+    }
+
+    /// [`HybridIndex::build_sequences`] where each document also carries
+    /// metadata text (e.g. its speaker or role): indexed for BM25 at
+    /// `context_weight`, like the neighbours' text, and not embedded.
+    pub fn build_sequences_with_meta(
+        embedder: &dyn Embedder,
+        config: IndexConfig,
+        sequences: Vec<Vec<(Doc, String)>>,
+    ) -> Result<Self, SearchError> {
+        let info = EmbedderInfo::of(embedder);
+        let window = config.context_window;
+        let cvw = config.context_vector_weight.max(0.0);
+        let mut index = HybridIndex::new(info.clone(), config);
+        let texts: Vec<&str> = sequences.iter().flatten().map(|(d, _)| d.text.as_str()).collect();
+        let mut vecs = embedder.embed(&texts)?;
+        if vecs.len() != texts.len() {
+            return Err(SearchError::Embedding(format!("{} vectors for {} texts", vecs.len(), texts.len())));
+        }
+        vecs.iter_mut().for_each(|v| l2_normalize(v));
+        let mut offset = 0;
+        for seq in sequences {
+            let n = seq.len();
+            let own = vecs.get(offset..offset + n).unwrap_or(&[]);
+            let context_texts: Vec<String> = (0..n)
+                .map(|i| {
+                    let meta = seq.get(i).map(|(_, m)| m.as_str()).into_iter();
+                    meta.chain(neighbours(i, n, window).filter_map(|j| seq.get(j)).map(|(d, _)| d.text.as_str()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .collect();
+            for (i, ((doc, _), context)) in seq.into_iter().zip(context_texts).enumerate() {
+                let mut v = own.get(i).cloned().unwrap_or_default();
+                if cvw > 0.0 {
+                    for nv in neighbours(i, n, window).filter_map(|j| own.get(j)) {
+                        for (x, y) in v.iter_mut().zip(nv) {
+                            *x += cvw * y;
+                        }
+                    }
+                }
+                index.upsert_in_context(doc, &context, &info, v)?;
+            }
+            offset += n;
+        }
+        Ok(index)
     }
 
     /// Embed `doc` with `embedder` (which must be the index's) and upsert it.
@@ -308,7 +454,7 @@ impl HybridIndex {
     pub fn remove(&mut self, id: &str) -> bool {
         let Some(slot_no) = self.by_id.remove(id) else { return false };
         let Some(slot) = self.slots.get_mut(slot_no as usize).and_then(Option::take) else { return false };
-        for (tid, _) in &slot.terms {
+        for tid in &slot.terms {
             if let Some(p) = self.postings.get_mut(*tid as usize) {
                 p.retain(|(s, _)| *s != slot_no);
             }
@@ -326,9 +472,9 @@ impl HybridIndex {
         }
         if let (Some(l), Some(n)) = (self.live.get_mut(slot_no as usize), self.lens.get_mut(slot_no as usize)) {
             *l = false;
-            *n = 0;
+            *n = 0.0;
         }
-        self.total_len -= u64::from(slot.len);
+        self.total_len = (self.total_len - f64::from(slot.len)).max(0.0);
         self.free.push(slot_no);
         true
     }
@@ -343,7 +489,7 @@ impl HybridIndex {
             .slots
             .iter()
             .map(|s| {
-                std::mem::size_of::<Option<Slot>>() + s.as_ref().map_or(0, |s| s.id.capacity() + s.terms.capacity() * 8)
+                std::mem::size_of::<Option<Slot>>() + s.as_ref().map_or(0, |s| s.id.capacity() + s.terms.capacity() * 4)
             })
             .sum();
         let by_id: usize = self.by_id.keys().map(|k| k.capacity() + 24 + 4 + 8).sum();
@@ -362,7 +508,7 @@ impl HybridIndex {
         if qterms.is_empty() {
             return None;
         }
-        let avgdl = (self.total_len as f32 / n as f32).max(1e-6);
+        let avgdl = ((self.total_len / n as f64) as f32).max(1e-6);
         let (k1, b) = (self.config.bm25_k1, self.config.bm25_b);
         let mut scores = vec![0.0f32; self.slots.len()];
         let mut any = false;
@@ -375,8 +521,7 @@ impl HybridIndex {
             any = true;
             let idf = (1.0 + (n as f32 - df + 0.5) / (df + 0.5)).ln();
             for &(s, f) in post {
-                let dl = self.lens.get(s as usize).copied().unwrap_or(0) as f32;
-                let f = f as f32;
+                let dl = self.lens.get(s as usize).copied().unwrap_or(0.0);
                 if let Some(sc) = scores.get_mut(s as usize) {
                     *sc += idf * f * (k1 + 1.0) / (f + k1 * (1.0 - b + b * dl / avgdl));
                 }
@@ -499,12 +644,29 @@ impl HybridIndex {
         }
         let c = &self.config;
         let now_unix = now.unix_timestamp();
+        let bm_max = bm_top.first().map_or(0.0, |x| x.1);
+        let (v_max, v_min) = (vec_top.first().map_or(0.0, |x| x.1), vec_top.last().map_or(0.0, |x| x.1));
         let mut hits: Vec<(u8, Hit)> = fused
             .into_iter()
             .filter_map(|(s, (br, vr))| {
                 let slot = self.slot(s)?;
-                let rrf = br.map_or(0.0, |r| c.bm25_weight / (c.rrf_k + r as f32))
-                    + vr.map_or(0.0, |r| c.vector_weight / (c.rrf_k + r as f32));
+                let bm25 = bm.as_ref().and_then(|v| v.get(s as usize).copied()).filter(|x| *x > 0.0);
+                let vector = q.as_ref().map(|q| self.exact(s, q));
+                let rrf = match c.fusion {
+                    Fusion::Rrf => {
+                        br.map_or(0.0, |r| c.bm25_weight / (c.rrf_k + r as f32))
+                            + vr.map_or(0.0, |r| c.vector_weight / (c.rrf_k + r as f32))
+                    }
+                    Fusion::Convex => {
+                        let b = if bm_max > 0.0 { bm25.unwrap_or(0.0) / bm_max } else { 0.0 };
+                        let v = match vector {
+                            Some(v) if v_max > v_min => ((v - v_min) / (v_max - v_min)).clamp(0.0, 1.0),
+                            Some(_) if vr.is_some() => 1.0,
+                            _ => 0.0,
+                        };
+                        (c.bm25_weight * b + c.vector_weight * v) / (c.rrf_k + 1.0)
+                    }
+                };
                 let priority_boost =
                     c.priority_weight * slot.priority.clamp(-c.priority_clamp.abs(), c.priority_clamp.abs()) as f32;
                 let recency_boost = match slot.updated_unix {
@@ -514,8 +676,6 @@ impl HybridIndex {
                     }
                     _ => 0.0,
                 };
-                let bm25 = bm.as_ref().and_then(|v| v.get(s as usize).copied()).filter(|x| *x > 0.0);
-                let vector = q.as_ref().map(|q| self.exact(s, q));
                 let parts =
                     ScoreParts { bm25, bm25_rank: br, vector, vector_rank: vr, rrf, priority_boost, recency_boost };
                 Some((slot.kind_rank, Hit { id: slot.id.clone(), score: rrf + priority_boost + recency_boost, parts }))
@@ -585,6 +745,11 @@ impl HybridIndex {
             })
             .collect())
     }
+}
+
+/// Indices of the neighbours of `i` in a sequence of `n`, up to `window` on each side.
+fn neighbours(i: usize, n: usize, window: usize) -> impl Iterator<Item = usize> {
+    (i.saturating_sub(window)..(i + window + 1).min(n)).filter(move |j| *j != i)
 }
 
 /// Symmetric i8 quantisation: (row, scale) with row[i] * scale ≈ v[i].

@@ -21,4 +21,4 @@ pub use embed::HttpEmbedder;
 pub use embed::Model2VecEmbedder;
 pub use embed::{cosine, Embedder, EmbedderInfo, HashingConfig, HashingEmbedder};
 pub use error::SearchError;
-pub use index::{Doc, Hit, HybridIndex, IndexConfig, ScoreParts};
+pub use index::{Doc, Fusion, Hit, HybridIndex, IndexConfig, ScoreParts};

@@ -8,7 +8,12 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
     pub dia_id: String,
-    /// `speaker: text`, plus ` [shared photo: caption]` when the turn has a `blip_caption`.
+    /// The session number (`N` of `session_N`).
+    pub session: u32,
+    pub speaker: String,
+    /// What was said, plus ` [shared photo: caption]` when the turn has a `blip_caption`.
+    pub content: String,
+    /// `speaker: content`.
     pub text: String,
 }
 
@@ -70,15 +75,16 @@ pub fn parse_conversation(name: &str, json: &str) -> Result<Conversation, Search
         .collect();
     sessions.sort_by_key(|(n, _)| *n);
     let mut turns = Vec::new();
-    for (_, arr) in sessions {
+    for (session, arr) in sessions {
         for t in arr {
             let get = |k: &str| t.get(k).and_then(Value::as_str);
             let (Some(dia_id), Some(speaker)) = (get("dia_id"), get("speaker")) else { continue };
-            let mut text = format!("{speaker}: {}", get("text").unwrap_or(""));
+            let mut content = get("text").unwrap_or("").to_string();
             if let Some(c) = get("blip_caption") {
-                text.push_str(&format!(" [shared photo: {c}]"));
+                content.push_str(&format!(" [shared photo: {c}]"));
             }
-            turns.push(Turn { dia_id: dia_id.to_string(), text });
+            let text = format!("{speaker}: {content}");
+            turns.push(Turn { dia_id: dia_id.to_string(), session, speaker: speaker.to_string(), content, text });
         }
     }
     let qa = obj
@@ -97,6 +103,18 @@ pub fn parse_conversation(name: &str, json: &str) -> Result<Conversation, Search
         questions.push(Question { question, category, evidence });
     }
     Ok(Conversation { name: name.to_string(), turns, questions })
+}
+
+/// The turns grouped by session, in order (sessions ascending).
+pub fn sessions(turns: &[Turn]) -> Vec<Vec<&Turn>> {
+    let mut out: Vec<Vec<&Turn>> = Vec::new();
+    for t in turns {
+        match out.last_mut() {
+            Some(cur) if cur.last().is_some_and(|p| p.session == t.session) => cur.push(t),
+            _ => out.push(vec![t]),
+        }
+    }
+    out
 }
 
 /// Share of `evidence` found among the first `k` of `ranked` (None if no evidence).
@@ -140,7 +158,9 @@ mod tests {
         let c = parse_conversation("t", json).unwrap();
         assert_eq!(c.turns.len(), 2);
         assert_eq!(c.turns[0].text, "A: hi [shared photo: a dog]");
+        assert_eq!((c.turns[0].speaker.as_str(), c.turns[0].content.as_str()), ("A", "hi [shared photo: a dog]"));
         assert_eq!(c.turns[1].dia_id, "D2:1");
+        assert_eq!((c.turns[0].session, c.turns[1].session), (1, 2));
         assert_eq!(c.questions[0].evidence, vec!["D1:1"]);
         assert_eq!(c.questions[0].category, 4);
     }

@@ -183,3 +183,85 @@ fn large_index_uses_shortlist_and_stays_exact_on_top() {
     let best = all.iter().map(|v| nocturne_search::cosine(v, &q)).fold(f32::MIN, f32::max);
     assert!((hits[0].score - best).abs() < 1e-5, "{} vs {best}", hits[0].score);
 }
+
+#[test]
+fn neighbour_context_finds_the_answer_turn() {
+    // The answer turn ("Sunday, at the lake") does not contain the query's
+    // terms; its neighbour (the question it answers) does.
+    let seq = |s: &str, texts: &[&str]| -> Vec<Doc> {
+        texts.iter().enumerate().map(|(i, t)| doc(&format!("{s}:{i}"), t)).collect()
+    };
+    let sessions = vec![
+        seq("s1", &["A: When is the kayaking trip?", "B: Sunday, at the lake.", "A: Great, see you."]),
+        seq("s2", &["A: Lunch orders close at eleven.", "B: Invoices are archived after seven years."]),
+    ];
+    let e = HashingEmbedder::new();
+    let plain = HybridIndex::build(&e, IndexConfig::default(), sessions.iter().flatten().cloned().collect()).unwrap();
+    let ctx = HybridIndex::build_sequences(&e, IndexConfig::sessions(), sessions).unwrap();
+    assert!(plain.search_bm25_only("kayaking", 5).iter().all(|h| h.id != "s1:1"));
+    let bm = ctx.search_bm25_only("kayaking", 5);
+    // Own occurrence first, then the neighbours through their context.
+    assert_eq!(bm[0].id, "s1:0");
+    assert!(bm.iter().any(|h| h.id == "s1:1"), "{:?}", ids(&bm));
+    // Context never crosses sequences.
+    assert!(bm.iter().all(|h| !h.id.starts_with("s2")), "{:?}", ids(&bm));
+    let hits = ctx.search_with(&e, "kayaking trip", 3, NOW).unwrap();
+    assert!(ids(&hits).contains(&"s1:1"), "{:?}", ids(&hits));
+    assert_eq!(ctx.len(), 5);
+}
+
+#[test]
+fn context_terms_weigh_less_than_own_terms() {
+    let e = HashingEmbedder::new();
+    let cfg = IndexConfig::sessions();
+    let mut idx = HybridIndex::new(EmbedderInfo::of(&e), cfg.clone());
+    let v = |t: &str| e.embed(&[t]).unwrap().remove(0);
+    idx.upsert(doc("own", "ferry schedule"), &EmbedderInfo::of(&e), v("ferry schedule")).unwrap();
+    idx.upsert_in_context(doc("ctx", "timetable"), "ferry", &EmbedderInfo::of(&e), v("timetable")).unwrap();
+    idx.upsert(doc("none", "bicycle"), &EmbedderInfo::of(&e), v("bicycle")).unwrap();
+    let hits = idx.search_bm25_only("ferry", 5);
+    assert_eq!(ids(&hits), vec!["own", "ctx"]);
+    assert!(hits[1].score < hits[0].score);
+
+    // Weight 0: context is ignored, same as a plain upsert.
+    let cfg0 = IndexConfig { context_weight: 0.0, ..cfg };
+    let mut a = HybridIndex::new(EmbedderInfo::of(&e), cfg0.clone());
+    let mut b = HybridIndex::new(EmbedderInfo::of(&e), cfg0);
+    for (id, t) in [("x", "ferry schedule"), ("y", "ferry timetable")] {
+        a.upsert_in_context(doc(id, t), "bicycle ferry ferry", &EmbedderInfo::of(&e), v(t)).unwrap();
+        b.upsert(doc(id, t), &EmbedderInfo::of(&e), v(t)).unwrap();
+    }
+    assert!(a.search_bm25_only("bicycle", 5).is_empty());
+    assert_eq!(a.search_bm25_only("ferry", 5), b.search_bm25_only("ferry", 5));
+
+    // Removing a context document leaves the index as if it never was there.
+    assert!(idx.remove("ctx"));
+    assert_eq!(ids(&idx.search_bm25_only("ferry", 5)), vec!["own"]);
+}
+
+#[test]
+fn convex_fusion_ranks_and_scales() {
+    let docs = vec![
+        doc("vague", "Be careful when shipping changes to the servers late in the week."),
+        doc("exact", "Run terraform plan before terraform apply on the staging account."),
+        doc("other", "The team prefers tabs over spaces in Go files."),
+    ];
+    let e = HashingEmbedder::new();
+    let cfg = IndexConfig { fusion: nocturne_search::Fusion::Convex, ..IndexConfig::default() };
+    let idx = HybridIndex::build(&e, cfg.clone(), docs).unwrap();
+    let hits = idx.search_with(&e, "terraform apply", 3, NOW).unwrap();
+    assert_eq!(hits[0].id, "exact");
+    // Best on both sides: (bm25_weight * 1 + vector_weight * 1) / (rrf_k + 1).
+    let top = (cfg.bm25_weight + cfg.vector_weight) / (cfg.rrf_k + 1.0);
+    assert!((hits[0].parts.rrf - top).abs() < 1e-6, "{} vs {top}", hits[0].parts.rrf);
+    assert!(hits.iter().all(|h| h.parts.rrf >= 0.0 && h.parts.rrf <= top + 1e-6));
+}
+
+#[test]
+fn index_config_reads_older_json() {
+    // Configs serialised before the context/fusion fields still load.
+    let old = r#"{"bm25_k1":1.2,"bm25_b":0.75,"rrf_k":60.0,"fusion_depth":100,"bm25_weight":1.0,
+        "vector_weight":0.3,"priority_weight":0.001,"priority_clamp":5,"recency_weight":0.004,"half_life_days":90.0}"#;
+    let c: IndexConfig = serde_json::from_str(old).unwrap();
+    assert_eq!(c, IndexConfig::default());
+}

@@ -7,6 +7,7 @@ mod export;
 mod ingest;
 mod memory;
 mod outcomes;
+mod schedule;
 mod search;
 mod sessions;
 
@@ -21,6 +22,7 @@ pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
+pub use schedule::{Config, Cron, Planned, Policy, Schedule, MAX_ATTEMPTS};
 pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
 pub use sessions::{VerifyFailure, VerifyReport};
 

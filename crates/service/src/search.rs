@@ -252,9 +252,13 @@ impl Service {
 
     /// Hybrid search over the events of the given sessions.
     pub fn sessions_search_in(&self, query: &str, k: usize, ids: &[String]) -> Result<Vec<EventHit>> {
+        // Events are indexed in their session's order, each read together
+        // with its neighbours (see IndexConfig::sessions), as a person reads
+        // a transcript: the answer often sits next to the words asked about.
         let mut events = BTreeMap::new();
-        let mut docs = Vec::new();
+        let mut seqs: Vec<Vec<Doc>> = Vec::with_capacity(ids.len());
         for sid in ids {
+            let mut docs = Vec::new();
             for e in self.store.events(sid)? {
                 let b = &e.body;
                 let text = match b.kind {
@@ -270,8 +274,9 @@ impl Service {
                 docs.push(Doc { id: key.clone(), text: text.clone(), priority: 0, updated_at: None, kind_rank: 0 });
                 events.insert(key, (e, text));
             }
+            seqs.push(docs);
         }
-        let index = HybridIndex::build(self.embedder(), IndexConfig::default(), docs).map_err(search_err)?;
+        let index = HybridIndex::build_sequences(self.embedder(), IndexConfig::sessions(), seqs).map_err(search_err)?;
         let hits = index.search_with(self.embedder(), query, k, now_dt(&self.now())).map_err(search_err)?;
         Ok(hits
             .into_iter()

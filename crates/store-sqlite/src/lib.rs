@@ -11,8 +11,8 @@ use nocturne_core::{
     chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    Appended, Commit, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord,
-    Usage,
+    Appended, Commit, DreamRun, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
+    TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -780,6 +780,58 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+    }
+
+    fn try_lock(&self, name: &str, holder: &str, now: &str, lease_until: &str) -> Result<bool> {
+        self.write(|tx| {
+            let cur: Option<(String, String)> = tx
+                .query_row("SELECT holder, lease_until FROM locks WHERE name = ?1", [name], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            let free = match &cur {
+                None => true,
+                Some((h, until)) => h == holder || until.as_str() < now,
+            };
+            if free {
+                tx.execute(
+                    "INSERT OR REPLACE INTO locks (name, holder, lease_until) VALUES (?1, ?2, ?3)",
+                    params![name, holder, lease_until],
+                )
+                .map_err(backend)?;
+            }
+            Ok(free)
+        })
+    }
+
+    fn unlock(&self, name: &str, holder: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM locks WHERE name = ?1 AND holder = ?2", params![name, holder]).map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn put_run(&self, run: &DreamRun) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO runs (id, started_at, body) VALUES (?1, ?2, ?3)",
+                params![run.id, run.started_at, to_json(run)?],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn runs(&self) -> Result<Vec<DreamRun>> {
+        let conn = self.conn()?;
+        let mut st = conn.prepare_cached("SELECT body FROM runs ORDER BY started_at DESC, id DESC").map_err(backend)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(backend)?;
+        let mut out = Vec::new();
+        for b in rows {
+            out.push(serde_json::from_str(&b.map_err(backend)?).map_err(corrupt)?);
+        }
+        Ok(out)
     }
 
     fn put_proposal(&self, p: &Proposal) -> Result<()> {

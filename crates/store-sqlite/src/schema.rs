@@ -142,6 +142,19 @@ const MIGRATIONS: &[&str] = &[
           OR NEW.ingested_at IS NOT OLD.ingested_at OR NEW.event_count <= OLD.event_count
         BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
     "#,
+    // 7: scheduled dream runs and leases.
+    r#"
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE locks (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        lease_until TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -34,6 +34,8 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("usage_events_are_appended", usage_events_are_appended),
         ("tokens_are_found_by_hash_and_revoked", tokens_are_found_by_hash_and_revoked),
         ("open_sessions_grow_at_their_end", open_sessions_grow_at_their_end),
+        ("a_lock_has_one_holder_until_its_lease_ends", a_lock_has_one_holder_until_its_lease_ends),
+        ("runs_are_recorded_and_updated", runs_are_recorded_and_updated),
     ];
     let mut failures = Vec::new();
     for (name, check) in checks {
@@ -464,4 +466,45 @@ fn open_sessions_grow_at_their_end<S: Store>(s: &S) -> Result<(), String> {
         matches!(s.append_events("nope", &whole.session.events[..1]), Err(StoreError::NotFound { .. })),
         "unknown session",
     )
+}
+
+fn a_lock_has_one_holder_until_its_lease_ends<S: Store>(s: &S) -> Result<(), String> {
+    let t0 = "2026-01-01T00:00:00Z";
+    let t1 = "2026-01-01T00:05:00Z";
+    let t2 = "2026-01-01T00:10:00Z";
+    ensure(s.try_lock("dream", "p1", t0, t1).map_err(err)?, "a free lock is taken")?;
+    ensure(!s.try_lock("dream", "p2", t0, t1).map_err(err)?, "a held lock is refused to another holder")?;
+    ensure(s.try_lock("dream", "p1", t0, t2).map_err(err)?, "the holder renews its lease")?;
+    ensure(
+        s.try_lock("dream", "p2", "2026-01-01T00:11:00Z", "2026-01-01T00:20:00Z").map_err(err)?,
+        "an expired lease (crashed holder) is taken over",
+    )?;
+    s.unlock("dream", "p1").map_err(err)?;
+    ensure(!s.try_lock("dream", "p3", t2, t2).map_err(err)?, "unlock by a non-holder changes nothing")?;
+    s.unlock("dream", "p2").map_err(err)?;
+    ensure(s.try_lock("dream", "p3", t2, t2).map_err(err)?, "released")
+}
+
+fn runs_are_recorded_and_updated<S: Store>(s: &S) -> Result<(), String> {
+    let mut r = crate::DreamRun {
+        id: "r1".into(),
+        schedule: "nightly".into(),
+        state: "running".into(),
+        attempt: 1,
+        started_at: "2026-01-01T03:00:00Z".into(),
+        finished_at: None,
+        trigger: "cron".into(),
+        sessions_seen: 10,
+        proposal: None,
+        applied_revision: None,
+        summary: None,
+        error: None,
+        next_retry_at: None,
+    };
+    s.put_run(&r).map_err(err)?;
+    r.state = "done".into();
+    r.proposal = Some("d-1".into());
+    s.put_run(&r).map_err(err)?;
+    let runs = s.runs().map_err(err)?;
+    ensure(runs == vec![r], "one run, updated in place")
 }

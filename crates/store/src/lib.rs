@@ -129,6 +129,37 @@ pub struct TokenRecord {
     pub revoked_at: Option<String>,
 }
 
+/// One run of a scheduled dream.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DreamRun {
+    pub id: String,
+    /// The schedule's name.
+    pub schedule: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// 1 for the first try; retries after a failure count up.
+    pub attempt: u32,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// Why it ran (`cron 0 3 * * *`, `12 new sessions`, `retry`).
+    pub trigger: String,
+    /// Sessions in the store when it started (for "after N new sessions").
+    pub sessions_seen: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_revision: Option<u64>,
+    /// What it changed, or why nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When a failed run is retried (back-off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_at: Option<String>,
+}
+
 /// A revision to commit.
 #[derive(Debug, Clone)]
 pub struct Commit {
@@ -210,6 +241,18 @@ pub trait Store: Send + Sync {
     fn tokens(&self) -> Result<Vec<TokenRecord>>;
     /// Marks a token revoked (tokens are never deleted).
     fn revoke_token(&self, id: &str, at: &str) -> Result<()>;
+
+    // --- scheduled dream runs and the per-store dream lock ---
+    /// Takes the named lock for `holder` until `lease_until` (RFC 3339) if it
+    /// is free, already held by `holder`, or its lease expired before `now`
+    /// (a holder that crashed). Returns whether the lock is now held.
+    fn try_lock(&self, name: &str, holder: &str, now: &str, lease_until: &str) -> Result<bool>;
+    /// Releases the lock if `holder` has it.
+    fn unlock(&self, name: &str, holder: &str) -> Result<()>;
+    /// Inserts or updates a run record (runs are status records, not history).
+    fn put_run(&self, run: &DreamRun) -> Result<()>;
+    /// Runs, newest first.
+    fn runs(&self) -> Result<Vec<DreamRun>>;
 
     // --- dream proposals ---
     fn put_proposal(&self, p: &Proposal) -> Result<()>;

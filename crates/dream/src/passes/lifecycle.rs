@@ -22,12 +22,33 @@
 //!   ran any command it mentions, and (for memories mentioning no command)
 //!   fewer than half of its content tokens occur anywhere in the batch.
 //!   Memories at priority ≤ -3 are not demoted further.
+//! - **Usefulness by outcomes** (before the two rules above): a memory is
+//!   *present* in a session when its id is in `Snapshot::usages` for it
+//!   (handed in a context bundle) or its advice was followed there (every
+//!   recommended command worked, no warned-against one ran — the
+//!   confirmation test without the success requirement). Only sessions with
+//!   an outcome take part; sessions without one are left out of the
+//!   comparison (the count is reported). The mean outcome of the present
+//!   sessions is compared with that of comparable sessions without the
+//!   memory: same agent and team as the present ones when at least
+//!   `weights.min_usefulness_sessions` qualify, else same agent, else every
+//!   session with an outcome. With ≥ `min_usefulness_sessions` on both
+//!   sides the comparison decides: difference ≥ `weights.usefulness_margin`
+//!   → promote (the planner still wants `min_support` present sessions),
+//!   ≤ −margin → demote (whatever the confirmation count says); a smaller
+//!   difference proves nothing and the two rules above decide. The rationale carries the numbers
+//!   (`present in 6 sessions (...), mean outcome 0.92; 8 comparable sessions
+//!   without it (same agent and team), mean 0.41 (+0.51)`); the proposal's
+//!   stats carry every measured figure under `usefulness.<memory id>`.
+//!   Without enough outcomes the two rules above apply unchanged (with
+//!   "successful" meaning the outcome class where a session has one).
+//!   The figure is checked first, then promote and demote as above.
 
 use super::duplicates::memory_evidence;
 use crate::context::{Context, Outcome};
 use crate::text::{self, parse_command};
 use crate::{Category, Finding, Pass};
-use nocturne_core::{Evidence, OpKind};
+use nocturne_core::{Evidence, Memory, OpKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const MAX_PRIORITY: i32 = 5;
@@ -232,6 +253,187 @@ impl Pass for Outdated {
     }
 }
 
+/// Sessions (sorted) where a memory's advice was demonstrably followed:
+/// every command it recommends ran and worked, and none it warns against
+/// ran. Empty when it recommends no command.
+pub fn followed(ctx: &Context, men: &[Mention]) -> Vec<usize> {
+    let empty = crate::context::Runs::default();
+    let runs = |k: &str| ctx.runs.get(k).unwrap_or(&empty);
+    let pos: Vec<&str> = men.iter().filter(|x| !x.negative).map(|x| x.key.as_str()).collect();
+    let neg: Vec<&str> = men.iter().filter(|x| x.negative).map(|x| x.key.as_str()).collect();
+    let Some(first) = pos.first() else { return Vec::new() };
+    runs(first)
+        .ok
+        .iter()
+        .copied()
+        .filter(|si| pos.iter().all(|k| sorted_contains(&runs(k).ok, *si)))
+        .filter(|si| neg.iter().all(|k| !sorted_contains(&runs(k).ran, *si)))
+        .collect()
+}
+
+/// A memory's usefulness figure: mean outcome of the sessions it was
+/// present in against comparable sessions without it. Only sessions with an
+/// outcome take part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figure {
+    /// Sessions with an outcome where the memory was present (sorted).
+    pub present: Vec<usize>,
+    /// Of those, handed in a context bundle / with the advice followed.
+    pub via_usage: usize,
+    pub via_followed: usize,
+    /// Sessions where it was present but that have no outcome (left out).
+    pub present_unscored: usize,
+    pub present_mean: f64,
+    /// Comparable sessions with an outcome where it was absent (sorted).
+    pub absent: Vec<usize>,
+    pub absent_mean: f64,
+    /// How `absent` was chosen: `same agent and team`, `same agent` or
+    /// `all sessions with an outcome`.
+    pub cohort: &'static str,
+}
+
+impl Figure {
+    pub fn difference(&self) -> f64 {
+        self.present_mean - self.absent_mean
+    }
+
+    /// Enough sessions on both sides to judge.
+    pub fn measured(&self, w: &crate::OutcomeWeights) -> bool {
+        let min = w.min_usefulness_sessions.max(1) as usize;
+        self.present.len() >= min && self.absent.len() >= min
+    }
+
+    /// `present in 6 sessions (...), mean outcome 0.92; 8 comparable sessions without it (...), mean 0.41 (+0.51)`.
+    pub fn describe(&self) -> String {
+        let mut how = Vec::new();
+        if self.via_usage > 0 {
+            how.push(format!("{} handed in a context bundle", self.via_usage));
+        }
+        if self.via_followed > 0 {
+            how.push(format!("{} followed its advice", self.via_followed));
+        }
+        if self.present_unscored > 0 {
+            how.push(format!("{} more without an outcome left out", self.present_unscored));
+        }
+        format!(
+            "present in {} sessions ({}), mean outcome {:.2}; {} comparable sessions without it ({}), mean {:.2} ({:+.2})",
+            self.present.len(),
+            how.join("; "),
+            self.present_mean,
+            self.absent.len(),
+            self.cohort,
+            self.absent_mean,
+            self.difference()
+        )
+    }
+}
+
+/// The figure of memory `m` (with its mentions `men`), when it was present
+/// in at least one session with an outcome and some comparable session
+/// without it has one. Comparable: the sessions of the same agent and team
+/// as the present ones when at least `min_usefulness_sessions` of them
+/// qualify, else of the same agent, else every session with an outcome.
+pub fn figure(ctx: &Context, m: &Memory, men: &[Mention]) -> Option<Figure> {
+    let used = ctx.used_in.get(m.id.as_str());
+    let fol: BTreeSet<usize> = followed(ctx, men).into_iter().collect();
+    let mut present_all: BTreeSet<usize> = fol.clone();
+    present_all.extend(used.into_iter().flatten().copied());
+    let scored = |si: &usize| ctx.sessions.get(*si).and_then(|s| s.score);
+    let present: Vec<usize> = present_all.iter().copied().filter(|si| scored(si).is_some()).collect();
+    if present.is_empty() {
+        return None;
+    }
+    let key =
+        |si: usize| ctx.sessions.get(si).map(|s| (s.data.session.agent.as_deref(), s.data.session.team.as_deref()));
+    let keys: BTreeSet<_> = present.iter().filter_map(|si| key(*si)).collect();
+    let agents: BTreeSet<_> = keys.iter().map(|k| k.0).collect();
+    let others: Vec<usize> =
+        (0..ctx.sessions.len()).filter(|si| !present_all.contains(si) && scored(si).is_some()).collect();
+    let min = ctx.config.weights.min_usefulness_sessions.max(1) as usize;
+    let same_team: Vec<usize> =
+        others.iter().copied().filter(|si| key(*si).is_some_and(|k| keys.contains(&k))).collect();
+    let same_agent: Vec<usize> =
+        others.iter().copied().filter(|si| key(*si).is_some_and(|k| agents.contains(&k.0))).collect();
+    let (absent, cohort) = if same_team.len() >= min {
+        (same_team, "same agent and team")
+    } else if same_agent.len() >= min {
+        (same_agent, "same agent")
+    } else {
+        (others, "all sessions with an outcome")
+    };
+    if absent.is_empty() {
+        return None;
+    }
+    let mean = |v: &[usize]| v.iter().filter_map(scored).sum::<f64>() / v.len().max(1) as f64;
+    Some(Figure {
+        via_usage: present.iter().filter(|si| used.is_some_and(|u| u.contains(si))).count(),
+        via_followed: present.iter().filter(|si| fol.contains(si)).count(),
+        present_unscored: present_all.len() - present.len(),
+        present_mean: mean(&present),
+        absent_mean: mean(&absent),
+        present,
+        absent,
+        cohort,
+    })
+}
+
+/// Promote or demote `m` by its measured figure (nothing when the
+/// difference is under the margin).
+fn outcome_finding(ctx: &Context, m: &Memory, fig: &Figure, pos: &[&str]) -> Option<Finding> {
+    let w = &ctx.config.weights;
+    let d = fig.difference();
+    let op = if d >= w.usefulness_margin && m.priority < MAX_PRIORITY {
+        OpKind::Promote
+    } else if d <= -w.usefulness_margin && m.priority > MIN_PRIORITY {
+        OpKind::Demote
+    } else {
+        return None;
+    };
+    let used = ctx.used_in.get(m.id.as_str());
+    let mut evidence = Vec::new();
+    for si in &fig.present {
+        let Some(s) = ctx.sessions.get(*si) else { continue };
+        let acts: Vec<_> = pos
+            .iter()
+            .filter_map(|k| {
+                s.actions.iter().find(|a| a.outcome == Outcome::Ok && a.cmd.as_ref().is_some_and(|c| c.key == *k))
+            })
+            .collect();
+        let mut how = Vec::new();
+        if used.is_some_and(|u| u.contains(si)) {
+            how.push("handed in a context bundle".to_string());
+        }
+        let cmds: Vec<String> = acts.iter().filter_map(|a| a.cmd.as_ref().map(|c| format!("$ {}", c.main))).collect();
+        if !cmds.is_empty() {
+            how.push(format!("followed: {}", cmds.join("; ")));
+        }
+        let mut events: Vec<u32> = acts.iter().map(|a| a.call_seq).collect();
+        events.sort_unstable();
+        let quote =
+            format!("outcome {} ({:.2}); {}", s.label.unwrap_or("?"), s.score.unwrap_or_default(), how.join("; "));
+        evidence.push(Evidence { session: s.id().to_string(), events, quote });
+    }
+    let (category, verdict) = if op == OpKind::Promote {
+        (Category::Promote, "better outcomes with it")
+    } else {
+        (Category::Demote, "worse outcomes with it")
+    };
+    Some(Finding {
+        pass: "usefulness",
+        category,
+        op,
+        kind: m.kind.clone(),
+        text: m.text.clone(),
+        targets: vec![m.id.clone()],
+        rationale: format!("{verdict}: {}", fig.describe()),
+        confidence: (0.5 + 0.03 * fig.present.len().min(fig.absent.len()) as f64 + 0.3 * d.abs()).min(0.95),
+        sessions: fig.present.iter().copied().collect(),
+        evidence,
+        tags: Vec::new(),
+        key_terms: Vec::new(),
+    })
+}
+
 pub struct Usefulness;
 
 impl Pass for Usefulness {
@@ -248,21 +450,19 @@ impl Pass for Usefulness {
             let men = mentions(&m.text, &ctx.keys_by_verb);
             let runs = |k: &str| ctx.runs.get(k).unwrap_or(&empty);
             let pos: Vec<&str> = men.iter().filter(|x| !x.negative).map(|x| x.key.as_str()).collect();
-            let neg: Vec<&str> = men.iter().filter(|x| x.negative).map(|x| x.key.as_str()).collect();
             let touched = men.iter().any(|x| !runs(&x.key).ran.is_empty());
-            // Successful sessions where every recommended command worked and
-            // no warned-against command ran.
-            let mut confirmed: Vec<usize> = Vec::new();
-            if let Some(first) = pos.first() {
-                confirmed = runs(first)
-                    .ok
-                    .iter()
-                    .copied()
-                    .filter(|si| ctx.sessions.get(*si).is_some_and(|s| s.successful))
-                    .filter(|si| pos.iter().all(|k| sorted_contains(&runs(k).ok, *si)))
-                    .filter(|si| neg.iter().all(|k| !sorted_contains(&runs(k).ran, *si)))
-                    .collect();
+            // With enough sessions with an outcome on both sides, a clear
+            // difference decides; an unclear one leaves the rules below.
+            let fig = figure(ctx, m, &men).filter(|f| f.measured(&ctx.config.weights));
+            if let Some(f) = fig.and_then(|fig| outcome_finding(ctx, m, &fig, &pos)) {
+                out.push(f);
+                continue;
             }
+            // Successful sessions where the advice was followed.
+            let confirmed: Vec<usize> = followed(ctx, &men)
+                .into_iter()
+                .filter(|si| ctx.sessions.get(*si).is_some_and(|s| s.successful))
+                .collect();
             if confirmed.len() >= promote_min && m.priority < MAX_PRIORITY {
                 let mut evidence = Vec::new();
                 for si in &confirmed {

@@ -95,6 +95,28 @@ impl Default for HashingConfig {
 #[derive(Debug, Clone)]
 pub struct HashingEmbedder {
     config: HashingConfig,
+    idf: Option<std::sync::Arc<FeatureIdf>>,
+}
+
+/// Document frequencies of hashed features over a corpus (see
+/// [`HashingEmbedder::fit_idf`]).
+#[derive(Debug)]
+struct FeatureIdf {
+    docs: u32,
+    df: HashMap<u64, u32>,
+    /// Fingerprint of (docs, df): part of the embedder id.
+    fingerprint: u64,
+}
+
+impl FeatureIdf {
+    /// BM25's idf, ln(1 + (N − df + 0.5)/(df + 0.5)), relative to that of
+    /// an unseen feature (so weights stay ≤ 1).
+    fn weight(&self, h: u64) -> f32 {
+        let n = self.docs as f32;
+        let idf = |df: f32| (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        let df = self.df.get(&h).copied().unwrap_or(0) as f32;
+        idf(df) / idf(0.0)
+    }
 }
 
 const SEED_WORD: u8 = 1;
@@ -104,7 +126,7 @@ const SEED_CHAR: u8 = 3;
 impl HashingEmbedder {
     /// The default: 256 dimensions.
     pub fn new() -> Self {
-        HashingEmbedder { config: HashingConfig::default() }
+        HashingEmbedder { config: HashingConfig::default(), idf: None }
     }
 
     /// Default weights with another dimension (must be > 0).
@@ -119,15 +141,46 @@ impl HashingEmbedder {
         if config.char_min == 0 || config.char_min > config.char_max {
             return Err(SearchError::EmbedderSetup("need 0 < char_min <= char_max".into()));
         }
-        Ok(HashingEmbedder { config })
+        Ok(HashingEmbedder { config, idf: None })
+    }
+
+    /// The same embedder with every feature weighted by its inverse
+    /// document frequency over `corpus` (BM25's idf, scaled so that a
+    /// feature absent from the corpus has weight 1): words, bigrams and
+    /// character n-grams that occur in most texts (greetings, fillers, a
+    /// speaker's name) stop dominating the vectors of short texts. Corpus
+    /// statistics only. The id gains `-idf<N>-<fingerprint>`: vectors of
+    /// embedders fitted on different corpora are another space.
+    pub fn fit_idf(&self, corpus: &[&str]) -> HashingEmbedder {
+        let mut df: HashMap<u64, u32> = HashMap::new();
+        for t in corpus {
+            for h in self.features(t).into_keys() {
+                *df.entry(h).or_insert(0) += 1;
+            }
+        }
+        let mut pairs: Vec<(u64, u32)> = df.iter().map(|(h, n)| (*h, *n)).collect();
+        pairs.sort_unstable();
+        let docs = corpus.len() as u32;
+        let fingerprint = pairs.iter().fold(crate::hash::mix64(u64::from(docs)), |acc, (h, n)| {
+            crate::hash::mix64(acc ^ h ^ (u64::from(*n) << 1))
+        });
+        HashingEmbedder {
+            config: self.config.clone(),
+            idf: Some(std::sync::Arc::new(FeatureIdf { docs, df, fingerprint })),
+        }
+    }
+
+    /// Whether [`HashingEmbedder::fit_idf`] made this embedder.
+    pub fn is_idf_fitted(&self) -> bool {
+        self.idf.is_some()
     }
 
     pub fn config(&self) -> &HashingConfig {
         &self.config
     }
 
-    /// Embed one text.
-    pub fn embed_one(&self, text: &str) -> Vec<f32> {
+    /// Hashed features of `text`: hash → (weight, count).
+    fn features(&self, text: &str) -> HashMap<u64, (f32, u32)> {
         let c = &self.config;
         let mut counts: HashMap<u64, (f32, u32)> = HashMap::new();
         let mut add = |h: u64, w: f32| {
@@ -154,14 +207,21 @@ impl HashingEmbedder {
                 }
             }
         }
+        counts
+    }
+
+    /// Embed one text.
+    pub fn embed_one(&self, text: &str) -> Vec<f32> {
+        let c = &self.config;
         let mut v = vec![0.0f32; c.dim];
         let dim = c.dim as u64;
-        for (h, (w, tf)) in counts {
+        for (h, (w, tf)) in self.features(text) {
             // Low bits pick the bucket, the top bit the sign.
             let idx = (h % dim) as usize;
             let sign = if h >> 63 == 1 { -1.0 } else { 1.0 };
+            let idf = self.idf.as_ref().map_or(1.0, |t| t.weight(h));
             if let Some(slot) = v.get_mut(idx) {
-                *slot += sign * w * (1.0 + (tf as f32).ln());
+                *slot += sign * w * idf * (1.0 + (tf as f32).ln());
             }
         }
         l2_normalize(&mut v);
@@ -178,7 +238,7 @@ impl Default for HashingEmbedder {
 impl Embedder for HashingEmbedder {
     fn id(&self) -> String {
         let c = &self.config;
-        if *c == (HashingConfig { dim: c.dim, ..HashingConfig::default() }) {
+        let base = if *c == (HashingConfig { dim: c.dim, ..HashingConfig::default() }) {
             format!("hashing-v1-{}", c.dim)
         } else {
             // Non-default weights are another embedding space.
@@ -186,6 +246,10 @@ impl Embedder for HashingEmbedder {
                 "hashing-v1-{}-w{}-b{}-c{}-{}{}",
                 c.dim, c.word_weight, c.bigram_weight, c.char_weight, c.char_min, c.char_max
             )
+        };
+        match &self.idf {
+            Some(t) => format!("{base}-idf{}-{:016x}", t.docs, t.fingerprint),
+            None => base,
         }
     }
 
@@ -239,6 +303,25 @@ mod tests {
         let far = cosine(&q, &emb("breakfast cereal"));
         assert!(close > 0.3, "close={close}");
         assert!(close > far + 0.2, "close={close} far={far}");
+    }
+
+    #[test]
+    fn idf_fit_downweights_common_features() {
+        let e = HashingEmbedder::new();
+        let corpus =
+            ["Caroline: I went hiking", "Caroline: the lake was cold", "Caroline: we baked bread", "Mel: nice"];
+        let f = e.fit_idf(&corpus);
+        assert!(f.is_idf_fitted() && !e.is_idf_fitted());
+        assert!(f.id().starts_with("hashing-v1-256-idf4-"), "{}", f.id());
+        assert_eq!(f.id(), e.fit_idf(&corpus).id());
+        assert_ne!(f.id(), e.fit_idf(&corpus[..3]).id());
+        // "caroline" is in 3 of 4 texts: sharing it counts for less after fitting.
+        let (q, d) = ("Caroline pottery", "Caroline: the lake was cold");
+        let before = cosine(&e.embed_one(q), &e.embed_one(d));
+        let after = cosine(&f.embed_one(q), &f.embed_one(d));
+        assert!(after < before, "before={before} after={after}");
+        let n: f32 = f.embed_one(d).iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-5);
     }
 
     #[test]
