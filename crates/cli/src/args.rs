@@ -29,6 +29,9 @@ pub struct Cli {
     /// Who makes memory changes (recorded in each revision).
     #[arg(long, global = true, env = "NOCTURNE_AUTHOR")]
     pub author: Option<String>,
+    /// Configuration file (dream schedules, server settings); optional.
+    #[arg(long, global = true, env = "NOCTURNE_CONFIG", default_value = "nocturne.toml")]
+    pub config: PathBuf,
     /// Embedder for search and context: hashing (default, offline),
     /// model2vec:DIR (feature model2vec), openai:BASE_URL#MODEL#DIM (feature http;
     /// key from NOCTURNE_EMBEDDINGS_KEY).
@@ -286,8 +289,10 @@ pub struct DreamArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DreamsCmd {
-    /// Proposals, newest first.
+    /// Proposals, scheduled dreams and their runs (running, done, failed).
     List,
+    /// Run the scheduled dreams that are due now (for a system cron; `serve` does this every minute).
+    RunDue,
     /// One proposal's report.
     Show {
         id: String,

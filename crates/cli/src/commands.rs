@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Dream(a) => dream(&svc, a, json, &who),
-        Command::Dreams(c) => dreams(&svc, c, json, &who),
+        Command::Dreams(c) => dreams(&svc, c, json, &who, &cli.config),
         Command::Outcomes(c) => outcomes(&svc, c, json),
         Command::Context(a) => {
             let b = svc.context(&nocturne_service::ContextRequest {
@@ -402,11 +402,43 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
     Ok(0)
 }
 
-fn dreams(svc: &Service, c: DreamsCmd, json: bool, who: &str) -> Result<u8> {
+/// Reads `nocturne.toml` if it exists (it is optional unless named).
+pub fn load_config(path: &Path) -> Result<nocturne_service::Config> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(nocturne_service::Config::parse(&text, &path.display().to_string())?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(nocturne_service::Config::default()),
+        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn dreams(svc: &Service, c: DreamsCmd, json: bool, who: &str, config: &Path) -> Result<u8> {
     match c {
         DreamsCmd::List => {
+            let cfg = load_config(config)?;
             let list = svc.dream_proposals()?;
-            emit(json, &list, || render::proposals(&list))?;
+            let runs = svc.runs()?;
+            let planned = svc.planned(&cfg)?;
+            emit(json, &serde_json::json!({"proposals": list, "runs": runs, "scheduled": planned}), || {
+                render::dreams_overview(&list, &runs, &planned)
+            })?;
+        }
+        DreamsCmd::RunDue => {
+            let cfg = load_config(config)?;
+            let runs = svc.run_due(&cfg)?;
+            emit(
+                json,
+                &runs,
+                || {
+                    if runs.is_empty() {
+                        "no scheduled dream is due".into()
+                    } else {
+                        render::runs(&runs)
+                    }
+                },
+            )?;
+            if runs.iter().any(|r| r.state == "failed") {
+                return Ok(1);
+            }
         }
         DreamsCmd::Show { id, report } => {
             let p = svc.dream_proposal(&id)?;

@@ -277,3 +277,55 @@ pub fn event_hits(hits: &[nocturne_service::EventHit]) -> String {
     }
     s
 }
+
+pub fn runs(runs: &[nocturne_store::DreamRun]) -> String {
+    let mut s = String::new();
+    for r in runs {
+        let what = match (&r.summary, &r.error) {
+            (_, Some(e)) => format!("error: {}", clip(e, 80)),
+            (Some(sum), None) => sum.clone(),
+            (None, None) => String::new(),
+        };
+        let retry = r.next_retry_at.as_deref().map(|t| format!(" (retry at {t})")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{:<8} {:<14} {}  attempt {}  {}: {what}{retry}",
+            r.state, r.schedule, r.started_at, r.attempt, r.trigger
+        );
+    }
+    s
+}
+
+pub fn dreams_overview(
+    list: &[Proposal],
+    runs_list: &[nocturne_store::DreamRun],
+    planned: &[nocturne_service::Planned],
+) -> String {
+    let mut s = String::new();
+    if !planned.is_empty() {
+        s.push_str("Scheduled:\n");
+        for p in planned {
+            let mut when = Vec::new();
+            if let Some(c) = &p.next_cron {
+                when.push(format!("next at {c}"));
+            }
+            if let Some(n) = p.after_sessions {
+                when.push(format!("after {n} new sessions ({} so far)", p.new_sessions));
+            }
+            if let Some(r) = &p.retry_at {
+                when.push(format!("retry at {r}"));
+            }
+            let _ = writeln!(s, "  {:<14} {:?}  {}", p.schedule, p.policy, when.join(", "));
+        }
+        s.push('\n');
+    }
+    if !runs_list.is_empty() {
+        s.push_str("Runs:\n");
+        for line in runs(runs_list).lines() {
+            let _ = writeln!(s, "  {line}");
+        }
+        s.push('\n');
+    }
+    s.push_str(&proposals(list));
+    s
+}

@@ -290,7 +290,7 @@ impl Service {
     ) -> Result<Option<DreamRun>> {
         let now_s = self.now();
         let now = parse_time(&now_s).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let holder = format!("run-{}-{}", s.name, now_s);
+        let holder = format!("run-{}-{}-{attempt}", s.name, now_s);
         let lease = fmt_time(now + Duration::minutes(LEASE_MINUTES));
         if !self.store.try_lock(DREAM_LOCK, &holder, &now_s, &lease)? {
             return Ok(None);

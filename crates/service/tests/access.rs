@@ -92,3 +92,41 @@ fn tokens_are_checked_for_level_and_revocation() {
     svc.revoke_token(&read.id).unwrap();
     assert!(matches!(svc.authenticate(&read.token), Err(ServiceError::Unauthorized(_))));
 }
+
+#[test]
+fn a_run_left_running_by_a_crashed_process_is_closed_and_the_lock_taken_over() {
+    use nocturne_service::Config;
+    let svc = service();
+    svc.store().append_sessions(&[session("s1", "a")]).unwrap();
+    // A process took the lock and died mid-run, long ago.
+    assert!(svc.store().try_lock("dream", "dead", "2026-10-01T00:00:00Z", "2026-10-01T00:30:00Z").unwrap());
+    svc.store()
+        .put_run(&nocturne_store::DreamRun {
+            id: "dead".into(),
+            schedule: "s".into(),
+            state: "running".into(),
+            attempt: 1,
+            started_at: "2026-10-01T00:00:00Z".into(),
+            finished_at: None,
+            trigger: "cron".into(),
+            sessions_seen: 0,
+            proposal: None,
+            applied_revision: None,
+            summary: None,
+            error: None,
+            next_retry_at: None,
+        })
+        .unwrap();
+    let cfg = Config::parse("[[dream.schedule]]\nname = \"s\"\nafter_sessions = 1\n", "t").unwrap();
+    let made = svc.run_due(&cfg).unwrap();
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].state, "done");
+    let runs = svc.runs().unwrap();
+    let dead = runs.iter().find(|r| r.id == "dead").unwrap();
+    assert_eq!(dead.state, "failed");
+    assert!(dead.error.as_deref().unwrap().contains("interrupted"));
+    // A live holder keeps others out.
+    assert!(svc.store().try_lock("dream", "live", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap());
+    let cfg2 = Config::parse("[[dream.schedule]]\nname = \"t\"\nafter_sessions = 1\n", "t").unwrap();
+    assert!(svc.run_due(&cfg2).unwrap().is_empty(), "one dream per store at a time");
+}

@@ -46,8 +46,8 @@ fn a_dream_proposes_with_evidence_and_leaves_memory_and_sessions_untouched() {
     assert_eq!(env.json(&["sessions", "list"]), hashes_before);
     assert_eq!(env.json(&["sessions", "verify"])["failures"], serde_json::json!([]));
     let list = env.json(&["dreams", "list"]);
-    assert_eq!(list[0]["id"], p["id"]);
-    assert_eq!(list[0]["status"], "pending");
+    assert_eq!(list["proposals"][0]["id"], p["id"]);
+    assert_eq!(list["proposals"][0]["status"], "pending");
 }
 
 #[test]
@@ -163,4 +163,41 @@ fn quickstart_runs_offline_and_prints_a_report() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Ingested 5 sample sessions"), "{text}");
     assert!(text.contains("npm run test:unit"), "{text}");
+}
+
+#[test]
+fn scheduled_dreams_run_when_due_and_every_run_is_listed() {
+    let env = with_samples();
+    let cfg = env.write(
+        "nocturne.toml",
+        "[[dream.schedule]]\nname = \"after-five\"\nafter_sessions = 5\npolicy = \"auto-apply\"\n\n\
+         [[dream.schedule]]\nname = \"broken\"\nafter_sessions = 5\ninstructions = \"/nonexistent/dream.toml\"\n",
+    );
+    let out = env.cmd(&["--config", s(&cfg), "dreams", "run-due", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a failed run makes the exit code 1");
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let ok = runs.iter().find(|r| r["schedule"] == "after-five").unwrap();
+    assert_eq!(ok["state"], "done");
+    assert_eq!(ok["trigger"], "5 new sessions");
+    assert!(ok["applied_revision"].as_u64().is_some(), "auto-apply made a revision: {ok}");
+    assert!(ok["summary"].as_str().unwrap().contains("applied"));
+    let bad = runs.iter().find(|r| r["schedule"] == "broken").unwrap();
+    assert_eq!(bad["state"], "failed");
+    assert!(bad["error"].as_str().unwrap().contains("/nonexistent/dream.toml"));
+    assert!(bad["next_retry_at"].is_string(), "a failed run is retried later");
+    // Nothing is due again until new sessions arrive or the retry time comes.
+    let again = env.json(&["--config", s(&cfg), "dreams", "run-due"]);
+    assert_eq!(again, serde_json::json!([]));
+    let list = env.json(&["--config", s(&cfg), "dreams", "list"]);
+    assert_eq!(list["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(list["scheduled"].as_array().unwrap().len(), 2);
+    assert!(!list["proposals"].as_array().unwrap().is_empty());
+    let text = env.cmd(&["--config", s(&cfg), "dreams", "list"]).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("Scheduled:") && text.contains("failed") && text.contains("done"), "{text}");
+    // A bad config is refused with its path.
+    let bad_cfg = env.write("bad.toml", "[[dream.schedule]]\nname = \"x\"\ncron = \"every night\"\n");
+    env.cmd(&["--config", s(&bad_cfg), "dreams", "list"]).assert().code(2).stderr(contains("bad.toml"));
 }
