@@ -153,3 +153,133 @@ fn outcomes_travel_in_the_export_and_map_to_opentelemetry() {
     assert_eq!(ev[0]["attributes"]["gen_ai.evaluation.score.label"], "success");
     assert_eq!(ev[0]["attributes"]["gen_ai.evaluation.explanation"], "clean fix");
 }
+
+/// A Nocturne JSONL session that runs `steps` (all of which succeed), with
+/// unrelated steps around them.
+fn steps_session(id: &str, user: &str, steps: &[&str], noise: &str) -> String {
+    let mut lines = vec![format!(
+        "{{\"nocturne\":\"session\",\"version\":1,\"id\":\"{id}\",\"user\":\"{user}\",\"agent\":\"coder\",\"team\":\"infra\"}}"
+    )];
+    lines.push(format!("{{\"role\":\"user\",\"kind\":\"user_message\",\"text\":\"please handle ticket {id}\",\"timestamp\":\"2026-11-20T10:00:00Z\"}}"));
+    let mut all: Vec<&str> = vec![noise];
+    all.extend_from_slice(steps);
+    for (i, cmd) in all.iter().enumerate() {
+        lines.push(format!(
+            "{{\"role\":\"assistant\",\"kind\":\"tool_call\",\"tool_name\":\"Bash\",\"tool_input\":{{\"command\":\"{cmd}\"}},\"tool_use_id\":\"t{i}\"}}"
+        ));
+        lines.push(format!(
+            "{{\"role\":\"tool\",\"kind\":\"tool_result\",\"tool_name\":\"Bash\",\"tool_use_id\":\"t{i}\",\"text\":\"ok\",\"is_error\":false}}"
+        ));
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn outcomes_decide_which_workflow_is_learned_and_which_becomes_a_caution() {
+    let good = ["cargo fmt --check", "cargo clippy --all-targets", "cargo test --workspace", "git push origin main"];
+    let bad = ["helm upgrade shop ./chart", "kubectl rollout restart deploy/shop", "kubectl delete pod -l app=shop"];
+    let noise = ["ls -la", "cat README.md", "pwd", "echo hi", "date", "whoami", "uname -a", "df -h"];
+    let with = Env::new();
+    let without = Env::new();
+    for env in [&with, &without] {
+        for i in 0..4 {
+            let u = ["ana", "bob", "carol", "dave"][i];
+            env.write(&format!("in/good{i}.jsonl"), &steps_session(&format!("good{i}"), u, &good, noise[i]));
+            env.write(&format!("in/bad{i}.jsonl"), &steps_session(&format!("bad{i}"), u, &bad, noise[i + 4]));
+        }
+        env.json(&["ingest", s(&env.path("in"))]);
+    }
+    for i in 0..4 {
+        with.json(&["outcome", "log", &format!("good{i}"), "--set", "result=success"]);
+        with.json(&[
+            "outcome",
+            "log",
+            &format!("bad{i}"),
+            "--set",
+            "result=failure",
+            "--set",
+            "failure_reason=environment",
+        ]);
+    }
+    let p = with.json(&["dream"]);
+    let ops = p["ops"].as_array().unwrap();
+    let procedures: Vec<&Value> = ops.iter().filter(|o| o["kind"] == "procedure").collect();
+    let cautions: Vec<&Value> = ops.iter().filter(|o| o["kind"] == "mistake").collect();
+    assert!(procedures.iter().any(|o| o["text"].as_str().unwrap().contains("cargo clippy")), "{p}");
+    assert!(
+        procedures.iter().all(|o| !o["text"].as_str().unwrap().contains("helm")),
+        "a failing workflow is never a procedure"
+    );
+    let caution =
+        cautions.iter().find(|o| o["text"].as_str().unwrap().contains("helm")).expect("the failing shape is a caution");
+    assert!(caution["evidence"].as_array().unwrap().iter().all(|e| e["session"].as_str().unwrap().starts_with("bad")));
+    assert!(caution.to_string().contains("failure"), "the caution says what went wrong: {caution}");
+
+    // Without outcomes, both shapes look like working routines.
+    let q = without.json(&["dream"]);
+    let texts: Vec<String> = q["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "procedure")
+        .map(|o| o["text"].to_string())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("helm")), "{texts:?}");
+    assert!(q["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| !(o["kind"] == "mistake" && o["text"].to_string().contains("helm"))));
+}
+
+#[test]
+fn memories_handed_to_successful_sessions_are_promoted_and_to_failed_ones_demoted_with_the_figures() {
+    let env = Env::new();
+    let helpful = env.json(&[
+        "memory",
+        "add",
+        "--kind",
+        "procedure",
+        "--text",
+        "Run cargo clippy before pushing",
+        "--scope",
+        "team:green",
+    ]);
+    let harmful = env.json(&[
+        "memory",
+        "add",
+        "--kind",
+        "fact",
+        "--text",
+        "Restart pods by deleting them",
+        "--scope",
+        "team:red",
+    ]);
+    let (helpful, harmful) =
+        (helpful["memory"]["id"].as_str().unwrap().to_string(), harmful["memory"]["id"].as_str().unwrap().to_string());
+    let steps = ["make build", "make check", "make release"];
+    for i in 0..8 {
+        let id = format!("s{i}");
+        env.write(&format!("in/{id}.jsonl"), &steps_session(&id, ["ana", "bob"][i % 2], &steps, "ls"));
+    }
+    env.json(&["ingest", s(&env.path("in"))]);
+    for i in 0..8 {
+        let id = format!("s{i}");
+        // Sessions 0-3 got the helpful memory and went well; 4-7 got the other and failed.
+        let team = if i < 4 { "green" } else { "red" };
+        let b = env.json(&["context", "ship the release", "--team", team, "--session", &id]);
+        let ids: Vec<&str> =
+            b["bundle"]["items"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [if i < 4 { helpful.as_str() } else { harmful.as_str() }]);
+        env.json(&["outcome", "log", &id, "--set", if i < 4 { "result=success" } else { "result=failure" }]);
+    }
+    let p = env.json(&["dream", "--focus", "usefulness"]);
+    let ops = p["ops"].as_array().unwrap();
+    let promote = ops.iter().find(|o| o["op"] == "promote").unwrap_or_else(|| panic!("no promote in {p}"));
+    assert_eq!(promote["targets"][0], helpful.as_str());
+    let r = promote["rationale"].as_str().unwrap();
+    assert!(r.contains("present in 4 sessions") && r.contains("mean outcome 1.00") && r.contains("+1.00"), "{r}");
+    let demote = ops.iter().find(|o| o["op"] == "demote").unwrap_or_else(|| panic!("no demote in {p}"));
+    assert_eq!(demote["targets"][0], harmful.as_str());
+    assert!(demote["rationale"].as_str().unwrap().contains("-1.00"), "{}", demote["rationale"]);
+}
