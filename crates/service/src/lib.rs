@@ -50,6 +50,8 @@ pub struct Service {
     store: Arc<dyn Store>,
     clock: Clock,
     embedder: Arc<dyn nocturne_search::Embedder>,
+    /// Search index over active memories, shared by clones of the service.
+    memory_cache: Arc<std::sync::Mutex<Option<search::MemoryIndexCache>>>,
 }
 
 impl Service {
@@ -60,12 +62,18 @@ impl Service {
     }
 
     pub fn with_store(store: Arc<dyn Store>, clock: Clock) -> Self {
-        Service { store, clock, embedder: Arc::new(nocturne_search::HashingEmbedder::new()) }
+        Service {
+            store,
+            clock,
+            embedder: Arc::new(nocturne_search::HashingEmbedder::new()),
+            memory_cache: Arc::new(std::sync::Mutex::new(None)),
+        }
     }
 
     /// Uses `embedder` for search and context (default: the hashing embedder).
     pub fn with_embedder(mut self, embedder: Arc<dyn nocturne_search::Embedder>) -> Self {
         self.embedder = embedder;
+        self.memory_cache = Arc::new(std::sync::Mutex::new(None));
         self
     }
 

@@ -66,6 +66,14 @@ pub fn embedder_from_spec(spec: &str, api_key: Option<&str>) -> Result<Arc<dyn E
     )))
 }
 
+/// The in-memory index over active memories at one head revision.
+pub(crate) struct MemoryIndexCache {
+    head: u64,
+    embedder: String,
+    index: Arc<HybridIndex>,
+    memories: Arc<BTreeMap<String, Memory>>,
+}
+
 /// A memory search hit.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryHit {
@@ -199,6 +207,28 @@ impl Service {
         Ok(index)
     }
 
+    /// The index over every active memory, rebuilt only when the store's
+    /// head revision (or the embedder) changed since it was built.
+    #[allow(clippy::type_complexity)]
+    fn cached_memory_index(&self) -> Result<(Arc<HybridIndex>, Arc<BTreeMap<String, Memory>>)> {
+        let head = self.store.head()?;
+        let embedder = self.embedder().id();
+        if let Ok(guard) = self.memory_cache.lock() {
+            if let Some(c) = guard.as_ref() {
+                if c.head == head && c.embedder == embedder {
+                    return Ok((c.index.clone(), c.memories.clone()));
+                }
+            }
+        }
+        let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
+        let index = Arc::new(self.memory_index(&memories)?);
+        let by_id: Arc<BTreeMap<String, Memory>> = Arc::new(memories.into_iter().map(|m| (m.id.clone(), m)).collect());
+        if let Ok(mut guard) = self.memory_cache.lock() {
+            *guard = Some(MemoryIndexCache { head, embedder, index: index.clone(), memories: by_id.clone() });
+        }
+        Ok((index, by_id))
+    }
+
     /// Hybrid search over active memories.
     pub fn memory_search(
         &self,
@@ -208,17 +238,22 @@ impl Service {
         scope: Option<&str>,
     ) -> Result<Vec<MemoryHit>> {
         let scope = scope.map(|s| Scope::parse(s).map_err(|e| ServiceError::Invalid(e.to_string()))).transpose()?;
-        let memories: Vec<Memory> = self
-            .store
-            .memories()?
-            .into_iter()
-            .filter(|m| m.is_active())
-            .filter(|m| kind.is_none_or(|k| m.kind.as_str() == k))
-            .filter(|m| scope.as_ref().is_none_or(|s| &m.scope == s))
-            .collect();
-        let index = self.memory_index(&memories)?;
+        let (index, by_id) = if kind.is_none() && scope.is_none() {
+            // The common path: the cached index over every active memory.
+            self.cached_memory_index()?
+        } else {
+            let memories: Vec<Memory> = self
+                .store
+                .memories()?
+                .into_iter()
+                .filter(|m| m.is_active())
+                .filter(|m| kind.is_none_or(|k| m.kind.as_str() == k))
+                .filter(|m| scope.as_ref().is_none_or(|s| &m.scope == s))
+                .collect();
+            let index = self.memory_index(&memories)?;
+            (Arc::new(index), Arc::new(memories.into_iter().map(|m| (m.id.clone(), m)).collect()))
+        };
         let hits = index.search_with(self.embedder(), query, k, now_dt(&self.now())).map_err(search_err)?;
-        let by_id: BTreeMap<&str, &Memory> = memories.iter().map(|m| (m.id.as_str(), m)).collect();
         Ok(hits
             .into_iter()
             .filter_map(|h| {
@@ -302,13 +337,18 @@ impl Service {
         if req.budget == 0 {
             return Err(ServiceError::Invalid("the token budget must be at least 1".into()));
         }
-        let memories: Vec<Memory> =
-            self.store.memories()?.into_iter().filter(|m| m.is_active() && in_scope(&m.scope, req)).collect();
-        let index = self.memory_index(&memories)?;
-        let hits = if req.task.trim().is_empty() {
+        let (index, all) = self.cached_memory_index()?;
+        let memories: Vec<&Memory> = all.values().filter(|m| in_scope(&m.scope, req)).collect();
+        let hits: Vec<nocturne_search::Hit> = if req.task.trim().is_empty() {
             Vec::new()
         } else {
-            index.search_with(self.embedder(), &req.task, 50, now_dt(&self.now())).map_err(search_err)?
+            let k = index.config().fusion_depth;
+            index
+                .search_with(self.embedder(), &req.task, k, now_dt(&self.now()))
+                .map_err(search_err)?
+                .into_iter()
+                .filter(|h| all.get(&h.id).is_some_and(|m| in_scope(&m.scope, req)))
+                .collect()
         };
         let top = hits.first().map_or(1.0, |h| h.score.max(f32::EPSILON));
         let relevance: BTreeMap<&str, f32> = hits.iter().map(|h| (h.id.as_str(), h.score / top)).collect();
@@ -349,6 +389,9 @@ impl Service {
     /// configured embedder.
     pub fn reindex(&self) -> Result<ReindexReport> {
         self.store.clear_vectors(MEMORY)?;
+        if let Ok(mut guard) = self.memory_cache.lock() {
+            *guard = None;
+        }
         let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
         let index = self.memory_index(&memories)?;
         let info = EmbedderInfo::of(self.embedder());
