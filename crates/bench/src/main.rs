@@ -23,6 +23,11 @@ fn main() -> Result<()> {
         println!("{table}");
         write_section(&root.join("BENCHMARKS.md"), "ingest", &format!("{machine}\n{table}"))?;
     }
+    if what == "search" || what == "all" {
+        let table = search_bench(&data, quick)?;
+        println!("{table}");
+        write_section(&root.join("BENCHMARKS.md"), "search", &format!("{machine}\n{table}"))?;
+    }
     if what == "dream" || what == "all" {
         let table = dream_bench(&data, quick)?;
         println!("{table}");
@@ -207,6 +212,73 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
         }
         s.push('\n');
     }
+    Ok(s)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+/// Search and context latency through the service (cached index), with
+/// the store on disk: first call (index build incl. embedding) and
+/// per-query percentiles.
+fn search_bench(data: &Path, quick: bool) -> Result<String> {
+    let sizes: &[usize] = if quick { &[1000] } else { &[10_000, 100_000] };
+    let queries = [
+        "why does npm test fail",
+        "deploy to staging",
+        "run the linter before committing",
+        "cargo clippy warnings",
+        "database migration rollback",
+        "page the on-call for the payments endpoint",
+        "flaky integration tests",
+        "docker compose up fails",
+    ];
+    let mut s = String::from(
+        "Through `Service` (SQLite store on disk, hashing embedder, k = 10), 400 queries each after the first call:\n\n\
+         | memories | first call (build + embed) | search p50 | search p99 | context p50 | context p99 |\n|---|---|---|---|---|---|\n",
+    );
+    for &m in sizes {
+        let store_dir = data.join(format!("search-{m}"));
+        let _ = std::fs::remove_dir_all(&store_dir);
+        std::fs::create_dir_all(&store_dir)?;
+        let svc = Service::open(&store_dir.join("store.db"))?;
+        seed_memories(&svc, m)?;
+        let t = Instant::now();
+        svc.memory_search("warm up", 10, None, None)?;
+        let first = t.elapsed();
+        let mut st = Vec::new();
+        let mut ct = Vec::new();
+        for i in 0..400 {
+            let q = queries[i % queries.len()];
+            let t = Instant::now();
+            svc.memory_search(q, 10, None, None)?;
+            st.push(t.elapsed());
+            let t = Instant::now();
+            svc.context(&nocturne_service::ContextRequest {
+                task: q.into(),
+                budget: 800,
+                team: Some("team1".into()),
+                ..Default::default()
+            })?;
+            ct.push(t.elapsed());
+        }
+        st.sort();
+        ct.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        s.push_str(&format!(
+            "| {m} | {:.2} s | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+            first.as_secs_f64(),
+            ms(percentile(&st, 0.5)),
+            ms(percentile(&st, 0.99)),
+            ms(percentile(&ct, 0.5)),
+            ms(percentile(&ct, 0.99)),
+        ));
+        drop(svc);
+        let _ = std::fs::remove_dir_all(&store_dir);
+    }
+    s.push_str("\nContext includes packing the bundle and appending its usage event (one write transaction).\n");
     Ok(s)
 }
 
