@@ -14,6 +14,7 @@ pub mod proposal;
 pub mod revision;
 pub mod secrets;
 pub mod session;
+pub mod text;
 
 pub use error::CoreError;
 pub use memory::{Evidence, Memory, MemoryKind, Scope, ScopeLevel, Status};

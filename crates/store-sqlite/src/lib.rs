@@ -209,12 +209,7 @@ impl Store for SqliteStore {
                      started_at, ended_at, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(backend)?;
-            let mut ins_e = tx
-                .prepare_cached(
-                    "INSERT INTO events (id, role, kind, tool_name, tool_input, tool_use_id, text, flags, \
-                     timestamp, source_line, raw, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(backend)?;
+            let mut ins_e = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
             let mut out = Vec::with_capacity(batch.len());
             for rec in batch {
                 let s = &rec.session;
@@ -252,23 +247,7 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 let sid = tx.last_insert_rowid();
                 for (i, (e, h)) in s.events.iter().zip(&hashes).enumerate() {
-                    let flags = i64::from(e.is_error) | (i64::from(e.sidechain) << 1);
-                    ins_e
-                        .execute(params![
-                            (sid << SEQ_BITS) | i as i64,
-                            role_code(e.role),
-                            kind_code(e.kind),
-                            e.tool_name,
-                            e.tool_input,
-                            e.tool_use_id,
-                            e.text,
-                            flags,
-                            e.timestamp,
-                            e.source_line,
-                            e.raw,
-                            &h[..]
-                        ])
-                        .map_err(backend)?;
+                    insert_event(&mut ins_e, (sid << SEQ_BITS) | i as i64, e, h)?;
                 }
                 out.push(Appended::Added { events: s.events.len() as u32 });
             }
@@ -297,30 +276,12 @@ impl Store for SqliteStore {
             let mut prev: [u8; 32] =
                 head.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("head hash of {session}")))?;
             let mut ins = tx
-                .prepare_cached(
-                    "INSERT INTO events (id, role, kind, tool_name, tool_input, tool_use_id, text, flags, \
-                     timestamp, source_line, raw, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
+                .prepare_cached(INSERT_EVENT)
                 .map_err(backend)?;
             for (i, e) in events.iter().enumerate() {
                 let seq = count + i as u32;
                 prev = chain::link(&prev, seq, e);
-                let flags = i64::from(e.is_error) | (i64::from(e.sidechain) << 1);
-                ins.execute(params![
-                    (sid << SEQ_BITS) | i64::from(seq),
-                    role_code(e.role),
-                    kind_code(e.kind),
-                    e.tool_name,
-                    e.tool_input,
-                    e.tool_use_id,
-                    e.text,
-                    flags,
-                    e.timestamp,
-                    e.source_line,
-                    e.raw,
-                    &prev[..]
-                ])
-                .map_err(backend)?;
+                insert_event(&mut ins, (sid << SEQ_BITS) | i64::from(seq), e, &prev)?;
             }
             let last_ts = events.iter().rev().find_map(|e| e.timestamp.clone());
             tx.execute(
@@ -869,6 +830,30 @@ impl Store for SqliteStore {
     fn set_proposal_status(&self, id: &str, status: ProposalStatus) -> Result<()> {
         self.write(|tx| set_status(tx, id, status, None))
     }
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (id, role, kind, tool_name, tool_input, tool_use_id, text, flags, \
+     timestamp, source_line, raw, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// Inserts one event row with its chain hash.
+fn insert_event(st: &mut rusqlite::CachedStatement<'_>, rowid: i64, e: &NewEvent, hash: &[u8; 32]) -> Result<()> {
+    let flags = i64::from(e.is_error) | (i64::from(e.sidechain) << 1);
+    st.execute(params![
+        rowid,
+        role_code(e.role),
+        kind_code(e.kind),
+        e.tool_name,
+        e.tool_input,
+        e.tool_use_id,
+        e.text,
+        flags,
+        e.timestamp,
+        e.source_line,
+        e.raw,
+        &hash[..]
+    ])
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
