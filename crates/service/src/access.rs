@@ -375,6 +375,33 @@ impl Scoped<'_> {
         self.svc.dream(&req, &self.access.author())
     }
 
+    /// An agent's suggested memory, stored as a proposal for review.
+    pub fn propose_memory(&self, s: &crate::MemorySuggestion) -> Result<Proposal> {
+        self.need(AccessLevel::Write)?;
+        let mut s = s.clone();
+        if let Some(id) = &s.session {
+            self.visible_session(id)?;
+        }
+        if let Some(t) = &self.access.team {
+            let want = Scope { level: ScopeLevel::Team, name: Some(t.clone()) };
+            match &s.scope {
+                None => s.scope = Some(want.to_string()),
+                Some(x) if Scope::parse(x).ok().as_ref() == Some(&want) => {}
+                Some(x) => return Err(forbidden(format!("a token bound to team {t} cannot propose for scope {x}"))),
+            }
+        }
+        if s.by.is_empty() {
+            s.by = self.access.author();
+        }
+        let mut p = self.svc.propose_memory(&s)?;
+        if let Some(t) = &self.access.team {
+            // Visible to the team that suggested it.
+            p.stats.insert("filter.team".into(), serde_json::json!(t));
+            self.svc.store().put_proposal(&p)?;
+        }
+        Ok(p)
+    }
+
     pub fn dreams(&self) -> Result<Vec<Proposal>> {
         self.need(AccessLevel::Read)?;
         Ok(self.svc.dream_proposals()?.into_iter().filter(|p| self.proposal_visible(p)).collect())

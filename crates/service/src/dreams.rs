@@ -24,6 +24,20 @@ pub struct DreamRequest {
     pub apply: bool,
 }
 
+/// A memory an agent suggests (MCP `memory_propose`): it becomes a
+/// one-op proposal for review, never a memory directly.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySuggestion {
+    pub kind: String,
+    pub text: String,
+    pub scope: Option<String>,
+    pub rationale: Option<String>,
+    /// The session the suggestion comes from (its evidence).
+    pub session: Option<String>,
+    /// Who suggests it (`agent:NAME`, `token:ID`...).
+    pub by: String,
+}
+
 /// Ops to apply from a proposal.
 #[derive(Debug, Clone, Default)]
 pub struct OpSelection {
@@ -131,6 +145,65 @@ impl Service {
             id = format!("{base}-{n}");
         }
         Ok(id)
+    }
+
+    /// Stores a suggested memory as a pending one-op proposal. Secrets are
+    /// redacted; the memory store is not touched.
+    pub fn propose_memory(&self, s: &MemorySuggestion) -> Result<Proposal> {
+        use nocturne_core::secrets::redact;
+        let kind = nocturne_core::MemoryKind::new(&s.kind).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let scope = match &s.scope {
+            Some(x) => nocturne_core::Scope::parse(x).map_err(|e| ServiceError::Invalid(e.to_string()))?,
+            None => nocturne_core::Scope::org(),
+        };
+        let text = redact(s.text.trim());
+        if text.is_empty() {
+            return Err(ServiceError::Invalid("the suggested memory text is empty".into()));
+        }
+        let evidence = match &s.session {
+            Some(id) => {
+                let (sess, _) = self.session(id)?;
+                vec![nocturne_core::Evidence { session: sess.id, events: Vec::new(), quote: text.clone() }]
+            }
+            None => Vec::new(),
+        };
+        let now = self.now();
+        let id = self.new_dream_id(&now)?.replacen("d-", "p-", 1);
+        let rationale = match &s.rationale {
+            Some(r) => format!("suggested by {}: {}", s.by, redact(r)),
+            None => format!("suggested by {}", s.by),
+        };
+        let op = nocturne_core::Op {
+            n: 1,
+            op: nocturne_core::OpKind::Create,
+            kind,
+            text,
+            targets: Vec::new(),
+            scope,
+            support: u32::from(!evidence.is_empty()),
+            users: 1,
+            evidence,
+            confidence: 0.5,
+            rationale,
+            pass: "suggestion".into(),
+            tags: Vec::new(),
+        };
+        let mut stats = BTreeMap::new();
+        stats.insert("source".to_string(), serde_json::json!("memory_propose"));
+        stats.insert("suggested_by".to_string(), serde_json::json!(s.by));
+        let p = Proposal {
+            id,
+            base_revision: self.store.head()?,
+            created_at: now,
+            status: ProposalStatus::Pending,
+            sessions: s.session.iter().cloned().collect(),
+            ops: vec![op],
+            stats,
+            applied_revision: None,
+            notes: None,
+        };
+        self.store.put_proposal(&p)?;
+        Ok(p)
     }
 
     pub fn dream_proposals(&self) -> Result<Vec<Proposal>> {

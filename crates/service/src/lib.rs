@@ -14,7 +14,7 @@ mod sessions;
 mod access;
 mod dreams;
 pub use access::{Access, AccessLevel, NewToken, Scoped};
-pub use dreams::{DreamRequest, OpSelection};
+pub use dreams::{DreamRequest, MemorySuggestion, OpSelection};
 pub use error::{ErrorCode, ServiceError};
 pub use export::{ExportDoc, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION};
 pub use ingest::{IngestOptions, IngestReport, Rejected};

@@ -130,3 +130,32 @@ fn a_run_left_running_by_a_crashed_process_is_closed_and_the_lock_taken_over() {
     let cfg2 = Config::parse("[[dream.schedule]]\nname = \"t\"\nafter_sessions = 1\n", "t").unwrap();
     assert!(svc.run_due(&cfg2).unwrap().is_empty(), "one dream per store at a time");
 }
+
+#[test]
+fn a_suggested_memory_waits_in_a_proposal_and_never_reaches_memory_directly() {
+    use nocturne_service::{MemorySuggestion, OpSelection};
+    let svc = service();
+    svc.store().append_sessions(&[session("sa", "a")]).unwrap();
+    let tok = svc.create_token(AccessLevel::Write, Some("a")).unwrap();
+    let a = svc.scoped(svc.authenticate(&tok.token).unwrap());
+    let p = a
+        .propose_memory(&MemorySuggestion {
+            kind: "mistake".into(),
+            text: "Deploys need DEPLOY_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789 set".into(),
+            session: Some("sa".into()),
+            rationale: Some("it failed without it".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(p.status, nocturne_core::ProposalStatus::Pending);
+    assert!(svc.memories(&MemoryFilter::default()).unwrap().is_empty(), "memory is untouched");
+    assert!(!p.ops[0].text.contains("ghp_abcdef"), "secrets are redacted: {}", p.ops[0].text);
+    assert_eq!(p.ops[0].scope.to_string(), "team:a");
+    assert!(p.ops[0].rationale.contains(&tok.id));
+    assert_eq!(a.dreams().unwrap().len(), 1, "the team sees its suggestion");
+    let rev = a.apply_dream(&p.id, &OpSelection::default()).unwrap();
+    assert_eq!(rev.changes.len(), 1);
+    let b = svc.create_token(AccessLevel::Write, Some("b")).unwrap();
+    let b = svc.scoped(svc.authenticate(&b.token).unwrap());
+    assert!(b.dreams().unwrap().is_empty(), "another team does not see it");
+}
