@@ -4,7 +4,9 @@
 //! benchmark's scoring.
 //!
 //! No file IO (except `Model2VecEmbedder::from_dir`, behind feature
-//! `model2vec`) and no network (except `HttpEmbedder`, behind feature `http`).
+//! `model2vec`) and no network (except `HttpEmbedder`, behind feature `http`,
+//! and the explicit `Model2VecEmbedder::from_hub` download, behind feature
+//! `hub`).
 
 pub mod bundle;
 pub mod embed;
@@ -20,5 +22,7 @@ pub use embed::HttpEmbedder;
 #[cfg(feature = "model2vec")]
 pub use embed::Model2VecEmbedder;
 pub use embed::{cosine, Embedder, EmbedderInfo, HashingConfig, HashingEmbedder};
+#[cfg(feature = "hub")]
+pub use embed::{download_model2vec, DEFAULT_HF_ENDPOINT, MODEL2VEC_FILES};
 pub use error::SearchError;
 pub use index::{Doc, Fusion, Hit, HybridIndex, IndexConfig, ScoreParts};

@@ -6,15 +6,7 @@
 
 /// Stop-words removed before indexing beyond [`nocturne_core::text::STOP_WORDS`]
 /// (sorted, for binary search).
-const STOP_WORDS: &[&str] = &[
-    "any",
-    "before",
-    "herself",
-    "himself",
-    "ourselves",
-    "themselves",
-    "yourselves",
-];
+const STOP_WORDS: &[&str] = &["any", "before", "herself", "himself", "ourselves", "themselves", "yourselves"];
 
 /// Whether `w` (lowercase) is a stop-word.
 pub fn is_stop_word(w: &str) -> bool {

@@ -8,11 +8,15 @@ use std::collections::HashMap;
 
 #[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "hub")]
+mod hub;
 #[cfg(feature = "model2vec")]
 mod model2vec;
 
 #[cfg(feature = "http")]
 pub use http::HttpEmbedder;
+#[cfg(feature = "hub")]
+pub use hub::{download_model2vec, DEFAULT_HF_ENDPOINT, MODEL2VEC_FILES};
 #[cfg(feature = "model2vec")]
 pub use model2vec::Model2VecEmbedder;
 

@@ -1,6 +1,7 @@
 //! Static model2vec embeddings from a local folder (`tokenizer.json`,
 //! `model.safetensors`, `config.json`), via `model2vec-rs` built with
-//! `local-only` (it never downloads).
+//! `local-only` (it never downloads; feature `hub` adds an explicit
+//! `Model2VecEmbedder::from_hub`).
 
 use super::{l2_normalize, Embedder};
 use crate::SearchError;
@@ -16,7 +17,8 @@ pub struct Model2VecEmbedder {
 
 impl Model2VecEmbedder {
     /// Load from a local model folder; the id is `model2vec:<folder name>`.
-    /// This is the only function of the crate that reads files.
+    /// Besides the opt-in hub download (feature `hub`), this is the only
+    /// function of the crate that touches files.
     pub fn from_dir(dir: &Path) -> Result<Self, SearchError> {
         let name = dir.file_name().and_then(|s| s.to_str()).unwrap_or("model").to_string();
         Self::from_dir_named(dir, &name)
