@@ -79,6 +79,22 @@ pub enum Command {
     Context(ContextArgs),
     /// Rebuild the search index (re-embed every memory with the configured embedder).
     Reindex,
+    /// Run the server: REST API, MCP at /mcp, the review page at /, scheduled dreams.
+    #[command(
+        after_help = "Examples:\n  nocturne serve                                   # 127.0.0.1:7777, bearer tokens required\n  nocturne serve --insecure-local                  # no tokens, loopback only\n  nocturne tokens create --scope write --team web  # then: Authorization: Bearer <token>"
+    )]
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:7777")]
+        listen: std::net::SocketAddr,
+        /// Serve without tokens (as the local org admin); only on a loopback address.
+        #[arg(long)]
+        insecure_local: bool,
+    },
+    /// Serve MCP over stdio (for Claude Code, Codex, Cursor or any MCP client); logs go to stderr.
+    #[command(
+        after_help = "Add it to Claude Code:\n  claude mcp add nocturne -- nocturne --store ~/.nocturne/store.db mcp"
+    )]
+    Mcp,
     /// Access tokens for the server (stored hashed; shown once).
     #[command(subcommand)]
     Tokens(TokensCmd),

@@ -129,6 +129,18 @@ pub fn run(cli: Cli) -> Result<u8> {
             emit(json, &serde_json::json!({"revoked": id}), || format!("revoked {id}"))?;
             Ok(0)
         }
+        Command::Serve { listen, insecure_local } => {
+            let config = load_config(&cli.config)?;
+            serve(svc, listen, insecure_local, config)
+        }
+        Command::Mcp => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(nocturne_mcp::serve_stdio(svc)).map_err(|e| anyhow::anyhow!("MCP server: {e}"))?;
+            Ok(0)
+        }
         Command::Reindex => {
             let r = svc.reindex()?;
             emit(json, &r, || format!("reindexed {} memories with {} ({} dimensions)", r.memories, r.embedder, r.dim))?;
@@ -400,6 +412,73 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
         s
     })?;
     Ok(0)
+}
+
+/// `nocturne serve`: the HTTP server with MCP mounted, and the scheduler.
+fn serve(svc: Service, listen: std::net::SocketAddr, insecure: bool, config: nocturne_service::Config) -> Result<u8> {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let server = nocturne_server::Server::bind(nocturne_server::ServeConfig {
+            listen,
+            insecure_local: insecure,
+            service: svc.clone(),
+        })
+        .await?;
+        let addr = server.local_addr()?;
+        eprintln!("nocturne: listening on http://{addr} (review page /, API /v1, MCP /mcp)");
+        let cancel = nocturne_mcp::CancellationToken::new();
+        let auth = if insecure { nocturne_mcp::AuthMode::InsecureLocal } else { nocturne_mcp::AuthMode::BearerTokens };
+        let mcp = nocturne_mcp::streamable_http_router_with(
+            svc.clone(),
+            auth,
+            nocturne_mcp::HttpConfig::default().with_cancellation_token(cancel.clone()),
+        );
+        let scheduler = tokio::spawn(scheduler(svc, config, cancel.clone()));
+        let stop = cancel.clone();
+        let shutdown = async move {
+            tokio::select! {
+                _ = nocturne_server::shutdown_signal() => {}
+                _ = stop.cancelled() => {}
+            }
+            eprintln!("nocturne: shutting down (finishing requests in flight)");
+            stop.cancel();
+        };
+        server.run_with(mcp, shutdown).await?;
+        cancel.cancel();
+        // A dream in progress finishes; its lease lock is then released.
+        let _ = scheduler.await;
+        anyhow::Ok(0u8)
+    })
+}
+
+/// Runs due scheduled dreams every minute until cancelled.
+async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: nocturne_mcp::CancellationToken) {
+    if config.dream.schedule.is_empty() {
+        return;
+    }
+    let config = std::sync::Arc::new(config);
+    loop {
+        let (svc2, cfg) = (svc.clone(), config.clone());
+        match tokio::task::spawn_blocking(move || svc2.run_due(&cfg)).await {
+            Ok(Ok(runs)) => {
+                for r in runs {
+                    eprintln!(
+                        "nocturne: scheduled dream {} {}: {}",
+                        r.schedule,
+                        r.state,
+                        r.summary.or(r.error).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(Err(e)) => eprintln!("nocturne: scheduler: {e}"),
+            Err(e) => eprintln!("nocturne: scheduler stopped: {e}"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+        }
+    }
 }
 
 /// Reads `nocturne.toml` if it exists (it is optional unless named).

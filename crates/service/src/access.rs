@@ -306,6 +306,9 @@ impl Scoped<'_> {
         let mut req = req.clone();
         if let Some(t) = &self.access.team {
             req.team = Some(t.clone());
+            // Agent- and user-scoped memories are not visible to team tokens.
+            req.agent = None;
+            req.user = None;
             if let Some(s) = &req.session {
                 self.visible_session(s)?;
             }

@@ -4,7 +4,7 @@
 use crate::{Result, Service, ServiceError};
 use nocturne_core::outcome::effective;
 use nocturne_core::proposal::plan_ops;
-use nocturne_core::{Memory, Proposal, ProposalStatus, Revision};
+use nocturne_core::{Memory, Proposal, ProposalStatus, Revision, ScopeLevel};
 use nocturne_dream::{DreamConfig, Instructions, SessionData, SessionOutcome, Snapshot};
 use nocturne_store::{Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,7 +70,17 @@ impl Service {
             let events = self.store.events(&s.id)?;
             data.push(SessionData { session: s, events });
         }
-        let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
+        // A dream over one team's sessions sees only that team's and the
+        // org's memories: its proposal must not reveal another team's.
+        let visible = |m: &Memory| match &req.filter.team {
+            None => true,
+            Some(t) => {
+                m.scope.level == ScopeLevel::Org
+                    || (m.scope.level == ScopeLevel::Team && m.scope.name.as_deref() == Some(t.as_str()))
+            }
+        };
+        let memories: Vec<Memory> =
+            self.store.memories()?.into_iter().filter(|m| m.is_active() && visible(m)).collect();
         let (outcomes, usages) = self.dream_outcomes(&data)?;
         let snapshot = Snapshot { base_revision, sessions: data, memories, outcomes, usages };
         let id = self.new_dream_id(&config.now)?;
@@ -159,6 +169,17 @@ impl Service {
         let text = redact(s.text.trim());
         if text.is_empty() {
             return Err(ServiceError::Invalid("the suggested memory text is empty".into()));
+        }
+        let norm = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let wanted = norm(&text);
+        if let Some(m) = self.store.memories()?.into_iter().find(|m| m.is_active() && norm(&m.text) == wanted) {
+            return Err(ServiceError::Conflict(format!("memory {} already says this", m.id)));
+        }
+        if let Some(p) = self.store.proposals()?.into_iter().find(|p| {
+            p.status == ProposalStatus::Pending
+                && p.ops.iter().any(|o| o.op == nocturne_core::OpKind::Create && norm(&o.text) == wanted)
+        }) {
+            return Err(ServiceError::Conflict(format!("pending proposal {} already suggests this", p.id)));
         }
         let evidence = match &s.session {
             Some(id) => {

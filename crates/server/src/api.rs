@@ -1,0 +1,894 @@
+//! The REST API: the route table, the request bodies it accepts, and the
+//! handlers (authenticate, parse, one [`Scoped`] call, serialize).
+
+use crate::route::{path, query, required_query, Body, Example, Reply, Route};
+use crate::{ApiError, AppState, Credentials};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::Json;
+use nocturne_core::NewEvent;
+use nocturne_service::{
+    AccessLevel, ContextRequest, DreamRequest, Format, IngestOptions, LogOutcome, MemoryEdit, MemoryFilter, NewMemory,
+    OpSelection, Scoped, SessionFilter, StatsBy,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// Runs `f` with the caller's access on a blocking thread.
+pub(crate) async fn call<T, F>(st: &AppState, cred: Credentials, use_cookie: bool, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Scoped<'_>) -> nocturne_service::Result<T> + Send + 'static,
+{
+    let svc = st.svc.clone();
+    let insecure = st.insecure_local;
+    tokio::task::spawn_blocking(move || {
+        let access = cred.resolve(&svc, insecure, use_cookie)?;
+        f(&svc.scoped(access))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the request's worker failed: {e}")))?
+    .map_err(ApiError::from)
+}
+
+pub(crate) fn id_of(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|Path(id)| id).map_err(|e| ApiError::invalid(e.body_text()))
+}
+
+pub(crate) fn query_of<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::invalid(e.body_text()))
+}
+
+/// Parses a JSON body; an empty body is `T::default()` when `optional`.
+fn json_of<T: DeserializeOwned + Default>(body: &Bytes, optional: bool) -> Result<T, ApiError> {
+    if optional && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+}
+
+fn date(s: Option<String>) -> Result<Option<String>, ApiError> {
+    Ok(s.as_deref().map(nocturne_service::parse_date).transpose()?)
+}
+
+// --- request shapes ---
+
+/// Query of `POST /v1/sessions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestQuery {
+    /// `auto` (default), `claude-code`, `anthropic`, `openai`, `nocturne`.
+    pub format: Option<String>,
+    pub user: Option<String>,
+    pub agent: Option<String>,
+    pub team: Option<String>,
+    /// A name for the transcript in error messages.
+    pub name: Option<String>,
+}
+
+/// Query of `GET /v1/sessions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsQuery {
+    pub user: Option<String>,
+    pub agent: Option<String>,
+    pub team: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// Query of `GET /v1/sessions/search`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSearchQuery {
+    pub q: String,
+    pub k: Option<usize>,
+    pub session: Option<String>,
+}
+
+/// Query of `GET /v1/memories`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoriesQuery {
+    /// Include retired memories.
+    #[serde(default)]
+    pub all: bool,
+    pub kind: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// Query of `GET /v1/memories/search`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySearchQuery {
+    pub q: String,
+    pub k: Option<usize>,
+    pub kind: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// Body of `POST /v1/context`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextBody {
+    #[serde(default)]
+    pub task: String,
+    /// Token budget (default 1000).
+    pub budget: Option<usize>,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub team: Option<String>,
+    pub session: Option<String>,
+}
+
+/// Body of `POST /v1/memories`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMemoryBody {
+    pub kind: String,
+    pub text: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub priority: i32,
+    /// Refuse (409) unless the store is at this revision.
+    pub expect_rev: Option<u64>,
+}
+
+/// Body of `PATCH /v1/memories/{id}`: fields left out are kept.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryEditBody {
+    pub text: Option<String>,
+    pub kind: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub scope: Option<String>,
+    pub priority: Option<i32>,
+    pub expect_rev: Option<u64>,
+}
+
+/// Body of `POST /v1/memories/{id}/retire` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetireBody {
+    pub reason: Option<String>,
+    pub expect_rev: Option<u64>,
+}
+
+/// Body of `POST /v1/rollback`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    pub to: u64,
+    pub expect_rev: Option<u64>,
+}
+
+/// Body of `POST /v1/dreams` (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DreamBody {
+    /// How many of the newest matching sessions (default 100).
+    pub sessions: Option<usize>,
+    pub user: Option<String>,
+    pub agent: Option<String>,
+    pub team: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    #[serde(default)]
+    pub focus: Vec<String>,
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    pub min_support: Option<u32>,
+    /// Dream instructions, as the text of an instructions TOML file.
+    pub instructions: Option<String>,
+    /// Apply every op at once instead of leaving the proposal for review.
+    #[serde(default)]
+    pub apply: bool,
+}
+
+/// Body of `POST /v1/dreams/{id}/apply` (optional: all ops).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyBody {
+    #[serde(default)]
+    pub only: Vec<u32>,
+    #[serde(default)]
+    pub skip: Vec<u32>,
+}
+
+/// Body of `POST /v1/outcomes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeBody {
+    pub session: String,
+    pub task: Option<String>,
+    /// `DIM=VALUE` assignments.
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// `human` (default), `model` or `code`.
+    pub source: Option<String>,
+    pub by: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Query of `GET /v1/outcomes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomesQuery {
+    pub session: Option<String>,
+}
+
+/// Query of `GET /v1/outcomes/stats`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// `all` (default), `agent`, `user`, `team`, `week`, `workflow`.
+    pub by: Option<String>,
+}
+
+/// Query of `PUT /v1/outcomes/taxonomy`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxonomyQuery {
+    /// Set it even if stored outcomes would be orphaned.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Query of `GET /v1/export`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `json` (default) or `markdown`.
+    pub format: Option<String>,
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// `read`, `write` or `admin`.
+    pub scope: String,
+    /// Bind the token to one team.
+    pub team: Option<String>,
+}
+
+// --- handlers ---
+
+type PathId = Result<Path<String>, PathRejection>;
+type Q<T> = Result<Query<T>, QueryRejection>;
+type Out = Result<Response, ApiError>;
+
+fn ok<T: serde::Serialize>(v: T) -> Out {
+    Ok(Json(v).into_response())
+}
+
+fn created<T: serde::Serialize>(v: T) -> Out {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+async fn ingest(State(st): State<AppState>, cred: Credentials, q: Q<IngestQuery>, body: Bytes) -> Out {
+    let q = query_of(q)?;
+    let format =
+        q.format.as_deref().map(str::parse::<Format>).transpose().map_err(|e| ApiError::invalid(e.to_string()))?;
+    let opts = IngestOptions { format, user: q.user, agent: q.agent, team: q.team };
+    let name = q.name.unwrap_or_else(|| "request body".into());
+    let rep = call(&st, cred, false, move |s| s.ingest_bytes(&name, &body, &opts)).await?;
+    if let Some(r) = rep.rejected.first() {
+        let at = r.line.map(|l| format!(":{l}")).unwrap_or_default();
+        return Err(ApiError::invalid(format!("the transcript was refused: {}{at}: {}", r.file, r.error)));
+    }
+    ok(rep)
+}
+
+async fn append_events(State(st): State<AppState>, cred: Credentials, id: PathId, body: Bytes) -> Out {
+    let id = id_of(id)?;
+    let items: Vec<serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("expected a JSON array of events: {e}")))?;
+    let mut events = Vec::with_capacity(items.len());
+    for (i, mut v) in items.into_iter().enumerate() {
+        // Events sent without `raw` keep the JSON they were sent as.
+        if let Some(obj) = v.as_object_mut() {
+            if !obj.contains_key("raw") {
+                let raw = serde_json::Value::Object(obj.clone()).to_string();
+                obj.insert("raw".into(), serde_json::Value::String(raw));
+            }
+        }
+        let e: NewEvent = serde_json::from_value(v).map_err(|e| ApiError::invalid(format!("event {i}: {e}")))?;
+        events.push(e);
+    }
+    let sid = id.clone();
+    let n = call(&st, cred, false, move |s| s.append_events(&sid, &events)).await?;
+    ok(serde_json::json!({"session": id, "event_count": n}))
+}
+
+async fn sessions(State(st): State<AppState>, cred: Credentials, q: Q<SessionsQuery>) -> Out {
+    let q = query_of(q)?;
+    let f = SessionFilter {
+        user: q.user,
+        agent: q.agent,
+        team: q.team,
+        since: date(q.since)?,
+        until: date(q.until)?,
+        limit: q.limit,
+    };
+    ok(call(&st, cred, false, move |s| s.sessions(f)).await?)
+}
+
+async fn session(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    let (s, events) = call(&st, cred, false, move |s| s.session(&id)).await?;
+    ok(serde_json::json!({"session": s, "events": events}))
+}
+
+async fn sessions_search(State(st): State<AppState>, cred: Credentials, q: Q<SessionSearchQuery>) -> Out {
+    let q = query_of(q)?;
+    let k = q.k.unwrap_or(10);
+    ok(call(&st, cred, false, move |s| s.sessions_search(&q.q, k, q.session.as_deref())).await?)
+}
+
+async fn memories(State(st): State<AppState>, cred: Credentials, q: Q<MemoriesQuery>) -> Out {
+    let q = query_of(q)?;
+    let f = MemoryFilter { include_retired: q.all, kind: q.kind, scope: q.scope };
+    ok(call(&st, cred, false, move |s| s.memories(&f)).await?)
+}
+
+async fn memory(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    ok(call(&st, cred, false, move |s| s.memory(&id)).await?)
+}
+
+/// A history entry as JSON (the same shape as `nocturne memory history --json`).
+pub(crate) fn history_json(h: &nocturne_service::HistoryEntry) -> serde_json::Value {
+    serde_json::json!({"rev": h.rev, "author": h.author, "reason": h.reason, "created_at": h.created_at,
+        "before": h.change.before, "after": h.change.after})
+}
+
+async fn history(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    let h = call(&st, cred, false, move |s| s.history(&id)).await?;
+    ok(h.iter().map(history_json).collect::<Vec<_>>())
+}
+
+async fn memory_search(State(st): State<AppState>, cred: Credentials, q: Q<MemorySearchQuery>) -> Out {
+    let q = query_of(q)?;
+    let k = q.k.unwrap_or(10);
+    ok(call(&st, cred, false, move |s| s.memory_search(&q.q, k, q.kind.as_deref(), q.scope.as_deref())).await?)
+}
+
+async fn context(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: ContextBody = json_of(&body, false)?;
+    let req = ContextRequest {
+        task: b.task,
+        budget: b.budget.unwrap_or(1000),
+        agent: b.agent,
+        user: b.user,
+        team: b.team,
+        session: b.session,
+    };
+    ok(call(&st, cred, false, move |s| s.context(&req)).await?)
+}
+
+async fn memory_add(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: NewMemoryBody = json_of(&body, false)?;
+    let m = NewMemory { kind: b.kind, text: b.text, tags: b.tags, scope: b.scope, priority: b.priority };
+    let (m, rev) = call(&st, cred, false, move |s| s.memory_add(&m, b.expect_rev)).await?;
+    created(serde_json::json!({"memory": m, "revision": rev.rev}))
+}
+
+async fn memory_edit(State(st): State<AppState>, cred: Credentials, id: PathId, body: Bytes) -> Out {
+    let id = id_of(id)?;
+    let b: MemoryEditBody = json_of(&body, false)?;
+    let e = MemoryEdit { text: b.text, kind: b.kind, tags: b.tags, scope: b.scope, priority: b.priority };
+    let (m, rev) = call(&st, cred, false, move |s| s.memory_edit(&id, &e, b.expect_rev)).await?;
+    ok(serde_json::json!({"memory": m, "revision": rev.rev}))
+}
+
+async fn memory_retire(State(st): State<AppState>, cred: Credentials, id: PathId, body: Bytes) -> Out {
+    let id = id_of(id)?;
+    let b: RetireBody = json_of(&body, true)?;
+    let (m, rev) = call(&st, cred, false, move |s| s.memory_retire(&id, b.reason.as_deref(), b.expect_rev)).await?;
+    ok(serde_json::json!({"memory": m, "revision": rev.rev}))
+}
+
+async fn rollback(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: RollbackBody = json_of(&body, false)?;
+    ok(call(&st, cred, false, move |s| s.rollback(b.to, b.expect_rev)).await?)
+}
+
+async fn dream(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: DreamBody = json_of(&body, true)?;
+    let req = DreamRequest {
+        sessions: b.sessions,
+        filter: SessionFilter {
+            user: b.user,
+            agent: b.agent,
+            team: b.team,
+            since: date(b.since)?,
+            until: date(b.until)?,
+            limit: None,
+        },
+        focus: b.focus,
+        ignore: b.ignore,
+        min_support: b.min_support,
+        instructions: b.instructions.map(|t| ("instructions".to_string(), t)),
+        apply: b.apply,
+    };
+    let (p, _) = call(&st, cred, false, move |s| s.dream(&req)).await?;
+    created(p)
+}
+
+async fn dreams(State(st): State<AppState>, cred: Credentials) -> Out {
+    ok(call(&st, cred, false, move |s| s.dreams()).await?)
+}
+
+async fn dream_show(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    ok(call(&st, cred, false, move |s| s.dream_proposal(&id)).await?)
+}
+
+async fn dream_apply(State(st): State<AppState>, cred: Credentials, id: PathId, body: Bytes) -> Out {
+    let id = id_of(id)?;
+    let b: ApplyBody = json_of(&body, true)?;
+    let sel = OpSelection { only: b.only, skip: b.skip };
+    ok(call(&st, cred, false, move |s| s.apply_dream(&id, &sel)).await?)
+}
+
+async fn dream_reject(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    ok(call(&st, cred, false, move |s| s.reject_dream(&id)).await?)
+}
+
+async fn outcome_log(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: OutcomeBody = json_of(&body, false)?;
+    let req =
+        LogOutcome { session: b.session, task: b.task, set: b.set, source: b.source, by: b.by, comment: b.comment };
+    created(call(&st, cred, false, move |s| s.log_outcome(&req)).await?)
+}
+
+async fn outcomes(State(st): State<AppState>, cred: Credentials, q: Q<OutcomesQuery>) -> Out {
+    let q = query_of(q)?;
+    ok(call(&st, cred, false, move |s| s.outcomes(q.session.as_deref())).await?)
+}
+
+fn stats_by(s: Option<&str>) -> Result<StatsBy, ApiError> {
+    Ok(match s.unwrap_or("all") {
+        "all" => StatsBy::All,
+        "agent" => StatsBy::Agent,
+        "user" => StatsBy::User,
+        "team" => StatsBy::Team,
+        "week" => StatsBy::Week,
+        "workflow" => StatsBy::Workflow,
+        other => {
+            return Err(ApiError::invalid(format!("by={other}: use all, agent, user, team, week or workflow")));
+        }
+    })
+}
+
+async fn outcome_stats(State(st): State<AppState>, cred: Credentials, q: Q<StatsQuery>) -> Out {
+    let by = stats_by(query_of(q)?.by.as_deref())?;
+    ok(call(&st, cred, false, move |s| s.outcome_stats(by)).await?)
+}
+
+async fn taxonomy(State(st): State<AppState>, cred: Credentials) -> Out {
+    ok(call(&st, cred, false, move |s| s.taxonomy()).await?)
+}
+
+async fn set_taxonomy(State(st): State<AppState>, cred: Credentials, q: Q<TaxonomyQuery>, body: Bytes) -> Out {
+    let force = query_of(q)?.force;
+    let toml = String::from_utf8(body.to_vec()).map_err(|_| ApiError::invalid("the taxonomy is not UTF-8 text"))?;
+    ok(call(&st, cred, false, move |s| s.set_taxonomy(&toml, force)).await?)
+}
+
+async fn export(State(st): State<AppState>, cred: Credentials, q: Q<ExportQuery>) -> Out {
+    match query_of(q)?.format.as_deref().unwrap_or("json") {
+        "json" => ok(call(&st, cred, false, move |s| s.export_json()).await?),
+        "markdown" | "md" => {
+            let md = call(&st, cred, false, move |s| s.export_markdown()).await?;
+            Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response())
+        }
+        other => Err(ApiError::invalid(format!("format={other}: use json or markdown"))),
+    }
+}
+
+async fn token_create(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: TokenBody = json_of(&body, false)?;
+    let level = AccessLevel::parse(&b.scope)?;
+    created(call(&st, cred, false, move |s| s.create_token(level, b.team.as_deref())).await?)
+}
+
+async fn openapi(State(st): State<AppState>) -> Json<serde_json::Value> {
+    Json((*st.openapi).clone())
+}
+
+// --- the table ---
+
+const SESSION_ID: &str = "Session id.";
+const MEMORY_ID: &str = "Memory id.";
+const DREAM_ID: &str = "Dream (proposal) id.";
+
+const TRANSCRIPT_EXAMPLE: &str = "{\"nocturne\":\"session\",\"version\":1,\"id\":\"{new}\",\"title\":\"example\"}\n\
+{\"role\":\"user\",\"kind\":\"user_message\",\"text\":\"Run the unit tests.\"}\n";
+
+/// Every REST route (the review pages are in [`crate::ui::routes`]).
+pub fn routes() -> Vec<Route> {
+    let json = |status, schema| Reply::Json { status, schema };
+    vec![
+        Route {
+            method: Method::GET,
+            path: "/openapi.json",
+            operation_id: "openapi",
+            tag: "meta",
+            summary: "This document (OpenAPI 3.1).",
+            needs: "none",
+            params: vec![],
+            body: Body::None,
+            reply: json(200, "Object"),
+            handler: get(openapi),
+        },
+        // sessions
+        Route {
+            method: Method::POST,
+            path: "/v1/sessions",
+            operation_id: "ingestSession",
+            tag: "sessions",
+            summary: "Ingest a whole transcript (any importer format), sent as the raw request body.",
+            needs: "write",
+            params: vec![
+                query("format", "string", "auto (default), claude-code, anthropic, openai or nocturne.", Example::Lit("auto")),
+                query("user", "string", "User to record on the sessions.", Example::Lit("ana")),
+                query("agent", "string", "Agent to record on the sessions.", Example::Lit("coder")),
+                query("team", "string", "Team (a team token can only ingest into its own).", Example::Lit("shop")),
+                query("name", "string", "Name of the transcript in error messages.", Example::Lit("upload.jsonl")),
+            ],
+            body: Body::Raw { content_type: "application/octet-stream", example: TRANSCRIPT_EXAMPLE },
+            reply: json(200, "IngestReport"),
+            handler: post(ingest),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/sessions",
+            operation_id: "listSessions",
+            tag: "sessions",
+            summary: "Sessions, newest first.",
+            needs: "read",
+            params: vec![
+                query("user", "string", "Only this user's sessions.", Example::Lit("ana")),
+                query("agent", "string", "Only this agent's sessions.", Example::Lit("coder")),
+                query("team", "string", "Only this team's sessions.", Example::Lit("shop")),
+                query("since", "string", "Started at or after (YYYY-MM-DD or RFC 3339).", Example::Lit("2026-01-01")),
+                query("until", "string", "Started before (YYYY-MM-DD or RFC 3339).", Example::Lit("2030-01-01")),
+                query("limit", "integer", "At most this many.", Example::Lit("50")),
+            ],
+            body: Body::None,
+            reply: json(200, "Sessions"),
+            handler: get(sessions),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/sessions/search",
+            operation_id: "searchSessions",
+            tag: "sessions",
+            summary: "Hybrid search over session events.",
+            needs: "read",
+            params: vec![
+                required_query("q", "string", "Query.", Example::Lit("unit tests")),
+                query("k", "integer", "Hits to return (default 10).", Example::Lit("5")),
+                query("session", "string", "Search only this session.", Example::Session),
+            ],
+            body: Body::None,
+            reply: json(200, "EventHits"),
+            handler: get(sessions_search),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/sessions/{id}",
+            operation_id: "getSession",
+            tag: "sessions",
+            summary: "A session and its events.",
+            needs: "read",
+            params: vec![path("id", SESSION_ID, Example::Session)],
+            body: Body::None,
+            reply: json(200, "SessionWithEvents"),
+            handler: get(session),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/sessions/{id}/events",
+            operation_id: "appendEvents",
+            tag: "sessions",
+            summary: "Append events (normalized shape; `raw` defaults to the event as sent) to a session.",
+            needs: "write",
+            params: vec![path("id", SESSION_ID, Example::Session)],
+            body: Body::Json {
+                schema: "NewEvents",
+                example: r#"[{"role":"user","kind":"user_message","text":"And now the integration tests."}]"#,
+            },
+            reply: json(200, "Appended"),
+            handler: post(append_events),
+        },
+        // memory
+        Route {
+            method: Method::GET,
+            path: "/v1/memories",
+            operation_id: "listMemories",
+            tag: "memory",
+            summary: "Memories at the head: highest priority first.",
+            needs: "read",
+            params: vec![
+                query("all", "boolean", "Include retired memories.", Example::Lit("true")),
+                query("kind", "string", "Only this kind.", Example::Lit("preference")),
+                query("scope", "string", "Only this scope (org, team:NAME, agent:NAME, user:NAME).", Example::Lit("org")),
+            ],
+            body: Body::None,
+            reply: json(200, "Memories"),
+            handler: get(memories),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/memories",
+            operation_id: "addMemory",
+            tag: "memory",
+            summary: "Add a memory (one revision).",
+            needs: "write",
+            params: vec![],
+            body: Body::Json {
+                schema: "NewMemory",
+                example: r#"{"kind":"preference","text":"Use pnpm, not npm.","tags":["tooling"],"priority":1}"#,
+            },
+            reply: json(201, "MemoryWritten"),
+            handler: post(memory_add),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/memories/search",
+            operation_id: "searchMemories",
+            tag: "memory",
+            summary: "Hybrid search over active memories.",
+            needs: "read",
+            params: vec![
+                required_query("q", "string", "Query.", Example::Lit("package manager")),
+                query("k", "integer", "Hits to return (default 10).", Example::Lit("5")),
+                query("kind", "string", "Only this kind.", Example::Lit("preference")),
+                query("scope", "string", "Only this scope.", Example::Lit("org")),
+            ],
+            body: Body::None,
+            reply: json(200, "MemoryHits"),
+            handler: get(memory_search),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/memories/{id}",
+            operation_id: "getMemory",
+            tag: "memory",
+            summary: "One memory.",
+            needs: "read",
+            params: vec![path("id", MEMORY_ID, Example::Memory)],
+            body: Body::None,
+            reply: json(200, "Memory"),
+            handler: get(memory),
+        },
+        Route {
+            method: Method::PATCH,
+            path: "/v1/memories/{id}",
+            operation_id: "editMemory",
+            tag: "memory",
+            summary: "Edit a memory (one revision); fields left out are kept.",
+            needs: "write",
+            params: vec![path("id", MEMORY_ID, Example::Memory)],
+            body: Body::Json { schema: "MemoryEdit", example: r#"{"priority":2}"# },
+            reply: json(200, "MemoryWritten"),
+            handler: patch(memory_edit),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/memories/{id}/history",
+            operation_id: "memoryHistory",
+            tag: "memory",
+            summary: "Every revision that changed the memory, oldest first.",
+            needs: "read",
+            params: vec![path("id", MEMORY_ID, Example::Memory)],
+            body: Body::None,
+            reply: json(200, "History"),
+            handler: get(history),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/memories/{id}/retire",
+            operation_id: "retireMemory",
+            tag: "memory",
+            summary: "Retire a memory (kept with its history).",
+            needs: "write",
+            params: vec![path("id", MEMORY_ID, Example::Memory)],
+            body: Body::Json { schema: "Retire", example: r#"{"reason":"no longer true"}"# },
+            reply: json(200, "MemoryWritten"),
+            handler: post(memory_retire),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/context",
+            operation_id: "context",
+            tag: "memory",
+            summary: "The memories that matter for a task, within a token budget (recorded as a usage event).",
+            needs: "read",
+            params: vec![],
+            body: Body::Json {
+                schema: "ContextRequest",
+                example: r#"{"task":"fix the failing checkout tests","budget":800,"session":"{session}"}"#,
+            },
+            reply: json(200, "ContextBundle"),
+            handler: post(context),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/rollback",
+            operation_id: "rollback",
+            tag: "memory",
+            summary: "Bring all memory back to a revision, as a new revision (org admin).",
+            needs: "admin",
+            params: vec![],
+            body: Body::Json { schema: "Rollback", example: r#"{"to":0}"# },
+            reply: json(200, "Revision"),
+            handler: post(rollback),
+        },
+        // dreams
+        Route {
+            method: Method::POST,
+            path: "/v1/dreams",
+            operation_id: "dream",
+            tag: "dreams",
+            summary: "Run a dream over the session log; store its proposal for review.",
+            needs: "write",
+            params: vec![],
+            body: Body::Json { schema: "DreamRequest", example: r#"{"sessions":100,"focus":["mistake"]}"# },
+            reply: json(201, "Proposal"),
+            handler: post(dream),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/dreams",
+            operation_id: "listDreams",
+            tag: "dreams",
+            summary: "Stored proposals.",
+            needs: "read",
+            params: vec![],
+            body: Body::None,
+            reply: json(200, "Proposals"),
+            handler: get(dreams),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/dreams/{id}",
+            operation_id: "getDream",
+            tag: "dreams",
+            summary: "One proposal with its ops and evidence.",
+            needs: "read",
+            params: vec![path("id", DREAM_ID, Example::Dream)],
+            body: Body::None,
+            reply: json(200, "Proposal"),
+            handler: get(dream_show),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/dreams/{id}/apply",
+            operation_id: "applyDream",
+            tag: "dreams",
+            summary: "Apply the chosen ops as one revision authored by the dream (no body: all ops).",
+            needs: "write",
+            params: vec![path("id", DREAM_ID, Example::Dream)],
+            body: Body::Json { schema: "OpSelection", example: r#"{"only":[1],"skip":[]}"# },
+            reply: json(200, "Revision"),
+            handler: post(dream_apply),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/dreams/{id}/reject",
+            operation_id: "rejectDream",
+            tag: "dreams",
+            summary: "Reject a pending proposal; memory is unchanged.",
+            needs: "write",
+            params: vec![path("id", DREAM_ID, Example::Dream)],
+            body: Body::None,
+            reply: json(200, "Proposal"),
+            handler: post(dream_reject),
+        },
+        // outcomes
+        Route {
+            method: Method::POST,
+            path: "/v1/outcomes",
+            operation_id: "logOutcome",
+            tag: "outcomes",
+            summary: "Log how a session (or one task in it) ended.",
+            needs: "write",
+            params: vec![],
+            body: Body::Json {
+                schema: "LogOutcome",
+                example: r#"{"session":"{session}","set":["result=success"],"comment":"merged"}"#,
+            },
+            reply: json(201, "Outcomes"),
+            handler: post(outcome_log),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/outcomes",
+            operation_id: "listOutcomes",
+            tag: "outcomes",
+            summary: "Outcomes, history included, oldest first.",
+            needs: "read",
+            params: vec![query("session", "string", "Only this session's outcomes.", Example::Session)],
+            body: Body::None,
+            reply: json(200, "Outcomes"),
+            handler: get(outcomes),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/outcomes/stats",
+            operation_id: "outcomeStats",
+            tag: "outcomes",
+            summary: "Statistics over the effective outcomes, grouped (org-wide tokens).",
+            needs: "read",
+            params: vec![query("by", "string", "all (default), agent, user, team, week or workflow.", Example::Lit("agent"))],
+            body: Body::None,
+            reply: json(200, "GroupStats"),
+            handler: get(outcome_stats),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/outcomes/taxonomy",
+            operation_id: "getTaxonomy",
+            tag: "outcomes",
+            summary: "The outcome taxonomy in force.",
+            needs: "read",
+            params: vec![],
+            body: Body::None,
+            reply: json(200, "Taxonomy"),
+            handler: get(taxonomy),
+        },
+        Route {
+            method: Method::PUT,
+            path: "/v1/outcomes/taxonomy",
+            operation_id: "setTaxonomy",
+            tag: "outcomes",
+            summary: "Set a new taxonomy version from TOML (org admin); 409 if it would orphan outcomes.",
+            needs: "admin",
+            params: vec![query("force", "boolean", "Set it even if stored outcomes would be orphaned.", Example::Lit("false"))],
+            body: Body::Raw {
+                content_type: "application/toml",
+                example: "[[dimension]]\nname = \"result\"\ntype = \"categorical\"\nprimary = true\nlabel = [{ name = \"success\", value = 1.0 }, { name = \"failure\", value = 0.0 }]\n",
+            },
+            reply: json(200, "TaxonomyChange"),
+            handler: put(set_taxonomy),
+        },
+        // export, tokens
+        Route {
+            method: Method::GET,
+            path: "/v1/export",
+            operation_id: "export",
+            tag: "export",
+            summary: "The JSON export document (org-wide tokens), or AGENTS.md-style markdown.",
+            needs: "read",
+            params: vec![query("format", "string", "json (default) or markdown.", Example::Lit("markdown"))],
+            body: Body::None,
+            reply: Reply::JsonOrMarkdown { schema: "ExportDoc" },
+            handler: get(export),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/tokens",
+            operation_id: "createToken",
+            tag: "tokens",
+            summary: "Create a token (org admin); the secret is returned once.",
+            needs: "admin",
+            params: vec![],
+            body: Body::Json { schema: "NewTokenRequest", example: r#"{"scope":"read","team":"shop"}"# },
+            reply: json(201, "NewToken"),
+            handler: post(token_create),
+        },
+    ]
+}

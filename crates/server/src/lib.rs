@@ -1,0 +1,195 @@
+//! The HTTP adapter: a JSON REST API, its OpenAPI document and the
+//! server-rendered review pages, over [`nocturne_service`].
+//!
+//! Handlers only authenticate, parse the request, call one operation of
+//! [`nocturne_service::Scoped`] (on a blocking thread: the service is
+//! synchronous) and serialize the result. Every route is declared once, in
+//! [`api::routes`] (and the review pages in [`ui::routes`]); the router and the
+//! OpenAPI document are both built from that table.
+
+#![recursion_limit = "512"]
+
+pub mod api;
+mod auth;
+mod error;
+pub mod openapi;
+mod route;
+pub mod ui;
+
+pub use auth::Credentials;
+pub use error::ApiError;
+pub use route::{Body, Example, ExampleIds, Param, ParamIn, Reply, Route};
+
+use axum::http::Method;
+use axum::Router;
+use nocturne_service::Service;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Largest request body accepted (transcripts can be large).
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// What every handler shares: the service and how unauthenticated calls are treated.
+#[derive(Clone)]
+pub struct AppState {
+    svc: Service,
+    insecure_local: bool,
+    openapi: Arc<serde_json::Value>,
+}
+
+impl AppState {
+    /// Every call needs a bearer token (or, for the review pages, the cookie).
+    pub fn new(svc: Service) -> Self {
+        AppState { svc, insecure_local: false, openapi: Arc::new(openapi::document()) }
+    }
+
+    /// Calls without a token act as [`nocturne_service::Access::local`]
+    /// (org-wide admin). [`serve`] only allows this on a loopback address.
+    pub fn insecure_local(svc: Service) -> Self {
+        AppState { insecure_local: true, ..AppState::new(svc) }
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.svc
+    }
+
+    pub fn is_insecure_local(&self) -> bool {
+        self.insecure_local
+    }
+}
+
+/// Every route the server answers: the API table, then the review pages.
+pub fn routes() -> Vec<Route> {
+    let mut v = api::routes();
+    v.extend(ui::routes());
+    v
+}
+
+/// The router, and the `(method, path)` of every route it was given. Both
+/// come from [`routes`], so the OpenAPI document cannot drift from it.
+pub fn router_with_routes(state: AppState) -> (Router, Vec<(Method, &'static str)>) {
+    let mut router: Router<AppState> = Router::new();
+    let mut served = Vec::new();
+    for r in routes() {
+        served.push((r.method.clone(), r.path));
+        router = router.route(r.path, r.handler);
+    }
+    let router =
+        router.fallback(error::no_route).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(state);
+    (router, served)
+}
+
+/// The application: REST API under `/v1`, `/openapi.json`, review pages under `/`.
+pub fn router(state: AppState) -> Router {
+    router_with_routes(state).0
+}
+
+/// How to run the server.
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    /// Serve calls without a token as the local org admin. Refused unless
+    /// `listen` is a loopback address.
+    pub insecure_local: bool,
+    /// A ready service (store opened, embedder chosen).
+    pub service: Service,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(
+        "--insecure-local serves every request without a token as the org admin, so it only binds a loopback \
+         address (127.0.0.1 or ::1), not {0}; use a token (nocturne token create) to serve on the network"
+    )]
+    InsecureNotLoopback(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Binds `config.listen` (port 0 picks a free port).
+    pub async fn bind(config: ServeConfig) -> Result<Server, ServerError> {
+        if config.insecure_local && !config.listen.ip().is_loopback() {
+            return Err(ServerError::InsecureNotLoopback(config.listen));
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr()?;
+        if config.insecure_local && !addr.ip().is_loopback() {
+            return Err(ServerError::InsecureNotLoopback(addr));
+        }
+        let state = if config.insecure_local {
+            AppState::insecure_local(config.service)
+        } else {
+            AppState::new(config.service)
+        };
+        Ok(Server { listener, state })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+
+    /// Like [`Server::run`], with more routes merged in (the MCP endpoint
+    /// at `/mcp`, which brings its own authentication).
+    pub async fn run_with(
+        self,
+        extra: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        axum::serve(self.listener, extra.merge(router(self.state))).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Binds and serves until `shutdown` completes (graceful: in-flight
+/// requests finish).
+pub async fn serve(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    Server::bind(config).await?.run(shutdown).await
+}
+
+/// Completes on ctrl-c, or on SIGTERM on Unix: pass it to [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        // An error means no handler could be installed: then only SIGTERM stops us.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
