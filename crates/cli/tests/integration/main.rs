@@ -7,6 +7,7 @@ mod ingest;
 mod memory;
 mod outcomes;
 mod search;
+mod server;
 mod sessions;
 
 use assert_cmd::Command;
