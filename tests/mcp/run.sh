@@ -18,10 +18,7 @@ if ! "$PY" -c 'import mcp, httpx2' >/dev/null 2>&1; then
 fi
 
 cargo build --quiet -p nocturne-cli
-cargo build --quiet -p nocturne-mcp --examples
 TARGET="${CARGO_TARGET_DIR:-target}"
 export NOCTURNE_BIN="$TARGET/debug/nocturne"
-export MCP_STDIO_BIN="$TARGET/debug/examples/mcp_stdio"
-export MCP_HTTP_BIN="$TARGET/debug/examples/mcp_http"
 
 exec "$PY" tests/mcp/test_mcp.py

@@ -1,9 +1,10 @@
 """End-to-end tests of Nocturne's MCP server with the official MCP Python SDK
 (a client we did not write), over stdio and streamable HTTP.
 
-Run through tests/mcp/run.sh, which builds the binaries and passes their
-paths in NOCTURNE_BIN, MCP_STDIO_BIN and MCP_HTTP_BIN. Plain asyncio, no
-pytest; prints `N passed, M failed` and exits non-zero on any failure.
+Run through tests/mcp/run.sh, which builds the binary and passes its path
+in NOCTURNE_BIN: stdio is `nocturne --store S mcp`, HTTP is `/mcp` on
+`nocturne --store S serve`. Plain asyncio, no pytest; prints
+`N passed, M failed` and exits non-zero on any failure.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from mcp.client.streamable_http import streamable_http_client
 
 REPO = Path(__file__).resolve().parents[2]
 NOCTURNE = os.environ["NOCTURNE_BIN"]
-MCP_STDIO = os.environ["MCP_STDIO_BIN"]
-MCP_HTTP = os.environ["MCP_HTTP_BIN"]
 
 TOOLS = {"memory_search", "memory_context", "memory_propose", "outcome_log", "session_append"}
 MEMORY_TEXT = "Run the unit tests with `npm run test:unit`; plain `npm test` has no script in this repo."
@@ -242,7 +241,7 @@ def http_status(url: str, token: str | None) -> int:
 
 async def over_stdio(tmp: Path) -> None:
     store, session, mem = prepare_store(tmp / "stdio")
-    params = StdioServerParameters(command=MCP_STDIO, args=[str(store)])
+    params = StdioServerParameters(command=NOCTURNE, args=["--store", str(store), "mcp"])
     with open(tmp / "stdio-server.log", "w") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as s:
@@ -255,13 +254,16 @@ async def over_http(tmp: Path) -> None:
     read_token = cli(store, "tokens", "create", "--scope", "read")["token"]
     errlog = open(tmp / "http-server.log", "w")
     proc = subprocess.Popen(
-        [MCP_HTTP, "--store", str(store), "--port", "0"], stdout=subprocess.PIPE, stderr=errlog, text=True
+        [NOCTURNE, "--store", str(store), "serve", "--listen", "127.0.0.1:0"],
+        stdout=errlog,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"the http server did not start: {line!r}")
-        url = line.split()[-1]
+        line = proc.stderr.readline() if proc.stderr else ""
+        if "listening on http://" not in line:
+            raise RuntimeError(f"the server did not start: {line!r}")
+        url = line.split("listening on ")[1].split()[0] + "/mcp"
 
         check("http: no token is 401", http_status(url, None) == 401)
         check("http: an unknown token is 401", http_status(url, "noc_not_a_token") == 401)
