@@ -29,7 +29,7 @@ pub struct Cli {
     /// Who makes memory changes (recorded in each revision).
     #[arg(long, global = true, env = "NOCTURNE_AUTHOR")]
     pub author: Option<String>,
-    /// Configuration file (dream schedules, server settings); optional.
+    /// Configuration file (dream schedules); optional.
     #[arg(long, global = true, env = "NOCTURNE_CONFIG", default_value = "nocturne.toml")]
     pub config: PathBuf,
     /// Embedder for search and context: hashing (default, offline),
