@@ -104,6 +104,9 @@ pub struct Proposal {
     /// Revision made by applying it, once applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_revision: Option<u64>,
+    /// The op numbers that apply made (the others were skipped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_ops: Vec<u32>,
     /// Free-text notes from the dream's instructions, kept for later passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,

@@ -202,6 +202,7 @@ pub fn dream_with(
         ops,
         stats,
         applied_revision: None,
+        applied_ops: Vec::new(),
         notes: config.notes.as_deref().map(nocturne_core::secrets::redact),
     })
 }

@@ -57,7 +57,7 @@ fn seg(s: &str) -> String {
 const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:1.5em auto;padding:0 1em;color:#222}\
 a{color:#2456a4}nav a{margin-right:1em}table{border-collapse:collapse;width:100%;margin:.5em 0}\
 td,th{border:1px solid #ddd;padding:.3em .5em;vertical-align:top;text-align:left}th{background:#f4f4f4}\
-.op{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:1em 0}.op h3{margin:.2em 0}\
+.badge{font-size:.75em;border:1px solid #999;border-radius:3px;padding:0 .3em;color:#555}.op{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:1em 0}.op h3{margin:.2em 0}\
 .meta{color:#666;font-size:.9em}del{background:#fdd;text-decoration:line-through}ins{background:#dfd;text-decoration:none}\
 tr.chg td{background:#fffbe6}blockquote{margin:.3em 0 .3em 1em;padding-left:.6em;border-left:3px solid #ccc;color:#444;white-space:pre-wrap}\
 .notice{background:#e8f4ff;padding:.5em 1em;border-radius:4px}.err{background:#fde8e8;padding:.5em 1em;border-radius:4px}\
@@ -250,35 +250,52 @@ async fn proposal_page(
     }
 }
 
-/// How one row of a memory table reads a memory.
-type Field = dyn Fn(&Memory) -> String;
+/// The fields a memory table shows, in order.
+fn memory_fields(m: &Memory) -> [(&'static str, String); 6] {
+    [
+        ("text", m.text.clone()),
+        ("kind", m.kind.to_string()),
+        ("scope", m.scope.to_string()),
+        ("priority", m.priority.to_string()),
+        (
+            "status",
+            match &m.retired_reason {
+                Some(r) => format!("{} ({r})", m.status.as_str()),
+                None => m.status.as_str().to_string(),
+            },
+        ),
+        ("tags", m.tags.join(", ")),
+    ]
+}
 
 fn memory_rows(before: Option<&Memory>, after: Option<&Memory>) -> String {
-    let field = |m: Option<&Memory>, f: &Field| m.map(f).unwrap_or_default();
-    let rows: [(&str, &Field); 6] = [
-        ("text", &|m| m.text.clone()),
-        ("kind", &|m| m.kind.to_string()),
-        ("scope", &|m| m.scope.to_string()),
-        ("priority", &|m| m.priority.to_string()),
-        ("status", &|m| match &m.retired_reason {
-            Some(r) => format!("{} ({r})", m.status.as_str()),
-            None => m.status.as_str().to_string(),
-        }),
-        ("tags", &|m| m.tags.join(", ")),
-    ];
+    let names = ["text", "kind", "scope", "priority", "status", "tags"];
+    let values = |m: Option<&Memory>| -> Vec<String> {
+        m.map(|m| memory_fields(m).into_iter().map(|(_, v)| v).collect()).unwrap_or_else(|| vec![String::new(); 6])
+    };
+    let (bv, av) = (values(before), values(after));
     let mut o = String::from("<table><tr><th></th><th>Before</th><th>After</th></tr>");
-    for (name, f) in rows {
-        let (b, a) = (field(before, f), field(after, f));
+    for ((name, b), a) in names.iter().zip(&bv).zip(&av) {
         let changed = before.is_some() && b != a;
         let (bh, ah) = if changed {
-            (format!("<del>{}</del>", esc(&b)), format!("<ins>{}</ins>", esc(&a)))
+            (format!("<del>{}</del>", esc(b)), format!("<ins>{}</ins>", esc(a)))
         } else if before.is_none() {
-            ("—".to_string(), format!("<ins>{}</ins>", esc(&a)))
+            ("—".to_string(), format!("<ins>{}</ins>", esc(a)))
         } else {
-            (esc(&b), esc(&a))
+            (esc(b), esc(a))
         };
         let cls = if changed { " class=chg" } else { "" };
         let _ = write!(o, "<tr{cls}><th>{name}</th><td>{bh}</td><td>{ah}</td></tr>");
+    }
+    o.push_str("</table>");
+    o
+}
+
+/// A memory as it is now: one column, nothing marked as changed.
+fn memory_now(m: &Memory) -> String {
+    let mut o = String::from("<table><tr><th></th><th>Now</th></tr>");
+    for (name, v) in memory_fields(m) {
+        let _ = write!(o, "<tr><th>{name}</th><td>{}</td></tr>", esc(&v));
     }
     o.push_str("</table>");
     o
@@ -346,6 +363,12 @@ fn render_proposal(p: &Proposal, targets: &BTreeMap<String, Memory>) -> String {
     for op in &p.ops {
         let check = if pending {
             format!("<input type=checkbox name=op value={} checked id=op{}> ", op.n, op.n)
+        } else if p.status == nocturne_core::ProposalStatus::Applied && !p.applied_ops.is_empty() {
+            if p.applied_ops.contains(&op.n) {
+                "<span class=badge>applied</span> ".to_string()
+            } else {
+                "<span class=badge>skipped</span> ".to_string()
+            }
         } else {
             String::new()
         };
@@ -519,9 +542,7 @@ async fn memory_page(
             let current = history.last().and_then(|h| h.change.after.as_ref().or(h.change.before.as_ref()));
             let mut o = String::new();
             if let Some(m) = current {
-                o.push_str(
-                    &memory_rows(None, Some(m)).replace("<th>Before</th><th>After</th>", "<th></th><th>Now</th>"),
-                );
+                o.push_str(&memory_now(m));
                 if !m.evidence.is_empty() {
                     o.push_str("<h2>Evidence</h2><ul>");
                     for e in &m.evidence {

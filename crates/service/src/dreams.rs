@@ -221,6 +221,7 @@ impl Service {
             ops: vec![op],
             stats,
             applied_revision: None,
+            applied_ops: Vec::new(),
             notes: None,
         };
         self.store.put_proposal(&p)?;
@@ -306,13 +307,20 @@ impl Service {
         } else {
             format!("apply dream {id} (ops {}), by {applied_by}", ops.join(","))
         };
-        Ok(self.store.commit(Commit {
+        let applied: Vec<u32> = chosen.iter().map(|o| o.n).collect();
+        let rev = self.store.commit(Commit {
             expect_rev: Some(head),
             author: nocturne_core::Author::dream(id).0,
             reason,
             created_at: now,
             changes,
             applies_proposal: Some(id.to_string()),
-        })?)
+        })?;
+        // Which ops were applied (the revision's reason says it too).
+        if let Some(mut p) = self.store.proposal(id)? {
+            p.applied_ops = applied;
+            self.store.put_proposal(&p)?;
+        }
+        Ok(rev)
     }
 }

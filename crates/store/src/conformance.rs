@@ -322,6 +322,7 @@ fn proposal(id: &str, at: &str) -> Proposal {
         ops: vec![],
         stats: BTreeMap::new(),
         applied_revision: None,
+        applied_ops: Vec::new(),
         notes: None,
     }
 }
