@@ -50,6 +50,26 @@ impl Service {
     /// Sessions are only read; the proposal is the only thing written
     /// unless `apply` is set.
     pub fn dream(&self, req: &DreamRequest, author: &str) -> Result<(Proposal, Option<Revision>)> {
+        // One dream per store at a time, scheduled or not.
+        let now = self.now();
+        let holder = format!("manual-{now}-{}", std::process::id());
+        let lease = time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339)
+            .map(|t| t + time::Duration::minutes(30))
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_else(|| now.clone());
+        if !self.store.try_lock(crate::schedule::DREAM_LOCK, &holder, &now, &lease)? {
+            return Err(ServiceError::Conflict(
+                "another dream is running on this store; try again when it ends".into(),
+            ));
+        }
+        let result = self.dream_unlocked(req, author);
+        self.store.unlock(crate::schedule::DREAM_LOCK, &holder)?;
+        result
+    }
+
+    /// [`Service::dream`] for a caller that already holds the dream lock.
+    pub(crate) fn dream_unlocked(&self, req: &DreamRequest, author: &str) -> Result<(Proposal, Option<Revision>)> {
         let started = std::time::Instant::now();
         let mut config = DreamConfig { now: self.now(), ..DreamConfig::default() };
         if let Some((path, text)) = &req.instructions {

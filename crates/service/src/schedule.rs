@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 /// Lock name for dreams: one at a time per store.
-const DREAM_LOCK: &str = "dream";
+pub(crate) const DREAM_LOCK: &str = "dream";
 /// How long a dream may hold the lock before others may take it over.
 const LEASE_MINUTES: i64 = 30;
 /// Failed runs are retried at most this many times in all.
@@ -369,7 +369,7 @@ impl Service {
             apply: false,
         };
         let author = format!("schedule:{}", s.name);
-        let (p, _) = self.dream(&req, &author)?;
+        let (p, _) = self.dream_unlocked(&req, &author)?;
         let ops = p.ops.len();
         let rev = if s.policy == Policy::AutoApply && ops > 0 {
             Some(self.apply_dream(&p.id, &OpSelection::default(), &author)?.rev)

@@ -159,3 +159,15 @@ fn a_suggested_memory_waits_in_a_proposal_and_never_reaches_memory_directly() {
     let b = svc.scoped(svc.authenticate(&b.token).unwrap());
     assert!(b.dreams().unwrap().is_empty(), "another team does not see it");
 }
+
+#[test]
+fn a_dream_is_refused_while_another_holds_the_store() {
+    let svc = service();
+    svc.store().append_sessions(&[session("s1", "a")]).unwrap();
+    assert!(svc.store().try_lock("dream", "someone", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap());
+    let err = svc.dream(&nocturne_service::DreamRequest::default(), "user:x").unwrap_err();
+    assert!(err.to_string().contains("another dream is running"), "{err}");
+    svc.store().unlock("dream", "someone").unwrap();
+    svc.dream(&nocturne_service::DreamRequest::default(), "user:x").unwrap();
+    assert!(svc.store().try_lock("dream", "next", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap(), "released");
+}
