@@ -113,18 +113,20 @@ fn item_line(id: &str, scope: &Scope, priority: i32, text: &str) -> String {
 /// counted cost is exactly the pieces [`render_bundle_markdown`] emits, so
 /// `estimate_tokens(render_bundle_markdown(&b)) <= b.used_tokens <= budget_tokens`.
 pub fn pack_bundle(candidates: &[Candidate], budget_tokens: usize) -> Bundle {
+    // Choose by relevance (then kind rank: preferences and mistakes before
+    // facts, then priority), present grouped by kind.
     let mut order: Vec<(usize, &Candidate)> = candidates.iter().enumerate().collect();
     order.sort_by(|(_, a), (_, b)| {
-        a.kind
-            .rank()
-            .cmp(&b.kind.rank())
-            .then_with(|| a.kind.cmp(&b.kind))
-            .then(b.relevance.total_cmp(&a.relevance))
+        b.relevance
+            .total_cmp(&a.relevance)
+            .then(a.kind.rank().cmp(&b.kind.rank()))
             .then(b.priority.cmp(&a.priority))
+            .then_with(|| a.kind.cmp(&b.kind))
             .then_with(|| a.id.cmp(&b.id))
     });
     let mut used = 0usize;
     let mut items: Vec<BundleItem> = Vec::new();
+    let mut kinds: Vec<&MemoryKind> = Vec::new();
     let mut taken = vec![false; candidates.len()];
     for (i, c) in order {
         let line_tokens = estimate_tokens(&item_line(&c.id, &c.scope, c.priority, &c.text));
@@ -132,11 +134,15 @@ pub fn pack_bundle(candidates: &[Candidate], budget_tokens: usize) -> Bundle {
         if items.is_empty() {
             cost += estimate_tokens(TITLE);
         }
-        if !matches!(items.last(), Some(last) if last.kind == c.kind) {
+        let new_kind = !kinds.contains(&&c.kind);
+        if new_kind {
             cost += estimate_tokens(&section_title(&c.kind));
         }
         if used + cost <= budget_tokens {
             used += cost;
+            if new_kind {
+                kinds.push(&c.kind);
+            }
             if let Some(t) = taken.get_mut(i) {
                 *t = true;
             }
@@ -151,6 +157,8 @@ pub fn pack_bundle(candidates: &[Candidate], budget_tokens: usize) -> Bundle {
             });
         }
     }
+    // Stable: within a kind, the choice order (most relevant first) stays.
+    items.sort_by(|a, b| a.kind.rank().cmp(&b.kind.rank()).then_with(|| a.kind.cmp(&b.kind)));
     let dropped = candidates.iter().zip(&taken).filter(|(_, t)| !**t).map(|(c, _)| c.id.clone()).collect();
     Bundle { items, used_tokens: used, budget_tokens, dropped }
 }

@@ -22,6 +22,10 @@ use std::sync::Arc;
 
 const MEMORY: &str = "memory";
 
+/// How many in-scope memories a context bundle considers for their
+/// priority alone, besides the search hits.
+const PRIORITY_CANDIDATES: usize = 64;
+
 /// Picks an embedder from a spec: `hashing` (default), `model2vec:DIR`
 /// (feature `model2vec`), `openai:BASE_URL#MODEL#DIM` (feature `http`; the
 /// API key, if any, from `NOCTURNE_EMBEDDINGS_KEY` is passed by the caller).
@@ -72,6 +76,8 @@ pub(crate) struct MemoryIndexCache {
     embedder: String,
     index: Arc<HybridIndex>,
     memories: Arc<BTreeMap<String, Memory>>,
+    /// Ids by priority (highest first; kind rank, then id, break ties).
+    by_priority: Arc<Vec<String>>,
 }
 
 /// A memory search hit.
@@ -222,11 +228,24 @@ impl Service {
         }
         let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
         let index = Arc::new(self.memory_index(&memories)?);
+        let mut order: Vec<&Memory> = memories.iter().collect();
+        order.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.kind.rank().cmp(&b.kind.rank())).then(a.id.cmp(&b.id)));
+        let by_priority = Arc::new(order.into_iter().map(|m| m.id.clone()).collect());
         let by_id: Arc<BTreeMap<String, Memory>> = Arc::new(memories.into_iter().map(|m| (m.id.clone(), m)).collect());
         if let Ok(mut guard) = self.memory_cache.lock() {
-            *guard = Some(MemoryIndexCache { head, embedder, index: index.clone(), memories: by_id.clone() });
+            *guard =
+                Some(MemoryIndexCache { head, embedder, index: index.clone(), memories: by_id.clone(), by_priority });
         }
         Ok((index, by_id))
+    }
+
+    /// Active memories, highest priority first (kind rank, then id, break
+    /// ties), from the cache built with the index.
+    fn by_priority(&self) -> Arc<Vec<String>> {
+        match self.memory_cache.lock() {
+            Ok(g) => g.as_ref().map(|c| c.by_priority.clone()).unwrap_or_default(),
+            Err(_) => Arc::default(),
+        }
     }
 
     /// Hybrid search over active memories.
@@ -338,7 +357,6 @@ impl Service {
             return Err(ServiceError::Invalid("the token budget must be at least 1".into()));
         }
         let (index, all) = self.cached_memory_index()?;
-        let memories: Vec<&Memory> = all.values().filter(|m| in_scope(&m.scope, req)).collect();
         let hits: Vec<nocturne_search::Hit> = if req.task.trim().is_empty() {
             Vec::new()
         } else {
@@ -351,18 +369,29 @@ impl Service {
                 .collect()
         };
         let top = hits.first().map_or(1.0, |h| h.score.max(f32::EPSILON));
-        let relevance: BTreeMap<&str, f32> = hits.iter().map(|h| (h.id.as_str(), h.score / top)).collect();
-        // Every in-scope memory is a candidate: searched ones by relevance,
-        // the rest ranked by priority alone (relevance from priority, below
-        // any search hit).
-        let candidates: Vec<Candidate> = memories
-            .iter()
-            .filter(|m| relevance.contains_key(m.id.as_str()) || m.priority > 0 || hits.is_empty())
-            .map(|m| {
-                let r = relevance.get(m.id.as_str()).copied().unwrap_or(0.0);
-                Candidate::from_memory(m, r)
-            })
-            .collect();
+        // Candidates: the search hits in scope, by relevance, then the
+        // highest-priority memories in scope (relevance 0: below any hit;
+        // among them preferences and mistakes come before facts). Bounded,
+        // so the cost follows the bundle, not the store.
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(hits.len() + PRIORITY_CANDIDATES);
+        let mut seen = std::collections::HashSet::new();
+        for h in &hits {
+            if let Some(m) = all.get(&h.id) {
+                seen.insert(m.id.as_str());
+                candidates.push(Candidate::from_memory(m, h.score / top));
+            }
+        }
+        let mut extra = 0;
+        let order = self.by_priority();
+        for m in order.iter().filter_map(|id| all.get(id)) {
+            if extra == PRIORITY_CANDIDATES {
+                break;
+            }
+            if in_scope(&m.scope, req) && !seen.contains(m.id.as_str()) && (m.priority > 0 || hits.is_empty()) {
+                candidates.push(Candidate::from_memory(m, 0.0));
+                extra += 1;
+            }
+        }
         let bundle = pack_bundle(&candidates, req.budget);
         let markdown = render_bundle_markdown(&bundle);
         let usage = Usage {
