@@ -24,7 +24,11 @@ const MEMORY: &str = "memory";
 
 /// How many in-scope memories a context bundle considers for their
 /// priority alone, besides the search hits.
-const PRIORITY_CANDIDATES: usize = 64;
+const PRIORITY_CANDIDATES: usize = 24;
+
+/// How many search hits a context bundle considers (a bundle holds a few
+/// dozen memories at most).
+const HIT_CANDIDATES: usize = 40;
 
 /// Picks an embedder from a spec: `hashing` (default), `model2vec:DIR`
 /// (feature `model2vec`), `openai:BASE_URL#MODEL#DIM` (feature `http`; the
@@ -360,12 +364,12 @@ impl Service {
         let hits: Vec<nocturne_search::Hit> = if req.task.trim().is_empty() {
             Vec::new()
         } else {
-            let k = index.config().fusion_depth;
             index
-                .search_with(self.embedder(), &req.task, k, now_dt(&self.now()))
+                .search_with(self.embedder(), &req.task, index.config().fusion_depth, now_dt(&self.now()))
                 .map_err(search_err)?
                 .into_iter()
                 .filter(|h| all.get(&h.id).is_some_and(|m| in_scope(&m.scope, req)))
+                .take(HIT_CANDIDATES)
                 .collect()
         };
         let top = hits.first().map_or(1.0, |h| h.score.max(f32::EPSILON));
@@ -384,10 +388,12 @@ impl Service {
         let mut extra = 0;
         let order = self.by_priority();
         for m in order.iter().filter_map(|id| all.get(id)) {
-            if extra == PRIORITY_CANDIDATES {
+            // Sorted by priority: past the positive ones only an empty
+            // search (no task words) still wants candidates.
+            if extra == PRIORITY_CANDIDATES || (m.priority <= 0 && !hits.is_empty()) {
                 break;
             }
-            if in_scope(&m.scope, req) && !seen.contains(m.id.as_str()) && (m.priority > 0 || hits.is_empty()) {
+            if in_scope(&m.scope, req) && !seen.contains(m.id.as_str()) {
                 candidates.push(Candidate::from_memory(m, 0.0));
                 extra += 1;
             }

@@ -675,7 +675,9 @@ impl Store for SqliteStore {
 
     fn append_usage(&self, usage: &Usage) -> Result<u64> {
         self.write(|tx| {
-            tx.execute("INSERT INTO usage (session, body) VALUES (?1, ?2)", params![usage.session, to_json(usage)?])
+            tx.prepare_cached("INSERT INTO usage (session, body) VALUES (?1, ?2)")
+                .map_err(backend)?
+                .execute(params![usage.session, to_json(usage)?])
                 .map_err(backend)?;
             Ok(tx.last_insert_rowid() as u64)
         })
