@@ -112,13 +112,29 @@ fn item_line(id: &str, scope: &Scope, priority: i32, text: &str) -> String {
 /// fits; otherwise it is dropped and smaller later ones may still fit. The
 /// counted cost is exactly the pieces [`render_bundle_markdown`] emits, so
 /// `estimate_tokens(render_bundle_markdown(&b)) <= b.used_tokens <= budget_tokens`.
+/// How strongly a candidate is wanted in a bundle:
+/// `relevance + kind bonus + 0.02 × clamp(priority, 0, 5)`, where the kind
+/// bonus is 0.3 for preferences and mistakes (standing rules), 0.15 for
+/// procedures and 0 otherwise. With relevance normalised to the best hit
+/// (1.0), a rule that matches the task comes first, a clearly relevant fact
+/// (relevance ≥ 0.5) beats a rule that does not match, and a high-priority
+/// rule beats a fact that barely matches.
+pub fn selection_score(c: &Candidate) -> f32 {
+    let kind = match c.kind.rank() {
+        0 | 1 => 0.3,
+        2 => 0.15,
+        _ => 0.0,
+    };
+    c.relevance + kind + 0.02 * c.priority.clamp(0, 5) as f32
+}
+
 pub fn pack_bundle(candidates: &[Candidate], budget_tokens: usize) -> Bundle {
-    // Choose by relevance (then kind rank: preferences and mistakes before
-    // facts, then priority), present grouped by kind.
+    // Choose by `selection_score` (relevance, plus a bonus for standing
+    // rules and for priority), present grouped by kind.
     let mut order: Vec<(usize, &Candidate)> = candidates.iter().enumerate().collect();
     order.sort_by(|(_, a), (_, b)| {
-        b.relevance
-            .total_cmp(&a.relevance)
+        selection_score(b)
+            .total_cmp(&selection_score(a))
             .then(a.kind.rank().cmp(&b.kind.rank()))
             .then(b.priority.cmp(&a.priority))
             .then_with(|| a.kind.cmp(&b.kind))
@@ -185,6 +201,34 @@ pub fn render_bundle_markdown(bundle: &Bundle) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cand(id: &str, kind: MemoryKind, relevance: f32, priority: i32) -> Candidate {
+        Candidate { id: id.into(), kind, text: format!("memory {id}"), scope: Scope::org(), priority, relevance }
+    }
+
+    #[test]
+    fn a_matching_rule_comes_first_and_a_relevant_fact_beats_an_unrelated_rule() {
+        let c = [
+            cand("fact-relevant", MemoryKind::fact(), 1.0, 0),
+            cand("rule-unrelated", MemoryKind::preference(), 0.0, 1),
+            cand("rule-matching", MemoryKind::preference(), 0.8, 0),
+            cand("fact-faint", MemoryKind::fact(), 0.1, 0),
+        ];
+        // Room for two lines: the matching rule and the relevant fact.
+        let line = |x: &Candidate| estimate_tokens(&item_line(&x.id, &x.scope, x.priority, &x.text));
+        let budget = estimate_tokens(TITLE)
+            + estimate_tokens(&section_title(&MemoryKind::preference()))
+            + estimate_tokens(&section_title(&MemoryKind::fact()))
+            + line(&c[2])
+            + line(&c[0]);
+        let two = pack_bundle(&c, budget);
+        let ids: Vec<&str> = two.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["rule-matching", "fact-relevant"], "chosen by score, shown by kind");
+        let all = pack_bundle(&c, 10_000);
+        let ids: Vec<&str> = all.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["rule-matching", "rule-unrelated", "fact-relevant", "fact-faint"]);
+        assert!(selection_score(&c[1]) > selection_score(&c[3]), "a standing rule beats a faint match");
+    }
 
     #[test]
     fn estimate_rule() {

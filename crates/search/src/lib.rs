@@ -16,7 +16,9 @@ pub mod index;
 pub mod locomo;
 pub mod text;
 
-pub use bundle::{estimate_tokens, pack_bundle, render_bundle_markdown, Bundle, BundleItem, Candidate};
+pub use bundle::{
+    estimate_tokens, pack_bundle, render_bundle_markdown, selection_score, Bundle, BundleItem, Candidate,
+};
 #[cfg(feature = "http")]
 pub use embed::HttpEmbedder;
 #[cfg(feature = "model2vec")]
