@@ -416,8 +416,14 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
 
 /// `nocturne serve`: the HTTP server with MCP mounted, and the scheduler.
 fn serve(svc: Service, listen: std::net::SocketAddr, insecure: bool, config: nocturne_service::Config) -> Result<u8> {
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    // Service calls run on the blocking pool and share one SQLite
+    // connection; a pool sized to the cores keeps them from convoying on it.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(cores * 2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     rt.block_on(async move {
         let server = nocturne_server::Server::bind(nocturne_server::ServeConfig {
             listen,
