@@ -13,12 +13,12 @@ use std::path::Path;
 /// Prints `value` as JSON (machine mode) or `human` text.
 fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        outln!("{}", serde_json::to_string_pretty(value)?);
     } else {
         let s = human();
-        print!("{s}");
+        out!("{s}");
         if !s.ends_with('\n') {
-            println!();
+            outln!();
         }
     }
     Ok(())
@@ -87,8 +87,8 @@ pub fn run(cli: Cli) -> Result<u8> {
                 session: a.session,
             })?;
             match (json, a.format) {
-                (true, _) | (false, BundleFormat::Json) => println!("{}", serde_json::to_string_pretty(&b)?),
-                (false, BundleFormat::Markdown) => print!("{}", b.markdown),
+                (true, _) | (false, BundleFormat::Json) => outln!("{}", serde_json::to_string_pretty(&b)?),
+                (false, BundleFormat::Markdown) => out!("{}", b.markdown),
             }
             Ok(0)
         }
@@ -309,7 +309,7 @@ fn outcomes(svc: &Service, c: OutcomesCmd, json: bool) -> Result<u8> {
                 let tax = svc.taxonomy()?;
                 let events: Vec<serde_json::Value> =
                     list.iter().map(|o| nocturne_core::outcome::to_otel_event(o, &tax)).collect();
-                println!("{}", serde_json::to_string_pretty(&events)?);
+                outln!("{}", serde_json::to_string_pretty(&events)?);
             } else {
                 emit(json, &list, || render::outcomes(&list))?;
             }
@@ -329,9 +329,9 @@ fn outcomes(svc: &Service, c: OutcomesCmd, json: bool) -> Result<u8> {
         OutcomesCmd::Taxonomy(TaxonomyCmd::Show) => {
             let t = svc.taxonomy()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
+                outln!("{}", serde_json::to_string_pretty(&t)?);
             } else {
-                print!("{}", t.to_toml());
+                out!("{}", t.to_toml());
             }
         }
         OutcomesCmd::Taxonomy(TaxonomyCmd::Set { file, force }) => {
@@ -368,7 +368,7 @@ fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
             write_file(&p, &text)?;
             eprintln!("wrote {}", p.display());
         }
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(0)
 }
@@ -585,16 +585,16 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
     }
     let (p, _) = svc.dream(&DreamRequest::default(), "user:quickstart")?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&p)?);
+        outln!("{}", serde_json::to_string_pretty(&p)?);
     } else {
-        println!(
+        outln!(
             "Ingested {} sample sessions ({} events) into a throw-away store at {}.\n",
             rep.sessions_added,
             rep.events_added,
             dir.display()
         );
-        print!("{}", nocturne_dream::render_markdown(&p));
-        println!(
+        out!("{}", nocturne_dream::render_markdown(&p));
+        outln!(
             "\nThis was a review: memory is unchanged. With your own transcripts:\n  nocturne ingest ~/.claude/projects\n  nocturne dream\n  nocturne dreams apply <id>"
         );
     }

@@ -1,6 +1,27 @@
 //! `nocturne`: the command line over the service layer. This crate knows
 //! argument parsing and output formats; everything else is in the service.
 
+/// `print!` that never panics: a closed pipe (`nocturne ... | head`) ends
+/// the program quietly; any other write error is reported.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            $crate::stdout_failed(e)
+        }
+    }};
+}
+
+/// `println!` that never panics (see `out!`).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            $crate::stdout_failed(e)
+        }
+    }};
+}
+
 mod args;
 mod commands;
 mod render;
@@ -8,6 +29,14 @@ mod render;
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
+
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    let _ = writeln!(std::io::stderr(), "error: cannot write to standard output: {e}");
+    std::process::exit(1);
+}
 
 fn main() -> ExitCode {
     let cli = match args::Cli::try_parse() {
@@ -30,7 +59,7 @@ fn main() -> ExitCode {
             };
             if json {
                 let body = serde_json::json!({"error": {"code": code, "message": format!("{e:#}")}});
-                let _ = writeln!(std::io::stdout(), "{body}");
+                outln!("{body}");
             }
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(exit as u8)

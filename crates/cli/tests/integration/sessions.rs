@@ -50,3 +50,23 @@ fn usage_errors_exit_with_2_and_help_has_examples() {
     env.cmd(&["memory", "add", "--text", "x"]).assert().code(2);
     env.cmd(&["--help"]).assert().success().stdout(contains("Examples:"));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let env = Env::new();
+    env.json(&["ingest", s(&samples())]);
+    // `nocturne sessions show ID --raw | head -1`: the reader goes away early.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("nocturne"))
+        .arg("--store")
+        .arg(env.store())
+        .args(["sessions", "show", "sess-invoice-dates", "--raw"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0));
+}
