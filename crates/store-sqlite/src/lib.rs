@@ -543,22 +543,7 @@ impl Store for SqliteStore {
     }
 
     fn outcomes(&self, session: Option<&str>) -> Result<Vec<Outcome>> {
-        let conn = self.conn()?;
-        let mut st = conn
-            .prepare_cached("SELECT id, body FROM outcomes WHERE (?1 IS NULL OR session = ?1) ORDER BY id")
-            .map_err(backend)?;
-        let rows = st
-            .query_map([session], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(backend)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(backend)?;
-        rows.into_iter()
-            .map(|(id, body)| {
-                let mut o: Outcome = serde_json::from_str(&body).map_err(corrupt)?;
-                o.id = id as u64;
-                Ok(o)
-            })
-            .collect()
+        read_log(&*self.conn()?, "outcomes", session, |o: &mut Outcome, id| o.id = id)
     }
 
     fn put_taxonomy(&self, version: u32, toml: &str, set_at: &str) -> Result<()> {
@@ -684,22 +669,7 @@ impl Store for SqliteStore {
     }
 
     fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>> {
-        let conn = self.conn()?;
-        let mut st = conn
-            .prepare_cached("SELECT id, body FROM usage WHERE (?1 IS NULL OR session = ?1) ORDER BY id")
-            .map_err(backend)?;
-        let rows = st
-            .query_map([session], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-            .map_err(backend)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(backend)?;
-        rows.into_iter()
-            .map(|(id, body)| {
-                let mut u: Usage = serde_json::from_str(&body).map_err(corrupt)?;
-                u.id = id as u64;
-                Ok(u)
-            })
-            .collect()
+        read_log(&*self.conn()?, "usage", session, |u: &mut Usage, id| u.id = id)
     }
 
     fn put_token(&self, t: &TokenRecord) -> Result<()> {
@@ -832,6 +802,31 @@ impl Store for SqliteStore {
     fn set_proposal_status(&self, id: &str, status: ProposalStatus) -> Result<()> {
         self.write(|tx| set_status(tx, id, status, None))
     }
+}
+
+/// Reads an append-only log table (`id`, `session`, JSON `body`) in id
+/// order, all of it or one session's, giving each record its row id.
+fn read_log<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    table: &'static str,
+    session: Option<&str>,
+    set_id: impl Fn(&mut T, u64),
+) -> Result<Vec<T>> {
+    let mut st = conn
+        .prepare_cached(&format!("SELECT id, body FROM {table} WHERE (?1 IS NULL OR session = ?1) ORDER BY id"))
+        .map_err(backend)?;
+    let rows = st
+        .query_map([session], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)?;
+    rows.into_iter()
+        .map(|(id, body)| {
+            let mut v: T = serde_json::from_str(&body).map_err(corrupt)?;
+            set_id(&mut v, id as u64);
+            Ok(v)
+        })
+        .collect()
 }
 
 const INSERT_EVENT: &str = "INSERT INTO events (id, role, kind, tool_name, tool_input, tool_use_id, text, flags, \
