@@ -291,6 +291,22 @@ fn memory_rows(before: Option<&Memory>, after: Option<&Memory>) -> String {
     o
 }
 
+/// Evidence as list items: session, event numbers, the quoted text.
+fn evidence_items(evidence: &[nocturne_core::Evidence]) -> String {
+    let mut o = String::new();
+    for e in evidence {
+        let events: Vec<String> = e.events.iter().map(u32::to_string).collect();
+        let _ = write!(
+            o,
+            "<li>session <code>{}</code>, events {}<blockquote>{}</blockquote></li>",
+            esc(&e.session),
+            esc(&events.join(", ")),
+            esc(&e.quote)
+        );
+    }
+    o
+}
+
 /// A memory as it is now: one column, nothing marked as changed.
 fn memory_now(m: &Memory) -> String {
     let mut o = String::from("<table><tr><th></th><th>Now</th></tr>");
@@ -392,16 +408,7 @@ fn render_proposal(p: &Proposal, targets: &BTreeMap<String, Memory>) -> String {
         }
         if !op.evidence.is_empty() {
             o.push_str("<details open><summary>Evidence</summary><ul>");
-            for e in &op.evidence {
-                let events: Vec<String> = e.events.iter().map(u32::to_string).collect();
-                let _ = write!(
-                    o,
-                    "<li>session <code>{}</code>, events {}<blockquote>{}</blockquote></li>",
-                    esc(&e.session),
-                    esc(&events.join(", ")),
-                    esc(&e.quote)
-                );
-            }
+            o.push_str(&evidence_items(&op.evidence));
             o.push_str("</ul></details>");
         }
         o.push_str("</div>");
@@ -545,16 +552,7 @@ async fn memory_page(
                 o.push_str(&memory_now(m));
                 if !m.evidence.is_empty() {
                     o.push_str("<h2>Evidence</h2><ul>");
-                    for e in &m.evidence {
-                        let events: Vec<String> = e.events.iter().map(u32::to_string).collect();
-                        let _ = write!(
-                            o,
-                            "<li>session <code>{}</code>, events {}<blockquote>{}</blockquote></li>",
-                            esc(&e.session),
-                            esc(&events.join(", ")),
-                            esc(&e.quote)
-                        );
-                    }
+                    o.push_str(&evidence_items(&m.evidence));
                     o.push_str("</ul>");
                 }
             }
