@@ -20,4 +20,4 @@ pub use error::CoreError;
 pub use memory::{Evidence, Memory, MemoryKind, Scope, ScopeLevel, Status};
 pub use proposal::{Op, OpKind, Proposal, ProposalStatus};
 pub use revision::{Author, Change, Revision};
-pub use session::{Event, EventKind, NewEvent, NewSession, Role, Session};
+pub use session::{Counterpart, Event, EventKind, NewEvent, NewSession, Role, Session, SourceOutcome, Subagent};

@@ -72,6 +72,68 @@ impl EventKind {
     }
 }
 
+/// Who speaks to the agent in a session's user turns. Later steps use it to
+/// tell a person who directs the agent from one the agent serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counterpart {
+    /// A person who runs the agent and directs its work (the user of a
+    /// coding agent). Their directives may become preferences.
+    Operator,
+    /// A person the agent serves (a customer of a service agent, real or
+    /// simulated). What they say is never a preference of the team.
+    Customer,
+    /// Another agent: the parent that spawned this sub-agent. Its prompt is
+    /// a task, not a person's preference.
+    Agent,
+}
+
+impl Counterpart {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counterpart::Operator => "operator",
+            Counterpart::Customer => "customer",
+            Counterpart::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Counterpart> {
+        Some(match s {
+            "operator" => Counterpart::Operator,
+            "customer" => Counterpart::Customer,
+            "agent" => Counterpart::Agent,
+            _ => return None,
+        })
+    }
+}
+
+/// What a sub-agent session is, beside its parent link.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Subagent {
+    /// The sub-agent's id in its source (Claude Code `agentId`).
+    pub agent_id: String,
+    /// Its type (`general-purpose`, `Explore`, ...), from the source's meta data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_type: Option<String>,
+    /// What it was asked to do, from the source's meta data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A context-compaction agent (Claude Code `agent-acompact-*`), not delegated work.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compaction: bool,
+}
+
+/// An outcome the source itself records for a session (a benchmark's
+/// reward), logged on the taxonomy's primary dimension at ingest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceOutcome {
+    /// Normalized 0..1, 1 best (τ²-bench `reward_info.reward`).
+    pub score: f64,
+    /// Why the run ended or what the evaluator said (`termination_reason`), kept as the outcome's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
 /// An event as an importer produces it, before it is numbered and chained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {
@@ -106,7 +168,7 @@ pub struct NewEvent {
 }
 
 /// A session as an importer produces it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct NewSession {
     pub id: String,
     /// Importer format name (`claude-code`, `anthropic`, `openai`, `nocturne`).
@@ -121,6 +183,20 @@ pub struct NewSession {
     pub team: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The session that spawned this one (a sub-agent's parent). The parent
+    /// need not be stored (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Set for sub-agent sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subagent: Option<Subagent>,
+    /// Who speaks in the user turns; `None` when the source does not say
+    /// (treated as [`Counterpart::Operator`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterpart: Option<Counterpart>,
+    /// An outcome the source records (not stored in the session header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<SourceOutcome>,
     pub events: Vec<NewEvent>,
 }
 
@@ -161,6 +237,13 @@ pub struct Session {
     pub team: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The session that spawned this one (see [`NewSession::parent`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subagent: Option<Subagent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterpart: Option<Counterpart>,
     pub event_count: u32,
     /// Hex chain hash of the last event (the hash of an empty chain when none).
     pub head_hash: String,

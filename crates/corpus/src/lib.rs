@@ -601,6 +601,10 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
             agent: Some("coder".into()),
             team: Some(team),
             title: None,
+            parent: None,
+            subagent: None,
+            counterpart: None,
+            outcome: None,
             events,
         });
     }

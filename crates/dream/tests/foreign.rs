@@ -119,6 +119,10 @@ fn batch() -> Vec<NewSession> {
             agent: None,
             team: None,
             title: None,
+            parent: None,
+            subagent: None,
+            counterpart: None,
+            outcome: None,
             events: b.events,
         });
     }

@@ -56,6 +56,10 @@ fn session(id: &str, user: &str, cmds: &[&str]) -> NewSession {
         agent: Some("coder".into()),
         team: Some("web".into()),
         title: None,
+        parent: None,
+        subagent: None,
+        counterpart: None,
+        outcome: None,
         events,
     }
 }

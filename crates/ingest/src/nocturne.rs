@@ -59,6 +59,10 @@ fn header(o: &Obj, stem: &str, n: usize) -> Result<NewSession, String> {
         agent: field("agent")?,
         team: field("team")?,
         title: field("title")?,
+        parent: None,
+        subagent: None,
+        counterpart: None,
+        outcome: None,
         events: Vec::new(),
     })
 }

@@ -24,6 +24,10 @@ fn session(id: &str, team: &str) -> SessionRecord {
             agent: None,
             team: Some(team.into()),
             title: None,
+            parent: None,
+            subagent: None,
+            counterpart: None,
+            outcome: None,
             events: vec![NewEvent {
                 role: Role::User,
                 kind: EventKind::UserMessage,

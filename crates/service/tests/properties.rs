@@ -148,6 +148,10 @@ fn session(id: &str, n: usize) -> SessionRecord {
             agent: None,
             team: None,
             title: None,
+            parent: None,
+            subagent: None,
+            counterpart: None,
+            outcome: None,
             events: (0..n)
                 .map(|i| NewEvent {
                     role: Role::Tool,
