@@ -23,6 +23,7 @@ pub mod config;
 pub mod context;
 pub mod passes;
 pub mod plan;
+pub mod policy;
 pub mod report;
 pub mod text;
 
@@ -109,11 +110,27 @@ pub struct Finding {
     pub key_terms: Vec<String>,
 }
 
-/// An analysis pass. Passes only read the context; a model-backed pass can
-/// implement this trait and be added to the list given to [`dream_with`].
+/// What one pass returns: its findings, and the figures it wants in the
+/// proposal's stats (keys as they will appear there).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassOutput {
+    pub findings: Vec<Finding>,
+    pub stats: BTreeMap<String, serde_json::Value>,
+}
+
+impl From<Vec<Finding>> for PassOutput {
+    fn from(findings: Vec<Finding>) -> Self {
+        PassOutput { findings, stats: BTreeMap::new() }
+    }
+}
+
+/// An analysis pass. Passes only read the context; a model-backed pass
+/// implements this trait over answers the service obtained beforehand and is
+/// added to the list given to [`dream_with`]. The engine counts each pass's
+/// findings (`findings.<name>`) and copies its stats into the proposal.
 pub trait Pass {
     fn name(&self) -> &'static str;
-    fn run(&self, ctx: &Context) -> Vec<Finding>;
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError>;
 }
 
 /// The built-in passes, in the order they run.
@@ -152,9 +169,10 @@ pub fn dream_with(
     let mut stats: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     let mut findings = Vec::new();
     for p in passes {
-        let f = p.run(&ctx);
-        stats.insert(format!("findings.{}", p.name()), f.len().into());
-        findings.extend(f);
+        let out = p.run(&ctx)?;
+        stats.insert(format!("findings.{}", p.name()), out.findings.len().into());
+        stats.extend(out.stats);
+        findings.extend(out.findings);
     }
     let (ops, guard) = plan::plan(&ctx, findings, &categories);
     for (k, v) in guard {
@@ -169,25 +187,6 @@ pub fn dream_with(
     if scored > 0 || !snapshot.usages.is_empty() {
         stats.insert("sessions_with_outcome".into(), scored.into());
         stats.insert("failed_sessions".into(), ctx.sessions.iter().filter(|s| s.failed).count().into());
-        let round = |x: f64| (x * 1000.0).round() / 1000.0;
-        for m in &ctx.memories {
-            let men = passes::lifecycle::mentions(&m.text, &ctx.keys_by_verb);
-            let Some(f) = passes::lifecycle::figure(&ctx, m, &men) else { continue };
-            if !f.measured(&config.weights) {
-                continue;
-            }
-            stats.insert(
-                format!("usefulness.{}", m.id),
-                serde_json::json!({
-                    "present": f.present.len(),
-                    "present_mean": round(f.present_mean),
-                    "absent": f.absent.len(),
-                    "absent_mean": round(f.absent_mean),
-                    "difference": round(f.difference()),
-                    "cohort": f.cohort,
-                }),
-            );
-        }
     }
     stats.insert("ops".into(), ops.len().into());
     let mut sessions: Vec<String> = snapshot.sessions.iter().map(|s| s.session.id.clone()).collect();

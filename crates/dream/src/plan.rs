@@ -31,7 +31,8 @@
 //!    update, merge, promote, demote; then by text; numbered from 1.
 
 use crate::context::Context;
-use crate::passes::{cosine, duplicates, lifecycle, workflows, Idf};
+use crate::passes::{cosine, Idf};
+use crate::policy::{CAUTION_TAG, MAX_PRIORITY, SAME_TEXT_COSINE};
 use crate::{text, Category, Finding};
 use nocturne_core::secrets::redact;
 use nocturne_core::{Evidence, Memory, MemoryKind, Op, OpKind, Scope, ScopeLevel};
@@ -114,7 +115,7 @@ impl<'a> Existing<'a> {
         let terms: Vec<String> = f.key_terms.iter().map(|t| t.to_lowercase()).filter(|t| !t.is_empty()).collect();
         if !terms.is_empty() {
             // A caution about a workflow shape is not the procedure teaching it.
-            let caution = f.tags.iter().any(|t| t == workflows::CAUTION);
+            let caution = f.tags.iter().any(|t| t == CAUTION_TAG);
             let hit = self
                 .lower
                 .iter()
@@ -136,7 +137,7 @@ impl<'a> Existing<'a> {
                 continue;
             }
             let c = cosine(&v, mv);
-            if c >= duplicates::THRESHOLD && best.is_none_or(|(b, _)| c > b) {
+            if c >= SAME_TEXT_COSINE && best.is_none_or(|(b, _)| c > b) {
                 best = Some((c, m));
             }
         }
@@ -180,7 +181,7 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
         if f.op == OpKind::Create {
             if let Some(m) = existing.matching(&f) {
                 bump("create_matched_existing");
-                if m.priority >= lifecycle::MAX_PRIORITY || !categories.contains(&Category::Promote) {
+                if m.priority >= MAX_PRIORITY || !categories.contains(&Category::Promote) {
                     continue;
                 }
                 f.rationale = format!("already remembered as {}; {}", m.id, f.rationale);

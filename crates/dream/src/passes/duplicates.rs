@@ -13,13 +13,13 @@
 
 use super::{cosine, Idf};
 use crate::context::Context;
-use crate::{text, Category, Finding, Pass};
+use crate::{text, Category, DreamError, Finding, Pass, PassOutput};
 use nocturne_core::{Evidence, Memory, OpKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct Duplicates;
 
-pub const THRESHOLD: f64 = 0.6;
+use crate::policy::SAME_TEXT_COSINE as THRESHOLD;
 
 fn find(parent: &mut [usize], mut x: usize) -> usize {
     while let Some(&p) = parent.get(x) {
@@ -145,7 +145,13 @@ impl Pass for Duplicates {
         "duplicates"
     }
 
-    fn run(&self, ctx: &Context) -> Vec<Finding> {
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        Ok(self.findings(ctx).into())
+    }
+}
+
+impl Duplicates {
+    fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = Vec::new();
         for g in duplicate_groups(&ctx.memories) {
             let mut ms: Vec<&Memory> = g.iter().filter_map(|i| ctx.memories.get(*i).copied()).collect();

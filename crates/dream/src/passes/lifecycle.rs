@@ -47,12 +47,11 @@
 use super::duplicates::memory_evidence;
 use crate::context::{Context, Outcome};
 use crate::text::{self, parse_command};
-use crate::{Category, Finding, Pass};
+use crate::{Category, DreamError, Finding, Pass, PassOutput};
 use nocturne_core::{Evidence, Memory, OpKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-pub const MAX_PRIORITY: i32 = 5;
-pub const MIN_PRIORITY: i32 = -3;
+use crate::policy::{MAX_PRIORITY, MIN_PRIORITY};
 
 /// A command a memory mentions.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -178,7 +177,13 @@ impl Pass for Outdated {
         "outdated"
     }
 
-    fn run(&self, ctx: &Context) -> Vec<Finding> {
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        Ok(self.findings(ctx).into())
+    }
+}
+
+impl Outdated {
+    fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let ms = ctx.config.min_support() as usize;
         let mut out = Vec::new();
         for m in &ctx.memories {
@@ -328,6 +333,32 @@ impl Figure {
     }
 }
 
+/// The measured usefulness figure of every memory that has one, as the
+/// proposal's `usefulness.<memory id>` stats.
+fn usefulness_stats(ctx: &Context) -> BTreeMap<String, serde_json::Value> {
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let mut stats = BTreeMap::new();
+    for m in &ctx.memories {
+        let men = mentions(&m.text, &ctx.keys_by_verb);
+        let Some(f) = figure(ctx, m, &men) else { continue };
+        if !f.measured(&ctx.config.weights) {
+            continue;
+        }
+        stats.insert(
+            format!("usefulness.{}", m.id),
+            serde_json::json!({
+                "present": f.present.len(),
+                "present_mean": round(f.present_mean),
+                "absent": f.absent.len(),
+                "absent_mean": round(f.absent_mean),
+                "difference": round(f.difference()),
+                "cohort": f.cohort,
+            }),
+        );
+    }
+    stats
+}
+
 /// The figure of memory `m` (with its mentions `men`), when it was present
 /// in at least one session with an outcome and some comparable session
 /// without it has one. Comparable: the sessions of the same agent and team
@@ -441,7 +472,13 @@ impl Pass for Usefulness {
         "usefulness"
     }
 
-    fn run(&self, ctx: &Context) -> Vec<Finding> {
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        Ok(PassOutput { stats: usefulness_stats(ctx), findings: self.findings(ctx) })
+    }
+}
+
+impl Usefulness {
+    fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let promote_min = ctx.config.promote_min_support.max(ctx.config.min_support()) as usize;
         let stale = i64::from(ctx.config.stale_days) * 86_400;
         let empty = crate::context::Runs::default();

@@ -13,7 +13,7 @@
 
 use super::most_common;
 use crate::context::{Context, MistakeInstance};
-use crate::{Category, Finding, Pass};
+use crate::{Category, DreamError, Finding, Pass, PassOutput};
 use nocturne_core::{Evidence, MemoryKind, OpKind};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,7 +24,13 @@ impl Pass for Mistakes {
         "mistakes"
     }
 
-    fn run(&self, ctx: &Context) -> Vec<Finding> {
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        Ok(self.findings(ctx).into())
+    }
+}
+
+impl Mistakes {
+    fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let mut groups: BTreeMap<&str, Vec<&MistakeInstance>> = BTreeMap::new();
         for m in &ctx.mistakes {
             groups.entry(m.fail_key.as_str()).or_default().push(m);

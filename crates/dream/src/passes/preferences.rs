@@ -14,7 +14,7 @@
 
 use super::Idf;
 use crate::context::{Context, Directive};
-use crate::{Category, Finding, Pass};
+use crate::{Category, DreamError, Finding, Pass, PassOutput};
 use nocturne_core::{Evidence, MemoryKind, OpKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -52,7 +52,13 @@ impl Pass for Preferences {
         "preferences"
     }
 
-    fn run(&self, ctx: &Context) -> Vec<Finding> {
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        Ok(self.findings(ctx).into())
+    }
+}
+
+impl Preferences {
+    fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let all: Vec<(usize, usize, &Directive)> = ctx
             .sessions
             .iter()

@@ -44,7 +44,7 @@
 //! cautions and procedures are mined exactly as before.
 
 use crate::context::{Context, Outcome, SessionView};
-use crate::{Category, Finding, Pass};
+use crate::{Category, DreamError, Finding, Pass, PassOutput};
 use nocturne_core::{Evidence, MemoryKind, OpKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -328,7 +328,13 @@ impl Pass for Workflows {
         "workflows"
     }
 
-    fn run(&self, ctx: &Context) -> Vec<Finding> {
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        Ok(self.findings(ctx).into())
+    }
+}
+
+impl Workflows {
+    fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let mut out = procedures(ctx);
         out.extend(cautions(ctx));
         out
@@ -515,9 +521,7 @@ outcome: {label}{score}",
     out
 }
 
-/// Tag of the `mistake` findings made from failing workflow shapes; the
-/// planner matches them only against existing mistake memories.
-pub const CAUTION: &str = "caution";
+use crate::policy::CAUTION_TAG as CAUTION;
 
 fn grow(
     path: &mut Vec<u32>,
