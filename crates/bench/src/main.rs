@@ -6,7 +6,7 @@
 //! median of several runs; the machine is described in the file.
 
 use anyhow::{Context, Result};
-use nocturne_service::{DreamRequest, IngestOptions, Service};
+use nocturne_service::{DreamSpec, IngestOptions, Service};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -201,8 +201,8 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
             let mut times = Vec::new();
             for _ in 0..runs {
                 let t = Instant::now();
-                let req = DreamRequest { sessions: Some(n), ..Default::default() };
-                svc.dream(&req, "user:bench")?;
+                let spec = DreamSpec { sessions: Some(n), ..Default::default() };
+                svc.dream(&spec, false, "user:bench")?;
                 times.push(t.elapsed());
             }
             let t = median(times);

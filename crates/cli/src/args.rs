@@ -278,9 +278,9 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct DreamArgs {
-    /// How many of the newest sessions to read.
-    #[arg(long, default_value_t = 100)]
-    pub sessions: usize,
+    /// How many of the newest sessions to read [default: 100].
+    #[arg(long)]
+    pub sessions: Option<usize>,
     #[command(flatten)]
     pub filter: SessionFilterArgs,
     /// Keep only these kinds of findings (repeatable).
@@ -289,7 +289,8 @@ pub struct DreamArgs {
     /// Drop findings that mention this term (repeatable).
     #[arg(long)]
     pub ignore: Vec<String>,
-    /// TOML file with focus, ignore, min_support and notes.
+    /// TOML file with any of: sessions, user, agent, team, since, until, focus, ignore, min_support, notes,
+    /// [weights]. Flags given here win over the file.
     #[arg(long)]
     pub instructions: Option<PathBuf>,
     /// Minimum number of sessions supporting a finding.

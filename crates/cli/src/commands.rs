@@ -4,7 +4,7 @@ use crate::args::*;
 use crate::render;
 use anyhow::{Context, Result};
 use nocturne_service::{
-    DreamRequest, Format, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, SessionFilter,
+    DreamSpec, Format, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, SessionFilter,
 };
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -374,23 +374,26 @@ fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
 }
 
 fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
-    let instructions = match &a.instructions {
-        Some(p) => Some((
-            p.display().to_string(),
-            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )),
-        None => None,
-    };
-    let req = DreamRequest {
-        sessions: Some(a.sessions),
-        filter: filter(&a.filter)?,
+    let flags = DreamSpec {
+        sessions: a.sessions,
+        user: a.filter.user,
+        agent: a.filter.agent,
+        team: a.filter.team,
+        since: a.filter.since,
+        until: a.filter.until,
         focus: a.focus,
         ignore: a.ignore,
         min_support: a.min_support,
-        instructions,
-        apply: a.apply,
+        ..DreamSpec::default()
     };
-    let (p, rev) = svc.dream(&req, who)?;
+    let spec = match &a.instructions {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            nocturne_service::with_instructions(&flags, &p.display().to_string(), &text)?
+        }
+        None => flags,
+    };
+    let (p, rev) = svc.dream(&spec, a.apply, who)?;
     let md = nocturne_dream::render_markdown(&p);
     if let Some(path) = &a.report {
         write_file(path, &md)?;
@@ -583,7 +586,7 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
         rep.sessions_added += r.sessions_added;
         rep.events_added += r.events_added;
     }
-    let (p, _) = svc.dream(&DreamRequest::default(), "user:quickstart")?;
+    let (p, _) = svc.dream(&DreamSpec::default(), false, "user:quickstart")?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&p)?);
     } else {

@@ -1,7 +1,8 @@
 //! Dream configuration and the instructions file that feeds it.
 
 use crate::DreamError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Kinds of findings. `--focus` names map onto these (see [`Category::parse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -232,9 +233,15 @@ impl DreamConfig {
     }
 }
 
-/// A dream's instructions file (TOML):
+/// What to dream over and how: the one shape of a dream request. It is what
+/// an instructions file holds (TOML), what a `[[dream.schedule]]` entry and
+/// the body of an HTTP dream request carry (beside their own keys), and what
+/// the CLI builds from its flags. Every key is optional:
 ///
 /// ```toml
+/// sessions = 100                 # the newest N matching sessions (default 100)
+/// team = "payments"              # only sessions of this team (also user, agent)
+/// since = "2026-01-01"           # started at or after (also until: before)
 /// focus = ["mistakes", "preferences"]
 /// ignore = ["vendor/", "legacy"]
 /// min_support = 4
@@ -247,35 +254,59 @@ impl DreamConfig {
 /// min_usefulness_sessions = 3    # sessions with an outcome on each side
 /// usefulness_margin = 0.2        # mean-outcome difference to promote/demote
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Instructions {
-    #[serde(default)]
+///
+/// Dates are checked by the caller that turns them into a session filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DreamSpec {
+    /// How many of the newest matching sessions to read (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Sessions started at or after this date (`YYYY-MM-DD` or RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Sessions started before this date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Kinds of findings to keep (see [`Category::parse`]); empty keeps all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub focus: Vec<String>,
-    #[serde(default)]
+    /// Drop findings that mention any of these terms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<String>,
-    #[serde(default)]
+    /// Distinct sessions a finding needs (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_support: Option<u32>,
-    #[serde(default)]
+    /// Free-text steering notes, copied into the proposal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "WeightsFile::is_empty")]
     pub weights: WeightsFile,
+    /// Keys this shape does not know, collected so [`DreamSpec::check`] can
+    /// name them (a schedule or request body flattens its own keys around).
+    #[serde(flatten, default, skip_serializing)]
+    pub unknown: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// The `[weights]` table of an instructions file: each key overrides the
 /// [`OutcomeWeights`] field of the same name.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightsFile {
-    #[serde(default, deserialize_with = "number")]
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "Option::is_none")]
     pub neutral: Option<f64>,
-    #[serde(default, deserialize_with = "number")]
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "Option::is_none")]
     pub success_at: Option<f64>,
-    #[serde(default, deserialize_with = "number")]
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "Option::is_none")]
     pub failure_below: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_usefulness_sessions: Option<u32>,
-    #[serde(default, deserialize_with = "number")]
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "Option::is_none")]
     pub usefulness_margin: Option<f64>,
 }
 
@@ -294,6 +325,22 @@ fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Erro
 }
 
 impl WeightsFile {
+    /// True when no key is set.
+    pub fn is_empty(&self) -> bool {
+        *self == WeightsFile::default()
+    }
+
+    /// Each value set here, else the one `base` sets.
+    pub fn or(&self, base: &WeightsFile) -> WeightsFile {
+        WeightsFile {
+            neutral: self.neutral.or(base.neutral),
+            success_at: self.success_at.or(base.success_at),
+            failure_below: self.failure_below.or(base.failure_below),
+            min_usefulness_sessions: self.min_usefulness_sessions.or(base.min_usefulness_sessions),
+            usefulness_margin: self.usefulness_margin.or(base.usefulness_margin),
+        }
+    }
+
     /// `base` with the values this table sets.
     pub fn over(&self, base: OutcomeWeights) -> OutcomeWeights {
         OutcomeWeights {
@@ -306,60 +353,85 @@ impl WeightsFile {
     }
 }
 
-impl Instructions {
-    /// Parses and validates (focus names must be known, min_support ≥ 1,
-    /// weights in range per [`OutcomeWeights::validate`], applied over the
-    /// defaults).
+impl DreamSpec {
+    /// Parses and validates an instructions file (see [`DreamSpec::check`]).
     pub fn from_toml(text: &str) -> Result<Self, DreamError> {
-        let i: Instructions = toml::from_str(text).map_err(|e| DreamError::Instructions(e.to_string()))?;
-        i.weights.over(OutcomeWeights::default()).validate().map_err(DreamError::Instructions)?;
-        for f in &i.focus {
+        let spec: DreamSpec = toml::from_str(text).map_err(|e| DreamError::Instructions(e.to_string()))?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// Refuses unknown keys, unknown focus names, `min_support = 0`,
+    /// `sessions = 0` and weights out of range (per [`OutcomeWeights::validate`],
+    /// applied over the defaults).
+    pub fn check(&self) -> Result<(), DreamError> {
+        if let Some(key) = self.unknown.keys().next() {
+            return Err(DreamError::Instructions(format!(
+                "unknown field `{key}`, expected one of {}",
+                Self::KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        self.weights.over(OutcomeWeights::default()).validate().map_err(DreamError::Instructions)?;
+        for f in &self.focus {
             if Category::parse(f).is_none() {
                 return Err(DreamError::UnknownFocus(f.clone()));
             }
         }
-        if i.min_support == Some(0) {
+        if self.min_support == Some(0) {
             return Err(DreamError::Instructions("min_support must be at least 1".into()));
         }
-        Ok(i)
+        if self.sessions == Some(0) {
+            return Err(DreamError::Instructions("sessions must be at least 1".into()));
+        }
+        Ok(())
     }
 
-    /// Merges the file into `config`: focus and ignore lists are added to the
-    /// values already there (CLI flags add to file values, duplicates
-    /// removed); `min_support` and `notes` from the file apply only where the
-    /// config still has the default (`min_support == 3`) / no notes, so an
-    /// explicit CLI value wins; likewise each `[weights]` value applies where
-    /// the config's field still has its default.
-    pub fn apply_to(&self, config: &mut DreamConfig) {
-        let d = OutcomeWeights::default();
-        let w = &mut config.weights;
-        let keep = |cur: f64, def: f64, file: Option<f64>| file.filter(|_| cur == def).unwrap_or(cur);
-        w.neutral = keep(w.neutral, d.neutral, self.weights.neutral);
-        w.success_at = keep(w.success_at, d.success_at, self.weights.success_at);
-        w.failure_below = keep(w.failure_below, d.failure_below, self.weights.failure_below);
-        w.usefulness_margin = keep(w.usefulness_margin, d.usefulness_margin, self.weights.usefulness_margin);
-        if let Some(m) = self.weights.min_usefulness_sessions {
-            if w.min_usefulness_sessions == d.min_usefulness_sessions {
-                w.min_usefulness_sessions = m;
+    /// The keys a spec accepts.
+    pub const KEYS: [&'static str; 11] =
+        ["sessions", "user", "agent", "team", "since", "until", "focus", "ignore", "min_support", "notes", "weights"];
+
+    /// This spec with `base` under it: values set here win, values only
+    /// `base` sets are taken from it, and the focus and ignore lists are
+    /// the union (this spec's first, duplicates removed, case-insensitive).
+    /// Used to put CLI flags over an instructions file.
+    pub fn over(&self, base: &DreamSpec) -> DreamSpec {
+        let pick = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+        let union = |a: &[String], b: &[String]| {
+            let mut out: Vec<String> = Vec::new();
+            for x in a.iter().chain(b) {
+                if !out.iter().any(|y| y.eq_ignore_ascii_case(x)) {
+                    out.push(x.clone());
+                }
             }
+            out
+        };
+        DreamSpec {
+            sessions: self.sessions.or(base.sessions),
+            user: pick(&self.user, &base.user),
+            agent: pick(&self.agent, &base.agent),
+            team: pick(&self.team, &base.team),
+            since: pick(&self.since, &base.since),
+            until: pick(&self.until, &base.until),
+            focus: union(&self.focus, &base.focus),
+            ignore: union(&self.ignore, &base.ignore),
+            min_support: self.min_support.or(base.min_support),
+            notes: pick(&self.notes, &base.notes),
+            weights: self.weights.or(&base.weights),
+            unknown: BTreeMap::new(),
         }
-        for f in &self.focus {
-            if !config.focus.iter().any(|x| x.eq_ignore_ascii_case(f)) {
-                config.focus.push(f.clone());
-            }
-        }
-        for t in &self.ignore {
-            if !config.ignore.iter().any(|x| x.eq_ignore_ascii_case(t)) {
-                config.ignore.push(t.clone());
-            }
-        }
-        if let Some(m) = self.min_support {
-            if config.min_support == DreamConfig::default().min_support {
-                config.min_support = m;
-            }
-        }
-        if config.notes.is_none() {
-            config.notes.clone_from(&self.notes);
+    }
+
+    /// The engine configuration this spec asks for, at time `now`.
+    pub fn config(&self, now: &str) -> DreamConfig {
+        let d = DreamConfig::default();
+        DreamConfig {
+            focus: self.focus.clone(),
+            ignore: self.ignore.clone(),
+            min_support: self.min_support.unwrap_or(d.min_support),
+            notes: self.notes.clone(),
+            now: now.to_string(),
+            weights: self.weights.over(d.weights),
+            ..d
         }
     }
 }

@@ -27,7 +27,7 @@ pub mod policy;
 pub mod report;
 pub mod text;
 
-pub use config::{Category, DreamConfig, Instructions, OutcomeWeights, WeightsFile};
+pub use config::{Category, DreamConfig, DreamSpec, OutcomeWeights, WeightsFile};
 pub use context::Context;
 pub use report::render_markdown;
 

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nocturne_core::{EventKind, Memory, MemoryKind, NewEvent, NewSession, Op, OpKind, Proposal, Role, Scope};
-use nocturne_dream::{dream, DreamConfig, DreamError, Instructions, OutcomeWeights, SessionOutcome, Snapshot};
+use nocturne_dream::{
+    dream, DreamConfig, DreamError, DreamSpec, OutcomeWeights, SessionOutcome, Snapshot, WeightsFile,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -430,15 +432,14 @@ fn non_finite_scores_count_as_no_outcome_and_input_order_does_not_matter() {
 
 #[test]
 fn weights_parse_validate_and_merge() {
-    let i = Instructions::from_toml(
+    let i = DreamSpec::from_toml(
         "focus = [\"usefulness\"]\n[weights]\nneutral = 0.4\nsuccess_at = 0.8\nfailure_below = 0.25\n\
          min_usefulness_sessions = 5\nusefulness_margin = 1\n",
     )
     .unwrap();
     assert_eq!(i.weights.neutral, Some(0.4));
     assert_eq!(i.weights.usefulness_margin, Some(1.0), "integers are accepted as numbers");
-    let mut c = cfg();
-    i.apply_to(&mut c);
+    let c = i.config(NOW);
     assert_eq!(
         c.weights,
         OutcomeWeights {
@@ -449,16 +450,18 @@ fn weights_parse_validate_and_merge() {
             usefulness_margin: 1.0
         }
     );
-    // Values already set away from the default (by the caller) win.
-    let mut c = DreamConfig { weights: OutcomeWeights { success_at: 0.9, ..OutcomeWeights::default() }, ..cfg() };
-    Instructions::from_toml("[weights]\nsuccess_at = 0.6\nneutral = 0.3\n").unwrap().apply_to(&mut c);
+    // Values the flags set win, key by key.
+    let flags =
+        DreamSpec { weights: WeightsFile { success_at: Some(0.9), ..WeightsFile::default() }, ..DreamSpec::default() };
+    let file = DreamSpec::from_toml("[weights]\nsuccess_at = 0.6\nneutral = 0.3\n").unwrap();
+    let c = flags.over(&file).config(NOW);
     assert_eq!(c.weights.success_at, 0.9);
     assert_eq!(c.weights.neutral, 0.3);
     // Partial tables keep the other defaults.
-    let i = Instructions::from_toml("[weights]\nfailure_below = 0.1\n").unwrap();
+    let i = DreamSpec::from_toml("[weights]\nfailure_below = 0.1\n").unwrap();
     assert_eq!(i.weights.over(OutcomeWeights::default()).success_at, 0.7);
 
-    let bad = |t: &str, needle: &str| match Instructions::from_toml(t) {
+    let bad = |t: &str, needle: &str| match DreamSpec::from_toml(t) {
         Err(DreamError::Instructions(m)) => assert!(m.contains(needle), "{t}: {m}"),
         other => panic!("{t}: {other:?}"),
     };
@@ -475,6 +478,6 @@ fn weights_parse_validate_and_merge() {
     bad("[weights]\nsucces_at = 0.5\n", "unknown field `succes_at`");
     bad("weights = 3\n", "weights");
     // Other keys keep their validation.
-    assert!(matches!(Instructions::from_toml("min_support = 0"), Err(DreamError::Instructions(_))));
-    assert_eq!(Instructions::from_toml("").unwrap().weights.over(OutcomeWeights::default()), OutcomeWeights::default());
+    assert!(matches!(DreamSpec::from_toml("min_support = 0"), Err(DreamError::Instructions(_))));
+    assert_eq!(DreamSpec::from_toml("").unwrap().weights.over(OutcomeWeights::default()), OutcomeWeights::default());
 }

@@ -7,7 +7,7 @@
 use nocturne_core::{
     EventKind, Memory, MemoryKind, NewEvent, NewSession, Op, OpKind, Proposal, Role, Scope, ScopeLevel,
 };
-use nocturne_dream::{dream, render_markdown, DreamConfig, DreamError, Instructions, Snapshot};
+use nocturne_dream::{dream, render_markdown, DreamConfig, DreamError, DreamSpec, Snapshot};
 use serde_json::json;
 
 const NOW: &str = "2026-03-01T00:00:00Z";
@@ -427,27 +427,33 @@ fn focus_and_ignore_filter_findings() {
 }
 
 #[test]
-fn instructions_parse_and_merge_into_the_config() {
-    let i = Instructions::from_toml(
-        "focus = [\"mistakes\", \"workflow\"]\nignore = [\"legacy\"]\nmin_support = 4\nnotes = \"payments only\"\n",
+fn instructions_parse_and_merge_under_the_flags() {
+    let file = DreamSpec::from_toml(
+        "focus = [\"mistakes\", \"workflow\"]\nignore = [\"legacy\"]\nmin_support = 4\nnotes = \"payments only\"\n\
+         team = \"payments\"\nsessions = 50\n",
     )
     .unwrap();
-    assert_eq!(i.min_support, Some(4));
-    let mut c = DreamConfig { ignore: vec!["vendor".into()], ..cfg() };
-    i.apply_to(&mut c);
+    assert_eq!(file.min_support, Some(4));
+    assert_eq!((file.team.as_deref(), file.sessions), (Some("payments"), Some(50)));
+    let flags = DreamSpec { ignore: vec!["vendor".into()], ..DreamSpec::default() };
+    let c = flags.over(&file).config(NOW);
     assert_eq!(c.focus, vec!["mistakes", "workflow"]);
     assert_eq!(c.ignore, vec!["vendor", "legacy"]);
     assert_eq!(c.min_support, 4);
     assert_eq!(c.notes.as_deref(), Some("payments only"));
-    // An explicit CLI min_support wins over the file.
-    let mut c = DreamConfig { min_support: 5, ..cfg() };
-    i.apply_to(&mut c);
-    assert_eq!(c.min_support, 5);
+    // An explicit flag wins over the file.
+    let flags = DreamSpec { min_support: Some(5), team: Some("web".into()), ..DreamSpec::default() };
+    let merged = flags.over(&file);
+    assert_eq!((merged.min_support, merged.team.as_deref()), (Some(5), Some("web")));
 
-    assert!(matches!(Instructions::from_toml("focus = [\"dance\"]"), Err(DreamError::UnknownFocus(_))));
-    assert!(matches!(Instructions::from_toml("focus = 3"), Err(DreamError::Instructions(_))));
-    assert!(matches!(Instructions::from_toml("colour = \"red\""), Err(DreamError::Instructions(_))));
-    assert!(matches!(Instructions::from_toml("min_support = 0"), Err(DreamError::Instructions(_))));
+    assert!(matches!(DreamSpec::from_toml("focus = [\"dance\"]"), Err(DreamError::UnknownFocus(_))));
+    assert!(matches!(DreamSpec::from_toml("focus = 3"), Err(DreamError::Instructions(_))));
+    match DreamSpec::from_toml("colour = \"red\"") {
+        Err(DreamError::Instructions(m)) => assert!(m.starts_with("unknown field `colour`, expected one of"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(DreamSpec::from_toml("min_support = 0"), Err(DreamError::Instructions(_))));
+    assert!(matches!(DreamSpec::from_toml("sessions = 0"), Err(DreamError::Instructions(_))));
 }
 
 #[test]

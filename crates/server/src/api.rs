@@ -12,7 +12,7 @@ use axum::routing::{get, patch, post, put};
 use axum::Json;
 use nocturne_core::NewEvent;
 use nocturne_service::{
-    AccessLevel, ContextRequest, DreamRequest, Format, IngestOptions, LogOutcome, MemoryEdit, MemoryFilter, NewMemory,
+    AccessLevel, ContextRequest, DreamSpec, Format, IngestOptions, LogOutcome, MemoryEdit, MemoryFilter, NewMemory,
     OpSelection, Scoped, SessionFilter, StatsBy,
 };
 use serde::de::DeserializeOwned;
@@ -169,27 +169,19 @@ pub struct RollbackBody {
     pub expect_rev: Option<u64>,
 }
 
-/// Body of `POST /v1/dreams` (optional).
+/// Body of `POST /v1/dreams` (optional): a dream spec (the keys of an
+/// instructions file; unknown keys are refused by the spec's check) plus
+/// these two.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DreamBody {
-    /// How many of the newest matching sessions (default 100).
-    pub sessions: Option<usize>,
-    pub user: Option<String>,
-    pub agent: Option<String>,
-    pub team: Option<String>,
-    pub since: Option<String>,
-    pub until: Option<String>,
-    #[serde(default)]
-    pub focus: Vec<String>,
-    #[serde(default)]
-    pub ignore: Vec<String>,
-    pub min_support: Option<u32>,
-    /// Dream instructions, as the text of an instructions TOML file.
+    /// Dream instructions, as the text of an instructions TOML file (the
+    /// body's own keys win over it).
     pub instructions: Option<String>,
     /// Apply every op at once instead of leaving the proposal for review.
     #[serde(default)]
     pub apply: bool,
+    #[serde(flatten)]
+    pub spec: DreamSpec,
 }
 
 /// Body of `POST /v1/dreams/{id}/apply` (optional: all ops).
@@ -404,23 +396,12 @@ async fn rollback(State(st): State<AppState>, cred: Credentials, body: Bytes) ->
 
 async fn dream(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
     let b: DreamBody = json_of(&body, true)?;
-    let req = DreamRequest {
-        sessions: b.sessions,
-        filter: SessionFilter {
-            user: b.user,
-            agent: b.agent,
-            team: b.team,
-            since: date(b.since)?,
-            until: date(b.until)?,
-            limit: None,
-        },
-        focus: b.focus,
-        ignore: b.ignore,
-        min_support: b.min_support,
-        instructions: b.instructions.map(|t| ("instructions".to_string(), t)),
-        apply: b.apply,
+    let spec = match &b.instructions {
+        Some(text) => nocturne_service::with_instructions(&b.spec, "instructions", text)?,
+        None => b.spec,
     };
-    let (p, _) = call(&st, cred, false, move |s| s.dream(&req)).await?;
+    let apply = b.apply;
+    let (p, _) = call(&st, cred, false, move |s| s.dream(&spec, apply)).await?;
     created(p)
 }
 

@@ -5,7 +5,7 @@
 //! call operations through [`Scoped`], so the rules live here, not in
 //! handlers.
 
-use crate::{ContextBundle, ContextRequest, DreamRequest, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Result};
+use crate::{ContextBundle, ContextRequest, DreamSpec, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Result};
 use crate::{LogOutcome, MemoryHit, Service, ServiceError};
 use nocturne_core::outcome::{GroupStats, Outcome};
 use nocturne_core::{Event, Memory, Proposal, Revision, Scope, ScopeLevel, Session};
@@ -368,14 +368,16 @@ impl Scoped<'_> {
         }
     }
 
-    pub fn dream(&self, req: &DreamRequest) -> Result<(Proposal, Option<Revision>)> {
+    pub fn dream(&self, spec: &DreamSpec, apply: bool) -> Result<(Proposal, Option<Revision>)> {
         self.need(AccessLevel::Write)?;
-        let mut req = req.clone();
-        req.filter = self.team_filter(req.filter);
-        if req.apply && self.access.team.is_some() {
+        let mut spec = spec.clone();
+        if let Some(t) = &self.access.team {
+            spec.team = Some(t.clone());
+        }
+        if apply && self.access.team.is_some() {
             return Err(forbidden("a team token proposes dreams; apply them op by op after review"));
         }
-        self.svc.dream(&req, &self.access.author())
+        self.svc.dream(&spec, apply, &self.access.author())
     }
 
     /// An agent's suggested memory, stored as a proposal for review.

@@ -5,23 +5,27 @@ use crate::{Result, Service, ServiceError};
 use nocturne_core::outcome::effective;
 use nocturne_core::proposal::plan_ops;
 use nocturne_core::{Memory, Proposal, ProposalStatus, Revision, ScopeLevel};
-use nocturne_dream::{DreamConfig, Instructions, SessionData, SessionOutcome, Snapshot};
+use nocturne_dream::{DreamSpec, SessionData, SessionOutcome, Snapshot};
 use nocturne_store::{Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What to dream over and how.
-#[derive(Debug, Clone, Default)]
-pub struct DreamRequest {
-    /// How many of the newest matching sessions (default 100).
-    pub sessions: Option<usize>,
-    pub filter: SessionFilter,
-    pub focus: Vec<String>,
-    pub ignore: Vec<String>,
-    pub min_support: Option<u32>,
-    /// Contents of an instructions TOML file, with its path for errors.
-    pub instructions: Option<(String, String)>,
-    /// Apply at once instead of leaving the proposal for review.
-    pub apply: bool,
+/// Reads an instructions file's text (`source` names it in errors) and puts
+/// `spec` over it: what the caller set wins, lists are joined.
+pub fn with_instructions(spec: &DreamSpec, source: &str, text: &str) -> Result<DreamSpec> {
+    let file = DreamSpec::from_toml(text).map_err(|e| ServiceError::Invalid(format!("{source}: {e}")))?;
+    Ok(spec.over(&file))
+}
+
+/// The session filter a spec selects (dates checked), without its limit.
+pub(crate) fn spec_filter(spec: &DreamSpec) -> Result<SessionFilter> {
+    Ok(SessionFilter {
+        user: spec.user.clone(),
+        agent: spec.agent.clone(),
+        team: spec.team.clone(),
+        since: spec.since.as_deref().map(crate::parse_date).transpose()?,
+        until: spec.until.as_deref().map(crate::parse_date).transpose()?,
+        ..SessionFilter::default()
+    })
 }
 
 /// A memory an agent suggests (MCP `memory_propose`): it becomes a
@@ -49,7 +53,7 @@ impl Service {
     /// Runs a dream and stores its proposal (and applies it with `apply`).
     /// Sessions are only read; the proposal is the only thing written
     /// unless `apply` is set.
-    pub fn dream(&self, req: &DreamRequest, author: &str) -> Result<(Proposal, Option<Revision>)> {
+    pub fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
         // One dream per store at a time, scheduled or not.
         let now = self.now();
         let holder = format!("manual-{now}-{}", std::process::id());
@@ -63,26 +67,23 @@ impl Service {
                 "another dream is running on this store; try again when it ends".into(),
             ));
         }
-        let result = self.dream_unlocked(req, author);
+        let result = self.dream_unlocked(spec, apply, author);
         self.store.unlock(crate::schedule::DREAM_LOCK, &holder)?;
         result
     }
 
     /// [`Service::dream`] for a caller that already holds the dream lock.
-    pub(crate) fn dream_unlocked(&self, req: &DreamRequest, author: &str) -> Result<(Proposal, Option<Revision>)> {
+    pub(crate) fn dream_unlocked(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+    ) -> Result<(Proposal, Option<Revision>)> {
         let started = std::time::Instant::now();
-        let mut config = DreamConfig { now: self.now(), ..DreamConfig::default() };
-        if let Some((path, text)) = &req.instructions {
-            let ins = Instructions::from_toml(text).map_err(|e| ServiceError::Invalid(format!("{path}: {e}")))?;
-            ins.apply_to(&mut config);
-        }
-        config.focus.extend(req.focus.iter().cloned());
-        config.ignore.extend(req.ignore.iter().cloned());
-        if let Some(m) = req.min_support {
-            config.min_support = m;
-        }
-        let mut filter = req.filter.clone();
-        filter.limit = Some(req.sessions.unwrap_or(100));
+        spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let config = spec.config(&self.now());
+        let mut filter = spec_filter(spec)?;
+        filter.limit = Some(spec.sessions.unwrap_or(100));
         let base_revision = self.store.head()?;
         let sessions = self.store.sessions(&filter)?;
         let mut data = Vec::with_capacity(sessions.len());
@@ -92,7 +93,7 @@ impl Service {
         }
         // A dream over one team's sessions sees only that team's and the
         // org's memories: its proposal must not reveal another team's.
-        let visible = |m: &Memory| match &req.filter.team {
+        let visible = |m: &Memory| match &spec.team {
             None => true,
             Some(t) => {
                 m.scope.level == ScopeLevel::Org
@@ -108,18 +109,18 @@ impl Service {
             nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         proposal.stats.insert("elapsed_ms".into(), serde_json::json!(started.elapsed().as_millis() as u64));
         for (k, v) in [
-            ("filter.team", &req.filter.team),
-            ("filter.agent", &req.filter.agent),
-            ("filter.user", &req.filter.user),
-            ("filter.since", &req.filter.since),
-            ("filter.until", &req.filter.until),
+            ("filter.team", &filter.team),
+            ("filter.agent", &filter.agent),
+            ("filter.user", &filter.user),
+            ("filter.since", &filter.since),
+            ("filter.until", &filter.until),
         ] {
             if let Some(v) = v {
                 proposal.stats.insert(k.into(), serde_json::json!(v));
             }
         }
         self.store.put_proposal(&proposal)?;
-        if req.apply && !proposal.ops.is_empty() {
+        if apply && !proposal.ops.is_empty() {
             let rev = self.apply_dream(&id, &OpSelection::default(), author)?;
             let p = self.dream_proposal(&id)?;
             return Ok((p, Some(rev)));

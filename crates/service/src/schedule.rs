@@ -4,8 +4,9 @@
 //! store at a time, under a lease lock that a crashed holder cannot keep;
 //! failed runs are recorded with their error and retried with back-off.
 
-use crate::{DreamRequest, OpSelection, Result, Service, ServiceError};
-use nocturne_store::{DreamRun, SessionFilter};
+use crate::{OpSelection, Result, Service, ServiceError};
+use nocturne_dream::DreamSpec;
+use nocturne_store::DreamRun;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -43,9 +44,9 @@ pub enum Policy {
     AutoApply,
 }
 
-/// One `[[dream.schedule]]` entry.
+/// One `[[dream.schedule]]` entry: when to dream, what to do with the
+/// proposal, and the dream itself (every key of a [`DreamSpec`]).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Schedule {
     pub name: String,
     /// Five-field cron expression, UTC: minute hour day-of-month month day-of-week.
@@ -54,25 +55,14 @@ pub struct Schedule {
     /// Run when this many sessions were added since the schedule's last run.
     #[serde(default)]
     pub after_sessions: Option<u64>,
-    #[serde(default)]
-    pub sessions: Option<usize>,
-    #[serde(default)]
-    pub team: Option<String>,
-    #[serde(default)]
-    pub agent: Option<String>,
-    #[serde(default)]
-    pub user: Option<String>,
-    #[serde(default)]
-    pub focus: Vec<String>,
-    #[serde(default)]
-    pub ignore: Vec<String>,
-    #[serde(default)]
-    pub min_support: Option<u32>,
-    /// Path of a dream instructions TOML file.
+    /// Path of a dream instructions TOML file (the keys set here win over it).
     #[serde(default)]
     pub instructions: Option<String>,
     #[serde(default)]
     pub policy: Policy,
+    /// What to dream over and how; unknown keys end up here and are refused.
+    #[serde(flatten)]
+    pub spec: DreamSpec,
 }
 
 impl Config {
@@ -93,6 +83,7 @@ impl Config {
             if let Some(c) = &s.cron {
                 Cron::parse(c).map_err(|e| ServiceError::Invalid(format!("{source}: schedule {:?}: {e}", s.name)))?;
             }
+            s.spec.check().map_err(|e| ServiceError::Invalid(format!("{source}: schedule {:?}: {e}", s.name)))?;
             if s.after_sessions == Some(0) {
                 return Err(ServiceError::Invalid(format!(
                     "{source}: schedule {:?}: after_sessions must be ≥ 1",
@@ -348,28 +339,15 @@ impl Service {
     }
 
     fn scheduled_dream(&self, s: &Schedule) -> Result<(String, usize, Option<u64>)> {
-        let instructions = match &s.instructions {
+        let spec = match &s.instructions {
             Some(p) => {
-                Some((p.clone(), std::fs::read_to_string(p).map_err(|e| ServiceError::io(std::path::Path::new(p), e))?))
+                let text = std::fs::read_to_string(p).map_err(|e| ServiceError::io(std::path::Path::new(p), e))?;
+                crate::dreams::with_instructions(&s.spec, p, &text)?
             }
-            None => None,
-        };
-        let req = DreamRequest {
-            sessions: s.sessions,
-            filter: SessionFilter {
-                team: s.team.clone(),
-                agent: s.agent.clone(),
-                user: s.user.clone(),
-                ..Default::default()
-            },
-            focus: s.focus.clone(),
-            ignore: s.ignore.clone(),
-            min_support: s.min_support,
-            instructions,
-            apply: false,
+            None => s.spec.clone(),
         };
         let author = format!("schedule:{}", s.name);
-        let (p, _) = self.dream_unlocked(&req, &author)?;
+        let (p, _) = self.dream_unlocked(&spec, false, &author)?;
         let ops = p.ops.len();
         let rev = if s.policy == Policy::AutoApply && ops > 0 {
             Some(self.apply_dream(&p.id, &OpSelection::default(), &author)?.rev)
@@ -445,6 +423,21 @@ mod tests {
         let twice = format!("{ok}{ok}");
         assert!(Config::parse(&twice, "n").unwrap_err().to_string().contains("two schedules"));
         assert!(Config::parse("[[dream.schedule]]\nname=\"x\"\ncron=\"bad\"\n", "n").is_err());
+    }
+
+    #[test]
+    fn schedules_carry_a_whole_dream_spec_and_refuse_unknown_keys() {
+        let ok = "[[dream.schedule]]\nname = \"web\"\nafter_sessions = 5\nteam = \"web\"\nnotes = \"web only\"\n\
+                  focus = [\"mistakes\"]\n[dream.schedule.weights]\nsuccess_at = 0.8\n";
+        let c = Config::parse(ok, "nocturne.toml").unwrap();
+        let spec = &c.dream.schedule[0].spec;
+        assert_eq!((spec.team.as_deref(), spec.notes.as_deref()), (Some("web"), Some("web only")));
+        assert_eq!(spec.weights.success_at, Some(0.8));
+        let typo = "[[dream.schedule]]\nname = \"web\"\nafter_sessions = 5\nteem = \"web\"\n";
+        let e = Config::parse(typo, "nocturne.toml").unwrap_err().to_string();
+        assert!(e.contains("nocturne.toml: schedule \"web\": ") && e.contains("unknown field `teem`"), "{e}");
+        let bad = "[[dream.schedule]]\nname = \"web\"\nafter_sessions = 5\nfocus = [\"dance\"]\n";
+        assert!(Config::parse(bad, "n").unwrap_err().to_string().contains("dance"));
     }
 
     fn run(state: &str, started: &str, seen: u64, retry: Option<&str>) -> DreamRun {

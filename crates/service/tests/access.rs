@@ -169,9 +169,9 @@ fn a_dream_is_refused_while_another_holds_the_store() {
     let svc = service();
     svc.store().append_sessions(&[session("s1", "a")]).unwrap();
     assert!(svc.store().try_lock("dream", "someone", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap());
-    let err = svc.dream(&nocturne_service::DreamRequest::default(), "user:x").unwrap_err();
+    let err = svc.dream(&nocturne_service::DreamSpec::default(), false, "user:x").unwrap_err();
     assert!(err.to_string().contains("another dream is running"), "{err}");
     svc.store().unlock("dream", "someone").unwrap();
-    svc.dream(&nocturne_service::DreamRequest::default(), "user:x").unwrap();
+    svc.dream(&nocturne_service::DreamSpec::default(), false, "user:x").unwrap();
     assert!(svc.store().try_lock("dream", "next", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap(), "released");
 }

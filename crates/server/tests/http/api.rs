@@ -153,6 +153,9 @@ async fn a_dream_applied_with_only_changes_memory_as_a_revision_by_the_dream() {
     let r = env.send(Req::new(Method::POST, &format!("/v1/dreams/{id}/reject")).token(&env.admin)).await;
     r.assert_error(409, "conflict");
 
+    // A misspelt key is refused, not ignored.
+    let r = env.send(Req::new(Method::POST, "/v1/dreams").token(&env.admin).json(json!({"focsu": ["mistake"]}))).await;
+    r.assert_error(400, "invalid_input");
     let p2 = env.ok(Method::POST, "/v1/dreams", Some(json!({"focus": ["mistake"]}))).await;
     let id2 = p2["id"].as_str().unwrap();
     assert_ne!(id2, id);
