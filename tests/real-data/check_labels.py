@@ -23,6 +23,7 @@ import bisect
 import json
 import os
 import re
+import signal
 import sys
 import tomllib
 from pathlib import Path
@@ -343,6 +344,8 @@ class Checker:
 
 
 def main() -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `| head` ends quietly
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", help="the real-transcripts folder")
     ap.add_argument("files", nargs="*", help="expectation files (default: all in expect/)")
