@@ -162,8 +162,11 @@ class Data:
         return starts[k] if k >= 0 else 0
 
 
-def matches(text: str, groups) -> bool:
+def matches(text: str, groups, unless=()) -> bool:
+    """Every group has an alternative that is a substring of the lowercased text, and no `unless` string is."""
     t = text.lower()
+    if any(u.lower() in t for u in unless):
+        return False
     return all(any(alt.lower() in t for alt in group) for group in groups)
 
 
@@ -237,6 +240,8 @@ class Checker:
 
         ids: set[str] = set()
         lesson_groups: dict[str, list] = {}
+        lesson_texts: dict[str, str] = {}
+        paraphrases: dict[str, list] = {}
         lesson_sessions: dict[str, set] = {}
         lesson_files: dict[str, set] = {}
         for i, les in enumerate(doc.get("lesson", [])):
@@ -257,10 +262,12 @@ class Checker:
                 self.bad(where, f"text is {len(text)} chars (> {MAX_TEXT})")
             if leaks(text):
                 self.bad(where, f"text leaks session-specific values {leaks(text)}")
+            lesson_texts[lid] = text
             if self.check_match(where, les.get("match")):
-                lesson_groups[lid] = les["match"]
-                if not matches(text, les["match"]):
+                lesson_groups[lid] = (les["match"], les.get("unless", []))
+                if not matches(text, les["match"], les.get("unless", [])):
                     self.bad(where, "the lesson's own `text` does not satisfy its `match`")
+            paraphrases[lid] = les.get("paraphrases", [])
             sessions, files = set(), set()
             for j, ev in enumerate(les.get("evidence", [])):
                 key = self.check_quote(source, f"{where} evidence[{j}]", ev)
@@ -297,15 +304,32 @@ class Checker:
                     continue
                 if section in ("wrong", "junk") and not ent.get("why"):
                     self.bad(where, "needs `why`")
+                unless = ent.get("unless", [])
                 for ex in ent.get("examples", []):
-                    if not matches(ex, ent["match"]):
+                    if not matches(ex, ent["match"], unless):
                         self.bad(where, f"example does not satisfy its own match: {ex[:80]!r}")
                     if section in ("wrong", "junk"):
-                        for lid, g in lesson_groups.items():
-                            if matches(ex, g):
+                        for lid, (g, u) in lesson_groups.items():
+                            if matches(ex, g, u):
                                 self.bad(where, f"example would also match lesson {lid}: {ex[:80]!r}")
                 for j, ev in enumerate(ent.get("evidence", [])):
                     self.check_quote(source, f"{where} evidence[{j}]", ev)
+
+        # A correct op worded like one lesson must not also satisfy another lesson's match.
+        # Paraphrases (other correct wordings) must satisfy their own lesson's match.
+        for lid, text in lesson_texts.items():
+            for para in paraphrases.get(lid, []):
+                if leaks(para):
+                    self.bad(f"{name} lesson {lid}", f"paraphrase leaks session-specific values {leaks(para)}")
+                if lid in lesson_groups and not matches(para, *lesson_groups[lid]):
+                    self.bad(f"{name} lesson {lid}", f"paraphrase does not satisfy the match: {para[:80]!r}")
+            for wording in [text, *paraphrases.get(lid, [])]:
+                for other, (g, u) in lesson_groups.items():
+                    if other != lid and matches(wording, g, u):
+                        self.bad(f"{name} lesson {lid}", f"{wording[:60]!r} also satisfies the match of lesson {other}")
+                for w in doc.get("wrong", []):
+                    if isinstance(w.get("match"), list) and matches(wording, w["match"], w.get("unless", [])):
+                        self.bad(f"{name} lesson {lid}", f"{wording[:60]!r} would count as wrong ({w.get('id')})")
 
         sessions = doc.get("session", [])
         if source == "claude-code-log":
