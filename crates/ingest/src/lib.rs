@@ -1,47 +1,72 @@
 //! Importers: agent transcript files to Nocturne sessions.
 //!
-//! [`parse`] turns the bytes of one transcript file into normalized
-//! [`NewSession`]s; [`detect`] guesses a file's [`Format`] from its content.
-//! Four formats are read:
+//! [`parse_file`] turns the bytes of one transcript file, plus what the file
+//! system tells about it ([`Hints`]), into normalized [`NewSession`]s and a
+//! [`FileReport`] of what was read and what was deliberately skipped;
+//! [`parse`] is the same without hints or report. [`detect`] guesses a
+//! file's [`Format`] from its content, and [`classify_path`] tells a caller
+//! that walks folders which file names are transcripts and which are
+//! sidecars. Parsing does no IO. The formats (see `docs/formats.md`):
 //!
-//! - **Claude Code** transcripts (`~/.claude/projects/**/*.jsonl`),
+//! - **Claude Code** transcripts (`~/.claude/projects/**/*.jsonl`), sub-agent
+//!   files (`agent-<id>.jsonl`, `<session>/subagents/agent-<id>.jsonl`)
+//!   included: each sub-agent is a child session `<parent>/agent-<id>`;
+//! - **Codex CLI** rollouts (`~/.codex/sessions/**/rollout-*.jsonl`);
+//! - **Gemini CLI** session JSON (`~/.gemini/tmp/*/chats/session-*.json`);
+//! - **τ-bench / τ²-bench** results JSON (one session per simulation), and
+//!   τ-bench's flattened few-shot display JSONL (`tau-display`);
+//! - **SWE-agent** trajectories (`*.traj`);
+//! - **Aider** chat history Markdown (`.aider.chat.history.md`);
 //! - **Anthropic** Messages API JSON (`{"messages": [...], "system": ...}`),
-//! - **OpenAI** Chat Completions JSON (`{"messages": [...]}`),
+//!   **OpenAI** Chat Completions JSON (`{"messages": [...]}`);
 //! - **Nocturne** JSONL, our own interchange format (`docs/jsonl-format.md`).
 //!
 //! A malformed file is refused as a whole with an [`IngestError`] naming the
-//! file, the line when known, and a human reason. No input panics.
+//! file, the line when known, and a human reason; a file that is not a
+//! transcript is refused with what was found instead. No input panics.
 //!
 //! Normalization rules common to every format (see `docs/jsonl-format.md`):
 //!
 //! - one source record (JSONL line, or message of a JSON document) yields one
 //!   event per content block; a record with no content yields one message
-//!   event with no text, so no record is lost;
+//!   event with no text, so no record is lost; records a format documents as
+//!   carrying no conversation (Claude Code `progress`, ...) are not stored
+//!   and are counted in [`FileReport::skipped`];
 //! - `raw` is the compact JSON of that whole record (every event from a
 //!   multi-block message carries the same `raw`);
-//! - `source_line` is the 1-based line for JSONL formats and the 1-based
-//!   message index for JSON documents (`None` for the Anthropic top-level
-//!   `system` prompt);
+//! - `source_line` is the 1-based line for line-based formats and the
+//!   1-based record index for JSON documents;
+//! - text the harness injected into the user's turn (Claude Code `isMeta`
+//!   lines, `<command-name>`, `<system-reminder>`, Codex
+//!   `<environment_context>`, aider's lint prompts, ...) has role `system`,
+//!   so no later step takes it for something a person said;
 //! - tool results have role `tool` and kind `tool_result`, and carry the
 //!   name of the call they answer when the call appeared earlier in the file;
-//! - `is_error` of a tool result: an explicit boolean `is_error` in the
-//!   source wins; otherwise (OpenAI always, Claude Code / Anthropic / Nocturne
-//!   when the flag is absent) it is
+//! - `is_error` of a tool result: an explicit flag or exit code in the
+//!   source wins; otherwise it is
 //!   [`looks_like_failure`](nocturne_core::failure::looks_like_failure) of the
 //!   result text.
 
+mod aider;
 mod anthropic;
 mod blocks;
 mod claude_code;
+mod codex;
 mod detect;
+mod gemini;
+mod inject;
 mod json;
 mod nocturne;
 mod openai;
+mod swe_agent;
+mod tau;
+mod tau_display;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use nocturne_core::NewSession;
+use nocturne_core::{NewEvent, NewSession, Role};
 
 pub use detect::detect;
 
@@ -51,6 +76,14 @@ pub enum Format {
     /// Decide from the content ([`detect`]).
     Auto,
     ClaudeCode,
+    Codex,
+    Gemini,
+    /// τ-bench and τ²-bench results JSON.
+    TauBench,
+    /// τ-bench's flattened few-shot display JSONL.
+    TauDisplay,
+    SweAgent,
+    Aider,
     Anthropic,
     OpenAi,
     Nocturne,
@@ -58,15 +91,33 @@ pub enum Format {
 
 impl Format {
     /// Every format, `Auto` first.
-    pub const ALL: [Format; 5] =
-        [Format::Auto, Format::ClaudeCode, Format::Anthropic, Format::OpenAi, Format::Nocturne];
+    pub const ALL: [Format; 11] = [
+        Format::Auto,
+        Format::ClaudeCode,
+        Format::Codex,
+        Format::Gemini,
+        Format::TauBench,
+        Format::TauDisplay,
+        Format::SweAgent,
+        Format::Aider,
+        Format::Anthropic,
+        Format::OpenAi,
+        Format::Nocturne,
+    ];
 
-    /// The format's name: `auto`, `claude-code`, `anthropic`, `openai`,
-    /// `nocturne`. Also the `format` of the sessions it produces.
+    /// The format's name: `auto`, `claude-code`, `codex`, `gemini`,
+    /// `tau-bench`, `tau-display`, `swe-agent`, `aider`, `anthropic`,
+    /// `openai`, `nocturne`. Also the `format` of the sessions it produces.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Auto => "auto",
             Format::ClaudeCode => "claude-code",
+            Format::Codex => "codex",
+            Format::Gemini => "gemini",
+            Format::TauBench => "tau-bench",
+            Format::TauDisplay => "tau-display",
+            Format::SweAgent => "swe-agent",
+            Format::Aider => "aider",
             Format::Anthropic => "anthropic",
             Format::OpenAi => "openai",
             Format::Nocturne => "nocturne",
@@ -82,18 +133,29 @@ impl fmt::Display for Format {
 
 /// An unknown format name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format \"{0}\" (expected auto, claude-code, anthropic, openai or nocturne)")]
+#[error(
+    "unknown format \"{0}\" (expected auto, claude-code, codex, gemini, tau-bench, tau-display, swe-agent, aider, \
+     anthropic, openai or nocturne)"
+)]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for Format {
     type Err = UnknownFormat;
 
-    /// Accepts the names of [`Format::as_str`], case-insensitively, plus
-    /// `claude`, `claudecode`, `claude_code` and `open-ai` as aliases.
+    /// Accepts the names of [`Format::as_str`], case-insensitively, and
+    /// aliases: `claude`, `claudecode`, `claude_code`; `codex-cli`;
+    /// `gemini-cli`; `tau`, `tau2`, `tau2-bench`, `tau-bench-display`;
+    /// `swe`, `sweagent`, `swe_agent`; `aider-chat`; `open-ai`.
     fn from_str(s: &str) -> Result<Format, UnknownFormat> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Format::Auto,
             "claude-code" | "claude_code" | "claudecode" | "claude" => Format::ClaudeCode,
+            "codex" | "codex-cli" => Format::Codex,
+            "gemini" | "gemini-cli" => Format::Gemini,
+            "tau-bench" | "tau" | "tau2" | "tau2-bench" | "tau_bench" => Format::TauBench,
+            "tau-display" | "tau-bench-display" => Format::TauDisplay,
+            "swe-agent" | "swe_agent" | "sweagent" | "swe" => Format::SweAgent,
+            "aider" | "aider-chat" => Format::Aider,
             "anthropic" => Format::Anthropic,
             "openai" | "open-ai" => Format::OpenAi,
             "nocturne" => Format::Nocturne,
@@ -109,7 +171,7 @@ pub struct IngestError {
     /// The display path given to [`parse`].
     pub file: String,
     /// 1-based line, when the problem has one (JSONL lines, JSON syntax
-    /// errors). Problems inside a JSON document's structure name the message
+    /// errors). Problems inside a JSON document's structure name the record
     /// in `reason` instead ("message 2: ...").
     pub line: Option<u32>,
     pub reason: String,
@@ -152,21 +214,56 @@ impl Fail {
 pub struct Hints {
     /// The bytes of a Claude Code sub-agent's `agent-<id>.meta.json`
     /// sidecar (`{"agentType": ..., "description": ...}`), when it exists.
+    /// Malformed bytes are ignored (with a note in [`FileReport::notes`]),
+    /// never a reason to refuse the transcript.
     pub meta: Option<Vec<u8>>,
     /// The parent session id the file system implies for a sub-agent file
     /// (the session id of the main transcript beside its folder), when known.
+    /// The lines' own `sessionId` wins over it.
     pub parent: Option<String>,
 }
 
 /// What one file held, so that nothing is dropped in silence.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileReport {
-    /// Source records read (non-blank JSONL lines, or messages/records of a
-    /// JSON document).
+    /// Source records read (non-blank JSONL lines, messages/records of a
+    /// JSON document, blocks of a Markdown history).
     pub records: u64,
     /// Records deliberately not stored, by their type (`progress`,
-    /// `file-history-snapshot`, ...), with counts.
-    pub skipped: std::collections::BTreeMap<String, u64>,
+    /// `file-history-snapshot`, ...), with counts. Every record is either
+    /// represented by at least one event or counted here.
+    pub skipped: BTreeMap<String, u64>,
+    /// Things worth telling about the file that did not stop its import
+    /// (e.g. a malformed sub-agent meta sidecar that was ignored).
+    pub notes: Vec<String>,
+}
+
+impl FileReport {
+    pub(crate) fn skip(&mut self, kind: &str) {
+        let n = self.skipped.entry(kind.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    pub(crate) fn read(&mut self, n: usize) {
+        self.records = self.records.saturating_add(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+}
+
+/// A parent's tool call that spawned a sub-agent, as the parent's transcript
+/// names it (Claude Code `Task`/`Agent` results whose `toolUseResult` carries
+/// the `agentId`). Lets a caller link the parent's call to the child session
+/// without reading the child's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spawn {
+    /// The parent session.
+    pub session: String,
+    /// The `tool_use_id` of the call (and of its result) in the parent.
+    pub tool_use_id: String,
+    /// The sub-agent's id in the source (`agentId`).
+    pub agent_id: String,
+    /// The child session id this importer gives that sub-agent's file
+    /// (`<session>/agent-<agent_id>`).
+    pub child: String,
 }
 
 /// The sessions of one file and the account of what was read.
@@ -174,32 +271,78 @@ pub struct FileReport {
 pub struct Parsed {
     pub sessions: Vec<NewSession>,
     pub report: FileReport,
+    /// Sub-agent spawns named by the parent transcripts of this file.
+    pub spawns: Vec<Spawn>,
 }
 
-/// Parses one transcript file with what the file system tells about it.
-/// See [`parse`]; this also reports what was read and skipped.
-pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, IngestError> {
-    let _ = hints;
-    let sessions = parse(file, bytes, format)?;
-    let records = sessions
-        .iter()
-        .flat_map(|s| &s.events)
-        .filter_map(|e| e.source_line)
-        .collect::<std::collections::BTreeSet<_>>();
-    Ok(Parsed { report: FileReport { records: records.len() as u64, skipped: Default::default() }, sessions })
+/// What a file name is, for a caller that walks folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// A candidate transcript: pass its bytes to [`parse_file`].
+    Transcript,
+    /// A Claude Code sub-agent sidecar (`agent-<id>.meta.json`): pass its
+    /// bytes as [`Hints::meta`] of `agent-<id>.jsonl` beside it; not a
+    /// transcript of its own.
+    SubagentMeta,
+    /// Anything else (skip it).
+    Other,
 }
 
-/// Parses one transcript file into its sessions (usually one).
+/// Classifies a file by its name (the last path component is used; a
+/// directory part is ignored). Transcripts: `*.jsonl`, `*.json`, `*.traj`,
+/// aider's `*.chat.history.md` / `chat-history.md`. Sidecars:
+/// `agent-*.meta.json`. Hidden files (`.x`) other than aider's
+/// `.aider.chat.history.md` are `Other`. Pure: looks at no file.
+pub fn classify_path(name: &str) -> PathKind {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    if lower.starts_with("agent-") && lower.ends_with(".meta.json") {
+        return PathKind::SubagentMeta;
+    }
+    if lower.ends_with(".chat.history.md") || lower == "chat-history.md" {
+        return PathKind::Transcript;
+    }
+    if lower.starts_with('.') {
+        return PathKind::Other;
+    }
+    if lower.ends_with(".meta.json") {
+        return PathKind::Other;
+    }
+    if [".jsonl", ".json", ".traj"].iter().any(|ext| lower.ends_with(ext) && lower.len() > ext.len()) {
+        return PathKind::Transcript;
+    }
+    PathKind::Other
+}
+
+/// What an importer gets besides the text.
+pub(crate) struct Ctx<'a> {
+    /// The display path.
+    pub file: &'a str,
+    /// The file stem: the fallback session id.
+    pub stem: String,
+    pub hints: &'a Hints,
+}
+
+/// Parses one transcript file with what the file system tells about it:
+/// its sessions, the account of what was read and skipped, and the
+/// sub-agent spawns it names.
 ///
 /// `file` is the display path used in errors and as `NewSession.source`; its
-/// file stem is the session id when the content carries none. `user`, `agent`
-/// and `team` are left `None` unless the source carries them (Nocturne JSONL
-/// headers may).
-pub fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Vec<NewSession>, IngestError> {
-    parse_inner(file, bytes, format).map_err(|f| IngestError { file: file.to_string(), line: f.line, reason: f.reason })
+/// file stem is the session id when the content carries none. `user`,
+/// `agent` and `team` are left `None` unless the source carries them
+/// (Nocturne JSONL headers may); no user name is guessed from a path.
+pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, IngestError> {
+    parse_inner(file, bytes, format, hints)
+        .map_err(|f| IngestError { file: file.to_string(), line: f.line, reason: f.reason })
 }
 
-fn parse_inner(file: &str, bytes: &[u8], format: Format) -> Result<Vec<NewSession>, Fail> {
+/// Parses one transcript file into its sessions (usually one): [`parse_file`]
+/// with no hints, keeping only the sessions.
+pub fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Vec<NewSession>, IngestError> {
+    parse_file(file, bytes, format, &Hints::default()).map(|p| p.sessions)
+}
+
+fn parse_inner(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, Fail> {
     let text = decode(bytes)?;
     if text.trim().is_empty() {
         return Err(Fail::doc("empty file"));
@@ -208,17 +351,40 @@ fn parse_inner(file: &str, bytes: &[u8], format: Format) -> Result<Vec<NewSessio
         Format::Auto => detect::detect_text(text).map_err(|why| why.into_fail())?,
         f => f,
     };
-    let stem = file_stem(file);
-    let mut sessions = match format {
-        Format::ClaudeCode => claude_code::parse(text, &stem)?,
-        Format::Anthropic => anthropic::parse(text, &stem)?,
-        Format::OpenAi => openai::parse(text, &stem)?,
-        Format::Nocturne | Format::Auto => nocturne::parse(text, &stem)?,
+    let ctx = Ctx { file, stem: file_stem(file), hints };
+    let mut parsed = match format {
+        Format::ClaudeCode => claude_code::parse(text, &ctx)?,
+        Format::Codex => codex::parse(text, &ctx)?,
+        Format::Gemini => gemini::parse(text, &ctx)?,
+        Format::TauBench => tau::parse(text, &ctx)?,
+        Format::TauDisplay => tau_display::parse(text, &ctx)?,
+        Format::SweAgent => swe_agent::parse(text, &ctx)?,
+        Format::Aider => aider::parse(text, &ctx)?,
+        Format::Anthropic => counted(anthropic::parse(text, &ctx.stem)?),
+        Format::OpenAi => counted(openai::parse(text, &ctx.stem)?),
+        Format::Nocturne | Format::Auto => {
+            let sessions = nocturne::parse(text, &ctx.stem)?;
+            let mut report = FileReport::default();
+            report.read(text.split('\n').filter(|l| !l.trim().is_empty()).count());
+            Parsed { sessions, report, spawns: Vec::new() }
+        }
     };
-    for s in &mut sessions {
+    for s in &mut parsed.sessions {
         s.source = Some(file.to_string());
     }
-    Ok(sessions)
+    Ok(parsed)
+}
+
+/// A report for importers that store every record: the records are the
+/// distinct (session, source line) pairs of the events (the Anthropic
+/// top-level `system` prompt counts as one).
+fn counted(sessions: Vec<NewSession>) -> Parsed {
+    let mut report = FileReport::default();
+    for s in &sessions {
+        let lines: std::collections::BTreeSet<Option<u32>> = s.events.iter().map(|e| e.source_line).collect();
+        report.read(lines.len());
+    }
+    Parsed { sessions, report, spawns: Vec::new() }
 }
 
 /// UTF-8 text without a leading byte-order mark.
@@ -267,6 +433,11 @@ pub(crate) fn jsonl_objects(text: &str) -> Result<Vec<(u32, json::Obj)>, Fail> {
     Ok(out)
 }
 
+/// The whole text as one JSON value, with syntax errors on their line.
+pub(crate) fn json_value(text: &str) -> Result<serde_json::Value, Fail> {
+    serde_json::from_str(text).map_err(|e| Fail::at(json::nth(e.line().saturating_sub(1)), json::syntax_reason(&e)))
+}
+
 /// The JSON documents of an Anthropic or OpenAI file: the whole text as one
 /// object (usually pretty-printed), or — when the first non-blank line is a
 /// complete JSON object and more lines follow — one object per line (JSONL
@@ -278,9 +449,7 @@ pub(crate) fn json_documents(text: &str, what: &str) -> Result<Vec<(Option<u32>,
     if first_is_object && lines.next().is_some() {
         return Ok(jsonl_objects(text)?.into_iter().map(|(line, o)| (Some(line), o)).collect());
     }
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| Fail::at(json::nth(e.line().saturating_sub(1)), json::syntax_reason(&e)))?;
-    match value {
+    match json_value(text)? {
         serde_json::Value::Object(o) => Ok(vec![(None, o)]),
         other => Err(Fail::doc(format!(
             "expected a JSON object with \"messages\" ({what}), found {}",
@@ -299,6 +468,54 @@ pub(crate) fn nth_id(stem: &str, n: usize) -> String {
     }
 }
 
+/// A new session of `format` with no events.
+pub(crate) fn new_session(id: String, format: Format) -> NewSession {
+    NewSession { id, format: format.as_str().to_string(), ..NewSession::default() }
+}
+
+/// Makes ids unique within a file: a repeated id gets `-2`, `-3`, ...
+pub(crate) fn unique_id(seen: &mut std::collections::HashSet<String>, id: String) -> String {
+    if seen.insert(id.clone()) {
+        return id;
+    }
+    let mut n: u32 = 2;
+    loop {
+        let candidate = format!("{id}-{n}");
+        if seen.insert(candidate.clone()) {
+            return candidate;
+        }
+        n = n.saturating_add(1);
+    }
+}
+
+/// Longest title, in characters.
+const TITLE_CHARS: usize = 80;
+
+/// A one-line title from a text: its first non-blank line, whitespace
+/// collapsed, cut at [`TITLE_CHARS`] characters (with "…"). `None` when the
+/// text is blank.
+pub(crate) fn title_of(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let one = words.join(" ");
+    if one.chars().count() <= TITLE_CHARS {
+        return Some(one);
+    }
+    let mut cut: String = one.chars().take(TITLE_CHARS.saturating_sub(1)).collect();
+    cut = cut.trim_end().to_string();
+    cut.push('…');
+    Some(cut)
+}
+
+/// The title from the first user message with text (injected text has role
+/// `system` and is never chosen).
+pub(crate) fn first_prompt_title(events: &[NewEvent]) -> Option<String> {
+    events
+        .iter()
+        .filter(|e| e.role == Role::User && e.kind == nocturne_core::EventKind::UserMessage)
+        .find_map(|e| e.text.as_deref().and_then(title_of))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,7 +526,9 @@ mod tests {
             assert_eq!(f.to_string().parse::<Format>(), Ok(f));
         }
         assert_eq!("Claude".parse::<Format>(), Ok(Format::ClaudeCode));
-        assert!("gemini".parse::<Format>().is_err());
+        assert_eq!("tau2".parse::<Format>(), Ok(Format::TauBench));
+        assert_eq!("SWE-agent".parse::<Format>(), Ok(Format::SweAgent));
+        assert!("bard".parse::<Format>().is_err());
     }
 
     #[test]
@@ -339,5 +558,48 @@ mod tests {
         let e = parse("b.jsonl", b"{}\n\xff", Format::Auto).unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(e.reason.contains("UTF-8"), "{}", e.reason);
+    }
+
+    #[test]
+    fn paths_are_classified_by_name() {
+        let cases = [
+            ("p/7acd37a8.jsonl", PathKind::Transcript),
+            ("p/s/subagents/agent-a36efb2a1231c41e2.jsonl", PathKind::Transcript),
+            ("p/s/subagents/agent-a36efb2a1231c41e2.meta.json", PathKind::SubagentMeta),
+            ("rollout-2026-05-11T11-26-55-019e.jsonl", PathKind::Transcript),
+            ("chats/session-2025-12-01T21-45-5b959dae.json", PathKind::Transcript),
+            ("run/pydicom__pydicom-1458.traj", PathKind::Transcript),
+            ("repo/.aider.chat.history.md", PathKind::Transcript),
+            ("fixtures/chat-history.md", PathKind::Transcript),
+            ("README.md", PathKind::Other),
+            ("patches/x.patch", PathKind::Other),
+            (".hidden.jsonl", PathKind::Other),
+            ("x.meta.json", PathKind::Other),
+            (".jsonl", PathKind::Other),
+            ("C:\\u\\agent-1.meta.json", PathKind::SubagentMeta),
+        ];
+        for (name, kind) in cases {
+            assert_eq!(classify_path(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn titles_are_one_short_line() {
+        assert_eq!(title_of("  \n  Fix the   build\nmore").as_deref(), Some("Fix the build"));
+        assert_eq!(title_of(" \n "), None);
+        let long = "word ".repeat(40);
+        let t = title_of(&long).unwrap();
+        assert_eq!(t.chars().count(), 80);
+        assert!(t.ends_with('…'));
+        let wide = "é".repeat(200);
+        assert_eq!(title_of(&wide).unwrap().chars().count(), 80);
+    }
+
+    #[test]
+    fn ids_are_made_unique() {
+        let mut seen = std::collections::HashSet::new();
+        assert_eq!(unique_id(&mut seen, "a".into()), "a");
+        assert_eq!(unique_id(&mut seen, "a".into()), "a-2");
+        assert_eq!(unique_id(&mut seen, "a".into()), "a-3");
     }
 }

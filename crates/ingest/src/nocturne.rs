@@ -2,9 +2,11 @@
 //!
 //! A header line `{"nocturne":"session","version":1,"id":...}` opens a
 //! session; every following line is one normalized event, until the next
-//! header. Unknown fields are allowed and kept in `raw`.
+//! header. Unknown fields are allowed and kept in `raw`. A header may name
+//! the session's `parent`, `subagent` and `counterpart` (sub-agent sessions
+//! exported by Nocturne round-trip).
 
-use nocturne_core::{EventKind, NewEvent, NewSession, Role};
+use nocturne_core::{Counterpart, EventKind, NewEvent, NewSession, Role, Subagent};
 use serde_json::Value;
 
 use crate::json::{compact, error_flag, opt_bool, opt_str, req_str, Base, Obj};
@@ -51,6 +53,19 @@ fn header(o: &Obj, stem: &str, n: usize) -> Result<NewSession, String> {
         _ => crate::nth_id(stem, n),
     };
     let field = |key: &str| opt_str(o, key).map(|v| v.map(str::to_string));
+    let counterpart = match opt_str(o, "counterpart")? {
+        None => None,
+        Some(c) => Some(Counterpart::parse(c).ok_or_else(|| {
+            format!("unknown counterpart \"{c}\" (expected operator, customer or agent)")
+        })?),
+    };
+    let subagent = match o.get("subagent") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value::<Subagent>(v.clone())
+                .map_err(|e| format!("\"subagent\" must be {{\"agent_id\": ..., \"agent_type\"?, \"description\"?, \"compaction\"?}}: {e}"))?,
+        ),
+    };
     Ok(NewSession {
         id,
         format: Format::Nocturne.as_str().to_string(),
@@ -59,9 +74,9 @@ fn header(o: &Obj, stem: &str, n: usize) -> Result<NewSession, String> {
         agent: field("agent")?,
         team: field("team")?,
         title: field("title")?,
-        parent: None,
-        subagent: None,
-        counterpart: None,
+        parent: field("parent")?,
+        subagent,
+        counterpart,
         outcome: None,
         events: Vec::new(),
     })
