@@ -73,7 +73,10 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     let mut block: Option<Block> = None;
     let raw_text = |b: &Block| b.lines.join("\n");
 
-    let flush = |block: &mut Option<Block>, runs: &mut Vec<Run>, seen: &mut HashSet<String>, report: &mut FileReport| {
+    let flush = |block: &mut Option<Block>,
+                 runs: &mut Vec<Run>,
+                 seen: &mut HashSet<String>,
+                 report: &mut FileReport| {
         let Some(b) = block.take() else { return };
         report.read(1);
         if runs.is_empty() {
@@ -90,7 +93,9 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             timestamp: None,
             sidechain: false,
             source_line: Some(b.line),
-            raw: compact(&json!({ "aider": match b.kind { Kind::User => "user", Kind::Output => "output", Kind::Reply => "reply" }, "text": text })),
+            raw: compact(
+                &json!({ "aider": match b.kind { Kind::User => "user", Kind::Output => "output", Kind::Reply => "reply" }, "text": text }),
+            ),
         };
         let event: NewEvent = match b.kind {
             Kind::User => {
@@ -190,7 +195,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     }
     flush(&mut block, &mut runs, &mut seen, &mut report);
 
-    if runs.is_empty() {
+    if !text.split('\n').any(|l| l.starts_with(HEADER)) {
         return Err(Fail::doc(format!("no aider chat found (expected a line starting with \"{HEADER}\")")));
     }
     let sessions = runs

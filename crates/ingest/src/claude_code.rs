@@ -169,7 +169,9 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
         }
         keep.push((*line, o, ty, agent));
     }
-    if order.is_empty() {
+    // A file of skipped records only (e.g. nothing but snapshots) has no
+    // session: nothing to store, all of it counted in the report.
+    if order.is_empty() && !keep.is_empty() {
         order.push(Key::Main(ctx.stem.clone()));
     }
     let mut drafts: Vec<Draft> =

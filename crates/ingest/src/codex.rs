@@ -51,6 +51,18 @@ const MIRRORS: [&str; 19] = [
     "turn_diff",
 ];
 
+/// Response item types of old rollouts (bare, without `payload`).
+const ITEM_TYPES: [&str; 8] = [
+    "message",
+    "reasoning",
+    "function_call",
+    "function_call_output",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "local_shell_call",
+    "web_search_call",
+];
+
 /// The record of a line: its kind and its payload (the line itself for
 /// bare items of old rollouts).
 fn split(o: &Obj) -> (&str, &Obj) {
@@ -65,10 +77,8 @@ fn text_of(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str)))
-                .collect();
+            let texts: Vec<&str> =
+                parts.iter().filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str))).collect();
             (!texts.is_empty()).then(|| texts.join("\n"))
         }
         _ => None,
@@ -78,11 +88,9 @@ fn text_of(v: Option<&Value>) -> Option<String> {
 /// Text of the blocks of a response message, by role.
 fn message_texts(p: &Obj) -> Vec<String> {
     match p.get("content") {
-        Some(Value::Array(blocks)) => blocks
-            .iter()
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .map(|t| t.trim().to_string())
-            .collect(),
+        Some(Value::Array(blocks)) => {
+            blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).map(|t| t.trim().to_string()).collect()
+        }
         Some(Value::String(s)) => vec![s.trim().to_string()],
         _ => Vec::new(),
     }
@@ -128,6 +136,17 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             _ => {}
         }
     }
+    let known = records.iter().any(|(_, o)| {
+        let (kind, p) = split(o);
+        !kind.is_empty()
+            || p.get("type").and_then(Value::as_str).is_some_and(|t| ITEM_TYPES.contains(&t))
+            || (p.contains_key("instructions") && p.contains_key("id"))
+    });
+    if !known {
+        return Err(Fail::doc(
+            "no Codex rollout record found (expected session_meta, response_item or event_msg lines)",
+        ));
+    }
     let id = id.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ctx.stem.clone());
 
     let mut events: Vec<NewEvent> = Vec::new();
@@ -143,8 +162,8 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
         };
         match kind {
             "session_meta" => {
-                let instructions =
-                    text_of(p.get("base_instructions").and_then(|b| b.get("text"))).or_else(|| text_of(p.get("instructions")));
+                let instructions = text_of(p.get("base_instructions").and_then(|b| b.get("text")))
+                    .or_else(|| text_of(p.get("instructions")));
                 events.push(base.message(Role::System, instructions));
             }
             "turn_context" => report.skip("turn_context"),
@@ -356,6 +375,10 @@ mod tests {
         let plain = "Chunk ID: a\nWall time: 0.1 seconds\nProcess exited with code 2\nOutput:\nx";
         assert_eq!(exit_header(plain), Some(2));
         assert_eq!(exit_header("Output:\nProcess exited with code 1 is what the log said"), None);
-        assert_eq!(request_title("\n# Files mentioned by the user:\n\n## a.vtt: /a.vtt\n\n## My request for Codex:\nsum up\n").as_deref(), Some("sum up"));
+        assert_eq!(
+            request_title("\n# Files mentioned by the user:\n\n## a.vtt: /a.vtt\n\n## My request for Codex:\nsum up\n")
+                .as_deref(),
+            Some("sum up")
+        );
     }
 }

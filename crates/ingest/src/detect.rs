@@ -122,9 +122,7 @@ pub(crate) fn detect_text(text: &str) -> Result<Format, Undetected> {
     }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(o)) => document(&o).or_else(|| jsonl_record(&o)).ok_or_else(|| {
-            Undetected::Unknown(
-                known_non_transcript(&o).unwrap_or_else(|| format!("a JSON object with {}", keys(&o))),
-            )
+            Undetected::Unknown(known_non_transcript(&o).unwrap_or_else(|| format!("a JSON object with {}", keys(&o))))
         }),
         Ok(v) if crate::tau::looks_like(&v) => Ok(Format::TauBench),
         Ok(Value::Array(items)) => {
@@ -335,7 +333,10 @@ mod tests {
 
     #[test]
     fn codex_gemini_tau_swe_aider() {
-        assert_eq!(d("{\"timestamp\":\"t\",\"type\":\"session_meta\",\"payload\":{\"id\":\"x\"}}\n{}"), Some(Format::Codex));
+        assert_eq!(
+            d("{\"timestamp\":\"t\",\"type\":\"session_meta\",\"payload\":{\"id\":\"x\"}}\n{}"),
+            Some(Format::Codex)
+        );
         assert_eq!(d("{\"id\":\"x\",\"timestamp\":\"t\",\"instructions\":null}\n{}"), Some(Format::Codex));
         assert_eq!(
             d(r#"{"sessionId":"s","projectHash":"h","startTime":"t","messages":[{"type":"user","content":"hi"}]}"#),
@@ -345,7 +346,10 @@ mod tests {
         assert_eq!(d(r#"[{"task_id":1,"reward":0.0,"info":{},"traj":[]}]"#), Some(Format::TauBench));
         assert_eq!(d(r#"{"environment":"e","trajectory":[],"history":[],"info":{}}"#), Some(Format::SweAgent));
         assert_eq!(d("{\"messages_display\":\"user: hi\"}\n"), Some(Format::TauDisplay));
-        assert_eq!(d("-*- mode: x -*-\n\n# aider chat started at 2024-08-05 19:33:02\n\n#### hi\n"), Some(Format::Aider));
+        assert_eq!(
+            d("-*- mode: x -*-\n\n# aider chat started at 2024-08-05 19:33:02\n\n#### hi\n"),
+            Some(Format::Aider)
+        );
     }
 
     #[test]

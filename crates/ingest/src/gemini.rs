@@ -21,10 +21,8 @@ fn text_of(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str)))
-                .collect();
+            let texts: Vec<&str> =
+                parts.iter().filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str))).collect();
             Some(texts.join("\n"))
         }
         _ => None,
@@ -53,19 +51,15 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     let mut events = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         let n = nth(i);
-        let m = m.as_object().ok_or_else(|| {
-            Fail::doc(format!("message {n}: expected a JSON object, found {}", describe(m)))
-        })?;
+        let m = m
+            .as_object()
+            .ok_or_else(|| Fail::doc(format!("message {n}: expected a JSON object, found {}", describe(m))))?;
         message_events(m, n, &mut events);
     }
 
     let mut s = new_session(id, Format::Gemini);
     s.counterpart = Some(Counterpart::Operator);
-    s.title = doc
-        .get("summary")
-        .and_then(Value::as_str)
-        .and_then(title_of)
-        .or_else(|| first_prompt_title(&events));
+    s.title = doc.get("summary").and_then(Value::as_str).and_then(title_of).or_else(|| first_prompt_title(&events));
     s.events = events;
     Ok(Parsed { sessions: vec![s], report, spawns: Vec::new() })
 }

@@ -332,8 +332,11 @@ pub(crate) struct Ctx<'a> {
 /// `agent` and `team` are left `None` unless the source carries them
 /// (Nocturne JSONL headers may); no user name is guessed from a path.
 pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, IngestError> {
-    parse_inner(file, bytes, format, hints)
-        .map_err(|f| IngestError { file: file.to_string(), line: f.line, reason: f.reason })
+    parse_inner(file, bytes, format, hints).map_err(|f| IngestError {
+        file: file.to_string(),
+        line: f.line,
+        reason: f.reason,
+    })
 }
 
 /// Parses one transcript file into its sessions (usually one): [`parse_file`]

@@ -55,16 +55,18 @@ fn header(o: &Obj, stem: &str, n: usize) -> Result<NewSession, String> {
     let field = |key: &str| opt_str(o, key).map(|v| v.map(str::to_string));
     let counterpart = match opt_str(o, "counterpart")? {
         None => None,
-        Some(c) => Some(Counterpart::parse(c).ok_or_else(|| {
-            format!("unknown counterpart \"{c}\" (expected operator, customer or agent)")
-        })?),
+        Some(c) => Some(
+            Counterpart::parse(c)
+                .ok_or_else(|| format!("unknown counterpart \"{c}\" (expected operator, customer or agent)"))?,
+        ),
     };
     let subagent = match o.get("subagent") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(
-            serde_json::from_value::<Subagent>(v.clone())
-                .map_err(|e| format!("\"subagent\" must be {{\"agent_id\": ..., \"agent_type\"?, \"description\"?, \"compaction\"?}}: {e}"))?,
-        ),
+        Some(v) => Some(serde_json::from_value::<Subagent>(v.clone()).map_err(|e| {
+            format!(
+                "\"subagent\" must be {{\"agent_id\": ..., \"agent_type\"?, \"description\"?, \"compaction\"?}}: {e}"
+            )
+        })?),
     };
     Ok(NewSession {
         id,

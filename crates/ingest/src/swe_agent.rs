@@ -31,10 +31,8 @@ fn text_of(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str)))
-                .collect();
+            let texts: Vec<&str> =
+                parts.iter().filter_map(|p| p.as_str().or_else(|| p.get("text").and_then(Value::as_str))).collect();
             Some(texts.join("\n"))
         }
         _ => None,
@@ -69,6 +67,12 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             Some(v) => Err(Fail::doc(format!("\"{key}\" must be an array, found {}", describe(v)))),
         }
     };
+    if !doc.contains_key("history") && !doc.contains_key("trajectory") {
+        return Err(Fail::doc(format!(
+            "not a SWE-agent trajectory: no \"history\" or \"trajectory\" (found keys {})",
+            doc.keys().take(8).map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+        )));
+    }
     let history = list("history")?;
     let trajectory = list("trajectory")?;
     let mut report = FileReport::default();
@@ -145,7 +149,8 @@ fn history_events(
     names: &mut HashMap<String, String>,
     out: &mut Vec<NewEvent>,
 ) {
-    let base = Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact(&Value::Object(o.clone())) };
+    let base =
+        Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact(&Value::Object(o.clone())) };
     let content = text_of(o.get("content"));
     let demo = o.get("is_demo").and_then(Value::as_bool).unwrap_or(false)
         || o.get("message_type").and_then(Value::as_str) == Some("demonstration");
@@ -171,7 +176,9 @@ fn history_events(
                     e.tool_name = name;
                     e.tool_use_id = id;
                     e.tool_input = f.and_then(|f| f.get("arguments")).map(|a| match a {
-                        Value::String(s) => serde_json::from_str::<Value>(s).map_or_else(|_| compact(a), |p| compact(&p)),
+                        Value::String(s) => {
+                            serde_json::from_str::<Value>(s).map_or_else(|_| compact(a), |p| compact(&p))
+                        }
                         other => compact(other),
                     });
                     out.push(e);
@@ -215,12 +222,8 @@ fn history_events(
 }
 
 fn step_events(s: &Obj, n: u32, out: &mut Vec<NewEvent>) {
-    let base = Base {
-        timestamp: None,
-        sidechain: false,
-        source_line: Some(n),
-        raw: compact(&Value::Object(s.clone())),
-    };
+    let base =
+        Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact(&Value::Object(s.clone())) };
     let thought = text_of(s.get("thought")).or_else(|| text_of(s.get("response")));
     out.push(base.message(Role::Assistant, thought));
     let id = format!("step-{n}");

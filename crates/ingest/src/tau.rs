@@ -68,7 +68,9 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
                 sessions.push(s);
             }
         }
-        other => return Err(Fail::doc(format!("expected τ-bench results (an object or array), found {}", describe(&other)))),
+        other => {
+            return Err(Fail::doc(format!("expected τ-bench results (an object or array), found {}", describe(&other))))
+        }
     }
     Ok(Parsed { sessions, report, spawns: Vec::new() })
 }

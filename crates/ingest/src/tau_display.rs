@@ -54,7 +54,12 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             }
             None => return Err(Fail::at(*line, "\"messages_display\" is missing")),
         };
-        let base = Base { timestamp: None, sidechain: false, source_line: Some(*line), raw: compact(&Value::Object(o.clone())) };
+        let base = Base {
+            timestamp: None,
+            sidechain: false,
+            source_line: Some(*line),
+            raw: compact(&Value::Object(o.clone())),
+        };
         let mut events: Vec<NewEvent> = Vec::new();
         for (role, text) in turns(display) {
             let text = text.trim_end().to_string();

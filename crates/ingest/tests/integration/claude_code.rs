@@ -110,7 +110,11 @@ fn blank_lines_are_skipped_but_counted() {
     let s = session(FILE, Format::ClaudeCode);
     let mut lines: Vec<u32> = s.events.iter().filter_map(|e| e.source_line).collect();
     lines.dedup();
-    assert_eq!(lines, (1..=19).filter(|n| *n != 9).collect::<Vec<u32>>());
+    // Line 9 is blank; line 2 is a file-history-snapshot (skipped, counted).
+    assert_eq!(lines, (1..=19).filter(|n| *n != 9 && *n != 2).collect::<Vec<u32>>());
+    let parsed = nocturne_ingest::parse_file(FILE, &fixture(FILE), Format::ClaudeCode, &Default::default()).unwrap();
+    assert_eq!(parsed.report.records, 18);
+    assert_eq!(parsed.report.skipped.get("file-history-snapshot"), Some(&1));
 }
 
 #[test]
@@ -121,14 +125,12 @@ fn sidechain_lines_are_marked() {
 }
 
 #[test]
-fn summaries_snapshots_images_and_system_lines_are_kept() {
+fn summaries_images_and_system_lines_are_kept_snapshots_are_not() {
     let s = session(FILE, Format::ClaudeCode);
     let first = &s.events[0];
     assert_eq!((first.kind, first.role), (EventKind::Other, Role::System));
     assert_eq!(first.text.as_deref(), Some("Fix failing npm test script"));
-    let snapshot = &s.events[1];
-    assert_eq!(snapshot.kind, EventKind::Other);
-    assert!(snapshot.raw.contains("file-history-snapshot"));
+    assert!(s.events.iter().all(|e| !e.raw.contains("file-history-snapshot")));
 
     let system = of_kind(&s, EventKind::System);
     assert_eq!(system.len(), 1);
@@ -149,7 +151,7 @@ fn a_file_with_two_session_ids_gives_two_sessions_in_order() {
     // The summary's leafUuid names a message of the second session.
     assert_eq!(lines(a), [2, 3, 6]);
     assert_eq!(lines(b), [1, 4, 5]);
-    assert_eq!(a.title, None);
+    assert_eq!(a.title.as_deref(), Some("Run cargo build"), "no summary: the first prompt");
     assert_eq!(b.title.as_deref(), Some("Rename config loader"));
     let result = of_kind(a, EventKind::ToolResult)[0];
     assert!(result.is_error, "rustc error[E0425] reads as a failure");

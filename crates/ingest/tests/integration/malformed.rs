@@ -50,9 +50,21 @@ fn wrong_types_are_refused() {
 }
 
 #[test]
-fn unknown_shapes_are_unrecognized() {
-    check("unknown-shape.json", Format::Auto, None, "unrecognized format");
-    check("plain-text.txt", Format::Auto, None, "unrecognized format");
+fn files_that_are_not_transcripts_say_what_they_are() {
+    check("unknown-shape.json", Format::Auto, None, "not a transcript: a JSON object with keys");
+    check(
+        "plain-text.txt",
+        Format::Auto,
+        None,
+        "not a transcript: text that is neither JSON nor an aider chat history",
+    );
+    check("agent-a1b2.meta.json", Format::Auto, None, "not a transcript: a Claude Code sub-agent meta file");
+    check("all_preds.jsonl", Format::Auto, None, "not a transcript: JSONL of SWE-bench predictions (keys \"model_name_or_path\", \"instance_id\", \"model_patch\")");
+}
+
+#[test]
+fn a_bad_counterpart_in_a_nocturne_header_is_named() {
+    check("nocturne-bad-counterpart.jsonl", Format::Auto, Some(1), "unknown counterpart \"boss\"");
 }
 
 #[test]

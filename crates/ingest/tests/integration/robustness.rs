@@ -1,7 +1,7 @@
 //! `parse` never panics: random bytes and mutated fixtures give `Ok` or an
 //! `Err` with a reason and the right file name, for every format.
 
-use nocturne_ingest::{detect, parse, Format};
+use nocturne_ingest::{classify_path, detect, parse, parse_file, Format, Hints};
 use proptest::prelude::*;
 
 use crate::common::{fixture, VALID};
@@ -22,6 +22,16 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(&e.file, FILE);
                 prop_assert!(!e.reason.trim().is_empty(), "{:?}", e);
                 prop_assert!(e.line != Some(0));
+            }
+        }
+    }
+    // As a sub-agent file with the same bytes as its meta sidecar.
+    let _ = classify_path(&String::from_utf8_lossy(bytes));
+    let hints = Hints { meta: Some(bytes.to_vec()), parent: Some("p".into()) };
+    for format in [Format::Auto, Format::ClaudeCode] {
+        if let Ok(p) = parse_file("fuzz/s/subagents/agent-x.jsonl", bytes, format, &hints) {
+            for s in &p.sessions {
+                prop_assert!(!s.id.is_empty());
             }
         }
     }
@@ -123,9 +133,28 @@ proptest! {
 fn every_prefix_of_every_fixture_is_handled() {
     for (name, _) in VALID {
         let bytes = fixture(name);
-        for n in 0..=bytes.len() {
+        // Every prefix of the short fixtures; about 300 evenly spread ones
+        // (and the last 64) of the longer.
+        let step = (bytes.len() / 300).max(1);
+        let cuts = (0..=bytes.len()).step_by(step).chain(bytes.len().saturating_sub(64)..=bytes.len());
+        for n in cuts {
             check(&bytes[..n]).unwrap();
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Any sidecar bytes and any parent hint: the sub-agent transcript is
+    /// still read, never refused for its meta data.
+    #[test]
+    fn any_meta_sidecar_is_harmless(meta in prop::collection::vec(any::<u8>(), 0..64), parent in "[a-z/ ]{0,8}") {
+        let name = "claude-code-project/5d1e0f2a-7b3c-4e8d-9a6f-0c1b2d3e4f50/subagents/agent-a1b2c3d4e5f601234.jsonl";
+        let hints = Hints { meta: Some(meta), parent: Some(parent) };
+        let p = parse_file(name, &fixture(name), Format::Auto, &hints).unwrap();
+        prop_assert_eq!(p.sessions.len(), 1);
+        prop_assert!(p.sessions[0].subagent.is_some());
     }
 }
 
@@ -135,4 +164,6 @@ fn deeply_nested_json_is_refused_not_overflowed() {
     check(deep.as_bytes()).unwrap();
     let line = format!("{{\"type\":\"user\",\"message\":{}{}}}", "{\"a\":".repeat(50_000), "1}".repeat(50_000));
     check(line.as_bytes()).unwrap();
+    let nested = format!("{{\"messages_display\":{}{}}}\n{{}}", "[".repeat(50_000), "]".repeat(50_000));
+    check(nested.as_bytes()).unwrap();
 }
