@@ -38,7 +38,7 @@ use serde_json::Value;
 
 use crate::blocks::{content_events, ToolNames};
 use crate::inject::{claude_text, mark, Injected};
-use crate::json::{compact, object, opt_bool, opt_str, req, req_str, Base, Obj};
+use crate::json::{compact, compact_obj, object, opt_bool, opt_str, req, req_str, Base, Obj};
 use crate::{first_prompt_title, jsonl_objects, new_session, Ctx, Fail, FileReport, Format, Parsed, Spawn};
 
 /// Record types that carry no conversation and are not stored: hook and
@@ -302,7 +302,7 @@ fn record_events(o: &Obj, ty: &str, line: u32, names: &mut ToolNames, out: &mut 
         timestamp: opt_str(o, "timestamp")?.map(str::to_string),
         sidechain: opt_bool(o, "isSidechain")?.unwrap_or(false),
         source_line: Some(line),
-        raw: compact(&Value::Object(o.clone())),
+        raw: compact_obj(o),
     };
     match ty {
         "user" | "assistant" => {

@@ -25,7 +25,7 @@ use nocturne_core::{Counterpart, EventKind, NewEvent, Role};
 use serde_json::Value;
 
 use crate::inject::{codex_text, mark, Injected};
-use crate::json::{compact, Base, Obj};
+use crate::json::{compact, compact_obj, Base, Obj};
 use crate::{jsonl_objects, new_session, title_of, Ctx, Fail, FileReport, Format, Parsed};
 
 /// `event_msg` types that mirror response items or carry only telemetry.
@@ -158,7 +158,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             timestamp: o.get("timestamp").and_then(Value::as_str).map(str::to_string),
             sidechain: false,
             source_line: Some(*line),
-            raw: compact(&Value::Object(o.clone())),
+            raw: compact_obj(o),
         };
         match kind {
             "session_meta" => {

@@ -14,7 +14,7 @@ use nocturne_core::{Counterpart, EventKind, NewEvent, Role};
 use serde_json::Value;
 
 use crate::inject::{gemini_text, mark, Injected};
-use crate::json::{compact, describe, nth, Base, Obj};
+use crate::json::{compact, compact_obj, describe, nth, Base, Obj};
 use crate::{first_prompt_title, json_value, new_session, title_of, Ctx, Fail, FileReport, Format, Parsed};
 
 fn text_of(v: Option<&Value>) -> Option<String> {
@@ -69,7 +69,7 @@ fn message_events(m: &Obj, n: u32, out: &mut Vec<NewEvent>) {
         timestamp: m.get("timestamp").and_then(Value::as_str).map(str::to_string),
         sidechain: false,
         source_line: Some(n),
-        raw: compact(&Value::Object(m.clone())),
+        raw: compact_obj(m),
     };
     let content = text_of(m.get("content"));
     match m.get("type").and_then(Value::as_str).unwrap_or_default() {

@@ -25,6 +25,11 @@ pub(crate) fn compact(v: &Value) -> String {
     v.to_string()
 }
 
+/// Compact JSON text of an object, without copying it first.
+pub(crate) fn compact_obj(o: &Obj) -> String {
+    serde_json::to_string(o).unwrap_or_default()
+}
+
 pub(crate) fn object(v: &Value) -> Result<&Obj, String> {
     v.as_object().ok_or_else(|| format!("expected a JSON object, found {}", describe(v)))
 }

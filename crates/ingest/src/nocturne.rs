@@ -9,7 +9,7 @@
 use nocturne_core::{Counterpart, EventKind, NewEvent, NewSession, Role, Subagent};
 use serde_json::Value;
 
-use crate::json::{compact, error_flag, opt_bool, opt_str, req_str, Base, Obj};
+use crate::json::{compact, compact_obj, error_flag, opt_bool, opt_str, req_str, Base, Obj};
 use crate::{jsonl_objects, Fail, Format};
 
 /// The format version this importer reads.
@@ -101,7 +101,7 @@ fn event(o: &Obj, line: u32) -> Result<NewEvent, String> {
         timestamp: opt_str(o, "timestamp")?.map(str::to_string),
         sidechain: opt_bool(o, "sidechain")?.unwrap_or(false),
         source_line: Some(line),
-        raw: compact(&Value::Object(o.clone())),
+        raw: compact_obj(o),
     };
     let mut e = base.event(role, kind);
     e.text = opt_str(o, "text")?.map(str::to_string);

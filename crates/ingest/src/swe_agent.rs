@@ -24,7 +24,7 @@ use nocturne_core::failure::looks_like_failure;
 use nocturne_core::{EventKind, NewEvent, Role};
 use serde_json::{Map, Value};
 
-use crate::json::{compact, describe, nth, Base, Obj};
+use crate::json::{compact, compact_obj, describe, nth, Base, Obj};
 use crate::{json_value, new_session, title_of, Ctx, Fail, FileReport, Format, Parsed};
 
 fn text_of(v: Option<&Value>) -> Option<String> {
@@ -149,8 +149,7 @@ fn history_events(
     names: &mut HashMap<String, String>,
     out: &mut Vec<NewEvent>,
 ) {
-    let base =
-        Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact(&Value::Object(o.clone())) };
+    let base = Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact_obj(o) };
     let content = text_of(o.get("content"));
     let demo = o.get("is_demo").and_then(Value::as_bool).unwrap_or(false)
         || o.get("message_type").and_then(Value::as_str) == Some("demonstration");
@@ -222,8 +221,7 @@ fn history_events(
 }
 
 fn step_events(s: &Obj, n: u32, out: &mut Vec<NewEvent>) {
-    let base =
-        Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact(&Value::Object(s.clone())) };
+    let base = Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact_obj(s) };
     let thought = text_of(s.get("thought")).or_else(|| text_of(s.get("response")));
     out.push(base.message(Role::Assistant, thought));
     let id = format!("step-{n}");

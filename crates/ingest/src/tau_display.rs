@@ -12,7 +12,7 @@
 use nocturne_core::{Counterpart, EventKind, NewEvent, Role};
 use serde_json::Value;
 
-use crate::json::{compact, describe, error_flag, Base};
+use crate::json::{compact_obj, describe, error_flag, Base};
 use crate::{first_prompt_title, jsonl_objects, new_session, Ctx, Fail, FileReport, Format, Parsed};
 
 const SPEAKERS: [(&str, Role); 4] =
@@ -54,12 +54,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             }
             None => return Err(Fail::at(*line, "\"messages_display\" is missing")),
         };
-        let base = Base {
-            timestamp: None,
-            sidechain: false,
-            source_line: Some(*line),
-            raw: compact(&Value::Object(o.clone())),
-        };
+        let base = Base { timestamp: None, sidechain: false, source_line: Some(*line), raw: compact_obj(o) };
         let mut events: Vec<NewEvent> = Vec::new();
         for (role, text) in turns(display) {
             let text = text.trim_end().to_string();
