@@ -23,7 +23,8 @@
 //!
 //! A malformed file is refused as a whole with an [`IngestError`] naming the
 //! file, the line when known, and a human reason; a file that is not a
-//! transcript is refused with what was found instead. No input panics.
+//! transcript is refused with what was found instead. An empty file has no
+//! sessions (and the note [`EMPTY`]). No input panics.
 //!
 //! Normalization rules common to every format (see `docs/jsonl-format.md`):
 //!
@@ -314,6 +315,9 @@ pub fn classify_path(name: &str) -> PathKind {
     PathKind::Other
 }
 
+/// The note of an empty (or blank) file, which has no sessions.
+pub const EMPTY: &str = "empty file: no sessions";
+
 /// What an importer gets besides the text.
 pub(crate) struct Ctx<'a> {
     /// The display path.
@@ -348,7 +352,10 @@ pub fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Vec<NewSession>
 fn parse_inner(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, Fail> {
     let text = decode(bytes)?;
     if text.trim().is_empty() {
-        return Err(Fail::doc("empty file"));
+        // Claude Code leaves empty session files behind: nothing to import
+        // is not an error.
+        let report = FileReport { notes: vec![EMPTY.to_string()], ..FileReport::default() };
+        return Ok(Parsed { sessions: Vec::new(), report, spawns: Vec::new() });
     }
     let format = match format {
         Format::Auto => detect::detect_text(text).map_err(|why| why.into_fail())?,
@@ -553,11 +560,11 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_non_utf8_files_are_refused() {
-        let e = parse("e.jsonl", b"", Format::Auto).unwrap_err();
-        assert_eq!(e.reason, "empty file");
-        let e = parse("e.jsonl", b" \n\r\n ", Format::ClaudeCode).unwrap_err();
-        assert_eq!(e.reason, "empty file");
+    fn empty_files_have_no_sessions_and_non_utf8_files_are_refused() {
+        assert_eq!(parse("e.jsonl", b"", Format::Auto).unwrap(), Vec::new());
+        let p = parse_file("e.jsonl", b" \n\r\n ", Format::ClaudeCode, &Hints::default()).unwrap();
+        assert_eq!((p.sessions.len(), p.report.records), (0, 0));
+        assert_eq!(p.report.notes, [EMPTY]);
         let e = parse("b.jsonl", b"{}\n\xff", Format::Auto).unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(e.reason.contains("UTF-8"), "{}", e.reason);

@@ -75,9 +75,19 @@ fn nocturne_files_need_a_valid_header_and_known_kinds() {
 }
 
 #[test]
-fn empty_and_non_utf8_files_are_refused() {
+fn empty_files_are_empty_and_non_utf8_files_are_refused() {
     for format in Format::ALL {
-        check("empty.jsonl", format, None, "empty file");
+        let p = nocturne_ingest::parse_file(
+            "e.jsonl",
+            &crate::common::fixture("malformed/empty.jsonl"),
+            format,
+            &Default::default(),
+        )
+        .unwrap();
+        assert!(
+            p.sessions.is_empty() && p.report.notes == [nocturne_ingest::EMPTY],
+            "{format}: nothing to import is no error"
+        );
         check("not-utf8.jsonl", format, Some(2), "not valid UTF-8");
     }
 }
