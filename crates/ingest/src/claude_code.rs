@@ -27,8 +27,9 @@
 //! `<session>/subagents/` path. Sidechain lines without `agentId` inside a
 //! main transcript stay in the main session, marked `sidechain`.
 //!
-//! Title: the first summary whose `leafUuid` is a message of the session,
-//! else the first summary attached to the session, else the first real user
+//! Title: the last title the user gave (`custom-title`, from `/rename`),
+//! else the first summary whose `leafUuid` is a message of the session, else
+//! the first summary attached to the session, else the first real user
 //! prompt.
 
 use std::collections::HashMap;
@@ -80,6 +81,8 @@ struct Draft {
     events: Vec<NewEvent>,
     /// (leafUuid, summary) of summary lines attached to this session.
     summaries: Vec<(Option<String>, String)>,
+    /// The last title the user gave the session (`custom-title`, `/rename`).
+    custom_title: Option<String>,
 }
 
 /// `agent-<id>.jsonl` → `<id>`.
@@ -174,8 +177,10 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     if order.is_empty() && !keep.is_empty() {
         order.push(Key::Main(ctx.stem.clone()));
     }
-    let mut drafts: Vec<Draft> =
-        order.into_iter().map(|key| Draft { key, events: Vec::new(), summaries: Vec::new() }).collect();
+    let mut drafts: Vec<Draft> = order
+        .into_iter()
+        .map(|key| Draft { key, events: Vec::new(), summaries: Vec::new(), custom_title: None })
+        .collect();
 
     // Pass 2: events.
     let mut names = ToolNames::new();
@@ -207,6 +212,11 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
                 draft.summaries.push((leaf.map(str::to_string), summary));
             }
         }
+        if ty == "custom-title" {
+            if let Some(t) = draft.events.get(before).and_then(|e| e.text.as_deref()).and_then(crate::title_of) {
+                draft.custom_title = Some(t);
+            }
+        }
         if let Some((tool_use_id, agent_id)) = spawn_of(o) {
             spawned.push((at, tool_use_id, agent_id));
         }
@@ -224,7 +234,11 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     let mut sessions: Vec<NewSession> = Vec::with_capacity(drafts.len());
     for (at, d) in drafts.into_iter().enumerate() {
         let own = d.summaries.iter().find(|(leaf, _)| leaf.as_ref().is_some_and(|l| uuid_session.get(l) == Some(&at)));
-        let title = own.or(d.summaries.first()).map(|(_, s)| s.clone()).or_else(|| first_prompt_title(&d.events));
+        let title = d
+            .custom_title
+            .clone()
+            .or_else(|| own.or(d.summaries.first()).map(|(_, s)| s.clone()))
+            .or_else(|| first_prompt_title(&d.events));
         let mut s = match d.key {
             Key::Main(id) => {
                 let mut s = new_session(id, Format::ClaudeCode);
@@ -360,6 +374,11 @@ fn record_events(o: &Obj, ty: &str, line: u32, names: &mut ToolNames, out: &mut 
                 .or_else(|| loose_text(a.and_then(|a| a.get("stdout"))))
                 .or_else(|| a.and_then(|a| a.get("content")).filter(|c| !c.is_null()).map(compact));
             out.push(base.message(Role::System, text));
+        }
+        "custom-title" => {
+            let mut e = base.event(Role::System, EventKind::Other);
+            e.text = opt_str(o, "customTitle")?.map(str::to_string);
+            out.push(e);
         }
         "queue-operation" => {
             let mut e = base.event(Role::System, EventKind::Other);

@@ -90,6 +90,18 @@ fn known_non_transcript(o: &Obj) -> Option<String> {
     if has("instance_id") && has("model_patch") {
         return Some(format!("SWE-bench predictions ({}): patches, not a conversation", keys(o)));
     }
+    if has("session_id") && has("ts") && has("text") && !has("type") {
+        return Some(format!(
+            "a Codex CLI prompt history ({}): only the user's prompts; import the rollout-*.jsonl files",
+            keys(o)
+        ));
+    }
+    if has("display") && has("pastedContents") {
+        return Some(format!(
+            "a Claude Code prompt history ({}): only the user's prompts; import the projects/**/*.jsonl transcripts",
+            keys(o)
+        ));
+    }
     if has("sessionId") && has("messageId") && has("message") && !has("messages") {
         return Some(format!(
             "a Gemini CLI prompt log ({}): only the user's prompts, no conversation; import the chats/session-*.json files",
@@ -395,6 +407,10 @@ mod tests {
         let preds = "{\"model_name_or_path\":\"m\",\"instance_id\":\"i\",\"model_patch\":\"p\"}\n{}";
         assert!(why(preds).contains("SWE-bench predictions"), "{}", why(preds));
         assert!(why("hello world").contains("first line: \"hello world\""));
+        let history = "{\"display\":\"fix it\",\"pastedContents\":{},\"timestamp\":1,\"project\":\"/p\"}\n{}";
+        assert!(why(history).contains("Claude Code prompt history"), "{}", why(history));
+        let codex = "{\"session_id\":\"s\",\"ts\":1,\"text\":\"hi\"}\n{}";
+        assert!(why(codex).contains("Codex CLI prompt history"), "{}", why(codex));
         assert!(why("{\"a\":1}\n{\"b\":2}").contains("JSONL whose first record has keys \"a\""));
     }
 

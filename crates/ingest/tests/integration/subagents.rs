@@ -85,7 +85,7 @@ fn the_main_transcript_keeps_its_id_and_names_the_agents_it_spawned() {
     let s = &p.sessions[0];
     assert_eq!((s.id.as_str(), s.parent.as_deref(), s.subagent.as_ref()), (PARENT, None, None));
     assert_eq!(s.counterpart, Some(Counterpart::Operator));
-    assert_eq!(s.title.as_deref(), Some("Find where the tests live"), "the summary");
+    assert_eq!(s.title.as_deref(), Some("Where the tests live"), "the user's /rename wins over the summary");
     assert_eq!(p.spawns.len(), 1);
     let spawn = &p.spawns[0];
     assert_eq!((spawn.session.as_str(), spawn.tool_use_id.as_str()), (PARENT, "toolu_t1"));
