@@ -15,6 +15,11 @@
 //! (tool-calling format) is the action's result, with `is_error` read from
 //! the text. `info` is a last `other` event (`exit_status: ...`).
 //!
+//! mini-swe-agent trajectories (`{info, messages[], trajectory_format}`) are
+//! read the same way: the action of an assistant turn is the last fenced
+//! code block of its reply (a `bash` call), the next user turn its output
+//! (`<returncode>N</returncode>` decides `is_error`).
+//!
 //! Session id: `<run folder>/<file stem>` (the folder the file is in, or
 //! the one above it when it is named like the file), else the stem.
 
@@ -42,6 +47,9 @@ fn text_of(v: Option<&Value>) -> Option<String> {
 /// SWE-agent's own failure messages, beside the generic ones.
 fn observation_failed(text: &str) -> bool {
     let t = text.trim_start();
+    if let Some(code) = t.strip_prefix("<returncode>").and_then(|r| r.split_once("</returncode>")) {
+        return code.0.trim() != "0";
+    }
     looks_like_failure(text)
         || t.starts_with("Your proposed edit has introduced new syntax error")
         || t.starts_with("Usage: ")
@@ -67,13 +75,15 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             Some(v) => Err(Fail::doc(format!("\"{key}\" must be an array, found {}", describe(v)))),
         }
     };
-    if !doc.contains_key("history") && !doc.contains_key("trajectory") {
+    // mini-swe-agent writes the conversation as `messages`.
+    let mini = !doc.contains_key("history") && !doc.contains_key("trajectory") && doc.contains_key("messages");
+    if !doc.contains_key("history") && !doc.contains_key("trajectory") && !mini {
         return Err(Fail::doc(format!(
-            "not a SWE-agent trajectory: no \"history\" or \"trajectory\" (found keys {})",
+            "not a SWE-agent trajectory: no \"history\", \"trajectory\" or \"messages\" (found keys {})",
             doc.keys().take(8).map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
         )));
     }
-    let history = list("history")?;
+    let history = if mini { list("messages")? } else { list("history")? };
     let trajectory = list("trajectory")?;
     let mut report = FileReport::default();
     report.read(history.len().saturating_add(trajectory.len()));
@@ -136,7 +146,11 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
 /// The first line of the issue in an instance template.
 fn issue_title(text: &str) -> Option<String> {
     if let Some((_, rest)) = text.split_once("<pr_description>") {
-        return title_of(rest.split("</pr_description>").next().unwrap_or(rest));
+        let body = rest.split("</pr_description>").next().unwrap_or(rest);
+        // "Consider the following PR description:" introduces the issue.
+        let mut lines = body.lines().map(str::trim).filter(|l| !l.is_empty());
+        let first = lines.next()?;
+        return if first.ends_with(':') { lines.next().and_then(title_of) } else { title_of(first) };
     }
     let (_, rest) = text.split_once("ISSUE:")?;
     title_of(rest)
@@ -161,7 +175,7 @@ fn history_events(
     match role {
         "assistant" => {
             let thought = text_of(o.get("thought")).filter(|t| !t.trim().is_empty());
-            out.push(base.message(Role::Assistant, thought.or(content)));
+            out.push(base.message(Role::Assistant, thought.or_else(|| content.clone())));
             *pending = None;
             if let Some(Value::Array(calls)) = o.get("tool_calls") {
                 for call in calls {
@@ -182,8 +196,7 @@ fn history_events(
                     });
                     out.push(e);
                 }
-            } else if let Some(action) = o.get("action").and_then(Value::as_str).filter(|a| !a.trim().is_empty()) {
-                let name = action.split_whitespace().next().unwrap_or("command").to_string();
+            } else if let Some((action, name)) = action_of(o, content.as_deref()) {
                 let id = format!("step-{n}");
                 let mut e = base.event(Role::Assistant, EventKind::ToolCall);
                 e.tool_name = Some(name.clone());
@@ -220,6 +233,26 @@ fn history_events(
     }
 }
 
+/// The action of an assistant turn and the tool it names: SWE-agent's
+/// `action` field (the command's first word: `open`, `edit`, `python`, ...),
+/// else — mini-swe-agent — the last fenced code block of the reply, a
+/// `bash` command.
+fn action_of(o: &Obj, content: Option<&str>) -> Option<(String, String)> {
+    if let Some(action) = o.get("action").and_then(Value::as_str).filter(|a| !a.trim().is_empty()) {
+        let name = action.split_whitespace().next().unwrap_or("command").to_string();
+        return Some((action.to_string(), name));
+    }
+    let content = content?;
+    let blocks: Vec<&str> = content.split("```").skip(1).step_by(2).collect();
+    let last = blocks.last()?;
+    let code = match last.split_once('\n') {
+        Some((lang, rest)) if !lang.trim().contains(' ') => rest,
+        _ => last,
+    };
+    let code = code.trim();
+    (!code.is_empty()).then(|| (code.to_string(), "bash".to_string()))
+}
+
 fn step_events(s: &Obj, n: u32, out: &mut Vec<NewEvent>) {
     let base = Base { timestamp: None, sidechain: false, source_line: Some(n), raw: compact_obj(s) };
     let thought = text_of(s.get("thought")).or_else(|| text_of(s.get("response")));
@@ -245,7 +278,10 @@ fn step_events(s: &Obj, n: u32, out: &mut Vec<NewEvent>) {
 /// an `info` or `environment`.
 pub(crate) fn looks_like(o: &Obj) -> bool {
     let arr = |k: &str| matches!(o.get(k), Some(Value::Array(_)));
-    (arr("trajectory") || arr("history")) && (o.contains_key("info") || o.contains_key("environment"))
+    let mini = o.get("trajectory_format").and_then(Value::as_str).is_some_and(|f| f.starts_with("mini-swe-agent"))
+        || (arr("messages")
+            && o.get("info").is_some_and(|i| i.get("exit_status").is_some() || i.get("model_stats").is_some()));
+    mini || ((arr("trajectory") || arr("history")) && (o.contains_key("info") || o.contains_key("environment")))
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub fn parsed(name: &str, format: Format, hints: &Hints) -> Parsed {
 }
 
 /// The valid fixtures and their formats.
-pub const VALID: [(&str, Format); 19] = [
+pub const VALID: [(&str, Format); 20] = [
     ("claude-code.jsonl", Format::ClaudeCode),
     ("claude-code-two-sessions.jsonl", Format::ClaudeCode),
     ("claude-code-injected.jsonl", Format::ClaudeCode),
@@ -66,6 +66,7 @@ pub const VALID: [(&str, Format); 19] = [
     ("tau-display.jsonl", Format::TauDisplay),
     ("swe-agent/gpt4__demo-run/repo-i1.traj", Format::SweAgent),
     ("swe-agent/gpt4__demo-run/sweagenttestrepo-1c2844.traj", Format::SweAgent),
+    ("swe-agent/mini-swe-agent.traj.json", Format::SweAgent),
     ("aider.chat.history.md", Format::Aider),
     ("anthropic.json", Format::Anthropic),
     ("openai.json", Format::OpenAi),

@@ -218,3 +218,17 @@ fn nocturne_headers_carry_sub_agent_links() {
     assert_eq!((sub.agent_id.as_str(), sub.agent_type.as_deref()), ("a1b2", Some("Explore")));
     assert_eq!(all[1].counterpart, Some(Counterpart::Customer));
 }
+
+#[test]
+fn mini_swe_agent_replies_are_bash_calls_and_return_codes_decide_errors() {
+    let s = session("swe-agent/mini-swe-agent.traj.json", Format::Auto);
+    assert_eq!(s.format, "swe-agent");
+    assert_eq!(s.title.as_deref(), Some("divide() crashes on zero"));
+    assert!(s.events.iter().all(|e| e.role != Role::User), "the task and the outputs are not a person");
+    let calls: Vec<_> =
+        of_kind(&s, EventKind::ToolCall).iter().map(|e| (e.tool_name.as_deref(), e.tool_input.as_deref())).collect();
+    assert_eq!(calls[0], (Some("bash"), Some(r#"{"command":"python -m pytest -q"}"#)));
+    assert_eq!(calls.len(), 3);
+    let errors: Vec<_> = of_kind(&s, EventKind::ToolResult).iter().map(|e| e.is_error).collect();
+    assert_eq!(errors, [true, false], "returncode 1, then 0");
+}

@@ -67,6 +67,7 @@ snapshot!(tau_bench_v1, "tau-bench-v1-results.json", Format::TauBench);
 snapshot!(tau_display, "tau-display.jsonl", Format::TauDisplay);
 snapshot!(swe_agent_old, "swe-agent/gpt4__demo-run/repo-i1.traj", Format::SweAgent);
 snapshot!(swe_agent_tools, "swe-agent/gpt4__demo-run/sweagenttestrepo-1c2844.traj", Format::SweAgent);
+snapshot!(mini_swe_agent, "swe-agent/mini-swe-agent.traj.json", Format::SweAgent);
 snapshot!(aider, "aider.chat.history.md", Format::Aider);
 snapshot!(anthropic, "anthropic.json", Format::Anthropic);
 snapshot!(openai, "openai.json", Format::OpenAi);
