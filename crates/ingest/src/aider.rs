@@ -7,7 +7,8 @@
 //! with aider's two-space line break, so multi-line output is whole); plain
 //! text is the model's reply. Records are these blocks: a user block is a
 //! user message, except aider's own prompts ("# Fix any errors below" of
-//! the lint loop, `/help` questions with their docs), which are `system`; an
+//! the lint loop, `/help` questions with their docs, the ` X` echo of an
+//! `/ask X` question), which are `system`; an
 //! output block before the run's first user message (the start-up banner)
 //! is a `system` event, later ones are tool results of the tool `aider`,
 //! with `is_error` read from the text (edit-apply errors such as
@@ -48,6 +49,8 @@ struct Block {
 struct Run {
     session: NewSession,
     seen_user: bool,
+    /// The last message the user typed.
+    last_user: Option<String>,
 }
 
 fn aider_failed(text: &str) -> bool {
@@ -82,7 +85,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
         if runs.is_empty() {
             let id = unique_id(seen, ctx.stem.clone());
             // A run whose header was cut: its start-up is not in the file.
-            runs.push(Run { session: new_session(id, Format::Aider), seen_user: true });
+            runs.push(Run { session: new_session(id, Format::Aider), seen_user: true, last_user: None });
         }
         let Some(run) = runs.last_mut() else { return };
         let mut text = raw_text(&b);
@@ -100,10 +103,17 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
         let event: NewEvent = match b.kind {
             Kind::User => {
                 let mut e = base.message(Role::User, Some(text.clone()));
-                if aider_text(&text) {
+                // `/ask X` is echoed by aider as ` X` when it sends X.
+                let echo = run
+                    .last_user
+                    .as_deref()
+                    .and_then(chat_command_argument)
+                    .is_some_and(|arg| text.strip_prefix(' ').is_some_and(|t| t.trim() == arg.trim()));
+                if aider_text(&text) || echo {
                     mark(&mut e, Injected::System);
                 } else {
                     run.seen_user = true;
+                    run.last_user = Some(text.clone());
                 }
                 e
             }
@@ -137,7 +147,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
                 raw: compact(&json!({ "aider": "header", "text": line })),
             };
             session.events.push(base.message(Role::System, Some(format!("aider chat started at {when}"))));
-            runs.push(Run { session, seen_user: false });
+            runs.push(Run { session, seen_user: false, last_user: None });
             continue;
         }
         if i == 0 && line.trim().starts_with("-*-") && line.trim().ends_with("-*-") {
@@ -214,6 +224,12 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     Ok(Parsed { sessions, report, spawns: Vec::new() })
 }
 
+/// The question of `/ask`, `/code`, `/architect` (the chat commands whose
+/// argument aider sends to the model).
+fn chat_command_argument(text: &str) -> Option<&str> {
+    ["/ask ", "/code ", "/architect "].iter().find_map(|c| text.trim_start().strip_prefix(c))
+}
+
 /// A title from a user message: chat commands (`/add`, `/undo`, ...) are
 /// not prompts, except `/ask`, `/code`, `/architect` with their question.
 fn prompt_title(text: &str) -> Option<String> {
@@ -221,7 +237,7 @@ fn prompt_title(text: &str) -> Option<String> {
     if !t.starts_with('/') {
         return title_of(t);
     }
-    ["/ask ", "/code ", "/architect "].iter().find_map(|c| t.strip_prefix(c)).and_then(title_of)
+    chat_command_argument(t).and_then(title_of)
 }
 
 /// Looks like an aider history: a run header on a line of its own near the

@@ -193,9 +193,10 @@ fn aider_runs_are_sessions_and_its_own_prompts_are_system() {
             "Use the Spinner instead of the inlined custom spinner\nand keep the output format.",
             "/run ls tests",
             "/ask why does the spinner flicker on windows?",
-            " why does the spinner flicker on windows?"
         ]
     );
+    let echo = run.events.iter().find(|e| e.source_line == Some(73)).unwrap();
+    assert_eq!((echo.role, echo.kind), (Role::System, EventKind::System), "aider's echo of the /ask question");
     let lint =
         run.events.iter().find(|e| e.text.as_deref().is_some_and(|t| t.starts_with("# Fix any errors"))).unwrap();
     assert_eq!((lint.role, lint.kind), (Role::System, EventKind::System));
