@@ -61,7 +61,7 @@ impl Undetected {
             Undetected::Syntax(e) => {
                 Fail::at(crate::json::nth(e.line().saturating_sub(1)), crate::json::syntax_reason(&e))
             }
-            Undetected::Unknown(found) => Fail::doc(format!("not a transcript: {found}")),
+            Undetected::Unknown(found) => Fail::doc(format!("{}{found}", crate::NOT_A_TRANSCRIPT)),
         }
     }
 }

@@ -178,6 +178,19 @@ pub struct IngestError {
     pub reason: String,
 }
 
+/// How the reason of a file that is no transcript starts.
+pub const NOT_A_TRANSCRIPT: &str = "not a transcript: ";
+
+impl IngestError {
+    /// True when the file was refused because it is no transcript at all (a
+    /// sidecar, a predictions file, a prompt history, an unrelated JSON),
+    /// rather than a transcript that is malformed. A folder walker may list
+    /// such files apart.
+    pub fn is_not_transcript(&self) -> bool {
+        self.reason.starts_with(NOT_A_TRANSCRIPT)
+    }
+}
+
 impl fmt::Display for IngestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
@@ -547,6 +560,9 @@ mod tests {
         assert_eq!(e.to_string(), "a.jsonl:3: bad");
         let e = IngestError { line: None, ..e };
         assert_eq!(e.to_string(), "a.jsonl: bad");
+        assert!(!e.is_not_transcript());
+        let e = parse("x.json", br#"{"agentType":"Explore"}"#, Format::Auto).unwrap_err();
+        assert!(e.is_not_transcript(), "{e}");
     }
 
     #[test]
