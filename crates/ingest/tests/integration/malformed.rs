@@ -79,7 +79,7 @@ fn empty_files_are_empty_and_non_utf8_files_are_refused() {
     for format in Format::ALL {
         let p = nocturne_ingest::parse_file(
             "e.jsonl",
-            &crate::common::fixture("malformed/empty.jsonl"),
+            &crate::common::fixture("edge/empty.jsonl"),
             format,
             &Default::default(),
         )
