@@ -848,6 +848,10 @@ fn is_placeholder(v: &[u8]) -> bool {
     if v.starts_with("…".as_bytes()) || v.ends_with(b"...") || v.ends_with("…".as_bytes()) {
         return true;
     }
+    // A Nocturne token *id* (`token:tok-1a2b3c4d`, the author of a revision) is public.
+    if v.len() == 12 && v.starts_with(b"tok-") && sub(v, 4, 12).iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
     if starts_with_ci(v, b"your")
         || starts_with_ci(v, b"<your")
         || ends_with_ci(v, b"_here")
@@ -1335,6 +1339,7 @@ mod tests {
         "{\"text\":\"Now let's run the tests to see if they pass:\"}],\"stop_reason\":null}",
         "Second pass: Match `function_call_output` with results",
         "All tests pass: 12 passed, 0 failed",
+        "author token:tok-1a2b3c4d, suggested by token:tok-00ff00ff",
         "src/main/java/com/example/app/UserServiceImplTest1.java",
         "The quick brown fox jumps over the lazy dog 1234567890 times",
     ];

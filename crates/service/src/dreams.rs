@@ -211,9 +211,10 @@ impl Service {
         };
         let now = self.now();
         let id = self.new_dream_id(&now)?.replacen("d-", "p-", 1);
+        let by = redact(&s.by);
         let rationale = match &s.rationale {
-            Some(r) => format!("suggested by {}: {}", s.by, redact(r)),
-            None => format!("suggested by {}", s.by),
+            Some(r) => format!("suggested by {by}: {}", redact(r)),
+            None => format!("suggested by {by}"),
         };
         let op = nocturne_core::Op {
             n: 1,
@@ -232,7 +233,7 @@ impl Service {
         };
         let mut stats = BTreeMap::new();
         stats.insert("source".to_string(), serde_json::json!("memory_propose"));
-        stats.insert("suggested_by".to_string(), serde_json::json!(s.by));
+        stats.insert("suggested_by".to_string(), serde_json::json!(by));
         let p = Proposal {
             id,
             base_revision: self.store.head()?,

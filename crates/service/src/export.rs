@@ -1,7 +1,8 @@
 //! Portable export: a versioned JSON document (memories and every revision)
 //! that imports back exactly, and AGENTS.md / CLAUDE.md-style markdown.
 
-use crate::memory::sort_for_display;
+use crate::memory::{redacted, secret_field, sort_for_display};
+use crate::outcomes::{outcome_secret_field, redacted_outcome};
 use crate::{Result, Service, ServiceError};
 use nocturne_core::revision::replay;
 use nocturne_core::{Change, Memory, Revision};
@@ -55,14 +56,17 @@ pub struct ImportSummary {
 }
 
 impl Service {
+    /// The export document. Secrets are redacted on the way out (from
+    /// memories, every revision's before/after and reason, and outcomes),
+    /// so even a store written before secrets were refused exports none.
     pub fn export_json(&self) -> Result<ExportDoc> {
-        let revisions = self.store.revisions(1, u64::MAX)?;
+        let revisions: Vec<Revision> = self.store.revisions(1, u64::MAX)?.iter().map(redacted_revision).collect();
         Ok(ExportDoc {
             format: EXPORT_FORMAT.into(),
             version: EXPORT_VERSION,
             exported_at: self.now(),
             head_revision: revisions.last().map_or(0, |r| r.rev),
-            memories: self.store.memories()?,
+            memories: self.store.memories()?.iter().map(redacted).collect(),
             revisions,
             taxonomies: self
                 .store
@@ -70,7 +74,7 @@ impl Service {
                 .into_iter()
                 .map(|(version, toml, set_at)| TaxonomyVersion { version, toml, set_at })
                 .collect(),
-            outcomes: self.store.outcomes(None)?,
+            outcomes: self.store.outcomes(None)?.iter().map(redacted_outcome).collect(),
         })
     }
 
@@ -93,6 +97,7 @@ impl Service {
                 doc.version
             )));
         }
+        refuse_secrets_in(&doc, source)?;
         let replayed = replay(&doc.revisions);
         let listed: BTreeMap<String, Memory> = doc.memories.iter().map(|m| (m.id.clone(), m.clone())).collect();
         if replayed != listed {
@@ -163,13 +168,58 @@ impl Service {
     /// priority first.
     pub fn export_markdown(&self) -> Result<String> {
         let mems: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
+        // `render_markdown` redacts.
         Ok(render_markdown(&mems, self.store.head()?, &self.now()))
     }
 }
 
+fn redacted_revision(r: &Revision) -> Revision {
+    let mut r = r.clone();
+    r.reason = nocturne_core::secrets::redact_cow(&r.reason).into_owned();
+    for c in &mut r.changes {
+        c.before = c.before.as_ref().map(redacted);
+        c.after = c.after.as_ref().map(redacted);
+    }
+    r
+}
+
+/// Refuses an import document that carries a secret where `memory add`
+/// (or an outcome) would never store one, naming the file and the object.
+fn refuse_secrets_in(doc: &ExportDoc, source: &str) -> Result<()> {
+    let refuse = |what: String, field: &str| {
+        Err(ServiceError::Invalid(format!(
+            "{source}: {what} looks like it contains a secret in its {field}; memories never store credentials \
+             (export redacts them: re-export, or remove it from the file)"
+        )))
+    };
+    for m in &doc.memories {
+        if let Some(field) = secret_field(m) {
+            return refuse(format!("memory {}", m.id), field);
+        }
+    }
+    for r in &doc.revisions {
+        if nocturne_core::secrets::contains_secret(&r.reason) {
+            return refuse(format!("revision {}", r.rev), "reason");
+        }
+        for c in &r.changes {
+            for m in c.before.iter().chain(c.after.iter()) {
+                if let Some(field) = secret_field(m) {
+                    return refuse(format!("memory {} (revision {})", m.id, r.rev), field);
+                }
+            }
+        }
+    }
+    for o in &doc.outcomes {
+        if let Some(field) = outcome_secret_field(o) {
+            return refuse(format!("outcome {} (session {})", o.id, o.session), field);
+        }
+    }
+    Ok(())
+}
+
 /// Renders active memories as AGENTS.md-style markdown.
 pub(crate) fn render_markdown(memories: &[Memory], head: u64, now: &str) -> String {
-    let mut mems: Vec<Memory> = memories.iter().filter(|m| m.is_active()).cloned().collect();
+    let mut mems: Vec<Memory> = memories.iter().filter(|m| m.is_active()).map(redacted).collect();
     sort_for_display(&mut mems);
     let mut by_kind: BTreeMap<(u8, String), Vec<&Memory>> = BTreeMap::new();
     for m in &mems {

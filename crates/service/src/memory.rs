@@ -3,6 +3,7 @@
 
 use crate::{Result, Service, ServiceError};
 use nocturne_core::revision::{diff, replay};
+use nocturne_core::secrets;
 use nocturne_core::{Change, Memory, MemoryKind, Revision, Scope, Status};
 use nocturne_store::{Commit, HistoryEntry};
 use std::collections::BTreeMap;
@@ -75,11 +76,15 @@ impl Service {
         self.store.memory(id)?.ok_or_else(|| ServiceError::NotFound { what: "memory", id: id.to_string() })
     }
 
-    /// Adds a memory (one revision). Secrets in the text are refused.
+    /// Adds a memory (one revision). Secrets in the text, tags or scope are refused.
     pub fn memory_add(&self, m: &NewMemory, author: &str, expect_rev: Option<u64>) -> Result<(Memory, Revision)> {
+        refuse_secrets("text", &m.text)?;
+        refuse_secret_tags(&m.tags)?;
+        if let Some(s) = &m.scope {
+            refuse_secrets("scope", s)?;
+        }
         let kind = parse_kind(&m.kind)?;
         let scope = parse_scope(m.scope.as_deref())?;
-        refuse_secrets(&m.text)?;
         let now = self.now();
         let head = self.store.head()?;
         let mut mem = Memory::new(kind, &m.text, scope, &now, &format!("manual/{head}/{now}"))
@@ -102,7 +107,7 @@ impl Service {
         let before = self.existing(id)?;
         let mut after = before.clone();
         if let Some(t) = &e.text {
-            refuse_secrets(t)?;
+            refuse_secrets("text", t)?;
             let t = t.trim();
             if t.is_empty() {
                 return Err(ServiceError::Invalid("memory text is empty".into()));
@@ -113,9 +118,11 @@ impl Service {
             after.kind = parse_kind(k)?;
         }
         if let Some(t) = &e.tags {
+            refuse_secret_tags(t)?;
             after.tags = clean_tags(t);
         }
         if let Some(s) = &e.scope {
+            refuse_secrets("scope", s)?;
             after.scope = parse_scope(Some(s))?;
         }
         if let Some(p) = e.priority {
@@ -138,6 +145,9 @@ impl Service {
         author: &str,
         expect_rev: Option<u64>,
     ) -> Result<(Memory, Revision)> {
+        if let Some(r) = reason {
+            refuse_secrets("reason", r)?;
+        }
         let before = self.existing(id)?;
         if before.status == Status::Retired {
             return Err(ServiceError::Invalid(format!("memory {id} is already retired")));
@@ -224,12 +234,54 @@ pub(crate) fn sort_for_display(v: &mut [Memory]) {
     });
 }
 
-fn refuse_secrets(text: &str) -> Result<()> {
-    if nocturne_core::secrets::contains_secret(text) {
+/// Refuses a field that contains a secret, showing it redacted.
+pub(crate) fn refuse_secrets(field: &str, text: &str) -> Result<()> {
+    if secrets::contains_secret(text) {
         return Err(ServiceError::Invalid(format!(
-            "the text looks like it contains a secret (it would read: {:?}); memories never store credentials",
-            nocturne_core::secrets::redact(text)
+            "the {field} looks like it contains a secret (it would read: {:?}); memories never store credentials",
+            secrets::redact(text)
         )));
     }
     Ok(())
+}
+
+fn refuse_secret_tags(tags: &[String]) -> Result<()> {
+    tags.iter().try_for_each(|t| refuse_secrets("tag", t))
+}
+
+/// The first field of `m` that holds a secret: text, a tag, the scope, the
+/// retirement reason or an evidence quote.
+pub(crate) fn secret_field(m: &Memory) -> Option<&'static str> {
+    let has = secrets::contains_secret;
+    if has(&m.text) {
+        Some("text")
+    } else if m.tags.iter().any(|t| has(t)) {
+        Some("tags")
+    } else if has(&m.scope.to_string()) {
+        Some("scope")
+    } else if m.retired_reason.as_deref().is_some_and(has) {
+        Some("retired_reason")
+    } else if m.evidence.iter().any(|e| has(&e.quote)) {
+        Some("evidence")
+    } else {
+        None
+    }
+}
+
+/// `m` with every secret redacted (what leaves the store: export, search,
+/// context). Memories written since secrets are refused have none; this
+/// covers those written before.
+pub(crate) fn redacted(m: &Memory) -> Memory {
+    let r = |s: &str| secrets::redact_cow(s).into_owned();
+    let mut m = m.clone();
+    if secret_field(&m).is_none() {
+        return m;
+    }
+    m.text = r(&m.text);
+    m.tags = m.tags.iter().map(|t| r(t)).collect();
+    m.retired_reason = m.retired_reason.as_deref().map(r);
+    for e in &mut m.evidence {
+        e.quote = r(&e.quote);
+    }
+    m
 }

@@ -3,8 +3,10 @@
 
 use crate::{Result, Service, ServiceError};
 use nocturne_core::outcome::{
-    effective, parse_assignment, parse_bulk, stats, GroupStats, Outcome, OutcomeInput, OutcomeSource, Taxonomy,
+    effective, parse_assignment, parse_bulk, stats, GroupStats, Outcome, OutcomeInput, OutcomeSource, OutcomeValue,
+    Taxonomy,
 };
+use nocturne_core::secrets;
 use nocturne_core::{EventKind, Memory, MemoryKind};
 use nocturne_store::SessionFilter;
 use std::collections::BTreeMap;
@@ -123,6 +125,7 @@ impl Service {
             comment: req.comment.clone(),
         };
         let outcomes = input.into_outcomes(tax.version(), OutcomeSource::Human, &self.now()).map_err(invalid)?;
+        let outcomes: Vec<Outcome> = outcomes.iter().map(redacted_outcome).collect();
         Ok(self.store.append_outcomes(&outcomes)?)
     }
 
@@ -155,6 +158,7 @@ impl Service {
         for i in inputs {
             outcomes.extend(i.into_outcomes(tax.version(), OutcomeSource::Human, &now).map_err(invalid)?);
         }
+        let outcomes: Vec<Outcome> = outcomes.iter().map(redacted_outcome).collect();
         Ok(self.store.append_outcomes(&outcomes)?)
     }
 
@@ -220,6 +224,39 @@ impl Service {
         }
         Ok(out)
     }
+}
+
+/// The free-text fields of an outcome that may hold a secret: the comment,
+/// a text value, who logged it and the task id.
+fn outcome_texts(o: &Outcome) -> [(&'static str, Option<&str>); 4] {
+    let value = match &o.value {
+        OutcomeValue::Text(t) => Some(t.as_str()),
+        _ => None,
+    };
+    [("comment", o.comment.as_deref()), ("value", value), ("by", o.by.as_deref()), ("task", o.task.as_deref())]
+}
+
+/// The first free-text field of `o` that holds a secret.
+pub(crate) fn outcome_secret_field(o: &Outcome) -> Option<&'static str> {
+    outcome_texts(o).into_iter().find(|(_, t)| t.is_some_and(secrets::contains_secret)).map(|(f, _)| f)
+}
+
+/// `o` with secrets redacted from its free-text fields: outcomes are
+/// logged by people, evaluators and scripts, and a comment quoting a
+/// command line should not be refused, so it is kept redacted.
+pub(crate) fn redacted_outcome(o: &Outcome) -> Outcome {
+    let mut o = o.clone();
+    if outcome_secret_field(&o).is_none() {
+        return o;
+    }
+    let r = |s: &mut String| *s = secrets::redact_cow(s).into_owned();
+    for s in [o.comment.as_mut(), o.by.as_mut(), o.task.as_mut()].into_iter().flatten() {
+        r(s);
+    }
+    if let OutcomeValue::Text(t) = &mut o.value {
+        r(t);
+    }
+    o
 }
 
 /// The `code spans` of a text.

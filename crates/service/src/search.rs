@@ -9,7 +9,7 @@
 //! events it reads, so it is always consistent with the log.
 
 use crate::{Result, Service, ServiceError};
-use nocturne_core::{EventKind, Memory, Scope, ScopeLevel};
+use nocturne_core::{secrets, EventKind, Memory, Scope, ScopeLevel};
 use nocturne_search::{
     pack_bundle, render_bundle_markdown, Bundle, Candidate, Doc, Embedder, EmbedderInfo, HybridIndex, IndexConfig,
     ScoreParts,
@@ -286,7 +286,7 @@ impl Service {
                     kind: m.kind.to_string(),
                     scope: m.scope.to_string(),
                     priority: m.priority,
-                    text: m.text.clone(),
+                    text: secrets::redact(&m.text),
                     score: h.score,
                     parts: h.parts,
                 })
@@ -344,8 +344,9 @@ impl Service {
                     session: e.session.clone(),
                     event: e.seq,
                     kind: e.body.kind.as_str().to_string(),
-                    text: text.clone(),
-                    raw: e.body.raw.clone(),
+                    // The log keeps what the agent saw; a hit handed out is redacted.
+                    text: secrets::redact(text),
+                    raw: secrets::redact(&e.body.raw),
                     score: h.score,
                     parts: h.parts,
                 })
@@ -396,6 +397,12 @@ impl Service {
             if in_scope(&m.scope, req) && !seen.contains(m.id.as_str()) {
                 candidates.push(Candidate::from_memory(m, 0.0));
                 extra += 1;
+            }
+        }
+        // Memories are refused with secrets; older ones are redacted here.
+        for c in &mut candidates {
+            if let std::borrow::Cow::Owned(t) = secrets::redact_cow(&c.text) {
+                c.text = t;
             }
         }
         let bundle = pack_bundle(&candidates, req.budget);
