@@ -81,15 +81,9 @@ pub enum Command {
     Reindex,
     /// Run the server: REST API, MCP at /mcp, the review page at /, scheduled dreams.
     #[command(
-        after_help = "Examples:\n  nocturne serve                                   # 127.0.0.1:7777, bearer tokens required\n  nocturne serve --insecure-local                  # no tokens, loopback only\n  nocturne tokens create --scope write --team web  # then: Authorization: Bearer <token>"
+        after_help = "Examples:\n  nocturne serve                                   # 127.0.0.1:7777, bearer tokens required\n  nocturne serve --insecure-local                  # no tokens, loopback only\n  nocturne tokens create --scope write --team web  # then: Authorization: Bearer <token>\n  nocturne serve --listen 0.0.0.0:7777 --allowed-host nocturne.example.com\n\nOnly the Host names localhost, 127.0.0.1 and [::1] (on the bound port) are served, plus\nthose given with --allowed-host; bound to a public address without --allowed-host, any\nHost is served (tokens still required). Requests that change data from a page on another\nsite (Origin / Sec-Fetch-Site) are refused. See SECURITY.md."
     )]
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:7777")]
-        listen: std::net::SocketAddr,
-        /// Serve without tokens (as the local org admin); only on a loopback address.
-        #[arg(long)]
-        insecure_local: bool,
-    },
+    Serve(ServeArgs),
     /// Serve MCP over stdio (for Claude Code, Codex, Cursor or any MCP client); logs go to stderr.
     #[command(
         after_help = "Add it to Claude Code:\n  claude mcp add nocturne -- nocturne --store ~/.nocturne/store.db mcp"
@@ -439,4 +433,27 @@ pub enum TokensCmd {
     List,
     /// Revoke a token (kept, no longer accepted).
     Revoke { id: String },
+}
+
+/// `nocturne serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, default_value = "127.0.0.1:7777")]
+    pub listen: std::net::SocketAddr,
+    /// Serve without tokens (as the local org admin); only on a loopback address.
+    #[arg(long)]
+    pub insecure_local: bool,
+    /// Another Host name to serve (`name` or `name:port`), e.g. the name of a
+    /// proxy in front of the server; repeatable. Needs tokens.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
+    /// Seconds a client has to send a whole request head.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub header_timeout: u64,
+    /// Seconds a connection may sit idle (no request, no byte) before it is closed.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub idle_timeout: u64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_connections: usize,
 }

@@ -49,6 +49,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     if let Command::Quickstart { keep } = &cli.command {
         return crate::commands::quickstart(keep.as_deref(), json);
     }
+    if let Command::Serve(a) = &cli.command {
+        check_serve(a)?;
+    }
     let key = std::env::var("NOCTURNE_EMBEDDINGS_KEY").ok();
     let embedder = nocturne_service::embedder_from_spec(&cli.embedder, key.as_deref())?;
     let svc = Service::open(&cli.store)
@@ -129,9 +132,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             emit(json, &serde_json::json!({"revoked": id}), || format!("revoked {id}"))?;
             Ok(0)
         }
-        Command::Serve { listen, insecure_local } => {
+        Command::Serve(a) => {
             let config = load_config(&cli.config)?;
-            serve(svc, listen, insecure_local, config)
+            serve(svc, a, config)
         }
         Command::Mcp => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -417,8 +420,41 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
     Ok(0)
 }
 
+/// Refuses `serve` arguments that would expose the store (a usage error,
+/// before the store is opened).
+fn check_serve(a: &crate::args::ServeArgs) -> Result<()> {
+    let usage = |m: String| anyhow::Error::new(nocturne_service::ServiceError::Invalid(m));
+    if a.insecure_local && !a.listen.ip().is_loopback() {
+        return Err(usage(format!(
+            "--insecure-local serves every request without a token, as the org admin, so it only listens on a \
+             loopback address (127.0.0.1 or [::1]), not {}. To serve on the network, create a token with \
+             `nocturne tokens create --scope write` and run `nocturne serve --listen {}` without --insecure-local",
+            a.listen, a.listen
+        )));
+    }
+    if a.insecure_local && !a.allowed_hosts.is_empty() {
+        return Err(usage(
+            "--allowed-host needs tokens: --insecure-local answers only to localhost, 127.0.0.1 and [::1]".into(),
+        ));
+    }
+    if a.header_timeout == 0 || a.idle_timeout == 0 || a.max_connections == 0 {
+        return Err(usage("--header-timeout, --idle-timeout and --max-connections must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// `eprintln!` that never panics: a server whose stderr was closed (a
+/// supervisor gone, a test that read the first line) keeps serving.
+macro_rules! log {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// `nocturne serve`: the HTTP server with MCP mounted, and the scheduler.
-fn serve(svc: Service, listen: std::net::SocketAddr, insecure: bool, config: nocturne_service::Config) -> Result<u8> {
+fn serve(svc: Service, a: crate::args::ServeArgs, config: nocturne_service::Config) -> Result<u8> {
+    let insecure = a.insecure_local;
     // Service calls run on the blocking pool and share one SQLite
     // connection; a pool sized to the cores keeps them from convoying on it.
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -428,21 +464,32 @@ fn serve(svc: Service, listen: std::net::SocketAddr, insecure: bool, config: noc
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
+        let limits = nocturne_server::Limits {
+            header_timeout: std::time::Duration::from_secs(a.header_timeout),
+            idle_timeout: std::time::Duration::from_secs(a.idle_timeout),
+            max_connections: a.max_connections,
+        };
         let server = nocturne_server::Server::bind(nocturne_server::ServeConfig {
-            listen,
-            insecure_local: insecure,
-            service: svc.clone(),
+            allowed_hosts: a.allowed_hosts.clone(),
+            limits,
+            ..nocturne_server::ServeConfig::new(a.listen, insecure, svc.clone())
         })
         .await?;
         let addr = server.local_addr()?;
-        eprintln!("nocturne: listening on http://{addr} (review page /, API /v1, MCP /mcp)");
+        log!("nocturne: listening on http://{addr} (review page /, API /v1, MCP /mcp)");
+        // MCP checks the Host itself too: the same names.
+        let hosts = server.hosts().names();
+        if hosts.is_none() {
+            log!("nocturne: any Host name is served (tokens required); name yours with --allowed-host");
+        }
         let cancel = nocturne_mcp::CancellationToken::new();
         let auth = if insecure { nocturne_mcp::AuthMode::InsecureLocal } else { nocturne_mcp::AuthMode::BearerTokens };
-        let mcp = nocturne_mcp::streamable_http_router_with(
-            svc.clone(),
-            auth,
-            nocturne_mcp::HttpConfig::default().with_cancellation_token(cancel.clone()),
-        );
+        let mcp_config = nocturne_mcp::HttpConfig::default().with_cancellation_token(cancel.clone());
+        let mcp_config = match hosts {
+            Some(h) => mcp_config.with_allowed_hosts(h),
+            None => mcp_config.disable_allowed_hosts(),
+        };
+        let mcp = nocturne_mcp::streamable_http_router_with(svc.clone(), auth, mcp_config);
         let scheduler = tokio::spawn(scheduler(svc, config, cancel.clone()));
         let stop = cancel.clone();
         let shutdown = async move {
@@ -450,7 +497,7 @@ fn serve(svc: Service, listen: std::net::SocketAddr, insecure: bool, config: noc
                 _ = nocturne_server::shutdown_signal() => {}
                 _ = stop.cancelled() => {}
             }
-            eprintln!("nocturne: shutting down (finishing requests in flight)");
+            log!("nocturne: shutting down (finishing requests in flight)");
             stop.cancel();
         };
         server.run_with(mcp, shutdown).await?;
@@ -472,7 +519,7 @@ async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: noctu
         match tokio::task::spawn_blocking(move || svc2.run_due(&cfg)).await {
             Ok(Ok(runs)) => {
                 for r in runs {
-                    eprintln!(
+                    log!(
                         "nocturne: scheduled dream {} {}: {}",
                         r.schedule,
                         r.state,
@@ -480,8 +527,8 @@ async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: noctu
                     );
                 }
             }
-            Ok(Err(e)) => eprintln!("nocturne: scheduler: {e}"),
-            Err(e) => eprintln!("nocturne: scheduler stopped: {e}"),
+            Ok(Err(e)) => log!("nocturne: scheduler: {e}"),
+            Err(e) => log!("nocturne: scheduler stopped: {e}"),
         }
         tokio::select! {
             _ = cancel.cancelled() => return,

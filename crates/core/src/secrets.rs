@@ -799,7 +799,8 @@ fn value_is_secret(b: &[u8], v: &Value, class: KeyClass, key: &[u8], sep: u8) ->
             if v.quoted {
                 !is_prose(text) && !is_code(text, true)
             } else {
-                !is_code_word(b, v, key) && !looks_like_path(text) && !(sep == b':' && prose_follows(b, v))
+                let prose = sep == b':' && prose_follows(b, v);
+                !(is_code_word(b, v, key) || looks_like_path(text) || prose)
             }
         }
         KeyClass::Secret | KeyClass::Key if !v.quoted && is_identifier(text) => false,

@@ -77,7 +77,10 @@ async fn authenticate(State(st): State<AuthState>, mut req: Request, next: Next)
 
 /// The MCP endpoint at [`MCP_PATH`], to merge into the HTTP server's router.
 /// Keeps rmcp's defaults: only `localhost`/`127.0.0.1`/`::1` `Host` headers
-/// are accepted (DNS-rebinding protection).
+/// are accepted (DNS-rebinding protection). `nocturne serve` mounts it
+/// behind the server's guard (the same `Host` names as the API, refusal
+/// of cross-site `Origin`/`Sec-Fetch-Site` on POST and DELETE, JSON
+/// errors) and passes those names on with [`streamable_http_router_with`].
 pub fn streamable_http_router(svc: Service, auth: AuthMode) -> axum::Router {
     streamable_http_router_with(svc, auth, StreamableHttpServerConfig::default())
 }

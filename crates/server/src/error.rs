@@ -1,4 +1,7 @@
-//! Errors as responses: one mapping, from [`ErrorCode::table`].
+//! Errors as responses: one shape, `{"error":{"code","message"}}`, for
+//! every error the server answers: service errors (with the status of
+//! [`ErrorCode::table`]), and the transport's own (405, 413, 414, 415,
+//! 431...), each with one code.
 
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +14,12 @@ pub enum ApiError {
     Service(ServiceError),
     /// The server itself failed (a worker thread died).
     Internal(String),
+    /// The request cannot be served as sent (wrong method, media type, too
+    /// large...): the status says which, [`code_for`] names it.
+    Http {
+        status: StatusCode,
+        message: String,
+    },
 }
 
 impl From<ServiceError> for ApiError {
@@ -24,23 +33,86 @@ impl ApiError {
         ApiError::Service(ServiceError::Invalid(msg.into()))
     }
 
+    pub(crate) fn forbidden(msg: impl Into<String>) -> Self {
+        ApiError::Service(ServiceError::Forbidden(msg.into()))
+    }
+
+    pub(crate) fn http(status: StatusCode, msg: impl Into<String>) -> Self {
+        ApiError::Http { status, message: msg.into() }
+    }
+
     /// `(code, HTTP status, message)`.
     pub fn parts(&self) -> (&'static str, StatusCode, String) {
         let (code, msg) = match self {
             ApiError::Service(e) => (e.code(), e.to_string()),
             ApiError::Internal(m) => (ErrorCode::Internal, m.clone()),
+            ApiError::Http { status, message } => return (code_for(*status), *status, message.clone()),
         };
         let (name, _, status) = code.table();
         (name, StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), msg)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        let (code, _, message) = self.parts();
+        serde_json::json!({"error": {"code": code, "message": message}})
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (code, status, message) = self.parts();
-        (status, axum::Json(serde_json::json!({"error": {"code": code, "message": message}}))).into_response()
+        let (_, status, _) = self.parts();
+        (status, axum::Json(self.body())).into_response()
     }
 }
+
+/// The error code of an HTTP status: the service's codes for the statuses
+/// of its table, and one code per transport status. Documented in the
+/// OpenAPI document (`Error`).
+pub fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid_input",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        408 => "request_timeout",
+        409 => "conflict",
+        411 => "length_required",
+        413 => "payload_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        429 => "too_many_requests",
+        431 => "headers_too_large",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "invalid_input",
+    }
+}
+
+/// Every code an error response may carry.
+pub const CODES: &[&str] = &[
+    "invalid_input",
+    "not_found",
+    "conflict",
+    "unauthorized",
+    "forbidden",
+    "io_error",
+    "internal",
+    "method_not_allowed",
+    "not_acceptable",
+    "request_timeout",
+    "length_required",
+    "payload_too_large",
+    "uri_too_long",
+    "unsupported_media_type",
+    "unprocessable",
+    "too_many_requests",
+    "headers_too_large",
+    "unavailable",
+];
 
 /// The fallback: an unknown path is a `not_found` error like any other.
 pub(crate) async fn no_route(method: Method, uri: Uri) -> ApiError {

@@ -11,13 +11,17 @@
 
 pub mod api;
 mod auth;
+mod conn;
 mod error;
+pub mod guard;
 pub mod openapi;
 mod route;
 pub mod ui;
 
 pub use auth::Credentials;
-pub use error::ApiError;
+pub use conn::Limits;
+pub use error::{code_for, ApiError, CODES};
+pub use guard::HostPolicy;
 pub use route::{Body, Example, ExampleIds, Param, ParamIn, Reply, Route};
 
 use axum::http::Method;
@@ -30,18 +34,33 @@ use std::sync::Arc;
 /// Largest request body accepted (transcripts can be large).
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// What every handler shares: the service and how unauthenticated calls are treated.
+/// What every handler shares: the service, how unauthenticated calls are
+/// treated, and which `Host` values are served.
 #[derive(Clone)]
 pub struct AppState {
     svc: Service,
     insecure_local: bool,
+    hosts: HostPolicy,
     openapi: Arc<serde_json::Value>,
 }
 
 impl AppState {
-    /// Every call needs a bearer token (or, for the review pages, the cookie).
+    /// Every call needs a bearer token (or, for the review pages, the
+    /// cookie). Serves the loopback names on any port (see [`AppState::with_hosts`]).
     pub fn new(svc: Service) -> Self {
-        AppState { svc, insecure_local: false, openapi: Arc::new(openapi::document()) }
+        AppState {
+            svc,
+            insecure_local: false,
+            hosts: HostPolicy::loopback(None),
+            openapi: Arc::new(openapi::document()),
+        }
+    }
+
+    /// The `Host` values to serve ([`Server::bind`] sets them from the
+    /// bound address and the allowed names).
+    pub fn with_hosts(mut self, hosts: HostPolicy) -> Self {
+        self.hosts = hosts;
+        self
     }
 
     /// Calls without a token act as [`nocturne_service::Access::local`]
@@ -69,20 +88,47 @@ pub fn routes() -> Vec<Route> {
 /// The router, and the `(method, path)` of every route it was given. Both
 /// come from [`routes`], so the OpenAPI document cannot drift from it.
 pub fn router_with_routes(state: AppState) -> (Router, Vec<(Method, &'static str)>) {
+    let (app, served) = routes_router(state.clone());
+    (secure(app, &state), served)
+}
+
+/// The routes, without the guard layers.
+fn routes_router(state: AppState) -> (Router, Vec<(Method, &'static str)>) {
     let mut router: Router<AppState> = Router::new();
     let mut served = Vec::new();
     for r in routes() {
         served.push((r.method.clone(), r.path));
-        router = router.route(r.path, r.handler);
+        let handler = match r.body {
+            route::Body::Json { .. } => r.handler.route_layer(axum::middleware::from_fn(guard::require_json)),
+            _ => r.handler,
+        };
+        router = router.route(r.path, handler);
     }
     let router =
         router.fallback(error::no_route).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(state);
     (router, served)
 }
 
-/// The application: REST API under `/v1`, `/openapi.json`, review pages under `/`.
+/// The guard layers around `app` (which may include more than the route
+/// table: MCP): `Host` and cross-site checks, JSON errors, security headers.
+fn secure(app: Router, state: &AppState) -> Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    app.layer(from_fn_with_state(guard::Guard { hosts: state.hosts.clone() }, guard::check))
+        .layer(from_fn(guard::json_errors))
+        .layer(from_fn(guard::security_headers))
+}
+
+/// The application: REST API under `/v1`, `/openapi.json`, review pages
+/// under `/`, behind the guard layers.
 pub fn router(state: AppState) -> Router {
     router_with_routes(state).0
+}
+
+/// [`router`] with more routes merged in (MCP at `/mcp`), all behind the
+/// same guard layers.
+pub fn router_with(state: AppState, extra: Router) -> Router {
+    let app = extra.merge(routes_router(state.clone()).0);
+    secure(app, &state)
 }
 
 /// How to run the server.
@@ -92,18 +138,34 @@ pub struct ServeConfig {
     /// Serve calls without a token as the local org admin. Refused unless
     /// `listen` is a loopback address.
     pub insecure_local: bool,
+    /// More `Host` names to serve (`host` or `host:port`), beside the
+    /// loopback names. Bound to a public address with none given, any
+    /// `Host` is served (tokens guard it). Not allowed with `insecure_local`.
+    pub allowed_hosts: Vec<String>,
+    /// Connection limits and timeouts.
+    pub limits: Limits,
     /// A ready service (store opened, embedder chosen).
     pub service: Service,
+}
+
+impl ServeConfig {
+    /// Default limits, no extra host names.
+    pub fn new(listen: SocketAddr, insecure_local: bool, service: Service) -> Self {
+        ServeConfig { listen, insecure_local, allowed_hosts: Vec::new(), limits: Limits::default(), service }
+    }
 }
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(
-        "--insecure-local serves every request without a token as the org admin, so it only binds a loopback \
-         address (127.0.0.1 or ::1), not {0}; use a token (nocturne token create) to serve on the network"
+        "serving without tokens (as the org admin) is only allowed on a loopback address (127.0.0.1 or ::1), not {0}"
     )]
     InsecureNotLoopback(SocketAddr),
+    #[error("serving without tokens answers only to loopback names; other host names need tokens")]
+    InsecureWithAllowedHosts,
+    #[error("allowed host {0}")]
+    AllowedHost(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
@@ -114,6 +176,7 @@ pub enum ServerError {
 pub struct Server {
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: Limits,
 }
 
 impl Server {
@@ -122,6 +185,9 @@ impl Server {
         if config.insecure_local && !config.listen.ip().is_loopback() {
             return Err(ServerError::InsecureNotLoopback(config.listen));
         }
+        if config.insecure_local && !config.allowed_hosts.is_empty() {
+            return Err(ServerError::InsecureWithAllowedHosts);
+        }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
@@ -129,12 +195,21 @@ impl Server {
         if config.insecure_local && !addr.ip().is_loopback() {
             return Err(ServerError::InsecureNotLoopback(addr));
         }
+        // Loopback names on the bound port, plus the names given; bound to
+        // a public address with no names, any Host (tokens guard it).
+        let hosts = if addr.ip().is_loopback() || !config.allowed_hosts.is_empty() {
+            HostPolicy::loopback(Some(addr.port()))
+                .with_names(&config.allowed_hosts)
+                .map_err(ServerError::AllowedHost)?
+        } else {
+            HostPolicy::any()
+        };
         let state = if config.insecure_local {
             AppState::insecure_local(config.service)
         } else {
             AppState::new(config.service)
         };
-        Ok(Server { listener, state })
+        Ok(Server { listener, state: state.with_hosts(hosts), limits: config.limits })
     }
 
     /// The address actually bound.
@@ -142,20 +217,26 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
+    /// The `Host` values served.
+    pub fn hosts(&self) -> &HostPolicy {
+        &self.state.hosts
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await?;
+        conn::serve(self.listener, router(self.state), self.limits, shutdown).await?;
         Ok(())
     }
 
     /// Like [`Server::run`], with more routes merged in (the MCP endpoint
-    /// at `/mcp`, which brings its own authentication).
+    /// at `/mcp`, which brings its own authentication) behind the same
+    /// `Host`, cross-site and error layers.
     pub async fn run_with(
         self,
         extra: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        axum::serve(self.listener, extra.merge(router(self.state))).with_graceful_shutdown(shutdown).await?;
+        conn::serve(self.listener, router_with(self.state, extra), self.limits, shutdown).await?;
         Ok(())
     }
 }

@@ -116,15 +116,19 @@ pub fn document_for(routes: &[Route]) -> Value {
             "title": "Nocturne",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "An open, self-hosted memory system for AI agents: session log, versioned memory, \
-                dreams that propose memory changes, outcomes, search. Errors are `{\"error\":{\"code\",\"message\"}}` \
+                dreams that propose memory changes, outcomes, search. Every error is `{\"error\":{\"code\",\"message\"}}` \
                 with codes invalid_input (400), unauthorized (401), forbidden (403), not_found (404), \
-                conflict (409), io_error and internal (500)."
+                method_not_allowed (405), conflict (409), payload_too_large (413), uri_too_long (414), \
+                unsupported_media_type (415), headers_too_large (431), io_error and internal (500). \
+                JSON bodies need `Content-Type: application/json`. Requests that change data from a page on \
+                another site (`Origin`, `Sec-Fetch-Site`) and requests to a `Host` the server does not answer to \
+                are refused (403)."
         },
         "security": [{"bearer": []}],
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from `nocturne token create` or POST /v1/tokens."},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from `nocturne tokens create` or POST /v1/tokens."},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": crate::auth::COOKIE,
                     "description": "Review pages only: set by opening a page once with `?token=TOKEN`."}
             },
@@ -151,8 +155,7 @@ fn schemas() -> Value {
     let strings = json!({"type": "array", "items": {"type": "string"}});
     json!({
         "Object": {"type": "object"},
-        "Error": obj(json!({"error": obj(json!({"code": {"type": "string", "enum":
-            ["invalid_input", "not_found", "conflict", "unauthorized", "forbidden", "io_error", "internal"]},
+        "Error": obj(json!({"error": obj(json!({"code": {"type": "string", "enum": crate::error::CODES},
             "message": s}), &["code", "message"])}), &["error"]),
         "Scope": obj(json!({"level": {"type": "string", "enum": ["org", "team", "agent", "user"]}, "name": s}), &["level"]),
         "Evidence": obj(json!({"session": s, "events": {"type": "array", "items": int}, "quote": s}), &["session"]),

@@ -5,7 +5,8 @@
 //!
 //! In a browser the token comes from `?token=` once (kept in an HttpOnly,
 //! SameSite=Strict cookie), or the pages are open when the server runs
-//! `insecure_local`. Form posts from another origin are refused.
+//! `insecure_local`. Form posts from another site are refused before they
+//! reach a page (`guard`), and so is a `?token=` link followed from one.
 
 use crate::api::{call, id_of, query_of};
 use crate::auth::COOKIE;
@@ -54,7 +55,8 @@ fn seg(s: &str) -> String {
     o
 }
 
-const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:1.5em auto;padding:0 1em;color:#222}\
+/// The page's one style sheet (an inline `<style>`, allowed by its hash in the CSP).
+pub const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;max-width:980px;margin:1.5em auto;padding:0 1em;color:#222}\
 a{color:#2456a4}nav a{margin-right:1em}table{border-collapse:collapse;width:100%;margin:.5em 0}\
 td,th{border:1px solid #ddd;padding:.3em .5em;vertical-align:top;text-align:left}th{background:#f4f4f4}\
 .badge{font-size:.75em;border:1px solid #999;border-radius:3px;padding:0 .3em;color:#555}.op{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;margin:1em 0}.op h3{margin:.2em 0}\
@@ -106,8 +108,20 @@ fn redirect(to: &str) -> Response {
 }
 
 /// `?token=` on a page: keep it in a cookie and reload the page without it.
-fn take_token(uri: &Uri) -> Option<Response> {
+/// Not from a link on another site (which could log the browser in as
+/// someone else): paste the address instead.
+fn take_token(uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     let q = uri.query()?;
+    if !q.split('&').any(|p| p.starts_with("token=")) {
+        return None;
+    }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if matches!(site, "cross-site" | "same-site") {
+            return Some(error_page(ApiError::forbidden(
+                "a token in a link from another site is not taken: paste the address into the address bar",
+            )));
+        }
+    }
     let mut token = None;
     let mut rest = Vec::new();
     for part in q.split('&') {
@@ -133,33 +147,14 @@ fn take_token(uri: &Uri) -> Option<Response> {
     }
 }
 
-/// Refuses form posts made from another site (the pages use cookies, or no
-/// auth at all with `insecure_local`).
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
-    let refuse = || ApiError::Service(ServiceError::Forbidden("a form post from another site was refused".into()));
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return Err(refuse());
-        }
-    }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
-        if host.is_empty() || origin_host != host {
-            return Err(refuse());
-        }
-    }
-    Ok(())
-}
-
 fn is_org_admin(a: &Access) -> bool {
     a.level == AccessLevel::Admin && a.team.is_none()
 }
 
 // --- proposals ---
 
-async fn proposals_page(State(st): State<AppState>, cred: Credentials, uri: Uri) -> Response {
-    if let Some(r) = take_token(&uri) {
+async fn proposals_page(State(st): State<AppState>, cred: Credentials, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(r) = take_token(&uri, &headers) {
         return r;
     }
     match call(&st, cred, true, |s| Ok((s.dreams()?, s.access().clone()))).await {
@@ -203,11 +198,12 @@ struct DreamPageQuery {
 async fn proposal_page(
     State(st): State<AppState>,
     cred: Credentials,
+    headers: HeaderMap,
     uri: Uri,
     id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
     q: Result<Query<DreamPageQuery>, QueryRejection>,
 ) -> Response {
-    if let Some(r) = take_token(&uri) {
+    if let Some(r) = take_token(&uri, &headers) {
         return r;
     }
     let (id, q) = match (id_of(id), query_of(q)) {
@@ -427,12 +423,10 @@ fn render_proposal(p: &Proposal, targets: &BTreeMap<String, Memory>) -> String {
 async fn apply_form(
     State(st): State<AppState>,
     cred: Credentials,
-    headers: HeaderMap,
     id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     let run = async {
-        same_origin(&headers)?;
         let id = id_of(id)?;
         let Form(fields) = form.map_err(|e| ApiError::invalid(e.body_text()))?;
         let mut only = Vec::new();
@@ -456,11 +450,9 @@ async fn apply_form(
 async fn reject_form(
     State(st): State<AppState>,
     cred: Credentials,
-    headers: HeaderMap,
     id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
     let run = async {
-        same_origin(&headers)?;
         let id = id_of(id)?;
         let target = id.clone();
         call(&st, cred, true, move |s| s.reject_dream(&target)).await?;
@@ -482,10 +474,11 @@ struct MemoriesPageQuery {
 async fn memories_page(
     State(st): State<AppState>,
     cred: Credentials,
+    headers: HeaderMap,
     uri: Uri,
     q: Result<Query<MemoriesPageQuery>, QueryRejection>,
 ) -> Response {
-    if let Some(r) = take_token(&uri) {
+    if let Some(r) = take_token(&uri, &headers) {
         return r;
     }
     let q = match query_of(q) {
@@ -533,10 +526,11 @@ async fn memories_page(
 async fn memory_page(
     State(st): State<AppState>,
     cred: Credentials,
+    headers: HeaderMap,
     uri: Uri,
     id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    if let Some(r) = take_token(&uri) {
+    if let Some(r) = take_token(&uri, &headers) {
         return r;
     }
     let id = match id_of(id) {
@@ -596,11 +590,9 @@ struct RollbackForm {
 async fn rollback_form(
     State(st): State<AppState>,
     cred: Credentials,
-    headers: HeaderMap,
     form: Result<Form<RollbackForm>, FormRejection>,
 ) -> Response {
     let run = async {
-        same_origin(&headers)?;
         let Form(f) = form.map_err(|e| ApiError::invalid(e.body_text()))?;
         let to = f.to;
         call(&st, cred, true, move |s| s.rollback(to, None)).await?;

@@ -137,3 +137,61 @@ fn killing_the_server_during_an_apply_leaves_the_store_before_or_after_never_bet
     eprintln!("a full apply took {full:?}; revisions after each kill at 0..150% of it: {outcomes:?}");
     assert!(outcomes.contains(&0), "some kill landed before the apply committed: {outcomes:?}");
 }
+
+/// A raw request with the given extra header lines; the whole response.
+fn http_with(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\n{headers}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn insecure_local_on_a_public_address_is_a_usage_error_naming_the_real_command() {
+    let env = Env::new();
+    let out = env.cmd(&["serve", "--insecure-local", "--listen", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nocturne tokens create") && !err.contains("token create "), "{err}");
+    assert!(err.contains("loopback") && err.contains("0.0.0.0:0"), "{err}");
+    assert!(!env.store().exists(), "nothing was created");
+    let out = env.cmd(&["serve", "--insecure-local", "--allowed-host", "nocturne.example.com"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allowed-host needs tokens"));
+}
+
+#[test]
+fn the_mcp_endpoint_refuses_other_sites_and_rebound_names_like_the_api() {
+    let env = Env::new();
+    env.json(&["memory", "add", "--kind", "fact", "--text", "Releases are cut on Tuesdays"]);
+    let (mut child, addr) = start_server(&env);
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let host = format!("Host: {addr}\r\n");
+    let ok = http_with(&addr, "POST", "/mcp", &host, init);
+    assert!(ok.starts_with("HTTP/1.1 200"), "an MCP client (no Origin) is served: {ok}");
+    let evil = http_with(&addr, "POST", "/mcp", &format!("{host}Origin: http://evil.example\r\n"), init);
+    assert!(evil.starts_with("HTTP/1.1 403") && evil.contains("\"forbidden\""), "{evil}");
+    let port = addr.rsplit(':').next().unwrap();
+    let rebound = format!("Host: evil.example:{port}\r\n");
+    for (method, path, body) in
+        [("POST", "/mcp", init), ("GET", "/v1/export", ""), ("POST", "/v1/tokens", r#"{"scope":"admin"}"#)]
+    {
+        let r = http_with(&addr, method, path, &rebound, body);
+        assert!(r.starts_with("HTTP/1.1 403"), "{method} {path} with a rebound name: {r}");
+        assert!(!r.contains("Tuesdays") && !r.contains("noc_"), "{r}");
+    }
+    let page = http_with(&addr, "GET", "/", &host, "");
+    let lower = page.to_ascii_lowercase();
+    assert!(
+        lower.contains("x-frame-options: deny") && lower.contains("content-security-policy: default-src 'none'"),
+        "{page}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -3,6 +3,7 @@
 
 mod access;
 mod api;
+mod hardening;
 mod openapi;
 mod review;
 mod tcp;
@@ -155,7 +156,10 @@ impl Resp {
 }
 
 pub async fn send(app: &Router, req: Req<'_>) -> Resp {
-    let mut b = Request::builder().method(req.method).uri(req.uri).header("host", "localhost");
+    let mut b = Request::builder().method(req.method).uri(req.uri);
+    if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        b = b.header("host", "localhost");
+    }
     if let Some(t) = req.token {
         b = b.header("authorization", format!("Bearer {t}"));
     }

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 async fn serves_over_tcp_and_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::open(&dir.path().join("store.db")).unwrap();
-    let cfg = ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), insecure_local: true, service };
+    let cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), true, service);
     let server = Server::bind(cfg).await.unwrap();
     let addr = server.local_addr().unwrap();
     assert!(addr.ip().is_loopback() && addr.port() != 0);
@@ -18,7 +18,8 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
     }));
 
     let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-    conn.write_all(b"GET /v1/memories HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+    let req = format!("GET /v1/memories HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n", addr.port());
+    conn.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     conn.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
@@ -34,7 +35,7 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
 async fn insecure_local_refuses_a_non_loopback_address() {
     let dir = tempfile::tempdir().unwrap();
     let service = Service::open(&dir.path().join("store.db")).unwrap();
-    let cfg = ServeConfig { listen: "0.0.0.0:0".parse().unwrap(), insecure_local: true, service };
+    let cfg = ServeConfig::new("0.0.0.0:0".parse().unwrap(), true, service);
     let err = Server::bind(cfg).await.err().expect("refused");
     assert!(matches!(err, ServerError::InsecureNotLoopback(_)), "{err}");
     assert!(err.to_string().contains("loopback"), "{err}");
