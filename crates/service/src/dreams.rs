@@ -317,12 +317,17 @@ impl Service {
         }
         let current: BTreeMap<String, Memory> = self.store.memories()?.into_iter().map(|m| (m.id.clone(), m)).collect();
         let now = self.now();
-        let changes = plan_ops(&chosen, &current, &now, id).map_err(|cs| {
+        let mut changes = plan_ops(&chosen, &current, &now, id).map_err(|cs| {
             ServiceError::Conflict(format!(
                 "dream {id} cannot be applied:\n  {}",
                 cs.iter().map(|c| format!("op {}: {}", c.n, c.reason)).collect::<Vec<_>>().join("\n  ")
             ))
         })?;
+        // Dreams redact what they write; a proposal stored by an older
+        // version (or planted in the store) is redacted here.
+        for c in &mut changes {
+            c.after = c.after.as_ref().map(crate::memory::redacted);
+        }
         let ops: Vec<String> = chosen.iter().map(|o| o.n.to_string()).collect();
         let reason = if chosen.len() == p.ops.len() {
             format!("apply dream {id} (all {} ops), by {applied_by}", ops.len())

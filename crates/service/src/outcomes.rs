@@ -76,6 +76,13 @@ impl Service {
     pub fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<TaxonomyChange> {
         let current = self.ensure_taxonomy()?;
         let new = Taxonomy::from_toml(toml).map_err(|e| ServiceError::Invalid(format!("{source}: {e}")))?;
+        // Stored and exported verbatim (it must stay valid TOML), so refused rather than redacted.
+        if secrets::contains_secret(toml) {
+            return Err(ServiceError::Invalid(format!(
+                "{source}: the taxonomy looks like it contains a secret (it would read: {:?})",
+                secrets::redact(toml)
+            )));
+        }
         let all = self.store.outcomes(None)?;
         let in_use: Vec<(String, nocturne_core::outcome::OutcomeValue)> =
             effective(&all).into_iter().map(|o| (o.dimension.clone(), o.value.clone())).collect();

@@ -415,7 +415,7 @@ impl Service {
             agent: req.agent.clone(),
             user: req.user.clone(),
             team: req.team.clone(),
-            query: req.task.clone(),
+            query: secrets::redact(&req.task),
             memories: bundle.items.iter().map(|i| i.id.clone()).collect(),
         };
         let usage_id = self.store.append_usage(&usage)?;

@@ -207,3 +207,39 @@ fn import_refuses_what_memory_add_refuses_naming_the_file_and_the_memory() {
     // The clean export imports.
     service().import_json(doc.as_bytes(), "memory.json").unwrap();
 }
+
+#[test]
+fn a_stored_proposal_quoting_a_secret_is_applied_redacted() {
+    let svc = service();
+    svc.store().append_sessions(&[session(0)]).unwrap();
+    // A pending suggestion, then its op text edited in the store as an older version would have left it.
+    let p = svc
+        .propose_memory(&nocturne_service::MemorySuggestion {
+            kind: "fact".into(),
+            text: "Deploys use the deploy profile.".into(),
+            by: "agent".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut old = p.clone();
+    old.ops[0].text = format!("Deploys use aws_secret_access_key = {AWS_SECRET}.");
+    svc.store().put_proposal(&old).unwrap();
+    svc.apply_dream(&p.id, &OpSelection::default(), "user:test").unwrap();
+    let mems = serde_json::to_string(&svc.memories(&MemoryFilter::default()).unwrap()).unwrap();
+    assert!(!mems.contains("wJalrXUtnFEMI") && mems.contains("aws_secret_access_key = [REDACTED]"), "{mems}");
+}
+
+#[test]
+fn a_context_task_quoting_a_secret_is_recorded_redacted_and_a_taxonomy_with_one_refused() {
+    let svc = service();
+    svc.context(&ContextRequest { task: format!("deploy with {GH_TOKEN}"), budget: 100, ..Default::default() })
+        .unwrap();
+    let usages = serde_json::to_string(&svc.usages(None).unwrap()).unwrap();
+    assert!(!usages.contains(GH_TOKEN), "{usages}");
+    let toml = format!(
+        "[[dimension]]\nname = \"result\"\ntype = \"categorical\"\nprimary = true\ndescription = \"token {GH_TOKEN}\"\nlabel = [{{ name = \"ok\", value = 1.0 }}]\n"
+    );
+    let err = svc.set_taxonomy(&toml, "taxonomy.toml", false).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("taxonomy.toml: ") && msg.contains("secret") && !msg.contains(GH_TOKEN), "{msg}");
+}
