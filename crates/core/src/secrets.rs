@@ -1231,6 +1231,7 @@ mod tests {
         ("deploy --api-key 9a8b7c6d5e4f3a2b1c0d", &["9a8b7c6d5e4f3a2b1c0d"]),
         ("sshpass -p hunter2 ssh host", &["hunter2"]),
         ("openssl enc -pass pass:opensslsecret -in f", &["opensslsecret"]),
+        ("java -Dpassword=jvmsecret1 -jar app.jar", &["jvmsecret1"]),
         ("smtp:\n  user: bob\n  pass: mailsecret\n", &["mailsecret"]),
         ("postgres://app:s3cretpass@db:5432/app", &["s3cretpass"]),
         ("DATABASE_URL=mysql://root:rootpw@localhost/db", &["rootpw"]),
