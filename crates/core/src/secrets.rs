@@ -1039,11 +1039,11 @@ fn token_like(v: &[u8], quoted: bool) -> bool {
         // A version or a date is not a token (`v1.2.3-beta`, `2024-01-02T10:00`).
         return !(c.digit * 2 >= v.len() && v.iter().all(|x| x.is_ascii_digit() || b".-:_Tv".contains(x)));
     }
-    v.len() >= 12 && c.upper > 0 && c.lower > 0 && c.other == 0 && !quoted_camel_words(v, quoted)
+    v.len() >= 12 && c.upper > 0 && c.lower > 0 && c.other == 0 && !camel_words(v)
 }
 
 /// `ProxyHandled`, `NotRequired`: a few capitalized words.
-fn quoted_camel_words(v: &[u8], _quoted: bool) -> bool {
+fn camel_words(v: &[u8]) -> bool {
     let uppers = v.iter().filter(|c| c.is_ascii_uppercase()).count();
     at(v, 0).is_ascii_uppercase() && uppers <= 3 && v.len() >= uppers * 4
 }

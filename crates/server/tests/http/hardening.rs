@@ -325,6 +325,7 @@ async fn requests_hyper_refuses_before_routing_get_the_json_error_too() {
     for (req, status) in [
         (format!("GET /{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", "a".repeat(70_000)), 414),
         ("GARBAGE\r\n\r\n".to_string(), 400),
+        (format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n", "X-Many: 1\r\n".repeat(120)), 431),
     ] {
         let mut c = TcpStream::connect(addr).await.unwrap();
         c.write_all(req.as_bytes()).await.unwrap();
