@@ -4,7 +4,7 @@
 
 use nocturne_core::{EventKind, NewEvent, NewSession, Role};
 use nocturne_service::{
-    ContextRequest, DreamRequest, LogOutcome, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, ServiceError,
+    ContextRequest, DreamSpec, LogOutcome, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, ServiceError,
 };
 use nocturne_store::SessionRecord;
 use nocturne_store_sqlite::SqliteStore;
@@ -99,7 +99,7 @@ fn everything_that_leaves(svc: &Service) -> String {
 fn an_aws_secret_in_four_sessions_reaches_no_memory_export_context_or_search() {
     let svc = service();
     svc.store().append_sessions(&(0..4).map(session).collect::<Vec<_>>()).unwrap();
-    let (p, _) = svc.dream(&DreamRequest { min_support: Some(2), ..Default::default() }, "user:test").unwrap();
+    let (p, _) = svc.dream(&DreamSpec { min_support: Some(2), ..Default::default() }, false, "user:test").unwrap();
     assert!(!p.ops.is_empty(), "the dream proposes something from the four sessions: {p:?}");
     let proposal = serde_json::to_string(&p).unwrap();
     assert!(!proposal.contains("wJalrXUtnFEMI"), "the proposal quotes the secret: {proposal}");
