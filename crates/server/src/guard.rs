@@ -152,8 +152,14 @@ fn refuse(g: &Guard, method: &Method, headers: &HeaderMap, uri: &axum::http::Uri
 /// neither.
 pub(crate) fn cross_site(g: &Guard, headers: &HeaderMap, host: &str) -> Option<String> {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return Some(format!("the request is {site} (Sec-Fetch-Site)"));
+        match site {
+            // Set by the browser itself, never by a page: a same-origin
+            // request is the review page's own form, whatever `Origin` says
+            // (Chromium sends `Origin: null` for a form post from a page
+            // whose referrer policy hides the referrer).
+            "same-origin" => return None,
+            "none" => {}
+            _ => return Some(format!("the request is {site} (Sec-Fetch-Site)")),
         }
     }
     let origin = headers.get(header::ORIGIN)?;
@@ -262,7 +268,7 @@ pub fn headers() -> &'static [(HeaderName, HeaderValue)] {
         let mut v = vec![
             (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
             (HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("same-origin")),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ];
@@ -378,6 +384,8 @@ mod tests {
         assert!(cross_site(&g, &h(&[]), host).is_none(), "curl, scripts and MCP clients send neither");
         let page = h(&[("origin", "http://127.0.0.1:7777"), ("sec-fetch-site", "same-origin")]);
         assert!(cross_site(&g, &page, host).is_none(), "the review page's own form post");
+        let hidden = h(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert!(cross_site(&g, &hidden, host).is_none(), "a same-origin form post whose origin the browser hid");
         assert!(
             cross_site(&g, &h(&[("origin", "http://localhost:7777")]), host).is_none(),
             "another name of this server"

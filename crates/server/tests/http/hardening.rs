@@ -134,7 +134,7 @@ async fn routes_merged_beside_the_api_like_mcp_get_the_same_host_and_origin_chec
 fn assert_security_headers(r: &Resp, what: &str) {
     assert_eq!(r.header("x-content-type-options"), "nosniff", "{what}");
     assert_eq!(r.header("x-frame-options"), "DENY", "{what}");
-    assert_eq!(r.header("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(r.header("referrer-policy"), "same-origin", "{what}");
     assert_eq!(r.header("cache-control"), "no-store", "{what}");
     let csp = r.header("content-security-policy");
     for part in ["default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"] {
