@@ -1,4 +1,4 @@
-//! `cargo run --release -p nocturne-bench -- [ingest|dream|all] [--quick]`
+//! `cargo run --release -p nocturne-bench -- [ingest|search|dream|quality|all] [--quick]`
 //!
 //! Generates corpora (in `target/bench-data/`, never committed), measures
 //! whole operations through the service layer, prints markdown tables and
@@ -33,7 +33,50 @@ fn main() -> Result<()> {
         println!("{table}");
         write_section(&root.join("BENCHMARKS.md"), "dream", &format!("{machine}\n{table}"))?;
     }
+    if what == "quality" || what == "all" {
+        match quality_bench(&root)? {
+            Some(body) => write_section(&root.join("BENCHMARKS.md"), "quality", &body)?,
+            None => eprintln!("notice: shared/data/real-transcripts is absent; the quality section is left as it is"),
+        }
+    }
     Ok(())
+}
+
+/// The real-data quality suite (`nocturne-quality`) over every labelled
+/// source, once: the per-source table and the leave-one-out score, with the
+/// commit measured. The full report goes to `target/quality/`.
+fn quality_bench(root: &Path) -> Result<Option<String>> {
+    let Some(data) = nocturne_quality::data::find_data_dir(root) else {
+        return Ok(None);
+    };
+    let expect = root.join("tests/real-data/expect");
+    let report = nocturne_quality::run_suite(&expect, &data, true)?;
+    let out = root.join("target/quality");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("quality.md"), report.markdown())?;
+    std::fs::write(out.join("quality.json"), report.json())?;
+    println!("{}", report.markdown());
+    let commit = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=8"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let machine = machine().replace("; median of the runs shown", "; one run");
+    let goals = nocturne_quality::goal_failures(&report);
+    let goals = if goals.is_empty() {
+        "Goals: all met.".to_string()
+    } else {
+        format!("Goals not met ({}):\n\n- {}", goals.len(), goals.join("\n- "))
+    };
+    Ok(Some(format!(
+        "{machine}\nCommit: `{commit}`; the whole suite took {:.1} s (full report: `target/quality/quality.md`).\n\n{}\n{}{goals}\n",
+        report.elapsed_ms as f64 / 1000.0,
+        report.table(),
+        report.loo_table(),
+    )))
 }
 
 fn workspace_root() -> Result<PathBuf> {

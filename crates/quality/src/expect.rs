@@ -341,7 +341,7 @@ impl Expectations {
 
     /// The lessons of `project` (all lessons when `None`).
     pub fn lessons_in(&self, project: Option<&str>) -> Vec<&Lesson> {
-        self.lessons.iter().filter(|l| project.map_or(true, |p| l.in_project(p))).collect()
+        self.lessons.iter().filter(|l| project.is_none_or(|p| l.in_project(p))).collect()
     }
 
     /// The lesson with this id.
@@ -427,7 +427,7 @@ impl Expectations {
                     out.push(format!("{w}: {p}"));
                     continue;
                 }
-                if section != "acceptable" && !e.why.as_deref().is_some_and(|w| !w.trim().is_empty()) {
+                if section != "acceptable" && e.why.as_deref().is_none_or(|w| w.trim().is_empty()) {
                     out.push(format!("{w}: needs `why`"));
                 }
                 for ex in &e.examples {
@@ -563,10 +563,8 @@ mod tests {
 
     #[test]
     fn leaks_are_case_insensitive_values_and_case_sensitive_patterns() {
-        let leaks = Leaks::new(&[SessionSpecific {
-            values: vec!["/Users/dain".into()],
-            patterns: vec!["#W[0-9]{7}".into()],
-        }]);
+        let leaks =
+            Leaks::new(&[SessionSpecific { values: vec!["/Users/dain".into()], patterns: vec!["#W[0-9]{7}".into()] }]);
         assert_eq!(leaks.find("see /users/DAIN/x"), vec!["/Users/dain".to_string()]);
         assert_eq!(leaks.find("order #W1234567 and #w7654321"), vec!["#W1234567".to_string()]);
         assert!(leaks.find("nothing here").is_empty());

@@ -41,9 +41,7 @@ impl Mapping {
     /// The session and events, when mapped.
     pub fn record(&self) -> Option<(&str, &[u32])> {
         match self {
-            Mapping::Exact { session, events } | Mapping::ByQuote { session, events, .. } => {
-                Some((session, events))
-            }
+            Mapping::Exact { session, events } | Mapping::ByQuote { session, events, .. } => Some((session, events)),
             _ => None,
         }
     }
@@ -179,28 +177,25 @@ impl<'a> Index<'a> {
         }
         let mut named: BTreeMap<(usize, u32), Vec<u32>> = BTreeMap::new();
         if let Some((a, b)) = lines {
-            for &i in &from_file {
-                let Some(s) = self.sessions.get(i) else { continue };
-                let mut hit = false;
-                for e in &s.events {
-                    if let Some(l) = e.body.source_line.filter(|l| (a..=b).contains(l)) {
-                        named.entry((i, l)).or_default().push(e.seq);
-                        hit = true;
-                    }
-                }
-                // A block-based format (aider): the block that starts at or before the line.
-                if !hit && loc.line.is_some() {
-                    if let Some(l) = s.events.iter().filter_map(|e| e.body.source_line).filter(|l| *l <= a).max() {
-                        let seqs = s.events.iter().filter(|e| e.body.source_line == Some(l)).map(|e| e.seq);
-                        named.entry((i, l)).or_default().extend(seqs);
-                    }
+            self.collect(&from_file, &|l| (a..=b).contains(&l), &mut named);
+            // A block-based format (aider: one event per block, numbered by
+            // its first line): the block of the file that starts last at or
+            // before the line.
+            if named.is_empty() && loc.line.is_some() {
+                let start = from_file
+                    .iter()
+                    .filter_map(|&i| self.sessions.get(i))
+                    .flat_map(|s| s.events.iter().filter_map(|e| e.body.source_line))
+                    .filter(|l| *l <= a)
+                    .max();
+                if let Some(start) = start {
+                    self.collect(&from_file, &|l| l == start, &mut named);
                 }
             }
         }
         let holds = |i: usize, seqs: &[u32]| {
-            seqs.iter().any(|&q| {
-                self.event_index(i, q).and_then(|e| self.hay(i, e)).is_some_and(|h| h.all.contains(&quote))
-            })
+            seqs.iter()
+                .any(|&q| self.event_index(i, q).and_then(|e| self.hay(i, e)).is_some_and(|h| h.all.contains(&quote)))
         };
         let exact: Vec<(&(usize, u32), &Vec<u32>)> = named.iter().filter(|(k, v)| holds(k.0, v)).collect();
         match exact.as_slice() {
@@ -235,6 +230,18 @@ impl<'a> Index<'a> {
             (Some(((i, _), seqs)), 1) => Mapping::ByQuote { session: self.id(i), events: seqs, why },
             (None, _) => Mapping::Unmapped { reason: format!("{why}, and no stored event of {} holds it", loc.file) },
             _ => Mapping::Ambiguous { reason: format!("{why}; {n} stored records of {} hold the quote", loc.file) },
+        }
+    }
+
+    /// The events of `sessions` whose source line is `wanted`, by (session, line).
+    fn collect(&self, sessions: &[usize], wanted: &dyn Fn(u32) -> bool, out: &mut BTreeMap<(usize, u32), Vec<u32>>) {
+        for &i in sessions {
+            let Some(s) = self.sessions.get(i) else { continue };
+            for e in &s.events {
+                if let Some(l) = e.body.source_line.filter(|l| wanted(*l)) {
+                    out.entry((i, l)).or_default().push(e.seq);
+                }
+            }
         }
     }
 
@@ -294,4 +301,125 @@ pub fn record_set(mappings: &[Mapping]) -> BTreeSet<(String, u32)> {
         .filter_map(Mapping::record)
         .flat_map(|(s, evs)| evs.iter().map(move |e| (s.to_string(), *e)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A stored session from `source` with events `(source_line, text, raw)`.
+    fn session(id: &str, source: &str, events: &[(Option<u32>, &str, &str)]) -> Stored {
+        let session = serde_json::from_value(json!({
+            "id": id, "format": "test", "source": source, "event_count": events.len(),
+            "head_hash": "", "started_at": "2026-01-01T00:00:00Z", "ingested_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap();
+        let events = events
+            .iter()
+            .enumerate()
+            .map(|(i, (line, text, raw))| {
+                serde_json::from_value(json!({
+                    "session": id, "seq": i, "role": "tool", "kind": "tool_result", "text": text,
+                    "source_line": line, "raw": raw, "hash": "",
+                }))
+                .unwrap()
+            })
+            .collect();
+        Stored { session, events }
+    }
+
+    fn at(file: &str, quote: &str) -> Location {
+        Location {
+            file: file.into(),
+            line: None,
+            end_line: None,
+            simulation: None,
+            message: None,
+            pointer: None,
+            quote: quote.into(),
+        }
+    }
+
+    #[test]
+    fn a_line_maps_to_every_event_of_its_record() {
+        let s = vec![session(
+            "s1",
+            "/data/src/p/a.jsonl",
+            &[
+                (Some(2), "hello", "{}"),
+                (Some(3), "x", "{\"m\":\"File has not been read yet.\"}"),
+                (Some(3), "y", "{}"),
+            ],
+        )];
+        let idx = Index::new(Path::new("/data/src"), &s);
+        let loc = Location { line: Some(3), ..at("p/a.jsonl", "File has  not been\nread yet") };
+        assert_eq!(idx.map(&loc), Mapping::Exact { session: "s1".into(), events: vec![1, 2] });
+        let missing = at("p/b.jsonl", "x");
+        assert!(matches!(idx.map(&missing), Mapping::Unmapped { reason } if reason.contains("no stored session")));
+    }
+
+    #[test]
+    fn a_simulation_message_maps_to_its_one_based_record() {
+        let s = vec![
+            session("sim-1", "/d/t.json", &[(Some(1), "hi", "{}"), (Some(2), "Error: User not found", "{}")]),
+            session("sim-2", "/d/t.json", &[(Some(1), "hi", "{}"), (Some(2), "Error: User not found", "{}")]),
+        ];
+        let idx = Index::new(Path::new("/d"), &s);
+        let loc = Location { simulation: Some("sim-2".into()), message: Some(1), ..at("t.json", "User not found") };
+        assert_eq!(idx.map(&loc), Mapping::Exact { session: "sim-2".into(), events: vec![1] });
+        let other = Location { simulation: Some("sim-9".into()), message: Some(1), ..at("t.json", "x") };
+        assert!(matches!(idx.map(&other), Mapping::Unmapped { .. }));
+    }
+
+    #[test]
+    fn a_line_inside_a_block_maps_to_the_block() {
+        let s = vec![
+            session(
+                "run-1",
+                "/d/h.md",
+                &[(Some(1), "# start", "\"# start\""), (Some(5), "> Applied edit\n> SearchReplaceNoExactMatch", "{}")],
+            ),
+            session("run-2", "/d/h.md", &[(Some(9), "# start", "{}")]),
+        ];
+        let idx = Index::new(Path::new("/d"), &s);
+        let loc = Location { line: Some(6), end_line: Some(6), ..at("h.md", "SearchReplaceNoExactMatch") };
+        assert_eq!(idx.map(&loc), Mapping::Exact { session: "run-1".into(), events: vec![1] });
+    }
+
+    #[test]
+    fn a_location_whose_record_lacks_the_quote_maps_by_a_unique_quote_or_not_at_all() {
+        let s = vec![session(
+            "run",
+            "/d/x.traj",
+            &[
+                (Some(6), "other", "{}"),
+                (Some(7), "E999 SyntaxError: unmatched ']'", "{}"),
+                (Some(8), "twice", "{}"),
+                (Some(9), "twice", "{}"),
+            ],
+        )];
+        let idx = Index::new(Path::new("/d"), &s);
+        let unique = Location { pointer: Some("/trajectory/5/observation".into()), ..at("x.traj", "unmatched ']'") };
+        assert!(matches!(idx.map(&unique), Mapping::ByQuote { events, .. } if events == vec![1]));
+        let twice = Location { pointer: Some("/trajectory/5/observation".into()), ..at("x.traj", "twice") };
+        assert!(matches!(idx.map(&twice), Mapping::Ambiguous { reason } if reason.contains("2 stored records")));
+        let none = Location { pointer: Some("/trajectory/5".into()), ..at("x.traj", "absent") };
+        assert!(matches!(idx.map(&none), Mapping::Unmapped { .. }));
+    }
+
+    #[test]
+    fn cited_evidence_is_checked_against_text_and_tool_input() {
+        let mut s = vec![session("s", "/d/a.jsonl", &[(Some(1), "npm install failed", "{}"), (Some(2), "ok", "{}")])];
+        s[0].events[1].body.tool_input = Some("{\"command\":\"pnpm   install\"}".into());
+        let idx = Index::new(Path::new("/d"), &s);
+        let ev = |events: Vec<u32>, quote: &str| Evidence { session: "s".into(), events, quote: quote.into() };
+        assert!(idx.check(&ev(vec![0], "install failed")).quote_verified);
+        assert!(idx.check(&ev(vec![1], "pnpm install")).quote_verified);
+        assert!(!idx.check(&ev(vec![1], "install failed")).quote_verified);
+        assert!(idx.check(&ev(vec![], "install failed")).quote_verified);
+        let dangling = idx.check(&ev(vec![7], "x"));
+        assert_eq!(dangling.missing_events, vec![7]);
+        assert!(!idx.check(&Evidence { session: "nope".into(), events: vec![], quote: "x".into() }).session_exists);
+    }
 }

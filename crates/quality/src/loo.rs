@@ -37,6 +37,9 @@ pub struct LooSession {
     /// Sessions the store held for the dream.
     pub sessions: usize,
     pub ops: usize,
+    /// Active memories after applying the dream, by scope (`org`,
+    /// `user:NAME`...): what a default context request can see is `org`.
+    pub memories: BTreeMap<String, usize>,
     /// The held-out session's recurring mistake lessons.
     pub expected: Vec<String>,
     pub carried: Vec<String>,
@@ -106,10 +109,8 @@ pub fn leave_one_out(ex: &Expectations, root: &Path) -> Result<Option<LooReport>
     let started = Instant::now();
     let files = files_under(root)?;
     // Every file's conversation, as (project, main session id).
-    let unit_of: BTreeMap<PathBuf, (String, String)> = files
-        .iter()
-        .map(|f| (f.clone(), (project_of(&rel(root, f)), claude_conversation(f))))
-        .collect();
+    let unit_of: BTreeMap<PathBuf, (String, String)> =
+        files.iter().map(|f| (f.clone(), (project_of(&rel(root, f)), claude_conversation(f)))).collect();
     let mut labelled_units: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for s in &ex.sessions {
         let path = root.join(&s.file);
@@ -140,6 +141,7 @@ pub fn leave_one_out(ex: &Expectations, root: &Path) -> Result<Option<LooReport>
             held_out_files: held.len(),
             sessions: 0,
             ops: 0,
+            memories: BTreeMap::new(),
             expected: expected.iter().map(|l| l.id.clone()).collect(),
             carried: Vec::new(),
             bundle: Vec::new(),
@@ -154,6 +156,9 @@ pub fn leave_one_out(ex: &Expectations, root: &Path) -> Result<Option<LooReport>
             let (proposal, _) = ing.dream()?;
             entry.ops = proposal.ops.len();
             ing.apply_all(&proposal)?;
+            for m in ing.service.store().memories()?.iter().filter(|m| m.is_active()) {
+                *entry.memories.entry(m.scope.to_string()).or_default() += 1;
+            }
             let bundle = ing.context(&prompt)?;
             for l in &expected {
                 let carried = bundle

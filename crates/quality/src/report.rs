@@ -55,11 +55,8 @@ fn ops_cell(s: &SourceReport) -> String {
     if s.ops == 0 {
         return "0".into();
     }
-    let kinds: Vec<String> = s
-        .ops_by_kind
-        .iter()
-        .map(|(k, n)| format!("{} {n}", k.strip_prefix("create ").unwrap_or(k)))
-        .collect();
+    let kinds: Vec<String> =
+        s.ops_by_kind.iter().map(|(k, n)| format!("{} {n}", k.strip_prefix("create ").unwrap_or(k))).collect();
     format!("{} ({})", s.ops, kinds.join(", "))
 }
 
@@ -76,7 +73,7 @@ impl QualityReport {
     pub fn table(&self) -> String {
         let mut t = String::from(
             "| source | batch | sessions | events | ops | recurring found | recurring, no model | all lessons | \
-             needs_model | junk | wrong | leaked | secrets | unverified quotes | time |\n\
+             needs_model | junk | wrong | leaked | secrets | quotes verified | time |\n\
              |---|---|---:|---:|---|---|---|---|---|---|---:|---:|---:|---|---:|\n",
         );
         let mut notes = Vec::new();
@@ -103,7 +100,7 @@ impl QualityReport {
                 s.wrong,
                 s.leaked,
                 s.secrets,
-                s.unverified_quotes,
+                s.evidence_entries.saturating_sub(s.unverified_quotes),
                 s.evidence_entries,
                 secs(s.ingest_ms + s.dream_ms),
             );
@@ -130,15 +127,17 @@ impl QualityReport {
                 l.skipped.len(),
                 secs(l.elapsed_ms)
             );
-            t.push_str("| held-out session | project | mistakes expected | carried | sessions | ops | bundle |\n");
-            t.push_str("|---|---|---|---|---:|---:|---:|\n");
+            t.push_str("| held-out session | project | mistakes expected | carried | sessions | ops | memories by scope | bundle |\n");
+            t.push_str("|---|---|---|---|---:|---:|---|---:|\n");
             for s in &l.sessions {
                 let file = s.file.rsplit('/').next().unwrap_or(&s.file);
                 let carried = if s.carried.is_empty() { "-".to_string() } else { s.carried.join(", ") };
                 let err = s.error.as_deref().map(|e| format!(" (error: {})", cell(e, 80))).unwrap_or_default();
+                let scopes: Vec<String> = s.memories.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                let scopes = if scopes.is_empty() { "-".to_string() } else { scopes.join(", ") };
                 let _ = writeln!(
                     t,
-                    "| {file} | {} | {} | {carried}{err} | {} | {} | {} |",
+                    "| {file} | {} | {} | {carried}{err} | {} | {} | {scopes} | {} |",
                     s.project,
                     s.expected.join(", "),
                     s.sessions,
@@ -186,7 +185,9 @@ impl QualityReport {
             let missed = if s.missed_recurring.is_empty() { "-".to_string() } else { s.missed_recurring.join(", ") };
             let _ = writeln!(t, "Found: {found}\n\nMissed recurring: {missed}\n");
             if !s.op_details.is_empty() {
-                t.push_str("| op | kind | scope | pass | support | class | leaked | quotes ok | cites label | text |\n");
+                t.push_str(
+                    "| op | kind | scope | pass | support | class | leaked | quotes ok | cites label | text |\n",
+                );
                 t.push_str("|---:|---|---|---|---:|---|---|---|---|---|\n");
                 for o in &s.op_details {
                     let ok = o.evidence.iter().filter(|e| e.quote_verified).count();

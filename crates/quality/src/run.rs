@@ -10,7 +10,8 @@ use nocturne_core::{Event, Proposal, Session};
 use nocturne_service::{ContextRequest, DreamSpec, IngestOptions, IngestReport, OpSelection, Service};
 use nocturne_store::SessionFilter;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Who the suite is when it dreams, applies and asks for context.
@@ -46,6 +47,22 @@ pub struct IngestSummary {
     /// Sessions the service found already stored (same id) and skipped.
     pub sessions_skipped: usize,
     pub rejected: Vec<Rejected>,
+    /// For a folder: its files by kind (extension, or the name for files
+    /// without one), to tell what the service did not read.
+    pub folder: BTreeMap<String, usize>,
+}
+
+/// A folder's files by extension (`.jsonl`), or by name when they have none.
+fn folder_kinds(dir: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for f in crate::data::files_under(dir).unwrap_or_default() {
+        let kind = match f.extension() {
+            Some(e) => format!(".{}", e.to_string_lossy()),
+            None => f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        };
+        *out.entry(kind).or_default() += 1;
+    }
+    out
 }
 
 /// The one adapter over the service's ingest report.
@@ -64,6 +81,7 @@ fn summarize(r: &IngestReport) -> IngestSummary {
                 },
             })
             .collect(),
+        folder: BTreeMap::new(),
     }
 }
 
@@ -111,7 +129,11 @@ pub fn ingest(input: &Input) -> Result<Ingested> {
         sessions.push(Stored { session: s, events });
     }
     sessions.sort_by(|a, b| a.session.id.cmp(&b.session.id));
-    Ok(Ingested { _dir: dir, service, summary: summarize(&report), sessions, ingest_ms })
+    let mut summary = summarize(&report);
+    if let Input::Folder(p) = input {
+        summary.folder = folder_kinds(p);
+    }
+    Ok(Ingested { _dir: dir, service, summary, sessions, ingest_ms })
 }
 
 impl Ingested {

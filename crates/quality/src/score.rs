@@ -17,10 +17,18 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "class", rename_all = "snake_case")]
 pub enum Class {
-    Lesson { ids: Vec<String> },
-    Acceptable { id: String },
-    Wrong { id: String },
-    Junk { entry: Option<String> },
+    Lesson {
+        ids: Vec<String>,
+    },
+    Acceptable {
+        id: String,
+    },
+    Wrong {
+        id: String,
+    },
+    Junk {
+        entry: Option<String>,
+    },
     /// A retire, promote or demote: its text is an existing memory's, so it
     /// proposes no new memory text and is not classified.
     Maintenance,
@@ -258,7 +266,12 @@ pub fn score(
                 }
                 Mapping::Unmapped { reason } => {
                     labels.unmapped += 1;
-                    labels.notes.push(format!("{}: {at}: unmapped: {reason}", l.id));
+                    let more = if reason.starts_with("no stored session comes from") {
+                        format!(" ({})", why_no_session(ing, root, &loc.file))
+                    } else {
+                        String::new()
+                    };
+                    labels.notes.push(format!("{}: {at}: unmapped: {reason}{more}", l.id));
                 }
             }
             maps.push(m);
@@ -422,16 +435,36 @@ fn missed(in_scope: &[&Lesson], found: &BTreeSet<String>) -> Vec<String> {
         .collect()
 }
 
-/// Why nothing of a source was stored, from the ingest's rejections.
+/// Why nothing of a source was stored, from the ingest's rejections and
+/// what the folder holds.
 fn not_ingested(ing: &Ingested) -> String {
     let r = &ing.summary.rejected;
-    if ing.summary.files == 0 {
-        return "no file of the source was taken as a transcript (0 files read)".into();
-    }
+    let folder: usize = ing.summary.folder.values().sum();
+    let kinds = ing.summary.folder.iter().map(|(k, n)| format!("{k} ×{n}")).collect::<Vec<_>>().join(", ");
+    let read = if folder > 0 {
+        format!("the service read {} of the folder's {folder} files ({kinds})", ing.summary.files)
+    } else {
+        format!("the service read {} files", ing.summary.files)
+    };
     if r.is_empty() {
-        return format!("{} files read, no session stored", ing.summary.files);
+        return format!("{read}; no session stored");
     }
-    format!("{} of {} files refused: {}", r.len(), ing.summary.files, crate::report::group_reasons(r))
+    format!("{read}; refused {}: {}", r.len(), crate::report::group_reasons(r))
+}
+
+/// More about a location whose file has no stored session: refused by the
+/// ingest (and why), or read but its sessions skipped.
+fn why_no_session(ing: &Ingested, root: &Path, file: &str) -> String {
+    let suffix = format!("/{file}");
+    if let Some(r) = ing.summary.rejected.iter().find(|r| r.file == file || r.file.ends_with(&suffix)) {
+        return format!("refused by the ingest: {}", r.reason);
+    }
+    if !root.join(file).is_file() {
+        return "the file is not in the data".into();
+    }
+    "not refused, yet no session carries it as source: its session id was already stored from another file \
+     (skipped), or the file was not read as a transcript"
+        .into()
 }
 
 fn loc_name(loc: &crate::expect::Location) -> String {
@@ -489,12 +522,14 @@ match = [["malware"]]
     #[test]
     fn classification_follows_the_readme_order() {
         let ex = ex();
-        assert_eq!(classify(&ex, "Always use replace_all, read before edit"), Class::Wrong {
-            id: "always-replace-all".into()
-        });
-        assert_eq!(classify(&ex, "Read the file before you edit it (no malware)"), Class::Lesson {
-            ids: vec!["read-first".into()]
-        });
+        assert_eq!(
+            classify(&ex, "Always use replace_all, read before edit"),
+            Class::Wrong { id: "always-replace-all".into() }
+        );
+        assert_eq!(
+            classify(&ex, "Read the file before you edit it (no malware)"),
+            Class::Lesson { ids: vec!["read-first".into()] }
+        );
         assert_eq!(classify(&ex, "The shell id changes"), Class::Acceptable { id: "shell-id".into() });
         assert_eq!(classify(&ex, "Consider whether it is malware"), Class::Junk { entry: Some("malware".into()) });
         assert_eq!(classify(&ex, "Be careful"), Class::Junk { entry: None });

@@ -4,6 +4,7 @@
 //! the goals only with `NOCTURNE_QUALITY_GOALS=1` (see the crate
 //! docs). `NOCTURNE_QUALITY_OUT=DIR` also writes `quality.md` and
 //! `quality.json` there.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
 use nocturne_quality::{data, expect, goal_failures, invariant_failures, run_suite, GOALS_ENV};
 use std::path::PathBuf;
