@@ -56,14 +56,22 @@ fn quality_bench(root: &Path) -> Result<Option<String>> {
     std::fs::write(out.join("quality.md"), report.markdown())?;
     std::fs::write(out.join("quality.json"), report.json())?;
     println!("{}", report.markdown());
-    let commit = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=8"])
-        .current_dir(root)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let mut commit = git(&["rev-parse", "--short=8", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    // Changes to the code measured (BENCHMARKS.md itself does not count).
+    if git(&["status", "--porcelain", "--untracked-files=no", "--", "crates", "tests", "Cargo.lock"])
+        .is_some_and(|s| !s.is_empty())
+    {
+        commit.push_str(" + uncommitted changes");
+    }
     let machine = machine().replace("; median of the runs shown", "; one run");
     let goals = nocturne_quality::goal_failures(&report);
     let goals = if goals.is_empty() {
