@@ -308,7 +308,13 @@ impl Assembler {
                         continue;
                     }
                     match parsed {
-                        Ok(input) => tool_calls.push(ToolCall { id, name, input }),
+                        Ok(input) if input.is_object() => tool_calls.push(ToolCall { id, name, input }),
+                        Ok(other) => {
+                            return Err(ProviderError::malformed(format!(
+                                "arguments of tool call {name} ({id}) are not JSON: an object was expected, got {}",
+                                crate::wire::shorten(&other.to_string(), 80)
+                            )))
+                        }
                         Err(_) if cut_off || !stopped => {
                             incomplete.push(PartialToolCall { id, name, partial_input: json })
                         }

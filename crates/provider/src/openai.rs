@@ -267,7 +267,15 @@ fn finish(
     let mut incomplete = Vec::new();
     for c in calls {
         match parse_arguments(&c.arguments) {
-            Ok(input) => tool_calls.push(ToolCall { id: c.id, name: c.name, input }),
+            Ok(input) if input.is_object() => tool_calls.push(ToolCall { id: c.id, name: c.name, input }),
+            Ok(other) => {
+                return Err(ProviderError::malformed(format!(
+                    "arguments of tool call {} ({}) are not JSON: an object was expected, got {}",
+                    c.name,
+                    c.id,
+                    crate::wire::shorten(&other.to_string(), 80)
+                )))
+            }
             Err(_) if cut_off => incomplete.push(PartialToolCall { id: c.id, name: c.name, partial_input: c.arguments }),
             Err(e) => {
                 return Err(ProviderError::malformed(format!(
