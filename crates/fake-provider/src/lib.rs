@@ -108,13 +108,8 @@ impl FakeServer {
             Some(p) => Some(File::options().create(true).append(true).open(p)?),
             None => None,
         };
-        let state = Arc::new(Mutex::new(State {
-            script,
-            queue_next: 0,
-            steps: HashMap::new(),
-            requests: Vec::new(),
-            log,
-        }));
+        let state =
+            Arc::new(Mutex::new(State { script, queue_next: 0, steps: HashMap::new(), requests: Vec::new(), log }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (state.clone(), stop.clone());
         let accept = std::thread::spawn(move || {
@@ -181,7 +176,9 @@ fn wire_of(path: &str) -> Option<Wire> {
     let path = path.split('?').next().unwrap_or(path);
     if path.ends_with("/v1/messages") {
         Some(Wire::Anthropic)
-    } else if path.ends_with("/v1/chat/completions") || (path.contains("/deployments/") && path.ends_with("/chat/completions")) {
+    } else if path.ends_with("/v1/chat/completions")
+        || (path.contains("/deployments/") && path.ends_with("/chat/completions"))
+    {
         Some(Wire::OpenAi)
     } else {
         None
@@ -203,10 +200,10 @@ fn choose(state: &mut State, wire: Wire, body: &Value, raw: &[u8]) -> (Option<Re
     let mut chosen = None;
     for (i, rule) in state.script.rules.iter().enumerate() {
         let m = &rule.matcher;
-        let holds = m.system_contains.as_ref().map_or(true, |s| system.contains(s.as_str()))
-            && m.last_user_contains.as_ref().map_or(true, |s| last_user.contains(s.as_str()))
-            && m.body_contains.as_ref().map_or(true, |s| raw_text.contains(s.as_str()))
-            && m.wire.as_ref().map_or(true, |w| w == wire.name());
+        let holds = m.system_contains.as_ref().is_none_or(|s| system.contains(s.as_str()))
+            && m.last_user_contains.as_ref().is_none_or(|s| last_user.contains(s.as_str()))
+            && m.body_contains.as_ref().is_none_or(|s| raw_text.contains(s.as_str()))
+            && m.wire.as_ref().is_none_or(|w| w == wire.name());
         if holds {
             chosen = Some((i, rule.key.clone().unwrap_or_else(|| format!("#{i}"))));
             break;
@@ -219,7 +216,9 @@ fn choose(state: &mut State, wire: Wire, body: &Value, raw: &[u8]) -> (Option<Re
         let Some(rule) = state.script.rules.get(i) else { return (None, format!("rule {key} missing")) };
         return match rule.replies.get(n).or(if rule.repeat_last { rule.replies.last() } else { None }) {
             Some(r) => (Some(r.clone()), format!("rule {key} step {n}")),
-            None => (None, format!("script exhausted: rule {key} has {} replies, this is step {n}", rule.replies.len())),
+            None => {
+                (None, format!("script exhausted: rule {key} has {} replies, this is step {n}", rule.replies.len()))
+            }
         };
     }
     if let Some(r) = state.script.queue.get(state.queue_next).cloned() {
@@ -229,7 +228,10 @@ fn choose(state: &mut State, wire: Wire, body: &Value, raw: &[u8]) -> (Option<Re
     }
     match &state.script.fallback {
         Some(r) => (Some(r.clone()), "fallback".into()),
-        None => (None, format!("script exhausted: the queue had {} replies and there is no fallback", state.script.queue.len())),
+        None => (
+            None,
+            format!("script exhausted: the queue had {} replies and there is no fallback", state.script.queue.len()),
+        ),
     }
 }
 
@@ -293,8 +295,16 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>) -> io::Result<()> {
         let path = req.path.split('?').next().unwrap_or("");
         let (status, body) = match (req.method.as_str(), path) {
             ("GET", "/health") => (200, r#"{"status":"ok"}"#.to_string()),
-            ("GET", p) if p.ends_with("/models") => (200, r#"{"object":"list","data":[{"id":"fake-model","object":"model"}]}"#.to_string()),
-            _ => (404, format!(r#"{{"error":{{"message":"fake provider: no endpoint {} {}","type":"not_found"}}}}"#, req.method, path)),
+            ("GET", p) if p.ends_with("/models") => {
+                (200, r#"{"object":"list","data":[{"id":"fake-model","object":"model"}]}"#.to_string())
+            }
+            _ => (
+                404,
+                format!(
+                    r#"{{"error":{{"message":"fake provider: no endpoint {} {}","type":"not_found"}}}}"#,
+                    req.method, path
+                ),
+            ),
         };
         return http::write_full(&mut conn, status, "application/json", &[], body.as_bytes());
     };

@@ -141,7 +141,11 @@ pub fn render(wire: Wire, reply: &Reply, req: &Value, req_body: &[u8], seq: u64)
         return Rendered { status: 200, headers, body: Body::Json(raw.clone().into_bytes()) };
     }
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let model = reply.model.clone().or_else(|| req.get("model").and_then(Value::as_str).map(str::to_string)).unwrap_or_default();
+    let model = reply
+        .model
+        .clone()
+        .or_else(|| req.get("model").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default();
     let chunk = reply.chunk_chars.unwrap_or(7);
     let body = match wire {
         Wire::Anthropic => anthropic(reply, req, req_body, seq, &model, stream, chunk),
@@ -311,7 +315,8 @@ fn openai(reply: &Reply, req: &Value, req_body: &[u8], seq: u64, model: &str, st
             (c.id.clone().unwrap_or_else(|| format!("call_fake_{seq}_{i}")), c.name.clone(), raw)
         })
         .collect();
-    let finish = reply.stop_reason.clone().unwrap_or_else(|| if calls.is_empty() { "stop".into() } else { "tool_calls".into() });
+    let finish =
+        reply.stop_reason.clone().unwrap_or_else(|| if calls.is_empty() { "stop".into() } else { "tool_calls".into() });
     let out_text: String = text.clone() + &calls.iter().map(|c| c.2.clone()).collect::<String>();
     let u = usage_or_default(reply, req_body, &out_text);
     let prompt = u.input_tokens + u.cache_read;
@@ -364,7 +369,10 @@ fn openai(reply: &Reply, req: &Value, req_body: &[u8], seq: u64, model: &str, st
             Value::Null,
         ));
         for piece in chunks(raw, chunk) {
-            events.push(chunk_of(json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}), Value::Null));
+            events.push(chunk_of(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                Value::Null,
+            ));
         }
     }
     events.push(chunk_of(json!({}), json!(finish)));

@@ -15,7 +15,10 @@
 //! ids `json-action-N`) and stop reason `tool_use`, or `text` and `end_turn`.
 
 use crate::structured::ask_json;
-use crate::{ChatModel, ChatRequest, ChatResponse, JsonSchema, Message, Part, ProviderError, Role, StopReason, ToolCall, ToolChoice, ToolSpec};
+use crate::{
+    ChatModel, ChatRequest, ChatResponse, JsonSchema, Message, Part, ProviderError, Role, StopReason, ToolCall,
+    ToolChoice, ToolSpec,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -117,7 +120,11 @@ pub fn to_action_request(req: &ChatRequest) -> ChatRequest {
 }
 
 /// Turns a checked action into the response native tool calling would give.
-pub fn from_action(value: &Value, mut response: ChatResponse, call_number: usize) -> Result<ChatResponse, ProviderError> {
+pub fn from_action(
+    value: &Value,
+    mut response: ChatResponse,
+    call_number: usize,
+) -> Result<ChatResponse, ProviderError> {
     if let (Some(Value::String(name)), Some(args)) = (value.get("tool"), value.get("arguments")) {
         response.text = String::new();
         response.tool_calls =
@@ -191,7 +198,11 @@ mod tests {
         req.tools = tools();
         req.messages.push(Message {
             role: Role::Assistant,
-            content: vec![Part::ToolUse { id: "json-action-1".into(), name: "search".into(), input: json!({"query": "x"}) }],
+            content: vec![Part::ToolUse {
+                id: "json-action-1".into(),
+                name: "search".into(),
+                input: json!({"query": "x"}),
+            }],
         });
         req.messages.push(Message::tool_results([Part::ToolResult {
             tool_use_id: "json-action-1".into(),
@@ -203,7 +214,8 @@ mod tests {
         assert!(a.system.starts_with("Be brief.\n\nYou can use these tools:\n\n- search: Search memories"));
         assert_eq!(a.messages[1].text(), r#"{"tool":"search","arguments":{"query":"x"}}"#);
         assert_eq!(a.messages[2].text(), "Tool search (call json-action-1) returned:\n3 hits");
-        let resp = from_action(&json!({"tool": "search", "arguments": {"query": "y"}}), ChatResponse::default(), 2).unwrap();
+        let resp =
+            from_action(&json!({"tool": "search", "arguments": {"query": "y"}}), ChatResponse::default(), 2).unwrap();
         assert_eq!(resp.tool_calls[0].id, "json-action-2");
         assert_eq!(resp.stop_reason, StopReason::ToolUse);
     }

@@ -17,7 +17,9 @@ use crate::wire::{
     anthropic_error_status, check_name, cut_short, error_message, parse_arguments, read_error, status_error,
     stop_reason_from_anthropic, ParseOptions, StructuredTool,
 };
-use crate::{ChatRequest, ChatResponse, Delta, Part, PartialToolCall, ProviderError, Role, StopReason, ToolCall, ToolChoice};
+use crate::{
+    ChatRequest, ChatResponse, Delta, Part, PartialToolCall, ProviderError, Role, StopReason, ToolCall, ToolChoice,
+};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -353,8 +355,12 @@ impl Assembler {
 
 /// Parses a JSON (non-streamed) answer.
 pub fn parse_response(body: &[u8], opts: &ParseOptions) -> Result<ChatResponse, ProviderError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::malformed(format!("answer is not JSON: {e}: {}", crate::wire::shorten(&String::from_utf8_lossy(body), 200))))?;
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ProviderError::malformed(format!(
+            "answer is not JSON: {e}: {}",
+            crate::wire::shorten(&String::from_utf8_lossy(body), 200)
+        ))
+    })?;
     if v.get("type").and_then(Value::as_str) == Some("error") {
         let kind = v.get("error").and_then(|e| e.get("type")).and_then(Value::as_str).unwrap_or("");
         return Err(status_error(anthropic_error_status(kind), None, error_message(body), opts));
@@ -399,9 +405,8 @@ pub fn parse_stream<R: BufRead>(
         if ev.data.trim().is_empty() {
             continue;
         }
-        let data: Value = serde_json::from_str(&ev.data).map_err(|e| {
-            ProviderError::malformed(format!("stream event {:?} is not JSON: {e}", ev.event))
-        })?;
+        let data: Value = serde_json::from_str(&ev.data)
+            .map_err(|e| ProviderError::malformed(format!("stream event {:?} is not JSON: {e}", ev.event)))?;
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(ev.event.as_str()).to_string();
         let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
         let delta = match kind.as_str() {

@@ -33,8 +33,14 @@ pub enum Wire {
 }
 
 impl Provider {
-    pub const ALL: [Provider; 6] =
-        [Provider::Anthropic, Provider::OpenAi, Provider::Ollama, Provider::LlamaCpp, Provider::Vllm, Provider::LmStudio];
+    pub const ALL: [Provider; 6] = [
+        Provider::Anthropic,
+        Provider::OpenAi,
+        Provider::Ollama,
+        Provider::LlamaCpp,
+        Provider::Vllm,
+        Provider::LmStudio,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -240,7 +246,9 @@ impl ModelConfig {
     pub fn from_spec(spec: &str) -> Result<Self, ProviderError> {
         let spec = spec.trim();
         let bad = |why: &str| {
-            ProviderError::config(format!("model spec {spec:?}: {why} (expected PROVIDER:BASE_URL#MODEL or PROVIDER#MODEL)"))
+            ProviderError::config(format!(
+                "model spec {spec:?}: {why} (expected PROVIDER:BASE_URL#MODEL or PROVIDER#MODEL)"
+            ))
         };
         let (head, model) = spec.split_once('#').ok_or_else(|| bad("no #MODEL"))?;
         if model.trim().is_empty() {
@@ -374,9 +382,9 @@ impl ApiKey {
     pub fn from_env(var: &str) -> Result<Option<Self>, ProviderError> {
         match std::env::var(var) {
             Ok(v) if v.trim().is_empty() => Ok(None),
-            Ok(v) => ApiKey::new(v)
-                .map(Some)
-                .map_err(|e| ProviderError::config(format!("environment variable {var}: {e}"))),
+            Ok(v) => {
+                ApiKey::new(v).map(Some).map_err(|e| ProviderError::config(format!("environment variable {var}: {e}")))
+            }
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => {
                 Err(ProviderError::config(format!("environment variable {var} is not valid UTF-8")))
@@ -412,7 +420,8 @@ mod tests {
         let c = ModelConfig::from_spec("ollama#qwen2.5:7b").unwrap();
         assert_eq!(c.provider.wire(), Wire::OpenAi);
         assert_eq!(c.endpoint(), "http://127.0.0.1:11434/v1/chat/completions");
-        for (alias, p) in [("llamacpp", Provider::LlamaCpp), ("vllm", Provider::Vllm), ("lmstudio", Provider::LmStudio)] {
+        for (alias, p) in [("llamacpp", Provider::LlamaCpp), ("vllm", Provider::Vllm), ("lmstudio", Provider::LmStudio)]
+        {
             let c = ModelConfig::from_spec(&format!("{alias}:http://h:1/v1/#m")).unwrap();
             assert_eq!(c.provider, p);
             assert_eq!(c.endpoint(), "http://h:1/v1/chat/completions");
@@ -439,13 +448,16 @@ mod tests {
 
     #[test]
     fn the_model_table_reads_from_toml_shaped_json_with_defaults() {
-        let c: ModelConfig =
-            serde_json::from_value(serde_json::json!({"provider": "vllm", "model": "m", "json_schema": "off", "tools": "json"}))
-                .unwrap();
+        let c: ModelConfig = serde_json::from_value(
+            serde_json::json!({"provider": "vllm", "model": "m", "json_schema": "off", "tools": "json"}),
+        )
+        .unwrap();
         assert_eq!(c.api_key_env, DEFAULT_KEY_ENV);
         assert_eq!((c.retries, c.concurrency, c.max_output_tokens), (3, 4, 4096));
         assert_eq!((c.json_schema, c.tools), (JsonSchemaMode::Off, ToolsMode::Json));
-        let err = serde_json::from_value::<ModelConfig>(serde_json::json!({"provider": "openai", "model": "m", "api_key": "x"}));
+        let err = serde_json::from_value::<ModelConfig>(
+            serde_json::json!({"provider": "openai", "model": "m", "api_key": "x"}),
+        );
         assert!(err.unwrap_err().to_string().contains("unknown field `api_key`"));
     }
 

@@ -77,7 +77,8 @@ pub fn check_with_key(config: &ModelConfig, key: Option<ApiKey>) -> Result<Docto
             report.push("key", true, format!("{env} is not set: no key is sent (fine for a local server)"))
         }
     }
-    let model = Model::new(config.clone(), key)?.with_retry_policy(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() });
+    let model =
+        Model::new(config.clone(), key)?.with_retry_policy(RetryPolicy { max_attempts: 1, ..RetryPolicy::default() });
 
     let mut req = ChatRequest::new("", "Reply with the single word OK.");
     req.max_tokens = Some(16);
@@ -129,7 +130,9 @@ pub fn check_with_key(config: &ModelConfig, key: Option<ApiKey>) -> Result<Docto
             Err(ProviderError::Refused { status, message }) if config.json_schema == JsonSchemaMode::On => report.push(
                 "json schema",
                 false,
-                format!("HTTP {status}: {message} (json_schema = \"on\" but the server may not support it; try \"auto\")"),
+                format!(
+                    "HTTP {status}: {message} (json_schema = \"on\" but the server may not support it; try \"auto\")"
+                ),
             ),
             Err(e) => report.push("json schema", false, explain(&e, config, has_key)),
         }

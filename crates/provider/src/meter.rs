@@ -98,9 +98,22 @@ mod tests {
 
     #[test]
     fn adds_up_usage_cost_and_retries() {
-        let m = Meter::new(Pricing { input_per_mtok: 3.0, output_per_mtok: 15.0, cache_read_per_mtok: 0.3, cache_write_per_mtok: 3.75 });
-        m.record(Some(&Usage { input_tokens: 1000, output_tokens: 200, cache_read: 10_000, cache_write: 0 }), 1, Duration::from_millis(5));
-        m.record(Some(&Usage { input_tokens: 500, output_tokens: 100, cache_read: 0, cache_write: 2000 }), 3, Duration::from_millis(7));
+        let m = Meter::new(Pricing {
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            cache_read_per_mtok: 0.3,
+            cache_write_per_mtok: 3.75,
+        });
+        m.record(
+            Some(&Usage { input_tokens: 1000, output_tokens: 200, cache_read: 10_000, cache_write: 0 }),
+            1,
+            Duration::from_millis(5),
+        );
+        m.record(
+            Some(&Usage { input_tokens: 500, output_tokens: 100, cache_read: 0, cache_write: 2000 }),
+            3,
+            Duration::from_millis(7),
+        );
         m.record(None, 4, Duration::from_millis(1));
         let t = m.totals();
         assert_eq!((t.requests, t.succeeded, t.failed, t.attempts, t.retries), (3, 2, 1, 8, 5));

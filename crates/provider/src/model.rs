@@ -336,11 +336,7 @@ impl ChatModel for Model {
         self.call(req, req.stream, None)
     }
 
-    fn chat_stream(
-        &self,
-        req: &ChatRequest,
-        on_delta: &mut dyn FnMut(&Delta),
-    ) -> Result<ChatResponse, ProviderError> {
+    fn chat_stream(&self, req: &ChatRequest, on_delta: &mut dyn FnMut(&Delta)) -> Result<ChatResponse, ProviderError> {
         if self.config.tools == ToolsMode::Json && !req.tools.is_empty() {
             let resp = chat_with_actions(self, req)?;
             emit_whole(&resp, on_delta);

@@ -22,7 +22,10 @@ use crate::wire::{
     check_name, cut_short, error_message, parse_arguments, read_error, status_error, stop_reason_from_openai,
     ParseOptions,
 };
-use crate::{ChatRequest, ChatResponse, Delta, Part, PartialToolCall, ProviderError, Role, StopReason, ToolCall, ToolChoice, Usage};
+use crate::{
+    ChatRequest, ChatResponse, Delta, Part, PartialToolCall, ProviderError, Role, StopReason, ToolCall, ToolChoice,
+    Usage,
+};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -54,7 +57,11 @@ pub(crate) fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host.starts_with('[') { host.split(']').next().map_or(host, |h| h.trim_start_matches('[')) } else { host.split(':').next().unwrap_or(host) };
+    let host = if host.starts_with('[') {
+        host.split(']').next().map_or(host, |h| h.trim_start_matches('['))
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
     host.to_ascii_lowercase()
 }
 
@@ -223,7 +230,12 @@ fn usage_from(u: &Value) -> Usage {
     let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
     let prompt = get(u, "prompt_tokens");
     let cached = u.get("prompt_tokens_details").map_or(0, |d| get(d, "cached_tokens")).min(prompt);
-    Usage { input_tokens: prompt - cached, output_tokens: get(u, "completion_tokens"), cache_read: cached, cache_write: 0 }
+    Usage {
+        input_tokens: prompt - cached,
+        output_tokens: get(u, "completion_tokens"),
+        cache_read: cached,
+        cache_write: 0,
+    }
 }
 
 fn content_text(v: Option<&Value>) -> String {
@@ -276,7 +288,9 @@ fn finish(
                     crate::wire::shorten(&other.to_string(), 80)
                 )))
             }
-            Err(_) if cut_off => incomplete.push(PartialToolCall { id: c.id, name: c.name, partial_input: c.arguments }),
+            Err(_) if cut_off => {
+                incomplete.push(PartialToolCall { id: c.id, name: c.name, partial_input: c.arguments })
+            }
             Err(e) => {
                 return Err(ProviderError::malformed(format!(
                     "arguments of tool call {} ({}) are not JSON: {e}",
@@ -322,7 +336,10 @@ fn embedded_error(v: &Value, opts: &ParseOptions) -> Option<ProviderError> {
 /// Parses a JSON (non-streamed) answer.
 pub fn parse_response(body: &[u8], opts: &ParseOptions) -> Result<ChatResponse, ProviderError> {
     let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ProviderError::malformed(format!("answer is not JSON: {e}: {}", crate::wire::shorten(&String::from_utf8_lossy(body), 200)))
+        ProviderError::malformed(format!(
+            "answer is not JSON: {e}: {}",
+            crate::wire::shorten(&String::from_utf8_lossy(body), 200)
+        ))
     })?;
     if v.get("choices").is_none() {
         if let Some(e) = embedded_error(&v, opts) {
@@ -338,7 +355,11 @@ pub fn parse_response(body: &[u8], opts: &ParseOptions) -> Result<ChatResponse, 
     let mut calls = Vec::new();
     for c in msg.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
         let f = c.get("function").cloned().unwrap_or(Value::Null);
-        calls.push(Call { id: str_field(c, "id"), name: str_field(&f, "name"), arguments: arguments_text(f.get("arguments")) });
+        calls.push(Call {
+            id: str_field(c, "id"),
+            name: str_field(&f, "name"),
+            arguments: arguments_text(f.get("arguments")),
+        });
     }
     finish(
         str_field(&v, "id"),
@@ -453,7 +474,10 @@ mod tests {
 
     #[test]
     fn recognizes_unsupported_response_format_but_not_a_bad_schema() {
-        assert!(says_response_format_unsupported(400, "response_format type json_schema is not supported by this model"));
+        assert!(says_response_format_unsupported(
+            400,
+            "response_format type json_schema is not supported by this model"
+        ));
         assert!(says_response_format_unsupported(422, "Extra inputs are not permitted: body.response_format"));
         assert!(!says_response_format_unsupported(
             400,

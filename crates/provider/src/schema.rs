@@ -152,13 +152,23 @@ fn check(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
     }
     if let Some(Value::Array(options)) = schema.get("anyOf") {
         if !options.iter().any(|s| validate(s, value).is_ok()) {
-            errors.push(format!("{}: matches none of the {} allowed shapes ({})", at(path), options.len(), closest(options, value)));
+            errors.push(format!(
+                "{}: matches none of the {} allowed shapes ({})",
+                at(path),
+                options.len(),
+                closest(options, value)
+            ));
         }
     }
     if let Some(Value::Array(options)) = schema.get("oneOf") {
         let matching = options.iter().filter(|s| validate(s, value).is_ok()).count();
         if matching == 0 {
-            errors.push(format!("{}: matches none of the {} allowed shapes ({})", at(path), options.len(), closest(options, value)));
+            errors.push(format!(
+                "{}: matches none of the {} allowed shapes ({})",
+                at(path),
+                options.len(),
+                closest(options, value)
+            ));
         } else if matching > 1 {
             errors.push(format!("{}: matches {matching} of the oneOf shapes, expected exactly one", at(path)));
         }
@@ -229,7 +239,7 @@ pub fn strict_compatible(schema: &Value) -> bool {
     let lists = ["anyOf", "oneOf", "allOf", "prefixItems"];
     maps.iter().filter_map(|k| s.get(*k).and_then(Value::as_object)).all(|m| m.values().all(strict_compatible))
         && lists.iter().filter_map(|k| s.get(*k).and_then(Value::as_array)).all(|a| a.iter().all(strict_compatible))
-        && s.get("items").map_or(true, strict_compatible)
+        && s.get("items").is_none_or(strict_compatible)
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ impl<R: BufRead> SseReader<R> {
         let mut has_data = false;
         loop {
             self.line.clear();
-            let n = <&mut R as io::Read>::take(&mut self.inner, MAX_LINE as u64 + 1).read_until(b'\n', &mut self.line)?;
+            let n =
+                <&mut R as io::Read>::take(&mut self.inner, MAX_LINE as u64 + 1).read_until(b'\n', &mut self.line)?;
             if n == 0 {
                 return Ok(if has_data || !ev.event.is_empty() { Some(ev) } else { None });
             }

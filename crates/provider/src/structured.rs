@@ -80,7 +80,8 @@ pub struct JsonAnswer {
 pub fn check_answer(schema: &JsonSchema, response: &ChatResponse) -> Result<Value, String> {
     let cut = if response.stop_reason == StopReason::MaxTokens { " (the answer hit max_tokens)" } else { "" };
     let value = extract_json(&response.text).map_err(|e| format!("{e}{cut}"))?;
-    validate(&schema.schema, &value).map_err(|errs| format!("it does not match the schema: {}{cut}", errs.join("; ")))?;
+    validate(&schema.schema, &value)
+        .map_err(|errs| format!("it does not match the schema: {}{cut}", errs.join("; ")))?;
     Ok(value)
 }
 
@@ -129,7 +130,10 @@ pub fn ask_json(model: &dyn ChatModel, req: &ChatRequest) -> Result<JsonAnswer, 
     match check_answer(&schema, &second) {
         Ok(value) => Ok(JsonAnswer { value, repaired: true, responses: vec![first, second], usage }),
         Err(again) => Err(ProviderError::Malformed {
-            what: format!("answer for schema {:?}: {again} (first answer: {problem}; one repair was tried)", schema.name),
+            what: format!(
+                "answer for schema {:?}: {again} (first answer: {problem}; one repair was tried)",
+                schema.name
+            ),
         }),
     }
 }

@@ -36,7 +36,9 @@ pub fn error_message(body: &[u8]) -> String {
         let msg = match (&v.get("error"), v.get("message"), v.get("detail")) {
             (Some(Value::String(s)), _, _) => Some(s.clone()),
             (Some(Value::Object(e)), _, _) => match (e.get("message"), e.get("type")) {
-                (Some(Value::String(m)), Some(Value::String(t))) if !m.contains(t.as_str()) => Some(format!("{m} ({t})")),
+                (Some(Value::String(m)), Some(Value::String(t))) if !m.contains(t.as_str()) => {
+                    Some(format!("{m} ({t})"))
+                }
                 (Some(Value::String(m)), _) => Some(m.clone()),
                 _ => Some(Value::Object(e.clone()).to_string()),
             },
@@ -67,12 +69,7 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
 }
 
 /// The error for a non-2xx status.
-pub fn status_error(
-    status: u16,
-    retry_after: Option<Duration>,
-    message: String,
-    opts: &ParseOptions,
-) -> ProviderError {
+pub fn status_error(status: u16, retry_after: Option<Duration>, message: String, opts: &ParseOptions) -> ProviderError {
     match status {
         408 => ProviderError::Timeout { endpoint: opts.endpoint.clone(), secs: opts.timeout_secs },
         429 => ProviderError::RateLimited { retry_after, message },
@@ -155,9 +152,8 @@ pub(crate) fn stop_reason_from_openai(s: &str) -> StopReason {
 
 /// Checks a tool or schema name: 1–64 of `[A-Za-z0-9_-]` (what both APIs accept).
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
@@ -176,7 +172,10 @@ mod tests {
                 r#"{"type":"error","error":{"type":"invalid_request_error","message":"bad"},"request_id":"req_1"}"#,
                 "bad (invalid_request_error) [request req_1]",
             ),
-            (r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}"#, "Incorrect API key (invalid_request_error)"),
+            (
+                r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+                "Incorrect API key (invalid_request_error)",
+            ),
             (r#"{"error":"model 'x' not found"}"#, "model 'x' not found"),
             (r#"{"object":"error","message":"no such model","type":"NotFoundError","code":404}"#, "no such model"),
             (r#"{"detail":[{"loc":["body"],"msg":"field required"}]}"#, "field required"),

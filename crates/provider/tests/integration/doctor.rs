@@ -57,14 +57,22 @@ fn a_bad_key_names_the_environment_variable() {
     }
     let server = FakeServer::start(Script { require_key: Some("right".into()), ..Script::default() }).unwrap();
     let r = check_with_key(&config(Provider::OpenAi, &server), None).unwrap();
-    assert!(r.checks.last().unwrap().detail.starts_with("the server wants a key: set the environment variable NOCTURNE_MODEL_KEY"));
+    assert!(r
+        .checks
+        .last()
+        .unwrap()
+        .detail
+        .starts_with("the server wants a key: set the environment variable NOCTURNE_MODEL_KEY"));
 }
 
 #[test]
 fn anthropic_without_a_key_is_reported_before_any_request() {
     let server = FakeServer::start(Script::default()).unwrap();
     let r = check_with_key(&config(Provider::Anthropic, &server), None).unwrap();
-    assert_eq!(details(&r), [("key".into(), false, "the environment variable NOCTURNE_MODEL_KEY is not set; Anthropic needs a key".into())]);
+    assert_eq!(
+        details(&r),
+        [("key".into(), false, "the environment variable NOCTURNE_MODEL_KEY is not set; Anthropic needs a key".into())]
+    );
     assert_eq!(server.request_count(), 0);
 }
 
@@ -97,7 +105,11 @@ fn a_server_without_json_schema_support_is_named() {
     let server = FakeServer::start(script).unwrap();
     let r = check_with_key(&config(Provider::LlamaCpp, &server), None).unwrap();
     assert!(r.ok(), "auto falls back: {}", r.render());
-    assert!(r.checks[2].detail.starts_with("the server does not support response_format json_schema"), "{}", r.render());
+    assert!(
+        r.checks[2].detail.starts_with("the server does not support response_format json_schema"),
+        "{}",
+        r.render()
+    );
 
     let mut c = config(Provider::LlamaCpp, &server);
     c.json_schema = JsonSchemaMode::On;

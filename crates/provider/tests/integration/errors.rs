@@ -3,7 +3,7 @@
 
 use crate::common::{each_wire_and_mode, setup, setup_with, KEY};
 use nocturne_fake_provider::{Reply, Script};
-use nocturne_provider::{ChatModel, ChatRequest, Delta, ProviderError, Provider, RetryPolicy};
+use nocturne_provider::{ChatModel, ChatRequest, Delta, Provider, ProviderError, RetryPolicy};
 use std::time::Duration;
 
 fn ask(stream: bool) -> ChatRequest {
@@ -25,7 +25,11 @@ fn rate_limit_is_retried_after_the_servers_retry_after() {
         );
         let r = s.model.chat(&ask(stream)).unwrap();
         assert_eq!((r.text.as_str(), r.attempts), ("ok", 3), "{provider} stream={stream}");
-        assert_eq!(s.clock.sleeps(), [Duration::from_secs(2), Duration::from_millis(1500)], "retry-after-ms wins over retry-after");
+        assert_eq!(
+            s.clock.sleeps(),
+            [Duration::from_secs(2), Duration::from_millis(1500)],
+            "retry-after-ms wins over retry-after"
+        );
         assert_eq!(s.server.request_count(), 3);
         let t = s.model.meter().totals();
         assert_eq!((t.requests, t.attempts, t.retries), (1, 3, 2));
@@ -52,11 +56,18 @@ fn server_errors_and_overload_back_off_exponentially() {
 
 #[test]
 fn retries_run_out_with_the_last_error() {
-    let s = setup_with(Provider::Anthropic, Script::queue([Reply::status(529), Reply::status(529), Reply::status(529)]), |c| {
-        c.retries = 2;
-    });
+    let s = setup_with(
+        Provider::Anthropic,
+        Script::queue([Reply::status(529), Reply::status(529), Reply::status(529)]),
+        |c| {
+            c.retries = 2;
+        },
+    );
     let e = s.model.chat(&ask(false)).unwrap_err();
-    assert!(matches!(&e, ProviderError::Server { status: 529, message } if message.contains("overloaded_error")), "{e}");
+    assert!(
+        matches!(&e, ProviderError::Server { status: 529, message } if message.contains("overloaded_error")),
+        "{e}"
+    );
     assert_eq!(s.server.request_count(), 3);
     let t = s.model.meter().totals();
     assert_eq!((t.requests, t.failed, t.attempts), (1, 1, 3));
@@ -67,7 +78,10 @@ fn a_refusal_is_never_retried_and_says_what_the_provider_said() {
     for (provider, stream) in each_wire_and_mode() {
         let s = setup(
             provider,
-            [Reply::status(400).with_error_message("messages.0: text content blocks must be non-empty"), Reply::text("never")],
+            [
+                Reply::status(400).with_error_message("messages.0: text content blocks must be non-empty"),
+                Reply::text("never"),
+            ],
         );
         let e = s.model.chat(&ask(stream)).unwrap_err();
         let ProviderError::Refused { status: 400, message } = &e else { panic!("{provider}: {e:?}") };
@@ -80,10 +94,11 @@ fn a_refusal_is_never_retried_and_says_what_the_provider_said() {
 #[test]
 fn a_slow_server_times_out_and_the_retry_succeeds() {
     for (provider, stream) in each_wire_and_mode() {
-        let s = setup_with(provider, Script::queue([Reply::text("late").with_delay_ms(1500), Reply::text("ok")]), |c| {
-            c.timeout_secs = 0.3;
-            c.retries = 1;
-        });
+        let s =
+            setup_with(provider, Script::queue([Reply::text("late").with_delay_ms(1500), Reply::text("ok")]), |c| {
+                c.timeout_secs = 0.3;
+                c.retries = 1;
+            });
         let r = s.model.chat(&ask(stream)).unwrap();
         assert_eq!((r.text.as_str(), r.attempts), ("ok", 2), "{provider} stream={stream}");
 
@@ -145,7 +160,10 @@ fn a_json_body_cut_short_is_a_transport_error() {
 #[test]
 fn a_body_that_is_not_the_providers_json_is_malformed_and_not_retried() {
     for provider in [Provider::Anthropic, Provider::OpenAi] {
-        let s = setup(provider, [Reply { raw_body: Some("{\"choices\": [oops".into()), ..Reply::default() }, Reply::text("x")]);
+        let s = setup(
+            provider,
+            [Reply { raw_body: Some("{\"choices\": [oops".into()), ..Reply::default() }, Reply::text("x")],
+        );
         let e = s.model.chat(&ask(false)).unwrap_err();
         assert!(matches!(&e, ProviderError::Malformed { what } if what.starts_with("answer is not JSON")), "{e:?}");
         assert_eq!(s.server.request_count(), 1);
@@ -174,7 +192,10 @@ fn a_server_asking_to_wait_too_long_gets_the_error_back_at_once() {
     let e = s.model.chat(&ask(false)).unwrap_err();
     assert_eq!(
         e,
-        ProviderError::RateLimited { retry_after: Some(Duration::from_secs(3600)), message: "fake error (rate_limit_error) [request req_fake_error]".into() }
+        ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(3600)),
+            message: "fake error (rate_limit_error) [request req_fake_error]".into()
+        }
     );
     assert_eq!(s.server.request_count(), 1);
     assert!(s.clock.sleeps().is_empty());
@@ -190,7 +211,10 @@ fn a_wrong_key_is_refused_with_401_and_never_echoed() {
         assert_eq!(s.server.request_count(), 1);
     }
     // A provider message that echoes the key is scrubbed before the caller sees it.
-    let s = setup(Provider::OpenAi, [Reply::status(401).with_error_message(&format!("Incorrect API key provided: {KEY}."))]);
+    let s = setup(
+        Provider::OpenAi,
+        [Reply::status(401).with_error_message(&format!("Incorrect API key provided: {KEY}."))],
+    );
     let e = s.model.chat(&ask(false)).unwrap_err();
     assert_eq!(e.to_string(), "refused with HTTP 401: Incorrect API key provided: <redacted>. (invalid_request_error)");
     assert!(!format!("{e:?}{:?}", s.model).contains(KEY));

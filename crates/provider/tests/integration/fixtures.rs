@@ -3,7 +3,9 @@
 //! answers they hold.
 
 use nocturne_provider::wire::ParseOptions;
-use nocturne_provider::{anthropic, check_answer, extract_json, openai, Delta, JsonSchema, ProviderError, StopReason, Usage};
+use nocturne_provider::{
+    anthropic, check_answer, extract_json, openai, Delta, JsonSchema, ProviderError, StopReason, Usage,
+};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,8 +62,8 @@ fn anthropic_sse(rel: &str) -> Option<Streamed> {
 fn openai_sse(rel: &str) -> Option<Streamed> {
     let bytes = read(&format!("openai/sse/{rel}"))?;
     let mut deltas = Vec::new();
-    let resp =
-        openai::parse_stream(&bytes[..], &opts(), &mut |d| deltas.push(d.clone())).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let resp = openai::parse_stream(&bytes[..], &opts(), &mut |d| deltas.push(d.clone()))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
     Some(Streamed { resp, deltas })
 }
 
@@ -241,7 +243,11 @@ fn openai_json_bodies() {
 
     let Some(b) = read("openai/json/chat_completion_n3_choices_L319.json") else { return };
     let r = openai::parse_response(&b, &opts()).unwrap();
-    assert_eq!(extract_json(&r.text), Ok(json!({"city": "San Francisco", "temperature": 64, "units": "f"})), "choice 0");
+    assert_eq!(
+        extract_json(&r.text),
+        Ok(json!({"city": "San Francisco", "temperature": 64, "units": "f"})),
+        "choice 0"
+    );
 
     let Some(b) = read("openai/json/chat_completion_finish_length_L556.json") else { return };
     let r = openai::parse_response(&b, &opts()).unwrap();
@@ -258,13 +264,17 @@ fn openai_json_bodies() {
     let Some(b) = read("openai/json/chat_completion_tool_call_L634.json") else { return };
     let r = openai::parse_response(&b, &opts()).unwrap();
     assert_eq!(r.tool_calls.len(), 1);
-    assert_eq!((r.tool_calls[0].id.as_str(), r.tool_calls[0].name.as_str()), ("call_Y6qJ7ofLgOrBnMD5WbVAeiRV", "GetWeatherArgs"));
+    assert_eq!(
+        (r.tool_calls[0].id.as_str(), r.tool_calls[0].name.as_str()),
+        ("call_Y6qJ7ofLgOrBnMD5WbVAeiRV", "GetWeatherArgs")
+    );
     assert_eq!(r.tool_calls[0].input, json!({"city": "Edinburgh", "country": "UK", "units": "c"}));
     assert_eq!((r.stop_reason, r.usage), (StopReason::ToolUse, usage(76, 24)));
 
     let Some(b) = read("openai/json/chat_completion_parallel_tool_calls_L710.json") else { return };
     let r = openai::parse_response(&b, &opts()).unwrap();
-    let calls: Vec<(&str, serde_json::Value)> = r.tool_calls.iter().map(|c| (c.name.as_str(), c.input.clone())).collect();
+    let calls: Vec<(&str, serde_json::Value)> =
+        r.tool_calls.iter().map(|c| (c.name.as_str(), c.input.clone())).collect();
     assert_eq!(
         calls,
         [
@@ -287,7 +297,11 @@ fn openai_text_and_json_streams() {
     let Some(s) = openai_sse("chat_stream_text_e2aad469b71d.sse") else { return };
     assert!(s.resp.text.starts_with("I'm unable to provide real-time weather updates."));
     assert_eq!(s.text_deltas(), s.resp.text);
-    assert_eq!((s.resp.stop_reason.clone(), s.resp.usage), (StopReason::EndTurn, usage(14, 30)), "usage from the usage-only chunk");
+    assert_eq!(
+        (s.resp.stop_reason.clone(), s.resp.usage),
+        (StopReason::EndTurn, usage(14, 30)),
+        "usage from the usage-only chunk"
+    );
     assert_eq!(s.resp.id, "chatcmpl-ABfw031mOJeYCSHe4yI2ZjOA6kMJL");
 
     let Some(s) = openai_sse("chat_stream_json_content_7e5ea4d12e7c.sse") else { return };
@@ -295,7 +309,10 @@ fn openai_text_and_json_streams() {
     assert_eq!(s.resp.usage, usage(79, 14));
 
     let Some(s) = openai_sse("chat_stream_n3_choices_a491adda08c3.sse") else { return };
-    assert_eq!(s.resp.text, r#"{"city":"San Francisco","temperature":65,"units":"f"}"#, "only choice 0, not interleaved");
+    assert_eq!(
+        s.resp.text, r#"{"city":"San Francisco","temperature":65,"units":"f"}"#,
+        "only choice 0, not interleaved"
+    );
     assert_eq!(s.resp.usage, usage(79, 42));
 
     let Some(s) = openai_sse("chat_stream_content_logprobs_83b060bae42e.sse") else { return };
@@ -365,12 +382,19 @@ fn openai_tool_call_streams() {
     assert_eq!(
         calls,
         [
-            ("call_JMW1whyEaYG438VE1OIflxA2", "GetWeatherArgs", json!({"city": "Edinburgh", "country": "GB", "units": "c"})),
+            (
+                "call_JMW1whyEaYG438VE1OIflxA2",
+                "GetWeatherArgs",
+                json!({"city": "Edinburgh", "country": "GB", "units": "c"})
+            ),
             ("call_DNYTawLBoN8fj3KN6qU9N1Ou", "get_stock_price", json!({"ticker": "AAPL", "exchange": "NASDAQ"})),
         ]
     );
-    let starts: Vec<usize> =
-        s.deltas.iter().filter_map(|d| if let Delta::ToolCallStart { index, .. } = d { Some(*index) } else { None }).collect();
+    let starts: Vec<usize> = s
+        .deltas
+        .iter()
+        .filter_map(|d| if let Delta::ToolCallStart { index, .. } = d { Some(*index) } else { None })
+        .collect();
     assert_eq!(starts, [0, 1]);
     assert_eq!(s.argument_deltas(1), r#"{"ticker": "AAPL", "exchange": "NASDAQ"}"#);
     assert_eq!(s.resp.usage, usage(149, 60));
@@ -381,7 +405,9 @@ fn every_fixture_file_is_covered() {
     // A new fixture dropped into shared/ must get its own facts above.
     let Some(root) = root() else { return };
     let mut files = Vec::new();
-    for dir in ["anthropic/sse", "anthropic/sse/recorded", "anthropic/json", "openai/sse", "openai/json", "openai/responses"] {
+    for dir in
+        ["anthropic/sse", "anthropic/sse/recorded", "anthropic/json", "openai/sse", "openai/json", "openai/responses"]
+    {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.is_file() {

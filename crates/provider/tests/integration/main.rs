@@ -1,6 +1,7 @@
 //! Integration tests of the provider crate: the recorded provider fixtures,
 //! both adapters against the scripted fake server, and (ignored unless
 //! `NOCTURNE_TEST_LLM_URL` is set) a real local model.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
 mod common;
 mod doctor;

@@ -4,7 +4,7 @@
 
 use crate::common::{each_wire_and_mode, setup, setup_with};
 use nocturne_fake_provider::{Matcher, Reply, Rule, Script};
-use nocturne_provider::{ask_json, ChatRequest, JsonSchemaMode, JsonSchema, ProviderError, Provider};
+use nocturne_provider::{ask_json, ChatRequest, JsonSchema, JsonSchemaMode, Provider, ProviderError};
 use serde_json::{json, Value};
 
 fn lessons_schema() -> JsonSchema {
@@ -53,7 +53,10 @@ fn native_schema_support_in_both_wire_formats() {
                 assert_eq!(body["tool_choice"], json!({"type": "tool", "name": "lessons"}));
                 assert_eq!(body["tools"][0]["name"], "lessons");
                 assert_eq!(body["tools"][0]["input_schema"], lessons_schema().schema);
-                assert_eq!(body["system"], "You extract lessons from transcripts.", "the schema is not repeated in the prompt");
+                assert_eq!(
+                    body["system"], "You extract lessons from transcripts.",
+                    "the schema is not repeated in the prompt"
+                );
             }
             _ => {
                 assert_eq!(
@@ -70,11 +73,15 @@ fn native_schema_support_in_both_wire_formats() {
 fn an_anthropic_schema_whose_root_is_not_an_object_is_wrapped_and_unwrapped() {
     let s = setup(Provider::Anthropic, [Reply::json(json!({"answer": [3, 1, 2]}))]);
     let mut r = ChatRequest::new("", "Three numbers");
-    r.response_schema = Some(JsonSchema { name: "numbers".into(), schema: json!({"type": "array", "items": {"type": "integer"}}) });
+    r.response_schema =
+        Some(JsonSchema { name: "numbers".into(), schema: json!({"type": "array", "items": {"type": "integer"}}) });
     let a = ask_json(&s.model, &r).unwrap();
     assert_eq!(a.value, json!([3, 1, 2]));
     let body = s.server.requests()[0].json();
-    assert_eq!(body["tools"][0]["input_schema"]["properties"]["answer"], json!({"type": "array", "items": {"type": "integer"}}));
+    assert_eq!(
+        body["tools"][0]["input_schema"]["properties"]["answer"],
+        json!({"type": "array", "items": {"type": "integer"}})
+    );
 }
 
 #[test]
@@ -90,7 +97,9 @@ fn without_schema_support_the_prompt_carries_the_schema_and_the_answer_is_dug_ou
             Provider::Anthropic => body["system"].as_str().unwrap().to_string(),
             _ => body["messages"][0]["content"].as_str().unwrap().to_string(),
         };
-        assert!(system.starts_with("You extract lessons from transcripts.\n\nAnswer with a single JSON value that matches this JSON Schema"));
+        assert!(system.starts_with(
+            "You extract lessons from transcripts.\n\nAnswer with a single JSON value that matches this JSON Schema"
+        ));
         assert!(system.contains(r#""maxLength":80"#), "the schema itself is in the prompt");
     }
 }
@@ -101,7 +110,9 @@ fn auto_falls_back_when_the_server_says_response_format_is_unsupported() {
         rules: vec![Rule {
             matcher: Matcher { body_contains: Some("\"response_format\"".into()), ..Matcher::default() },
             key: Some("native".into()),
-            replies: vec![Reply::status(400).with_error_message("'response_format' of type 'json_schema' is not supported")],
+            replies: vec![
+                Reply::status(400).with_error_message("'response_format' of type 'json_schema' is not supported")
+            ],
             repeat_last: true,
         }],
         fallback: Some(Reply::json(good())),
@@ -124,7 +135,10 @@ fn auto_falls_back_when_the_server_says_response_format_is_unsupported() {
 fn json_schema_on_does_not_fall_back() {
     let s = setup_with(
         Provider::OpenAi,
-        Script::queue([Reply::status(400).with_error_message("response_format json_schema is not supported"), Reply::json(good())]),
+        Script::queue([
+            Reply::status(400).with_error_message("response_format json_schema is not supported"),
+            Reply::json(good()),
+        ]),
         |c| c.json_schema = JsonSchemaMode::On,
     );
     let e = ask_json(&s.model, &request(false)).unwrap_err();
@@ -187,7 +201,10 @@ fn an_answer_cut_off_at_max_tokens_says_so() {
 #[test]
 fn a_refusal_is_not_repaired() {
     for provider in [Provider::Anthropic, Provider::OpenAi] {
-        let s = setup(provider, [Reply { refusal: Some("I can't help with that.".into()), ..Reply::default() }, Reply::json(good())]);
+        let s = setup(
+            provider,
+            [Reply { refusal: Some("I can't help with that.".into()), ..Reply::default() }, Reply::json(good())],
+        );
         let e = ask_json(&s.model, &request(false)).unwrap_err();
         assert_eq!(e, ProviderError::ModelRefusal { message: "I can't help with that.".into() }, "{provider}");
         assert_eq!(s.server.request_count(), 1);

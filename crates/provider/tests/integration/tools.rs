@@ -101,8 +101,14 @@ fn native_tool_calls_round_trip_in_both_wire_formats() {
                         {"id": id1, "type": "function", "function": {"name": "search_memory", "arguments": "{\"query\":\"cargo fmt\"}"}},
                         {"id": id2, "type": "function", "function": {"name": "read_session", "arguments": "{\"id\":\"s-42\"}"}}]})
                 );
-                assert_eq!(b2["messages"][3], json!({"role": "tool", "tool_call_id": id1, "content": "result of search_memory"}));
-                assert_eq!(b2["messages"][4], json!({"role": "tool", "tool_call_id": id2, "content": "[tool error] result of read_session"}));
+                assert_eq!(
+                    b2["messages"][3],
+                    json!({"role": "tool", "tool_call_id": id1, "content": "result of search_memory"})
+                );
+                assert_eq!(
+                    b2["messages"][4],
+                    json!({"role": "tool", "tool_call_id": id2, "content": "[tool error] result of read_session"})
+                );
             }
         }
     }
@@ -138,8 +144,10 @@ fn streamed_tool_calls_announce_themselves_then_their_arguments() {
         let r = s.model.chat_stream(&request(false), &mut |d| deltas.push(d.clone())).unwrap();
         let Delta::ToolCallStart { index: 0, id, name } = &deltas[0] else { panic!("{provider}: {deltas:?}") };
         assert_eq!((id, name.as_str()), (&r.tool_calls[0].id, "search_memory"));
-        let args: String =
-            deltas.iter().filter_map(|d| if let Delta::ToolArguments { json, .. } = d { Some(json.as_str()) } else { None }).collect();
+        let args: String = deltas
+            .iter()
+            .filter_map(|d| if let Delta::ToolArguments { json, .. } = d { Some(json.as_str()) } else { None })
+            .collect();
         assert_eq!(args, r#"{"query":"fmt"}"#);
         assert!(deltas.iter().filter(|d| matches!(d, Delta::ToolArguments { .. })).count() > 2, "split into pieces");
     }
@@ -166,7 +174,10 @@ fn json_actions_give_the_same_answers_as_native_tool_calls() {
         assert_eq!(first.text, "");
 
         let second = s.model.chat(&with_results(request(stream), &first)).unwrap();
-        assert_eq!((second.text.as_str(), second.stop_reason.clone()), ("Run cargo fmt before every commit.", StopReason::EndTurn));
+        assert_eq!(
+            (second.text.as_str(), second.stop_reason.clone()),
+            ("Run cargo fmt before every commit.", StopReason::EndTurn)
+        );
         assert!(second.tool_calls.is_empty());
 
         let reqs = s.server.requests();
@@ -183,14 +194,21 @@ fn json_actions_give_the_same_answers_as_native_tool_calls() {
             _ => (b1["messages"][0]["content"].clone(), b1["response_format"]["json_schema"]["schema"].clone()),
         };
         let system = system.as_str().unwrap();
-        assert!(system.starts_with("agent: reviewer\n\nYou can use these tools:\n\n- search_memory: Search the memory store\n"));
+        assert!(system
+            .starts_with("agent: reviewer\n\nYou can use these tools:\n\n- search_memory: Search the memory store\n"));
         if provider == Provider::OpenAi {
             assert_eq!(schema["anyOf"][0]["properties"]["tool"], json!({"const": "search_memory"}));
             assert_eq!(schema["anyOf"][2]["properties"]["final"], json!({"type": "string"}));
         }
         let transcript = b2.to_string();
-        assert!(transcript.contains(r#"{\"tool\":\"search_memory\",\"arguments\":{\"query\":\"cargo fmt\"}}"#), "{transcript}");
-        assert!(transcript.contains("Tool search_memory (call json-action-1) returned:\\nresult of search_memory"), "{transcript}");
+        assert!(
+            transcript.contains(r#"{\"tool\":\"search_memory\",\"arguments\":{\"query\":\"cargo fmt\"}}"#),
+            "{transcript}"
+        );
+        assert!(
+            transcript.contains("Tool search_memory (call json-action-1) returned:\\nresult of search_memory"),
+            "{transcript}"
+        );
     }
 }
 

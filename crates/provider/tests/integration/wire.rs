@@ -117,13 +117,18 @@ fn exact_request_bytes_and_headers() {
         };
         assert_eq!(line, expected.to_ascii_lowercase());
         assert!(!r.body.contains(KEY));
-        assert_eq!(r.header("x-api-key").or(r.header("authorization")), Some("<redacted>"), "the fake's log never keeps it");
+        assert_eq!(
+            r.header("x-api-key").or(r.header("authorization")),
+            Some("<redacted>"),
+            "the fake's log never keeps it"
+        );
     }
 }
 
 #[test]
 fn no_key_means_no_auth_header_for_local_servers() {
-    let server = nocturne_fake_provider::FakeServer::start(nocturne_fake_provider::Script::queue([Reply::text("hi")])).unwrap();
+    let server =
+        nocturne_fake_provider::FakeServer::start(nocturne_fake_provider::Script::queue([Reply::text("hi")])).unwrap();
     let model = nocturne_provider::Model::new(crate::common::config(Provider::Ollama, &server), None).unwrap();
     model.chat(&hello(false)).unwrap();
     let r = &server.requests()[0];
@@ -135,8 +140,14 @@ fn no_key_means_no_auth_header_for_local_servers() {
 fn usage_and_cost_add_up_to_what_the_server_reported() {
     for (provider, stream) in each_wire_and_mode() {
         let replies = [
-            Reply { usage: Some(FakeUsage { input_tokens: 1200, output_tokens: 300, cache_read: 4000, cache_write: 0 }), ..Reply::text("a") },
-            Reply { usage: Some(FakeUsage { input_tokens: 800, output_tokens: 100, cache_read: 0, cache_write: 0 }), ..Reply::text("b") },
+            Reply {
+                usage: Some(FakeUsage { input_tokens: 1200, output_tokens: 300, cache_read: 4000, cache_write: 0 }),
+                ..Reply::text("a")
+            },
+            Reply {
+                usage: Some(FakeUsage { input_tokens: 800, output_tokens: 100, cache_read: 0, cache_write: 0 }),
+                ..Reply::text("b")
+            },
         ];
         let s = setup(provider, replies);
         s.model.chat(&hello(stream)).unwrap();
@@ -146,7 +157,9 @@ fn usage_and_cost_add_up_to_what_the_server_reported() {
         let want = Usage { input_tokens: 2000, output_tokens: 400, cache_read: 4000, cache_write: 0 };
         assert_eq!(t.usage, want, "{provider} stream={stream}");
         // Prices: 3 $/Mtok in, 15 out; cache reads at the input price unless configured.
-        let cost = Pricing { input_per_mtok: 3.0, output_per_mtok: 15.0, cache_read_per_mtok: 3.0, cache_write_per_mtok: 3.0 }.cost(&want);
+        let cost =
+            Pricing { input_per_mtok: 3.0, output_per_mtok: 15.0, cache_read_per_mtok: 3.0, cache_write_per_mtok: 3.0 }
+                .cost(&want);
         assert!((t.cost_usd - cost).abs() < 1e-12, "{} vs {cost}", t.cost_usd);
         assert!((cost - (2000.0 * 3.0 + 400.0 * 15.0 + 4000.0 * 3.0) / 1e6).abs() < 1e-12);
     }
