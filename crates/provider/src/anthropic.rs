@@ -444,3 +444,127 @@ pub fn parse_stream<R: BufRead>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{JsonSchema, Message, ToolSpec};
+
+    fn stream(events: &[(&str, Value)]) -> String {
+        events.iter().map(|(name, data)| format!("event: {name}\ndata: {data}\n\n")).collect()
+    }
+
+    fn start() -> (&'static str, Value) {
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "m1", "model": "c", "usage": {"input_tokens": 5, "output_tokens": 1}}}),
+        )
+    }
+
+    #[test]
+    fn thinking_signatures_and_unknown_events_are_tolerated() {
+        let s = stream(&[
+            start(),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me think"}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQB"}}),
+            ),
+            ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
+            ("brand_new_event", json!({"type": "brand_new_event", "x": 1})),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "citations_delta", "citation": {}}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "42"}}),
+            ),
+            ("content_block_stop", json!({"type": "content_block_stop", "index": 1})),
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "pause_turn"}, "usage": {"output_tokens": 9, "cache_read_input_tokens": 100}}),
+            ),
+            ("message_stop", json!({"type": "message_stop"})),
+        ]);
+        let mut deltas = Vec::new();
+        let r = parse_stream(s.as_bytes(), &ParseOptions::default(), &mut |d| deltas.push(d.clone())).unwrap();
+        assert_eq!(r.text, "42");
+        assert_eq!(deltas, [Delta::Thinking("Let me think".into()), Delta::Text("42".into())]);
+        assert_eq!(r.stop_reason, StopReason::Other("pause_turn".into()));
+        assert_eq!((r.usage.input_tokens, r.usage.output_tokens, r.usage.cache_read), (5, 9, 100));
+    }
+
+    #[test]
+    fn an_error_event_mid_stream_is_typed_by_its_error_type() {
+        let s = stream(&[
+            start(),
+            ("error", json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+        ]);
+        let e = parse_stream(s.as_bytes(), &ParseOptions::default(), &mut |_| {}).unwrap_err();
+        assert_eq!(e, ProviderError::Server { status: 529, message: "Overloaded (overloaded_error)".into() });
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn a_stream_without_its_end_is_cut_short() {
+        let s = stream(&[start()]);
+        let opts = ParseOptions { endpoint: "http://x/v1/messages".into(), ..ParseOptions::default() };
+        let e = parse_stream(s.as_bytes(), &opts, &mut |_| {}).unwrap_err();
+        assert_eq!(e.to_string(), "http://x/v1/messages: the stream ended before message_stop (connection dropped?)");
+        let e = parse_stream(&b""[..], &opts, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("before message_start"));
+    }
+
+    #[test]
+    fn structured_requests_force_the_schema_tool_beside_other_tools() {
+        let mut req = ChatRequest::new("", "hi");
+        req.response_schema = Some(JsonSchema { name: "answer".into(), schema: json!({"type": "object"}) });
+        let (body, s) = request_body(&req, "m", 100, true, false).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["tool_choice"], json!({"type": "tool", "name": "answer"}));
+        assert_eq!(s, Some(StructuredTool { name: "answer".into(), wrapped: false }));
+
+        req.tools.push(ToolSpec {
+            name: "search".into(),
+            description: String::new(),
+            input_schema: json!({"type": "object"}),
+        });
+        let (body, _) = request_body(&req, "m", 100, true, false).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["tool_choice"], json!({"type": "any"}), "a tool or the answer");
+        assert_eq!(
+            v["tools"][0],
+            json!({"name": "search", "input_schema": {"type": "object"}}),
+            "no empty description sent"
+        );
+        assert_eq!(v["tools"][1]["name"], "answer");
+    }
+
+    #[test]
+    fn tool_results_go_first_in_their_message() {
+        let mut req = ChatRequest::new("", "hi");
+        req.messages.push(Message {
+            role: Role::User,
+            content: vec![
+                Part::Text { text: "and also".into() },
+                Part::ToolResult { tool_use_id: "t1".into(), content: "ok".into(), is_error: false },
+            ],
+        });
+        let (body, _) = request_body(&req, "m", 100, false, false).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["messages"][1]["content"][0]["type"], "tool_result");
+        assert_eq!(v["messages"][1]["content"][1]["type"], "text");
+    }
+}

@@ -282,7 +282,8 @@ impl ModelConfig {
 
     /// The per-attempt timeout.
     pub fn timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.timeout_secs.clamp(0.001, 86_400.0))
+        let secs = if self.timeout_secs.is_finite() { self.timeout_secs.clamp(0.001, 86_400.0) } else { 120.0 };
+        Duration::from_secs_f64(secs)
     }
 
     /// Checks every field; names the first wrong one.

@@ -487,3 +487,73 @@ mod tests {
         assert!(!says_response_format_unsupported(400, "messages: unknown role"));
     }
 }
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    fn sse(chunks: &[Value]) -> String {
+        let mut s: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+        s.push_str("data: [DONE]\n\n");
+        s
+    }
+
+    #[test]
+    fn ollama_style_whole_tool_calls_without_index_and_a_stop_finish() {
+        let s = sse(&[
+            json!({"id": "c1", "model": "qwen2.5:7b", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "",
+                "tool_calls": [{"id": "call_a", "type": "function", "function": {"name": "search", "arguments": {"q": "x"}}},
+                               {"id": "call_b", "type": "function", "function": {"name": "read", "arguments": "{\"id\":\"1\"}"}}]}}]}),
+            json!({"id": "c1", "model": "qwen2.5:7b", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                   "usage": {"prompt_tokens": 20, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 8}}}),
+        ]);
+        let r = parse_stream(s.as_bytes(), &ParseOptions::default(), &mut |_| {}).unwrap();
+        let names: Vec<&str> = r.tool_calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["search", "read"]);
+        assert_eq!(r.tool_calls[0].input, json!({"q": "x"}), "arguments sent as an object");
+        assert_eq!(r.stop_reason, StopReason::ToolUse, "tool calls with finish_reason stop");
+        assert_eq!(r.usage, Usage { input_tokens: 12, output_tokens: 10, cache_read: 8, cache_write: 0 });
+    }
+
+    #[test]
+    fn content_parts_reasoning_and_errors_in_a_stream() {
+        let body = json!({"id": "x", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant",
+            "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, "finish_reason": "stop"}]});
+        assert_eq!(parse_response(body.to_string().as_bytes(), &ParseOptions::default()).unwrap().text, "ab");
+
+        let s = sse(&[
+            json!({"choices": [{"index": 0, "delta": {"reasoning_content": "hmm"}}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]}),
+        ]);
+        let mut deltas = Vec::new();
+        let r = parse_stream(s.as_bytes(), &ParseOptions::default(), &mut |d| deltas.push(d.clone())).unwrap();
+        assert_eq!(r.text, "ok");
+        assert_eq!(deltas, [Delta::Thinking("hmm".into()), Delta::Text("ok".into())]);
+
+        let s =
+            "data: {\"error\": {\"code\": 503, \"message\": \"Loading model\", \"type\": \"unavailable_error\"}}\n\n";
+        let e = parse_stream(s.as_bytes(), &ParseOptions::default(), &mut |_| {}).unwrap_err();
+        assert_eq!(e, ProviderError::Server { status: 503, message: "Loading model (unavailable_error)".into() });
+    }
+
+    #[test]
+    fn a_stream_without_done_or_finish_is_cut_short() {
+        let s = "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"par\"}}]}\n\n";
+        let e = parse_stream(s.as_bytes(), &ParseOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(matches!(e, ProviderError::Transport { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn non_strict_schemas_are_sent_with_strict_false() {
+        let mut req = ChatRequest::new("", "hi");
+        req.response_schema = Some(crate::JsonSchema {
+            name: "a".into(),
+            schema: json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+        });
+        let body = request_body(&req, "m", 10, TokenField::MaxCompletionTokens, true, false).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["response_format"]["json_schema"]["strict"], false);
+        assert_eq!(v["max_completion_tokens"], 10);
+        assert!(v.get("max_tokens").is_none());
+    }
+}

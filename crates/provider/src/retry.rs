@@ -55,8 +55,8 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
-        let total: Duration = self.sleeps().iter().sum();
-        self.start + total
+        let total = self.sleeps().iter().fold(Duration::ZERO, |a, d| a.saturating_add(*d));
+        self.start.checked_add(total).unwrap_or(self.start)
     }
 
     fn sleep(&self, d: Duration) {
