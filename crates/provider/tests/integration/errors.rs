@@ -95,28 +95,28 @@ fn a_refusal_is_never_retried_and_says_what_the_provider_said() {
 fn a_slow_server_times_out_and_the_retry_succeeds() {
     for (provider, stream) in each_wire_and_mode() {
         let s =
-            setup_with(provider, Script::queue([Reply::text("late").with_delay_ms(1500), Reply::text("ok")]), |c| {
-                c.timeout_secs = 0.3;
+            setup_with(provider, Script::queue([Reply::text("late").with_delay_ms(2500), Reply::text("ok")]), |c| {
+                c.timeout_secs = 0.5;
                 c.retries = 1;
             });
         let r = s.model.chat(&ask(stream)).unwrap();
         assert_eq!((r.text.as_str(), r.attempts), ("ok", 2), "{provider} stream={stream}");
 
-        let s = setup_with(provider, Script::queue([Reply::text("late").with_delay_ms(1500)]), |c| {
-            c.timeout_secs = 0.3;
+        let s = setup_with(provider, Script::queue([Reply::text("late").with_delay_ms(2500)]), |c| {
+            c.timeout_secs = 0.5;
             c.retries = 0;
         });
         let e = s.model.chat(&ask(stream)).unwrap_err();
-        assert!(matches!(e, ProviderError::Timeout { secs, .. } if secs == 0.3), "{provider} stream={stream}: {e:?}");
-        assert!(e.to_string().ends_with("no answer within 0.3 s"), "{e}");
+        assert!(matches!(e, ProviderError::Timeout { secs, .. } if secs == 0.5), "{provider} stream={stream}: {e:?}");
+        assert!(e.to_string().ends_with("no answer within 0.5 s"), "{e}");
     }
 }
 
 #[test]
 fn a_stream_that_stalls_between_events_times_out() {
-    let reply = Reply { event_delay_ms: 1200, ..Reply::text("slow") };
+    let reply = Reply { event_delay_ms: 2000, ..Reply::text("slow") };
     let s = setup_with(Provider::Anthropic, Script::queue([reply]), |c| {
-        c.timeout_secs = 0.3;
+        c.timeout_secs = 0.5;
         c.retries = 0;
     });
     let e = s.model.chat(&ask(true)).unwrap_err();

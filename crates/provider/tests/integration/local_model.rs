@@ -100,7 +100,8 @@ fn local_model_json_schema_answer_through_the_openai_adapter() {
             let quote = l["quote"].as_str().unwrap();
             eprintln!("quote verbatim in transcript: {} ({quote:?})", TRANSCRIPT.contains(quote));
         }
-        assert!(a.usage.input_tokens > 100 && a.usage.output_tokens > 5, "{:?}", a.usage);
+        // llama-server reports a reused prompt prefix as cached tokens.
+        assert!(a.usage.input_tokens + a.usage.cache_read > 100 && a.usage.output_tokens > 5, "{:?}", a.usage);
     }
 }
 
@@ -108,22 +109,18 @@ fn local_model_json_schema_answer_through_the_openai_adapter() {
 #[ignore = "needs a local model: scripts/local-model.sh test"]
 fn local_model_json_answer_through_the_anthropic_adapter() {
     let Some(url) = server() else { return };
-    for (mode, stream) in [(JsonSchemaMode::Off, false), (JsonSchemaMode::Off, true), (JsonSchemaMode::On, false)] {
-        let m = model(Provider::Anthropic, url.clone(), |c| c.json_schema = mode);
+    // json_schema = "off": the schema goes into the prompt. (A forced tool, the native way on
+    // Anthropic, needs tool calling, which this small model does not do: tried here through
+    // llama-server's /v1/messages, it gave no answer within 300 s, so it is not part of the test.)
+    for stream in [false, true] {
+        let m = model(Provider::Anthropic, url.clone(), |c| c.json_schema = JsonSchemaMode::Off);
         let mut req = lessons_request();
         req.stream = stream;
-        let what = format!("anthropic adapter (/v1/messages), json_schema={mode:?}, stream={stream}");
-        let result = timed(&what, || ask_json(&m, &req));
-        match (mode, result) {
-            (JsonSchemaMode::Off, Ok(a)) => {
-                eprintln!("answer: {} (repaired: {})", a.value, a.repaired);
-                assert!(a.value["lessons"].is_array());
-            }
-            (JsonSchemaMode::Off, Err(e)) => panic!("{what}: {e}"),
-            // A forced tool needs tool calling, which this small model does not do reliably: report only.
-            (_, Ok(a)) => eprintln!("forced tool worked: {} (repaired: {})", a.value, a.repaired),
-            (_, Err(e)) => eprintln!("forced tool did not work with this model/server: {e}"),
-        }
+        let what = format!("anthropic adapter (/v1/messages), schema in the prompt, stream={stream}");
+        let a = timed(&what, || ask_json(&m, &req).unwrap());
+        eprintln!("answer: {} (repaired: {})", a.value, a.repaired);
+        assert!(a.value["lessons"].is_array());
+        assert!(a.usage.input_tokens + a.usage.cache_read > 100, "{:?}", a.usage);
     }
 }
 
