@@ -410,9 +410,15 @@ mod tests {
 
     #[test]
     fn spec_strings_parse_with_aliases_and_defaults() {
-        let c = ModelConfig::from_spec("anthropic:https://api.anthropic.com#claude-sonnet-4-5").unwrap();
-        assert_eq!((c.provider, c.model.as_str()), (Provider::Anthropic, "claude-sonnet-4-5"));
-        assert_eq!(c.endpoint(), "https://api.anthropic.com/v1/messages");
+        let hosted = ModelConfig::from_spec("anthropic:https://api.anthropic.com#claude-sonnet-4-5");
+        if cfg!(feature = "tls") {
+            let c = hosted.unwrap();
+            assert_eq!((c.provider, c.model.as_str()), (Provider::Anthropic, "claude-sonnet-4-5"));
+            assert_eq!(c.endpoint(), "https://api.anthropic.com/v1/messages");
+        } else {
+            let e = hosted.unwrap_err().to_string();
+            assert!(e.contains("this build has no TLS (feature `tls` of nocturne-provider)"), "{e}");
+        }
 
         let c = ModelConfig::from_spec("openai:http://127.0.0.1:11434/v1#qwen2.5:7b").unwrap();
         assert_eq!(c.model, "qwen2.5:7b");
