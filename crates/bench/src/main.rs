@@ -183,8 +183,8 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
         let t = Instant::now();
         let rep = svc.ingest(&files, &IngestOptions::default(), &|_, _| {})?;
         times.push(t.elapsed());
-        anyhow::ensure!(rep.rejected.is_empty(), "bench corpus refused: {:?}", rep.rejected);
-        total_events = rep.events_added;
+        anyhow::ensure!(!rep.refused_any(), "bench corpus refused: {:?}", rep.refused);
+        total_events = rep.totals.events_added;
         drop(svc);
         // Checkpoint the WAL so the size is the file's, not the log's.
         let conn_size = {

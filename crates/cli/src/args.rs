@@ -43,9 +43,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import transcripts (files or folders, recursively).
+    /// Import transcripts (files or folders, recursively); grown sessions are extended.
     #[command(
-        after_help = "Examples:\n  nocturne ingest ~/.claude/projects\n  nocturne ingest chat.json --format openai --user ana --team web"
+        after_help = "Examples:\n  nocturne ingest ~/.claude/projects\n  nocturne ingest chat.json --format openai --user ana --team web\n  nocturne ingest ~/.claude/projects --json | jq .totals\n\nRe-ingesting adds what is new: a file that grew extends its stored session; a session whose\nstored part changed in the file is refused (the log is never rewritten).\nExit codes: 0 everything stored or already stored; 1 something was refused (see the report); 2 usage."
     )]
     Ingest(IngestArgs),
     /// Read the immutable session log.
@@ -111,7 +111,8 @@ pub enum FormatArg {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files or folders (folders are searched for .jsonl and .json files).
+    /// Files or folders (folders are searched for transcripts; sub-agent
+    /// `.meta.json` sidecars are read with their transcript).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "auto")]
@@ -145,14 +146,23 @@ pub struct SessionFilterArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCmd {
-    /// Sessions, newest first.
+    /// Sessions, newest first (with their parent, for sub-agent sessions).
+    #[command(
+        after_help = "Examples:\n  nocturne sessions list --tree\n  nocturne sessions list --parent 7acd37a8-2745-4b58-a8a9-46164b22ad9e --json"
+    )]
     List {
         #[command(flatten)]
         filter: SessionFilterArgs,
         #[arg(long)]
         limit: Option<usize>,
+        /// Only the sub-agent sessions of this session.
+        #[arg(long)]
+        parent: Option<String>,
+        /// Sub-agent sessions indented under their parents.
+        #[arg(long)]
+        tree: bool,
     },
-    /// One session and its events.
+    /// One session: its events, its parent and its sub-agent sessions.
     Show {
         id: String,
         /// Include each event's raw source JSON.

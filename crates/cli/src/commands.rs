@@ -40,6 +40,7 @@ fn filter(f: &SessionFilterArgs) -> Result<SessionFilter> {
         since: f.since.as_deref().map(nocturne_service::parse_date).transpose()?,
         until: f.until.as_deref().map(nocturne_service::parse_date).transpose()?,
         limit: None,
+        parent: None,
     })
 }
 
@@ -161,11 +162,11 @@ fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
         FormatArg::Openai => Format::OpenAi,
         FormatArg::Nocturne => Format::Nocturne,
     };
-    let opts = IngestOptions { format: Some(format), user: a.user, agent: a.agent, team: a.team };
+    let opts = IngestOptions { format: Some(format), user: a.user, agent: a.agent, team: a.team, ..Default::default() };
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} ingesting [{bar:30}] {pos}/{len} files {per_sec} {eta}")
+            indicatif::ProgressStyle::with_template("{spinner} ingesting [{bar:30}] {pos}/{len} {per_sec} {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
@@ -181,44 +182,33 @@ fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    #[derive(Serialize)]
-    struct Out<'a> {
-        sessions_added: usize,
-        sessions_skipped: usize,
-        events_added: u64,
-        files: usize,
-        rejected: &'a [nocturne_service::Rejected],
-    }
-    let out = Out {
-        sessions_added: rep.sessions_added,
-        sessions_skipped: rep.sessions_skipped,
-        events_added: rep.events_added,
-        files: rep.files,
-        rejected: &rep.rejected,
-    };
-    emit(json, &out, || render::ingest(&rep))?;
+    emit(json, &rep, || render::ingest(&rep))?;
     if !json {
-        for r in &rep.rejected {
-            match r.line {
-                Some(l) => eprintln!("error: {}:{l}: {}", r.file, r.error),
-                None => eprintln!("error: {}: {}", r.file, r.error),
-            }
+        for r in &rep.refused {
+            eprintln!("error: {r}");
         }
     }
-    Ok(if rep.rejected.is_empty() { 0 } else { 1 })
+    // Anything refused (a file or a session) fails the run: exit 1, like any failure.
+    Ok(if rep.refused_any() { 1 } else { 0 })
 }
 
 fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {
     match c {
-        SessionsCmd::List { filter: f, limit } => {
+        SessionsCmd::List { filter: f, limit, parent, tree } => {
             let mut f = filter(&f)?;
             f.limit = limit;
-            let list = svc.sessions(&f)?;
-            emit(json, &list, || render::sessions(&list))?;
+            f.parent = parent;
+            if tree {
+                let t = svc.session_tree(&f)?;
+                emit(json, &t, || render::session_tree(&t))?;
+            } else {
+                let list = svc.sessions(&f)?;
+                emit(json, &list, || render::sessions(&list))?;
+            }
         }
         SessionsCmd::Show { id, raw } => {
-            let (s, events) = svc.session(&id)?;
-            emit(json, &serde_json::json!({"session": s, "events": events}), || render::session(&s, &events, raw))?;
+            let v = svc.session_view(&id)?;
+            emit(json, &v, || render::session(&v, raw))?;
         }
         SessionsCmd::Search { query, k, session } => {
             let hits = svc.sessions_search(&query, k, session.as_deref())?;
@@ -621,26 +611,24 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
         write_file(&samples.join(name), text)?;
     }
     let svc = Service::open(&dir.join("store.db"))?;
-    let mut rep = nocturne_service::IngestReport::default();
+    let (mut added, mut events) = (0, 0);
     for (name, _) in SAMPLES {
         // Sample files are named FORMAT-USER-DAY.EXT; the user is not in every format.
         let user = name.split('-').rev().nth(1).map(str::to_string);
         let opts = IngestOptions { user, team: Some("shop".into()), agent: Some("coder".into()), ..Default::default() };
         let r = svc.ingest(&[samples.join(name)], &opts, &|_, _| {})?;
-        if !r.rejected.is_empty() {
-            anyhow::bail!("sample sessions were refused: {:?}", r.rejected);
+        if let Some(x) = r.refused.first() {
+            anyhow::bail!("sample sessions were refused: {x}");
         }
-        rep.sessions_added += r.sessions_added;
-        rep.events_added += r.events_added;
+        added += r.totals.sessions_added;
+        events += r.totals.events_added;
     }
     let (p, _) = svc.dream(&DreamSpec::default(), false, "user:quickstart")?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&p)?);
     } else {
         outln!(
-            "Ingested {} sample sessions ({} events) into a throw-away store at {}.\n",
-            rep.sessions_added,
-            rep.events_added,
+            "Ingested {added} sample sessions ({events} events) into a throw-away store at {}.\n",
             dir.display()
         );
         out!("{}", nocturne_dream::render_markdown(&p));

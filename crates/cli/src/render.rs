@@ -1,7 +1,7 @@
 //! Human-readable output.
 
-use nocturne_core::{Event, EventKind, Memory, Proposal, Revision, Session};
-use nocturne_service::{HistoryEntry, IngestReport, VerifyReport};
+use nocturne_core::{EventKind, Memory, Proposal, Revision, Session};
+use nocturne_service::{FileStatus, HistoryEntry, IngestReport, SessionResult, SessionView, TreeNode, VerifyReport};
 use std::fmt::Write;
 
 fn clip(s: &str, n: usize) -> String {
@@ -15,13 +15,107 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
+fn skipped_list(m: &std::collections::BTreeMap<String, u64>) -> String {
+    m.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The ingest report: one line per file that changed something or needs
+/// a look, then the totals. Files whose sessions were all stored already
+/// are counted, not listed.
 pub fn ingest(r: &IngestReport) -> String {
-    let mut s = format!(
-        "{} files: {} sessions added ({} events), {} already stored",
-        r.files, r.sessions_added, r.events_added, r.sessions_skipped
+    let mut s = String::new();
+    let mut quiet = 0;
+    for f in &r.files {
+        match f.status {
+            FileStatus::Empty => {
+                let _ = writeln!(s, "{}: empty", f.file);
+                continue;
+            }
+            FileStatus::Refused => {
+                let _ = writeln!(s, "{}: refused", f.file);
+                continue;
+            }
+            FileStatus::Read => {}
+        }
+        let count = |res: SessionResult| f.sessions.iter().filter(|x| x.result == res).count();
+        let (added, extended, unchanged, duplicate, refused) = (
+            count(SessionResult::Added),
+            count(SessionResult::Extended),
+            count(SessionResult::Unchanged),
+            count(SessionResult::Duplicate),
+            count(SessionResult::Refused),
+        );
+        if added + extended + refused == 0 && f.events_added == 0 {
+            quiet += 1;
+            continue;
+        }
+        let mut parts = vec![format!("{} read, {} stored", plural(f.records, "record", "records"), plural(f.events_added, "event", "events"))];
+        if !f.skipped.is_empty() {
+            parts.push(format!("skipped {}", skipped_list(&f.skipped)));
+        }
+        let mut what = Vec::new();
+        for (n, word) in [(added, "added"), (extended, "extended"), (unchanged, "unchanged"), (duplicate, "duplicate"), (refused, "refused")] {
+            if n > 0 {
+                what.push(format!("{n} {word}"));
+            }
+        }
+        if !what.is_empty() {
+            parts.push(format!("sessions: {}", what.join(", ")));
+        }
+        if f.children_linked > 0 {
+            let parents: std::collections::BTreeSet<&str> = f
+                .sessions
+                .iter()
+                .filter(|x| x.result == SessionResult::Added)
+                .filter_map(|x| x.parent.as_deref())
+                .collect();
+            let parents: Vec<&str> = parents.into_iter().collect();
+            parts.push(format!(
+                "{} linked to {}",
+                plural(f.children_linked as u64, "sub-agent session", "sub-agent sessions"),
+                parents.join(", ")
+            ));
+        }
+        let _ = writeln!(s, "{}: {}", f.file, parts.join("; "));
+    }
+    if quiet > 0 {
+        let _ = writeln!(s, "{} already stored, nothing new (not listed)", plural(quiet as u64, "file", "files"));
+    }
+    let t = &r.totals;
+    let _ = write!(
+        s,
+        "total: {} ({} empty, {} refused), {} read, {} stored",
+        plural(t.files as u64, "file", "files"),
+        t.files_empty,
+        t.files_refused,
+        plural(t.records_read, "record", "records"),
+        plural(t.events_added, "event", "events"),
     );
-    if !r.rejected.is_empty() {
-        let _ = write!(s, ", {} files refused (see errors below)", r.rejected.len());
+    if !t.records_skipped.is_empty() {
+        let _ = write!(s, "; skipped {}", skipped_list(&t.records_skipped));
+    }
+    let _ = write!(
+        s,
+        "; sessions: {} added, {} extended, {} unchanged, {} refused",
+        t.sessions_added, t.sessions_extended, t.sessions_unchanged, t.sessions_refused
+    );
+    if t.children_linked > 0 {
+        let _ = write!(s, "; {} linked to their parent", plural(t.children_linked as u64, "sub-agent session", "sub-agent sessions"));
+    }
+    if t.outcomes_logged > 0 {
+        let _ = write!(s, "; {} from the sources logged", plural(t.outcomes_logged as u64, "outcome", "outcomes"));
+    }
+    s.push('\n');
+    for n in &r.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    if r.refused_any() {
+        let _ = writeln!(s, "{} refused (see the errors below)", plural(r.refused.len() as u64, "thing was", "things were"));
     }
     s
 }
@@ -31,28 +125,73 @@ pub fn sessions(list: &[Session]) -> String {
         return "no sessions (add some with: nocturne ingest PATH)".into();
     }
     let mut s = format!(
-        "{:<38} {:<20} {:>6}  {:<12} {:<12} {:<10} title\n",
-        "id", "started", "events", "user", "agent", "team"
+        "{:<38} {:<20} {:>6}  {:<12} {:<12} {:<10} {:<38} title\n",
+        "id", "started", "events", "user", "agent", "team", "parent"
     );
     for x in list {
         let _ = writeln!(
             s,
-            "{:<38} {:<20} {:>6}  {:<12} {:<12} {:<10} {}",
+            "{:<38} {:<20} {:>6}  {:<12} {:<12} {:<10} {:<38} {}",
             clip(&x.id, 38),
             clip(&x.started_at, 20),
             x.event_count,
             clip(x.user.as_deref().unwrap_or("-"), 12),
             clip(x.agent.as_deref().unwrap_or("-"), 12),
             clip(x.team.as_deref().unwrap_or("-"), 10),
-            clip(x.title.as_deref().unwrap_or(""), 50)
+            clip(x.parent.as_deref().unwrap_or("-"), 38),
+            clip(&title_of(x), 50)
         );
     }
     s
 }
 
-pub fn session(x: &Session, events: &[Event], raw: bool) -> String {
+/// A session's title, or for a sub-agent its type and description.
+fn title_of(x: &Session) -> String {
+    if let Some(t) = &x.title {
+        return t.clone();
+    }
+    match &x.subagent {
+        Some(a) => {
+            let kind = if a.compaction { "compaction".to_string() } else { a.agent_type.clone().unwrap_or_else(|| "sub-agent".into()) };
+            match &a.description {
+                Some(d) => format!("[{kind}] {d}"),
+                None => format!("[{kind}]"),
+            }
+        }
+        None => String::new(),
+    }
+}
+
+/// `sessions list --tree`: sub-agents indented under their parents.
+pub fn session_tree(nodes: &[TreeNode]) -> String {
+    if nodes.is_empty() {
+        return "no sessions (add some with: nocturne ingest PATH)".into();
+    }
+    fn walk(s: &mut String, nodes: &[TreeNode], depth: usize) {
+        for n in nodes {
+            let x = &n.session;
+            let indent = "  ".repeat(depth);
+            let mut line = format!("{indent}{}  {}  {} events", x.id, clip(&x.started_at, 20), x.event_count);
+            let title = title_of(x);
+            if !title.is_empty() {
+                line.push_str(&format!("  {}", clip(&title, 60)));
+            }
+            if let (Some(p), Some(status)) = (&x.parent, n.parent_status) {
+                line.push_str(&format!("  (parent {p} ({status}))"));
+            }
+            let _ = writeln!(s, "{line}");
+            walk(s, &n.children, depth + 1);
+        }
+    }
+    let mut s = String::new();
+    walk(&mut s, nodes, 0);
+    s
+}
+
+pub fn session(v: &SessionView, raw: bool) -> String {
+    let x = &v.session;
     let mut s = format!(
-        "session {}\n  format {}  source {}\n  user {}  agent {}  team {}\n  started {}  events {}\n  chain {}\n\n",
+        "session {}\n  format {}  source {}\n  user {}  agent {}  team {}\n  started {}  events {}\n  chain {}\n",
         x.id,
         x.format,
         x.source.as_deref().unwrap_or("-"),
@@ -63,7 +202,48 @@ pub fn session(x: &Session, events: &[Event], raw: bool) -> String {
         x.event_count,
         x.head_hash
     );
-    for e in events {
+    if let Some(c) = x.counterpart {
+        let _ = writeln!(s, "  counterpart {}", c.as_str());
+    }
+    if let Some(p) = &v.parent {
+        let state = if p.stored { "" } else { " (not stored)" };
+        let title = p.title.as_deref().map(|t| format!(": {}", clip(t, 60))).unwrap_or_default();
+        let _ = writeln!(s, "  parent {}{state}{title}", p.id);
+    }
+    if let Some(a) = &x.subagent {
+        let mut parts = vec![format!("agent {}", a.agent_id)];
+        if let Some(t) = &a.agent_type {
+            parts.push(format!("type {t}"));
+        }
+        if a.compaction {
+            parts.push("compaction".into());
+        }
+        if let Some(d) = &a.description {
+            parts.push(format!("\"{}\"", clip(d, 80)));
+        }
+        let _ = writeln!(s, "  sub-agent: {}", parts.join(", "));
+    }
+    if !v.children.is_empty() {
+        let _ = writeln!(s, "  sub-agent sessions ({}):", v.children.len());
+        for c in &v.children {
+            let cs = &c.session;
+            let mut line = format!("    {}  {} events", cs.id, cs.event_count);
+            let title = title_of(cs);
+            if !title.is_empty() {
+                line.push_str(&format!("  {}", clip(&title, 60)));
+            }
+            match &c.spawned_by {
+                Some(sp) => {
+                    let d = sp.description.as_deref().map(|d| format!(" \"{}\"", clip(d, 50))).unwrap_or_default();
+                    line.push_str(&format!("  spawned by event {} {}{d}", sp.seq, sp.tool_name));
+                }
+                None => line.push_str("  (spawning call not found)"),
+            }
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    s.push('\n');
+    for e in &v.events {
         let b = &e.body;
         let what = match b.kind {
             EventKind::ToolCall => format!(

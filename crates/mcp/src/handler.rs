@@ -242,7 +242,7 @@ impl NocturneMcp {
         let r = self
             .call(&ext, move |_, s| {
                 let (session, events) = args::append_request(&raw)?;
-                let total = s.append_events(&session, &events)?;
+                let total = s.append_events(&session, None, &events)?;
                 Ok(AppendOutput { session, appended: events.len(), events: total })
             })
             .await;

@@ -68,16 +68,16 @@ fn folder_kinds(dir: &Path) -> BTreeMap<String, usize> {
 /// The one adapter over the service's ingest report.
 fn summarize(r: &IngestReport) -> IngestSummary {
     IngestSummary {
-        files: r.files,
-        sessions_skipped: r.sessions_skipped,
+        files: r.totals.files,
+        sessions_skipped: r.totals.sessions_unchanged,
         rejected: r
-            .rejected
+            .refused
             .iter()
             .map(|x| Rejected {
                 file: x.file.clone(),
                 reason: match x.line {
-                    Some(l) => format!("line {l}: {}", x.error),
-                    None => x.error.clone(),
+                    Some(l) => format!("line {l}: {}", x.reason),
+                    None => x.reason.clone(),
                 },
             })
             .collect(),

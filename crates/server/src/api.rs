@@ -80,6 +80,19 @@ pub struct SessionsQuery {
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<usize>,
+    /// Only the sub-agent sessions of this session.
+    pub parent: Option<String>,
+    /// The sessions as a tree: sub-agents nested under their parents.
+    #[serde(default)]
+    pub tree: bool,
+}
+
+/// Query of `POST /v1/sessions/{id}/events`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendQuery {
+    /// Append only if the session has exactly this many events now (compare-and-append).
+    pub expect: Option<u32>,
 }
 
 /// Query of `GET /v1/sessions/search`.
@@ -269,18 +282,29 @@ async fn ingest(State(st): State<AppState>, cred: Credentials, q: Q<IngestQuery>
     let q = query_of(q)?;
     let format =
         q.format.as_deref().map(str::parse::<Format>).transpose().map_err(|e| ApiError::invalid(e.to_string()))?;
-    let opts = IngestOptions { format, user: q.user, agent: q.agent, team: q.team };
+    let opts = IngestOptions { format, user: q.user, agent: q.agent, team: q.team, ..Default::default() };
     let name = q.name.unwrap_or_else(|| "request body".into());
     let rep = call(&st, cred, false, move |s| s.ingest_bytes(&name, &body, &opts)).await?;
-    if let Some(r) = rep.rejected.first() {
-        let at = r.line.map(|l| format!(":{l}")).unwrap_or_default();
-        return Err(ApiError::invalid(format!("the transcript was refused: {}{at}: {}", r.file, r.error)));
+    if rep.totals.files_refused > 0 {
+        if let Some(r) = rep.refused.first() {
+            return Err(ApiError::invalid(format!("the transcript was refused: {r}")));
+        }
+    }
+    if let Some(r) = rep.refused.first() {
+        return Err(ApiError::conflict(format!("a session was refused: {r}")));
     }
     ok(rep)
 }
 
-async fn append_events(State(st): State<AppState>, cred: Credentials, id: PathId, body: Bytes) -> Out {
+async fn append_events(
+    State(st): State<AppState>,
+    cred: Credentials,
+    id: PathId,
+    q: Q<AppendQuery>,
+    body: Bytes,
+) -> Out {
     let id = id_of(id)?;
+    let expect = query_of(q)?.expect;
     let items: Vec<serde_json::Value> = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("expected a JSON array of events: {e}")))?;
     let mut events = Vec::with_capacity(items.len());
@@ -296,7 +320,7 @@ async fn append_events(State(st): State<AppState>, cred: Credentials, id: PathId
         events.push(e);
     }
     let sid = id.clone();
-    let n = call(&st, cred, false, move |s| s.append_events(&sid, &events)).await?;
+    let n = call(&st, cred, false, move |s| s.append_events(&sid, expect, &events)).await?;
     ok(serde_json::json!({"session": id, "event_count": n}))
 }
 
@@ -306,17 +330,20 @@ async fn sessions(State(st): State<AppState>, cred: Credentials, q: Q<SessionsQu
         user: q.user,
         agent: q.agent,
         team: q.team,
+        parent: q.parent,
         since: date(q.since)?,
         until: date(q.until)?,
         limit: q.limit,
     };
+    if q.tree {
+        return ok(call(&st, cred, false, move |s| s.session_tree(f)).await?);
+    }
     ok(call(&st, cred, false, move |s| s.sessions(f)).await?)
 }
 
 async fn session(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
     let id = id_of(id)?;
-    let (s, events) = call(&st, cred, false, move |s| s.session(&id)).await?;
-    ok(serde_json::json!({"session": s, "events": events}))
+    ok(call(&st, cred, false, move |s| s.session_view(&id)).await?)
 }
 
 async fn sessions_search(State(st): State<AppState>, cred: Credentials, q: Q<SessionSearchQuery>) -> Out {
@@ -546,6 +573,8 @@ pub fn routes() -> Vec<Route> {
                 query("since", "string", "Started at or after (YYYY-MM-DD or RFC 3339).", Example::Lit("2026-01-01")),
                 query("until", "string", "Started before (YYYY-MM-DD or RFC 3339).", Example::Lit("2030-01-01")),
                 query("limit", "integer", "At most this many.", Example::Lit("50")),
+                query("parent", "string", "Only the sub-agent sessions this session spawned.", Example::Session),
+                query("tree", "boolean", "Nest sub-agents under their parents (SessionTree).", Example::Lit("false")),
             ],
             body: Body::None,
             reply: json(200, "Sessions"),
@@ -572,7 +601,7 @@ pub fn routes() -> Vec<Route> {
             path: "/v1/sessions/{id}",
             operation_id: "getSession",
             tag: "sessions",
-            summary: "A session and its events.",
+            summary: "A session, its events, its parent and its sub-agent sessions (each with the call that spawned it).",
             needs: "read",
             params: vec![path("id", SESSION_ID, Example::Session)],
             body: Body::None,
@@ -586,7 +615,15 @@ pub fn routes() -> Vec<Route> {
             tag: "sessions",
             summary: "Append events (normalized shape; `raw` defaults to the event as sent) to a session.",
             needs: "write",
-            params: vec![path("id", SESSION_ID, Example::Session)],
+            params: vec![
+                path("id", SESSION_ID, Example::Session),
+                query(
+                    "expect",
+                    "integer",
+                    "Append only if the session has exactly this many events (else 409, nothing appended).",
+                    Example::Lit("0"),
+                ),
+            ],
             body: Body::Json {
                 schema: "NewEvents",
                 example: r#"[{"role":"user","kind":"user_message","text":"And now the integration tests."}]"#,

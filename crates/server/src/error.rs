@@ -41,6 +41,10 @@ impl ApiError {
         ApiError::Http { status, message: msg.into() }
     }
 
+    pub(crate) fn conflict(msg: impl Into<String>) -> Self {
+        ApiError::Service(ServiceError::Conflict(msg.into()))
+    }
+
     /// `(code, HTTP status, message)`.
     pub fn parts(&self) -> (&'static str, StatusCode, String) {
         let (code, msg) = match self {

@@ -192,7 +192,11 @@ impl Scoped<'_> {
 
     /// Not found rather than forbidden, so ids of other teams leak nothing.
     fn visible_session(&self, id: &str) -> Result<Session> {
-        let (s, _) = self.svc.session(id)?;
+        let s = self
+            .svc
+            .store()
+            .session(id)?
+            .ok_or_else(|| ServiceError::NotFound { what: "session", id: id.to_string() })?;
         if self.session_visible(&s) {
             Ok(s)
         } else {
@@ -228,6 +232,23 @@ impl Scoped<'_> {
         self.svc.session(id)
     }
 
+    /// A session with its parent and children; children of another team
+    /// are not listed, and a parent of another team reads as not stored.
+    pub fn session_view(&self, id: &str) -> Result<crate::SessionView> {
+        self.need(AccessLevel::Read)?;
+        self.visible_session(id)?;
+        self.svc.session_view_where(id, &|s| self.session_visible(s))
+    }
+
+    /// The visible sessions as a tree (see [`Service::session_tree`]).
+    pub fn session_tree(&self, f: SessionFilter) -> Result<Vec<crate::TreeNode>> {
+        self.need(AccessLevel::Read)?;
+        let list = self.svc.sessions(&self.team_filter(f))?;
+        let store = self.svc.store();
+        let mut stored = |id: &str| store.session(id).map(|s| s.is_some_and(|s| self.session_visible(&s)));
+        crate::sessions::tree(list, &mut stored)
+    }
+
     /// Ingests a transcript posted as bytes; a team-bound token can only
     /// ingest into its team.
     pub fn ingest_bytes(&self, name: &str, bytes: &[u8], opts: &crate::IngestOptions) -> Result<crate::IngestReport> {
@@ -242,11 +263,20 @@ impl Scoped<'_> {
         self.svc.ingest_bytes(name, bytes, &opts)
     }
 
-    /// Appends events to an open session of the caller's team.
-    pub fn append_events(&self, session: &str, events: &[nocturne_core::NewEvent]) -> Result<u32> {
+    /// Appends events to an open session of the caller's team, after the
+    /// `expected_len` events the caller saw (compare-and-append; a
+    /// conflict when the session has another count), or after whatever it
+    /// holds now when `None`.
+    pub fn append_events(
+        &self,
+        session: &str,
+        expected_len: Option<u32>,
+        events: &[nocturne_core::NewEvent],
+    ) -> Result<u32> {
         self.need(AccessLevel::Write)?;
-        self.visible_session(session)?;
-        Ok(self.svc.store().append_events(session, events)?)
+        let s = self.visible_session(session)?;
+        let expected = expected_len.unwrap_or(s.event_count);
+        Ok(self.svc.store().append_events(session, expected, events)?)
     }
 
     pub fn sessions_search(&self, query: &str, k: usize, session: Option<&str>) -> Result<Vec<crate::EventHit>> {

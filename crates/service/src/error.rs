@@ -23,9 +23,10 @@ pub enum ServiceError {
     /// Valid credentials that do not allow this.
     #[error("forbidden: {0}")]
     Forbidden(String),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    /// A file could not be read or written. The reason is part of the
+    /// message (not a separate error source), so it is printed once.
+    #[error("{path}: {}", io_reason(.error))]
+    Io { path: String, error: std::io::Error },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -34,7 +35,9 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::RevisionMismatch { .. } | StoreError::Conflict(_) => ServiceError::Conflict(e.to_string()),
+            StoreError::RevisionMismatch { .. } | StoreError::Conflict(_) | StoreError::LengthMismatch { .. } => {
+                ServiceError::Conflict(e.to_string())
+            }
             StoreError::NotFound { what, id } => ServiceError::NotFound { what, id },
             StoreError::NotEmpty(m) => ServiceError::Conflict(m),
             other => ServiceError::Store(other),
@@ -83,7 +86,30 @@ impl ServiceError {
         }
     }
 
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        ServiceError::Io { path: path.display().to_string(), source }
+    pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Self {
+        ServiceError::Io { path: path.display().to_string(), error }
+    }
+}
+
+/// An IO error as a person reads it: `No such file or directory`, without
+/// the `(os error 2)` the platform appends.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text.get(..at).unwrap_or(&text).to_string(),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_says_its_reason_once() {
+        let e = std::fs::read("/nonexistent/x.jsonl").unwrap_err();
+        let se = ServiceError::io(std::path::Path::new("/nonexistent/x.jsonl"), e);
+        assert_eq!(se.to_string(), "/nonexistent/x.jsonl: No such file or directory");
+        assert!(std::error::Error::source(&se).is_none(), "no source, so error chains do not repeat it");
     }
 }

@@ -1,18 +1,20 @@
-//! Portable export: a versioned JSON document (memories and every revision)
-//! that imports back exactly, and AGENTS.md / CLAUDE.md-style markdown.
+//! Portable export: a versioned JSON document (memories and every revision,
+//! outcomes, the session log with parent links) that imports back exactly,
+//! and AGENTS.md / CLAUDE.md-style markdown.
 
 use crate::memory::{redacted, secret_field, sort_for_display};
 use crate::outcomes::{outcome_secret_field, redacted_outcome};
 use crate::{Result, Service, ServiceError};
 use nocturne_core::revision::replay;
-use nocturne_core::{Change, Memory, Revision};
+use nocturne_core::{chain, Change, Memory, NewEvent, Revision, Session};
+use nocturne_store::{Appended, SessionFilter};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The `format` field of an export document.
 pub const EXPORT_FORMAT: &str = "nocturne-export";
 /// The schema version of an export document (see docs/export-format.md).
-pub const EXPORT_VERSION: u32 = 2;
+pub const EXPORT_VERSION: u32 = 3;
 
 /// The JSON export document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +33,27 @@ pub struct ExportDoc {
     /// Every outcome, superseded ones included, in id order (since version 2).
     #[serde(default)]
     pub outcomes: Vec<nocturne_core::outcome::Outcome>,
+    /// The session log: every session with its parent link and events,
+    /// by id (since version 3).
+    #[serde(default)]
+    pub sessions: Vec<ExportSession>,
+}
+
+/// One session of the log in an export: its header verbatim and its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportSession {
+    #[serde(flatten)]
+    pub header: Session,
+    pub events: Vec<ExportEvent>,
+}
+
+/// One event of an exported session, with its chain hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportEvent {
+    pub seq: u32,
+    #[serde(flatten)]
+    pub body: NewEvent,
+    pub hash: String,
 }
 
 /// One stored taxonomy version.
@@ -53,6 +76,23 @@ pub struct ImportSummary {
     pub outcomes_added: usize,
     /// Outcomes not imported because the store already had outcomes.
     pub outcomes_skipped: usize,
+    /// Sessions stored from the document.
+    pub sessions_added: usize,
+    /// Sessions the store had with fewer events of the same chain: grown to the document's.
+    pub sessions_extended: usize,
+    /// Sessions the store already had exactly.
+    pub sessions_skipped: usize,
+    /// Sessions the store has with other events under the same id: left as stored.
+    pub sessions_conflicting: Vec<String>,
+}
+
+/// What merging the document's sessions did.
+#[derive(Default)]
+struct SessionMerge {
+    added: usize,
+    extended: usize,
+    skipped: usize,
+    conflicting: Vec<String>,
 }
 
 impl Service {
@@ -75,7 +115,78 @@ impl Service {
                 .map(|(version, toml, set_at)| TaxonomyVersion { version, toml, set_at })
                 .collect(),
             outcomes: self.store.outcomes(None)?.iter().map(redacted_outcome).collect(),
+            sessions: self.export_sessions()?,
         })
+    }
+
+    fn export_sessions(&self) -> Result<Vec<ExportSession>> {
+        let mut list = self.store.sessions(&SessionFilter::default())?;
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = Vec::with_capacity(list.len());
+        for header in list {
+            let events = self
+                .store
+                .events(&header.id)?
+                .into_iter()
+                .map(|e| ExportEvent { seq: e.seq, body: e.body, hash: e.hash })
+                .collect();
+            out.push(ExportSession { header, events });
+        }
+        Ok(out)
+    }
+
+    /// Checks every session of a document against its own chain before
+    /// anything is imported: an edited session refuses the document.
+    fn check_sessions(doc: &ExportDoc, source: &str) -> Result<()> {
+        for s in &doc.sessions {
+            let id = &s.header.id;
+            let hashes = chain::hashes(id, s.events.iter().map(|e| &e.body));
+            for (i, (e, h)) in s.events.iter().zip(&hashes).enumerate() {
+                if e.seq as usize != i || e.hash != hex::encode(h) {
+                    return Err(ServiceError::Invalid(format!(
+                        "{source}: session {id}: event {i} does not match its hash chain (the file was edited)"
+                    )));
+                }
+            }
+            let head = hashes.last().copied().unwrap_or_else(|| chain::genesis(id));
+            if hex::encode(head) != s.header.head_hash || s.events.len() != s.header.event_count as usize {
+                return Err(ServiceError::Invalid(format!(
+                    "{source}: session {id}: its events do not end in its head hash (the file was edited or is incomplete)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the document's sessions the store lacks verbatim; grows the
+    /// ones it holds a prefix of (compare-and-append); leaves the others.
+    fn import_sessions(&self, doc: &ExportDoc) -> Result<SessionMerge> {
+        let mut m = SessionMerge::default();
+        for s in &doc.sessions {
+            let id = &s.header.id;
+            let events: Vec<NewEvent> = s.events.iter().map(|e| e.body.clone()).collect();
+            match self.store.session(id)? {
+                None => match self.store.restore_session(&s.header, &events)? {
+                    Appended::Added { .. } => m.added += 1,
+                    Appended::Skipped => m.skipped += 1,
+                },
+                Some(st) if st.head_hash == s.header.head_hash && st.event_count == s.header.event_count => m.skipped += 1,
+                Some(st) => {
+                    let k = st.event_count as usize;
+                    let prefix = match k.checked_sub(1) {
+                        None => hex::encode(chain::genesis(id)) == st.head_hash,
+                        Some(last) => s.events.get(last).is_some_and(|e| e.hash == st.head_hash),
+                    };
+                    if prefix && events.len() > k {
+                        self.store.append_events(id, st.event_count, events.get(k..).unwrap_or_default())?;
+                        m.extended += 1;
+                    } else {
+                        m.conflicting.push(id.clone());
+                    }
+                }
+            }
+        }
+        Ok(m)
     }
 
     /// Imports an export document. Into a store with no revisions the
@@ -105,6 +216,8 @@ impl Service {
                 "{source}: the memories do not match the revisions (the file was edited or is incomplete)"
             )));
         }
+        Self::check_sessions(&doc, source)?;
+        let sm = self.import_sessions(&doc)?;
         let (outcomes_added, outcomes_skipped) = self.import_outcome_history(&doc)?;
         if self.store.head()? == 0 {
             self.store.restore(&doc.revisions)?;
@@ -115,6 +228,10 @@ impl Service {
                 memories_skipped: 0,
                 outcomes_added,
                 outcomes_skipped,
+                sessions_added: sm.added,
+                sessions_extended: sm.extended,
+                sessions_skipped: sm.skipped,
+                sessions_conflicting: sm.conflicting,
             });
         }
         let mut changes = Vec::new();
@@ -144,6 +261,10 @@ impl Service {
             memories_skipped: skipped,
             outcomes_added,
             outcomes_skipped,
+            sessions_added: sm.added,
+            sessions_extended: sm.extended,
+            sessions_skipped: sm.skipped,
+            sessions_conflicting: sm.conflicting,
         })
     }
 

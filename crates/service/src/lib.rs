@@ -16,8 +16,11 @@ mod dreams;
 pub use access::{Access, AccessLevel, NewToken, Scoped};
 pub use dreams::{with_instructions, MemorySuggestion, OpSelection};
 pub use error::{ErrorCode, ServiceError};
-pub use export::{ExportDoc, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION};
-pub use ingest::{IngestOptions, IngestReport, Rejected};
+pub use export::{ExportDoc, ExportEvent, ExportSession, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION};
+pub use ingest::{
+    FileEntry, FileStatus, IngestOptions, IngestReport, IngestTotals, Refusal, SessionEntry, SessionResult,
+    DEFAULT_MEMORY_BUDGET,
+};
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
@@ -25,7 +28,7 @@ pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
 pub use schedule::{Config, Cron, Planned, Policy, Schedule, MAX_ATTEMPTS};
 pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
-pub use sessions::{VerifyFailure, VerifyReport};
+pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
 
 use nocturne_store_sqlite::SqliteStore;
 use std::path::Path;

@@ -318,3 +318,104 @@ mod tests {
         assert!(!in_order(&steps, &reversed));
     }
 }
+
+impl Service {
+    /// Logs an outcome the source recorded (a benchmark's reward) on the
+    /// primary dimension of the taxonomy in force, as source `code`, by the
+    /// format that read it. Checked like any outcome; the default taxonomy
+    /// is stored on first use.
+    pub(crate) fn log_source_outcome(
+        &self,
+        session: &str,
+        format: &str,
+        o: &nocturne_core::SourceOutcome,
+    ) -> std::result::Result<(), String> {
+        let tax = self.ensure_taxonomy().map_err(|e| e.to_string())?;
+        let dim = tax.primary().ok_or("the taxonomy has no primary dimension")?;
+        let value = value_for_score(dim, o.score)
+            .ok_or_else(|| format!("score {} cannot be placed on dimension `{}`", o.score, dim.name))?;
+        self.log_outcome(&LogOutcome {
+            session: session.to_string(),
+            task: None,
+            set: vec![format!("{}={value}", dim.name)],
+            source: Some("code".into()),
+            by: Some(format.to_string()),
+            comment: o.comment.clone(),
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A normalized score (0 worst, 1 best) as a value of `dim`: the label
+/// nearest by its value (1 → the best label, 0 → the worst; among equals
+/// the first in taxonomy order), a number placed in the range by its
+/// direction, or true from 0.5 up. `None` for text, or a score that is not
+/// a number.
+pub(crate) fn value_for_score(dim: &nocturne_core::outcome::Dimension, score: f64) -> Option<String> {
+    use nocturne_core::outcome::{Direction, DimensionKind};
+    if !score.is_finite() {
+        return None;
+    }
+    let s = score.clamp(0.0, 1.0);
+    match &dim.kind {
+        DimensionKind::Categorical { labels } => {
+            let lo = labels.iter().map(|l| l.value).fold(f64::INFINITY, f64::min);
+            let hi = labels.iter().map(|l| l.value).fold(f64::NEG_INFINITY, f64::max);
+            let norm = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
+            let mut best: Option<(&str, f64)> = None;
+            for l in labels {
+                let d = (norm(l.value) - s).abs();
+                if best.map_or(true, |(_, bd)| d < bd) {
+                    best = Some((&l.name, d));
+                }
+            }
+            best.map(|(n, _)| n.to_string())
+        }
+        DimensionKind::Numeric { min, max, direction } => {
+            let v = match direction {
+                Direction::Higher => min + s * (max - min),
+                Direction::Lower => max - s * (max - min),
+            };
+            Some(format!("{v}"))
+        }
+        DimensionKind::Boolean => Some((s >= 0.5).to_string()),
+        DimensionKind::Text => None,
+    }
+}
+
+#[cfg(test)]
+mod source_outcome_tests {
+    use super::*;
+    use nocturne_core::outcome::{Dimension, DimensionKind, Direction, Taxonomy};
+
+    #[test]
+    fn scores_map_onto_the_default_primary_dimension() {
+        let t = Taxonomy::default_taxonomy();
+        let result = t.primary().unwrap();
+        let at = |s: f64| value_for_score(result, s);
+        assert_eq!(at(1.0).as_deref(), Some("success"));
+        assert_eq!(at(0.0).as_deref(), Some("failure"), "the first of the worst labels");
+        assert_eq!(at(0.5).as_deref(), Some("partial"));
+        assert_eq!(at(0.8).as_deref(), Some("success"));
+        assert_eq!(at(0.3).as_deref(), Some("partial"));
+        assert_eq!(at(0.2).as_deref(), Some("failure"));
+        assert_eq!(at(7.0).as_deref(), Some("success"), "clamped");
+        assert_eq!(at(f64::NAN), None);
+    }
+
+    #[test]
+    fn numeric_and_boolean_primaries_are_mapped_by_their_direction() {
+        let dim = |kind| Dimension { name: "d".into(), description: String::new(), primary: true, kind };
+        let rating = dim(DimensionKind::Numeric { min: 1.0, max: 5.0, direction: Direction::Higher });
+        assert_eq!(value_for_score(&rating, 1.0).as_deref(), Some("5"));
+        assert_eq!(value_for_score(&rating, 0.5).as_deref(), Some("3"));
+        let cost = dim(DimensionKind::Numeric { min: 0.0, max: 10.0, direction: Direction::Lower });
+        assert_eq!(value_for_score(&cost, 1.0).as_deref(), Some("0"));
+        assert_eq!(value_for_score(&cost, 0.0).as_deref(), Some("10"));
+        let ok = dim(DimensionKind::Boolean);
+        assert_eq!(value_for_score(&ok, 0.5).as_deref(), Some("true"));
+        assert_eq!(value_for_score(&ok, 0.4).as_deref(), Some("false"));
+        assert_eq!(value_for_score(&dim(DimensionKind::Text), 1.0), None);
+    }
+}

@@ -8,7 +8,7 @@ mod schema;
 
 use nocturne_core::outcome::Outcome;
 use nocturne_core::{
-    chain, Change, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
+    chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
     Appended, Commit, DreamRun, HistoryEntry, Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
@@ -132,11 +132,20 @@ fn kind_of(c: i64) -> Result<EventKind> {
     })
 }
 
-const SESSION_COLS: &str =
-    "id, format, source, user, agent, team, title, event_count, head_hash, started_at, ended_at, ingested_at";
+const SESSION_COLS: &str = "id, format, source, user, agent, team, title, event_count, head_hash, started_at, \
+     ended_at, ingested_at, parent, subagent, counterpart";
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let head: Vec<u8> = r.get(8)?;
+    let bad = |col: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e)
+    };
+    let subagent: Option<String> = r.get(13)?;
+    let subagent = subagent.map(|j| serde_json::from_str(&j)).transpose().map_err(|e| bad(13, Box::new(e)))?;
+    let counterpart: Option<String> = r.get(14)?;
+    let counterpart = counterpart
+        .map(|c| Counterpart::parse(&c).ok_or_else(|| bad(14, format!("unknown counterpart {c:?}").into())))
+        .transpose()?;
     Ok(Session {
         id: r.get(0)?,
         format: r.get(1)?,
@@ -145,15 +154,39 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         agent: r.get(4)?,
         team: r.get(5)?,
         title: r.get(6)?,
-        parent: None,
-        subagent: None,
-        counterpart: None,
+        parent: r.get(12)?,
+        subagent,
+        counterpart,
         event_count: r.get(7)?,
         head_hash: hex::encode(head),
         started_at: r.get(9)?,
         ended_at: r.get(10)?,
         ingested_at: r.get(11)?,
     })
+}
+
+/// A read error; a column that does not decode is corruption, not a backend failure.
+fn read_err(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(col, _, why) => {
+            StoreError::Corrupt(format!("session column {col}: {why}"))
+        }
+        e => backend(e),
+    }
+}
+
+const INSERT_SESSION: &str = "INSERT INTO sessions (id, format, source, user, agent, team, title, event_count, \
+     head_hash, started_at, ended_at, ingested_at, parent, subagent, counterpart) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+/// The header columns of a new session, after `id` .. `title` and before
+/// the chain: `parent`, `subagent` (JSON), `counterpart`.
+fn link_cols(
+    parent: &Option<String>,
+    subagent: &Option<nocturne_core::Subagent>,
+    counterpart: Option<Counterpart>,
+) -> Result<(Option<String>, Option<String>, Option<&'static str>)> {
+    Ok((parent.clone(), opt_json(subagent)?, counterpart.map(Counterpart::as_str)))
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -206,12 +239,7 @@ impl Store for SqliteStore {
     fn append_sessions(&self, batch: &[SessionRecord]) -> Result<Vec<Appended>> {
         self.write(|tx| {
             let mut exists = tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1").map_err(backend)?;
-            let mut ins_s = tx
-                .prepare_cached(
-                    "INSERT INTO sessions (id, format, source, user, agent, team, title, event_count, head_hash, \
-                     started_at, ended_at, ingested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(backend)?;
+            let mut ins_s = tx.prepare_cached(INSERT_SESSION).map_err(backend)?;
             let mut ins_e = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
             let mut out = Vec::with_capacity(batch.len());
             for rec in batch {
@@ -220,18 +248,12 @@ impl Store for SqliteStore {
                     out.push(Appended::Skipped);
                     continue;
                 }
-                if s.events.len() >= MAX_EVENTS {
-                    return Err(StoreError::Backend(format!(
-                        "session {} has {} events; at most {} are supported",
-                        s.id,
-                        s.events.len(),
-                        MAX_EVENTS - 1
-                    )));
-                }
+                check_size(&s.id, s.events.len())?;
                 let hashes = chain::hashes(&s.id, &s.events);
                 let head = hashes.last().copied().unwrap_or_else(|| chain::genesis(&s.id));
                 let (first, last) = s.time_span();
                 let started = first.unwrap_or_else(|| rec.ingested_at.clone());
+                let (parent, subagent, counterpart) = link_cols(&s.parent, &s.subagent, s.counterpart)?;
                 ins_s
                     .execute(params![
                         s.id,
@@ -245,7 +267,10 @@ impl Store for SqliteStore {
                         &head[..],
                         started,
                         last,
-                        rec.ingested_at
+                        rec.ingested_at,
+                        parent,
+                        subagent,
+                        counterpart
                     ])
                     .map_err(backend)?;
                 let sid = tx.last_insert_rowid();
@@ -258,7 +283,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn append_events(&self, session: &str, events: &[NewEvent]) -> Result<u32> {
+    fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
         self.write(|tx| {
             let row: Option<(i64, u32, Vec<u8>)> = tx
                 .query_row("SELECT rowid, event_count, head_hash FROM sessions WHERE id = ?1", [session], |r| {
@@ -269,18 +294,21 @@ impl Store for SqliteStore {
             let Some((sid, count, head)) = row else {
                 return Err(StoreError::NotFound { what: "session", id: session.to_string() });
             };
+            if count != expected_len {
+                return Err(StoreError::LengthMismatch {
+                    session: session.to_string(),
+                    expected: expected_len,
+                    actual: count,
+                });
+            }
             if events.is_empty() {
                 return Ok(count);
             }
             let total = count as usize + events.len();
-            if total >= MAX_EVENTS {
-                return Err(StoreError::Backend(format!("session {session} would have {total} events; at most {} are supported", MAX_EVENTS - 1)));
-            }
+            check_size(session, total)?;
             let mut prev: [u8; 32] =
                 head.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("head hash of {session}")))?;
-            let mut ins = tx
-                .prepare_cached(INSERT_EVENT)
-                .map_err(backend)?;
+            let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
             for (i, e) in events.iter().enumerate() {
                 let seq = count + i as u32;
                 prev = chain::link(&prev, seq, e);
@@ -296,11 +324,57 @@ impl Store for SqliteStore {
         })
     }
 
+    fn restore_session(&self, h: &Session, events: &[NewEvent]) -> Result<Appended> {
+        let hashes = chain::hashes(&h.id, events);
+        let head = hashes.last().copied().unwrap_or_else(|| chain::genesis(&h.id));
+        if events.len() != h.event_count as usize || hex::encode(head) != h.head_hash {
+            return Err(StoreError::Corrupt(format!(
+                "session {}: its {} events do not end in the recorded head hash with {} events",
+                h.id,
+                events.len(),
+                h.event_count
+            )));
+        }
+        check_size(&h.id, events.len())?;
+        self.write(|tx| {
+            if tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1").map_err(backend)?.exists([&h.id]).map_err(backend)? {
+                return Ok(Appended::Skipped);
+            }
+            let (parent, subagent, counterpart) = link_cols(&h.parent, &h.subagent, h.counterpart)?;
+            tx.prepare_cached(INSERT_SESSION)
+                .map_err(backend)?
+                .execute(params![
+                    h.id,
+                    h.format,
+                    h.source,
+                    h.user,
+                    h.agent,
+                    h.team,
+                    h.title,
+                    events.len() as i64,
+                    &head[..],
+                    h.started_at,
+                    h.ended_at,
+                    h.ingested_at,
+                    parent,
+                    subagent,
+                    counterpart
+                ])
+                .map_err(backend)?;
+            let sid = tx.last_insert_rowid();
+            let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
+            for (i, (e, hash)) in events.iter().zip(&hashes).enumerate() {
+                insert_event(&mut ins, (sid << SEQ_BITS) | i as i64, e, hash)?;
+            }
+            Ok(Appended::Added { events: events.len() as u32 })
+        })
+    }
+
     fn session(&self, id: &str) -> Result<Option<Session>> {
         let conn = self.conn()?;
         conn.query_row(&format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1"), [id], session_row)
             .optional()
-            .map_err(backend)
+            .map_err(read_err)
     }
 
     fn sessions(&self, f: &SessionFilter) -> Result<Vec<Session>> {
@@ -311,6 +385,7 @@ impl Store for SqliteStore {
             ("user", "=", &f.user),
             ("agent", "=", &f.agent),
             ("team", "=", &f.team),
+            ("parent", "=", &f.parent),
             ("started_at", ">=", &f.since),
             ("started_at", "<", &f.until),
         ] {
@@ -325,7 +400,18 @@ impl Store for SqliteStore {
         }
         let mut st = conn.prepare(&sql).map_err(backend)?;
         let rows = st.query_map(rusqlite::params_from_iter(args.iter()), session_row).map_err(backend)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err)
+    }
+
+    fn children(&self, parent: &str) -> Result<Vec<Session>> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE parent = ?1 ORDER BY started_at, id"
+            ))
+            .map_err(backend)?;
+        let rows = st.query_map([parent], session_row).map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err)
     }
 
     fn events(&self, session: &str) -> Result<Vec<Event>> {
@@ -832,6 +918,17 @@ fn read_log<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Refuses a session longer than the event id layout allows.
+fn check_size(session: &str, n: usize) -> Result<()> {
+    if n >= MAX_EVENTS {
+        return Err(StoreError::Backend(format!(
+            "session {session} would have {n} events; at most {} are supported",
+            MAX_EVENTS - 1
+        )));
+    }
+    Ok(())
+}
+
 const INSERT_EVENT: &str = "INSERT INTO events (id, role, kind, tool_name, tool_input, tool_use_id, text, flags, \
      timestamp, source_line, raw, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
@@ -918,6 +1015,40 @@ mod tests {
     }
 
     #[test]
+    fn the_schema_refuses_changing_a_parent_link() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        s.append_sessions(&[conformance::sample_child("p/agent-a", "p", "2026-01-01T00:00:00Z", 2)]).unwrap();
+        let conn = s.conn().unwrap();
+        for sql in [
+            "UPDATE sessions SET parent = 'other'",
+            "UPDATE sessions SET parent = NULL",
+            "UPDATE sessions SET subagent = '{\"agent_id\":\"x\"}'",
+            "UPDATE sessions SET counterpart = 'operator'",
+            // Not even together with a legitimate growth of the session.
+            "UPDATE sessions SET parent = 'other', event_count = event_count + 1",
+        ] {
+            let e = conn.execute(sql, []).unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+        drop(conn);
+        assert_eq!(s.session("p/agent-a").unwrap().unwrap().parent.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn children_are_found_through_the_parent_index() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let conn = s.conn().unwrap();
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM sessions WHERE parent = 'p' ORDER BY started_at, id",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("sessions_parent"), "{plan}");
+    }
+
+    #[test]
     fn a_store_from_schema_version_1_opens_and_migrates() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
@@ -950,6 +1081,84 @@ mod tests {
 #[cfg(test)]
 mod compat {
     use super::*;
+
+    /// The committed store written by schema version 7 (`tests/compat/v7.db`),
+    /// the last version before parent links: a main session of 3 events and
+    /// a session that holds what an old Nocturne stored for a sub-agent file
+    /// (under the main session's id in the issue; here under its own id).
+    fn fixture_v7() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/v7.db")
+    }
+
+    #[test]
+    #[ignore = "writes the committed fixture; run once when a schema version is released"]
+    fn write_v7_fixture() {
+        let path = fixture_v7();
+        let _ = std::fs::remove_file(&path);
+        create_at_version(&path, 7).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        for (rowid, id, n) in [(1i64, "v7-main", 3usize), (2, "v7-agent", 2)] {
+            let rec = nocturne_store::conformance::sample_session(id, "ana", "2025-11-01T10:00:00Z", n);
+            let hashes = chain::hashes(id, &rec.session.events);
+            conn.execute(
+                "INSERT INTO sessions (rowid, id, format, source, user, team, event_count, head_hash, started_at, \
+                 ended_at, ingested_at) VALUES (?1, ?2, 'claude-code', ?3, 'ana', 'web', ?4, ?5, \
+                 '2025-11-01T10:00:00Z', '2025-11-01T10:00:00Z', '2025-11-02T00:00:00Z')",
+                params![rowid, id, format!("{id}.jsonl"), n as i64, &hashes[n - 1][..]],
+            )
+            .unwrap();
+            for (i, e) in rec.session.events.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO events (id, role, kind, text, flags, timestamp, source_line, raw, hash) \
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8)",
+                    params![
+                        (rowid << SEQ_BITS) | i as i64,
+                        role_code(e.role),
+                        kind_code(e.kind),
+                        e.text,
+                        e.timestamp,
+                        e.source_line,
+                        e.raw,
+                        &hashes[i][..]
+                    ],
+                )
+                .unwrap();
+            }
+        }
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+
+    #[test]
+    fn the_committed_v7_store_opens_migrates_and_gains_parent_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        std::fs::copy(fixture_v7(), &path).unwrap();
+        let s = SqliteStore::open(&path).unwrap();
+        let v: i64 = s.conn().unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        for (id, n) in [("v7-main", 3), ("v7-agent", 2)] {
+            let sess = s.session(id).unwrap().unwrap();
+            assert_eq!((sess.parent, sess.subagent, sess.counterpart), (None, None, None), "old sessions have no link");
+            let events = s.events(id).unwrap();
+            assert_eq!(events.len(), n);
+            assert_eq!(sess.head_hash, chain::head_hex(id, events.iter().map(|e| &e.body)));
+        }
+        // A sub-agent ingested after the upgrade links to the old main session.
+        let child = nocturne_store::conformance::sample_child("v7-main/agent-a1", "v7-main", "2025-11-01T10:01:00Z", 2);
+        s.append_sessions(&[child]).unwrap();
+        let kids: Vec<String> = s.children("v7-main").unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(kids, ["v7-main/agent-a1"]);
+        // The old main session still grows at its end, and only there.
+        let more = nocturne_store::conformance::sample_session("v7-main", "ana", "2025-11-01T10:00:00Z", 5);
+        assert!(matches!(
+            s.append_events("v7-main", 2, &more.session.events[3..]),
+            Err(StoreError::LengthMismatch { expected: 2, actual: 3, .. })
+        ));
+        assert_eq!(s.append_events("v7-main", 3, &more.session.events[3..]).unwrap(), 5);
+        assert_eq!(s.session("v7-main").unwrap().unwrap().head_hash, chain::head_hex("v7-main", &more.session.events));
+        let e = s.conn().unwrap().execute("UPDATE sessions SET parent = 'x' WHERE id = 'v7-agent'", []).unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
 
     /// The committed store written by schema version 1 (`tests/compat/v1.db`):
     /// one session with two events, one memory at revision 1.

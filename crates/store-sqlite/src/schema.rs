@@ -155,6 +155,24 @@ const MIGRATIONS: &[&str] = &[
         lease_until TEXT NOT NULL
     );
     "#,
+    // 8: sub-agent sessions: the parent link (indexed, for children), what
+    // the sub-agent is (JSON) and who speaks in the user turns. Fixed once
+    // stored, like the rest of the header.
+    r#"
+    ALTER TABLE sessions ADD COLUMN parent TEXT;
+    ALTER TABLE sessions ADD COLUMN subagent TEXT;
+    ALTER TABLE sessions ADD COLUMN counterpart TEXT;
+    CREATE INDEX sessions_parent ON sessions (parent, started_at);
+    DROP TRIGGER sessions_append_only_u;
+    CREATE TRIGGER sessions_append_only_u BEFORE UPDATE ON sessions
+        WHEN NEW.id IS NOT OLD.id OR NEW.format IS NOT OLD.format OR NEW.source IS NOT OLD.source
+          OR NEW.user IS NOT OLD.user OR NEW.agent IS NOT OLD.agent OR NEW.team IS NOT OLD.team
+          OR NEW.title IS NOT OLD.title OR NEW.started_at IS NOT OLD.started_at
+          OR NEW.ingested_at IS NOT OLD.ingested_at OR NEW.event_count <= OLD.event_count
+          OR NEW.parent IS NOT OLD.parent OR NEW.subagent IS NOT OLD.subagent
+          OR NEW.counterpart IS NOT OLD.counterpart
+        BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,7 +5,8 @@
 
 use crate::{Appended, Commit, SessionFilter, SessionRecord, Store, StoreError};
 use nocturne_core::{
-    chain, Change, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role, Scope, Status,
+    chain, Change, Counterpart, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role,
+    Scope, Status, Subagent,
 };
 use std::collections::BTreeMap;
 
@@ -34,6 +35,10 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("usage_events_are_appended", usage_events_are_appended),
         ("tokens_are_found_by_hash_and_revoked", tokens_are_found_by_hash_and_revoked),
         ("open_sessions_grow_at_their_end", open_sessions_grow_at_their_end),
+        ("compare_and_append_refuses_a_stale_length", compare_and_append_refuses_a_stale_length),
+        ("parent_links_round_trip", parent_links_round_trip),
+        ("children_are_listed_by_parent", children_are_listed_by_parent),
+        ("restore_session_keeps_the_header_verbatim", restore_session_keeps_the_header_verbatim),
         ("a_lock_has_one_holder_until_its_lease_ends", a_lock_has_one_holder_until_its_lease_ends),
         ("runs_are_recorded_and_updated", runs_are_recorded_and_updated),
     ];
@@ -457,7 +462,7 @@ fn open_sessions_grow_at_their_end<S: Store>(s: &S) -> Result<(), String> {
     first.session.events.truncate(2);
     s.append_sessions(&[first]).map_err(err)?;
     let before = s.events("s1").map_err(err)?;
-    let n = s.append_events("s1", &whole.session.events[2..]).map_err(err)?;
+    let n = s.append_events("s1", 2, &whole.session.events[2..]).map_err(err)?;
     ensure(n == 5, "new count returned")?;
     let sess = s.session("s1").map_err(err)?.ok_or("missing")?;
     ensure(sess.event_count == 5, "count advanced")?;
@@ -468,9 +473,131 @@ fn open_sessions_grow_at_their_end<S: Store>(s: &S) -> Result<(), String> {
     let after = s.events("s1").map_err(err)?;
     ensure(after[..2] == before[..], "earlier events unchanged")?;
     ensure(
-        matches!(s.append_events("nope", &whole.session.events[..1]), Err(StoreError::NotFound { .. })),
+        matches!(s.append_events("nope", 0, &whole.session.events[..1]), Err(StoreError::NotFound { .. })),
         "unknown session",
-    )
+    )?;
+    let ended = s.session("s1").map_err(err)?.ok_or("missing")?.ended_at;
+    ensure(ended == Some("2026-01-01T10:00:00Z".into()), "the end time follows the last event")
+}
+
+fn compare_and_append_refuses_a_stale_length<S: Store>(s: &S) -> Result<(), String> {
+    let whole = sample_session("s1", "ana", "2026-01-01T10:00:00Z", 6);
+    let mut first = whole.clone();
+    first.session.events.truncate(3);
+    s.append_sessions(&[first]).map_err(err)?;
+    let before = (s.session("s1").map_err(err)?, s.events("s1").map_err(err)?);
+    for stale in [0u32, 2, 4] {
+        match s.append_events("s1", stale, &whole.session.events[3..]) {
+            Err(StoreError::LengthMismatch { session, expected, actual }) => {
+                ensure(session == "s1" && expected == stale && actual == 3, "the mismatch names both counts")?;
+            }
+            other => return Err(format!("expected LengthMismatch for expected_len {stale}, got {other:?}")),
+        }
+        ensure((s.session("s1").map_err(err)?, s.events("s1").map_err(err)?) == before, "a refused append changes nothing")?;
+    }
+    ensure(s.append_events("s1", 3, &[]).map_err(err)? == 3, "appending nothing at the right length is a no-op")?;
+    ensure(
+        matches!(s.append_events("s1", 1, &[]), Err(StoreError::LengthMismatch { .. })),
+        "even an empty append checks the length",
+    )?;
+    ensure(s.append_events("s1", 3, &whole.session.events[3..5]).map_err(err)? == 5, "first writer wins")?;
+    ensure(
+        matches!(s.append_events("s1", 3, &whole.session.events[5..]), Err(StoreError::LengthMismatch { actual: 5, .. })),
+        "a second writer that saw the old length is refused",
+    )?;
+    ensure(s.append_events("s1", 5, &whole.session.events[5..]).map_err(err)? == 6, "and succeeds after re-reading")?;
+    let sess = s.session("s1").map_err(err)?.ok_or("missing")?;
+    ensure(sess.head_hash == chain::head_hex("s1", &whole.session.events), "the chain is the whole session's")
+}
+
+/// A sub-agent session of `parent` for the checks.
+pub fn sample_child(id: &str, parent: &str, start: &str, n: usize) -> SessionRecord {
+    let mut rec = sample_session(id, "ana", start, n);
+    rec.session.parent = Some(parent.into());
+    rec.session.subagent = Some(Subagent {
+        agent_id: id.rsplit('/').next().unwrap_or(id).into(),
+        agent_type: Some("Explore".into()),
+        description: Some("look around".into()),
+        compaction: false,
+    });
+    rec.session.counterpart = Some(Counterpart::Agent);
+    rec
+}
+
+fn parent_links_round_trip<S: Store>(s: &S) -> Result<(), String> {
+    let mut main = sample_session("p", "ana", "2026-01-01T10:00:00Z", 2);
+    main.session.counterpart = Some(Counterpart::Customer);
+    let child = sample_child("p/agent-a1", "p", "2026-01-01T10:01:00Z", 3);
+    s.append_sessions(&[child.clone(), main]).map_err(err)?;
+    let c = s.session("p/agent-a1").map_err(err)?.ok_or("child not found")?;
+    ensure(c.parent.as_deref() == Some("p"), "parent kept")?;
+    ensure(c.subagent == child.session.subagent, "sub-agent kept exactly")?;
+    ensure(c.counterpart == Some(Counterpart::Agent), "counterpart kept")?;
+    let p = s.session("p").map_err(err)?.ok_or("parent not found")?;
+    ensure(p.parent.is_none() && p.subagent.is_none(), "a main session has no parent")?;
+    ensure(p.counterpart == Some(Counterpart::Customer), "counterpart of the main session kept")?;
+    let listed = s.sessions(&SessionFilter::default()).map_err(err)?;
+    ensure(listed.iter().any(|x| x == &c), "listing returns the same header")?;
+    let mut compaction = sample_child("p/agent-acompact-1", "p", "2026-01-01T10:02:00Z", 1);
+    if let Some(sa) = compaction.session.subagent.as_mut() {
+        sa.compaction = true;
+        sa.agent_type = None;
+        sa.description = None;
+    }
+    s.append_sessions(std::slice::from_ref(&compaction)).map_err(err)?;
+    let got = s.session("p/agent-acompact-1").map_err(err)?.ok_or("missing")?;
+    ensure(got.subagent == compaction.session.subagent, "compaction flag and absent fields kept")
+}
+
+fn children_are_listed_by_parent<S: Store>(s: &S) -> Result<(), String> {
+    s.append_sessions(&[
+        sample_child("p/agent-b", "p", "2026-01-01T10:05:00Z", 1),
+        sample_session("p", "ana", "2026-01-01T10:00:00Z", 1),
+        sample_child("p/agent-a", "p", "2026-01-01T10:01:00Z", 1),
+        sample_child("q/agent-c", "q", "2026-01-01T10:02:00Z", 1),
+        sample_child("p/agent-a/agent-d", "p/agent-a", "2026-01-01T10:03:00Z", 1),
+    ])
+    .map_err(err)?;
+    let ids = |v: Vec<nocturne_core::Session>| v.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    ensure(ids(s.children("p").map_err(err)?) == ["p/agent-a", "p/agent-b"], "children oldest first, only direct ones")?;
+    ensure(ids(s.children("q").map_err(err)?) == ["q/agent-c"], "children of a parent that is not stored")?;
+    ensure(ids(s.children("p/agent-a").map_err(err)?) == ["p/agent-a/agent-d"], "grandchildren under their parent")?;
+    ensure(s.children("p/agent-b").map_err(err)?.is_empty(), "a leaf has no children")?;
+    let f = SessionFilter { parent: Some("p".into()), user: Some("bob".into()), ..Default::default() };
+    ensure(s.sessions(&f).map_err(err)?.is_empty(), "the parent filter combines with the others")
+}
+
+fn restore_session_keeps_the_header_verbatim<S: Store>(s: &S) -> Result<(), String> {
+    let rec = sample_child("p/agent-a", "p", "2026-01-01T10:00:00Z", 3);
+    let header = nocturne_core::Session {
+        id: rec.session.id.clone(),
+        format: rec.session.format.clone(),
+        source: rec.session.source.clone(),
+        user: rec.session.user.clone(),
+        agent: None,
+        team: Some("core".into()),
+        title: Some("restored".into()),
+        parent: rec.session.parent.clone(),
+        subagent: rec.session.subagent.clone(),
+        counterpart: rec.session.counterpart,
+        event_count: 3,
+        head_hash: chain::head_hex("p/agent-a", &rec.session.events),
+        started_at: "2025-12-31T23:00:00Z".into(),
+        ended_at: Some("2026-01-02T00:00:00Z".into()),
+        ingested_at: "2026-01-03T00:00:00Z".into(),
+    };
+    let mut forged = header.clone();
+    forged.head_hash = chain::head_hex("p/agent-a", &rec.session.events[..2]);
+    ensure(s.restore_session(&forged, &rec.session.events).is_err(), "a head hash that does not match is refused")?;
+    let mut short = header.clone();
+    short.event_count = 2;
+    ensure(s.restore_session(&short, &rec.session.events).is_err(), "a wrong event count is refused")?;
+    ensure(s.session("p/agent-a").map_err(err)?.is_none(), "nothing stored by a refused restore")?;
+    ensure(s.restore_session(&header, &rec.session.events).map_err(err)? == Appended::Added { events: 3 }, "restored")?;
+    ensure(s.session("p/agent-a").map_err(err)?.as_ref() == Some(&header), "the header is kept verbatim")?;
+    let bodies: Vec<NewEvent> = s.events("p/agent-a").map_err(err)?.into_iter().map(|e| e.body).collect();
+    ensure(bodies == rec.session.events, "events restored exactly")?;
+    ensure(s.restore_session(&header, &rec.session.events).map_err(err)? == Appended::Skipped, "a stored id is skipped")
 }
 
 fn a_lock_has_one_holder_until_its_lease_ends<S: Store>(s: &S) -> Result<(), String> {

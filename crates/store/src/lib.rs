@@ -3,7 +3,9 @@
 //! contract. Every backend (SQLite now, PostgreSQL later) runs the suite.
 //!
 //! **Invariant:** the session log is append-only. The trait has no method
-//! that updates or deletes a session or an event.
+//! that updates or deletes a session or an event. A session grows only at
+//! its end, by compare-and-append ([`Store::append_events`] with the count
+//! the caller saw), so two writers can never interleave or lose events.
 
 pub mod conformance;
 
@@ -37,6 +39,11 @@ pub enum StoreError {
     /// Stored data could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Compare-and-append: the session does not have the event count the
+    /// caller expected (another writer appended meanwhile, or the caller
+    /// read a stale count). Nothing was appended; re-read and retry.
+    #[error("session {session} has {actual} events, not the {expected} expected; nothing was appended")]
+    LengthMismatch { session: String, expected: u32, actual: u32 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -56,6 +63,8 @@ pub struct SessionFilter {
     pub user: Option<String>,
     pub agent: Option<String>,
     pub team: Option<String>,
+    /// Only the sessions spawned by this one (its sub-agents).
+    pub parent: Option<String>,
     /// Inclusive lower bound on `started_at` (RFC 3339 prefix compare).
     pub since: Option<String>,
     /// Exclusive upper bound on `started_at`.
@@ -181,14 +190,29 @@ pub trait Store: Send + Sync {
     /// Appends sessions in one transaction, computing each hash chain.
     /// A session whose id is already stored is skipped unchanged.
     fn append_sessions(&self, batch: &[SessionRecord]) -> Result<Vec<Appended>>;
-    /// Appends events at the end of a stored session (an open session that
-    /// grows), extending its hash chain. Nothing already stored changes.
-    /// Returns the session's new event count.
-    fn append_events(&self, session: &str, events: &[NewEvent]) -> Result<u32>;
+    /// Compare-and-append: appends events at the end of a stored session (an
+    /// open session that grows), extending its hash chain, only if it holds
+    /// exactly `expected_len` events now; otherwise nothing changes and the
+    /// error is [`StoreError::LengthMismatch`]. Nothing already stored
+    /// changes. Returns the session's new event count.
+    fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32>;
+    /// Stores one session exactly as another store had it (import): the
+    /// header verbatim (times included) and its events, whose recomputed
+    /// hash chain must end in `header.head_hash` with `header.event_count`
+    /// events, else [`StoreError::Corrupt`] and nothing is stored. A session
+    /// with this id already stored is [`Appended::Skipped`], unchanged.
+    fn restore_session(&self, header: &Session, events: &[NewEvent]) -> Result<Appended>;
     fn session(&self, id: &str) -> Result<Option<Session>>;
     fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>>;
     fn events(&self, session: &str) -> Result<Vec<Event>>;
     fn session_count(&self) -> Result<u64>;
+    /// The sessions whose `parent` is `parent` (its sub-agents), oldest
+    /// first (by start time, then id). Served by an index on the parent.
+    fn children(&self, parent: &str) -> Result<Vec<Session>> {
+        let mut v = self.sessions(&SessionFilter { parent: Some(parent.to_string()), ..Default::default() })?;
+        v.reverse();
+        Ok(v)
+    }
 
     // --- memory, versioned ---
     fn head(&self) -> Result<u64>;

@@ -1,0 +1,952 @@
+//! `ingest`: files and folders in, sessions added or grown, and an account
+//! of every file.
+//!
+//! Two passes, so that the order in which files are read never changes the
+//! result:
+//!
+//! 1. **Read.** Files are read and parsed in parallel (a bounded, ordered
+//!    pipeline: at most a few files in flight). Each session a file holds
+//!    is summarized (id, event count, whether the store already has exactly
+//!    its first events); the parsed sessions are kept in memory up to a
+//!    budget, beyond which a file is parsed again when it is written.
+//! 2. **Decide and write.** A session id found in several files of one run
+//!    keeps the longest copy when every other copy is a prefix of it (a
+//!    duplicate); copies that diverge are refused together, naming both
+//!    files, and neither is stored. Each kept copy is then compared with
+//!    the store: new → added; the stored events an unchanged prefix → the
+//!    new events appended by compare-and-append (the chain extended);
+//!    nothing new → nothing happens; a stored record changed or gone → the
+//!    session is refused, naming the first event that differs. The log is
+//!    never rewritten.
+//!
+//! The cheap check first: the chain hash of the file's first `n` events
+//! equal to the stored head hash of `n` events proves the prefix unchanged
+//! without reading stored events. Only when it fails are stored records
+//! compared one by one, by source line and raw JSON (see `compare`).
+
+mod compare;
+mod pipeline;
+mod walk;
+
+use crate::error::io_reason;
+use crate::{Result, Service};
+use nocturne_core::{chain, NewSession, SourceOutcome};
+use nocturne_ingest::{FileReport, Format, Hints};
+use nocturne_store::{Appended, SessionRecord, StoreError};
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Options of one ingest run.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    pub format: Option<Format>,
+    pub user: Option<String>,
+    pub agent: Option<String>,
+    pub team: Option<String>,
+    /// Bytes of parsed sessions (estimated) kept in memory between reading
+    /// and writing; a file beyond it is parsed again when written. `None`:
+    /// [`DEFAULT_MEMORY_BUDGET`].
+    pub memory_budget: Option<usize>,
+}
+
+/// Parsed sessions kept between the two passes by default (256 MiB).
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
+
+/// What became of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// Read; see its sessions for what was stored.
+    Read,
+    /// Empty (0 bytes, or only blank lines): nothing to store, nothing wrong.
+    Empty,
+    /// Not read at all (missing, not a regular file, malformed): see `refused`.
+    Refused,
+}
+
+/// What became of one session a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionResult {
+    /// New: stored with all its events.
+    Added,
+    /// Stored before as a prefix of this file: the new events were appended.
+    Extended,
+    /// Stored before with exactly these events: nothing to do.
+    Unchanged,
+    /// Another file of this run holds the same session (equal, or longer
+    /// with this copy as its prefix); that copy is the one kept.
+    Duplicate,
+    /// Refused: see the report's `refused`. Nothing of it was stored.
+    Refused,
+}
+
+/// One session of a file in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionEntry {
+    pub id: String,
+    pub result: SessionResult,
+    /// Events the file holds for it.
+    pub events: u32,
+    /// Events this run appended for it (all of them when added).
+    pub events_added: u32,
+    /// The session that spawned it (a sub-agent's parent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// For a duplicate: the file whose copy was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+}
+
+/// One file in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    pub file: String,
+    pub status: FileStatus,
+    /// Source records read (JSONL lines, messages of a JSON document).
+    pub records: u64,
+    /// Events this run stored from this file.
+    pub events_added: u64,
+    /// Records deliberately not stored, by their type, with counts.
+    pub skipped: BTreeMap<String, u64>,
+    /// Sub-agent sessions of this file added with their parent link.
+    pub children_linked: usize,
+    pub sessions: Vec<SessionEntry>,
+}
+
+/// A file or a session that was refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    pub file: String,
+    /// 1-based line (or message number) the problem is on, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The session refused (a whole file refused names none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The first event (0-based seq) that differs, for a changed session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<u32>,
+    /// The other file holding a diverging copy of the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_file: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file, self.reason),
+            None => write!(f, "{}: {}", self.file, self.reason),
+        }
+    }
+}
+
+/// The sums over a run. Sessions are counted once per id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestTotals {
+    pub files: usize,
+    pub files_empty: usize,
+    pub files_refused: usize,
+    pub records_read: u64,
+    pub records_skipped: BTreeMap<String, u64>,
+    pub events_added: u64,
+    pub sessions_added: usize,
+    pub sessions_extended: usize,
+    pub sessions_unchanged: usize,
+    pub sessions_refused: usize,
+    /// Sub-agent sessions added with their parent link.
+    pub children_linked: usize,
+    /// Outcomes the sources recorded (a benchmark's reward), logged.
+    pub outcomes_logged: usize,
+}
+
+/// What an ingest run did, file by file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    pub totals: IngestTotals,
+    /// Every file looked at, in path order.
+    pub files: Vec<FileEntry>,
+    /// Everything refused: whole files and single sessions.
+    pub refused: Vec<Refusal>,
+    /// Things worth knowing that refused nothing (an outcome that could not be logged, ...).
+    pub notes: Vec<String>,
+}
+
+impl IngestReport {
+    /// Whether anything was refused (the run is then not a success).
+    pub fn refused_any(&self) -> bool {
+        !self.refused.is_empty()
+    }
+}
+
+/// Sessions appended per write transaction (or fewer, see [`BATCH_EVENTS`]).
+const BATCH: usize = 64;
+/// Events appended per write transaction, at most (roughly).
+const BATCH_EVENTS: usize = 50_000;
+
+/// Where a file's bytes come from.
+enum Source<'a> {
+    Path(PathBuf),
+    Bytes { name: &'a str, bytes: &'a [u8] },
+}
+
+impl Source<'_> {
+    fn shown(&self) -> String {
+        match self {
+            Source::Path(p) => p.display().to_string(),
+            Source::Bytes { name, .. } => (*name).to_string(),
+        }
+    }
+
+    fn read(&self) -> std::result::Result<Cow<'_, [u8]>, String> {
+        match self {
+            Source::Path(p) => {
+                let f = std::fs::File::open(p).map_err(|e| io_reason(&e))?;
+                // Checked again on the open file: a FIFO put there meanwhile must not block.
+                let meta = f.metadata().map_err(|e| io_reason(&e))?;
+                if !meta.is_file() {
+                    return Err("not a regular file; skipped".into());
+                }
+                let mut buf = Vec::with_capacity(meta.len() as usize);
+                std::io::Read::read_to_end(&mut std::io::BufReader::new(f), &mut buf).map_err(|e| io_reason(&e))?;
+                Ok(Cow::Owned(buf))
+            }
+            Source::Bytes { bytes, .. } => Ok(Cow::Borrowed(bytes)),
+        }
+    }
+
+    fn hints(&self) -> Hints {
+        match self {
+            Source::Path(p) => walk::hints(p),
+            Source::Bytes { .. } => Hints::default(),
+        }
+    }
+}
+
+/// One session as first read: enough to decide without keeping it.
+#[derive(Debug, Clone)]
+struct Version {
+    id: String,
+    events: u32,
+    parent: Option<String>,
+    /// Stored already with this many events, and whether the file's first
+    /// that many events are exactly those (same chain head).
+    stored: Option<(u32, bool)>,
+    /// Estimated bytes of the parsed session in memory.
+    size: usize,
+}
+
+impl Version {
+    fn unchanged(&self) -> bool {
+        matches!(self.stored, Some((m, true)) if m == self.events)
+    }
+}
+
+/// A file after the first pass.
+enum Read1 {
+    Empty,
+    Refused { line: Option<u32>, reason: String },
+    Parsed { report: FileReport, sessions: Vec<NewSession>, versions: Vec<Version> },
+}
+
+/// The plan for one session of a file, decided before writing.
+#[derive(Debug, Clone, PartialEq)]
+enum Plan {
+    /// Compare with the store and add, extend or leave it.
+    Write,
+    Unchanged,
+    Duplicate(usize),
+    Refused,
+}
+
+struct FileState {
+    shown: String,
+    status: FileStatus,
+    report: FileReport,
+    versions: Vec<Version>,
+    plans: Vec<Plan>,
+    /// The parsed sessions, when kept in memory.
+    bodies: Option<Vec<NewSession>>,
+    entries: Vec<SessionEntry>,
+    events_added: u64,
+    children_linked: usize,
+}
+
+/// Estimated memory of a parsed session.
+fn size_of(s: &NewSession) -> usize {
+    s.events
+        .iter()
+        .map(|e| {
+            160 + e.raw.len()
+                + e.text.as_ref().map_or(0, String::len)
+                + e.tool_input.as_ref().map_or(0, String::len)
+                + e.timestamp.as_ref().map_or(0, String::len)
+        })
+        .sum::<usize>()
+        + 256
+}
+
+fn hex32(h: &[u8; 32]) -> String {
+    hex::encode(h)
+}
+
+/// The chain head of the first `n` events of a session.
+fn prefix_head(s: &NewSession, n: usize) -> String {
+    let mut prev = chain::genesis(&s.id);
+    for (i, e) in s.events.iter().take(n).enumerate() {
+        prev = chain::link(&prev, i as u32, e);
+    }
+    hex32(&prev)
+}
+
+/// Parses one file's bytes; the user, agent and team options apply to
+/// every session.
+fn parse_bytes(
+    shown: &str,
+    bytes: &[u8],
+    format: Format,
+    hints: &Hints,
+    opts: &IngestOptions,
+) -> std::result::Result<(FileReport, Vec<NewSession>), (Option<u32>, String)> {
+    let parsed = nocturne_ingest::parse_file(shown, bytes, format, hints).map_err(|e| (e.line, e.reason))?;
+    let mut sessions = parsed.sessions;
+    for s in &mut sessions {
+        if opts.user.is_some() {
+            s.user.clone_from(&opts.user);
+        }
+        if opts.agent.is_some() {
+            s.agent.clone_from(&opts.agent);
+        }
+        if opts.team.is_some() {
+            s.team.clone_from(&opts.team);
+        }
+    }
+    Ok((parsed.report, sessions))
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    let b = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    b.iter().all(u8::is_ascii_whitespace)
+}
+
+impl Service {
+    /// Ingests `paths` (files, and folders searched recursively). Nothing
+    /// wrong with one path stops the others: a missing path, a file that
+    /// is not a regular file, a malformed file or a changed session is
+    /// refused and reported, and the rest goes on. `progress(done, total)`
+    /// is called as files are read and written.
+    pub fn ingest(
+        &self,
+        paths: &[PathBuf],
+        opts: &IngestOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<IngestReport> {
+        let (files, unreadable) = walk::collect(paths);
+        let sources: Vec<Source<'_>> = files.into_iter().map(Source::Path).collect();
+        let mut rep = self.run(&sources, opts, progress)?;
+        for u in unreadable {
+            let file = u.path.display().to_string();
+            rep.files.push(FileEntry {
+                file: file.clone(),
+                status: FileStatus::Refused,
+                records: 0,
+                events_added: 0,
+                skipped: BTreeMap::new(),
+                children_linked: 0,
+                sessions: Vec::new(),
+            });
+            rep.refused.push(Refusal {
+                file,
+                line: None,
+                session: None,
+                event: None,
+                other_file: None,
+                reason: u.reason,
+            });
+        }
+        Ok(finish(rep))
+    }
+
+    /// Ingests one transcript given as bytes (an upload), with the same
+    /// rules as a file.
+    pub fn ingest_bytes(&self, name: &str, bytes: &[u8], opts: &IngestOptions) -> Result<IngestReport> {
+        let rep = self.run(&[Source::Bytes { name, bytes }], opts, &|_, _| {})?;
+        Ok(finish(rep))
+    }
+
+    fn run(
+        &self,
+        sources: &[Source<'_>],
+        opts: &IngestOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<IngestReport> {
+        let format = opts.format.unwrap_or(Format::Auto);
+        let budget = opts.memory_budget.unwrap_or(DEFAULT_MEMORY_BUDGET);
+        let store = &*self.store;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let total = sources.len();
+        let mut rep = IngestReport::default();
+
+        // Pass 1: read and summarize.
+        let mut files: Vec<FileState> = Vec::with_capacity(total);
+        let mut kept = 0usize;
+        pipeline::ordered_map(
+            sources,
+            workers,
+            workers * 2,
+            |src| read_one(src, format, opts, store),
+            |i, r| -> Result<()> {
+                let shown = sources.get(i).map(Source::shown).unwrap_or_default();
+                let r = r.unwrap_or_else(|()| Read1::Refused {
+                    line: None,
+                    reason: "internal error while reading this file (please report it)".into(),
+                });
+                let mut st = FileState {
+                    shown,
+                    status: FileStatus::Read,
+                    report: FileReport::default(),
+                    versions: Vec::new(),
+                    plans: Vec::new(),
+                    bodies: None,
+                    entries: Vec::new(),
+                    events_added: 0,
+                    children_linked: 0,
+                };
+                match r {
+                    Read1::Empty => st.status = FileStatus::Empty,
+                    Read1::Refused { line, reason } => {
+                        st.status = FileStatus::Refused;
+                        rep.refused.push(Refusal {
+                            file: st.shown.clone(),
+                            line,
+                            session: None,
+                            event: None,
+                            other_file: None,
+                            reason,
+                        });
+                    }
+                    Read1::Parsed { report, sessions, versions } => {
+                        let size: usize = versions.iter().map(|v| v.size).sum();
+                        if versions.iter().any(|v| !v.unchanged()) && kept + size <= budget {
+                            kept += size;
+                            st.bodies = Some(sessions);
+                        }
+                        st.plans = versions.iter().map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write }).collect();
+                        st.report = report;
+                        st.versions = versions;
+                    }
+                }
+                files.push(st);
+                progress(i + 1, total);
+                Ok(())
+            },
+        )?;
+
+        // Decide: copies of one session in several files.
+        let mut by_id: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        for (fi, f) in files.iter().enumerate() {
+            for (vi, v) in f.versions.iter().enumerate() {
+                let e = by_id.entry(v.id.clone()).or_default();
+                if e.is_empty() {
+                    order.push(v.id.clone());
+                }
+                e.push((fi, vi));
+            }
+        }
+        for id in &order {
+            let Some(copies) = by_id.get(id) else { continue };
+            if copies.len() > 1 {
+                self.resolve_copies(id, copies, sources, &mut files, format, opts, &mut rep);
+            }
+        }
+
+        // Pass 2: write, in path order.
+        let todo: Vec<usize> = (0..files.len()).filter(|&i| files[i].plans.contains(&Plan::Write)).collect();
+        let cells: Vec<(usize, Mutex<Option<Vec<NewSession>>>)> =
+            todo.iter().map(|&i| (i, Mutex::new(files[i].bodies.take()))).collect();
+        let mut w = Writer { svc: self, pending: Vec::new(), pending_events: 0, notes: Vec::new() };
+        let written_total = total + todo.len();
+        pipeline::ordered_map(
+            &cells,
+            workers,
+            workers * 2,
+            |(fi, cell)| {
+                let cached = cell.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                match cached {
+                    Some(b) => Ok(b),
+                    None => match sources.get(*fi) {
+                        Some(src) => reparse(src, format, opts),
+                        None => Err((None, "internal error: no such file".into())),
+                    },
+                }
+            },
+            |k, r| -> Result<()> {
+                let Some(&fi) = todo.get(k) else { return Ok(()) };
+                let bodies = match r {
+                    Ok(Ok(b)) => b,
+                    Ok(Err((line, reason))) => {
+                        refuse_file_sessions(&mut files, fi, line, &format!("could not be read again: {reason}"), &mut rep);
+                        return Ok(());
+                    }
+                    Err(()) => {
+                        refuse_file_sessions(&mut files, fi, None, "internal error while reading this file", &mut rep);
+                        return Ok(());
+                    }
+                };
+                w.write_file(&mut files, fi, bodies, sources, &mut rep)?;
+                progress(total + k + 1, written_total);
+                Ok(())
+            },
+        )?;
+        w.flush(&mut files, &mut rep)?;
+        rep.notes.append(&mut w.notes);
+
+        for f in files {
+            let mut entries = f.entries;
+            // Sessions not written keep the plan's result.
+            for (vi, v) in f.versions.iter().enumerate() {
+                if entries.iter().any(|e| e.id == v.id) {
+                    continue;
+                }
+                let (result, duplicate_of) = match f.plans.get(vi) {
+                    Some(Plan::Unchanged) => (SessionResult::Unchanged, None),
+                    Some(Plan::Duplicate(of)) => (SessionResult::Duplicate, sources.get(*of).map(Source::shown)),
+                    _ => (SessionResult::Refused, None),
+                };
+                entries.push(SessionEntry {
+                    id: v.id.clone(),
+                    result,
+                    events: v.events,
+                    events_added: 0,
+                    parent: v.parent.clone(),
+                    duplicate_of,
+                });
+            }
+            let order: HashMap<&str, usize> = f.versions.iter().enumerate().map(|(i, v)| (v.id.as_str(), i)).collect();
+            entries.sort_by_key(|e| order.get(e.id.as_str()).copied().unwrap_or(usize::MAX));
+            rep.files.push(FileEntry {
+                file: f.shown,
+                status: f.status,
+                records: f.report.records,
+                events_added: f.events_added,
+                skipped: f.report.skipped,
+                children_linked: f.children_linked,
+                sessions: entries,
+            });
+        }
+        Ok(rep)
+    }
+
+    /// A session found in several files of one run: the longest copy is
+    /// kept when every other is a prefix of it; otherwise all are refused.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_copies(
+        &self,
+        id: &str,
+        copies: &[(usize, usize)],
+        sources: &[Source<'_>],
+        files: &mut [FileState],
+        format: Format,
+        opts: &IngestOptions,
+        rep: &mut IngestReport,
+    ) {
+        // Every copy's events (parsing a file again if its sessions were not kept).
+        let mut bodies: Vec<(usize, NewSession)> = Vec::new();
+        for &(fi, vi) in copies {
+            let body = match files.get(fi).and_then(|f| f.bodies.as_ref()).and_then(|b| b.get(vi)) {
+                Some(b) => Some(b.clone()),
+                None => sources
+                    .get(fi)
+                    .and_then(|s| reparse(s, format, opts).ok())
+                    .and_then(|v| v.into_iter().find(|s| s.id == id)),
+            };
+            match body {
+                Some(b) => bodies.push((fi, b)),
+                None => {
+                    set_plan(files, fi, id, Plan::Refused);
+                    let file = files.get(fi).map(|f| f.shown.clone()).unwrap_or_default();
+                    rep.refused.push(Refusal {
+                        file,
+                        line: None,
+                        session: Some(id.to_string()),
+                        event: None,
+                        other_file: None,
+                        reason: format!("session {id}: the file changed while it was ingested; ingest it again"),
+                    });
+                }
+            }
+        }
+        let hashes: Vec<Vec<[u8; 32]>> = bodies.iter().map(|(_, b)| chain::hashes(id, &b.events)).collect();
+        // The longest copy; the first in path order among equals.
+        let mut win = 0;
+        for (k, h) in hashes.iter().enumerate() {
+            if h.len() > hashes.get(win).map_or(0, Vec::len) {
+                win = k;
+            }
+        }
+        let (Some(wh), Some((wf, _))) = (hashes.get(win), bodies.get(win)) else { return };
+        let wf = *wf;
+        let diverging = hashes.iter().enumerate().find_map(|(k, h)| {
+            let n = h.len();
+            let agrees = n == 0 || (wh.get(n - 1) == h.get(n - 1));
+            if agrees {
+                None
+            } else {
+                let d = h.iter().zip(wh).position(|(a, b)| a != b).unwrap_or(0);
+                Some((k, d))
+            }
+        });
+        match diverging {
+            None => {
+                for (k, (fi, _)) in bodies.iter().enumerate() {
+                    set_plan(files, *fi, id, if k == win { Plan::Write } else { Plan::Duplicate(wf) });
+                }
+            }
+            Some((k, d)) => {
+                let (Some((kf, kb)), Some((_, wb))) = (bodies.get(k), bodies.get(win)) else { return };
+                let kfile = files.get(*kf).map(|f| f.shown.clone()).unwrap_or_default();
+                let wfile = files.get(wf).map(|f| f.shown.clone()).unwrap_or_default();
+                let line_of = |b: &NewSession| b.events.get(d).and_then(|e| e.source_line);
+                let at = |f: &str, l: Option<u32>| match l {
+                    Some(l) => format!("line {l} of {f}"),
+                    None => f.to_string(),
+                };
+                let reason = format!(
+                    "session {id} is in both {kfile} and {wfile} with different content (first difference at event {d}: {} / {}); neither copy was stored",
+                    at(&kfile, line_of(kb)),
+                    at(&wfile, line_of(wb)),
+                );
+                for (fi, _) in &bodies {
+                    set_plan(files, *fi, id, Plan::Refused);
+                }
+                rep.refused.push(Refusal {
+                    file: kfile,
+                    line: line_of(kb),
+                    session: Some(id.to_string()),
+                    event: Some(d as u32),
+                    other_file: Some(wfile),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+fn set_plan(files: &mut [FileState], fi: usize, id: &str, plan: Plan) {
+    if let Some(f) = files.get_mut(fi) {
+        for (v, p) in f.versions.iter().zip(f.plans.iter_mut()) {
+            if v.id == id {
+                *p = plan.clone();
+            }
+        }
+    }
+}
+
+/// A file that could not be parsed again: its sessions still to write are refused.
+fn refuse_file_sessions(files: &mut [FileState], fi: usize, line: Option<u32>, why: &str, rep: &mut IngestReport) {
+    let Some(f) = files.get_mut(fi) else { return };
+    for (v, p) in f.versions.iter().zip(f.plans.iter_mut()) {
+        if *p == Plan::Write {
+            *p = Plan::Refused;
+            rep.refused.push(Refusal {
+                file: f.shown.clone(),
+                line,
+                session: Some(v.id.clone()),
+                event: None,
+                other_file: None,
+                reason: format!("session {}: the file {why}", v.id),
+            });
+        }
+    }
+}
+
+/// Pass 1 for one file.
+fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn nocturne_store::Store) -> Read1 {
+    let shown = src.shown();
+    let bytes = match src.read() {
+        Ok(b) => b,
+        Err(reason) => return Read1::Refused { line: None, reason },
+    };
+    if is_blank(&bytes) {
+        return Read1::Empty;
+    }
+    let (report, sessions) = match parse_bytes(&shown, &bytes, format, &src.hints(), opts) {
+        Ok(p) => p,
+        Err((line, reason)) => return Read1::Refused { line, reason },
+    };
+    drop(bytes);
+    let versions = sessions
+        .iter()
+        .map(|s| {
+            let stored = match store.session(&s.id) {
+                Ok(Some(st)) => {
+                    let m = st.event_count as usize;
+                    Some((st.event_count, s.events.len() >= m && prefix_head(s, m) == st.head_hash))
+                }
+                // A store that cannot answer now is asked again when writing.
+                _ => None,
+            };
+            Version {
+                id: s.id.clone(),
+                events: s.events.len() as u32,
+                parent: s.parent.clone(),
+                stored,
+                size: size_of(s),
+            }
+        })
+        .collect();
+    Read1::Parsed { report, sessions, versions }
+}
+
+fn reparse(
+    src: &Source<'_>,
+    format: Format,
+    opts: &IngestOptions,
+) -> std::result::Result<Vec<NewSession>, (Option<u32>, String)> {
+    let bytes = src.read().map_err(|r| (None, r))?;
+    parse_bytes(&src.shown(), &bytes, format, &src.hints(), opts).map(|(_, s)| s)
+}
+
+/// The single writer of pass 2.
+struct Writer<'s> {
+    svc: &'s Service,
+    /// Sessions to add: (file index, record).
+    pending: Vec<(usize, SessionRecord, Option<SourceOutcome>)>,
+    pending_events: usize,
+    notes: Vec<String>,
+}
+
+impl Writer<'_> {
+    fn write_file(
+        &mut self,
+        files: &mut [FileState],
+        fi: usize,
+        bodies: Vec<NewSession>,
+        sources: &[Source<'_>],
+        rep: &mut IngestReport,
+    ) -> Result<()> {
+        let store = &*self.svc.store;
+        let Some(f) = files.get(fi) else { return Ok(()) };
+        let plans: Vec<(String, Plan)> = f.versions.iter().zip(&f.plans).map(|(v, p)| (v.id.clone(), p.clone())).collect();
+        let shown = f.shown.clone();
+        let mut file_text: Option<Option<String>> = None;
+        for mut s in bodies {
+            if !plans.iter().any(|(id, p)| *id == s.id && *p == Plan::Write) {
+                continue;
+            }
+            let n = s.events.len() as u32;
+            let entry = |result, events_added| SessionEntry {
+                id: s.id.clone(),
+                result,
+                events: n,
+                events_added,
+                parent: s.parent.clone(),
+                duplicate_of: None,
+            };
+            let Some(st) = store.session(&s.id)? else {
+                let outcome = s.outcome.take();
+                self.pending_events += s.events.len();
+                self.pending.push((fi, SessionRecord { session: s, ingested_at: self.svc.now() }, outcome));
+                if self.pending.len() >= BATCH || self.pending_events >= BATCH_EVENTS {
+                    self.flush(files, rep)?;
+                }
+                continue;
+            };
+            let m = st.event_count as usize;
+            let from = if s.events.len() >= m && prefix_head(&s, m) == st.head_hash {
+                m
+            } else {
+                let stored = store.events(&s.id)?;
+                // The file's own record at a line, for records the importer no longer emits.
+                let text = file_text.get_or_insert_with(|| {
+                    sources.get(fi).and_then(|src| src.read().ok()).map(|b| String::from_utf8_lossy(&b).into_owned())
+                });
+                let text = text.as_deref().unwrap_or("");
+                match compare::stored_prefix(&stored, &s.events, &|l| compare::nth_line(text, l)) {
+                    Ok(p) => {
+                        if p.not_inserted > 0 {
+                            self.notes.push(format!(
+                                "{shown}: session {}: {} records before the stored end were not kept by the Nocturne that stored it; they are not inserted (the log is append-only)",
+                                s.id, p.not_inserted
+                            ));
+                        }
+                        p.new_from
+                    }
+                    Err(d) => {
+                        let line = d.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                        let what = if d.missing { "is no longer in the file" } else { "changed in the file" };
+                        let from = st.source.as_deref().map(|f| format!(", stored from {f}")).unwrap_or_default();
+                        rep.refused.push(Refusal {
+                            file: shown.clone(),
+                            line: d.line,
+                            session: Some(s.id.clone()),
+                            event: Some(d.seq),
+                            other_file: None,
+                            reason: format!(
+                                "session {}: stored event {}{line} {what}{from}; a stored session is never rewritten, so nothing of this file's copy was stored",
+                                s.id, d.seq
+                            ),
+                        });
+                        push_entry(files, fi, entry(SessionResult::Refused, 0));
+                        continue;
+                    }
+                }
+            };
+            let new = s.events.get(from..).unwrap_or_default();
+            if new.is_empty() {
+                push_entry(files, fi, entry(SessionResult::Unchanged, 0));
+                continue;
+            }
+            match store.append_events(&s.id, st.event_count, new) {
+                Ok(_) => {
+                    let added = new.len() as u32;
+                    if let Some(f) = files.get_mut(fi) {
+                        f.events_added += u64::from(added);
+                    }
+                    push_entry(files, fi, entry(SessionResult::Extended, added));
+                }
+                Err(StoreError::LengthMismatch { actual, .. }) => {
+                    rep.refused.push(Refusal {
+                        file: shown.clone(),
+                        line: None,
+                        session: Some(s.id.clone()),
+                        event: None,
+                        other_file: None,
+                        reason: format!(
+                            "session {}: another writer grew it to {actual} events during this ingest; nothing was appended; ingest again",
+                            s.id
+                        ),
+                    });
+                    push_entry(files, fi, entry(SessionResult::Refused, 0));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // A session the first reading found that is gone from the file now.
+        for (id, plan) in &plans {
+            let written = files.get(fi).is_some_and(|f| f.entries.iter().any(|e| &e.id == id))
+                || self.pending.iter().any(|(pf, r, _)| *pf == fi && &r.session.id == id);
+            if *plan == Plan::Write && !written {
+                set_plan(files, fi, id, Plan::Refused);
+                rep.refused.push(Refusal {
+                    file: shown.clone(),
+                    line: None,
+                    session: Some(id.clone()),
+                    event: None,
+                    other_file: None,
+                    reason: format!("session {id}: the file changed while it was ingested; ingest it again"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, files: &mut [FileState], rep: &mut IngestReport) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_events = 0;
+        let recs: Vec<SessionRecord> = batch.iter().map(|(_, r, _)| r.clone()).collect();
+        let res = self.svc.store.append_sessions(&recs)?;
+        for ((fi, rec, outcome), r) in batch.into_iter().zip(res) {
+            let s = rec.session;
+            let n = s.events.len() as u32;
+            let mut entry =
+                SessionEntry { id: s.id.clone(), result: SessionResult::Added, events: n, events_added: n, parent: s.parent.clone(), duplicate_of: None };
+            match r {
+                Appended::Added { events } => {
+                    entry.events_added = events;
+                    if let Some(f) = files.get_mut(fi) {
+                        f.events_added += u64::from(events);
+                        if s.parent.is_some() {
+                            f.children_linked += 1;
+                        }
+                    }
+                    if let Some(o) = outcome {
+                        match self.svc.log_source_outcome(&s.id, &s.format, &o) {
+                            Ok(()) => rep.totals.outcomes_logged += 1,
+                            Err(why) => self.notes.push(format!("session {}: its recorded outcome was not logged: {why}", s.id)),
+                        }
+                    }
+                }
+                Appended::Skipped => {
+                    entry.result = SessionResult::Refused;
+                    entry.events_added = 0;
+                    let file = files.get(fi).map(|f| f.shown.clone()).unwrap_or_default();
+                    rep.refused.push(Refusal {
+                        file,
+                        line: None,
+                        session: Some(s.id.clone()),
+                        event: None,
+                        other_file: None,
+                        reason: format!(
+                            "session {}: another writer stored it during this ingest; ingest again to compare",
+                            s.id
+                        ),
+                    });
+                }
+            }
+            push_entry(files, fi, entry);
+        }
+        Ok(())
+    }
+}
+
+fn push_entry(files: &mut [FileState], fi: usize, e: SessionEntry) {
+    if let Some(f) = files.get_mut(fi) {
+        f.entries.push(e);
+    }
+}
+
+/// Sorts the report and computes its totals.
+fn finish(mut rep: IngestReport) -> IngestReport {
+    rep.files.sort_by(|a, b| a.file.cmp(&b.file));
+    rep.refused.sort_by(|a, b| (&a.file, a.line, &a.session).cmp(&(&b.file, b.line, &b.session)));
+    let outcomes = rep.totals.outcomes_logged;
+    let mut t = IngestTotals { files: rep.files.len(), outcomes_logged: outcomes, ..Default::default() };
+    // A session is counted once, by what happened to it: refused > extended > added > unchanged.
+    let mut sessions: BTreeMap<&str, SessionResult> = BTreeMap::new();
+    for f in &rep.files {
+        match f.status {
+            FileStatus::Empty => t.files_empty += 1,
+            FileStatus::Refused => t.files_refused += 1,
+            FileStatus::Read => {}
+        }
+        t.records_read += f.records;
+        t.events_added += f.events_added;
+        t.children_linked += f.children_linked;
+        for (k, n) in &f.skipped {
+            *t.records_skipped.entry(k.clone()).or_default() += n;
+        }
+        for s in &f.sessions {
+            let rank = |r: SessionResult| match r {
+                SessionResult::Refused => 4,
+                SessionResult::Extended => 3,
+                SessionResult::Added => 2,
+                SessionResult::Unchanged => 1,
+                SessionResult::Duplicate => 0,
+            };
+            let e = sessions.entry(s.id.as_str()).or_insert(s.result);
+            if rank(s.result) > rank(*e) {
+                *e = s.result;
+            }
+        }
+    }
+    for r in sessions.values() {
+        match r {
+            SessionResult::Added => t.sessions_added += 1,
+            SessionResult::Extended => t.sessions_extended += 1,
+            SessionResult::Unchanged | SessionResult::Duplicate => t.sessions_unchanged += 1,
+            SessionResult::Refused => t.sessions_refused += 1,
+        }
+    }
+    rep.totals = t;
+    rep
+}
