@@ -99,9 +99,27 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
-    fn export_then_import_is_the_identity(actions in proptest::collection::vec(action(), 0..25)) {
+    fn export_then_import_is_the_identity(
+        actions in proptest::collection::vec(action(), 0..25),
+        logs in proptest::collection::vec((0usize..5, 0usize..4, any::<bool>()), 0..5),
+    ) {
         let a = service();
         run(&a, &actions);
+        // Sessions too: some sub-agents of the one before, some grown after they were stored.
+        for (i, (n, grow, child)) in logs.iter().enumerate() {
+            let mut rec = session(&format!("s{i}"), *n + grow);
+            if *child && i > 0 {
+                rec.session.parent = Some(format!("s{}", i - 1));
+                rec.session.subagent = Some(nocturne_core::Subagent { agent_id: format!("a{i}"), ..Default::default() });
+                rec.session.counterpart = Some(nocturne_core::Counterpart::Agent);
+            }
+            let all = rec.session.events.clone();
+            rec.session.events.truncate(*n);
+            a.store().append_sessions(&[rec]).unwrap();
+            if *grow > 0 {
+                a.store().append_events(&format!("s{i}"), *n as u32, &all[*n..]).unwrap();
+            }
+        }
         let doc = a.export_json().unwrap();
         let b = service();
         b.import_json(&serde_json::to_vec(&doc).unwrap(), "export.json").unwrap();
@@ -109,6 +127,7 @@ proptest! {
         again.exported_at = doc.exported_at.clone();
         prop_assert_eq!(again, doc);
         prop_assert_eq!(listing(&a), listing(&b));
+        prop_assert_eq!(a.sessions(&SessionFilter::default()).unwrap(), b.sessions(&SessionFilter::default()).unwrap());
     }
 
     #[test]
@@ -213,5 +232,116 @@ proptest! {
         prop_assert_eq!(rep.failures.len(), 1);
         prop_assert_eq!(&rep.failures[0].session, "a");
         prop_assert!(svc.sessions(&SessionFilter::default()).unwrap().len() == 2);
+    }
+}
+
+/// A Nocturne JSONL transcript: a header and one event line per text.
+fn transcript(id: &str, texts: &[String]) -> String {
+    let mut out = format!("{{\"nocturne\":\"session\",\"version\":1,\"id\":\"{id}\"}}\n");
+    for (i, t) in texts.iter().enumerate() {
+        let kind = if i % 2 == 0 { "user_message" } else { "assistant_message" };
+        out.push_str(&serde_json::json!({"kind": kind, "text": t}).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn ingest_files(svc: &Service, files: &[std::path::PathBuf], budget: Option<usize>) -> nocturne_service::IngestReport {
+    let opts = nocturne_service::IngestOptions { memory_budget: budget, ..Default::default() };
+    svc.ingest(files, &opts, &|_, _| {}).unwrap()
+}
+
+fn texts() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec("[a-z ]{0,12}", 1..12)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A session ingested while its file was shorter, then again in full,
+    /// is the session ingested in full: same events, same chain.
+    #[test]
+    fn ingesting_a_prefix_then_the_whole_file_is_ingesting_the_whole_file(
+        texts in texts(), cut in any::<usize>(), keep_in_memory in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.jsonl");
+        let budget = if keep_in_memory { None } else { Some(0) };
+        let cut = cut % (texts.len() + 1);
+        let grown = service();
+        std::fs::write(&file, transcript("s", &texts[..cut])).unwrap();
+        let first = ingest_files(&grown, std::slice::from_ref(&file), budget);
+        prop_assert!(!first.refused_any(), "{:?}", first.refused);
+        std::fs::write(&file, transcript("s", &texts)).unwrap();
+        let second = ingest_files(&grown, std::slice::from_ref(&file), budget);
+        prop_assert!(!second.refused_any(), "{:?}", second.refused);
+        prop_assert_eq!(second.totals.events_added, (texts.len() - cut) as u64, "exactly the new events");
+        prop_assert_eq!(second.totals.sessions_extended + second.totals.sessions_unchanged, 1);
+        let whole = service();
+        ingest_files(&whole, std::slice::from_ref(&file), budget);
+        prop_assert_eq!(grown.session_hashes().unwrap(), whole.session_hashes().unwrap());
+        prop_assert!(grown.verify().unwrap().failures.is_empty());
+        // And once more adds nothing.
+        let third = ingest_files(&grown, &[file], budget);
+        prop_assert_eq!(third.totals.events_added, 0);
+        prop_assert_eq!(third.totals.sessions_unchanged, 1);
+    }
+
+    /// Copies of sessions spread over several files, read in any order:
+    /// the same sessions and chains, and a diverging copy refused either way.
+    #[test]
+    fn the_order_of_files_never_changes_the_result(
+        sessions in proptest::collection::vec(texts(), 1..5),
+        copies in proptest::collection::vec((any::<usize>(), any::<usize>(), any::<bool>()), 0..6),
+        seed in any::<u64>(),
+        keep_in_memory in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = if keep_in_memory { None } else { Some(0) };
+        let mut files = Vec::new();
+        for (i, t) in sessions.iter().enumerate() {
+            let f = dir.path().join(format!("main-{i}.jsonl"));
+            std::fs::write(&f, transcript(&format!("s{i}"), t)).unwrap();
+            files.push(f);
+        }
+        // Copies: a prefix of a session, or a prefix with one more event of its own
+        // (diverging, unless it is the whole session: then it is a longer copy).
+        let mut versions: Vec<Vec<Vec<String>>> = sessions.iter().map(|t| vec![t.clone()]).collect();
+        for (k, (which, cut, extra)) in copies.iter().enumerate() {
+            let i = which % sessions.len();
+            let t = &sessions[i];
+            let mut part: Vec<String> = t[..cut % (t.len() + 1)].to_vec();
+            if *extra {
+                part.push(format!("a line only copy {k} has"));
+            }
+            let f = dir.path().join(format!("copy-{k}.jsonl"));
+            std::fs::write(&f, transcript(&format!("s{i}"), &part)).unwrap();
+            files.push(f);
+            versions[i].push(part);
+        }
+        let mut shuffled = files.clone();
+        let mut x = seed | 1;
+        for i in (1..shuffled.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let (a, b) = (service(), service());
+        let ra = ingest_files(&a, &files, budget);
+        let rb = ingest_files(&b, &shuffled, budget);
+        prop_assert_eq!(a.session_hashes().unwrap(), b.session_hashes().unwrap());
+        prop_assert_eq!(&ra.refused, &rb.refused);
+        prop_assert_eq!(&ra.totals, &rb.totals);
+        // Each session is its longest copy when every other copy is a prefix of it, else refused.
+        for (i, vs) in versions.iter().enumerate() {
+            let id = format!("s{i}");
+            let longest = vs.iter().max_by_key(|v| v.len()).unwrap();
+            let agree = vs.iter().all(|v| longest.starts_with(v));
+            let refused = ra.refused.iter().any(|r| r.session.as_deref() == Some(id.as_str()));
+            prop_assert_eq!(refused, !agree, "refused exactly when copies diverge");
+            let stored = a.store().session(&id).unwrap().map(|s| s.event_count);
+            prop_assert_eq!(stored, agree.then_some(longest.len() as u32));
+        }
     }
 }

@@ -613,14 +613,11 @@ impl Service {
                 let kfile = files.get(*kf).map(|f| f.shown.clone()).unwrap_or_default();
                 let wfile = files.get(wf).map(|f| f.shown.clone()).unwrap_or_default();
                 let line_of = |b: &NewSession| b.events.get(d).and_then(|e| e.source_line);
-                let at = |f: &str, l: Option<u32>| match l {
-                    Some(l) => format!("line {l} of {f}"),
-                    None => f.to_string(),
-                };
+                let at = |l: Option<u32>| l.map_or_else(|| "?".to_string(), |l| l.to_string());
                 let reason = format!(
-                    "session {id} is in both {kfile} and {wfile} with different content (first difference at event {d}: {} / {}); neither copy was stored",
-                    at(&kfile, line_of(kb)),
-                    at(&wfile, line_of(wb)),
+                    "session {id} is also in {wfile} with different content (first difference at event {d}: line {} here, line {} there); neither copy was stored",
+                    at(line_of(kb)),
+                    at(line_of(wb)),
                 );
                 for (fi, _) in &bodies {
                     set_plan(files, *fi, id, Plan::Refused);
