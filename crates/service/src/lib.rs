@@ -31,6 +31,12 @@ pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, Me
 pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
 
 use nocturne_store_sqlite::SqliteStore;
+
+/// What ingest tells the importer about a file beyond its bytes (the
+/// sub-agent sidecar beside it, the parent id its folder implies).
+pub fn file_hints(path: &Path) -> nocturne_ingest::Hints {
+    ingest::hints(path)
+}
 use std::path::Path;
 use std::sync::Arc;
 

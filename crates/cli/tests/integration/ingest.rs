@@ -5,10 +5,12 @@ use predicates::str::contains;
 fn ingesting_every_real_format_reports_what_was_added() {
     let env = Env::new();
     let out = env.json(&["ingest", s(&samples())]);
-    assert_eq!(out["sessions_added"], 5);
-    assert_eq!(out["sessions_skipped"], 0);
-    assert!(out["events_added"].as_u64().unwrap() > 50);
-    assert_eq!(out["rejected"], serde_json::json!([]));
+    assert_eq!(out["totals"]["sessions_added"], 5);
+    assert_eq!(out["totals"]["sessions_unchanged"], 0);
+    assert!(out["totals"]["events_added"].as_u64().unwrap() > 50);
+    assert_eq!(out["refused"], serde_json::json!([]));
+    let per_file: u64 = out["files"].as_array().unwrap().iter().map(|f| f["events_added"].as_u64().unwrap()).sum();
+    assert_eq!(per_file, out["totals"]["events_added"].as_u64().unwrap(), "the files add up to the totals");
     let list = env.json(&["sessions", "list"]);
     let formats: std::collections::BTreeSet<&str> =
         list.as_array().unwrap().iter().map(|s| s["format"].as_str().unwrap()).collect();
@@ -19,10 +21,18 @@ fn ingesting_every_real_format_reports_what_was_added() {
 fn ingesting_the_same_files_twice_adds_nothing() {
     let env = Env::new();
     env.json(&["ingest", s(&samples())]);
+    let before = env.json(&["sessions", "list"]);
     let again = env.json(&["ingest", s(&samples())]);
-    assert_eq!(again["sessions_added"], 0);
-    assert_eq!(again["sessions_skipped"], 5);
-    assert_eq!(again["events_added"], 0);
+    assert_eq!(again["totals"]["sessions_added"], 0);
+    assert_eq!(again["totals"]["sessions_unchanged"], 5);
+    assert_eq!(again["totals"]["events_added"], 0);
+    for f in again["files"].as_array().unwrap() {
+        assert!(f["sessions"].as_array().unwrap().iter().all(|s| s["result"] == "unchanged"), "{f}");
+    }
+    assert_eq!(env.json(&["sessions", "list"]), before, "nothing changed");
+    let human = env.cmd(&["ingest", s(&samples())]).output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("5 files already stored, nothing new"), "{text}");
 }
 
 #[test]
@@ -72,11 +82,14 @@ fn a_malformed_file_is_refused_whole_with_file_and_line_and_the_others_go_on() {
     let out = env.cmd(&["ingest", s(good.parent().unwrap()), "--json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "non-zero exit when anything was refused");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["sessions_added"], 1);
-    let rej = &v["rejected"][0];
+    assert_eq!(v["totals"]["sessions_added"], 1);
+    assert_eq!(v["totals"]["files_refused"], 1);
+    let rej = &v["refused"][0];
     assert_eq!(rej["file"], s(&bad));
     assert_eq!(rej["line"], 3);
-    assert!(!rej["error"].as_str().unwrap().is_empty());
+    assert!(!rej["reason"].as_str().unwrap().is_empty());
+    let entry = v["files"].as_array().unwrap().iter().find(|f| f["file"] == s(&bad)).unwrap().clone();
+    assert_eq!(entry["status"], "refused");
     // The refused session left nothing behind.
     env.cmd(&["sessions", "show", "bad"]).assert().code(1).stderr(contains("session bad not found"));
 }
@@ -101,9 +114,16 @@ fn every_malformed_fixture_is_refused_without_a_panic_and_earlier_data_is_kept()
 }
 
 #[test]
-fn a_missing_path_is_an_error_naming_it() {
+fn a_missing_path_is_refused_once_and_the_other_paths_go_on() {
     let env = Env::new();
-    env.cmd(&["ingest", "/nonexistent/transcripts"]).assert().code(1).stderr(contains("/nonexistent/transcripts"));
+    let good = samples().join("nocturne-ana-17.jsonl");
+    let out = env.cmd(&["ingest", "/nonexistent/transcripts", s(&good)]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "something was refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error: /nonexistent/transcripts: No such file or directory\n"), "{stderr}");
+    assert!(!stderr.contains("os error"), "the reason is said once, plainly: {stderr}");
+    let list = env.json(&["sessions", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "the good file was ingested");
 }
 
 #[test]
@@ -122,8 +142,8 @@ fn ingest_fixtures_of_every_format_and_edge_case_are_accepted() {
     args.extend(files.iter().map(|p| s(p).to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = env.json(&args);
-    assert_eq!(out["rejected"], serde_json::json!([]));
-    assert!(out["sessions_added"].as_u64().unwrap() >= files.len() as u64);
+    assert_eq!(out["refused"], serde_json::json!([]));
+    assert!(out["totals"]["sessions_added"].as_u64().unwrap() >= files.len() as u64);
 }
 
 #[test]
@@ -155,4 +175,198 @@ fn edge_cases_survive_the_round_trip_through_the_binary() {
     let empty = env.json(&["sessions", "show", "empty-session"]);
     assert_eq!(empty["session"]["event_count"], 0);
     assert_eq!(env.json(&["sessions", "verify"])["failures"], serde_json::json!([]));
+}
+
+fn ingest_json(env: &Env, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut all = vec!["ingest"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = env.cmd(&all).timeout(std::time::Duration::from_secs(60)).output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), v, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn file_entry<'a>(rep: &'a Value, name: &str) -> &'a Value {
+    rep["files"].as_array().unwrap().iter().find(|f| f["file"].as_str().unwrap().ends_with(name)).unwrap()
+}
+
+/// `(id, head hash, parent, events)` of every stored session.
+fn stored(env: &Env) -> Vec<(String, String, Value, u64)> {
+    let mut v: Vec<_> = env.json(&["sessions", "list"]).as_array().unwrap().iter().map(|s| {
+        (s["id"].as_str().unwrap().to_string(), s["head_hash"].as_str().unwrap().to_string(), s["parent"].clone(), s["event_count"].as_u64().unwrap())
+    }).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn sub_agents_of_both_layouts_are_stored_as_children_and_nothing_is_lost() {
+    let env = Env::new();
+    let dir = cc::project(&env, "proj");
+    let (code, rep, stderr) = ingest_json(&env, &[s(&dir)]);
+    assert_eq!(code, Some(0), "{stderr}\n{rep}");
+    let ids: Vec<String> = stored(&env).into_iter().map(|x| x.0).collect();
+    assert_eq!(ids, ["s-gone/agent-z9", "s-main", "s-main/agent-a1", "s-new", "s-new/agent-b2c3d4e5f6a7b8c9d"]);
+    let main = env.json(&["sessions", "show", "s-main"]);
+    assert_eq!(main["session"]["event_count"], 4, "the main transcript keeps every message (the progress line is skipped)");
+    let old = env.json(&["sessions", "show", "s-main/agent-a1"]);
+    assert_eq!(old["session"]["parent"], "s-main");
+    assert_eq!(old["session"]["subagent"]["agent_id"], "a1");
+    assert_eq!(old["parent"], serde_json::json!({"id": "s-main", "stored": true}));
+    let new = env.json(&["sessions", "show", "s-new/agent-b2c3d4e5f6a7b8c9d"]);
+    assert_eq!(new["session"]["parent"], "s-new");
+    assert_eq!(new["session"]["subagent"]["agent_type"], "Plan", "from the .meta.json sidecar");
+    assert_eq!(new["session"]["subagent"]["description"], "Plan the work");
+    let orphan = env.json(&["sessions", "show", "s-gone/agent-z9"]);
+    assert_eq!(orphan["session"]["parent"], "s-gone", "the parent id is recorded although it is not stored");
+    assert_eq!(orphan["parent"]["stored"], false);
+    // The report: per file, children linked, skipped records by kind, the empty file.
+    assert_eq!(rep["totals"]["children_linked"], 3);
+    assert_eq!(rep["totals"]["sessions_added"], 5);
+    assert_eq!(file_entry(&rep, "agent-a1.jsonl")["children_linked"], 1);
+    assert_eq!(file_entry(&rep, "s-main.jsonl")["skipped"]["progress"], 1);
+    assert_eq!(file_entry(&rep, "s-main.jsonl")["records"], 5);
+    assert_eq!(file_entry(&rep, "empty.jsonl")["status"], "empty");
+    assert_eq!(rep["totals"]["files_empty"], 1);
+    assert_eq!(rep["refused"], serde_json::json!([]), "an empty file and a sidecar are not refused");
+    assert!(rep["files"].as_array().unwrap().iter().all(|f| !f["file"].as_str().unwrap().ends_with(".meta.json")));
+    let human = env.cmd(&["ingest", s(&dir)]).output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("empty.jsonl: empty"), "{text}");
+}
+
+#[test]
+fn files_read_in_any_order_give_the_same_sessions_chains_and_parents() {
+    let (a, b) = (Env::new(), Env::new());
+    let dir = cc::project(&a, "proj");
+    let mut files: Vec<String> = Vec::new();
+    for rel in ["agent-z9.jsonl", "s-new/subagents/agent-b2c3d4e5f6a7b8c9d.jsonl", "agent-a1.jsonl", "s-new.jsonl", "s-main.jsonl"] {
+        files.push(s(&dir.join(rel)).to_string());
+    }
+    let fwd: Vec<&str> = files.iter().map(String::as_str).collect();
+    let rev: Vec<&str> = files.iter().rev().map(String::as_str).collect();
+    assert_eq!(ingest_json(&a, &fwd).0, Some(0));
+    assert_eq!(ingest_json(&b, &rev).0, Some(0));
+    assert_eq!(stored(&a), stored(&b));
+    assert_eq!(stored(&a).len(), 5);
+}
+
+#[test]
+fn a_file_that_grew_extends_its_session_and_a_changed_one_is_refused() {
+    let env = Env::new();
+    let first = [
+        cc::user("grow", "g1", "Run the tests.", None),
+        cc::assistant("grow", "g2", "Running them.", None),
+        cc::user("grow", "g3", "And the linter.", None),
+    ];
+    let f = env.write("live/grow.jsonl", &cc::lines(&first));
+    assert_eq!(ingest_json(&env, &[s(&f)]).0, Some(0));
+    let before = env.json(&["sessions", "show", "grow"]);
+    let mut more = first.to_vec();
+    more.push(cc::assistant("grow", "g4", "Lint is clean.", None));
+    more.push(cc::user("grow", "g5", "Thanks.", None));
+    std::fs::write(&f, cc::lines(&more)).unwrap();
+    let (code, rep, _) = ingest_json(&env, &[s(&f)]);
+    assert_eq!(code, Some(0));
+    assert_eq!(rep["totals"]["sessions_extended"], 1);
+    assert_eq!(rep["totals"]["events_added"], 2, "exactly the two new lines");
+    let sess = &file_entry(&rep, "grow.jsonl")["sessions"][0];
+    assert_eq!((sess["result"].as_str(), sess["events_added"].as_u64()), (Some("extended"), Some(2)));
+    let after = env.json(&["sessions", "show", "grow"]);
+    assert_eq!(after["events"].as_array().unwrap()[..3], before["events"].as_array().unwrap()[..], "stored events unchanged");
+    assert_eq!(after["events"][4]["text"], "Thanks.");
+    assert_eq!(env.json(&["sessions", "verify"])["failures"], serde_json::json!([]));
+    // Nothing new: nothing happens.
+    let (_, again, _) = ingest_json(&env, &[s(&f)]);
+    assert_eq!((again["totals"]["events_added"].as_u64(), again["totals"]["sessions_unchanged"].as_u64()), (Some(0), Some(1)));
+    // An already-stored line changed: refused, naming the event and the line; the log is not rewritten.
+    let stored_before = stored(&env);
+    more[1] = cc::assistant("grow", "g2", "Running them (edited).", None);
+    std::fs::write(&f, cc::lines(&more)).unwrap();
+    let (code, rep, stderr) = ingest_json(&env, &[s(&f)]);
+    assert_eq!(code, Some(1), "a refused session fails the run");
+    let r = &rep["refused"][0];
+    assert_eq!((r["session"].as_str(), r["event"].as_u64(), r["line"].as_u64()), (Some("grow"), Some(1), Some(2)), "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("stored event 1 (line 2) changed"), "{r}");
+    assert!(stderr.contains("grow.jsonl:2: session grow"), "{stderr}");
+    assert_eq!(stored(&env), stored_before);
+    // A line gone (the file truncated) is refused the same way.
+    std::fs::write(&f, cc::lines(&more[..1])).unwrap();
+    let (code, rep, _) = ingest_json(&env, &[s(&f)]);
+    assert_eq!(code, Some(1));
+    assert!(rep["refused"][0]["reason"].as_str().unwrap().contains("is no longer in the file"), "{rep}");
+    assert_eq!(stored(&env), stored_before);
+}
+
+#[test]
+fn the_same_session_with_different_content_in_two_files_is_refused_naming_both() {
+    for order in [false, true] {
+        let env = Env::new();
+        let a = env.write("x/a.jsonl", &cc::lines(&[cc::user("dup", "d1", "Version A.", None)]));
+        let b = env.write("y/b.jsonl", &cc::lines(&[cc::user("dup", "d1", "Version B.", None)]));
+        let (first, second) = if order { (&b, &a) } else { (&a, &b) };
+        let (code, rep, stderr) = ingest_json(&env, &[s(first), s(second)]);
+        assert_eq!(code, Some(1));
+        let r = &rep["refused"][0];
+        assert_eq!(r["session"], "dup");
+        let named = format!("{} {}", r["file"], r["reason"]);
+        assert!(named.contains("a.jsonl") && named.contains("b.jsonl"), "both files named: {named}");
+        assert!(stderr.contains("neither copy was stored"), "{stderr}");
+        assert!(stored(&env).is_empty(), "neither copy is stored, whatever the order");
+    }
+    // An identical copy is a duplicate, not an error.
+    let env = Env::new();
+    let text = cc::lines(&[cc::user("same", "s1", "Hello.", None), cc::assistant("same", "s2", "Hi.", None)]);
+    let a = env.write("x/a.jsonl", &text);
+    let b = env.write("y/a.jsonl", &text);
+    let (code, rep, _) = ingest_json(&env, &[s(&a), s(&b)]);
+    assert_eq!(code, Some(0));
+    assert_eq!(file_entry(&rep, "y/a.jsonl")["sessions"][0]["result"], "duplicate");
+    assert_eq!(rep["totals"]["sessions_added"], 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_named_like_a_transcript_is_reported_and_does_not_hang_ingest() {
+    let env = Env::new();
+    let good = env.write("in/good.jsonl", &cc::lines(&[cc::user("ok", "o1", "Hello.", None)]));
+    let fifo = env.path("in/pipe.jsonl");
+    let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    for target in [good.parent().unwrap().to_path_buf(), fifo.clone()] {
+        let (code, rep, stderr) = ingest_json(&env, &[s(&target)]);
+        assert_eq!(code, Some(1), "{stderr}");
+        let r = rep["refused"].as_array().unwrap().iter().find(|r| r["file"] == s(&fifo)).unwrap().clone();
+        assert!(r["reason"].as_str().unwrap().contains("not a regular file (a FIFO)"), "{r}");
+    }
+    assert_eq!(stored(&env).len(), 1, "the regular file beside it was ingested");
+}
+
+#[test]
+fn a_failed_extension_leaves_the_session_as_it_was() {
+    let env = Env::new();
+    let mut ls = vec![cc::user("f", "f1", "One.", None), cc::assistant("f", "f2", "Two.", None)];
+    let f = env.write("live/f.jsonl", &cc::lines(&ls));
+    assert_eq!(ingest_json(&env, &[s(&f)]).0, Some(0));
+    let before = stored(&env);
+    ls.extend([cc::user("f", "f3", "Three.", None), cc::assistant("f", "f4", "Four.", None), cc::user("f", "f5", "Five.", None)]);
+    std::fs::write(&f, cc::lines(&ls)).unwrap();
+    // The disk "fails" in the middle of the extension: after the first new event is written.
+    let c = rusqlite::Connection::open(env.store()).unwrap();
+    c.execute_batch(
+        "CREATE TRIGGER fault BEFORE INSERT ON events WHEN (NEW.id & 16777215) >= 3 \
+         BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+    )
+    .unwrap();
+    drop(c);
+    let out = env.cmd(&["ingest", s(&f)]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("injected fault"));
+    assert_eq!(stored(&env), before, "count and chain head as before the failed extension");
+    assert_eq!(env.json(&["sessions", "verify"])["failures"], serde_json::json!([]));
+    let c = rusqlite::Connection::open(env.store()).unwrap();
+    c.execute_batch("DROP TRIGGER fault;").unwrap();
+    drop(c);
+    let (code, rep, _) = ingest_json(&env, &[s(&f)]);
+    assert_eq!((code, rep["totals"]["events_added"].as_u64()), (Some(0), Some(3)), "the next ingest extends it");
 }

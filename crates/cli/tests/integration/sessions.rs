@@ -70,3 +70,43 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn sessions_list_shows_the_tree_and_show_lists_the_children_with_their_spawning_call() {
+    let env = Env::new();
+    let dir = cc::project(&env, "proj");
+    env.json(&["ingest", s(&dir)]);
+    // Flat: a parent column; JSON: the parent field.
+    let flat = env.cmd(&["sessions", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&flat.stdout);
+    assert!(text.lines().next().unwrap().contains("parent"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("s-main/agent-a1") && l.contains(" s-main ")), "{text}");
+    let list = env.json(&["sessions", "list", "--parent", "s-main"]);
+    let kids: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(kids, ["s-main/agent-a1"]);
+    // Tree: children indented under their parent; the orphan says its parent is not stored.
+    let tree = env.cmd(&["sessions", "list", "--tree"]).output().unwrap();
+    let text = String::from_utf8_lossy(&tree.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |p: &str| lines.iter().position(|l| l.starts_with(p)).unwrap_or_else(|| panic!("{p} in\n{text}"));
+    assert_eq!(at("  s-main/agent-a1"), at("s-main ") + 1, "{text}");
+    assert_eq!(at("  s-new/agent-b2c3d4e5f6a7b8c9d"), at("s-new ") + 1, "{text}");
+    assert!(lines[at("s-gone/agent-z9")].contains("parent s-gone (not stored)"), "{text}");
+    let tree = env.json(&["sessions", "list", "--tree"]);
+    let main = tree.as_array().unwrap().iter().find(|n| n["id"] == "s-main").unwrap();
+    assert_eq!(main["children"][0]["id"], "s-main/agent-a1");
+    // Show: the children with the call that spawned each, and what the sub-agent is.
+    let show = env.json(&["sessions", "show", "s-new"]);
+    let child = &show["children"][0];
+    assert_eq!(child["session"]["id"], "s-new/agent-b2c3d4e5f6a7b8c9d");
+    assert_eq!(child["spawned_by"]["tool_name"], "Task");
+    assert_eq!(child["spawned_by"]["matched_by"], "agent_id");
+    let call = &show["events"][child["spawned_by"]["seq"].as_u64().unwrap() as usize];
+    assert_eq!(call["tool_use_id"], "toolu_02", "the spawning call is the parent's Task call");
+    let human = env.cmd(&["sessions", "show", "s-new"]).output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("sub-agent sessions (1):"), "{text}");
+    assert!(text.contains("[Plan] Plan the work") && text.contains("Task \"Plan the work\""), "{text}");
+    let orphan = env.cmd(&["sessions", "show", "s-gone/agent-z9"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&orphan.stdout).contains("parent s-gone (not stored)"));
+}

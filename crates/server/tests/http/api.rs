@@ -27,7 +27,7 @@ async fn an_ingested_transcript_reads_back_and_grows_with_appended_events() {
     // The same transcript again is skipped, not duplicated.
     let text = std::fs::read(crate::samples().join("nocturne-ana-17.jsonl")).unwrap();
     let again = env.send(Req::new(Method::POST, "/v1/sessions").token(&env.admin).raw(text)).await;
-    assert_eq!(again.json()["sessions_skipped"], 1);
+    assert_eq!(again.json()["totals"]["sessions_unchanged"], 1);
 
     let added = env
         .ok(

@@ -67,7 +67,7 @@ impl Env {
             let uri = format!("/v1/sessions?user={user}&team={team}&name={file}");
             let r = self.send(Req::new(Method::POST, &uri).token(token).raw(text.into_bytes())).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-            assert_eq!(r.json()["sessions_added"], 1, "{}", r.text());
+            assert_eq!(r.json()["totals"]["sessions_added"], 1, "{}", r.text());
             ids.push(new_id);
         }
         ids

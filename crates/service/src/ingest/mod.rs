@@ -28,6 +28,8 @@ mod compare;
 mod pipeline;
 mod walk;
 
+pub(crate) use walk::hints;
+
 use crate::error::io_reason;
 use crate::{Result, Service};
 use nocturne_core::{chain, NewSession, SourceOutcome};
