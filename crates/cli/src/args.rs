@@ -100,13 +100,9 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FormatArg {
-    Auto,
-    ClaudeCode,
-    Anthropic,
-    Openai,
-    Nocturne,
+/// A `--format` name, checked by the importers' own list.
+fn format_name(s: &str) -> Result<nocturne_service::Format, String> {
+    s.parse::<nocturne_service::Format>().map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -115,8 +111,9 @@ pub struct IngestArgs {
     /// `.meta.json` sidecars are read with their transcript).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub format: FormatArg,
+    /// The transcript format, or `auto` to tell from the content (see docs/formats.md).
+    #[arg(long, default_value = "auto", value_parser = format_name)]
+    pub format: nocturne_service::Format,
     /// User the sessions belong to.
     #[arg(long)]
     pub user: Option<String>,

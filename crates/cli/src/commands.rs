@@ -4,7 +4,7 @@ use crate::args::*;
 use crate::render;
 use anyhow::{Context, Result};
 use nocturne_service::{
-    DreamSpec, Format, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, SessionFilter,
+    DreamSpec, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, SessionFilter,
 };
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -155,13 +155,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
-    let format = match a.format {
-        FormatArg::Auto => Format::Auto,
-        FormatArg::ClaudeCode => Format::ClaudeCode,
-        FormatArg::Anthropic => Format::Anthropic,
-        FormatArg::Openai => Format::OpenAi,
-        FormatArg::Nocturne => Format::Nocturne,
-    };
+    let format = a.format;
     let opts = IngestOptions { format: Some(format), user: a.user, agent: a.agent, team: a.team, ..Default::default() };
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -627,10 +621,7 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
     if json {
         outln!("{}", serde_json::to_string_pretty(&p)?);
     } else {
-        outln!(
-            "Ingested {added} sample sessions ({events} events) into a throw-away store at {}.\n",
-            dir.display()
-        );
+        outln!("Ingested {added} sample sessions ({events} events) into a throw-away store at {}.\n", dir.display());
         out!("{}", nocturne_dream::render_markdown(&p));
         outln!(
             "\nThis was a review: memory is unchanged. With your own transcripts:\n  nocturne ingest ~/.claude/projects\n  nocturne dream\n  nocturne dreams apply <id>"

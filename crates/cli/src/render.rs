@@ -50,21 +50,33 @@ pub fn ingest(r: &IngestReport) -> String {
             count(SessionResult::Duplicate),
             count(SessionResult::Refused),
         );
-        if added + extended + refused == 0 && f.events_added == 0 {
+        if !f.sessions.is_empty() && added + extended + refused == 0 && f.events_added == 0 {
             quiet += 1;
             continue;
         }
-        let mut parts = vec![format!("{} read, {} stored", plural(f.records, "record", "records"), plural(f.events_added, "event", "events"))];
+        let mut parts = vec![format!(
+            "{} read, {} stored",
+            plural(f.records, "record", "records"),
+            plural(f.events_added, "event", "events")
+        )];
         if !f.skipped.is_empty() {
             parts.push(format!("skipped {}", skipped_list(&f.skipped)));
         }
         let mut what = Vec::new();
-        for (n, word) in [(added, "added"), (extended, "extended"), (unchanged, "unchanged"), (duplicate, "duplicate"), (refused, "refused")] {
+        for (n, word) in [
+            (added, "added"),
+            (extended, "extended"),
+            (unchanged, "unchanged"),
+            (duplicate, "duplicate"),
+            (refused, "refused"),
+        ] {
             if n > 0 {
                 what.push(format!("{n} {word}"));
             }
         }
-        if !what.is_empty() {
+        if what.is_empty() {
+            parts.push("no session in it".into());
+        } else {
             parts.push(format!("sessions: {}", what.join(", ")));
         }
         if f.children_linked > 0 {
@@ -105,7 +117,11 @@ pub fn ingest(r: &IngestReport) -> String {
         t.sessions_added, t.sessions_extended, t.sessions_unchanged, t.sessions_refused
     );
     if t.children_linked > 0 {
-        let _ = write!(s, "; {} linked to their parent", plural(t.children_linked as u64, "sub-agent session", "sub-agent sessions"));
+        let _ = write!(
+            s,
+            "; {} linked to their parent",
+            plural(t.children_linked as u64, "sub-agent session", "sub-agent sessions")
+        );
     }
     if t.outcomes_logged > 0 {
         let _ = write!(s, "; {} from the sources logged", plural(t.outcomes_logged as u64, "outcome", "outcomes"));
@@ -115,7 +131,11 @@ pub fn ingest(r: &IngestReport) -> String {
         let _ = writeln!(s, "note: {n}");
     }
     if r.refused_any() {
-        let _ = writeln!(s, "{} refused (see the errors below)", plural(r.refused.len() as u64, "thing was", "things were"));
+        let _ = writeln!(
+            s,
+            "{} refused (see the errors below)",
+            plural(r.refused.len() as u64, "thing was", "things were")
+        );
     }
     s
 }
@@ -145,20 +165,22 @@ pub fn sessions(list: &[Session]) -> String {
     s
 }
 
-/// A session's title, or for a sub-agent its type and description.
+/// A session's title; for a sub-agent, its type and what it was asked
+/// (its description, else its title).
 fn title_of(x: &Session) -> String {
-    if let Some(t) = &x.title {
-        return t.clone();
-    }
     match &x.subagent {
         Some(a) => {
-            let kind = if a.compaction { "compaction".to_string() } else { a.agent_type.clone().unwrap_or_else(|| "sub-agent".into()) };
-            match &a.description {
+            let kind = if a.compaction {
+                "compaction".to_string()
+            } else {
+                a.agent_type.clone().unwrap_or_else(|| "sub-agent".into())
+            };
+            match a.description.as_ref().or(x.title.as_ref()) {
                 Some(d) => format!("[{kind}] {d}"),
                 None => format!("[{kind}]"),
             }
         }
-        None => String::new(),
+        None => x.title.clone().unwrap_or_default(),
     }
 }
 

@@ -170,7 +170,9 @@ impl Service {
                     Appended::Added { .. } => m.added += 1,
                     Appended::Skipped => m.skipped += 1,
                 },
-                Some(st) if st.head_hash == s.header.head_hash && st.event_count == s.header.event_count => m.skipped += 1,
+                Some(st) if st.head_hash == s.header.head_hash && st.event_count == s.header.event_count => {
+                    m.skipped += 1
+                }
                 Some(st) => {
                     let k = st.event_count as usize;
                     let prefix = match k.checked_sub(1) {

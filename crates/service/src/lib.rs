@@ -16,7 +16,9 @@ mod dreams;
 pub use access::{Access, AccessLevel, NewToken, Scoped};
 pub use dreams::{with_instructions, MemorySuggestion, OpSelection};
 pub use error::{ErrorCode, ServiceError};
-pub use export::{ExportDoc, ExportEvent, ExportSession, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION};
+pub use export::{
+    ExportDoc, ExportEvent, ExportSession, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION,
+};
 pub use ingest::{
     FileEntry, FileStatus, IngestOptions, IngestReport, IngestTotals, Refusal, SessionEntry, SessionResult,
     DEFAULT_MEMORY_BUDGET,
@@ -31,6 +33,8 @@ pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, Me
 pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
 
 use nocturne_store_sqlite::SqliteStore;
+
+pub use ingest::{classify_path, PathKind};
 
 /// What ingest tells the importer about a file beyond its bytes (the
 /// sub-agent sidecar beside it, the parent id its folder implies).

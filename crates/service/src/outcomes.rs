@@ -353,7 +353,7 @@ impl Service {
 /// direction, or true from 0.5 up. `None` for text, or a score that is not
 /// a number.
 pub(crate) fn value_for_score(dim: &nocturne_core::outcome::Dimension, score: f64) -> Option<String> {
-    use nocturne_core::outcome::{Direction, DimensionKind};
+    use nocturne_core::outcome::{DimensionKind, Direction};
     if !score.is_finite() {
         return None;
     }

@@ -169,7 +169,8 @@ impl Service {
             prompts.push(first_prompt(&self.store.events(&k.id)?));
         }
         let spawns = spawns(&events, &kids, &prompts);
-        let children = kids.into_iter().zip(spawns).map(|(session, spawned_by)| Child { session, spawned_by }).collect();
+        let children =
+            kids.into_iter().zip(spawns).map(|(session, spawned_by)| Child { session, spawned_by }).collect();
         Ok(SessionView { session, events, parent, children })
     }
 
@@ -256,7 +257,8 @@ fn result_agent_id(e: &Event) -> Option<String> {
     }
     let text = e.body.text.as_deref()?;
     let at = text.find("agentId: ")? + "agentId: ".len();
-    let id: String = text.get(at..)?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    let id: String =
+        text.get(at..)?.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
     (!id.is_empty()).then_some(id)
 }
 
@@ -331,7 +333,8 @@ mod tree_tests {
             team: None,
             title: None,
             parent: parent.map(str::to_string),
-            subagent: parent.map(|_| Subagent { agent_id: id.rsplit("agent-").next().unwrap_or(id).into(), ..Default::default() }),
+            subagent: parent
+                .map(|_| Subagent { agent_id: id.rsplit("agent-").next().unwrap_or(id).into(), ..Default::default() }),
             counterpart: None,
             event_count: 0,
             head_hash: String::new(),
@@ -364,7 +367,12 @@ mod tree_tests {
 
     fn names(nodes: &[TreeNode], depth: usize, out: &mut Vec<String>) {
         for n in nodes {
-            out.push(format!("{}{}{}", "  ".repeat(depth), n.session.id, n.parent_status.map(|s| format!(" ({s})")).unwrap_or_default()));
+            out.push(format!(
+                "{}{}{}",
+                "  ".repeat(depth),
+                n.session.id,
+                n.parent_status.map(|s| format!(" ({s})")).unwrap_or_default()
+            ));
             names(&n.children, depth + 1, out);
         }
     }
@@ -418,10 +426,17 @@ mod tree_tests {
             ),
             ev(3, EventKind::ToolResult, Some("t2"), None, Some("ok\nagentId: zz9 (for resuming)"), "{}"),
         ];
-        let kids = vec![sess("p/agent-a1", Some("p"), "1"), sess("p/agent-q", Some("p"), "2"), sess("p/agent-zz9", Some("p"), "3")];
+        let kids = vec![
+            sess("p/agent-a1", Some("p"), "1"),
+            sess("p/agent-q", Some("p"), "2"),
+            sess("p/agent-zz9", Some("p"), "3"),
+        ];
         let prompts = vec![None, Some("plan it".to_string()), None];
         let got = spawns(&parent, &kids, &prompts);
-        assert_eq!(got[0].as_ref().map(|s| (s.seq, s.matched_by, s.description.as_deref())), Some((0, "agent_id", Some("Explore"))));
+        assert_eq!(
+            got[0].as_ref().map(|s| (s.seq, s.matched_by, s.description.as_deref())),
+            Some((0, "agent_id", Some("Explore")))
+        );
         assert_eq!(got[2].as_ref().map(|s| (s.seq, s.matched_by)), Some((1, "agent_id")), "the id in the result text");
         assert_eq!(got[1], None, "a call matched by id is not matched again by prompt");
     }

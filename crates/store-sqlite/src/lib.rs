@@ -337,7 +337,12 @@ impl Store for SqliteStore {
         }
         check_size(&h.id, events.len())?;
         self.write(|tx| {
-            if tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1").map_err(backend)?.exists([&h.id]).map_err(backend)? {
+            if tx
+                .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")
+                .map_err(backend)?
+                .exists([&h.id])
+                .map_err(backend)?
+            {
                 return Ok(Appended::Skipped);
             }
             let (parent, subagent, counterpart) = link_cols(&h.parent, &h.subagent, h.counterpart)?;
@@ -406,9 +411,7 @@ impl Store for SqliteStore {
     fn children(&self, parent: &str) -> Result<Vec<Session>> {
         let conn = self.conn()?;
         let mut st = conn
-            .prepare_cached(&format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE parent = ?1 ORDER BY started_at, id"
-            ))
+            .prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE parent = ?1 ORDER BY started_at, id"))
             .map_err(backend)?;
         let rows = st.query_map([parent], session_row).map_err(backend)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err)

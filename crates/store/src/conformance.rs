@@ -493,7 +493,10 @@ fn compare_and_append_refuses_a_stale_length<S: Store>(s: &S) -> Result<(), Stri
             }
             other => return Err(format!("expected LengthMismatch for expected_len {stale}, got {other:?}")),
         }
-        ensure((s.session("s1").map_err(err)?, s.events("s1").map_err(err)?) == before, "a refused append changes nothing")?;
+        ensure(
+            (s.session("s1").map_err(err)?, s.events("s1").map_err(err)?) == before,
+            "a refused append changes nothing",
+        )?;
     }
     ensure(s.append_events("s1", 3, &[]).map_err(err)? == 3, "appending nothing at the right length is a no-op")?;
     ensure(
@@ -502,7 +505,10 @@ fn compare_and_append_refuses_a_stale_length<S: Store>(s: &S) -> Result<(), Stri
     )?;
     ensure(s.append_events("s1", 3, &whole.session.events[3..5]).map_err(err)? == 5, "first writer wins")?;
     ensure(
-        matches!(s.append_events("s1", 3, &whole.session.events[5..]), Err(StoreError::LengthMismatch { actual: 5, .. })),
+        matches!(
+            s.append_events("s1", 3, &whole.session.events[5..]),
+            Err(StoreError::LengthMismatch { actual: 5, .. })
+        ),
         "a second writer that saw the old length is refused",
     )?;
     ensure(s.append_events("s1", 5, &whole.session.events[5..]).map_err(err)? == 6, "and succeeds after re-reading")?;
@@ -559,7 +565,10 @@ fn children_are_listed_by_parent<S: Store>(s: &S) -> Result<(), String> {
     ])
     .map_err(err)?;
     let ids = |v: Vec<nocturne_core::Session>| v.into_iter().map(|x| x.id).collect::<Vec<_>>();
-    ensure(ids(s.children("p").map_err(err)?) == ["p/agent-a", "p/agent-b"], "children oldest first, only direct ones")?;
+    ensure(
+        ids(s.children("p").map_err(err)?) == ["p/agent-a", "p/agent-b"],
+        "children oldest first, only direct ones",
+    )?;
     ensure(ids(s.children("q").map_err(err)?) == ["q/agent-c"], "children of a parent that is not stored")?;
     ensure(ids(s.children("p/agent-a").map_err(err)?) == ["p/agent-a/agent-d"], "grandchildren under their parent")?;
     ensure(s.children("p/agent-b").map_err(err)?.is_empty(), "a leaf has no children")?;

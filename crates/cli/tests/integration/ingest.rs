@@ -102,6 +102,17 @@ fn every_malformed_fixture_is_refused_without_a_panic_and_earlier_data_is_kept()
     let dir = ingest_fixtures().join("malformed");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if nocturne_service::classify_path(&name) == nocturne_service::PathKind::SubagentMeta {
+            // A sidecar is read with its transcript, never on its own (see the sub-agent tests).
+            env.cmd(&["ingest", s(&p)]).assert().code(0);
+            continue;
+        }
+        if std::fs::read(&p).unwrap().iter().all(u8::is_ascii_whitespace) {
+            // Claude Code leaves empty files: reported as empty, nothing wrong.
+            env.cmd(&["ingest", s(&p)]).assert().code(0).stdout(contains(": empty"));
+            continue;
+        }
         let out = env.cmd(&["ingest", s(&p)]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{}: {stderr}", p.display());
@@ -128,7 +139,6 @@ fn a_missing_path_is_refused_once_and_the_other_paths_go_on() {
 
 #[test]
 fn ingest_fixtures_of_every_format_and_edge_case_are_accepted() {
-    let env = Env::new();
     let dir = ingest_fixtures();
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -138,12 +148,14 @@ fn ingest_fixtures_of_every_format_and_edge_case_are_accepted() {
         }
     }
     assert!(files.len() >= 6);
-    let mut args = vec!["ingest".to_string()];
-    args.extend(files.iter().map(|p| s(p).to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = env.json(&args);
-    assert_eq!(out["refused"], serde_json::json!([]));
-    assert!(out["totals"]["sessions_added"].as_u64().unwrap() >= files.len() as u64);
+    // Each on its own: some fixtures are variants of one session (same id,
+    // other content), which one run refuses together (see below).
+    for f in &files {
+        let env = Env::new();
+        let out = env.json(&["ingest", s(f)]);
+        assert_eq!(out["refused"], serde_json::json!([]), "{}", f.display());
+        assert!(out["totals"]["sessions_added"].as_u64().unwrap() >= 1, "{}", f.display());
+    }
 }
 
 #[test]
@@ -192,9 +204,20 @@ fn file_entry<'a>(rep: &'a Value, name: &str) -> &'a Value {
 
 /// `(id, head hash, parent, events)` of every stored session.
 fn stored(env: &Env) -> Vec<(String, String, Value, u64)> {
-    let mut v: Vec<_> = env.json(&["sessions", "list"]).as_array().unwrap().iter().map(|s| {
-        (s["id"].as_str().unwrap().to_string(), s["head_hash"].as_str().unwrap().to_string(), s["parent"].clone(), s["event_count"].as_u64().unwrap())
-    }).collect();
+    let mut v: Vec<_> = env
+        .json(&["sessions", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["head_hash"].as_str().unwrap().to_string(),
+                s["parent"].clone(),
+                s["event_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -208,11 +231,14 @@ fn sub_agents_of_both_layouts_are_stored_as_children_and_nothing_is_lost() {
     let ids: Vec<String> = stored(&env).into_iter().map(|x| x.0).collect();
     assert_eq!(ids, ["s-gone/agent-z9", "s-main", "s-main/agent-a1", "s-new", "s-new/agent-b2c3d4e5f6a7b8c9d"]);
     let main = env.json(&["sessions", "show", "s-main"]);
-    assert_eq!(main["session"]["event_count"], 4, "the main transcript keeps every message (the progress line is skipped)");
+    assert_eq!(
+        main["session"]["event_count"], 4,
+        "the main transcript keeps every message (the progress line is skipped)"
+    );
     let old = env.json(&["sessions", "show", "s-main/agent-a1"]);
     assert_eq!(old["session"]["parent"], "s-main");
     assert_eq!(old["session"]["subagent"]["agent_id"], "a1");
-    assert_eq!(old["parent"], serde_json::json!({"id": "s-main", "stored": true}));
+    assert_eq!((&old["parent"]["id"], &old["parent"]["stored"]), (&Value::from("s-main"), &Value::from(true)));
     let new = env.json(&["sessions", "show", "s-new/agent-b2c3d4e5f6a7b8c9d"]);
     assert_eq!(new["session"]["parent"], "s-new");
     assert_eq!(new["session"]["subagent"]["agent_type"], "Plan", "from the .meta.json sidecar");
@@ -240,7 +266,13 @@ fn files_read_in_any_order_give_the_same_sessions_chains_and_parents() {
     let (a, b) = (Env::new(), Env::new());
     let dir = cc::project(&a, "proj");
     let mut files: Vec<String> = Vec::new();
-    for rel in ["agent-z9.jsonl", "s-new/subagents/agent-b2c3d4e5f6a7b8c9d.jsonl", "agent-a1.jsonl", "s-new.jsonl", "s-main.jsonl"] {
+    for rel in [
+        "agent-z9.jsonl",
+        "s-new/subagents/agent-b2c3d4e5f6a7b8c9d.jsonl",
+        "agent-a1.jsonl",
+        "s-new.jsonl",
+        "s-main.jsonl",
+    ] {
         files.push(s(&dir.join(rel)).to_string());
     }
     let fwd: Vec<&str> = files.iter().map(String::as_str).collect();
@@ -273,22 +305,35 @@ fn a_file_that_grew_extends_its_session_and_a_changed_one_is_refused() {
     let sess = &file_entry(&rep, "grow.jsonl")["sessions"][0];
     assert_eq!((sess["result"].as_str(), sess["events_added"].as_u64()), (Some("extended"), Some(2)));
     let after = env.json(&["sessions", "show", "grow"]);
-    assert_eq!(after["events"].as_array().unwrap()[..3], before["events"].as_array().unwrap()[..], "stored events unchanged");
+    assert_eq!(
+        after["events"].as_array().unwrap()[..3],
+        before["events"].as_array().unwrap()[..],
+        "stored events unchanged"
+    );
     assert_eq!(after["events"][4]["text"], "Thanks.");
     assert_eq!(env.json(&["sessions", "verify"])["failures"], serde_json::json!([]));
     // Nothing new: nothing happens.
     let (_, again, _) = ingest_json(&env, &[s(&f)]);
-    assert_eq!((again["totals"]["events_added"].as_u64(), again["totals"]["sessions_unchanged"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (again["totals"]["events_added"].as_u64(), again["totals"]["sessions_unchanged"].as_u64()),
+        (Some(0), Some(1))
+    );
     // An already-stored line changed: refused, naming the event and the line; the log is not rewritten.
     let stored_before = stored(&env);
     more[1] = cc::assistant("grow", "g2", "Running them (edited).", None);
     std::fs::write(&f, cc::lines(&more)).unwrap();
-    let (code, rep, stderr) = ingest_json(&env, &[s(&f)]);
+    let (code, rep, _) = ingest_json(&env, &[s(&f)]);
     assert_eq!(code, Some(1), "a refused session fails the run");
     let r = &rep["refused"][0];
-    assert_eq!((r["session"].as_str(), r["event"].as_u64(), r["line"].as_u64()), (Some("grow"), Some(1), Some(2)), "{r}");
+    assert_eq!(
+        (r["session"].as_str(), r["event"].as_u64(), r["line"].as_u64()),
+        (Some("grow"), Some(1), Some(2)),
+        "{r}"
+    );
     assert!(r["reason"].as_str().unwrap().contains("stored event 1 (line 2) changed"), "{r}");
-    assert!(stderr.contains("grow.jsonl:2: session grow"), "{stderr}");
+    let human = env.cmd(&["ingest", s(&f)]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&human.stderr);
+    assert!(stderr.contains("grow.jsonl:2: session grow: stored event 1 (line 2) changed"), "{stderr}");
     assert_eq!(stored(&env), stored_before);
     // A line gone (the file truncated) is refused the same way.
     std::fs::write(&f, cc::lines(&more[..1])).unwrap();
@@ -305,13 +350,13 @@ fn the_same_session_with_different_content_in_two_files_is_refused_naming_both()
         let a = env.write("x/a.jsonl", &cc::lines(&[cc::user("dup", "d1", "Version A.", None)]));
         let b = env.write("y/b.jsonl", &cc::lines(&[cc::user("dup", "d1", "Version B.", None)]));
         let (first, second) = if order { (&b, &a) } else { (&a, &b) };
-        let (code, rep, stderr) = ingest_json(&env, &[s(first), s(second)]);
+        let (code, rep, _) = ingest_json(&env, &[s(first), s(second)]);
         assert_eq!(code, Some(1));
         let r = &rep["refused"][0];
         assert_eq!(r["session"], "dup");
         let named = format!("{} {}", r["file"], r["reason"]);
         assert!(named.contains("a.jsonl") && named.contains("b.jsonl"), "both files named: {named}");
-        assert!(stderr.contains("neither copy was stored"), "{stderr}");
+        assert!(named.contains("neither copy was stored"), "{named}");
         assert!(stored(&env).is_empty(), "neither copy is stored, whatever the order");
     }
     // An identical copy is a duplicate, not an error.
@@ -349,7 +394,11 @@ fn a_failed_extension_leaves_the_session_as_it_was() {
     let f = env.write("live/f.jsonl", &cc::lines(&ls));
     assert_eq!(ingest_json(&env, &[s(&f)]).0, Some(0));
     let before = stored(&env);
-    ls.extend([cc::user("f", "f3", "Three.", None), cc::assistant("f", "f4", "Four.", None), cc::user("f", "f5", "Five.", None)]);
+    ls.extend([
+        cc::user("f", "f3", "Three.", None),
+        cc::assistant("f", "f4", "Four.", None),
+        cc::user("f", "f5", "Five.", None),
+    ]);
     std::fs::write(&f, cc::lines(&ls)).unwrap();
     // The disk "fails" in the middle of the extension: after the first new event is written.
     let c = rusqlite::Connection::open(env.store()).unwrap();

@@ -6,9 +6,9 @@ mod export;
 mod ingest;
 mod memory;
 mod outcomes;
+mod real_transcripts;
 mod search;
 mod server;
-mod real_transcripts;
 mod sessions;
 
 use assert_cmd::Command;

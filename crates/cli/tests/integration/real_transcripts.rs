@@ -7,8 +7,13 @@ use crate::*;
 use nocturne_ingest::{parse_file, Format, Parsed};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// `../shared/data/real-transcripts` beside the repository, or the folder
+/// `NOCTURNE_REAL_TRANSCRIPTS` names (a checkout elsewhere).
 fn real() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real-transcripts");
+    let p = match std::env::var_os("NOCTURNE_REAL_TRANSCRIPTS") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real-transcripts"),
+    };
     if p.is_dir() {
         Some(p)
     } else {
@@ -29,7 +34,7 @@ fn transcripts(dir: &Path) -> Vec<PathBuf> {
                 if !name.starts_with('.') {
                     stack.push(p);
                 }
-            } else if nocturne_ingest::classify_path(&name) == nocturne_ingest::PathKind::Transcript {
+            } else if nocturne_service::classify_path(&name) == nocturne_service::PathKind::Transcript {
                 out.push(p);
             }
         }
@@ -223,7 +228,17 @@ fn with_new_ids(line: &str, n: usize) -> String {
         match v {
             Value::Object(o) => {
                 for (k, x) in o.iter_mut() {
-                    let idlike = matches!(k.as_str(), "uuid" | "parentUuid" | "id" | "tool_use_id" | "requestId" | "leafUuid" | "messageId" | "promptId");
+                    let idlike = matches!(
+                        k.as_str(),
+                        "uuid"
+                            | "parentUuid"
+                            | "id"
+                            | "tool_use_id"
+                            | "requestId"
+                            | "leafUuid"
+                            | "messageId"
+                            | "promptId"
+                    );
                     match x {
                         Value::String(s) if idlike => *s = format!("{s}-copy{n}"),
                         _ => walk(x, n),

@@ -181,7 +181,8 @@ mod tests {
     fn records_an_importer_now_skips_or_newly_keeps_do_not_refuse_the_file() {
         let old = [ev(1, r#"{"a":1}"#, "a"), ev(2, r#"{"type":"progress"}"#, "p"), ev(4, r#"{"d":4}"#, "d")];
         // Now: line 2 is skipped by the importer, line 3 is newly kept, line 5 is new.
-        let new = [ev(1, r#"{"a":1}"#, "a"), ev(3, r#"{"c":3}"#, "c"), ev(4, r#"{"d":4}"#, "d"), ev(5, r#"{"e":5}"#, "e")];
+        let new =
+            [ev(1, r#"{"a":1}"#, "a"), ev(3, r#"{"c":3}"#, "c"), ev(4, r#"{"d":4}"#, "d"), ev(5, r#"{"e":5}"#, "e")];
         let file = |l: u32| (l == 2).then(|| r#"{"type": "progress"}"#.to_string());
         assert_eq!(stored_prefix(&stored(&old), &new, &file), Ok(Prefix { new_from: 3, not_inserted: 1 }));
         // If line 2 changed in the file, that is a change.

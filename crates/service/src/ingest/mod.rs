@@ -29,6 +29,7 @@ mod pipeline;
 mod walk;
 
 pub(crate) use walk::hints;
+pub use walk::{classify as classify_path, PathKind};
 
 use crate::error::io_reason;
 use crate::{Result, Service};
@@ -438,7 +439,10 @@ impl Service {
                             kept += size;
                             st.bodies = Some(sessions);
                         }
-                        st.plans = versions.iter().map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write }).collect();
+                        st.plans = versions
+                            .iter()
+                            .map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write })
+                            .collect();
                         st.report = report;
                         st.versions = versions;
                     }
@@ -493,7 +497,13 @@ impl Service {
                 let bodies = match r {
                     Ok(Ok(b)) => b,
                     Ok(Err((line, reason))) => {
-                        refuse_file_sessions(&mut files, fi, line, &format!("could not be read again: {reason}"), &mut rep);
+                        refuse_file_sessions(
+                            &mut files,
+                            fi,
+                            line,
+                            &format!("could not be read again: {reason}"),
+                            &mut rep,
+                        );
                         return Ok(());
                     }
                     Err(()) => {
@@ -732,7 +742,8 @@ impl Writer<'_> {
     ) -> Result<()> {
         let store = &*self.svc.store;
         let Some(f) = files.get(fi) else { return Ok(()) };
-        let plans: Vec<(String, Plan)> = f.versions.iter().zip(&f.plans).map(|(v, p)| (v.id.clone(), p.clone())).collect();
+        let plans: Vec<(String, Plan)> =
+            f.versions.iter().zip(&f.plans).map(|(v, p)| (v.id.clone(), p.clone())).collect();
         let shown = f.shown.clone();
         let mut file_text: Option<Option<String>> = None;
         for mut s in bodies {
@@ -857,8 +868,14 @@ impl Writer<'_> {
         for ((fi, rec, outcome), r) in batch.into_iter().zip(res) {
             let s = rec.session;
             let n = s.events.len() as u32;
-            let mut entry =
-                SessionEntry { id: s.id.clone(), result: SessionResult::Added, events: n, events_added: n, parent: s.parent.clone(), duplicate_of: None };
+            let mut entry = SessionEntry {
+                id: s.id.clone(),
+                result: SessionResult::Added,
+                events: n,
+                events_added: n,
+                parent: s.parent.clone(),
+                duplicate_of: None,
+            };
             match r {
                 Appended::Added { events } => {
                     entry.events_added = events;
@@ -871,7 +888,9 @@ impl Writer<'_> {
                     if let Some(o) = outcome {
                         match self.svc.log_source_outcome(&s.id, &s.format, &o) {
                             Ok(()) => rep.totals.outcomes_logged += 1,
-                            Err(why) => self.notes.push(format!("session {}: its recorded outcome was not logged: {why}", s.id)),
+                            Err(why) => {
+                                self.notes.push(format!("session {}: its recorded outcome was not logged: {why}", s.id))
+                            }
                         }
                     }
                 }

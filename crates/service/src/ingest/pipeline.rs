@@ -152,14 +152,20 @@ mod tests {
     fn a_consumer_error_stops_the_run() {
         let items: Vec<usize> = (0..50).collect();
         let mut n = 0;
-        let r = ordered_map(&items, 2, 4, |&x| x, |i, _| {
-            n += 1;
-            if i == 5 {
-                Err("stop")
-            } else {
-                Ok(())
-            }
-        });
+        let r = ordered_map(
+            &items,
+            2,
+            4,
+            |&x| x,
+            |i, _| {
+                n += 1;
+                if i == 5 {
+                    Err("stop")
+                } else {
+                    Ok(())
+                }
+            },
+        );
         assert_eq!(r, Err("stop"));
         assert_eq!(n, 6);
     }

@@ -12,7 +12,7 @@ use crate::error::io_reason;
 /// What a file name is to ingest (mirrors the importers' own
 /// classification of paths).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PathKind {
+pub enum PathKind {
     /// A transcript to read.
     Transcript,
     /// A Claude Code `agent-<id>.meta.json` sidecar: read with its transcript, not on its own.
@@ -21,15 +21,23 @@ pub(crate) enum PathKind {
     Other,
 }
 
-/// Classifies a file name (no directories).
-pub(crate) fn classify(name: &str) -> PathKind {
-    if name.starts_with('.') {
-        return PathKind::Other;
-    }
-    if name.starts_with("agent-") && name.ends_with(".meta.json") {
+/// Classifies a file name (the last path component). Transcripts: `*.jsonl`,
+/// `*.json`, `*.traj`, aider's `*.chat.history.md` / `chat-history.md`;
+/// sidecars: `agent-*.meta.json`; hidden files other than aider's are
+/// `Other`. Equivalent to the importers' `classify_path`.
+pub fn classify(name: &str) -> PathKind {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    if lower.starts_with("agent-") && lower.ends_with(".meta.json") {
         return PathKind::SubagentMeta;
     }
-    if name.ends_with(".jsonl") || name.ends_with(".json") {
+    if lower.ends_with(".chat.history.md") || lower == "chat-history.md" {
+        return PathKind::Transcript;
+    }
+    if lower.starts_with('.') || lower.ends_with(".meta.json") {
+        return PathKind::Other;
+    }
+    if [".jsonl", ".json", ".traj"].iter().any(|ext| lower.ends_with(ext) && lower.len() > ext.len()) {
         return PathKind::Transcript;
     }
     PathKind::Other
@@ -196,6 +204,9 @@ mod tests {
         assert_eq!(classify("agent-a36efb2a1231c41e2.meta.json"), PathKind::SubagentMeta);
         assert_eq!(classify("notes.md"), PathKind::Other);
         assert_eq!(classify(".hidden.jsonl"), PathKind::Other);
+        assert_eq!(classify(".aider.chat.history.md"), PathKind::Transcript);
+        assert_eq!(classify("run.traj"), PathKind::Transcript);
+        assert_eq!(classify("other.meta.json"), PathKind::Other);
     }
 
     #[test]
@@ -203,8 +214,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("s1/subagents");
         std::fs::create_dir_all(&sub).unwrap();
-        std::fs::write(d.path().join("s1.jsonl"), "{\"type\":\"summary\"}\n{\"sessionId\":\"real-id\",\"uuid\":\"u\"}\n")
-            .unwrap();
+        std::fs::write(
+            d.path().join("s1.jsonl"),
+            "{\"type\":\"summary\"}\n{\"sessionId\":\"real-id\",\"uuid\":\"u\"}\n",
+        )
+        .unwrap();
         std::fs::write(sub.join("agent-x.jsonl"), "{}\n").unwrap();
         std::fs::write(sub.join("agent-x.meta.json"), "{\"agentType\":\"Explore\"}").unwrap();
         let h = hints(&sub.join("agent-x.jsonl"));
