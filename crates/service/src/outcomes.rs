@@ -419,3 +419,29 @@ mod source_outcome_tests {
         assert_eq!(value_for_score(&dim(DimensionKind::Text), 1.0), None);
     }
 }
+
+#[cfg(test)]
+mod source_outcome_logging {
+    use crate::Service;
+    use nocturne_core::outcome::{OutcomeSource, OutcomeValue};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_source_outcome_is_logged_on_the_primary_dimension_by_its_format() {
+        let store = nocturne_store_sqlite::SqliteStore::open_in_memory().unwrap();
+        let svc = Service::with_store(Arc::new(store), Arc::new(|| "2026-02-01T00:00:00Z".to_string()));
+        let rec = nocturne_store::conformance::sample_session("sim-1", "ana", "2026-01-01T00:00:00Z", 2);
+        svc.store().append_sessions(&[rec]).unwrap();
+        let o = nocturne_core::SourceOutcome { score: 0.0, comment: Some("user_stop".into()) };
+        svc.log_source_outcome("sim-1", "tau-bench", &o).unwrap();
+        let got = svc.store().outcomes(Some("sim-1")).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].dimension, "result");
+        assert_eq!(got[0].value, OutcomeValue::Label("failure".into()));
+        assert_eq!(got[0].source, OutcomeSource::Code);
+        assert_eq!(got[0].by.as_deref(), Some("tau-bench"));
+        assert_eq!(got[0].comment.as_deref(), Some("user_stop"));
+        assert_eq!(svc.store().taxonomy().unwrap().map(|(v, _)| v), Some(1), "the default taxonomy is stored on first use");
+        assert!(svc.log_source_outcome("nope", "tau-bench", &o).is_err(), "checked like any outcome");
+    }
+}

@@ -335,3 +335,30 @@ fn every_real_transcript_is_ingested_or_refused_with_a_precise_reason() {
     }
     assert!(rep["totals"]["sessions_added"].as_u64().unwrap() > 100, "{}", rep["totals"]);
 }
+
+#[test]
+fn tau2_rewards_become_outcomes_on_the_primary_dimension_once() {
+    let Some(real) = real() else { return };
+    let dir = real.join("tau2-bench-retail");
+    let file = transcripts(&dir).into_iter().next().unwrap();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let sims = doc["simulations"].as_array().unwrap();
+    let want = |r: f64| sims.iter().filter(|s| s["reward_info"]["reward"].as_f64() == Some(r)).count();
+    let env = Env::new();
+    let (code, rep) = ingest(&env, &[&dir]);
+    assert_eq!(code, Some(0), "{}", rep["refused"]);
+    assert_eq!(rep["totals"]["outcomes_logged"], sims.len());
+    let outcomes = env.json(&["outcomes", "list"]);
+    let outcomes = outcomes.as_array().unwrap();
+    assert_eq!(outcomes.len(), sims.len());
+    let count = |label: &str| outcomes.iter().filter(|o| o["value"] == label).count();
+    assert_eq!((count("success"), count("failure")), (want(1.0), want(0.0)), "reward 1 → success, 0 → failure");
+    for o in outcomes {
+        assert_eq!((&o["dimension"], &o["source"]), (&Value::from("result"), &Value::from("code")), "{o}");
+        assert!(o["by"].as_str().is_some_and(|b| b.starts_with("tau")), "{o}");
+        assert!(o["comment"].as_str().is_some_and(|c| c.contains("user_stop")), "the termination reason is kept: {o}");
+    }
+    let (_, again) = ingest(&env, &[&dir]);
+    assert_eq!(again["totals"]["outcomes_logged"], 0);
+    assert_eq!(env.json(&["outcomes", "list"]).as_array().unwrap().len(), sims.len(), "not logged again");
+}
