@@ -1,4 +1,4 @@
-//! `cargo run --release -p nocturne-bench -- [ingest|search|dream|quality|all] [--quick]`
+//! `cargo run --release -p nocturne-bench -- [ingest|ingest-real|search|dream|quality|all] [--quick]`
 //!
 //! Generates corpora (in `target/bench-data/`, never committed), measures
 //! whole operations through the service layer, prints markdown tables and
@@ -22,6 +22,15 @@ fn main() -> Result<()> {
         let table = ingest_bench(&data, quick)?;
         println!("{table}");
         write_section(&root.join("BENCHMARKS.md"), "ingest", &format!("{machine}\n{table}"))?;
+    }
+    if what == "ingest-real" || what == "all" {
+        match real_ingest_bench(&root, quick)? {
+            Some(table) => {
+                println!("{table}");
+                write_section(&root.join("BENCHMARKS.md"), "ingest-real", &format!("{machine}\n{table}"))?;
+            }
+            None => eprintln!("ingest-real skipped: the real transcripts are not there (see BENCHMARKS.md)"),
+        }
     }
     if what == "search" || what == "all" {
         let table = search_bench(&data, quick)?;
@@ -216,6 +225,88 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
         size as f64 / raw as f64
     ));
     Ok(s)
+}
+
+/// `nocturne ingest` of the real Claude Code folder
+/// (`../shared/data/real-transcripts/claude-code-log`, or under
+/// `NOCTURNE_REAL_TRANSCRIPTS`) as a whole process: the release binary beside
+/// this one, a fresh store each run; then the same folder again (nothing new).
+fn real_ingest_bench(root: &Path, quick: bool) -> Result<Option<String>> {
+    let base = match std::env::var_os("NOCTURNE_REAL_TRANSCRIPTS") {
+        Some(p) => PathBuf::from(p),
+        None => root.join("../shared/data/real-transcripts"),
+    };
+    let dir = base.join("claude-code-log");
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe()?.with_file_name("nocturne");
+    anyhow::ensure!(exe.exists(), "{} not found: cargo build --release -p nocturne-cli first", exe.display());
+    let raw: u64 = dir_size(&dir);
+    let runs = if quick { 3 } else { 7 };
+    let work = root.join("target/bench-data/ingest-real");
+    let run = |store: &Path| -> Result<(Duration, serde_json::Value)> {
+        let t = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .arg("--store")
+            .arg(store)
+            .arg("ingest")
+            .arg(&dir)
+            .arg("--json")
+            .output()
+            .with_context(|| format!("running {}", exe.display()))?;
+        let took = t.elapsed();
+        let rep: serde_json::Value = serde_json::from_slice(&out.stdout).context("the ingest report")?;
+        anyhow::ensure!(out.status.success(), "ingest refused something: {}", rep["refused"]);
+        Ok((took, rep))
+    };
+    let (mut first, mut again, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut totals = serde_json::Value::Null;
+    // One warm-up run (page cache), not counted.
+    for i in 0..=runs {
+        let _ = std::fs::remove_dir_all(&work);
+        std::fs::create_dir_all(&work)?;
+        let store = work.join("store.db");
+        let (t, rep) = run(&store)?;
+        let (t2, rep2) = run(&store)?;
+        anyhow::ensure!(rep2["totals"]["events_added"] == 0, "re-ingest added events");
+        if i > 0 {
+            first.push(t);
+            again.push(t2);
+            sizes.push(dir_size(&work));
+        }
+        totals = rep["totals"].clone();
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    let events = totals["events_added"].as_u64().unwrap_or(0);
+    let (t, t2) = (median(first.clone()), median(again.clone()));
+    let size = sizes.iter().copied().max().unwrap_or(0);
+    let secs = |d: Duration| d.as_secs_f64();
+    let mut s = format!(
+        "Data: `claude-code-log` of the real transcripts (Claude Code, 8 projects, both sub-agent layouts): {} files, \
+         {:.1} MiB; {} sessions ({} of them sub-agents linked to their parent), {events} events, {} records skipped by type.\n\n",
+        totals["files"],
+        raw as f64 / 1048576.0,
+        totals["sessions_added"],
+        totals["children_linked"],
+        totals["records_skipped"].as_object().map_or(0, |m| m.values().filter_map(|v| v.as_u64()).sum::<u64>()),
+    );
+    s.push_str(
+        "`nocturne --store NEW ingest DIR --json` as a whole process (the release binary, a fresh store each run, \
+         after one warm-up run), then the same command again on that store (nothing new):\n\n",
+    );
+    s.push_str("| runs | ingest: median | min | max | events/s (median) | re-ingest: median | store size | store / raw |\n|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&format!(
+        "| {runs} | {:.3} s | {:.3} s | {:.3} s | {:.0} | {:.3} s | {:.1} MiB | {:.2}× |\n",
+        secs(t),
+        secs(first.iter().min().copied().unwrap_or_default()),
+        secs(first.iter().max().copied().unwrap_or_default()),
+        events as f64 / secs(t).max(1e-9),
+        secs(t2),
+        size as f64 / 1048576.0,
+        size as f64 / raw.max(1) as f64
+    ));
+    Ok(Some(s))
 }
 
 fn dream_bench(data: &Path, quick: bool) -> Result<String> {

@@ -441,7 +441,11 @@ mod source_outcome_logging {
         assert_eq!(got[0].source, OutcomeSource::Code);
         assert_eq!(got[0].by.as_deref(), Some("tau-bench"));
         assert_eq!(got[0].comment.as_deref(), Some("user_stop"));
-        assert_eq!(svc.store().taxonomy().unwrap().map(|(v, _)| v), Some(1), "the default taxonomy is stored on first use");
+        assert_eq!(
+            svc.store().taxonomy().unwrap().map(|(v, _)| v),
+            Some(1),
+            "the default taxonomy is stored on first use"
+        );
         assert!(svc.log_source_outcome("nope", "tau-bench", &o).is_err(), "checked like any outcome");
     }
 }

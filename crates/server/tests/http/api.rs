@@ -306,3 +306,72 @@ async fn tokens_made_over_http_work_and_insecure_local_needs_none() {
     // A wrong token is still refused, even locally.
     crate::send(&local, Req::new(Method::GET, "/v1/memories").token("noc_bad")).await.assert_error(401, "unauthorized");
 }
+
+#[tokio::test]
+async fn sub_agent_sessions_are_listed_under_their_parent_within_the_callers_team() {
+    let env = Env::new();
+    let rec = |id: &str, parent: Option<&str>, team: &str| {
+        let mut r = nocturne_store::conformance::sample_session(id, "ana", "2026-01-01T10:00:00Z", 2);
+        r.session.team = Some(team.into());
+        r.session.parent = parent.map(str::to_string);
+        r.session.subagent = parent.map(|_| nocturne_core::Subagent {
+            agent_id: id.rsplit("agent-").next().unwrap().into(),
+            ..Default::default()
+        });
+        r
+    };
+    env.svc
+        .store()
+        .append_sessions(&[
+            rec("p", None, "a"),
+            rec("p/agent-a1", Some("p"), "a"),
+            rec("p/agent-b1", Some("p"), "b"),
+            rec("gone/agent-c1", Some("gone"), "a"),
+        ])
+        .unwrap();
+    // The org sees both children; ids with a slash are one path segment, percent-encoded.
+    let p = env.ok(Method::GET, "/v1/sessions/p", None).await;
+    let kids: Vec<&str> =
+        p["children"].as_array().unwrap().iter().map(|c| c["session"]["id"].as_str().unwrap()).collect();
+    assert_eq!(kids, ["p/agent-a1", "p/agent-b1"]);
+    let child = env.ok(Method::GET, "/v1/sessions/p%2Fagent-a1", None).await;
+    assert_eq!(child["session"]["parent"], "p");
+    assert_eq!(child["parent"]["stored"], true);
+    let orphan = env.ok(Method::GET, "/v1/sessions/gone%2Fagent-c1", None).await;
+    assert_eq!(orphan["parent"], json!({"id": "gone", "stored": false}));
+    let listed = env.ok(Method::GET, "/v1/sessions?parent=p", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let tree = env.ok(Method::GET, "/v1/sessions?tree=true", None).await;
+    let top: Vec<&str> = tree.as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert!(top.contains(&"p") && !top.contains(&"p/agent-a1"), "{top:?}");
+    // Team a sees only its own child; team b sees its child's parent as not stored.
+    let a = env.token(AccessLevel::Read, Some("a"));
+    let r = env.send(Req::new(Method::GET, "/v1/sessions/p").token(&a)).await;
+    let kids: Vec<serde_json::Value> =
+        r.json()["children"].as_array().unwrap().iter().map(|c| c["session"]["id"].clone()).collect();
+    assert_eq!(kids, [json!("p/agent-a1")], "another team's sub-agent is not shown");
+    let r = env.send(Req::new(Method::GET, "/v1/sessions?parent=p").token(&a)).await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+    let b = env.token(AccessLevel::Read, Some("b"));
+    let r = env.send(Req::new(Method::GET, "/v1/sessions/p%2Fagent-b1").token(&b)).await;
+    assert_eq!(r.json()["parent"], json!({"id": "p", "stored": false}), "another team's parent reads as not stored");
+    let r = env.send(Req::new(Method::GET, "/v1/sessions?tree=true").token(&b)).await;
+    assert_eq!(r.json()[0]["parent_status"], "not stored");
+    env.send(Req::new(Method::GET, "/v1/sessions/p").token(&b)).await.assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn appending_with_a_stale_count_is_a_conflict_and_changes_nothing() {
+    let env = Env::new();
+    env.ingest_samples(&env.admin.clone(), "shop", "").await;
+    let one = env.ok(Method::GET, "/v1/sessions/cart-total-rounding", None).await;
+    let n = one["session"]["event_count"].as_u64().unwrap();
+    let ev = json!([{"role": "user", "kind": "user_message", "text": "one more"}]);
+    let stale = format!("/v1/sessions/cart-total-rounding/events?expect={}", n - 1);
+    let r = env.send(Req::new(Method::POST, &stale).token(&env.admin).json(ev.clone())).await;
+    r.assert_error(409, "conflict");
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains(&format!("has {n} events")), "{}", r.text());
+    let fresh = format!("/v1/sessions/cart-total-rounding/events?expect={n}");
+    let ok = env.ok(Method::POST, &fresh, Some(ev)).await;
+    assert_eq!(ok["event_count"], n + 1);
+}

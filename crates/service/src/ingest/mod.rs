@@ -51,8 +51,8 @@ pub struct IngestOptions {
     pub agent: Option<String>,
     pub team: Option<String>,
     /// Bytes of parsed sessions (estimated) kept in memory between reading
-    /// and writing; a file beyond it is parsed again when written. `None`:
-    /// [`DEFAULT_MEMORY_BUDGET`].
+    /// and writing; a file beyond it is parsed again when written (the first
+    /// file kept is kept whatever its size). `None`: [`DEFAULT_MEMORY_BUDGET`].
     pub memory_budget: Option<usize>,
 }
 
@@ -435,7 +435,9 @@ impl Service {
                     }
                     Read1::Parsed { report, sessions, versions } => {
                         let size: usize = versions.iter().map(|v| v.size).sum();
-                        if versions.iter().any(|v| !v.unchanged()) && kept + size <= budget {
+                        // Kept within the budget; the first file to keep is kept whatever its size
+                        // (it is in memory now anyway), so one big file is not parsed twice.
+                        if versions.iter().any(|v| !v.unchanged()) && (kept + size <= budget || kept == 0) {
                             kept += size;
                             st.bodies = Some(sessions);
                         }
@@ -476,7 +478,8 @@ impl Service {
         let todo: Vec<usize> = (0..files.len()).filter(|&i| files[i].plans.contains(&Plan::Write)).collect();
         let cells: Vec<(usize, Mutex<Option<Vec<NewSession>>>)> =
             todo.iter().map(|&i| (i, Mutex::new(files[i].bodies.take()))).collect();
-        let mut w = Writer { svc: self, pending: Vec::new(), pending_events: 0, notes: Vec::new() };
+        let mut w =
+            Writer { svc: self, pending: Vec::new(), pending_of: Vec::new(), pending_events: 0, notes: Vec::new() };
         let written_total = total + todo.len();
         pipeline::ordered_map(
             &cells,
@@ -725,8 +728,9 @@ fn reparse(
 /// The single writer of pass 2.
 struct Writer<'s> {
     svc: &'s Service,
-    /// Sessions to add: (file index, record).
-    pending: Vec<(usize, SessionRecord, Option<SourceOutcome>)>,
+    /// Sessions to add, and beside each its file index and recorded outcome.
+    pending: Vec<SessionRecord>,
+    pending_of: Vec<(usize, Option<SourceOutcome>)>,
     pending_events: usize,
     notes: Vec<String>,
 }
@@ -762,7 +766,8 @@ impl Writer<'_> {
             let Some(st) = store.session(&s.id)? else {
                 let outcome = s.outcome.take();
                 self.pending_events += s.events.len();
-                self.pending.push((fi, SessionRecord { session: s, ingested_at: self.svc.now() }, outcome));
+                self.pending.push(SessionRecord { session: s, ingested_at: self.svc.now() });
+                self.pending_of.push((fi, outcome));
                 if self.pending.len() >= BATCH || self.pending_events >= BATCH_EVENTS {
                     self.flush(files, rep)?;
                 }
@@ -841,7 +846,7 @@ impl Writer<'_> {
         // A session the first reading found that is gone from the file now.
         for (id, plan) in &plans {
             let written = files.get(fi).is_some_and(|f| f.entries.iter().any(|e| &e.id == id))
-                || self.pending.iter().any(|(pf, r, _)| *pf == fi && &r.session.id == id);
+                || self.pending.iter().zip(&self.pending_of).any(|(r, (pf, _))| *pf == fi && &r.session.id == id);
             if *plan == Plan::Write && !written {
                 set_plan(files, fi, id, Plan::Refused);
                 rep.refused.push(Refusal {
@@ -862,10 +867,10 @@ impl Writer<'_> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.pending);
+        let of = std::mem::take(&mut self.pending_of);
         self.pending_events = 0;
-        let recs: Vec<SessionRecord> = batch.iter().map(|(_, r, _)| r.clone()).collect();
-        let res = self.svc.store.append_sessions(&recs)?;
-        for ((fi, rec, outcome), r) in batch.into_iter().zip(res) {
+        let res = self.svc.store.append_sessions(&batch)?;
+        for ((rec, (fi, outcome)), r) in batch.into_iter().zip(of).zip(res) {
             let s = rec.session;
             let n = s.events.len() as u32;
             let mut entry = SessionEntry {
