@@ -37,7 +37,8 @@ pub fn ingest(r: &IngestReport) -> String {
                 continue;
             }
             FileStatus::Refused => {
-                let _ = writeln!(s, "{}: refused", f.file);
+                let not = r.refused.iter().any(|x| x.file == f.file && x.not_transcript);
+                let _ = writeln!(s, "{}: refused{}", f.file, if not { " (not a transcript)" } else { "" });
                 continue;
             }
             FileStatus::Read => {}

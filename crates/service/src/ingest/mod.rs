@@ -28,8 +28,8 @@ mod compare;
 mod pipeline;
 mod walk;
 
+pub use nocturne_ingest::{classify_path, PathKind};
 pub(crate) use walk::hints;
-pub use walk::{classify as classify_path, PathKind};
 
 use crate::error::io_reason;
 use crate::{Result, Service};
@@ -137,7 +137,31 @@ pub struct Refusal {
     /// The other file holding a diverging copy of the session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub other_file: Option<String>,
+    /// The file is not a transcript at all (a predictions file, a prompt
+    /// history, unrelated JSON), rather than a malformed one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_transcript: bool,
     pub reason: String,
+}
+
+impl Refusal {
+    /// A whole file refused.
+    fn file(file: &str, line: Option<u32>, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            file: file.to_string(),
+            line,
+            session: None,
+            event: None,
+            other_file: None,
+            not_transcript: false,
+            reason: reason.into(),
+        }
+    }
+
+    /// One session of a file refused.
+    fn session(file: &str, id: &str, line: Option<u32>, reason: impl Into<String>) -> Refusal {
+        Refusal { session: Some(id.to_string()), ..Refusal::file(file, line, reason) }
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -253,7 +277,7 @@ impl Version {
 /// A file after the first pass.
 enum Read1 {
     Empty,
-    Refused { line: Option<u32>, reason: String },
+    Refused { line: Option<u32>, reason: String, not_transcript: bool },
     Parsed { report: FileReport, sessions: Vec<NewSession>, versions: Vec<Version> },
 }
 
@@ -315,8 +339,8 @@ fn parse_bytes(
     format: Format,
     hints: &Hints,
     opts: &IngestOptions,
-) -> std::result::Result<(FileReport, Vec<NewSession>), (Option<u32>, String)> {
-    let parsed = nocturne_ingest::parse_file(shown, bytes, format, hints).map_err(|e| (e.line, e.reason))?;
+) -> std::result::Result<(FileReport, Vec<NewSession>), nocturne_ingest::IngestError> {
+    let parsed = nocturne_ingest::parse_file(shown, bytes, format, hints)?;
     let mut sessions = parsed.sessions;
     for s in &mut sessions {
         if opts.user.is_some() {
@@ -363,14 +387,7 @@ impl Service {
                 children_linked: 0,
                 sessions: Vec::new(),
             });
-            rep.refused.push(Refusal {
-                file,
-                line: None,
-                session: None,
-                event: None,
-                other_file: None,
-                reason: u.reason,
-            });
+            rep.refused.push(Refusal::file(&file, None, u.reason));
         }
         Ok(finish(rep))
     }
@@ -408,6 +425,7 @@ impl Service {
                 let r = r.unwrap_or_else(|()| Read1::Refused {
                     line: None,
                     reason: "internal error while reading this file (please report it)".into(),
+                    not_transcript: false,
                 });
                 let mut st = FileState {
                     shown,
@@ -422,18 +440,12 @@ impl Service {
                 };
                 match r {
                     Read1::Empty => st.status = FileStatus::Empty,
-                    Read1::Refused { line, reason } => {
+                    Read1::Refused { line, reason, not_transcript } => {
                         st.status = FileStatus::Refused;
-                        rep.refused.push(Refusal {
-                            file: st.shown.clone(),
-                            line,
-                            session: None,
-                            event: None,
-                            other_file: None,
-                            reason,
-                        });
+                        rep.refused.push(Refusal { not_transcript, ..Refusal::file(&st.shown, line, reason) });
                     }
                     Read1::Parsed { report, sessions, versions } => {
+                        rep.notes.extend(report.notes.iter().map(|n| format!("{}: {n}", st.shown)));
                         let size: usize = versions.iter().map(|v| v.size).sum();
                         // Kept within the budget; the first file to keep is kept whatever its size
                         // (it is in memory now anyway), so one big file is not parsed twice.
@@ -586,14 +598,12 @@ impl Service {
                 None => {
                     set_plan(files, fi, id, Plan::Refused);
                     let file = files.get(fi).map(|f| f.shown.clone()).unwrap_or_default();
-                    rep.refused.push(Refusal {
-                        file,
-                        line: None,
-                        session: Some(id.to_string()),
-                        event: None,
-                        other_file: None,
-                        reason: format!("session {id}: the file changed while it was ingested; ingest it again"),
-                    });
+                    rep.refused.push(Refusal::session(
+                        &file,
+                        id,
+                        None,
+                        format!("session {id}: the file changed while it was ingested; ingest it again"),
+                    ));
                 }
             }
         }
@@ -638,12 +648,9 @@ impl Service {
                     set_plan(files, *fi, id, Plan::Refused);
                 }
                 rep.refused.push(Refusal {
-                    file: kfile,
-                    line: line_of(kb),
-                    session: Some(id.to_string()),
                     event: Some(d as u32),
                     other_file: Some(wfile),
-                    reason,
+                    ..Refusal::session(&kfile, id, line_of(kb), reason)
                 });
             }
         }
@@ -666,14 +673,7 @@ fn refuse_file_sessions(files: &mut [FileState], fi: usize, line: Option<u32>, w
     for (v, p) in f.versions.iter().zip(f.plans.iter_mut()) {
         if *p == Plan::Write {
             *p = Plan::Refused;
-            rep.refused.push(Refusal {
-                file: f.shown.clone(),
-                line,
-                session: Some(v.id.clone()),
-                event: None,
-                other_file: None,
-                reason: format!("session {}: the file {why}", v.id),
-            });
+            rep.refused.push(Refusal::session(&f.shown, &v.id, line, format!("session {}: the file {why}", v.id)));
         }
     }
 }
@@ -683,14 +683,14 @@ fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn 
     let shown = src.shown();
     let bytes = match src.read() {
         Ok(b) => b,
-        Err(reason) => return Read1::Refused { line: None, reason },
+        Err(reason) => return Read1::Refused { line: None, reason, not_transcript: false },
     };
     if is_blank(&bytes) {
         return Read1::Empty;
     }
     let (report, sessions) = match parse_bytes(&shown, &bytes, format, &src.hints(), opts) {
         Ok(p) => p,
-        Err((line, reason)) => return Read1::Refused { line, reason },
+        Err(e) => return Read1::Refused { line: e.line, not_transcript: e.is_not_transcript(), reason: e.reason },
     };
     drop(bytes);
     let versions = sessions
@@ -722,7 +722,7 @@ fn reparse(
     opts: &IngestOptions,
 ) -> std::result::Result<Vec<NewSession>, (Option<u32>, String)> {
     let bytes = src.read().map_err(|r| (None, r))?;
-    parse_bytes(&src.shown(), &bytes, format, &src.hints(), opts).map(|(_, s)| s)
+    parse_bytes(&src.shown(), &bytes, format, &src.hints(), opts).map(|(_, s)| s).map_err(|e| (e.line, e.reason))
 }
 
 /// The single writer of pass 2.
@@ -797,17 +797,12 @@ impl Writer<'_> {
                         let line = d.line.map(|l| format!(" (line {l})")).unwrap_or_default();
                         let what = if d.missing { "is no longer in the file" } else { "changed in the file" };
                         let from = st.source.as_deref().map(|f| format!(", stored from {f}")).unwrap_or_default();
-                        rep.refused.push(Refusal {
-                            file: shown.clone(),
-                            line: d.line,
-                            session: Some(s.id.clone()),
-                            event: Some(d.seq),
-                            other_file: None,
-                            reason: format!(
-                                "session {}: stored event {}{line} {what}{from}; a stored session is never rewritten, so nothing of this file's copy was stored",
-                                s.id, d.seq
-                            ),
-                        });
+                        let reason = format!(
+                            "session {}: stored event {}{line} {what}{from}; a stored session is never rewritten, so nothing of this file's copy was stored",
+                            s.id, d.seq
+                        );
+                        rep.refused
+                            .push(Refusal { event: Some(d.seq), ..Refusal::session(&shown, &s.id, d.line, reason) });
                         push_entry(files, fi, entry(SessionResult::Refused, 0));
                         continue;
                     }
@@ -827,17 +822,10 @@ impl Writer<'_> {
                     push_entry(files, fi, entry(SessionResult::Extended, added));
                 }
                 Err(StoreError::LengthMismatch { actual, .. }) => {
-                    rep.refused.push(Refusal {
-                        file: shown.clone(),
-                        line: None,
-                        session: Some(s.id.clone()),
-                        event: None,
-                        other_file: None,
-                        reason: format!(
+                    rep.refused.push(Refusal::session(&shown.clone(), &s.id.clone(), None, format!(
                             "session {}: another writer grew it to {actual} events during this ingest; nothing was appended; ingest again",
                             s.id
-                        ),
-                    });
+                        )));
                     push_entry(files, fi, entry(SessionResult::Refused, 0));
                 }
                 Err(e) => return Err(e.into()),
@@ -849,14 +837,12 @@ impl Writer<'_> {
                 || self.pending.iter().zip(&self.pending_of).any(|(r, (pf, _))| *pf == fi && &r.session.id == id);
             if *plan == Plan::Write && !written {
                 set_plan(files, fi, id, Plan::Refused);
-                rep.refused.push(Refusal {
-                    file: shown.clone(),
-                    line: None,
-                    session: Some(id.clone()),
-                    event: None,
-                    other_file: None,
-                    reason: format!("session {id}: the file changed while it was ingested; ingest it again"),
-                });
+                rep.refused.push(Refusal::session(
+                    &shown.clone(),
+                    &id.clone(),
+                    None,
+                    format!("session {id}: the file changed while it was ingested; ingest it again"),
+                ));
             }
         }
         Ok(())
@@ -903,17 +889,11 @@ impl Writer<'_> {
                     entry.result = SessionResult::Refused;
                     entry.events_added = 0;
                     let file = files.get(fi).map(|f| f.shown.clone()).unwrap_or_default();
-                    rep.refused.push(Refusal {
-                        file,
-                        line: None,
-                        session: Some(s.id.clone()),
-                        event: None,
-                        other_file: None,
-                        reason: format!(
-                            "session {}: another writer stored it during this ingest; ingest again to compare",
-                            s.id
-                        ),
-                    });
+                    let why = format!(
+                        "session {}: another writer stored it during this ingest; ingest again to compare",
+                        s.id
+                    );
+                    rep.refused.push(Refusal::session(&file, &s.id, None, why));
                 }
             }
             push_entry(files, fi, entry);

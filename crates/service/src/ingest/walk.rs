@@ -9,39 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::io_reason;
 
-/// What a file name is to ingest (mirrors the importers' own
-/// classification of paths).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PathKind {
-    /// A transcript to read.
-    Transcript,
-    /// A Claude Code `agent-<id>.meta.json` sidecar: read with its transcript, not on its own.
-    SubagentMeta,
-    /// Anything else: not looked at when walking folders.
-    Other,
-}
-
-/// Classifies a file name (the last path component). Transcripts: `*.jsonl`,
-/// `*.json`, `*.traj`, aider's `*.chat.history.md` / `chat-history.md`;
-/// sidecars: `agent-*.meta.json`; hidden files other than aider's are
-/// `Other`. Equivalent to the importers' `classify_path`.
-pub fn classify(name: &str) -> PathKind {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let lower = base.to_ascii_lowercase();
-    if lower.starts_with("agent-") && lower.ends_with(".meta.json") {
-        return PathKind::SubagentMeta;
-    }
-    if lower.ends_with(".chat.history.md") || lower == "chat-history.md" {
-        return PathKind::Transcript;
-    }
-    if lower.starts_with('.') || lower.ends_with(".meta.json") {
-        return PathKind::Other;
-    }
-    if [".jsonl", ".json", ".traj"].iter().any(|ext| lower.ends_with(ext) && lower.len() > ext.len()) {
-        return PathKind::Transcript;
-    }
-    PathKind::Other
-}
+pub use nocturne_ingest::{classify_path as classify, PathKind};
 
 /// A path that is not read, and why (a missing path, a FIFO, an unreadable folder).
 #[derive(Debug, Clone, PartialEq, Eq)]
