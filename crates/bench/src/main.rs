@@ -245,7 +245,19 @@ fn real_ingest_bench(root: &Path, quick: bool) -> Result<Option<String>> {
     let raw: u64 = dir_size(&dir);
     let runs = if quick { 3 } else { 7 };
     let work = root.join("target/bench-data/ingest-real");
-    let run = |store: &Path| -> Result<(Duration, serde_json::Value)> {
+    // CPU time of the finished child processes (Linux `/proc/self/stat`,
+    // cutime + cstime in USER_HZ = 1/100 s), to set beside the wall time
+    // on a shared, noisy machine.
+    let children_cpu = || -> Option<Duration> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let rest = stat.rsplit_once(')')?.1;
+        // Field 3 (state) comes first: cutime and cstime are fields 16 and 17.
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let (u, s): (u64, u64) = (f.get(13)?.parse().ok()?, f.get(14)?.parse().ok()?);
+        Some(Duration::from_millis((u + s) * 10))
+    };
+    let run = |store: &Path| -> Result<(Duration, Option<Duration>, serde_json::Value)> {
+        let cpu0 = children_cpu();
         let t = Instant::now();
         let out = std::process::Command::new(&exe)
             .arg("--store")
@@ -256,21 +268,23 @@ fn real_ingest_bench(root: &Path, quick: bool) -> Result<Option<String>> {
             .output()
             .with_context(|| format!("running {}", exe.display()))?;
         let took = t.elapsed();
+        let cpu = cpu0.zip(children_cpu()).map(|(a, b)| b.saturating_sub(a));
         let rep: serde_json::Value = serde_json::from_slice(&out.stdout).context("the ingest report")?;
         anyhow::ensure!(out.status.success(), "ingest refused something: {}", rep["refused"]);
-        Ok((took, rep))
+        Ok((took, cpu, rep))
     };
-    let (mut first, mut again, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut first, mut again, mut sizes, mut cpus) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut totals = serde_json::Value::Null;
     // One warm-up run (page cache), not counted.
     for i in 0..=runs {
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&work)?;
         let store = work.join("store.db");
-        let (t, rep) = run(&store)?;
-        let (t2, rep2) = run(&store)?;
+        let (t, cpu, rep) = run(&store)?;
+        let (t2, _, rep2) = run(&store)?;
         anyhow::ensure!(rep2["totals"]["events_added"] == 0, "re-ingest added events");
         if i > 0 {
+            cpus.extend(cpu);
             first.push(t);
             again.push(t2);
             sizes.push(dir_size(&work));
@@ -295,13 +309,15 @@ fn real_ingest_bench(root: &Path, quick: bool) -> Result<Option<String>> {
         "`nocturne --store NEW ingest DIR --json` as a whole process (the release binary, a fresh store each run, \
          after one warm-up run), then the same command again on that store (nothing new):\n\n",
     );
-    s.push_str("| runs | ingest: median | min | max | events/s (median) | re-ingest: median | store size | store / raw |\n|---|---|---|---|---|---|---|---|\n");
+    let cpu = (!cpus.is_empty()).then(|| median(cpus.clone()));
+    s.push_str("| runs | ingest: median | min | max | events/s (median) | CPU (user+sys, median) | re-ingest: median | store size | store / raw |\n|---|---|---|---|---|---|---|---|---|\n");
     s.push_str(&format!(
-        "| {runs} | {:.3} s | {:.3} s | {:.3} s | {:.0} | {:.3} s | {:.1} MiB | {:.2}× |\n",
+        "| {runs} | {:.3} s | {:.3} s | {:.3} s | {:.0} | {} | {:.3} s | {:.1} MiB | {:.2}× |\n",
         secs(t),
         secs(first.iter().min().copied().unwrap_or_default()),
         secs(first.iter().max().copied().unwrap_or_default()),
         events as f64 / secs(t).max(1e-9),
+        cpu.map_or_else(|| "-".to_string(), |c| format!("{:.2} s", secs(c))),
         secs(t2),
         size as f64 / 1048576.0,
         size as f64 / raw.max(1) as f64
