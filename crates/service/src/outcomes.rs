@@ -366,7 +366,7 @@ pub(crate) fn value_for_score(dim: &nocturne_core::outcome::Dimension, score: f6
             let mut best: Option<(&str, f64)> = None;
             for l in labels {
                 let d = (norm(l.value) - s).abs();
-                if best.map_or(true, |(_, bd)| d < bd) {
+                if best.is_none_or(|(_, bd)| d < bd) {
                     best = Some((&l.name, d));
                 }
             }
