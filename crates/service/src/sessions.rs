@@ -164,11 +164,15 @@ impl Service {
             }
         };
         let kids: Vec<Session> = self.store.children(id)?.into_iter().filter(|s| visible(s)).collect();
-        let mut prompts = Vec::with_capacity(kids.len());
-        for k in &kids {
-            prompts.push(first_prompt(&self.store.events(&k.id)?));
+        // A child's first prompt is read only when its agent id matches no call.
+        let mut spawns = spawns(&events, &kids, &|_| None);
+        if spawns.iter().any(Option::is_none) {
+            let mut prompts = Vec::with_capacity(kids.len());
+            for (k, sp) in kids.iter().zip(&spawns) {
+                prompts.push(if sp.is_none() { first_prompt(&self.store.events(&k.id)?) } else { None });
+            }
+            spawns = spawns_with_prompts(&events, &kids, &prompts);
         }
-        let spawns = spawns(&events, &kids, &prompts);
         let children =
             kids.into_iter().zip(spawns).map(|(session, spawned_by)| Child { session, spawned_by }).collect();
         Ok(SessionView { session, events, parent, children })
@@ -262,10 +266,16 @@ fn result_agent_id(e: &Event) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// [`spawns_with_prompts`] with the prompts a closure gives (none at all: by agent id only).
+fn spawns(parent: &[Event], kids: &[Session], prompt: &dyn Fn(&Session) -> Option<String>) -> Vec<Option<Spawn>> {
+    let prompts: Vec<Option<String>> = kids.iter().map(prompt).collect();
+    spawns_with_prompts(parent, kids, &prompts)
+}
+
 /// For each child, the parent's tool call that spawned it: by the agent id
 /// its result names, else by the call's `prompt` equal to the child's first
 /// message. Each call spawns at most one child.
-fn spawns(parent: &[Event], kids: &[Session], prompts: &[Option<String>]) -> Vec<Option<Spawn>> {
+fn spawns_with_prompts(parent: &[Event], kids: &[Session], prompts: &[Option<String>]) -> Vec<Option<Spawn>> {
     use nocturne_core::EventKind;
     use std::collections::{HashMap, HashSet};
     let calls: HashMap<&str, &Event> = parent
@@ -432,7 +442,7 @@ mod tree_tests {
             sess("p/agent-zz9", Some("p"), "3"),
         ];
         let prompts = vec![None, Some("plan it".to_string()), None];
-        let got = spawns(&parent, &kids, &prompts);
+        let got = spawns_with_prompts(&parent, &kids, &prompts);
         assert_eq!(
             got[0].as_ref().map(|s| (s.seq, s.matched_by, s.description.as_deref())),
             Some((0, "agent_id", Some("Explore")))

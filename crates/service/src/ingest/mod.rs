@@ -211,6 +211,10 @@ impl IngestReport {
     }
 }
 
+/// Bytes of files being read and parsed at once, at most (a single bigger
+/// file is read alone): what parsing holds in memory is a few times this.
+const IN_FLIGHT_BYTES: u64 = 64 << 20;
+
 /// Sessions appended per write transaction (or fewer, see [`BATCH_EVENTS`]).
 const BATCH: usize = 64;
 /// Events appended per write transaction, at most (roughly).
@@ -223,6 +227,14 @@ enum Source<'a> {
 }
 
 impl Source<'_> {
+    /// The size of the file (as listed; 0 when it cannot be told).
+    fn size(&self) -> u64 {
+        match self {
+            Source::Path(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+            Source::Bytes { bytes, .. } => bytes.len() as u64,
+        }
+    }
+
     fn shown(&self) -> String {
         match self {
             Source::Path(p) => p.display().to_string(),
@@ -415,10 +427,11 @@ impl Service {
         // Pass 1: read and summarize.
         let mut files: Vec<FileState> = Vec::with_capacity(total);
         let mut kept = 0usize;
+        let bounds = pipeline::Bounds { workers, window: workers * 2, max_weight: IN_FLIGHT_BYTES };
         pipeline::ordered_map(
             sources,
-            workers,
-            workers * 2,
+            bounds,
+            Source::size,
             |src| read_one(src, format, opts, store),
             |i, r| -> Result<()> {
                 let shown = sources.get(i).map(Source::shown).unwrap_or_default();
@@ -495,8 +508,8 @@ impl Service {
         let written_total = total + todo.len();
         pipeline::ordered_map(
             &cells,
-            workers,
-            workers * 2,
+            bounds,
+            |(fi, _)| sources.get(*fi).map_or(0, Source::size),
             |(fi, cell)| {
                 let cached = cell.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 match cached {
