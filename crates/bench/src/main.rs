@@ -116,8 +116,13 @@ fn machine() -> String {
         .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
         .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
         .unwrap_or_default();
+    // The machine is shared: how busy it was says how far to trust a wall time.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(|l| format!("; load average {l} when started")))
+        .unwrap_or_default();
     format!(
-        "Machine: {cpu}, {cores} cores, {mem} RAM; {} {}; release build; median of the runs shown.\n",
+        "Machine: {cpu}, {cores} cores, {mem} RAM; {} {}; release build; median of the runs shown{load}.\n",
         std::env::consts::OS,
         std::env::consts::ARCH
     )
