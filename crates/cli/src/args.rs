@@ -272,6 +272,10 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "json")]
     pub format: ExportFormat,
+    /// JSON only: include the whole session log, verbatim (with the
+    /// transcripts' secrets, as stored): a complete backup.
+    #[arg(long)]
+    pub sessions: bool,
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,

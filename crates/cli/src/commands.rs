@@ -67,14 +67,24 @@ pub fn run(cli: Cli) -> Result<u8> {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let s = svc.import_json(&bytes, &file.display().to_string())?;
             emit(json, &s, || {
-                format!(
+                let mut t = format!(
                     "imported {} ({}): {} memories added, {} already present, {} revisions",
                     file.display(),
                     s.mode,
                     s.memories_added,
                     s.memories_skipped,
                     s.revisions
-                )
+                );
+                if s.sessions_added + s.sessions_extended + s.sessions_skipped + s.sessions_conflicting.len() > 0 {
+                    t.push_str(&format!(
+                        "; sessions: {} added, {} extended, {} already stored",
+                        s.sessions_added, s.sessions_extended, s.sessions_skipped
+                    ));
+                }
+                for c in &s.sessions_conflicting {
+                    t.push_str(&format!("\nsession {c} is stored with other events; left as stored"));
+                }
+                t
             })?;
             Ok(0)
         }
@@ -347,6 +357,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 
 fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
     let text = match a.format {
+        ExportFormat::Json if a.sessions => serde_json::to_string_pretty(&svc.export_with_sessions()?)? + "\n",
         ExportFormat::Json => serde_json::to_string_pretty(&svc.export_json()?)? + "\n",
         ExportFormat::Markdown => svc.export_markdown()?,
     };

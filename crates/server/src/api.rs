@@ -252,6 +252,9 @@ pub struct TaxonomyQuery {
 pub struct ExportQuery {
     /// `json` (default) or `markdown`.
     pub format: Option<String>,
+    /// JSON: include the whole session log, verbatim.
+    #[serde(default)]
+    pub sessions: bool,
 }
 
 /// Body of `POST /v1/tokens`.
@@ -495,7 +498,9 @@ async fn set_taxonomy(State(st): State<AppState>, cred: Credentials, q: Q<Taxono
 }
 
 async fn export(State(st): State<AppState>, cred: Credentials, q: Q<ExportQuery>) -> Out {
-    match query_of(q)?.format.as_deref().unwrap_or("json") {
+    let q = query_of(q)?;
+    match q.format.as_deref().unwrap_or("json") {
+        "json" if q.sessions => ok(call(&st, cred, false, move |s| s.export_with_sessions()).await?),
         "json" => ok(call(&st, cred, false, move |s| s.export_json()).await?),
         "markdown" | "md" => {
             let md = call(&st, cred, false, move |s| s.export_markdown()).await?;
@@ -891,7 +896,15 @@ pub fn routes() -> Vec<Route> {
             tag: "export",
             summary: "The JSON export document (org-wide tokens), or AGENTS.md-style markdown.",
             needs: "read",
-            params: vec![query("format", "string", "json (default) or markdown.", Example::Lit("markdown"))],
+            params: vec![
+                query("format", "string", "json (default) or markdown.", Example::Lit("markdown")),
+                query(
+                    "sessions",
+                    "boolean",
+                    "JSON: include the whole session log, verbatim (a complete backup).",
+                    Example::Lit("false"),
+                ),
+            ],
             body: Body::None,
             reply: Reply::JsonOrMarkdown { schema: "ExportDoc" },
             handler: get(export),

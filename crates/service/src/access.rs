@@ -525,6 +525,13 @@ impl Scoped<'_> {
         self.svc.export_json()
     }
 
+    /// The JSON export with the whole session log, verbatim (org-wide).
+    pub fn export_with_sessions(&self) -> Result<crate::ExportDoc> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("the full JSON export")?;
+        self.svc.export_with_sessions()
+    }
+
     pub fn export_markdown(&self) -> Result<String> {
         self.need(AccessLevel::Read)?;
         if self.access.team.is_none() {

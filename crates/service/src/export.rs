@@ -34,8 +34,9 @@ pub struct ExportDoc {
     #[serde(default)]
     pub outcomes: Vec<nocturne_core::outcome::Outcome>,
     /// The session log: every session with its parent link and events,
-    /// by id (since version 3).
-    #[serde(default)]
+    /// by id (since version 3; only when asked for, see
+    /// [`Service::export_with_sessions`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<ExportSession>,
 }
 
@@ -115,8 +116,19 @@ impl Service {
                 .map(|(version, toml, set_at)| TaxonomyVersion { version, toml, set_at })
                 .collect(),
             outcomes: self.store.outcomes(None)?.iter().map(redacted_outcome).collect(),
-            sessions: self.export_sessions()?,
+            sessions: Vec::new(),
         })
+    }
+
+    /// The export document with the whole session log (headers with their
+    /// parent links, and events): a complete backup that imports back
+    /// exactly. The log is exported verbatim, as stored — secrets in
+    /// transcripts included (redacting would break its hash chains) — so
+    /// this document is as private as the store itself.
+    pub fn export_with_sessions(&self) -> Result<ExportDoc> {
+        let mut doc = self.export_json()?;
+        doc.sessions = self.export_sessions()?;
+        Ok(doc)
     }
 
     fn export_sessions(&self) -> Result<Vec<ExportSession>> {

@@ -59,3 +59,42 @@ fn importing_a_file_that_is_not_an_export_says_so() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a Nocturne export"));
 }
+
+#[test]
+fn a_json_export_with_sessions_restores_the_log_and_its_sub_agent_tree() {
+    let env = Env::new();
+    env.json(&["ingest", s(&cc::project(&env, "proj"))]);
+    env.json(&["memory", "add", "--kind", "fact", "--text", "The cart tests are in tests/cart/"]);
+    // Without --sessions the export is memory and outcomes only (redacted, shareable).
+    let plain = env.path("memory.json");
+    env.cmd(&["export", "--format", "json", "--out", s(&plain)]).assert().success();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&plain).unwrap()).unwrap();
+    assert!(doc.get("sessions").is_none(), "no session log unless asked for");
+    let full = env.path("backup.json");
+    env.cmd(&["export", "--format", "json", "--sessions", "--out", s(&full)]).assert().success();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&full).unwrap()).unwrap();
+    assert_eq!(doc["version"], 3);
+    let child = doc["sessions"].as_array().unwrap().iter().find(|x| x["id"] == "s-main/agent-a1").unwrap();
+    assert_eq!(child["parent"], "s-main");
+    let other = Env::new();
+    let r = other.json(&["import", s(&full)]);
+    assert_eq!(r["sessions_added"], 5);
+    assert_eq!(
+        other.json(&["sessions", "list"]),
+        env.json(&["sessions", "list"]),
+        "headers, parents, chains and times"
+    );
+    assert_eq!(other.json(&["sessions", "show", "s-main"]), env.json(&["sessions", "show", "s-main"]));
+    assert_eq!(other.json(&["sessions", "verify"])["failures"], serde_json::json!([]));
+    // Importing it again adds nothing; an edited event refuses the document.
+    assert_eq!(other.json(&["import", s(&full)])["sessions_skipped"], 5);
+    let text = std::fs::read_to_string(&full).unwrap().replace("They are in tests/cart/.", "They are elsewhere.");
+    let edited = env.write("edited.json", &text);
+    let third = Env::new();
+    third
+        .cmd(&["import", s(&edited)])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("does not match its hash chain"));
+    assert_eq!(third.json(&["sessions", "list"]), serde_json::json!([]), "nothing imported from an edited document");
+}
