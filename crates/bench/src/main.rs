@@ -237,10 +237,7 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
 /// `NOCTURNE_REAL_TRANSCRIPTS`) as a whole process: the release binary beside
 /// this one, a fresh store each run; then the same folder again (nothing new).
 fn real_ingest_bench(root: &Path, quick: bool) -> Result<Option<String>> {
-    let base = match std::env::var_os("NOCTURNE_REAL_TRANSCRIPTS") {
-        Some(p) => PathBuf::from(p),
-        None => root.join("../shared/data/real-transcripts"),
-    };
+    let Some(base) = nocturne_testdata::real_transcripts(root) else { return Ok(None) };
     let dir = base.join("claude-code-log");
     if !dir.is_dir() {
         return Ok(None);

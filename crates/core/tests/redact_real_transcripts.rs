@@ -6,15 +6,12 @@
 use nocturne_core::secrets::{contains_secret, find, redact};
 use std::path::{Path, PathBuf};
 
-/// `shared/data/real-transcripts` beside the repository (or beside the
-/// folder of its worktrees).
+/// The real transcripts (see `nocturne_testdata`), or `None` with a notice.
 fn root() -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let found = here.ancestors().skip(2).take(3).map(|a| a.join("shared/data/real-transcripts")).find(|p| p.is_dir());
-    if found.is_none() {
-        eprintln!("skipped: no shared/data/real-transcripts beside {}", here.display());
-    }
-    found
+    nocturne_testdata::real_transcripts_or_skip(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "the real-transcript redaction test",
+    )
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

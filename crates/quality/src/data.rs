@@ -7,16 +7,12 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the real-transcripts folder.
-pub const DATA_ENV: &str = "NOCTURNE_REAL_TRANSCRIPTS";
+pub const DATA_ENV: &str = nocturne_testdata::REAL_TRANSCRIPTS_ENV;
 
-/// The real-transcripts folder: `$NOCTURNE_REAL_TRANSCRIPTS` when set (and
-/// a folder), else the first `shared/data/real-transcripts` found walking up
-/// from `start` (the repository root or a crate folder).
+/// The real-transcripts folder (see [`nocturne_testdata::real_transcripts`]),
+/// searched from `start` (the repository root or a crate folder).
 pub fn find_data_dir(start: &Path) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(DATA_ENV).map(PathBuf::from) {
-        return p.is_dir().then_some(p);
-    }
-    start.ancestors().map(|a| a.join("shared").join("data").join("real-transcripts")).find(|p| p.is_dir())
+    nocturne_testdata::real_transcripts(start)
 }
 
 /// The repository's expectation folder, `tests/real-data/expect`, found

@@ -7,19 +7,12 @@ use crate::*;
 use nocturne_ingest::{parse_file, Format, Parsed};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// `../shared/data/real-transcripts` beside the repository, or the folder
-/// `NOCTURNE_REAL_TRANSCRIPTS` names (a checkout elsewhere).
+/// The real transcripts (see `nocturne_testdata`), or `None` with a notice.
 fn real() -> Option<PathBuf> {
-    let p = match std::env::var_os("NOCTURNE_REAL_TRANSCRIPTS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/real-transcripts"),
-    };
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} not found (real transcripts are not part of the repository)", p.display());
-        None
-    }
+    nocturne_testdata::real_transcripts_or_skip(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        "the real-transcript ingest tests",
+    )
 }
 
 /// Every transcript file under `dir` (as ingest walks it), sorted.

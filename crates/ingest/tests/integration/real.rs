@@ -13,15 +13,9 @@ use nocturne_core::{Counterpart, EventKind, Role};
 use nocturne_ingest::{classify_path, detect, parse_file, Format, Hints, PathKind};
 use serde_json::Value;
 
-/// `shared/` beside the repository (`../shared`), or beside the folder of
-/// worktrees (`../../shared`), or where `NOCTURNE_REAL_TRANSCRIPTS` says.
+/// The real transcripts (see `nocturne_testdata`).
 fn root() -> Option<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> =
-        std::env::var_os("NOCTURNE_REAL_TRANSCRIPTS").map(PathBuf::from).into_iter().collect();
-    candidates.push(manifest.join("../../../shared/data/real-transcripts"));
-    candidates.push(manifest.join("../../../../shared/data/real-transcripts"));
-    candidates.into_iter().find(|d| d.is_dir())
+    nocturne_testdata::real_transcripts(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -10,11 +10,11 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// `shared/fixtures/providers` in the nearest ancestor of the crate that has
-/// one (the repository's sibling `shared/`); `None`, with a notice, if absent.
+/// `shared/fixtures/providers` (see `nocturne_testdata`); `None`, with a
+/// notice, if absent.
 fn root() -> Option<PathBuf> {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let found = here.ancestors().map(|a| a.join("shared/fixtures/providers")).find(|p| p.is_dir());
+    let found = nocturne_testdata::shared(&here, "fixtures/providers");
     if found.is_none() {
         eprintln!("NOTICE: shared/fixtures/providers not found beside the repository; fixture tests skipped");
     }
