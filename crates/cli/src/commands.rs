@@ -333,7 +333,12 @@ fn outcomes(svc: &Service, c: OutcomesCmd, json: bool) -> Result<u8> {
         }
         OutcomesCmd::Taxonomy(TaxonomyCmd::Set { file, force }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let ch = svc.set_taxonomy(&text, &file.display().to_string(), force)?;
+            let ch = svc.set_taxonomy(&text, &file.display().to_string(), force).map_err(|e| match e {
+                nocturne_service::ServiceError::Conflict(m) if !force => {
+                    nocturne_service::ServiceError::Conflict(format!("{m}\n(add --force to set it anyway)"))
+                }
+                e => e,
+            })?;
             emit(json, &ch, || {
                 let mut s = format!("taxonomy version {} is in force", ch.version);
                 for o in &ch.orphaned {

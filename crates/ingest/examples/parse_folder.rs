@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if show_refusals {
                     println!("refused {e}");
                 }
-                *t.refused.entry(e.reason).or_default() += 1;
+                *t.refused.entry(e.reason()).or_default() += 1;
             }
         }
     }

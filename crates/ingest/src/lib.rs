@@ -132,22 +132,14 @@ impl fmt::Display for Format {
     }
 }
 
-/// An unknown format name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown format \"{0}\" (expected auto, claude-code, codex, gemini, tau-bench, tau-display, swe-agent, aider, \
-     anthropic, openai or nocturne)"
-)]
-pub struct UnknownFormat(pub String);
-
 impl FromStr for Format {
-    type Err = UnknownFormat;
+    type Err = IngestError;
 
     /// Accepts the names of [`Format::as_str`], case-insensitively, and
     /// aliases: `claude`, `claudecode`, `claude_code`; `codex-cli`;
     /// `gemini-cli`; `tau`, `tau2`, `tau2-bench`, `tau-bench-display`;
     /// `swe`, `sweagent`, `swe_agent`; `aider-chat`; `open-ai`.
-    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
+    fn from_str(s: &str) -> Result<Format, IngestError> {
         Ok(match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Format::Auto,
             "claude-code" | "claude_code" | "claudecode" | "claude" => Format::ClaudeCode,
@@ -160,43 +152,78 @@ impl FromStr for Format {
             "anthropic" => Format::Anthropic,
             "openai" | "open-ai" => Format::OpenAi,
             "nocturne" => Format::Nocturne,
-            _ => return Err(UnknownFormat(s.to_string())),
+            _ => return Err(IngestError::UnknownFormat(s.to_string())),
         })
     }
 }
 
-/// Why a file could not be imported. Displays as `FILE:LINE: REASON`, or
-/// `FILE: REASON` when no line applies.
+/// What can go wrong in this crate: a file that could not be imported, or a
+/// format name that is not known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct IngestError {
-    /// The display path given to [`parse`].
-    pub file: String,
-    /// 1-based line, when the problem has one (JSONL lines, JSON syntax
-    /// errors). Problems inside a JSON document's structure name the record
-    /// in `reason` instead ("message 2: ...").
-    pub line: Option<u32>,
-    pub reason: String,
+#[non_exhaustive]
+pub enum IngestError {
+    /// A file refused as a whole. Displays as `FILE:LINE: REASON`, or
+    /// `FILE: REASON` when no line applies. The caller reports it and goes
+    /// on with the other files.
+    #[error("{}", located(file, *line, reason))]
+    Refused {
+        /// The display path given to [`parse`].
+        file: String,
+        /// 1-based line, when the problem has one (JSONL lines, JSON syntax
+        /// errors). Problems inside a JSON document's structure name the
+        /// record in `reason` instead ("message 2: ...").
+        line: Option<u32>,
+        reason: String,
+    },
+    /// A format name that is none of [`Format::as_str`] or its aliases.
+    #[error(
+        "unknown format \"{0}\" (expected auto, claude-code, codex, gemini, tau-bench, tau-display, swe-agent, \
+         aider, anthropic, openai or nocturne)"
+    )]
+    UnknownFormat(String),
+}
+
+fn located(file: &str, line: Option<u32>, reason: &str) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}: {reason}"),
+        None => format!("{file}: {reason}"),
+    }
 }
 
 /// How the reason of a file that is no transcript starts.
 pub const NOT_A_TRANSCRIPT: &str = "not a transcript: ";
 
 impl IngestError {
+    /// The file refused (empty for an unknown format name).
+    pub fn file(&self) -> &str {
+        match self {
+            IngestError::Refused { file, .. } => file,
+            IngestError::UnknownFormat(_) => "",
+        }
+    }
+
+    /// The 1-based line of the problem, when it has one.
+    pub fn line(&self) -> Option<u32> {
+        match self {
+            IngestError::Refused { line, .. } => *line,
+            IngestError::UnknownFormat(_) => None,
+        }
+    }
+
+    /// Why, without the file and line.
+    pub fn reason(&self) -> String {
+        match self {
+            IngestError::Refused { reason, .. } => reason.clone(),
+            other @ IngestError::UnknownFormat(_) => other.to_string(),
+        }
+    }
+
     /// True when the file was refused because it is no transcript at all (a
     /// sidecar, a predictions file, a prompt history, an unrelated JSON),
     /// rather than a transcript that is malformed. A folder walker may list
     /// such files apart.
     pub fn is_not_transcript(&self) -> bool {
-        self.reason.starts_with(NOT_A_TRANSCRIPT)
-    }
-}
-
-impl fmt::Display for IngestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.reason),
-            None => write!(f, "{}: {}", self.file, self.reason),
-        }
+        matches!(self, IngestError::Refused { reason, .. } if reason.starts_with(NOT_A_TRANSCRIPT))
     }
 }
 
@@ -349,7 +376,7 @@ pub(crate) struct Ctx<'a> {
 /// `agent` and `team` are left `None` unless the source carries them
 /// (Nocturne JSONL headers may); no user name is guessed from a path.
 pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, IngestError> {
-    parse_inner(file, bytes, format, hints).map_err(|f| IngestError {
+    parse_inner(file, bytes, format, hints).map_err(|f| IngestError::Refused {
         file: file.to_string(),
         line: f.line,
         reason: f.reason,
@@ -556,9 +583,9 @@ mod tests {
 
     #[test]
     fn error_display_names_file_and_line() {
-        let e = IngestError { file: "a.jsonl".into(), line: Some(3), reason: "bad".into() };
+        let e = IngestError::Refused { file: "a.jsonl".into(), line: Some(3), reason: "bad".into() };
         assert_eq!(e.to_string(), "a.jsonl:3: bad");
-        let e = IngestError { line: None, ..e };
+        let e = IngestError::Refused { file: "a.jsonl".into(), line: None, reason: "bad".into() };
         assert_eq!(e.to_string(), "a.jsonl: bad");
         assert!(!e.is_not_transcript());
         let e = parse("x.json", br#"{"agentType":"Explore"}"#, Format::Auto).unwrap_err();
@@ -582,8 +609,8 @@ mod tests {
         assert_eq!((p.sessions.len(), p.report.records), (0, 0));
         assert_eq!(p.report.notes, [EMPTY]);
         let e = parse("b.jsonl", b"{}\n\xff", Format::Auto).unwrap_err();
-        assert_eq!(e.line, Some(2));
-        assert!(e.reason.contains("UTF-8"), "{}", e.reason);
+        assert_eq!(e.line(), Some(2));
+        assert!(e.reason().contains("UTF-8"), "{}", e.reason());
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl Service {
         let orphaned = current.change_impact(&new, &in_use);
         if !orphaned.is_empty() && !force {
             return Err(ServiceError::Conflict(format!(
-                "the new taxonomy would orphan stored outcomes (use --force to set it anyway):\n  {}",
+                "the new taxonomy would orphan stored outcomes (force the change to set it anyway):\n  {}",
                 orphaned.join("\n  ")
             )));
         }
@@ -106,7 +106,7 @@ impl Service {
             return Err(ServiceError::NotFound { what: "session", id: req.session.clone() });
         }
         if req.set.is_empty() {
-            return Err(ServiceError::Invalid("nothing to log: give at least one --set DIM=VALUE".into()));
+            return Err(ServiceError::Invalid("nothing to log: give at least one DIMENSION=VALUE".into()));
         }
         let tax = self.ensure_taxonomy()?;
         let mut values: Vec<(String, nocturne_core::outcome::OutcomeValue)> = Vec::new();

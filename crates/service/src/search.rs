@@ -47,7 +47,7 @@ pub fn embedder_from_spec(spec: &str, api_key: Option<&str>) -> Result<Arc<dyn E
         }
         #[cfg(not(feature = "model2vec"))]
         return Err(ServiceError::Invalid(format!(
-            "embedder model2vec:{dir} needs a build with the `model2vec` feature (cargo build --release --features model2vec)"
+            "embedder model2vec:{dir} needs a build with the `model2vec` feature (the cargo feature `model2vec`)"
         )));
     }
     if let Some(rest) = spec.strip_prefix("openai:") {
@@ -66,7 +66,7 @@ pub fn embedder_from_spec(spec: &str, api_key: Option<&str>) -> Result<Arc<dyn E
         }
         #[cfg(not(feature = "http"))]
         return Err(ServiceError::Invalid(format!(
-            "embedder openai:{rest} needs a build with the `http` feature (cargo build --release --features http)"
+            "embedder openai:{rest} needs a build with the `http` feature (the cargo feature `http`)"
         )));
     }
     Err(ServiceError::Invalid(format!(

@@ -1,6 +1,7 @@
 //! Outcome records, their inputs, and supersession.
 
-use super::{OutcomeError, OutcomeValue};
+use super::OutcomeValue;
+use crate::CoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,7 +32,7 @@ impl OutcomeSource {
 }
 
 impl FromStr for OutcomeSource {
-    type Err = OutcomeError;
+    type Err = CoreError;
 
     /// `human`, `model` or `code`; surrounding spaces and case are ignored.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -39,7 +40,7 @@ impl FromStr for OutcomeSource {
             "human" => Ok(OutcomeSource::Human),
             "model" => Ok(OutcomeSource::Model),
             "code" => Ok(OutcomeSource::Code),
-            _ => Err(OutcomeError::InvalidSource(s.to_string())),
+            _ => Err(CoreError::InvalidSource(s.to_string())),
         }
     }
 }
@@ -114,9 +115,9 @@ impl OutcomeInput {
         taxonomy_version: u32,
         default_source: OutcomeSource,
         recorded_at: &str,
-    ) -> Result<Vec<Outcome>, OutcomeError> {
+    ) -> Result<Vec<Outcome>, CoreError> {
         if timestamp_nanos(recorded_at).is_none() {
-            return Err(OutcomeError::InvalidTimestamp(recorded_at.to_string()));
+            return Err(CoreError::InvalidTimestamp(recorded_at.to_string()));
         }
         let source = self.source.unwrap_or(default_source);
         Ok(self

@@ -1,7 +1,8 @@
 //! The outcome taxonomy: its dimensions, TOML form, validation, value
 //! checking and the impact of replacing it with a new version.
 
-use super::{OutcomeError, OutcomeValue};
+use super::OutcomeValue;
+use crate::CoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
@@ -190,24 +191,23 @@ pub struct Taxonomy {
 
 impl Taxonomy {
     /// Validates and builds a taxonomy. Every problem found is reported in
-    /// one [`OutcomeError::InvalidTaxonomy`].
-    pub fn new(version: u32, dimensions: Vec<Dimension>) -> Result<Taxonomy, OutcomeError> {
+    /// one [`CoreError::InvalidTaxonomy`].
+    pub fn new(version: u32, dimensions: Vec<Dimension>) -> Result<Taxonomy, CoreError> {
         if version == 0 {
-            return Err(OutcomeError::InvalidVersion(version));
+            return Err(CoreError::InvalidVersion(version));
         }
         let problems = validate(&dimensions);
         if problems.is_empty() {
             Ok(Taxonomy { version, dimensions })
         } else {
-            Err(OutcomeError::InvalidTaxonomy(problems))
+            Err(CoreError::InvalidTaxonomy(problems))
         }
     }
 
     /// Parses and validates the TOML form (see `docs/outcomes.md`). A
     /// missing `version` means 1.
-    pub fn from_toml(text: &str) -> Result<Taxonomy, OutcomeError> {
-        let raw: RawTaxonomy =
-            toml::from_str(text).map_err(|e| OutcomeError::Toml(e.to_string().trim().to_string()))?;
+    pub fn from_toml(text: &str) -> Result<Taxonomy, CoreError> {
+        let raw: RawTaxonomy = toml::from_str(text).map_err(|e| CoreError::Toml(e.to_string().trim().to_string()))?;
         Taxonomy::try_from(raw)
     }
 
@@ -301,9 +301,9 @@ impl Taxonomy {
     }
 
     /// The same taxonomy with another version number (≥ 1).
-    pub fn with_version(mut self, version: u32) -> Result<Taxonomy, OutcomeError> {
+    pub fn with_version(mut self, version: u32) -> Result<Taxonomy, CoreError> {
         if version == 0 {
-            return Err(OutcomeError::InvalidVersion(version));
+            return Err(CoreError::InvalidVersion(version));
         }
         self.version = version;
         Ok(self)
@@ -337,10 +337,10 @@ impl Taxonomy {
     /// - text: any non-blank text, kept as given.
     ///
     /// Errors list the valid dimensions, labels or range.
-    pub fn check(&self, dim: &str, raw: &str) -> Result<OutcomeValue, OutcomeError> {
+    pub fn check(&self, dim: &str, raw: &str) -> Result<OutcomeValue, CoreError> {
         let dim_name = dim.trim();
         let Some(d) = self.dimension(dim_name) else {
-            return Err(OutcomeError::UnknownDimension { name: dim_name.to_string(), valid: self.dimension_names() });
+            return Err(CoreError::UnknownDimension { name: dim_name.to_string(), valid: self.dimension_names() });
         };
         let trimmed = raw.trim();
         match &d.kind {
@@ -348,7 +348,7 @@ impl Taxonomy {
                 let wanted = trimmed.to_ascii_lowercase();
                 match labels.iter().find(|l| l.name == wanted) {
                     Some(l) => Ok(OutcomeValue::Label(l.name.clone())),
-                    None => Err(OutcomeError::UnknownLabel {
+                    None => Err(CoreError::UnknownLabel {
                         dimension: d.name.clone(),
                         label: trimmed.to_string(),
                         valid: d.label_names(),
@@ -356,7 +356,7 @@ impl Taxonomy {
                 }
             }
             DimensionKind::Numeric { min, max, .. } => {
-                let not_a_number = || OutcomeError::NotANumber {
+                let not_a_number = || CoreError::NotANumber {
                     dimension: d.name.clone(),
                     raw: trimmed.to_string(),
                     min: *min,
@@ -367,18 +367,18 @@ impl Taxonomy {
                     return Err(not_a_number());
                 }
                 if value < *min || value > *max {
-                    return Err(OutcomeError::OutOfRange { dimension: d.name.clone(), value, min: *min, max: *max });
+                    return Err(CoreError::OutOfRange { dimension: d.name.clone(), value, min: *min, max: *max });
                 }
                 Ok(OutcomeValue::Number(value))
             }
             DimensionKind::Boolean => match trimmed.to_ascii_lowercase().as_str() {
                 "true" | "yes" | "1" => Ok(OutcomeValue::Bool(true)),
                 "false" | "no" | "0" => Ok(OutcomeValue::Bool(false)),
-                _ => Err(OutcomeError::NotABool { dimension: d.name.clone(), raw: trimmed.to_string() }),
+                _ => Err(CoreError::NotABool { dimension: d.name.clone(), raw: trimmed.to_string() }),
             },
             DimensionKind::Text => {
                 if trimmed.is_empty() {
-                    Err(OutcomeError::EmptyText { dimension: d.name.clone() })
+                    Err(CoreError::EmptyOutcomeText { dimension: d.name.clone() })
                 } else {
                     Ok(OutcomeValue::Text(raw.to_string()))
                 }
@@ -388,7 +388,7 @@ impl Taxonomy {
 
     /// [`Taxonomy::check`] for one `DIM=VALUE` argument; returns the
     /// dimension name with the checked value.
-    pub fn check_assignment(&self, assignment: &str) -> Result<(String, OutcomeValue), OutcomeError> {
+    pub fn check_assignment(&self, assignment: &str) -> Result<(String, OutcomeValue), CoreError> {
         let (dim, raw) = parse_assignment(assignment)?;
         let value = self.check(dim, raw)?;
         Ok((dim.to_string(), value))
@@ -493,10 +493,10 @@ impl fmt::Display for Taxonomy {
 
 /// Splits `DIM=VALUE` at the first `=`; the dimension is trimmed and must
 /// not be empty. The value is returned as given.
-pub fn parse_assignment(assignment: &str) -> Result<(&str, &str), OutcomeError> {
+pub fn parse_assignment(assignment: &str) -> Result<(&str, &str), CoreError> {
     match assignment.split_once('=') {
         Some((dim, raw)) if !dim.trim().is_empty() => Ok((dim.trim(), raw)),
-        _ => Err(OutcomeError::BadAssignment(assignment.to_string())),
+        _ => Err(CoreError::BadAssignment(assignment.to_string())),
     }
 }
 
@@ -653,12 +653,12 @@ struct RawLabel {
 }
 
 impl TryFrom<RawTaxonomy> for Taxonomy {
-    type Error = OutcomeError;
+    type Error = CoreError;
 
     fn try_from(raw: RawTaxonomy) -> Result<Self, Self::Error> {
         let version = raw.version.unwrap_or(1);
         if version == 0 {
-            return Err(OutcomeError::InvalidVersion(version));
+            return Err(CoreError::InvalidVersion(version));
         }
         let mut problems = Vec::new();
         let mut dimensions = Vec::new();
@@ -741,7 +741,7 @@ impl TryFrom<RawTaxonomy> for Taxonomy {
             if !dimensions.is_empty() {
                 all.extend(validate(&dimensions));
             }
-            Err(OutcomeError::InvalidTaxonomy(all))
+            Err(CoreError::InvalidTaxonomy(all))
         }
     }
 }
@@ -805,7 +805,7 @@ mod tests {
 
     fn problems(toml: &str) -> Vec<String> {
         match Taxonomy::from_toml(toml) {
-            Err(OutcomeError::InvalidTaxonomy(p)) => p,
+            Err(CoreError::InvalidTaxonomy(p)) => p,
             other => panic!("expected InvalidTaxonomy, got {other:?}"),
         }
     }
@@ -885,7 +885,7 @@ type = "text"
         assert_eq!(t.primary(), None);
         assert_eq!(
             Taxonomy::from_toml("version = 0\n[[dimension]]\nname = \"x\"\ntype = \"text\"\n"),
-            Err(OutcomeError::InvalidVersion(0))
+            Err(CoreError::InvalidVersion(0))
         );
     }
 
@@ -1039,13 +1039,13 @@ value = 1
         );
         assert_eq!(problems(""), ["the taxonomy defines no dimensions; add at least one [[dimension]]"]);
         let e = Taxonomy::from_toml("[[dimension]]\nname = \"a\"\n").unwrap_err();
-        assert!(matches!(&e, OutcomeError::Toml(m) if m.contains("missing field `type`")), "{e}");
+        assert!(matches!(&e, CoreError::Toml(m) if m.contains("missing field `type`")), "{e}");
         let e = Taxonomy::from_toml("[[dimension]]\nname = \"a\"\ntype = \"text\"\ncolour = 1\n").unwrap_err();
-        assert!(matches!(&e, OutcomeError::Toml(m) if m.contains("unknown field `colour`")), "{e}");
-        assert!(matches!(Taxonomy::from_toml("this is = = not toml"), Err(OutcomeError::Toml(_))));
+        assert!(matches!(&e, CoreError::Toml(m) if m.contains("unknown field `colour`")), "{e}");
+        assert!(matches!(Taxonomy::from_toml("this is = = not toml"), Err(CoreError::Toml(_))));
         // Validation also guards serde and `new`.
         assert!(serde_json::from_str::<Taxonomy>(r#"{"dimension":[]}"#).is_err());
-        assert!(matches!(Taxonomy::default_taxonomy().with_version(0), Err(OutcomeError::InvalidVersion(0))));
+        assert!(matches!(Taxonomy::default_taxonomy().with_version(0), Err(CoreError::InvalidVersion(0))));
         assert_eq!(Taxonomy::default_taxonomy().with_version(4).unwrap().version(), 4);
     }
 
@@ -1082,8 +1082,8 @@ value = 1
             t.check("user_rating", "four").unwrap_err().to_string(),
             "dimension `user_rating` expects a number from 1 to 5, got `four`"
         );
-        assert!(matches!(t.check("user_rating", "NaN"), Err(OutcomeError::NotANumber { .. })));
-        assert!(matches!(t.check("user_rating", "inf"), Err(OutcomeError::NotANumber { .. })));
+        assert!(matches!(t.check("user_rating", "NaN"), Err(CoreError::NotANumber { .. })));
+        assert!(matches!(t.check("user_rating", "inf"), Err(CoreError::NotANumber { .. })));
     }
 
     #[test]
@@ -1112,7 +1112,7 @@ value = 1
         assert_eq!(t.check_assignment("note=a=b"), Ok(("note".to_string(), OutcomeValue::Text("a=b".into()))));
         assert_eq!(t.check_assignment("verdict=pass"), Ok(("verdict".to_string(), OutcomeValue::Label("pass".into()))));
         assert_eq!(parse_assignment("=x").unwrap_err().to_string(), "expected DIMENSION=VALUE, got `=x`");
-        assert_eq!(parse_assignment("verdict"), Err(OutcomeError::BadAssignment("verdict".into())));
+        assert_eq!(parse_assignment("verdict"), Err(CoreError::BadAssignment("verdict".into())));
     }
 
     fn in_use(pairs: &[(&str, OutcomeValue)]) -> Vec<(String, OutcomeValue)> {

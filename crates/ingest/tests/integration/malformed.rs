@@ -4,9 +4,9 @@ use crate::common::{display, error};
 
 fn check(name: &str, format: Format, line: Option<u32>, reason: &str) {
     let e = error(&format!("malformed/{name}"), format);
-    assert_eq!(e.file, display(&format!("malformed/{name}")));
-    assert_eq!(e.line, line, "{name}: {e}");
-    assert!(e.reason.contains(reason), "{name}: {:?} lacks {reason:?}", e.reason);
+    assert_eq!(e.file(), display(&format!("malformed/{name}")));
+    assert_eq!(e.line(), line, "{name}: {e}");
+    assert!(e.reason().contains(reason), "{name}: {:?} lacks {reason:?}", e.reason());
 }
 
 #[test]
@@ -21,8 +21,8 @@ fn a_truncated_transcript_is_refused() {
     check("claude-code-truncated.jsonl", Format::Auto, Some(6), "truncated JSON");
     for format in [Format::Auto, Format::Anthropic] {
         let e = error("malformed/anthropic-truncated.json", format);
-        assert_eq!(e.line, Some(74), "the last line of the cut file");
-        assert_eq!(e.reason, "truncated JSON (EOF while parsing a value)");
+        assert_eq!(e.line(), Some(74), "the last line of the cut file");
+        assert_eq!(e.reason(), "truncated JSON (EOF while parsing a value)");
     }
 }
 

@@ -116,7 +116,7 @@ fn every_real_file_is_imported_or_refused_for_what_it_is() {
             Ok(p) => p,
             Err(e) => {
                 assert!(e.is_not_transcript(), "{e}: a transcript must not be refused");
-                *tally.refused.entry(e.reason).or_default() += 1;
+                *tally.refused.entry(e.reason()).or_default() += 1;
                 continue;
             }
         };

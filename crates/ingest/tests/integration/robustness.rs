@@ -19,9 +19,9 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
                 }
             }
             Err(e) => {
-                prop_assert_eq!(&e.file, FILE);
-                prop_assert!(!e.reason.trim().is_empty(), "{:?}", e);
-                prop_assert!(e.line != Some(0));
+                prop_assert_eq!(e.file(), FILE);
+                prop_assert!(!e.reason().trim().is_empty(), "{:?}", e);
+                prop_assert!(e.line() != Some(0));
             }
         }
     }

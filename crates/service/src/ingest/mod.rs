@@ -703,7 +703,7 @@ fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn 
     }
     let (report, sessions) = match parse_bytes(&shown, &bytes, format, &src.hints(), opts) {
         Ok(p) => p,
-        Err(e) => return Read1::Refused { line: e.line, not_transcript: e.is_not_transcript(), reason: e.reason },
+        Err(e) => return Read1::Refused { line: e.line(), not_transcript: e.is_not_transcript(), reason: e.reason() },
     };
     drop(bytes);
     let versions = sessions
@@ -735,7 +735,7 @@ fn reparse(
     opts: &IngestOptions,
 ) -> std::result::Result<Vec<NewSession>, (Option<u32>, String)> {
     let bytes = src.read().map_err(|r| (None, r))?;
-    parse_bytes(&src.shown(), &bytes, format, &src.hints(), opts).map(|(_, s)| s).map_err(|e| (e.line, e.reason))
+    parse_bytes(&src.shown(), &bytes, format, &src.hints(), opts).map(|(_, s)| s).map_err(|e| (e.line(), e.reason()))
 }
 
 /// The single writer of pass 2.
