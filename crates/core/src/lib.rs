@@ -1,6 +1,6 @@
 //! Nocturne's domain: sessions and their events, memories, store revisions,
 //! dream proposals, and the pure logic over them (hash chains, failure and
-//! secret detection, rollback planning).
+//! secret detection, rollback planning, what an evidence quote may quote).
 //!
 //! **Invariant:** this crate does no IO. Every function is deterministic in
 //! its arguments; the current time is always passed in.
@@ -11,6 +11,7 @@ pub mod failure;
 pub mod memory;
 pub mod outcome;
 pub mod proposal;
+pub mod quote;
 pub mod revision;
 pub mod secrets;
 pub mod session;

@@ -1,41 +1,24 @@
 //! What the passes read: each session reduced to its tool actions (call
-//! paired with result), its users' directive sentences and its outcome.
+//! paired with result, see [`crate::actions`]), its failures and what
+//! recovered them (see [`crate::recovery`]), its users' directive sentences
+//! and its outcome.
+//!
+//! **Independent support.** Sessions are counted as support by *unit*
+//! ([`Context::units`]): sessions of the same user (or all without one)
+//! that open with the same request (their first user message, whitespace
+//! and case aside) are one unit — the same request re-sent after an
+//! `/undo` or an API error, or the same prompt given to several
+//! sub-agents, is one attempt repeated, not several sessions agreeing. Everything else is its own unit, sub-agents
+//! included: a sub-agent is a run of its own with its own tool calls, and
+//! an environment error recurring in two sub-agents recurs. (A parent that
+//! spawns sub-agents with one identical prompt gets one unit for all of
+//! them.)
 
-use crate::text::{self, Cmd};
-use crate::{DreamConfig, SessionData, Snapshot};
-use nocturne_core::failure::looks_like_failure;
-use nocturne_core::{EventKind, Memory};
+pub use crate::actions::{canonical_file_tool, Action, Family, Outcome};
+pub use crate::recovery::{FailureInstance, Recovery, Relation, FIX_WINDOW};
+use crate::{text, DreamConfig, SessionData, Snapshot};
+use nocturne_core::{EventKind, Memory, Role};
 use std::collections::{BTreeSet, HashMap, HashSet};
-
-/// How a tool call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Failed,
-    /// No result was found for the call.
-    Unknown,
-}
-
-/// One tool call and its result.
-#[derive(Debug, Clone)]
-pub struct Action {
-    pub tool: String,
-    pub call_seq: u32,
-    pub result_seq: Option<u32>,
-    pub outcome: Outcome,
-    /// The shell command, when the tool ran one.
-    pub cmd: Option<Cmd>,
-    /// Basename of the file a file tool touched.
-    pub file: Option<String>,
-    /// Its last two path components (`prisma/schema.prisma`), for display.
-    pub path: Option<String>,
-    /// The step label used by workflow mining (`cargo test`, `Edit schema.prisma`).
-    pub label: String,
-    /// The first failure line of the result (for failed calls).
-    pub error_line: Option<String>,
-    /// The start of a failed result, lowercased (to see whether it names the fix).
-    pub error_text: Option<String>,
-}
 
 /// A user sentence that states a rule.
 #[derive(Debug, Clone)]
@@ -71,7 +54,9 @@ impl SessionView<'_> {
     }
 }
 
-/// A failing command followed, in the same session, by a working variant.
+/// A failing command followed, in the same session, by a working variant
+/// (another command, or the same with other flags): the failures the
+/// outdated-advice rule reads (see `passes::lifecycle`).
 #[derive(Debug, Clone)]
 pub struct MistakeInstance {
     pub session: usize,
@@ -90,6 +75,12 @@ pub struct Context<'a> {
     /// Active memories only.
     pub memories: Vec<&'a Memory>,
     pub now: Option<i64>,
+    /// Every failure of the batch with its recovery (see [`crate::recovery`]),
+    /// by session then action.
+    pub failures: Vec<FailureInstance>,
+    /// Support unit of each session (index into `sessions` → unit id; see
+    /// the module docs).
+    pub units: Vec<usize>,
     pub mistakes: Vec<MistakeInstance>,
     /// Content tokens seen anywhere in the batch (user text, commands, files).
     pub batch_tokens: HashSet<String>,
@@ -117,148 +108,6 @@ const PROSE: &[&str] = &[
     "kill", "open", "read", "edit", "file", "join", "sleep", "true", "false", "yes", "make", "echo", "node", "deploy",
     "install", "clean", "format", "lint", "run", "stop", "help", "serve", "server", "code", "python",
 ];
-
-/// How far after a failure a working variant may come (in tool actions).
-pub const FIX_WINDOW: usize = 12;
-
-const SHELL_KEYS: &[&str] = &["command", "cmd", "script", "commandLine", "command_line", "shell_command"];
-const FILE_KEYS: &[&str] = &["file_path", "path", "filename", "file", "notebook_path", "target_file", "filePath"];
-
-fn command_of(input: &serde_json::Value) -> Option<String> {
-    use serde_json::Value;
-    let v = match input {
-        Value::Object(m) => SHELL_KEYS.iter().find_map(|k| m.get(*k))?,
-        Value::String(_) => input,
-        _ => return None,
-    };
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Array(a) => {
-            let parts: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
-            // ["bash", "-lc", "npm test"] → "npm test"
-            if parts.len() == 3
-                && parts.first().is_some_and(|p| p.ends_with("sh"))
-                && parts.get(1).is_some_and(|p| p.starts_with('-') && p.ends_with('c'))
-            {
-                return parts.get(2).map(|s| s.to_string());
-            }
-            Some(parts.join(" "))
-        }
-        _ => None,
-    }
-}
-
-fn file_of(input: &serde_json::Value) -> Option<String> {
-    let m = input.as_object()?;
-    let p = FILE_KEYS.iter().find_map(|k| m.get(*k)?.as_str())?;
-    let b = p.rsplit(['/', '\\']).next().unwrap_or(p);
-    (!b.is_empty()).then(|| b.to_string())
-}
-
-fn path_tail(input: &serde_json::Value) -> Option<String> {
-    let m = input.as_object()?;
-    let p = FILE_KEYS.iter().find_map(|k| m.get(*k)?.as_str())?;
-    let parts: Vec<&str> = p.split(['/', '\\']).filter(|x| !x.is_empty()).collect();
-    let tail = parts.get(parts.len().saturating_sub(2)..)?;
-    (!tail.is_empty()).then(|| tail.join("/"))
-}
-
-/// File tools by what they do, so `Edit`, `str_replace_editor`,
-/// `apply_patch` and `edit_file` make the same step.
-pub fn canonical_file_tool(tool: &str) -> String {
-    let t = tool.to_lowercase();
-    if ["read", "view", "open", "cat", "get"].iter().any(|k| t.contains(k)) {
-        "read".into()
-    } else if ["edit", "write", "patch", "replace", "create", "update", "apply", "insert"].iter().any(|k| t.contains(k))
-    {
-        "edit".into()
-    } else {
-        t
-    }
-}
-
-/// The most telling line of a failed result: a recognized failure line
-/// that is not just an exit status, else a line mentioning an error, else
-/// the first non-empty line.
-fn first_error_line(text: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).take(200).collect();
-    let exit_only = |l: &str| {
-        let x = l.to_lowercase();
-        (x.contains("exit code") || x.contains("exit status") || x.contains("exited with")) && x.len() < 40
-    };
-    let mentions_error = |l: &str| {
-        let x = l.to_lowercase();
-        ["error", "fail", "not found", "denied", "cannot", "can't", "no such", "missing", "fatal", "no rule"]
-            .iter()
-            .any(|k| x.contains(k))
-    };
-    let line = lines
-        .iter()
-        .find(|l| looks_like_failure(l) && !exit_only(l))
-        .or_else(|| lines.iter().find(|l| mentions_error(l) && !exit_only(l)))
-        .or_else(|| lines.first())?;
-    Some(text::truncate(line, 200))
-}
-
-fn actions_of(sd: &SessionData) -> Vec<Action> {
-    let mut actions: Vec<Action> = Vec::new();
-    let mut by_id: HashMap<&str, usize> = HashMap::new();
-    for e in &sd.events {
-        let b = &e.body;
-        match b.kind {
-            EventKind::ToolCall => {
-                let tool = b.tool_name.clone().unwrap_or_else(|| "tool".into());
-                let input: serde_json::Value = b
-                    .tool_input
-                    .as_deref()
-                    .map(|t| serde_json::from_str(t).unwrap_or_else(|_| serde_json::Value::String(t.to_string())))
-                    .unwrap_or(serde_json::Value::Null);
-                let cmd = command_of(&input).and_then(|c| text::parse_command(&c));
-                let file = if cmd.is_none() { file_of(&input) } else { None };
-                let path = if file.is_some() { path_tail(&input) } else { None };
-                let label = match (&cmd, &file) {
-                    (Some(c), _) => c.key.clone(),
-                    (None, Some(f)) => format!("{} {f}", canonical_file_tool(&tool)),
-                    (None, None) => tool.clone(),
-                };
-                if let Some(id) = b.tool_use_id.as_deref() {
-                    by_id.insert(id, actions.len());
-                }
-                actions.push(Action {
-                    tool,
-                    call_seq: e.seq,
-                    result_seq: None,
-                    outcome: Outcome::Unknown,
-                    cmd,
-                    file,
-                    path,
-                    label,
-                    error_line: None,
-                    error_text: None,
-                });
-            }
-            EventKind::ToolResult => {
-                let idx = b
-                    .tool_use_id
-                    .as_deref()
-                    .and_then(|id| by_id.get(id).copied())
-                    .filter(|i| actions.get(*i).is_some_and(|a| a.result_seq.is_none()))
-                    .or_else(|| actions.iter().position(|a| a.result_seq.is_none()));
-                let Some(a) = idx.and_then(|i| actions.get_mut(i)) else { continue };
-                let text = b.text.as_deref().unwrap_or("");
-                let failed = b.is_error || looks_like_failure(text);
-                a.result_seq = Some(e.seq);
-                a.outcome = if failed { Outcome::Failed } else { Outcome::Ok };
-                if failed {
-                    a.error_line = first_error_line(text);
-                    a.error_text = Some(text.chars().take(2000).collect::<String>().to_lowercase());
-                }
-            }
-            _ => {}
-        }
-    }
-    actions
-}
 
 /// Phrases that make a user sentence a rule (matched on lowercase words).
 const MARKERS: &[&str] = &[
@@ -393,9 +242,11 @@ fn resolves(failed: &Action, later: &Action) -> bool {
 /// result, its last known result is not a failure, and every failing call
 /// was later resolved: followed by a working call of the same tool with the
 /// same command verb family or a similar command (or the same file tool on
-/// the same file).
+/// the same file). Rejected calls are the user's decision and count
+/// neither way.
 pub fn is_successful(actions: &[Action]) -> bool {
-    let known: Vec<&Action> = actions.iter().filter(|a| a.outcome != Outcome::Unknown).collect();
+    let known: Vec<&Action> =
+        actions.iter().filter(|a| a.outcome != Outcome::Unknown && a.outcome != Outcome::Rejected).collect();
     let Some(last) = known.last() else { return false };
     if last.outcome == Outcome::Failed {
         return false;
@@ -406,50 +257,57 @@ pub fn is_successful(actions: &[Action]) -> bool {
         .all(|(i, a)| a.outcome != Outcome::Failed || known.iter().skip(i + 1).any(|b| resolves(a, b)))
 }
 
-fn find_mistakes(si: usize, actions: &[Action], out: &mut Vec<MistakeInstance>) {
-    let mut seen: HashSet<(String, String)> = HashSet::new();
-    for (i, f) in actions.iter().enumerate() {
-        if f.outcome != Outcome::Failed {
+/// The key of a session's support unit: its user and the request it opens
+/// with (first user message, normalized).
+fn opening(sd: &SessionData) -> Option<String> {
+    let e = sd.events.iter().find(|e| e.body.kind == EventKind::UserMessage && e.body.role == Role::User)?;
+    let t = e.body.text.as_deref()?;
+    let n = t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    (!n.is_empty()).then(|| format!("{}\u{0}{n}", sd.session.user.as_deref().unwrap_or("")))
+}
+
+/// Failures recovered by another command or flags, in the shape the
+/// outdated-advice rule reads.
+fn mistakes_of(failures: &[FailureInstance], sessions: &[SessionView<'_>]) -> Vec<MistakeInstance> {
+    let mut seen: HashSet<(usize, String, String)> = HashSet::new();
+    let mut out = Vec::new();
+    for f in failures {
+        let Some(r) = &f.recovery else { continue };
+        if r.relation == Relation::Before {
             continue;
         }
-        let Some(fc) = &f.cmd else { continue };
-        for (j, a) in actions.iter().enumerate().skip(i + 1).take(FIX_WINDOW) {
-            let Some(ac) = &a.cmd else { continue };
-            if a.tool != f.tool || a.outcome != Outcome::Ok {
-                continue;
-            }
-            let same_key = ac.key == fc.key;
-            if same_key && ac.flags.iter().all(|x| fc.flags.contains(x)) {
-                // The same command worked on retry: the failure was the code, not the command.
-                break;
-            }
-            if !text::similar_commands(fc, ac) && !text::error_names(f.error_text.as_deref(), ac) {
-                continue;
-            }
-            let fix_key = if same_key {
-                let added: Vec<&str> = ac.flags.iter().filter(|x| !fc.flags.contains(x)).map(String::as_str).collect();
-                format!("{} {}", ac.key, added.join(" "))
-            } else {
-                ac.key.clone()
-            };
-            if seen.insert((fc.key.clone(), fix_key.clone())) {
-                out.push(MistakeInstance { session: si, fail: i, fix: j, fail_key: fc.key.clone(), fix_key });
-            }
-            break;
+        let Some(s) = sessions.get(f.session) else { continue };
+        let (Some(fa), Some(ra)) = (s.actions.get(f.action), s.actions.get(r.action)) else { continue };
+        let (Some(fc), Some(rc)) = (&fa.cmd, &ra.cmd) else { continue };
+        let fix_key = if fc.key == rc.key {
+            let added: Vec<&str> = rc.flags.iter().filter(|x| !fc.flags.contains(x)).map(String::as_str).collect();
+            format!("{} {}", rc.key, added.join(" "))
+        } else {
+            rc.key.clone()
+        };
+        if seen.insert((f.session, fc.key.clone(), fix_key.clone())) {
+            out.push(MistakeInstance {
+                session: f.session,
+                fail: f.action,
+                fix: r.action,
+                fail_key: fc.key.clone(),
+                fix_key,
+            });
         }
     }
+    out
 }
 
 impl<'a> Context<'a> {
     pub fn build(snapshot: &'a Snapshot, config: &'a DreamConfig) -> Context<'a> {
         let mut sessions = Vec::with_capacity(snapshot.sessions.len());
         let mut batch_tokens = HashSet::new();
-        let mut mistakes = Vec::new();
+        let mut failures = Vec::new();
         // Sessions in id order, so the result does not depend on input order.
         let mut ordered: Vec<&SessionData> = snapshot.sessions.iter().collect();
         ordered.sort_by(|a, b| a.session.id.cmp(&b.session.id));
         for sd in ordered {
-            let actions = actions_of(sd);
+            let actions = crate::actions::actions_of(sd);
             let directives = directives_of(sd);
             let w = &config.weights;
             let outcome = snapshot
@@ -476,7 +334,7 @@ impl<'a> Context<'a> {
                     }
                 }
             }
-            find_mistakes(sessions.len(), &actions, &mut mistakes);
+            crate::recovery::failures_of(sessions.len(), sd, &actions, &mut failures);
             sessions.push(SessionView {
                 data: sd,
                 actions,
@@ -489,6 +347,19 @@ impl<'a> Context<'a> {
                 started,
             });
         }
+        let mistakes = mistakes_of(&failures, &sessions);
+        let mut unit_ids: HashMap<String, usize> = HashMap::new();
+        let units: Vec<usize> = sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match opening(s.data) {
+                Some(o) => {
+                    let next = sessions.len() + unit_ids.len();
+                    *unit_ids.entry(o).or_insert(next)
+                }
+                None => i,
+            })
+            .collect();
         let mut runs: HashMap<String, Runs> = HashMap::new();
         for (si, s) in sessions.iter().enumerate() {
             for a in &s.actions {
@@ -535,6 +406,8 @@ impl<'a> Context<'a> {
             sessions,
             memories,
             now: text::parse_rfc3339(&config.now),
+            failures,
+            units,
             mistakes,
             batch_tokens,
             session_index,
@@ -577,6 +450,7 @@ mod tests {
         assert!(!is_directive("use the new helper for this endpoint"));
         assert_eq!(sentences("Use pnpm. Never npm! ok?"), vec!["Use pnpm.", "Never npm!", "ok?"]);
         assert_eq!(canonical_file_tool("str_replace_editor"), "edit");
+        assert_eq!(canonical_file_tool("MultiEdit"), "edit");
         assert_eq!(canonical_file_tool("Read"), "read");
     }
 }

@@ -19,11 +19,13 @@
 //! the sessions they were present in against comparable sessions without
 //! them. Without outcomes both behave as before.
 
+pub mod actions;
 pub mod config;
 pub mod context;
 pub mod passes;
 pub mod plan;
 pub mod policy;
+pub mod recovery;
 pub mod report;
 pub mod text;
 

@@ -9,25 +9,39 @@
 //!    sessions, so repeating something inside one session never helps.
 //!    Merge and demote concern existing memories and carry the memories'
 //!    own evidence.
-//! 3. **Scope** of creates: ≥ `min_users_shared` (and ≥ 2) distinct users
+//! 3. **Evidence** (every pass, a model-backed one included): each
+//!    evidence entry cites one event — `events[0]`, the event its quote is
+//!    verbatim text of (see [`nocturne_core::quote`]: message text, tool
+//!    result text, tool name or a string of the tool input, whitespace
+//!    normalized; an excerpt is fine, text stitched from several events is
+//!    not); further entries of `events` must exist too. An entry with no
+//!    event and an empty quote cites its session as a whole. A finding
+//!    citing a session that is not in the batch, an event that is not in
+//!    the session, or a quote that is not in the cited event is dropped
+//!    (`guardrail.dropped_unverified`). Exempt, because they are not
+//!    evidence from this batch: `memory:<id>` stand-ins (a memory without
+//!    stored evidence, quoting its own text) and entries that are the
+//!    target memories' own stored evidence (merge, demote), checked when
+//!    those memories were made.
+//! 4. **Scope** of creates: ≥ `min_users_shared` (and ≥ 2) distinct users
 //!    → the sessions' team when they all have the same team, else the org;
 //!    fewer, with every session's user known → that user's scope
 //!    (`user:NAME`). When some sessions have no user (Claude Code, Anthropic
 //!    and OpenAI files carry none) and the known users are too few: the
 //!    single agent's scope (`agent:NAME`), else `user:unknown`. A shared
 //!    scope is never given without enough distinct known users.
-//! 4. **No re-creation**: a create matching an active memory becomes a
+//! 5. **No re-creation**: a create matching an active memory becomes a
 //!    promote of that memory (dropped if that memory is at the priority
 //!    cap). Findings with key terms (mistakes: failing and working command;
 //!    workflows: the steps) match a memory whose text contains all of them
 //!    (workflow cautions only match mistake memories); others (preferences)
 //!    match a memory of the same kind with content-token cosine ≥ 0.6.
-//! 5. **One op per target**: retire > update > merge > promote > demote;
+//! 6. **One op per target**: retire > update > merge > promote > demote;
 //!    a merge loses targets that another op retires (dropped below two).
-//! 6. **Redaction** of every text, quote, rationale and tag; evidence capped
+//! 7. **Redaction** of every text, quote, rationale and tag; evidence capped
 //!    to `max_evidence` entries (sorted by session), confidence clamped to
 //!    0..1; ops without evidence are dropped.
-//! 7. **Order**: creates (mistake, procedure, preference), then retire,
+//! 8. **Order**: creates (mistake, procedure, preference), then retire,
 //!    update, merge, promote, demote; then by text; numbered from 1.
 
 use crate::context::Context;
@@ -87,6 +101,26 @@ fn scope_for(ctx: &Context, sessions: &BTreeSet<usize>) -> Option<(Scope, u32)> 
     match (agents.len(), agents.iter().next()) {
         (1, Some(a)) => Some((Scope { level: ScopeLevel::Agent, name: Some((*a).to_string()) }, 0)),
         _ => Some((Scope { level: ScopeLevel::User, name: Some("unknown".into()) }, 0)),
+    }
+}
+
+/// True when `e` can be checked against the batch and holds (see step 3
+/// of the module docs). `stored` holds the target memories' own evidence.
+fn verified(ctx: &Context, e: &Evidence, stored: &[&Evidence]) -> bool {
+    if e.session.starts_with("memory:") || stored.contains(&e) {
+        return true;
+    }
+    let Some(s) = ctx.session_index.get(e.session.as_str()).and_then(|i| ctx.sessions.get(*i)) else { return false };
+    let event = |seq: u32| {
+        let evs = &s.data.events;
+        evs.get(seq as usize).filter(|x| x.seq == seq).or_else(|| evs.iter().find(|x| x.seq == seq))
+    };
+    match e.events.first() {
+        None => e.quote.trim().is_empty(),
+        Some(first) => {
+            let Some(ev) = event(*first) else { return false };
+            e.events.iter().all(|q| event(*q).is_some()) && nocturne_core::quote::quote_in_event(&e.quote, &ev.body)
+        }
     }
 }
 
@@ -167,6 +201,12 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
         let from_sessions = matches!(f.op, OpKind::Create | OpKind::Retire | OpKind::Update | OpKind::Promote);
         if from_sessions && f.sessions.len() < ms {
             bump("dropped_low_support");
+            continue;
+        }
+        let stored: Vec<&Evidence> =
+            f.targets.iter().filter_map(|t| by_id.get(t.as_str())).flat_map(|m| m.evidence.iter()).collect();
+        if f.evidence.iter().any(|e| !verified(ctx, e, &stored)) {
+            bump("dropped_unverified");
             continue;
         }
         kept.push(f);

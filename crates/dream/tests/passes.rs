@@ -163,11 +163,19 @@ fn a_recurring_mistake_needs_three_sessions() {
     assert_eq!(op.support, 3);
     assert_eq!(op.users, 3);
     assert_eq!(op.scope, Scope { level: ScopeLevel::Team, name: Some("web".into()) });
-    assert_eq!(op.evidence.len(), 3);
-    // Evidence points at the real events: failing call (seq 3), its result, the fix.
-    let e = op.evidence.iter().find(|e| e.session == "a").unwrap();
-    assert_eq!(e.events, vec![3, 4, 7, 8]);
-    assert!(e.quote.contains("yarn test --coverage") && e.quote.contains("yarn run test:ci"));
+    // Evidence points at the real events, one each: the failing call
+    // (seq 3), its result (4) and the fix (7), each quoting its own text.
+    assert_eq!(op.evidence.len(), 9, "{:#?}", op.evidence);
+    let ev: Vec<(Vec<u32>, &str)> =
+        op.evidence.iter().filter(|e| e.session == "a").map(|e| (e.events.clone(), e.quote.as_str())).collect();
+    assert_eq!(
+        ev,
+        vec![
+            (vec![3], "yarn test --coverage"),
+            (vec![4], "error Command \"test\" not found."),
+            (vec![7], "yarn run test:ci --coverage")
+        ]
+    );
 }
 
 #[test]
@@ -188,7 +196,12 @@ fn unrelated_commands_after_a_failure_are_not_fixes() {
     let s =
         |id: &str| S::new(id, id).sh("pytest", "ERROR: file not found", true).ok("git status").ok("docker ps").build();
     let p = run(vec![s("a"), s("b"), s("c")], vec![]);
-    assert!(creates(&p, "mistake").is_empty(), "{:#?}", p.ops);
+    // The recurring error is a lesson, with no recovery: the commands that
+    // merely came next are not offered as fixes.
+    let m = creates(&p, "mistake");
+    assert_eq!(m.len(), 1, "{:#?}", p.ops);
+    assert_eq!(m[0].text, "`pytest` fails with 'ERROR: file not found'.");
+    assert!(m[0].tags.contains(&"none".to_string()), "{:?}", m[0].tags);
 }
 
 // --------------------------------------------------------------- workflows
@@ -500,7 +513,7 @@ fn the_report_shows_groups_counts_and_quotes() {
     assert!(md.contains("## New memories (1)"), "{md}");
     assert!(md.contains("| create | 1 |"));
     assert!(md.contains("yarn run test:ci"));
-    assert!(md.contains("`a` events [3, 4, 7, 8]"), "{md}");
+    assert!(md.contains("`a` events [4]: “error Command \"test\" not found.”"), "{md}");
 }
 
 #[test]

@@ -222,13 +222,10 @@ impl Outdated {
                     else {
                         continue;
                     };
-                    let mut events = vec![f.call_seq, x.call_seq];
-                    events.extend(f.result_seq);
-                    events.sort_unstable();
-                    let fm = f.cmd.as_ref().map_or("", |c| c.main.as_str());
-                    let xm = x.cmd.as_ref().map_or("", |c| c.main.as_str());
-                    let quote = format!("$ {fm}\n{}\n$ {xm}", f.error_line.as_deref().unwrap_or("(failed)"));
-                    evidence.push(Evidence { session: s.id().to_string(), events, quote });
+                    // The failed call, its error line, the working variant: one event each.
+                    evidence.extend(f.call_evidence(s.id()));
+                    evidence.extend(f.error_evidence(s.id()));
+                    evidence.extend(x.call_evidence(s.id()));
                 }
                 let rationale = format!(
                     "outdated: it recommends `{}`, which failed in {} sessions newer than the memory ({}){}",
@@ -420,7 +417,6 @@ fn outcome_finding(ctx: &Context, m: &Memory, fig: &Figure, pos: &[&str]) -> Opt
     } else {
         return None;
     };
-    let used = ctx.used_in.get(m.id.as_str());
     let mut evidence = Vec::new();
     for si in &fig.present {
         let Some(s) = ctx.sessions.get(*si) else { continue };
@@ -430,19 +426,14 @@ fn outcome_finding(ctx: &Context, m: &Memory, fig: &Figure, pos: &[&str]) -> Opt
                 s.actions.iter().find(|a| a.outcome == Outcome::Ok && a.cmd.as_ref().is_some_and(|c| c.key == *k))
             })
             .collect();
-        let mut how = Vec::new();
-        if used.is_some_and(|u| u.contains(si)) {
-            how.push("handed in a context bundle".to_string());
+        // The calls that followed the advice, one event each; a session the
+        // memory was only handed to is cited as a whole (no event, no quote;
+        // the rationale carries the outcome figures).
+        let before = evidence.len();
+        evidence.extend(acts.iter().filter_map(|a| a.call_evidence(s.id())));
+        if evidence.len() == before {
+            evidence.push(Evidence { session: s.id().to_string(), events: Vec::new(), quote: String::new() });
         }
-        let cmds: Vec<String> = acts.iter().filter_map(|a| a.cmd.as_ref().map(|c| format!("$ {}", c.main))).collect();
-        if !cmds.is_empty() {
-            how.push(format!("followed: {}", cmds.join("; ")));
-        }
-        let mut events: Vec<u32> = acts.iter().map(|a| a.call_seq).collect();
-        events.sort_unstable();
-        let quote =
-            format!("outcome {} ({:.2}); {}", s.label.unwrap_or("?"), s.score.unwrap_or_default(), how.join("; "));
-        evidence.push(Evidence { session: s.id().to_string(), events, quote });
     }
     let (category, verdict) = if op == OpKind::Promote {
         (Category::Promote, "better outcomes with it")
@@ -512,14 +503,7 @@ impl Usefulness {
                                 .find(|a| a.outcome == Outcome::Ok && a.cmd.as_ref().is_some_and(|c| c.key == *k))
                         })
                         .collect();
-                    let mut events: Vec<u32> = acts.iter().map(|a| a.call_seq).collect();
-                    events.sort_unstable();
-                    let quote = acts
-                        .iter()
-                        .filter_map(|a| a.cmd.as_ref().map(|c| format!("$ {}", c.main)))
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    evidence.push(Evidence { session: s.id().to_string(), events, quote });
+                    evidence.extend(acts.iter().filter_map(|a| a.call_evidence(s.id())));
                 }
                 let sessions: BTreeSet<usize> = confirmed.iter().copied().collect();
                 out.push(Finding {

@@ -1,21 +1,57 @@
-//! Recurring mistakes.
+//! Recurring mistakes, from every tool's failures.
 //!
-//! Rule: a tool call whose result is a failure (error flag, or a failure
-//! line per `nocturne_core::failure`) followed within 12 tool actions of the
-//! same session by a *working variant* — same tool, a similar command (same
-//! verb family or a shared specific token) with a different normalized key,
-//! or the same key with extra flags — is one instance. If the same command
-//! works on retry first, the failure was the code, not the command, and
-//! nothing is recorded. Instances are grouped by the failing command's key
-//! (`npm test`); each session counts once. The memory names the failing
-//! command, its most common error line and the most common working
-//! variant(s).
+//! **Grouping.** Every failure (see [`crate::actions`] for what is one and
+//! [`crate::recovery`] for its recovery) is keyed by its *error
+//! signature*: the operation ([`crate::recovery::group_op`]: the command
+//! key, the file-tool kind, the API or MCP tool name) and the error line
+//! with its variable parts as placeholders ([`crate::text::error_signature`]).
+//! A group is a candidate when its failures come from at least two
+//! independent sessions (support *units*, see [`crate::context`]); the
+//! planner then asks for `min_support` of them (a finding's `sessions` holds
+//! one session per unit, so its support counts units; the evidence cites
+//! every session).
+//!
+//! **Uninformative errors** (an exit status only, or fewer than two content
+//! words) are only a lesson when a recovery with another command or other
+//! flags recurs: "`yarn test` fails; use `yarn run test:ci` instead".
+//!
+//! **Recovery.** The recoveries of the group's failures are grouped by
+//! their key (relation and what it names); the one seen in the most
+//! independent sessions wins, if it is seen in at least two or in at least
+//! half of them; otherwise the lesson states the failure and its condition
+//! only.
+//!
+//! **Wording** (≤ 200 characters, one sentence; values of one session as
+//! placeholders, see [`crate::text::error_signature`]):
+//! - instead: "`python` fails with 'python: command not found': use `python3 manage.py migrate` instead."
+//! - before: "`Edit` fails with 'File has not been read yet…': Read the file with `Read` before `Edit`."
+//!   (a command: "run `mix format` before `git commit`"; a service tool: "call `get_product_details` before …")
+//! - with: "`git push` fails with 'fatal: The current branch <branch> has no upstream branch.': run it with `--set-upstream origin <branch>`: `git push --set-upstream origin <branch>`."
+//!   (changed tool arguments: "retry with a corrected `zip`", or, when the
+//!   user was asked in between, "confirm `zip` with the customer and retry")
+//! - none: "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`)."
+//!
+//! The condition ("when …") compares the argument shapes of the failing
+//! calls with those of the same tool's successful calls in the batch: an
+//! argument whose failing shape never occurs in a success is named.
+//! The error shown keeps quoted words (`Missing script: "test"`) when the
+//! same words recur in two independent sessions, else placeholders.
+//!
+//! **Evidence**: per session, the failed result with its error line
+//! (verbatim); for up to five sessions showing the chosen recovery, also
+//! the failed call and the call that recovered. Each evidence cites the
+//! one event its quote comes from.
+//!
+//! **Key terms** (how a re-dream finds the memory): the operation and what
+//! the recovery names; for file, API and MCP tools (generic names) also the
+//! error's longest placeholder-free run.
 
 use super::most_common;
-use crate::context::{Context, MistakeInstance};
+use crate::actions::{Action, Family};
+use crate::context::{Context, FailureInstance, Relation};
 use crate::{Category, DreamError, Finding, Pass, PassOutput};
-use nocturne_core::{Evidence, MemoryKind, OpKind};
-use std::collections::{BTreeMap, BTreeSet};
+use nocturne_core::{Counterpart, Evidence, MemoryKind, OpKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct Mistakes;
 
@@ -25,99 +61,286 @@ impl Pass for Mistakes {
     }
 
     fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
-        Ok(self.findings(ctx).into())
+        let (findings, stats) = self.findings(ctx);
+        Ok(PassOutput { findings, stats })
     }
 }
 
-impl Mistakes {
-    fn findings(&self, ctx: &Context) -> Vec<Finding> {
-        let mut groups: BTreeMap<&str, Vec<&MistakeInstance>> = BTreeMap::new();
-        for m in &ctx.mistakes {
-            groups.entry(m.fail_key.as_str()).or_default().push(m);
+/// Words of an error key that say nothing by themselves.
+const GENERIC: &[&str] = &["error", "errors", "failed", "fail", "failure", "exit", "command", "with", "the", "and"];
+
+/// At least two content words besides placeholders and generic words.
+fn informative(key: &str) -> bool {
+    key.split(|c: char| !c.is_alphanumeric() && c != '<' && c != '>')
+        .filter(|w| w.len() >= 3 && !w.starts_with('<') && !GENERIC.contains(w))
+        .count()
+        >= 2
+}
+
+/// The longest run of `display` without a placeholder, lowercased.
+fn error_core(display: &str) -> String {
+    display
+        .split(|c| c == '<' || c == '>')
+        .step_by(2)
+        .map(|s| s.trim_matches(|c: char| !c.is_alphanumeric()))
+        .max_by_key(|s| s.len())
+        .unwrap_or("")
+        .to_lowercase()
+}
+
+/// Shapes of a tool's successful calls: argument → shapes.
+type Shapes = HashMap<String, BTreeSet<String>>;
+
+/// " when `order_id` is `<n>` (it works as `#W<n>`)", when one argument of
+/// every failing call has a shape no successful call of the tool has.
+fn condition(fails: &[&Action], ok: Option<&Shapes>) -> String {
+    let Some(ok) = ok else { return String::new() };
+    let Some(first) = fails.first().and_then(|a| a.input.as_object()) else { return String::new() };
+    let mut keys: Vec<&String> = first.keys().collect();
+    keys.sort();
+    for k in keys {
+        if crate::recovery::ignored_arg(k) {
+            continue;
         }
+        let shapes: BTreeSet<String> = fails
+            .iter()
+            .filter_map(|a| a.input.as_object()?.get(k.as_str()))
+            .map(crate::text::value_shape)
+            .collect();
+        let Some(good) = ok.get(k.as_str()) else { continue };
+        if shapes.len() == 1 && fails.len() >= 2 {
+            if let Some(s) = shapes.iter().next() {
+                if !good.contains(s) && good.len() <= 2 {
+                    let works: Vec<String> = good.iter().map(|g| format!("`{g}`")).collect();
+                    return format!(" when `{k}` is `{s}` (it works as {})", works.join(" or "));
+                }
+            }
+        }
+    }
+    String::new()
+}
+
+struct Member<'c> {
+    inst: &'c FailureInstance,
+    action: &'c Action,
+}
+
+impl Mistakes {
+    fn findings(&self, ctx: &Context) -> (Vec<Finding>, BTreeMap<String, serde_json::Value>) {
+        let mut groups: BTreeMap<(String, String), Vec<Member<'_>>> = BTreeMap::new();
+        for inst in &ctx.failures {
+            let Some(a) = ctx.sessions.get(inst.session).and_then(|s| s.actions.get(inst.action)) else { continue };
+            let key = a.errors.get(inst.error).map(|e| e.sig.key.clone()).unwrap_or_default();
+            groups.entry((inst.op_key.clone(), key)).or_default().push(Member { inst, action: a });
+        }
+        // Successful calls of each non-shell tool, by argument shape.
+        let mut ok_shapes: HashMap<&str, Shapes> = HashMap::new();
+        for s in &ctx.sessions {
+            for a in s.actions.iter().filter(|a| a.ok() && matches!(a.family, Family::Api | Family::Mcp | Family::Web)) {
+                let Some(m) = a.input.as_object() else { continue };
+                let e = ok_shapes.entry(a.tool.as_str()).or_default();
+                for (k, v) in m {
+                    e.entry(k.clone()).or_default().insert(crate::text::value_shape(v));
+                }
+            }
+        }
+        let mut stats: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        let all_actions = ctx.sessions.iter().flat_map(|s| s.actions.iter());
+        let (mut rejected, mut transient) = (0usize, 0usize);
+        for a in all_actions {
+            rejected += usize::from(a.outcome == crate::actions::Outcome::Rejected);
+            transient += usize::from(a.transient);
+        }
+        stats.insert("mistakes.failures".into(), ctx.failures.len().into());
+        stats.insert("mistakes.rejected_calls".into(), rejected.into());
+        stats.insert("mistakes.transient_failures".into(), transient.into());
+        let unit = |si: usize| ctx.units.get(si).copied().unwrap_or(si);
         let mut out = Vec::new();
-        for (fail_key, inst) in groups {
-            let sessions: BTreeSet<usize> = inst.iter().map(|m| m.session).collect();
-            if sessions.len() < 2 {
+        let mut candidates = 0usize;
+        for ((op_key, err_key), members) in &groups {
+            let mut by_unit: BTreeMap<usize, usize> = BTreeMap::new();
+            for m in members {
+                by_unit.entry(unit(m.inst.session)).or_insert(m.inst.session);
+            }
+            if by_unit.len() < 2 {
                 continue;
             }
-            // Fix keys by the number of sessions using them.
-            let mut fixes: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
-            for m in &inst {
-                fixes.entry(m.fix_key.as_str()).or_default().insert(m.session);
-            }
-            let mut fixes: Vec<(&str, usize)> = fixes.into_iter().map(|(k, s)| (k, s.len())).collect();
-            fixes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            let Some(&(top_fix, top_n)) = fixes.first() else { continue };
-            let min = ctx.config.min_support() as usize;
-            let chosen: Vec<&str> = fixes
-                .iter()
-                .filter(|(k, n)| *k == top_fix || (*n >= min && *n * 2 >= top_n))
-                .map(|(k, _)| *k)
-                .take(3)
-                .collect();
-            let action = |m: &MistakeInstance, fix: bool| {
-                ctx.sessions.get(m.session).and_then(|s| s.actions.get(if fix { m.fix } else { m.fail }))
-            };
-            // The commands shown: the most common (failing, working) pair of
-            // real commands for the top fix, so both come from the same runs.
-            let pair = |m: &MistakeInstance| -> Option<String> {
-                let f = action(m, false)?.cmd.as_ref()?;
-                let x = action(m, true)?.cmd.as_ref()?;
-                Some(format!("{}\u{0}{}", f.main, x.main))
-            };
-            let pairs: Vec<String> = inst.iter().filter(|m| m.fix_key == top_fix).filter_map(|m| pair(m)).collect();
-            let best = most_common(pairs.iter().map(String::as_str)).unwrap_or_default();
-            let (fail_main, top_main) = best.split_once('\u{0}').unwrap_or((fail_key, top_fix));
-            let err = most_common(inst.iter().filter_map(|m| action(m, false)?.error_line.as_deref()));
-            let mut fix_mains = vec![format!("`{top_main}`")];
-            for k in chosen.iter().filter(|k| **k != top_fix) {
-                let main = most_common(
-                    inst.iter()
-                        .filter(|m| m.fix_key == *k)
-                        .filter_map(|m| action(m, true)?.cmd.as_ref())
-                        .map(|c| c.main.as_str()),
-                );
-                if let Some(main) = main {
-                    fix_mains.push(format!("`{main}`"));
+            candidates += 1;
+            // Recoveries by the units that show them.
+            let mut recs: BTreeMap<&str, (BTreeSet<usize>, Vec<&Member<'_>>)> = BTreeMap::new();
+            for m in members {
+                if let Some(r) = &m.inst.recovery {
+                    let e = recs.entry(r.key.as_str()).or_default();
+                    e.0.insert(unit(m.inst.session));
+                    e.1.push(m);
                 }
             }
-            let err_part = err.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
-            let text = format!("`{fail_main}` fails{err_part}; use {} instead.", fix_mains.join(" or "));
-            // How often the failing command failed at all, to weigh confidence.
-            let failed_anywhere = ctx
-                .sessions
+            let best = recs
                 .iter()
-                .filter(|s| {
-                    s.actions.iter().any(|a| {
-                        a.outcome == crate::context::Outcome::Failed
-                            && a.cmd.as_ref().is_some_and(|c| c.key == fail_key)
-                    })
-                })
-                .count()
-                .max(1);
-            let share = sessions.len() as f64 / failed_anywhere as f64;
-            let confidence = ((0.45 + 0.08 * sessions.len() as f64).min(0.95) * (0.6 + 0.4 * share)).clamp(0.0, 1.0);
-            let mut evidence = Vec::new();
-            let mut done = BTreeSet::new();
-            for m in &inst {
-                if !done.insert(m.session) {
-                    continue;
+                .max_by(|a, b| a.1 .0.len().cmp(&b.1 .0.len()).then(b.0.cmp(a.0)))
+                .filter(|(_, (u, _))| u.len() >= 2 || u.len() * 2 >= by_unit.len())
+                .map(|(k, (u, ms))| (*k, u.len(), ms.clone()));
+            let informative_err = informative(err_key);
+            let strong_fix = best.as_ref().and_then(|(_, _, ms)| ms.first()).and_then(|m| m.inst.recovery.as_ref()).is_some_and(|r| r.relation != Relation::Before);
+            if !informative_err && !strong_fix {
+                continue;
+            }
+            let first_action = members.first().map(|m| m.action);
+            let Some(fa) = first_action else { continue };
+            let shell = fa.cmd.is_some();
+            let op_display = if shell {
+                // The command as the sessions ran it, when grouped by its name.
+                most_common(members.iter().filter_map(|m| m.action.cmd.as_ref()).map(|c| c.key.as_str()))
+                    .unwrap_or_else(|| op_key.clone())
+            } else {
+                most_common(members.iter().map(|m| m.action.tool.as_str())).unwrap_or_default()
+            };
+            // The error as shown: quoted words kept when they recur in two units.
+            fn sig_of<'m>(m: &Member<'m>) -> Option<&'m crate::text::ErrorSig> {
+                m.action.errors.get(m.inst.error).map(|e| &e.sig)
+            }
+            let mut words_units: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+            for m in members {
+                if let Some(s) = sig_of(m) {
+                    words_units.entry(s.display_words.as_str()).or_default().insert(unit(m.inst.session));
                 }
-                let (Some(s), Some(f), Some(x)) = (ctx.sessions.get(m.session), action(m, false), action(m, true))
-                else {
-                    continue;
+            }
+            let words = words_units.iter().max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
+            let err_display = match words {
+                Some((w, u)) if u.len() >= 2 => (*w).to_string(),
+                _ => most_common(members.iter().filter_map(|m| sig_of(m).map(|s| s.display.as_str()))).unwrap_or_default(),
+            };
+            let fails: Vec<&Action> = members.iter().map(|m| m.action).collect();
+            let cond = if matches!(fa.family, Family::Api | Family::Mcp) { condition(&fails, ok_shapes.get(fa.tool.as_str())) } else { String::new() };
+            let customers = by_unit
+                .values()
+                .filter(|si| ctx.sessions.get(**si).is_some_and(|s| s.data.session.counterpart == Some(Counterpart::Customer)))
+                .count();
+            let who = if customers * 2 > by_unit.len() { "customer" } else { "user" };
+            let rec = best.as_ref().and_then(|(_, _, ms)| {
+                let m = ms.first()?;
+                let r = m.inst.recovery.as_ref()?;
+                let ra = ctx.sessions.get(m.inst.session)?.actions.get(r.action)?;
+                Some((r, ra))
+            });
+            // The error's own advice, when the same one recurs (no recovery seen).
+            let mut hint_units: BTreeMap<(u8, &str), (BTreeSet<usize>, &str, u32, usize)> = BTreeMap::new();
+            for m in members {
+                for h in &m.action.hints {
+                    let e = hint_units.entry((h.rank, h.sig.key.as_str())).or_insert((BTreeSet::new(), h.sig.display_words.as_str(), m.action.result_seq.unwrap_or(0), m.inst.session));
+                    e.0.insert(unit(m.inst.session));
+                }
+            }
+            let hint = hint_units
+                .iter()
+                .filter(|(_, (u, ..))| u.len() >= 2 || u.len() * 2 >= by_unit.len())
+                .max_by(|a, b| (a.0 .0, a.1 .0.len()).cmp(&(b.0 .0, b.1 .0.len())).then(b.0 .1.cmp(a.0 .1)))
+                .map(|(_, (_, d, ..))| crate::text::shorten(d, 90));
+            let mut err_shown = err_display.clone();
+            let text = loop {
+                let subject = if err_shown.is_empty() || !informative_err {
+                    format!("`{op_display}` fails")
+                } else {
+                    format!("`{op_display}` fails with '{err_shown}'{cond}")
                 };
-                let mut events = vec![f.call_seq, x.call_seq];
-                events.extend(f.result_seq);
-                events.extend(x.result_seq);
-                events.sort_unstable();
-                let fm = f.cmd.as_ref().map_or(f.label.as_str(), |c| c.main.as_str());
-                let xm = x.cmd.as_ref().map_or(x.label.as_str(), |c| c.main.as_str());
-                let quote = format!("$ {fm}\n{}\n$ {xm}", f.error_line.as_deref().unwrap_or("(failed)"));
-                evidence.push(Evidence { session: s.id().to_string(), events, quote });
+                let fix_display = |r: &crate::recovery::Recovery| {
+                    // The most common display among the winning recovery's instances.
+                    let ds = best.iter().flat_map(|(_, _, ms)| ms.iter()).filter_map(|m| m.inst.recovery.as_ref()).filter(|x| x.key == r.key).map(|x| x.display.as_str());
+                    most_common(ds).unwrap_or_else(|| r.display.clone())
+                };
+                let t = match (rec, &hint) {
+                    (None, Some(h)) => format!("{subject}; the error suggests: '{h}'"),
+                    (None, None) => format!("{subject}."),
+                    (Some((r, ra)), _) => {
+                        let d = fix_display(r);
+                        match r.relation {
+                            Relation::Instead => format!("{subject}: use `{d}` instead."),
+                            Relation::Before if ra.family == Family::FileRead => {
+                                format!("{subject}: Read the file with `{d}` before `{op_display}`.")
+                            }
+                            Relation::Before if ra.cmd.is_some() => format!("{subject}: run `{d}` before `{op_display}`."),
+                            Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
+                            Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
+                                format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
+                            }
+                            Relation::With if ra.cmd.is_some() => format!("{subject}: run it as `{d}`."),
+                            Relation::With if r.asked => format!("{subject}: confirm `{d}` with the {who} and retry."),
+                            Relation::With => format!("{subject}: use a different `{d}` instead."),
+                        }
+                    }
+                };
+                if t.chars().count() <= 200 || err_shown.chars().count() < 30 {
+                    break t;
+                }
+                err_shown = crate::text::shorten(&err_shown, err_shown.chars().count().saturating_sub(20).max(30));
+            };
+            // Evidence: each session's failed result; the recovering call for up to five.
+            let mut evidence: Vec<Evidence> = Vec::new();
+            let mut done: BTreeSet<usize> = BTreeSet::new();
+            for m in members {
+                if !done.insert(m.inst.session) {
+                    continue;
+                }
+                let (Some(s), Some(e)) = (ctx.sessions.get(m.inst.session), m.action.errors.get(m.inst.error)) else { continue };
+                let Some(seq) = m.action.result_seq else { continue };
+                evidence.push(Evidence { session: s.id().to_string(), events: vec![seq], quote: crate::text::excerpt(&e.line, 300) });
             }
-            let fix_key_base = top_fix.split_whitespace().take_while(|w| !w.starts_with('-')).collect::<Vec<_>>();
+            let mut shown_fix: BTreeSet<usize> = BTreeSet::new();
+            if let Some((_, _, ms)) = &best {
+                for m in ms {
+                    if shown_fix.len() >= 5 || !shown_fix.insert(m.inst.session) {
+                        continue;
+                    }
+                    let Some(s) = ctx.sessions.get(m.inst.session) else { continue };
+                    let Some(r) = &m.inst.recovery else { continue };
+                    let Some(ra) = s.actions.get(r.action) else { continue };
+                    // The failed call beside its error, then what worked.
+                    evidence.extend(m.action.call_evidence(s.id()));
+                    evidence.extend(ra.call_evidence(s.id()));
+                }
+            }
+            let sessions: BTreeSet<usize> = by_unit.values().copied().collect();
+            let all_sessions: BTreeSet<usize> = members.iter().map(|m| m.inst.session).collect();
+            let (rec_units, relation) = match (&best, rec) {
+                (Some((_, n, _)), Some((r, _))) => (*n, r.relation.as_str()),
+                _ => (0, "none"),
+            };
+            let share = rec_units as f64 / by_unit.len() as f64;
+            let confidence = ((0.45 + 0.07 * by_unit.len() as f64).min(0.9) * (0.75 + 0.25 * share)).clamp(0.0, 1.0);
+            let rationale = format!(
+                "`{op_key}` failed with the same error (`{}`) in {} sessions ({} independent){}",
+                crate::text::truncate(err_key, 120),
+                all_sessions.len(),
+                by_unit.len(),
+                match (&best, rec) {
+                    (Some((k, n, _)), Some(_)) => format!("; recovery `{k}` ({relation}) in {n} of them"),
+                    _ => "; no recurring recovery".to_string(),
+                }
+            );
+            let mut key_terms = vec![op_display.to_lowercase()];
+            match (&best, rec) {
+                (Some(_), Some((r, ra))) => {
+                    let term = match (&ra.cmd, r.relation) {
+                        (Some(_), Relation::With) if r.key.starts_with("with -") => {
+                            r.key.trim_start_matches("with ").split(' ').next().unwrap_or("").to_string()
+                        }
+                        (Some(c), _) => c.key.clone(),
+                        (None, _) => fix_term(r),
+                    };
+                    key_terms.push(term.to_lowercase());
+                }
+                _ => key_terms.push(error_core(&err_display)),
+            }
+            if !shell {
+                let core = error_core(&err_display);
+                if !key_terms.contains(&core) {
+                    key_terms.push(core);
+                }
+            }
+            key_terms.retain(|t| !t.is_empty());
+            key_terms.dedup();
+            let mut tags = vec![fa.family.as_str().to_string()];
+            tags.push(relation.to_string());
             out.push(Finding {
                 pass: "mistakes",
                 category: Category::Mistake,
@@ -125,17 +348,35 @@ impl Mistakes {
                 kind: MemoryKind::mistake(),
                 text,
                 targets: Vec::new(),
-                rationale: format!(
-                    "`{fail_key}` failed and was followed by a working variant (`{top_fix}`) in {} sessions",
-                    sessions.len()
-                ),
+                rationale,
                 sessions,
                 evidence,
                 confidence,
-                tags: vec![fail_key.split(' ').next().unwrap_or(fail_key).to_string()],
-                key_terms: vec![fail_key.to_string(), fix_key_base.join(" ")],
+                tags,
+                key_terms,
             });
         }
-        out
+        stats.insert("mistakes.signatures".into(), candidates.into());
+        (out, stats)
+    }
+}
+
+/// The key term of a tool recovery: the tool it names, or the arguments.
+fn fix_term(r: &crate::recovery::Recovery) -> String {
+    r.key.split_once(' ').map_or(r.key.clone(), |(_, rest)| rest.split(' ').next().unwrap_or(rest).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn informative_errors_have_two_content_words() {
+        assert!(informative("error: user not found"));
+        assert!(!informative("exit code <n>"));
+        assert!(!informative("error: failed"));
+        assert!(informative("f821 undefined name <str>"));
+        assert_eq!(error_core("File has not been read yet. Read it first before writing to it."), "file has not been read yet. read it first before writing to it");
+        assert_eq!(error_core("Error: New item <n> not found or available"), "not found or available");
     }
 }

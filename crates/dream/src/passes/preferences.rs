@@ -109,7 +109,8 @@ impl Preferences {
             }
             // Representative: closest to the centroid; then shorter; then smaller.
             let mut best: Option<(f64, &str)> = None;
-            let mut evidence: BTreeMap<usize, Evidence> = BTreeMap::new();
+            // One evidence per sentence: the message it is verbatim text of.
+            let mut evidence: BTreeMap<(usize, u32), Evidence> = BTreeMap::new();
             for m in &cl.members {
                 let Some(&k) = pos.get(m) else { continue };
                 let (Some((si, _, d)), Some(v)) = (all.get(k), vectors.get(k)) else { continue };
@@ -122,14 +123,11 @@ impl Preferences {
                     best = Some((score, d.text.as_str()));
                 }
                 if let Some(sv) = ctx.sessions.get(*si) {
-                    let e = evidence.entry(*si).or_insert_with(|| Evidence {
+                    evidence.entry((*si, d.seq)).or_insert_with(|| Evidence {
                         session: sv.id().to_string(),
-                        events: Vec::new(),
+                        events: vec![d.seq],
                         quote: d.text.clone(),
                     });
-                    if !e.events.contains(&d.seq) {
-                        e.events.push(d.seq);
-                    }
                 }
             }
             let Some((_, rep)) = best else { continue };

@@ -38,14 +38,14 @@
 //! those whose failure mass exceeds their success mass become `mistake`
 //! memories: "Caution: this sequence kept ending in failed sessions
 //! (failure ×4): `a` → `b` → `c`; `b` itself failed in 2 of them", with the
-//! outcome labels, and evidence per failed session (the steps' events, the
-//! outcome label and score, the first error line). Sessions without an
+//! outcome labels, and evidence per failed session (each step's call
+//! quoting its command, each failed step's error line). Sessions without an
 //! outcome are never counted as failed, so without outcomes there are no
 //! cautions and procedures are mined exactly as before.
 
 use crate::context::{Context, Outcome, SessionView};
 use crate::{Category, DreamError, Finding, Pass, PassOutput};
-use nocturne_core::{Evidence, MemoryKind, OpKind};
+use nocturne_core::{MemoryKind, OpKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct Workflows;
@@ -116,7 +116,7 @@ fn steps_of<'c>(s: &'c SessionView, with_failed: bool) -> Vec<(&'c str, usize)> 
     let mut seen = BTreeSet::new();
     let mut list = Vec::new();
     for (ai, a) in s.actions.iter().enumerate() {
-        if (!with_failed && a.outcome == Outcome::Failed) || is_noise(&a.label) {
+        if (!with_failed && a.outcome == Outcome::Failed) || a.outcome == Outcome::Rejected || is_noise(&a.label) {
             continue;
         }
         if seen.insert(a.label.as_str()) {
@@ -361,15 +361,10 @@ fn procedures(ctx: &Context) -> Vec<Finding> {
             let Some(seq) = seqs.get(*k) else { continue };
             let Some(sv) = ctx.sessions.get(seq.session) else { continue };
             sessions.insert(seq.session);
+            // One evidence per step: the call, quoting its command or file.
             let acts: Vec<_> =
                 p.iter().filter_map(|id| seq.pos.get(id)).filter_map(|(_, ai)| sv.actions.get(*ai)).collect();
-            let events = acts.iter().map(|a| a.call_seq).collect();
-            let quote = acts
-                .iter()
-                .map(|a| a.cmd.as_ref().map_or(a.label.clone(), |c| c.main.clone()))
-                .collect::<Vec<_>>()
-                .join(" → ");
-            evidence.push(Evidence { session: sv.id().to_string(), events, quote });
+            evidence.extend(acts.iter().filter_map(|a| a.call_evidence(sv.id())));
         }
         evidence.sort();
         let shown = shown_steps(ctx, &mined, p, sup);
@@ -446,35 +441,15 @@ fn cautions(ctx: &Context) -> Vec<Finding> {
             labels.push(label);
             let acts: Vec<_> =
                 p.iter().filter_map(|id| seq.pos.get(id)).filter_map(|(_, ai)| sv.actions.get(*ai)).collect();
-            let mut events: Vec<u32> = Vec::new();
-            let mut shown = Vec::new();
-            let mut errors = Vec::new();
+            // One evidence per step call, and per failed step its error
+            // line (the outcome label and score are in the rationale).
             for a in &acts {
-                events.push(a.call_seq);
-                let main = a.cmd.as_ref().map_or(a.label.clone(), |c| c.main.clone());
+                evidence.extend(a.call_evidence(sv.id()));
                 if a.outcome == Outcome::Failed {
-                    events.extend(a.result_seq);
                     *failing.entry(a.label.as_str()).or_default() += 1;
-                    errors.extend(a.error_line.clone());
-                    shown.push(format!("{main} (failed)"));
-                } else {
-                    shown.push(main);
+                    evidence.extend(a.error_evidence(sv.id()));
                 }
             }
-            events.sort_unstable();
-            let score = sv.score.map(|x| format!(" ({x:.2})")).unwrap_or_default();
-            let mut quote = format!(
-                "{}
-outcome: {label}{score}",
-                shown.join(" → ")
-            );
-            if let Some(e) = errors.first() {
-                quote.push_str(&format!(
-                    "
-{e}"
-                ));
-            }
-            evidence.push(Evidence { session: sv.id().to_string(), events, quote });
         }
         evidence.sort();
         let shown = shown_steps(ctx, &mined, p, sup);

@@ -1,0 +1,477 @@
+//! Failures and what made them work: for every failed action, one
+//! [`FailureInstance`] per telling line, with the recovery seen in the same
+//! session and its relation to the failed call.
+//!
+//! Rules, within the next [`FIX_WINDOW`] actions of the same session (a
+//! sub-agent is a session of its own):
+//!
+//! 1. **Retry**: the first successful call of the *same operation* (same
+//!    command key, same tool; for file tools the same kind: read, or
+//!    edit/write, on any file).
+//!    - Between the failure and the retry a file was changed (an edit or
+//!      write that worked) and the failed call is not itself a file tool:
+//!      the failure was the code, not the call (a red test, a compile
+//!      error being fixed). No lesson: the instance is not recorded.
+//!    - A successful step in between that the error *names* (`run mix
+//!      format`, "Read it first") → **before** that step.
+//!    - Else, flags the retry added (`git push --set-upstream origin x`)
+//!      → **with** those flags (values that belong to one session as
+//!      placeholders).
+//!    - Else a preparatory step in between → **before** it: a read of the
+//!      same file (Read → Edit), a search when the retry targets another
+//!      file (Glob → Read), a read-like call of the same service
+//!      (`get_product_details` → `modify_pending_order_items`).
+//!    - Else changed arguments → **with** them (shell: the retry's command;
+//!      tools: the changed argument names, and whether the user was asked
+//!      in between).
+//!    - Else an identical retry: with a successful step in between, that
+//!      step → **before**; right away, the failure was flaky: not recorded.
+//! 2. **Instead**: no retry, but a successful call of a similar operation
+//!    (`python` → `python3`, `pytest` → `python -m pytest`,
+//!    `find_user_id_by_email` → `find_user_id_by_name_zip`, Read → Glob,
+//!    WebFetch → WebSearch) — unless a file was changed in between (rule 1).
+//! 3. Otherwise no recovery is visible.
+//!
+//! Rejected calls, transient errors, test failures and no-match exits are
+//! not failures here (see [`crate::actions`]), nor are failures of calls
+//! whose tool the format did not name (τ-bench's flattened display): a
+//! lesson must name what to do differently.
+
+use crate::actions::{Action, Family};
+use crate::text::{self, placeholder};
+use crate::SessionData;
+use nocturne_core::{EventKind, Role};
+
+/// The tool name of a call whose format gave none.
+pub const UNNAMED: &str = "tool";
+
+/// How far after a failure its recovery may come (in tool actions).
+pub const FIX_WINDOW: usize = 12;
+
+/// How a recovery relates to the failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Relation {
+    /// Another operation does the job (`python3` instead of `python`).
+    Instead,
+    /// A preparatory step makes the operation work (Read before Edit).
+    Before,
+    /// The same operation with other flags or arguments.
+    With,
+}
+
+impl Relation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Relation::Instead => "instead",
+            Relation::Before => "before",
+            Relation::With => "with",
+        }
+    }
+}
+
+/// What made a failure work (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    pub relation: Relation,
+    /// The action that shows it: the replacement (instead), the
+    /// preparatory step (before), the retry (with).
+    pub action: usize,
+    /// The successful retry of the failed operation (before, with).
+    pub retry: Option<usize>,
+    /// Grouping key: recoveries with the same key are the same advice.
+    pub key: String,
+    /// For memory text: the command or operation to use or run first, or
+    /// the flags / argument names to change (values of one session as
+    /// placeholders).
+    pub display: String,
+    /// For flags a retry added: those flags with their values, for memory
+    /// text (`display` is then the whole retry command).
+    pub flags: Option<String>,
+    /// A user message came between the failure and the retry (the user
+    /// or customer was asked for the values).
+    pub asked: bool,
+}
+
+/// One failure: an action and one of its telling lines.
+#[derive(Debug, Clone)]
+pub struct FailureInstance {
+    /// Index into [`crate::Context::sessions`].
+    pub session: usize,
+    /// Index into that session's actions.
+    pub action: usize,
+    /// Index into the action's `errors`.
+    pub error: usize,
+    /// The operation failures are grouped by (see [`group_op`]).
+    pub op_key: String,
+    pub recovery: Option<Recovery>,
+}
+
+/// The operation a failure is grouped under: the command key, or the
+/// command name alone when the error is about the name
+/// (`python: command not found` for `python manage.py` and `python x.py`);
+/// file tools by kind; other tools by name.
+pub fn group_op(a: &Action, error_key: &str) -> String {
+    match (&a.cmd, a.family) {
+        (Some(c), _) => {
+            let v = c.verb.to_lowercase();
+            if error_key.contains(&format!("{v}: command not found"))
+                || error_key.contains(&format!("command not found: {v}"))
+                || error_key.contains(&format!("{v}: not found"))
+            {
+                v
+            } else {
+                c.key.clone()
+            }
+        }
+        (None, f) if f.is_file() || f == Family::Search => a.op.clone(),
+        _ => a.tool.to_lowercase(),
+    }
+}
+
+/// Shell commands that only look around; never a preparatory step.
+const LOOK: &[&str] =
+    &["ls", "pwd", "cat", "echo", "head", "tail", "wc", "which", "whoami", "date", "tree", "git status", "git log", "git diff"];
+
+fn is_look(a: &Action) -> bool {
+    a.cmd.as_ref().is_some_and(|c| c.is_trivial() || LOOK.contains(&c.key.as_str()) || LOOK.contains(&c.verb.as_str()))
+}
+
+fn same_op(f: &Action, a: &Action) -> bool {
+    if f.family.is_file() || f.family == Family::Search {
+        return a.family.is_file() == f.family.is_file() && a.family.edits() == f.family.edits() && a.op == f.op;
+    }
+    match (&f.cmd, &a.cmd) {
+        (Some(x), Some(y)) => x.key == y.key,
+        (None, None) => f.tool == a.tool,
+        _ => false,
+    }
+}
+
+/// Name tokens of a tool (`find_user_id_by_email` → find, user, id, by, email).
+fn name_tokens(t: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in t.chars() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_lowercase();
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Another operation that can do the failed one's job (rule 2).
+fn similar(f: &Action, a: &Action) -> bool {
+    if same_op(f, a) {
+        return false;
+    }
+    match (f.family, a.family) {
+        (Family::Shell, Family::Shell) => match (&f.cmd, &a.cmd) {
+            (Some(x), Some(y)) => {
+                !y.is_trivial() && (text::similar_commands(x, y) || text::error_names(f.error_text.as_deref(), y))
+            }
+            _ => false,
+        },
+        (Family::FileRead, Family::Search) => true,
+        (Family::FileRead, Family::Shell) => a.cmd.as_ref().is_some_and(|c| ["cat", "head", "sed", "ls", "find"].contains(&c.verb.as_str())),
+        (Family::Web, Family::Web) | (Family::Web, Family::Search) => f.tool != a.tool,
+        (x, y) if x == y && matches!(x, Family::Api | Family::Mcp | Family::Other) => {
+            let (p, q) = (name_tokens(&f.tool), name_tokens(&a.tool));
+            let common = p.iter().zip(&q).take_while(|(x, y)| x == y).count();
+            common >= 2 && common * 2 >= p.len().min(q.len())
+        }
+        _ => false,
+    }
+}
+
+/// Tools of a service that only read (`get_product_details`, `find_user`).
+fn read_like(a: &Action) -> bool {
+    let t = a.tool.to_lowercase();
+    ["get", "find", "list", "search", "lookup", "check", "read", "fetch", "describe", "query", "retrieve", "show"]
+        .iter()
+        .any(|p| t.starts_with(p) || t.starts_with(&format!("{p}_")) || t.contains(&format!("_{p}_")))
+}
+
+/// True when the failure's own text names `a` (its command or tool).
+fn named(f: &Action, a: &Action) -> bool {
+    let Some(e) = f.error_text.as_deref() else { return false };
+    match &a.cmd {
+        Some(c) => !c.is_trivial() && c.key.contains(' ') && e.contains(&c.key.to_lowercase()),
+        None => {
+            let t = a.tool.to_lowercase();
+            t.len() >= 3
+                && e.split(|c: char| !(c.is_alphanumeric() || c == '_')).any(|w| w == t)
+                && (a.family != f.family || a.op != f.op)
+        }
+    }
+}
+
+/// Input keys that do not say how a call was made.
+const IGNORED_ARGS: &[&str] = &[
+    "description",
+    "timeout",
+    "yield_time_ms",
+    "max_output_tokens",
+    "workdir",
+    "justification",
+    "run_in_background",
+    "new_string",
+    "content",
+    "prompt",
+    "explanation",
+];
+
+/// True for input keys that do not say how a call was made (a
+/// description, a timeout, the new text of an edit).
+pub fn ignored_arg(k: &str) -> bool {
+    IGNORED_ARGS.contains(&k)
+}
+
+/// How a value appears in memory text: session-specific values (absolute
+/// paths, ids, e-mails, branch names the error named...) as placeholders,
+/// long or multi-word values as `<str>`; relative paths and words kept.
+fn show_word(w: &str, subs: &[(String, &'static str)]) -> String {
+    if let Some((_, p)) = subs.iter().find(|(o, _)| o == w && o.len() >= 2) {
+        return (*p).to_string();
+    }
+    if nocturne_core::secrets::contains_secret(w) {
+        return "<secret>".into();
+    }
+    if w.contains(char::is_whitespace) || w.chars().count() > 40 {
+        return "<str>".into();
+    }
+    match placeholder(w) {
+        Some("<path>") if !(w.starts_with('/') || w.starts_with('~') || w.contains(":\\")) => w.to_string(),
+        Some("<file>") => w.to_string(),
+        Some("<n>") if w.len() <= 3 => w.to_string(),
+        Some(p) => p.to_string(),
+        None => w.to_string(),
+    }
+}
+
+/// A command for memory text (at most 70 characters).
+pub fn show_command(words: &[String], subs: &[(String, &'static str)]) -> String {
+    let mut out = String::new();
+    for w in words {
+        let s = show_word(w, subs);
+        if out.chars().count() + s.chars().count() > 70 {
+            out.push_str(" …");
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&s);
+    }
+    out
+}
+
+/// The flags `added` with the words that follow each (their values and
+/// the positional words up to the next flag), for memory text.
+fn show_flags(words: &[String], added: &[String], subs: &[(String, &'static str)]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut on = false;
+    for w in words.iter().skip(1) {
+        if w.starts_with('-') {
+            let name = w.split('=').next().unwrap_or(w);
+            on = added.iter().any(|a| a == name);
+            if on {
+                match w.split_once('=') {
+                    Some((k, v)) => out.push(format!("{k}={}", show_word(v, subs))),
+                    None => out.push(w.clone()),
+                }
+            }
+            continue;
+        }
+        if on && out.len() < 6 {
+            out.push(show_word(w, subs));
+        }
+    }
+    out.join(" ")
+}
+
+/// Changed or added input keys of two calls of the same tool.
+fn changed_args(f: &Action, a: &Action) -> Vec<String> {
+    let (Some(x), Some(y)) = (f.input.as_object(), a.input.as_object()) else { return Vec::new() };
+    let mut keys: Vec<String> = y
+        .iter()
+        .filter(|(k, _)| !IGNORED_ARGS.contains(&k.as_str()))
+        .filter(|(k, v)| x.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn subs_of(f: &Action) -> Vec<(String, &'static str)> {
+    f.errors.iter().flat_map(|e| e.sig.subs.iter().cloned()).collect()
+}
+
+/// The recovery of failed action `i` (see the module docs); `Err(())` when
+/// the failure is not a mistake with the call (fixed by changing code, or
+/// flaky).
+fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> bool) -> Result<Option<Recovery>, ()> {
+    let Some(f) = actions.get(i) else { return Ok(None) };
+    let end = (i + 1 + FIX_WINDOW).min(actions.len());
+    let window = || (i + 1..end).filter_map(|k| Some((k, actions.get(k)?)));
+    let edited_before = |j: usize| {
+        !f.family.is_file() && (i + 1..j).filter_map(|k| actions.get(k)).any(|a| a.ok() && a.family.edits())
+    };
+    let subs = subs_of(f);
+    let fail_end = f.result_seq.unwrap_or(f.call_seq);
+    if let Some((j, r)) = window().find(|(_, a)| a.ok() && same_op(f, a)) {
+        if edited_before(j) {
+            return Err(());
+        }
+        let asked = asked_between(fail_end, r.call_seq);
+        let between: Vec<(usize, &Action)> =
+            (i + 1..j).filter_map(|k| Some((k, actions.get(k)?))).filter(|(_, a)| a.ok() && !same_op(f, a)).collect();
+        let before = |k: usize, a: &Action| Recovery {
+            relation: Relation::Before,
+            action: k,
+            retry: Some(j),
+            key: format!("before {}", a.cmd.as_ref().map_or(a.op.to_lowercase(), |c| c.key.clone())),
+            display: a.cmd.as_ref().map_or(a.tool.clone(), |c| show_command(&c.words, &subs)),
+            flags: None,
+            asked,
+        };
+        if let Some((k, a)) = between.iter().rev().find(|(_, a)| named(f, a)) {
+            return Ok(Some(before(*k, a)));
+        }
+        if let (Some(x), Some(y)) = (&f.cmd, &r.cmd) {
+            let added: Vec<String> = y.flags.iter().filter(|fl| !x.flags.contains(fl)).cloned().collect();
+            if !added.is_empty() {
+                let mut names = added.clone();
+                names.sort();
+                return Ok(Some(Recovery {
+                    relation: Relation::With,
+                    action: j,
+                    retry: Some(j),
+                    key: format!("with {}", names.join(" ")),
+                    display: show_command(&y.words, &subs),
+                    flags: Some(show_flags(&y.words, &added, &subs)),
+                    asked,
+                }));
+            }
+        }
+        let target_changed = f.file.is_some() && r.file != f.file;
+        let prep = between.iter().rev().find(|(_, a)| {
+            (f.family.is_file() && a.family == Family::FileRead && a.file.is_some() && a.file == r.file)
+                || (f.family.is_file() && target_changed && a.family == Family::Search)
+                || (matches!(f.family, Family::Api | Family::Mcp) && a.family == f.family && read_like(a))
+        });
+        if let Some((k, a)) = prep {
+            return Ok(Some(before(*k, a)));
+        }
+        let changed: Option<(String, String)> = match (&f.cmd, &r.cmd) {
+            (Some(x), Some(y)) if x.words != y.words => {
+                let shown = show_command(&y.words, &subs);
+                Some((format!("with {}", shown.to_lowercase()), shown))
+            }
+            (Some(_), Some(_)) => None,
+            _ => {
+                let keys = changed_args(f, r);
+                (!keys.is_empty()).then(|| (format!("with {}", keys.join(" ")), keys.join("`, `")))
+            }
+        };
+        if let Some((key, display)) = changed {
+            return Ok(Some(Recovery { relation: Relation::With, action: j, retry: Some(j), key, display, flags: None, asked }));
+        }
+        if let Some((k, a)) = between.iter().rev().find(|(_, a)| !is_look(a)) {
+            return Ok(Some(before(*k, a)));
+        }
+        // Without an input to compare (an orphan result, a call whose
+        // arguments the format lost), nothing is visible.
+        if f.input.is_null() || !f.called {
+            return Ok(None);
+        }
+        // The same call worked again right away: flaky, not a mistake.
+        return Err(());
+    }
+    if let Some((j, a)) = window().find(|(_, a)| a.ok() && similar(f, a)) {
+        if edited_before(j) {
+            return Err(());
+        }
+        let (key, display) = match &a.cmd {
+            Some(c) => (format!("instead {}", c.key), show_command(&c.words, &subs)),
+            None => (format!("instead {}", a.op.to_lowercase()), a.tool.clone()),
+        };
+        return Ok(Some(Recovery {
+            relation: Relation::Instead,
+            action: j,
+            retry: None,
+            key,
+            display,
+            flags: None,
+            asked: asked_between(fail_end, a.call_seq),
+        }));
+    }
+    Ok(None)
+}
+
+/// Appends the failures of session `si` (see the module docs).
+pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Vec<FailureInstance>) {
+    let asks: Vec<u32> = sd
+        .events
+        .iter()
+        .filter(|e| e.body.kind == EventKind::UserMessage && e.body.role == Role::User)
+        .map(|e| e.seq)
+        .collect();
+    let asked_between = |a: u32, b: u32| {
+        let p = asks.partition_point(|s| *s <= a);
+        asks.get(p).is_some_and(|s| *s < b)
+    };
+    for (i, f) in actions.iter().enumerate() {
+        // Failures of a call whose tool the format did not name teach
+        // nothing one could act on.
+        if !f.failed() || f.transient || f.test_failure || (f.tool == UNNAMED && f.cmd.is_none()) {
+            continue;
+        }
+        let Ok(recovery) = recover(actions, i, &asked_between) else { continue };
+        let n = f.errors.len().max(1);
+        for k in 0..n {
+            let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
+            out.push(FailureInstance {
+                session: si,
+                action: i,
+                error: k,
+                op_key: group_op(f, key),
+                recovery: recovery.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_split_into_tokens() {
+        assert_eq!(name_tokens("find_user_id_by_email"), vec!["find", "user", "id", "by", "email"]);
+        assert_eq!(name_tokens("WebFetch"), vec!["web", "fetch"]);
+        assert_eq!(name_tokens("mcp__github__createIssue"), vec!["mcp", "github", "create", "issue"]);
+    }
+
+    #[test]
+    fn shown_commands_hide_values_of_one_session() {
+        let w = |s: &str| text::parse_command(s).unwrap().words;
+        let subs = vec![("spotter-a0y".to_string(), "<branch>")];
+        assert_eq!(show_flags(&w("git push --set-upstream origin spotter-a0y"), &["--set-upstream".into()], &subs), "--set-upstream origin <branch>");
+        assert_eq!(show_command(&w("git commit -m \"Add tokenizer\n\nlong body\""), &[]), "git commit -m <str>");
+        assert_eq!(show_command(&w("cargo test --manifest-path backend/Cargo.toml"), &[]), "cargo test --manifest-path backend/Cargo.toml");
+        assert_eq!(show_command(&w("cat /Users/dain/x.py"), &[]), "cat <path>");
+    }
+}
