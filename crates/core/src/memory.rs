@@ -137,14 +137,23 @@ impl Status {
     }
 }
 
-/// Why a memory is believed: a session, the events in it, the quoted text.
+/// Why a memory is believed: a session, the event in it, the quoted text.
+///
+/// An entry cites **one** event: `events[0]` is the event whose text the
+/// quote is (see [`crate::quote::quote_in_event`]); a dream cites exactly
+/// one. Any further numbers are related events the quote does not come
+/// from (evidence stored before this rule may list several). An entry with
+/// no event and an empty quote cites its session as a whole; a `session`
+/// of the form `memory:<id>` stands for a memory without stored evidence
+/// and quotes its text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Evidence {
     pub session: String,
-    /// Event sequence numbers within the session.
+    /// Event sequence numbers within the session: the quoted one first.
     #[serde(default)]
     pub events: Vec<u32>,
-    /// The exact (secret-redacted) text the claim rests on.
+    /// The exact (secret-redacted) text the claim rests on: an excerpt of
+    /// the cited event's text, never text stitched from several events.
     #[serde(default)]
     pub quote: String,
 }

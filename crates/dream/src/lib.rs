@@ -27,6 +27,8 @@ pub mod plan;
 pub mod policy;
 pub mod recovery;
 pub mod report;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod text;
 
 pub use config::{Category, DreamConfig, DreamSpec, OutcomeWeights, WeightsFile};

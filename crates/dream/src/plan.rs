@@ -345,3 +345,79 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
     }
     (ops, guard)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Sess;
+    use crate::{dream_with, Category, Context, DreamConfig, DreamError, Finding, Pass, PassOutput, Snapshot};
+    use nocturne_core::{Evidence, MemoryKind, OpKind};
+    use std::collections::BTreeSet;
+
+    /// A pass that cites whatever it is given (as a model-backed pass might).
+    struct Cites(Vec<(String, Vec<Evidence>)>);
+
+    impl Pass for Cites {
+        fn name(&self) -> &'static str {
+            "cites"
+        }
+        fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+            let findings = self
+                .0
+                .iter()
+                .map(|(text, evidence)| Finding {
+                    pass: "cites",
+                    category: Category::Mistake,
+                    op: OpKind::Create,
+                    kind: MemoryKind::mistake(),
+                    text: text.clone(),
+                    targets: Vec::new(),
+                    sessions: (0..ctx.sessions.len()).collect::<BTreeSet<usize>>(),
+                    evidence: evidence.clone(),
+                    confidence: 0.5,
+                    rationale: "test".into(),
+                    tags: Vec::new(),
+                    key_terms: vec![text.to_lowercase()],
+                })
+                .collect();
+            Ok(PassOutput { findings, stats: Default::default() })
+        }
+    }
+
+    fn ev(session: &str, events: &[u32], quote: &str) -> Evidence {
+        Evidence { session: session.into(), events: events.to_vec(), quote: quote.into() }
+    }
+
+    #[test]
+    fn only_verbatim_quotes_of_the_cited_event_survive() {
+        let sessions: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|id| {
+                Sess::new(id)
+                    .sh("npm test", "npm ERR! Missing script: \"test\"", true)
+                    .sh("npm run test:unit", "ok", false)
+                    .build()
+            })
+            .collect();
+        let snap = Snapshot::from_new_sessions(1, &sessions, Vec::new(), "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        let good = vec![ev("a", &[1], "Missing script: \"test\""), ev("b", &[2], "npm run\n  test:unit")];
+        let pass = Cites(vec![
+            ("good".into(), good),
+            ("fabricated".into(), vec![ev("a", &[1], "npm ERR! no such script anywhere")]),
+            ("stitched".into(), vec![ev("a", &[0, 1], "$ npm test\nnpm ERR! Missing script: \"test\"")]),
+            ("wrong event".into(), vec![ev("a", &[0], "npm ERR! Missing script")]),
+            ("missing session".into(), vec![ev("zz", &[1], "npm ERR!")]),
+            ("missing event".into(), vec![ev("a", &[99], "")]),
+            ("quote without event".into(), vec![ev("a", &[], "npm ERR!")]),
+        ]);
+        let passes: Vec<Box<dyn Pass>> = vec![Box::new(pass)];
+        let p = dream_with(&snap, &cfg, "g", &passes).unwrap_or_else(|e| panic!("{e}"));
+        let texts: Vec<&str> = p.ops.iter().map(|o| o.text.as_str()).collect();
+        assert_eq!(texts, vec!["good"]);
+        assert_eq!(p.stats.get("guardrail.dropped_unverified"), Some(&serde_json::json!(6)));
+        // The shipped passes cite only what the events say.
+        let p = crate::dream(&snap, &cfg, "d").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!p.ops.is_empty());
+        assert_eq!(p.stats.get("guardrail.dropped_unverified"), None, "{:?}", p.stats);
+    }
+}

@@ -474,4 +474,114 @@ mod tests {
         assert_eq!(show_command(&w("cargo test --manifest-path backend/Cargo.toml"), &[]), "cargo test --manifest-path backend/Cargo.toml");
         assert_eq!(show_command(&w("cat /Users/dain/x.py"), &[]), "cat <path>");
     }
+
+    use crate::testkit::Sess;
+    use serde_json::json;
+
+    /// (operation, relation, recovery key, display) of each failure.
+    fn recoveries(s: Sess) -> Vec<(String, Option<(Relation, String, String)>)> {
+        let sd = s.data();
+        let actions = crate::actions::actions_of(&sd);
+        let mut out = Vec::new();
+        failures_of(0, &sd, &actions, &mut out);
+        out.into_iter()
+            .map(|f| (f.op_key, f.recovery.map(|r| (r.relation, r.key, r.flags.unwrap_or(r.display)))))
+            .collect()
+    }
+
+    fn one(s: Sess) -> (String, Option<(Relation, String, String)>) {
+        let mut v = recoveries(s);
+        assert_eq!(v.len(), 1, "{v:?}");
+        v.remove(0)
+    }
+
+    #[test]
+    fn another_command_is_instead() {
+        let s = Sess::new("a")
+            .sh("python manage.py migrate", "bash: python: command not found", true)
+            .sh("ls", "manage.py", false)
+            .sh("python3 manage.py migrate", "OK", false);
+        let (op, r) = one(s);
+        assert_eq!(op, "python");
+        assert_eq!(r, Some((Relation::Instead, "instead python3 manage.py".into(), "python3 manage.py migrate".into())));
+    }
+
+    #[test]
+    fn a_read_of_the_file_before_the_retry_is_before() {
+        let s = Sess::new("a")
+            .tool("Edit", json!({"file_path": "/Users/ann/app/src/x.py", "old_string": "a", "new_string": "b"}), "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>", true)
+            .tool("Read", json!({"file_path": "/Users/ann/app/src/x.py"}), "1 a", false)
+            .tool("Edit", json!({"file_path": "/Users/ann/app/src/x.py", "old_string": "a", "new_string": "b"}), "ok", false);
+        let (op, r) = one(s);
+        assert_eq!(op, "edit");
+        assert_eq!(r, Some((Relation::Before, "before read".into(), "Read".into())));
+    }
+
+    #[test]
+    fn a_formatter_the_hook_names_is_before_the_commit() {
+        let commit = "git add -A && git commit -m \"$(cat <<'EOF'\nFix parser\n\nSigned-off-by: [REDACTED_EMAIL]\nEOF\n)\"";
+        let s = Sess::new("a")
+            .sh(commit, "mix format --check-formatted\n** (Mix) mix format failed due to --check-formatted.\nThe following files are not formatted:\n  * lib/app.ex", true)
+            .sh("mix format", "", false)
+            .sh(commit, "[main 1a2b3c4] Fix parser", false);
+        let (op, r) = one(s);
+        assert_eq!(op, "git commit");
+        assert_eq!(r, Some((Relation::Before, "before mix format".into(), "mix format".into())));
+    }
+
+    #[test]
+    fn a_flag_the_retry_added_is_with_and_hides_the_branch() {
+        let s = Sess::new("a")
+            .sh("git push", "fatal: The current branch spotter-a0y has no upstream branch.\nTo push the current branch and set the remote as upstream, use\n\n    git push --set-upstream origin spotter-a0y\n", true)
+            .sh("git push --set-upstream origin spotter-a0y", "branch 'spotter-a0y' set up to track 'origin/spotter-a0y'.", false);
+        let (op, r) = one(s);
+        assert_eq!(op, "git push");
+        assert_eq!(r, Some((Relation::With, "with --set-upstream".into(), "--set-upstream origin <branch>".into())));
+    }
+
+    #[test]
+    fn a_service_lookup_before_the_retry_is_before_and_a_sibling_tool_is_instead() {
+        let s = Sess::new("t1")
+            .customer()
+            .tool("modify_pending_order_items", json!({"order_id": "#W1", "new_item_ids": ["3778566150"]}), "Error: New item 3778566150 not found or available", false)
+            .tool("get_product_details", json!({"product_id": "4760268021"}), "{\"variants\": {}}", false)
+            .user("Go with option B")
+            .tool("modify_pending_order_items", json!({"order_id": "#W1", "new_item_ids": ["5052031638"]}), "{\"status\": \"pending\"}", false);
+        let (op, r) = one(s);
+        assert_eq!(op, "modify_pending_order_items");
+        assert_eq!(r.map(|r| (r.0, r.1)), Some((Relation::Before, "before get_product_details".into())));
+        let s = Sess::new("t2")
+            .customer()
+            .tool("find_user_id_by_email", json!({"email": "a.b@example.com"}), "Error: User not found", false)
+            .tool("find_user_id_by_name_zip", json!({"first_name": "A", "last_name": "B", "zip": "12345"}), "a_b_1234", false);
+        let (_, r) = one(s);
+        assert_eq!(r.map(|r| (r.0, r.1)), Some((Relation::Instead, "instead find_user_id_by_name_zip".into())));
+        let s = Sess::new("t3")
+            .customer()
+            .tool("find_user_id_by_name_zip", json!({"first_name": "N", "last_name": "I", "zip": "98178"}), "Error: User not found", false)
+            .user("Oh, my zip is 98187.")
+            .tool("find_user_id_by_name_zip", json!({"first_name": "N", "last_name": "I", "zip": "98187"}), "n_i_3850", false);
+        let v = recoveries(s);
+        assert_eq!(v[0].1.as_ref().map(|r| (r.0, r.1.as_str())), Some((Relation::With, "with zip")));
+    }
+
+    #[test]
+    fn failures_fixed_by_editing_code_or_flaky_are_not_recorded() {
+        // A red test made green by an edit: the code, not the call.
+        let s = Sess::new("a")
+            .sh("cargo build", "error[E0308]: mismatched types", true)
+            .tool("Edit", json!({"file_path": "src/lib.rs", "old_string": "a", "new_string": "b"}), "ok", false)
+            .sh("cargo build", "Finished", false);
+        assert!(recoveries(s).is_empty());
+        // The same call worked right away: flaky.
+        let s = Sess::new("b").sh("curl -s localhost:8080/health", "curl: (7) Failed to connect", true).sh("curl -s localhost:8080/health", "ok", false);
+        assert!(recoveries(s).is_empty());
+    }
+
+    #[test]
+    fn unrecovered_failures_have_no_recovery() {
+        let s = Sess::new("a").sh("pytest", "ERROR: file not found: tests/x.py", true).sh("git status", "clean", false);
+        assert_eq!(one(s), ("pytest".into(), None));
+    }
+
 }

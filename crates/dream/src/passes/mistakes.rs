@@ -379,4 +379,180 @@ mod tests {
         assert_eq!(error_core("File has not been read yet. Read it first before writing to it."), "file has not been read yet. read it first before writing to it");
         assert_eq!(error_core("Error: New item <n> not found or available"), "not found or available");
     }
+
+    use crate::testkit::Sess;
+    use crate::{dream, DreamConfig, Snapshot};
+    use nocturne_core::{NewSession, Op};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn run(sessions: &[NewSession], min_support: u32) -> Vec<Op> {
+        let snap = Snapshot::from_new_sessions(1, sessions, Vec::new(), "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), min_support, ..DreamConfig::default() };
+        let p = dream(&snap, &cfg, "t").unwrap_or_else(|e| panic!("{e}"));
+        p.ops.into_iter().filter(|o| o.pass == "mistakes").collect()
+    }
+
+    /// Values of one session: a branch, an e-mail, a home path, an order
+    /// id, a commit hash, a commit message.
+    #[derive(Debug, Clone)]
+    struct Values {
+        branch: String,
+        email: String,
+        home: String,
+        order: String,
+        hash: String,
+        message: String,
+    }
+
+    fn values() -> impl Strategy<Value = Values> {
+        ("[a-z]{3,8}-[a-z][0-9][a-z0-9]{1,3}", "[a-z]{3,7}\\.[a-z]{3,7}[0-9]{2}", "[a-z]{4,8}", "[0-9]{7}", "[0-9a-f]{7,12}", "[A-Z][a-z]{4,9} [a-z]{4,9} [a-z]{3,9}")
+            .prop_map(|(branch, user, home, order, hash, message)| Values {
+                branch,
+                email: format!("{user}@example.org"),
+                home: format!("/Users/{home}"),
+                order: format!("#W{order}"),
+                hash,
+                message,
+            })
+    }
+
+    fn session(i: usize, v: &Values) -> NewSession {
+        let commit = format!("git commit -m \"$(cat <<'EOF'\n{}\n\nCo-Authored-By: [REDACTED_EMAIL]\nEOF\n)\"", v.message);
+        Sess::new(&format!("s{i}"))
+            .user(&format!("task {i}"))
+            .sh("git push", &format!("fatal: The current branch {} has no upstream branch.", v.branch), true)
+            .sh(&format!("git push --set-upstream origin {}", v.branch), "ok", false)
+            .sh(&commit, &format!("[REDACTED_EMAIL] {} rejected: mix format --check-formatted failed for {}/app/lib/a.ex", v.hash, v.home), true)
+            .sh("mix format", "", false)
+            .sh(&commit, "ok", false)
+            .tool("get_order_details", json!({ "order_id": v.order }), &format!("Error: Order {} not found for {}", v.order, v.email), false)
+            .tool("Read", json!({ "file_path": format!("{}/app/README.md", v.home) }), &format!("<tool_use_error>File does not exist: {}/app/README.md</tool_use_error>", v.home), true)
+            .tool("Glob", json!({ "pattern": "**/README*" }), "docs/README.md", false)
+            .build()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// Whatever values the sessions carry, the lessons name none of them.
+        #[test]
+        fn lessons_never_carry_values_of_one_session(vs in proptest::collection::vec(values(), 3)) {
+            let sessions: Vec<NewSession> = vs.iter().enumerate().map(|(i, v)| session(i, v)).collect();
+            let ops = run(&sessions, 3);
+            prop_assert!(ops.len() >= 3, "{:#?}", ops);
+            for o in &ops {
+                let t = o.text.to_lowercase();
+                prop_assert!(o.text.chars().count() <= 200, "{}", o.text);
+                prop_assert!(!t.contains("redacted") && !t.contains("eof") && !t.contains("co-authored"), "{}", o.text);
+                for v in &vs {
+                    for x in [&v.branch, &v.email, &v.home, &v.order, &v.hash, &v.message] {
+                        prop_assert!(!t.contains(&x.to_lowercase()), "{x} in {}", o.text);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lessons_state_the_relation_a_person_would() {
+        let v = Values {
+            branch: "spotter-a0y".into(),
+            email: "ann@example.org".into(),
+            home: "/Users/ann".into(),
+            order: "#W1234567".into(),
+            hash: "1a2b3c4d".into(),
+            message: "Add parser".into(),
+        };
+        let sessions: Vec<NewSession> = (0..3).map(|i| session(i, &v)).collect();
+        let ops = run(&sessions, 3);
+        let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
+        assert!(texts.contains(&"`git push` fails with 'fatal: The current branch <branch> has no upstream branch.': run it with `--set-upstream origin <branch>`: `git push --set-upstream origin <branch>`."), "{texts:#?}");
+        assert!(texts.iter().any(|t| t.starts_with("`git commit` fails with") && t.ends_with("run `mix format` before `git commit`.")), "{texts:#?}");
+        assert!(texts.contains(&"`Read` fails with 'File does not exist: <path>': use `Glob` instead."), "{texts:#?}");
+        assert!(texts.iter().any(|t| t.starts_with("`get_order_details` fails with 'Error: Order <id> not found for <email>'")), "{texts:#?}");
+        for o in &ops {
+            assert!(o.tags.iter().any(|t| ["before", "with", "instead", "none"].contains(&t.as_str())), "{:?}", o.tags);
+        }
+    }
+
+    #[test]
+    fn api_errors_across_tasks_become_lessons_with_their_condition() {
+        // τ²-style: a service agent, a customer in the user turns, one task per session.
+        let s = |i: usize, order: &str| {
+            Sess::new(&format!("task-{i}"))
+                .customer()
+                .user(&format!("Where is my order {order}? (task {i})"))
+                .tool("get_order_details", json!({ "order_id": order }), "Error: Order not found", false)
+                .tool("get_order_details", json!({ "order_id": format!("#W{order}") }), "{\"status\": \"delivered\"}", false)
+                .build()
+        };
+        let other = |i: usize| {
+            Sess::new(&format!("ok-{i}"))
+                .customer()
+                .user("hello")
+                .tool("get_order_details", json!({ "order_id": format!("#W{}", 9000000 + i) }), "{\"status\": \"pending\"}", false)
+                .build()
+        };
+        let mut sessions: Vec<NewSession> = ["9502127", "1234567", "7654321"].iter().enumerate().map(|(i, o)| s(i, o)).collect();
+        sessions.extend((0..3).map(other));
+        let ops = run(&sessions, 3);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(
+            ops[0].text,
+            "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`): use a different `order_id` instead."
+        );
+        // Without a retry in sight, the condition says when it fails.
+        let s = |i: usize, order: &str| {
+            Sess::new(&format!("task-{i}"))
+                .customer()
+                .user(&format!("Where is my order {order}? (task {i})"))
+                .tool("get_order_details", json!({ "order_id": order }), "Error: Order not found", false)
+                .build()
+        };
+        let mut sessions: Vec<NewSession> = ["9502127", "1234567", "7654321"].iter().enumerate().map(|(i, o)| s(i, o)).collect();
+        sessions.extend((0..3).map(other));
+        let ops = run(&sessions, 3);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(ops[0].text, "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`).");
+        assert!(ops[0].evidence.iter().all(|e| e.events.len() == 1 && e.quote == "Error: Order not found"), "{:#?}", ops[0].evidence);
+    }
+
+    #[test]
+    fn rejections_red_tests_and_no_match_exits_are_no_lessons() {
+        let s = |i: usize| {
+            Sess::new(&format!("s{i}"))
+                .user(&format!("task {i}"))
+                .sh("npm install", "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). The user provided the following reason for the rejection:  use pnpm", true)
+                .sh("rg -n TODO src", "Exit code 1", true)
+                .sh("pytest -q", "============================= test session starts ==============================\nFAILED tests/test_a.py::test_x - AssertionError: assert 1 == 2\n1 failed in 0.1s", true)
+                .build()
+        };
+        let sessions: Vec<NewSession> = (0..4).map(s).collect();
+        assert!(run(&sessions, 3).is_empty());
+        // The rejection's reason is kept for the preference pass.
+        let snap = Snapshot::from_new_sessions(1, &sessions, Vec::new(), "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        let ctx = Context::build(&snap, &cfg);
+        let a = ctx.sessions.first().and_then(|s| s.actions.first()).unwrap_or_else(|| panic!("no action"));
+        assert_eq!(a.outcome, crate::actions::Outcome::Rejected);
+        assert_eq!(a.rejection.as_deref(), Some("use pnpm"));
+    }
+
+    #[test]
+    fn the_same_request_resent_counts_once() {
+        // aider-style: one request re-sent in three runs, one lesson source.
+        let s = |i: usize, ask: &str| {
+            Sess::new(&format!("run-{i}"))
+                .user(ask)
+                .orphan("aider", "The LLM did not conform to the edit format.\n## SearchReplaceNoExactMatch: This SEARCH block failed to exactly match lines in aider/main.py\nDid you mean to match some of these actual lines from aider/main.py?", true)
+                .build()
+        };
+        let same: Vec<NewSession> = (0..3).map(|i| s(i, "add a --dry-run flag")).collect();
+        assert!(run(&same, 3).is_empty(), "one request, one unit");
+        let apart: Vec<NewSession> = (0..3).map(|i| s(i, &format!("request {i}"))).collect();
+        let ops = run(&apart, 3);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(ops[0].text, "`aider` fails with 'SearchReplaceNoExactMatch: This SEARCH block failed to exactly match lines in <path>'; the error suggests: 'Did you mean to match some of these actual lines from <path>?'");
+    }
+
 }

@@ -1,0 +1,154 @@
+//! The mistakes pass on real transcripts written by other people
+//! (`../shared/data/real-transcripts/`, see TEAM.md): concrete facts a user
+//! would check in the proposal. Skipped with a notice when the folder is
+//! absent.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use nocturne_core::{NewSession, Op, Proposal};
+use nocturne_dream::{dream, DreamConfig, SessionOutcome, Snapshot};
+use nocturne_ingest::{classify_path, parse_file, Format, Hints, PathKind};
+use std::path::{Path, PathBuf};
+
+/// `shared/` beside the repository (`../shared`), or beside the folder of
+/// worktrees (`../../shared`), or where `NOCTURNE_REAL_TRANSCRIPTS` says.
+fn data() -> Option<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut candidates: Vec<PathBuf> =
+        std::env::var_os("NOCTURNE_REAL_TRANSCRIPTS").map(PathBuf::from).into_iter().collect();
+    candidates.push(manifest.join("../../../shared/data/real-transcripts"));
+    candidates.push(manifest.join("../../../../shared/data/real-transcripts"));
+    let found = candidates.into_iter().find(|d| d.is_dir());
+    if found.is_none() {
+        eprintln!("notice: shared/data/real-transcripts is absent; the real-data checks are skipped");
+    }
+    found
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Every session of a source folder, as a folder walker reads it.
+fn sessions(root: &Path, source: &str) -> Vec<NewSession> {
+    let mut files = Vec::new();
+    walk(&root.join(source), &mut files);
+    let mut out: Vec<NewSession> = Vec::new();
+    for f in files {
+        let name = f.to_string_lossy().to_string();
+        if classify_path(&name) != PathKind::Transcript {
+            continue;
+        }
+        let meta = std::fs::read(f.with_extension("meta.json")).ok();
+        let Ok(p) = parse_file(&name, &std::fs::read(&f).unwrap(), Format::Auto, &Hints { meta, parent: None }) else {
+            continue;
+        };
+        for s in p.sessions {
+            if !out.iter().any(|o| o.id == s.id) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+fn run(sessions: &[NewSession], min_support: u32) -> Proposal {
+    let mut snap = Snapshot::from_new_sessions(0, sessions, Vec::new(), "2026-06-01T00:00:00Z");
+    snap.outcomes = sessions
+        .iter()
+        .filter_map(|s| Some((s.id.clone(), SessionOutcome { score: s.outcome.as_ref()?.score, label: "reward".into() })))
+        .collect();
+    let cfg = DreamConfig { now: "2026-06-01T00:00:00Z".into(), min_support, ..DreamConfig::default() };
+    dream(&snap, &cfg, "real").unwrap()
+}
+
+fn mistakes(p: &Proposal) -> Vec<&Op> {
+    p.ops.iter().filter(|o| o.pass == "mistakes").collect()
+}
+
+/// What holds for every proposal: short lessons without values of one
+/// session, every quote verified.
+fn check_common(p: &Proposal, never: &[&str]) {
+    assert_eq!(p.stats.get("guardrail.dropped_unverified"), None, "the mistakes pass quotes only what events say");
+    for o in mistakes(p) {
+        assert!(o.text.chars().count() <= 200, "{}", o.text);
+        let t = o.text.to_lowercase();
+        assert!(!t.contains("[redacted"), "{}", o.text);
+        for v in never {
+            assert!(!t.contains(&v.to_lowercase()), "{v} in {}", o.text);
+        }
+        assert!(o.evidence.iter().all(|e| e.events.len() == 1), "one event per evidence: {:#?}", o.evidence);
+    }
+}
+
+#[test]
+fn claude_code_sessions_teach_read_before_edit() {
+    let Some(root) = data() else { return };
+    let p = run(&sessions(&root, "claude-code-log"), 3);
+    check_common(&p, &["/Users/dain", "/home/cboos", "toolu_", "python-version-support"]);
+    let m = mistakes(&p);
+    let read_first = m
+        .iter()
+        .find(|o| o.text.contains("File has not been read yet") && o.text.contains("Read"))
+        .unwrap_or_else(|| panic!("no Read-before-Edit lesson in {m:#?}"));
+    assert!(read_first.tags.contains(&"before".to_string()), "relation {:?}", read_first.tags);
+    assert!(read_first.support >= 3);
+    // The rejected tool uses are no tool-error lessons.
+    assert!(m.iter().all(|o| !o.text.contains("doesn't want to proceed")), "{m:#?}");
+}
+
+#[test]
+fn service_agent_tool_errors_across_tasks_become_lessons() {
+    let Some(root) = data() else { return };
+    let ss = sessions(&root, "tau2-bench-retail");
+    let p = run(&ss, 3);
+    check_common(&p, &["@example.com", "#W", "daiki", "noah"]);
+    let m = mistakes(&p);
+    assert!(
+        m.iter().any(|o| o.text.contains("find_user_id_by_email")
+            && o.text.contains("User not found")
+            && o.text.contains("find_user_id_by_name_zip")
+            && o.tags.contains(&"instead".to_string())),
+        "{m:#?}"
+    );
+    // Recurring in two simulations each: found when two sessions suffice.
+    let p = run(&ss, 2);
+    let m = mistakes(&p);
+    let texts: Vec<&str> = m.iter().map(|o| o.text.as_str()).collect();
+    assert!(m.len() >= 3, "{texts:#?}");
+    assert!(texts.iter().any(|t| t.contains("modify_pending_order_items") && t.contains("get_product_details")), "{texts:#?}");
+    assert!(texts.iter().any(|t| t.starts_with("`find_user_id_by_name_zip` fails")), "{texts:#?}");
+}
+
+#[test]
+fn no_match_exits_and_red_tests_are_not_mistakes() {
+    let Some(root) = data() else { return };
+    // Codex reports rg's "no match" as exit code 1 and runs a deliberate red test.
+    let p = run(&sessions(&root, "codemie-code"), 2);
+    check_common(&p, &["/Users/user", "Sample_User", "Nikita"]);
+    let m = mistakes(&p);
+    assert!(m.iter().all(|o| !o.text.starts_with("`rg") && !o.text.contains("npm test")), "{m:#?}");
+    assert!(m.iter().any(|o| o.text.contains("File does not exist")), "{m:#?}");
+}
+
+#[test]
+fn aider_edit_errors_keep_their_hint() {
+    let Some(root) = data() else { return };
+    let p = run(&sessions(&root, "aider-chat-history"), 3);
+    check_common(&p, &["/Users/gauthier", "tmp.bad-edit.md"]);
+    let m = mistakes(&p);
+    assert!(
+        m.iter().any(|o| o.text.contains("SearchReplaceNoExactMatch") && o.text.contains("Did you mean")),
+        "{m:#?}"
+    );
+    // API overloads are transient, not lessons.
+    assert!(m.iter().all(|o| !o.text.to_lowercase().contains("overloaded")), "{m:#?}");
+}
