@@ -137,6 +137,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let cfg = DreamConfig { now: "2026-06-01T00:00:00Z".into(), min_support: support, ..DreamConfig::default() };
+    if let Some(prefix) = opt("--actions") {
+        // The actions of the sessions whose id starts with PREFIX.
+        let ctx = nocturne_dream::Context::build(&snap, &cfg);
+        for s in ctx.sessions.iter().filter(|s| s.id().starts_with(&prefix)) {
+            println!("== {}", s.id());
+            for (i, a) in s.actions.iter().enumerate() {
+                println!(
+                    "{i:3} {:>5} {:?} {} [{}] {:?} err={:?} rej={:?} transient={} test={}",
+                    a.call_seq,
+                    a.outcome,
+                    a.family.as_str(),
+                    a.op,
+                    a.tool,
+                    a.errors.first().map(|e| e.sig.key.as_str()),
+                    a.rejection,
+                    a.transient,
+                    a.test_failure
+                );
+            }
+        }
+        return Ok(());
+    }
     if args.iter().any(|a| a == "--groups") {
         // Every failure signature with its sessions and recoveries.
         let ctx = nocturne_dream::Context::build(&snap, &cfg);
@@ -146,10 +168,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let Some(a) = s.actions.get(f.action) else { continue };
             let key = a.errors.get(f.error).map(|e| e.sig.key.clone()).unwrap_or_default();
             let rec = f.recovery.as_ref().map_or("-".to_string(), |r| format!("{} [{}]", r.key, r.display));
-            groups.entry((f.op_key.clone(), key)).or_default().push(format!("{} {}", s.id().chars().take(12).collect::<String>(), rec));
+            groups.entry((f.op_key.clone(), key)).or_default().push(format!(
+                "{} {}",
+                s.id().chars().take(12).collect::<String>(),
+                rec
+            ));
         }
         let mut v: Vec<_> = groups.into_iter().collect();
-        v.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+        v.sort_by_key(|g| std::cmp::Reverse(g.1.len()));
         for ((op, key), list) in v {
             println!("{} × {op} | {key}", list.len());
             for l in list.iter().take(6) {
@@ -247,8 +273,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let missed: Vec<&str> = det.iter().filter(|l| !found.contains(&l.id)).map(|l| l.id.as_str()).collect();
         println!("missed (deterministic recurring): {missed:?}");
     }
-    let stats: Vec<String> =
-        p.stats.iter().filter(|(k, _)| k.starts_with("guardrail") || k.starts_with("findings")).map(|(k, v)| format!("{k}={v}")).collect();
+    let stats: Vec<String> = p
+        .stats
+        .iter()
+        .filter(|(k, _)| k.starts_with("guardrail") || k.starts_with("findings"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     println!("dream {ms:.1} ms; {}", stats.join(" "));
     Ok(())
 }

@@ -193,7 +193,11 @@ impl Action {
     pub fn error_evidence(&self, session: &str) -> Option<nocturne_core::Evidence> {
         let seq = self.result_seq?;
         let line = self.errors.first().map(|e| e.line.as_str()).or(self.error_line.as_deref())?;
-        Some(nocturne_core::Evidence { session: session.to_string(), events: vec![seq], quote: text::excerpt(line, 300) })
+        Some(nocturne_core::Evidence {
+            session: session.to_string(),
+            events: vec![seq],
+            quote: text::excerpt(line, 300),
+        })
     }
 
     pub fn failed(&self) -> bool {
@@ -208,13 +212,42 @@ impl Action {
 const SHELL_KEYS: &[&str] = &["command", "cmd", "script", "commandLine", "command_line", "shell_command"];
 const FILE_KEYS: &[&str] = &["file_path", "path", "filename", "file", "notebook_path", "target_file", "filePath"];
 
-fn command_of(input: &serde_json::Value) -> Option<String> {
+/// Tool names of shells, whose bare string input is a command line.
+const SHELL_TOOLS: &[&str] = &["bash", "sh", "zsh", "shell", "terminal", "run", "exec", "command", "cmd", "powershell"];
+
+fn shell_tool(tool: &str) -> bool {
+    let t = tool.to_lowercase();
+    SHELL_TOOLS.iter().any(|s| {
+        t == *s
+            || t.contains("shell")
+            || t.contains("bash")
+            || t.contains("command")
+            || t.contains("terminal")
+            || t.starts_with("exec")
+    })
+}
+
+/// The command line of a call: a `command`-like input key, or the whole
+/// input when it is a string given to a shell tool (a patch given to
+/// `apply_patch` is no command). A tool that names itself after the
+/// command's first word (SWE-agent's `edit 12:14` followed by the new
+/// lines, `open x.py`) gets only that first line: the rest is its text.
+fn command_of(tool: &str, input: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
     let v = match input {
         Value::Object(m) => SHELL_KEYS.iter().find_map(|k| m.get(*k))?,
-        Value::String(_) => input,
+        Value::String(_) if shell_tool(tool) => input,
         _ => return None,
     };
+    let own = |s: &str| {
+        let first = s.split_whitespace().next().unwrap_or("");
+        !shell_tool(tool) && first.eq_ignore_ascii_case(tool) && s.contains('\n')
+    };
+    if let Value::String(s) = v {
+        if own(s) {
+            return s.lines().next().map(str::to_string);
+        }
+    }
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Array(a) => {
@@ -317,8 +350,11 @@ const REJECTIONS: &[&str] = &[
 
 /// A rejection and the user's reason, if the result says so.
 fn rejection(text: &str, is_error: bool) -> Option<Option<String>> {
-    let lower = text.to_lowercase();
-    if REJECTIONS.iter().any(|m| lower.contains(m)) {
+    let lower: String = text.chars().take(1000).collect::<String>().to_lowercase();
+    // Only an error result that *is* the harness's rejection notice: a file
+    // or a log that merely contains these words is output, not a rejection.
+    let head = lower.trim_start().get(..lower.trim_start().len().min(200)).unwrap_or("");
+    if is_error && REJECTIONS.iter().any(|m| head.contains(m)) {
         let key = "the following reason for the rejection:";
         let reason = lower
             .find(key)
@@ -346,7 +382,8 @@ fn rejection(text: &str, is_error: bool) -> Option<Option<String>> {
 }
 
 /// Commands whose exit status 1 means "no match" or "false", not an error.
-const NO_MATCH: &[&str] = &["grep", "egrep", "fgrep", "rg", "ag", "ack", "git grep", "diff", "cmp", "test", "[", "which"];
+const NO_MATCH: &[&str] =
+    &["grep", "egrep", "fgrep", "rg", "ag", "ack", "git grep", "diff", "cmp", "test", "[", "which"];
 
 fn exit_code(lower: &str) -> Option<i64> {
     for key in ["exit code", "exited with code", "exit status", "exit_code"] {
@@ -431,7 +468,7 @@ fn is_test_failure(lower: &str, first: Option<&ErrorLine>) -> bool {
 fn telling(text: &str) -> Vec<ErrorLine> {
     let mut ranked = text::ranked_lines(text);
     // Best rank first, in order of appearance within a rank.
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
     let mut out: Vec<ErrorLine> = Vec::new();
     for (line, rank) in ranked {
         // The best line; further distinct errors only of ranks ≥ 4 (a
@@ -494,8 +531,11 @@ fn running_session(text: &str) -> Option<String> {
 }
 
 fn new_action(tool: String, input: serde_json::Value, seq: u32, called: bool) -> Action {
-    let cmds = command_of(&input).map(|c| text::parse_commands(&c)).unwrap_or_default();
-    let cmd = command_of(&input).and_then(|c| text::parse_command(&c));
+    let cmds = command_of(&tool, &input).map(|c| text::parse_commands(&c)).unwrap_or_default();
+    // The main command, as `text::parse_command` chooses it.
+    let piped_in = |c: &&Cmd| !c.after_pipe;
+    let cmd =
+        cmds.iter().filter(piped_in).rev().find(|c| !c.is_trivial()).or_else(|| cmds.iter().rfind(piped_in)).cloned();
     let file = if cmd.is_none() { file_of(&input) } else { None };
     let path = if file.is_some() { path_tail(&input) } else { None };
     let family = family_of(&tool, &input, cmd.is_some(), file.is_some());
@@ -566,10 +606,12 @@ fn settle(a: &mut Action, text: &str, is_error: bool, seq: u32) {
         }
     }
     a.test_failure = is_test_failure(&lower_head, errors.first());
-    a.transient = errors.first().map(|e| e.line.to_lowercase()).is_some_and(|l| TRANSIENT.iter().any(|t| l.contains(t)));
-    a.error_line = errors.first().map(|e| e.line.clone()).or_else(|| {
-        text.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| text::excerpt(l, 200))
-    });
+    a.transient =
+        errors.first().map(|e| e.line.to_lowercase()).is_some_and(|l| TRANSIENT.iter().any(|t| l.contains(t)));
+    a.error_line = errors
+        .first()
+        .map(|e| e.line.clone())
+        .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()).map(|l| text::excerpt(l, 200)));
     a.error_text = Some(lower_head);
     let mut hints: Vec<ErrorLine> = text
         .lines()
@@ -584,7 +626,7 @@ fn settle(a: &mut Action, text: &str, is_error: bool, seq: u32) {
             (rank > 0 && advice).then(|| ErrorLine { line: l.to_string(), sig: text::error_signature(l), rank })
         })
         .collect();
-    hints.sort_by(|a, b| b.rank.cmp(&a.rank));
+    hints.sort_by_key(|h| std::cmp::Reverse(h.rank));
     hints.dedup_by(|a, b| a.sig.key == b.sig.key);
     hints.truncate(2);
     a.hints = hints;
@@ -637,7 +679,8 @@ pub fn actions_of(sd: &SessionData) -> Vec<Action> {
                     .filter(|i| actions.get(*i).is_some_and(|a| a.result_seq.is_none()))
                     .or_else(|| {
                         // Unlinked results answer the oldest open call.
-                        (b.tool_use_id.is_none()).then(|| actions.iter().position(|a| a.called && a.result_seq.is_none()))?
+                        (b.tool_use_id.is_none())
+                            .then(|| actions.iter().position(|a| a.called && a.result_seq.is_none()))?
                     });
                 let idx = match idx {
                     Some(i) => i,
@@ -684,14 +727,33 @@ mod tests {
     }
 
     #[test]
+    fn commands_come_from_shells_and_tools_that_name_them() {
+        use serde_json::json;
+        assert_eq!(command_of("Bash", &json!({"command": "ls -la"})).as_deref(), Some("ls -la"));
+        assert_eq!(command_of("shell", &json!(["bash", "-lc", "npm test"])).as_deref(), None);
+        assert_eq!(command_of("shell", &json!({"command": ["bash", "-lc", "npm test"]})).as_deref(), Some("npm test"));
+        assert_eq!(command_of("apply_patch", &json!("*** Begin Patch\n*** Update File: a.rs")), None);
+        assert_eq!(
+            command_of("edit", &json!({"command": "edit 287:295\n    x = [\nend_of_edit"})).as_deref(),
+            Some("edit 287:295")
+        );
+        assert_eq!(command_of("bash", &json!("cd x &&\nmake")).as_deref(), Some("cd x &&\nmake"));
+    }
+
+    #[test]
     fn rejections_and_interrupts_are_not_failures() {
         let r = rejection("The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). The user provided the following reason for the rejection:  use pnpm", true);
         assert_eq!(r, Some(Some("use pnpm".into())));
-        assert_eq!(rejection("please add transformer.js too first", true), Some(Some("please add transformer.js too first".into())));
+        assert_eq!(
+            rejection("please add transformer.js too first", true),
+            Some(Some("please add transformer.js too first".into()))
+        );
         assert_eq!(rejection("Exit code 1", true), None);
         assert_eq!(rejection("Error: User not found", true), None);
         assert_eq!(rejection("Request failed with status code 403", true), None);
         assert_eq!(rejection("This command requires approval", true), None);
+        // A file that mentions an interrupt is output, not a rejection.
+        assert_eq!(rejection("     1→# handles \"[Request interrupted by user]\" lines", false), None);
     }
 
     #[test]
@@ -710,6 +772,9 @@ mod tests {
         let out = "flake8...Failed\n- hook id: flake8\n- exit code: 1\n\na.py:1:1: F401 'os' imported but unused\na.py:9:5: F841 local variable 'x' is assigned to but never used\n";
         let t = telling(out);
         let keys: Vec<&str> = t.iter().map(|e| e.sig.key.as_str()).collect();
-        assert_eq!(keys, vec!["f401 <str> imported but unused", "f841 local variable <str> is assigned to but never used"]);
+        assert_eq!(
+            keys,
+            vec!["f401 <str> imported but unused", "f841 local variable <str> is assigned to but never used"]
+        );
     }
 }

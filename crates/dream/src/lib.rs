@@ -5,9 +5,17 @@
 //! shared scopes, secret redaction, no duplicates of existing memories,
 //! focus/ignore, one op per target).
 //!
+//! What the passes read ([`context`]): each session's tool actions of every
+//! kind ([`actions`]: shell, file, API, MCP calls with their outcome; user
+//! rejections, transient errors and no-match exits told apart), its
+//! failures with their error signatures ([`text::error_signature`]) and
+//! recoveries ([`recovery`]: instead, before, with), directives, outcome.
+//!
 //! Passes (see each module for its rules): [`passes::mistakes`],
 //! [`passes::workflows`], [`passes::preferences`], [`passes::duplicates`],
-//! [`passes::lifecycle`] (outdated advice, promote, demote).
+//! [`passes::lifecycle`] (outdated advice, promote, demote). Every op's
+//! evidence cites, per entry, the one event its quote is verbatim text of
+//! (checked by the planner, see [`plan`]).
 //!
 //! **Outcomes.** [`Snapshot::outcomes`] (per-session scores on the
 //! taxonomy's primary dimension) and [`Snapshot::usages`] (memories handed to

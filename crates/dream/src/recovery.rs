@@ -129,8 +129,22 @@ pub fn group_op(a: &Action, error_key: &str) -> String {
 }
 
 /// Shell commands that only look around; never a preparatory step.
-const LOOK: &[&str] =
-    &["ls", "pwd", "cat", "echo", "head", "tail", "wc", "which", "whoami", "date", "tree", "git status", "git log", "git diff"];
+const LOOK: &[&str] = &[
+    "ls",
+    "pwd",
+    "cat",
+    "echo",
+    "head",
+    "tail",
+    "wc",
+    "which",
+    "whoami",
+    "date",
+    "tree",
+    "git status",
+    "git log",
+    "git diff",
+];
 
 fn is_look(a: &Action) -> bool {
     a.cmd.as_ref().is_some_and(|c| c.is_trivial() || LOOK.contains(&c.key.as_str()) || LOOK.contains(&c.verb.as_str()))
@@ -185,7 +199,9 @@ fn similar(f: &Action, a: &Action) -> bool {
             _ => false,
         },
         (Family::FileRead, Family::Search) => true,
-        (Family::FileRead, Family::Shell) => a.cmd.as_ref().is_some_and(|c| ["cat", "head", "sed", "ls", "find"].contains(&c.verb.as_str())),
+        (Family::FileRead, Family::Shell) => {
+            a.cmd.as_ref().is_some_and(|c| ["cat", "head", "sed", "ls", "find"].contains(&c.verb.as_str()))
+        }
         (Family::Web, Family::Web) | (Family::Web, Family::Search) => f.tool != a.tool,
         (x, y) if x == y && matches!(x, Family::Api | Family::Mcp | Family::Other) => {
             let (p, q) = (name_tokens(&f.tool), name_tokens(&a.tool));
@@ -326,9 +342,8 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
     let Some(f) = actions.get(i) else { return Ok(None) };
     let end = (i + 1 + FIX_WINDOW).min(actions.len());
     let window = || (i + 1..end).filter_map(|k| Some((k, actions.get(k)?)));
-    let edited_before = |j: usize| {
-        !f.family.is_file() && (i + 1..j).filter_map(|k| actions.get(k)).any(|a| a.ok() && a.family.edits())
-    };
+    let edited_before =
+        |j: usize| !f.family.is_file() && (i + 1..j).filter_map(|k| actions.get(k)).any(|a| a.ok() && a.family.edits());
     let subs = subs_of(f);
     let fail_end = f.result_seq.unwrap_or(f.call_seq);
     if let Some((j, r)) = window().find(|(_, a)| a.ok() && same_op(f, a)) {
@@ -387,7 +402,15 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
             }
         };
         if let Some((key, display)) = changed {
-            return Ok(Some(Recovery { relation: Relation::With, action: j, retry: Some(j), key, display, flags: None, asked }));
+            return Ok(Some(Recovery {
+                relation: Relation::With,
+                action: j,
+                retry: Some(j),
+                key,
+                display,
+                flags: None,
+                asked,
+            }));
         }
         if let Some((k, a)) = between.iter().rev().find(|(_, a)| !is_look(a)) {
             return Ok(Some(before(*k, a)));
@@ -469,17 +492,26 @@ mod tests {
     fn shown_commands_hide_values_of_one_session() {
         let w = |s: &str| text::parse_command(s).unwrap().words;
         let subs = vec![("spotter-a0y".to_string(), "<branch>")];
-        assert_eq!(show_flags(&w("git push --set-upstream origin spotter-a0y"), &["--set-upstream".into()], &subs), "--set-upstream origin <branch>");
+        assert_eq!(
+            show_flags(&w("git push --set-upstream origin spotter-a0y"), &["--set-upstream".into()], &subs),
+            "--set-upstream origin <branch>"
+        );
         assert_eq!(show_command(&w("git commit -m \"Add tokenizer\n\nlong body\""), &[]), "git commit -m <str>");
-        assert_eq!(show_command(&w("cargo test --manifest-path backend/Cargo.toml"), &[]), "cargo test --manifest-path backend/Cargo.toml");
+        assert_eq!(
+            show_command(&w("cargo test --manifest-path backend/Cargo.toml"), &[]),
+            "cargo test --manifest-path backend/Cargo.toml"
+        );
         assert_eq!(show_command(&w("cat /Users/dain/x.py"), &[]), "cat <path>");
     }
 
     use crate::testkit::Sess;
     use serde_json::json;
 
-    /// (operation, relation, recovery key, display) of each failure.
-    fn recoveries(s: Sess) -> Vec<(String, Option<(Relation, String, String)>)> {
+    /// (relation, recovery key, display) of a recovery.
+    type Seen = Option<(Relation, String, String)>;
+
+    /// (operation, recovery) of each failure.
+    fn recoveries(s: Sess) -> Vec<(String, Seen)> {
         let sd = s.data();
         let actions = crate::actions::actions_of(&sd);
         let mut out = Vec::new();
@@ -489,7 +521,7 @@ mod tests {
             .collect()
     }
 
-    fn one(s: Sess) -> (String, Option<(Relation, String, String)>) {
+    fn one(s: Sess) -> (String, Seen) {
         let mut v = recoveries(s);
         assert_eq!(v.len(), 1, "{v:?}");
         v.remove(0)
@@ -503,15 +535,28 @@ mod tests {
             .sh("python3 manage.py migrate", "OK", false);
         let (op, r) = one(s);
         assert_eq!(op, "python");
-        assert_eq!(r, Some((Relation::Instead, "instead python3 manage.py".into(), "python3 manage.py migrate".into())));
+        assert_eq!(
+            r,
+            Some((Relation::Instead, "instead python3 manage.py".into(), "python3 manage.py migrate".into()))
+        );
     }
 
     #[test]
     fn a_read_of_the_file_before_the_retry_is_before() {
         let s = Sess::new("a")
-            .tool("Edit", json!({"file_path": "/Users/ann/app/src/x.py", "old_string": "a", "new_string": "b"}), "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>", true)
+            .tool(
+                "Edit",
+                json!({"file_path": "/Users/ann/app/src/x.py", "old_string": "a", "new_string": "b"}),
+                "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>",
+                true,
+            )
             .tool("Read", json!({"file_path": "/Users/ann/app/src/x.py"}), "1 a", false)
-            .tool("Edit", json!({"file_path": "/Users/ann/app/src/x.py", "old_string": "a", "new_string": "b"}), "ok", false);
+            .tool(
+                "Edit",
+                json!({"file_path": "/Users/ann/app/src/x.py", "old_string": "a", "new_string": "b"}),
+                "ok",
+                false,
+            );
         let (op, r) = one(s);
         assert_eq!(op, "edit");
         assert_eq!(r, Some((Relation::Before, "before read".into(), "Read".into())));
@@ -519,7 +564,8 @@ mod tests {
 
     #[test]
     fn a_formatter_the_hook_names_is_before_the_commit() {
-        let commit = "git add -A && git commit -m \"$(cat <<'EOF'\nFix parser\n\nSigned-off-by: [REDACTED_EMAIL]\nEOF\n)\"";
+        let commit =
+            "git add -A && git commit -m \"$(cat <<'EOF'\nFix parser\n\nSigned-off-by: [REDACTED_EMAIL]\nEOF\n)\"";
         let s = Sess::new("a")
             .sh(commit, "mix format --check-formatted\n** (Mix) mix format failed due to --check-formatted.\nThe following files are not formatted:\n  * lib/app.ex", true)
             .sh("mix format", "", false)
@@ -543,24 +589,49 @@ mod tests {
     fn a_service_lookup_before_the_retry_is_before_and_a_sibling_tool_is_instead() {
         let s = Sess::new("t1")
             .customer()
-            .tool("modify_pending_order_items", json!({"order_id": "#W1", "new_item_ids": ["3778566150"]}), "Error: New item 3778566150 not found or available", false)
+            .tool(
+                "modify_pending_order_items",
+                json!({"order_id": "#W1", "new_item_ids": ["3778566150"]}),
+                "Error: New item 3778566150 not found or available",
+                false,
+            )
             .tool("get_product_details", json!({"product_id": "4760268021"}), "{\"variants\": {}}", false)
             .user("Go with option B")
-            .tool("modify_pending_order_items", json!({"order_id": "#W1", "new_item_ids": ["5052031638"]}), "{\"status\": \"pending\"}", false);
+            .tool(
+                "modify_pending_order_items",
+                json!({"order_id": "#W1", "new_item_ids": ["5052031638"]}),
+                "{\"status\": \"pending\"}",
+                false,
+            );
         let (op, r) = one(s);
         assert_eq!(op, "modify_pending_order_items");
         assert_eq!(r.map(|r| (r.0, r.1)), Some((Relation::Before, "before get_product_details".into())));
         let s = Sess::new("t2")
             .customer()
             .tool("find_user_id_by_email", json!({"email": "a.b@example.com"}), "Error: User not found", false)
-            .tool("find_user_id_by_name_zip", json!({"first_name": "A", "last_name": "B", "zip": "12345"}), "a_b_1234", false);
+            .tool(
+                "find_user_id_by_name_zip",
+                json!({"first_name": "A", "last_name": "B", "zip": "12345"}),
+                "a_b_1234",
+                false,
+            );
         let (_, r) = one(s);
         assert_eq!(r.map(|r| (r.0, r.1)), Some((Relation::Instead, "instead find_user_id_by_name_zip".into())));
         let s = Sess::new("t3")
             .customer()
-            .tool("find_user_id_by_name_zip", json!({"first_name": "N", "last_name": "I", "zip": "98178"}), "Error: User not found", false)
+            .tool(
+                "find_user_id_by_name_zip",
+                json!({"first_name": "N", "last_name": "I", "zip": "98178"}),
+                "Error: User not found",
+                false,
+            )
             .user("Oh, my zip is 98187.")
-            .tool("find_user_id_by_name_zip", json!({"first_name": "N", "last_name": "I", "zip": "98187"}), "n_i_3850", false);
+            .tool(
+                "find_user_id_by_name_zip",
+                json!({"first_name": "N", "last_name": "I", "zip": "98187"}),
+                "n_i_3850",
+                false,
+            );
         let v = recoveries(s);
         assert_eq!(v[0].1.as_ref().map(|r| (r.0, r.1.as_str())), Some((Relation::With, "with zip")));
     }
@@ -574,7 +645,11 @@ mod tests {
             .sh("cargo build", "Finished", false);
         assert!(recoveries(s).is_empty());
         // The same call worked right away: flaky.
-        let s = Sess::new("b").sh("curl -s localhost:8080/health", "curl: (7) Failed to connect", true).sh("curl -s localhost:8080/health", "ok", false);
+        let s = Sess::new("b").sh("curl -s localhost:8080/health", "curl: (7) Failed to connect", true).sh(
+            "curl -s localhost:8080/health",
+            "ok",
+            false,
+        );
         assert!(recoveries(s).is_empty());
     }
 
@@ -583,5 +658,4 @@ mod tests {
         let s = Sess::new("a").sh("pytest", "ERROR: file not found: tests/x.py", true).sh("git status", "clean", false);
         assert_eq!(one(s), ("pytest".into(), None));
     }
-
 }

@@ -1,5 +1,11 @@
 //! Text utilities: tokenizing, stemming, stop words, shell-command
-//! normalization and RFC 3339 parsing. Pure functions, no allocation tricks.
+//! normalization (compound lines split into their commands, heredocs
+//! skipped), RFC 3339 parsing, and failure text: ANSI stripping, the
+//! telling lines of a failed result ([`line_rank`]), the advice in it
+//! ([`hint_rank`]), and error signatures ([`error_signature`]: the error
+//! with every session-specific value — numbers, ids, hashes, paths, file
+//! names, quoted values, branch names, amounts, dates, e-mails, URLs,
+//! redaction markers, secrets — as a placeholder). Pure functions.
 
 use std::collections::BTreeSet;
 
@@ -526,7 +532,17 @@ pub fn parse_segment(seg: &Segment<'_>) -> Option<Cmd> {
             }
         }
     }
-    Some(Cmd { main, key, verb, flags, tokens, raw: seg.text.to_string(), words, piped: seg.piped, after_pipe: seg.after_pipe })
+    Some(Cmd {
+        main,
+        key,
+        verb,
+        flags,
+        tokens,
+        raw: seg.text.to_string(),
+        words,
+        piped: seg.piped,
+        after_pipe: seg.after_pipe,
+    })
 }
 
 /// Generic sub-tokens that do not by themselves make two commands related.
@@ -621,7 +637,8 @@ pub fn clean_error_line(line: &str) -> String {
     // Shell prefixes.
     loop {
         let before = l.clone();
-        for sh in ["/usr/bin/bash:", "/bin/bash:", "/bin/sh:", "/usr/bin/env:", "bash:", "sh:", "zsh:", "dash:", "ksh:"] {
+        for sh in ["/usr/bin/bash:", "/bin/bash:", "/bin/sh:", "/usr/bin/env:", "bash:", "sh:", "zsh:", "dash:", "ksh:"]
+        {
             if let Some(r) = l.strip_prefix(sh) {
                 let r = r.trim_start();
                 let r = r.strip_prefix("line ").unwrap_or(r);
@@ -790,7 +807,8 @@ pub fn line_rank(line: &str) -> u8 {
     let only_exit = (lower.starts_with("exit code") || lower.starts_with("exit status")) && lower.len() < 24;
     if only_exit
         || boiler.iter().any(|b| lower.starts_with(b))
-        || (lower.starts_with('=') || lower.starts_with('-') || lower.starts_with('_')) && lower.ends_with(['=', '-', '_'])
+        || (lower.starts_with('=') || lower.starts_with('-') || lower.starts_with('_'))
+            && lower.ends_with(['=', '-', '_'])
         || lower.contains("test session starts")
     {
         return 0;
@@ -828,8 +846,25 @@ pub fn hint_rank(line: &str) -> u8 {
         return 3;
     }
     let starts = [
-        "hint:", "help:", "tip:", "try ", "to fix", "to resolve", "use ", "run ", "please ", "consider ", "you can ",
-        "you may ", "you might ", "you need to", "you must", "make sure", "to push ", "perhaps ", "maybe ",
+        "hint:",
+        "help:",
+        "tip:",
+        "try ",
+        "to fix",
+        "to resolve",
+        "use ",
+        "run ",
+        "please ",
+        "consider ",
+        "you can ",
+        "you may ",
+        "you might ",
+        "you need to",
+        "you must",
+        "make sure",
+        "to push ",
+        "perhaps ",
+        "maybe ",
     ];
     if starts.iter().any(|p| l.starts_with(p)) {
         return 2;
@@ -854,12 +889,99 @@ pub fn ranked_lines(text: &str) -> Vec<(&str, u8)> {
 
 /// Common file extensions: `name.ext` with one of these is a file name.
 const FILE_EXTS: &[&str] = &[
-    "py", "pyi", "js", "mjs", "cjs", "ts", "tsx", "jsx", "rs", "go", "java", "kt", "rb", "php", "c", "h", "cc", "cpp",
-    "hpp", "cs", "swift", "dart", "ex", "exs", "erl", "lua", "pl", "r", "scala", "sh", "bash", "zsh", "ps1", "json",
-    "jsonl", "yaml", "yml", "toml", "ini", "cfg", "conf", "env", "xml", "html", "htm", "css", "scss", "sass", "less",
-    "vue", "svelte", "md", "mdx", "rst", "txt", "csv", "tsv", "log", "sql", "db", "sqlite", "lock", "proto", "tf",
-    "gradle", "ipynb", "svg", "png", "jpg", "jpeg", "gif", "pdf", "zip", "tar", "gz", "tgz", "whl", "jar", "so",
-    "dll", "exe", "mod", "sum", "wasm", "traj", "pem", "key", "crt", "patch", "diff", "bak", "tmp", "dockerfile",
+    "py",
+    "pyi",
+    "js",
+    "mjs",
+    "cjs",
+    "ts",
+    "tsx",
+    "jsx",
+    "rs",
+    "go",
+    "java",
+    "kt",
+    "rb",
+    "php",
+    "c",
+    "h",
+    "cc",
+    "cpp",
+    "hpp",
+    "cs",
+    "swift",
+    "dart",
+    "ex",
+    "exs",
+    "erl",
+    "lua",
+    "pl",
+    "r",
+    "scala",
+    "sh",
+    "bash",
+    "zsh",
+    "ps1",
+    "json",
+    "jsonl",
+    "yaml",
+    "yml",
+    "toml",
+    "ini",
+    "cfg",
+    "conf",
+    "env",
+    "xml",
+    "html",
+    "htm",
+    "css",
+    "scss",
+    "sass",
+    "less",
+    "vue",
+    "svelte",
+    "md",
+    "mdx",
+    "rst",
+    "txt",
+    "csv",
+    "tsv",
+    "log",
+    "sql",
+    "db",
+    "sqlite",
+    "lock",
+    "proto",
+    "tf",
+    "gradle",
+    "ipynb",
+    "svg",
+    "png",
+    "jpg",
+    "jpeg",
+    "gif",
+    "pdf",
+    "zip",
+    "tar",
+    "gz",
+    "tgz",
+    "whl",
+    "jar",
+    "so",
+    "dll",
+    "exe",
+    "mod",
+    "sum",
+    "wasm",
+    "traj",
+    "pem",
+    "key",
+    "crt",
+    "patch",
+    "diff",
+    "bak",
+    "tmp",
+    "dockerfile",
 ];
 
 fn is_email(t: &str) -> bool {
@@ -894,7 +1016,12 @@ fn is_amount(t: &str) -> bool {
     let currency = body.len() != t.len();
     let digits = body.chars().filter(char::is_ascii_digit).count();
     let ok = digits > 0 && body.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.');
-    ok && (currency || (body.contains(',') && body.split(',').skip(1).all(|g| g.len() == 3 || g.starts_with(|c: char| c.is_ascii_digit()) && g.split('.').next().is_some_and(|x| x.len() == 3))))
+    ok && (currency
+        || (body.contains(',')
+            && body.split(',').skip(1).all(|g| {
+                g.len() == 3
+                    || g.starts_with(|c: char| c.is_ascii_digit()) && g.split('.').next().is_some_and(|x| x.len() == 3)
+            })))
 }
 
 fn is_hash(t: &str) -> bool {
@@ -1033,8 +1160,10 @@ fn peel(tok: &str) -> (&str, &str, &str) {
 }
 
 const BRANCH_WORDS: &[&str] = &["branch", "branches", "upstream", "checkout", "tracking"];
-const NOT_BRANCH: &[&str] =
-    &["the", "a", "an", "is", "has", "to", "of", "and", "or", "name", "named", "with", "from", "for", "<str>", "on", "branch", "branches", "is", "was", "not"];
+const NOT_BRANCH: &[&str] = &[
+    "the", "a", "an", "is", "has", "to", "of", "and", "or", "name", "named", "with", "from", "for", "<str>", "on",
+    "branch", "branches", "is", "was", "not",
+];
 
 /// Reduces an error line to its signature: the line cleaned (see
 /// [`clean_error_line`]), then quoted strings → `<str>` (`<branch>` after
@@ -1067,9 +1196,15 @@ pub fn error_signature(line: &str) -> ErrorSig {
             });
             if let Some(end) = end {
                 let inner: String = chars.get(i + 1..end).map(|s| s.iter().collect()).unwrap_or_default();
-                let before_word =
-                    cur.split_whitespace().last().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase());
-                let ph = if before_word.as_deref().is_some_and(|w| BRANCH_WORDS.contains(&w)) { "<branch>" } else { "<str>" };
+                let before_word = cur
+                    .split_whitespace()
+                    .last()
+                    .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase());
+                let ph = if before_word.as_deref().is_some_and(|w| BRANCH_WORDS.contains(&w)) {
+                    "<branch>"
+                } else {
+                    "<str>"
+                };
                 pieces.push((std::mem::take(&mut cur), None));
                 let quoted: String = chars.get(i..=end).map(|s| s.iter().collect()).unwrap_or_default();
                 subs.push((inner.clone(), ph));
@@ -1130,7 +1265,10 @@ pub fn error_signature(line: &str) -> ErrorSig {
             match ph {
                 Some(p) => {
                     subs.push((core.to_string(), p));
-                    let small = p == "<n>" && core.chars().all(|c| c.is_ascii_digit()) && core.len() <= 3;
+                    // Small numbers (exit and status codes, counts) are kept, not positions.
+                    let position = ["line", "lines", "column", "col", "offset", "position", "char", "row"]
+                        .contains(&prev_word.to_lowercase().as_str());
+                    let small = p == "<n>" && core.chars().all(|c| c.is_ascii_digit()) && core.len() <= 3 && !position;
                     let shown = if small { core } else { p };
                     display.push_str(lead);
                     display.push_str(shown);
@@ -1158,7 +1296,12 @@ pub fn error_signature(line: &str) -> ErrorSig {
     let key = canonical_not_found(&squash(&key));
     let key = key.trim_end_matches(['.', ':', ';', ',', ' ']).to_string();
     let key: String = key.chars().take(160).collect();
-    ErrorSig { key, display: shorten(&squash(&display), 100), display_words: shorten(&squash(&display_words), 100), subs }
+    ErrorSig {
+        key,
+        display: shorten(&squash(&display), 100),
+        display_words: shorten(&squash(&display_words), 100),
+        subs,
+    }
 }
 
 /// One form for a shell's "command not found" (`X: command not found`,
@@ -1214,11 +1357,8 @@ pub fn shorten(s: &str, max: usize) -> String {
 /// ellipsis added (a quote must be the event's own text).
 pub fn excerpt(line: &str, max: usize) -> String {
     let line = line.trim();
-    let part = if line.contains('\u{1b}') {
-        line.split('\u{1b}').max_by_key(|p| p.len()).unwrap_or(line)
-    } else {
-        line
-    };
+    let part =
+        if line.contains('\u{1b}') { line.split('\u{1b}').max_by_key(|p| p.len()).unwrap_or(line) } else { line };
     let part = part.trim();
     if part.chars().count() <= max {
         return part.to_string();
@@ -1369,7 +1509,10 @@ mod tests {
         assert_eq!(t("a || b; c & d"), vec!["a", "b", "c", "d"]);
         assert_eq!(t("(source .venv/bin/activate && pytest -x)"), vec!["source .venv/bin/activate", "pytest -x"]);
         assert_eq!(t("echo \"a && b; c\" && ls"), vec!["echo \"a && b; c\"", "ls"]);
-        assert_eq!(t("x=$(git rev-parse HEAD && echo) && git push"), vec!["x=$(git rev-parse HEAD && echo)", "git push"]);
+        assert_eq!(
+            t("x=$(git rev-parse HEAD && echo) && git push"),
+            vec!["x=$(git rev-parse HEAD && echo)", "git push"]
+        );
         assert_eq!(t("npm test &> out.log; ls # a comment && rm -rf /"), vec!["npm test &> out.log", "ls"]);
         // A commit message written through a heredoc is not commands.
         let commit = "git add -A && git commit -m \"$(cat <<'EOF'\nFix: rm -rf all; push\n\nCo-Authored-By: x\nEOF\n)\" && git push";
@@ -1399,7 +1542,10 @@ mod tests {
 
     #[test]
     fn ansi_codes_are_stripped() {
-        assert_eq!(strip_ansi("\u{1b}[1mPostToolUse:Edit\u{1b}[22m [uv run ruff format] ok"), "PostToolUse:Edit [uv run ruff format] ok");
+        assert_eq!(
+            strip_ansi("\u{1b}[1mPostToolUse:Edit\u{1b}[22m [uv run ruff format] ok"),
+            "PostToolUse:Edit [uv run ruff format] ok"
+        );
         assert_eq!(strip_ansi("\u{1b}]0;title\u{7}plain"), "plain");
     }
 
@@ -1412,19 +1558,43 @@ mod tests {
             ("Error: User not found", "error: user not found"),
             ("Error: New item 5248424711 not found or available", "error: new item <n> not found or available"),
             ("<tool_use_error>String to replace not found in file.", "string to replace not found in file"),
-            ("<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>", "file has not been read yet. read it first before writing to it"),
-            ("Found 2 matches of the string to replace, but replace_all is false.", "found <n> matches of the string to replace, but replace_all is false"),
+            (
+                "<tool_use_error>File has not been read yet. Read it first before writing to it.</tool_use_error>",
+                "file has not been read yet. read it first before writing to it",
+            ),
+            (
+                "Found 2 matches of the string to replace, but replace_all is false.",
+                "found <n> matches of the string to replace, but replace_all is false",
+            ),
             ("/bin/bash: line 1: pytest: command not found", "pytest: command not found"),
             ("zsh:1: operation not permitted: ps", "operation not permitted: ps"),
             ("(eval):cd:1: no such file or directory: test", "cd: no such file or directory: test"),
             ("tests/basic/test_repomap.py:332:20: F821 undefined name 'GitRepo'", "f821 undefined name <str>"),
-            ("aider/analytics.py:12:1: E402 module level import not at top of file", "e402 module level import not at top of file"),
-            ("## SearchReplaceNoExactMatch: This SEARCH block failed to exactly match lines in aider/main.py", "searchreplacenoexactmatch: this search block failed to exactly match lines in <path>"),
+            (
+                "aider/analytics.py:12:1: E402 module level import not at top of file",
+                "e402 module level import not at top of file",
+            ),
+            (
+                "## SearchReplaceNoExactMatch: This SEARCH block failed to exactly match lines in aider/main.py",
+                "searchreplacenoexactmatch: this search block failed to exactly match lines in <path>",
+            ),
             ("Request failed with status code 404", "request failed with status code <n>"),
-            ("fatal: The current branch spotter-a0y has no upstream branch.", "fatal: the current branch <branch> has no upstream branch"),
-            ("error: failed to push some refs to 'git@github.com:acme/app.git'", "error: failed to push some refs to <str>"),
-            ("Shell dce0af is not running, so cannot be killed (status: killed)", "shell <hash> is not running, so cannot be killed (status: killed)"),
-            ("Error: Payment amount does not add up: $1,160.00 vs $1150", "error: payment amount does not add up: <amount> vs <amount>"),
+            (
+                "fatal: The current branch spotter-a0y has no upstream branch.",
+                "fatal: the current branch <branch> has no upstream branch",
+            ),
+            (
+                "error: failed to push some refs to 'git@github.com:acme/app.git'",
+                "error: failed to push some refs to <str>",
+            ),
+            (
+                "Shell dce0af is not running, so cannot be killed (status: killed)",
+                "shell <hash> is not running, so cannot be killed (status: killed)",
+            ),
+            (
+                "Error: Payment amount does not add up: $1,160.00 vs $1150",
+                "error: payment amount does not add up: <amount> vs <amount>",
+            ),
             ("Error: user jane.doe@example.com not found", "error: user <email> not found"),
             ("Reservation ABC123 failed on 2024-05-01 at 10:30", "reservation abc123 failed on <date> at <time>"),
             ("Author: [REDACTED_EMAIL] rejected", "author: <email> rejected"),
@@ -1440,8 +1610,14 @@ mod tests {
             ("Error: New item 3778566150 not found or available", "Error: New item 1434748144 not found or available"),
             ("F821 undefined name 'SwitchCoder'", "aider/main.py:10:5: F821 undefined name 'sys'"),
             ("Request failed with status code 403", "Request failed with status code 504"),
-            ("fatal: The current branch feature/login has no upstream branch.", "fatal: The current branch fix/typo has no upstream branch."),
-            ("ls: cannot access '/Users/ann/x/*.jsonl': No such file", "ls: cannot access '/home/bob/y.jsonl': No such file"),
+            (
+                "fatal: The current branch feature/login has no upstream branch.",
+                "fatal: The current branch fix/typo has no upstream branch.",
+            ),
+            (
+                "ls: cannot access '/Users/ann/x/*.jsonl': No such file",
+                "ls: cannot access '/home/bob/y.jsonl': No such file",
+            ),
             ("bash: docker-compose: command not found", "zsh: command not found: docker-compose"),
             ("/bin/sh: 1: python: not found", "bash: python: command not found"),
         ];
@@ -1471,6 +1647,8 @@ mod tests {
         let s = error_signature("fatal: The current branch spotter-a0y has no upstream branch.");
         assert!(s.subs.contains(&("spotter-a0y".to_string(), "<branch>")), "{:?}", s.subs);
         assert!(!s.display.contains("spotter"));
+        let s = error_signature("F811 redefinition of unused 'x' from line 17");
+        assert_eq!(s.display, "F811 redefinition of unused <str> from line <n>");
     }
 
     #[test]
@@ -1525,5 +1703,4 @@ mod tests {
         assert!(l.contains(&excerpt(l, 30)));
         assert_eq!(excerpt("\u{1b}[1mStop hook\u{1b}[22m failed: pyright errors", 80), "[22m failed: pyright errors");
     }
-
 }

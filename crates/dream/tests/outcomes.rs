@@ -143,7 +143,11 @@ fn failing_shapes_become_cautions_and_only_succeeding_ones_procedures() {
         assert_eq!(e.events.len(), 1, "one event per evidence: {e:?}");
     }
     for b in ["b0", "b1", "b2", "b3"] {
-        assert!(c.evidence.iter().any(|e| e.session == b && e.quote.contains("helm upgrade")), "{b}: {:#?}", c.evidence);
+        assert!(
+            c.evidence.iter().any(|e| e.session == b && e.quote.contains("helm upgrade")),
+            "{b}: {:#?}",
+            c.evidence
+        );
     }
     assert_eq!(p.stats["sessions_with_outcome"], json!(9));
     assert_eq!(p.stats["failed_sessions"], json!(5));

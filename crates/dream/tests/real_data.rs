@@ -64,7 +64,9 @@ fn run(sessions: &[NewSession], min_support: u32) -> Proposal {
     let mut snap = Snapshot::from_new_sessions(0, sessions, Vec::new(), "2026-06-01T00:00:00Z");
     snap.outcomes = sessions
         .iter()
-        .filter_map(|s| Some((s.id.clone(), SessionOutcome { score: s.outcome.as_ref()?.score, label: "reward".into() })))
+        .filter_map(|s| {
+            Some((s.id.clone(), SessionOutcome { score: s.outcome.as_ref()?.score, label: "reward".into() }))
+        })
         .collect();
     let cfg = DreamConfig { now: "2026-06-01T00:00:00Z".into(), min_support, ..DreamConfig::default() };
     dream(&snap, &cfg, "real").unwrap()
@@ -124,7 +126,10 @@ fn service_agent_tool_errors_across_tasks_become_lessons() {
     let m = mistakes(&p);
     let texts: Vec<&str> = m.iter().map(|o| o.text.as_str()).collect();
     assert!(m.len() >= 3, "{texts:#?}");
-    assert!(texts.iter().any(|t| t.contains("modify_pending_order_items") && t.contains("get_product_details")), "{texts:#?}");
+    assert!(
+        texts.iter().any(|t| t.contains("modify_pending_order_items") && t.contains("get_product_details")),
+        "{texts:#?}"
+    );
     assert!(texts.iter().any(|t| t.starts_with("`find_user_id_by_name_zip` fails")), "{texts:#?}");
 }
 

@@ -80,7 +80,7 @@ fn informative(key: &str) -> bool {
 /// The longest run of `display` without a placeholder, lowercased.
 fn error_core(display: &str) -> String {
     display
-        .split(|c| c == '<' || c == '>')
+        .split(['<', '>'])
         .step_by(2)
         .map(|s| s.trim_matches(|c: char| !c.is_alphanumeric()))
         .max_by_key(|s| s.len())
@@ -102,11 +102,8 @@ fn condition(fails: &[&Action], ok: Option<&Shapes>) -> String {
         if crate::recovery::ignored_arg(k) {
             continue;
         }
-        let shapes: BTreeSet<String> = fails
-            .iter()
-            .filter_map(|a| a.input.as_object()?.get(k.as_str()))
-            .map(crate::text::value_shape)
-            .collect();
+        let shapes: BTreeSet<String> =
+            fails.iter().filter_map(|a| a.input.as_object()?.get(k.as_str())).map(crate::text::value_shape).collect();
         let Some(good) = ok.get(k.as_str()) else { continue };
         if shapes.len() == 1 && fails.len() >= 2 {
             if let Some(s) = shapes.iter().next() {
@@ -118,6 +115,15 @@ fn condition(fails: &[&Action], ok: Option<&Shapes>) -> String {
         }
     }
     String::new()
+}
+
+/// An advice line seen in the group's failures.
+struct HintSeen<'c> {
+    units: BTreeSet<usize>,
+    display: &'c str,
+    /// The line as it stands in one result, and where: (session, result event).
+    line: &'c str,
+    at: (usize, Option<u32>),
 }
 
 struct Member<'c> {
@@ -136,7 +142,8 @@ impl Mistakes {
         // Successful calls of each non-shell tool, by argument shape.
         let mut ok_shapes: HashMap<&str, Shapes> = HashMap::new();
         for s in &ctx.sessions {
-            for a in s.actions.iter().filter(|a| a.ok() && matches!(a.family, Family::Api | Family::Mcp | Family::Web)) {
+            for a in s.actions.iter().filter(|a| a.ok() && matches!(a.family, Family::Api | Family::Mcp | Family::Web))
+            {
                 let Some(m) = a.input.as_object() else { continue };
                 let e = ok_shapes.entry(a.tool.as_str()).or_default();
                 for (k, v) in m {
@@ -181,7 +188,11 @@ impl Mistakes {
                 .filter(|(_, (u, _))| u.len() >= 2 || u.len() * 2 >= by_unit.len())
                 .map(|(k, (u, ms))| (*k, u.len(), ms.clone()));
             let informative_err = informative(err_key);
-            let strong_fix = best.as_ref().and_then(|(_, _, ms)| ms.first()).and_then(|m| m.inst.recovery.as_ref()).is_some_and(|r| r.relation != Relation::Before);
+            let strong_fix = best
+                .as_ref()
+                .and_then(|(_, _, ms)| ms.first())
+                .and_then(|m| m.inst.recovery.as_ref())
+                .is_some_and(|r| r.relation != Relation::Before);
             if !informative_err && !strong_fix {
                 continue;
             }
@@ -208,13 +219,20 @@ impl Mistakes {
             let words = words_units.iter().max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
             let err_display = match words {
                 Some((w, u)) if u.len() >= 2 => (*w).to_string(),
-                _ => most_common(members.iter().filter_map(|m| sig_of(m).map(|s| s.display.as_str()))).unwrap_or_default(),
+                _ => most_common(members.iter().filter_map(|m| sig_of(m).map(|s| s.display.as_str())))
+                    .unwrap_or_default(),
             };
             let fails: Vec<&Action> = members.iter().map(|m| m.action).collect();
-            let cond = if matches!(fa.family, Family::Api | Family::Mcp) { condition(&fails, ok_shapes.get(fa.tool.as_str())) } else { String::new() };
+            let cond = if matches!(fa.family, Family::Api | Family::Mcp) {
+                condition(&fails, ok_shapes.get(fa.tool.as_str()))
+            } else {
+                String::new()
+            };
             let customers = by_unit
                 .values()
-                .filter(|si| ctx.sessions.get(**si).is_some_and(|s| s.data.session.counterpart == Some(Counterpart::Customer)))
+                .filter(|si| {
+                    ctx.sessions.get(**si).is_some_and(|s| s.data.session.counterpart == Some(Counterpart::Customer))
+                })
                 .count();
             let who = if customers * 2 > by_unit.len() { "customer" } else { "user" };
             let rec = best.as_ref().and_then(|(_, _, ms)| {
@@ -224,18 +242,23 @@ impl Mistakes {
                 Some((r, ra))
             });
             // The error's own advice, when the same one recurs (no recovery seen).
-            let mut hint_units: BTreeMap<(u8, &str), (BTreeSet<usize>, &str, u32, usize)> = BTreeMap::new();
+            let mut hint_units: BTreeMap<(u8, &str), HintSeen<'_>> = BTreeMap::new();
             for m in members {
                 for h in &m.action.hints {
-                    let e = hint_units.entry((h.rank, h.sig.key.as_str())).or_insert((BTreeSet::new(), h.sig.display_words.as_str(), m.action.result_seq.unwrap_or(0), m.inst.session));
-                    e.0.insert(unit(m.inst.session));
+                    let e = hint_units.entry((h.rank, h.sig.key.as_str())).or_insert_with(|| HintSeen {
+                        units: BTreeSet::new(),
+                        display: h.sig.display_words.as_str(),
+                        line: h.line.as_str(),
+                        at: (m.inst.session, m.action.result_seq),
+                    });
+                    e.units.insert(unit(m.inst.session));
                 }
             }
             let hint = hint_units
                 .iter()
-                .filter(|(_, (u, ..))| u.len() >= 2 || u.len() * 2 >= by_unit.len())
-                .max_by(|a, b| (a.0 .0, a.1 .0.len()).cmp(&(b.0 .0, b.1 .0.len())).then(b.0 .1.cmp(a.0 .1)))
-                .map(|(_, (_, d, ..))| crate::text::shorten(d, 90));
+                .filter(|(_, h)| h.units.len() >= 2 || h.units.len() * 2 >= by_unit.len())
+                .max_by(|a, b| (a.0 .0, a.1.units.len()).cmp(&(b.0 .0, b.1.units.len())).then(b.0 .1.cmp(a.0 .1)))
+                .map(|(_, h)| h);
             let mut err_shown = err_display.clone();
             let text = loop {
                 let subject = if err_shown.is_empty() || !informative_err {
@@ -245,11 +268,18 @@ impl Mistakes {
                 };
                 let fix_display = |r: &crate::recovery::Recovery| {
                     // The most common display among the winning recovery's instances.
-                    let ds = best.iter().flat_map(|(_, _, ms)| ms.iter()).filter_map(|m| m.inst.recovery.as_ref()).filter(|x| x.key == r.key).map(|x| x.display.as_str());
+                    let ds = best
+                        .iter()
+                        .flat_map(|(_, _, ms)| ms.iter())
+                        .filter_map(|m| m.inst.recovery.as_ref())
+                        .filter(|x| x.key == r.key)
+                        .map(|x| x.display.as_str());
                     most_common(ds).unwrap_or_else(|| r.display.clone())
                 };
-                let t = match (rec, &hint) {
-                    (None, Some(h)) => format!("{subject}; the error suggests: '{h}'"),
+                let t = match (rec, hint) {
+                    (None, Some(h)) => {
+                        format!("{subject}; the error suggests: '{}'", crate::text::shorten(h.display, 90))
+                    }
                     (None, None) => format!("{subject}."),
                     (Some((r, ra)), _) => {
                         let d = fix_display(r);
@@ -258,7 +288,9 @@ impl Mistakes {
                             Relation::Before if ra.family == Family::FileRead => {
                                 format!("{subject}: Read the file with `{d}` before `{op_display}`.")
                             }
-                            Relation::Before if ra.cmd.is_some() => format!("{subject}: run `{d}` before `{op_display}`."),
+                            Relation::Before if ra.cmd.is_some() => {
+                                format!("{subject}: run `{d}` before `{op_display}`.")
+                            }
                             Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
                             Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
                                 format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
@@ -281,9 +313,25 @@ impl Mistakes {
                 if !done.insert(m.inst.session) {
                     continue;
                 }
-                let (Some(s), Some(e)) = (ctx.sessions.get(m.inst.session), m.action.errors.get(m.inst.error)) else { continue };
+                let (Some(s), Some(e)) = (ctx.sessions.get(m.inst.session), m.action.errors.get(m.inst.error)) else {
+                    continue;
+                };
                 let Some(seq) = m.action.result_seq else { continue };
-                evidence.push(Evidence { session: s.id().to_string(), events: vec![seq], quote: crate::text::excerpt(&e.line, 300) });
+                evidence.push(Evidence {
+                    session: s.id().to_string(),
+                    events: vec![seq],
+                    quote: crate::text::excerpt(&e.line, 300),
+                });
+            }
+            // The advice quoted in the text, from one event that says it.
+            if let (None, Some(h)) = (rec, hint) {
+                if let (Some(s), (_, Some(seq))) = (ctx.sessions.get(h.at.0), h.at) {
+                    evidence.push(Evidence {
+                        session: s.id().to_string(),
+                        events: vec![seq],
+                        quote: crate::text::excerpt(h.line, 300),
+                    });
+                }
             }
             let mut shown_fix: BTreeSet<usize> = BTreeSet::new();
             if let Some((_, _, ms)) = &best {
@@ -376,7 +424,10 @@ mod tests {
         assert!(!informative("exit code <n>"));
         assert!(!informative("error: failed"));
         assert!(informative("f821 undefined name <str>"));
-        assert_eq!(error_core("File has not been read yet. Read it first before writing to it."), "file has not been read yet. read it first before writing to it");
+        assert_eq!(
+            error_core("File has not been read yet. Read it first before writing to it."),
+            "file has not been read yet. read it first before writing to it"
+        );
         assert_eq!(error_core("Error: New item <n> not found or available"), "not found or available");
     }
 
@@ -406,7 +457,14 @@ mod tests {
     }
 
     fn values() -> impl Strategy<Value = Values> {
-        ("[a-z]{3,8}-[a-z][0-9][a-z0-9]{1,3}", "[a-z]{3,7}\\.[a-z]{3,7}[0-9]{2}", "[a-z]{4,8}", "[0-9]{7}", "[0-9a-f]{7,12}", "[A-Z][a-z]{4,9} [a-z]{4,9} [a-z]{3,9}")
+        (
+            "[a-z]{3,8}-[a-z][0-9][a-z0-9]{1,3}",
+            "[a-z]{3,7}\\.[a-z]{3,7}[0-9]{2}",
+            "[a-z]{4,8}",
+            "[0-9]{7}",
+            "[0-9a-f]{7,12}",
+            "[A-Z][a-z]{4,9} [a-z]{4,9} [a-z]{3,9}",
+        )
             .prop_map(|(branch, user, home, order, hash, message)| Values {
                 branch,
                 email: format!("{user}@example.org"),
@@ -418,16 +476,34 @@ mod tests {
     }
 
     fn session(i: usize, v: &Values) -> NewSession {
-        let commit = format!("git commit -m \"$(cat <<'EOF'\n{}\n\nCo-Authored-By: [REDACTED_EMAIL]\nEOF\n)\"", v.message);
+        let commit =
+            format!("git commit -m \"$(cat <<'EOF'\n{}\n\nCo-Authored-By: [REDACTED_EMAIL]\nEOF\n)\"", v.message);
         Sess::new(&format!("s{i}"))
             .user(&format!("task {i}"))
             .sh("git push", &format!("fatal: The current branch {} has no upstream branch.", v.branch), true)
             .sh(&format!("git push --set-upstream origin {}", v.branch), "ok", false)
-            .sh(&commit, &format!("[REDACTED_EMAIL] {} rejected: mix format --check-formatted failed for {}/app/lib/a.ex", v.hash, v.home), true)
+            .sh(
+                &commit,
+                &format!(
+                    "[REDACTED_EMAIL] {} rejected: mix format --check-formatted failed for {}/app/lib/a.ex",
+                    v.hash, v.home
+                ),
+                true,
+            )
             .sh("mix format", "", false)
             .sh(&commit, "ok", false)
-            .tool("get_order_details", json!({ "order_id": v.order }), &format!("Error: Order {} not found for {}", v.order, v.email), false)
-            .tool("Read", json!({ "file_path": format!("{}/app/README.md", v.home) }), &format!("<tool_use_error>File does not exist: {}/app/README.md</tool_use_error>", v.home), true)
+            .tool(
+                "get_order_details",
+                json!({ "order_id": v.order }),
+                &format!("Error: Order {} not found for {}", v.order, v.email),
+                false,
+            )
+            .tool(
+                "Read",
+                json!({ "file_path": format!("{}/app/README.md", v.home) }),
+                &format!("<tool_use_error>File does not exist: {}/app/README.md</tool_use_error>", v.home),
+                true,
+            )
             .tool("Glob", json!({ "pattern": "**/README*" }), "docs/README.md", false)
             .build()
     }
@@ -467,9 +543,20 @@ mod tests {
         let ops = run(&sessions, 3);
         let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
         assert!(texts.contains(&"`git push` fails with 'fatal: The current branch <branch> has no upstream branch.': run it with `--set-upstream origin <branch>`: `git push --set-upstream origin <branch>`."), "{texts:#?}");
-        assert!(texts.iter().any(|t| t.starts_with("`git commit` fails with") && t.ends_with("run `mix format` before `git commit`.")), "{texts:#?}");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("`git commit` fails with")
+                    && t.ends_with("run `mix format` before `git commit`.")),
+            "{texts:#?}"
+        );
         assert!(texts.contains(&"`Read` fails with 'File does not exist: <path>': use `Glob` instead."), "{texts:#?}");
-        assert!(texts.iter().any(|t| t.starts_with("`get_order_details` fails with 'Error: Order <id> not found for <email>'")), "{texts:#?}");
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.starts_with("`get_order_details` fails with 'Error: Order <id> not found for <email>'")),
+            "{texts:#?}"
+        );
         for o in &ops {
             assert!(o.tags.iter().any(|t| ["before", "with", "instead", "none"].contains(&t.as_str())), "{:?}", o.tags);
         }
@@ -483,17 +570,28 @@ mod tests {
                 .customer()
                 .user(&format!("Where is my order {order}? (task {i})"))
                 .tool("get_order_details", json!({ "order_id": order }), "Error: Order not found", false)
-                .tool("get_order_details", json!({ "order_id": format!("#W{order}") }), "{\"status\": \"delivered\"}", false)
+                .tool(
+                    "get_order_details",
+                    json!({ "order_id": format!("#W{order}") }),
+                    "{\"status\": \"delivered\"}",
+                    false,
+                )
                 .build()
         };
         let other = |i: usize| {
             Sess::new(&format!("ok-{i}"))
                 .customer()
                 .user("hello")
-                .tool("get_order_details", json!({ "order_id": format!("#W{}", 9000000 + i) }), "{\"status\": \"pending\"}", false)
+                .tool(
+                    "get_order_details",
+                    json!({ "order_id": format!("#W{}", 9000000 + i) }),
+                    "{\"status\": \"pending\"}",
+                    false,
+                )
                 .build()
         };
-        let mut sessions: Vec<NewSession> = ["9502127", "1234567", "7654321"].iter().enumerate().map(|(i, o)| s(i, o)).collect();
+        let mut sessions: Vec<NewSession> =
+            ["9502127", "1234567", "7654321"].iter().enumerate().map(|(i, o)| s(i, o)).collect();
         sessions.extend((0..3).map(other));
         let ops = run(&sessions, 3);
         assert_eq!(ops.len(), 1, "{ops:#?}");
@@ -509,12 +607,20 @@ mod tests {
                 .tool("get_order_details", json!({ "order_id": order }), "Error: Order not found", false)
                 .build()
         };
-        let mut sessions: Vec<NewSession> = ["9502127", "1234567", "7654321"].iter().enumerate().map(|(i, o)| s(i, o)).collect();
+        let mut sessions: Vec<NewSession> =
+            ["9502127", "1234567", "7654321"].iter().enumerate().map(|(i, o)| s(i, o)).collect();
         sessions.extend((0..3).map(other));
         let ops = run(&sessions, 3);
         assert_eq!(ops.len(), 1, "{ops:#?}");
-        assert_eq!(ops[0].text, "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`).");
-        assert!(ops[0].evidence.iter().all(|e| e.events.len() == 1 && e.quote == "Error: Order not found"), "{:#?}", ops[0].evidence);
+        assert_eq!(
+            ops[0].text,
+            "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`)."
+        );
+        assert!(
+            ops[0].evidence.iter().all(|e| e.events.len() == 1 && e.quote == "Error: Order not found"),
+            "{:#?}",
+            ops[0].evidence
+        );
     }
 
     #[test]
@@ -554,5 +660,4 @@ mod tests {
         assert_eq!(ops.len(), 1, "{ops:#?}");
         assert_eq!(ops[0].text, "`aider` fails with 'SearchReplaceNoExactMatch: This SEARCH block failed to exactly match lines in <path>'; the error suggests: 'Did you mean to match some of these actual lines from <path>?'");
     }
-
 }
