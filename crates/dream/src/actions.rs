@@ -24,8 +24,9 @@
 //! - *no match*: `grep`/`rg`/`diff`/`test`... exiting 1 with nothing else
 //!   said is an answer, not an error ([`Outcome::Ok`]);
 //! - *transient* errors of a provider or network (overloaded, rate limit,
-//!   timeouts, 502/503/504) stay failures but are marked
-//!   [`Action::transient`]: no lesson is drawn from them;
+//!   timeouts, 502/503/504) and calls cancelled because a parallel call
+//!   failed stay failures but are marked [`Action::transient`]: no lesson
+//!   is drawn from them;
 //! - *test failures*: a test runner's output that shows tests ran and
 //!   failed (a session header, a failures summary, assertion errors) is
 //!   the code under test failing, not the call ([`Action::test_failure`]),
@@ -348,8 +349,13 @@ const REJECTIONS: &[&str] = &[
     "[operation cancelled]",
 ];
 
-/// A rejection and the user's reason, if the result says so.
-fn rejection(text: &str, is_error: bool) -> Option<Option<String>> {
+/// Words a person writes and a tool does not.
+const PROSE: &[&str] =
+    &["i", "i'm", "i'd", "we", "we're", "let's", "please", "you", "your", "wait", "actually", "also", "too", "instead"];
+
+/// A rejection and the user's reason, if the result says so. `shell`: the
+/// call ran a command (only then can a typed message replace its result).
+fn rejection(text: &str, is_error: bool, shell: bool) -> Option<Option<String>> {
     let lower: String = text.chars().take(1000).collect::<String>().to_lowercase();
     // Only an error result that *is* the harness's rejection notice: a file
     // or a log that merely contains these words is output, not a rejection.
@@ -363,11 +369,16 @@ fn rejection(text: &str, is_error: bool) -> Option<Option<String>> {
             .filter(|r| !r.is_empty());
         return Some(reason);
     }
-    // A user who types instead of letting the call run: the whole error
-    // result is their prose, with no error wording, no exit status.
+    // A user who types instead of letting a command run: the whole error
+    // result is their prose — a person's words, no error wording, no exit
+    // status.
     let words = text.split_whitespace().count();
     let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+    let personal = lower.split(|c: char| !(c.is_alphanumeric() || c == '\'')).any(|w| PROSE.contains(&w))
+        || lower.trim_end().ends_with('?');
     if is_error
+        && shell
+        && personal
         && (3..=80).contains(&words)
         && lines <= 3
         && !lower.contains("exit code")
@@ -399,6 +410,9 @@ fn exit_code(lower: &str) -> Option<i64> {
 }
 
 const TRANSIENT: &[&str] = &[
+    // A call cancelled because a sibling call of the same turn failed.
+    "cancelled: parallel tool call",
+    "canceled: parallel tool call",
     "overloaded",
     "rate limit",
     "rate_limit",
@@ -578,7 +592,7 @@ fn new_action(tool: String, input: serde_json::Value, seq: u32, called: bool) ->
 /// Records a result on its action (see the module docs for the rules).
 fn settle(a: &mut Action, text: &str, is_error: bool, seq: u32) {
     a.result_seq = Some(seq);
-    if let Some(reason) = rejection(text, is_error) {
+    if let Some(reason) = rejection(text, is_error, a.family == Family::Shell) {
         a.outcome = Outcome::Rejected;
         a.rejection = reason;
         return;
@@ -742,18 +756,24 @@ mod tests {
 
     #[test]
     fn rejections_and_interrupts_are_not_failures() {
-        let r = rejection("The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). The user provided the following reason for the rejection:  use pnpm", true);
+        let r = rejection("The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). The user provided the following reason for the rejection:  use pnpm", true, true);
         assert_eq!(r, Some(Some("use pnpm".into())));
         assert_eq!(
-            rejection("please add transformer.js too first", true),
+            rejection("please add transformer.js too first", true, true),
             Some(Some("please add transformer.js too first".into()))
         );
-        assert_eq!(rejection("Exit code 1", true), None);
-        assert_eq!(rejection("Error: User not found", true), None);
-        assert_eq!(rejection("Request failed with status code 403", true), None);
-        assert_eq!(rejection("This command requires approval", true), None);
+        let typed = "Wait a sec, we need to copy public/favicons/token.svg to the other repo too";
+        assert_eq!(rejection(typed, true, true), Some(Some(typed.into())));
+        assert_eq!(rejection(typed, true, false), None, "only a command's result can be a typed message");
+        assert_eq!(rejection("Exit code 1", true, true), None);
+        assert_eq!(rejection("Error: User not found", true, false), None);
+        assert_eq!(rejection("Request failed with status code 403", true, false), None);
+        assert_eq!(rejection("This command requires approval", true, true), None);
+        assert_eq!(rejection("Shell dce0af is not running, so cannot be killed (status: killed)", true, true), None);
+        let long = "File content (26838 tokens) exceeds maximum allowed tokens (25000). Please use offset and limit parameters to read specific portions of the file.";
+        assert_eq!(rejection(long, true, false), None);
         // A file that mentions an interrupt is output, not a rejection.
-        assert_eq!(rejection("     1→# handles \"[Request interrupted by user]\" lines", false), None);
+        assert_eq!(rejection("     1→# handles \"[Request interrupted by user]\" lines", false, false), None);
     }
 
     #[test]

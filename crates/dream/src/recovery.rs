@@ -22,8 +22,8 @@
 //!      file (Glob → Read), a read-like call of the same service
 //!      (`get_product_details` → `modify_pending_order_items`).
 //!    - Else changed arguments → **with** them (shell: the retry's command;
-//!      tools: the changed argument names, and whether the user was asked
-//!      in between).
+//!      tools: the arguments the retry added, else those it changed, and
+//!      whether the user was asked in between).
 //!    - Else an identical retry: with a successful step in between, that
 //!      step → **before**; right away, the failure was flaky: not recorded.
 //! 2. **Instead**: no retry, but a successful call of a similar operation
@@ -87,6 +87,9 @@ pub struct Recovery {
     /// For flags a retry added: those flags with their values, for memory
     /// text (`display` is then the whole retry command).
     pub flags: Option<String>,
+    /// For tool arguments: the retry *added* them (`limit`, `offset`)
+    /// rather than changed their values.
+    pub added: bool,
     /// A user message came between the failure and the retry (the user
     /// or customer was asked for the values).
     pub asked: bool,
@@ -319,16 +322,25 @@ fn show_flags(words: &[String], added: &[String], subs: &[(String, &'static str)
 }
 
 /// Changed or added input keys of two calls of the same tool.
-fn changed_args(f: &Action, a: &Action) -> Vec<String> {
-    let (Some(x), Some(y)) = (f.input.as_object(), a.input.as_object()) else { return Vec::new() };
-    let mut keys: Vec<String> = y
-        .iter()
-        .filter(|(k, _)| !IGNORED_ARGS.contains(&k.as_str()))
-        .filter(|(k, v)| x.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect();
-    keys.sort();
-    keys
+/// The input keys a retry of the same tool added, and those whose value it
+/// changed (sorted).
+fn changed_args(f: &Action, a: &Action) -> (Vec<String>, Vec<String>) {
+    let (Some(x), Some(y)) = (f.input.as_object(), a.input.as_object()) else { return (Vec::new(), Vec::new()) };
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for (k, v) in y {
+        if IGNORED_ARGS.contains(&k.as_str()) {
+            continue;
+        }
+        match x.get(k) {
+            None => added.push(k.clone()),
+            Some(old) if old != v => changed.push(k.clone()),
+            Some(_) => {}
+        }
+    }
+    added.sort();
+    changed.sort();
+    (added, changed)
 }
 
 fn subs_of(f: &Action) -> Vec<(String, &'static str)> {
@@ -360,6 +372,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
             key: format!("before {}", a.cmd.as_ref().map_or(a.op.to_lowercase(), |c| c.key.clone())),
             display: a.cmd.as_ref().map_or(a.tool.clone(), |c| show_command(&c.words, &subs)),
             flags: None,
+            added: false,
             asked,
         };
         if let Some((k, a)) = between.iter().rev().find(|(_, a)| named(f, a)) {
@@ -377,6 +390,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
                     key: format!("with {}", names.join(" ")),
                     display: show_command(&y.words, &subs),
                     flags: Some(show_flags(&y.words, &added, &subs)),
+                    added: false,
                     asked,
                 }));
             }
@@ -390,18 +404,23 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
         if let Some((k, a)) = prep {
             return Ok(Some(before(*k, a)));
         }
-        let changed: Option<(String, String)> = match (&f.cmd, &r.cmd) {
+        let changed: Option<(String, String, bool)> = match (&f.cmd, &r.cmd) {
             (Some(x), Some(y)) if x.words != y.words => {
                 let shown = show_command(&y.words, &subs);
-                Some((format!("with {}", shown.to_lowercase()), shown))
+                Some((format!("with {}", shown.to_lowercase()), shown, false))
             }
             (Some(_), Some(_)) => None,
-            _ => {
-                let keys = changed_args(f, r);
-                (!keys.is_empty()).then(|| (format!("with {}", keys.join(" ")), keys.join("`, `")))
-            }
+            _ => match changed_args(f, r) {
+                (added, _) if !added.is_empty() => {
+                    Some((format!("with +{}", added.join(" +")), added.join("`, `"), true))
+                }
+                (_, changed) if !changed.is_empty() => {
+                    Some((format!("with {}", changed.join(" ")), changed.join("`, `"), false))
+                }
+                _ => None,
+            },
         };
-        if let Some((key, display)) = changed {
+        if let Some((key, display, added)) = changed {
             return Ok(Some(Recovery {
                 relation: Relation::With,
                 action: j,
@@ -409,6 +428,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
                 key,
                 display,
                 flags: None,
+                added,
                 asked,
             }));
         }
@@ -438,6 +458,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
             key,
             display,
             flags: None,
+            added: false,
             asked: asked_between(fail_end, a.call_seq),
         }));
     }

@@ -743,6 +743,7 @@ const FAILURE_PHRASES: &[&str] = &[
     "not supported",
     "unsupported",
     "exceeded",
+    "exceeds",
     "too long",
     "too many",
     "is required",

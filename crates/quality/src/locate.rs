@@ -56,30 +56,25 @@ pub struct EvidenceCheck {
     pub session_exists: bool,
     /// Cited event numbers the session does not have.
     pub missing_events: Vec<u32>,
-    /// The quote (whitespace-normalized) is in the text or tool input of a
-    /// cited event (of any event of the session when none is cited).
+    /// The quote (whitespace-normalized) is quotable text of a cited event
+    /// (`nocturne_core::quote`; of any event of the session when none is cited).
     pub quote_verified: bool,
 }
 
 struct Hay {
-    /// Text and tool input (and the strings inside the tool input's JSON).
+    /// The event's quotable texts (`nocturne_core::quote::quotable_texts`:
+    /// text, tool name, the strings of the tool input) and the input itself.
     content: String,
     /// `content` plus every string of the raw source record.
     all: String,
 }
 
 fn hay_of(e: &Event) -> Hay {
-    let mut content = Vec::new();
-    if let Some(t) = &e.body.text {
-        content.push(normalize_ws(t));
-    }
+    // What an op's quote may quote: the one definition in `nocturne_core::quote`.
+    let mut content: Vec<String> =
+        nocturne_core::quote::quotable_texts(&e.body).iter().map(|t| normalize_ws(t)).collect();
     if let Some(input) = &e.body.tool_input {
         content.push(normalize_ws(input));
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(input) {
-            let mut strings = Vec::new();
-            json_strings(&v, &mut strings);
-            content.extend(strings.iter().map(|s| normalize_ws(s)));
-        }
     }
     let mut all = content.clone();
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.body.raw) {

@@ -27,7 +27,8 @@
 //! - before: "`Edit` fails with 'File has not been read yet…': Read the file with `Read` before `Edit`."
 //!   (a command: "run `mix format` before `git commit`"; a service tool: "call `get_product_details` before …")
 //! - with: "`git push` fails with 'fatal: The current branch <branch> has no upstream branch.': run it with `--set-upstream origin <branch>`: `git push --set-upstream origin <branch>`."
-//!   (changed tool arguments: "retry with a corrected `zip`", or, when the
+//!   (tool arguments: "pass `limit`, `offset`" when the retry added them;
+//!   "use a different `url` instead" when it changed them, or, when the
 //!   user was asked in between, "confirm `zip` with the customer and retry")
 //! - none: "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`)."
 //!
@@ -296,6 +297,7 @@ impl Mistakes {
                                 format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
                             }
                             Relation::With if ra.cmd.is_some() => format!("{subject}: run it as `{d}`."),
+                            Relation::With if r.added => format!("{subject}: pass `{d}`."),
                             Relation::With if r.asked => format!("{subject}: confirm `{d}` with the {who} and retry."),
                             Relation::With => format!("{subject}: use a different `{d}` instead."),
                         }
@@ -624,12 +626,27 @@ mod tests {
     }
 
     #[test]
+    fn arguments_a_retry_added_are_passed() {
+        let s = |i: usize| {
+            Sess::new(&format!("s{i}"))
+                .user(&format!("task {i}"))
+                .tool("Read", json!({"file_path": format!("/home/u{i}/big{i}.log")}), "File content (26838 tokens) exceeds maximum allowed tokens (25000). Please use offset and limit parameters to read specific portions of the file, or use the GrepTool to search for specific content.", true)
+                .tool("Read", json!({"file_path": format!("/home/u{i}/big{i}.log"), "offset": 1, "limit": 400}), "1 x", false)
+                .build()
+        };
+        let ops = run(&(0..3).map(s).collect::<Vec<_>>(), 3);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(ops[0].text, "`Read` fails with 'File content (<n> tokens) exceeds maximum allowed tokens (<n>).': pass `limit`, `offset`.");
+    }
+
+    #[test]
     fn rejections_red_tests_and_no_match_exits_are_no_lessons() {
         let s = |i: usize| {
             Sess::new(&format!("s{i}"))
                 .user(&format!("task {i}"))
                 .sh("npm install", "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it was a file edit, the new_string was NOT written to the file). The user provided the following reason for the rejection:  use pnpm", true)
                 .sh("rg -n TODO src", "Exit code 1", true)
+                .sh("ls build", "<tool_use_error>Cancelled: parallel tool call Bash(rg -n x) errored</tool_use_error>", true)
                 .sh("pytest -q", "============================= test session starts ==============================\nFAILED tests/test_a.py::test_x - AssertionError: assert 1 == 2\n1 failed in 0.1s", true)
                 .build()
         };
