@@ -356,6 +356,9 @@ const PROSE: &[&str] =
 /// A rejection and the user's reason, if the result says so. `shell`: the
 /// call ran a command (only then can a typed message replace its result).
 fn rejection(text: &str, is_error: bool, shell: bool) -> Option<Option<String>> {
+    if !is_error {
+        return None;
+    }
     let lower: String = text.chars().take(1000).collect::<String>().to_lowercase();
     // Only an error result that *is* the harness's rejection notice: a file
     // or a log that merely contains these words is output, not a rejection.
@@ -538,7 +541,9 @@ fn polled_session(input: &serde_json::Value) -> Option<String> {
 
 /// "Process running with session ID 48230" → `48230`.
 fn running_session(text: &str) -> Option<String> {
-    let p = text.find("running with session ID")?;
+    // The header comes first ("Chunk ID: …\nWall time: …\nProcess running …").
+    let head = text::prefix(text, 300);
+    let p = head.find("running with session ID")?;
     let rest = text.get(p + "running with session ID".len()..)?.trim_start();
     let id: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
     (!id.is_empty()).then_some(id)

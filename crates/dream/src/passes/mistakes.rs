@@ -308,6 +308,8 @@ impl Mistakes {
                 }
                 err_shown = crate::text::shorten(&err_shown, err_shown.chars().count().saturating_sub(20).max(30));
             };
+            // One or two sentences, never more than 200 characters.
+            let text = if text.chars().count() > 200 { crate::text::shorten(&text, 199) } else { text };
             // Evidence: each session's failed result; the recovering call for up to five.
             let mut evidence: Vec<Evidence> = Vec::new();
             let mut done: BTreeSet<usize> = BTreeSet::new();
@@ -623,6 +625,30 @@ mod tests {
             "{:#?}",
             ops[0].evidence
         );
+    }
+
+    #[test]
+    fn a_lesson_already_remembered_is_promoted_on_the_next_dream() {
+        let s = |i: usize| {
+            Sess::new(&format!("s{i}"))
+                .user(&format!("task {i}"))
+                .tool("Edit", json!({"file_path": format!("/home/u/a{i}.py"), "old_string": "x", "new_string": "y"}), "File has not been read yet. Read it first before writing to it.", true)
+                .tool("Read", json!({"file_path": format!("/home/u/a{i}.py")}), "1 x", false)
+                .tool("Edit", json!({"file_path": format!("/home/u/a{i}.py"), "old_string": "x", "new_string": "y"}), "ok", false)
+                .build()
+        };
+        let sessions: Vec<NewSession> = (0..3).map(s).collect();
+        let ops = run(&sessions, 3);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        let m = nocturne_core::Memory::new(MemoryKind::mistake(), &ops[0].text, nocturne_core::Scope::org(), "2026-01-15T00:00:00Z", "x")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let snap = Snapshot::from_new_sessions(2, &sessions, vec![m.clone()], "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        let p = dream(&snap, &cfg, "again").unwrap_or_else(|e| panic!("{e}"));
+        let again: Vec<&Op> = p.ops.iter().filter(|o| o.targets.contains(&m.id)).collect();
+        assert_eq!(again.len(), 1, "{:#?}", p.ops);
+        assert_eq!(again[0].op, OpKind::Promote);
+        assert!(p.ops.iter().all(|o| o.op != OpKind::Create || o.kind.as_str() != "mistake"), "{:#?}", p.ops);
     }
 
     #[test]
