@@ -4,10 +4,14 @@
 //! (source outcomes attached) and prints the proposal; with `--expect FILE`
 //! it also scores every op against a labelled expectation file of
 //! `tests/real-data/expect/` (lesson / acceptable / wrong / junk, leaked
-//! session-specific values). `--failures` prints every failed tool result
-//! instead. Run with:
+//! session-specific values). Other views: `--failures` (every failed tool
+//! result), `--groups` (every error signature with its sessions and
+//! recoveries), `--actions PREFIX` (the actions of the sessions whose id
+//! starts with PREFIX), `--evidence` (the evidence of each op). The
+//! quality suite (`crates/quality`) is the scoreboard through the service;
+//! this is the quick look. Run with:
 //!
-//! `cargo run --release -p nocturne-dream --example real_dream -- DIR [--support N] [--expect FILE] [--project NAME] [--failures] [--evidence]`
+//! `cargo run --release -p nocturne-dream --example real_dream -- DIR [--support N] [--expect FILE] [--project NAME] [--evidence | --failures | --groups | --actions PREFIX]`
 
 use nocturne_core::{EventKind, NewSession, OpKind};
 use nocturne_dream::{dream, DreamConfig, SessionOutcome, Snapshot};

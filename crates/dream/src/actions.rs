@@ -127,6 +127,9 @@ pub struct Action {
     pub call_seq: u32,
     /// False for an orphan result (no call event).
     pub called: bool,
+    /// The call was made in the user's turn (a τ² telecom customer's own
+    /// tool), not by the agent.
+    pub by_user: bool,
     pub result_seq: Option<u32>,
     pub outcome: Outcome,
     /// The call's input (`Null` when none).
@@ -576,6 +579,7 @@ fn new_action(tool: String, input: serde_json::Value, seq: u32, called: bool) ->
         op,
         call_seq: seq,
         called,
+        by_user: false,
         result_seq: None,
         outcome: Outcome::Unknown,
         input,
@@ -678,7 +682,9 @@ pub fn actions_of(sd: &SessionData) -> Vec<Action> {
                 if let Some(id) = b.tool_use_id.as_deref() {
                     by_id.insert(id, actions.len());
                 }
-                actions.push(new_action(tool, input, e.seq, true));
+                let mut a = new_action(tool, input, e.seq, true);
+                a.by_user = b.role == nocturne_core::Role::User;
+                actions.push(a);
             }
             EventKind::ToolResult => {
                 let text = b.text.as_deref().unwrap_or("");

@@ -34,8 +34,9 @@
 //!
 //! Rejected calls, transient errors, test failures and no-match exits are
 //! not failures here (see [`crate::actions`]), nor are failures of calls
-//! whose tool the format did not name (τ-bench's flattened display): a
-//! lesson must name what to do differently.
+//! whose tool the format did not name (τ-bench's flattened display: a
+//! lesson must name what to do differently) or of calls a customer made in
+//! their own turn (τ² telecom: not the agent's mistake).
 
 use crate::actions::{Action, Family};
 use crate::text::{self, placeholder};
@@ -480,7 +481,7 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
     for (i, f) in actions.iter().enumerate() {
         // Failures of a call whose tool the format did not name teach
         // nothing one could act on.
-        if !f.failed() || f.transient || f.test_failure || (f.tool == UNNAMED && f.cmd.is_none()) {
+        if !f.failed() || f.transient || f.test_failure || f.by_user || (f.tool == UNNAMED && f.cmd.is_none()) {
             continue;
         }
         let Ok(recovery) = recover(actions, i, &asked_between) else { continue };

@@ -1266,10 +1266,16 @@ pub fn error_signature(line: &str) -> ErrorSig {
                 && !NOT_BRANCH.contains(&core.to_lowercase().as_str())
                 && core.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '/' | '.'));
             let secret = nocturne_core::secrets::contains_secret(tok) || nocturne_core::secrets::contains_secret(core);
+            // `F821`, `E0425` are error codes where a linter or compiler puts
+            // them (first, or in brackets); elsewhere (`flight HAT170`) ids.
+            let after_kind = ["error", "warning", "err", "warn", "note", "fatal"].contains(&lw.as_str());
+            let code_elsewhere = is_error_code(core) && !(key.trim().is_empty() || lead.contains('[') || after_kind);
             let ph = if secret {
                 Some("<secret>")
             } else if branchy || core.starts_with("origin/") || core.starts_with("refs/heads/") {
                 Some("<branch>")
+            } else if code_elsewhere {
+                Some("<id>")
             } else {
                 placeholder(core)
             };
@@ -1607,10 +1613,23 @@ mod tests {
                 "error: payment amount does not add up: <amount> vs <amount>",
             ),
             ("Error: user jane.doe@example.com not found", "error: user <email> not found"),
-            ("Reservation ABC123 failed on 2024-05-01 at 10:30", "reservation abc123 failed on <date> at <time>"),
+            ("Reservation ABC123 failed on 2024-05-01 at 10:30", "reservation <id> failed on <date> at <time>"),
             ("Author: [REDACTED_EMAIL] rejected", "author: <email> rejected"),
             ("\u{1b}[31merror\u{1b}[0m: could not compile `app`", "error: could not compile <str>"),
             ("Error: No such tool available: AskUserQuestion", "error: no such tool available: askuserquestion"),
+            (
+                "Error: Flight HAT170 not available on date 2024-05-15",
+                "error: flight <id> not available on date <date>",
+            ),
+            (
+                "error[E0425]: cannot find value `x` in this scope",
+                "error[e0425]: cannot find value <str> in this scope",
+            ),
+            ("error TS5057: Cannot find a tsconfig.json file", "error ts5057: cannot find a <file> file"),
+            (
+                "Error: Payment amount does not add up, total price is 1256, but paid 1200",
+                "error: payment amount does not add up, total price is <n>, but paid <n>",
+            ),
             ("ModuleNotFoundError: No module named 'app'", "modulenotfounderror: no module named <str>"),
         ];
         for (line, want) in table {

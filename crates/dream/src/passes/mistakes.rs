@@ -632,16 +632,32 @@ mod tests {
         let s = |i: usize| {
             Sess::new(&format!("s{i}"))
                 .user(&format!("task {i}"))
-                .tool("Edit", json!({"file_path": format!("/home/u/a{i}.py"), "old_string": "x", "new_string": "y"}), "File has not been read yet. Read it first before writing to it.", true)
+                .tool(
+                    "Edit",
+                    json!({"file_path": format!("/home/u/a{i}.py"), "old_string": "x", "new_string": "y"}),
+                    "File has not been read yet. Read it first before writing to it.",
+                    true,
+                )
                 .tool("Read", json!({"file_path": format!("/home/u/a{i}.py")}), "1 x", false)
-                .tool("Edit", json!({"file_path": format!("/home/u/a{i}.py"), "old_string": "x", "new_string": "y"}), "ok", false)
+                .tool(
+                    "Edit",
+                    json!({"file_path": format!("/home/u/a{i}.py"), "old_string": "x", "new_string": "y"}),
+                    "ok",
+                    false,
+                )
                 .build()
         };
         let sessions: Vec<NewSession> = (0..3).map(s).collect();
         let ops = run(&sessions, 3);
         assert_eq!(ops.len(), 1, "{ops:#?}");
-        let m = nocturne_core::Memory::new(MemoryKind::mistake(), &ops[0].text, nocturne_core::Scope::org(), "2026-01-15T00:00:00Z", "x")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let m = nocturne_core::Memory::new(
+            MemoryKind::mistake(),
+            &ops[0].text,
+            nocturne_core::Scope::org(),
+            "2026-01-15T00:00:00Z",
+            "x",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let snap = Snapshot::from_new_sessions(2, &sessions, vec![m.clone()], "2026-01-01T00:00:00Z");
         let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
         let p = dream(&snap, &cfg, "again").unwrap_or_else(|e| panic!("{e}"));
