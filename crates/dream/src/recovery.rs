@@ -14,6 +14,10 @@
 //!      error being fixed). No lesson: the instance is not recorded.
 //!    - A successful step in between that the error *names* (`run mix
 //!      format`, "Read it first") → **before** that step.
+//!    - Else a command the retry's own line runs first: a real one
+//!      (`mix format && git commit`) → **before** it; only shell set-up
+//!      (`source .venv/bin/activate && pytest`, `cd web && npm test`) →
+//!      **with** that set-up.
 //!    - Else, flags the retry added (`git push --set-upstream origin x`)
 //!      → **with** those flags (values that belong to one session as
 //!      placeholders).
@@ -379,6 +383,46 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
         if let Some((k, a)) = between.iter().rev().find(|(_, a)| named(f, a)) {
             return Ok(Some(before(*k, a)));
         }
+        // The retry's own line runs more first (`mix format && git commit`,
+        // `source .venv/bin/activate && pytest`).
+        if let (Some(_), Some(y)) = (&f.cmd, &r.cmd) {
+            let extra: Vec<&crate::text::Cmd> = r
+                .cmds
+                .iter()
+                .take_while(|c| c.key != y.key)
+                .filter(|c| !c.after_pipe && !f.cmds.iter().any(|o| o.key == c.key))
+                .collect();
+            let named_by_error =
+                |c: &&&crate::text::Cmd| f.error_text.as_deref().is_some_and(|e| e.contains(&c.key.to_lowercase()));
+            let first_real = extra.iter().find(|c| !c.is_trivial());
+            if let Some(c) = extra.iter().find(|c| !c.is_trivial() && named_by_error(c)).or(first_real) {
+                return Ok(Some(Recovery {
+                    relation: Relation::Before,
+                    action: j,
+                    retry: Some(j),
+                    key: format!("before {}", c.key),
+                    display: show_command(&c.words, &subs),
+                    flags: None,
+                    added: false,
+                    asked,
+                }));
+            }
+            if !extra.is_empty() {
+                let mut parts: Vec<String> = extra.iter().map(|c| show_command(&c.words, &subs)).collect();
+                parts.push(show_command(&y.words, &subs));
+                let shown = parts.join(" && ");
+                return Ok(Some(Recovery {
+                    relation: Relation::With,
+                    action: j,
+                    retry: Some(j),
+                    key: format!("with {}", shown.to_lowercase()),
+                    display: shown,
+                    flags: None,
+                    added: false,
+                    asked,
+                }));
+            }
+        }
         if let (Some(x), Some(y)) = (&f.cmd, &r.cmd) {
             let added: Vec<String> = y.flags.iter().filter(|fl| !x.flags.contains(fl)).cloned().collect();
             if !added.is_empty() {
@@ -656,6 +700,29 @@ mod tests {
             );
         let v = recoveries(s);
         assert_eq!(v[0].1.as_ref().map(|r| (r.0, r.1.as_str())), Some((Relation::With, "with zip")));
+    }
+
+    #[test]
+    fn commands_the_retry_line_runs_first_are_before_or_with() {
+        let s = Sess::new("a").sh("git commit -m x", "** (Mix) mix format failed due to --check-formatted.", true).sh(
+            "mix format && git add -A && git commit -m x",
+            "[main 1a2b3c4] x",
+            false,
+        );
+        assert_eq!(one(s).1, Some((Relation::Before, "before mix format".into(), "mix format".into())));
+        let s = Sess::new("a").sh("pytest -x", "Exit code 127\n/bin/bash: line 1: pytest: command not found", true).sh(
+            "(source .venv/bin/activate && pytest -x)",
+            "1 passed",
+            false,
+        );
+        assert_eq!(
+            one(s).1,
+            Some((
+                Relation::With,
+                "with source .venv/bin/activate && pytest -x".into(),
+                "source .venv/bin/activate && pytest -x".into()
+            ))
+        );
     }
 
     #[test]
