@@ -10,19 +10,8 @@ use nocturne_dream::{dream, DreamConfig, SessionOutcome, Snapshot};
 use nocturne_ingest::{classify_path, parse_file, Format, Hints, PathKind};
 use std::path::{Path, PathBuf};
 
-/// `shared/` beside the repository (`../shared`), or beside the folder of
-/// worktrees (`../../shared`), or where `NOCTURNE_REAL_TRANSCRIPTS` says.
 fn data() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> =
-        std::env::var_os("NOCTURNE_REAL_TRANSCRIPTS").map(PathBuf::from).into_iter().collect();
-    candidates.push(manifest.join("../../../shared/data/real-transcripts"));
-    candidates.push(manifest.join("../../../../shared/data/real-transcripts"));
-    let found = candidates.into_iter().find(|d| d.is_dir());
-    if found.is_none() {
-        eprintln!("notice: shared/data/real-transcripts is absent; the real-data checks are skipped");
-    }
-    found
+    nocturne_testdata::real_transcripts_or_skip(Path::new(env!("CARGO_MANIFEST_DIR")), "the dream's real-data checks")
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
