@@ -52,6 +52,17 @@ def check(name: str, cond: object, detail: str = "") -> bool:
     return ok
 
 
+def wait_url(d, pattern: str, timeout: float = 30.0) -> str:
+    """The page's address once it matches `pattern` (a click's navigation
+    finishes on its own time on a loaded machine), or the last one seen."""
+    end = time.monotonic() + timeout
+    while True:
+        url = d.current_url
+        if re.fullmatch(pattern, url) or time.monotonic() > end:
+            return url
+        time.sleep(0.1)
+
+
 def norm(s: str) -> str:
     """Whitespace collapsed, for comparing rendered text."""
     return " ".join(s.split())
@@ -199,6 +210,7 @@ def browse(d: webdriver.Chrome, base: str, store: Path, proposal: dict) -> None:
 
     # --- open it by clicking its link
     d.find_element(By.LINK_TEXT, pid).click()
+    wait_url(d, rf"{re.escape(base)}/dreams/{re.escape(pid)}")
     check("proposal: opened by its link", d.current_url == f"{base}/dreams/{pid}", d.current_url)
     check("proposal: heading", d.find_element(By.TAG_NAME, "h1").text == f"Proposal {pid}", d.find_element(By.TAG_NAME, "h1").text)
     check("proposal: status pending", "Status pending" in d.find_element(By.CSS_SELECTOR, "p.meta").text)
@@ -247,8 +259,10 @@ def browse(d: webdriver.Chrome, base: str, store: Path, proposal: dict) -> None:
     check("apply: only op 1 left checked", checked == [str(first)], repr(checked))
     shot(d, "03-proposal-one-checked")
     d.find_element(By.XPATH, "//button[normalize-space()='Apply the checked ops']").click()
-    m = re.fullmatch(rf"{re.escape(base)}/dreams/{re.escape(pid)}\?applied=(\d+)", d.current_url)
-    check("apply: redirected to the proposal with ?applied=REV", m, d.current_url)
+    pattern = rf"{re.escape(base)}/dreams/{re.escape(pid)}\?applied=(\d+)"
+    url = wait_url(d, pattern)
+    m = re.fullmatch(pattern, url)
+    check("apply: redirected to the proposal with ?applied=REV", m, url)
     rev = int(m[1]) if m else None
     notice = d.find_elements(By.CSS_SELECTOR, "p.notice")
     check("apply: notice 'Applied as revision'", notice and f"Applied as revision {rev}" in notice[0].text, notice[0].text if notice else "no notice")
@@ -280,6 +294,7 @@ def browse(d: webdriver.Chrome, base: str, store: Path, proposal: dict) -> None:
     shot(d, "05-memories")
     if links:
         links[0].click()
+        wait_url(d, rf"{re.escape(base)}/memories/{re.escape(mem.get('id', ''))}")
         check("memory: opened by its link", d.current_url == f"{base}/memories/{mem.get('id')}", d.current_url)
         check("memory: heading", d.find_element(By.TAG_NAME, "h1").text == f"Memory {mem.get('id')}")
         now = d.find_element(By.TAG_NAME, "table")
