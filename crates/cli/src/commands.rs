@@ -16,6 +16,7 @@ fn emit<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> 
         outln!("{}", serde_json::to_string_pretty(value)?);
     } else {
         let s = human();
+        let s = crate::render::terminal(&s);
         out!("{s}");
         if !s.ends_with('\n') {
             outln!();
@@ -189,11 +190,12 @@ fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
     emit(json, &rep, || render::ingest(&rep))?;
     if !json {
         for r in &rep.refused {
-            eprintln!("error: {r}");
+            eprintln!("error: {}", render::name(&r.to_string()));
         }
     }
-    // Anything refused (a file or a session) fails the run: exit 1, like any failure.
-    Ok(if rep.refused_any() { 1 } else { 0 })
+    // Anything refused fails the run, with the exit code of the error table:
+    // 2 for a file that is not valid input, 1 for a session in conflict.
+    Ok(rep.error_code().map_or(0, |c| c.table().1 as u8))
 }
 
 fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
                 let body = serde_json::json!({"error": {"code": code, "message": format!("{e:#}")}});
                 outln!("{body}");
             }
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", render::terminal(&format!("{e:#}")));
             ExitCode::from(exit as u8)
         }
     }

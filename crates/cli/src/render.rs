@@ -4,6 +4,43 @@ use nocturne_core::{EventKind, Memory, Proposal, Revision, Session};
 use nocturne_service::{FileStatus, HistoryEntry, IngestReport, SessionResult, SessionView, TreeNode, VerifyReport};
 use std::fmt::Write;
 
+/// Whether `c` would act on a terminal rather than be shown: C0/C1 control
+/// characters (ESC starts colour and cursor sequences, CR overwrites the
+/// line) and the bidirectional overrides that reorder what is displayed.
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escaped(c: char) -> String {
+    match c {
+        '\n' => "\\n".into(),
+        '\r' => "\\r".into(),
+        '\t' => "\\t".into(),
+        c => format!("\\u{{{:x}}}", c as u32),
+    }
+}
+
+/// `s` safe to print on a terminal: every character that would act on it
+/// is shown escaped (`\u{1b}`, `\r`); line breaks and tabs stay.
+pub fn terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| acts_on_terminal(c) && c != '\n' && c != '\t') {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| if acts_on_terminal(c) && c != '\n' && c != '\t' { escaped(c) } else { c.to_string() })
+        .collect::<String>()
+        .into()
+}
+
+/// A name (a session id, a file path) on one line: line breaks and tabs
+/// inside it are escaped too, so a crafted id cannot fake a line.
+pub fn name(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(acts_on_terminal) {
+        return s.into();
+    }
+    s.chars().map(|c| if acts_on_terminal(c) { escaped(c) } else { c.to_string() }).collect::<String>().into()
+}
+
 fn clip(s: &str, n: usize) -> String {
     let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() <= n {
@@ -33,12 +70,12 @@ pub fn ingest(r: &IngestReport) -> String {
     for f in &r.files {
         match f.status {
             FileStatus::Empty => {
-                let _ = writeln!(s, "{}: empty", f.file);
+                let _ = writeln!(s, "{}: empty", name(&f.file));
                 continue;
             }
             FileStatus::Refused => {
                 let not = r.refused.iter().any(|x| x.file == f.file && x.not_transcript);
-                let _ = writeln!(s, "{}: refused{}", f.file, if not { " (not a transcript)" } else { "" });
+                let _ = writeln!(s, "{}: refused{}", name(&f.file), if not { " (not a transcript)" } else { "" });
                 continue;
             }
             FileStatus::Read => {}
@@ -94,7 +131,7 @@ pub fn ingest(r: &IngestReport) -> String {
                 parents.join(", ")
             ));
         }
-        let _ = writeln!(s, "{}: {}", f.file, parts.join("; "));
+        let _ = writeln!(s, "{}: {}", name(&f.file), parts.join("; "));
     }
     if quiet > 0 {
         let _ = writeln!(s, "{} already stored, nothing new (not listed)", plural(quiet as u64, "file", "files"));
@@ -153,7 +190,7 @@ pub fn sessions(list: &[Session]) -> String {
         let _ = writeln!(
             s,
             "{:<38} {:<20} {:>6}  {:<12} {:<12} {:<10} {:<38} {}",
-            clip(&x.id, 38),
+            clip(&name(&x.id), 38),
             clip(&x.started_at, 20),
             x.event_count,
             clip(x.user.as_deref().unwrap_or("-"), 12),
@@ -194,13 +231,13 @@ pub fn session_tree(nodes: &[TreeNode]) -> String {
         for n in nodes {
             let x = &n.session;
             let indent = "  ".repeat(depth);
-            let mut line = format!("{indent}{}  {}  {} events", x.id, clip(&x.started_at, 20), x.event_count);
+            let mut line = format!("{indent}{}  {}  {} events", name(&x.id), clip(&x.started_at, 20), x.event_count);
             let title = title_of(x);
             if !title.is_empty() {
                 line.push_str(&format!("  {}", clip(&title, 60)));
             }
             if let (Some(p), Some(status)) = (&x.parent, n.parent_status) {
-                line.push_str(&format!("  (parent {p} ({status}))"));
+                line.push_str(&format!("  (parent {} ({status}))", name(p)));
             }
             let _ = writeln!(s, "{line}");
             walk(s, &n.children, depth + 1);
@@ -215,7 +252,7 @@ pub fn session(v: &SessionView, raw: bool) -> String {
     let x = &v.session;
     let mut s = format!(
         "session {}\n  format {}  source {}\n  user {}  agent {}  team {}\n  started {}  events {}\n  chain {}\n",
-        x.id,
+        name(&x.id),
         x.format,
         x.source.as_deref().unwrap_or("-"),
         x.user.as_deref().unwrap_or("-"),
@@ -231,7 +268,7 @@ pub fn session(v: &SessionView, raw: bool) -> String {
     if let Some(p) = &v.parent {
         let state = if p.stored { "" } else { " (not stored)" };
         let title = p.title.as_deref().map(|t| format!(": {}", clip(t, 60))).unwrap_or_default();
-        let _ = writeln!(s, "  parent {}{state}{title}", p.id);
+        let _ = writeln!(s, "  parent {}{state}{title}", name(&p.id));
     }
     if let Some(a) = &x.subagent {
         let mut parts = vec![format!("agent {}", a.agent_id)];
@@ -250,7 +287,7 @@ pub fn session(v: &SessionView, raw: bool) -> String {
         let _ = writeln!(s, "  sub-agent sessions ({}):", v.children.len());
         for c in &v.children {
             let cs = &c.session;
-            let mut line = format!("    {}  {} events", cs.id, cs.event_count);
+            let mut line = format!("    {}  {} events", name(&cs.id), cs.event_count);
             let title = title_of(cs);
             if !title.is_empty() {
                 line.push_str(&format!("  {}", clip(&title, 60)));
@@ -293,7 +330,7 @@ pub fn verify(r: &VerifyReport) -> String {
     } else {
         let _ = writeln!(s, "{} sessions do NOT match their hash chain", r.failures.len());
         for f in &r.failures {
-            let _ = writeln!(s, "  {}: {}", f.session, f.reason);
+            let _ = writeln!(s, "  {}: {}", name(&f.session), f.reason);
         }
     }
     s
@@ -531,4 +568,18 @@ pub fn dreams_overview(
     }
     s.push_str(&proposals(list));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_acts_on_a_terminal_and_keeps_ordinary_text() {
+        assert_eq!(terminal("plain text, ünïcode ✓\n\tindented"), "plain text, ünïcode ✓\n\tindented");
+        assert_eq!(terminal("a\u{1b}[31mred\rb\u{7}\u{9b}c"), "a\\u{1b}[31mred\\rb\\u{7}\\u{9b}c");
+        assert_eq!(terminal("x\u{202e}gnp.exe"), "x\\u{202e}gnp.exe");
+        assert_eq!(name("id\nfake line\tx"), "id\\nfake line\\tx");
+        assert!(matches!(name("ordinary-id_1"), std::borrow::Cow::Borrowed(_)));
+    }
 }

@@ -80,7 +80,7 @@ fn a_malformed_file_is_refused_whole_with_file_and_line_and_the_others_go_on() {
         "{\"nocturne\":\"session\",\"version\":1,\"id\":\"bad\"}\n{\"role\":\"user\",\"kind\":\"user_message\",\"text\":\"hi\"}\n{not json\n",
     );
     let out = env.cmd(&["ingest", s(good.parent().unwrap()), "--json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "non-zero exit when anything was refused");
+    assert_eq!(out.status.code(), Some(2), "a malformed file is invalid input: exit 2");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["totals"]["sessions_added"], 1);
     assert_eq!(v["totals"]["files_refused"], 1);
@@ -115,7 +115,7 @@ fn every_malformed_fixture_is_refused_without_a_panic_and_earlier_data_is_kept()
         }
         let out = env.cmd(&["ingest", s(&p)]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{}: {stderr}", p.display());
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", p.display());
         assert!(stderr.contains(p.file_name().unwrap().to_str().unwrap()), "the error names the file: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
@@ -129,7 +129,7 @@ fn a_missing_path_is_refused_once_and_the_other_paths_go_on() {
     let env = Env::new();
     let good = samples().join("nocturne-ana-17.jsonl");
     let out = env.cmd(&["ingest", "/nonexistent/transcripts", s(&good)]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "something was refused");
+    assert_eq!(out.status.code(), Some(2), "a path that is not there is invalid input");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error: /nonexistent/transcripts: No such file or directory\n"), "{stderr}");
     assert!(!stderr.contains("os error"), "the reason is said once, plainly: {stderr}");
@@ -323,7 +323,7 @@ fn a_file_that_grew_extends_its_session_and_a_changed_one_is_refused() {
     more[1] = cc::assistant("grow", "g2", "Running them (edited).", None);
     std::fs::write(&f, cc::lines(&more)).unwrap();
     let (code, rep, _) = ingest_json(&env, &[s(&f)]);
-    assert_eq!(code, Some(1), "a refused session fails the run");
+    assert_eq!(code, Some(1), "a session in conflict with the stored one fails the run: exit 1");
     let r = &rep["refused"][0];
     assert_eq!(
         (r["session"].as_str(), r["event"].as_u64(), r["line"].as_u64()),
@@ -380,7 +380,7 @@ fn a_fifo_named_like_a_transcript_is_reported_and_does_not_hang_ingest() {
     assert!(st.success());
     for target in [good.parent().unwrap().to_path_buf(), fifo.clone()] {
         let (code, rep, stderr) = ingest_json(&env, &[s(&target)]);
-        assert_eq!(code, Some(1), "{stderr}");
+        assert_eq!(code, Some(2), "{stderr}");
         let r = rep["refused"].as_array().unwrap().iter().find(|r| r["file"] == s(&fifo)).unwrap().clone();
         assert!(r["reason"].as_str().unwrap().contains("not a regular file (a FIFO)"), "{r}");
     }

@@ -110,3 +110,40 @@ fn sessions_list_shows_the_tree_and_show_lists_the_children_with_their_spawning_
     let orphan = env.cmd(&["sessions", "show", "s-gone/agent-z9"]).output().unwrap();
     assert!(String::from_utf8_lossy(&orphan.stdout).contains("parent s-gone (not stored)"));
 }
+
+/// A transcript whose session id and text carry terminal escapes (colour,
+/// clear screen, carriage return, a fake line): human output shows them
+/// escaped; `--json` keeps them exactly.
+#[test]
+fn control_characters_in_ids_and_text_are_shown_escaped_never_sent_to_the_terminal() {
+    let env = Env::new();
+    let id = "evil\u{1b}[2J\r\nok-session";
+    let line = |n: u32, role: &str, text: &str| {
+        serde_json::json!({
+            "type": role, "sessionId": id, "uuid": format!("u{n}"), "timestamp": format!("2026-11-0{n}T10:00:00Z"),
+            "message": {"role": role, "content": text}
+        })
+        .to_string()
+    };
+    let file = env.write(
+        "evil.jsonl",
+        &format!("{}\n{}\n", line(1, "user", "hello \u{1b}[31mred\u{1b}[0m\rover"), line(2, "assistant", "done")),
+    );
+    env.json(&["ingest", s(&file)]);
+    for args in [&["sessions", "list"][..], &["sessions", "list", "--tree"], &["sessions", "show", id]] {
+        let out = env.cmd(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{args:?} printed raw control characters: {text:?}");
+        assert!(text.contains("evil\\u{1b}[2J"), "{args:?} shows the escape: {text}");
+    }
+    let shown = String::from_utf8(env.cmd(&["sessions", "show", id]).output().unwrap().stdout).unwrap();
+    assert!(shown.contains("session evil\\u{1b}[2J\\r\\nok-session\n"), "the id stays on its line: {shown}");
+    // Machine output is exact.
+    let list = env.json(&["sessions", "list"]);
+    assert_eq!(list[0]["id"], id);
+    // An error naming the id is escaped too.
+    let out = env.cmd(&["sessions", "show", "gone\u{1b}[2J"]).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains('\u{1b}') && err.contains("gone\\u{1b}[2J"), "{err:?}");
+}

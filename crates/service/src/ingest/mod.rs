@@ -209,6 +209,22 @@ impl IngestReport {
     pub fn refused_any(&self) -> bool {
         !self.refused.is_empty()
     }
+
+    /// The row of the error table a run that refused something answers
+    /// with, `None` when nothing was refused: a file that could not be read
+    /// as a transcript (or a path that is not there) is invalid input; a
+    /// session that conflicts with what is stored or with another file's
+    /// copy is a conflict. Invalid input wins when both happened: it is
+    /// what the person has to fix first.
+    pub fn error_code(&self) -> Option<crate::ErrorCode> {
+        if self.refused.iter().any(|r| r.session.is_none()) {
+            Some(crate::ErrorCode::InvalidInput)
+        } else if self.refused.is_empty() {
+            None
+        } else {
+            Some(crate::ErrorCode::Conflict)
+        }
+    }
 }
 
 /// Bytes of files being read and parsed at once, at most (a single bigger
