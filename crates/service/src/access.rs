@@ -259,6 +259,7 @@ impl Scoped<'_> {
                 return Err(forbidden(format!("a token bound to team {t} cannot ingest into another team")));
             }
             opts.team = Some(t.clone());
+            opts.confined = true;
         }
         self.svc.ingest_bytes(name, bytes, &opts)
     }

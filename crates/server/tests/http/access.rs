@@ -1,6 +1,6 @@
 //! Team isolation over every route of the table.
 
-use crate::{send, Env, Req, Resp};
+use crate::{samples, send, Env, Req, Resp, SAMPLES};
 use axum::http::{Method, StatusCode};
 use nocturne_server::{Body, Example, ExampleIds, ParamIn, Route};
 use nocturne_service::AccessLevel;
@@ -270,4 +270,49 @@ async fn org_memories_are_readable_but_not_writable_by_team_tokens() {
         .send(Req::new(Method::PATCH, &format!("/v1/memories/{own_id}")).token(&a).json(json!({"priority": 1})))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+}
+
+/// Team b uploads a transcript whose id team a already stored (the same
+/// content, then different content): the answer is the same either way and
+/// names nothing of team a's session; team a's session is untouched, and a
+/// later upload of team a is not made to vanish.
+#[tokio::test]
+async fn an_upload_with_another_teams_session_id_is_refused_saying_nothing_about_it() {
+    let env = Env::new();
+    let a = env.token(AccessLevel::Write, Some("a"));
+    let b = env.token(AccessLevel::Write, Some("b"));
+    let ids = env.ingest_samples(&a, "a", "").await;
+    let (file, id) = SAMPLES[3];
+    assert_eq!(ids[3], id);
+    let same = std::fs::read_to_string(samples().join(file)).unwrap();
+    let changed = same.replace("off by a cent", "off by two cents");
+    let before = env.ok(Method::GET, &format!("/v1/sessions/{id}"), None).await;
+
+    let upload = |token: String, text: String| {
+        let uri = format!("/v1/sessions?team=b&name={file}");
+        let env = &env;
+        async move { env.send(Req::new(Method::POST, &uri).token(&token).raw(text.into_bytes())).await }
+    };
+    let r_same = upload(b.clone(), same.clone()).await;
+    let r_changed = upload(b.clone(), changed).await;
+    for r in [&r_same, &r_changed] {
+        r.assert_error(409, "conflict");
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(
+            msg.ends_with(&format!(
+                "session {id}: this session id is not available; give the session another id (nothing was stored)"
+            )),
+            "{msg}"
+        );
+        assert!(!msg.contains("event") && !msg.contains("unchanged"), "no hint of the stored copy: {msg}");
+    }
+    assert_eq!((r_same.status, r_same.json()), (r_changed.status, r_changed.json()), "one answer whatever the content");
+    // Team b still cannot see it, and team a's copy is as it was.
+    env.send(Req::new(Method::GET, &format!("/v1/sessions/{id}")).token(&b)).await.assert_error(404, "not_found");
+    assert_eq!(env.ok(Method::GET, &format!("/v1/sessions/{id}"), None).await, before);
+    // Team a growing its own session is unaffected.
+    let r = env
+        .send(Req::new(Method::POST, &format!("/v1/sessions?team=a&name={file}")).token(&a).raw(same.into_bytes()))
+        .await;
+    assert_eq!(r.json()["files"][0]["sessions"][0]["result"], "unchanged", "{}", r.text());
 }

@@ -54,6 +54,21 @@ pub struct IngestOptions {
     /// and writing; a file beyond it is parsed again when written (the first
     /// file kept is kept whatever its size). `None`: [`DEFAULT_MEMORY_BUDGET`].
     pub memory_budget: Option<usize>,
+    /// The caller sees only the sessions of `team` (a team-bound token): a
+    /// stored session of another team with the same id is refused as not
+    /// available, with nothing said about it (not whether its content is
+    /// the same, not where it differs), and nothing of it is changed.
+    pub confined: bool,
+}
+
+/// The one answer to an id the caller cannot use.
+fn unavailable(id: &str) -> String {
+    format!("session {id}: this session id is not available; give the session another id (nothing was stored)")
+}
+
+/// Whether a stored session is outside what a confined caller may see.
+fn foreign(opts: &IngestOptions, st: &nocturne_core::Session) -> bool {
+    opts.confined && st.team != opts.team
 }
 
 /// Parsed sessions kept between the two passes by default (256 MiB).
@@ -519,8 +534,14 @@ impl Service {
         let todo: Vec<usize> = (0..files.len()).filter(|&i| files[i].plans.contains(&Plan::Write)).collect();
         let cells: Vec<(usize, Mutex<Option<Vec<NewSession>>>)> =
             todo.iter().map(|&i| (i, Mutex::new(files[i].bodies.take()))).collect();
-        let mut w =
-            Writer { svc: self, pending: Vec::new(), pending_of: Vec::new(), pending_events: 0, notes: Vec::new() };
+        let mut w = Writer {
+            svc: self,
+            opts,
+            pending: Vec::new(),
+            pending_of: Vec::new(),
+            pending_events: 0,
+            notes: Vec::new(),
+        };
         let written_total = total + todo.len();
         pipeline::ordered_map(
             &cells,
@@ -726,6 +747,8 @@ fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn 
         .iter()
         .map(|s| {
             let stored = match store.session(&s.id) {
+                // Planned as new; refused when written, like any unavailable id.
+                Ok(Some(st)) if foreign(opts, &st) => None,
                 Ok(Some(st)) => {
                     let m = st.event_count as usize;
                     Some((st.event_count, s.events.len() >= m && prefix_head(s, m) == st.head_hash))
@@ -757,6 +780,7 @@ fn reparse(
 /// The single writer of pass 2.
 struct Writer<'s> {
     svc: &'s Service,
+    opts: &'s IngestOptions,
     /// Sessions to add, and beside each its file index and recorded outcome.
     pending: Vec<SessionRecord>,
     pending_of: Vec<(usize, Option<SourceOutcome>)>,
@@ -802,6 +826,11 @@ impl Writer<'_> {
                 }
                 continue;
             };
+            if foreign(self.opts, &st) {
+                rep.refused.push(Refusal::session(&shown, &s.id, None, unavailable(&s.id)));
+                push_entry(files, fi, entry(SessionResult::Refused, 0));
+                continue;
+            }
             let m = st.event_count as usize;
             let from = if s.events.len() >= m && prefix_head(&s, m) == st.head_hash {
                 m
