@@ -17,14 +17,15 @@ pub(crate) fn parse(text: &str, stem: &str) -> Result<Vec<NewSession>, Fail> {
     let docs = json_documents(text, "Anthropic Messages")?;
     let mut sessions = Vec::with_capacity(docs.len());
     for (n, (line, doc)) in docs.iter().enumerate() {
-        let session = document(doc, &nth_id(stem, n)).map_err(|f| f.on_line(*line))?;
+        let exact_id = || crate::json::source_text(crate::document_text(text, *line)?, &[crate::json::Seg::Key("id")]);
+        let session = document(doc, &nth_id(stem, n), exact_id).map_err(|f| f.on_line(*line))?;
         sessions.push(session);
     }
     Ok(sessions)
 }
 
-fn document(doc: &Obj, stem: &str) -> Result<NewSession, Fail> {
-    let (id, title, messages) = document_header(doc, stem)?;
+fn document<'t>(doc: &Obj, stem: &str, exact_id: impl FnOnce() -> Option<&'t str>) -> Result<NewSession, Fail> {
+    let (id, title, messages) = document_header(doc, stem, exact_id)?;
     let mut events = Vec::new();
 
     if let Some(system) = doc.get("system").filter(|v| !v.is_null()) {
@@ -89,10 +90,15 @@ fn document(doc: &Obj, stem: &str) -> Result<NewSession, Fail> {
 
 /// Session id, title and the `messages` array of an Anthropic or OpenAI
 /// document.
-pub(crate) fn document_header<'a>(doc: &'a Obj, stem: &str) -> Result<(String, Option<String>, &'a [Value]), Fail> {
-    // A numeric id (some exports) is taken as its decimal text.
+/// A numeric id (some exports) is taken as its source digits, which
+/// `exact_id` reads from the document when parsing rounded them.
+pub(crate) fn document_header<'a, 't>(
+    doc: &'a Obj,
+    stem: &str,
+    exact_id: impl FnOnce() -> Option<&'t str>,
+) -> Result<(String, Option<String>, &'a [Value]), Fail> {
     let id = match doc.get("id") {
-        Some(Value::Number(n)) => Some(n.to_string()),
+        v @ Some(Value::Number(_)) => crate::json::id_text(v, exact_id),
         _ => opt_str(doc, "id").map_err(Fail::doc)?.map(str::to_string),
     };
     let title = opt_str(doc, "title").map_err(Fail::doc)?;

@@ -20,6 +20,47 @@ pub(crate) fn describe(v: &Value) -> &'static str {
     }
 }
 
+/// A step into a JSON document: an object's key or an array's index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The source text of the value at `path` in the document `text`, as it
+/// is written there (a number keeps all its digits). Reads only the
+/// containers on the path, borrowing their members unparsed.
+pub(crate) fn source_text<'t>(text: &'t str, path: &[Seg<'_>]) -> Option<&'t str> {
+    use serde_json::value::RawValue;
+    let mut at: &'t RawValue = serde_json::from_str(text).ok()?;
+    for seg in path {
+        at = match seg {
+            Seg::Key(k) => {
+                let m: std::collections::HashMap<String, &'t RawValue> = serde_json::from_str(at.get()).ok()?;
+                m.get(*k).copied()?
+            }
+            Seg::Index(i) => {
+                let v: Vec<&'t RawValue> = serde_json::from_str(at.get()).ok()?;
+                v.get(*i).copied()?
+            }
+        };
+    }
+    Some(at.get())
+}
+
+/// An id as text: a string trimmed; a number as its source digits (a
+/// number beyond 64 bits is not rounded: `12345678901234567890123` stays
+/// that, never `1.2345678901234568e22`), which `exact` finds in the
+/// document when the parsed value lost them.
+pub(crate) fn id_text<'t>(v: Option<&Value>, exact: impl FnOnce() -> Option<&'t str>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) if n.is_f64() => Some(exact().map_or_else(|| n.to_string(), str::to_string)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Compact JSON text of a value (keys in source order).
 pub(crate) fn compact(v: &Value) -> String {
     v.to_string()

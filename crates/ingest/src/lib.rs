@@ -508,6 +508,15 @@ pub(crate) fn json_documents(text: &str, what: &str) -> Result<Vec<(Option<u32>,
     }
 }
 
+/// The text of one document of [`json_documents`]: its line of a JSON
+/// Lines file (1-based), or the whole file.
+pub(crate) fn document_text(text: &str, line: Option<u32>) -> Option<&str> {
+    match line {
+        Some(l) => text.split('\n').nth((l as usize).checked_sub(1)?),
+        None => Some(text),
+    }
+}
+
 /// The fallback id of the `n`-th (0-based) session of a file: the stem,
 /// then `stem-2`, `stem-3`, ...
 pub(crate) fn nth_id(stem: &str, n: usize) -> String {

@@ -22,14 +22,15 @@ pub(crate) fn parse(text: &str, stem: &str) -> Result<Vec<NewSession>, Fail> {
     let docs = json_documents(text, "OpenAI Chat Completions")?;
     let mut sessions = Vec::with_capacity(docs.len());
     for (n, (line, doc)) in docs.iter().enumerate() {
-        let session = document(doc, &nth_id(stem, n)).map_err(|f| f.on_line(*line))?;
+        let exact_id = || crate::json::source_text(crate::document_text(text, *line)?, &[crate::json::Seg::Key("id")]);
+        let session = document(doc, &nth_id(stem, n), exact_id).map_err(|f| f.on_line(*line))?;
         sessions.push(session);
     }
     Ok(sessions)
 }
 
-fn document(doc: &Obj, stem: &str) -> Result<NewSession, Fail> {
-    let (id, title, messages) = document_header(doc, stem)?;
+fn document<'t>(doc: &Obj, stem: &str, exact_id: impl FnOnce() -> Option<&'t str>) -> Result<NewSession, Fail> {
+    let (id, title, messages) = document_header(doc, stem, exact_id)?;
     let mut events = Vec::new();
     let mut names = ToolNames::new();
     for (i, message) in messages.iter().enumerate() {

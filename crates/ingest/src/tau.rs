@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 use nocturne_core::{Counterpart, EventKind, NewEvent, NewSession, Role, SourceOutcome};
 use serde_json::{Map, Value};
 
-use crate::json::{compact, describe, error_flag, nth, Base, Obj};
+use crate::json::{compact, describe, error_flag, id_text, nth, source_text, Base, Obj, Seg};
 use crate::{first_prompt_title, json_value, new_session, unique_id, Ctx, Fail, FileReport, Format, Parsed};
 
 pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
@@ -52,18 +52,21 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
                 report.read(1);
             }
             for (i, sim) in sims.iter().enumerate() {
-                let s = simulation(sim, policy, ctx, &mut seen, &mut report)
+                let at = [Seg::Key("simulations"), Seg::Index(i)];
+                let s = simulation(sim, policy, ctx, &Exact { text, at: &at }, &mut seen, &mut report)
                     .map_err(|e| Fail::doc(format!("simulation {}: {e}", nth(i))))?;
                 sessions.push(s);
             }
         }
         Value::Object(sim) => {
-            let s = simulation(&Value::Object(sim), None, ctx, &mut seen, &mut report).map_err(Fail::doc)?;
+            let exact = Exact { text, at: &[] };
+            let s = simulation(&Value::Object(sim), None, ctx, &exact, &mut seen, &mut report).map_err(Fail::doc)?;
             sessions.push(s);
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let s = simulation(item, None, ctx, &mut seen, &mut report)
+                let at = [Seg::Index(i)];
+                let s = simulation(item, None, ctx, &Exact { text, at: &at }, &mut seen, &mut report)
                     .map_err(|e| Fail::doc(format!("result {}: {e}", nth(i))))?;
                 sessions.push(s);
             }
@@ -75,12 +78,17 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     Ok(Parsed { sessions, report, spawns: Vec::new() })
 }
 
-/// A task or trial id as text (τ-bench v1 uses numbers).
-fn id_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// Where a simulation is in the file, to read its ids' exact digits.
+struct Exact<'t, 'p> {
+    text: &'t str,
+    at: &'p [Seg<'p>],
+}
+
+impl<'t> Exact<'t, '_> {
+    fn field(&self, key: &str) -> Option<&'t str> {
+        let mut path = self.at.to_vec();
+        path.push(Seg::Key(key));
+        source_text(self.text, &path)
     }
 }
 
@@ -88,6 +96,7 @@ fn simulation(
     sim: &Value,
     policy: Option<&Value>,
     ctx: &Ctx<'_>,
+    exact: &Exact<'_, '_>,
     seen: &mut HashSet<String>,
     report: &mut FileReport,
 ) -> Result<NewSession, String> {
@@ -99,9 +108,9 @@ fn simulation(
         (None, None) => return Err("\"messages\" is missing".to_string()),
     };
     report.read(messages.len().saturating_add(1));
-    let task = id_text(o.get("task_id"));
-    let trial = id_text(o.get("trial"));
-    let id = match id_text(o.get("id")) {
+    let task = id_text(o.get("task_id"), || exact.field("task_id"));
+    let trial = id_text(o.get("trial"), || exact.field("trial"));
+    let id = match id_text(o.get("id"), || exact.field("id")) {
         Some(id) => id,
         None => {
             let mut id = ctx.stem.clone();

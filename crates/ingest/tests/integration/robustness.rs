@@ -167,3 +167,36 @@ fn deeply_nested_json_is_refused_not_overflowed() {
     let nested = format!("{{\"messages_display\":{}{}}}\n{{}}", "[".repeat(50_000), "]".repeat(50_000));
     check(nested.as_bytes()).unwrap();
 }
+
+/// Ids written as numbers longer than 64 bits keep every digit: two
+/// sessions whose ids differ in the last digit stay two sessions (rounded,
+/// both were `1.2345678901234568e22` and the second was dropped).
+#[test]
+fn numeric_ids_are_kept_exactly_as_written() {
+    let big = ["12345678901234567890123", "12345678901234567890124"];
+    for (format, doc) in [
+        (Format::Anthropic, r#"{"id": ID, "messages": [{"role": "user", "content": "Hello"}]}"#),
+        (Format::OpenAi, r#"{"id": ID, "messages": [{"role": "user", "content": "Hello"}]}"#),
+    ] {
+        // One document per line, and a document alone in its file.
+        let lines: Vec<String> = big.iter().map(|id| doc.replace("ID", id)).collect();
+        let two = parse("two.jsonl", lines.join("\n").as_bytes(), format).unwrap();
+        assert_eq!(two.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), big, "{format:?}");
+        let one = parse("one.json", lines[1].as_bytes(), format).unwrap();
+        assert_eq!(one[0].id, big[1], "{format:?}");
+    }
+    // τ-bench task and trial numbers, in both result shapes.
+    let sim = |task: &str| {
+        format!(r#"{{"task_id": {task}, "trial": 1e0, "reward": 1.0, "traj": [{{"role": "user", "content": "hi"}}]}}"#)
+    };
+    let v1 = format!("[{}, {}]", sim(big[0]), sim(big[1]));
+    let got = parse("results.json", v1.as_bytes(), Format::TauBench).unwrap();
+    let ids: Vec<&str> = got.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [format!("results/task-{}/trial-1e0", big[0]), format!("results/task-{}/trial-1e0", big[1])]);
+    let v2 = format!(
+        r#"{{"simulations": [{{"id": {}, "task_id": 7, "messages": [{{"role": "user", "content": "hi"}}]}}]}}"#,
+        big[1]
+    );
+    let got = parse("sims.json", v2.as_bytes(), Format::TauBench).unwrap();
+    assert_eq!(got[0].id, big[1]);
+}
