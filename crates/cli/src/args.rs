@@ -413,10 +413,14 @@ pub struct ContextArgs {
     /// Token budget for the bundle (estimated: see docs/retrieval.md).
     #[arg(long, default_value_t = 1000)]
     pub budget: usize,
+    /// Narrow to the org's memories and this agent's (with none of --agent,
+    /// --user, --team: every scope).
     #[arg(long)]
     pub agent: Option<String>,
+    /// Narrow to the org's memories and this user's.
     #[arg(long)]
     pub user: Option<String>,
+    /// Narrow to the org's memories and this team's.
     #[arg(long)]
     pub team: Option<String>,
     /// The session the bundle is for (recorded with the usage event).

@@ -19,9 +19,9 @@ pub enum OpKind {
     Merge,
     /// Retire the targets (kept with their history).
     Retire,
-    /// Raise the targets' priority by one.
+    /// Raise the targets' priority by one (the op's evidence is added).
     Promote,
-    /// Lower the targets' priority by one.
+    /// Lower the targets' priority by one (the op's evidence is added).
     Demote,
 }
 
@@ -208,6 +208,13 @@ pub fn plan_ops(
                 let d = if op.op == OpKind::Promote { 1 } else { -1 };
                 for mut t in targets {
                     t.priority += d;
+                    // The sessions that moved it are its evidence from now
+                    // on, so the same sessions never move it again.
+                    let mut ev = t.evidence.clone();
+                    ev.extend(op.evidence.iter().filter(|e| !e.session.starts_with("memory:")).cloned());
+                    ev.sort();
+                    ev.dedup();
+                    t.evidence = ev;
                     state.insert(t.id.clone(), touch(t));
                 }
             }

@@ -6,9 +6,10 @@
 //! splitmix64 generator seeded by the caller.
 
 mod bank;
+mod bank2;
 mod formats;
 
-use bank::Step;
+use bank::{MistakeT, PreferenceT, Step, WorkflowT};
 use nocturne_core::{EventKind, Memory, MemoryKind, NewEvent, NewSession, Role, Scope, ScopeLevel};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,6 +88,112 @@ pub struct CorpusSpec {
     /// rest of the corpus unchanged.
     #[serde(default)]
     pub outcomes: bool,
+    /// Which bank of templates and phrasings (see [`Style`]).
+    #[serde(default)]
+    pub style: Style,
+}
+
+/// The template bank a corpus is written from. Each style has its own
+/// commands, tools, input shapes, memories and wordings, written apart, so
+/// a dream that only works on one way of saying things shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Style {
+    /// A Rust/Node/Python shop: `cargo`, `npm`, `pytest`, `docker compose`;
+    /// preferences spelled out in full sentences; duplicate memories in
+    /// pairs.
+    #[default]
+    Classic,
+    /// A Go + TypeScript monorepo on `make`, `go` and `pnpm`; other tool
+    /// names (`execute_command`, `write_to_file`...) and input keys; terse
+    /// requests; duplicate memories in groups of up to three, with look-alike
+    /// memories that must not be merged, and advice ("Use yarn") the recent
+    /// sessions contradict.
+    Monorepo,
+}
+
+/// Everything a style brings.
+struct Bank {
+    mistakes: &'static [MistakeT],
+    workflows: &'static [WorkflowT],
+    failing_workflow: &'static WorkflowT,
+    preferences: &'static [PreferenceT],
+    one_off_mistakes: &'static [(&'static str, &'static str, &'static str, &'static str)],
+    one_off_preferences: &'static [(&'static str, &'static str)],
+    poison: &'static [&'static str],
+    poison_terms: [&'static str; 2],
+    noise_commands: &'static [&'static str],
+    random_commands: &'static [&'static str],
+    files: &'static [&'static str],
+    chat: &'static [&'static str],
+    assistant: &'static [&'static str],
+    /// (format, shell tool, edit tool) for sessions 0, 1, 2, 3 mod 4.
+    flavors: [(&'static str, &'static str, &'static str); 4],
+    /// The input key of the shell tool (`command`, `cmd`...).
+    shell_key: &'static str,
+    /// The unresolved failure that ends a failed session.
+    failed: (&'static str, &'static str),
+    /// A code failure fixed by an edit and the same command again.
+    retry: (&'static str, &'static str, &'static str),
+}
+
+const CLASSIC: Bank = Bank {
+    mistakes: bank::MISTAKES,
+    workflows: bank::WORKFLOWS,
+    failing_workflow: &bank::FAILING_WORKFLOW,
+    preferences: bank::PREFERENCES,
+    one_off_mistakes: bank::ONE_OFF_MISTAKES,
+    one_off_preferences: bank::ONE_OFF_PREFERENCES,
+    poison: bank::POISON,
+    poison_terms: ["main", "review"],
+    noise_commands: bank::NOISE_COMMANDS,
+    random_commands: bank::RANDOM_COMMANDS,
+    files: bank::FILES,
+    chat: bank::CHAT,
+    assistant: bank::ASSISTANT,
+    flavors: [
+        ("claude-code", "Bash", "Edit"),
+        ("anthropic", "bash", "str_replace_editor"),
+        ("openai", "shell", "apply_patch"),
+        ("nocturne", "run_command", "edit_file"),
+    ],
+    shell_key: "command",
+    failed: ("npm run e2e", "Error: Timed out waiting for http://localhost:3000\nexit code 1"),
+    retry: ("cargo build", "error[E0308]: mismatched types\nerror: could not compile `app`", "src/lib.rs"),
+};
+
+const MONOREPO: Bank = Bank {
+    mistakes: bank2::MISTAKES,
+    workflows: bank2::WORKFLOWS,
+    failing_workflow: &bank2::FAILING_WORKFLOW,
+    preferences: bank2::PREFERENCES,
+    one_off_mistakes: bank2::ONE_OFF_MISTAKES,
+    one_off_preferences: bank2::ONE_OFF_PREFERENCES,
+    poison: bank2::POISON,
+    poison_terms: ["race", "-race"],
+    noise_commands: bank2::NOISE_COMMANDS,
+    random_commands: bank2::RANDOM_COMMANDS,
+    files: bank2::FILES,
+    chat: bank2::CHAT,
+    assistant: bank2::ASSISTANT,
+    flavors: [
+        ("claude-code", "Bash", "MultiEdit"),
+        ("anthropic", "execute_command", "write_to_file"),
+        ("openai", "exec", "patch_file"),
+        ("nocturne", "sh", "replace_in_file"),
+    ],
+    shell_key: "cmd",
+    failed: bank2::FAILED,
+    retry: bank2::RETRY,
+};
+
+impl Style {
+    fn bank(self) -> &'static Bank {
+        match self {
+            Style::Classic => &CLASSIC,
+            Style::Monorepo => &MONOREPO,
+        }
+    }
 }
 
 impl Default for CorpusSpec {
@@ -101,6 +208,7 @@ impl Default for CorpusSpec {
             pattern_share: 0.06,
             failed_share: 0.12,
             outcomes: false,
+            style: Style::Classic,
         }
     }
 }
@@ -116,7 +224,7 @@ pub enum PatternKind {
     Procedure,
     /// A `create preference` containing the key terms.
     Preference,
-    /// A `merge` whose targets include all `memory_ids`.
+    /// A `merge` whose targets include all `memory_ids` (two or more).
     Duplicate,
     /// A `retire` or `update` of `memory_ids`.
     Outdated,
@@ -167,6 +275,10 @@ pub struct Labels {
     pub noise: Vec<PlantedNoise>,
     /// Secret strings planted in commands and messages; none may reach memory.
     pub secrets: Vec<String>,
+    /// Memories that resemble a duplicate group but say something else:
+    /// no merge may target them.
+    #[serde(default)]
+    pub distinct: Vec<String>,
 }
 
 /// A generated corpus.
@@ -209,6 +321,7 @@ struct Item(Vec<NewEvent>);
 
 struct Builder<'r> {
     rng: &'r mut Rng,
+    bank: &'static Bank,
     shell: &'static str,
     edit: &'static str,
     calls: &'r std::cell::Cell<u32>,
@@ -248,7 +361,9 @@ impl Builder<'_> {
     }
     fn shell(&mut self, cmd: &str, output: &str, is_error: bool) -> Vec<NewEvent> {
         let name = self.shell;
-        self.tool(name, serde_json::json!({ "command": cmd }), output, is_error)
+        let mut input = serde_json::Map::new();
+        input.insert(self.bank.shell_key.into(), serde_json::json!(cmd));
+        self.tool(name, serde_json::Value::Object(input), output, is_error)
     }
     fn edit(&mut self, file: &str) -> Vec<NewEvent> {
         let name = self.edit;
@@ -275,24 +390,24 @@ impl Builder<'_> {
     fn noise(&mut self) -> Vec<NewEvent> {
         match self.rng.below(10) {
             0..=3 => {
-                let c = self.rng.pick_str(bank::NOISE_COMMANDS);
+                let c = self.rng.pick_str(self.bank.noise_commands);
                 let o = self.ok_output(c);
                 self.shell(c, &o, false)
             }
             4..=5 => {
-                let c = self.rng.pick_str(bank::RANDOM_COMMANDS);
+                let c = self.rng.pick_str(self.bank.random_commands);
                 let o = self.ok_output(c);
                 self.shell(c, &o, false)
             }
             6..=7 => {
-                let f = self.rng.pick_str(bank::FILES);
+                let f = self.rng.pick_str(self.bank.files);
                 self.read(f)
             }
             8 => {
-                let f = self.rng.pick_str(bank::FILES);
+                let f = self.rng.pick_str(self.bank.files);
                 self.edit(f)
             }
-            _ => Self::text(Role::Assistant, self.rng.pick_str(bank::ASSISTANT)),
+            _ => Self::text(Role::Assistant, self.rng.pick_str(self.bank.assistant)),
         }
     }
 }
@@ -315,15 +430,11 @@ fn memory(kind: MemoryKind, text: &str, created: &str, salt: &str, scope: Scope)
 /// Generates a corpus (deterministic in `spec`).
 pub fn generate(spec: &CorpusSpec) -> Corpus {
     let mut rng = Rng::new(spec.seed ^ 0x6E6F_6374_7572_6E65);
+    let bank = spec.style.bank();
     let n = spec.sessions;
     let users: Vec<String> = (0..spec.users.max(1)).map(|i| format!("user{i:02}")).collect();
     let teams = spec.teams.max(1);
-    let flavors = [
-        ("claude-code", "Bash", "Edit"),
-        ("anthropic", "bash", "str_replace_editor"),
-        ("openai", "shell", "apply_patch"),
-        ("nocturne", "run_command", "edit_file"),
-    ];
+    let flavors = bank.flavors;
     let mut items: Vec<Vec<Item>> = (0..n).map(|_| Vec::new()).collect();
     let mut labels = Labels::default();
     let sid = |i: usize| format!("s{:05}-{:x}", i, spec.seed);
@@ -338,25 +449,26 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         flavors: &[(&'static str, &'static str, &'static str)],
         counter: &'r std::cell::Cell<u32>,
         i: usize,
+        bank: &'static Bank,
     ) -> Builder<'r> {
         let f = flavors.get(i).copied().unwrap_or(("nocturne", "run_command", "edit_file"));
-        Builder { rng, shell: f.1, edit: f.2, calls: counter, session: i }
+        Builder { rng, bank, shell: f.1, edit: f.2, calls: counter, session: i }
     }
 
     // Opening request.
     for (i, it) in items.iter_mut().enumerate() {
         let _ = i;
-        it.push(Item(Builder::text(Role::User, rng.pick_str(bank::CHAT))));
+        it.push(Item(Builder::text(Role::User, rng.pick_str(bank.chat))));
     }
     // Workflows (in sessions that will succeed).
     let mut workflow_sessions = std::collections::BTreeSet::new();
-    for w in bank::WORKFLOWS {
+    for w in bank.workflows {
         let cs = carriers(&mut rng, n, spec.pattern_share * 1.4).into_iter().collect::<Vec<_>>();
         let cs = if cs.len() < 6 { rng.sample(n, 6) } else { cs };
         for &i in &cs {
             workflow_sessions.insert(i);
             for step in w.steps {
-                let mut b = mk(&mut rng, &builders_shell, &counter, i);
+                let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
                 let ev = match step {
                     Step::Shell(vs) => {
                         let c = b.rng.pick_str(vs);
@@ -379,10 +491,10 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         });
     }
     // Recurring mistakes.
-    for m in bank::MISTAKES {
+    for m in bank.mistakes {
         let cs = carriers(&mut rng, n, spec.pattern_share);
         for &i in &cs {
-            let mut b = mk(&mut rng, &builders_shell, &counter, i);
+            let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
             let mut fail = b.rng.pick_str(m.fails).to_string();
             if b.rng.chance(0.3) {
                 let key = format!("sk-proj-{}", b.rng.alnum(24));
@@ -399,7 +511,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
             let mut ev = b.shell(&fail, err, true);
             ev.extend(Builder::text(Role::Assistant, "That failed; let me try another way."));
             if b.rng.chance(0.5) {
-                let f = b.rng.pick_str(bank::FILES);
+                let f = b.rng.pick_str(bank.files);
                 ev.extend(b.read(f));
             }
             let o = b.ok_output(fix);
@@ -417,13 +529,13 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         });
     }
     // Preferences, phrased differently each time.
-    for p in bank::PREFERENCES {
+    for p in bank.preferences {
         let cs = carriers(&mut rng, n, spec.pattern_share);
         for &i in &cs {
             let t = rng.pick_str(p.phrasings);
             let mut msg = t.to_string();
             if rng.chance(0.3) {
-                msg = format!("{} {msg}", rng.pick_str(bank::CHAT));
+                msg = format!("{} {msg}", rng.pick_str(bank.chat));
             }
             if let Some(it) = items.get_mut(i) {
                 it.push(Item(Builder::text(Role::User, &msg)));
@@ -438,10 +550,10 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         });
     }
     // Noise: one-off mistakes (1–2 sessions), one-off preferences, poisoning, secrets in chat.
-    for (k, (fail, err, fix, term)) in bank::ONE_OFF_MISTAKES.iter().enumerate() {
+    for (k, (fail, err, fix, term)) in bank.one_off_mistakes.iter().enumerate() {
         let cs = rng.sample(n, 1 + k % 2);
         for &i in &cs {
-            let mut b = mk(&mut rng, &builders_shell, &counter, i);
+            let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
             let mut ev = b.shell(fail, err, true);
             let o = b.ok_output(fix);
             ev.extend(b.shell(fix, &o, false));
@@ -455,7 +567,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
             sessions: cs.iter().map(|i| sid(*i)).collect(),
         });
     }
-    for (k, (text, term)) in bank::ONE_OFF_PREFERENCES.iter().enumerate() {
+    for (k, (text, term)) in bank.one_off_preferences.iter().enumerate() {
         let cs = rng.sample(n, 1 + k % 2);
         for &i in &cs {
             if let Some(it) = items.get_mut(i) {
@@ -471,14 +583,14 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
     if n > 0 {
         let i = rng.below(n);
         for k in 0..10 {
-            let t = bank::POISON.get(k % bank::POISON.len()).copied().unwrap_or("");
+            let t = bank.poison.get(k % bank.poison.len()).copied().unwrap_or("");
             if let Some(it) = items.get_mut(i) {
                 it.push(Item(Builder::text(Role::User, t)));
             }
         }
         labels.noise.push(PlantedNoise {
             kind: NoiseKind::Poisoning,
-            key_terms: vec!["main".into(), "review".into()],
+            key_terms: bank.poison_terms.iter().map(|t| t.to_string()).collect(),
             sessions: vec![sid(i)],
         });
     }
@@ -486,7 +598,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         let tok = format!("ghp_{}", rng.alnum(36));
         labels.secrets.push(tok.clone());
         let msg = format!("Use this token to push if you need it: {tok}");
-        let mut b = mk(&mut rng, &builders_shell, &counter, i);
+        let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
         let curl = format!("curl -H \"Authorization: Bearer {tok}\" https://api.github.com/user");
         let o = b.ok_output("curl");
         let mut ev = Builder::text(Role::User, &msg);
@@ -497,11 +609,12 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
     }
     // Code failures fixed by a retry of the same command (not mistakes).
     for i in rng.sample(n, n / 4) {
-        let mut b = mk(&mut rng, &builders_shell, &counter, i);
-        let mut ev = b.shell("cargo build", "error[E0308]: mismatched types\nerror: could not compile `app`", true);
-        ev.extend(b.edit("src/lib.rs"));
-        let o = b.ok_output("cargo build");
-        ev.extend(b.shell("cargo build", &o, false));
+        let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
+        let (cmd, err, file) = bank.retry;
+        let mut ev = b.shell(cmd, err, true);
+        ev.extend(b.edit(file));
+        let o = b.ok_output(cmd);
+        ev.extend(b.shell(cmd, &o, false));
         if let Some(it) = items.get_mut(i) {
             it.push(Item(ev));
         }
@@ -509,7 +622,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
     // Fill with noise to the target size, interleaved at random positions
     // (the first item, the opening request, stays first).
     for (i, it) in items.iter_mut().enumerate() {
-        let mut b = mk(&mut rng, &builders_shell, &counter, i);
+        let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
         let mut count: usize = it.iter().map(|x| x.0.len()).sum();
         while count + 1 < spec.events_per_session {
             let ev = b.noise();
@@ -524,15 +637,15 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
     let failed: Vec<usize> =
         rng.sample(candidates.len(), k).into_iter().filter_map(|j| candidates.get(j).copied()).collect();
     for &i in &failed {
-        let mut b = mk(&mut rng, &builders_shell, &counter, i);
-        let ev = b.shell("npm run e2e", "Error: Timed out waiting for http://localhost:3000\nexit code 1", true);
+        let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
+        let ev = b.shell(bank.failed.0, bank.failed.1, true);
         if let Some(it) = items.get_mut(i) {
             it.push(Item(ev));
         }
     }
     labels.noise.push(PlantedNoise {
         kind: NoiseKind::FailedSession,
-        key_terms: vec!["npm run e2e".into()],
+        key_terms: vec![bank.failed.0.into()],
         sessions: failed.iter().map(|i| sid(*i)).collect(),
     });
 
@@ -544,10 +657,10 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         let pool: Vec<usize> = (0..n).filter(|i| !workflow_sessions.contains(i) && !failed.contains(i)).collect();
         let k = ((spec.pattern_share * 1.4 * n as f64).round() as usize).max(6).min(pool.len());
         let cs: Vec<usize> = orng.sample(pool.len(), k).into_iter().filter_map(|j| pool.get(j).copied()).collect();
-        let w = &bank::FAILING_WORKFLOW;
+        let w = bank.failing_workflow;
         for &i in &cs {
             for step in w.steps {
-                let mut b = mk(&mut orng, &builders_shell, &counter, i);
+                let mut b = mk(&mut orng, &builders_shell, &counter, i, bank);
                 let ev = match step {
                     Step::Shell(vs) => {
                         let c = b.rng.pick_str(vs);
@@ -608,7 +721,10 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
             events,
         });
     }
-    let memories = plant_memories(&mut rng, spec, &mut labels);
+    let memories = match spec.style {
+        Style::Classic => plant_memories(&mut rng, spec, &mut labels),
+        Style::Monorepo => plant_monorepo_memories(&mut rng, spec, &mut labels),
+    };
     Corpus { sessions, memories, labels, now: NOW.to_string(), outcomes }
 }
 
@@ -714,6 +830,49 @@ fn plant_memories(rng: &mut Rng, spec: &CorpusSpec, labels: &mut Labels) -> Vec<
             memory_ids: vec![id],
         });
     }
+    out.extend(filler_memories(rng, spec.extra_memories, spec.seed));
+    out
+}
+
+fn plant_monorepo_memories(rng: &mut Rng, spec: &CorpusSpec, labels: &mut Labels) -> Vec<Memory> {
+    let team = Scope { level: ScopeLevel::Team, name: Some("team1".into()) };
+    let salt = format!("monorepo-{}", spec.seed);
+    let mut out = Vec::new();
+    let mut add = |kind: &str, text: &str, created: &str| -> String {
+        let kind = MemoryKind::new(kind).unwrap_or_else(|_| MemoryKind::fact());
+        match memory(kind, text, created, &salt, team.clone()) {
+            Some(m) => {
+                let id = m.id.clone();
+                out.push(m);
+                id
+            }
+            None => String::new(),
+        }
+    };
+    let dates = ["2025-09-12T08:30:00Z", "2025-12-02T14:10:00Z", "2026-02-18T17:45:00Z"];
+    for (pid, kind, texts) in bank2::DUPLICATES {
+        let ids: Vec<String> =
+            texts.iter().enumerate().map(|(i, t)| add(kind, t, dates.get(i).copied().unwrap_or(dates[0]))).collect();
+        labels.patterns.push(PlantedPattern {
+            id: (*pid).into(),
+            kind: PatternKind::Duplicate,
+            key_terms: Vec::new(),
+            sessions: Vec::new(),
+            memory_ids: ids,
+        });
+    }
+    for (kind, text) in bank2::NEAR_MISSES {
+        let id = add(kind, text, "2026-01-20T09:00:00Z");
+        labels.distinct.push(id);
+    }
+    let id = add("procedure", bank2::OUTDATED, "2025-10-01T09:00:00Z");
+    labels.patterns.push(PlantedPattern {
+        id: "outdated-yarn".into(),
+        kind: PatternKind::Outdated,
+        key_terms: vec!["yarn".into()],
+        sessions: Vec::new(),
+        memory_ids: vec![id],
+    });
     out.extend(filler_memories(rng, spec.extra_memories, spec.seed));
     out
 }

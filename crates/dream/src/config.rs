@@ -83,8 +83,8 @@ pub struct DreamConfig {
     pub ignore: Vec<String>,
     /// Distinct sessions a finding needs before it becomes an op (default 3).
     pub min_support: u32,
-    /// Distinct users a memory needs to be scoped to a team or the org
-    /// (default 2); with fewer it is scoped to its user.
+    /// Distinct operators a preference needs to be scoped to a team or the
+    /// org (default 2); with fewer it is personal (see [`crate::scope`]).
     pub min_users_shared: u32,
     /// Free-text notes, copied into the proposal.
     pub notes: Option<String>,
@@ -98,6 +98,9 @@ pub struct DreamConfig {
     pub stale_days: u32,
     /// Evidence entries kept per op (the support count covers all; default 20).
     pub max_evidence: usize,
+    /// Workflow findings (procedures and cautions) kept per dream, the best
+    /// supported first (default 10; see `passes::workflows`).
+    pub max_workflows: usize,
     /// How session outcomes steer the passes (see [`OutcomeWeights`]).
     pub weights: OutcomeWeights,
 }
@@ -207,6 +210,7 @@ impl Default for DreamConfig {
             promote_min_support: 5,
             stale_days: 30,
             max_evidence: 20,
+            max_workflows: 10,
             weights: OutcomeWeights::default(),
         }
     }
@@ -245,6 +249,7 @@ impl DreamConfig {
 /// focus = ["mistakes", "preferences"]
 /// ignore = ["vendor/", "legacy"]
 /// min_support = 4
+/// max_workflows = 10            # workflow findings kept per dream (default 10)
 /// notes = "Payments team; ignore the old deploy scripts."
 ///
 /// [weights]                      # see OutcomeWeights; every key optional
@@ -282,6 +287,9 @@ pub struct DreamSpec {
     /// Distinct sessions a finding needs (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_support: Option<u32>,
+    /// Workflow findings kept per dream (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_workflows: Option<usize>,
     /// Free-text steering notes, copied into the proposal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -387,8 +395,20 @@ impl DreamSpec {
     }
 
     /// The keys a spec accepts.
-    pub const KEYS: [&'static str; 11] =
-        ["sessions", "user", "agent", "team", "since", "until", "focus", "ignore", "min_support", "notes", "weights"];
+    pub const KEYS: [&'static str; 12] = [
+        "sessions",
+        "user",
+        "agent",
+        "team",
+        "since",
+        "until",
+        "focus",
+        "ignore",
+        "min_support",
+        "max_workflows",
+        "notes",
+        "weights",
+    ];
 
     /// This spec with `base` under it: values set here win, values only
     /// `base` sets are taken from it, and the focus and ignore lists are
@@ -415,6 +435,7 @@ impl DreamSpec {
             focus: union(&self.focus, &base.focus),
             ignore: union(&self.ignore, &base.ignore),
             min_support: self.min_support.or(base.min_support),
+            max_workflows: self.max_workflows.or(base.max_workflows),
             notes: pick(&self.notes, &base.notes),
             weights: self.weights.or(&base.weights),
             unknown: BTreeMap::new(),
@@ -428,6 +449,7 @@ impl DreamSpec {
             focus: self.focus.clone(),
             ignore: self.ignore.clone(),
             min_support: self.min_support.unwrap_or(d.min_support),
+            max_workflows: self.max_workflows.unwrap_or(d.max_workflows),
             notes: self.notes.clone(),
             now: now.to_string(),
             weights: self.weights.over(d.weights),

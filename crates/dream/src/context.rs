@@ -15,18 +15,12 @@
 //! them.)
 
 pub use crate::actions::{canonical_file_tool, Action, Family, Outcome};
+pub use crate::directives::Directive;
 pub use crate::recovery::{FailureInstance, Recovery, Relation, FIX_WINDOW};
 use crate::{text, DreamConfig, SessionData, Snapshot};
 use nocturne_core::{EventKind, Memory, Role};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// A user sentence that states a rule.
-#[derive(Debug, Clone)]
-pub struct Directive {
-    pub seq: u32,
-    pub text: String,
-    pub tokens: Vec<String>,
-}
 
 /// A session as the passes see it.
 pub struct SessionView<'a> {
@@ -74,6 +68,13 @@ pub struct Context<'a> {
     pub sessions: Vec<SessionView<'a>>,
     /// Active memories only.
     pub memories: Vec<&'a Memory>,
+    /// Retired memories (the planner does not re-create them from old evidence).
+    pub retired: Vec<&'a Memory>,
+    /// Memory vectors from the service's embedder (see [`Snapshot::memory_vectors`]).
+    pub memory_vectors: &'a std::collections::BTreeMap<String, Vec<f32>>,
+    pub embedder: Option<&'a str>,
+    /// When each memory was handed to each session (see [`Snapshot::usage_at`]).
+    pub usage_at: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     pub now: Option<i64>,
     /// Every failure of the batch with its recovery (see [`crate::recovery`]),
     /// by session then action.
@@ -109,116 +110,9 @@ const PROSE: &[&str] = &[
     "install", "clean", "format", "lint", "run", "stop", "help", "serve", "server", "code", "python",
 ];
 
-/// Phrases that make a user sentence a rule (matched on lowercase words).
-const MARKERS: &[&str] = &[
-    "always",
-    "never",
-    "prefer",
-    "please use",
-    "please don't",
-    "please do not",
-    "please avoid",
-    "please make",
-    "don't",
-    "dont",
-    "do not",
-    "make sure",
-    "avoid",
-    "we use",
-    "we do",
-    "we don't",
-    "we never",
-    "we always",
-    "we prefer",
-    "we only",
-    "in this repo",
-    "in this project",
-    "in this codebase",
-    "here we",
-    "stop using",
-    "instead of",
-    "rather than",
-    "must",
-    "should always",
-    "should never",
-    "should use",
-    "no more",
-    "remember to",
-    "from now on",
-    "going forward",
-    "only use",
-    "use only",
-    "not allowed",
-    "is forbidden",
-    "keep using",
-    "stick to",
-    "stick with",
-    "should be",
-    "should",
-    "i'd rather",
-    "let's use",
-    "let's always",
-    "no longer use",
-    "by convention",
-    "our convention",
-    "the convention",
-    "house style",
-    "is required",
-    "are required",
-];
-
-fn is_directive(lower: &str) -> bool {
-    let padded = format!(" {} ", lower.replace(['’', '`'], "'").replace([',', ':'], " "));
-    if MARKERS.iter().any(|m| padded.contains(&format!(" {m} "))) {
-        return true;
-    }
-    // "Use X, not Y" / "Use X over Y": an imperative with a contrast.
-    let first = padded.split_whitespace().next().unwrap_or("");
-    ["use", "prefer", "pick", "choose", "write", "keep", "put", "name", "format", "run"].contains(&first)
-        && [" not ", " instead", " rather ", " over ", " only ", " no "].iter().any(|c| padded.contains(c))
-}
-
-fn sentences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut cur = String::new();
-        let chars: Vec<char> = line.chars().collect();
-        for (i, c) in chars.iter().enumerate() {
-            cur.push(*c);
-            let next = chars.get(i + 1);
-            if matches!(c, '.' | '!' | '?') && next.is_none_or(|n| n.is_whitespace()) {
-                out.push(std::mem::take(&mut cur));
-            }
-        }
-        out.push(cur);
-    }
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-}
-
+/// The operator's directive sentences of a session (see [`crate::directives`]).
 fn directives_of(sd: &SessionData) -> Vec<Directive> {
-    let mut out = Vec::new();
-    for e in &sd.events {
-        if e.body.kind != EventKind::UserMessage {
-            continue;
-        }
-        let Some(t) = e.body.text.as_deref() else { continue };
-        for s in sentences(t) {
-            let n = s.split_whitespace().count();
-            let codeish = s.starts_with(['$', '>', '#', '|', '{', '[']) || s.contains(['{', '}']) || s.contains("=>");
-            if !(3..=40).contains(&n) || s.ends_with('?') || codeish {
-                continue;
-            }
-            if !is_directive(&s.to_lowercase()) {
-                continue;
-            }
-            let tokens = text::content_tokens(&s);
-            if tokens.is_empty() {
-                continue;
-            }
-            out.push(Directive { seq: e.seq, text: s, tokens });
-        }
-    }
-    out
+    crate::directives::of(sd)
 }
 
 /// True when `later` resolves the failure of `failed`: the same file step,
@@ -401,10 +295,16 @@ impl<'a> Context<'a> {
         }
         let mut memories: Vec<&Memory> = snapshot.memories.iter().filter(|m| m.is_active()).collect();
         memories.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut retired: Vec<&Memory> = snapshot.memories.iter().filter(|m| !m.is_active()).collect();
+        retired.sort_by(|a, b| a.id.cmp(&b.id));
         Context {
             config,
             sessions,
             memories,
+            retired,
+            memory_vectors: &snapshot.memory_vectors,
+            embedder: snapshot.embedder.as_deref(),
+            usage_at: &snapshot.usage_at,
             now: text::parse_rfc3339(&config.now),
             failures,
             units,
@@ -441,14 +341,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn directive_sentences_are_recognized() {
-        assert!(is_directive("always use pnpm here"));
-        assert!(is_directive("in this repo we use tabs"));
-        assert!(is_directive("please don't touch the generated files"));
-        assert!(!is_directive("can you fix the login bug"));
-        assert!(is_directive("use ruff not flake8 for linting"));
-        assert!(!is_directive("use the new helper for this endpoint"));
-        assert_eq!(sentences("Use pnpm. Never npm! ok?"), vec!["Use pnpm.", "Never npm!", "ok?"]);
+    fn file_tools_are_canonical() {
         assert_eq!(canonical_file_tool("str_replace_editor"), "edit");
         assert_eq!(canonical_file_tool("MultiEdit"), "edit");
         assert_eq!(canonical_file_tool("Read"), "read");

@@ -1,9 +1,10 @@
 //! The dream engine: reads a snapshot of sessions and memories and proposes
 //! changes to memory, each with evidence. Deterministic, no IO, no clock, no
 //! model: analysis [`Pass`]es produce [`Finding`]s, the planner turns them
-//! into ops and applies the guardrails (minimum support, user spread for
-//! shared scopes, secret redaction, no duplicates of existing memories,
-//! focus/ignore, one op per target).
+//! into ops and applies the guardrails (minimum support, scope rules —
+//! [`scope`] —, secret redaction, no duplicates of existing memories and
+//! only new evidence for them — [`fresh`] —, focus/ignore, one op per
+//! target). Preferences come only from operators ([`directives`]).
 //!
 //! What the passes read ([`context`]): each session's tool actions of every
 //! kind ([`actions`]: shell, file, API, MCP calls with their outcome; user
@@ -30,11 +31,14 @@
 pub mod actions;
 pub mod config;
 pub mod context;
+pub mod directives;
+pub mod fresh;
 pub mod passes;
 pub mod plan;
 pub mod policy;
 pub mod recovery;
 pub mod report;
+pub mod scope;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod text;
@@ -77,6 +81,18 @@ pub struct Snapshot {
     pub outcomes: BTreeMap<String, SessionOutcome>,
     /// Memory ids handed to each session in a context bundle, by session id.
     pub usages: BTreeMap<String, Vec<String>>,
+    /// When each memory was last handed to each session (session id →
+    /// memory id → RFC 3339 time): a bundle handed after the memory's last
+    /// change is new evidence for it (see [`fresh`]).
+    pub usage_at: BTreeMap<String, BTreeMap<String, String>>,
+    /// Each memory's vector from the service's configured embedder, by
+    /// memory id (L2-normalised, all of one embedder and dimension). The
+    /// duplicates pass reads them beside token overlap; memories without a
+    /// vector are compared by tokens only. The engine computes none itself.
+    pub memory_vectors: BTreeMap<String, Vec<f32>>,
+    /// The id of the embedder that made `memory_vectors` (reported in the
+    /// proposal's stats).
+    pub embedder: Option<String>,
 }
 
 /// What can go wrong in a dream.

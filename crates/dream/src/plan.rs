@@ -23,16 +23,21 @@
 //!    stored evidence, quoting its own text) and entries that are the
 //!    target memories' own stored evidence (merge, demote), checked when
 //!    those memories were made.
-//! 4. **Scope** of creates: ≥ `min_users_shared` (and ≥ 2) distinct users
-//!    → the sessions' team when they all have the same team, else the org;
-//!    fewer, with every session's user known → that user's scope
-//!    (`user:NAME`). When some sessions have no user (Claude Code, Anthropic
-//!    and OpenAI files carry none) and the known users are too few: the
-//!    single agent's scope (`agent:NAME`), else `user:unknown`. A shared
-//!    scope is never given without enough distinct known users.
+//! 4. **Scope** of creates: see [`crate::scope`] — a mistake, procedure or
+//!    fact goes to the sessions' team, else their agent, else the org; a
+//!    preference is personal (`user:NAME`) unless ≥ `min_users_shared`
+//!    distinct operators stated it (then team or org), and without any
+//!    known operator only an agent scope is possible. No scope is invented
+//!    (`user:unknown` never).
 //! 5. **No re-creation**: a create matching an active memory becomes a
-//!    promote of that memory (dropped if that memory is at the priority
-//!    cap). Findings with key terms (mistakes: failing and working command;
+//!    promote of that memory — counting only the sessions that are new
+//!    evidence for it ([`crate::fresh`]: not in its evidence, stored or
+//!    started after its last change), and dropped when fewer than
+//!    `min_support` are (so a second identical dream proposes nothing) or
+//!    the memory is at the priority cap. A create matching a *retired*
+//!    memory is dropped unless `min_support` sessions are newer than the
+//!    retirement (then it is created again: the lesson keeps recurring).
+//!    Findings with key terms (mistakes: failing and working command;
 //!    workflows: the steps) match a memory whose text contains all of them
 //!    (workflow cautions only match mistake memories); others (preferences)
 //!    match a memory of the same kind with content-token cosine ≥ 0.6.
@@ -49,7 +54,7 @@ use crate::passes::{cosine, Idf};
 use crate::policy::{CAUTION_TAG, MAX_PRIORITY, SAME_TEXT_COSINE};
 use crate::{text, Category, Finding};
 use nocturne_core::secrets::redact;
-use nocturne_core::{Evidence, Memory, MemoryKind, Op, OpKind, Scope, ScopeLevel};
+use nocturne_core::{Evidence, Memory, MemoryKind, Op, OpKind, Scope};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn op_rank(op: OpKind) -> u8 {
@@ -76,34 +81,6 @@ fn mentions_ignored(f: &Finding, ignore: &[String]) -> bool {
     terms.iter().any(|t| hay.iter().any(|h| h.contains(t.as_str())))
 }
 
-fn scope_for(ctx: &Context, sessions: &BTreeSet<usize>) -> Option<(Scope, u32)> {
-    let (users, teams) = ctx.users_teams(sessions);
-    let n = users.len() as u32;
-    if n >= ctx.config.min_users_shared.max(1) && n >= 2 {
-        let scope = match (teams.len(), teams.iter().next()) {
-            (1, Some(t)) if sessions_all_have_team(ctx, sessions) => {
-                Scope { level: ScopeLevel::Team, name: Some(t.clone()) }
-            }
-            _ => Scope::org(),
-        };
-        return Some((scope, n));
-    }
-    let all_known = sessions.iter().all(|s| ctx.sessions.get(*s).is_some_and(|v| v.data.session.user.is_some()));
-    if let (true, Some(u)) = (all_known, users.iter().next()) {
-        return Some((Scope { level: ScopeLevel::User, name: Some(u.clone()) }, n));
-    }
-    let agents: BTreeSet<&str> =
-        sessions.iter().filter_map(|s| ctx.sessions.get(*s)?.data.session.agent.as_deref()).collect();
-    // Users partly or wholly unknown (formats that carry no user): the
-    // narrowest scope available — the agent when there is one, else
-    // `user:unknown` — never a shared scope, since the spread over users
-    // cannot be checked.
-    match (agents.len(), agents.iter().next()) {
-        (1, Some(a)) => Some((Scope { level: ScopeLevel::Agent, name: Some((*a).to_string()) }, 0)),
-        _ => Some((Scope { level: ScopeLevel::User, name: Some("unknown".into()) }, 0)),
-    }
-}
-
 /// True when `e` can be checked against the batch and holds (see step 3
 /// of the module docs). `stored` holds the target memories' own evidence.
 fn verified(ctx: &Context, e: &Evidence, stored: &[&Evidence]) -> bool {
@@ -122,10 +99,6 @@ fn verified(ctx: &Context, e: &Evidence, stored: &[&Evidence]) -> bool {
             e.events.iter().all(|q| event(*q).is_some()) && nocturne_core::quote::quote_in_event(&e.quote, &ev.body)
         }
     }
-}
-
-fn sessions_all_have_team(ctx: &Context, sessions: &BTreeSet<usize>) -> bool {
-    sessions.iter().all(|s| ctx.sessions.get(*s).is_some_and(|v| v.data.session.team.is_some()))
 }
 
 struct Existing<'a> {
@@ -216,6 +189,7 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
     let retiring: BTreeSet<String> =
         kept.iter().filter(|f| f.op == OpKind::Retire).flat_map(|f| f.targets.iter().cloned()).collect();
     let existing = Existing::new(ctx.memories.iter().copied().filter(|m| !retiring.contains(&m.id)).collect());
+    let retired = Existing::new(ctx.retired.clone());
     let mut planned: Vec<(Finding, Scope, u32)> = Vec::new();
     for mut f in kept {
         if f.op == OpKind::Create {
@@ -224,6 +198,14 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
                 if m.priority >= MAX_PRIORITY || !categories.contains(&Category::Promote) {
                     continue;
                 }
+                let fresh = crate::fresh::fresh_sessions(ctx, m, f.sessions.iter().copied());
+                if fresh.len() < ms {
+                    bump("dropped_no_new_evidence");
+                    continue;
+                }
+                let ids: BTreeSet<&str> = fresh.iter().filter_map(|si| ctx.sessions.get(*si)).map(|s| s.id()).collect();
+                f.evidence.retain(|e| ids.contains(e.session.as_str()));
+                f.sessions = fresh;
                 f.rationale = format!("already remembered as {}; {}", m.id, f.rationale);
                 f.op = OpKind::Promote;
                 f.category = Category::Promote;
@@ -234,7 +216,14 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
                 planned.push((f, m.scope.clone(), users.len() as u32));
                 continue;
             }
-            match scope_for(ctx, &f.sessions) {
+            if let Some(m) = retired.matching(&f) {
+                let fresh = crate::fresh::fresh_sessions(ctx, m, f.sessions.iter().copied());
+                if fresh.len() < ms {
+                    bump("dropped_matches_retired");
+                    continue;
+                }
+            }
+            match crate::scope::scope_for(ctx, &f.sessions, &f.kind) {
                 Some((scope, users)) => planned.push((f, scope, users)),
                 None => bump("dropped_no_scope"),
             }

@@ -144,9 +144,27 @@ fn a_foreign_batch_yields_exactly_the_planted_memories() {
     assert_eq!(has("mistake", &["gradle test", "./gradlew test"]), 1);
     assert_eq!(has("mistake", &["tsc", "tsc -p"]), 1);
     assert_eq!(has("procedure", &["terraform fmt", "terraform validate", "terraform plan", "terraform apply"]), 1);
-    assert_eq!(has("preference", &["50 lines"]), 1);
-    assert_eq!(creates.len(), 4, "no junk");
-    // No user information: never a shared scope.
-    let unknown = Scope { level: ScopeLevel::User, name: Some("unknown".into()) };
-    assert!(creates.iter().all(|o| o.scope == unknown));
+    // No user information: the spread over operators cannot be checked, so
+    // the preference gets no shared scope and, with no agent either, none
+    // at all; the lessons about the work go to the org. No `user:unknown`.
+    assert_eq!(has("preference", &["50 lines"]), 0);
+    assert_eq!(creates.len(), 3, "no junk");
+    assert!(creates.iter().all(|o| o.scope == Scope::org()), "{creates:#?}");
+    assert_eq!(p.stats.get("guardrail.dropped_no_scope"), Some(&serde_json::json!(1)));
+}
+
+#[test]
+fn a_foreign_batch_of_one_agent_keeps_its_preference_at_the_agent() {
+    let mut sessions = batch();
+    for s in &mut sessions {
+        s.agent = Some("claude-code".into());
+    }
+    let snap = Snapshot::from_new_sessions(1, &sessions, vec![], "2026-02-01T00:00:00Z");
+    let cfg = DreamConfig { now: "2026-03-01T00:00:00Z".into(), ..DreamConfig::default() };
+    let p = dream(&snap, &cfg, "f").unwrap();
+    let agent = Scope { level: ScopeLevel::Agent, name: Some("claude-code".into()) };
+    let creates: Vec<_> = p.ops.iter().filter(|o| o.op == OpKind::Create).collect();
+    assert_eq!(creates.len(), 4, "{creates:#?}");
+    assert!(creates.iter().all(|o| o.scope == agent), "{creates:#?}");
+    assert!(creates.iter().any(|o| o.kind.as_str() == "preference" && o.text.contains("50 lines")));
 }

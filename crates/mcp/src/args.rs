@@ -87,13 +87,13 @@ pub struct ContextArgs {
     #[serde(default = "default_budget")]
     #[schemars(range(min = 1, max = 100000))]
     pub budget: u32,
-    /// Your agent name: memories scoped `agent:NAME` apply only when it is given.
+    /// Your agent name. With none of agent, user and team, every memory you may see applies; with any, the org's and exactly those named.
     #[serde(default)]
     pub agent: Option<String>,
-    /// The user you work for: memories scoped `user:NAME` apply only when it is given.
+    /// The user you work for (narrows like `agent`).
     #[serde(default)]
     pub user: Option<String>,
-    /// Your team: memories scoped `team:NAME` apply only when it is given.
+    /// Your team (narrows like `agent`).
     #[serde(default)]
     pub team: Option<String>,
     /// The id of the current session, so later outcomes can be credited to the memories handed out.

@@ -154,7 +154,7 @@ impl NocturneMcp {
     /// The context bundle for a task.
     #[tool(
         name = "memory_context",
-        description = "Get the memories that matter for a task, packed into a markdown bundle within a token budget: the most relevant ones by search plus the high-priority ones that apply to you. Call it once at the start of every task, before acting, and follow what it says (preferences and mistakes to avoid come first). Pass `agent`, `user` and `team` so memories scoped to them are included, and `session` so the outcome you log later is credited to these memories. Returns the markdown bundle followed by the ids of the memories in it; the hand-out is recorded.",
+        description = "Get the memories that matter for a task, packed into a markdown bundle within a token budget: the ones relevant to the task plus a few standing rules (preferences and mistakes to avoid), never unrelated ones. Call it once at the start of every task, before acting, and follow what it says (preferences and mistakes come first). Without `agent`, `user` and `team` it reads every memory you may see; give them to narrow it to the org's and yours. Pass `session` so the outcome you log later is credited to these memories. When nothing applies, the text says why. Returns the markdown bundle followed by the ids of the memories in it; the hand-out is recorded.",
         output_schema = schema_for_output::<ContextOutput>(),
         annotations(title = "Context for a task", read_only_hint = false, destructive_hint = false, open_world_hint = false)
     )]

@@ -73,12 +73,13 @@ fn a_dream_is_scored_against_the_labels_and_cites_their_records() {
     let data = root.path().join("data");
     let expect = root.path().join("expect");
     write(&expect, "demo.toml", LABELS);
+    // The operator is named: a preference of nobody known gets no scope.
     for n in 1..=3 {
         write(
             &data.join("demo"),
             &format!("s{n}.jsonl"),
             &format!(
-                "{{\"nocturne\": \"session\", \"version\": 1, \"id\": \"s{n}\"}}\n\
+                "{{\"nocturne\": \"session\", \"version\": 1, \"id\": \"s{n}\", \"user\": \"ana\"}}\n\
                  {{\"kind\": \"user_message\", \"text\": \"Please use pnpm, never npm, for installs in this repo.\"}}\n\
                  {{\"kind\": \"assistant_message\", \"text\": \"Sure, session {n}.\"}}\n"
             ),

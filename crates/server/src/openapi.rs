@@ -182,7 +182,7 @@ fn schemas() -> Value {
             "parts": {"type": "object"}}), &["id", "kind", "scope", "text", "score"]),
         "MemoryHits": array_of("MemoryHit"),
         "ContextRequest": obj(json!({"task": s, "budget": int, "agent": s, "user": s, "team": s, "session": s}), &["task"]),
-        "ContextBundle": obj(json!({"usage_id": int, "bundle": {"type": "object"}, "markdown": s}),
+        "ContextBundle": obj(json!({"usage_id": int, "bundle": {"type": "object"}, "markdown": s, "message": s}),
             &["usage_id", "bundle", "markdown"]),
         "Session": obj(json!({"id": s, "format": s, "source": s, "user": s, "agent": s, "team": s, "title": s,
             "parent": {"type": "string", "description": "The session that spawned this sub-agent session."},

@@ -4,6 +4,12 @@
 //! memories; everything else is invisible to it. Adapters authenticate, then
 //! call operations through [`Scoped`], so the rules live here, not in
 //! handlers.
+//!
+//! Every visibility rule of the service is here, also those the service
+//! applies for itself: which memories a dream over one team's sessions
+//! reads ([`memory_visible_to`]: the same rule as a token bound to that
+//! team), and which scopes a context request reads
+//! ([`in_context_scope`]).
 
 use crate::{ContextBundle, ContextRequest, DreamSpec, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Result};
 use crate::{LogOutcome, MemoryHit, Service, ServiceError};
@@ -72,6 +78,38 @@ pub struct NewToken {
     pub token: String,
     pub scope: String,
     pub team: Option<String>,
+}
+
+/// Whether a caller bound to `team` (`None`: org-wide) may see memory `m`:
+/// org-wide callers see every memory; a team sees its own `team:NAME`
+/// memories and the org's. A dream over one team's sessions reads memory
+/// through this rule too, so its proposal cannot reveal another team's.
+pub(crate) fn memory_visible_to(team: Option<&str>, m: &Memory) -> bool {
+    match team {
+        None => true,
+        Some(t) => {
+            m.scope.level == ScopeLevel::Org
+                || (m.scope.level == ScopeLevel::Team && m.scope.name.as_deref() == Some(t))
+        }
+    }
+}
+
+/// Whether a memory of `scope` belongs in the context bundle `req` asks
+/// for. A request naming no agent, user or team reads **every scope the
+/// caller may see** (a team-bound token has already set its team, see
+/// [`Scoped::context`]). A request naming some reads the org's memories
+/// and those of exactly the agent, user and team it names.
+pub(crate) fn in_context_scope(scope: &Scope, req: &ContextRequest) -> bool {
+    if req.agent.is_none() && req.user.is_none() && req.team.is_none() {
+        return true;
+    }
+    let name = scope.name.as_deref();
+    match scope.level {
+        ScopeLevel::Org => true,
+        ScopeLevel::Team => req.team.is_some() && name == req.team.as_deref(),
+        ScopeLevel::Agent => req.agent.is_some() && name == req.agent.as_deref(),
+        ScopeLevel::User => req.user.is_some() && name == req.user.as_deref(),
+    }
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -174,13 +212,7 @@ impl Scoped<'_> {
     }
 
     fn memory_visible(&self, m: &Memory) -> bool {
-        match &self.access.team {
-            None => true,
-            Some(t) => {
-                m.scope.level == ScopeLevel::Org
-                    || (m.scope.level == ScopeLevel::Team && m.scope.name.as_deref() == Some(t.as_str()))
-            }
-        }
+        memory_visible_to(self.access.team.as_deref(), m)
     }
 
     fn memory_writable(&self, m: &Memory) -> bool {

@@ -4,7 +4,7 @@
 use crate::{Result, Service, ServiceError};
 use nocturne_core::outcome::effective;
 use nocturne_core::proposal::plan_ops;
-use nocturne_core::{Memory, Proposal, ProposalStatus, Revision, ScopeLevel};
+use nocturne_core::{Memory, Proposal, ProposalStatus, Revision};
 use nocturne_dream::{DreamSpec, SessionData, SessionOutcome, Snapshot};
 use nocturne_store::{Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,18 +92,28 @@ impl Service {
             data.push(SessionData { session: s, events });
         }
         // A dream over one team's sessions sees only that team's and the
-        // org's memories: its proposal must not reveal another team's.
-        let visible = |m: &Memory| match &spec.team {
-            None => true,
-            Some(t) => {
-                m.scope.level == ScopeLevel::Org
-                    || (m.scope.level == ScopeLevel::Team && m.scope.name.as_deref() == Some(t.as_str()))
-            }
+        // org's memories (the rule of `access`): its proposal must not
+        // reveal another team's. Retired memories come too, so the dream
+        // does not re-create what someone retired from the same evidence.
+        let memories: Vec<Memory> = self
+            .store
+            .memories()?
+            .into_iter()
+            .filter(|m| crate::access::memory_visible_to(spec.team.as_deref(), m))
+            .collect();
+        let active: Vec<Memory> = memories.iter().filter(|m| m.is_active()).cloned().collect();
+        let (embedder, memory_vectors) = self.memory_vectors(&active)?;
+        let (outcomes, usages, usage_at) = self.dream_outcomes(&data)?;
+        let snapshot = Snapshot {
+            base_revision,
+            sessions: data,
+            memories,
+            outcomes,
+            usages,
+            usage_at,
+            memory_vectors,
+            embedder: Some(embedder),
         };
-        let memories: Vec<Memory> =
-            self.store.memories()?.into_iter().filter(|m| m.is_active() && visible(m)).collect();
-        let (outcomes, usages) = self.dream_outcomes(&data)?;
-        let snapshot = Snapshot { base_revision, sessions: data, memories, outcomes, usages };
         let id = self.new_dream_id(&config.now)?;
         let mut proposal =
             nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
@@ -130,17 +140,23 @@ impl Service {
 
     /// For the sessions a dream reads: the outcome score of each (the
     /// taxonomy's primary dimension; the session-level outcome, else the
-    /// mean over its tasks) and the memories handed to it in context bundles.
+    /// mean over its tasks), the memories handed to it in context bundles,
+    /// and when each was last handed to it.
     #[allow(clippy::type_complexity)]
     fn dream_outcomes(
         &self,
         data: &[SessionData],
-    ) -> Result<(BTreeMap<String, SessionOutcome>, BTreeMap<String, Vec<String>>)> {
+    ) -> Result<(
+        BTreeMap<String, SessionOutcome>,
+        BTreeMap<String, Vec<String>>,
+        BTreeMap<String, BTreeMap<String, String>>,
+    )> {
         let tax = self.taxonomy()?;
         let mut outcomes = BTreeMap::new();
         let mut usages = BTreeMap::new();
+        let mut usage_at: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let Some(primary) = tax.primary().cloned() else {
-            return Ok((outcomes, usages));
+            return Ok((outcomes, usages, usage_at));
         };
         for d in data {
             let id = &d.session.id;
@@ -157,13 +173,21 @@ impl Service {
                 let label = scored.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join(", ");
                 outcomes.insert(id.clone(), SessionOutcome { score, label });
             }
-            let used: BTreeSet<String> =
-                self.store.usages(Some(id))?.into_iter().flat_map(|u| u.memories.into_iter()).collect();
+            let mut used: BTreeSet<String> = BTreeSet::new();
+            for u in self.store.usages(Some(id))? {
+                for m in u.memories {
+                    let at = usage_at.entry(id.clone()).or_default().entry(m.clone()).or_default();
+                    if u.at > *at {
+                        at.clone_from(&u.at);
+                    }
+                    used.insert(m);
+                }
+            }
             if !used.is_empty() {
                 usages.insert(id.clone(), used.into_iter().collect());
             }
         }
-        Ok((outcomes, usages))
+        Ok((outcomes, usages, usage_at))
     }
 
     fn new_dream_id(&self, now: &str) -> Result<String> {

@@ -9,7 +9,7 @@
 //! events it reads, so it is always consistent with the log.
 
 use crate::{Result, Service, ServiceError};
-use nocturne_core::{secrets, EventKind, Memory, Scope, ScopeLevel};
+use nocturne_core::{secrets, EventKind, Memory, Scope};
 use nocturne_search::{
     pack_bundle, render_bundle_markdown, Bundle, Candidate, Doc, Embedder, EmbedderInfo, HybridIndex, IndexConfig,
     ScoreParts,
@@ -29,6 +29,14 @@ const PRIORITY_CANDIDATES: usize = 24;
 /// How many search hits a context bundle considers (a bundle holds a few
 /// dozen memories at most).
 const HIT_CANDIDATES: usize = 40;
+
+/// Standing rules (preferences and mistakes) a bundle carries whether or
+/// not they match the task words: they are about how the agent works, not
+/// what the task is about (see docs/retrieval.md).
+const STANDING_RULES: usize = 5;
+
+/// Cosine with the task at which a hit matches it by meaning alone.
+const VECTOR_MATCH: f32 = 0.3;
 
 /// Picks an embedder from a spec: `hashing` (default), `model2vec:DIR`
 /// (feature `model2vec`), `openai:BASE_URL#MODEL#DIM` (feature `http`; the
@@ -80,9 +88,16 @@ pub(crate) struct MemoryIndexCache {
     embedder: String,
     index: Arc<HybridIndex>,
     memories: Arc<BTreeMap<String, Memory>>,
-    /// Ids by priority (highest first; kind rank, then id, break ties).
+    /// Ids by priority (highest first; then supporting sessions, kind rank,
+    /// id break ties).
     by_priority: Arc<Vec<String>>,
+    /// The preferences and mistakes among them, in the same order (the
+    /// standing rules a context bundle draws from).
+    standing: Arc<Vec<String>>,
 }
+
+/// A memory's index document and its vector.
+type Embedded = (Doc, Vec<f32>);
 
 /// A memory search hit.
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +142,12 @@ pub struct ContextRequest {
 pub struct ContextBundle {
     pub usage_id: u64,
     pub bundle: Bundle,
+    /// The bundle as markdown; when it is empty, the message below.
     pub markdown: String,
+    /// Why the bundle is empty although the store holds memories (none in
+    /// the scopes asked for, or none relevant to the task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// What `reindex` did.
@@ -153,20 +173,36 @@ fn search_err(e: nocturne_search::SearchError) -> ServiceError {
     }
 }
 
+/// The scopes a context request reads, for messages: `every scope`, or
+/// `org, team:web, user:ana`.
+fn asked_scopes(req: &ContextRequest) -> String {
+    if req.agent.is_none() && req.user.is_none() && req.team.is_none() {
+        return "every scope".into();
+    }
+    let mut v = vec!["org".to_string()];
+    v.extend(req.team.as_ref().map(|t| format!("team:{t}")));
+    v.extend(req.agent.as_ref().map(|a| format!("agent:{a}")));
+    v.extend(req.user.as_ref().map(|u| format!("user:{u}")));
+    v.join(", ")
+}
+
 fn now_dt(now: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(now, &time::format_description::well_known::Rfc3339)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Does a memory apply to this agent/user/team? Org memories always do.
-fn in_scope(scope: &Scope, req: &ContextRequest) -> bool {
-    let name = scope.name.as_deref();
-    match scope.level {
-        ScopeLevel::Org => true,
-        ScopeLevel::Team => req.team.is_some() && name == req.team.as_deref(),
-        ScopeLevel::Agent => req.agent.is_some() && name == req.agent.as_deref(),
-        ScopeLevel::User => req.user.is_some() && name == req.user.as_deref(),
-    }
+/// Distinct sessions a memory's evidence cites (its support as stored).
+fn support(m: &Memory) -> usize {
+    let s: std::collections::BTreeSet<&str> =
+        m.evidence.iter().map(|e| e.session.as_str()).filter(|s| !s.starts_with("memory:")).collect();
+    s.len()
+}
+
+/// Whether a search hit matches the task (see docs/retrieval.md): it shares
+/// an index term with it (a BM25 score; stop words are not terms) or its
+/// vector is at least [`VECTOR_MATCH`] close to the task's.
+fn matches_task(parts: &ScoreParts) -> bool {
+    parts.bm25.is_some_and(|b| b > 0.0) || parts.vector.is_some_and(|v| v >= VECTOR_MATCH)
 }
 
 impl Service {
@@ -174,10 +210,10 @@ impl Service {
         &*self.embedder
     }
 
-    /// Builds the hybrid index over `memories`, using cached vectors where
-    /// the text is unchanged, embedding (and caching) the rest. Vectors
-    /// cached by another embedder are refused.
-    fn memory_index(&self, memories: &[Memory]) -> Result<HybridIndex> {
+    /// Each memory's document and vector: cached vectors where the text is
+    /// unchanged, the rest embedded (and cached). Vectors cached by another
+    /// embedder are refused.
+    fn embedded(&self, memories: &[Memory]) -> Result<(EmbedderInfo, Vec<Embedded>)> {
         let info = EmbedderInfo::of(self.embedder());
         let cached: BTreeMap<String, StoredVector> =
             self.store.vectors(MEMORY)?.into_iter().map(|v| (v.id.clone(), v)).collect();
@@ -188,13 +224,13 @@ impl Service {
                 other.embedder, other.dim, info.id, info.dim
             )));
         }
-        let mut index = HybridIndex::new(info.clone(), IndexConfig::default());
+        let mut out = Vec::with_capacity(memories.len());
         let mut missing: Vec<(Doc, String)> = Vec::new();
         for m in memories {
             let doc = Doc::from_memory(m);
             let d = digest(&doc);
             match cached.get(&m.id) {
-                Some(v) if v.digest == d => index.upsert(doc, &info, v.vector.clone()).map_err(search_err)?,
+                Some(v) if v.digest == d => out.push((doc, v.vector.clone())),
                 _ => missing.push((doc, d)),
             }
         }
@@ -210,11 +246,29 @@ impl Service {
                     digest: d,
                     vector: v.clone(),
                 });
-                index.upsert(doc, &info, v).map_err(search_err)?;
+                out.push((doc, v));
             }
             self.store.put_vectors(MEMORY, &fresh)?;
         }
+        Ok((info, out))
+    }
+
+    /// Builds the hybrid index over `memories` (vectors as [`Service::embedded`]).
+    fn memory_index(&self, memories: &[Memory]) -> Result<HybridIndex> {
+        let (info, docs) = self.embedded(memories)?;
+        let mut index = HybridIndex::new(info.clone(), IndexConfig::default());
+        for (doc, v) in docs {
+            index.upsert(doc, &info, v).map_err(search_err)?;
+        }
         Ok(index)
+    }
+
+    /// The configured embedder's id and each memory's vector by id (cached
+    /// in the store like the search index's): what a dream hands the
+    /// duplicates pass, so the engine itself embeds nothing.
+    pub(crate) fn memory_vectors(&self, memories: &[Memory]) -> Result<(String, BTreeMap<String, Vec<f32>>)> {
+        let (info, docs) = self.embedded(memories)?;
+        Ok((info.id, docs.into_iter().map(|(d, v)| (d.id, v)).collect()))
     }
 
     /// The index over every active memory, rebuilt only when the store's
@@ -233,21 +287,38 @@ impl Service {
         let memories: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
         let index = Arc::new(self.memory_index(&memories)?);
         let mut order: Vec<&Memory> = memories.iter().collect();
-        order.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.kind.rank().cmp(&b.kind.rank())).then(a.id.cmp(&b.id)));
+        order.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(support(b).cmp(&support(a)))
+                .then(a.kind.rank().cmp(&b.kind.rank()))
+                .then(a.id.cmp(&b.id))
+        });
+        let standing = Arc::new(order.iter().filter(|m| m.kind.rank() <= 1).map(|m| m.id.clone()).collect());
         let by_priority = Arc::new(order.into_iter().map(|m| m.id.clone()).collect());
         let by_id: Arc<BTreeMap<String, Memory>> = Arc::new(memories.into_iter().map(|m| (m.id.clone(), m)).collect());
         if let Ok(mut guard) = self.memory_cache.lock() {
-            *guard =
-                Some(MemoryIndexCache { head, embedder, index: index.clone(), memories: by_id.clone(), by_priority });
+            *guard = Some(MemoryIndexCache {
+                head,
+                embedder,
+                index: index.clone(),
+                memories: by_id.clone(),
+                by_priority,
+                standing,
+            });
         }
         Ok((index, by_id))
     }
 
-    /// Active memories, highest priority first (kind rank, then id, break
-    /// ties), from the cache built with the index.
-    fn by_priority(&self) -> Arc<Vec<String>> {
+    /// Active memories, highest priority first (supporting sessions, kind
+    /// rank, then id, break ties), from the cache built with the index;
+    /// with `rules_only`, the preferences and mistakes among them.
+    fn by_priority(&self, rules_only: bool) -> Arc<Vec<String>> {
         match self.memory_cache.lock() {
-            Ok(g) => g.as_ref().map(|c| c.by_priority.clone()).unwrap_or_default(),
+            Ok(g) => g
+                .as_ref()
+                .map(|c| if rules_only { c.standing.clone() } else { c.by_priority.clone() })
+                .unwrap_or_default(),
             Err(_) => Arc::default(),
         }
     }
@@ -354,14 +425,19 @@ impl Service {
             .collect())
     }
 
-    /// The memories that matter for a task, within a token budget: the
-    /// relevant ones by search plus the highest-priority ones in scope.
-    /// Recorded as a usage event so outcomes can be attributed to them.
+    /// The memories that matter for a task, within a token budget (the
+    /// rules are in docs/retrieval.md): the memories in scope that match the
+    /// task, by relevance, and up to five standing rules (preferences and
+    /// mistakes, highest priority and support first); with no task words,
+    /// the highest-priority memories. A request naming no agent, user or
+    /// team reads every scope the caller may see. Recorded as a usage event
+    /// so outcomes can be attributed to the memories handed out.
     pub fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
         if req.budget == 0 {
             return Err(ServiceError::Invalid("the token budget must be at least 1".into()));
         }
         let (index, all) = self.cached_memory_index()?;
+        let scoped = |m: &Memory| crate::access::in_context_scope(&m.scope, req);
         let hits: Vec<nocturne_search::Hit> = if req.task.trim().is_empty() {
             Vec::new()
         } else {
@@ -369,36 +445,29 @@ impl Service {
                 .search_with(self.embedder(), &req.task, index.config().fusion_depth, now_dt(&self.now()))
                 .map_err(search_err)?
                 .into_iter()
-                .filter(|h| all.get(&h.id).is_some_and(|m| in_scope(&m.scope, req)))
-                .take(HIT_CANDIDATES)
+                .filter(|h| all.get(&h.id).is_some_and(scoped))
                 .collect()
         };
-        let top = hits.first().map_or(1.0, |h| h.score.max(f32::EPSILON));
-        // Candidates: the search hits in scope, by relevance, then the
-        // highest-priority memories in scope (relevance 0: below any hit;
-        // among them preferences and mistakes come before facts). Bounded,
-        // so the cost follows the bundle, not the store.
-        let mut candidates: Vec<Candidate> = Vec::with_capacity(hits.len() + PRIORITY_CANDIDATES);
+        let matched: Vec<&nocturne_search::Hit> =
+            hits.iter().filter(|h| matches_task(&h.parts)).take(HIT_CANDIDATES).collect();
+        let top = matched.first().map_or(1.0, |h| h.score.max(f32::EPSILON));
+        // Candidates: the hits that match the task, by relevance, then the
+        // standing rules in scope (relevance 0: below any match). With no
+        // task words, the highest-priority memories in scope. Bounded, so
+        // the cost follows the bundle, not the store.
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(matched.len() + PRIORITY_CANDIDATES);
         let mut seen = std::collections::HashSet::new();
-        for h in &hits {
+        for h in &matched {
             if let Some(m) = all.get(&h.id) {
                 seen.insert(m.id.as_str());
                 candidates.push(Candidate::from_memory(m, h.score / top));
             }
         }
-        let mut extra = 0;
-        let order = self.by_priority();
-        for m in order.iter().filter_map(|id| all.get(id)) {
-            // Sorted by priority: past the positive ones only an empty
-            // search (no task words) still wants candidates.
-            if extra == PRIORITY_CANDIDATES || (m.priority <= 0 && !hits.is_empty()) {
-                break;
-            }
-            if in_scope(&m.scope, req) && !seen.contains(m.id.as_str()) {
-                candidates.push(Candidate::from_memory(m, 0.0));
-                extra += 1;
-            }
-        }
+        let no_task = req.task.trim().is_empty();
+        let order = self.by_priority(!no_task);
+        let in_order = order.iter().filter_map(|id| all.get(id)).filter(|m| scoped(m) && !seen.contains(m.id.as_str()));
+        let extra = if no_task { PRIORITY_CANDIDATES } else { STANDING_RULES };
+        candidates.extend(in_order.take(extra).map(|m| Candidate::from_memory(m, 0.0)));
         // Memories are refused with secrets; older ones are redacted here.
         for c in &mut candidates {
             if let std::borrow::Cow::Owned(t) = secrets::redact_cow(&c.text) {
@@ -406,7 +475,28 @@ impl Service {
             }
         }
         let bundle = pack_bundle(&candidates, req.budget);
-        let markdown = render_bundle_markdown(&bundle);
+        let mut markdown = render_bundle_markdown(&bundle);
+        let mut message = None;
+        if bundle.items.is_empty() && !all.is_empty() {
+            let in_scope = all.values().filter(|m| scoped(m)).count();
+            let text = if in_scope == 0 {
+                format!(
+                    "No memory in the scopes asked for ({}): the store holds {} active memories in other scopes.",
+                    asked_scopes(req),
+                    all.len()
+                )
+            } else if candidates.is_empty() {
+                format!(
+                    "No memory matches this task: {in_scope} of the store's {} active memories are in scope ({}), none relevant to it.",
+                    all.len(),
+                    asked_scopes(req)
+                )
+            } else {
+                format!("No memory fits a budget of {} tokens ({} candidates).", req.budget, candidates.len())
+            };
+            markdown = format!("{text}\n");
+            message = Some(text);
+        }
         let usage = Usage {
             id: 0,
             at: self.now(),
@@ -419,7 +509,7 @@ impl Service {
             memories: bundle.items.iter().map(|i| i.id.clone()).collect(),
         };
         let usage_id = self.store.append_usage(&usage)?;
-        Ok(ContextBundle { usage_id, bundle, markdown })
+        Ok(ContextBundle { usage_id, bundle, markdown, message })
     }
 
     /// Usage events (context bundles handed out), oldest first.

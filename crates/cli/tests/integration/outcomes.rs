@@ -267,7 +267,10 @@ fn memories_handed_to_successful_sessions_are_promoted_and_to_failed_ones_demote
         let id = format!("s{i}");
         // Sessions 0-3 got the helpful memory and went well; 4-7 got the other and failed.
         let team = if i < 4 { "green" } else { "red" };
-        let b = env.json(&["context", "ship the release", "--team", team, "--session", &id]);
+        // Each task names what its memory is about: a bundle leaves out
+        // memories unrelated to the task.
+        let task = if i < 4 { "ship the release after cargo clippy" } else { "restart the pods after the release" };
+        let b = env.json(&["context", task, "--team", team, "--session", &id]);
         let ids: Vec<&str> =
             b["bundle"]["items"].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap()).collect();
         assert_eq!(ids, [if i < 4 { helpful.as_str() } else { harmful.as_str() }]);

@@ -57,6 +57,34 @@ fn context_prints_a_ready_to_paste_block_within_its_budget() {
 }
 
 #[test]
+fn context_reads_every_scope_by_default_and_says_why_a_bundle_is_empty() {
+    let env = Env::new();
+    env.json(&[
+        "memory",
+        "add",
+        "--kind",
+        "fact",
+        "--text",
+        "Cart totals are computed in cents",
+        "--scope",
+        "team:shop",
+    ]);
+    // No --user/--team: the team's memory is there.
+    let out = env.cmd(&["context", "fix the cart total rounding"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8(out.stdout).unwrap().contains("Cart totals are computed in cents"));
+    // Another team: empty, and it says so (still exit 0).
+    let out = env.cmd(&["context", "fix the cart total rounding", "--team", "web"]).output().unwrap();
+    assert!(out.status.success());
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.contains("No memory in the scopes asked for (org, team:web)"), "{md}");
+    // An unrelated task: nothing relevant, and it says so.
+    let j = env.json(&["context", "rename the invoice PDF field"]);
+    assert!(j["bundle"]["items"].as_array().unwrap().is_empty());
+    assert!(j["message"].as_str().unwrap().contains("No memory matches this task"), "{j}");
+}
+
+#[test]
 fn reindex_reports_the_embedder_and_an_unknown_embedder_is_refused() {
     let env = Env::new();
     env.json(&["memory", "add", "--kind", "fact", "--text", "Releases are cut on Tuesdays"]);

@@ -11,7 +11,13 @@
 //! - **Outdated** (`retire`): a recommended command failed, followed by a
 //!   working variant (a mistake instance), in ≥ `min_support` sessions newer
 //!   than the memory, and in at least as many newer sessions as it simply
-//!   worked. The reason names the failure and what works instead.
+//!   worked. A bare tool name in plain words ("Use yarn to install
+//!   dependencies.") recommends every command of that tool (`yarn`, `yarn
+//!   install`...). The reason names the failure and what works instead (the
+//!   most common working command); the evidence is the failures and fixes
+//!   of those sessions. The new practice itself becomes a lesson through
+//!   the mistakes pass (the same failures, grouped by command), in the same
+//!   proposal: retire the old advice, create the new.
 //! - **Promote**: at least `max(promote_min_support, min_support)`
 //!   successful sessions ran every recommended command successfully and
 //!   none of the warned-against ones. Memories at priority ≥ 5 are not
@@ -46,6 +52,7 @@
 
 use super::duplicates::memory_evidence;
 use crate::context::{Context, Outcome};
+use crate::fresh::is_fresh;
 use crate::text::{self, parse_command};
 use crate::{Category, DreamError, Finding, Pass, PassOutput};
 use nocturne_core::{Evidence, Memory, OpKind};
@@ -109,8 +116,29 @@ fn polarity(lower: &str, start: usize, end: usize) -> bool {
     NEG_BEFORE.iter().any(|w| clause.contains(w)) || NEG_AFTER.iter().any(|w| after.contains(w))
 }
 
+/// Command words that are also ordinary English: named alone in prose they
+/// are not a tool ("make sure", "run the tests", "find out").
+const PROSE_VERBS: &[&str] = &[
+    "make", "find", "test", "tests", "build", "check", "start", "watch", "time", "sort", "head", "tail", "less",
+    "more", "kill", "open", "read", "edit", "file", "join", "sleep", "true", "false", "yes", "echo", "node", "deploy",
+    "install", "clean", "format", "lint", "run", "stop", "help", "serve", "server", "code", "python", "cat", "set",
+    "env", "use", "get", "add", "new", "top", "go", "ls", "cd", "which", "type", "touch", "wait",
+];
+
+/// True when the batch ran any command of `key` (a bare tool name covers
+/// every command of that tool).
+fn ran_any(ctx: &Context, key: &str) -> bool {
+    ctx.runs.get(key).is_some_and(|r| !r.ran.is_empty())
+        || (!key.contains(' ')
+            && ctx
+                .keys_by_verb
+                .get(key)
+                .is_some_and(|ks| ks.iter().any(|k| ctx.runs.get(k).is_some_and(|r| !r.ran.is_empty()))))
+}
+
 /// Commands mentioned by a memory text: backtick spans, plus the multi-word
-/// command keys of the batch (`keys_by_verb`: first word → keys) found in it.
+/// command keys of the batch (`keys_by_verb`: first word → keys) found in
+/// it, and a tool the batch ran named alone (`yarn`: every `yarn` command).
 pub fn mentions(text: &str, keys_by_verb: &HashMap<String, Vec<String>>) -> Vec<Mention> {
     let lower = text.to_lowercase();
     let mut out: BTreeMap<String, bool> = BTreeMap::new();
@@ -145,6 +173,7 @@ pub fn mentions(text: &str, keys_by_verb: &HashMap<String, Vec<String>>) -> Vec<
             .map_or(lower.len(), |p| i + p);
         let Some(word) = lower.get(i..word_end) else { continue };
         let Some(keys) = keys_by_verb.get(word) else { continue };
+        let mut any = false;
         for k in keys {
             let end = i + k.len();
             let ok_after = lower
@@ -153,7 +182,18 @@ pub fn mentions(text: &str, keys_by_verb: &HashMap<String, Vec<String>>) -> Vec<
                 .is_none_or(|c| !c.is_alphanumeric() && !matches!(c, ':' | '-' | '_' | '/'));
             if lower.get(i..).is_some_and(|r| r.starts_with(k.as_str())) && ok_after {
                 note(k.clone(), polarity(&lower, i, end));
+                any = true;
             }
+        }
+        // A tool named alone ("Use yarn to install dependencies": no
+        // subcommand after it) stands for its commands, unless the word is
+        // ordinary English.
+        let next = lower.get(word_end..).and_then(|r| r.split_whitespace().next()).unwrap_or("");
+        let alone = next.starts_with(|c: char| !c.is_alphanumeric())
+            || crate::text::is_stop(next.trim_matches(|c: char| !c.is_alphanumeric()))
+            || !lower.get(word_end..).is_some_and(|r| r.starts_with(' '));
+        if !any && alone && word.len() >= 3 && !crate::text::is_stop(word) && !PROSE_VERBS.contains(&word) {
+            note(word.to_string(), polarity(&lower, i, word_end));
         }
     }
     out.into_iter().map(|(key, negative)| Mention { key, negative }).collect()
@@ -189,28 +229,48 @@ impl Outdated {
         for m in &ctx.memories {
             let created = text::parse_rfc3339(&m.created_at);
             for men in mentions(&m.text, &ctx.keys_by_verb).into_iter().filter(|x| !x.negative) {
-                let Some(idx) = ctx.mistakes_by_fail.get(&men.key) else { continue };
-                let inst: Vec<_> = idx
+                // A bare tool name ("Use yarn") stands for every command of that tool.
+                let covers = |key: &str| {
+                    key == men.key || (!men.key.contains(' ') && key.split(' ').next() == Some(men.key.as_str()))
+                };
+                let inst: Vec<_> = ctx
+                    .mistakes_by_fail
                     .iter()
+                    .filter(|(k, _)| covers(k))
+                    .flat_map(|(_, idx)| idx.iter())
                     .filter_map(|i| ctx.mistakes.get(*i))
                     .filter(|i| newer(ctx, i.session, created))
                     .collect();
+                let mut inst = inst;
+                inst.sort_by_key(|i| (i.session, i.fail));
                 let failing: BTreeSet<usize> = inst.iter().map(|i| i.session).collect();
                 if failing.len() < ms {
                     continue;
                 }
-                let worked = ctx
+                let worked: BTreeSet<usize> = ctx
                     .runs
-                    .get(&men.key)
-                    .map_or(0, |r| r.ok.iter().filter(|si| !failing.contains(si) && newer(ctx, **si, created)).count());
-                if worked > failing.len() {
+                    .iter()
+                    .filter(|(k, _)| covers(k))
+                    .flat_map(|(_, r)| r.ok.iter().copied())
+                    .filter(|si| !failing.contains(si) && newer(ctx, *si, created))
+                    .collect();
+                if worked.len() > failing.len() {
                     continue;
                 }
                 let act = |si: usize, ai: usize| ctx.sessions.get(si).and_then(|s| s.actions.get(ai));
                 let err = super::most_common(inst.iter().filter_map(|i| act(i.session, i.fail)?.error_line.as_deref()));
-                let fix = super::most_common(
-                    inst.iter().filter_map(|i| act(i.session, i.fix)?.cmd.as_ref()).map(|c| c.main.as_str()),
+                // What works instead: the most common fix command (by key), shown as run.
+                let fix_key = super::most_common(
+                    inst.iter().filter_map(|i| act(i.session, i.fix)?.cmd.as_ref()).map(|c| c.key.as_str()),
                 );
+                let fix = fix_key.as_deref().and_then(|k| {
+                    super::most_common(
+                        inst.iter()
+                            .filter_map(|i| act(i.session, i.fix)?.cmd.as_ref())
+                            .filter(|c| c.key == k)
+                            .map(|c| c.main.as_str()),
+                    )
+                });
                 let mut evidence = Vec::new();
                 let mut done = BTreeSet::new();
                 for i in &inst {
@@ -417,8 +477,14 @@ fn outcome_finding(ctx: &Context, m: &Memory, fig: &Figure, pos: &[&str]) -> Opt
     } else {
         return None;
     };
+    // Only sessions new to the memory count (see `crate::fresh`): the same
+    // outcomes never move it twice.
+    let fresh: Vec<usize> = fig.present.iter().copied().filter(|si| is_fresh(ctx, m, *si)).collect();
+    if fresh.len() < ctx.config.min_support() as usize {
+        return None;
+    }
     let mut evidence = Vec::new();
-    for si in &fig.present {
+    for si in &fresh {
         let Some(s) = ctx.sessions.get(*si) else { continue };
         let acts: Vec<_> = pos
             .iter()
@@ -449,7 +515,7 @@ fn outcome_finding(ctx: &Context, m: &Memory, fig: &Figure, pos: &[&str]) -> Opt
         targets: vec![m.id.clone()],
         rationale: format!("{verdict}: {}", fig.describe()),
         confidence: (0.5 + 0.03 * fig.present.len().min(fig.absent.len()) as f64 + 0.3 * d.abs()).min(0.95),
-        sessions: fig.present.iter().copied().collect(),
+        sessions: fresh.iter().copied().collect(),
         evidence,
         tags: Vec::new(),
         key_terms: Vec::new(),
@@ -472,13 +538,11 @@ impl Usefulness {
     fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let promote_min = ctx.config.promote_min_support.max(ctx.config.min_support()) as usize;
         let stale = i64::from(ctx.config.stale_days) * 86_400;
-        let empty = crate::context::Runs::default();
         let mut out = Vec::new();
         for m in &ctx.memories {
             let men = mentions(&m.text, &ctx.keys_by_verb);
-            let runs = |k: &str| ctx.runs.get(k).unwrap_or(&empty);
             let pos: Vec<&str> = men.iter().filter(|x| !x.negative).map(|x| x.key.as_str()).collect();
-            let touched = men.iter().any(|x| !runs(&x.key).ran.is_empty());
+            let touched = men.iter().any(|x| ran_any(ctx, &x.key));
             // With enough sessions with an outcome on both sides, a clear
             // difference decides; an unclear one leaves the rules below.
             let fig = figure(ctx, m, &men).filter(|f| f.measured(&ctx.config.weights));
@@ -486,11 +550,12 @@ impl Usefulness {
                 out.push(f);
                 continue;
             }
-            // Successful sessions where the advice was followed.
-            let confirmed: Vec<usize> = followed(ctx, &men)
+            // Successful sessions where the advice was followed, new to the memory.
+            let followed_ok: Vec<usize> = followed(ctx, &men)
                 .into_iter()
                 .filter(|si| ctx.sessions.get(*si).is_some_and(|s| s.successful))
                 .collect();
+            let confirmed: Vec<usize> = followed_ok.iter().copied().filter(|si| is_fresh(ctx, m, *si)).collect();
             if confirmed.len() >= promote_min && m.priority < MAX_PRIORITY {
                 let mut evidence = Vec::new();
                 for si in &confirmed {
@@ -526,10 +591,11 @@ impl Usefulness {
                 });
                 continue;
             }
-            // Demotion.
-            let (Some(now), Some(created)) = (ctx.now, text::parse_rfc3339(&m.created_at)) else { continue };
+            // Demotion, measured from the memory's last change.
+            let changed = text::parse_rfc3339(&m.updated_at).or_else(|| text::parse_rfc3339(&m.created_at));
+            let (Some(now), Some(created)) = (ctx.now, changed) else { continue };
             if now - created < stale
-                || !confirmed.is_empty()
+                || !followed_ok.is_empty()
                 || touched
                 || m.priority <= MIN_PRIORITY
                 || ctx.sessions.len() < ctx.config.min_support() as usize
@@ -555,8 +621,8 @@ impl Usefulness {
                 evidence: memory_evidence(m),
                 confidence: 0.6,
                 rationale: format!(
-                    "unconfirmed: created {days} days ago ({}) and neither followed nor mentioned in any of the {} sessions of this dream",
-                    m.created_at,
+                    "unconfirmed: last changed {days} days ago ({}) and neither followed nor mentioned in any of the {} sessions of this dream",
+                    m.updated_at,
                     ctx.sessions.len()
                 ),
                 tags: Vec::new(),
@@ -588,5 +654,15 @@ mod tests {
         let keys: HashMap<String, Vec<String>> = [("docker".to_string(), vec!["docker compose up".to_string()])].into();
         let m = mentions("Start the stack with docker compose up before testing", &keys);
         assert_eq!(m, vec![Mention { key: "docker compose up".into(), negative: false }]);
+        let keys: HashMap<String, Vec<String>> = [
+            ("yarn".to_string(), vec!["yarn install".to_string()]),
+            ("kubectl".to_string(), vec!["kubectl rollout".to_string()]),
+        ]
+        .into();
+        assert_eq!(
+            mentions("Use yarn to install dependencies.", &keys),
+            vec![Mention { key: "yarn".into(), negative: false }]
+        );
+        assert!(mentions("Deploy with kubectl apply -f k8s/.", &keys).is_empty(), "another kubectl command");
     }
 }

@@ -628,7 +628,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lesson_already_remembered_is_promoted_on_the_next_dream() {
+    fn a_lesson_already_remembered_is_promoted_by_new_sessions_only() {
         let s = |i: usize| {
             Sess::new(&format!("s{i}"))
                 .user(&format!("task {i}"))
@@ -658,13 +658,18 @@ mod tests {
             "x",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let snap = Snapshot::from_new_sessions(2, &sessions, vec![m.clone()], "2026-01-01T00:00:00Z");
         let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        // Sessions stored after the lesson was remembered confirm it: a promote, no second lesson.
+        let snap = Snapshot::from_new_sessions(2, &sessions, vec![m.clone()], "2026-01-20T00:00:00Z");
         let p = dream(&snap, &cfg, "again").unwrap_or_else(|e| panic!("{e}"));
         let again: Vec<&Op> = p.ops.iter().filter(|o| o.targets.contains(&m.id)).collect();
         assert_eq!(again.len(), 1, "{:#?}", p.ops);
         assert_eq!(again[0].op, OpKind::Promote);
         assert!(p.ops.iter().all(|o| o.op != OpKind::Create || o.kind.as_str() != "mistake"), "{:#?}", p.ops);
+        // The sessions it was learned from say nothing new (see `crate::fresh`).
+        let snap = Snapshot::from_new_sessions(2, &sessions, vec![m.clone()], "2026-01-01T00:00:00Z");
+        let p = dream(&snap, &cfg, "same").unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.ops.is_empty(), "{:#?}", p.ops);
     }
 
     #[test]

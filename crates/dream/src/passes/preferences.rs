@@ -1,12 +1,17 @@
-//! Preferences and constraints stated by users.
+//! Preferences and constraints stated by the people who run the agent.
 //!
-//! Rule: user-message sentences (3..40 words, not questions) containing a
+//! Only operators state preferences: customers of a service agent, a
+//! parent agent's task prompt and harness text never do (see
+//! [`crate::directives`] for who speaks and which sentences count). Rule:
+//! operator sentences (3..40 words, not questions) containing a
 //! directive marker (always, never, prefer, don't, do not, please use, make
 //! sure, avoid, "we use", "in this repo"...) are reduced to content tokens
 //! (stop words and the markers removed, crude stemming) weighted by IDF over
 //! all directive sentences. Sentences are clustered greedily, in session
 //! order, into the cluster whose centroid has cosine ≥ 0.3 (candidates found
-//! through an inverted index, so this is linear in practice). A cluster is a
+//! through an inverted index, so this is linear in practice); only a
+//! session's first sentence in a cluster moves its centroid, so one session
+//! repeating a rule ten times weighs as one. A cluster is a
 //! preference when its sentences come from several sessions (the planner
 //! requires `min_support`; repeating a rule many times in one session
 //! counts once). The memory text is the member closest to the centroid
@@ -26,6 +31,8 @@ struct Cluster {
     centroid: HashMap<String, f64>,
     sumsq: f64,
     members: Vec<(usize, usize)>,
+    /// Sessions whose first sentence moved the centroid.
+    voters: BTreeSet<usize>,
 }
 
 impl Cluster {
@@ -37,11 +44,16 @@ impl Cluster {
         dot / self.sumsq.sqrt()
     }
 
+    /// Adds a sentence; only a session's first sentence in the cluster
+    /// moves the centroid, so one session repeating itself cannot pull the
+    /// cluster (and its representative) its way.
     fn add(&mut self, v: &[(String, f64)], member: (usize, usize)) {
-        for (t, w) in v {
-            let e = self.centroid.entry(t.clone()).or_insert(0.0);
-            self.sumsq += (*e + w) * (*e + w) - *e * *e;
-            *e += w;
+        if self.voters.insert(member.0) {
+            for (t, w) in v {
+                let e = self.centroid.entry(t.clone()).or_insert(0.0);
+                self.sumsq += (*e + w) * (*e + w) - *e * *e;
+                *e += w;
+            }
         }
         self.members.push(member);
     }
@@ -81,7 +93,12 @@ impl Preferences {
             let c = match best {
                 Some((c, _)) => c,
                 None => {
-                    clusters.push(Cluster { centroid: HashMap::new(), sumsq: 0.0, members: Vec::new() });
+                    clusters.push(Cluster {
+                        centroid: HashMap::new(),
+                        sumsq: 0.0,
+                        members: Vec::new(),
+                        voters: BTreeSet::new(),
+                    });
                     clusters.len() - 1
                 }
             };
@@ -109,7 +126,7 @@ impl Preferences {
             }
             // Representative: closest to the centroid; then shorter; then smaller.
             let mut best: Option<(f64, &str)> = None;
-            // One evidence per sentence: the message it is verbatim text of.
+            // One evidence per sentence: the event it is verbatim text of.
             let mut evidence: BTreeMap<(usize, u32), Evidence> = BTreeMap::new();
             for m in &cl.members {
                 let Some(&k) = pos.get(m) else { continue };
@@ -126,7 +143,7 @@ impl Preferences {
                     evidence.entry((*si, d.seq)).or_insert_with(|| Evidence {
                         session: sv.id().to_string(),
                         events: vec![d.seq],
-                        quote: d.text.clone(),
+                        quote: d.quote.clone(),
                     });
                 }
             }
@@ -199,6 +216,7 @@ fn merge_close(clusters: Vec<Cluster>) -> Vec<Cluster> {
                     *e += w;
                 }
                 m.members.extend(c.members);
+                m.voters.extend(c.voters);
             }
             None => {
                 merged.insert(g, c);
@@ -250,6 +268,7 @@ fn merge_by_signature(mut clusters: Vec<Cluster>, all: &[(usize, usize, &Directi
                     *e += w;
                 }
                 a.members.extend(c.members);
+                a.voters.extend(c.voters);
             }
             None => {
                 let sig = (sessions(&c) >= 2).then_some(dom);

@@ -18,9 +18,18 @@
 //! are not a workflow); both tests also require binomial significance
 //! (p ≤ 0.001 against the step's or part's base rate) when there are at
 //! least 10 successful sessions (fewer cannot show significance), so
-//! coincidences in batches with long sessions are not taken for workflows. Only maximal patterns are kept (a pattern is dropped
-//! when a longer one containing it has ≥ 70% of its support). The search is
-//! bounded (200,000 extensions), so it never blows up.
+//! coincidences in batches with long sessions are not taken for workflows.
+//!
+//! **Few and meaningful, at any support threshold.** Steps that are noise
+//! wherever they occur are dropped first: look-around commands, file
+//! reads, and inspection or bookkeeping tools (`Grep`, `Glob`,
+//! `TodoWrite`, `WebSearch`, `find_file`...). Only maximal patterns are
+//! reported: no reported pattern is a sub-sequence of another (a pattern
+//! gives way to a longer one containing it with ≥ 70% of its support, then
+//! of any two nested ones the better supported stays). And the pass keeps
+//! at most `max_workflows` findings per dream (default 10), the best
+//! supported first; the number cut is the `workflows.capped` stat. The
+//! search is bounded (200,000 extensions), so it never blows up.
 //!
 //! Outcomes (see `config::OutcomeWeights`): "successful" is the outcome
 //! class where a session has an outcome (score ≥ `success_at`), else the
@@ -96,8 +105,70 @@ struct Seq {
     pos: HashMap<u32, (usize, usize)>,
 }
 
+/// Words of a tool name that make it an inspection or bookkeeping tool
+/// (`Grep`, `Glob`, `LS`, `TodoWrite`, `WebSearch`, `find_file`,
+/// `scroll_down`, `BashOutput`, `ExitPlanMode`...): looking around is not a
+/// step of a workflow, whatever the session.
+const INSPECTION: &[&str] = &[
+    "grep",
+    "glob",
+    "search",
+    "find",
+    "list",
+    "ls",
+    "todo",
+    "view",
+    "open",
+    "scroll",
+    "goto",
+    "read",
+    "think",
+    "output",
+    "ask",
+    "exit",
+    "cat",
+    "tree",
+    "fetch",
+    "browse",
+    "screenshot",
+    "wait",
+    "sleep",
+];
+
+/// The words of a tool name (`TodoWrite` → todo, write; `find_file` → find, file).
+fn tool_words(tool: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in tool.chars() {
+        if !c.is_alphanumeric() {
+            out.push(std::mem::take(&mut cur));
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower {
+            out.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_lowercase();
+        cur.extend(c.to_lowercase());
+    }
+    out.push(cur);
+    out.retain(|w| !w.is_empty());
+    out
+}
+
+/// True for a step that is noise wherever it occurs: a known look-around
+/// command (`ls`, `cat`, `git status`...), reading a file (`read x.rs`),
+/// or a call of an inspection or bookkeeping tool (see [`INSPECTION`]).
 fn is_noise(label: &str) -> bool {
-    NOISE.contains(&label) || label.split(' ').next().is_some_and(|v| v != "git" && NOISE.contains(&v))
+    if NOISE.contains(&label) || label.split(' ').next().is_some_and(|v| v != "git" && NOISE.contains(&v)) {
+        return true;
+    }
+    if label.starts_with("read ") {
+        return true;
+    }
+    // A label with no space is a tool called without a command or a file.
+    !label.contains(' ') && tool_words(label).iter().any(|w| INSPECTION.contains(&w.as_str()))
 }
 
 /// A pattern: step ids into `Mined::labels`, and indexes into `Mined::seqs`
@@ -279,16 +350,7 @@ fn mine<'c>(
             s.len() * 4 >= sa.min(sb) * 3 && (n < 10 || binomial_tail(sa.min(sb), s.len(), rate) <= ALPHA)
         })
     });
-    // Maximal patterns only.
-    patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(b.1.len().cmp(&a.1.len())).then(a.0.cmp(&b.0)));
-    let mut kept: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
-    for (p, s) in patterns {
-        let covered = kept.iter().any(|(q, qs)| is_subsequence(&p, q) && qs.len() * 10 >= s.len() * 7);
-        if !covered {
-            kept.push((p, s));
-        }
-    }
-    Mined { labels, seqs, patterns: kept }
+    Mined { labels, seqs, patterns: maximal(patterns) }
 }
 
 /// Each step as its key, with the most common real command when it differs.
@@ -329,15 +391,30 @@ impl Pass for Workflows {
     }
 
     fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
-        Ok(self.findings(ctx).into())
+        let (findings, capped) = self.findings(ctx);
+        let mut out = PassOutput::from(findings);
+        if capped > 0 {
+            out.stats.insert("workflows.capped".into(), capped.into());
+        }
+        Ok(out)
     }
 }
 
 impl Workflows {
-    fn findings(&self, ctx: &Context) -> Vec<Finding> {
+    fn findings(&self, ctx: &Context) -> (Vec<Finding>, usize) {
         let mut out = procedures(ctx);
         out.extend(cautions(ctx));
-        out
+        // The cap: the best supported first (longer, then by text, break ties).
+        out.sort_by(|a, b| {
+            b.sessions
+                .len()
+                .cmp(&a.sessions.len())
+                .then(b.key_terms.len().cmp(&a.key_terms.len()))
+                .then(a.text.cmp(&b.text))
+        });
+        let capped = out.len().saturating_sub(ctx.config.max_workflows);
+        out.truncate(ctx.config.max_workflows);
+        (out, capped)
     }
 }
 
@@ -566,6 +643,30 @@ fn ordered_in(q: &Seq, steps: &[u32]) -> bool {
         }
     }
     true
+}
+
+/// An antichain of patterns: no reported pattern is a sub-sequence of
+/// another. A pattern gives way to a longer one containing it that has
+/// ≥ 70% of its support (the longer says more); then, best supported first
+/// (longer, then smaller ids, break ties), a pattern is kept only when it
+/// neither contains nor is contained in one already kept.
+fn maximal(mut patterns: Vec<Pattern>) -> Vec<Pattern> {
+    patterns.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(b.1.len().cmp(&a.1.len())).then(a.0.cmp(&b.0)));
+    let mut longest: Vec<Pattern> = Vec::new();
+    for (p, s) in patterns {
+        let covered = longest.iter().any(|(q, qs)| is_subsequence(&p, q) && qs.len() * 10 >= s.len() * 7);
+        if !covered {
+            longest.push((p, s));
+        }
+    }
+    longest.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(b.0.len().cmp(&a.0.len())).then(a.0.cmp(&b.0)));
+    let mut kept: Vec<Pattern> = Vec::new();
+    for (p, s) in longest {
+        if !kept.iter().any(|(q, _)| is_subsequence(&p, q) || is_subsequence(q, &p)) {
+            kept.push((p, s));
+        }
+    }
+    kept
 }
 
 fn is_subsequence(p: &[u32], q: &[u32]) -> bool {

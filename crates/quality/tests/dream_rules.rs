@@ -1,0 +1,104 @@
+//! Dream rules on the real transcripts, parsed straight from the files (so
+//! every field the importers set reaches the engine): workflows stay few and
+//! maximal at a low support threshold on real Claude Code sessions, and the
+//! customers of the τ² service agent state no preferences. Skipped with a
+//! notice when `shared/data/real-transcripts` is absent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use nocturne_core::{NewSession, OpKind, Proposal};
+use nocturne_dream::{dream, DreamSpec, Snapshot};
+use nocturne_ingest::{classify_path, parse_file, Format, Hints, PathKind};
+use nocturne_quality::data;
+use std::path::{Path, PathBuf};
+
+const NOW: &str = "2030-01-01T00:00:00Z";
+
+fn sessions_of(dir: &Path) -> Vec<NewSession> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut out: Vec<NewSession> = Vec::new();
+    for f in files {
+        let name = f.to_string_lossy().to_string();
+        if classify_path(&name) != PathKind::Transcript {
+            continue;
+        }
+        let meta = std::fs::read(f.with_extension("meta.json")).ok();
+        if let Ok(p) = parse_file(&name, &std::fs::read(&f).unwrap(), Format::Auto, &Hints { meta, parent: None }) {
+            out.extend(p.sessions);
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out.dedup_by(|a, b| a.id == b.id);
+    out
+}
+
+fn source(name: &str) -> Option<PathBuf> {
+    let Some(root) = data::find_data_dir(Path::new(env!("CARGO_MANIFEST_DIR"))) else {
+        eprintln!("notice: shared/data/real-transcripts is absent; {name} skipped");
+        return None;
+    };
+    Some(root.join(name))
+}
+
+fn dream_over(sessions: &[NewSession], spec: &DreamSpec) -> Proposal {
+    let snap = Snapshot::from_new_sessions(1, sessions, vec![], NOW);
+    dream(&snap, &spec.config(NOW), "d").unwrap()
+}
+
+fn steps(text: &str) -> Vec<String> {
+    text.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+#[test]
+fn claude_code_workflows_stay_few_and_maximal_at_min_support_two() {
+    let Some(dir) = source("claude-code-log") else { return };
+    let sessions = sessions_of(&dir);
+    assert!(sessions.len() >= 50, "{} sessions", sessions.len());
+    for (ms, cap) in [(2u32, None), (2, Some(3)), (3, None)] {
+        let spec = DreamSpec { min_support: Some(ms), max_workflows: cap, ..DreamSpec::default() };
+        let p = dream_over(&sessions, &spec);
+        let wf: Vec<Vec<String>> = p.ops.iter().filter(|o| o.pass == "workflows").map(|o| steps(&o.text)).collect();
+        println!("min_support {ms}, cap {cap:?}: {} ops, {} workflows", p.ops.len(), wf.len());
+        assert!(wf.len() <= cap.unwrap_or(10), "{wf:#?}");
+        for (i, a) in wf.iter().enumerate() {
+            for (j, b) in wf.iter().enumerate() {
+                let mut it = b.iter();
+                assert!(i == j || !a.iter().all(|x| it.any(|y| y == x)), "{a:?} is part of {b:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn tau2_customers_state_no_preferences_and_claude_sub_agents_neither() {
+    let Some(dir) = source("tau2-bench-retail") else { return };
+    let tau = sessions_of(&dir);
+    assert!(tau.len() >= 100, "{} simulations", tau.len());
+    for ms in [2u32, 3] {
+        let p = dream_over(&tau, &DreamSpec { min_support: Some(ms), ..DreamSpec::default() });
+        let prefs: Vec<&str> = p
+            .ops
+            .iter()
+            .filter(|o| o.kind.as_str() == "preference" && o.op == OpKind::Create)
+            .map(|o| o.text.as_str())
+            .collect();
+        assert!(prefs.is_empty(), "min_support {ms}: customer statements became preferences: {prefs:#?}");
+    }
+    let Some(dir) = source("claude-code-log") else { return };
+    let subs: Vec<NewSession> =
+        sessions_of(&dir).into_iter().filter(|s| s.parent.is_some() || s.subagent.is_some()).collect();
+    assert!(!subs.is_empty());
+    let p = dream_over(&subs, &DreamSpec { min_support: Some(2), ..DreamSpec::default() });
+    assert!(p.ops.iter().all(|o| o.kind.as_str() != "preference"), "a parent's prompt is no preference: {:#?}", p.ops);
+}
