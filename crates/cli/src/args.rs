@@ -294,11 +294,12 @@ pub struct DreamArgs {
     /// Drop findings that mention this term (repeatable).
     #[arg(long)]
     pub ignore: Vec<String>,
-    /// TOML file with any of: sessions, user, agent, team, since, until, focus, ignore, min_support, notes,
-    /// [weights]. Flags given here win over the file.
+    /// TOML file with any of: sessions, user, agent, team, since, until, focus, ignore, min_support, max_workflows,
+    /// notes, [weights]. Flags given here win over the file.
     #[arg(long)]
     pub instructions: Option<PathBuf>,
-    /// Minimum number of sessions supporting a finding.
+    /// Distinct sessions a finding needs, for every kind of finding [default: 2 for mistakes, 3 for
+    /// workflows, preferences and changes to existing memories].
     #[arg(long)]
     pub min_support: Option<u32>,
     /// Apply the proposal at once (default: store it for review).

@@ -222,7 +222,7 @@ pub const PREFERENCES: &[PreferenceT] = &[
     },
 ];
 
-/// Mistakes that occur once or twice: below the support threshold.
+/// Mistakes that occur in one session: below every support threshold.
 pub const ONE_OFF_MISTAKES: &[(&str, &str, &str, &str)] = &[
     (
         "terraform apply",

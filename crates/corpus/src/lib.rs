@@ -549,9 +549,10 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
             memory_ids: Vec::new(),
         });
     }
-    // Noise: one-off mistakes (1–2 sessions), one-off preferences, poisoning, secrets in chat.
-    for (k, (fail, err, fix, term)) in bank.one_off_mistakes.iter().enumerate() {
-        let cs = rng.sample(n, 1 + k % 2);
+    // Noise: one-off mistakes (1 session: a mistake in 2 independent sessions
+    // already recurs), one-off preferences (1–2 sessions), poisoning, secrets in chat.
+    for (fail, err, fix, term) in bank.one_off_mistakes.iter() {
+        let cs = rng.sample(n, 1);
         for &i in &cs {
             let mut b = mk(&mut rng, &builders_shell, &counter, i, bank);
             let mut ev = b.shell(fail, err, true);

@@ -140,7 +140,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some((s.id.clone(), SessionOutcome { score: o.score, label: format!("{}", o.score) }))
         })
         .collect();
-    let cfg = DreamConfig { now: "2026-06-01T00:00:00Z".into(), min_support: support, ..DreamConfig::default() };
+    let cfg = DreamConfig { now: "2026-06-01T00:00:00Z".into(), min_support: Some(support), ..DreamConfig::default() };
     if let Some(prefix) = opt("--actions") {
         // The actions of the sessions whose id starts with PREFIX.
         let ctx = nocturne_dream::Context::build(&snap, &cfg);

@@ -46,6 +46,18 @@ impl Category {
         }
     }
 
+    /// Distinct sessions a finding of this category needs when the dream
+    /// sets no `min_support`: 2 for a mistake (a failure that recurs in two
+    /// independent sessions is already worth a lesson, and the lesson cites
+    /// the error itself), 3 for everything else (a workflow, a preference or
+    /// a change to an existing memory needs a clearer majority).
+    pub fn default_support(self) -> u32 {
+        match self {
+            Category::Mistake => 2,
+            _ => 3,
+        }
+    }
+
     /// Accepted focus names (case-insensitive, singular or plural):
     /// `mistake`, `procedure` / `workflow`, `preference` / `constraint`,
     /// `merge` / `duplicate` / `dedup`, `outdated` / `retire` / `update` /
@@ -81,8 +93,11 @@ pub struct DreamConfig {
     /// Drop findings whose text or evidence mentions any of these terms
     /// (case-insensitive substring).
     pub ignore: Vec<String>,
-    /// Distinct sessions a finding needs before it becomes an op (default 3).
-    pub min_support: u32,
+    /// Distinct sessions every finding needs before it becomes an op. `None`
+    /// (the default) uses each category's own default (see
+    /// [`Category::default_support`]: 2 for mistakes, 3 for the rest); a
+    /// value here overrides them all.
+    pub min_support: Option<u32>,
     /// Distinct operators a preference needs to be scoped to a team or the
     /// org (default 2); with fewer it is personal (see [`crate::scope`]).
     pub min_users_shared: u32,
@@ -203,7 +218,7 @@ impl Default for DreamConfig {
         DreamConfig {
             focus: Vec::new(),
             ignore: Vec::new(),
-            min_support: 3,
+            min_support: None,
             min_users_shared: 2,
             notes: None,
             now: "1970-01-01T00:00:00Z".into(),
@@ -232,8 +247,10 @@ impl DreamConfig {
         Ok(out)
     }
 
-    pub(crate) fn min_support(&self) -> u32 {
-        self.min_support.max(1)
+    /// Distinct sessions a finding of `category` needs: the configured
+    /// `min_support` when one is set, else the category's default.
+    pub fn support_for(&self, category: Category) -> u32 {
+        self.min_support.unwrap_or_else(|| category.default_support()).max(1)
     }
 }
 
@@ -248,7 +265,7 @@ impl DreamConfig {
 /// since = "2026-01-01"           # started at or after (also until: before)
 /// focus = ["mistakes", "preferences"]
 /// ignore = ["vendor/", "legacy"]
-/// min_support = 4
+/// min_support = 4               # every kind (default: mistakes 2, the rest 3)
 /// max_workflows = 10            # workflow findings kept per dream (default 10)
 /// notes = "Payments team; ignore the old deploy scripts."
 ///
@@ -284,7 +301,8 @@ pub struct DreamSpec {
     /// Drop findings that mention any of these terms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<String>,
-    /// Distinct sessions a finding needs (default 3).
+    /// Distinct sessions every finding needs; unset, each category has its
+    /// default ([`Category::default_support`]: mistakes 2, the rest 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_support: Option<u32>,
     /// Workflow findings kept per dream (default 10).
@@ -448,7 +466,7 @@ impl DreamSpec {
         DreamConfig {
             focus: self.focus.clone(),
             ignore: self.ignore.clone(),
-            min_support: self.min_support.unwrap_or(d.min_support),
+            min_support: self.min_support,
             max_workflows: self.max_workflows.unwrap_or(d.max_workflows),
             notes: self.notes.clone(),
             now: now.to_string(),

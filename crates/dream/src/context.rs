@@ -21,7 +21,6 @@ use crate::{text, DreamConfig, SessionData, Snapshot};
 use nocturne_core::{EventKind, Memory, Role};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-
 /// A session as the passes see it.
 pub struct SessionView<'a> {
     pub data: &'a SessionData,

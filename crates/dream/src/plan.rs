@@ -5,8 +5,10 @@
 //!    text, rationale or evidence quotes mention an ignored term
 //!    (case-insensitive), are dropped.
 //! 2. **Support**: a finding drawn from sessions (create, retire, update,
-//!    promote) needs `min_support` distinct sessions; support is counted in
-//!    sessions, so repeating something inside one session never helps.
+//!    promote) needs `min_support` distinct sessions — when the dream sets
+//!    none, its category's default ([`crate::Category::default_support`]:
+//!    2 for a mistake, 3 for the rest); support is counted in sessions, so
+//!    repeating something inside one session never helps.
 //!    Merge and demote concern existing memories and carry the memories'
 //!    own evidence.
 //! 3. **Evidence** (every pass, a model-backed one included): each
@@ -156,7 +158,6 @@ impl<'a> Existing<'a> {
 /// of what each guardrail dropped or changed.
 pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (Vec<Op>, BTreeMap<String, usize>) {
     let cfg = ctx.config;
-    let ms = cfg.min_support() as usize;
     let mut guard: BTreeMap<String, usize> = BTreeMap::new();
     let mut bump = |k: &str| *guard.entry(k.to_string()).or_default() += 1;
     let by_id: BTreeMap<&str, &Memory> = ctx.memories.iter().map(|m| (m.id.as_str(), *m)).collect();
@@ -172,7 +173,7 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
             continue;
         }
         let from_sessions = matches!(f.op, OpKind::Create | OpKind::Retire | OpKind::Update | OpKind::Promote);
-        if from_sessions && f.sessions.len() < ms {
+        if from_sessions && f.sessions.len() < cfg.support_for(f.category) as usize {
             bump("dropped_low_support");
             continue;
         }
@@ -192,6 +193,7 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
     let retired = Existing::new(ctx.retired.clone());
     let mut planned: Vec<(Finding, Scope, u32)> = Vec::new();
     for mut f in kept {
+        let ms = cfg.support_for(f.category) as usize;
         if f.op == OpKind::Create {
             if let Some(m) = existing.matching(&f) {
                 bump("create_matched_existing");

@@ -303,7 +303,7 @@ fn workflows_are_maximal_at_any_support_and_capped() {
     let other = ["curl -s localhost", "psql -c 'select 1'", "docker ps", "redis-cli ping", "jq . a.json"];
     ss.extend((0..18).map(|i| steps(&format!("o{i}"), &[other[i % 5], other[(i + 2) % 5]])));
     for ms in [2u32, 3, 5] {
-        let c = DreamConfig { min_support: ms, ..cfg() };
+        let c = DreamConfig { min_support: Some(ms), ..cfg() };
         let p = dream(&Snapshot::from_new_sessions(1, &ss, vec![], NOW), &c, "d").unwrap();
         let procs = creates(&p, "procedure");
         assert!(!procs.is_empty(), "min_support {ms}: {:#?}", p.ops);

@@ -7,7 +7,7 @@
 use nocturne_core::{
     EventKind, Memory, MemoryKind, NewEvent, NewSession, Op, OpKind, Proposal, Role, Scope, ScopeLevel,
 };
-use nocturne_dream::{dream, render_markdown, DreamConfig, DreamError, DreamSpec, Snapshot};
+use nocturne_dream::{dream, render_markdown, Category, DreamConfig, DreamError, DreamSpec, Snapshot};
 use serde_json::json;
 
 const NOW: &str = "2026-03-01T00:00:00Z";
@@ -148,9 +148,20 @@ fn yarn_mistake(id: &str, user: &str, linked: bool) -> NewSession {
 }
 
 #[test]
-fn a_recurring_mistake_needs_three_sessions() {
+fn a_recurring_mistake_needs_two_sessions_by_default_and_min_support_overrides_it() {
+    let one = vec![yarn_mistake("a", "ann", true)];
+    assert!(creates(&run(one, vec![]), "mistake").is_empty(), "1 session must not make a memory");
+
     let two = vec![yarn_mistake("a", "ann", true), yarn_mistake("b", "bob", false)];
-    assert!(creates(&run(two.clone(), vec![]), "mistake").is_empty(), "2 sessions must not make a memory");
+    let p = run(two.clone(), vec![]);
+    let m = creates(&p, "mistake");
+    assert_eq!(m.len(), 1, "2 sessions are enough for a mistake by default: {:#?}", p.ops);
+    assert_eq!(m[0].support, 2);
+    let strict = DreamConfig { min_support: Some(3), ..cfg() };
+    assert!(
+        creates(&run_with(two.clone(), vec![], &strict), "mistake").is_empty(),
+        "an explicit min_support of 3 applies to mistakes too"
+    );
 
     let mut three = two;
     three.push(yarn_mistake("c", "cid", true));
@@ -452,7 +463,7 @@ fn instructions_parse_and_merge_under_the_flags() {
     let c = flags.over(&file).config(NOW);
     assert_eq!(c.focus, vec!["mistakes", "workflow"]);
     assert_eq!(c.ignore, vec!["vendor", "legacy"]);
-    assert_eq!(c.min_support, 4);
+    assert_eq!(c.min_support, Some(4));
     assert_eq!(c.notes.as_deref(), Some("payments only"));
     // An explicit flag wins over the file.
     let flags = DreamSpec { min_support: Some(5), team: Some("web".into()), ..DreamSpec::default() };
@@ -472,8 +483,22 @@ fn instructions_parse_and_merge_under_the_flags() {
 #[test]
 fn min_support_is_configurable() {
     let ss = vec![yarn_mistake("a", "ann", true), yarn_mistake("b", "bob", true)];
-    let c = DreamConfig { min_support: 2, ..cfg() };
+    let c = DreamConfig { min_support: Some(2), ..cfg() };
     assert_eq!(creates(&run_with(ss, vec![], &c), "mistake").len(), 1);
+}
+
+#[test]
+fn each_kind_has_its_default_support_and_an_explicit_one_overrides_all() {
+    let defaults = DreamSpec::default().config(NOW);
+    assert_eq!(defaults.min_support, None);
+    assert_eq!(defaults.support_for(Category::Mistake), 2);
+    for c in Category::ALL.into_iter().filter(|c| *c != Category::Mistake) {
+        assert_eq!(defaults.support_for(c), 3, "{c:?}");
+    }
+    let four = DreamSpec::from_toml("min_support = 4").unwrap().config(NOW);
+    for c in Category::ALL {
+        assert_eq!(four.support_for(c), 4, "{c:?}");
+    }
 }
 
 #[test]

@@ -57,7 +57,8 @@ fn run(sessions: &[NewSession], min_support: u32) -> Proposal {
             Some((s.id.clone(), SessionOutcome { score: s.outcome.as_ref()?.score, label: "reward".into() }))
         })
         .collect();
-    let cfg = DreamConfig { now: "2026-06-01T00:00:00Z".into(), min_support, ..DreamConfig::default() };
+    let cfg =
+        DreamConfig { now: "2026-06-01T00:00:00Z".into(), min_support: Some(min_support), ..DreamConfig::default() };
     dream(&snap, &cfg, "real").unwrap()
 }
 

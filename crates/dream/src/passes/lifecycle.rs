@@ -224,7 +224,7 @@ impl Pass for Outdated {
 
 impl Outdated {
     fn findings(&self, ctx: &Context) -> Vec<Finding> {
-        let ms = ctx.config.min_support() as usize;
+        let ms = ctx.config.support_for(Category::Outdated) as usize;
         let mut out = Vec::new();
         for m in &ctx.memories {
             let created = text::parse_rfc3339(&m.created_at);
@@ -480,7 +480,8 @@ fn outcome_finding(ctx: &Context, m: &Memory, fig: &Figure, pos: &[&str]) -> Opt
     // Only sessions new to the memory count (see `crate::fresh`): the same
     // outcomes never move it twice.
     let fresh: Vec<usize> = fig.present.iter().copied().filter(|si| is_fresh(ctx, m, *si)).collect();
-    if fresh.len() < ctx.config.min_support() as usize {
+    let cat = if op == OpKind::Promote { Category::Promote } else { Category::Demote };
+    if fresh.len() < ctx.config.support_for(cat) as usize {
         return None;
     }
     let mut evidence = Vec::new();
@@ -536,7 +537,7 @@ impl Pass for Usefulness {
 
 impl Usefulness {
     fn findings(&self, ctx: &Context) -> Vec<Finding> {
-        let promote_min = ctx.config.promote_min_support.max(ctx.config.min_support()) as usize;
+        let promote_min = ctx.config.promote_min_support.max(ctx.config.support_for(Category::Promote)) as usize;
         let stale = i64::from(ctx.config.stale_days) * 86_400;
         let mut out = Vec::new();
         for m in &ctx.memories {
@@ -598,7 +599,7 @@ impl Usefulness {
                 || !followed_ok.is_empty()
                 || touched
                 || m.priority <= MIN_PRIORITY
-                || ctx.sessions.len() < ctx.config.min_support() as usize
+                || ctx.sessions.len() < ctx.config.support_for(Category::Demote) as usize
             {
                 continue;
             }

@@ -7,9 +7,10 @@
 //! with its variable parts as placeholders ([`crate::text::error_signature`]).
 //! A group is a candidate when its failures come from at least two
 //! independent sessions (support *units*, see [`crate::context`]); the
-//! planner then asks for `min_support` of them (a finding's `sessions` holds
-//! one session per unit, so its support counts units; the evidence cites
-//! every session).
+//! planner then asks for `min_support` of them (by default 2, see
+//! [`crate::Category::default_support`]; a finding's `sessions` holds one
+//! session per unit, so its support counts units; the evidence cites every
+//! session).
 //!
 //! **Uninformative errors** (an exit status only, or fewer than two content
 //! words) are only a lesson when a recovery with another command or other
@@ -443,7 +444,11 @@ mod tests {
 
     fn run(sessions: &[NewSession], min_support: u32) -> Vec<Op> {
         let snap = Snapshot::from_new_sessions(1, sessions, Vec::new(), "2026-01-01T00:00:00Z");
-        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), min_support, ..DreamConfig::default() };
+        let cfg = DreamConfig {
+            now: "2026-02-01T00:00:00Z".into(),
+            min_support: Some(min_support),
+            ..DreamConfig::default()
+        };
         let p = dream(&snap, &cfg, "t").unwrap_or_else(|e| panic!("{e}"));
         p.ops.into_iter().filter(|o| o.pass == "mistakes").collect()
     }

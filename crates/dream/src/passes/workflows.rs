@@ -253,7 +253,7 @@ fn mine<'c>(
     with_failed: bool,
     too_common: &dyn Fn(&str, usize) -> bool,
 ) -> Mined<'c> {
-    let ms = ctx.config.min_support() as usize;
+    let ms = ctx.config.support_for(Category::Procedure) as usize;
     let n = members.len();
     // Distinct labels by first occurrence.
     let mut firsts: Vec<(usize, Vec<(&str, usize)>)> = Vec::new();
@@ -483,7 +483,7 @@ fn procedures(ctx: &Context) -> Vec<Finding> {
 /// when their failure mass exceeds their success mass; steps present in
 /// more than 90% of all sessions (with ≥ 10 sessions) are noise.
 fn cautions(ctx: &Context) -> Vec<Finding> {
-    let ms = ctx.config.min_support() as usize;
+    let ms = ctx.config.support_for(Category::Procedure) as usize;
     let failed: Vec<usize> =
         (0..ctx.sessions.len()).filter(|i| ctx.sessions.get(*i).is_some_and(|s| s.failed)).collect();
     if failed.len() < ms {
