@@ -9,7 +9,7 @@
 //! applies for itself: which memories a dream over one team's sessions
 //! reads ([`memory_visible_to`]: the same rule as a token bound to that
 //! team), and which scopes a context request reads
-//! ([`in_context_scope`]).
+//! ([`in_context_scope`], named in messages by [`context_scopes_label`]).
 
 use crate::{ContextBundle, ContextRequest, DreamSpec, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Result};
 use crate::{LogOutcome, MemoryHit, Service, ServiceError};
@@ -110,6 +110,19 @@ pub(crate) fn in_context_scope(scope: &Scope, req: &ContextRequest) -> bool {
         ScopeLevel::Agent => req.agent.is_some() && name == req.agent.as_deref(),
         ScopeLevel::User => req.user.is_some() && name == req.user.as_deref(),
     }
+}
+
+/// The scopes a context request reads (the rule of [`in_context_scope`]),
+/// for messages: `every scope`, or `org, team:web, user:ana`.
+pub(crate) fn context_scopes_label(req: &ContextRequest) -> String {
+    if req.agent.is_none() && req.user.is_none() && req.team.is_none() {
+        return "every scope".into();
+    }
+    let mut v = vec!["org".to_string()];
+    v.extend(req.team.as_ref().map(|t| format!("team:{t}")));
+    v.extend(req.agent.as_ref().map(|a| format!("agent:{a}")));
+    v.extend(req.user.as_ref().map(|u| format!("user:{u}")));
+    v.join(", ")
 }
 
 fn sha256_hex(s: &str) -> String {

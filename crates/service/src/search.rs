@@ -173,19 +173,6 @@ fn search_err(e: nocturne_search::SearchError) -> ServiceError {
     }
 }
 
-/// The scopes a context request reads, for messages: `every scope`, or
-/// `org, team:web, user:ana`.
-fn asked_scopes(req: &ContextRequest) -> String {
-    if req.agent.is_none() && req.user.is_none() && req.team.is_none() {
-        return "every scope".into();
-    }
-    let mut v = vec!["org".to_string()];
-    v.extend(req.team.as_ref().map(|t| format!("team:{t}")));
-    v.extend(req.agent.as_ref().map(|a| format!("agent:{a}")));
-    v.extend(req.user.as_ref().map(|u| format!("user:{u}")));
-    v.join(", ")
-}
-
 fn now_dt(now: &str) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(now, &time::format_description::well_known::Rfc3339)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -482,14 +469,14 @@ impl Service {
             let text = if in_scope == 0 {
                 format!(
                     "No memory in the scopes asked for ({}): the store holds {} active memories in other scopes.",
-                    asked_scopes(req),
+                    crate::access::context_scopes_label(req),
                     all.len()
                 )
             } else if candidates.is_empty() {
                 format!(
                     "No memory matches this task: {in_scope} of the store's {} active memories are in scope ({}), none relevant to it.",
                     all.len(),
-                    asked_scopes(req)
+                    crate::access::context_scopes_label(req)
                 )
             } else {
                 format!("No memory fits a budget of {} tokens ({} candidates).", req.budget, candidates.len())
