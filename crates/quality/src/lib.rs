@@ -42,8 +42,12 @@
 //! - The issue's **goals** ([`goal_failures`]: ≥ 70 % of recurring lessons
 //!   found, ≤ 10 % junk, 0 wrong, 0 leaked values, 0 secrets, 0 customer
 //!   statements; τ²: ≥ 3 recurring tool-error lessons; leave-one-out
-//!   ≥ 60 %) are asserted only with `NOCTURNE_QUALITY_GOALS=1`: today's
-//!   engine does not meet them. Without it they are printed as a list.
+//!   ≥ 60 %). Those the engine meets ([`strict_goal_failures`]: every
+//!   source ingested, 0 wrong, 0 leaked, 0 secrets, 0 customer statements,
+//!   τ² ≥ 3) are asserted on every run. The rates (recurring found, junk,
+//!   leave-one-out) are asserted only with `NOCTURNE_QUALITY_GOALS=1`: the
+//!   deterministic engine does not meet them (most of the missing recurring
+//!   lessons are labelled `needs_model`); without it they are printed.
 //! - `cargo run --release -p nocturne-bench -- quality` writes the table
 //!   into BENCHMARKS.md.
 
@@ -224,14 +228,12 @@ pub fn invariant_failures(r: &QualityReport) -> Vec<String> {
 }
 
 /// The goals not met (see [`goals`]), on the batches over all
-/// sessions of each source.
+/// sessions of each source: the [`strict_goal_failures`] and the rates
+/// (recurring lessons found, junk, leave-one-out).
 pub fn goal_failures(r: &QualityReport) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = strict_goal_failures(r);
     for s in r.sources.iter().filter(|s| s.batch == "all") {
         let at = &s.source;
-        if let Status::NotIngested { .. } = &s.status {
-            out.push(format!("{at}: not ingested (the report says why)"));
-        }
         if let Some(p) = s.recurring.pct() {
             if p < goals::RECURRING_FOUND_PCT {
                 out.push(format!("{at}: recurring lessons found {} < {} %", s.recurring, goals::RECURRING_FOUND_PCT));
@@ -242,6 +244,27 @@ pub fn goal_failures(r: &QualityReport) -> Vec<String> {
             if junk > goals::JUNK_PCT {
                 out.push(format!("{at}: junk {}/{} ops ({junk:.0} %) > {} %", s.junk, s.ops, goals::JUNK_PCT));
             }
+        }
+    }
+    for l in &r.leave_one_out {
+        let sc = l.score();
+        if sc.pct().is_none_or(|p| p < goals::LEAVE_ONE_OUT_PCT) {
+            out.push(format!("{}: leave-one-out {sc} < {} %", l.source, goals::LEAVE_ONE_OUT_PCT));
+        }
+    }
+    out
+}
+
+/// The goals the engine meets and the test asserts on every run: every
+/// source ingested, 0 wrong, 0 leaked values, 0 secrets, 0 customer
+/// statements, and the minimum of deterministic lessons where one is set
+/// (τ²: 3 recurring tool errors).
+pub fn strict_goal_failures(r: &QualityReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in r.sources.iter().filter(|s| s.batch == "all") {
+        let at = &s.source;
+        if let Status::NotIngested { .. } = &s.status {
+            out.push(format!("{at}: not ingested (the report says why)"));
         }
         for (what, n) in [
             ("wrong", s.wrong),
@@ -260,12 +283,6 @@ pub fn goal_failures(r: &QualityReport) -> Vec<String> {
                     s.recurring_deterministic.found
                 ));
             }
-        }
-    }
-    for l in &r.leave_one_out {
-        let sc = l.score();
-        if sc.pct().is_none_or(|p| p < goals::LEAVE_ONE_OUT_PCT) {
-            out.push(format!("{}: leave-one-out {sc} < {} %", l.source, goals::LEAVE_ONE_OUT_PCT));
         }
     }
     out
