@@ -6,7 +6,7 @@
 //! median of several runs; the machine is described in the file.
 
 use anyhow::{Context, Result};
-use nocturne_service::{DreamSpec, IngestOptions, Service};
+use nocturne_service::{Access, DreamSpec, IngestOptions, Service};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -195,7 +195,7 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
         std::fs::create_dir_all(&store_dir)?;
         let svc = Service::open(&store_dir.join("store.db"))?;
         let t = Instant::now();
-        let rep = svc.ingest(&files, &IngestOptions::default(), &|_, _| {})?;
+        let rep = svc.scoped(Access::local()).ingest(&files, &IngestOptions::default(), &|_, _| {})?;
         times.push(t.elapsed());
         anyhow::ensure!(!rep.refused_any(), "bench corpus refused: {:?}", rep.refused);
         total_events = rep.totals.events_added;
@@ -362,7 +362,7 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
             for _ in 0..runs {
                 let t = Instant::now();
                 let spec = DreamSpec { sessions: Some(n), ..Default::default() };
-                svc.dream(&spec, false, "user:bench")?;
+                svc.scoped(Access::local_as("user:bench")).dream(&spec, false)?;
                 times.push(t.elapsed());
             }
             let t = median(times);
@@ -406,17 +406,17 @@ fn search_bench(data: &Path, quick: bool) -> Result<String> {
         let svc = Service::open(&store_dir.join("store.db"))?;
         seed_memories(&svc, m)?;
         let t = Instant::now();
-        svc.memory_search("warm up", 10, None, None)?;
+        svc.scoped(Access::local()).memory_search("warm up", 10, None, None)?;
         let first = t.elapsed();
         let mut st = Vec::new();
         let mut ct = Vec::new();
         for i in 0..400 {
             let q = queries[i % queries.len()];
             let t = Instant::now();
-            svc.memory_search(q, 10, None, None)?;
+            svc.scoped(Access::local()).memory_search(q, 10, None, None)?;
             st.push(t.elapsed());
             let t = Instant::now();
-            svc.context(&nocturne_service::ContextRequest {
+            svc.scoped(Access::local()).context(&nocturne_service::ContextRequest {
                 task: q.into(),
                 budget: 800,
                 team: Some("team1".into()),

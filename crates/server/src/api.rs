@@ -494,7 +494,7 @@ async fn taxonomy(State(st): State<AppState>, cred: Credentials) -> Out {
 async fn set_taxonomy(State(st): State<AppState>, cred: Credentials, q: Q<TaxonomyQuery>, body: Bytes) -> Out {
     let force = query_of(q)?.force;
     let toml = String::from_utf8(body.to_vec()).map_err(|_| ApiError::invalid("the taxonomy is not UTF-8 text"))?;
-    ok(call(&st, cred, false, move |s| s.set_taxonomy(&toml, force)).await?)
+    ok(call(&st, cred, false, move |s| s.set_taxonomy(&toml, "request body", force)).await?)
 }
 
 async fn export(State(st): State<AppState>, cred: Credentials, q: Q<ExportQuery>) -> Out {

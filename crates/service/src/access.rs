@@ -54,19 +54,30 @@ pub struct Access {
     pub team: Option<String>,
     /// The token's id (`None` for local, unauthenticated use).
     pub token: Option<String>,
+    /// For local use: who acts (recorded as the author of revisions);
+    /// `None` records `user:local`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl Access {
     /// Org-wide admin: the CLI, or a server started with `--insecure-local`.
     pub fn local() -> Self {
-        Access { level: AccessLevel::Admin, team: None, token: None }
+        Access { level: AccessLevel::Admin, team: None, token: None, actor: None }
+    }
+
+    /// Org-wide admin acting as `author` (`user:ana`): the command line,
+    /// which records who made each change.
+    pub fn local_as(author: impl Into<String>) -> Self {
+        Access { actor: Some(author.into()), ..Access::local() }
     }
 
     /// The author recorded on revisions made with this access.
     pub fn author(&self) -> String {
-        match &self.token {
-            Some(t) => format!("token:{t}"),
-            None => "user:local".into(),
+        match (&self.token, &self.actor) {
+            (Some(t), _) => format!("token:{t}"),
+            (None, Some(a)) => a.clone(),
+            (None, None) => "user:local".into(),
         }
     }
 }
@@ -140,7 +151,7 @@ fn random_hex(bytes: usize) -> Result<String> {
 
 impl Service {
     /// Creates a token; returns it once (only its hash is stored).
-    pub fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
+    pub(crate) fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
         if let Some(t) = team {
             if t.trim().is_empty() || t.contains(':') {
                 return Err(ServiceError::Invalid(format!("invalid team name {t:?}")));
@@ -160,11 +171,11 @@ impl Service {
     }
 
     /// Tokens (hashes only), oldest first.
-    pub fn tokens(&self) -> Result<Vec<TokenRecord>> {
+    pub(crate) fn tokens(&self) -> Result<Vec<TokenRecord>> {
         Ok(self.store.tokens()?)
     }
 
-    pub fn revoke_token(&self, id: &str) -> Result<()> {
+    pub(crate) fn revoke_token(&self, id: &str) -> Result<()> {
         Ok(self.store.revoke_token(id, &self.now())?)
     }
 
@@ -173,7 +184,7 @@ impl Service {
         let rec = self.store.token_by_hash(&sha256_hex(bearer.trim()))?;
         match rec {
             Some(r) if r.revoked_at.is_none() => {
-                Ok(Access { level: AccessLevel::parse(&r.scope)?, team: r.team, token: Some(r.id) })
+                Ok(Access { level: AccessLevel::parse(&r.scope)?, team: r.team, token: Some(r.id), actor: None })
             }
             Some(_) => Err(ServiceError::Unauthorized("the token was revoked".into())),
             None => Err(ServiceError::Unauthorized("unknown token".into())),
@@ -285,7 +296,8 @@ impl Scoped<'_> {
         self.svc.session_view_where(id, &|s| self.session_visible(s))
     }
 
-    /// The visible sessions as a tree (see [`Service::session_tree`]).
+    /// The visible sessions as a tree: sub-agents under their parents (oldest
+    /// first), sessions whose parent is not listed at the top, marked.
     pub fn session_tree(&self, f: SessionFilter) -> Result<Vec<crate::TreeNode>> {
         self.need(AccessLevel::Read)?;
         let list = self.svc.sessions(&self.team_filter(f))?;
@@ -558,10 +570,19 @@ impl Scoped<'_> {
         self.svc.taxonomy()
     }
 
-    pub fn set_taxonomy(&self, toml: &str, force: bool) -> Result<crate::TaxonomyChange> {
+    /// Sets a new taxonomy version; `source` names the text in errors (a
+    /// file name, `request body`).
+    pub fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<crate::TaxonomyChange> {
         self.need(AccessLevel::Admin)?;
         self.need_org("changing the outcome taxonomy")?;
-        self.svc.set_taxonomy(toml, "request body", force)
+        self.svc.set_taxonomy(toml, source, force)
+    }
+
+    /// Imports a JSONL or CSV file of outcomes (all or nothing); org-wide.
+    pub fn import_outcomes(&self, file: &str, bytes: &[u8]) -> Result<Vec<Outcome>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("a bulk outcome import")?;
+        self.svc.import_outcomes(file, bytes)
     }
 
     // --- export ---
@@ -587,10 +608,120 @@ impl Scoped<'_> {
         Ok(crate::export::render_markdown(&mems, self.svc.head()?, &self.svc.now()))
     }
 
+    /// Imports a JSON export (memories, outcomes, and sessions if it has
+    /// them): org-wide admin.
+    pub fn import_json(&self, bytes: &[u8], source: &str) -> Result<crate::ImportSummary> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("importing an export")?;
+        self.svc.import_json(bytes, source)
+    }
+
     // --- tokens ---
     pub fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
         self.need(AccessLevel::Admin)?;
         self.need_org("creating tokens")?;
         self.svc.create_token(level, team)
+    }
+
+    /// Tokens (hashes only), oldest first: org-wide admin.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("listing tokens")?;
+        self.svc.tokens()
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("revoking tokens")?;
+        self.svc.revoke_token(id)
+    }
+
+    // --- the whole store: local and org-wide callers ---
+
+    /// The store's head revision.
+    pub fn head(&self) -> Result<u64> {
+        self.need(AccessLevel::Read)?;
+        self.svc.head()
+    }
+
+    /// Every memory revision, oldest first (org-wide: revisions show every
+    /// scope's changes).
+    pub fn revisions(&self) -> Result<Vec<Revision>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("the revision log")?;
+        self.svc.revisions()
+    }
+
+    /// Ingests files and folders from this machine's file system:
+    /// org-wide admin (a local caller), never a remote team token.
+    pub fn ingest(
+        &self,
+        paths: &[std::path::PathBuf],
+        opts: &crate::IngestOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<crate::IngestReport> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("ingesting files of this machine")?;
+        self.svc.ingest(paths, opts, progress)
+    }
+
+    /// Recomputes every session's hash chain (org-wide).
+    pub fn verify(&self) -> Result<crate::VerifyReport> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("verifying the whole session log")?;
+        self.svc.verify()
+    }
+
+    /// Every session's id and head hash, in id order (org-wide).
+    pub fn session_hashes(&self) -> Result<Vec<(String, String)>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("the session hashes")?;
+        self.svc.session_hashes()
+    }
+
+    /// Usage events (context bundles handed out), oldest first; a team
+    /// token sees those of its sessions.
+    pub fn usages(&self, session: Option<&str>) -> Result<Vec<nocturne_store::Usage>> {
+        self.need(AccessLevel::Read)?;
+        match (session, &self.access.team) {
+            (Some(s), Some(_)) => {
+                self.visible_session(s)?;
+                self.svc.usages(Some(s))
+            }
+            (session, None) => self.svc.usages(session),
+            (None, Some(t)) => {
+                Ok(self.svc.usages(None)?.into_iter().filter(|u| u.team.as_deref() == Some(t)).collect())
+            }
+        }
+    }
+
+    /// Re-embeds every memory with the configured embedder (org admin).
+    pub fn reindex(&self) -> Result<crate::ReindexReport> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("reindexing")?;
+        self.svc.reindex()
+    }
+
+    // --- scheduled dreams (org-wide) ---
+
+    /// Scheduled dream runs, newest first.
+    pub fn dream_runs(&self) -> Result<Vec<nocturne_store::DreamRun>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("scheduled dream runs")?;
+        self.svc.runs()
+    }
+
+    /// What each schedule of `config` will do next.
+    pub fn planned(&self, config: &crate::Config) -> Result<Vec<crate::Planned>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("scheduled dreams")?;
+        self.svc.planned(config)
+    }
+
+    /// Runs every schedule of `config` that is due now.
+    pub fn run_due(&self, config: &crate::Config) -> Result<Vec<nocturne_store::DreamRun>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running scheduled dreams")?;
+        self.svc.run_due(config)
     }
 }

@@ -100,7 +100,7 @@ impl Service {
     /// The export document. Secrets are redacted on the way out (from
     /// memories, every revision's before/after and reason, and outcomes),
     /// so even a store written before secrets were refused exports none.
-    pub fn export_json(&self) -> Result<ExportDoc> {
+    pub(crate) fn export_json(&self) -> Result<ExportDoc> {
         let revisions: Vec<Revision> = self.store.revisions(1, u64::MAX)?.iter().map(redacted_revision).collect();
         Ok(ExportDoc {
             format: EXPORT_FORMAT.into(),
@@ -125,7 +125,7 @@ impl Service {
     /// exactly. The log is exported verbatim, as stored — secrets in
     /// transcripts included (redacting would break its hash chains) — so
     /// this document is as private as the store itself.
-    pub fn export_with_sessions(&self) -> Result<ExportDoc> {
+    pub(crate) fn export_with_sessions(&self) -> Result<ExportDoc> {
         let mut doc = self.export_json()?;
         doc.sessions = self.export_sessions()?;
         Ok(doc)
@@ -207,7 +207,7 @@ impl Service {
     /// history is restored verbatim (export→import is the identity); into a
     /// store that has memory already, the document's active memories that
     /// the store lacks are added as one revision authored `import`.
-    pub fn import_json(&self, bytes: &[u8], source: &str) -> Result<ImportSummary> {
+    pub(crate) fn import_json(&self, bytes: &[u8], source: &str) -> Result<ImportSummary> {
         let doc: ExportDoc = serde_json::from_slice(bytes)
             .map_err(|e| ServiceError::Invalid(format!("{source}: not a Nocturne export: {e}")))?;
         if doc.format != EXPORT_FORMAT {
@@ -301,7 +301,7 @@ impl Service {
     /// Active memories as an AGENTS.md / CLAUDE.md-style file: grouped by
     /// kind (preferences, mistakes, procedures, facts, then others), highest
     /// priority first.
-    pub fn export_markdown(&self) -> Result<String> {
+    pub(crate) fn export_markdown(&self) -> Result<String> {
         let mems: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
         // `render_markdown` redacts.
         Ok(render_markdown(&mems, self.store.head()?, &self.now()))

@@ -100,7 +100,7 @@ impl Service {
     }
 
     /// The store's head revision.
-    pub fn head(&self) -> Result<u64> {
+    pub(crate) fn head(&self) -> Result<u64> {
         Ok(self.store.head()?)
     }
 }

@@ -223,7 +223,7 @@ fn fmt_time(t: OffsetDateTime) -> String {
 
 impl Service {
     /// What each schedule will do next.
-    pub fn planned(&self, config: &Config) -> Result<Vec<Planned>> {
+    pub(crate) fn planned(&self, config: &Config) -> Result<Vec<Planned>> {
         let now = parse_time(&self.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let runs = self.store.runs()?;
         let count = self.store.session_count()?;
@@ -245,14 +245,14 @@ impl Service {
     }
 
     /// Dream runs, newest first.
-    pub fn runs(&self) -> Result<Vec<DreamRun>> {
+    pub(crate) fn runs(&self) -> Result<Vec<DreamRun>> {
         Ok(self.store.runs()?)
     }
 
     /// Runs every schedule that is due now (the server calls this every
     /// minute; a system cron can call `nocturne dreams run-due`). Returns
     /// the runs it made.
-    pub fn run_due(&self, config: &Config) -> Result<Vec<DreamRun>> {
+    pub(crate) fn run_due(&self, config: &Config) -> Result<Vec<DreamRun>> {
         let now_s = self.now();
         let now = parse_time(&now_s).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let runs = self.store.runs()?;
@@ -272,7 +272,7 @@ impl Service {
 
     /// Runs one schedule now, under the dream lock. `None` when another
     /// dream holds the lock.
-    pub fn run_schedule(
+    pub(crate) fn run_schedule(
         &self,
         s: &Schedule,
         trigger: &str,
