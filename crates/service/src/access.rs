@@ -15,7 +15,7 @@ use crate::{ContextBundle, ContextRequest, DreamSpec, MemoryEdit, MemoryFilter, 
 use crate::{LogOutcome, MemoryHit, Service, ServiceError};
 use nocturne_core::outcome::{GroupStats, Outcome};
 use nocturne_core::{Event, Memory, Proposal, Revision, Scope, ScopeLevel, Session};
-use nocturne_store::{HistoryEntry, SessionFilter, TokenRecord};
+use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, TokenRecord};
 use sha2::{Digest, Sha256};
 
 /// What a token allows.
@@ -700,6 +700,146 @@ impl Scoped<'_> {
         self.need(AccessLevel::Admin)?;
         self.need_org("reindexing")?;
         self.svc.reindex()
+    }
+
+    // --- orchestration runs (agents that delegate; see runs.rs) ---
+
+    fn run_visible(&self, r: &AgentRun) -> bool {
+        match &self.access.team {
+            None => true,
+            Some(t) => r.team.as_deref() == Some(t.as_str()),
+        }
+    }
+
+    /// Not found rather than forbidden, like sessions.
+    fn visible_run(&self, id: &str) -> Result<AgentRun> {
+        match self.svc.store().agent_run(id)? {
+            Some(r) if self.run_visible(&r) => Ok(r),
+            _ => Err(ServiceError::NotFound { what: "run", id: id.to_string() }),
+        }
+    }
+
+    /// The service's clock, as RFC 3339 UTC (tests pin it).
+    pub fn now(&self) -> String {
+        self.svc.now()
+    }
+
+    /// The runs this caller may see, newest first.
+    pub fn agent_runs(&self, mut f: RunFilter) -> Result<Vec<AgentRun>> {
+        self.need(AccessLevel::Read)?;
+        if let Some(t) = &self.access.team {
+            f.team = Some(t.clone());
+        }
+        Ok(self.svc.store().agent_runs(&f)?)
+    }
+
+    pub fn agent_run(&self, id: &str) -> Result<AgentRun> {
+        self.need(AccessLevel::Read)?;
+        self.visible_run(id)
+    }
+
+    /// A run's record with its tree of agents (from its journal).
+    pub fn run_view(&self, id: &str) -> Result<crate::RunView> {
+        self.need(AccessLevel::Read)?;
+        let run = self.visible_run(id)?;
+        let entries = self.svc.store().journal(id, 0)?;
+        Ok(crate::RunView { run, journal_entries: entries.len(), tree: crate::runs::tree(&entries) })
+    }
+
+    /// A run's journal entries after `after` (0: all), in order.
+    pub fn run_journal(&self, id: &str, after: u64) -> Result<Vec<JournalEntry>> {
+        self.need(AccessLevel::Read)?;
+        self.visible_run(id)?;
+        Ok(self.svc.store().journal(id, after)?)
+    }
+
+    /// Asks a running run to stop: its agents stop at their next step and
+    /// end `cancelled`. Asking twice keeps the first time; a run that has
+    /// ended is a conflict.
+    pub fn cancel_run(&self, id: &str) -> Result<AgentRun> {
+        self.need(AccessLevel::Write)?;
+        let mut r = self.visible_run(id)?;
+        if r.state != "running" {
+            return Err(ServiceError::Conflict(format!("run {id} has already ended ({})", r.state)));
+        }
+        if r.cancel_requested_at.is_none() {
+            r.cancel_requested_at = Some(self.svc.now());
+            self.svc.store().put_agent_run(&r)?;
+        }
+        self.visible_run(id)
+    }
+
+    /// Writes a run's status record (the runtime, as the run's caller). A
+    /// new run takes the caller's team; an existing one must be visible.
+    pub fn put_agent_run(&self, run: &AgentRun) -> Result<()> {
+        self.need(AccessLevel::Write)?;
+        let mut run = run.clone();
+        match self.svc.store().agent_run(&run.id)? {
+            Some(old) if !self.run_visible(&old) => {
+                return Err(ServiceError::NotFound { what: "run", id: run.id.clone() });
+            }
+            Some(old) => run.team = old.team,
+            None => {
+                if let Some(t) = &self.access.team {
+                    if run.team.as_deref().is_some_and(|x| x != t) {
+                        return Err(forbidden(format!(
+                            "a token bound to team {t} cannot start a run for another team"
+                        )));
+                    }
+                    run.team = Some(t.clone());
+                }
+            }
+        }
+        Ok(self.svc.store().put_agent_run(&run)?)
+    }
+
+    /// Appends entries to the journals of visible runs (all or none; a
+    /// retried write of the same entries is safe).
+    pub fn append_journal(&self, entries: &[JournalEntry]) -> Result<Vec<u64>> {
+        self.need(AccessLevel::Write)?;
+        let runs: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.run.as_str()).collect();
+        for r in runs {
+            self.visible_run(r)?;
+        }
+        Ok(self.svc.store().append_journal(entries)?)
+    }
+
+    /// Stores a new session (an agent's transcript as it starts); a
+    /// team-bound token stores it in its team. Already stored: unchanged.
+    pub fn add_session(&self, s: &nocturne_core::NewSession) -> Result<nocturne_store::Appended> {
+        self.need(AccessLevel::Write)?;
+        let mut s = s.clone();
+        if let Some(t) = &self.access.team {
+            if s.team.as_deref().is_some_and(|x| x != t) {
+                return Err(forbidden(format!("a token bound to team {t} cannot write another team's sessions")));
+            }
+            s.team = Some(t.clone());
+        }
+        let rec = nocturne_store::SessionRecord { session: s, ingested_at: self.svc.now() };
+        let mut out = self.svc.store().append_sessions(std::slice::from_ref(&rec))?;
+        out.pop().ok_or_else(|| ServiceError::Store(nocturne_store::StoreError::Backend("no append result".into())))
+    }
+
+    /// Closes an open session of the caller's (it takes no more events).
+    pub fn close_session(&self, id: &str) -> Result<()> {
+        self.need(AccessLevel::Write)?;
+        self.visible_session(id)?;
+        Ok(self.svc.store().close_session(id, &self.svc.now())?)
+    }
+
+    /// Claims a run for `holder` for `lease_secs` seconds (renewed by
+    /// claiming again): false while another live holder has it.
+    pub fn claim_run(&self, id: &str, holder: &str, lease_secs: u64) -> Result<bool> {
+        self.need(AccessLevel::Write)?;
+        self.visible_run(id)?;
+        let now = self.svc.now();
+        let until = crate::schedule::plus_seconds(&now, lease_secs);
+        Ok(self.svc.store().try_lock(&format!("run:{id}"), holder, &now, &until)?)
+    }
+
+    pub fn release_run(&self, id: &str, holder: &str) -> Result<()> {
+        self.need(AccessLevel::Write)?;
+        Ok(self.svc.store().unlock(&format!("run:{id}"), holder)?)
     }
 
     // --- scheduled dreams (org-wide) ---

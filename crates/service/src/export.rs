@@ -183,6 +183,10 @@ impl Service {
                     Appended::Skipped => m.skipped += 1,
                 },
                 Some(st) if st.head_hash == s.header.head_hash && st.event_count == s.header.event_count => {
+                    // The same events; a session the document has closed is closed here too.
+                    if let (None, Some(at)) = (&st.closed_at, &s.header.closed_at) {
+                        self.store.close_session(id, at)?;
+                    }
                     m.skipped += 1
                 }
                 Some(st) => {
@@ -191,8 +195,11 @@ impl Service {
                         None => hex::encode(chain::genesis(id)) == st.head_hash,
                         Some(last) => s.events.get(last).is_some_and(|e| e.hash == st.head_hash),
                     };
-                    if prefix && events.len() > k {
+                    if prefix && events.len() > k && st.closed_at.is_none() {
                         self.store.append_events(id, st.event_count, events.get(k..).unwrap_or_default())?;
+                        if let Some(at) = &s.header.closed_at {
+                            self.store.close_session(id, at)?;
+                        }
                         m.extended += 1;
                     } else {
                         m.conflicting.push(id.clone());

@@ -221,6 +221,12 @@ fn fmt_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// `now` (RFC 3339) plus `secs` seconds, as RFC 3339 (the epoch when `now` does not parse).
+pub(crate) fn plus_seconds(now: &str, secs: u64) -> String {
+    let t = parse_time(now).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    fmt_time(t + Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2)))
+}
+
 impl Service {
     /// What each schedule will do next.
     pub(crate) fn planned(&self, config: &Config) -> Result<Vec<Planned>> {

@@ -338,6 +338,7 @@ mod tree_tests {
             started_at: at.into(),
             ended_at: None,
             ingested_at: at.into(),
+            closed_at: None,
         }
     }
 
