@@ -288,6 +288,12 @@ impl Scoped<'_> {
         self.svc.session(id)
     }
 
+    /// A session's header, without its events.
+    pub fn session_header(&self, id: &str) -> Result<Session> {
+        self.need(AccessLevel::Read)?;
+        self.visible_session(id)
+    }
+
     /// A session with its parent and children; children of another team
     /// are not listed, and a parent of another team reads as not stored.
     pub fn session_view(&self, id: &str) -> Result<crate::SessionView> {

@@ -24,6 +24,14 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct Config {
     #[serde(default)]
     pub dream: DreamSection,
+    /// The model, tool servers and runtime settings of agent runs: read
+    /// and checked by the runtime (`nocturne-runtime`), kept here as written.
+    #[serde(default)]
+    pub model: Option<toml::Table>,
+    #[serde(default)]
+    pub mcp_server: Vec<toml::Table>,
+    #[serde(default)]
+    pub runtime: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

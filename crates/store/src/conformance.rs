@@ -703,6 +703,7 @@ fn sample_run(id: &str, team: Option<&str>, at: &str) -> crate::AgentRun {
         updated_at: at.into(),
         cancel_requested_at: None,
         result: None,
+        runner: Some("host:1:ab".into()),
         setup: serde_json::json!({"agents": [{"name": "lead"}]}),
     }
 }

@@ -202,6 +202,10 @@ pub struct AgentRun {
     /// The root agent's typed result, once the run ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// Who runs it now (`host:pid:nonce`), while a process does; the claim
+    /// itself is the lock `run:ID` ([`Store::try_lock`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
     /// What resuming the run needs (agent definitions, model, tool
     /// servers, limits), as the runtime wrote it (docs/runtime.md).
     #[serde(default)]
