@@ -164,6 +164,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             emit(json, &r, || format!("reindexed {} memories with {} ({} dimensions)", r.memories, r.embedder, r.dim))?;
             Ok(0)
         }
+        Command::Run(a) => crate::runs::run(&svc, Access::local_as(author(&cli.author)), a, json, &cli.config),
+        Command::Runs(c) => crate::runs::runs(&svc, Access::local_as(author(&cli.author)), c, json),
         Command::Quickstart { .. } => Ok(0),
     }
 }

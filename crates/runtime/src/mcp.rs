@@ -8,7 +8,9 @@ use crate::config::McpServerConfig;
 use nocturne_provider::ToolSpec;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
-use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
+#[cfg(feature = "mcp-http")]
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use std::sync::mpsc;
@@ -184,6 +186,13 @@ async fn connect_one(c: McpServerConfig) -> Result<(RunningService<RoleClient, (
                     .map_err(|e| format!("{what}: cannot start {}: {e}", c.command.clone().unwrap_or_default()))?;
                 ().serve(transport).await.map_err(|e| format!("{what}: {e}"))?
             }
+            #[cfg(not(feature = "mcp-http"))]
+            (None, Some(url)) => {
+                return Err(format!(
+                    "{what} at {url}: this build has no streamable-HTTP MCP client (built without the `mcp-http` feature)"
+                ))
+            }
+            #[cfg(feature = "mcp-http")]
             (None, Some(url)) => {
                 let mut cfg = rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
                     url.as_str(),
