@@ -1,0 +1,493 @@
+//! `nocturne run` / `nocturne runs`: the real binary against the scripted
+//! fake model server (OpenAI wire). Every agent's system prompt carries a
+//! marker (`LEAD-AGENT`, ...) the script's rules match on; a rule that must
+//! answer a later step of an agent also matches something only that step's
+//! request holds (a child's answer), so the answers are a function of the
+//! request, whatever order parallel agents ask in and however often a
+//! crashed run asks again.
+
+use crate::Env;
+use nocturne_fake_provider::{FakeServer, Script};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct RunEnv {
+    pub env: Env,
+    pub fake: FakeServer,
+}
+
+impl RunEnv {
+    /// A folder with `agents/*.md` and a nocturne.toml whose model is the fake.
+    pub fn new(agents: &[(&str, &str)], script: Value, extra_toml: &str) -> Self {
+        let env = Env::new();
+        let fake = FakeServer::start(Script::from_json(&script.to_string()).unwrap()).unwrap();
+        for (name, text) in agents {
+            env.write(&format!("agents/{name}.md"), text);
+        }
+        env.write(
+            "nocturne.toml",
+            &format!(
+                "[model]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake\"\nretries = 0\n\n[runtime]\nretry_backoff_ms = 10\n{extra_toml}",
+                fake.openai_url()
+            ),
+        );
+        RunEnv { env, fake }
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut c = self.env.cmd(args);
+        c.current_dir(self.env.dir.path()).env_remove("NOCTURNE_RUNTIME_CRASH_AT").env_remove("NOCTURNE_CONFIG");
+        c
+    }
+
+    /// `nocturne run AGENT TASK --agents agents --json`: (exit code, output).
+    pub fn run(&self, agent: &str, task: &str, more: &[&str]) -> (i32, Value) {
+        let mut args = vec!["run", agent, task, "--agents", "agents", "--json"];
+        args.extend_from_slice(more);
+        let out = self.cmd(&args).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "nocturne run printed no JSON: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), v)
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.cmd(args).arg("--json").output().unwrap();
+        assert!(out.status.success(), "nocturne {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The requests whose system prompt has `marker`.
+    pub fn requests_of(&self, marker: &str) -> Vec<Value> {
+        self.fake
+            .requests()
+            .iter()
+            .map(|r| r.json())
+            .filter(|b| b["messages"][0]["content"].as_str().is_some_and(|s| s.contains(marker)))
+            .collect()
+    }
+}
+
+pub fn agent(name: &str, marker: &str, keys: &str) -> String {
+    format!("---\nname: {name}\ndescription: The {name} agent.\n{keys}---\nYou are {marker}.\n")
+}
+
+fn spawn(id: &str, agent: &str, task: &str, context: Value) -> Value {
+    json!({"id": id, "name": "spawn_agent", "arguments": {"agent": agent, "task": task, "context": context}})
+}
+
+fn text(t: &str) -> Value {
+    json!({"text": t, "usage": {"input_tokens": 10, "output_tokens": 5}})
+}
+
+fn calls(c: Vec<Value>) -> Value {
+    json!({"tool_calls": c, "usage": {"input_tokens": 10, "output_tokens": 5}})
+}
+
+fn rule(system: &str, body: Option<&str>, reply: Value) -> Value {
+    let mut m = json!({"system_contains": system});
+    if let Some(b) = body {
+        m["body_contains"] = json!(b);
+    }
+    json!({"match": m, "key": format!("{system}/{}", body.unwrap_or("")), "replies": [reply], "repeat_last": true})
+}
+
+fn node<'a>(tree: &'a Value, path: &str) -> &'a Value {
+    fn find<'a>(n: &'a Value, path: &str) -> Option<&'a Value> {
+        if n["path"] == path {
+            return Some(n);
+        }
+        n["children"].as_array()?.iter().find_map(|c| find(c, path))
+    }
+    find(tree, path).unwrap_or_else(|| panic!("no agent {path} in {tree:#}"))
+}
+
+#[test]
+fn parallel_then_sequential_spawns_return_typed_results_and_every_agent_is_a_linked_session() {
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("slow", agent("slow", "SLOW-AGENT", "")),
+        ("quick", agent("quick", "QUICK-AGENT", "")),
+        ("checker", agent("checker", "CHECKER-AGENT", "")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("SLOW-AGENT", None, {let mut r = text("slow answer: 7"); r["delay_ms"] = json!(1200); r}),
+        rule("QUICK-AGENT", None, text("quick answer: 5")),
+        rule("CHECKER-AGENT", None, text("checked: 12")),
+        rule("LEAD-AGENT", Some("checked: 12"), text("the sum is 12")),
+        rule("LEAD-AGENT", Some("quick answer: 5"), calls(vec![spawn("c3", "checker", "check 7 + 5", json!({"sum": 12}))])),
+        rule("LEAD-AGENT", None, calls(vec![
+            spawn("c1", "slow", "find the first number", json!({"hint": "primes"})),
+            spawn("c2", "quick", "find the second number", json!({})),
+        ])),
+    ]});
+    let r = RunEnv::new(&agents, script, "");
+    let (code, out) = r.run("lead", "add two numbers", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["result"]["status"], "completed");
+    assert_eq!(out["result"]["output"], "the sum is 12");
+    // lead 3 model calls + 3 children of 1 each; 3 spawn calls.
+    assert_eq!(out["result"]["usage"]["turns"], 6);
+    assert_eq!(out["result"]["usage"]["tool_calls"], 3);
+    let run = out["run"].as_str().unwrap();
+
+    // Parallel: the quick child, spawned second, ended before the slow one.
+    let journal = r.json(&["runs", "journal", run]);
+    let end_seq = |path: &str| {
+        journal.as_array().unwrap().iter().find(|e| e["agent"] == path && e["kind"] == "end").unwrap()["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(end_seq("root/3") < end_seq("root/2"), "the two spawns of one turn ran at once");
+    // Sequential: the checker started after both ended.
+    let start_seq = journal.as_array().unwrap().iter().find(|e| e["agent"] == "root/5" && e["kind"] == "start").unwrap()
+        ["seq"]
+        .as_u64()
+        .unwrap();
+    assert!(start_seq > end_seq("root/2"));
+
+    // The child got its task and the context object its parent passed.
+    let slow = r.requests_of("SLOW-AGENT");
+    let first_user = slow[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(first_user.starts_with("find the first number"), "{first_user}");
+    assert!(first_user.contains("\"hint\": \"primes\""), "{first_user}");
+    // The parent's model saw each typed result.
+    let lead = r.requests_of("LEAD-AGENT");
+    assert!(lead[1].to_string().contains(r#"\"status\":\"completed\""#), "{}", lead[1]);
+
+    // The tree, the sessions, the outcomes.
+    let view = r.json(&["runs", "show", run]);
+    assert_eq!(view["state"], "completed");
+    let tree = &view["tree"];
+    assert_eq!(tree["children"].as_array().unwrap().len(), 3);
+    assert_eq!(node(tree, "root/2")["agent"], "slow");
+    assert_eq!(node(tree, "root/5")["result"]["output"], "checked: 12");
+    let sessions = r.json(&["sessions", "list"]);
+    let list = sessions.as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    let child = list.iter().find(|s| s["id"] == format!("{run}/root/2")).unwrap();
+    assert_eq!(child["parent"], format!("{run}/root"));
+    assert_eq!(child["agent"], "slow");
+    let verify = r.cmd(&["sessions", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let outcomes = r.json(&["outcomes", "list"]);
+    assert_eq!(outcomes.as_array().unwrap().len(), 4, "one outcome per agent: {outcomes:#}");
+    let human = r.cmd(&["runs", "tree", run]).output().unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("lead [root] completed") && human.contains("  checker [root/5] completed"), "{human}");
+}
+
+#[test]
+fn a_child_asking_for_more_than_is_left_is_cut_off_partial_or_budget_exceeded() {
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\nmax_turns: 6\n")),
+        ("looper", agent("looper", "LOOPER-AGENT", "tools: [memory_search]\nmax_turns: 40\n")),
+        ("quick", agent("quick", "QUICK-AGENT", "")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let search = json!({"id": "s", "name": "memory_search", "arguments": {"query": "anything"}});
+    let script = json!({"rules": [
+        rule("LOOPER-AGENT", None, {let mut r = calls(vec![search]); r["text"] = json!("still looking"); r}),
+        rule("QUICK-AGENT", None, text("quick done")),
+        rule("LEAD-AGENT", Some("quick done"), text("lead went on without the looper")),
+        rule("LEAD-AGENT", None, calls(vec![
+            spawn("a", "looper", "look forever", json!({})),
+            spawn("b", "quick", "answer quickly", json!({})),
+        ])),
+    ]});
+    let r = RunEnv::new(&agents, script, "");
+    let (code, out) = r.run("lead", "delegate", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["result"]["output"], "lead went on without the looper");
+    let view = r.json(&["runs", "show", out["run"].as_str().unwrap()]);
+    // 6 turns, 1 used: each of the 2 children may spend 5 / 2 = 2, not the 40 it asks.
+    let looper = &node(&view["tree"], "root/2")["result"];
+    assert_eq!(looper["status"], "partial", "{looper:#}");
+    assert_eq!(looper["output"], "still looking");
+    assert_eq!(looper["usage"]["turns"], 2);
+    assert!(looper["reason"].as_str().unwrap().contains("turn budget (2 model calls)"), "{looper}");
+    assert_eq!(r.requests_of("LOOPER-AGENT").len(), 2);
+    // The run never spent more than the lead's 6 turns.
+    assert!(out["result"]["usage"]["turns"].as_u64().unwrap() <= 6);
+
+    // Three children of a lead with 2 turns: 1 left, a share of 0 each.
+    let agents2 = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\nmax_turns: 2\n")),
+        ("quick", agent("quick", "QUICK-AGENT", "")),
+    ];
+    let agents2: Vec<(&str, &str)> = agents2.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("QUICK-AGENT", None, text("quick done")),
+        rule("LEAD-AGENT", Some("budget_exceeded"), text("no budget for them")),
+        rule("LEAD-AGENT", None, calls(vec![
+            spawn("a", "quick", "one", json!({})), spawn("b", "quick", "two", json!({})),
+        ])),
+    ]});
+    let r = RunEnv::new(&agents2, script, "");
+    let (code, out) = r.run("lead", "delegate", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    let view = r.json(&["runs", "show", out["run"].as_str().unwrap()]);
+    for p in ["root/2", "root/3"] {
+        let res = &node(&view["tree"], p)["result"];
+        assert_eq!(res["status"], "failed");
+        assert_eq!(res["kind"], "budget_exceeded", "{res}");
+    }
+    assert!(r.requests_of("QUICK-AGENT").is_empty(), "a child with no budget makes no model call");
+}
+
+#[test]
+fn a_child_whose_model_keeps_failing_fails_after_its_retries_while_its_sibling_completes() {
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("flaky", agent("flaky", "FLAKY-AGENT", "retries: 2\n")),
+        ("quick", agent("quick", "QUICK-AGENT", "")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("FLAKY-AGENT", None, json!({"status": 500, "error_message": "the fake model is down"})),
+        rule("QUICK-AGENT", None, text("quick done")),
+        rule("LEAD-AGENT", Some("model_error"), text("finished without flaky")),
+        rule("LEAD-AGENT", None, calls(vec![
+            spawn("a", "flaky", "try", json!({})), spawn("b", "quick", "answer", json!({})),
+        ])),
+    ]});
+    let r = RunEnv::new(&agents, script, "");
+    let (code, out) = r.run("lead", "delegate", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["result"]["output"], "finished without flaky");
+    let view = r.json(&["runs", "show", out["run"].as_str().unwrap()]);
+    let tree = &view["tree"];
+    // Three attempts: root/2, root/2.2, root/2.3; the last one's result is the parent's.
+    assert_eq!(r.requests_of("FLAKY-AGENT").len(), 3);
+    let last = &node(tree, "root/2.3")["result"];
+    assert_eq!(last["status"], "failed");
+    assert_eq!(last["kind"], "model_error");
+    assert!(last["message"].as_str().unwrap().contains("the fake model is down"), "{last}");
+    let lead_seen = r.requests_of("LEAD-AGENT")[1].to_string();
+    assert!(lead_seen.contains(r#"\"attempts\":3"#), "{lead_seen}");
+    assert_eq!(node(tree, "root/3")["result"]["status"], "completed");
+    // The lead ran once: it was not restarted.
+    assert_eq!(r.requests_of("LEAD-AGENT").len(), 2);
+}
+
+#[test]
+fn a_final_answer_that_breaks_the_output_schema_is_invalid_output() {
+    let schema = "output_schema:\n  type: object\n  properties:\n    sum: {type: integer}\n  required: [sum]\nretries: 0\ntools: [memory_search]\n";
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("summer", agent("summer", "SUMMER-AGENT", schema)),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("SUMMER-AGENT", None, text(r#"{"total": 3}"#)),
+        rule("LEAD-AGENT", Some("invalid_output"), text("the summer answered badly")),
+        rule("LEAD-AGENT", None, calls(vec![spawn("a", "summer", "add 1 and 2", json!({}))])),
+    ]});
+    let r = RunEnv::new(&agents, script, "");
+    let (code, out) = r.run("lead", "delegate", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    let view = r.json(&["runs", "show", out["run"].as_str().unwrap()]);
+    let res = &node(&view["tree"], "root/2")["result"];
+    assert_eq!(res["kind"], "invalid_output", "{res}");
+    assert!(res["message"].as_str().unwrap().contains("sum"), "{res}");
+    // One repair request, then the failure.
+    let asked = r.requests_of("SUMMER-AGENT");
+    assert_eq!(asked.len(), 2);
+    assert!(asked[1].to_string().contains("does not match the required output schema"));
+
+    // The same agent as the root, answering well: completed with the JSON value.
+    let script = json!({"rules": [rule("SUMMER-AGENT", None, text(r#"{"sum": 3}"#))]});
+    let r = RunEnv::new(&agents, script, "");
+    let (code, out) = r.run("summer", "add 1 and 2", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["result"]["output"], json!({"sum": 3}));
+}
+
+#[test]
+fn a_bad_agent_file_is_refused_with_its_file_and_line() {
+    let r = RunEnv::new(&[("lead", "---\nname: lead\nmax_turns: ten\n---\nhi\n")], json!({}), "");
+    let out = r.cmd(&["run", "lead", "x", "--agents", "agents"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "invalid input");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("agents/lead.md:3: `max_turns` must be a whole number"), "{err}");
+    assert_eq!(r.fake.request_count(), 0);
+}
+
+// ---- crash and resume ----
+
+/// lead → [a (spawns c, which reports an outcome), b] in parallel, then a final answer.
+fn crash_setup() -> RunEnv {
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("mid", agent("mid", "MID-AGENT", "tools: [spawn_agent]\n")),
+        ("leaf", agent("leaf", "LEAF-AGENT", "tools: [report_outcome]\n")),
+        ("side", agent("side", "SIDE-AGENT", "")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let report = json!({"id": "r1", "name": "report_outcome", "arguments": {"set": ["result=success"], "comment": "leaf did it"}});
+    let script = json!({"rules": [
+        rule("LEAF-AGENT", Some("\"role\":\"tool\""), text("leaf: reported")),
+        rule("LEAF-AGENT", None, calls(vec![report])),
+        rule("MID-AGENT", Some("leaf: reported"), text("mid: leaf reported")),
+        rule("MID-AGENT", None, calls(vec![spawn("m1", "leaf", "report the outcome", json!({"level": 2}))])),
+        rule("SIDE-AGENT", None, text("side: done")),
+        rule("LEAD-AGENT", Some("mid: leaf reported"), text("all done")),
+        rule("LEAD-AGENT", None, calls(vec![
+            spawn("l1", "mid", "delegate further", json!({"level": 1})),
+            spawn("l2", "side", "do the side job", json!({})),
+        ])),
+    ]});
+    RunEnv::new(&agents, script, "")
+}
+
+/// Runs until the crash point is reached, then SIGKILLs the process.
+fn run_and_kill(r: &RunEnv, point: &str) -> bool {
+    let bin = assert_cmd::cargo::cargo_bin("nocturne");
+    let mut child = StdCommand::new(bin)
+        .args(["--store", r.env.store().to_str().unwrap(), "run", "lead", "the task", "--agents", "agents", "--json"])
+        .current_dir(r.env.dir.path())
+        .env("NOCTURNE_RUNTIME_CRASH_AT", point)
+        .env("NOCTURNE_AUTHOR", "tester")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("crash point") && line.contains("reached") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let reached = loop {
+        if rx.recv_timeout(Duration::from_millis(50)).is_ok() {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || t0.elapsed() > Duration::from_secs(30) {
+            break false;
+        }
+    };
+    // Let parallel agents go on a little before the kill.
+    std::thread::sleep(Duration::from_millis(150));
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    reached
+}
+
+fn finished_model_bodies(r: &RunEnv, run: &str) -> Vec<String> {
+    let journal = r.json(&["runs", "journal", run]);
+    let reqs = r.fake.requests();
+    journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "model" && e["phase"] == "finished")
+        .filter_map(|e| e["body"]["response"]["id"].as_str().map(str::to_string))
+        .map(|id| {
+            let seq: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
+            reqs.iter().find(|q| q.seq == seq).unwrap().body.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_killed_at_any_point_resumes_to_the_same_result_without_sending_a_finished_call_again() {
+    let clean = crash_setup();
+    let (code, reference) = clean.run("lead", "the task", &[]);
+    assert_eq!(code, 0, "{reference:#}");
+    let reference_result = reference["result"].clone();
+    assert_eq!(reference_result["output"], "all done");
+    let clean_requests = clean.fake.request_count();
+
+    let points = [
+        "root#1:before_model",
+        "root#1:after_model",
+        "root#1:after_model_journal",
+        "root#2:tool_started",
+        "root/2#1:after_model",
+        "root/2#2:before_tool",
+        "root/2/2#1:after_model_journal",
+        "root/2/2#2:tool_started",
+        "root/2/2#2:after_tool",
+        "root/2/2#2:after_tool_journal",
+        "root/2/2#4:agent_end",
+        "root/3#1:after_model",
+        "root/3#2:agent_end",
+        "root#2:after_tool",
+        "root#3:after_tool_journal",
+        "root#4:after_model",
+        "root#5:agent_end",
+    ];
+    let mut reached = 0;
+    for point in points {
+        let r = crash_setup();
+        if !run_and_kill(&r, point) {
+            // The run got past without stopping there: it must have finished.
+            panic!("crash point {point} was never reached");
+        }
+        reached += 1;
+        let runs = r.json(&["runs", "list"]);
+        let run = runs[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(runs[0]["state"], "running", "{point}: killed while running");
+        let finished = finished_model_bodies(&r, &run);
+        let before = r.fake.request_count();
+
+        let out = r.cmd(&["runs", "resume", &run, "--json"]).output().unwrap();
+        assert!(out.status.success(), "{point}: {}", String::from_utf8_lossy(&out.stderr));
+        let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(resumed["result"], reference_result, "{point}: the resumed run's result");
+
+        let again: Vec<String> = r.fake.requests().iter().skip(before).map(|q| q.body.clone()).collect();
+        for body in &finished {
+            assert!(!again.contains(body), "{point}: a finished model call was sent again");
+        }
+        // At most one call (the one in flight) is asked twice.
+        assert!(r.fake.request_count() <= clean_requests + 2, "{point}: {} requests", r.fake.request_count());
+
+        // The report_outcome call in flight was not made again.
+        let leaf_out: Vec<Value> = r.json(&["outcomes", "list"]).as_array().unwrap().iter()
+            .filter(|o| o["by"] == "agent:leaf").cloned().collect();
+        assert!(leaf_out.len() <= 1, "{point}: the outcome was logged twice");
+        if point == "root/2/2#2:tool_started" {
+            assert!(leaf_out.is_empty(), "{point}");
+            let j = r.json(&["runs", "journal", &run]);
+            let e = j.as_array().unwrap().iter()
+                .find(|e| e["agent"] == "root/2/2" && e["step"] == 2 && e["phase"] == "finished").unwrap();
+            assert_eq!(e["body"]["outcome"], "unknown_outcome", "{e}");
+            let leaf = r.requests_of("LEAF-AGENT");
+            assert!(leaf.last().unwrap().to_string().contains("unknown_outcome"), "the model was told");
+        }
+        let verify = r.cmd(&["sessions", "verify"]).output().unwrap();
+        assert!(verify.status.success(), "{point}: {}", String::from_utf8_lossy(&verify.stdout));
+        let view = r.json(&["runs", "show", &run]);
+        assert_eq!(view["state"], "completed");
+        assert_eq!(r.json(&["sessions", "list"]).as_array().unwrap().len(), 4, "{point}");
+    }
+    assert_eq!(reached, points.len());
+}
+
+#[test]
+fn a_cancelled_run_ends_cancelled_and_cannot_be_resumed() {
+    let r = crash_setup();
+    assert!(run_and_kill(&r, "root/2#1:before_model"));
+    let run = r.json(&["runs", "list"])[0]["id"].as_str().unwrap().to_string();
+    let c = r.json(&["runs", "cancel", &run]);
+    assert!(c["cancel_requested_at"].is_string());
+    let out = r.cmd(&["runs", "resume", &run, "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "cancelled");
+    assert_eq!(v["result"]["kind"], "cancelled");
+    let out = r.cmd(&["runs", "resume", &run]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has ended (cancelled)"));
+}
