@@ -6,6 +6,7 @@ mod api;
 mod hardening;
 mod openapi;
 mod review;
+mod runs;
 mod tcp;
 
 use axum::body::Body;
