@@ -491,3 +491,103 @@ fn a_cancelled_run_ends_cancelled_and_cannot_be_resumed() {
     let out = r.cmd(&["runs", "resume", &run]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("has ended (cancelled)"));
 }
+
+// ---- tools from MCP servers, and closing the loop ----
+
+/// A stdio MCP server (newline-delimited JSON-RPC) with one tool, `run`:
+/// a pretend shell where `npm test` fails (the project has no `test`
+/// script) and `npm run test:unit` passes. It appends each call to `calls.log`.
+const FAKE_SHELL_MCP: &str = r#"
+import json, sys
+def send(m):
+    sys.stdout.write(json.dumps(m) + "\n"); sys.stdout.flush()
+for line in sys.stdin:
+    line = line.strip()
+    if not line:
+        continue
+    m = json.loads(line)
+    mid, method = m.get("id"), m.get("method")
+    if mid is None:
+        continue
+    if method == "initialize":
+        send({"jsonrpc": "2.0", "id": mid, "result": {"protocolVersion": m["params"]["protocolVersion"],
+              "capabilities": {"tools": {}}, "serverInfo": {"name": "fake-shell", "version": "1"}}})
+    elif method == "tools/list":
+        send({"jsonrpc": "2.0", "id": mid, "result": {"tools": [{"name": "run", "description": "Run a shell command.",
+              "inputSchema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}]}})
+    elif method == "tools/call":
+        cmd = m["params"].get("arguments", {}).get("command", "")
+        with open("calls.log", "a") as f:
+            f.write(cmd + "\n")
+        if cmd == "npm test":
+            r = {"content": [{"type": "text", "text": "npm ERR! Missing script: \"test\"\nnpm ERR! To see a list of scripts, run: npm run"}], "isError": True}
+        else:
+            r = {"content": [{"type": "text", "text": "42 tests passed"}], "isError": False}
+        send({"jsonrpc": "2.0", "id": mid, "result": r})
+    else:
+        send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32601, "message": "no method " + str(method)}})
+"#;
+
+fn has(program: &str) -> bool {
+    StdCommand::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn shell_call(id: &str, command: &str) -> Value {
+    json!({"id": id, "name": "mcp__sh__run", "arguments": {"command": command}})
+}
+
+#[test]
+fn a_lesson_dreamed_from_a_sub_agents_repeated_tool_error_reaches_the_next_runs_sub_agent() {
+    if !has("python3") {
+        eprintln!("skipped: python3 (for the stdio MCP test server) is not installed");
+        return;
+    }
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("tester", agent("tester", "TESTER-AGENT", "tools: [mcp__sh]\n")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("TESTER-AGENT", Some("tests passed"), text("the unit tests pass")),
+        rule("TESTER-AGENT", Some("Missing script"), calls(vec![shell_call("t2", "npm run test:unit")])),
+        // With the lesson in its context, it goes straight to the working command.
+        {"match": {"system_contains": "npm run test:unit", "last_user_contains": "run the unit tests"}, "key": "lesson",
+         "replies": [calls(vec![shell_call("t1", "npm run test:unit")])], "repeat_last": true},
+        rule("TESTER-AGENT", None, calls(vec![shell_call("t1", "npm test")])),
+        rule("LEAD-AGENT", Some("the unit tests pass"), text("done: the tests pass")),
+        rule("LEAD-AGENT", None, calls(vec![spawn("s1", "tester", "run the unit tests of the shop", json!({}))])),
+    ]});
+    let r = RunEnv::new(&agents, script, "");
+    r.env.write("fake_shell_mcp.py", FAKE_SHELL_MCP);
+    let toml = std::fs::read_to_string(r.env.path("nocturne.toml")).unwrap();
+    r.env.write(
+        "nocturne.toml",
+        &format!("{toml}\n[[mcp_server]]\nname = \"sh\"\ncommand = \"python3\"\nargs = [\"fake_shell_mcp.py\"]\n"),
+    );
+    for i in 0..3 {
+        let (code, out) = r.run("lead", "check the shop", &["--user", &format!("dev{i}")]);
+        assert_eq!(code, 0, "{out:#}");
+        assert_eq!(out["result"]["output"], "done: the tests pass");
+    }
+    let log = std::fs::read_to_string(r.env.path("calls.log")).unwrap();
+    assert_eq!(log.matches("npm test\n").count(), 3, "each run hit the error: {log}");
+
+    // Dream over the runs' sessions and apply.
+    let dream = r.json(&["dream"]);
+    let id = dream["id"].as_str().unwrap_or_else(|| panic!("no proposal: {dream:#}")).to_string();
+    let text = dream.to_string();
+    assert!(text.contains("npm run test:unit"), "the proposal names the working command: {dream:#}");
+    r.json(&["dreams", "apply", &id]);
+
+    // The next run's sub-agent starts with the lesson and does not repeat the error.
+    let (code, out) = r.run("lead", "check the shop", &["--user", "dev9"]);
+    assert_eq!(code, 0, "{out:#}");
+    let run = out["run"].as_str().unwrap();
+    let journal = r.json(&["runs", "journal", run]);
+    let start = journal.as_array().unwrap().iter().find(|e| e["agent"] == "root/2" && e["kind"] == "start").unwrap();
+    assert!(!start["body"]["memories"].as_array().unwrap().is_empty(), "the tester got memories: {start:#}");
+    assert!(start["body"]["system"].as_str().unwrap().contains("npm run test:unit"), "{start:#}");
+    let log = std::fs::read_to_string(r.env.path("calls.log")).unwrap();
+    assert_eq!(log.matches("npm test\n").count(), 3, "the fourth run did not call `npm test`: {log}");
+    assert_eq!(log.lines().last(), Some("npm run test:unit"));
+}
