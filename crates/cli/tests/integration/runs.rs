@@ -591,3 +591,56 @@ fn a_lesson_dreamed_from_a_sub_agents_repeated_tool_error_reaches_the_next_runs_
     assert_eq!(log.matches("npm test\n").count(), 3, "the fourth run did not call `npm test`: {log}");
     assert_eq!(log.lines().last(), Some("npm run test:unit"));
 }
+
+/// The reference filesystem MCP server from npm, over stdio: the binary
+/// `scripts/test` installed (`NOCTURNE_TEST_MCP_FILESYSTEM`), else `npx -y`.
+#[test]
+fn a_sub_agent_reads_a_file_through_the_reference_filesystem_mcp_server() {
+    let (command, mut args) = match std::env::var("NOCTURNE_TEST_MCP_FILESYSTEM") {
+        Ok(bin) if !bin.is_empty() => (bin, vec![]),
+        _ if has("npx") => ("npx".to_string(), vec!["-y".to_string(), "@modelcontextprotocol/server-filesystem".to_string()]),
+        _ => {
+            eprintln!("skipped: npx is not installed (scripts/test installs nodejs, npm and @modelcontextprotocol/server-filesystem)");
+            return;
+        }
+    };
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("reader", agent("reader", "READER-AGENT", "tools: [mcp__fs__read_text_file, mcp__fs__list_directory]\n")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let r0 = RunEnv::new(&agents, json!({}), "");
+    let docs = r0.env.path("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("launch.txt"), "The launch code is 7421.\n").unwrap();
+    let file = docs.canonicalize().unwrap().join("launch.txt");
+    let script = json!({"rules": [
+        rule("READER-AGENT", Some("The launch code is 7421"), text("7421")),
+        rule("READER-AGENT", None, calls(vec![json!({"id": "f1", "name": "mcp__fs__read_text_file",
+            "arguments": {"path": file.to_str().unwrap()}})])),
+        rule("LEAD-AGENT", Some("7421"), text("the code is 7421")),
+        rule("LEAD-AGENT", None, calls(vec![spawn("s1", "reader", "read docs/launch.txt and give the code", json!({}))])),
+    ]});
+    r0.fake.set_script(Script::from_json(&script.to_string()).unwrap());
+    args.push(docs.canonicalize().unwrap().to_str().unwrap().to_string());
+    let toml = std::fs::read_to_string(r0.env.path("nocturne.toml")).unwrap();
+    r0.env.write(
+        "nocturne.toml",
+        &format!(
+            "{toml}\n[[mcp_server]]\nname = \"fs\"\ncommand = {}\nargs = {}\nidempotent = [\"read_text_file\", \"list_directory\"]\n",
+            json!(command),
+            json!(args)
+        ),
+    );
+    let (code, out) = r0.run("lead", "what is the launch code?", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["result"]["output"], "the code is 7421");
+    // The reader was offered the two tools its definition names, as the server describes them.
+    let reader = r0.requests_of("READER-AGENT");
+    let mut offered: Vec<&str> =
+        reader[0]["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    offered.sort_unstable();
+    assert_eq!(offered, ["mcp__fs__list_directory", "mcp__fs__read_text_file"]);
+    // The file's text came back from the server as the tool's result.
+    assert!(reader[1].to_string().contains("The launch code is 7421."), "{}", reader[1]);
+}
