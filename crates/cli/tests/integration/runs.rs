@@ -21,6 +21,11 @@ pub struct RunEnv {
 impl RunEnv {
     /// A folder with `agents/*.md` and a nocturne.toml whose model is the fake.
     pub fn new(agents: &[(&str, &str)], script: Value, extra_toml: &str) -> Self {
+        Self::with_provider("openai", agents, script, extra_toml)
+    }
+
+    /// The same, the model speaking `provider`'s wire format (`openai` or `anthropic`).
+    pub fn with_provider(provider: &str, agents: &[(&str, &str)], script: Value, extra_toml: &str) -> Self {
         let env = Env::new();
         let fake = FakeServer::start(Script::from_json(&script.to_string()).unwrap()).unwrap();
         for (name, text) in agents {
@@ -29,8 +34,8 @@ impl RunEnv {
         env.write(
             "nocturne.toml",
             &format!(
-                "[model]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake\"\nretries = 0\n\n[runtime]\nretry_backoff_ms = 10\n{extra_toml}",
-                fake.openai_url()
+                "[model]\nprovider = \"{provider}\"\nbase_url = \"{}\"\nmodel = \"fake\"\nretries = 0\n\n[runtime]\nretry_backoff_ms = 10\n{extra_toml}",
+                if provider == "anthropic" { fake.url() } else { fake.openai_url() }
             ),
         );
         RunEnv { env, fake }
@@ -38,7 +43,10 @@ impl RunEnv {
 
     pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
         let mut c = self.env.cmd(args);
-        c.current_dir(self.env.dir.path()).env_remove("NOCTURNE_RUNTIME_CRASH_AT").env_remove("NOCTURNE_CONFIG");
+        c.current_dir(self.env.dir.path())
+            .env_remove("NOCTURNE_RUNTIME_CRASH_AT")
+            .env_remove("NOCTURNE_CONFIG")
+            .env("NOCTURNE_MODEL_KEY", "test-key");
         c
     }
 
@@ -69,7 +77,14 @@ impl RunEnv {
             .requests()
             .iter()
             .map(|r| r.json())
-            .filter(|b| b["messages"][0]["content"].as_str().is_some_and(|s| s.contains(marker)))
+            .filter(|b| {
+                // OpenAI: the first message; Anthropic: `system` (a string or text blocks).
+                let sys = match &b["system"] {
+                    Value::Null => b["messages"][0]["content"].to_string(),
+                    other => other.to_string(),
+                };
+                sys.contains(marker)
+            })
             .collect()
     }
 }
@@ -643,4 +658,61 @@ fn a_sub_agent_reads_a_file_through_the_reference_filesystem_mcp_server() {
     assert_eq!(offered, ["mcp__fs__list_directory", "mcp__fs__read_text_file"]);
     // The file's text came back from the server as the tool's result.
     assert!(reader[1].to_string().contains("The launch code is 7421."), "{}", reader[1]);
+}
+
+#[test]
+fn json_actions_drive_a_model_without_tool_calling_through_the_same_loop_and_journal() {
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\ntool_calling: json\n")),
+        ("worker", agent("worker", "WORKER-AGENT", "tool_calling: json\n")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("WORKER-AGENT", None, json!({"json": {"final": "worker: 99"}})),
+        rule("LEAD-AGENT", Some("worker: 99"), json!({"json": {"final": "lead: 99"}})),
+        rule("LEAD-AGENT", None, json!({"json": {"tool": "spawn_agent",
+            "arguments": {"agent": "worker", "task": "find the number", "context": {"where": "notes"}}}})),
+    ]});
+    let r = RunEnv::new(&agents, script, "");
+    let (code, out) = r.run("lead", "what is the number?", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["result"]["output"], "lead: 99");
+    let lead = r.requests_of("LEAD-AGENT");
+    assert!(lead[0].get("tools").is_none(), "no native tools are sent: {}", lead[0]);
+    assert_eq!(lead[0]["response_format"]["type"], "json_schema", "the answer is schema-constrained");
+    let journal = r.json(&["runs", "journal", out["run"].as_str().unwrap()]);
+    let modes: Vec<&str> = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "start")
+        .map(|e| e["body"]["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["json", "json"]);
+    let spawn = journal.as_array().unwrap().iter().find(|e| e["kind"] == "spawn" && e["phase"] == "finished").unwrap();
+    assert_eq!(spawn["body"]["result"]["output"], "worker: 99");
+}
+
+#[test]
+fn the_anthropic_wire_runs_the_same_tree() {
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("worker", agent("worker", "WORKER-AGENT", "")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("WORKER-AGENT", None, text("worker: 5")),
+        rule("LEAD-AGENT", Some("worker: 5"), text("lead: 5")),
+        rule("LEAD-AGENT", None, calls(vec![spawn("toolu_1", "worker", "count", json!({"n": 5}))])),
+    ]});
+    let r = RunEnv::with_provider("anthropic", &agents, script, "");
+    let (code, out) = r.run("lead", "count", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["result"]["output"], "lead: 5");
+    assert!(r.fake.requests().iter().all(|q| q.wire == "anthropic" && q.path == "/v1/messages"));
+    let lead = r.requests_of("LEAD-AGENT");
+    assert_eq!(lead.len(), 2);
+    let result_block = &lead[1]["messages"][2]["content"][0];
+    assert_eq!(result_block["type"], "tool_result", "{}", lead[1]);
+    assert_eq!(result_block["tool_use_id"], "toolu_1");
 }
