@@ -716,3 +716,72 @@ fn the_anthropic_wire_runs_the_same_tree() {
     assert_eq!(result_block["type"], "tool_result", "{}", lead[1]);
     assert_eq!(result_block["tool_use_id"], "toolu_1");
 }
+
+/// The real local model (`scripts/local-model.sh runtime` starts it and runs
+/// this): a lead that spawns a reader, which reads a file through the
+/// filesystem MCP server, in JSON-action mode. Slow (minutes on 2 cores).
+/// Prints how long each run took and whether the answer was right; asserts
+/// only that the run ended with a typed result after delegating.
+#[test]
+#[ignore = "needs the local model: scripts/local-model.sh runtime"]
+fn local_model_lead_delegates_a_file_read_to_a_sub_agent() {
+    let Ok(url) = std::env::var("NOCTURNE_TEST_LLM_URL") else {
+        eprintln!("skipped: NOCTURNE_TEST_LLM_URL is not set (scripts/local-model.sh runtime sets it)");
+        return;
+    };
+    let fs_server = match std::env::var("NOCTURNE_TEST_MCP_FILESYSTEM") {
+        Ok(bin) if !bin.is_empty() => json!([bin]),
+        _ if has("npx") => json!(["npx", "-y", "@modelcontextprotocol/server-filesystem"]),
+        _ => {
+            eprintln!("skipped: npx is not installed");
+            return;
+        }
+    };
+    let runs: usize = std::env::var("NOCTURNE_TEST_LLM_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let lead = "---\nname: lead\ndescription: Answers questions by delegating file reading.\ntools: [spawn_agent]\ntool_calling: json\nmax_turns: 6\n---\nYou answer the user's question. You cannot read files yourself: first call spawn_agent with agent \"reader\" and a task that names the file. When the reader's result comes back, give the final answer: the launch code, digits only.\n";
+    let reader = "---\nname: reader\ndescription: Reads a file and reports what it says.\ntools: [mcp__fs__read_text_file]\ntool_calling: json\nmax_turns: 4\nretries: 1\n---\nYou read files. First call mcp__fs__read_text_file with the file's absolute path. Then give the final answer: the launch code written in the file, digits only.\n";
+    let mut right = 0;
+    for i in 0..runs {
+        let env = Env::new();
+        env.write("agents/lead.md", lead);
+        env.write("agents/reader.md", reader);
+        let docs = env.path("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        let docs = docs.canonicalize().unwrap();
+        std::fs::write(docs.join("launch.txt"), "Launch notes.\nThe launch code is 7421.\n").unwrap();
+        let mut cmd = fs_server.as_array().unwrap().clone();
+        let program = cmd.remove(0);
+        cmd.push(json!(docs.to_str().unwrap()));
+        env.write(
+            "nocturne.toml",
+            &format!(
+                "[model]\nprovider = \"llamacpp\"\nbase_url = \"{url}/v1\"\nmodel = \"local\"\ntimeout_secs = 900\nmax_output_tokens = 200\n\n[[mcp_server]]\nname = \"fs\"\ncommand = {program}\nargs = {}\nidempotent = [\"*\"]\n",
+                json!(cmd)
+            ),
+        );
+        let t0 = Instant::now();
+        let task = format!("What is the launch code written in the file {}?", docs.join("launch.txt").display());
+        let out = env
+            .cmd(&["run", "lead", &task, "--agents", "agents", "--json"])
+            .current_dir(env.dir.path())
+            .timeout(Duration::from_secs(3600))
+            .output()
+            .unwrap();
+        let secs = t0.elapsed().as_secs_f64();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("no JSON: {}", String::from_utf8_lossy(&out.stderr)));
+        let journal = env.json(&["runs", "journal", v["run"].as_str().unwrap()]);
+        let spawned = journal.as_array().unwrap().iter().any(|e| e["kind"] == "spawn");
+        let read = journal.as_array().unwrap().iter().any(|e| e["kind"] == "tool" && e["body"]["name"] == "mcp__fs__read_text_file");
+        let ok = v["result"]["output"].to_string().contains("7421");
+        right += usize::from(ok);
+        eprintln!(
+            "local model run {}: {secs:.0} s, {} model calls, delegated: {spawned}, file read: {read}, right: {ok}; result {}",
+            i + 1,
+            v["result"]["usage"]["turns"],
+            v["result"]
+        );
+        assert!(v["result"]["status"].is_string(), "a typed result: {v:#}");
+    }
+    eprintln!("local model: {right} of {runs} runs answered 7421");
+}
