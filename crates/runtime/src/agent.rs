@@ -429,6 +429,14 @@ fn build_start(
 #[derive(Debug, Clone)]
 struct ModelFailure {
     message: String,
+    /// The structured final answer still broke the output schema after its repair.
+    invalid_output: bool,
+}
+
+/// Whether a provider error is a structured answer that broke its schema
+/// (after `ask_json`'s one repair): the agent's output is invalid, not its model.
+fn is_schema_failure(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Malformed { what } if what.starts_with("answer for schema"))
 }
 
 struct Agent<'r, 'a> {
@@ -595,7 +603,8 @@ impl<'r, 'a> Agent<'r, 'a> {
         self.rt.crash_point(&self.path, step, "after_model");
         let body = match &r {
             Ok(resp) => json!({"response": resp, "elapsed_ms": elapsed, "t_ms": self.t_ms(), "mode": mode}),
-            Err(e) => json!({"error": {"message": e.to_string(), "retryable": e.is_retryable()}, "elapsed_ms": elapsed,
+            Err(e) => json!({"error": {"message": e.to_string(), "retryable": e.is_retryable(),
+                              "invalid_output": is_schema_failure(e)}, "elapsed_ms": elapsed,
                               "t_ms": self.t_ms(), "mode": mode}),
         };
         self.rt.journal(entry(&self.path, step, FINISHED, kind::MODEL, &digest, body))?;
@@ -622,7 +631,7 @@ impl<'r, 'a> Agent<'r, 'a> {
             ],
             error: r.as_ref().err().map(|e| e.to_string()),
         });
-        Ok(r.map_err(|e| ModelFailure { message: e.to_string() }))
+        Ok(r.map_err(|e| ModelFailure { message: e.to_string(), invalid_output: is_schema_failure(&e) }))
     }
 
     /// The loop, until a final answer, a failure or a spent budget.
@@ -643,7 +652,8 @@ impl<'r, 'a> Agent<'r, 'a> {
             let resp = match answer {
                 Err(f) => {
                     self.session.append(self.rt, &events_for_turn(self.rt, &self.path, step, None, Some(&f.message)))?;
-                    return Ok(self.failed(FailureKind::ModelError, f.message));
+                    let kind = if f.invalid_output { FailureKind::InvalidOutput } else { FailureKind::ModelError };
+                    return Ok(self.failed(kind, f.message));
                 }
                 Ok(r) => r,
             };
@@ -1009,6 +1019,8 @@ fn parse_model_body(b: &Value) -> Result<ChatResponse, ModelFailure> {
     if let Some(r) = b.get("response").and_then(|r| serde_json::from_value::<ChatResponse>(r.clone()).ok()) {
         return Ok(r);
     }
-    let message = b.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("model error");
-    Err(ModelFailure { message: message.to_string() })
+    let error = b.get("error");
+    let message = error.and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("model error");
+    let invalid_output = error.and_then(|e| e.get("invalid_output")).and_then(Value::as_bool).unwrap_or(false);
+    Err(ModelFailure { message: message.to_string(), invalid_output })
 }

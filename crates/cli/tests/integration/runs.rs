@@ -323,6 +323,15 @@ fn a_final_answer_that_breaks_the_output_schema_is_invalid_output() {
     let (code, out) = r.run("summer", "add 1 and 2", &[]);
     assert_eq!(code, 0, "{out:#}");
     assert_eq!(out["result"]["output"], json!({"sum": 3}));
+
+    // Without tools the answer is asked for as schema-constrained JSON; still wrong after the repair: invalid_output.
+    let bare = agent("adder", "ADDER-AGENT", "output_schema:\n  type: object\n  properties:\n    sum: {type: integer}\n  required: [sum]\nretries: 0\ntools: []\n");
+    let script = json!({"rules": [rule("ADDER-AGENT", None, text(r#"{"total": 3}"#))]});
+    let r = RunEnv::new(&[("adder", bare.as_str())], script, "");
+    let (code, out) = r.run("adder", "add 1 and 2", &[]);
+    assert_eq!(code, 1, "{out:#}");
+    assert_eq!(out["result"]["kind"], "invalid_output", "{out:#}");
+    assert_eq!(r.requests_of("ADDER-AGENT").len(), 2, "one answer and one repair");
 }
 
 #[test]
