@@ -604,8 +604,10 @@ fn runtime_bench(data: &Path, quick: bool) -> Result<String> {
         n + 1
     ));
     let spawns: Vec<serde_json::Value> = (0..n)
-        .map(|i| json!({"id": format!("s{i}"), "name": "spawn_agent",
-            "arguments": {"agent": "worker", "task": format!("part {i} of the job")}}))
+        .map(|i| {
+            json!({"id": format!("s{i}"), "name": "spawn_agent",
+            "arguments": {"agent": "worker", "task": format!("part {i} of the job")}})
+        })
         .collect();
     let script = json!({"rules": [
         {"match": {"system_contains": "WORKER"}, "key": "w", "replies": [{"text": "part done", "delay_ms": 50,

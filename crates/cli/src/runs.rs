@@ -124,10 +124,9 @@ pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path)
             m
         }
         (None, Some(m)) => m,
-        (None, None) => bail!(
-            "no model: add a [model] table to {} or pass --model PROVIDER:BASE_URL#MODEL",
-            config.display()
-        ),
+        (None, None) => {
+            bail!("no model: add a [model] table to {} or pass --model PROVIDER:BASE_URL#MODEL", config.display())
+        }
     };
     let context = match &a.context {
         None => None,
@@ -139,14 +138,8 @@ pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path)
             Some(v)
         }
     };
-    let setup = Setup {
-        version: SETUP_VERSION,
-        agents,
-        model,
-        mcp_servers: fc.mcp_server,
-        runtime: fc.runtime,
-        context: None,
-    };
+    let setup =
+        Setup { version: SETUP_VERSION, agents, model, mcp_servers: fc.mcp_server, runtime: fc.runtime, context: None };
     let req = RunRequest { agent: a.agent, task: a.task, context, user: a.user, team: a.team };
     let scoped = svc.scoped(access.clone());
     let created = nocturne_runtime::create_run(&scoped, &setup, &req).map_err(|e| e.into_service())?;
@@ -154,7 +147,8 @@ pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path)
         let _ = writeln!(std::io::stderr(), "run {} (resume it with: nocturne runs resume {})", created.id, created.id);
     }
     let progress = (!a.quiet && !json).then(progress_printer);
-    let o = nocturne_runtime::resume_run(svc, &access, &created.id, RunOptions { progress, model: None }).map_err(|e| e.into_service())?;
+    let o = nocturne_runtime::resume_run(svc, &access, &created.id, RunOptions { progress, model: None })
+        .map_err(|e| e.into_service())?;
     render_outcome(&o, json)
 }
 
@@ -167,12 +161,7 @@ fn tree_lines(n: &RunNode, depth: usize, out: &mut String) {
         },
     };
     let task: String = n.task.chars().take(70).collect();
-    out.push_str(&format!(
-        "{}{} [{}] {state} — {task}\n",
-        "  ".repeat(depth),
-        n.agent,
-        n.path
-    ));
+    out.push_str(&format!("{}{} [{}] {state} — {task}\n", "  ".repeat(depth), n.agent, n.path));
     for c in &n.children {
         tree_lines(c, depth + 1, out);
     }
@@ -246,13 +235,17 @@ pub fn runs(svc: &Service, access: Access, c: RunsCmd, json: bool) -> Result<u8>
         RunsCmd::Resume { run, model, quiet } => {
             let model = model.as_deref().map(model_spec).transpose()?;
             let progress = (!quiet && !json).then(progress_printer);
-            let o = nocturne_runtime::resume_run(svc, &access, &run, RunOptions { progress, model }).map_err(|e| e.into_service())?;
+            let o = nocturne_runtime::resume_run(svc, &access, &run, RunOptions { progress, model })
+                .map_err(|e| e.into_service())?;
             render_outcome(&o, json)
         }
         RunsCmd::Cancel { run } => {
             let r = scoped.cancel_run(&run)?;
             if json {
-                outln!("{}", serde_json::json!({"run": r.id, "state": r.state, "cancel_requested_at": r.cancel_requested_at}));
+                outln!(
+                    "{}",
+                    serde_json::json!({"run": r.id, "state": r.state, "cancel_requested_at": r.cancel_requested_at})
+                );
             } else {
                 outln!("asked run {} to stop; its agents end `cancelled` at their next step", r.id);
             }

@@ -114,7 +114,10 @@ pub(crate) fn run_with_retries(rt: &Runtime, sp: &Spawn<'_>) -> Result<TypedResu
         total.add(r.usage());
         let retry = matches!(
             &r,
-            TypedResult::Failed { kind: FailureKind::ModelError | FailureKind::ToolError | FailureKind::InvalidOutput, .. }
+            TypedResult::Failed {
+                kind: FailureKind::ModelError | FailureKind::ToolError | FailureKind::InvalidOutput,
+                ..
+            }
         );
         let turns_left = remaining(&sp.allot, &total, 0.0).turns.is_none_or(|t| t > 0);
         if retry && attempt < max && turns_left && !rt.cancelled() {
@@ -145,7 +148,8 @@ fn run_attempt(
 ) -> Result<TypedResult, RuntimeError> {
     let session = session_id(rt, path);
     if let Some(e) = rt.replayed_end(path) {
-        let b: EndBody = serde_json::from_value(e.body.clone()).map_err(|err| diverged(rt, path, 0, &err.to_string()))?;
+        let b: EndBody =
+            serde_json::from_value(e.body.clone()).map_err(|err| diverged(rt, path, 0, &err.to_string()))?;
         finalize(rt, sp, path, &session, &b.result)?;
         return Ok(b.result);
     }
@@ -158,8 +162,20 @@ fn run_attempt(
             Err(failure) => {
                 // It could not start (a tool server it needs is missing): no start entry, just its end.
                 let start = minimal_start(rt, sp, path, attempt, budget, &session);
-                rt.journal(entry(path, 0, FINISHED, kind::START, "", serde_json::to_value(&start).unwrap_or_default()))?;
-                let r = TypedResult::Failed { kind: FailureKind::ToolError, message: failure, attempts: 1, usage: RunUsage::default() };
+                rt.journal(entry(
+                    path,
+                    0,
+                    FINISHED,
+                    kind::START,
+                    "",
+                    serde_json::to_value(&start).unwrap_or_default(),
+                ))?;
+                let r = TypedResult::Failed {
+                    kind: FailureKind::ToolError,
+                    message: failure,
+                    attempts: 1,
+                    usage: RunUsage::default(),
+                };
                 return end(rt, sp, path, &session, 1, r, span_start);
             }
         },
@@ -170,7 +186,8 @@ fn run_attempt(
     let mut a = match Agent::new(rt, sp, path, start, writer) {
         Ok(a) => a,
         Err(message) => {
-            let r = TypedResult::Failed { kind: FailureKind::ModelError, message, attempts: 1, usage: RunUsage::default() };
+            let r =
+                TypedResult::Failed { kind: FailureKind::ModelError, message, attempts: 1, usage: RunUsage::default() };
             return end(rt, sp, path, &session, 1, r, span_start);
         }
     };
@@ -272,7 +289,15 @@ fn finalize(rt: &Runtime, sp: &Spawn<'_>, path: &str, session: &str, r: &TypedRe
                     FailureKind::ModelError | FailureKind::ToolError => ("failure", Some("environment")),
                     FailureKind::InvalidOutput => ("failure", Some("other")),
                 };
-                (res, why, format!("run {}: {path} failed ({}) after {attempts} attempts: {message}", rt.run_id, kind.as_str()))
+                (
+                    res,
+                    why,
+                    format!(
+                        "run {}: {path} failed ({}) after {attempts} attempts: {message}",
+                        rt.run_id,
+                        kind.as_str()
+                    ),
+                )
             }
         };
         let mut set = Vec::new();
@@ -651,7 +676,8 @@ impl<'r, 'a> Agent<'r, 'a> {
             self.step = step;
             let resp = match answer {
                 Err(f) => {
-                    self.session.append(self.rt, &events_for_turn(self.rt, &self.path, step, None, Some(&f.message)))?;
+                    self.session
+                        .append(self.rt, &events_for_turn(self.rt, &self.path, step, None, Some(&f.message)))?;
                     let kind = if f.invalid_output { FailureKind::InvalidOutput } else { FailureKind::ModelError };
                     return Ok(self.failed(kind, f.message));
                 }
@@ -834,7 +860,10 @@ impl<'r, 'a> Agent<'r, 'a> {
             };
             self.rt.journal(entry(&self.path, step, FINISHED, kind::TOOL, &digest, json!({
                 "content": r.content, "is_error": true, "outcome": "unknown_outcome", "elapsed_ms": 0, "t_ms": self.t_ms()})))?;
-            self.rt.note(format!("{}#{step}: {} was in flight when the process stopped: unknown_outcome", self.path, call.name));
+            self.rt.note(format!(
+                "{}#{step}: {} was in flight when the process stopped: unknown_outcome",
+                self.path, call.name
+            ));
             return Ok(r);
         }
         if self.rt.cancelled() {
@@ -842,8 +871,15 @@ impl<'r, 'a> Agent<'r, 'a> {
         }
         if !in_flight {
             self.rt.crash_point(&self.path, step, "before_tool");
-            self.rt.journal(entry(&self.path, step, STARTED, kind::TOOL, &digest, json!({
-                "name": call.name, "call_id": call.id, "input": call.input, "idempotent": idempotent})))?;
+            self.rt.journal(entry(
+                &self.path,
+                step,
+                STARTED,
+                kind::TOOL,
+                &digest,
+                json!({
+                "name": call.name, "call_id": call.id, "input": call.input, "idempotent": idempotent}),
+            ))?;
             self.rt.crash_point(&self.path, step, "tool_started");
         }
         self.rt.emit(Progress::ToolStarted { path: self.path.clone(), step, tool: call.name.clone() });
@@ -851,7 +887,10 @@ impl<'r, 'a> Agent<'r, 'a> {
         let t0 = Instant::now();
         let r = if !offered {
             let names: Vec<&str> = self.tools.iter().map(|t| t.name.as_str()).collect();
-            ToolResultText { content: format!("unknown tool {}; the tools are: {}", call.name, names.join(", ")), is_error: true }
+            ToolResultText {
+                content: format!("unknown tool {}; the tools are: {}", call.name, names.join(", ")),
+                is_error: true,
+            }
         } else {
             match call.name.as_str() {
                 MEMORY_SEARCH => self.memory_search(&call.input),
@@ -866,12 +905,30 @@ impl<'r, 'a> Agent<'r, 'a> {
             }
         };
         self.rt.crash_point(&self.path, step, "after_tool");
-        let outcome = if in_flight { "reissued" } else if r.is_error { "error" } else { "ok" };
-        self.rt.journal(entry(&self.path, step, FINISHED, kind::TOOL, &digest, json!({
+        let outcome = if in_flight {
+            "reissued"
+        } else if r.is_error {
+            "error"
+        } else {
+            "ok"
+        };
+        self.rt.journal(entry(
+            &self.path,
+            step,
+            FINISHED,
+            kind::TOOL,
+            &digest,
+            json!({
             "name": call.name, "content": r.content, "is_error": r.is_error, "outcome": outcome,
-            "elapsed_ms": ms(t0.elapsed()), "t_ms": self.t_ms()})))?;
+            "elapsed_ms": ms(t0.elapsed()), "t_ms": self.t_ms()}),
+        ))?;
         self.rt.crash_point(&self.path, step, "after_tool_journal");
-        self.rt.emit(Progress::ToolFinished { path: self.path.clone(), step, tool: call.name.clone(), is_error: r.is_error });
+        self.rt.emit(Progress::ToolFinished {
+            path: self.path.clone(),
+            step,
+            tool: call.name.clone(),
+            is_error: r.is_error,
+        });
         self.tool_span(step, &call.name, &call.id, started, r.is_error.then(|| "tool_error".to_string()));
         Ok(r)
     }
@@ -882,7 +939,11 @@ impl<'r, 'a> Agent<'r, 'a> {
         match self.rt.scoped().memory_search(q, k, None, None) {
             Ok(hits) if hits.is_empty() => ToolResultText { content: "no memory matches".into(), is_error: false },
             Ok(hits) => ToolResultText {
-                content: hits.iter().map(|h| format!("- [{}] {} ({})", h.kind, h.text, h.id)).collect::<Vec<_>>().join("\n"),
+                content: hits
+                    .iter()
+                    .map(|h| format!("- [{}] {} ({})", h.kind, h.text, h.id))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 is_error: false,
             },
             Err(e) => ToolResultText { content: format!("memory search failed: {e}"), is_error: true },
@@ -966,9 +1027,16 @@ impl<'r, 'a> Agent<'r, 'a> {
             None => {
                 let allot = share(left, siblings, def);
                 self.rt.crash_point(&self.path, step, "before_tool");
-                self.rt.journal(entry(&self.path, step, STARTED, kind::SPAWN, &digest, json!({
+                self.rt.journal(entry(
+                    &self.path,
+                    step,
+                    STARTED,
+                    kind::SPAWN,
+                    &digest,
+                    json!({
                     "name": SPAWN, "call_id": call.id, "agent": name, "task": task, "context": context,
-                    "child": base, "budget": allot})))?;
+                    "child": base, "budget": allot}),
+                ))?;
                 self.rt.crash_point(&self.path, step, "tool_started");
                 allot
             }
@@ -987,8 +1055,15 @@ impl<'r, 'a> Agent<'r, 'a> {
         };
         let r = run_with_retries(self.rt, &child)?;
         self.rt.crash_point(&self.path, step, "after_tool");
-        self.rt.journal(entry(&self.path, step, FINISHED, kind::SPAWN, &digest, json!({
-            "name": SPAWN, "result": r, "elapsed_ms": ms(t0.elapsed()), "t_ms": self.t_ms()})))?;
+        self.rt.journal(entry(
+            &self.path,
+            step,
+            FINISHED,
+            kind::SPAWN,
+            &digest,
+            json!({
+            "name": SPAWN, "result": r, "elapsed_ms": ms(t0.elapsed()), "t_ms": self.t_ms()}),
+        ))?;
         self.rt.crash_point(&self.path, step, "after_tool_journal");
         let failed = matches!(r, TypedResult::Failed { .. });
         self.rt.emit(Progress::ToolFinished { path: self.path.clone(), step, tool: SPAWN.into(), is_error: failed });
@@ -1012,7 +1087,10 @@ fn tool_body(b: &Value) -> ToolResultText {
 }
 
 fn spawn_text(r: &TypedResult) -> ToolResultText {
-    ToolResultText { content: serde_json::to_string(r).unwrap_or_default(), is_error: matches!(r, TypedResult::Failed { .. }) }
+    ToolResultText {
+        content: serde_json::to_string(r).unwrap_or_default(),
+        is_error: matches!(r, TypedResult::Failed { .. }),
+    }
 }
 
 fn parse_model_body(b: &Value) -> Result<ChatResponse, ModelFailure> {

@@ -126,7 +126,11 @@ impl AgentDef {
         let mut lines = text.split_inclusive('\n');
         let first = lines.next().unwrap_or("");
         if first.trim_end() != "---" {
-            return Err(bad(file, 1, "no front matter: the file must start with a line `---`, then YAML keys, then `---`"));
+            return Err(bad(
+                file,
+                1,
+                "no front matter: the file must start with a line `---`, then YAML keys, then `---`",
+            ));
         }
         let mut front = String::new();
         let mut body_start = None;
@@ -176,11 +180,9 @@ impl AgentDef {
             match fields.get(k) {
                 None | Some(serde_norway::Value::Null) => Ok(None),
                 Some(serde_norway::Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
-                Some(other) => Err(bad(
-                    file,
-                    line(k),
-                    format!("`{k}` must be a whole number ≥ 0, not {}", to_json(other)),
-                )),
+                Some(other) => {
+                    Err(bad(file, line(k), format!("`{k}` must be a whole number ≥ 0, not {}", to_json(other))))
+                }
             }
         };
         let real = |k: &str| -> Result<Option<f64>, RuntimeError> {
@@ -229,9 +231,11 @@ impl AgentDef {
         let output_schema = match fields.get("output_schema") {
             None | Some(serde_norway::Value::Null) => None,
             Some(v @ serde_norway::Value::Mapping(_)) => Some(to_json(v)),
-            Some(serde_norway::Value::String(s)) => Some(serde_json::from_str(s).map_err(|e| {
-                bad(file, line("output_schema"), format!("`output_schema` is not a JSON schema: {e}"))
-            })?),
+            Some(serde_norway::Value::String(s)) => {
+                Some(serde_json::from_str(s).map_err(|e| {
+                    bad(file, line("output_schema"), format!("`output_schema` is not a JSON schema: {e}"))
+                })?)
+            }
             Some(_) => return Err(bad(file, line("output_schema"), "`output_schema` must be a JSON schema object")),
         };
         if let Some(s) = &output_schema {
@@ -252,7 +256,8 @@ impl AgentDef {
             }
         };
         let temperature = real("temperature")?.map(|t| t as f32);
-        let extra = fields.iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).map(|(k, v)| (k.clone(), to_json(v))).collect();
+        let extra =
+            fields.iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).map(|(k, v)| (k.clone(), to_json(v))).collect();
         let def = AgentDef {
             description: string("description")?.unwrap_or_default(),
             model: string("model")?,
@@ -311,11 +316,7 @@ impl AgentSet {
                     .map_err(|e| RuntimeError::Io { path: f.display().to_string(), message: e.to_string() })?;
                 let def = AgentDef::parse(&f.display().to_string(), &text)?;
                 if let Some(other) = here.get(&def.name) {
-                    return Err(bad(
-                        &def.source,
-                        2,
-                        format!("agent {:?} is also defined in {other}", def.name),
-                    ));
+                    return Err(bad(&def.source, 2, format!("agent {:?} is also defined in {other}", def.name)));
                 }
                 here.insert(def.name.clone(), def.source.clone());
                 match set.agents.get(&def.name) {
@@ -334,8 +335,8 @@ impl AgentSet {
 }
 
 fn collect_md(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RuntimeError> {
-    let rd =
-        std::fs::read_dir(dir).map_err(|e| RuntimeError::Io { path: dir.display().to_string(), message: e.to_string() })?;
+    let rd = std::fs::read_dir(dir)
+        .map_err(|e| RuntimeError::Io { path: dir.display().to_string(), message: e.to_string() })?;
     for entry in rd.flatten() {
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().to_string();
@@ -386,9 +387,15 @@ mod tests {
     #[test]
     fn a_bad_file_is_refused_with_its_line() {
         let msg = |t: &str| AgentDef::parse("agents/w.md", t).unwrap_err().to_string();
-        assert_eq!(msg("name: x\n"), "agents/w.md:1: no front matter: the file must start with a line `---`, then YAML keys, then `---`");
+        assert_eq!(
+            msg("name: x\n"),
+            "agents/w.md:1: no front matter: the file must start with a line `---`, then YAML keys, then `---`"
+        );
         assert!(msg("---\nname: x\n").contains("not closed"));
-        assert_eq!(msg("---\ndescription: d\n---\n"), "agents/w.md:2: missing `name` (the agent's name, e.g. `name: reviewer`)");
+        assert_eq!(
+            msg("---\ndescription: d\n---\n"),
+            "agents/w.md:2: missing `name` (the agent's name, e.g. `name: reviewer`)"
+        );
         assert_eq!(
             msg("---\nname: w\ndescription: d\nmax_turns: ten\n---\n"),
             "agents/w.md:4: `max_turns` must be a whole number ≥ 0, not \"ten\""

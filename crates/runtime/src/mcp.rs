@@ -122,12 +122,21 @@ impl McpHub {
             return Err(format!("no MCP server {}", tool.server));
         };
         let Some(client) = &server.client else {
-            return Err(format!("MCP server {} is not available: {}", tool.server, server.error.clone().unwrap_or_default()));
+            return Err(format!(
+                "MCP server {} is not available: {}",
+                tool.server,
+                server.error.clone().unwrap_or_default()
+            ));
         };
         let args = match arguments {
             Value::Object(m) => m.clone(),
             Value::Null => serde_json::Map::new(),
-            other => return Ok(ToolOutput { content: format!("the arguments must be an object, not {other}"), is_error: true }),
+            other => {
+                return Ok(ToolOutput {
+                    content: format!("the arguments must be an object, not {other}"),
+                    is_error: true,
+                })
+            }
         };
         let peer = client.peer().clone();
         let params = CallToolRequestParams::new(tool.tool.clone()).with_arguments(args);
@@ -140,7 +149,10 @@ impl McpHub {
         match rx.recv() {
             Ok(Ok(Ok(result))) => {
                 let v = serde_json::to_value(&result).unwrap_or(Value::Null);
-                Ok(ToolOutput { content: content_text(&v), is_error: v.get("isError").and_then(Value::as_bool).unwrap_or(false) })
+                Ok(ToolOutput {
+                    content: content_text(&v),
+                    is_error: v.get("isError").and_then(Value::as_bool).unwrap_or(false),
+                })
             }
             Ok(Ok(Err(e))) => Err(format!("MCP server {}: {e}", tool.server)),
             Ok(Err(_)) => Err(format!("MCP server {}: no answer within {} s", tool.server, server.config.timeout_secs)),
@@ -188,9 +200,8 @@ async fn connect_one(c: McpServerConfig) -> Result<(RunningService<RoleClient, (
             }
             #[cfg(not(feature = "mcp-http"))]
             (None, Some(url)) => {
-                return Err(format!(
-                    "{what} at {url}: this build has no streamable-HTTP MCP client (built without the `mcp-http` feature)"
-                ))
+                let why = "this build has no streamable-HTTP MCP client (built without the `mcp-http` feature)";
+                return Err(format!("{what} at {url}: {why}"));
             }
             #[cfg(feature = "mcp-http")]
             (None, Some(url)) => {
@@ -198,7 +209,8 @@ async fn connect_one(c: McpServerConfig) -> Result<(RunningService<RoleClient, (
                     url.as_str(),
                 );
                 if let Some(var) = &c.bearer_token_env {
-                    let token = std::env::var(var).map_err(|_| format!("{what}: the environment variable {var} is not set"))?;
+                    let token =
+                        std::env::var(var).map_err(|_| format!("{what}: the environment variable {var} is not set"))?;
                     cfg = cfg.auth_header(token);
                 }
                 let transport = StreamableHttpClientTransport::from_config(cfg);
@@ -219,7 +231,9 @@ async fn connect_one(c: McpServerConfig) -> Result<(RunningService<RoleClient, (
             .collect();
         Ok((client, list))
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, fut).await.map_err(|_| format!("{what}: no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+    tokio::time::timeout(CONNECT_TIMEOUT, fut)
+        .await
+        .map_err(|_| format!("{what}: no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
 }
 
 /// The text of a `CallToolResult`: its text blocks joined, else its

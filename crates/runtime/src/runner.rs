@@ -212,12 +212,7 @@ pub fn create_run(scoped: &Scoped<'_>, setup: &Setup, req: &RunRequest) -> Resul
 /// Runs (or goes on with) a run: claims it, rebuilds every agent from its
 /// journal (finished calls are not made again), runs what is left, and
 /// records the root's typed result. A worker's one call.
-pub fn resume_run(
-    svc: &Service,
-    access: &Access,
-    run_id: &str,
-    opts: RunOptions,
-) -> Result<RunOutcome, RuntimeError> {
+pub fn resume_run(svc: &Service, access: &Access, run_id: &str, opts: RunOptions) -> Result<RunOutcome, RuntimeError> {
     let scoped = svc.scoped(access.clone());
     let run = scoped.agent_run(run_id)?;
     if run.state != "running" {

@@ -38,8 +38,18 @@ fn event(role: Role, kind: EventKind, text: Option<String>, raw: serde_json::Val
 pub(crate) fn events_for_start(rt: &Runtime, path: &str, s: &StartBody) -> Vec<NewEvent> {
     let at = rt.replayed(path, 0, crate::runner::FINISHED).map(|e| e.at.clone());
     let mut v = vec![
-        event(Role::System, EventKind::System, Some(s.system.clone()), json!({"run": rt.run_id, "agent": path, "step": 0, "type": "system"})),
-        event(Role::User, EventKind::UserMessage, Some(s.user.clone()), json!({"run": rt.run_id, "agent": path, "step": 0, "type": "task"})),
+        event(
+            Role::System,
+            EventKind::System,
+            Some(s.system.clone()),
+            json!({"run": rt.run_id, "agent": path, "step": 0, "type": "system"}),
+        ),
+        event(
+            Role::User,
+            EventKind::UserMessage,
+            Some(s.user.clone()),
+            json!({"run": rt.run_id, "agent": path, "step": 0, "type": "task"}),
+        ),
     ];
     for e in &mut v {
         e.timestamp = at.clone();
@@ -103,10 +113,8 @@ pub(crate) fn events_for_tools(
             e.tool_name = Some(c.name.clone());
             e.tool_use_id = Some(c.id.clone());
             e.is_error = r.is_error;
-            e.timestamp = rt
-                .replayed(path, s, crate::runner::FINISHED)
-                .map(|e| e.at.clone())
-                .or_else(|| Some(rt.now()));
+            e.timestamp =
+                rt.replayed(path, s, crate::runner::FINISHED).map(|e| e.at.clone()).or_else(|| Some(rt.now()));
             e
         })
         .collect()

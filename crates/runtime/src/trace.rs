@@ -54,7 +54,9 @@ fn attr(key: &str, v: &Value) -> Value {
         Value::Bool(b) => json!({"boolValue": b}),
         Value::Number(n) if n.is_i64() || n.is_u64() => json!({"intValue": n.to_string()}),
         Value::Number(n) => json!({"doubleValue": n.as_f64().unwrap_or(0.0)}),
-        Value::Array(items) => json!({"arrayValue": {"values": items.iter().map(|i| attr("", i)["value"].clone()).collect::<Vec<_>>()}}),
+        Value::Array(items) => {
+            json!({"arrayValue": {"values": items.iter().map(|i| attr("", i)["value"].clone()).collect::<Vec<_>>()}})
+        }
         other => json!({"stringValue": other.to_string()}),
     };
     json!({"key": key, "value": value})

@@ -685,8 +685,11 @@ async fn run_page(
                 v.run.team.as_deref().map(|t| format!(" · team {}", esc(t))).unwrap_or_default(),
                 esc(&v.run.task)
             );
-            if let Some(r) =
-                v.run.result.as_ref().and_then(|r| serde_json::from_value::<nocturne_service::TypedResult>(r.clone()).ok())
+            if let Some(r) = v
+                .run
+                .result
+                .as_ref()
+                .and_then(|r| serde_json::from_value::<nocturne_service::TypedResult>(r.clone()).ok())
             {
                 let _ = write!(o, "<p>Result: {}</p>", result_summary(&r));
             }

@@ -162,10 +162,10 @@ fn parallel_then_sequential_spawns_return_typed_results_and_every_agent_is_a_lin
     };
     assert!(end_seq("root/3") < end_seq("root/2"), "the two spawns of one turn ran at once");
     // Sequential: the checker started after both ended.
-    let start_seq = journal.as_array().unwrap().iter().find(|e| e["agent"] == "root/5" && e["kind"] == "start").unwrap()
-        ["seq"]
-        .as_u64()
-        .unwrap();
+    let start_seq =
+        journal.as_array().unwrap().iter().find(|e| e["agent"] == "root/5" && e["kind"] == "start").unwrap()["seq"]
+            .as_u64()
+            .unwrap();
     assert!(start_seq > end_seq("root/2"));
 
     // The child got its task and the context object its parent passed.
@@ -479,14 +479,24 @@ fn a_run_killed_at_any_point_resumes_to_the_same_result_without_sending_a_finish
         assert!(r.fake.request_count() <= clean_requests + 2, "{point}: {} requests", r.fake.request_count());
 
         // The report_outcome call in flight was not made again.
-        let leaf_out: Vec<Value> = r.json(&["outcomes", "list"]).as_array().unwrap().iter()
-            .filter(|o| o["by"] == "agent:leaf").cloned().collect();
+        let leaf_out: Vec<Value> = r
+            .json(&["outcomes", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["by"] == "agent:leaf")
+            .cloned()
+            .collect();
         assert!(leaf_out.len() <= 1, "{point}: the outcome was logged twice");
         if point == "root/2/2#2:tool_started" {
             assert!(leaf_out.is_empty(), "{point}");
             let j = r.json(&["runs", "journal", &run]);
-            let e = j.as_array().unwrap().iter()
-                .find(|e| e["agent"] == "root/2/2" && e["step"] == 2 && e["phase"] == "finished").unwrap();
+            let e = j
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["agent"] == "root/2/2" && e["step"] == 2 && e["phase"] == "finished")
+                .unwrap();
             assert_eq!(e["body"]["outcome"], "unknown_outcome", "{e}");
             let leaf = r.requests_of("LEAF-AGENT");
             assert!(leaf.last().unwrap().to_string().contains("unknown_outcome"), "the model was told");
@@ -553,7 +563,12 @@ for line in sys.stdin:
 "#;
 
 fn has(program: &str) -> bool {
-    StdCommand::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    StdCommand::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn shell_call(id: &str, command: &str) -> Value {
@@ -622,7 +637,9 @@ fn a_lesson_dreamed_from_a_sub_agents_repeated_tool_error_reaches_the_next_runs_
 fn a_sub_agent_reads_a_file_through_the_reference_filesystem_mcp_server() {
     let (command, mut args) = match std::env::var("NOCTURNE_TEST_MCP_FILESYSTEM") {
         Ok(bin) if !bin.is_empty() => (bin, vec![]),
-        _ if has("npx") => ("npx".to_string(), vec!["-y".to_string(), "@modelcontextprotocol/server-filesystem".to_string()]),
+        _ if has("npx") => {
+            ("npx".to_string(), vec!["-y".to_string(), "@modelcontextprotocol/server-filesystem".to_string()])
+        }
         _ => {
             eprintln!("skipped: npx is not installed (scripts/test installs nodejs, npm and @modelcontextprotocol/server-filesystem)");
             return;
@@ -781,7 +798,11 @@ fn local_model_lead_delegates_a_file_read_to_a_sub_agent() {
             .unwrap_or_else(|_| panic!("no JSON: {}", String::from_utf8_lossy(&out.stderr)));
         let journal = env.json(&["runs", "journal", v["run"].as_str().unwrap()]);
         let spawned = journal.as_array().unwrap().iter().any(|e| e["kind"] == "spawn");
-        let read = journal.as_array().unwrap().iter().any(|e| e["kind"] == "tool" && e["body"]["name"] == "mcp__fs__read_text_file");
+        let read = journal
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "tool" && e["body"]["name"] == "mcp__fs__read_text_file");
         let ok = v["result"]["output"].to_string().contains("7421");
         right += usize::from(ok);
         eprintln!(
