@@ -784,7 +784,7 @@ impl<'r, 'a> Agent<'r, 'a> {
             let left = self.left();
             let n = spawns.len();
             let queue = Mutex::new(spawns.iter().map(|(i, c)| (*i, *c)).collect::<std::collections::VecDeque<_>>());
-            let done: Mutex<Vec<(usize, Result<(ToolResultText, RunUsage), RuntimeError>)>> = Mutex::new(Vec::new());
+            let done: Mutex<Vec<(usize, SpawnOutcome)>> = Mutex::new(Vec::new());
             let workers = n.min(self.rt.setup.runtime.max_parallel.max(1));
             let this = &*self;
             std::thread::scope(|s| {
@@ -1071,6 +1071,9 @@ impl<'r, 'a> Agent<'r, 'a> {
         Ok((spawn_text(&r), *r.usage()))
     }
 }
+
+/// A finished `spawn_agent` call: what the parent's model sees, and what the child spent.
+type SpawnOutcome = Result<(ToolResultText, RunUsage), RuntimeError>;
 
 /// A tool's result as the model sees it.
 #[derive(Debug, Clone, PartialEq)]
