@@ -815,3 +815,62 @@ fn local_model_lead_delegates_a_file_read_to_a_sub_agent() {
     }
     eprintln!("local model: {right} of {runs} runs answered 7421");
 }
+
+/// With `trace_file` set, a run writes OpenTelemetry GenAI spans as JSON
+/// lines: one `invoke_agent` per agent, a `chat` per model call and an
+/// `execute_tool` per tool call, all in one trace, each under its agent, a
+/// sub-agent under the `spawn_agent` call that started it; each names the
+/// agent's session as `gen_ai.conversation.id`. Without it nothing is written.
+#[test]
+fn a_run_writes_genai_spans_linking_each_sub_agent_to_the_call_that_spawned_it() {
+    let agents =
+        [("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")), ("quick", agent("quick", "QUICK-AGENT", ""))];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("QUICK-AGENT", None, text("quick answer: 5")),
+        rule("LEAD-AGENT", Some("quick answer: 5"), text("it is 5")),
+        rule("LEAD-AGENT", None, calls(vec![spawn("c1", "quick", "find the number", json!({}))])),
+    ]});
+    let r = RunEnv::new(&agents, script, "trace_file = \"spans.jsonl\"\n");
+    let (code, out) = r.run("lead", "find a number", &[]);
+    assert_eq!(code, 0, "{out:#}");
+    let run = out["run"].as_str().unwrap();
+    let lines = std::fs::read_to_string(r.env.path("spans.jsonl")).unwrap();
+    let spans: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let attr = |s: &Value, k: &str| -> Value {
+        s["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .map(|a| a["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let named = |prefix: &str| -> Vec<&Value> {
+        spans.iter().filter(|s| s["name"].as_str().unwrap().starts_with(prefix)).collect()
+    };
+    let agents_spans = named("invoke_agent");
+    assert_eq!(agents_spans.len(), 2, "{lines}");
+    assert_eq!(named("chat").len(), 3, "lead twice, quick once: {lines}");
+    let tools = named("execute_tool spawn_agent");
+    assert_eq!(tools.len(), 1, "{lines}");
+    let trace = &spans[0]["traceId"];
+    assert!(spans.iter().all(|s| &s["traceId"] == trace), "one trace for the run");
+    let lead = agents_spans.iter().find(|s| s["name"] == "invoke_agent lead").unwrap();
+    let quick = agents_spans.iter().find(|s| s["name"] == "invoke_agent quick").unwrap();
+    assert_eq!(lead["parentSpanId"], "", "the root agent has no parent");
+    assert_eq!(quick["parentSpanId"], tools[0]["spanId"], "the sub-agent sits under the call that spawned it");
+    assert_eq!(tools[0]["parentSpanId"], lead["spanId"]);
+    for s in named("chat") {
+        assert!(s["parentSpanId"] == lead["spanId"] || s["parentSpanId"] == quick["spanId"], "{s}");
+    }
+    assert_eq!(attr(lead, "gen_ai.conversation.id")["stringValue"], format!("{run}/root"));
+    assert_eq!(attr(quick, "gen_ai.conversation.id")["stringValue"], format!("{run}/root/2"));
+    assert_eq!(attr(quick, "gen_ai.agent.name")["stringValue"], "quick");
+
+    // Not configured: no file.
+    let r2 = RunEnv::new(&agents, json!({"rules": [rule("LEAD-AGENT", None, text("done"))]}), "");
+    assert_eq!(r2.run("lead", "nothing to do", &[]).0, 0);
+    let written: Vec<_> = std::fs::read_dir(r2.env.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!written.iter().any(|n| n.to_string_lossy().ends_with(".jsonl")), "{written:?}");
+}
