@@ -105,6 +105,15 @@ pub(crate) fn memory_visible_to(team: Option<&str>, m: &Memory) -> bool {
     }
 }
 
+/// Whether a caller bound to `team` (`None`: org-wide) may see proposal
+/// `p`: a team sees the dreams and suggestions made for it.
+pub(crate) fn proposal_visible_to(team: Option<&str>, p: &Proposal) -> bool {
+    match team {
+        None => true,
+        Some(t) => p.stats.get("filter.team").and_then(|v| v.as_str()) == Some(t),
+    }
+}
+
 /// Whether a memory of `scope` belongs in the context bundle `req` asks
 /// for. A request naming no agent, user or team reads **every scope the
 /// caller may see** (a team-bound token has already set its team, see
@@ -456,10 +465,7 @@ impl Scoped<'_> {
 
     // --- dreams ---
     fn proposal_visible(&self, p: &Proposal) -> bool {
-        match &self.access.team {
-            None => true,
-            Some(t) => p.stats.get("filter.team").and_then(|v| v.as_str()) == Some(t.as_str()),
-        }
+        proposal_visible_to(self.access.team.as_deref(), p)
     }
 
     pub fn dream(&self, spec: &DreamSpec, apply: bool) -> Result<(Proposal, Option<Revision>)> {
@@ -492,13 +498,7 @@ impl Scoped<'_> {
         if s.by.is_empty() {
             s.by = self.access.author();
         }
-        let mut p = self.svc.propose_memory(&s)?;
-        if let Some(t) = &self.access.team {
-            // Visible to the team that suggested it.
-            p.stats.insert("filter.team".into(), serde_json::json!(t));
-            self.svc.store().put_proposal(&p)?;
-        }
-        Ok(p)
+        self.svc.propose_memory(&s, self.access.team.as_deref())
     }
 
     pub fn dreams(&self) -> Result<Vec<Proposal>> {

@@ -114,7 +114,7 @@ impl Service {
             memory_vectors,
             embedder: Some(embedder),
         };
-        let id = self.new_dream_id(&config.now)?;
+        let id = self.new_proposal_id("d", &config.now)?;
         let mut proposal =
             nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         proposal.stats.insert("elapsed_ms".into(), serde_json::json!(started.elapsed().as_millis() as u64));
@@ -190,9 +190,12 @@ impl Service {
         Ok((outcomes, usages, usage_at))
     }
 
-    fn new_dream_id(&self, now: &str) -> Result<String> {
+    /// `d-…` for a dream, `p-…` for a suggestion: the minute, then `-2`,
+    /// `-3`, … for the next ones of that minute (the id checked is the one
+    /// stored, so suggestions of one minute no longer share one).
+    fn new_proposal_id(&self, prefix: &str, now: &str) -> Result<String> {
         let stamp: String = now.chars().filter(char::is_ascii_digit).take(12).collect();
-        let base = format!("d-{stamp}");
+        let base = format!("{prefix}-{stamp}");
         let mut id = base.clone();
         let mut n = 1;
         while self.store.proposal(&id)?.is_some() {
@@ -204,7 +207,12 @@ impl Service {
 
     /// Stores a suggested memory as a pending one-op proposal. Secrets are
     /// redacted; the memory store is not touched.
-    pub(crate) fn propose_memory(&self, s: &MemorySuggestion) -> Result<Proposal> {
+    /// On behalf of a caller bound to `team` (`None`: org-wide): the
+    /// duplicate checks look only at the memories and proposals that caller
+    /// may see (another team's memory with the same text is no answer), and
+    /// the proposal is visible to that team.
+    pub(crate) fn propose_memory(&self, s: &MemorySuggestion, team: Option<&str>) -> Result<Proposal> {
+        use crate::access::{memory_visible_to, proposal_visible_to};
         use nocturne_core::secrets::redact;
         let kind = nocturne_core::MemoryKind::new(&s.kind).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let scope = match &s.scope {
@@ -217,11 +225,17 @@ impl Service {
         }
         let norm = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
         let wanted = norm(&text);
-        if let Some(m) = self.store.memories()?.into_iter().find(|m| m.is_active() && norm(&m.text) == wanted) {
+        if let Some(m) = self
+            .store
+            .memories()?
+            .into_iter()
+            .find(|m| m.is_active() && memory_visible_to(team, m) && norm(&m.text) == wanted)
+        {
             return Err(ServiceError::Conflict(format!("memory {} already says this", m.id)));
         }
         if let Some(p) = self.store.proposals()?.into_iter().find(|p| {
             p.status == ProposalStatus::Pending
+                && proposal_visible_to(team, p)
                 && p.ops.iter().any(|o| o.op == nocturne_core::OpKind::Create && norm(&o.text) == wanted)
         }) {
             return Err(ServiceError::Conflict(format!("pending proposal {} already suggests this", p.id)));
@@ -234,7 +248,7 @@ impl Service {
             None => Vec::new(),
         };
         let now = self.now();
-        let id = self.new_dream_id(&now)?.replacen("d-", "p-", 1);
+        let id = self.new_proposal_id("p", &now)?;
         let by = redact(&s.by);
         let rationale = match &s.rationale {
             Some(r) => format!("suggested by {by}: {}", redact(r)),
@@ -258,6 +272,10 @@ impl Service {
         let mut stats = BTreeMap::new();
         stats.insert("source".to_string(), serde_json::json!("memory_propose"));
         stats.insert("suggested_by".to_string(), serde_json::json!(by));
+        if let Some(t) = team {
+            // Visible to the team that suggested it.
+            stats.insert("filter.team".to_string(), serde_json::json!(t));
+        }
         let p = Proposal {
             id,
             base_revision: self.store.head()?,

@@ -180,3 +180,41 @@ fn a_dream_is_refused_while_another_holds_the_store() {
     svc.scoped(Access::local_as("user:x")).dream(&nocturne_service::DreamSpec::default(), false).unwrap();
     assert!(svc.store().try_lock("dream", "next", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap(), "released");
 }
+
+/// Suggesting a memory whose text another team already has (as a memory,
+/// or as a pending suggestion) is no oracle: team b's suggestion is stored
+/// like any new one, while a repeat of what team b itself can see is
+/// refused naming it.
+#[test]
+fn a_suggestion_is_checked_for_duplicates_only_against_what_the_caller_may_see() {
+    use nocturne_service::MemorySuggestion;
+    let svc = service();
+    let local = svc.scoped(Access::local());
+    let team = |t: &str| {
+        let tok = local.create_token(AccessLevel::Write, Some(t)).unwrap();
+        svc.scoped(svc.authenticate(&tok.token).unwrap())
+    };
+    let (a, b) = (team("a"), team("b"));
+    let suggest = |who: &nocturne_service::Scoped, text: &str| {
+        who.propose_memory(&MemorySuggestion { kind: "fact".into(), text: text.into(), ..Default::default() })
+    };
+    let (m, _) = a.memory_add(&mem("team:a", "The staging database is db-7."), None).unwrap();
+    suggest(&a, "Deploys go out on Tuesdays.").unwrap();
+
+    // Team b: neither team a's memory nor its pending suggestion is revealed.
+    let p1 = suggest(&b, "The staging database is db-7.").unwrap();
+    let p2 = suggest(&b, "deploys go out on   Tuesdays.").unwrap();
+    for p in [&p1, &p2] {
+        assert_eq!(p.ops[0].scope.to_string(), "team:b");
+    }
+    assert_eq!(b.dreams().unwrap().len(), 2, "team b sees its own two suggestions only");
+
+    // What the caller can see is still a duplicate.
+    let again = suggest(&b, "The staging database is db-7.").unwrap_err();
+    assert!(again.to_string().contains(&p1.id), "{again}");
+    let own = suggest(&a, "The staging database is db-7.").unwrap_err();
+    assert!(own.to_string().contains(&m.id), "{own}");
+    // An org-wide caller sees everything.
+    let org = suggest(&local, "Deploys go out on Tuesdays.").unwrap_err();
+    assert!(org.to_string().contains("pending proposal"), "{org}");
+}
