@@ -100,7 +100,7 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum DreamError {
     /// A focus name is not one of the accepted names (see [`Category::parse`]).
-    #[error("unknown focus {0:?}: use mistake, procedure, preference, merge, outdated, promote, demote, usefulness, create, maintenance or all")]
+    #[error("unknown focus {0:?}: use mistake, procedure, preference, fact, merge, outdated, promote, demote, usefulness, create, maintenance or all")]
     UnknownFocus(String),
     /// The instructions file is not valid TOML or has bad values.
     #[error("invalid dream instructions: {0}")]
