@@ -67,9 +67,9 @@ impl Category {
     /// `mistake`, `procedure` / `workflow`, `preference` / `constraint`,
     /// `merge` / `duplicate` / `dedup`, `outdated` / `retire` / `update` /
     /// `stale-advice`, `promote`, `demote`, `fact` / `setup`; the groups
-    /// `usefulness` (promote + demote), `create` / `new` (mistake + procedure
-    /// + preference + fact) and
-    /// `maintenance` (merge + outdated + promote + demote) and `all`.
+    /// `usefulness` (promote + demote), `create` / `new` (mistake, procedure,
+    /// preference and fact), `maintenance` (merge, outdated, promote and
+    /// demote) and `all`.
     pub fn parse(name: &str) -> Option<Vec<Category>> {
         let n = name.trim().to_ascii_lowercase().replace('_', "-");
         let n = n.strip_suffix('s').filter(|s| !s.is_empty() && *s != "statu").unwrap_or(&n).to_string();

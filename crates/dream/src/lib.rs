@@ -33,6 +33,7 @@ pub mod config;
 pub mod context;
 pub mod directives;
 pub mod fresh;
+pub mod model;
 pub mod passes;
 pub mod plan;
 pub mod policy;
@@ -114,6 +115,9 @@ pub enum DreamError {
     /// The outcome weights of the config are out of range.
     #[error("invalid outcome weights: {0}")]
     Weights(String),
+    /// A model dream's token budget is too small for its requests.
+    #[error("model budget: {0}")]
+    Budget(String),
 }
 
 /// What a pass found, before guardrails.
