@@ -9,6 +9,8 @@ use nocturne_dream::{DreamSpec, SessionData, SessionOutcome, Snapshot};
 use nocturne_store::{Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
 
+type ModelPassParts = (Option<Box<dyn nocturne_dream::Pass>>, BTreeMap<String, serde_json::Value>, Option<String>);
+
 /// Reads an instructions file's text (`source` names it in errors) and puts
 /// `spec` over it: what the caller set wins, lists are joined.
 pub fn with_instructions(spec: &DreamSpec, source: &str, text: &str) -> Result<DreamSpec> {
@@ -55,6 +57,34 @@ impl Service {
     /// unless `apply` is set.
     pub fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
         // One dream per store at a time, scheduled or not.
+        self.with_dream_lock(|| self.dream_unlocked(spec, apply, author))
+    }
+
+    /// [`Service::dream`] for a caller that already holds the dream lock.
+    pub(crate) fn dream_unlocked(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+    ) -> Result<(Proposal, Option<Revision>)> {
+        self.dream_run(spec, apply, author, false)
+    }
+
+    /// Like [`Service::dream`], with the model pass of the model given to
+    /// [`Service::with_model`] added to the deterministic passes. A model
+    /// that fails leaves the deterministic ops and a note saying what
+    /// failed; the dream itself fails only when no model is configured or
+    /// its configuration cannot work.
+    pub fn dream_with_model(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+    ) -> Result<(Proposal, Option<Revision>)> {
+        self.with_dream_lock(|| self.dream_run(spec, apply, author, true))
+    }
+
+    fn with_dream_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let now = self.now();
         let holder = format!("manual-{now}-{}", std::process::id());
         let lease = time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339)
@@ -67,19 +97,16 @@ impl Service {
                 "another dream is running on this store; try again when it ends".into(),
             ));
         }
-        let result = self.dream_unlocked(spec, apply, author);
+        let result = f();
         self.store.unlock(crate::schedule::DREAM_LOCK, &holder)?;
         result
     }
 
-    /// [`Service::dream`] for a caller that already holds the dream lock.
-    pub(crate) fn dream_unlocked(
+    /// What a dream over `spec` reads, and the engine configuration.
+    pub(crate) fn dream_snapshot(
         &self,
         spec: &DreamSpec,
-        apply: bool,
-        author: &str,
-    ) -> Result<(Proposal, Option<Revision>)> {
-        let started = std::time::Instant::now();
+    ) -> Result<(Snapshot, nocturne_dream::DreamConfig, SessionFilter)> {
         spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let config = spec.config(&self.now());
         let mut filter = spec_filter(spec)?;
@@ -114,9 +141,33 @@ impl Service {
             memory_vectors,
             embedder: Some(embedder),
         };
+        Ok((snapshot, config, filter))
+    }
+
+    pub(crate) fn dream_run(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+        use_model: bool,
+    ) -> Result<(Proposal, Option<Revision>)> {
+        let started = std::time::Instant::now();
+        let (snapshot, config, filter) = self.dream_snapshot(spec)?;
         let id = self.new_dream_id(&config.now)?;
-        let mut proposal =
-            nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let mut passes = nocturne_dream::default_passes();
+        let (model_pass, extra, note) =
+            if use_model { self.model_pass(&snapshot, &config)? } else { Default::default() };
+        passes.extend(model_pass);
+        let mut proposal = nocturne_dream::dream_with(&snapshot, &config, &id, &passes)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        proposal.stats.extend(extra);
+        if let Some(n) = note {
+            let n = nocturne_core::secrets::redact(&n);
+            proposal.notes = Some(match proposal.notes.take() {
+                Some(x) => format!("{x}\n\n{n}"),
+                None => n,
+            });
+        }
         proposal.stats.insert("elapsed_ms".into(), serde_json::json!(started.elapsed().as_millis() as u64));
         for (k, v) in [
             ("filter.team", &filter.team),
@@ -136,6 +187,22 @@ impl Service {
             return Ok((p, Some(rev)));
         }
         Ok((proposal, None))
+    }
+
+    /// The model pass of a model dream, its stats and its note.
+    #[cfg(feature = "model")]
+    fn model_pass(&self, snapshot: &Snapshot, config: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
+        let m = self.model.as_ref().ok_or_else(crate::model::not_configured)?;
+        let run = crate::model::run(m, snapshot, config)?;
+        Ok((Some(Box::new(run.pass)), run.stats, run.note))
+    }
+
+    #[cfg(not(feature = "model"))]
+    fn model_pass(&self, _: &Snapshot, _: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
+        Err(ServiceError::Model {
+            code: crate::ErrorCode::ModelConfig,
+            message: "this build of Nocturne has no model support (cargo feature `model`)".into(),
+        })
     }
 
     /// For the sessions a dream reads: the outcome score of each (the

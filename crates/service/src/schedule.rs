@@ -24,6 +24,10 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct Config {
     #[serde(default)]
     pub dream: DreamSection,
+    /// The `[model]` table (read by the binary into a model
+    /// configuration; see docs/providers.md), kept as written.
+    #[serde(default)]
+    pub model: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,6 +64,9 @@ pub struct Schedule {
     pub instructions: Option<String>,
     #[serde(default)]
     pub policy: Policy,
+    /// Add the model pass (the `[model]` table's model) to this dream.
+    #[serde(default)]
+    pub model: bool,
     /// What to dream over and how; unknown keys end up here and are refused.
     #[serde(flatten)]
     pub spec: DreamSpec,
@@ -347,7 +354,7 @@ impl Service {
             None => s.spec.clone(),
         };
         let author = format!("schedule:{}", s.name);
-        let (p, _) = self.dream_unlocked(&spec, false, &author)?;
+        let (p, _) = self.dream_run(&spec, false, &author, s.model)?;
         let ops = p.ops.len();
         let rev = if s.policy == Policy::AutoApply && ops > 0 {
             Some(self.apply_dream(&p.id, &OpSelection::default(), &author)?.rev)
