@@ -89,8 +89,12 @@ pub fn run(cli: Cli) -> Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Dream(a) => dream(&svc, a, json, &who),
-        Command::Dreams(c) => dreams(&svc, c, json, &who, &cli.config),
+        Command::Dream(a) => dream(&svc, a, json, &who, cli.model.as_deref(), &cli.config),
+        Command::Dreams(c) => {
+            let svc = with_model(svc, cli.model.as_deref(), &cli.config, matches!(c, DreamsCmd::RunDue))?;
+            dreams(&svc, c, json, &who, &cli.config)
+        }
+        Command::Doctor(DoctorCmd::Model) => doctor_model(json, cli.model.as_deref(), &cli.config),
         Command::Outcomes(c) => outcomes(&svc, c, json),
         Command::Context(a) => {
             let b = svc.context(&nocturne_service::ContextRequest {
@@ -146,6 +150,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Serve(a) => {
             let config = load_config(&cli.config)?;
+            let needs_model = config.dream.schedule.iter().any(|s| s.model);
+            let svc = with_model(svc, cli.model.as_deref(), &cli.config, needs_model)?;
             serve(svc, a, config)
         }
         Command::Mcp => {
@@ -378,7 +384,25 @@ fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
+/// The service with the configured model attached, when `wanted` (a
+/// scheduled model dream may run) and a model is configured.
+fn with_model(svc: Service, spec: Option<&str>, config: &Path, wanted: bool) -> Result<Service> {
+    if !wanted {
+        return Ok(svc);
+    }
+    #[cfg(feature = "model")]
+    {
+        let c = crate::model::resolve(spec, config)?;
+        crate::model::attach(svc, c.as_ref())
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        crate::model::refuse(spec, config)?;
+        Ok(svc)
+    }
+}
+
+fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str, model: Option<&str>, config: &Path) -> Result<u8> {
     let flags = DreamSpec {
         sessions: a.sessions,
         user: a.filter.user,
@@ -389,6 +413,7 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
         focus: a.focus,
         ignore: a.ignore,
         min_support: a.min_support,
+        notes: a.notes,
         ..DreamSpec::default()
     };
     let spec = match &a.instructions {
@@ -398,7 +423,14 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
         }
         None => flags,
     };
-    let (p, rev) = svc.dream(&spec, a.apply, who)?;
+    if let Some(file) = &a.model_dry_run {
+        return dry_run(svc, &spec, json, model, config, file);
+    }
+    let (p, rev) = if a.no_model {
+        svc.dream(&spec, a.apply, who)?
+    } else {
+        model_dream(svc, &spec, a.apply, who, model, config)?
+    };
     let md = nocturne_dream::render_markdown(&p);
     if let Some(path) = &a.report {
         write_file(path, &md)?;
@@ -537,6 +569,118 @@ async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: noctu
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
         }
     }
+}
+
+/// A dream with the model pass when a model is configured, else the
+/// deterministic one.
+#[cfg(feature = "model")]
+fn model_dream(
+    svc: &Service,
+    spec: &DreamSpec,
+    apply: bool,
+    who: &str,
+    model: Option<&str>,
+    config: &Path,
+) -> Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
+    match crate::model::resolve(model, config)? {
+        Some(c) => {
+            if std::io::stderr().is_terminal() {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "dreaming with {} ({}) — model calls run now…",
+                    c.model,
+                    c.provider.name()
+                );
+            }
+            let svc = crate::model::attach(svc.clone(), Some(&c))?;
+            Ok(svc.dream_with_model(spec, apply, who)?)
+        }
+        None => Ok(svc.dream(spec, apply, who)?),
+    }
+}
+
+#[cfg(not(feature = "model"))]
+fn model_dream(
+    svc: &Service,
+    spec: &DreamSpec,
+    apply: bool,
+    who: &str,
+    model: Option<&str>,
+    config: &Path,
+) -> Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
+    crate::model::refuse(model, config)?;
+    Ok(svc.dream(spec, apply, who)?)
+}
+
+/// `--model-dry-run FILE`: the request bodies, one a line, and nothing sent.
+#[cfg(feature = "model")]
+fn dry_run(svc: &Service, spec: &DreamSpec, json: bool, model: Option<&str>, config: &Path, file: &Path) -> Result<u8> {
+    let Some(c) = crate::model::resolve(model, config)? else {
+        return Err(nocturne_service::ServiceError::Model {
+            code: nocturne_service::ErrorCode::ModelConfig,
+            message: "--model-dry-run needs a model: --model, NOCTURNE_MODEL or a [model] table".into(),
+        }
+        .into());
+    };
+    let dry = svc.dream_dry_run(spec, &c)?;
+    let mut bytes = Vec::new();
+    for r in &dry.requests {
+        bytes.extend_from_slice(&r.body);
+        bytes.push(b'\n');
+    }
+    std::fs::write(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    let endpoint = dry.requests.first().map(|r| r.endpoint.clone()).unwrap_or_else(|| c.endpoint());
+    let summary = serde_json::json!({
+        "file": file.display().to_string(), "endpoint": endpoint, "requests": dry.requests.len(),
+        "bytes": bytes.len(), "estimated_input_tokens": dry.input_tokens, "sessions": dry.sessions,
+        "sessions_left_out": dry.sessions_left_out, "sent": false,
+    });
+    emit(json, &summary, || {
+        format!(
+            "wrote {} requests ({} bytes, about {} input tokens, {} sessions{}) for {endpoint} to {}; nothing was sent",
+            dry.requests.len(),
+            bytes.len(),
+            dry.input_tokens,
+            dry.sessions,
+            if dry.sessions_left_out > 0 {
+                format!(", {} left out by max_input_tokens", dry.sessions_left_out)
+            } else {
+                String::new()
+            },
+            file.display()
+        )
+    })?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "model"))]
+fn dry_run(_: &Service, _: &DreamSpec, _: bool, model: Option<&str>, config: &Path, _: &Path) -> Result<u8> {
+    crate::model::refuse(Some(model.unwrap_or("-")), config)?;
+    Ok(2)
+}
+
+/// `nocturne doctor model`.
+#[cfg(feature = "model")]
+fn doctor_model(json: bool, model: Option<&str>, config: &Path) -> Result<u8> {
+    let Some(c) = crate::model::resolve(model, config)? else {
+        return Err(nocturne_service::ServiceError::Model {
+            code: nocturne_service::ErrorCode::ModelConfig,
+            message: "no model configured: give --model PROVIDER:BASE_URL#MODEL, set NOCTURNE_MODEL, or add a \
+                      [model] table to the configuration file"
+                .into(),
+        }
+        .into());
+    };
+    let report = nocturne_provider::check(&c).map_err(nocturne_service::ServiceError::from)?;
+    emit(json, &report, || report.render())?;
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+#[cfg(not(feature = "model"))]
+fn doctor_model(_: bool, model: Option<&str>, config: &Path) -> Result<u8> {
+    crate::model::refuse(Some(model.unwrap_or("-")), config)?;
+    Ok(2)
 }
 
 /// Reads `nocturne.toml` if it exists (it is optional unless named).

@@ -24,6 +24,7 @@ macro_rules! outln {
 
 mod args;
 mod commands;
+mod model;
 mod render;
 
 use clap::Parser;
