@@ -584,15 +584,6 @@ fn model_dream(
 ) -> Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
     match crate::model::resolve(model, config)? {
         Some(c) => {
-            if std::io::stderr().is_terminal() {
-                use std::io::Write as _;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "dreaming with {} ({}) — model calls run now…",
-                    c.model,
-                    c.provider.name()
-                );
-            }
             let svc = crate::model::attach(svc.clone(), Some(&c))?;
             Ok(svc.dream_with_model(spec, apply, who)?)
         }

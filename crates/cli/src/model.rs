@@ -71,5 +71,19 @@ pub fn attach(
     let Some(c) = config else { return Ok(svc) };
     let model = nocturne_provider::Model::from_config(c.clone()).map_err(nocturne_service::ServiceError::from)?;
     let meter = model.meter().clone();
-    Ok(svc.with_model(nocturne_service::ModelDream::new(std::sync::Arc::new(model), c.clone()).with_meter(meter)))
+    let mut dream = nocturne_service::ModelDream::new(std::sync::Arc::new(model), c.clone()).with_meter(meter);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(0).with_message(format!("model requests to {}", c.model));
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed}") {
+            bar.set_style(style);
+        }
+        dream = dream.with_progress(std::sync::Arc::new(move |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if done == total {
+                bar.finish_and_clear();
+            }
+        }));
+    }
+    Ok(svc.with_model(dream))
 }

@@ -27,7 +27,7 @@ pub use ingest::{
 };
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 #[cfg(feature = "model")]
-pub use model::{provider_code, DryRun, ModelDream};
+pub use model::{provider_code, DryRun, ModelDream, Progress};
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{HistoryEntry, SessionFilter, Store};

@@ -29,11 +29,22 @@ pub struct ModelDream {
     /// own), to report its retries; without one they are counted from the
     /// answers that arrived.
     pub meter: Option<Arc<Meter>>,
+    /// Called as requests finish: (finished, total). A terminal shows a
+    /// progress bar with it.
+    pub progress: Option<Progress>,
 }
+
+/// A progress callback: (requests finished, requests in all).
+pub type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
 impl ModelDream {
     pub fn new(model: Arc<dyn ChatModel>, config: ModelConfig) -> Self {
-        ModelDream { model, config, meter: None }
+        ModelDream { model, config, meter: None, progress: None }
+    }
+
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     pub fn with_meter(mut self, meter: Arc<Meter>) -> Self {
@@ -128,6 +139,10 @@ pub(crate) fn run(m: &ModelDream, snapshot: &Snapshot, config: &DreamConfig) -> 
     let results: Mutex<Vec<Option<std::result::Result<JsonAnswer, ProviderError>>>> =
         Mutex::new(vec![None; reqs.len()]);
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    if let Some(p) = &m.progress {
+        p(0, reqs.len());
+    }
     let workers = m.config.concurrency.clamp(1, reqs.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -139,6 +154,10 @@ pub(crate) fn run(m: &ModelDream, snapshot: &Snapshot, config: &DreamConfig) -> 
                     if let Some(slot) = all.get_mut(i) {
                         *slot = Some(r);
                     }
+                }
+                let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Some(p) = &m.progress {
+                    p(finished, reqs.len());
                 }
             });
         }
