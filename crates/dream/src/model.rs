@@ -92,6 +92,35 @@ pub struct ModelAnswer {
     pub value: Value,
 }
 
+/// [`answer_schema`] with lengths bounded (strings, op and evidence
+/// counts), for local servers that constrain the answer by grammar: a
+/// small model otherwise can repeat a field until the token limit and cut
+/// the JSON off. Hosted APIs get the unbounded schema (OpenAI's strict
+/// mode does not take `maxLength`).
+pub fn answer_schema_bounded() -> Value {
+    let mut s = answer_schema();
+    let bound = |v: &mut Value, n: u64| {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("maxLength".into(), n.into());
+        }
+    };
+    if let Some(ops) = s.pointer_mut("/properties/ops") {
+        ops["maxItems"] = 8.into();
+    }
+    if let Some(item) = s.pointer_mut("/properties/ops/items/properties") {
+        bound(&mut item["text"], 300);
+        bound(&mut item["rationale"], 200);
+        bound(&mut item["targets"]["items"], 64);
+        item["targets"]["maxItems"] = 4.into();
+        item["evidence"]["maxItems"] = 6.into();
+        if let Some(e) = item.pointer_mut("/evidence/items/properties") {
+            bound(&mut e["session"], 80);
+            bound(&mut e["quote"], 200);
+        }
+    }
+    s
+}
+
 /// The JSON Schema of an answer (strict-mode compatible: every property
 /// required, no other properties).
 pub fn answer_schema() -> Value {
@@ -673,6 +702,18 @@ mod tests {
             "the deterministic findings are given: {}",
             b.user
         );
+    }
+
+    #[test]
+    fn the_bounded_schema_bounds_what_a_small_model_could_repeat() {
+        let b = answer_schema_bounded();
+        assert_eq!(b["properties"]["ops"]["maxItems"], json!(8));
+        assert_eq!(b["properties"]["ops"]["items"]["properties"]["text"]["maxLength"], json!(300));
+        assert_eq!(
+            b["properties"]["ops"]["items"]["properties"]["evidence"]["items"]["properties"]["quote"]["maxLength"],
+            json!(200)
+        );
+        assert!(answer_schema().to_string().find("maxLength").is_none());
     }
 
     #[test]

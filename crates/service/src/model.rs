@@ -9,10 +9,12 @@
 
 use crate::{DreamSpec, ErrorCode, Result, Service, ServiceError};
 use nocturne_core::secrets::redact;
-use nocturne_dream::model::{answer_schema, plan_requests, Budget, ModelAnswer, ModelPass, RequestPlan, SCHEMA_NAME};
+use nocturne_dream::model::{
+    answer_schema, answer_schema_bounded, plan_requests, Budget, ModelAnswer, ModelPass, RequestPlan, SCHEMA_NAME,
+};
 use nocturne_dream::{DreamConfig, DreamError, Snapshot};
 use nocturne_provider::{
-    ask_json, preview, ChatModel, ChatRequest, JsonAnswer, JsonSchema, Meter, ModelConfig, ProviderError,
+    ask_json, preview, ChatModel, ChatRequest, JsonAnswer, JsonSchema, Meter, ModelConfig, Provider, ProviderError,
     RequestPreview, Usage,
 };
 use serde_json::{json, Value};
@@ -113,7 +115,9 @@ pub(crate) fn requests(plan: &RequestPlan, config: &ModelConfig) -> Vec<ChatRequ
         .iter()
         .map(|b| {
             let mut r = ChatRequest::new(redact(&b.system), redact(&b.user));
-            r.response_schema = Some(JsonSchema { name: SCHEMA_NAME.into(), schema: answer_schema() });
+            let hosted = matches!(config.provider, Provider::Anthropic | Provider::OpenAi);
+            let schema = if hosted { answer_schema() } else { answer_schema_bounded() };
+            r.response_schema = Some(JsonSchema { name: SCHEMA_NAME.into(), schema });
             r.temperature = Some(0.0);
             r.stream = config.stream;
             r
