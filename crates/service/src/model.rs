@@ -185,8 +185,18 @@ pub(crate) fn run(m: &ModelDream, snapshot: &Snapshot, config: &DreamConfig) -> 
             None => failures.push((i, ProviderError::Config("the request was not sent".into()))),
         }
     }
-    let retries = match (before, m.meter.as_ref().map(|x| x.totals())) {
-        (Some(b), Some(a)) => a.retries.saturating_sub(b.retries),
+    // With the client's meter, the figures include the calls whose answer
+    // was unusable (a cut-off or malformed answer is still billed).
+    let retries = match (&before, m.meter.as_ref().map(|x| x.totals())) {
+        (Some(b), Some(a)) => {
+            usage = Usage {
+                input_tokens: a.usage.input_tokens.saturating_sub(b.usage.input_tokens),
+                output_tokens: a.usage.output_tokens.saturating_sub(b.usage.output_tokens),
+                cache_read: a.usage.cache_read.saturating_sub(b.usage.cache_read),
+                cache_write: a.usage.cache_write.saturating_sub(b.usage.cache_write),
+            };
+            a.retries.saturating_sub(b.retries)
+        }
         _ => attempts.saturating_sub(calls),
     };
     let cost = m.config.pricing().cost(&usage);

@@ -228,13 +228,15 @@ fn a_timeout_has_its_own_code() {
 #[test]
 fn malformed_json_is_repaired_once_then_reported() {
     for (provider, stream) in each_wire_and_mode() {
-        let bad = || Reply::text("Here are the lessons: {\"ops\": [{\"op\": \"create\",");
+        let bad = || Reply::text("Here are the lessons: {\"ops\": [{\"op\": \"create\",").with_usage(50, 7);
         let f = fixture(provider, stream, Script::queue([bad(), bad()]), |c| {
             c.json_schema = nocturne_provider::JsonSchemaMode::Off;
         });
         let p = dream(&f);
         assert_eq!(f.server.request_count(), 2, "{provider}: one repair request");
         assert_failed_with(&p, "model_malformed");
+        assert_eq!(p.stats["model.input_tokens"], json!(100), "unusable answers are billed, and counted");
+        assert_eq!(p.stats["model.output_tokens"], json!(14));
         // A repaired answer is used.
         let f = fixture(provider, stream, Script::queue([bad(), Reply::json(answer())]), |c| {
             c.json_schema = nocturne_provider::JsonSchemaMode::Off;
