@@ -57,7 +57,7 @@ impl Service {
     /// unless `apply` is set.
     pub fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
         // One dream per store at a time, scheduled or not.
-        self.with_dream_lock(|| self.dream_unlocked(spec, apply, author))
+        self.with_dream_lock(|_| self.dream_unlocked(spec, apply, author))
     }
 
     /// [`Service::dream`] for a caller that already holds the dream lock.
@@ -67,7 +67,7 @@ impl Service {
         apply: bool,
         author: &str,
     ) -> Result<(Proposal, Option<Revision>)> {
-        self.dream_run(spec, apply, author, false)
+        self.dream_run(spec, apply, author, None)
     }
 
     /// Like [`Service::dream`], with the model pass of the model given to
@@ -81,10 +81,10 @@ impl Service {
         apply: bool,
         author: &str,
     ) -> Result<(Proposal, Option<Revision>)> {
-        self.with_dream_lock(|| self.dream_run(spec, apply, author, true))
+        self.with_dream_lock(|holder| self.dream_run(spec, apply, author, Some(holder)))
     }
 
-    fn with_dream_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    fn with_dream_lock<T>(&self, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
         let now = self.now();
         let holder = format!("manual-{now}-{}", std::process::id());
         let lease = time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339)
@@ -97,7 +97,7 @@ impl Service {
                 "another dream is running on this store; try again when it ends".into(),
             ));
         }
-        let result = f();
+        let result = f(&holder);
         self.store.unlock(crate::schedule::DREAM_LOCK, &holder)?;
         result
     }
@@ -144,19 +144,24 @@ impl Service {
         Ok((snapshot, config, filter))
     }
 
+    /// Runs a dream under the dream lock held by `model_lock` when it is a
+    /// model dream (the lease is renewed as the model's requests finish),
+    /// else a deterministic one.
     pub(crate) fn dream_run(
         &self,
         spec: &DreamSpec,
         apply: bool,
         author: &str,
-        use_model: bool,
+        model_lock: Option<&str>,
     ) -> Result<(Proposal, Option<Revision>)> {
         let started = std::time::Instant::now();
         let (snapshot, config, filter) = self.dream_snapshot(spec)?;
         let id = self.new_dream_id(&config.now)?;
         let mut passes = nocturne_dream::default_passes();
-        let (model_pass, extra, note) =
-            if use_model { self.model_pass(&snapshot, &config)? } else { Default::default() };
+        let (model_pass, extra, note) = match model_lock {
+            Some(holder) => self.model_pass(&snapshot, &config, holder)?,
+            None => Default::default(),
+        };
         passes.extend(model_pass);
         let mut proposal = nocturne_dream::dream_with(&snapshot, &config, &id, &passes)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
@@ -189,16 +194,34 @@ impl Service {
         Ok((proposal, None))
     }
 
+    /// Extends the dream lock `holder` holds by the lease (a long model
+    /// dream keeps its lock; a crashed one still loses it when the lease
+    /// runs out).
+    #[cfg(feature = "model")]
+    pub(crate) fn renew_dream_lock(&self, holder: &str) {
+        use time::format_description::well_known::Rfc3339;
+        let now = self.now();
+        let Ok(t) = time::OffsetDateTime::parse(&now, &Rfc3339) else { return };
+        let Ok(lease) = (t + time::Duration::minutes(crate::schedule::LEASE_MINUTES)).format(&Rfc3339) else { return };
+        let _ = self.store.try_lock(crate::schedule::DREAM_LOCK, holder, &now, &lease);
+    }
+
     /// The model pass of a model dream, its stats and its note.
     #[cfg(feature = "model")]
-    fn model_pass(&self, snapshot: &Snapshot, config: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
+    fn model_pass(
+        &self,
+        snapshot: &Snapshot,
+        config: &nocturne_dream::DreamConfig,
+        holder: &str,
+    ) -> Result<ModelPassParts> {
         let m = self.model.as_ref().ok_or_else(crate::model::not_configured)?;
-        let run = crate::model::run(m, snapshot, config)?;
+        let renew = || self.renew_dream_lock(holder);
+        let run = crate::model::run(m, snapshot, config, &renew)?;
         Ok((Some(Box::new(run.pass)), run.stats, run.note))
     }
 
     #[cfg(not(feature = "model"))]
-    fn model_pass(&self, _: &Snapshot, _: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
+    fn model_pass(&self, _: &Snapshot, _: &nocturne_dream::DreamConfig, _: &str) -> Result<ModelPassParts> {
         Err(ServiceError::Model {
             code: crate::ErrorCode::ModelConfig,
             message: "this build of Nocturne has no model support (cargo feature `model`)".into(),

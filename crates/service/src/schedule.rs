@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 /// Lock name for dreams: one at a time per store.
 pub(crate) const DREAM_LOCK: &str = "dream";
 /// How long a dream may hold the lock before others may take it over.
-const LEASE_MINUTES: i64 = 30;
+pub(crate) const LEASE_MINUTES: i64 = 30;
 /// Failed runs are retried at most this many times in all.
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -318,7 +318,7 @@ impl Service {
             next_retry_at: None,
         };
         self.store.put_run(&run)?;
-        let result = self.scheduled_dream(s);
+        let result = self.scheduled_dream(s, &holder);
         run.finished_at = Some(self.now());
         match result {
             Ok((pid, ops, rev)) => {
@@ -345,7 +345,7 @@ impl Service {
         Ok(Some(run))
     }
 
-    fn scheduled_dream(&self, s: &Schedule) -> Result<(String, usize, Option<u64>)> {
+    fn scheduled_dream(&self, s: &Schedule, holder: &str) -> Result<(String, usize, Option<u64>)> {
         let spec = match &s.instructions {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| ServiceError::io(std::path::Path::new(p), e))?;
@@ -354,7 +354,7 @@ impl Service {
             None => s.spec.clone(),
         };
         let author = format!("schedule:{}", s.name);
-        let (p, _) = self.dream_run(&spec, false, &author, s.model)?;
+        let (p, _) = self.dream_run(&spec, false, &author, s.model.then_some(holder))?;
         let ops = p.ops.len();
         let rev = if s.policy == Policy::AutoApply && ops > 0 {
             Some(self.apply_dream(&p.id, &OpSelection::default(), &author)?.rev)
