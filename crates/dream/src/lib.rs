@@ -14,7 +14,9 @@
 //!
 //! Passes (see each module for its rules): [`passes::mistakes`],
 //! [`passes::workflows`], [`passes::preferences`], [`passes::duplicates`],
-//! [`passes::lifecycle`] (outdated advice, promote, demote). Every op's
+//! [`passes::lifecycle`] (outdated advice, promote, demote), and the
+//! model-backed [`model::ModelPass`] over answers the service obtained for
+//! the requests [`model::plan_requests`] planned. Every op's
 //! evidence cites, per entry, the one event its quote is verbatim text of
 //! (checked by the planner, see [`plan`]).
 //!
