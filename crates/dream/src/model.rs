@@ -387,7 +387,7 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
     let shared = redact(&format!("{}{}", memories_section(&ctx, room / 6), findings_section(&findings, room / 6)));
     let room = room.saturating_sub(estimate_tokens(&shared));
     let n = ctx.sessions.len();
-    let per_batch = (config.min_support() as usize).max(3).min(n.max(1));
+    let per_batch = (config.min_support.unwrap_or(3).max(1) as usize).max(3).min(n.max(1));
     let cap = (room / per_batch).max(64);
     let mut plan = RequestPlan::default();
     let mut cur: Vec<(String, String)> = Vec::new();
