@@ -37,9 +37,10 @@ pub struct Cli {
     /// key from NOCTURNE_EMBEDDINGS_KEY).
     #[arg(long, global = true, env = "NOCTURNE_EMBEDDER", default_value = "hashing")]
     pub embedder: String,
-    /// Model for model-backed dreams (feature model): PROVIDER:BASE_URL#MODEL, e.g.
-    /// anthropic:https://api.anthropic.com#claude-sonnet-4-5 or openai:http://127.0.0.1:11434/v1#qwen2.5:7b;
-    /// over the [model] table of the configuration file. Key from NOCTURNE_MODEL_KEY.
+    /// Model for agent runs (`run`, `runs resume`) and model-backed dreams (feature model):
+    /// PROVIDER:BASE_URL#MODEL, e.g. anthropic:https://api.anthropic.com#claude-sonnet-4-5 or
+    /// openai:http://127.0.0.1:11434/v1#qwen2.5:7b; over the [model] table of the configuration
+    /// file (its other settings kept). Key from NOCTURNE_MODEL_KEY.
     #[arg(long, global = true, env = "NOCTURNE_MODEL")]
     pub model: Option<String>,
     #[command(subcommand)]
@@ -100,6 +101,14 @@ pub enum Command {
     /// Access tokens for the server (stored hashed; shown once).
     #[command(subcommand)]
     Tokens(TokensCmd),
+    /// Run an agent (and the sub-agents it spawns) on a task; every agent becomes a session.
+    #[command(
+        after_help = "Examples:\n  nocturne run lead \"summarize the open issues\"\n  nocturne run lead \"fix the build\" --agents .claude/agents --model openai:http://127.0.0.1:8080/v1#qwen\n  nocturne run reviewer \"review PR 12\" --context '{\"pr\": 12}' --json\n\nAgents are markdown files with YAML front matter (docs/runtime.md), read from --agents\n(default .nocturne/agents/, and .claude/agents/ if present). The model and the MCP tool\nservers come from nocturne.toml ([model], [[mcp_server]], [runtime]).\nExit codes: 0 completed; 1 failed or an error; 3 partial (a budget ran out with work done)."
+    )]
+    Run(RunArgs),
+    /// Agent runs: list, show, tree, resume (after a crash), cancel.
+    #[command(subcommand)]
+    Runs(RunsCmd),
     /// A throw-away store with sample sessions, a dream and its report.
     Quickstart {
         /// Keep the store in this folder instead of a temporary one.
@@ -496,4 +505,54 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_connections: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The agent to run (its `name`).
+    pub agent: String,
+    /// The task.
+    pub task: String,
+    /// Folders of agent definitions (repeatable; earlier folders win).
+    #[arg(long = "agents")]
+    pub agents: Vec<PathBuf>,
+    /// A JSON object given to the agent with its task.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Team the run and its sessions belong to.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// User the run's sessions belong to.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// No progress lines on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCmd {
+    /// Runs, newest first.
+    List {
+        /// Only runs in this state: running, completed, partial, failed, cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// A run: its record, result and tree of agents.
+    Show { run: String },
+    /// A run's tree of agents.
+    Tree { run: String },
+    /// Go on with a run that stopped (a crash, a kill): finished calls are not made again.
+    Resume {
+        run: String,
+        /// No progress lines on standard error.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Ask a running run to stop (its agents end `cancelled` at their next step).
+    Cancel { run: String },
+    /// A run's journal entries, in order.
+    Journal { run: String },
 }

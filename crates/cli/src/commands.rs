@@ -4,7 +4,7 @@ use crate::args::*;
 use crate::render;
 use anyhow::{Context, Result};
 use nocturne_service::{
-    DreamSpec, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, SessionFilter,
+    Access, DreamSpec, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Scoped, Service, SessionFilter,
 };
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -59,14 +59,24 @@ pub fn run(cli: Cli) -> Result<u8> {
     let svc = Service::open(&cli.store)
         .with_context(|| format!("cannot open the store at {}", cli.store.display()))?
         .with_embedder(embedder);
+    // The model of model dreams: attached when this command may dream with it.
+    let wants_model = match &cli.command {
+        Command::Dream(a) => !a.no_model && a.model_dry_run.is_none(),
+        Command::Dreams(DreamsCmd::RunDue) => true,
+        Command::Serve(_) => load_config(&cli.config)?.dream.schedule.iter().any(|s| s.model),
+        _ => false,
+    };
+    let (svc, has_model) = with_model(svc, cli.model.as_deref(), &cli.config, wants_model)?;
+    // The command line is the local user: org-wide admin, recorded as `who`.
+    let local = svc.scoped(Access::local_as(who));
     match cli.command {
-        Command::Ingest(a) => ingest(&svc, a, json),
-        Command::Sessions(c) => sessions(&svc, c, json),
-        Command::Memory(c) => memory(&svc, c, json, &who),
-        Command::Export(a) => export(&svc, a),
+        Command::Ingest(a) => ingest(&local, a, json),
+        Command::Sessions(c) => sessions(&local, c, json),
+        Command::Memory(c) => memory(&local, c, json),
+        Command::Export(a) => export(&local, a),
         Command::Import { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let s = svc.import_json(&bytes, &file.display().to_string())?;
+            let s = local.import_json(&bytes, &file.display().to_string())?;
             emit(json, &s, || {
                 let mut t = format!(
                     "imported {} ({}): {} memories added, {} already present, {} revisions",
@@ -89,15 +99,12 @@ pub fn run(cli: Cli) -> Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Dream(a) => dream(&svc, a, json, &who, cli.model.as_deref(), &cli.config),
-        Command::Dreams(c) => {
-            let svc = with_model(svc, cli.model.as_deref(), &cli.config, matches!(c, DreamsCmd::RunDue))?;
-            dreams(&svc, c, json, &who, &cli.config)
-        }
+        Command::Dream(a) => dream(&local, a, json, has_model, cli.model.as_deref(), &cli.config),
+        Command::Dreams(c) => dreams(&local, c, json, &cli.config),
         Command::Doctor(DoctorCmd::Model) => doctor_model(json, cli.model.as_deref(), &cli.config),
-        Command::Outcomes(c) => outcomes(&svc, c, json),
+        Command::Outcomes(c) => outcomes(&local, c, json),
         Command::Context(a) => {
-            let b = svc.context(&nocturne_service::ContextRequest {
+            let b = local.context(&nocturne_service::ContextRequest {
                 task: a.task,
                 budget: a.budget,
                 agent: a.agent,
@@ -113,7 +120,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Tokens(TokensCmd::Create { scope, team }) => {
             let level = nocturne_service::AccessLevel::parse(&scope)?;
-            let t = svc.create_token(level, team.as_deref())?;
+            let t = local.create_token(level, team.as_deref())?;
             emit(json, &t, || {
                 let team = t.team.as_deref().map(|t| format!(" bound to team {t}")).unwrap_or_default();
                 format!("created {} ({}{team}). It is shown only now:\n{}", t.id, t.scope, t.token)
@@ -121,7 +128,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Tokens(TokensCmd::List) => {
-            let list = svc.tokens()?;
+            let list = local.tokens()?;
             let rows: Vec<serde_json::Value> = list
                 .iter()
                 .map(|t| serde_json::json!({"id": t.id, "scope": t.scope, "team": t.team, "created_at": t.created_at, "revoked_at": t.revoked_at}))
@@ -144,14 +151,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Tokens(TokensCmd::Revoke { id }) => {
-            svc.revoke_token(&id)?;
+            local.revoke_token(&id)?;
             emit(json, &serde_json::json!({"revoked": id}), || format!("revoked {id}"))?;
             Ok(0)
         }
         Command::Serve(a) => {
             let config = load_config(&cli.config)?;
-            let needs_model = config.dream.schedule.iter().any(|s| s.model);
-            let svc = with_model(svc, cli.model.as_deref(), &cli.config, needs_model)?;
+            drop(local);
             serve(svc, a, config)
         }
         Command::Mcp => {
@@ -163,15 +169,21 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Reindex => {
-            let r = svc.reindex()?;
+            let r = local.reindex()?;
             emit(json, &r, || format!("reindexed {} memories with {} ({} dimensions)", r.memories, r.embedder, r.dim))?;
             Ok(0)
+        }
+        Command::Run(a) => {
+            crate::runs::run(&svc, Access::local_as(author(&cli.author)), a, json, &cli.config, cli.model.as_deref())
+        }
+        Command::Runs(c) => {
+            crate::runs::runs(&svc, Access::local_as(author(&cli.author)), c, json, &cli.config, cli.model.as_deref())
         }
         Command::Quickstart { .. } => Ok(0),
     }
 }
 
-fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
+fn ingest(svc: &Scoped<'_>, a: IngestArgs, json: bool) -> Result<u8> {
     let format = a.format;
     let opts = IngestOptions { format: Some(format), user: a.user, agent: a.agent, team: a.team, ..Default::default() };
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
@@ -204,17 +216,17 @@ fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
     Ok(rep.error_code().map_or(0, |c| c.table().1 as u8))
 }
 
-fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {
+fn sessions(svc: &Scoped<'_>, c: SessionsCmd, json: bool) -> Result<u8> {
     match c {
         SessionsCmd::List { filter: f, limit, parent, tree } => {
             let mut f = filter(&f)?;
             f.limit = limit;
             f.parent = parent;
             if tree {
-                let t = svc.session_tree(&f)?;
+                let t = svc.session_tree(f)?;
                 emit(json, &t, || render::session_tree(&t))?;
             } else {
-                let list = svc.sessions(&f)?;
+                let list = svc.sessions(f)?;
                 emit(json, &list, || render::sessions(&list))?;
             }
         }
@@ -237,22 +249,22 @@ fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
+fn memory(svc: &Scoped<'_>, c: MemoryCmd, json: bool) -> Result<u8> {
     match c {
         MemoryCmd::Add { kind, text, tags, scope, priority, expect_rev } => {
-            let (m, rev) = svc.memory_add(&NewMemory { kind, text, tags, scope, priority }, who, expect_rev)?;
+            let (m, rev) = svc.memory_add(&NewMemory { kind, text, tags, scope, priority }, expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("added {} ({}) at revision {}", m.id, m.kind, rev.rev)
             })?;
         }
         MemoryCmd::Edit { id, text, kind, tags, scope, priority, expect_rev } => {
-            let (m, rev) = svc.memory_edit(&id, &MemoryEdit { text, kind, tags, scope, priority }, who, expect_rev)?;
+            let (m, rev) = svc.memory_edit(&id, &MemoryEdit { text, kind, tags, scope, priority }, expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("edited {} at revision {}", m.id, rev.rev)
             })?;
         }
         MemoryCmd::Retire { id, reason, expect_rev } => {
-            let (m, rev) = svc.memory_retire(&id, reason.as_deref(), who, expect_rev)?;
+            let (m, rev) = svc.memory_retire(&id, reason.as_deref(), expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("retired {} at revision {} (kept with its history)", m.id, rev.rev)
             })?;
@@ -285,7 +297,7 @@ fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
             emit(json, &revs, || render::revisions(&revs))?;
         }
         MemoryCmd::Rollback { to, expect_rev } => {
-            let rev = svc.rollback(to, who, expect_rev)?;
+            let rev = svc.rollback(to, expect_rev)?;
             emit(json, &rev, || {
                 format!("rolled back to revision {to}: {} memories changed, as revision {}", rev.changes.len(), rev.rev)
             })?;
@@ -294,7 +306,7 @@ fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
     Ok(0)
 }
 
-fn outcomes(svc: &Service, c: OutcomesCmd, json: bool) -> Result<u8> {
+fn outcomes(svc: &Scoped<'_>, c: OutcomesCmd, json: bool) -> Result<u8> {
     use nocturne_service::{LogOutcome, StatsBy};
     match c {
         OutcomesCmd::Log { session, task, set, source, by, comment } => {
@@ -368,7 +380,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
+fn export(svc: &Scoped<'_>, a: ExportArgs) -> Result<u8> {
     let text = match a.format {
         ExportFormat::Json if a.sessions => serde_json::to_string_pretty(&svc.export_with_sessions()?)? + "\n",
         ExportFormat::Json => serde_json::to_string_pretty(&svc.export_json()?)? + "\n",
@@ -384,25 +396,36 @@ fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// The service with the configured model attached, when `wanted` (a
-/// scheduled model dream may run) and a model is configured.
-fn with_model(svc: Service, spec: Option<&str>, config: &Path, wanted: bool) -> Result<Service> {
+/// The service with the configured model attached, when `wanted` (this
+/// command may dream with the model) and a model is configured; and
+/// whether one was attached.
+fn with_model(svc: Service, spec: Option<&str>, config: &Path, wanted: bool) -> Result<(Service, bool)> {
     if !wanted {
-        return Ok(svc);
+        return Ok((svc, false));
     }
     #[cfg(feature = "model")]
     {
-        let c = crate::model::resolve(spec, config)?;
-        crate::model::attach(svc, c.as_ref())
+        match crate::model::resolve(spec, config)? {
+            Some(c) => Ok((crate::model::attach(svc, &c)?, true)),
+            None => Ok((svc, false)),
+        }
     }
     #[cfg(not(feature = "model"))]
     {
-        crate::model::refuse(spec, config)?;
-        Ok(svc)
+        let _ = config;
+        crate::model::refuse(spec)?;
+        Ok((svc, false))
     }
 }
 
-fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str, model: Option<&str>, config: &Path) -> Result<u8> {
+fn dream(
+    svc: &Scoped<'_>,
+    a: DreamArgs,
+    json: bool,
+    has_model: bool,
+    model: Option<&str>,
+    config: &Path,
+) -> Result<u8> {
     let flags = DreamSpec {
         sessions: a.sessions,
         user: a.filter.user,
@@ -426,11 +449,7 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str, model: Option<&str>
     if let Some(file) = &a.model_dry_run {
         return dry_run(svc, &spec, json, model, config, file);
     }
-    let (p, rev) = if a.no_model {
-        svc.dream(&spec, a.apply, who)?
-    } else {
-        model_dream(svc, &spec, a.apply, who, model, config)?
-    };
+    let (p, rev) = if has_model { model_dream(svc, &spec, a.apply)? } else { svc.dream(&spec, a.apply)? };
     let md = nocturne_dream::render_markdown(&p);
     if let Some(path) = &a.report {
         write_file(path, &md)?;
@@ -550,7 +569,7 @@ async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: noctu
     let config = std::sync::Arc::new(config);
     loop {
         let (svc2, cfg) = (svc.clone(), config.clone());
-        match tokio::task::spawn_blocking(move || svc2.run_due(&cfg)).await {
+        match tokio::task::spawn_blocking(move || svc2.scoped(Access::local()).run_due(&cfg)).await {
             Ok(Ok(runs)) => {
                 for r in runs {
                     log!(
@@ -571,42 +590,36 @@ async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: noctu
     }
 }
 
-/// A dream with the model pass when a model is configured, else the
-/// deterministic one.
+/// A dream with the model pass of the model attached to the service.
 #[cfg(feature = "model")]
 fn model_dream(
-    svc: &Service,
+    svc: &Scoped<'_>,
     spec: &DreamSpec,
     apply: bool,
-    who: &str,
-    model: Option<&str>,
-    config: &Path,
 ) -> Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
-    match crate::model::resolve(model, config)? {
-        Some(c) => {
-            let svc = crate::model::attach(svc.clone(), Some(&c))?;
-            Ok(svc.dream_with_model(spec, apply, who)?)
-        }
-        None => Ok(svc.dream(spec, apply, who)?),
-    }
+    Ok(svc.dream_with_model(spec, apply)?)
 }
 
+/// Without the feature no model is ever attached.
 #[cfg(not(feature = "model"))]
 fn model_dream(
-    svc: &Service,
+    svc: &Scoped<'_>,
     spec: &DreamSpec,
     apply: bool,
-    who: &str,
-    model: Option<&str>,
-    config: &Path,
 ) -> Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
-    crate::model::refuse(model, config)?;
-    Ok(svc.dream(spec, apply, who)?)
+    Ok(svc.dream(spec, apply)?)
 }
 
 /// `--model-dry-run FILE`: the request bodies, one a line, and nothing sent.
 #[cfg(feature = "model")]
-fn dry_run(svc: &Service, spec: &DreamSpec, json: bool, model: Option<&str>, config: &Path, file: &Path) -> Result<u8> {
+fn dry_run(
+    svc: &Scoped<'_>,
+    spec: &DreamSpec,
+    json: bool,
+    model: Option<&str>,
+    config: &Path,
+    file: &Path,
+) -> Result<u8> {
     let Some(c) = crate::model::resolve(model, config)? else {
         return Err(nocturne_service::ServiceError::Model {
             code: nocturne_service::ErrorCode::ModelConfig,
@@ -646,8 +659,8 @@ fn dry_run(svc: &Service, spec: &DreamSpec, json: bool, model: Option<&str>, con
 }
 
 #[cfg(not(feature = "model"))]
-fn dry_run(_: &Service, _: &DreamSpec, _: bool, model: Option<&str>, config: &Path, _: &Path) -> Result<u8> {
-    crate::model::refuse(Some(model.unwrap_or("-")), config)?;
+fn dry_run(_: &Scoped<'_>, _: &DreamSpec, _: bool, model: Option<&str>, _: &Path, _: &Path) -> Result<u8> {
+    crate::model::refuse(Some(model.unwrap_or("-")))?;
     Ok(2)
 }
 
@@ -669,8 +682,8 @@ fn doctor_model(json: bool, model: Option<&str>, config: &Path) -> Result<u8> {
 }
 
 #[cfg(not(feature = "model"))]
-fn doctor_model(_: bool, model: Option<&str>, config: &Path) -> Result<u8> {
-    crate::model::refuse(Some(model.unwrap_or("-")), config)?;
+fn doctor_model(_: bool, model: Option<&str>, _: &Path) -> Result<u8> {
+    crate::model::refuse(Some(model.unwrap_or("-")))?;
     Ok(2)
 }
 
@@ -683,12 +696,12 @@ pub fn load_config(path: &Path) -> Result<nocturne_service::Config> {
     }
 }
 
-fn dreams(svc: &Service, c: DreamsCmd, json: bool, who: &str, config: &Path) -> Result<u8> {
+fn dreams(svc: &Scoped<'_>, c: DreamsCmd, json: bool, config: &Path) -> Result<u8> {
     match c {
         DreamsCmd::List => {
             let cfg = load_config(config)?;
-            let list = svc.dream_proposals()?;
-            let runs = svc.runs()?;
+            let list = svc.dreams()?;
+            let runs = svc.dream_runs()?;
             let planned = svc.planned(&cfg)?;
             emit(json, &serde_json::json!({"proposals": list, "runs": runs, "scheduled": planned}), || {
                 render::dreams_overview(&list, &runs, &planned)
@@ -721,7 +734,7 @@ fn dreams(svc: &Service, c: DreamsCmd, json: bool, who: &str, config: &Path) -> 
             emit(json, &p, || md.clone())?;
         }
         DreamsCmd::Apply { id, only, skip } => {
-            let rev = svc.apply_dream(&id, &OpSelection { only, skip }, who)?;
+            let rev = svc.apply_dream(&id, &OpSelection { only, skip })?;
             emit(json, &rev, || {
                 format!(
                     "applied dream {id} as revision {} ({} memories changed). Undo with: nocturne memory rollback --to {}",
@@ -758,6 +771,7 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
         write_file(&samples.join(name), text)?;
     }
     let svc = Service::open(&dir.join("store.db"))?;
+    let svc = svc.scoped(Access::local_as("user:quickstart"));
     let (mut added, mut events) = (0, 0);
     for (name, _) in SAMPLES {
         // Sample files are named FORMAT-USER-DAY.EXT; the user is not in every format.
@@ -770,7 +784,7 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
         added += r.totals.sessions_added;
         events += r.totals.events_added;
     }
-    let (p, _) = svc.dream(&DreamSpec::default(), false, "user:quickstart")?;
+    let (p, _) = svc.dream(&DreamSpec::default(), false)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&p)?);
     } else {

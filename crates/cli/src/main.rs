@@ -26,6 +26,7 @@ mod args;
 mod commands;
 mod model;
 mod render;
+mod runs;
 
 use clap::Parser;
 use std::io::Write;

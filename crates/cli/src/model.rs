@@ -8,8 +8,9 @@ use std::path::Path;
 
 /// The model configuration in force: the `[model]` table of the
 /// configuration file, with `--model` / `NOCTURNE_MODEL` (when given)
-/// choosing provider, base URL and model over it. `None`: no model.
-#[cfg(feature = "model")]
+/// choosing provider, base URL and model over it (the table's other
+/// settings are kept). `None`: no model. Model dreams and agent runs
+/// (`nocturne run`, `nocturne runs resume`) both read the model here.
 pub fn resolve(spec: Option<&str>, config: &Path) -> Result<Option<nocturne_provider::ModelConfig>> {
     let file = crate::commands::load_config(config)?;
     let table = match file.model {
@@ -36,7 +37,10 @@ pub fn resolve(spec: Option<&str>, config: &Path) -> Result<Option<nocturne_prov
         (t, s) => s.or(t),
     };
     if let Some(c) = &out {
+        #[cfg(feature = "model")]
         c.validate().map_err(nocturne_service::ServiceError::from)?;
+        #[cfg(not(feature = "model"))]
+        c.validate().map_err(|e| config_error(e.to_string()))?;
     }
     Ok(out)
 }
@@ -46,15 +50,15 @@ fn config_error(message: String) -> anyhow::Error {
     nocturne_service::ServiceError::Model { code: nocturne_service::ErrorCode::ModelConfig, message }.into()
 }
 
-/// Without the feature: a model asked for is a usage error that says how
-/// to get one.
+/// Without the feature: a model asked for (`--model`, `NOCTURNE_MODEL`) is
+/// a usage error that says how to get one. A `[model]` table alone is not:
+/// agent runs read it too, and dreams stay deterministic.
 #[cfg(not(feature = "model"))]
-pub fn refuse(spec: Option<&str>, config: &Path) -> Result<()> {
-    let file = crate::commands::load_config(config)?;
-    if spec.is_some_and(|s| !s.trim().is_empty()) || file.model.is_some() {
+pub fn refuse(spec: Option<&str>) -> Result<()> {
+    if spec.is_some_and(|s| !s.trim().is_empty()) {
         return Err(config_error(
-            "this nocturne was built without model support: rebuild it with `--features model` \
-             (or unset NOCTURNE_MODEL / remove [model] from the configuration)"
+            "this nocturne was built without model dreams: rebuild it with `--features model` \
+             (or unset NOCTURNE_MODEL)"
                 .into(),
         ));
     }
@@ -64,11 +68,7 @@ pub fn refuse(spec: Option<&str>, config: &Path) -> Result<()> {
 /// The service with the model attached (the key read from its environment
 /// variable), when one is configured.
 #[cfg(feature = "model")]
-pub fn attach(
-    svc: nocturne_service::Service,
-    config: Option<&nocturne_provider::ModelConfig>,
-) -> Result<nocturne_service::Service> {
-    let Some(c) = config else { return Ok(svc) };
+pub fn attach(svc: nocturne_service::Service, c: &nocturne_provider::ModelConfig) -> Result<nocturne_service::Service> {
     let model = nocturne_provider::Model::from_config(c.clone()).map_err(nocturne_service::ServiceError::from)?;
     let meter = model.meter().clone();
     let mut dream = nocturne_service::ModelDream::new(std::sync::Arc::new(model), c.clone()).with_meter(meter);

@@ -22,6 +22,8 @@ pub enum Example {
     Memory,
     /// A dream (proposal) id.
     Dream,
+    /// An agent run id.
+    Run,
     /// A literal value.
     Lit(&'static str),
 }
@@ -34,6 +36,7 @@ impl Example {
             Example::Session => "{session}",
             Example::Memory => "{memory}",
             Example::Dream => "{dream}",
+            Example::Run => "{run}",
             Example::Lit(s) => s,
         }
     }
@@ -138,6 +141,7 @@ pub struct ExampleIds {
     pub dream: String,
     /// An id that does not exist yet (for a new session).
     pub new: String,
+    pub run: String,
 }
 
 impl ExampleIds {
@@ -148,15 +152,17 @@ impl ExampleIds {
             memory: "m-3f2a9c1b7d4e".into(),
             dream: "d-202611170900".into(),
             new: "example-session".into(),
+            run: "run-20261117-090000-3fa2c1".into(),
         }
     }
 
-    /// Replaces `{session}`, `{memory}`, `{dream}` and `{new}` in `template`.
+    /// Replaces `{session}`, `{memory}`, `{dream}`, `{run}` and `{new}` in `template`.
     pub fn fill(&self, template: &str) -> String {
         template
             .replace("{session}", &self.session)
             .replace("{memory}", &self.memory)
             .replace("{dream}", &self.dream)
             .replace("{new}", &self.new)
+            .replace("{run}", &self.run)
     }
 }

@@ -55,7 +55,7 @@ impl Service {
     /// Runs a dream and stores its proposal (and applies it with `apply`).
     /// Sessions are only read; the proposal is the only thing written
     /// unless `apply` is set.
-    pub fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
+    pub(crate) fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
         // One dream per store at a time, scheduled or not.
         self.with_dream_lock(|_| self.dream_unlocked(spec, apply, author))
     }
@@ -75,7 +75,8 @@ impl Service {
     /// that fails leaves the deterministic ops and a note saying what
     /// failed; the dream itself fails only when no model is configured or
     /// its configuration cannot work.
-    pub fn dream_with_model(
+    #[cfg(feature = "model")]
+    pub(crate) fn dream_with_model(
         &self,
         spec: &DreamSpec,
         apply: bool,
@@ -294,7 +295,7 @@ impl Service {
 
     /// Stores a suggested memory as a pending one-op proposal. Secrets are
     /// redacted; the memory store is not touched.
-    pub fn propose_memory(&self, s: &MemorySuggestion) -> Result<Proposal> {
+    pub(crate) fn propose_memory(&self, s: &MemorySuggestion) -> Result<Proposal> {
         use nocturne_core::secrets::redact;
         let kind = nocturne_core::MemoryKind::new(&s.kind).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let scope = match &s.scope {
@@ -364,15 +365,15 @@ impl Service {
         Ok(p)
     }
 
-    pub fn dream_proposals(&self) -> Result<Vec<Proposal>> {
+    pub(crate) fn dream_proposals(&self) -> Result<Vec<Proposal>> {
         Ok(self.store.proposals()?)
     }
 
-    pub fn dream_proposal(&self, id: &str) -> Result<Proposal> {
+    pub(crate) fn dream_proposal(&self, id: &str) -> Result<Proposal> {
         self.store.proposal(id)?.ok_or_else(|| ServiceError::NotFound { what: "dream", id: id.to_string() })
     }
 
-    pub fn reject_dream(&self, id: &str) -> Result<Proposal> {
+    pub(crate) fn reject_dream(&self, id: &str) -> Result<Proposal> {
         let p = self.dream_proposal(id)?;
         if p.status != ProposalStatus::Pending {
             return Err(ServiceError::Conflict(format!("dream {id} is already {}", p.status.as_str())));
@@ -384,7 +385,7 @@ impl Service {
     /// Applies the chosen ops of a pending proposal as one revision authored
     /// by the dream. Refused, naming the conflicts, when a memory an op
     /// targets changed since the dream read the store.
-    pub fn apply_dream(&self, id: &str, sel: &OpSelection, applied_by: &str) -> Result<Revision> {
+    pub(crate) fn apply_dream(&self, id: &str, sel: &OpSelection, applied_by: &str) -> Result<Revision> {
         let p = self.dream_proposal(id)?;
         if p.status != ProposalStatus::Pending {
             return Err(ServiceError::Conflict(format!("dream {id} is already {}", p.status.as_str())));

@@ -7,6 +7,7 @@ mod export;
 mod ingest;
 mod memory;
 mod outcomes;
+pub mod runs;
 mod schedule;
 mod search;
 mod sessions;
@@ -30,8 +31,9 @@ pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 pub use model::{provider_code, DryRun, ModelDream, Progress};
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
-pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
+pub use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, Store};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
+pub use runs::{RunNode, RunUsage, RunView, TypedResult};
 pub use schedule::{Config, Cron, Planned, Policy, Schedule, MAX_ATTEMPTS};
 pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
 pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
@@ -117,7 +119,7 @@ impl Service {
     }
 
     /// The store's head revision.
-    pub fn head(&self) -> Result<u64> {
+    pub(crate) fn head(&self) -> Result<u64> {
         Ok(self.store.head()?)
     }
 }

@@ -256,7 +256,7 @@ impl Service {
     /// The requests a model dream over `spec` would send under `config`,
     /// exactly as their first attempt would go on the wire. Nothing is
     /// sent, no key is read, nothing is stored.
-    pub fn dream_dry_run(&self, spec: &DreamSpec, config: &ModelConfig) -> Result<DryRun> {
+    pub(crate) fn dream_dry_run(&self, spec: &DreamSpec, config: &ModelConfig) -> Result<DryRun> {
         config.validate()?;
         let (snapshot, dream_config, _) = self.dream_snapshot(spec)?;
         let plan = plan_requests(&snapshot, &dream_config, budget(config)).map_err(dream_error)?;

@@ -24,10 +24,15 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct Config {
     #[serde(default)]
     pub dream: DreamSection,
-    /// The `[model]` table (read by the binary into a model
-    /// configuration; see docs/providers.md), kept as written.
+    /// The model (`[model]`: agent runs and model dreams), tool servers and
+    /// runtime settings of agent runs, kept here as written (read and
+    /// checked by the runtime and the binary; see docs/providers.md).
     #[serde(default)]
     pub model: Option<toml::Table>,
+    #[serde(default)]
+    pub mcp_server: Vec<toml::Table>,
+    #[serde(default)]
+    pub runtime: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -228,9 +233,15 @@ fn fmt_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// `now` (RFC 3339) plus `secs` seconds, as RFC 3339 (the epoch when `now` does not parse).
+pub(crate) fn plus_seconds(now: &str, secs: u64) -> String {
+    let t = parse_time(now).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    fmt_time(t + Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2)))
+}
+
 impl Service {
     /// What each schedule will do next.
-    pub fn planned(&self, config: &Config) -> Result<Vec<Planned>> {
+    pub(crate) fn planned(&self, config: &Config) -> Result<Vec<Planned>> {
         let now = parse_time(&self.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let runs = self.store.runs()?;
         let count = self.store.session_count()?;
@@ -252,14 +263,14 @@ impl Service {
     }
 
     /// Dream runs, newest first.
-    pub fn runs(&self) -> Result<Vec<DreamRun>> {
+    pub(crate) fn runs(&self) -> Result<Vec<DreamRun>> {
         Ok(self.store.runs()?)
     }
 
     /// Runs every schedule that is due now (the server calls this every
     /// minute; a system cron can call `nocturne dreams run-due`). Returns
     /// the runs it made.
-    pub fn run_due(&self, config: &Config) -> Result<Vec<DreamRun>> {
+    pub(crate) fn run_due(&self, config: &Config) -> Result<Vec<DreamRun>> {
         let now_s = self.now();
         let now = parse_time(&now_s).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let runs = self.store.runs()?;
@@ -279,7 +290,7 @@ impl Service {
 
     /// Runs one schedule now, under the dream lock. `None` when another
     /// dream holds the lock.
-    pub fn run_schedule(
+    pub(crate) fn run_schedule(
         &self,
         s: &Schedule,
         trigger: &str,

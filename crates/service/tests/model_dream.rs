@@ -9,7 +9,7 @@
 use nocturne_core::{EventKind, NewEvent, NewSession, Proposal, Role};
 use nocturne_fake_provider::{FakeServer, Reply, Script};
 use nocturne_provider::{ApiKey, ManualClock, Model, ModelConfig, Provider};
-use nocturne_service::{DreamSpec, ModelDream, Service};
+use nocturne_service::{Access, AccessLevel, DreamSpec, ModelDream, Scoped, Service};
 use nocturne_store::SessionRecord;
 use nocturne_store_sqlite::SqliteStore;
 use serde_json::{json, Value};
@@ -133,8 +133,13 @@ fn answer() -> Value {
     ]})
 }
 
+/// The test as the local user (org-wide admin), like the command line.
+fn local(f: &Fixture) -> Scoped<'_> {
+    f.svc.scoped(Access::local_as("user:test"))
+}
+
 fn dream(f: &Fixture) -> Proposal {
-    f.svc.dream_with_model(&DreamSpec::default(), false, "user:test").unwrap().0
+    local(f).dream_with_model(&DreamSpec::default(), false).unwrap().0
 }
 
 fn deterministic_ops(p: &Proposal) -> usize {
@@ -251,11 +256,11 @@ fn malformed_json_is_repaired_once_then_reported() {
 fn a_dry_run_is_the_bytes_a_dream_sends_and_sends_nothing() {
     for (provider, stream) in each_wire_and_mode() {
         let f = fixture(provider, stream, Script::queue([Reply::json(answer())]), |_| {});
-        let dry = f.svc.dream_dry_run(&DreamSpec::default(), &f.config).unwrap();
+        let dry = local(&f).dream_dry_run(&DreamSpec::default(), &f.config).unwrap();
         assert_eq!(f.server.request_count(), 0, "a dry run sends nothing");
         assert_eq!(dry.requests.len(), 1);
         assert_eq!(dry.sessions, 4);
-        assert!(f.svc.dream_proposals().unwrap().is_empty(), "and stores nothing");
+        assert!(local(&f).dreams().unwrap().is_empty(), "and stores nothing");
         dream(&f);
         let sent = f.server.requests();
         assert_eq!(dry.requests[0].body, sent[0].body_bytes, "{provider} stream={stream}");
@@ -270,4 +275,23 @@ fn the_same_answers_give_the_same_proposal() {
     let a = dream(&fixture(Provider::OpenAi, false, Script::queue([Reply::json(answer())]), |_| {}));
     let b = dream(&fixture(Provider::Anthropic, true, Script::queue([Reply::json(answer())]), |_| {}));
     assert_eq!(a.ops, b.ops);
+}
+
+#[test]
+fn a_model_dream_and_its_dry_run_need_write_access_and_a_team_stays_in_its_team() {
+    let f = fixture(Provider::OpenAi, false, Script::queue([Reply::json(answer())]), |_| {});
+    let reader = f.svc.scoped(Access { level: AccessLevel::Read, team: None, token: None, actor: None });
+    let err = reader.dream_with_model(&DreamSpec::default(), false).unwrap_err().to_string();
+    assert!(err.contains("needs a write token"), "{err}");
+    let err = reader.dream_dry_run(&DreamSpec::default(), &f.config).unwrap_err().to_string();
+    assert!(err.contains("needs a write token"), "{err}");
+    let team = f.svc.scoped(Access { level: AccessLevel::Write, team: Some("other".into()), token: None, actor: None });
+    let err = team.dream_with_model(&DreamSpec::default(), true).unwrap_err().to_string();
+    assert!(err.contains("apply them op by op"), "{err}");
+    // The fixture's sessions are team shop's: another team's dry run reads none of them.
+    let dry = team.dream_dry_run(&DreamSpec::default(), &f.config).unwrap();
+    assert_eq!(dry.sessions, 0, "another team's sessions are not sent");
+    let shop = f.svc.scoped(Access { level: AccessLevel::Write, team: Some("shop".into()), token: None, actor: None });
+    assert_eq!(shop.dream_dry_run(&DreamSpec::default(), &f.config).unwrap().sessions, 4);
+    assert_eq!(f.server.request_count(), 0, "nothing was sent");
 }

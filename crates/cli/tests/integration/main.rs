@@ -8,6 +8,7 @@ mod memory;
 mod model;
 mod outcomes;
 mod real_transcripts;
+mod runs;
 mod search;
 mod server;
 mod sessions;
