@@ -412,8 +412,9 @@ fn with_model(svc: Service, spec: Option<&str>, config: &Path, wanted: bool) -> 
     }
     #[cfg(not(feature = "model"))]
     {
-        let _ = config;
-        crate::model::refuse(spec)?;
+        // A dream given a model refuses it (see `dream`); a server or
+        // run-due with `NOCTURNE_MODEL` set for agent runs starts as before.
+        let _ = (spec, config);
         Ok((svc, false))
     }
 }
@@ -448,6 +449,10 @@ fn dream(
     };
     if let Some(file) = &a.model_dry_run {
         return dry_run(svc, &spec, json, model, config, file);
+    }
+    #[cfg(not(feature = "model"))]
+    if !a.no_model {
+        crate::model::refuse(model)?;
     }
     let (p, rev) = if has_model { model_dream(svc, &spec, a.apply)? } else { svc.dream(&spec, a.apply)? };
     let md = nocturne_dream::render_markdown(&p);
