@@ -37,6 +37,12 @@ pub struct Cli {
     /// key from NOCTURNE_EMBEDDINGS_KEY).
     #[arg(long, global = true, env = "NOCTURNE_EMBEDDER", default_value = "hashing")]
     pub embedder: String,
+    /// Model for agent runs (`run`, `runs resume`) and model-backed dreams (feature model):
+    /// PROVIDER:BASE_URL#MODEL, e.g. anthropic:https://api.anthropic.com#claude-sonnet-4-5 or
+    /// openai:http://127.0.0.1:11434/v1#qwen2.5:7b; over the [model] table of the configuration
+    /// file (its other settings kept). Key from NOCTURNE_MODEL_KEY.
+    #[arg(long, global = true, env = "NOCTURNE_MODEL")]
+    pub model: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -69,6 +75,9 @@ pub enum Command {
     /// Proposals made by dreams: list, show, apply, reject.
     #[command(subcommand)]
     Dreams(DreamsCmd),
+    /// Check the setup: `doctor model` sends the configured model one tiny request.
+    #[command(subcommand)]
+    Doctor(DoctorCmd),
     /// Outcomes: how sessions ended, against a versioned taxonomy.
     #[command(subcommand, visible_alias = "outcome")]
     Outcomes(OutcomesCmd),
@@ -316,6 +325,22 @@ pub struct DreamArgs {
     /// Also write the report as markdown to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Free-text steering for the model pass ("prioritize coding patterns"), kept in the proposal.
+    #[arg(long)]
+    pub notes: Option<String>,
+    /// Write the model requests this dream would send to FILE (one request body per line, exactly the
+    /// bytes sent) and send nothing, store nothing.
+    #[arg(long, value_name = "FILE")]
+    pub model_dry_run: Option<PathBuf>,
+    /// Deterministic passes only, even with a model configured.
+    #[arg(long, conflicts_with = "model_dry_run")]
+    pub no_model: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DoctorCmd {
+    /// Check the configured model with one tiny request and say plainly what is wrong.
+    Model,
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,9 +516,6 @@ pub struct RunArgs {
     /// Folders of agent definitions (repeatable; earlier folders win).
     #[arg(long = "agents")]
     pub agents: Vec<PathBuf>,
-    /// The model, as PROVIDER:BASE_URL#MODEL (default: [model] of nocturne.toml).
-    #[arg(long)]
-    pub model: Option<String>,
     /// A JSON object given to the agent with its task.
     #[arg(long)]
     pub context: Option<String>,
@@ -525,9 +547,6 @@ pub enum RunsCmd {
     /// Go on with a run that stopped (a crash, a kill): finished calls are not made again.
     Resume {
         run: String,
-        /// Another model for what is left, as PROVIDER:BASE_URL#MODEL.
-        #[arg(long)]
-        model: Option<String>,
         /// No progress lines on standard error.
         #[arg(long, short)]
         quiet: bool,

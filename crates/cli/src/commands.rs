@@ -59,6 +59,14 @@ pub fn run(cli: Cli) -> Result<u8> {
     let svc = Service::open(&cli.store)
         .with_context(|| format!("cannot open the store at {}", cli.store.display()))?
         .with_embedder(embedder);
+    // The model of model dreams: attached when this command may dream with it.
+    let wants_model = match &cli.command {
+        Command::Dream(a) => !a.no_model && a.model_dry_run.is_none(),
+        Command::Dreams(DreamsCmd::RunDue) => true,
+        Command::Serve(_) => load_config(&cli.config)?.dream.schedule.iter().any(|s| s.model),
+        _ => false,
+    };
+    let (svc, has_model) = with_model(svc, cli.model.as_deref(), &cli.config, wants_model)?;
     // The command line is the local user: org-wide admin, recorded as `who`.
     let local = svc.scoped(Access::local_as(who));
     match cli.command {
@@ -91,8 +99,9 @@ pub fn run(cli: Cli) -> Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Dream(a) => dream(&local, a, json),
+        Command::Dream(a) => dream(&local, a, json, has_model, cli.model.as_deref(), &cli.config),
         Command::Dreams(c) => dreams(&local, c, json, &cli.config),
+        Command::Doctor(DoctorCmd::Model) => doctor_model(json, cli.model.as_deref(), &cli.config),
         Command::Outcomes(c) => outcomes(&local, c, json),
         Command::Context(a) => {
             let b = local.context(&nocturne_service::ContextRequest {
@@ -164,8 +173,12 @@ pub fn run(cli: Cli) -> Result<u8> {
             emit(json, &r, || format!("reindexed {} memories with {} ({} dimensions)", r.memories, r.embedder, r.dim))?;
             Ok(0)
         }
-        Command::Run(a) => crate::runs::run(&svc, Access::local_as(author(&cli.author)), a, json, &cli.config),
-        Command::Runs(c) => crate::runs::runs(&svc, Access::local_as(author(&cli.author)), c, json),
+        Command::Run(a) => {
+            crate::runs::run(&svc, Access::local_as(author(&cli.author)), a, json, &cli.config, cli.model.as_deref())
+        }
+        Command::Runs(c) => {
+            crate::runs::runs(&svc, Access::local_as(author(&cli.author)), c, json, &cli.config, cli.model.as_deref())
+        }
         Command::Quickstart { .. } => Ok(0),
     }
 }
@@ -383,7 +396,37 @@ fn export(svc: &Scoped<'_>, a: ExportArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn dream(svc: &Scoped<'_>, a: DreamArgs, json: bool) -> Result<u8> {
+/// The service with the configured model attached, when `wanted` (this
+/// command may dream with the model) and a model is configured; and
+/// whether one was attached.
+fn with_model(svc: Service, spec: Option<&str>, config: &Path, wanted: bool) -> Result<(Service, bool)> {
+    if !wanted {
+        return Ok((svc, false));
+    }
+    #[cfg(feature = "model")]
+    {
+        match crate::model::resolve(spec, config)? {
+            Some(c) => Ok((crate::model::attach(svc, &c)?, true)),
+            None => Ok((svc, false)),
+        }
+    }
+    #[cfg(not(feature = "model"))]
+    {
+        // A dream given a model refuses it (see `dream`); a server or
+        // run-due with `NOCTURNE_MODEL` set for agent runs starts as before.
+        let _ = (spec, config);
+        Ok((svc, false))
+    }
+}
+
+fn dream(
+    svc: &Scoped<'_>,
+    a: DreamArgs,
+    json: bool,
+    has_model: bool,
+    model: Option<&str>,
+    config: &Path,
+) -> Result<u8> {
     let flags = DreamSpec {
         sessions: a.sessions,
         user: a.filter.user,
@@ -394,6 +437,7 @@ fn dream(svc: &Scoped<'_>, a: DreamArgs, json: bool) -> Result<u8> {
         focus: a.focus,
         ignore: a.ignore,
         min_support: a.min_support,
+        notes: a.notes,
         ..DreamSpec::default()
     };
     let spec = match &a.instructions {
@@ -403,7 +447,14 @@ fn dream(svc: &Scoped<'_>, a: DreamArgs, json: bool) -> Result<u8> {
         }
         None => flags,
     };
-    let (p, rev) = svc.dream(&spec, a.apply)?;
+    if let Some(file) = &a.model_dry_run {
+        return dry_run(svc, &spec, json, model, config, file);
+    }
+    #[cfg(not(feature = "model"))]
+    if !a.no_model {
+        crate::model::refuse(model)?;
+    }
+    let (p, rev) = if has_model { model_dream(svc, &spec, a.apply)? } else { svc.dream(&spec, a.apply)? };
     let md = nocturne_dream::render_markdown(&p);
     if let Some(path) = &a.report {
         write_file(path, &md)?;
@@ -542,6 +593,103 @@ async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: noctu
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
         }
     }
+}
+
+/// A dream with the model pass of the model attached to the service.
+#[cfg(feature = "model")]
+fn model_dream(
+    svc: &Scoped<'_>,
+    spec: &DreamSpec,
+    apply: bool,
+) -> Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
+    Ok(svc.dream_with_model(spec, apply)?)
+}
+
+/// Without the feature no model is ever attached.
+#[cfg(not(feature = "model"))]
+fn model_dream(
+    svc: &Scoped<'_>,
+    spec: &DreamSpec,
+    apply: bool,
+) -> Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
+    Ok(svc.dream(spec, apply)?)
+}
+
+/// `--model-dry-run FILE`: the request bodies, one a line, and nothing sent.
+#[cfg(feature = "model")]
+fn dry_run(
+    svc: &Scoped<'_>,
+    spec: &DreamSpec,
+    json: bool,
+    model: Option<&str>,
+    config: &Path,
+    file: &Path,
+) -> Result<u8> {
+    let Some(c) = crate::model::resolve(model, config)? else {
+        return Err(nocturne_service::ServiceError::Model {
+            code: nocturne_service::ErrorCode::ModelConfig,
+            message: "--model-dry-run needs a model: --model, NOCTURNE_MODEL or a [model] table".into(),
+        }
+        .into());
+    };
+    let dry = svc.dream_dry_run(spec, &c)?;
+    let mut bytes = Vec::new();
+    for r in &dry.requests {
+        bytes.extend_from_slice(&r.body);
+        bytes.push(b'\n');
+    }
+    std::fs::write(file, &bytes).with_context(|| format!("cannot write {}", file.display()))?;
+    let endpoint = dry.requests.first().map(|r| r.endpoint.clone()).unwrap_or_else(|| c.endpoint());
+    let summary = serde_json::json!({
+        "file": file.display().to_string(), "endpoint": endpoint, "requests": dry.requests.len(),
+        "bytes": bytes.len(), "estimated_input_tokens": dry.input_tokens, "sessions": dry.sessions,
+        "sessions_left_out": dry.sessions_left_out, "sent": false,
+    });
+    emit(json, &summary, || {
+        format!(
+            "wrote {} requests ({} bytes, about {} input tokens, {} sessions{}) for {endpoint} to {}; nothing was sent",
+            dry.requests.len(),
+            bytes.len(),
+            dry.input_tokens,
+            dry.sessions,
+            if dry.sessions_left_out > 0 {
+                format!(", {} left out by max_input_tokens", dry.sessions_left_out)
+            } else {
+                String::new()
+            },
+            file.display()
+        )
+    })?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "model"))]
+fn dry_run(_: &Scoped<'_>, _: &DreamSpec, _: bool, model: Option<&str>, _: &Path, _: &Path) -> Result<u8> {
+    crate::model::refuse(Some(model.unwrap_or("-")))?;
+    Ok(2)
+}
+
+/// `nocturne doctor model`.
+#[cfg(feature = "model")]
+fn doctor_model(json: bool, model: Option<&str>, config: &Path) -> Result<u8> {
+    let Some(c) = crate::model::resolve(model, config)? else {
+        return Err(nocturne_service::ServiceError::Model {
+            code: nocturne_service::ErrorCode::ModelConfig,
+            message: "no model configured: give --model PROVIDER:BASE_URL#MODEL, set NOCTURNE_MODEL, or add a \
+                      [model] table to the configuration file"
+                .into(),
+        }
+        .into());
+    };
+    let report = nocturne_provider::check(&c).map_err(nocturne_service::ServiceError::from)?;
+    emit(json, &report, || report.render())?;
+    Ok(if report.ok() { 0 } else { 1 })
+}
+
+#[cfg(not(feature = "model"))]
+fn doctor_model(_: bool, model: Option<&str>, _: &Path) -> Result<u8> {
+    crate::model::refuse(Some(model.unwrap_or("-")))?;
+    Ok(2)
 }
 
 /// Reads `nocturne.toml` if it exists (it is optional unless named).

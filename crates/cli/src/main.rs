@@ -24,6 +24,7 @@ macro_rules! outln {
 
 mod args;
 mod commands;
+mod model;
 mod render;
 mod runs;
 

@@ -106,27 +106,13 @@ fn file_config(path: &Path) -> Result<FileConfig> {
     FileConfig::parse(&text, &path.display().to_string()).map_err(|e| e.into_service().into())
 }
 
-fn model_spec(spec: &str) -> Result<nocturne_provider::ModelConfig> {
-    nocturne_provider::ModelConfig::from_spec(spec).with_context(|| format!("--model {spec}"))
-}
-
-pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path) -> Result<u8> {
+/// The model of a run: `--model` / `NOCTURNE_MODEL` over `[model]`, read
+/// as model dreams read it ([`crate::model::resolve`]).
+pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path, model: Option<&str>) -> Result<u8> {
     let fc = file_config(config)?;
     let agents = AgentSet::load(&agent_dirs(&a.agents)?).map_err(|e| e.into_service())?;
-    let model = match (&a.model, fc.model) {
-        (Some(spec), base) => {
-            let mut m = model_spec(spec)?;
-            if let Some(b) = base {
-                // Keep the configured limits (retries, timeout) for another model.
-                m.retries = b.retries;
-                m.timeout_secs = b.timeout_secs;
-            }
-            m
-        }
-        (None, Some(m)) => m,
-        (None, None) => {
-            bail!("no model: add a [model] table to {} or pass --model PROVIDER:BASE_URL#MODEL", config.display())
-        }
+    let Some(model) = crate::model::resolve(model, config)? else {
+        bail!("no model: add a [model] table to {} or pass --model PROVIDER:BASE_URL#MODEL", config.display())
     };
     let context = match &a.context {
         None => None,
@@ -167,7 +153,9 @@ fn tree_lines(n: &RunNode, depth: usize, out: &mut String) {
     }
 }
 
-pub fn runs(svc: &Service, access: Access, c: RunsCmd, json: bool) -> Result<u8> {
+/// `model`: `--model` / `NOCTURNE_MODEL`, over `[model]` of `config`, for
+/// what is left of a resumed run (none given: the run's own model).
+pub fn runs(svc: &Service, access: Access, c: RunsCmd, json: bool, config: &Path, model: Option<&str>) -> Result<u8> {
     let scoped = svc.scoped(access.clone());
     match c {
         RunsCmd::List { state, limit } => {
@@ -232,8 +220,11 @@ pub fn runs(svc: &Service, access: Access, c: RunsCmd, json: bool) -> Result<u8>
             }
             Ok(0)
         }
-        RunsCmd::Resume { run, model, quiet } => {
-            let model = model.as_deref().map(model_spec).transpose()?;
+        RunsCmd::Resume { run, quiet } => {
+            let model = match model.map(str::trim).filter(|s| !s.is_empty()) {
+                Some(spec) => crate::model::resolve(Some(spec), config)?,
+                None => None,
+            };
             let progress = (!quiet && !json).then(progress_printer);
             let o = nocturne_runtime::resume_run(svc, &access, &run, RunOptions { progress, model })
                 .map_err(|e| e.into_service())?;

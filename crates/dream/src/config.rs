@@ -21,10 +21,13 @@ pub enum Category {
     Promote,
     /// Memories unconfirmed for a long time (`demote`).
     Demote,
+    /// How the project or its tools are set up (`create fact`; only a
+    /// model-backed pass proposes these).
+    Fact,
 }
 
 impl Category {
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::Mistake,
         Category::Procedure,
         Category::Preference,
@@ -32,6 +35,7 @@ impl Category {
         Category::Outdated,
         Category::Promote,
         Category::Demote,
+        Category::Fact,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Category {
             Category::Outdated => "outdated",
             Category::Promote => "promote",
             Category::Demote => "demote",
+            Category::Fact => "fact",
         }
     }
 
@@ -61,9 +66,10 @@ impl Category {
     /// Accepted focus names (case-insensitive, singular or plural):
     /// `mistake`, `procedure` / `workflow`, `preference` / `constraint`,
     /// `merge` / `duplicate` / `dedup`, `outdated` / `retire` / `update` /
-    /// `stale-advice`, `promote`, `demote`; the groups `usefulness` (promote +
-    /// demote), `create` / `new` (mistake + procedure + preference) and
-    /// `maintenance` (merge + outdated + promote + demote) and `all`.
+    /// `stale-advice`, `promote`, `demote`, `fact` / `setup`; the groups
+    /// `usefulness` (promote + demote), `create` / `new` (mistake, procedure,
+    /// preference and fact), `maintenance` (merge, outdated, promote and
+    /// demote) and `all`.
     pub fn parse(name: &str) -> Option<Vec<Category>> {
         let n = name.trim().to_ascii_lowercase().replace('_', "-");
         let n = n.strip_suffix('s').filter(|s| !s.is_empty() && *s != "statu").unwrap_or(&n).to_string();
@@ -76,8 +82,9 @@ impl Category {
             "outdated" | "retire" | "update" | "stale-advice" => vec![Outdated],
             "promote" => vec![Promote],
             "demote" => vec![Demote],
+            "fact" | "setup" => vec![Fact],
             "usefulnes" | "usefulness" => vec![Promote, Demote],
-            "create" | "new" => vec![Mistake, Procedure, Preference],
+            "create" | "new" => vec![Mistake, Procedure, Preference, Fact],
             "maintenance" => vec![Merge, Outdated, Promote, Demote],
             "all" => Category::ALL.to_vec(),
             _ => return None,

@@ -14,7 +14,9 @@
 //!
 //! Passes (see each module for its rules): [`passes::mistakes`],
 //! [`passes::workflows`], [`passes::preferences`], [`passes::duplicates`],
-//! [`passes::lifecycle`] (outdated advice, promote, demote). Every op's
+//! [`passes::lifecycle`] (outdated advice, promote, demote), and the
+//! model-backed [`model::ModelPass`] over answers the service obtained for
+//! the requests [`model::plan_requests`] planned. Every op's
 //! evidence cites, per entry, the one event its quote is verbatim text of
 //! (checked by the planner, see [`plan`]).
 //!
@@ -33,6 +35,7 @@ pub mod config;
 pub mod context;
 pub mod directives;
 pub mod fresh;
+pub mod model;
 pub mod passes;
 pub mod plan;
 pub mod policy;
@@ -100,7 +103,7 @@ pub struct Snapshot {
 #[non_exhaustive]
 pub enum DreamError {
     /// A focus name is not one of the accepted names (see [`Category::parse`]).
-    #[error("unknown focus {0:?}: use mistake, procedure, preference, merge, outdated, promote, demote, usefulness, create, maintenance or all")]
+    #[error("unknown focus {0:?}: use mistake, procedure, preference, fact, merge, outdated, promote, demote, usefulness, create, maintenance or all")]
     UnknownFocus(String),
     /// The instructions file is not valid TOML or has bad values.
     #[error("invalid dream instructions: {0}")]
@@ -114,6 +117,9 @@ pub enum DreamError {
     /// The outcome weights of the config are out of range.
     #[error("invalid outcome weights: {0}")]
     Weights(String),
+    /// A model dream's token budget is too small for its requests.
+    #[error("model budget: {0}")]
+    Budget(String),
 }
 
 /// What a pass found, before guardrails.

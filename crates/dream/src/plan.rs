@@ -98,7 +98,7 @@ fn verified(ctx: &Context, e: &Evidence, stored: &[&Evidence]) -> bool {
         None => e.quote.trim().is_empty(),
         Some(first) => {
             let Some(ev) = event(*first) else { return false };
-            e.events.iter().all(|q| event(*q).is_some()) && nocturne_core::quote::quote_in_event(&e.quote, &ev.body)
+            e.events.iter().all(|q| event(*q).is_some()) && crate::model::quote_verified(&e.quote, &ev.body)
         }
     }
 }
@@ -154,6 +154,47 @@ impl<'a> Existing<'a> {
     }
 }
 
+/// A model create that says what a deterministic create of the same kind
+/// says (its key terms all in the model's text, or content-token cosine ≥
+/// [`SAME_TEXT_COSINE`]) is not a second memory: its evidence and sessions
+/// join the deterministic finding, which is tagged as found by the model
+/// too (`guardrail.model_joined_deterministic`).
+fn join_model_repeats(findings: Vec<Finding>, bump: &mut impl FnMut(&str)) -> Vec<Finding> {
+    let model = crate::model::PASS_NAME;
+    let (mut out, from_model): (Vec<Finding>, Vec<Finding>) =
+        findings.into_iter().partition(|f| f.pass != model || f.op != OpKind::Create);
+    let tokens: Vec<Vec<String>> = out.iter().chain(&from_model).map(|f| text::content_tokens(&f.text)).collect();
+    let idf = Idf::new(tokens.iter().map(Vec::as_slice));
+    for m in from_model {
+        let lower = m.text.to_lowercase();
+        let mv = idf.vector(&text::content_tokens(&m.text));
+        let same = out.iter_mut().find(|d| {
+            d.pass != model
+                && d.op == OpKind::Create
+                && d.kind == m.kind
+                && ((!d.key_terms.is_empty() && d.key_terms.iter().all(|t| lower.contains(&t.to_lowercase())))
+                    || cosine(&idf.vector(&text::content_tokens(&d.text)), &mv) >= SAME_TEXT_COSINE)
+        });
+        match same {
+            Some(d) => {
+                bump("model_joined_deterministic");
+                d.sessions.extend(m.sessions.iter().copied());
+                for e in m.evidence {
+                    if !d.evidence.contains(&e) {
+                        d.evidence.push(e);
+                    }
+                }
+                if !d.tags.iter().any(|t| t == model) {
+                    d.tags.push(model.to_string());
+                }
+                d.rationale = format!("{}; the model pass found it too ({})", d.rationale, m.rationale);
+            }
+            None => out.push(m),
+        }
+    }
+    out
+}
+
 /// Applies the guardrails and numbers the ops. Returns the ops and counters
 /// of what each guardrail dropped or changed.
 pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (Vec<Op>, BTreeMap<String, usize>) {
@@ -162,6 +203,7 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
     let mut bump = |k: &str| *guard.entry(k.to_string()).or_default() += 1;
     let by_id: BTreeMap<&str, &Memory> = ctx.memories.iter().map(|m| (m.id.as_str(), *m)).collect();
 
+    let findings = join_model_repeats(findings, &mut bump);
     let mut kept: Vec<Finding> = Vec::new();
     for f in findings {
         if !categories.contains(&f.category) {

@@ -18,6 +18,25 @@ fn one_line(s: &str) -> String {
     s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ⏎ ")
 }
 
+/// The model pass's figures, when it ran: requests, failures, retries,
+/// tokens, cost, time, and what was dropped as unverified.
+pub fn model_line(p: &Proposal) -> Option<String> {
+    let n = |k: &str| p.stats.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let requests = p.stats.get("model.requests")?.as_u64()?;
+    let name = p.stats.get("model.model").and_then(serde_json::Value::as_str).unwrap_or("?");
+    let cost = p.stats.get("model.cost_usd").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    Some(format!(
+        "Model {name}: {requests} requests ({} failed, {} retries) · {} input + {} output tokens · ${cost:.4} · {:.1} s · {} model ops proposed, {} dropped as unverified",
+        n("model.failed_requests"),
+        n("model.retries"),
+        n("model.input_tokens"),
+        n("model.output_tokens"),
+        n("model.elapsed_ms") as f64 / 1000.0,
+        n("model.ops_answered"),
+        n("model.dropped_unverified"),
+    ))
+}
+
 /// Markdown: a summary with counts, then the ops grouped by what they do,
 /// each with its text, scope, support, confidence, rationale and evidence
 /// (session, events, quote).
@@ -35,6 +54,9 @@ pub fn render_markdown(p: &Proposal) -> String {
     );
     if let Some(n) = &p.notes {
         let _ = writeln!(s, "Notes: {}\n", one_line(n));
+    }
+    if let Some(line) = model_line(p) {
+        let _ = writeln!(s, "{line}\n");
     }
     let order = [OpKind::Create, OpKind::Retire, OpKind::Update, OpKind::Merge, OpKind::Promote, OpKind::Demote];
     let _ = writeln!(s, "| op | count |\n|---|---|");

@@ -199,6 +199,19 @@ pub struct ModelConfig {
     pub json_schema: JsonSchemaMode,
     #[serde(default)]
     pub tools: ToolsMode,
+    /// The model's context window in tokens (prompt and answer together), for
+    /// callers that split their input to fit it (a model dream). Default:
+    /// 128,000 for the hosted APIs (`anthropic`, `openai`), 4,096 for the local
+    /// servers (`ollama`, `llamacpp`, `vllm`, `lmstudio`), whose default
+    /// context is small; see [`ModelConfig::context_window`].
+    #[serde(default)]
+    pub context_tokens: Option<u32>,
+    /// Whether callers that build their requests from this configuration (a
+    /// model dream) stream the answers (SSE: the timeout then applies to the
+    /// first byte and between reads, not to the whole answer, which suits a
+    /// slow local model). Default true.
+    #[serde(default = "default_stream")]
+    pub stream: bool,
 }
 
 fn default_key_env() -> String {
@@ -215,6 +228,9 @@ fn default_concurrency() -> usize {
 }
 fn default_retries() -> u32 {
     3
+}
+fn default_stream() -> bool {
+    true
 }
 
 impl ModelConfig {
@@ -236,7 +252,18 @@ impl ModelConfig {
             price_cache_write_per_mtok: None,
             json_schema: JsonSchemaMode::default(),
             tools: ToolsMode::default(),
+            context_tokens: None,
+            stream: default_stream(),
         }
+    }
+
+    /// The context window in force: `context_tokens`, else the provider's
+    /// default (128,000 hosted, 4,096 local).
+    pub fn context_window(&self) -> u32 {
+        self.context_tokens.unwrap_or(match self.provider {
+            Provider::Anthropic | Provider::OpenAi => 128_000,
+            _ => 4096,
+        })
     }
 
     /// Parses `PROVIDER:BASE_URL#MODEL` (e.g.
@@ -318,6 +345,14 @@ impl ModelConfig {
         }
         if self.max_output_tokens == 0 {
             return Err(ProviderError::config("max_output_tokens must be at least 1"));
+        }
+        if let Some(c) = self.context_tokens {
+            if c < 512 || c <= self.max_output_tokens {
+                return Err(ProviderError::config(format!(
+                    "context_tokens ({c}) must be at least 512 and above max_output_tokens ({})",
+                    self.max_output_tokens
+                )));
+            }
         }
         let prices = [
             ("price_input_per_mtok", self.price_input_per_mtok),
@@ -466,6 +501,20 @@ mod tests {
             serde_json::json!({"provider": "openai", "model": "m", "api_key": "x"}),
         );
         assert!(err.unwrap_err().to_string().contains("unknown field `api_key`"));
+    }
+
+    #[test]
+    fn the_context_window_defaults_by_provider_and_is_checked() {
+        let hosted = ModelConfig::new(Provider::OpenAi, "http://h/v1", "m");
+        assert_eq!(hosted.context_window(), 128_000);
+        let mut local = ModelConfig::new(Provider::LlamaCpp, "", "m");
+        assert_eq!(local.context_window(), 4096);
+        assert!(local.stream, "dreams stream by default");
+        local.context_tokens = Some(8192);
+        assert_eq!(local.context_window(), 8192);
+        local.max_output_tokens = 9000;
+        let e = local.validate().unwrap_err().to_string();
+        assert!(e.contains("context_tokens (8192) must be at least 512 and above max_output_tokens (9000)"), "{e}");
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub use config::{ApiKey, JsonSchemaMode, ModelConfig, Provider, ToolsMode, Wire,
 pub use doctor::{check, DoctorCheck, DoctorReport};
 pub use error::ProviderError;
 pub use meter::{Meter, MeterTotals, Pricing};
-pub use model::Model;
+pub use model::{preview, Model, RequestPreview};
 pub use retry::{Clock, ManualClock, RetryPolicy, SystemClock};
 pub use structured::{ask_json, check_answer, extract_json, repair_prompt, schema_instruction, JsonAnswer};
 pub use types::{

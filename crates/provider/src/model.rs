@@ -314,6 +314,30 @@ impl Model {
     }
 }
 
+/// A request as its first attempt would go on the wire, without sending it
+/// (a dry run): the endpoint and the exact body. No key is read or shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestPreview {
+    pub endpoint: String,
+    pub body: Vec<u8>,
+}
+
+/// The [`RequestPreview`] of `req` under `config` (a structured answer asked
+/// for natively unless `json_schema = "off"`, as a first attempt is).
+pub fn preview(config: &ModelConfig, req: &ChatRequest) -> Result<RequestPreview, ProviderError> {
+    config.validate()?;
+    let native = config.json_schema != JsonSchemaMode::Off;
+    let (model, max) = (config.model.as_str(), config.max_output_tokens);
+    let body = match config.provider.wire() {
+        Wire::Anthropic => anthropic::request_body(req, model, max, native, req.stream)?.0,
+        Wire::OpenAi => {
+            let field = openai::TokenField::for_base_url(config.base_url());
+            openai::request_body(req, model, max, field, native, req.stream)?
+        }
+    };
+    Ok(RequestPreview { endpoint: config.endpoint(), body })
+}
+
 /// Replays a whole answer as deltas (for a JSON answer to a streamed call).
 pub(crate) fn emit_whole(resp: &ChatResponse, on_delta: &mut dyn FnMut(&Delta)) {
     if !resp.text.is_empty() {

@@ -40,6 +40,13 @@ pub fn extract_json(text: &str) -> Result<Value, String> {
         let mut values = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         match values.next() {
             Some(Ok(v)) => return Ok(v),
+            // A value that runs to the end of the text unclosed holds every
+            // later start: a value found there would be a piece of a
+            // cut-off answer (`[]` of its first item), not the answer.
+            Some(Err(e)) if e.is_eof() => {
+                best_error = Some(e);
+                break;
+            }
             Some(Err(e)) => {
                 best_error.get_or_insert(e);
             }
@@ -165,5 +172,8 @@ mod tests {
         assert_eq!(extract_json("   "), Err("the answer is empty".into()));
         assert!(extract_json("{\"lessons\": [{\"text\": \"cut").unwrap_err().contains("incomplete"));
         assert_eq!(extract_json("no json here"), Err("the answer contains no JSON object or array".into()));
+        // A cut-off answer is reported as cut off, not as one of its inner pieces.
+        let cut = extract_json("{\"ops\": [{\"op\": \"create\", \"targets\": [], \"text\": \"Use pnpm");
+        assert!(cut.unwrap_err().contains("incomplete"));
     }
 }

@@ -469,6 +469,13 @@ impl Scoped<'_> {
     }
 
     pub fn dream(&self, spec: &DreamSpec, apply: bool) -> Result<(Proposal, Option<Revision>)> {
+        let spec = self.dream_spec(spec, apply)?;
+        self.svc.dream(&spec, apply, &self.access.author())
+    }
+
+    /// The spec a dream of this caller runs: write access, a team-bound
+    /// caller dreams over its own team only and does not apply.
+    fn dream_spec(&self, spec: &DreamSpec, apply: bool) -> Result<DreamSpec> {
         self.need(AccessLevel::Write)?;
         let mut spec = spec.clone();
         if let Some(t) = &self.access.team {
@@ -477,7 +484,24 @@ impl Scoped<'_> {
         if apply && self.access.team.is_some() {
             return Err(forbidden("a team token proposes dreams; apply them op by op after review"));
         }
-        self.svc.dream(&spec, apply, &self.access.author())
+        Ok(spec)
+    }
+
+    /// A dream with the model pass of the service's model (see
+    /// [`Service::with_model`]), under the same rules as [`Scoped::dream`].
+    #[cfg(feature = "model")]
+    pub fn dream_with_model(&self, spec: &DreamSpec, apply: bool) -> Result<(Proposal, Option<Revision>)> {
+        let spec = self.dream_spec(spec, apply)?;
+        self.svc.dream_with_model(&spec, apply, &self.access.author())
+    }
+
+    /// The model requests a dream over `spec` would send under `config`
+    /// (nothing sent or stored), under the same rules as [`Scoped::dream`]:
+    /// the requests hold the sessions' content, so a team sees its own only.
+    #[cfg(feature = "model")]
+    pub fn dream_dry_run(&self, spec: &DreamSpec, config: &nocturne_provider::ModelConfig) -> Result<crate::DryRun> {
+        let spec = self.dream_spec(spec, false)?;
+        self.svc.dream_dry_run(&spec, config)
     }
 
     /// An agent's suggested memory, stored as a proposal for review.

@@ -9,6 +9,8 @@ use nocturne_dream::{DreamSpec, SessionData, SessionOutcome, Snapshot};
 use nocturne_store::{Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
 
+type ModelPassParts = (Option<Box<dyn nocturne_dream::Pass>>, BTreeMap<String, serde_json::Value>, Option<String>);
+
 /// Reads an instructions file's text (`source` names it in errors) and puts
 /// `spec` over it: what the caller set wins, lists are joined.
 pub fn with_instructions(spec: &DreamSpec, source: &str, text: &str) -> Result<DreamSpec> {
@@ -55,6 +57,35 @@ impl Service {
     /// unless `apply` is set.
     pub(crate) fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
         // One dream per store at a time, scheduled or not.
+        self.with_dream_lock(|_| self.dream_unlocked(spec, apply, author))
+    }
+
+    /// [`Service::dream`] for a caller that already holds the dream lock.
+    pub(crate) fn dream_unlocked(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+    ) -> Result<(Proposal, Option<Revision>)> {
+        self.dream_run(spec, apply, author, None)
+    }
+
+    /// Like [`Service::dream`], with the model pass of the model given to
+    /// [`Service::with_model`] added to the deterministic passes. A model
+    /// that fails leaves the deterministic ops and a note saying what
+    /// failed; the dream itself fails only when no model is configured or
+    /// its configuration cannot work.
+    #[cfg(feature = "model")]
+    pub(crate) fn dream_with_model(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+    ) -> Result<(Proposal, Option<Revision>)> {
+        self.with_dream_lock(|holder| self.dream_run(spec, apply, author, Some(holder)))
+    }
+
+    fn with_dream_lock<T>(&self, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
         let now = self.now();
         let holder = format!("manual-{now}-{}", std::process::id());
         let lease = time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339)
@@ -67,19 +98,16 @@ impl Service {
                 "another dream is running on this store; try again when it ends".into(),
             ));
         }
-        let result = self.dream_unlocked(spec, apply, author);
+        let result = f(&holder);
         self.store.unlock(crate::schedule::DREAM_LOCK, &holder)?;
         result
     }
 
-    /// [`Service::dream`] for a caller that already holds the dream lock.
-    pub(crate) fn dream_unlocked(
+    /// What a dream over `spec` reads, and the engine configuration.
+    pub(crate) fn dream_snapshot(
         &self,
         spec: &DreamSpec,
-        apply: bool,
-        author: &str,
-    ) -> Result<(Proposal, Option<Revision>)> {
-        let started = std::time::Instant::now();
+    ) -> Result<(Snapshot, nocturne_dream::DreamConfig, SessionFilter)> {
         spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let config = spec.config(&self.now());
         let mut filter = spec_filter(spec)?;
@@ -114,9 +142,38 @@ impl Service {
             memory_vectors,
             embedder: Some(embedder),
         };
+        Ok((snapshot, config, filter))
+    }
+
+    /// Runs a dream under the dream lock held by `model_lock` when it is a
+    /// model dream (the lease is renewed as the model's requests finish),
+    /// else a deterministic one.
+    pub(crate) fn dream_run(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+        model_lock: Option<&str>,
+    ) -> Result<(Proposal, Option<Revision>)> {
+        let started = std::time::Instant::now();
+        let (snapshot, config, filter) = self.dream_snapshot(spec)?;
         let id = self.new_proposal_id("d", &config.now)?;
-        let mut proposal =
-            nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let mut passes = nocturne_dream::default_passes();
+        let (model_pass, extra, note) = match model_lock {
+            Some(holder) => self.model_pass(&snapshot, &config, holder)?,
+            None => Default::default(),
+        };
+        passes.extend(model_pass);
+        let mut proposal = nocturne_dream::dream_with(&snapshot, &config, &id, &passes)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        proposal.stats.extend(extra);
+        if let Some(n) = note {
+            let n = nocturne_core::secrets::redact(&n);
+            proposal.notes = Some(match proposal.notes.take() {
+                Some(x) => format!("{x}\n\n{n}"),
+                None => n,
+            });
+        }
         proposal.stats.insert("elapsed_ms".into(), serde_json::json!(started.elapsed().as_millis() as u64));
         for (k, v) in [
             ("filter.team", &filter.team),
@@ -136,6 +193,40 @@ impl Service {
             return Ok((p, Some(rev)));
         }
         Ok((proposal, None))
+    }
+
+    /// Extends the dream lock `holder` holds by the lease (a long model
+    /// dream keeps its lock; a crashed one still loses it when the lease
+    /// runs out).
+    #[cfg(feature = "model")]
+    pub(crate) fn renew_dream_lock(&self, holder: &str) {
+        use time::format_description::well_known::Rfc3339;
+        let now = self.now();
+        let Ok(t) = time::OffsetDateTime::parse(&now, &Rfc3339) else { return };
+        let Ok(lease) = (t + time::Duration::minutes(crate::schedule::LEASE_MINUTES)).format(&Rfc3339) else { return };
+        let _ = self.store.try_lock(crate::schedule::DREAM_LOCK, holder, &now, &lease);
+    }
+
+    /// The model pass of a model dream, its stats and its note.
+    #[cfg(feature = "model")]
+    fn model_pass(
+        &self,
+        snapshot: &Snapshot,
+        config: &nocturne_dream::DreamConfig,
+        holder: &str,
+    ) -> Result<ModelPassParts> {
+        let m = self.model.as_ref().ok_or_else(crate::model::not_configured)?;
+        let renew = || self.renew_dream_lock(holder);
+        let run = crate::model::run(m, snapshot, config, &renew)?;
+        Ok((Some(Box::new(run.pass)), run.stats, run.note))
+    }
+
+    #[cfg(not(feature = "model"))]
+    fn model_pass(&self, _: &Snapshot, _: &nocturne_dream::DreamConfig, _: &str) -> Result<ModelPassParts> {
+        Err(ServiceError::Model {
+            code: crate::ErrorCode::ModelConfig,
+            message: "this build of Nocturne has no model support (cargo feature `model`)".into(),
+        })
     }
 
     /// For the sessions a dream reads: the outcome score of each (the

@@ -30,6 +30,11 @@ pub enum ServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// A language model could not be used (its configuration, or the
+    /// provider's answer); `code` is one of the `Model*` codes. Never
+    /// "invalid input": the request was fine, the provider was not.
+    #[error("{message}")]
+    Model { code: ErrorCode, message: String },
 }
 
 impl From<StoreError> for ServiceError {
@@ -57,6 +62,23 @@ pub enum ErrorCode {
     Forbidden,
     Io,
     Internal,
+    /// The model configuration is unusable (spec, `[model]` table, key, budget).
+    ModelConfig,
+    /// The provider did not answer in time.
+    ModelTimeout,
+    /// The provider rate-limited the requests past the retries.
+    ModelRateLimited,
+    /// The provider refused the request (a 4xx with its message: bad key, unknown model...).
+    ModelRefused,
+    /// The provider failed (5xx) past the retries.
+    ModelServerError,
+    /// The provider's answer could not be used (not its wire format, or JSON
+    /// that still failed its schema after the repair request).
+    ModelMalformed,
+    /// The model declined to answer.
+    ModelDeclined,
+    /// The provider could not be reached (connection refused, DNS, TLS, cut stream).
+    ModelUnreachable,
 }
 
 impl ErrorCode {
@@ -70,6 +92,14 @@ impl ErrorCode {
             ErrorCode::Forbidden => ("forbidden", 1, 403),
             ErrorCode::Io => ("io_error", 1, 500),
             ErrorCode::Internal => ("internal", 1, 500),
+            ErrorCode::ModelConfig => ("model_config", 2, 400),
+            ErrorCode::ModelTimeout => ("model_timeout", 1, 504),
+            ErrorCode::ModelRateLimited => ("model_rate_limited", 1, 503),
+            ErrorCode::ModelRefused => ("model_refused", 1, 502),
+            ErrorCode::ModelServerError => ("model_server_error", 1, 502),
+            ErrorCode::ModelMalformed => ("model_malformed", 1, 502),
+            ErrorCode::ModelDeclined => ("model_declined", 1, 502),
+            ErrorCode::ModelUnreachable => ("model_unreachable", 1, 502),
         }
     }
 }
@@ -85,6 +115,7 @@ impl ServiceError {
             ServiceError::Io { .. } => ErrorCode::Io,
             ServiceError::Store(StoreError::SchemaTooNew { .. }) => ErrorCode::Io,
             ServiceError::Store(_) => ErrorCode::Internal,
+            ServiceError::Model { code, .. } => *code,
         }
     }
 

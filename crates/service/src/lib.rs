@@ -14,6 +14,8 @@ mod sessions;
 
 mod access;
 mod dreams;
+#[cfg(feature = "model")]
+mod model;
 pub use access::{Access, AccessLevel, NewToken, Scoped};
 pub use dreams::{with_instructions, MemorySuggestion, OpSelection};
 pub use error::{ErrorCode, ServiceError};
@@ -25,6 +27,8 @@ pub use ingest::{
     DEFAULT_MEMORY_BUDGET,
 };
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
+#[cfg(feature = "model")]
+pub use model::{provider_code, DryRun, ModelDream, Progress};
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, Store};
@@ -68,6 +72,9 @@ pub struct Service {
     embedder: Arc<dyn nocturne_search::Embedder>,
     /// Search index over active memories, shared by clones of the service.
     memory_cache: Arc<std::sync::Mutex<Option<search::MemoryIndexCache>>>,
+    /// The model of model-backed dreams ([`Service::with_model`]).
+    #[cfg(feature = "model")]
+    model: Option<Arc<ModelDream>>,
 }
 
 impl Service {
@@ -83,7 +90,17 @@ impl Service {
             clock,
             embedder: Arc::new(nocturne_search::HashingEmbedder::new()),
             memory_cache: Arc::new(std::sync::Mutex::new(None)),
+            #[cfg(feature = "model")]
+            model: None,
         }
+    }
+
+    /// Uses `model` for model-backed dreams ([`Service::dream_with_model`],
+    /// schedules with `model = true`).
+    #[cfg(feature = "model")]
+    pub fn with_model(mut self, model: ModelDream) -> Self {
+        self.model = Some(Arc::new(model));
+        self
     }
 
     /// Uses `embedder` for search and context (default: the hashing embedder).

@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 /// Lock name for dreams: one at a time per store.
 pub(crate) const DREAM_LOCK: &str = "dream";
 /// How long a dream may hold the lock before others may take it over.
-const LEASE_MINUTES: i64 = 30;
+pub(crate) const LEASE_MINUTES: i64 = 30;
 /// Failed runs are retried at most this many times in all.
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -24,8 +24,9 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct Config {
     #[serde(default)]
     pub dream: DreamSection,
-    /// The model, tool servers and runtime settings of agent runs: read
-    /// and checked by the runtime (`nocturne-runtime`), kept here as written.
+    /// The model (`[model]`: agent runs and model dreams), tool servers and
+    /// runtime settings of agent runs, kept here as written (read and
+    /// checked by the runtime and the binary; see docs/providers.md).
     #[serde(default)]
     pub model: Option<toml::Table>,
     #[serde(default)]
@@ -68,6 +69,9 @@ pub struct Schedule {
     pub instructions: Option<String>,
     #[serde(default)]
     pub policy: Policy,
+    /// Add the model pass (the `[model]` table's model) to this dream.
+    #[serde(default)]
+    pub model: bool,
     /// What to dream over and how; unknown keys end up here and are refused.
     #[serde(flatten)]
     pub spec: DreamSpec,
@@ -325,7 +329,7 @@ impl Service {
             next_retry_at: None,
         };
         self.store.put_run(&run)?;
-        let result = self.scheduled_dream(s);
+        let result = self.scheduled_dream(s, &holder);
         run.finished_at = Some(self.now());
         match result {
             Ok((pid, ops, rev)) => {
@@ -352,7 +356,7 @@ impl Service {
         Ok(Some(run))
     }
 
-    fn scheduled_dream(&self, s: &Schedule) -> Result<(String, usize, Option<u64>)> {
+    fn scheduled_dream(&self, s: &Schedule, holder: &str) -> Result<(String, usize, Option<u64>)> {
         let spec = match &s.instructions {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| ServiceError::io(std::path::Path::new(p), e))?;
@@ -361,7 +365,7 @@ impl Service {
             None => s.spec.clone(),
         };
         let author = format!("schedule:{}", s.name);
-        let (p, _) = self.dream_unlocked(&spec, false, &author)?;
+        let (p, _) = self.dream_run(&spec, false, &author, s.model.then_some(holder))?;
         let ops = p.ops.len();
         let rev = if s.policy == Policy::AutoApply && ops > 0 {
             Some(self.apply_dream(&p.id, &OpSelection::default(), &author)?.rev)

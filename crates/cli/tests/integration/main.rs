@@ -5,6 +5,7 @@ mod dream;
 mod export;
 mod ingest;
 mod memory;
+mod model;
 mod outcomes;
 mod real_transcripts;
 mod runs;

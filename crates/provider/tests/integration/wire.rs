@@ -164,3 +164,23 @@ fn usage_and_cost_add_up_to_what_the_server_reported() {
         assert!((cost - (2000.0 * 3.0 + 400.0 * 15.0 + 4000.0 * 3.0) / 1e6).abs() < 1e-12);
     }
 }
+
+#[test]
+fn a_preview_is_the_exact_body_the_first_attempt_sends() {
+    use nocturne_provider::{preview, JsonSchema};
+    for (provider, stream) in each_wire_and_mode() {
+        let s = setup(provider, [Reply::json(serde_json::json!({"ok": true}))]);
+        let mut req = hello(stream);
+        req.response_schema = Some(JsonSchema {
+            name: "answer".into(),
+            schema: serde_json::json!({"type": "object", "properties": {"ok": {"type": "boolean"}},
+                                       "required": ["ok"], "additionalProperties": false}),
+        });
+        let p = preview(s.model.config(), &req).unwrap();
+        s.model.chat(&req).unwrap();
+        let sent = &s.server.requests()[0];
+        assert_eq!(p.endpoint, s.model.endpoint(), "{provider}");
+        assert_eq!(p.body, sent.body_bytes, "{provider} stream={stream}: the preview is the body sent, byte for byte");
+        assert!(!String::from_utf8_lossy(&p.body).contains(KEY), "no key in a preview");
+    }
+}
