@@ -130,12 +130,7 @@ fn sha256_hex(s: &str) -> String {
 }
 
 fn random_hex(bytes: usize) -> Result<String> {
-    use std::io::Read;
-    let mut buf = vec![0u8; bytes];
-    let mut f =
-        std::fs::File::open("/dev/urandom").map_err(|e| ServiceError::io(std::path::Path::new("/dev/urandom"), e))?;
-    f.read_exact(&mut buf).map_err(|e| ServiceError::io(std::path::Path::new("/dev/urandom"), e))?;
-    Ok(hex::encode(buf))
+    Ok(hex::encode(crate::ids::random_bytes(bytes)?))
 }
 
 impl Service {
@@ -440,7 +435,7 @@ impl Scoped<'_> {
     fn proposal_visible(&self, p: &Proposal) -> bool {
         match &self.access.team {
             None => true,
-            Some(t) => p.stats.get("filter.team").and_then(|v| v.as_str()) == Some(t.as_str()),
+            Some(t) => p.team.as_deref() == Some(t.as_str()),
         }
     }
 
@@ -474,13 +469,47 @@ impl Scoped<'_> {
         if s.by.is_empty() {
             s.by = self.access.author();
         }
-        let mut p = self.svc.propose_memory(&s)?;
+        // Visible to the team that suggested it.
+        self.svc.propose_memory_for(&s, self.access.team.as_deref())
+    }
+
+    /// Enqueues a dream for a worker (`nocturne worker`, or the one in
+    /// `serve`); a team token's dream reads only its team's sessions.
+    pub fn submit_dream(&self, spec: &DreamSpec, apply: bool) -> Result<crate::Job> {
+        self.need(AccessLevel::Write)?;
+        let mut spec = spec.clone();
         if let Some(t) = &self.access.team {
-            // Visible to the team that suggested it.
-            p.stats.insert("filter.team".into(), serde_json::json!(t));
-            self.svc.store().put_proposal(&p)?;
+            spec.team = Some(t.clone());
         }
-        Ok(p)
+        if apply && self.access.team.is_some() {
+            return Err(forbidden("a team token proposes dreams; apply them op by op after review"));
+        }
+        let job = crate::DreamJob { spec, apply, author: self.access.author() };
+        self.svc.submit_dream(&job, self.access.team.as_deref())
+    }
+
+    fn job_visible(&self, j: &crate::Job) -> bool {
+        self.access.team.is_none() || j.job.team == self.access.team
+    }
+
+    /// Jobs, newest first (a team token sees its team's).
+    pub fn jobs(&self, filter: &crate::JobFilter) -> Result<Vec<crate::Job>> {
+        self.need(AccessLevel::Read)?;
+        let mut f = filter.clone();
+        if let Some(t) = &self.access.team {
+            f.team = Some(t.clone());
+        }
+        Ok(self.svc.jobs(&f)?.into_iter().filter(|j| self.job_visible(j)).collect())
+    }
+
+    pub fn job(&self, id: &str) -> Result<crate::Job> {
+        self.need(AccessLevel::Read)?;
+        let j = self.svc.job(id)?;
+        if self.job_visible(&j) {
+            Ok(j)
+        } else {
+            Err(ServiceError::NotFound { what: "job", id: id.to_string() })
+        }
     }
 
     pub fn dreams(&self) -> Result<Vec<Proposal>> {

@@ -6,7 +6,7 @@ use nocturne_core::outcome::effective;
 use nocturne_core::proposal::plan_ops;
 use nocturne_core::{Memory, Proposal, ProposalStatus, Revision};
 use nocturne_dream::{DreamSpec, SessionData, SessionOutcome, Snapshot};
-use nocturne_store::{Commit, SessionFilter};
+use nocturne_store::{AppliedProposal, Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Reads an instructions file's text (`source` names it in errors) and puts
@@ -54,22 +54,15 @@ impl Service {
     /// Sessions are only read; the proposal is the only thing written
     /// unless `apply` is set.
     pub fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
-        // One dream per store at a time, scheduled or not.
-        let now = self.now();
-        let holder = format!("manual-{now}-{}", std::process::id());
-        let lease = time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339)
-            .map(|t| t + time::Duration::minutes(30))
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| now.clone());
-        if !self.store.try_lock(crate::schedule::DREAM_LOCK, &holder, &now, &lease)? {
+        // One dream per store at a time, scheduled or not. The lease is
+        // this request's alone, renewed while the dream runs, and taken
+        // over at once when its process is gone.
+        let Some(_lock) = self.acquire_lock(crate::schedule::DREAM_LOCK, crate::lease::LOCK_LEASE)? else {
             return Err(ServiceError::Conflict(
                 "another dream is running on this store; try again when it ends".into(),
             ));
-        }
-        let result = self.dream_unlocked(spec, apply, author);
-        self.store.unlock(crate::schedule::DREAM_LOCK, &holder)?;
-        result
+        };
+        self.dream_unlocked(spec, apply, author)
     }
 
     /// [`Service::dream`] for a caller that already holds the dream lock.
@@ -79,6 +72,18 @@ impl Service {
         apply: bool,
         author: &str,
     ) -> Result<(Proposal, Option<Revision>)> {
+        let id = crate::ids::new_id("d")?;
+        let proposal = self.dream_as(spec, &id, spec.team.as_deref())?;
+        if apply && !proposal.ops.is_empty() {
+            let rev = self.apply_dream(&id, &OpSelection::default(), author)?;
+            let p = self.dream_proposal(&id)?;
+            return Ok((p, Some(rev)));
+        }
+        Ok((proposal, None))
+    }
+
+    /// Runs a dream and stores its proposal under `id`, for `team`.
+    pub(crate) fn dream_as(&self, spec: &DreamSpec, id: &str, team: Option<&str>) -> Result<Proposal> {
         let started = std::time::Instant::now();
         spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let config = spec.config(&self.now());
@@ -86,11 +91,10 @@ impl Service {
         filter.limit = Some(spec.sessions.unwrap_or(100));
         let base_revision = self.store.head()?;
         let sessions = self.store.sessions(&filter)?;
-        let mut data = Vec::with_capacity(sessions.len());
-        for s in sessions {
-            let events = self.store.events(&s.id)?;
-            data.push(SessionData { session: s, events });
-        }
+        let ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
+        let events = self.store.events_of(&ids)?;
+        let data: Vec<SessionData> =
+            sessions.into_iter().zip(events).map(|(session, events)| SessionData { session, events }).collect();
         // A dream over one team's sessions sees only that team's and the
         // org's memories (the rule of `access`): its proposal must not
         // reveal another team's. Retired memories come too, so the dream
@@ -114,9 +118,9 @@ impl Service {
             memory_vectors,
             embedder: Some(embedder),
         };
-        let id = self.new_dream_id(&config.now)?;
         let mut proposal =
-            nocturne_dream::dream(&snapshot, &config, &id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            nocturne_dream::dream(&snapshot, &config, id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        proposal.team = team.map(str::to_string);
         proposal.stats.insert("elapsed_ms".into(), serde_json::json!(started.elapsed().as_millis() as u64));
         for (k, v) in [
             ("filter.team", &filter.team),
@@ -129,13 +133,8 @@ impl Service {
                 proposal.stats.insert(k.into(), serde_json::json!(v));
             }
         }
-        self.store.put_proposal(&proposal)?;
-        if apply && !proposal.ops.is_empty() {
-            let rev = self.apply_dream(&id, &OpSelection::default(), author)?;
-            let p = self.dream_proposal(&id)?;
-            return Ok((p, Some(rev)));
-        }
-        Ok((proposal, None))
+        self.store.insert_proposal(&proposal)?;
+        Ok(proposal)
     }
 
     /// For the sessions a dream reads: the outcome score of each (the
@@ -158,9 +157,20 @@ impl Service {
         let Some(primary) = tax.primary().cloned() else {
             return Ok((outcomes, usages, usage_at));
         };
-        for d in data {
-            let id = &d.session.id;
-            let all = self.store.outcomes(Some(id))?;
+        let ids: Vec<String> = data.iter().map(|d| d.session.id.clone()).collect();
+        let mut by_session: BTreeMap<&str, Vec<nocturne_core::outcome::Outcome>> = BTreeMap::new();
+        let all_outcomes = self.store.outcomes_of(&ids)?;
+        for o in &all_outcomes {
+            by_session.entry(o.session.as_str()).or_default().push(o.clone());
+        }
+        let mut used_by: BTreeMap<String, Vec<nocturne_store::Usage>> = BTreeMap::new();
+        for u in self.store.usages_of(&ids)? {
+            if let Some(s) = u.session.clone() {
+                used_by.entry(s).or_default().push(u);
+            }
+        }
+        for id in &ids {
+            let all = by_session.remove(id.as_str()).unwrap_or_default();
             let eff: Vec<&nocturne_core::outcome::Outcome> =
                 effective(&all).into_iter().filter(|o| o.dimension == primary.name).collect();
             let session_level = eff.iter().find(|o| o.task.is_none());
@@ -174,7 +184,7 @@ impl Service {
                 outcomes.insert(id.clone(), SessionOutcome { score, label });
             }
             let mut used: BTreeSet<String> = BTreeSet::new();
-            for u in self.store.usages(Some(id))? {
+            for u in used_by.remove(id.as_str()).unwrap_or_default() {
                 for m in u.memories {
                     let at = usage_at.entry(id.clone()).or_default().entry(m.clone()).or_default();
                     if u.at > *at {
@@ -190,21 +200,14 @@ impl Service {
         Ok((outcomes, usages, usage_at))
     }
 
-    fn new_dream_id(&self, now: &str) -> Result<String> {
-        let stamp: String = now.chars().filter(char::is_ascii_digit).take(12).collect();
-        let base = format!("d-{stamp}");
-        let mut id = base.clone();
-        let mut n = 1;
-        while self.store.proposal(&id)?.is_some() {
-            n += 1;
-            id = format!("{base}-{n}");
-        }
-        Ok(id)
-    }
-
     /// Stores a suggested memory as a pending one-op proposal. Secrets are
     /// redacted; the memory store is not touched.
     pub fn propose_memory(&self, s: &MemorySuggestion) -> Result<Proposal> {
+        self.propose_memory_for(s, None)
+    }
+
+    /// [`Service::propose_memory`] on behalf of a team (seen by that team only).
+    pub(crate) fn propose_memory_for(&self, s: &MemorySuggestion, team: Option<&str>) -> Result<Proposal> {
         use nocturne_core::secrets::redact;
         let kind = nocturne_core::MemoryKind::new(&s.kind).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let scope = match &s.scope {
@@ -234,7 +237,7 @@ impl Service {
             None => Vec::new(),
         };
         let now = self.now();
-        let id = self.new_dream_id(&now)?.replacen("d-", "p-", 1);
+        let id = crate::ids::new_id("p")?;
         let by = redact(&s.by);
         let rationale = match &s.rationale {
             Some(r) => format!("suggested by {by}: {}", redact(r)),
@@ -269,8 +272,9 @@ impl Service {
             applied_revision: None,
             applied_ops: Vec::new(),
             notes: None,
+            team: team.map(str::to_string),
         };
-        self.store.put_proposal(&p)?;
+        self.store.insert_proposal(&p)?;
         Ok(p)
     }
 
@@ -358,6 +362,8 @@ impl Service {
         } else {
             format!("apply dream {id} (ops {}), by {applied_by}", ops.join(","))
         };
+        // The proposal is marked applied, with the ops applied, in the
+        // revision's own transaction.
         let applied: Vec<u32> = chosen.iter().map(|o| o.n).collect();
         let rev = self.store.commit(Commit {
             expect_rev: Some(head),
@@ -365,13 +371,8 @@ impl Service {
             reason,
             created_at: now,
             changes,
-            applies_proposal: Some(id.to_string()),
+            applies_proposal: Some(AppliedProposal { id: id.to_string(), ops: applied }),
         })?;
-        // Which ops were applied (the revision's reason says it too).
-        if let Some(mut p) = self.store.proposal(id)? {
-            p.applied_ops = applied;
-            self.store.put_proposal(&p)?;
-        }
         Ok(rev)
     }
 }

@@ -4,7 +4,10 @@
 
 mod error;
 mod export;
+pub mod ids;
 mod ingest;
+mod jobs;
+mod lease;
 mod memory;
 mod outcomes;
 mod schedule;
@@ -29,10 +32,10 @@ pub use nocturne_ingest::Format;
 pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
 pub use schedule::{Config, Cron, Planned, Policy, Schedule, MAX_ATTEMPTS};
+pub use jobs::{runs_of, DreamJob, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_SCHEDULE};
+pub use nocturne_store::{Job, JobFilter, JobState};
 pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
 pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
-
-use nocturne_store_sqlite::SqliteStore;
 
 pub use ingest::{classify_path, PathKind};
 
@@ -69,12 +72,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the embedded SQLite store at `path`, creating it on first use.
-    pub fn open(path: &Path) -> Result<Self> {
-        let store = SqliteStore::open(path)?;
-        Ok(Self::with_store(Arc::new(store), system_clock()))
-    }
-
+    /// The service over `store` (opened by the caller: see the
+    /// `nocturne-stores` factory), reading the time from `clock`.
     pub fn with_store(store: Arc<dyn Store>, clock: Clock) -> Self {
         Service {
             store,
