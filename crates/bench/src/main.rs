@@ -193,7 +193,10 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
         let store_dir = data.join(format!("ingest-store-{i}"));
         let _ = std::fs::remove_dir_all(&store_dir);
         std::fs::create_dir_all(&store_dir)?;
-        let svc = Service::open(&store_dir.join("store.db"))?;
+        let svc = Service::with_store(
+            nocturne_stores::open_path(&store_dir.join("store.db"))?,
+            nocturne_service::system_clock(),
+        );
         let t = Instant::now();
         let rep = svc.ingest(&files, &IngestOptions::default(), &|_, _| {})?;
         times.push(t.elapsed());
@@ -348,7 +351,10 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
             let store_dir = data.join(format!("dream-{n}-{m}"));
             let _ = std::fs::remove_dir_all(&store_dir);
             std::fs::create_dir_all(&store_dir)?;
-            let svc = Service::open(&store_dir.join("store.db"))?;
+            let svc = Service::with_store(
+                nocturne_stores::open_path(&store_dir.join("store.db"))?,
+                nocturne_service::system_clock(),
+            );
             let corpus = nocturne_corpus::bench_corpus(11, n, 200);
             let recs: Vec<nocturne_store::SessionRecord> = corpus
                 .sessions
@@ -403,7 +409,10 @@ fn search_bench(data: &Path, quick: bool) -> Result<String> {
         let store_dir = data.join(format!("search-{m}"));
         let _ = std::fs::remove_dir_all(&store_dir);
         std::fs::create_dir_all(&store_dir)?;
-        let svc = Service::open(&store_dir.join("store.db"))?;
+        let svc = Service::with_store(
+            nocturne_stores::open_path(&store_dir.join("store.db"))?,
+            nocturne_service::system_clock(),
+        );
         seed_memories(&svc, m)?;
         let t = Instant::now();
         svc.memory_search("warm up", 10, None, None)?;

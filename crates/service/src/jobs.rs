@@ -52,12 +52,15 @@ struct ScheduleJob {
 pub struct Worker {
     pub id: String,
     pub lease: Duration,
+    /// How long to hold each claimed job before running it, renewing its
+    /// lease (zero; tests use it to kill a worker in the middle of a job).
+    pub hold: Duration,
 }
 
 impl Worker {
     /// A worker of this process (`HOST:PID:START:w-ID`).
     pub fn new(lease: Duration) -> Result<Worker> {
-        Ok(Worker { id: Process::current().holder("w")?, lease })
+        Ok(Worker { id: Process::current().holder("w")?, lease, hold: Duration::ZERO })
     }
 }
 
@@ -115,7 +118,8 @@ impl Service {
             let Some(d) = crate::schedule::due_now(s, last, count, &now) else {
                 continue;
             };
-            let payload = ScheduleJob { schedule: s.clone(), trigger: d.trigger, attempt: d.attempt, sessions_seen: count };
+            let payload =
+                ScheduleJob { schedule: s.clone(), trigger: d.trigger, attempt: d.attempt, sessions_seen: count };
             let (j, new) = self.store.enqueue_job(&NewJob {
                 id: new_id("job")?,
                 kind: KIND_SCHEDULE.into(),
@@ -142,7 +146,9 @@ impl Service {
         let mut n = 0;
         for j in self.store.jobs(&JobFilter { state: Some(JobState::Running), ..Default::default() })? {
             if let Some(w) = &j.worker {
-                if holder_is_gone(w) && self.store.release_job(&j.job.id, &Claim { worker: w.clone(), attempt: j.attempts }, &now)? {
+                if holder_is_gone(w)
+                    && self.store.release_job(&j.job.id, &Claim { worker: w.clone(), attempt: j.attempts }, &now)?
+                {
                     n += 1;
                 }
             }
@@ -160,7 +166,12 @@ impl Service {
         };
         let claim = Claim { worker: worker.id.clone(), attempt: job.attempts };
         let id = job.job.id.clone();
-        let (end, lost) = self.while_leased(&id, &claim, worker.lease, || self.run_job(&job));
+        let (end, lost) = self.while_leased(&id, &claim, worker.lease, || {
+            if !worker.hold.is_zero() {
+                std::thread::sleep(worker.hold);
+            }
+            self.run_job(&job)
+        });
         let end = match end {
             Ok(e) => e,
             Err(e) => JobEnd::Failed(e.to_string()),

@@ -112,7 +112,13 @@ impl Service {
 
     /// Renews a job's lease every third of `lease` while `work` runs.
     /// Returns what `work` returned and whether the claim was lost meanwhile.
-    pub(crate) fn while_leased<T>(&self, job: &str, claim: &Claim, lease: Duration, work: impl FnOnce() -> T) -> (T, bool) {
+    pub(crate) fn while_leased<T>(
+        &self,
+        job: &str,
+        claim: &Claim,
+        lease: Duration,
+        work: impl FnOnce() -> T,
+    ) -> (T, bool) {
         let (store, clock, id, c) = (self.store.clone(), self.clock.clone(), job.to_string(), claim.clone());
         let mut renewer = Renewer::start(lease / 3, move || {
             let now = clock();

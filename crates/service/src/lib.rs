@@ -26,14 +26,14 @@ pub use ingest::{
     FileEntry, FileStatus, IngestOptions, IngestReport, IngestTotals, Refusal, SessionEntry, SessionResult,
     DEFAULT_MEMORY_BUDGET,
 };
+pub use jobs::{runs_of, DreamJob, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_SCHEDULE};
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
+pub use nocturne_store::{Job, JobFilter, JobState};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
 pub use schedule::{Config, Cron, Planned, Policy, Schedule, MAX_ATTEMPTS};
-pub use jobs::{runs_of, DreamJob, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_SCHEDULE};
-pub use nocturne_store::{Job, JobFilter, JobState};
 pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
 pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
 

@@ -378,7 +378,11 @@ fn due(s: &Schedule, last: Option<&DreamRun>, sessions: u64, now: OffsetDateTime
     if let (Some(n), true) = (s.after_sessions, true) {
         let since = sessions.saturating_sub(last.map_or(0, |r| r.sessions_seen));
         if since >= n {
-            return Some(Due { trigger: format!("{since} new sessions"), attempt: 1, slot: format!("sessions:{after}") });
+            return Some(Due {
+                trigger: format!("{since} new sessions"),
+                attempt: 1,
+                slot: format!("sessions:{after}"),
+            });
         }
     }
     if let Some(c) = s.cron.as_deref().and_then(|c| Cron::parse(c).ok()) {

@@ -222,9 +222,10 @@ fn a_stored_proposal_quoting_a_secret_is_applied_redacted() {
         })
         .unwrap();
     let mut old = p.clone();
+    old.id = "p-planted".into();
     old.ops[0].text = format!("Deploys use aws_secret_access_key = {AWS_SECRET}.");
-    svc.store().put_proposal(&old).unwrap();
-    svc.apply_dream(&p.id, &OpSelection::default(), "user:test").unwrap();
+    svc.store().insert_proposal(&old).unwrap();
+    svc.apply_dream(&old.id, &OpSelection::default(), "user:test").unwrap();
     let mems = serde_json::to_string(&svc.memories(&MemoryFilter::default()).unwrap()).unwrap();
     assert!(!mems.contains("wJalrXUtnFEMI") && mems.contains("aws_secret_access_key = [REDACTED]"), "{mems}");
 }

@@ -21,7 +21,7 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    AppliedProposal, Appended, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState, Lease, NewJob,
+    Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState, Lease, NewJob,
     Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord, Usage,
 };
 use postgres::error::SqlState;
@@ -282,7 +282,8 @@ fn insert_events(tx: &mut Transaction<'_>, sid: i64, first: u32, events: &[NewEv
     Ok(())
 }
 
-const INSERT_SESSION: &str = "INSERT INTO sessions (id, format, source, \"user\", agent, team, title, parent, subagent, \
+const INSERT_SESSION: &str =
+    "INSERT INTO sessions (id, format, source, \"user\", agent, team, title, parent, subagent, \
      counterpart, event_count, head_hash, started, started_at, ended_at, ingested_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (id) DO NOTHING RETURNING rowid";
@@ -1035,8 +1036,7 @@ impl Store for PgStore {
                             blob.len()
                         ))));
                     }
-                    let vector =
-                        blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                    let vector = blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
                     Ok(StoredVector { id, embedder: r.try_get(1)?, dim: dim as u32, digest: r.try_get(3)?, vector })
                 })
                 .collect()
@@ -1292,17 +1292,23 @@ impl Store for PgStore {
             let attempt = claim.attempt as i32;
             let n = match end {
                 JobEnd::Done(v) => tx.execute(
-                    &format!("UPDATE jobs SET state = 'done', finished_at = $4, lease_until = NULL, result = $5 {fence}"),
+                    &format!(
+                        "UPDATE jobs SET state = 'done', finished_at = $4, lease_until = NULL, result = $5 {fence}"
+                    ),
                     &[&id, &claim.worker, &attempt, &now_t, &to_json(v)?],
                 )?,
                 JobEnd::Failed(e) => tx.execute(
-                    &format!("UPDATE jobs SET state = 'failed', finished_at = $4, lease_until = NULL, error = $5 {fence}"),
+                    &format!(
+                        "UPDATE jobs SET state = 'failed', finished_at = $4, lease_until = NULL, error = $5 {fence}"
+                    ),
                     &[&id, &claim.worker, &attempt, &now_t, e],
                 )?,
                 JobEnd::Retry { run_after, why } => {
                     let after = need_instant(run_after, "job start time")?;
                     tx.execute(
-                        &format!("UPDATE jobs SET state = 'queued', run_after = $4, lease_until = NULL, error = $5 {fence}"),
+                        &format!(
+                            "UPDATE jobs SET state = 'queued', run_after = $4, lease_until = NULL, error = $5 {fence}"
+                        ),
                         &[&id, &claim.worker, &attempt, &after, why],
                     )?
                 }
@@ -1380,10 +1386,13 @@ impl Store for PgStore {
 
     fn proposals(&self) -> Result<Vec<Proposal>> {
         self.read(|c| {
-            c.query(&format!("SELECT {PROPOSAL_COLS} FROM proposals ORDER BY created_at DESC NULLS LAST, id DESC"), &[])?
-                .iter()
-                .map(proposal_row)
-                .collect()
+            c.query(
+                &format!("SELECT {PROPOSAL_COLS} FROM proposals ORDER BY created_at DESC NULLS LAST, id DESC"),
+                &[],
+            )?
+            .iter()
+            .map(proposal_row)
+            .collect()
         })
     }
 

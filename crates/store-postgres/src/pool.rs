@@ -66,6 +66,8 @@ impl Pool {
     }
 
     fn give(&self, c: Client) {
+        // Dropping a client blocks on its connection: never on an async
+        // thread (see `Drop for Pool`); callers lend from blocking threads.
         if let Ok(mut st) = self.state.lock() {
             if c.is_closed() {
                 st.open = st.open.saturating_sub(1);
@@ -74,5 +76,23 @@ impl Pool {
             }
         }
         self.freed.notify_one();
+    }
+}
+
+impl Drop for Pool {
+    /// The `postgres` client closes its connection by blocking on it, which
+    /// an async runtime's thread must not do: the idle connections are
+    /// closed on a thread of their own.
+    fn drop(&mut self) {
+        let idle = match self.state.get_mut() {
+            Ok(st) => std::mem::take(&mut st.idle),
+            Err(p) => std::mem::take(&mut p.into_inner().idle),
+        };
+        if idle.is_empty() {
+            return;
+        }
+        if let Ok(t) = std::thread::Builder::new().name("nocturne-pg-close".into()).spawn(move || drop(idle)) {
+            let _ = t.join();
+        }
     }
 }

@@ -11,7 +11,7 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    AppliedProposal, Appended, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState, Lease, NewJob,
+    Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState, Lease, NewJob,
     Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -399,12 +399,9 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let mut sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
-        for (col, op, v) in [
-            ("user", "=", &f.user),
-            ("agent", "=", &f.agent),
-            ("team", "=", &f.team),
-            ("parent", "=", &f.parent),
-        ] {
+        for (col, op, v) in
+            [("user", "=", &f.user), ("agent", "=", &f.agent), ("team", "=", &f.team), ("parent", "=", &f.parent)]
+        {
             if let Some(v) = v {
                 args.push(v.clone());
                 sql.push_str(&format!(" AND {col} {op} ?{}", args.len()));
@@ -414,9 +411,7 @@ impl Store for SqliteStore {
             if let Some(v) = v {
                 args.push(v.clone());
                 let n = args.len();
-                sql.push_str(&format!(
-                    " AND started_key {op} COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', ?{n}), ?{n})"
-                ));
+                sql.push_str(&format!(" AND started_key {op} COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', ?{n}), ?{n})"));
             }
         }
         sql.push_str(" ORDER BY started_key DESC, id DESC");
@@ -972,15 +967,21 @@ impl Store for SqliteStore {
             let fence = "WHERE id = ?1 AND state = 'running' AND worker = ?2 AND attempts = ?3";
             let n = match end {
                 JobEnd::Done(v) => tx.execute(
-                    &format!("UPDATE jobs SET state = 'done', finished_at = ?4, lease_until = NULL, result = ?5 {fence}"),
+                    &format!(
+                        "UPDATE jobs SET state = 'done', finished_at = ?4, lease_until = NULL, result = ?5 {fence}"
+                    ),
                     params![id, claim.worker, claim.attempt, now, to_json(v)?],
                 ),
                 JobEnd::Failed(e) => tx.execute(
-                    &format!("UPDATE jobs SET state = 'failed', finished_at = ?4, lease_until = NULL, error = ?5 {fence}"),
+                    &format!(
+                        "UPDATE jobs SET state = 'failed', finished_at = ?4, lease_until = NULL, error = ?5 {fence}"
+                    ),
                     params![id, claim.worker, claim.attempt, now, e],
                 ),
                 JobEnd::Retry { run_after, why } => tx.execute(
-                    &format!("UPDATE jobs SET state = 'queued', run_after = ?4, lease_until = NULL, error = ?5 {fence}"),
+                    &format!(
+                        "UPDATE jobs SET state = 'queued', run_after = ?4, lease_until = NULL, error = ?5 {fence}"
+                    ),
                     params![id, claim.worker, claim.attempt, run_after, why],
                 ),
             }
@@ -1011,7 +1012,8 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let mut sql = format!("SELECT {JOB_COLS} FROM jobs WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
-        for (col, v) in [("state", f.state.map(|s| s.as_str().to_string())), ("kind", f.kind.clone()), ("team", f.team.clone())]
+        for (col, v) in
+            [("state", f.state.map(|s| s.as_str().to_string())), ("kind", f.kind.clone()), ("team", f.team.clone())]
         {
             if let Some(v) = v {
                 args.push(v);
@@ -1064,11 +1066,8 @@ impl Store for SqliteStore {
                  COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', created_at), created_at) DESC, id DESC"
             ))
             .map_err(backend)?;
-        let rows = st
-            .query_map([], proposal_cols)
-            .map_err(backend)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(backend)?;
+        let rows =
+            st.query_map([], proposal_cols).map_err(backend)?.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
         rows.into_iter().map(proposal_of).collect()
     }
 
@@ -1092,7 +1091,8 @@ fn proposal_cols(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
 /// A proposal from its body and the columns that hold its state.
 fn proposal_of((body, status, team, applied, ops): ProposalRow) -> Result<Proposal> {
     let mut p: Proposal = serde_json::from_str(&body).map_err(corrupt)?;
-    p.status = ProposalStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("proposal {}: status {status:?}", p.id)))?;
+    p.status = ProposalStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("proposal {}: status {status:?}", p.id)))?;
     p.team = team;
     p.applied_revision = applied.map(|r| r as u64);
     p.applied_ops = serde_json::from_str(&ops).map_err(corrupt)?;

@@ -4,7 +4,7 @@
 //! the rule that was broken.
 
 use crate::{
-    AppliedProposal, Appended, Claim, Commit, JobEnd, JobFilter, JobState, NewJob, SessionFilter, SessionRecord, Store,
+    Appended, AppliedProposal, Claim, Commit, JobEnd, JobFilter, JobState, NewJob, SessionFilter, SessionRecord, Store,
     StoreError,
 };
 use nocturne_core::{
@@ -379,8 +379,9 @@ fn applies(id: &str, ops: &[u32]) -> Option<AppliedProposal> {
 
 fn commit_marks_proposal_applied<S: Store>(s: &S) -> Result<(), String> {
     s.insert_proposal(&proposal("d1", "2026-01-01T00:00:00Z")).map_err(err)?;
-    let rev =
-        s.commit(Commit { applies_proposal: applies("d1", &[1]), ..commit_of(vec![create(&mem("a"))]) }).map_err(err)?;
+    let rev = s
+        .commit(Commit { applies_proposal: applies("d1", &[1]), ..commit_of(vec![create(&mem("a"))]) })
+        .map_err(err)?;
     let p = s.proposal("d1").map_err(err)?.ok_or("missing")?;
     ensure(p.status == ProposalStatus::Applied, "applied")?;
     ensure(p.applied_revision == Some(rev.rev), "applied revision recorded")?;
@@ -393,7 +394,8 @@ fn inserts_never_replace<S: Store>(s: &S) -> Result<(), String> {
     s.insert_proposal(&p).map_err(err)?;
     s.commit(Commit { applies_proposal: applies("d1", &[]), ..commit_of(vec![create(&mem("a"))]) }).map_err(err)?;
     let applied = s.proposal("d1").map_err(err)?;
-    let other = Proposal { team: Some("ops".into()), sessions: vec!["s9".into()], ..proposal("d1", "2026-01-02T00:00:00Z") };
+    let other =
+        Proposal { team: Some("ops".into()), sessions: vec!["s9".into()], ..proposal("d1", "2026-01-02T00:00:00Z") };
     ensure(
         matches!(s.insert_proposal(&other), Err(StoreError::Exists { .. })),
         "a proposal id that is stored is refused, not replaced",
@@ -410,7 +412,10 @@ fn inserts_never_replace<S: Store>(s: &S) -> Result<(), String> {
     let t = token("t1", "abc");
     s.put_token(&t).map_err(err)?;
     ensure(matches!(s.put_token(&token("t1", "def")), Err(StoreError::Exists { .. })), "a token id is refused twice")?;
-    ensure(matches!(s.put_token(&token("t2", "abc")), Err(StoreError::Exists { .. })), "a token hash is refused twice")?;
+    ensure(
+        matches!(s.put_token(&token("t2", "abc")), Err(StoreError::Exists { .. })),
+        "a token hash is refused twice",
+    )?;
     ensure(s.tokens().map_err(err)? == vec![t], "the first token is kept")?;
     let j = job("j1", "dream", None, "2026-01-01T00:00:00Z");
     s.enqueue_job(&j).map_err(err)?;
@@ -446,12 +451,8 @@ fn a_proposal_keeps_its_team_and_applied_ops<S: Store>(s: &S) -> Result<(), Stri
         .commit(Commit { applies_proposal: applies("d1", &[2, 5]), ..commit_of(vec![create(&mem("a"))]) })
         .map_err(err)?;
     let got = s.proposal("d1").map_err(err)?.ok_or("missing")?;
-    let want = Proposal {
-        status: ProposalStatus::Applied,
-        applied_revision: Some(rev.rev),
-        applied_ops: vec![2, 5],
-        ..p
-    };
+    let want =
+        Proposal { status: ProposalStatus::Applied, applied_revision: Some(rev.rev), applied_ops: vec![2, 5], ..p };
     ensure(got == want, "status, revision and ops applied are read back, the rest unchanged")?;
     ensure(s.proposals().map_err(err)? == vec![want], "listed the same")
 }
@@ -495,8 +496,12 @@ fn times_compare_as_instants<S: Store>(s: &S) -> Result<(), String> {
     // A lease until 01:00+02:00 (23:00Z the day before) has ended at 00:00Z.
     ensure(s.try_lock("l", "a", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00+02:00").map_err(err)?, "taken")?;
     ensure(s.try_lock("l", "b", "2026-01-01T00:00:00Z", "2026-01-01T00:10:00Z").map_err(err)?, "the lease had ended")?;
-    ensure(!s.try_lock("l", "c", "2026-01-01T01:05:00+02:00", "2026-01-01T01:10:00Z").map_err(err)?, "23:05Z the day before is within the lease")?;
-    let late = NewJob { run_after: "2026-01-01T12:00:00+02:00".into(), ..job("j1", "dream", None, "2026-01-01T00:00:00Z") };
+    ensure(
+        !s.try_lock("l", "c", "2026-01-01T01:05:00+02:00", "2026-01-01T01:10:00Z").map_err(err)?,
+        "23:05Z the day before is within the lease",
+    )?;
+    let late =
+        NewJob { run_after: "2026-01-01T12:00:00+02:00".into(), ..job("j1", "dream", None, "2026-01-01T00:00:00Z") };
     s.enqueue_job(&late).map_err(err)?;
     ensure(
         s.claim_job(&[], "w", "2026-01-01T09:59:00Z", "2026-01-01T10:10:00Z").map_err(err)?.is_none(),
@@ -538,7 +543,10 @@ fn jobs_are_claimed_once_and_leased<S: Store>(s: &S) -> Result<(), String> {
     ensure(a.job.id == "j1" && a.state == JobState::Running, "the oldest first, now running")?;
     ensure(a.attempts == 1 && a.worker.as_deref() == Some("w1"), "claimed by w1, first attempt")?;
     ensure(a.started_at.as_deref() == Some(t0), "start time recorded")?;
-    let b = s.claim_job(&["schedule"], "w2", "2026-01-01T00:00:05Z", "2026-01-01T01:00:00Z").map_err(err)?.ok_or("the second job")?;
+    let b = s
+        .claim_job(&["schedule"], "w2", "2026-01-01T00:00:05Z", "2026-01-01T01:00:00Z")
+        .map_err(err)?
+        .ok_or("the second job")?;
     ensure(b.job.id == "j2", "another worker gets the other job")?;
     ensure(
         s.claim_job(&[], "w3", "2026-01-01T00:00:05Z", "2026-01-01T00:01:00Z").map_err(err)?.is_none(),
@@ -564,7 +572,9 @@ fn jobs_are_claimed_once_and_leased<S: Store>(s: &S) -> Result<(), String> {
     ensure(done.state == JobState::Done && done.result == Some(serde_json::json!({"proposal": "d-1"})), "done")?;
     ensure(done.finished_at.as_deref() == Some("2026-01-01T00:03:00Z"), "finish time")?;
     ensure(
-        s.claim_job(&[], "w4", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z").map_err(err)?.is_some_and(|j| j.job.id == "j2"),
+        s.claim_job(&[], "w4", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z")
+            .map_err(err)?
+            .is_some_and(|j| j.job.id == "j2"),
         "only the unfinished job is taken over later",
     )?;
     let c4 = Claim { worker: "w4".into(), attempt: 2 };

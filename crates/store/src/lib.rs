@@ -281,7 +281,10 @@ pub enum JobEnd {
     Failed(String),
     /// Back to the queue, to be claimed again after `run_after` (the work
     /// could not start: e.g. the dream lock was held).
-    Retry { run_after: String, why: String },
+    Retry {
+        run_after: String,
+        why: String,
+    },
 }
 
 /// Who holds a named lock.
