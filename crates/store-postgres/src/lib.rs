@@ -1082,6 +1082,29 @@ impl Store for PgStore {
         self.read(|c| read_log(c, "usage", ids.as_deref(), |u: &mut Usage, id| u.id = id))
     }
 
+    fn restore_usages(&self, usages: &[Usage]) -> Result<()> {
+        self.write(|tx| {
+            tx.batch_execute("LOCK TABLE usage IN EXCLUSIVE MODE")?;
+            let n: i64 = tx.query_one("SELECT COUNT(*) FROM usage", &[])?.get(0);
+            if n != 0 {
+                return Err(Fail::Store(StoreError::NotEmpty("the store already has usage events".into())));
+            }
+            for u in usages {
+                tx.execute(
+                    "INSERT INTO usage (id, session, at, body) VALUES ($1, $2, $3, $4)",
+                    &[&(u.id as i64), &u.session, &instant(&u.at), &to_json(u)?],
+                )
+                .map_err(exists("usage event", &u.id.to_string()))?;
+            }
+            tx.execute(
+                "SELECT setval(pg_get_serial_sequence('usage', 'id'), GREATEST((SELECT MAX(id) FROM usage), 1), \
+                 (SELECT COUNT(*) > 0 FROM usage))",
+                &[],
+            )?;
+            Ok(())
+        })
+    }
+
     fn usages_of(&self, sessions: &[String]) -> Result<Vec<Usage>> {
         self.read(|c| read_log(c, "usage", Some(sessions), |u: &mut Usage, id| u.id = id))
     }

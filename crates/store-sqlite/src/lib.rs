@@ -738,6 +738,20 @@ impl Store for SqliteStore {
         read_log(&*self.conn()?, "usage", session, |u: &mut Usage, id| u.id = id)
     }
 
+    fn restore_usages(&self, usages: &[Usage]) -> Result<()> {
+        self.write(|tx| {
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0)).map_err(backend)?;
+            if n != 0 {
+                return Err(StoreError::NotEmpty("the store already has usage events".into()));
+            }
+            let mut st = tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
+            for u in usages {
+                st.execute(params![u.id as i64, u.session, to_json(u)?]).map_err(insert_err("usage event", "?"))?;
+            }
+            Ok(())
+        })
+    }
+
     fn put_token(&self, t: &TokenRecord) -> Result<()> {
         self.write(|tx| {
             tx.execute(

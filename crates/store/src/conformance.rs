@@ -36,6 +36,7 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("taxonomy_versions_follow_each_other", taxonomy_versions_follow_each_other),
         ("vectors_are_cached_and_replaced", vectors_are_cached_and_replaced),
         ("usage_events_are_appended", usage_events_are_appended),
+        ("usage_events_are_restored_verbatim", usage_events_are_restored_verbatim),
         ("tokens_are_found_by_hash_and_revoked", tokens_are_found_by_hash_and_revoked),
         ("open_sessions_grow_at_their_end", open_sessions_grow_at_their_end),
         ("compare_and_append_refuses_a_stale_length", compare_and_append_refuses_a_stale_length),
@@ -869,7 +870,27 @@ fn usage_events_are_appended<S: Store>(s: &S) -> Result<(), String> {
     ensure(a < b, "ids increase")?;
     let all = s.usages(None).map_err(err)?;
     ensure(all.len() == 2 && all[0].memories == ["m-1", "m-2"] && all[0].id == a, "read back")?;
-    ensure(s.usages(Some("s1")).map_err(err)?.len() == 1, "filter by session")
+    ensure(s.usages(Some("s1")).map_err(err)?.len() == 1, "filter by session")?;
+    ensure(matches!(s.restore_usages(&all), Err(StoreError::NotEmpty(_))), "restore needs a store with no usage")
+}
+
+fn usage_events_are_restored_verbatim<S: Store>(s: &S) -> Result<(), String> {
+    let u = |id: u64, session: &str| crate::Usage {
+        id,
+        at: "2026-01-01T00:00:00Z".into(),
+        session: Some(session.into()),
+        task: Some("t".into()),
+        agent: None,
+        user: Some("ana".into()),
+        team: Some("web".into()),
+        query: format!("query {id}"),
+        memories: vec![format!("m-{id}")],
+    };
+    let old = vec![u(3, "a"), u(7, "b")];
+    s.restore_usages(&old).map_err(err)?;
+    ensure(s.usages(None).map_err(err)? == old, "ids and bodies kept")?;
+    let next = s.append_usage(&u(0, "c")).map_err(err)?;
+    ensure(next > 7, "new usage events are numbered after the restored ones")
 }
 
 fn tokens_are_found_by_hash_and_revoked<S: Store>(s: &S) -> Result<(), String> {

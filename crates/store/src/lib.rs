@@ -392,6 +392,9 @@ pub trait Store: Send + Sync {
     fn append_usage(&self, usage: &Usage) -> Result<u64>;
     /// Usage events in id order, all or one session's.
     fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>>;
+    /// Restores usage events verbatim, ids included (import into a store
+    /// that has none; otherwise [`StoreError::NotEmpty`]).
+    fn restore_usages(&self, usages: &[Usage]) -> Result<()>;
 
     // --- access tokens (stored hashed) ---
     /// Stores a new token; an id or hash already stored is [`StoreError::Exists`].
