@@ -149,7 +149,8 @@ impl Service {
         for chunk in list.chunks(256) {
             let ids: Vec<String> = chunk.iter().map(|h| h.id.clone()).collect();
             for (header, events) in chunk.iter().zip(self.store.events_of(&ids)?) {
-                let events = events.into_iter().map(|e| ExportEvent { seq: e.seq, body: e.body, hash: e.hash }).collect();
+                let events =
+                    events.into_iter().map(|e| ExportEvent { seq: e.seq, body: e.body, hash: e.hash }).collect();
                 out.push(ExportSession { header: header.clone(), events });
             }
         }

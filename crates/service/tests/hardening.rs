@@ -61,7 +61,12 @@ fn session(id: &str, team: &str, user: &str) -> SessionRecord {
 }
 
 fn suggestion(n: usize) -> MemorySuggestion {
-    MemorySuggestion { kind: "fact".into(), text: format!("Fact number {n} about the deploy."), by: "agent:a".into(), ..Default::default() }
+    MemorySuggestion {
+        kind: "fact".into(),
+        text: format!("Fact number {n} about the deploy."),
+        by: "agent:a".into(),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -82,10 +87,12 @@ fn twenty_concurrent_suggestions_are_twenty_proposals() {
     for (name, store) in backends("twenty_suggestions") {
         let svc = service(store);
         let ids: Vec<String> = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..20).map(|n| {
-                let svc = svc.clone();
-                sc.spawn(move || svc.propose_memory(&suggestion(n)).unwrap().id)
-            }).collect();
+            let hs: Vec<_> = (0..20)
+                .map(|n| {
+                    let svc = svc.clone();
+                    sc.spawn(move || svc.propose_memory(&suggestion(n)).unwrap().id)
+                })
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
@@ -121,10 +128,12 @@ fn twenty_parallel_dreams_never_share_an_id() {
             (0..6).map(|i| session(&format!("s{i}"), "web", &format!("u{}", i % 3))).collect();
         svc.store().append_sessions(&sessions).unwrap();
         let results: Vec<_> = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..20).map(|_| {
-                let svc = svc.clone();
-                sc.spawn(move || svc.dream(&DreamSpec::default(), false, "user:t").map(|(p, _)| p.id))
-            }).collect();
+            let hs: Vec<_> = (0..20)
+                .map(|_| {
+                    let svc = svc.clone();
+                    sc.spawn(move || svc.dream(&DreamSpec::default(), false, "user:t").map(|(p, _)| p.id))
+                })
+                .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let ok: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
@@ -142,13 +151,23 @@ fn twenty_parallel_dreams_never_share_an_id() {
 fn a_dream_job_taken_over_after_its_proposal_was_stored_does_not_dream_twice() {
     for (name, store) in backends("job_once") {
         let svc = service(store.clone());
-        store.append_sessions(&(0..6).map(|i| session(&format!("s{i}"), "web", &format!("u{}", i % 3))).collect::<Vec<_>>()).unwrap();
-        let job = svc.submit_dream(&DreamJob { spec: DreamSpec::default(), apply: false, author: "user:t".into() }, None).unwrap();
+        store
+            .append_sessions(
+                &(0..6).map(|i| session(&format!("s{i}"), "web", &format!("u{}", i % 3))).collect::<Vec<_>>(),
+            )
+            .unwrap();
+        let job = svc
+            .submit_dream(&DreamJob { spec: DreamSpec::default(), apply: false, author: "user:t".into() }, None)
+            .unwrap();
         // A first worker claimed it, stored its proposal, and died before finishing the job.
         let now = "2026-12-01T12:21:00Z";
         let first = store.claim_job(&[], "elsewhere:1:1:w", now, now).unwrap().unwrap();
         assert_eq!(first.attempts, 1);
-        let theirs = Worker { id: "elsewhere:1:1:w2".into(), lease: std::time::Duration::from_secs(30), hold: Default::default() };
+        let theirs = Worker {
+            id: "elsewhere:1:1:w2".into(),
+            lease: std::time::Duration::from_secs(30),
+            hold: Default::default(),
+        };
         // Its lease ended at `now`; one second later another worker takes over.
         let later = Service::with_store(store.clone(), Arc::new(|| "2026-12-01T12:21:01Z".to_string()));
         let pid = format!("d-{}", job.job.id.trim_start_matches("job-"));

@@ -744,7 +744,8 @@ impl Store for SqliteStore {
             if n != 0 {
                 return Err(StoreError::NotEmpty("the store already has usage events".into()));
             }
-            let mut st = tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
+            let mut st =
+                tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
             for u in usages {
                 st.execute(params![u.id as i64, u.session, to_json(u)?]).map_err(insert_err("usage event", "?"))?;
             }
@@ -916,7 +917,7 @@ impl Store for SqliteStore {
     }
 
     fn claim_job(&self, kinds: &[&str], worker: &str, now: &str, lease_until: &str) -> Result<Option<Job>> {
-        self.write(|tx| loop {
+        self.write(|tx| {
             let instant = |col: &str| format!("COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', {col}), {col})");
             let sql = format!(
                 "SELECT id, attempts, max_attempts, state FROM jobs \
@@ -960,7 +961,7 @@ impl Store for SqliteStore {
                 params![id, worker, lease_until, now],
             )
             .map_err(backend)?;
-            return job_where(tx, "id = ?1", &[&id]);
+            job_where(tx, "id = ?1", &[&id])
         })
     }
 

@@ -178,11 +178,7 @@ fn a_dream_killed_mid_run_does_not_block_the_next_dream() {
     // The next dream runs at once: the lock's holder is a process that is gone.
     let started = Instant::now();
     let out = env.cmd(&["dream", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "the dream after a killed one failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "the dream after a killed one failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(started.elapsed() < Duration::from_secs(60));
     let p: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(p["id"].as_str().unwrap().starts_with("d-"));
@@ -197,11 +193,13 @@ fn two_servers_and_three_workers_share_one_postgres_store() {
     let dir = write_sessions(&env, 12, 6);
     run_json(&store, &["ingest", s(&dir)]);
     let log = |n: &str| env.path(&format!("{n}.log"));
-    let serve = |n: &str| spawn(&store, &["serve", "--insecure-local", "--listen", "127.0.0.1:0", "--no-worker"], &log(n));
+    let serve =
+        |n: &str| spawn(&store, &["serve", "--insecure-local", "--listen", "127.0.0.1:0", "--no-worker"], &log(n));
     let (sa, sb) = (serve("serve-a"), serve("serve-b"));
     let (a, b) = (address(&log("serve-a")), address(&log("serve-b")));
     let submit = |addr: &str, i: usize| -> String {
-        let (code, body) = http(addr, "POST", "/v1/jobs", "application/json", format!("{{\"sessions\":{}}}", 4 + i % 8).as_bytes());
+        let (code, body) =
+            http(addr, "POST", "/v1/jobs", "application/json", format!("{{\"sessions\":{}}}", 4 + i % 8).as_bytes());
         assert_eq!(code, 202, "{body}");
         json_of(&body)["id"].as_str().unwrap().to_string()
     };
@@ -286,7 +284,10 @@ fn two_servers_and_three_workers_share_one_postgres_store() {
         assert_eq!(j["result"]["proposal"].as_str().unwrap(), format!("d-{}", id.trim_start_matches("job-")));
     }
     let workers: BTreeSet<&str> = by_id.values().map(|j| j["worker"].as_str().unwrap()).collect();
-    eprintln!("30 jobs done by {} workers; the killed worker's job finished {taken_over:?} after the kill", workers.len());
+    eprintln!(
+        "30 jobs done by {} workers; the killed worker's job finished {taken_over:?} after the kill",
+        workers.len()
+    );
     // One proposal per job, no other.
     let dreams = run_json(&store, &["dreams", "list"]);
     let proposals: BTreeSet<String> =
