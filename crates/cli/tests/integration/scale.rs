@@ -11,6 +11,16 @@ use std::net::TcpStream;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
+/// The PostgreSQL test server, when there is one and this build of
+/// `nocturne` has the backend (feature `postgres`).
+fn pg_server(test: &str) -> Option<String> {
+    if !cfg!(feature = "postgres") {
+        eprintln!("{test}: skipped: this build has no PostgreSQL backend (feature postgres)");
+        return None;
+    }
+    testing::server(test)
+}
+
 /// A `nocturne` process on `store`, its stderr in `log`.
 fn spawn(store: &str, args: &[&str], log: &Path) -> Child {
     StdCommand::new(assert_cmd::cargo::cargo_bin("nocturne"))
@@ -187,7 +197,7 @@ fn a_dream_killed_mid_run_does_not_block_the_next_dream() {
 
 #[test]
 fn two_servers_and_three_workers_share_one_postgres_store() {
-    let Some(base) = testing::server("two_servers_and_three_workers_share_one_postgres_store") else { return };
+    let Some(base) = pg_server("two_servers_and_three_workers_share_one_postgres_store") else { return };
     let store = testing::fresh_url(&base, "multiproc").unwrap();
     let env = Env::new();
     let dir = write_sessions(&env, 12, 6);
@@ -306,7 +316,7 @@ fn two_servers_and_three_workers_share_one_postgres_store() {
 
 #[test]
 fn export_from_sqlite_imports_into_postgres_and_back_exactly() {
-    let Some(base) = testing::server("export_from_sqlite_imports_into_postgres_and_back_exactly") else { return };
+    let Some(base) = pg_server("export_from_sqlite_imports_into_postgres_and_back_exactly") else { return };
     let env = Env::new();
     let sqlite = env.store().display().to_string();
     env.cmd(&["ingest", s(&samples()), "--team", "shop"]).assert().success();
