@@ -860,7 +860,7 @@ pub fn routes() -> Vec<Route> {
             tag: "jobs",
             summary: "One job: its state, attempts, worker and result.",
             needs: "read",
-            params: vec![path("id", "Job id.", Example::Lit("job-01kbf3v8w2q9d7m4n6p0r5s1tc"))],
+            params: vec![path("id", "Job id.", Example::Job)],
             body: Body::None,
             reply: json(200, "Job"),
             handler: get(job_show),

@@ -22,18 +22,21 @@ pub enum Example {
     Memory,
     /// A dream (proposal) id.
     Dream,
+    /// A job id.
+    Job,
     /// A literal value.
     Lit(&'static str),
 }
 
 impl Example {
     /// The placeholder that stands for this example in request templates
-    /// (`{session}`, `{memory}`, `{dream}`), or the literal.
+    /// (`{session}`, `{memory}`, `{dream}`, `{job}`), or the literal.
     pub fn template(self) -> &'static str {
         match self {
             Example::Session => "{session}",
             Example::Memory => "{memory}",
             Example::Dream => "{dream}",
+            Example::Job => "{job}",
             Example::Lit(s) => s,
         }
     }
@@ -136,6 +139,7 @@ pub struct ExampleIds {
     pub session: String,
     pub memory: String,
     pub dream: String,
+    pub job: String,
     /// An id that does not exist yet (for a new session).
     pub new: String,
 }
@@ -147,16 +151,18 @@ impl ExampleIds {
             session: "cart-total-rounding".into(),
             memory: "m-3f2a9c1b7d4e".into(),
             dream: "d-202611170900".into(),
+            job: "job-01kbf3v8w2q9d7m4n6p0r5s1tc".into(),
             new: "example-session".into(),
         }
     }
 
-    /// Replaces `{session}`, `{memory}`, `{dream}` and `{new}` in `template`.
+    /// Replaces `{session}`, `{memory}`, `{dream}`, `{job}` and `{new}` in `template`.
     pub fn fill(&self, template: &str) -> String {
         template
             .replace("{session}", &self.session)
             .replace("{memory}", &self.memory)
             .replace("{dream}", &self.dream)
+            .replace("{job}", &self.job)
             .replace("{new}", &self.new)
     }
 }
