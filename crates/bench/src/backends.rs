@@ -8,7 +8,7 @@
 
 use crate::{corpus_files, median, percentile, seed_memories};
 use anyhow::{bail, Context, Result};
-use nocturne_service::{DreamJob, DreamSpec, IngestOptions, Service};
+use nocturne_service::{Access, DreamSpec, IngestOptions, Service};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
     for i in 0..runs {
         let svc = b.service(&b.fresh(backend, &format!("ingest{i}"))?)?;
         let t = Instant::now();
-        let rep = svc.ingest(&files, &IngestOptions::default(), &|_, _| {})?;
+        let rep = svc.scoped(Access::local()).ingest(&files, &IngestOptions::default(), &|_, _| {})?;
         times.push(t.elapsed());
         anyhow::ensure!(!rep.refused_any(), "bench corpus refused: {:?}", rep.refused);
         f.ingest_events = rep.totals.events_added as u64;
@@ -119,7 +119,7 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
         let mut times = Vec::new();
         for _ in 0..runs.max(3) {
             let t = Instant::now();
-            svc.dream(&DreamSpec { sessions: Some(100), ..Default::default() }, false, "user:bench")?;
+            svc.scoped(Access::local_as("user:bench")).dream(&DreamSpec { sessions: Some(100), ..Default::default() }, false)?;
             times.push(t.elapsed());
         }
         f.dream_100 = median(times);
@@ -131,11 +131,11 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
     {
         let svc = b.service(&search_store)?;
         seed_memories(&svc, 10_000)?;
-        svc.memory_search("warm up", 10, None, None)?;
+        svc.scoped(Access::local()).memory_search("warm up", 10, None, None)?;
         let mut st = Vec::new();
         for i in 0..400 {
             let t = Instant::now();
-            svc.memory_search(QUERIES[i % QUERIES.len()], 10, None, None)?;
+            svc.scoped(Access::local()).memory_search(QUERIES[i % QUERIES.len()], 10, None, None)?;
             st.push(t.elapsed());
         }
         st.sort();
@@ -177,14 +177,10 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
         let svc = b.service(&store)?;
         append_corpus(&svc, 100)?;
         seed_memories(&svc, 100)?;
+        let local = svc.scoped(Access::local_as("user:bench"));
         let mut ids = Vec::new();
         for _ in 0..jobs {
-            let job = DreamJob {
-                spec: DreamSpec { sessions: Some(100), ..Default::default() },
-                apply: false,
-                author: "user:bench".into(),
-            };
-            ids.push(svc.submit_dream(&job, None)?.job.id);
+            ids.push(local.submit_dream(&DreamSpec { sessions: Some(100), ..Default::default() }, false)?.job.id);
         }
         let t = Instant::now();
         let procs: Vec<Running> = (0..workers)
@@ -199,7 +195,7 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
         }
         let took = t.elapsed();
         for id in &ids {
-            let j = svc.job(id)?;
+            let j = local.job(id)?;
             anyhow::ensure!(j.state == nocturne_store::JobState::Done, "job {id} ended {:?}", j.state);
             anyhow::ensure!(j.attempts == 1, "job {id} was claimed {} times", j.attempts);
         }

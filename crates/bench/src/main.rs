@@ -1,4 +1,4 @@
-//! `cargo run --release -p nocturne-bench -- [ingest|ingest-real|search|dream|backends|quality|all] [--quick]`
+//! `cargo run --release -p nocturne-bench -- [ingest|ingest-real|search|dream|backends|quality|runtime|all] [--quick]`
 //!
 //! Generates corpora (in `target/bench-data/`, never committed), measures
 //! whole operations through the service layer, prints markdown tables and
@@ -6,7 +6,7 @@
 //! median of several runs; the machine is described in the file.
 
 use anyhow::{Context, Result};
-use nocturne_service::{DreamSpec, IngestOptions, Service};
+use nocturne_service::{Access, DreamSpec, IngestOptions, Service};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,11 @@ fn main() -> Result<()> {
                 "backends skipped: no PostgreSQL server (eval \"$(bash tests/postgres/start.sh)\" starts one and sets NOCTURNE_TEST_POSTGRES)"
             ),
         }
+    }
+    if what == "runtime" || what == "all" {
+        let table = runtime_bench(&data, quick)?;
+        println!("{table}");
+        write_section(&root.join("BENCHMARKS.md"), "runtime", &format!("{machine}\n{table}"))?;
     }
     if what == "quality" || what == "all" {
         match quality_bench(&root)? {
@@ -211,7 +216,7 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
             nocturne_service::system_clock(),
         );
         let t = Instant::now();
-        let rep = svc.ingest(&files, &IngestOptions::default(), &|_, _| {})?;
+        let rep = svc.scoped(Access::local()).ingest(&files, &IngestOptions::default(), &|_, _| {})?;
         times.push(t.elapsed());
         anyhow::ensure!(!rep.refused_any(), "bench corpus refused: {:?}", rep.refused);
         total_events = rep.totals.events_added;
@@ -381,7 +386,7 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
             for _ in 0..runs {
                 let t = Instant::now();
                 let spec = DreamSpec { sessions: Some(n), ..Default::default() };
-                svc.dream(&spec, false, "user:bench")?;
+                svc.scoped(Access::local_as("user:bench")).dream(&spec, false)?;
                 times.push(t.elapsed());
             }
             let t = median(times);
@@ -428,17 +433,17 @@ fn search_bench(data: &Path, quick: bool) -> Result<String> {
         );
         seed_memories(&svc, m)?;
         let t = Instant::now();
-        svc.memory_search("warm up", 10, None, None)?;
+        svc.scoped(Access::local()).memory_search("warm up", 10, None, None)?;
         let first = t.elapsed();
         let mut st = Vec::new();
         let mut ct = Vec::new();
         for i in 0..400 {
             let q = queries[i % queries.len()];
             let t = Instant::now();
-            svc.memory_search(q, 10, None, None)?;
+            svc.scoped(Access::local()).memory_search(q, 10, None, None)?;
             st.push(t.elapsed());
             let t = Instant::now();
-            svc.context(&nocturne_service::ContextRequest {
+            svc.scoped(Access::local()).context(&nocturne_service::ContextRequest {
                 task: q.into(),
                 budget: 800,
                 team: Some("team1".into()),
@@ -499,4 +504,155 @@ fn write_section(path: &Path, name: &str, body: &str) -> Result<()> {
         _ => format!("{text}\n{section}\n"),
     };
     std::fs::write(path, new).with_context(|| format!("writing {}", path.display()))
+}
+
+// --- the agent runtime ---
+
+fn median_f(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn runtime_setup(
+    fake: &nocturne_fake_provider::FakeServer,
+    defs: &[(&str, &str)],
+    max_parallel: usize,
+) -> Result<nocturne_runtime::Setup> {
+    let mut agents = nocturne_runtime::AgentSet::default();
+    for (name, text) in defs {
+        let d = nocturne_runtime::AgentDef::parse(&format!("{name}.md"), text)?;
+        agents.agents.insert(d.name.clone(), d);
+    }
+    let mut model = nocturne_provider::ModelConfig::from_spec(&format!("openai:{}#fake", fake.openai_url()))?;
+    model.retries = 0;
+    let runtime = nocturne_runtime::RuntimeSettings { max_parallel, ..Default::default() };
+    Ok(nocturne_runtime::Setup {
+        version: nocturne_runtime::SETUP_VERSION,
+        agents,
+        model,
+        mcp_servers: Vec::new(),
+        runtime,
+        context: None,
+    })
+}
+
+/// One run in a fresh store; its wall time in seconds.
+fn timed_run(dir: &Path, setup: &nocturne_runtime::Setup, agent: &str) -> Result<(f64, serde_json::Value)> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let svc = Service::with_store(nocturne_stores::open_path(&dir.join("store.db"))?, nocturne_service::system_clock());
+    let req = nocturne_runtime::RunRequest { agent: agent.into(), task: "benchmark task".into(), ..Default::default() };
+    let t = Instant::now();
+    let o = nocturne_runtime::start_run(&svc, &Access::local(), setup, &req, Default::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    Ok((secs, serde_json::to_value(&o.result)?))
+}
+
+/// Runtime overhead per step (journal writes, session events, bookkeeping)
+/// against the fake model's own latency, and 100 sub-agents in one turn.
+fn runtime_bench(data: &Path, quick: bool) -> Result<String> {
+    use nocturne_fake_provider::{FakeServer, Script};
+    use serde_json::json;
+    let dir = data.join("runtime");
+    let steps: u64 = if quick { 10 } else { 40 };
+    let reps = if quick { 1 } else { 5 };
+    let mut out = String::new();
+
+    // A single agent that makes `steps` tool calls (an unknown tool: the
+    // runtime answers it at once) and then answers.
+    out.push_str(&format!(
+        "One agent, {steps} turns of one tool call each, then a final answer ({} model calls, {} tool calls; \
+         each turn journals 3 entries and appends 2 session events). The model is the scripted fake server \
+         in-process, over HTTP on loopback; *bare model call* is the same requests made straight through \
+         the provider client, without the runtime.\n\n",
+        steps + 1,
+        steps
+    ));
+    out.push_str("| fake model latency | runs | run wall (median) | per turn | bare model call | runtime overhead per turn |\n|---|---|---|---|---|---|\n");
+    for delay in [0u64, 20] {
+        let mut reply_call = json!({"tool_calls": [{"id": "c", "name": "noop", "arguments": {"n": 1}}],
+            "usage": {"input_tokens": 10, "output_tokens": 5}, "delay_ms": delay});
+        let reply_done = json!({"text": "done", "usage": {"input_tokens": 10, "output_tokens": 5}, "delay_ms": delay});
+        let mut replies: Vec<serde_json::Value> = (0..steps).map(|_| reply_call.clone()).collect();
+        replies.push(reply_done.clone());
+        reply_call["delay_ms"] = json!(delay);
+        let script = json!({"rules": [{"match": {"system_contains": "BENCH-AGENT"}, "key": "a", "replies": replies}]});
+        let fake = FakeServer::start(Script::from_json(&script.to_string())?)?;
+        let def = format!("---\nname: stepper\ndescription: d\nmax_turns: {}\n---\nYou are BENCH-AGENT.\n", steps + 5);
+        let setup = runtime_setup(&fake, &[("stepper", &def)], 8)?;
+        let mut walls = Vec::new();
+        for _ in 0..reps {
+            fake.set_script(Script::from_json(&script.to_string())?);
+            let (secs, result) = timed_run(&dir, &setup, "stepper")?;
+            anyhow::ensure!(result["status"] == "completed", "the stepper run did not complete: {result}");
+            walls.push(secs);
+        }
+        let wall = median_f(walls);
+        // The same number of requests, straight through the provider client.
+        fake.set_script(Script::from_json(&script.to_string())?);
+        let model = nocturne_provider::Model::new(setup.model.clone(), None)?;
+        let mut req = nocturne_provider::ChatRequest::new("You are BENCH-AGENT.", "benchmark task");
+        req.tools.push(nocturne_provider::ToolSpec {
+            name: "noop".into(),
+            description: String::new(),
+            input_schema: json!({"type": "object"}),
+        });
+        let mut bare = Vec::new();
+        for _ in 0..=steps {
+            let t = Instant::now();
+            use nocturne_provider::ChatModel as _;
+            model.chat(&req)?;
+            bare.push(t.elapsed().as_secs_f64());
+        }
+        let bare = median_f(bare);
+        let per_turn = wall / (steps + 1) as f64;
+        out.push_str(&format!(
+            "| {delay} ms | {reps} | {:.0} ms | {:.2} ms | {:.2} ms | {:.2} ms |\n",
+            wall * 1000.0,
+            per_turn * 1000.0,
+            bare * 1000.0,
+            (per_turn - bare) * 1000.0
+        ));
+    }
+
+    // 100 sub-agents spawned in one turn.
+    let n: usize = if quick { 20 } else { 100 };
+    out.push_str(&format!(
+        "\n{n} sub-agents spawned by one `spawn_agent` turn (each one model call, fake latency 50 ms); \
+         the run makes {} model calls, {} sessions, {} outcomes:\n\n| max_parallel | run wall | per sub-agent |\n|---|---|---|\n",
+        n + 2,
+        n + 1,
+        n + 1
+    ));
+    let spawns: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("s{i}"), "name": "spawn_agent",
+            "arguments": {"agent": "worker", "task": format!("part {i} of the job")}})
+        })
+        .collect();
+    let script = json!({"rules": [
+        {"match": {"system_contains": "WORKER"}, "key": "w", "replies": [{"text": "part done", "delay_ms": 50,
+          "usage": {"input_tokens": 10, "output_tokens": 5}}], "repeat_last": true},
+        {"match": {"system_contains": "LEAD", "body_contains": "part done"}, "key": "l2",
+          "replies": [{"text": "all parts done", "usage": {"input_tokens": 10, "output_tokens": 5}}], "repeat_last": true},
+        {"match": {"system_contains": "LEAD"}, "key": "l1",
+          "replies": [{"tool_calls": spawns, "usage": {"input_tokens": 10, "output_tokens": 5}}], "repeat_last": true},
+    ]});
+    let fake = FakeServer::start(Script::from_json(&script.to_string())?)?;
+    let lead = "---\nname: lead\ndescription: d\ntools: [spawn_agent]\nmax_turns: 1000\n---\nYou are LEAD.\n";
+    let worker = "---\nname: worker\ndescription: d\n---\nYou are WORKER.\n";
+    for par in [8usize, 32, 100] {
+        let setup = runtime_setup(&fake, &[("lead", lead), ("worker", worker)], par)?;
+        let mut walls = Vec::new();
+        for _ in 0..reps.min(3) {
+            let (secs, result) = timed_run(&dir, &setup, "lead")?;
+            anyhow::ensure!(result["output"] == "all parts done", "the {n}-agent run: {result}");
+            walls.push(secs);
+        }
+        let wall = median_f(walls);
+        out.push_str(&format!("| {par} | {:.2} s | {:.1} ms |\n", wall, wall * 1000.0 / n as f64));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
 }

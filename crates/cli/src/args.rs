@@ -101,6 +101,14 @@ pub enum Command {
     /// Access tokens for the server (stored hashed; shown once).
     #[command(subcommand)]
     Tokens(TokensCmd),
+    /// Run an agent (and the sub-agents it spawns) on a task; every agent becomes a session.
+    #[command(
+        after_help = "Examples:\n  nocturne run lead \"summarize the open issues\"\n  nocturne run lead \"fix the build\" --agents .claude/agents --model openai:http://127.0.0.1:8080/v1#qwen\n  nocturne run reviewer \"review PR 12\" --context '{\"pr\": 12}' --json\n\nAgents are markdown files with YAML front matter (docs/runtime.md), read from --agents\n(default .nocturne/agents/, and .claude/agents/ if present). The model and the MCP tool\nservers come from nocturne.toml ([model], [[mcp_server]], [runtime]).\nExit codes: 0 completed; 1 failed or an error; 3 partial (a budget ran out with work done)."
+    )]
+    Run(RunArgs),
+    /// Agent runs: list, show, tree, resume (after a crash), cancel.
+    #[command(subcommand)]
+    Runs(RunsCmd),
     /// A throw-away store with sample sessions, a dream and its report.
     Quickstart {
         /// Keep the store in this folder instead of a temporary one.
@@ -523,4 +531,60 @@ pub struct ServeArgs {
     /// Leave queued jobs to `nocturne worker` processes (the server still enqueues due schedules).
     #[arg(long)]
     pub no_worker: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The agent to run (its `name`).
+    pub agent: String,
+    /// The task.
+    pub task: String,
+    /// Folders of agent definitions (repeatable; earlier folders win).
+    #[arg(long = "agents")]
+    pub agents: Vec<PathBuf>,
+    /// The model, as PROVIDER:BASE_URL#MODEL (default: [model] of nocturne.toml).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A JSON object given to the agent with its task.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Team the run and its sessions belong to.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// User the run's sessions belong to.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// No progress lines on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCmd {
+    /// Runs, newest first.
+    List {
+        /// Only runs in this state: running, completed, partial, failed, cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// A run: its record, result and tree of agents.
+    Show { run: String },
+    /// A run's tree of agents.
+    Tree { run: String },
+    /// Go on with a run that stopped (a crash, a kill): finished calls are not made again.
+    Resume {
+        run: String,
+        /// Another model for what is left, as PROVIDER:BASE_URL#MODEL.
+        #[arg(long)]
+        model: Option<String>,
+        /// No progress lines on standard error.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Ask a running run to stop (its agents end `cancelled` at their next step).
+    Cancel { run: String },
+    /// A run's journal entries, in order.
+    Journal { run: String },
 }

@@ -4,7 +4,7 @@ use crate::args::*;
 use crate::render;
 use anyhow::{Context, Result};
 use nocturne_service::{
-    DreamSpec, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, SessionFilter,
+    Access, DreamSpec, IngestOptions, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Scoped, Service, SessionFilter,
 };
 use serde::Serialize;
 use std::io::IsTerminal;
@@ -60,14 +60,16 @@ pub fn run(cli: Cli) -> Result<u8> {
         .map_err(nocturne_service::ServiceError::from)
         .with_context(|| format!("cannot open the store at {}", nocturne_stores::display(&cli.store)))?;
     let svc = Service::with_store(store, nocturne_service::system_clock()).with_embedder(embedder);
+    // The command line is the local user: org-wide admin, recorded as `who`.
+    let local = svc.scoped(Access::local_as(who));
     match cli.command {
-        Command::Ingest(a) => ingest(&svc, a, json),
-        Command::Sessions(c) => sessions(&svc, c, json),
-        Command::Memory(c) => memory(&svc, c, json, &who),
-        Command::Export(a) => export(&svc, a),
+        Command::Ingest(a) => ingest(&local, a, json),
+        Command::Sessions(c) => sessions(&local, c, json),
+        Command::Memory(c) => memory(&local, c, json),
+        Command::Export(a) => export(&local, a),
         Command::Import { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let s = svc.import_json(&bytes, &file.display().to_string())?;
+            let s = local.import_json(&bytes, &file.display().to_string())?;
             emit(json, &s, || {
                 let mut t = format!(
                     "imported {} ({}): {} memories added, {} already present, {} revisions",
@@ -90,11 +92,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Dream(a) => dream(&svc, a, json, &who),
-        Command::Dreams(c) => dreams(&svc, c, json, &who, &cli.config),
-        Command::Outcomes(c) => outcomes(&svc, c, json),
+        Command::Dream(a) => dream(&local, a, json),
+        Command::Dreams(c) => dreams(&local, c, json, &cli.config),
+        Command::Outcomes(c) => outcomes(&local, c, json),
         Command::Context(a) => {
-            let b = svc.context(&nocturne_service::ContextRequest {
+            let b = local.context(&nocturne_service::ContextRequest {
                 task: a.task,
                 budget: a.budget,
                 agent: a.agent,
@@ -110,7 +112,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Tokens(TokensCmd::Create { scope, team }) => {
             let level = nocturne_service::AccessLevel::parse(&scope)?;
-            let t = svc.create_token(level, team.as_deref())?;
+            let t = local.create_token(level, team.as_deref())?;
             emit(json, &t, || {
                 let team = t.team.as_deref().map(|t| format!(" bound to team {t}")).unwrap_or_default();
                 format!("created {} ({}{team}). It is shown only now:\n{}", t.id, t.scope, t.token)
@@ -118,7 +120,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Tokens(TokensCmd::List) => {
-            let list = svc.tokens()?;
+            let list = local.tokens()?;
             let rows: Vec<serde_json::Value> = list
                 .iter()
                 .map(|t| serde_json::json!({"id": t.id, "scope": t.scope, "team": t.team, "created_at": t.created_at, "revoked_at": t.revoked_at}))
@@ -141,19 +143,20 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Tokens(TokensCmd::Revoke { id }) => {
-            svc.revoke_token(&id)?;
+            local.revoke_token(&id)?;
             emit(json, &serde_json::json!({"revoked": id}), || format!("revoked {id}"))?;
             Ok(0)
         }
         Command::Serve(a) => {
             let config = load_config(&cli.config)?;
+            drop(local);
             serve(svc, a, config)
         }
         Command::Worker(a) => {
             let config = load_config(&cli.config)?;
             worker(svc, a, config, &cli.store)
         }
-        Command::Jobs(c) => jobs(&svc, c, json),
+        Command::Jobs(c) => jobs(&local, c, json),
         Command::Mcp => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -163,15 +166,17 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Reindex => {
-            let r = svc.reindex()?;
+            let r = local.reindex()?;
             emit(json, &r, || format!("reindexed {} memories with {} ({} dimensions)", r.memories, r.embedder, r.dim))?;
             Ok(0)
         }
+        Command::Run(a) => crate::runs::run(&svc, Access::local_as(author(&cli.author)), a, json, &cli.config),
+        Command::Runs(c) => crate::runs::runs(&svc, Access::local_as(author(&cli.author)), c, json),
         Command::Quickstart { .. } => Ok(0),
     }
 }
 
-fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
+fn ingest(svc: &Scoped<'_>, a: IngestArgs, json: bool) -> Result<u8> {
     let format = a.format;
     let opts = IngestOptions { format: Some(format), user: a.user, agent: a.agent, team: a.team, ..Default::default() };
     let bar = (!json && std::io::stderr().is_terminal()).then(|| {
@@ -204,17 +209,17 @@ fn ingest(svc: &Service, a: IngestArgs, json: bool) -> Result<u8> {
     Ok(rep.error_code().map_or(0, |c| c.table().1 as u8))
 }
 
-fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {
+fn sessions(svc: &Scoped<'_>, c: SessionsCmd, json: bool) -> Result<u8> {
     match c {
         SessionsCmd::List { filter: f, limit, parent, tree } => {
             let mut f = filter(&f)?;
             f.limit = limit;
             f.parent = parent;
             if tree {
-                let t = svc.session_tree(&f)?;
+                let t = svc.session_tree(f)?;
                 emit(json, &t, || render::session_tree(&t))?;
             } else {
-                let list = svc.sessions(&f)?;
+                let list = svc.sessions(f)?;
                 emit(json, &list, || render::sessions(&list))?;
             }
         }
@@ -237,22 +242,22 @@ fn sessions(svc: &Service, c: SessionsCmd, json: bool) -> Result<u8> {
     Ok(0)
 }
 
-fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
+fn memory(svc: &Scoped<'_>, c: MemoryCmd, json: bool) -> Result<u8> {
     match c {
         MemoryCmd::Add { kind, text, tags, scope, priority, expect_rev } => {
-            let (m, rev) = svc.memory_add(&NewMemory { kind, text, tags, scope, priority }, who, expect_rev)?;
+            let (m, rev) = svc.memory_add(&NewMemory { kind, text, tags, scope, priority }, expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("added {} ({}) at revision {}", m.id, m.kind, rev.rev)
             })?;
         }
         MemoryCmd::Edit { id, text, kind, tags, scope, priority, expect_rev } => {
-            let (m, rev) = svc.memory_edit(&id, &MemoryEdit { text, kind, tags, scope, priority }, who, expect_rev)?;
+            let (m, rev) = svc.memory_edit(&id, &MemoryEdit { text, kind, tags, scope, priority }, expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("edited {} at revision {}", m.id, rev.rev)
             })?;
         }
         MemoryCmd::Retire { id, reason, expect_rev } => {
-            let (m, rev) = svc.memory_retire(&id, reason.as_deref(), who, expect_rev)?;
+            let (m, rev) = svc.memory_retire(&id, reason.as_deref(), expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("retired {} at revision {} (kept with its history)", m.id, rev.rev)
             })?;
@@ -285,7 +290,7 @@ fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
             emit(json, &revs, || render::revisions(&revs))?;
         }
         MemoryCmd::Rollback { to, expect_rev } => {
-            let rev = svc.rollback(to, who, expect_rev)?;
+            let rev = svc.rollback(to, expect_rev)?;
             emit(json, &rev, || {
                 format!("rolled back to revision {to}: {} memories changed, as revision {}", rev.changes.len(), rev.rev)
             })?;
@@ -294,7 +299,7 @@ fn memory(svc: &Service, c: MemoryCmd, json: bool, who: &str) -> Result<u8> {
     Ok(0)
 }
 
-fn outcomes(svc: &Service, c: OutcomesCmd, json: bool) -> Result<u8> {
+fn outcomes(svc: &Scoped<'_>, c: OutcomesCmd, json: bool) -> Result<u8> {
     use nocturne_service::{LogOutcome, StatsBy};
     match c {
         OutcomesCmd::Log { session, task, set, source, by, comment } => {
@@ -368,7 +373,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
+fn export(svc: &Scoped<'_>, a: ExportArgs) -> Result<u8> {
     let text = match a.format {
         ExportFormat::Json if a.sessions => serde_json::to_string_pretty(&svc.export_with_sessions()?)? + "\n",
         ExportFormat::Json => serde_json::to_string_pretty(&svc.export_json()?)? + "\n",
@@ -384,7 +389,7 @@ fn export(svc: &Service, a: ExportArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
+fn dream(svc: &Scoped<'_>, a: DreamArgs, json: bool) -> Result<u8> {
     let flags = DreamSpec {
         sessions: a.sessions,
         user: a.filter.user,
@@ -405,15 +410,11 @@ fn dream(svc: &Service, a: DreamArgs, json: bool, who: &str) -> Result<u8> {
         None => flags,
     };
     if a.queue {
-        let team = spec.team.clone();
-        let j = svc.submit_dream(
-            &nocturne_service::DreamJob { spec, apply: a.apply, author: who.to_string() },
-            team.as_deref(),
-        )?;
+        let j = svc.submit_dream(&spec, a.apply)?;
         emit(json, &j, || format!("queued {} for a worker (nocturne jobs show {})", j.job.id, j.job.id))?;
         return Ok(0);
     }
-    let (p, rev) = svc.dream(&spec, a.apply, who)?;
+    let (p, rev) = svc.dream(&spec, a.apply)?;
     let md = nocturne_dream::render_markdown(&p);
     if let Some(path) = &a.report {
         write_file(path, &md)?;
@@ -554,7 +555,7 @@ async fn scheduler(
     }
     loop {
         let (svc2, cfg) = (svc.clone(), config.clone());
-        match tokio::task::spawn_blocking(move || svc2.enqueue_due(&cfg)).await {
+        match tokio::task::spawn_blocking(move || svc2.scoped(Access::local()).enqueue_due(&cfg)).await {
             Ok(Ok(jobs)) => {
                 for j in jobs {
                     log!("nocturne: scheduled dream queued as {} ({})", j.job.id, j.job.key.unwrap_or_default());
@@ -599,9 +600,10 @@ async fn work_loop(
         }
         let (svc2, w, k) = (svc.clone(), worker.clone(), kinds.clone());
         let r = tokio::task::spawn_blocking(move || {
-            svc2.release_dead_workers()?;
+            let local = svc2.scoped(Access::local());
+            local.release_dead_workers()?;
             let ks: Vec<&str> = k.iter().map(String::as_str).collect();
-            svc2.work_one(&w, &ks)
+            local.work_one(&w, &ks)
         })
         .await;
         match r {
@@ -673,7 +675,7 @@ fn worker(svc: Service, a: WorkerArgs, config: nocturne_service::Config, store: 
     Ok(0)
 }
 
-fn jobs(svc: &Service, c: JobsCmd, json: bool) -> Result<u8> {
+fn jobs(svc: &Scoped<'_>, c: JobsCmd, json: bool) -> Result<u8> {
     match c {
         JobsCmd::List { state, kind, limit } => {
             let state = match state.as_deref() {
@@ -702,12 +704,12 @@ pub fn load_config(path: &Path) -> Result<nocturne_service::Config> {
     }
 }
 
-fn dreams(svc: &Service, c: DreamsCmd, json: bool, who: &str, config: &Path) -> Result<u8> {
+fn dreams(svc: &Scoped<'_>, c: DreamsCmd, json: bool, config: &Path) -> Result<u8> {
     match c {
         DreamsCmd::List => {
             let cfg = load_config(config)?;
-            let list = svc.dream_proposals()?;
-            let runs = svc.runs()?;
+            let list = svc.dreams()?;
+            let runs = svc.dream_runs()?;
             let planned = svc.planned(&cfg)?;
             emit(json, &serde_json::json!({"proposals": list, "runs": runs, "scheduled": planned}), || {
                 render::dreams_overview(&list, &runs, &planned)
@@ -740,7 +742,7 @@ fn dreams(svc: &Service, c: DreamsCmd, json: bool, who: &str, config: &Path) -> 
             emit(json, &p, || md.clone())?;
         }
         DreamsCmd::Apply { id, only, skip } => {
-            let rev = svc.apply_dream(&id, &OpSelection { only, skip }, who)?;
+            let rev = svc.apply_dream(&id, &OpSelection { only, skip })?;
             emit(json, &rev, || {
                 format!(
                     "applied dream {id} as revision {} ({} memories changed). Undo with: nocturne memory rollback --to {}",
@@ -777,6 +779,7 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
         write_file(&samples.join(name), text)?;
     }
     let svc = Service::with_store(nocturne_stores::open_path(&dir.join("store.db"))?, nocturne_service::system_clock());
+    let svc = svc.scoped(Access::local_as("user:quickstart"));
     let (mut added, mut events) = (0, 0);
     for (name, _) in SAMPLES {
         // Sample files are named FORMAT-USER-DAY.EXT; the user is not in every format.
@@ -789,7 +792,7 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
         added += r.totals.sessions_added;
         events += r.totals.events_added;
     }
-    let (p, _) = svc.dream(&DreamSpec::default(), false, "user:quickstart")?;
+    let (p, _) = svc.dream(&DreamSpec::default(), false)?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&p)?);
     } else {

@@ -25,6 +25,7 @@ macro_rules! outln {
 mod args;
 mod commands;
 mod render;
+mod runs;
 
 use clap::Parser;
 use std::io::Write;

@@ -252,4 +252,8 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
     pub ingested_at: String,
+    /// When the session was closed: a closed session is complete and takes
+    /// no more events (`None`: open, it may still grow at its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
 }

@@ -271,6 +271,7 @@ impl SessionData {
                 started_at: first.unwrap_or_else(|| ingested_at.to_string()),
                 ended_at: last,
                 ingested_at: ingested_at.to_string(),
+                closed_at: None,
             },
             events,
         }

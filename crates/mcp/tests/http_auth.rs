@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use nocturne_mcp::{streamable_http_router, AuthMode};
-use nocturne_service::{AccessLevel, Service};
+use nocturne_service::{Access, AccessLevel, Service};
 use tower::ServiceExt;
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
@@ -32,7 +32,7 @@ fn service() -> (tempfile::TempDir, Service) {
 #[tokio::test]
 async fn bearer_mode_refuses_missing_unknown_and_revoked_tokens() {
     let (_dir, svc) = service();
-    let tok = svc.create_token(AccessLevel::Write, None).unwrap();
+    let tok = svc.scoped(Access::local()).create_token(AccessLevel::Write, None).unwrap();
     let app = streamable_http_router(svc.clone(), AuthMode::BearerTokens);
 
     let r = app.clone().oneshot(init_request("localhost", None)).await.unwrap();
@@ -48,7 +48,7 @@ async fn bearer_mode_refuses_missing_unknown_and_revoked_tokens() {
     let r = app.clone().oneshot(init_request("localhost", Some(&tok.token))).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
-    svc.revoke_token(&tok.id).unwrap();
+    svc.scoped(Access::local()).revoke_token(&tok.id).unwrap();
     let r = app.clone().oneshot(init_request("localhost", Some(&tok.token))).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

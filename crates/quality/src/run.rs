@@ -7,7 +7,7 @@
 
 use crate::Result;
 use nocturne_core::{Event, Proposal, Session};
-use nocturne_service::{ContextRequest, DreamSpec, IngestOptions, IngestReport, OpSelection, Service};
+use nocturne_service::{Access, ContextRequest, DreamSpec, IngestOptions, IngestReport, OpSelection, Service};
 use nocturne_store::SessionFilter;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -123,7 +123,7 @@ pub fn ingest(input: &Input) -> Result<Ingested> {
     let report = if paths.is_empty() {
         IngestReport::default()
     } else {
-        service.ingest(&paths, &IngestOptions::default(), &|_, _| {})?
+        service.scoped(Access::local_as(AUTHOR)).ingest(&paths, &IngestOptions::default(), &|_, _| {})?
     };
     let ingest_ms = ms(started);
     let mut sessions = Vec::new();
@@ -152,14 +152,14 @@ impl Ingested {
     pub fn dream(&self) -> Result<(Proposal, u64)> {
         let spec = DreamSpec { sessions: Some(self.sessions.len().max(DEFAULT_SESSIONS)), ..DreamSpec::default() };
         let started = Instant::now();
-        let (p, _) = self.service.dream(&spec, false, AUTHOR)?;
+        let (p, _) = self.service.scoped(Access::local_as(AUTHOR)).dream(&spec, false)?;
         Ok((p, ms(started)))
     }
 
     /// `nocturne dreams apply ID` (every op). Nothing to do for an empty proposal.
     pub fn apply_all(&self, p: &Proposal) -> Result<()> {
         if !p.ops.is_empty() {
-            self.service.apply_dream(&p.id, &OpSelection::default(), AUTHOR)?;
+            self.service.scoped(Access::local_as(AUTHOR)).apply_dream(&p.id, &OpSelection::default())?;
         }
         Ok(())
     }
@@ -167,7 +167,7 @@ impl Ingested {
     /// `nocturne context "TASK"` with default flags (budget 1000, no user,
     /// agent or team): the texts of the memories in the bundle.
     pub fn context(&self, task: &str) -> Result<Vec<String>> {
-        let b = self.service.context(&ContextRequest {
+        let b = self.service.scoped(Access::local_as(AUTHOR)).context(&ContextRequest {
             task: task.to_string(),
             budget: CONTEXT_BUDGET,
             ..ContextRequest::default()

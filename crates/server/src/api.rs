@@ -87,6 +87,14 @@ pub struct SessionsQuery {
     pub tree: bool,
 }
 
+/// Query of `GET /v1/runs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    pub state: Option<String>,
+    pub limit: Option<usize>,
+}
+
 /// Query of `POST /v1/sessions/{id}/events`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -545,7 +553,7 @@ async fn taxonomy(State(st): State<AppState>, cred: Credentials) -> Out {
 async fn set_taxonomy(State(st): State<AppState>, cred: Credentials, q: Q<TaxonomyQuery>, body: Bytes) -> Out {
     let force = query_of(q)?.force;
     let toml = String::from_utf8(body.to_vec()).map_err(|_| ApiError::invalid("the taxonomy is not UTF-8 text"))?;
-    ok(call(&st, cred, false, move |s| s.set_taxonomy(&toml, force)).await?)
+    ok(call(&st, cred, false, move |s| s.set_taxonomy(&toml, "request body", force)).await?)
 }
 
 async fn export(State(st): State<AppState>, cred: Credentials, q: Q<ExportQuery>) -> Out {
@@ -567,6 +575,27 @@ async fn token_create(State(st): State<AppState>, cred: Credentials, body: Bytes
     created(call(&st, cred, false, move |s| s.create_token(level, b.team.as_deref())).await?)
 }
 
+async fn runs(State(st): State<AppState>, cred: Credentials, q: Q<RunsQuery>) -> Out {
+    let q = query_of(q)?;
+    let f = nocturne_service::RunFilter { team: None, state: q.state, limit: q.limit };
+    ok(call(&st, cred, false, move |s| s.agent_runs(f)).await?)
+}
+
+async fn run_view(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    ok(call(&st, cred, false, move |s| s.run_view(&id)).await?)
+}
+
+async fn run_journal(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    ok(call(&st, cred, false, move |s| s.run_journal(&id, 0)).await?)
+}
+
+async fn run_cancel(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    ok(call(&st, cred, false, move |s| s.cancel_run(&id)).await?)
+}
+
 async fn openapi(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json((*st.openapi).clone())
 }
@@ -576,6 +605,7 @@ async fn openapi(State(st): State<AppState>) -> Json<serde_json::Value> {
 const SESSION_ID: &str = "Session id.";
 const MEMORY_ID: &str = "Memory id.";
 const DREAM_ID: &str = "Dream (proposal) id.";
+const RUN_ID: &str = "Agent run id.";
 
 const TRANSCRIPT_EXAMPLE: &str = "{\"nocturne\":\"session\",\"version\":1,\"id\":\"{new}\",\"title\":\"example\"}\n\
 {\"role\":\"user\",\"kind\":\"user_message\",\"text\":\"Run the unit tests.\"}\n";
@@ -912,6 +942,58 @@ pub fn routes() -> Vec<Route> {
             body: Body::None,
             reply: json(200, "Proposal"),
             handler: post(dream_reject),
+        },
+        // runs
+        Route {
+            method: Method::GET,
+            path: "/v1/runs",
+            operation_id: "listRuns",
+            tag: "runs",
+            summary: "Agent runs (`nocturne run`), newest first; a team token sees its team's runs.",
+            needs: "read",
+            params: vec![
+                query("state", "string", "Only runs in this state: running, completed, partial, failed, cancelled.", Example::Lit("completed")),
+                query("limit", "integer", "At most this many.", Example::Lit("20")),
+            ],
+            body: Body::None,
+            reply: json(200, "AgentRuns"),
+            handler: get(runs),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/runs/{id}",
+            operation_id: "getRun",
+            tag: "runs",
+            summary: "A run: its record, its typed result and its tree of agents (from its journal).",
+            needs: "read",
+            params: vec![path("id", RUN_ID, Example::Run)],
+            body: Body::None,
+            reply: json(200, "RunView"),
+            handler: get(run_view),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/runs/{id}/journal",
+            operation_id: "getRunJournal",
+            tag: "runs",
+            summary: "A run's append-only journal: every model call, tool call, spawn, start and end, in order.",
+            needs: "read",
+            params: vec![path("id", RUN_ID, Example::Run)],
+            body: Body::None,
+            reply: json(200, "JournalEntries"),
+            handler: get(run_journal),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/runs/{id}/cancel",
+            operation_id: "cancelRun",
+            tag: "runs",
+            summary: "Ask a running run to stop: its agents end `cancelled` at their next step (409 once it ended).",
+            needs: "write",
+            params: vec![path("id", RUN_ID, Example::Run)],
+            body: Body::None,
+            reply: json(200, "AgentRun"),
+            handler: post(run_cancel),
         },
         // outcomes
         Route {

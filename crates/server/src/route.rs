@@ -24,6 +24,8 @@ pub enum Example {
     Dream,
     /// A job id.
     Job,
+    /// An agent run id.
+    Run,
     /// A literal value.
     Lit(&'static str),
 }
@@ -37,6 +39,7 @@ impl Example {
             Example::Memory => "{memory}",
             Example::Dream => "{dream}",
             Example::Job => "{job}",
+            Example::Run => "{run}",
             Example::Lit(s) => s,
         }
     }
@@ -142,6 +145,7 @@ pub struct ExampleIds {
     pub job: String,
     /// An id that does not exist yet (for a new session).
     pub new: String,
+    pub run: String,
 }
 
 impl ExampleIds {
@@ -153,10 +157,11 @@ impl ExampleIds {
             dream: "d-202611170900".into(),
             job: "job-01kbf3v8w2q9d7m4n6p0r5s1tc".into(),
             new: "example-session".into(),
+            run: "run-20261117-090000-3fa2c1".into(),
         }
     }
 
-    /// Replaces `{session}`, `{memory}`, `{dream}`, `{job}` and `{new}` in `template`.
+    /// Replaces `{session}`, `{memory}`, `{dream}`, `{job}`, `{run}` and `{new}` in `template`.
     pub fn fill(&self, template: &str) -> String {
         template
             .replace("{session}", &self.session)
@@ -164,5 +169,6 @@ impl ExampleIds {
             .replace("{dream}", &self.dream)
             .replace("{job}", &self.job)
             .replace("{new}", &self.new)
+            .replace("{run}", &self.run)
     }
 }

@@ -77,7 +77,7 @@ fn layout(title: &str, access: Option<&Access>, body: &str) -> String {
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>{} · Nocturne</title><style>{CSS}</style></head><body><nav><a href=\"/\">Proposals</a>\
-         <a href=\"/memories\">Memories</a>{who}</nav><h1>{}</h1>{body}</body></html>",
+         <a href=\"/memories\">Memories</a><a href=\"/runs\">Runs</a>{who}</nav><h1>{}</h1>{body}</body></html>",
         esc(title),
         esc(title)
     )
@@ -581,6 +581,133 @@ async fn memory_page(
     }
 }
 
+async fn runs_page(State(st): State<AppState>, cred: Credentials, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(r) = take_token(&uri, &headers) {
+        return r;
+    }
+    let f = nocturne_service::RunFilter { team: None, state: None, limit: Some(200) };
+    match call(&st, cred, true, move |s| Ok((s.agent_runs(f)?, s.access().clone()))).await {
+        Ok((runs, access)) => {
+            let mut o = String::new();
+            if runs.is_empty() {
+                o.push_str("<p>No agent runs yet (<code>nocturne run AGENT \"TASK\"</code>).</p>");
+            } else {
+                o.push_str("<table><tr><th>Run</th><th>State</th><th>Agent</th><th>Task</th><th>Team</th><th>Started</th></tr>");
+                for r in &runs {
+                    let _ = write!(
+                        o,
+                        "<tr><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        seg(&r.id),
+                        esc(&r.id),
+                        esc(&r.state),
+                        esc(&r.agent),
+                        esc(&r.task.chars().take(100).collect::<String>()),
+                        esc(r.team.as_deref().unwrap_or("")),
+                        esc(&r.created_at)
+                    );
+                }
+                o.push_str("</table>");
+            }
+            html(layout("Runs", Some(&access), &o))
+        }
+        Err(e) => error_page(e),
+    }
+}
+
+fn result_summary(r: &nocturne_service::TypedResult) -> String {
+    use nocturne_service::TypedResult as T;
+    let u = r.usage();
+    let usage = format!("{} model calls, {} tool calls, {} tokens", u.turns, u.tool_calls, u.tokens());
+    match r {
+        T::Completed { .. } => format!("<b>completed</b> <span class=meta>{usage}</span>"),
+        T::Partial { reason, .. } => format!("<b>partial</b>: {} <span class=meta>{usage}</span>", esc(reason)),
+        T::Failed { kind, message, attempts, .. } => format!(
+            "<b>failed</b> <code>{}</code> after {attempts} attempt(s): {} <span class=meta>{usage}</span>",
+            kind.as_str(),
+            esc(message)
+        ),
+    }
+}
+
+fn run_node(n: &nocturne_service::RunNode, o: &mut String) {
+    let state = match &n.result {
+        Some(r) => result_summary(r),
+        None => match &n.in_flight {
+            Some(t) => format!("{} ({} in flight)", esc(&n.state), esc(t)),
+            None => esc(&n.state),
+        },
+    };
+    let _ = write!(
+        o,
+        "<li><b>{}</b> <code>{}</code> — {}<br><span class=meta>session <a href=\"/v1/sessions/{}\">{}</a> ·          {} model calls, {} tool calls</span><blockquote>{}</blockquote>",
+        esc(&n.agent),
+        esc(&n.path),
+        state,
+        seg(&n.session),
+        esc(&n.session),
+        n.model_calls,
+        n.tool_calls,
+        esc(&n.task)
+    );
+    if !n.children.is_empty() {
+        o.push_str("<ul>");
+        for c in &n.children {
+            run_node(c, o);
+        }
+        o.push_str("</ul>");
+    }
+    o.push_str("</li>");
+}
+
+async fn run_page(
+    State(st): State<AppState>,
+    cred: Credentials,
+    headers: HeaderMap,
+    uri: Uri,
+    id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    if let Some(r) = take_token(&uri, &headers) {
+        return r;
+    }
+    let id = match id_of(id) {
+        Ok(id) => id,
+        Err(e) => return error_page(e),
+    };
+    let rid = id.clone();
+    match call(&st, cred, true, move |s| Ok((s.run_view(&rid)?, s.access().clone()))).await {
+        Ok((v, access)) => {
+            let mut o = format!(
+                "<p class=meta>{} · agent {} · started {} · {} journal entries{}</p><p>Task: {}</p>",
+                esc(&v.run.state),
+                esc(&v.run.agent),
+                esc(&v.run.created_at),
+                v.journal_entries,
+                v.run.team.as_deref().map(|t| format!(" · team {}", esc(t))).unwrap_or_default(),
+                esc(&v.run.task)
+            );
+            if let Some(r) = v
+                .run
+                .result
+                .as_ref()
+                .and_then(|r| serde_json::from_value::<nocturne_service::TypedResult>(r.clone()).ok())
+            {
+                let _ = write!(o, "<p>Result: {}</p>", result_summary(&r));
+            }
+            o.push_str("<h2>Agents</h2>");
+            match &v.tree {
+                Some(t) => {
+                    o.push_str("<ul>");
+                    run_node(t, &mut o);
+                    o.push_str("</ul>");
+                }
+                None => o.push_str("<p>No agent has started yet.</p>"),
+            }
+            html(layout(&format!("Run {id}"), Some(&access), &o))
+        }
+        Err(e) => error_page(e),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RollbackForm {
     to: u64,
@@ -691,6 +818,30 @@ pub fn routes() -> Vec<Route> {
             body: Body::None,
             reply: Reply::Html,
             handler: get(memory_page),
+        },
+        Route {
+            method: Method::GET,
+            path: "/runs",
+            operation_id: "uiRuns",
+            tag: "review",
+            summary: "Agent runs, newest first.",
+            needs: "read",
+            params: vec![token()],
+            body: Body::None,
+            reply: Reply::Html,
+            handler: get(runs_page),
+        },
+        Route {
+            method: Method::GET,
+            path: "/runs/{id}",
+            operation_id: "uiRun",
+            tag: "review",
+            summary: "One run: its result and its tree of agents, each with its session.",
+            needs: "read",
+            params: vec![path("id", "Agent run id.", Example::Run), token()],
+            body: Body::None,
+            reply: Reply::Html,
+            handler: get(run_page),
         },
         Route {
             method: Method::POST,

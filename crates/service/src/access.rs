@@ -15,7 +15,7 @@ use crate::{ContextBundle, ContextRequest, DreamSpec, MemoryEdit, MemoryFilter, 
 use crate::{LogOutcome, MemoryHit, Service, ServiceError};
 use nocturne_core::outcome::{GroupStats, Outcome};
 use nocturne_core::{Event, Memory, Proposal, Revision, Scope, ScopeLevel, Session};
-use nocturne_store::{HistoryEntry, SessionFilter, TokenRecord};
+use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, TokenRecord};
 use sha2::{Digest, Sha256};
 
 /// What a token allows.
@@ -54,19 +54,30 @@ pub struct Access {
     pub team: Option<String>,
     /// The token's id (`None` for local, unauthenticated use).
     pub token: Option<String>,
+    /// For local use: who acts (recorded as the author of revisions);
+    /// `None` records `user:local`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 impl Access {
     /// Org-wide admin: the CLI, or a server started with `--insecure-local`.
     pub fn local() -> Self {
-        Access { level: AccessLevel::Admin, team: None, token: None }
+        Access { level: AccessLevel::Admin, team: None, token: None, actor: None }
+    }
+
+    /// Org-wide admin acting as `author` (`user:ana`): the command line,
+    /// which records who made each change.
+    pub fn local_as(author: impl Into<String>) -> Self {
+        Access { actor: Some(author.into()), ..Access::local() }
     }
 
     /// The author recorded on revisions made with this access.
     pub fn author(&self) -> String {
-        match &self.token {
-            Some(t) => format!("token:{t}"),
-            None => "user:local".into(),
+        match (&self.token, &self.actor) {
+            (Some(t), _) => format!("token:{t}"),
+            (None, Some(a)) => a.clone(),
+            (None, None) => "user:local".into(),
         }
     }
 }
@@ -135,7 +146,7 @@ fn random_hex(bytes: usize) -> Result<String> {
 
 impl Service {
     /// Creates a token; returns it once (only its hash is stored).
-    pub fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
+    pub(crate) fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
         if let Some(t) = team {
             if t.trim().is_empty() || t.contains(':') {
                 return Err(ServiceError::Invalid(format!("invalid team name {t:?}")));
@@ -155,11 +166,11 @@ impl Service {
     }
 
     /// Tokens (hashes only), oldest first.
-    pub fn tokens(&self) -> Result<Vec<TokenRecord>> {
+    pub(crate) fn tokens(&self) -> Result<Vec<TokenRecord>> {
         Ok(self.store.tokens()?)
     }
 
-    pub fn revoke_token(&self, id: &str) -> Result<()> {
+    pub(crate) fn revoke_token(&self, id: &str) -> Result<()> {
         Ok(self.store.revoke_token(id, &self.now())?)
     }
 
@@ -168,7 +179,7 @@ impl Service {
         let rec = self.store.token_by_hash(&sha256_hex(bearer.trim()))?;
         match rec {
             Some(r) if r.revoked_at.is_none() => {
-                Ok(Access { level: AccessLevel::parse(&r.scope)?, team: r.team, token: Some(r.id) })
+                Ok(Access { level: AccessLevel::parse(&r.scope)?, team: r.team, token: Some(r.id), actor: None })
             }
             Some(_) => Err(ServiceError::Unauthorized("the token was revoked".into())),
             None => Err(ServiceError::Unauthorized("unknown token".into())),
@@ -272,6 +283,12 @@ impl Scoped<'_> {
         self.svc.session(id)
     }
 
+    /// A session's header, without its events.
+    pub fn session_header(&self, id: &str) -> Result<Session> {
+        self.need(AccessLevel::Read)?;
+        self.visible_session(id)
+    }
+
     /// A session with its parent and children; children of another team
     /// are not listed, and a parent of another team reads as not stored.
     pub fn session_view(&self, id: &str) -> Result<crate::SessionView> {
@@ -280,7 +297,8 @@ impl Scoped<'_> {
         self.svc.session_view_where(id, &|s| self.session_visible(s))
     }
 
-    /// The visible sessions as a tree (see [`Service::session_tree`]).
+    /// The visible sessions as a tree: sub-agents under their parents (oldest
+    /// first), sessions whose parent is not listed at the top, marked.
     pub fn session_tree(&self, f: SessionFilter) -> Result<Vec<crate::TreeNode>> {
         self.need(AccessLevel::Read)?;
         let list = self.svc.sessions(&self.team_filter(f))?;
@@ -484,8 +502,11 @@ impl Scoped<'_> {
         if apply && self.access.team.is_some() {
             return Err(forbidden("a team token proposes dreams; apply them op by op after review"));
         }
+        // The job works for the dream's team (a team token's own), like the
+        // proposal it makes.
+        let team = spec.team.clone();
         let job = crate::DreamJob { spec, apply, author: self.access.author() };
-        self.svc.submit_dream(&job, self.access.team.as_deref())
+        self.svc.submit_dream(&job, team.as_deref())
     }
 
     fn job_visible(&self, j: &crate::Job) -> bool {
@@ -510,6 +531,37 @@ impl Scoped<'_> {
         } else {
             Err(ServiceError::NotFound { what: "job", id: id.to_string() })
         }
+    }
+
+    // --- workers (org-wide: a worker runs every team's jobs) ---
+
+    /// Enqueues every schedule of `config` that is due now (once however
+    /// many processes call it); returns the jobs this call enqueued.
+    pub fn enqueue_due(&self, config: &crate::Config) -> Result<Vec<crate::Job>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("enqueueing scheduled dreams")?;
+        self.svc.enqueue_due(config)
+    }
+
+    /// Puts back in the queue the jobs of this machine's workers that are gone.
+    pub fn release_dead_workers(&self) -> Result<usize> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running jobs")?;
+        self.svc.release_dead_workers()
+    }
+
+    /// Claims one queued job (of `kinds`, or any) and runs it as `worker`.
+    pub fn work_one(&self, worker: &crate::Worker, kinds: &[&str]) -> Result<Option<crate::Worked>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running jobs")?;
+        self.svc.work_one(worker, kinds)
+    }
+
+    /// Runs jobs of `kinds` until none is left to run now; returns them.
+    pub fn work_until_idle(&self, worker: &crate::Worker, kinds: &[&str]) -> Result<Vec<crate::Worked>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running jobs")?;
+        self.svc.work_until_idle(worker, kinds)
     }
 
     pub fn dreams(&self) -> Result<Vec<Proposal>> {
@@ -587,10 +639,19 @@ impl Scoped<'_> {
         self.svc.taxonomy()
     }
 
-    pub fn set_taxonomy(&self, toml: &str, force: bool) -> Result<crate::TaxonomyChange> {
+    /// Sets a new taxonomy version; `source` names the text in errors (a
+    /// file name, `request body`).
+    pub fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<crate::TaxonomyChange> {
         self.need(AccessLevel::Admin)?;
         self.need_org("changing the outcome taxonomy")?;
-        self.svc.set_taxonomy(toml, "request body", force)
+        self.svc.set_taxonomy(toml, source, force)
+    }
+
+    /// Imports a JSONL or CSV file of outcomes (all or nothing); org-wide.
+    pub fn import_outcomes(&self, file: &str, bytes: &[u8]) -> Result<Vec<Outcome>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("a bulk outcome import")?;
+        self.svc.import_outcomes(file, bytes)
     }
 
     // --- export ---
@@ -616,10 +677,260 @@ impl Scoped<'_> {
         Ok(crate::export::render_markdown(&mems, self.svc.head()?, &self.svc.now()))
     }
 
+    /// Imports a JSON export (memories, outcomes, and sessions if it has
+    /// them): org-wide admin.
+    pub fn import_json(&self, bytes: &[u8], source: &str) -> Result<crate::ImportSummary> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("importing an export")?;
+        self.svc.import_json(bytes, source)
+    }
+
     // --- tokens ---
     pub fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
         self.need(AccessLevel::Admin)?;
         self.need_org("creating tokens")?;
         self.svc.create_token(level, team)
+    }
+
+    /// Tokens (hashes only), oldest first: org-wide admin.
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("listing tokens")?;
+        self.svc.tokens()
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("revoking tokens")?;
+        self.svc.revoke_token(id)
+    }
+
+    // --- the whole store: local and org-wide callers ---
+
+    /// The store's head revision.
+    pub fn head(&self) -> Result<u64> {
+        self.need(AccessLevel::Read)?;
+        self.svc.head()
+    }
+
+    /// Every memory revision, oldest first (org-wide: revisions show every
+    /// scope's changes).
+    pub fn revisions(&self) -> Result<Vec<Revision>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("the revision log")?;
+        self.svc.revisions()
+    }
+
+    /// Ingests files and folders from this machine's file system:
+    /// org-wide admin (a local caller), never a remote team token.
+    pub fn ingest(
+        &self,
+        paths: &[std::path::PathBuf],
+        opts: &crate::IngestOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<crate::IngestReport> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("ingesting files of this machine")?;
+        self.svc.ingest(paths, opts, progress)
+    }
+
+    /// Recomputes every session's hash chain (org-wide).
+    pub fn verify(&self) -> Result<crate::VerifyReport> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("verifying the whole session log")?;
+        self.svc.verify()
+    }
+
+    /// Every session's id and head hash, in id order (org-wide).
+    pub fn session_hashes(&self) -> Result<Vec<(String, String)>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("the session hashes")?;
+        self.svc.session_hashes()
+    }
+
+    /// Usage events (context bundles handed out), oldest first; a team
+    /// token sees those of its sessions.
+    pub fn usages(&self, session: Option<&str>) -> Result<Vec<nocturne_store::Usage>> {
+        self.need(AccessLevel::Read)?;
+        match (session, &self.access.team) {
+            (Some(s), Some(_)) => {
+                self.visible_session(s)?;
+                self.svc.usages(Some(s))
+            }
+            (session, None) => self.svc.usages(session),
+            (None, Some(t)) => {
+                Ok(self.svc.usages(None)?.into_iter().filter(|u| u.team.as_deref() == Some(t)).collect())
+            }
+        }
+    }
+
+    /// Re-embeds every memory with the configured embedder (org admin).
+    pub fn reindex(&self) -> Result<crate::ReindexReport> {
+        self.need(AccessLevel::Admin)?;
+        self.need_org("reindexing")?;
+        self.svc.reindex()
+    }
+
+    // --- orchestration runs (agents that delegate; see runs.rs) ---
+
+    fn run_visible(&self, r: &AgentRun) -> bool {
+        match &self.access.team {
+            None => true,
+            Some(t) => r.team.as_deref() == Some(t.as_str()),
+        }
+    }
+
+    /// Not found rather than forbidden, like sessions.
+    fn visible_run(&self, id: &str) -> Result<AgentRun> {
+        match self.svc.store().agent_run(id)? {
+            Some(r) if self.run_visible(&r) => Ok(r),
+            _ => Err(ServiceError::NotFound { what: "run", id: id.to_string() }),
+        }
+    }
+
+    /// The service's clock, as RFC 3339 UTC (tests pin it).
+    pub fn now(&self) -> String {
+        self.svc.now()
+    }
+
+    /// The runs this caller may see, newest first.
+    pub fn agent_runs(&self, mut f: RunFilter) -> Result<Vec<AgentRun>> {
+        self.need(AccessLevel::Read)?;
+        if let Some(t) = &self.access.team {
+            f.team = Some(t.clone());
+        }
+        Ok(self.svc.store().agent_runs(&f)?)
+    }
+
+    pub fn agent_run(&self, id: &str) -> Result<AgentRun> {
+        self.need(AccessLevel::Read)?;
+        self.visible_run(id)
+    }
+
+    /// A run's record with its tree of agents (from its journal).
+    pub fn run_view(&self, id: &str) -> Result<crate::RunView> {
+        self.need(AccessLevel::Read)?;
+        let run = self.visible_run(id)?;
+        let entries = self.svc.store().journal(id, 0)?;
+        Ok(crate::RunView { run, journal_entries: entries.len(), tree: crate::runs::tree(&entries) })
+    }
+
+    /// A run's journal entries after `after` (0: all), in order.
+    pub fn run_journal(&self, id: &str, after: u64) -> Result<Vec<JournalEntry>> {
+        self.need(AccessLevel::Read)?;
+        self.visible_run(id)?;
+        Ok(self.svc.store().journal(id, after)?)
+    }
+
+    /// Asks a running run to stop: its agents stop at their next step and
+    /// end `cancelled`. Asking twice keeps the first time; a run that has
+    /// ended is a conflict.
+    pub fn cancel_run(&self, id: &str) -> Result<AgentRun> {
+        self.need(AccessLevel::Write)?;
+        let mut r = self.visible_run(id)?;
+        if r.state != "running" {
+            return Err(ServiceError::Conflict(format!("run {id} has already ended ({})", r.state)));
+        }
+        if r.cancel_requested_at.is_none() {
+            r.cancel_requested_at = Some(self.svc.now());
+            self.svc.store().put_agent_run(&r)?;
+        }
+        self.visible_run(id)
+    }
+
+    /// Writes a run's status record (the runtime, as the run's caller). A
+    /// new run takes the caller's team; an existing one must be visible.
+    pub fn put_agent_run(&self, run: &AgentRun) -> Result<()> {
+        self.need(AccessLevel::Write)?;
+        let mut run = run.clone();
+        match self.svc.store().agent_run(&run.id)? {
+            Some(old) if !self.run_visible(&old) => {
+                return Err(ServiceError::NotFound { what: "run", id: run.id.clone() });
+            }
+            Some(old) => run.team = old.team,
+            None => {
+                if let Some(t) = &self.access.team {
+                    if run.team.as_deref().is_some_and(|x| x != t) {
+                        return Err(forbidden(format!(
+                            "a token bound to team {t} cannot start a run for another team"
+                        )));
+                    }
+                    run.team = Some(t.clone());
+                }
+            }
+        }
+        Ok(self.svc.store().put_agent_run(&run)?)
+    }
+
+    /// Appends entries to the journals of visible runs (all or none; a
+    /// retried write of the same entries is safe).
+    pub fn append_journal(&self, entries: &[JournalEntry]) -> Result<Vec<u64>> {
+        self.need(AccessLevel::Write)?;
+        let runs: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.run.as_str()).collect();
+        for r in runs {
+            self.visible_run(r)?;
+        }
+        Ok(self.svc.store().append_journal(entries)?)
+    }
+
+    /// Stores a new session (an agent's transcript as it starts); a
+    /// team-bound token stores it in its team. Already stored: unchanged.
+    pub fn add_session(&self, s: &nocturne_core::NewSession) -> Result<nocturne_store::Appended> {
+        self.need(AccessLevel::Write)?;
+        let mut s = s.clone();
+        if let Some(t) = &self.access.team {
+            if s.team.as_deref().is_some_and(|x| x != t) {
+                return Err(forbidden(format!("a token bound to team {t} cannot write another team's sessions")));
+            }
+            s.team = Some(t.clone());
+        }
+        let rec = nocturne_store::SessionRecord { session: s, ingested_at: self.svc.now() };
+        let mut out = self.svc.store().append_sessions(std::slice::from_ref(&rec))?;
+        out.pop().ok_or_else(|| ServiceError::Store(nocturne_store::StoreError::Backend("no append result".into())))
+    }
+
+    /// Closes an open session of the caller's (it takes no more events).
+    pub fn close_session(&self, id: &str) -> Result<()> {
+        self.need(AccessLevel::Write)?;
+        self.visible_session(id)?;
+        Ok(self.svc.store().close_session(id, &self.svc.now())?)
+    }
+
+    /// Claims a run for `holder` for `lease_secs` seconds (renewed by
+    /// claiming again): false while another live holder has it.
+    pub fn claim_run(&self, id: &str, holder: &str, lease_secs: u64) -> Result<bool> {
+        self.need(AccessLevel::Write)?;
+        self.visible_run(id)?;
+        let now = self.svc.now();
+        let until = crate::schedule::plus_seconds(&now, lease_secs);
+        Ok(self.svc.store().try_lock(&format!("run:{id}"), holder, &now, &until)?)
+    }
+
+    pub fn release_run(&self, id: &str, holder: &str) -> Result<()> {
+        self.need(AccessLevel::Write)?;
+        Ok(self.svc.store().unlock(&format!("run:{id}"), holder)?)
+    }
+
+    // --- scheduled dreams (org-wide) ---
+
+    /// Scheduled dream runs, newest first.
+    pub fn dream_runs(&self) -> Result<Vec<nocturne_store::DreamRun>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("scheduled dream runs")?;
+        self.svc.runs()
+    }
+
+    /// What each schedule of `config` will do next.
+    pub fn planned(&self, config: &crate::Config) -> Result<Vec<crate::Planned>> {
+        self.need(AccessLevel::Read)?;
+        self.need_org("scheduled dreams")?;
+        self.svc.planned(config)
+    }
+
+    /// Runs every schedule of `config` that is due now.
+    pub fn run_due(&self, config: &crate::Config) -> Result<Vec<nocturne_store::DreamRun>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running scheduled dreams")?;
+        self.svc.run_due(config)
     }
 }

@@ -53,7 +53,7 @@ impl Service {
     /// Runs a dream and stores its proposal (and applies it with `apply`).
     /// Sessions are only read; the proposal is the only thing written
     /// unless `apply` is set.
-    pub fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
+    pub(crate) fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
         // One dream per store at a time, scheduled or not. The lease is
         // this request's alone, renewed while the dream runs, and taken
         // over at once when its process is gone.
@@ -200,13 +200,9 @@ impl Service {
         Ok((outcomes, usages, usage_at))
     }
 
-    /// Stores a suggested memory as a pending one-op proposal. Secrets are
-    /// redacted; the memory store is not touched.
-    pub fn propose_memory(&self, s: &MemorySuggestion) -> Result<Proposal> {
-        self.propose_memory_for(s, None)
-    }
-
-    /// [`Service::propose_memory`] on behalf of a team (seen by that team only).
+    /// Stores a suggested memory as a pending one-op proposal, seen by
+    /// `team` only when it is set. Secrets are redacted; the memory store
+    /// is not touched.
     pub(crate) fn propose_memory_for(&self, s: &MemorySuggestion, team: Option<&str>) -> Result<Proposal> {
         use nocturne_core::secrets::redact;
         let kind = nocturne_core::MemoryKind::new(&s.kind).map_err(|e| ServiceError::Invalid(e.to_string()))?;
@@ -278,15 +274,15 @@ impl Service {
         Ok(p)
     }
 
-    pub fn dream_proposals(&self) -> Result<Vec<Proposal>> {
+    pub(crate) fn dream_proposals(&self) -> Result<Vec<Proposal>> {
         Ok(self.store.proposals()?)
     }
 
-    pub fn dream_proposal(&self, id: &str) -> Result<Proposal> {
+    pub(crate) fn dream_proposal(&self, id: &str) -> Result<Proposal> {
         self.store.proposal(id)?.ok_or_else(|| ServiceError::NotFound { what: "dream", id: id.to_string() })
     }
 
-    pub fn reject_dream(&self, id: &str) -> Result<Proposal> {
+    pub(crate) fn reject_dream(&self, id: &str) -> Result<Proposal> {
         let p = self.dream_proposal(id)?;
         if p.status != ProposalStatus::Pending {
             return Err(ServiceError::Conflict(format!("dream {id} is already {}", p.status.as_str())));
@@ -298,7 +294,7 @@ impl Service {
     /// Applies the chosen ops of a pending proposal as one revision authored
     /// by the dream. Refused, naming the conflicts, when a memory an op
     /// targets changed since the dream read the store.
-    pub fn apply_dream(&self, id: &str, sel: &OpSelection, applied_by: &str) -> Result<Revision> {
+    pub(crate) fn apply_dream(&self, id: &str, sel: &OpSelection, applied_by: &str) -> Result<Revision> {
         let p = self.dream_proposal(id)?;
         if p.status != ProposalStatus::Pending {
             return Err(ServiceError::Conflict(format!("dream {id} is already {}", p.status.as_str())));

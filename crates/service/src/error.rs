@@ -35,9 +35,11 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::RevisionMismatch { .. } | StoreError::Conflict(_) | StoreError::LengthMismatch { .. } => {
-                ServiceError::Conflict(e.to_string())
-            }
+            StoreError::RevisionMismatch { .. }
+            | StoreError::Conflict(_)
+            | StoreError::LengthMismatch { .. }
+            | StoreError::Closed { .. }
+            | StoreError::JournalConflict { .. } => ServiceError::Conflict(e.to_string()),
             StoreError::NotFound { what, id } => ServiceError::NotFound { what, id },
             StoreError::NotEmpty(m) => ServiceError::Conflict(m),
             StoreError::Exists { .. } => ServiceError::Conflict(e.to_string()),

@@ -108,7 +108,7 @@ impl Service {
     /// The export document. Secrets are redacted on the way out (from
     /// memories, every revision's before/after and reason, and outcomes),
     /// so even a store written before secrets were refused exports none.
-    pub fn export_json(&self) -> Result<ExportDoc> {
+    pub(crate) fn export_json(&self) -> Result<ExportDoc> {
         let revisions: Vec<Revision> = self.store.revisions(1, u64::MAX)?.iter().map(redacted_revision).collect();
         Ok(ExportDoc {
             format: EXPORT_FORMAT.into(),
@@ -134,7 +134,7 @@ impl Service {
     /// exactly. The log is exported verbatim, as stored — secrets in
     /// transcripts included (redacting would break its hash chains) — so
     /// this document is as private as the store itself.
-    pub fn export_with_sessions(&self) -> Result<ExportDoc> {
+    pub(crate) fn export_with_sessions(&self) -> Result<ExportDoc> {
         let mut doc = self.export_json()?;
         doc.sessions = self.export_sessions()?;
         doc.usage = self.store.usages(None)?;
@@ -193,6 +193,10 @@ impl Service {
                     Appended::Skipped => m.skipped += 1,
                 },
                 Some(st) if st.head_hash == s.header.head_hash && st.event_count == s.header.event_count => {
+                    // The same events; a session the document has closed is closed here too.
+                    if let (None, Some(at)) = (&st.closed_at, &s.header.closed_at) {
+                        self.store.close_session(id, at)?;
+                    }
                     m.skipped += 1
                 }
                 Some(st) => {
@@ -201,8 +205,11 @@ impl Service {
                         None => hex::encode(chain::genesis(id)) == st.head_hash,
                         Some(last) => s.events.get(last).is_some_and(|e| e.hash == st.head_hash),
                     };
-                    if prefix && events.len() > k {
+                    if prefix && events.len() > k && st.closed_at.is_none() {
                         self.store.append_events(id, st.event_count, events.get(k..).unwrap_or_default())?;
+                        if let Some(at) = &s.header.closed_at {
+                            self.store.close_session(id, at)?;
+                        }
                         m.extended += 1;
                     } else {
                         m.conflicting.push(id.clone());
@@ -217,7 +224,7 @@ impl Service {
     /// history is restored verbatim (export→import is the identity); into a
     /// store that has memory already, the document's active memories that
     /// the store lacks are added as one revision authored `import`.
-    pub fn import_json(&self, bytes: &[u8], source: &str) -> Result<ImportSummary> {
+    pub(crate) fn import_json(&self, bytes: &[u8], source: &str) -> Result<ImportSummary> {
         let doc: ExportDoc = serde_json::from_slice(bytes)
             .map_err(|e| ServiceError::Invalid(format!("{source}: not a Nocturne export: {e}")))?;
         if doc.format != EXPORT_FORMAT {
@@ -329,7 +336,7 @@ impl Service {
     /// Active memories as an AGENTS.md / CLAUDE.md-style file: grouped by
     /// kind (preferences, mistakes, procedures, facts, then others), highest
     /// priority first.
-    pub fn export_markdown(&self) -> Result<String> {
+    pub(crate) fn export_markdown(&self) -> Result<String> {
         let mems: Vec<Memory> = self.store.memories()?.into_iter().filter(Memory::is_active).collect();
         // `render_markdown` redacts.
         Ok(render_markdown(&mems, self.store.head()?, &self.now()))

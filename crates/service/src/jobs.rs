@@ -78,7 +78,7 @@ fn to_value<T: Serialize>(v: &T) -> Result<serde_json::Value> {
 
 impl Service {
     /// Enqueues a dream for a worker; returns the queued job.
-    pub fn submit_dream(&self, job: &DreamJob, team: Option<&str>) -> Result<Job> {
+    pub(crate) fn submit_dream(&self, job: &DreamJob, team: Option<&str>) -> Result<Job> {
         job.spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         crate::dreams::spec_filter(&job.spec)?;
         let now = self.now();
@@ -97,18 +97,18 @@ impl Service {
     }
 
     /// Jobs, newest first.
-    pub fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+    pub(crate) fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
         Ok(self.store.jobs(filter)?)
     }
 
-    pub fn job(&self, id: &str) -> Result<Job> {
+    pub(crate) fn job(&self, id: &str) -> Result<Job> {
         self.store.job(id)?.ok_or_else(|| ServiceError::NotFound { what: "job", id: id.to_string() })
     }
 
     /// Enqueues every schedule that is due now, once however many
     /// processes call this (each due run has a key). Returns the jobs that
     /// this call enqueued.
-    pub fn enqueue_due(&self, config: &crate::Config) -> Result<Vec<Job>> {
+    pub(crate) fn enqueue_due(&self, config: &crate::Config) -> Result<Vec<Job>> {
         let now = self.now();
         let runs = self.store.runs()?;
         let count = self.store.session_count()?;
@@ -141,7 +141,7 @@ impl Service {
     /// Puts back in the queue the running jobs whose worker ran on this
     /// machine and is gone, so they are taken over at once rather than
     /// when their lease ends. Returns how many.
-    pub fn release_dead_workers(&self) -> Result<usize> {
+    pub(crate) fn release_dead_workers(&self) -> Result<usize> {
         let now = self.now();
         let mut n = 0;
         for j in self.store.jobs(&JobFilter { state: Some(JobState::Running), ..Default::default() })? {
@@ -158,7 +158,7 @@ impl Service {
 
     /// Claims one job (of `kinds`, or any this build runs) and runs it
     /// under a renewed lease. `None` when the queue has nothing to run.
-    pub fn work_one(&self, worker: &Worker, kinds: &[&str]) -> Result<Option<Worked>> {
+    pub(crate) fn work_one(&self, worker: &Worker, kinds: &[&str]) -> Result<Option<Worked>> {
         let kinds: Vec<&str> = if kinds.is_empty() { KINDS.to_vec() } else { kinds.to_vec() };
         let now = self.now();
         let Some(job) = self.store.claim_job(&kinds, &worker.id, &now, &later(&now, worker.lease))? else {
@@ -182,7 +182,7 @@ impl Service {
     }
 
     /// Runs jobs of `kinds` until none is left to run now; returns them.
-    pub fn work_until_idle(&self, worker: &Worker, kinds: &[&str]) -> Result<Vec<Worked>> {
+    pub(crate) fn work_until_idle(&self, worker: &Worker, kinds: &[&str]) -> Result<Vec<Worked>> {
         let mut done = Vec::new();
         while let Some(w) = self.work_one(worker, kinds)? {
             done.push(w);

@@ -10,6 +10,7 @@ mod jobs;
 mod lease;
 mod memory;
 mod outcomes;
+pub mod runs;
 mod schedule;
 mod search;
 mod sessions;
@@ -30,9 +31,10 @@ pub use jobs::{runs_of, DreamJob, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_SC
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
-pub use nocturne_store::{HistoryEntry, SessionFilter, Store};
+pub use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, Store};
 pub use nocturne_store::{Job, JobFilter, JobState};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
+pub use runs::{RunNode, RunUsage, RunView, TypedResult};
 pub use schedule::{Config, Cron, Planned, Policy, Schedule, MAX_ATTEMPTS};
 pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
 pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
@@ -99,7 +101,7 @@ impl Service {
     }
 
     /// The store's head revision.
-    pub fn head(&self) -> Result<u64> {
+    pub(crate) fn head(&self) -> Result<u64> {
         Ok(self.store.head()?)
     }
 }

@@ -77,7 +77,12 @@ impl Service {
     }
 
     /// Adds a memory (one revision). Secrets in the text, tags or scope are refused.
-    pub fn memory_add(&self, m: &NewMemory, author: &str, expect_rev: Option<u64>) -> Result<(Memory, Revision)> {
+    pub(crate) fn memory_add(
+        &self,
+        m: &NewMemory,
+        author: &str,
+        expect_rev: Option<u64>,
+    ) -> Result<(Memory, Revision)> {
         refuse_secrets("text", &m.text)?;
         refuse_secret_tags(&m.tags)?;
         if let Some(s) = &m.scope {
@@ -97,7 +102,7 @@ impl Service {
     }
 
     /// Edits a memory (one revision).
-    pub fn memory_edit(
+    pub(crate) fn memory_edit(
         &self,
         id: &str,
         e: &MemoryEdit,
@@ -138,7 +143,7 @@ impl Service {
     }
 
     /// Retires a memory: kept with its history, no longer active.
-    pub fn memory_retire(
+    pub(crate) fn memory_retire(
         &self,
         id: &str,
         reason: Option<&str>,
@@ -161,12 +166,12 @@ impl Service {
         Ok((after, rev))
     }
 
-    pub fn memory(&self, id: &str) -> Result<Memory> {
+    pub(crate) fn memory(&self, id: &str) -> Result<Memory> {
         self.existing(id)
     }
 
     /// Memories at the head: highest priority first, then kind rank, then id.
-    pub fn memories(&self, f: &MemoryFilter) -> Result<Vec<Memory>> {
+    pub(crate) fn memories(&self, f: &MemoryFilter) -> Result<Vec<Memory>> {
         let scope = f.scope.as_deref().map(|s| parse_scope(Some(s))).transpose()?;
         let mut v: Vec<Memory> = self
             .store
@@ -180,7 +185,7 @@ impl Service {
         Ok(v)
     }
 
-    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
+    pub(crate) fn history(&self, id: &str) -> Result<Vec<HistoryEntry>> {
         let h = self.store.history(id)?;
         if h.is_empty() {
             return Err(ServiceError::NotFound { what: "memory", id: id.to_string() });
@@ -189,12 +194,12 @@ impl Service {
     }
 
     /// Revisions, oldest first.
-    pub fn revisions(&self) -> Result<Vec<Revision>> {
+    pub(crate) fn revisions(&self) -> Result<Vec<Revision>> {
         Ok(self.store.revisions(1, u64::MAX)?)
     }
 
     /// Memories exactly as they were at revision `rev`.
-    pub fn memories_at(&self, rev: u64) -> Result<BTreeMap<String, Memory>> {
+    pub(crate) fn memories_at(&self, rev: u64) -> Result<BTreeMap<String, Memory>> {
         let head = self.store.head()?;
         if rev > head {
             return Err(ServiceError::Invalid(format!("revision {rev} does not exist (the store is at {head})")));
@@ -204,7 +209,7 @@ impl Service {
 
     /// Brings the whole memory store back to revision `to`, as a new
     /// revision (so the rollback itself can be rolled back).
-    pub fn rollback(&self, to: u64, author: &str, expect_rev: Option<u64>) -> Result<Revision> {
+    pub(crate) fn rollback(&self, to: u64, author: &str, expect_rev: Option<u64>) -> Result<Revision> {
         let head = self.store.head()?;
         if let Some(e) = expect_rev {
             if e != head {

@@ -52,7 +52,7 @@ fn invalid(e: impl std::fmt::Display) -> ServiceError {
 impl Service {
     /// The taxonomy in force: the latest stored version, else the default
     /// (version 1).
-    pub fn taxonomy(&self) -> Result<Taxonomy> {
+    pub(crate) fn taxonomy(&self) -> Result<Taxonomy> {
         match self.store.taxonomy()? {
             Some((v, toml)) => Taxonomy::from_toml(&toml)
                 .and_then(|t| t.with_version(v))
@@ -73,7 +73,7 @@ impl Service {
 
     /// Sets a new taxonomy version. A change that would orphan stored
     /// outcomes is refused, with the reasons, unless `force`.
-    pub fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<TaxonomyChange> {
+    pub(crate) fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<TaxonomyChange> {
         let current = self.ensure_taxonomy()?;
         let new = Taxonomy::from_toml(toml).map_err(|e| ServiceError::Invalid(format!("{source}: {e}")))?;
         // Stored and exported verbatim (it must stay valid TOML), so refused rather than redacted.
@@ -101,7 +101,7 @@ impl Service {
 
     /// Logs one or more dimensions for a session (one outcome each). Every
     /// value is checked first; nothing is stored if any is wrong.
-    pub fn log_outcome(&self, req: &LogOutcome) -> Result<Vec<Outcome>> {
+    pub(crate) fn log_outcome(&self, req: &LogOutcome) -> Result<Vec<Outcome>> {
         if self.store.session(&req.session)?.is_none() {
             return Err(ServiceError::NotFound { what: "session", id: req.session.clone() });
         }
@@ -138,7 +138,7 @@ impl Service {
 
     /// Imports a JSONL or CSV file of outcomes: all or nothing, every error
     /// reported with its line.
-    pub fn import_outcomes(&self, file: &str, bytes: &[u8]) -> Result<Vec<Outcome>> {
+    pub(crate) fn import_outcomes(&self, file: &str, bytes: &[u8]) -> Result<Vec<Outcome>> {
         let tax = self.ensure_taxonomy()?;
         let inputs = parse_bulk(file, bytes, &tax).map_err(|errs| {
             ServiceError::Invalid(format!(
@@ -170,13 +170,13 @@ impl Service {
     }
 
     /// Every outcome (history included), oldest first.
-    pub fn outcomes(&self, session: Option<&str>) -> Result<Vec<Outcome>> {
+    pub(crate) fn outcomes(&self, session: Option<&str>) -> Result<Vec<Outcome>> {
         Ok(self.store.outcomes(session)?)
     }
 
     /// Statistics over the effective outcomes (latest per session, task and
     /// dimension), grouped.
-    pub fn outcome_stats(&self, by: StatsBy) -> Result<Vec<GroupStats>> {
+    pub(crate) fn outcome_stats(&self, by: StatsBy) -> Result<Vec<GroupStats>> {
         let tax = self.taxonomy()?;
         let all = self.store.outcomes(None)?;
         let eff = effective(&all);

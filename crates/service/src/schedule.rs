@@ -22,6 +22,14 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct Config {
     #[serde(default)]
     pub dream: DreamSection,
+    /// The model, tool servers and runtime settings of agent runs: read
+    /// and checked by the runtime (`nocturne-runtime`), kept here as written.
+    #[serde(default)]
+    pub model: Option<toml::Table>,
+    #[serde(default)]
+    pub mcp_server: Vec<toml::Table>,
+    #[serde(default)]
+    pub runtime: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -219,9 +227,15 @@ fn fmt_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// `now` (RFC 3339) plus `secs` seconds, as RFC 3339 (the epoch when `now` does not parse).
+pub(crate) fn plus_seconds(now: &str, secs: u64) -> String {
+    let t = parse_time(now).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    fmt_time(t + Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 2)))
+}
+
 impl Service {
     /// What each schedule will do next.
-    pub fn planned(&self, config: &Config) -> Result<Vec<Planned>> {
+    pub(crate) fn planned(&self, config: &Config) -> Result<Vec<Planned>> {
         let now = parse_time(&self.now()).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let runs = self.store.runs()?;
         let count = self.store.session_count()?;
@@ -243,7 +257,7 @@ impl Service {
     }
 
     /// Dream runs, newest first.
-    pub fn runs(&self) -> Result<Vec<DreamRun>> {
+    pub(crate) fn runs(&self) -> Result<Vec<DreamRun>> {
         Ok(self.store.runs()?)
     }
 
@@ -252,7 +266,7 @@ impl Service {
     /// minute for its workers). Due schedules are enqueued as jobs first,
     /// so a schedule due in several processes at once runs once. Returns
     /// the runs it made.
-    pub fn run_due(&self, config: &Config) -> Result<Vec<DreamRun>> {
+    pub(crate) fn run_due(&self, config: &Config) -> Result<Vec<DreamRun>> {
         self.enqueue_due(config)?;
         self.release_dead_workers()?;
         let worker = crate::jobs::Worker::new(crate::jobs::JOB_LEASE)?;
@@ -262,7 +276,7 @@ impl Service {
 
     /// Runs one schedule now, under the dream lock. `None` when another
     /// dream holds the lock.
-    pub fn run_schedule(
+    pub(crate) fn run_schedule(
         &self,
         s: &Schedule,
         trigger: &str,

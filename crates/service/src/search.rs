@@ -311,7 +311,7 @@ impl Service {
     }
 
     /// Hybrid search over active memories.
-    pub fn memory_search(
+    pub(crate) fn memory_search(
         &self,
         query: &str,
         k: usize,
@@ -353,7 +353,7 @@ impl Service {
     }
 
     /// Hybrid search over session events (the log as recall memory).
-    pub fn sessions_search(&self, query: &str, k: usize, session: Option<&str>) -> Result<Vec<EventHit>> {
+    pub(crate) fn sessions_search(&self, query: &str, k: usize, session: Option<&str>) -> Result<Vec<EventHit>> {
         let ids: Vec<String> = match session {
             Some(s) => {
                 if self.store.session(s)?.is_none() {
@@ -367,7 +367,7 @@ impl Service {
     }
 
     /// Hybrid search over the events of the given sessions.
-    pub fn sessions_search_in(&self, query: &str, k: usize, ids: &[String]) -> Result<Vec<EventHit>> {
+    pub(crate) fn sessions_search_in(&self, query: &str, k: usize, ids: &[String]) -> Result<Vec<EventHit>> {
         // Events are indexed in their session's order, each read together
         // with its neighbours (see IndexConfig::sessions), as a person reads
         // a transcript: the answer often sits next to the words asked about.
@@ -419,7 +419,7 @@ impl Service {
     /// the highest-priority memories. A request naming no agent, user or
     /// team reads every scope the caller may see. Recorded as a usage event
     /// so outcomes can be attributed to the memories handed out.
-    pub fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
+    pub(crate) fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
         if req.budget == 0 {
             return Err(ServiceError::Invalid("the token budget must be at least 1".into()));
         }
@@ -500,13 +500,13 @@ impl Service {
     }
 
     /// Usage events (context bundles handed out), oldest first.
-    pub fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>> {
+    pub(crate) fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>> {
         Ok(self.store.usages(session)?)
     }
 
     /// Drops cached vectors and re-embeds every active memory with the
     /// configured embedder.
-    pub fn reindex(&self) -> Result<ReindexReport> {
+    pub(crate) fn reindex(&self) -> Result<ReindexReport> {
         self.store.clear_vectors(MEMORY)?;
         if let Ok(mut guard) = self.memory_cache.lock() {
             *guard = None;

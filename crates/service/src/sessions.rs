@@ -23,11 +23,11 @@ pub struct VerifyReport {
 }
 
 impl Service {
-    pub fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>> {
+    pub(crate) fn sessions(&self, filter: &SessionFilter) -> Result<Vec<Session>> {
         Ok(self.store.sessions(filter)?)
     }
 
-    pub fn session(&self, id: &str) -> Result<(Session, Vec<Event>)> {
+    pub(crate) fn session(&self, id: &str) -> Result<(Session, Vec<Event>)> {
         let s =
             self.store.session(id)?.ok_or_else(|| ServiceError::NotFound { what: "session", id: id.to_string() })?;
         let events = self.store.events(id)?;
@@ -35,7 +35,7 @@ impl Service {
     }
 
     /// Recomputes every session's chain from its stored events.
-    pub fn verify(&self) -> Result<VerifyReport> {
+    pub(crate) fn verify(&self) -> Result<VerifyReport> {
         let mut rep = VerifyReport::default();
         for s in self.store.sessions(&SessionFilter::default())? {
             rep.sessions_checked += 1;
@@ -60,7 +60,7 @@ impl Service {
     }
 
     /// The head hash of one session as stored (for before/after checks).
-    pub fn session_hashes(&self) -> Result<Vec<(String, String)>> {
+    pub(crate) fn session_hashes(&self) -> Result<Vec<(String, String)>> {
         let mut v: Vec<(String, String)> =
             self.store.sessions(&SessionFilter::default())?.into_iter().map(|s| (s.id, s.head_hash)).collect();
         v.sort();
@@ -149,11 +149,7 @@ pub struct TreeNode {
 impl Service {
     /// A session with its events, its parent (stored or not) and its
     /// children, each with the parent's tool call that spawned it when it
-    /// can be told.
-    pub fn session_view(&self, id: &str) -> Result<SessionView> {
-        self.session_view_where(id, &|_| true)
-    }
-
+    /// can be told; `visible` hides sessions the caller may not see.
     pub(crate) fn session_view_where(&self, id: &str, visible: &dyn Fn(&Session) -> bool) -> Result<SessionView> {
         let (session, events) = self.session(id)?;
         let parent = match &session.parent {
@@ -176,15 +172,6 @@ impl Service {
         let children =
             kids.into_iter().zip(spawns).map(|(session, spawned_by)| Child { session, spawned_by }).collect();
         Ok(SessionView { session, events, parent, children })
-    }
-
-    /// The sessions matching `filter` as a tree: sub-agents under their
-    /// parents (oldest first), sessions whose parent is not listed at the
-    /// top, marked.
-    pub fn session_tree(&self, filter: &SessionFilter) -> Result<Vec<TreeNode>> {
-        let list = self.store.sessions(filter)?;
-        let mut stored = |id: &str| self.store.session(id).map(|s| s.is_some());
-        tree(list, &mut stored)
     }
 }
 
@@ -351,6 +338,7 @@ mod tree_tests {
             started_at: at.into(),
             ended_at: None,
             ingested_at: at.into(),
+            closed_at: None,
         }
     }
 

@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nocturne_core::{EventKind, NewEvent, NewSession, Role};
-use nocturne_service::{AccessLevel, MemoryEdit, MemoryFilter, NewMemory, Service, ServiceError, SessionFilter};
+use nocturne_service::{
+    Access, AccessLevel, MemoryEdit, MemoryFilter, NewMemory, Service, ServiceError, SessionFilter,
+};
 use nocturne_store::SessionRecord;
 use nocturne_store_sqlite::SqliteStore;
 use std::sync::Arc;
@@ -54,10 +56,13 @@ fn mem(scope: &str, text: &str) -> NewMemory {
 fn a_team_token_sees_only_its_team_and_reads_but_cannot_change_org_memory() {
     let svc = service();
     svc.store().append_sessions(&[session("sa", "a"), session("sb", "b")]).unwrap();
-    let (ma, _) = svc.memory_add(&mem("team:a", "Team a deploys on Mondays"), "user:x", None).unwrap();
-    let (mb, _) = svc.memory_add(&mem("team:b", "Team b deploys on Fridays"), "user:x", None).unwrap();
-    let (org, _) = svc.memory_add(&mem("org", "Every team uses UTC in logs"), "user:x", None).unwrap();
-    let tok = svc.create_token(AccessLevel::Write, Some("a")).unwrap();
+    let (ma, _) =
+        svc.scoped(Access::local_as("user:x")).memory_add(&mem("team:a", "Team a deploys on Mondays"), None).unwrap();
+    let (mb, _) =
+        svc.scoped(Access::local_as("user:x")).memory_add(&mem("team:b", "Team b deploys on Fridays"), None).unwrap();
+    let (org, _) =
+        svc.scoped(Access::local_as("user:x")).memory_add(&mem("org", "Every team uses UTC in logs"), None).unwrap();
+    let tok = svc.scoped(Access::local()).create_token(AccessLevel::Write, Some("a")).unwrap();
     let a = svc.scoped(svc.authenticate(&tok.token).unwrap());
 
     let sessions: Vec<String> = a.sessions(SessionFilter::default()).unwrap().into_iter().map(|s| s.id).collect();
@@ -89,11 +94,11 @@ fn a_team_token_sees_only_its_team_and_reads_but_cannot_change_org_memory() {
 #[test]
 fn tokens_are_checked_for_level_and_revocation() {
     let svc = service();
-    let read = svc.create_token(AccessLevel::Read, None).unwrap();
+    let read = svc.scoped(Access::local()).create_token(AccessLevel::Read, None).unwrap();
     let r = svc.scoped(svc.authenticate(&read.token).unwrap());
     assert!(matches!(r.memory_add(&mem("org", "x y z"), None), Err(ServiceError::Forbidden(_))));
     assert!(matches!(svc.authenticate("noc_wrong"), Err(ServiceError::Unauthorized(_))));
-    svc.revoke_token(&read.id).unwrap();
+    svc.scoped(Access::local()).revoke_token(&read.id).unwrap();
     assert!(matches!(svc.authenticate(&read.token), Err(ServiceError::Unauthorized(_))));
 }
 
@@ -122,17 +127,17 @@ fn a_run_left_running_by_a_crashed_process_is_closed_and_the_lock_taken_over() {
         })
         .unwrap();
     let cfg = Config::parse("[[dream.schedule]]\nname = \"s\"\nafter_sessions = 1\n", "t").unwrap();
-    let made = svc.run_due(&cfg).unwrap();
+    let made = svc.scoped(Access::local()).run_due(&cfg).unwrap();
     assert_eq!(made.len(), 1);
     assert_eq!(made[0].state, "done");
-    let runs = svc.runs().unwrap();
+    let runs = svc.scoped(Access::local()).dream_runs().unwrap();
     let dead = runs.iter().find(|r| r.id == "dead").unwrap();
     assert_eq!(dead.state, "failed");
     assert!(dead.error.as_deref().unwrap().contains("interrupted"));
     // A live holder keeps others out.
     assert!(svc.store().try_lock("dream", "live", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap());
     let cfg2 = Config::parse("[[dream.schedule]]\nname = \"t\"\nafter_sessions = 1\n", "t").unwrap();
-    assert!(svc.run_due(&cfg2).unwrap().is_empty(), "one dream per store at a time");
+    assert!(svc.scoped(Access::local()).run_due(&cfg2).unwrap().is_empty(), "one dream per store at a time");
 }
 
 #[test]
@@ -140,7 +145,7 @@ fn a_suggested_memory_waits_in_a_proposal_and_never_reaches_memory_directly() {
     use nocturne_service::{MemorySuggestion, OpSelection};
     let svc = service();
     svc.store().append_sessions(&[session("sa", "a")]).unwrap();
-    let tok = svc.create_token(AccessLevel::Write, Some("a")).unwrap();
+    let tok = svc.scoped(Access::local()).create_token(AccessLevel::Write, Some("a")).unwrap();
     let a = svc.scoped(svc.authenticate(&tok.token).unwrap());
     let p = a
         .propose_memory(&MemorySuggestion {
@@ -152,14 +157,14 @@ fn a_suggested_memory_waits_in_a_proposal_and_never_reaches_memory_directly() {
         })
         .unwrap();
     assert_eq!(p.status, nocturne_core::ProposalStatus::Pending);
-    assert!(svc.memories(&MemoryFilter::default()).unwrap().is_empty(), "memory is untouched");
+    assert!(svc.scoped(Access::local()).memories(&MemoryFilter::default()).unwrap().is_empty(), "memory is untouched");
     assert!(!p.ops[0].text.contains("ghp_abcdef"), "secrets are redacted: {}", p.ops[0].text);
     assert_eq!(p.ops[0].scope.to_string(), "team:a");
     assert!(p.ops[0].rationale.contains(&tok.id));
     assert_eq!(a.dreams().unwrap().len(), 1, "the team sees its suggestion");
     let rev = a.apply_dream(&p.id, &OpSelection::default()).unwrap();
     assert_eq!(rev.changes.len(), 1);
-    let b = svc.create_token(AccessLevel::Write, Some("b")).unwrap();
+    let b = svc.scoped(Access::local()).create_token(AccessLevel::Write, Some("b")).unwrap();
     let b = svc.scoped(svc.authenticate(&b.token).unwrap());
     assert!(b.dreams().unwrap().is_empty(), "another team does not see it");
 }
@@ -169,9 +174,9 @@ fn a_dream_is_refused_while_another_holds_the_store() {
     let svc = service();
     svc.store().append_sessions(&[session("s1", "a")]).unwrap();
     assert!(svc.store().try_lock("dream", "someone", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap());
-    let err = svc.dream(&nocturne_service::DreamSpec::default(), false, "user:x").unwrap_err();
+    let err = svc.scoped(Access::local_as("user:x")).dream(&nocturne_service::DreamSpec::default(), false).unwrap_err();
     assert!(err.to_string().contains("another dream is running"), "{err}");
     svc.store().unlock("dream", "someone").unwrap();
-    svc.dream(&nocturne_service::DreamSpec::default(), false, "user:x").unwrap();
+    svc.scoped(Access::local_as("user:x")).dream(&nocturne_service::DreamSpec::default(), false).unwrap();
     assert!(svc.store().try_lock("dream", "next", "2026-11-01T00:00:00Z", "2026-11-01T00:30:00Z").unwrap(), "released");
 }

@@ -3,22 +3,65 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nocturne_core::{EventKind, NewEvent, NewSession, OpKind, Role, Scope, ScopeLevel};
-use nocturne_service::{ContextRequest, DreamSpec, MemoryFilter, NewMemory, OpSelection, Service};
+use nocturne_service::{Access, ContextRequest, DreamSpec, MemoryFilter, NewMemory, OpSelection, Scoped, Service};
 use nocturne_store::SessionRecord;
 use nocturne_store_sqlite::SqliteStore;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+/// The service as the local user `user:test` (from outside the crate its
+/// operations are reached through `Scoped`).
+struct Local(Service);
+
+impl Local {
+    fn s(&self) -> Scoped<'_> {
+        self.0.scoped(Access::local_as("user:test"))
+    }
+    fn store(&self) -> &dyn nocturne_store::Store {
+        self.0.store()
+    }
+    fn dream(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        _author: &str,
+    ) -> nocturne_service::Result<(nocturne_core::Proposal, Option<nocturne_core::Revision>)> {
+        self.s().dream(spec, apply)
+    }
+    fn memories(&self, f: &MemoryFilter) -> nocturne_service::Result<Vec<nocturne_core::Memory>> {
+        self.s().memories(f)
+    }
+    fn context(&self, r: &ContextRequest) -> nocturne_service::Result<nocturne_service::ContextBundle> {
+        self.s().context(r)
+    }
+    fn memory_add(
+        &self,
+        m: &NewMemory,
+        _author: &str,
+        rev: Option<u64>,
+    ) -> nocturne_service::Result<(nocturne_core::Memory, nocturne_core::Revision)> {
+        self.s().memory_add(m, rev)
+    }
+    fn apply_dream(
+        &self,
+        id: &str,
+        sel: &OpSelection,
+        _author: &str,
+    ) -> nocturne_service::Result<nocturne_core::Revision> {
+        self.s().apply_dream(id, sel)
+    }
+}
+
 /// A service whose clock moves one minute per reading, from 2026-03-01.
-fn service() -> Service {
+fn service() -> Local {
     let t = Arc::new(AtomicI64::new(0));
-    Service::with_store(
+    Local(Service::with_store(
         Arc::new(SqliteStore::open_in_memory().unwrap()),
         Arc::new(move || {
             let m = t.fetch_add(1, Ordering::SeqCst);
             format!("2026-03-{:02}T{:02}:{:02}:00Z", 1 + m / 1440, m / 60 % 24, m % 60)
         }),
-    )
+    ))
 }
 
 fn ev(role: Role, kind: EventKind, text: &str, tool: Option<(&str, String)>, is_error: bool) -> NewEvent {
@@ -76,7 +119,7 @@ fn session(id: &str, user: Option<&str>, team: Option<&str>) -> SessionRecord {
     }
 }
 
-fn ingest(svc: &Service, records: &[SessionRecord]) {
+fn ingest(svc: &Local, records: &[SessionRecord]) {
     svc.store().append_sessions(records).unwrap();
 }
 

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nocturne_core::{EventKind, NewEvent, NewSession, ProposalStatus, Role};
-use nocturne_service::{AccessLevel, DreamJob, DreamSpec, JobState, MemorySuggestion, OpSelection, Service, Worker};
+use nocturne_service::{Access, AccessLevel, DreamSpec, JobState, MemorySuggestion, OpSelection, Service, Worker};
 use nocturne_store::{SessionRecord, Store};
 use nocturne_store_postgres::{testing, PgStore};
 use nocturne_store_sqlite::SqliteStore;
@@ -22,6 +22,13 @@ fn backends(test: &str) -> Vec<(&'static str, Arc<dyn Store>)> {
 /// The clock the issue saw: every call in the same minute.
 fn service(store: Arc<dyn Store>) -> Service {
     Service::with_store(store, Arc::new(|| "2026-12-01T12:21:00Z".to_string()))
+}
+
+/// A team's write token, through the seam as an HTTP caller would be.
+fn team<'a>(svc: &'a Service, team: &str) -> nocturne_service::Scoped<'a> {
+    let local = svc.scoped(Access::local());
+    let token = local.create_token(AccessLevel::Write, Some(team)).unwrap().token;
+    svc.scoped(svc.authenticate(&token).unwrap())
 }
 
 fn session(id: &str, team: &str, user: &str) -> SessionRecord {
@@ -73,8 +80,9 @@ fn suggestion(n: usize) -> MemorySuggestion {
 fn five_suggestions_in_one_minute_are_five_proposals() {
     for (name, store) in backends("five_suggestions") {
         let svc = service(store);
-        let ids: Vec<String> = (0..5).map(|n| svc.propose_memory(&suggestion(n)).unwrap().id).collect();
-        let stored = svc.dream_proposals().unwrap();
+        let local = svc.scoped(Access::local());
+        let ids: Vec<String> = (0..5).map(|n| local.propose_memory(&suggestion(n)).unwrap().id).collect();
+        let stored = local.dreams().unwrap();
         assert_eq!(stored.len(), 5, "{name}: every suggestion is kept: {ids:?}");
         let mut texts: Vec<String> = stored.iter().map(|p| p.ops[0].text.clone()).collect();
         texts.sort();
@@ -90,14 +98,14 @@ fn twenty_concurrent_suggestions_are_twenty_proposals() {
             let hs: Vec<_> = (0..20)
                 .map(|n| {
                     let svc = svc.clone();
-                    sc.spawn(move || svc.propose_memory(&suggestion(n)).unwrap().id)
+                    sc.spawn(move || svc.scoped(Access::local()).propose_memory(&suggestion(n)).unwrap().id)
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
         assert_eq!(distinct.len(), 20, "{name}: 20 distinct ids");
-        assert_eq!(svc.dream_proposals().unwrap().len(), 20, "{name}: 20 proposals stored");
+        assert_eq!(svc.scoped(Access::local()).dreams().unwrap().len(), 20, "{name}: 20 proposals stored");
     }
 }
 
@@ -105,13 +113,12 @@ fn twenty_concurrent_suggestions_are_twenty_proposals() {
 fn an_applied_proposal_is_not_replaced_by_another_teams_suggestion() {
     for (name, store) in backends("applied_kept") {
         let svc = service(store);
-        let a = svc.scoped(svc.authenticate(&svc.create_token(AccessLevel::Write, Some("a")).unwrap().token).unwrap());
-        let b = svc.scoped(svc.authenticate(&svc.create_token(AccessLevel::Write, Some("b")).unwrap().token).unwrap());
+        let (a, b) = (team(&svc, "a"), team(&svc, "b"));
         let pa = a.propose_memory(&suggestion(1)).unwrap();
         a.apply_dream(&pa.id, &OpSelection::default()).unwrap();
         let pb = b.propose_memory(&suggestion(2)).unwrap();
         assert_ne!(pa.id, pb.id, "{name}");
-        let kept = svc.dream_proposal(&pa.id).unwrap();
+        let kept = svc.scoped(Access::local()).dream_proposal(&pa.id).unwrap();
         assert_eq!(kept.status, ProposalStatus::Applied, "{name}: team a's proposal is still applied");
         assert_eq!((kept.team.as_deref(), kept.applied_ops.as_slice()), (Some("a"), &[1][..]), "{name}");
         assert_eq!(kept.ops[0].text, pa.ops[0].text, "{name}");
@@ -131,7 +138,9 @@ fn twenty_parallel_dreams_never_share_an_id() {
             let hs: Vec<_> = (0..20)
                 .map(|_| {
                     let svc = svc.clone();
-                    sc.spawn(move || svc.dream(&DreamSpec::default(), false, "user:t").map(|(p, _)| p.id))
+                    sc.spawn(move || {
+                        svc.scoped(Access::local_as("user:t")).dream(&DreamSpec::default(), false).map(|(p, _)| p.id)
+                    })
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
@@ -143,7 +152,7 @@ fn twenty_parallel_dreams_never_share_an_id() {
         let distinct: std::collections::BTreeSet<&&String> = ok.iter().collect();
         assert!(!ok.is_empty(), "{name}: some dream ran");
         assert_eq!(distinct.len(), ok.len(), "{name}: every dream that ran has its own id");
-        assert_eq!(svc.dream_proposals().unwrap().len(), ok.len(), "{name}: and its own stored proposal");
+        assert_eq!(svc.scoped(Access::local()).dreams().unwrap().len(), ok.len(), "{name}: and its own stored proposal");
     }
 }
 
@@ -156,9 +165,7 @@ fn a_dream_job_taken_over_after_its_proposal_was_stored_does_not_dream_twice() {
                 &(0..6).map(|i| session(&format!("s{i}"), "web", &format!("u{}", i % 3))).collect::<Vec<_>>(),
             )
             .unwrap();
-        let job = svc
-            .submit_dream(&DreamJob { spec: DreamSpec::default(), apply: false, author: "user:t".into() }, None)
-            .unwrap();
+        let job = svc.scoped(Access::local_as("user:t")).submit_dream(&DreamSpec::default(), false).unwrap();
         // A first worker claimed it, stored its proposal, and died before finishing the job.
         let now = "2026-12-01T12:21:00Z";
         let first = store.claim_job(&[], "elsewhere:1:1:w", now, now).unwrap().unwrap();
@@ -169,17 +176,18 @@ fn a_dream_job_taken_over_after_its_proposal_was_stored_does_not_dream_twice() {
             hold: Default::default(),
         };
         // Its lease ended at `now`; one second later another worker takes over.
-        let later = Service::with_store(store.clone(), Arc::new(|| "2026-12-01T12:21:01Z".to_string()));
+        let later_svc = Service::with_store(store.clone(), Arc::new(|| "2026-12-01T12:21:01Z".to_string()));
+        let later = later_svc.scoped(Access::local());
         let pid = format!("d-{}", job.job.id.trim_start_matches("job-"));
-        let mut p = svc.dream(&DreamSpec::default(), false, "user:t").unwrap().0;
+        let mut p = svc.scoped(Access::local_as("user:t")).dream(&DreamSpec::default(), false).unwrap().0;
         p.id = pid.clone();
         store.insert_proposal(&p).unwrap();
-        let before = later.dream_proposals().unwrap().len();
+        let before = later.dreams().unwrap().len();
         let worked = later.work_one(&theirs, &[]).unwrap().unwrap();
         let ended = worked.ended.unwrap();
         assert_eq!((ended.state, ended.attempts), (JobState::Done, 2), "{name}");
         assert_eq!(ended.result.unwrap()["proposal"], pid.as_str(), "{name}: the first attempt's proposal");
-        assert_eq!(later.dream_proposals().unwrap().len(), before, "{name}: no second proposal");
+        assert_eq!(later.dreams().unwrap().len(), before, "{name}: no second proposal");
         assert!(later.work_one(&theirs, &[]).unwrap().is_none(), "{name}: nothing left to run");
     }
 }

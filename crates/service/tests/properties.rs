@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
 
 use nocturne_core::{EventKind, NewEvent, NewSession, Role};
-use nocturne_service::{Clock, MemoryEdit, MemoryFilter, NewMemory, Service, SessionFilter};
+use nocturne_service::{Access, Clock, MemoryEdit, MemoryFilter, NewMemory, Service, SessionFilter};
 use nocturne_store::SessionRecord;
 use nocturne_store_sqlite::SqliteStore;
 use proptest::prelude::*;
@@ -42,6 +42,7 @@ fn run(svc: &Service, actions: &[Action]) {
     let kinds = ["fact", "preference", "procedure", "mistake"];
     for a in actions {
         let ids: Vec<String> = svc
+            .scoped(Access::local())
             .memories(&MemoryFilter { include_retired: true, ..Default::default() })
             .unwrap()
             .into_iter()
@@ -50,6 +51,7 @@ fn run(svc: &Service, actions: &[Action]) {
         let pick = |i: &usize| ids.get(i % ids.len().max(1)).cloned();
         let _ = match a {
             Action::Add(k, t) => svc
+                .scoped(Access::local_as("user:p"))
                 .memory_add(
                     &NewMemory {
                         kind: kinds[*k as usize].into(),
@@ -58,41 +60,37 @@ fn run(svc: &Service, actions: &[Action]) {
                         scope: None,
                         priority: 0,
                     },
-                    "user:p",
                     None,
                 )
                 .map(|_| ()),
             Action::Edit(i, t) => match pick(i) {
                 Some(id) => svc
-                    .memory_edit(
-                        &id,
-                        &MemoryEdit { text: Some(format!("edited {t}")), ..Default::default() },
-                        "user:p",
-                        None,
-                    )
+                    .scoped(Access::local_as("user:p"))
+                    .memory_edit(&id, &MemoryEdit { text: Some(format!("edited {t}")), ..Default::default() }, None)
                     .map(|_| ()),
                 None => Ok(()),
             },
             Action::Priority(i, p) => match pick(i) {
                 Some(id) => svc
-                    .memory_edit(&id, &MemoryEdit { priority: Some(*p), ..Default::default() }, "user:p", None)
+                    .scoped(Access::local_as("user:p"))
+                    .memory_edit(&id, &MemoryEdit { priority: Some(*p), ..Default::default() }, None)
                     .map(|_| ()),
                 None => Ok(()),
             },
             Action::Retire(i) => match pick(i) {
-                Some(id) => svc.memory_retire(&id, Some("old"), "user:p", None).map(|_| ()),
+                Some(id) => svc.scoped(Access::local_as("user:p")).memory_retire(&id, Some("old"), None).map(|_| ()),
                 None => Ok(()),
             },
             Action::Rollback(i) => {
-                let head = svc.head().unwrap();
-                svc.rollback((*i as u64) % (head + 1), "user:p", None).map(|_| ())
+                let head = svc.scoped(Access::local()).head().unwrap();
+                svc.scoped(Access::local_as("user:p")).rollback((*i as u64) % (head + 1), None).map(|_| ())
             }
         };
     }
 }
 
 fn listing(svc: &Service) -> Vec<nocturne_core::Memory> {
-    svc.memories(&MemoryFilter { include_retired: true, ..Default::default() }).unwrap()
+    svc.scoped(Access::local()).memories(&MemoryFilter { include_retired: true, ..Default::default() }).unwrap()
 }
 
 proptest! {
@@ -120,14 +118,14 @@ proptest! {
                 a.store().append_events(&format!("s{i}"), *n as u32, &all[*n..]).unwrap();
             }
         }
-        let doc = a.export_with_sessions().unwrap();
+        let doc = a.scoped(Access::local()).export_with_sessions().unwrap();
         let b = service();
-        b.import_json(&serde_json::to_vec(&doc).unwrap(), "export.json").unwrap();
-        let mut again = b.export_with_sessions().unwrap();
+        b.scoped(Access::local()).import_json(&serde_json::to_vec(&doc).unwrap(), "export.json").unwrap();
+        let mut again = b.scoped(Access::local()).export_with_sessions().unwrap();
         again.exported_at = doc.exported_at.clone();
         prop_assert_eq!(again, doc);
         prop_assert_eq!(listing(&a), listing(&b));
-        prop_assert_eq!(a.sessions(&SessionFilter::default()).unwrap(), b.sessions(&SessionFilter::default()).unwrap());
+        prop_assert_eq!(a.scoped(Access::local()).sessions(SessionFilter::default()).unwrap(), b.scoped(Access::local()).sessions(SessionFilter::default()).unwrap());
     }
 
     #[test]
@@ -139,17 +137,17 @@ proptest! {
         // Record the listing after every revision.
         let mut listings = vec![listing(&svc)];
         for a in &actions {
-            let before = svc.head().unwrap();
+            let before = svc.scoped(Access::local()).head().unwrap();
             run(&svc, std::slice::from_ref(a));
-            if svc.head().unwrap() != before {
+            if svc.scoped(Access::local()).head().unwrap() != before {
                 listings.push(listing(&svc));
             }
         }
-        let head = svc.head().unwrap();
+        let head = svc.scoped(Access::local()).head().unwrap();
         prop_assume!(head > 0);
         let to = (pick as u64) % head;
         let expected = &listings[to as usize];
-        match svc.rollback(to, "user:p", Some(head)) {
+        match svc.scoped(Access::local_as("user:p")).rollback(to, Some(head)) {
             Ok(rev) => prop_assert_eq!(rev.rev, head + 1, "rollback is a new revision"),
             Err(e) => prop_assert!(e.to_string().contains("already as it was"), "{e}"),
         }
@@ -204,7 +202,7 @@ proptest! {
         {
             let svc = Service::with_store(Arc::new(SqliteStore::open(&path).unwrap()), nocturne_service::system_clock());
             svc.store().append_sessions(&[session("a", 6), session("b", 3)]).unwrap();
-            prop_assert!(svc.verify().unwrap().failures.is_empty());
+            prop_assert!(svc.scoped(Access::local()).verify().unwrap().failures.is_empty());
         }
         // Tamper behind the program's back, as an attacker with the file would.
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -228,10 +226,10 @@ proptest! {
         }
         drop(conn);
         let svc = Service::with_store(Arc::new(SqliteStore::open(&path).unwrap()), nocturne_service::system_clock());
-        let rep = svc.verify().unwrap();
+        let rep = svc.scoped(Access::local()).verify().unwrap();
         prop_assert_eq!(rep.failures.len(), 1);
         prop_assert_eq!(&rep.failures[0].session, "a");
-        prop_assert!(svc.sessions(&SessionFilter::default()).unwrap().len() == 2);
+        prop_assert!(svc.scoped(Access::local()).sessions(SessionFilter::default()).unwrap().len() == 2);
     }
 }
 
@@ -248,7 +246,7 @@ fn transcript(id: &str, texts: &[String]) -> String {
 
 fn ingest_files(svc: &Service, files: &[std::path::PathBuf], budget: Option<usize>) -> nocturne_service::IngestReport {
     let opts = nocturne_service::IngestOptions { memory_budget: budget, ..Default::default() };
-    svc.ingest(files, &opts, &|_, _| {}).unwrap()
+    svc.scoped(Access::local()).ingest(files, &opts, &|_, _| {}).unwrap()
 }
 
 fn texts() -> impl Strategy<Value = Vec<String>> {
@@ -279,8 +277,8 @@ proptest! {
         prop_assert_eq!(second.totals.sessions_extended + second.totals.sessions_unchanged, 1);
         let whole = service();
         ingest_files(&whole, std::slice::from_ref(&file), budget);
-        prop_assert_eq!(grown.session_hashes().unwrap(), whole.session_hashes().unwrap());
-        prop_assert!(grown.verify().unwrap().failures.is_empty());
+        prop_assert_eq!(grown.scoped(Access::local()).session_hashes().unwrap(), whole.scoped(Access::local()).session_hashes().unwrap());
+        prop_assert!(grown.scoped(Access::local()).verify().unwrap().failures.is_empty());
         // And once more adds nothing.
         let third = ingest_files(&grown, &[file], budget);
         prop_assert_eq!(third.totals.events_added, 0);
@@ -330,7 +328,7 @@ proptest! {
         let (a, b) = (service(), service());
         let ra = ingest_files(&a, &files, budget);
         let rb = ingest_files(&b, &shuffled, budget);
-        prop_assert_eq!(a.session_hashes().unwrap(), b.session_hashes().unwrap());
+        prop_assert_eq!(a.scoped(Access::local()).session_hashes().unwrap(), b.scoped(Access::local()).session_hashes().unwrap());
         prop_assert_eq!(&ra.refused, &rb.refused);
         prop_assert_eq!(&ra.totals, &rb.totals);
         // Each session is its longest copy when every other copy is a prefix of it, else refused.

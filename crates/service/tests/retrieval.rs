@@ -2,7 +2,7 @@
 //! store, embedder mismatch, budgets and usage events.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nocturne_service::{Clock, ContextRequest, MemoryEdit, NewMemory, Service};
+use nocturne_service::{Access, Clock, ContextRequest, MemoryEdit, NewMemory, Service};
 use nocturne_store::StoredVector;
 use nocturne_store_sqlite::SqliteStore;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,11 +17,11 @@ fn service() -> Service {
 fn add(svc: &Service, kind: &str, text: &str, priority: i32, scope: Option<&str>) -> String {
     let m =
         NewMemory { kind: kind.into(), text: text.into(), tags: vec![], scope: scope.map(str::to_string), priority };
-    svc.memory_add(&m, "user:t", None).unwrap().0.id
+    svc.scoped(Access::local_as("user:t")).memory_add(&m, None).unwrap().0.id
 }
 
 fn ids(svc: &Service, q: &str) -> Vec<String> {
-    svc.memory_search(q, 10, None, None).unwrap().into_iter().map(|h| h.id).collect()
+    svc.scoped(Access::local()).memory_search(q, 10, None, None).unwrap().into_iter().map(|h| h.id).collect()
 }
 
 #[test]
@@ -29,7 +29,7 @@ fn an_exact_term_hit_beats_a_vague_semantic_match() {
     let svc = service();
     let exact = add(&svc, "mistake", "npm test has no script here; run npm run test:unit", 0, None);
     add(&svc, "fact", "Testing is important and tests should pass before merging", 0, None);
-    let hits = svc.memory_search("test:unit", 10, None, None).unwrap();
+    let hits = svc.scoped(Access::local()).memory_search("test:unit", 10, None, None).unwrap();
     assert_eq!(hits[0].id, exact);
     assert!(hits[0].parts.bm25.is_some(), "the lexical side found it");
 }
@@ -39,7 +39,7 @@ fn a_morphological_paraphrase_is_found_by_the_vector_side() {
     let svc = service();
     let m = add(&svc, "procedure", "Deployments go through the staging pipeline first", 0, None);
     add(&svc, "fact", "The database is PostgreSQL 16", 0, None);
-    let hits = svc.memory_search("deploying to stage", 10, None, None).unwrap();
+    let hits = svc.scoped(Access::local()).memory_search("deploying to stage", 10, None, None).unwrap();
     let hit = hits.iter().find(|h| h.id == m).expect("found");
     assert!(hit.parts.vector_rank == Some(1), "{:?}", hit.parts);
 }
@@ -50,7 +50,7 @@ fn priority_breaks_ties_between_equally_relevant_memories() {
     let low = add(&svc, "fact", "Use the blue deploy pipeline", 0, None);
     let high = add(&svc, "fact", "Use the blue deploy pipeline", 3, None);
     assert_eq!(ids(&svc, "blue deploy pipeline")[..2], [high.clone(), low.clone()]);
-    let hits = svc.memory_search("blue deploy pipeline", 2, None, None).unwrap();
+    let hits = svc.scoped(Access::local()).memory_search("blue deploy pipeline", 2, None, None).unwrap();
     assert!(hits[0].parts.priority_boost > hits[1].parts.priority_boost);
 }
 
@@ -59,23 +59,19 @@ fn the_index_follows_edits_retirement_rollback_and_import() {
     let svc = service();
     let id = add(&svc, "fact", "The API listens on port 8080", 0, None);
     assert_eq!(ids(&svc, "port 8080"), std::slice::from_ref(&id));
-    svc.memory_edit(
-        &id,
-        &MemoryEdit { text: Some("The API listens on port 9090".into()), ..Default::default() },
-        "user:t",
-        None,
-    )
-    .unwrap();
-    let after_edit = svc.memory_search("8080", 10, None, None).unwrap();
+    svc.scoped(Access::local_as("user:t"))
+        .memory_edit(&id, &MemoryEdit { text: Some("The API listens on port 9090".into()), ..Default::default() }, None)
+        .unwrap();
+    let after_edit = svc.scoped(Access::local()).memory_search("8080", 10, None, None).unwrap();
     assert!(after_edit.iter().all(|h| !h.text.contains("8080")), "the old text is gone");
     assert_eq!(ids(&svc, "port 9090"), std::slice::from_ref(&id));
-    svc.memory_retire(&id, None, "user:t", None).unwrap();
+    svc.scoped(Access::local_as("user:t")).memory_retire(&id, None, None).unwrap();
     assert!(ids(&svc, "port 9090").is_empty(), "retired memories are not found");
-    svc.rollback(1, "user:t", None).unwrap();
+    svc.scoped(Access::local_as("user:t")).rollback(1, None).unwrap();
     assert_eq!(ids(&svc, "port 8080"), std::slice::from_ref(&id), "rollback brings the old text back to search");
-    let doc = serde_json::to_vec(&svc.export_json().unwrap()).unwrap();
+    let doc = serde_json::to_vec(&svc.scoped(Access::local()).export_json().unwrap()).unwrap();
     let other = service();
-    other.import_json(&doc, "x.json").unwrap();
+    other.scoped(Access::local()).import_json(&doc, "x.json").unwrap();
     assert_eq!(ids(&other, "port 8080"), [id]);
 }
 
@@ -95,9 +91,9 @@ fn vectors_from_another_embedder_are_refused_until_reindex() {
             }],
         )
         .unwrap();
-    let err = svc.memory_search("releases", 5, None, None).unwrap_err().to_string();
+    let err = svc.scoped(Access::local()).memory_search("releases", 5, None, None).unwrap_err().to_string();
     assert!(err.contains("other-embedder") && err.contains("reindex"), "{err}");
-    let r = svc.reindex().unwrap();
+    let r = svc.scoped(Access::local()).reindex().unwrap();
     assert_eq!((r.embedder.as_str(), r.memories), ("hashing-v1-256", 1));
     assert_eq!(ids(&svc, "releases"), [id]);
 }
@@ -113,6 +109,7 @@ fn the_context_bundle_stays_within_budget_puts_rules_first_and_is_recorded() {
     let other_team = add(&svc, "preference", "Checkout changes need a design review", 5, Some("team:web"));
     for budget in [40, 120, 400] {
         let b = svc
+            .scoped(Access::local())
             .context(&ContextRequest {
                 task: "fix the checkout cart total rounding".into(),
                 budget,
@@ -129,7 +126,7 @@ fn the_context_bundle_stays_within_budget_puts_rules_first_and_is_recorded() {
             assert_eq!(ids[0], pref, "preferences come first");
         }
     }
-    let usages = svc.usages(Some("s-42")).unwrap();
+    let usages = svc.scoped(Access::local()).usages(Some("s-42")).unwrap();
     assert_eq!(usages.len(), 3);
     assert!(usages[2].memories.contains(&pref));
     assert_eq!(usages[2].query, "fix the checkout cart total rounding");

@@ -4,7 +4,8 @@
 
 use nocturne_core::{EventKind, NewEvent, NewSession, Role};
 use nocturne_service::{
-    ContextRequest, DreamSpec, LogOutcome, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service, ServiceError,
+    Access, ContextRequest, DreamSpec, LogOutcome, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Service,
+    ServiceError,
 };
 use nocturne_store::SessionRecord;
 use nocturne_store_sqlite::SqliteStore;
@@ -78,19 +79,32 @@ fn session(i: usize) -> SessionRecord {
 }
 
 fn everything_that_leaves(svc: &Service) -> String {
-    let mut out = serde_json::to_string(&svc.export_json().unwrap()).unwrap();
-    out.push_str(&svc.export_markdown().unwrap());
+    let mut out = serde_json::to_string(&svc.scoped(Access::local()).export_json().unwrap()).unwrap();
+    out.push_str(&svc.scoped(Access::local()).export_markdown().unwrap());
     let ctx = svc
+        .scoped(Access::local())
         .context(&ContextRequest { task: "deploy to s3 with aws".into(), budget: 4000, ..Default::default() })
         .unwrap();
     out.push_str(&serde_json::to_string(&ctx).unwrap());
     out.push_str(
-        &serde_json::to_string(&svc.memory_search("aws secret access key deploy", 20, None, None).unwrap()).unwrap(),
+        &serde_json::to_string(
+            &svc.scoped(Access::local()).memory_search("aws secret access key deploy", 20, None, None).unwrap(),
+        )
+        .unwrap(),
     );
-    out.push_str(&serde_json::to_string(&svc.sessions_search("aws_secret_access_key", 20, None).unwrap()).unwrap());
     out.push_str(
-        &serde_json::to_string(&svc.memories(&MemoryFilter { include_retired: true, ..Default::default() }).unwrap())
-            .unwrap(),
+        &serde_json::to_string(
+            &svc.scoped(Access::local()).sessions_search("aws_secret_access_key", 20, None).unwrap(),
+        )
+        .unwrap(),
+    );
+    out.push_str(
+        &serde_json::to_string(
+            &svc.scoped(Access::local())
+                .memories(&MemoryFilter { include_retired: true, ..Default::default() })
+                .unwrap(),
+        )
+        .unwrap(),
     );
     out
 }
@@ -99,16 +113,19 @@ fn everything_that_leaves(svc: &Service) -> String {
 fn an_aws_secret_in_four_sessions_reaches_no_memory_export_context_or_search() {
     let svc = service();
     svc.store().append_sessions(&(0..4).map(session).collect::<Vec<_>>()).unwrap();
-    let (p, _) = svc.dream(&DreamSpec { min_support: Some(2), ..Default::default() }, false, "user:test").unwrap();
+    let (p, _) = svc
+        .scoped(Access::local_as("user:test"))
+        .dream(&DreamSpec { min_support: Some(2), ..Default::default() }, false)
+        .unwrap();
     assert!(!p.ops.is_empty(), "the dream proposes something from the four sessions: {p:?}");
     let proposal = serde_json::to_string(&p).unwrap();
     assert!(!proposal.contains("wJalrXUtnFEMI"), "the proposal quotes the secret: {proposal}");
-    svc.apply_dream(&p.id, &OpSelection::default(), "user:test").unwrap();
-    assert!(!svc.memories(&MemoryFilter::default()).unwrap().is_empty());
+    svc.scoped(Access::local_as("user:test")).apply_dream(&p.id, &OpSelection::default()).unwrap();
+    assert!(!svc.scoped(Access::local()).memories(&MemoryFilter::default()).unwrap().is_empty());
     let out = everything_that_leaves(&svc);
     assert!(!out.contains("wJalrXUtnFEMI"), "a secret left the store: {out}");
     // The log itself keeps what the agent saw.
-    let (_, events) = svc.session("deploy-0").unwrap();
+    let (_, events) = svc.scoped(Access::local()).session("deploy-0").unwrap();
     assert!(events.iter().any(|e| e.body.text.as_deref().is_some_and(|t| t.contains(AWS_SECRET))));
 }
 
@@ -122,16 +139,22 @@ fn a_memory_tag_with_a_token_is_refused_on_add_and_edit() {
         scope: None,
         priority: 0,
     };
-    let err = svc.memory_add(&m, "user:test", None).unwrap_err();
+    let err = svc.scoped(Access::local_as("user:test")).memory_add(&m, None).unwrap_err();
     assert!(matches!(err, ServiceError::Invalid(_)), "{err}");
     assert!(err.to_string().contains("tag") && !err.to_string().contains(GH_TOKEN), "{err}");
-    let (m, _) = svc.memory_add(&NewMemory { tags: vec!["ci".into()], ..m }, "user:test", None).unwrap();
+    let (m, _) = svc
+        .scoped(Access::local_as("user:test"))
+        .memory_add(&NewMemory { tags: vec!["ci".into()], ..m }, None)
+        .unwrap();
     let e = MemoryEdit { tags: Some(vec![format!("token={GH_TOKEN}")]), ..Default::default() };
-    let err = svc.memory_edit(&m.id, &e, "user:test", None).unwrap_err();
+    let err = svc.scoped(Access::local_as("user:test")).memory_edit(&m.id, &e, None).unwrap_err();
     assert!(err.to_string().contains("tag"), "{err}");
-    let err = svc.memory_retire(&m.id, Some(&format!("rotated {GH_TOKEN}")), "user:test", None).unwrap_err();
+    let err = svc
+        .scoped(Access::local_as("user:test"))
+        .memory_retire(&m.id, Some(&format!("rotated {GH_TOKEN}")), None)
+        .unwrap_err();
     assert!(err.to_string().contains("reason"), "{err}");
-    assert_eq!(svc.memory(&m.id).unwrap().tags, ["ci"]);
+    assert_eq!(svc.scoped(Access::local()).memory(&m.id).unwrap().tags, ["ci"]);
 }
 
 #[test]
@@ -139,6 +162,7 @@ fn an_outcome_comment_is_stored_and_exported_redacted() {
     let svc = service();
     svc.store().append_sessions(&[session(0)]).unwrap();
     let logged = svc
+        .scoped(Access::local())
         .log_outcome(&LogOutcome {
             session: "deploy-0".into(),
             set: vec!["result=failure".into(), format!("reviewer_note=it printed password: hunter2222 to the log")],
@@ -146,11 +170,11 @@ fn an_outcome_comment_is_stored_and_exported_redacted() {
             ..Default::default()
         })
         .unwrap();
-    let stored = serde_json::to_string(&svc.outcomes(None).unwrap()).unwrap();
+    let stored = serde_json::to_string(&svc.scoped(Access::local()).outcomes(None).unwrap()).unwrap();
     assert!(!stored.contains("hunter2222") && !stored.contains(GH_TOKEN), "{stored}");
     assert!(stored.contains("PGPASSWORD=[REDACTED] psql"), "the comment stays readable: {stored}");
     assert_eq!(logged.len(), 2);
-    let export = serde_json::to_string(&svc.export_json().unwrap()).unwrap();
+    let export = serde_json::to_string(&svc.scoped(Access::local()).export_json().unwrap()).unwrap();
     assert!(!export.contains("hunter2222") && !export.contains(GH_TOKEN), "{export}");
 }
 
@@ -158,6 +182,7 @@ fn an_outcome_comment_is_stored_and_exported_redacted() {
 fn import_refuses_what_memory_add_refuses_naming_the_file_and_the_memory() {
     let src = service();
     let (m, _) = src
+        .scoped(Access::local_as("user:test"))
         .memory_add(
             &NewMemory {
                 kind: "fact".into(),
@@ -166,24 +191,23 @@ fn import_refuses_what_memory_add_refuses_naming_the_file_and_the_memory() {
                 scope: None,
                 priority: 0,
             },
-            "user:test",
             None,
         )
         .unwrap();
-    let doc = serde_json::to_string(&src.export_json().unwrap()).unwrap();
+    let doc = serde_json::to_string(&src.scoped(Access::local()).export_json().unwrap()).unwrap();
     // A hand-edited file: the same memory, now with a secret, in the list and in its revision.
     let edited = doc.replace("Deploys read the key from the vault.", &format!("Deploys use {GH_TOKEN}."));
     for into in [service(), {
         let s = service();
-        s.memory_add(
-            &NewMemory { kind: "fact".into(), text: "Other.".into(), tags: vec![], scope: None, priority: 0 },
-            "u",
-            None,
-        )
-        .unwrap();
+        s.scoped(Access::local_as("u"))
+            .memory_add(
+                &NewMemory { kind: "fact".into(), text: "Other.".into(), tags: vec![], scope: None, priority: 0 },
+                None,
+            )
+            .unwrap();
         s
     }] {
-        let err = into.import_json(edited.as_bytes(), "memory.json").unwrap_err();
+        let err = into.scoped(Access::local()).import_json(edited.as_bytes(), "memory.json").unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, ServiceError::Invalid(_)), "{msg}");
         assert!(msg.starts_with("memory.json: ") && msg.contains(&m.id) && msg.contains("text"), "{msg}");
@@ -191,6 +215,7 @@ fn import_refuses_what_memory_add_refuses_naming_the_file_and_the_memory() {
     }
     // memory add refuses the same text.
     let err = src
+        .scoped(Access::local_as("u"))
         .memory_add(
             &NewMemory {
                 kind: "fact".into(),
@@ -199,13 +224,12 @@ fn import_refuses_what_memory_add_refuses_naming_the_file_and_the_memory() {
                 scope: None,
                 priority: 0,
             },
-            "u",
             None,
         )
         .unwrap_err();
     assert!(matches!(err, ServiceError::Invalid(_)));
     // The clean export imports.
-    service().import_json(doc.as_bytes(), "memory.json").unwrap();
+    service().scoped(Access::local()).import_json(doc.as_bytes(), "memory.json").unwrap();
 }
 
 #[test]
@@ -214,6 +238,7 @@ fn a_stored_proposal_quoting_a_secret_is_applied_redacted() {
     svc.store().append_sessions(&[session(0)]).unwrap();
     // A pending suggestion, then its op text edited in the store as an older version would have left it.
     let p = svc
+        .scoped(Access::local())
         .propose_memory(&nocturne_service::MemorySuggestion {
             kind: "fact".into(),
             text: "Deploys use the deploy profile.".into(),
@@ -225,22 +250,23 @@ fn a_stored_proposal_quoting_a_secret_is_applied_redacted() {
     old.id = "p-planted".into();
     old.ops[0].text = format!("Deploys use aws_secret_access_key = {AWS_SECRET}.");
     svc.store().insert_proposal(&old).unwrap();
-    svc.apply_dream(&old.id, &OpSelection::default(), "user:test").unwrap();
-    let mems = serde_json::to_string(&svc.memories(&MemoryFilter::default()).unwrap()).unwrap();
+    svc.scoped(Access::local_as("user:test")).apply_dream(&old.id, &OpSelection::default()).unwrap();
+    let mems = serde_json::to_string(&svc.scoped(Access::local()).memories(&MemoryFilter::default()).unwrap()).unwrap();
     assert!(!mems.contains("wJalrXUtnFEMI") && mems.contains("aws_secret_access_key = [REDACTED]"), "{mems}");
 }
 
 #[test]
 fn a_context_task_quoting_a_secret_is_recorded_redacted_and_a_taxonomy_with_one_refused() {
     let svc = service();
-    svc.context(&ContextRequest { task: format!("deploy with {GH_TOKEN}"), budget: 100, ..Default::default() })
+    svc.scoped(Access::local())
+        .context(&ContextRequest { task: format!("deploy with {GH_TOKEN}"), budget: 100, ..Default::default() })
         .unwrap();
-    let usages = serde_json::to_string(&svc.usages(None).unwrap()).unwrap();
+    let usages = serde_json::to_string(&svc.scoped(Access::local()).usages(None).unwrap()).unwrap();
     assert!(!usages.contains(GH_TOKEN), "{usages}");
     let toml = format!(
         "[[dimension]]\nname = \"result\"\ntype = \"categorical\"\nprimary = true\ndescription = \"token {GH_TOKEN}\"\nlabel = [{{ name = \"ok\", value = 1.0 }}]\n"
     );
-    let err = svc.set_taxonomy(&toml, "taxonomy.toml", false).unwrap_err();
+    let err = svc.scoped(Access::local()).set_taxonomy(&toml, "taxonomy.toml", false).unwrap_err();
     let msg = err.to_string();
     assert!(msg.starts_with("taxonomy.toml: ") && msg.contains("secret") && !msg.contains(GH_TOKEN), "{msg}");
 }

@@ -21,8 +21,9 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState, Lease, NewJob,
-    Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord, Usage,
+    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState,
+    JournalEntry, Lease, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
+    TokenRecord, Usage,
 };
 use postgres::error::SqlState;
 use postgres::{Client, Row, Transaction};
@@ -179,7 +180,7 @@ fn kind_of(c: i16) -> Tx<EventKind> {
 }
 
 const SESSION_COLS: &str = "id, format, source, \"user\", agent, team, title, event_count, head_hash, started_at, \
-     ended_at, ingested_at, parent, subagent, counterpart";
+     ended_at, ingested_at, parent, subagent, counterpart, closed_at";
 
 fn session_row(r: &Row) -> Tx<Session> {
     let head: Vec<u8> = r.try_get(8)?;
@@ -207,6 +208,7 @@ fn session_row(r: &Row) -> Tx<Session> {
         started_at: r.try_get(9)?,
         ended_at: r.try_get(10)?,
         ingested_at: r.try_get(11)?,
+        closed_at: r.try_get(15)?,
     })
 }
 
@@ -284,8 +286,8 @@ fn insert_events(tx: &mut Transaction<'_>, sid: i64, first: u32, events: &[NewEv
 
 const INSERT_SESSION: &str =
     "INSERT INTO sessions (id, format, source, \"user\", agent, team, title, parent, subagent, \
-     counterpart, event_count, head_hash, started, started_at, ended_at, ingested_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     counterpart, event_count, head_hash, started, started_at, ended_at, ingested_at, closed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
      ON CONFLICT (id) DO NOTHING RETURNING rowid";
 
 #[allow(clippy::too_many_arguments)]
@@ -298,6 +300,7 @@ fn insert_session(
     ended: Option<&str>,
     ingested: &str,
     title: Option<&str>,
+    closed: Option<&str>,
 ) -> Tx<Option<i64>> {
     let subagent = opt_json(&h.subagent)?;
     let counterpart = h.counterpart.map(Counterpart::as_str);
@@ -320,6 +323,7 @@ fn insert_session(
             &started,
             &ended,
             &ingested,
+            &closed,
         ],
     )?;
     Ok(row.map(|r| r.get(0)))
@@ -451,6 +455,14 @@ fn job_row(r: &Row) -> Tx<Job> {
         result: from_opt_json(result)?,
         error: r.try_get(16)?,
     })
+}
+
+/// A run's record: its body, with the stored cancellation (which no write undoes).
+fn agent_run_row(r: &Row) -> Tx<AgentRun> {
+    let body: String = r.try_get(0)?;
+    let mut run: AgentRun = from_json(&body)?;
+    run.cancel_requested_at = r.try_get(1)?;
+    Ok(run)
 }
 
 fn job_in(c: &mut impl postgres::GenericClient, id: &str) -> Tx<Option<Job>> {
@@ -603,6 +615,7 @@ impl Store for PgStore {
                     last.as_deref(),
                     &rec.ingested_at,
                     s.title.as_deref(),
+                    None,
                 )?
                 else {
                     out.push(Appended::Skipped);
@@ -617,12 +630,18 @@ impl Store for PgStore {
 
     fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
         self.write(|tx| {
-            let row =
-                tx.query_opt("SELECT rowid, event_count, head_hash FROM sessions WHERE id = $1 FOR UPDATE", &[&session])?;
+            let row = tx.query_opt(
+                "SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = $1 FOR UPDATE",
+                &[&session],
+            )?;
             let Some(row) = row else {
                 return Err(Fail::Store(StoreError::NotFound { what: "session", id: session.to_string() }));
             };
             let (sid, count, head): (i64, i32, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+            let closed: Option<String> = row.get(3);
+            if closed.is_some() {
+                return Err(Fail::Store(StoreError::Closed { session: session.to_string() }));
+            }
             let count = count as u32;
             if count != expected_len {
                 return Err(Fail::Store(StoreError::LengthMismatch {
@@ -691,6 +710,7 @@ impl Store for PgStore {
                 h.ended_at.as_deref(),
                 &h.ingested_at,
                 h.title.as_deref(),
+                h.closed_at.as_deref(),
             )?
             else {
                 return Ok(Appended::Skipped);
@@ -742,6 +762,20 @@ impl Store for PgStore {
             .iter()
             .map(session_row)
             .collect()
+        })
+    }
+
+    fn close_session(&self, id: &str, at: &str) -> Result<()> {
+        self.write(|tx| {
+            let row = tx.query_opt("SELECT closed_at FROM sessions WHERE id = $1 FOR UPDATE", &[&id])?;
+            let Some(row) = row else {
+                return Err(Fail::Store(StoreError::NotFound { what: "session", id: id.to_string() }));
+            };
+            let closed: Option<String> = row.get(0);
+            if closed.is_none() {
+                tx.execute("UPDATE sessions SET closed_at = $2 WHERE id = $1", &[&id, &at])?;
+            }
+            Ok(())
         })
     }
 
@@ -1226,6 +1260,131 @@ impl Store for PgStore {
         })
     }
 
+    fn put_agent_run(&self, run: &AgentRun) -> Result<()> {
+        // One statement: a stored cancellation is kept whatever the new
+        // record says (the column is the truth; the body's copy is replaced
+        // by it on read).
+        let body = serde_json::to_string(run).map_err(|e| StoreError::Backend(format!("cannot encode: {e}")))?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO agent_runs (id, created, team, state, cancel_requested_at, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET created = excluded.created, \
+                 team = excluded.team, state = excluded.state, \
+                 cancel_requested_at = COALESCE(agent_runs.cancel_requested_at, excluded.cancel_requested_at), \
+                 body = excluded.body",
+                &[&run.id, &instant(&run.created_at), &run.team, &run.state, &run.cancel_requested_at, &body],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn agent_run(&self, id: &str) -> Result<Option<AgentRun>> {
+        self.read(|c| {
+            c.query_opt("SELECT body, cancel_requested_at FROM agent_runs WHERE id = $1", &[&id])?
+                .map(|r| agent_run_row(&r))
+                .transpose()
+        })
+    }
+
+    fn agent_runs(&self, f: &RunFilter) -> Result<Vec<AgentRun>> {
+        self.read(|c| {
+            let mut sql = String::from("SELECT body, cancel_requested_at FROM agent_runs WHERE TRUE");
+            let mut args: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::new();
+            for (col, v) in [("team", &f.team), ("state", &f.state)] {
+                if let Some(v) = v {
+                    args.push(Box::new(v.clone()));
+                    sql.push_str(&format!(" AND {col} = ${}", args.len()));
+                }
+            }
+            sql.push_str(" ORDER BY created DESC NULLS LAST, id DESC");
+            if let Some(l) = f.limit {
+                sql.push_str(&format!(" LIMIT {l}"));
+            }
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+            c.query(&sql, &refs)?.iter().map(agent_run_row).collect()
+        })
+    }
+
+    fn append_journal(&self, entries: &[JournalEntry]) -> Result<Vec<u64>> {
+        self.write(|tx| {
+            // One appender per run at a time, so a run's seqs follow its
+            // commit order (a reader asking for entries after a seq misses
+            // none); runs are locked in one order, so two batches never
+            // wait on each other in a circle.
+            let runs: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.run.as_str()).collect();
+            for run in runs {
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext('nocturne-journal/' || $1))", &[&run])?;
+            }
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                let step = i32::try_from(e.step)
+                    .map_err(|_| Fail::Store(StoreError::Backend(format!("run {}: step {} is too large", e.run, e.step))))?;
+                let stored = tx.query_opt(
+                    "SELECT seq, kind, digest, body FROM run_journal WHERE run = $1 AND agent = $2 AND step = $3 \
+                     AND phase = $4",
+                    &[&e.run, &e.agent, &step, &e.phase],
+                )?;
+                match stored {
+                    Some(r) => {
+                        let (seq, kind, digest, body): (i64, String, String, String) =
+                            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+                        let same_body = from_json::<serde_json::Value>(&body)? == e.body;
+                        if kind != e.kind || digest != e.digest || !same_body {
+                            return Err(Fail::Store(StoreError::JournalConflict {
+                                run: e.run.clone(),
+                                agent: e.agent.clone(),
+                                step: e.step,
+                                phase: e.phase.clone(),
+                            }));
+                        }
+                        out.push(seq as u64);
+                    }
+                    None => {
+                        let body = to_json(&e.body)?;
+                        let seq: i64 = tx
+                            .query_one(
+                                "INSERT INTO run_journal (run, agent, step, phase, kind, digest, at, body) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+                                &[&e.run, &e.agent, &step, &e.phase, &e.kind, &e.digest, &e.at, &body],
+                            )?
+                            .try_get(0)?;
+                        out.push(seq as u64);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn journal(&self, run: &str, after: u64) -> Result<Vec<JournalEntry>> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.read(|c| {
+            c.query(
+                "SELECT seq, agent, step, phase, kind, digest, at, body FROM run_journal WHERE run = $1 AND seq > $2 \
+                 ORDER BY seq",
+                &[&run, &after],
+            )?
+            .iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0)?;
+                let step: i32 = r.try_get(2)?;
+                let body: String = r.try_get(7)?;
+                Ok(JournalEntry {
+                    seq: seq as u64,
+                    run: run.to_string(),
+                    agent: r.try_get(1)?,
+                    step: step as u32,
+                    phase: r.try_get(3)?,
+                    kind: r.try_get(4)?,
+                    digest: r.try_get(5)?,
+                    at: r.try_get(6)?,
+                    body: from_json(&body)?,
+                })
+            })
+            .collect()
+        })
+    }
+
     fn enqueue_job(&self, j: &NewJob) -> Result<(Job, bool)> {
         self.write(|tx| {
             let created = need_instant(&j.created_at, "job creation time")?;
@@ -1503,6 +1662,53 @@ mod tests {
         }
         assert_eq!(s.session("s").unwrap().unwrap().user.as_deref(), Some("u"));
         assert_eq!(s.events("s").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_database_keeps_closed_sessions_the_journal_and_cancellations_final() {
+        let Some(s) = fresh("final") else { return };
+        s.append_sessions(&[conformance::sample_session("s", "u", "2026-01-01T00:00:00Z", 2)]).unwrap();
+        // An open session: closing is the one header change, and nothing else at the same time.
+        for sql in [
+            "UPDATE sessions SET closed_at = 'x', event_count = event_count + 1",
+            "UPDATE sessions SET closed_at = 'x', ended_at = 'y'",
+        ] {
+            let e = s.execute_raw(sql).unwrap_err().to_string();
+            assert!(e.contains("append-only"), "{sql}: {e}");
+        }
+        s.execute_raw("UPDATE sessions SET closed_at = '2026-01-02T00:00:00Z'").unwrap();
+        for sql in [
+            "UPDATE sessions SET closed_at = NULL",
+            "UPDATE sessions SET closed_at = '2030-01-01T00:00:00Z'",
+            "UPDATE sessions SET event_count = event_count + 1",
+        ] {
+            let e = s.execute_raw(sql).unwrap_err().to_string();
+            assert!(e.contains("append-only"), "{sql}: {e}");
+        }
+        s.append_journal(&[JournalEntry {
+            seq: 0,
+            run: "r".into(),
+            agent: "root".into(),
+            step: 0,
+            phase: "started".into(),
+            kind: "start".into(),
+            digest: String::new(),
+            at: "2026-01-01T00:00:00Z".into(),
+            body: serde_json::json!({}),
+        }])
+        .unwrap();
+        for sql in ["UPDATE run_journal SET body = '{}'", "DELETE FROM run_journal", "TRUNCATE run_journal"] {
+            let e = s.execute_raw(sql).unwrap_err().to_string();
+            assert!(e.contains("append-only"), "{sql}: {e}");
+        }
+        s.execute_raw(
+            "INSERT INTO agent_runs (id, state, cancel_requested_at, body) VALUES ('r', 'running', 'x', '{}')",
+        )
+        .unwrap();
+        let e = s.execute_raw("UPDATE agent_runs SET cancel_requested_at = NULL").unwrap_err().to_string();
+        assert!(e.contains("never cleared"), "{e}");
+        assert_eq!(s.session("s").unwrap().unwrap().closed_at.as_deref(), Some("2026-01-02T00:00:00Z"));
+        assert_eq!(s.journal("r", 0).unwrap().len(), 1);
     }
 
     #[test]

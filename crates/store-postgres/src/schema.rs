@@ -6,7 +6,8 @@
 /// Each entry moves the schema from version `i` to `i + 1`. Never edit a
 /// released entry; append a new one.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    // 1: everything the SQLite store has at its version 9.
+    // 1: everything the SQLite store has at its version 10 but for its
+    // version 9 (closed sessions, agent runs, their journal: 2 here).
     r#"
     CREATE TABLE sessions (
         rowid BIGSERIAL PRIMARY KEY,
@@ -197,6 +198,68 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION nocturne_append_only('usage events are append-only');
     CREATE TRIGGER revisions_no_truncate BEFORE TRUNCATE ON revisions
         FOR EACH STATEMENT EXECUTE FUNCTION nocturne_append_only('revisions are append-only');
+    "#,
+    // 2: sessions open and closed (the one other header change: open to
+    // closed, nothing else at the same time; a closed session is final),
+    // orchestration runs (status records; a cancellation is sticky) and
+    // their journal (append-only, one entry per run, agent, step, phase).
+    r#"
+    ALTER TABLE sessions ADD COLUMN closed_at TEXT;
+    CREATE OR REPLACE FUNCTION nocturne_session_grows() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.rowid IS DISTINCT FROM OLD.rowid OR NEW.id IS DISTINCT FROM OLD.id
+           OR NEW.format IS DISTINCT FROM OLD.format OR NEW.source IS DISTINCT FROM OLD.source
+           OR NEW."user" IS DISTINCT FROM OLD."user" OR NEW.agent IS DISTINCT FROM OLD.agent
+           OR NEW.team IS DISTINCT FROM OLD.team OR NEW.title IS DISTINCT FROM OLD.title
+           OR NEW.parent IS DISTINCT FROM OLD.parent OR NEW.subagent IS DISTINCT FROM OLD.subagent
+           OR NEW.counterpart IS DISTINCT FROM OLD.counterpart
+           OR NEW.started IS DISTINCT FROM OLD.started OR NEW.started_at IS DISTINCT FROM OLD.started_at
+           OR NEW.ingested_at IS DISTINCT FROM OLD.ingested_at
+           OR OLD.closed_at IS NOT NULL
+           OR (NEW.closed_at IS NULL AND NEW.event_count <= OLD.event_count)
+           OR (NEW.closed_at IS NOT NULL AND (NEW.event_count IS DISTINCT FROM OLD.event_count
+               OR NEW.head_hash IS DISTINCT FROM OLD.head_hash OR NEW.ended_at IS DISTINCT FROM OLD.ended_at)) THEN
+            RAISE EXCEPTION 'the session log is append-only' USING ERRCODE = 'raise_exception';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TABLE agent_runs (
+        id TEXT PRIMARY KEY,
+        -- The creation as an instant, for order; the text as written is in the body.
+        created TIMESTAMPTZ,
+        team TEXT,
+        state TEXT NOT NULL,
+        cancel_requested_at TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX agent_runs_created ON agent_runs (created DESC NULLS LAST, id DESC);
+    CREATE FUNCTION nocturne_cancel_sticky() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF OLD.cancel_requested_at IS NOT NULL
+           AND NEW.cancel_requested_at IS DISTINCT FROM OLD.cancel_requested_at THEN
+            RAISE EXCEPTION 'a cancellation is never cleared' USING ERRCODE = 'raise_exception';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER agent_runs_cancel_sticky BEFORE UPDATE ON agent_runs
+        FOR EACH ROW EXECUTE FUNCTION nocturne_cancel_sticky();
+    CREATE TABLE run_journal (
+        seq BIGSERIAL PRIMARY KEY,
+        run TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        step INTEGER NOT NULL CHECK (step >= 0),
+        phase TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (run, agent, step, phase)
+    );
+    CREATE INDEX run_journal_run ON run_journal (run, seq);
+    CREATE TRIGGER run_journal_append_only BEFORE UPDATE OR DELETE ON run_journal
+        FOR EACH ROW EXECUTE FUNCTION nocturne_append_only('the run journal is append-only');
+    CREATE TRIGGER run_journal_no_truncate BEFORE TRUNCATE ON run_journal
+        FOR EACH STATEMENT EXECUTE FUNCTION nocturne_append_only('the run journal is append-only');
     "#,
 ];
 

@@ -11,8 +11,9 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState, Lease, NewJob,
-    Result, SessionFilter, SessionRecord, Store, StoreError, StoredVector, TokenRecord, Usage,
+    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState,
+    JournalEntry, Lease, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
+    TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -146,7 +147,7 @@ fn kind_of(c: i64) -> Result<EventKind> {
 }
 
 const SESSION_COLS: &str = "id, format, source, user, agent, team, title, event_count, head_hash, started_at, \
-     ended_at, ingested_at, parent, subagent, counterpart";
+     ended_at, ingested_at, parent, subagent, counterpart, closed_at";
 
 fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     let head: Vec<u8> = r.get(8)?;
@@ -175,6 +176,7 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         started_at: r.get(9)?,
         ended_at: r.get(10)?,
         ingested_at: r.get(11)?,
+        closed_at: r.get(15)?,
     })
 }
 
@@ -189,8 +191,8 @@ fn read_err(e: rusqlite::Error) -> StoreError {
 }
 
 const INSERT_SESSION: &str = "INSERT INTO sessions (id, format, source, user, agent, team, title, event_count, \
-     head_hash, started_at, ended_at, ingested_at, parent, subagent, counterpart) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     head_hash, started_at, ended_at, ingested_at, parent, subagent, counterpart, closed_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// The header columns of a new session, after `id` .. `title` and before
 /// the chain: `parent`, `subagent` (JSON), `counterpart`.
@@ -283,7 +285,8 @@ impl Store for SqliteStore {
                         rec.ingested_at,
                         parent,
                         subagent,
-                        counterpart
+                        counterpart,
+                        Option::<String>::None
                     ])
                     .map_err(backend)?;
                 let sid = tx.last_insert_rowid();
@@ -298,15 +301,20 @@ impl Store for SqliteStore {
 
     fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
         self.write(|tx| {
-            let row: Option<(i64, u32, Vec<u8>)> = tx
-                .query_row("SELECT rowid, event_count, head_hash FROM sessions WHERE id = ?1", [session], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
+            let row: Option<(i64, u32, Vec<u8>, Option<String>)> = tx
+                .query_row(
+                    "SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = ?1",
+                    [session],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
                 .optional()
                 .map_err(backend)?;
-            let Some((sid, count, head)) = row else {
+            let Some((sid, count, head, closed)) = row else {
                 return Err(StoreError::NotFound { what: "session", id: session.to_string() });
             };
+            if closed.is_some() {
+                return Err(StoreError::Closed { session: session.to_string() });
+            }
             if count != expected_len {
                 return Err(StoreError::LengthMismatch {
                     session: session.to_string(),
@@ -376,7 +384,8 @@ impl Store for SqliteStore {
                     h.ingested_at,
                     parent,
                     subagent,
-                    counterpart
+                    counterpart,
+                    h.closed_at
                 ])
                 .map_err(backend)?;
             let sid = tx.last_insert_rowid();
@@ -421,6 +430,23 @@ impl Store for SqliteStore {
         let mut st = conn.prepare(&sql).map_err(backend)?;
         let rows = st.query_map(rusqlite::params_from_iter(args.iter()), session_row).map_err(backend)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err)
+    }
+
+    fn close_session(&self, id: &str, at: &str) -> Result<()> {
+        self.write(|tx| {
+            let closed: Option<Option<String>> = tx
+                .query_row("SELECT closed_at FROM sessions WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            match closed {
+                None => Err(StoreError::NotFound { what: "session", id: id.to_string() }),
+                Some(Some(_)) => Ok(()),
+                Some(None) => {
+                    tx.execute("UPDATE sessions SET closed_at = ?2 WHERE id = ?1", params![id, at]).map_err(backend)?;
+                    Ok(())
+                }
+            }
+        })
     }
 
     fn children(&self, parent: &str) -> Result<Vec<Session>> {
@@ -881,6 +907,148 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         for b in rows {
             out.push(serde_json::from_str(&b.map_err(backend)?).map_err(corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn put_agent_run(&self, run: &AgentRun) -> Result<()> {
+        self.write(|tx| {
+            let stored: Option<Option<String>> = tx
+                .query_row("SELECT cancel_requested_at FROM agent_runs WHERE id = ?1", [&run.id], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            let mut run = run.clone();
+            if let Some(Some(at)) = stored {
+                run.cancel_requested_at = Some(at);
+            }
+            tx.execute(
+                "INSERT INTO agent_runs (id, created_at, team, state, cancel_requested_at, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, \
+                 team = excluded.team, state = excluded.state, cancel_requested_at = excluded.cancel_requested_at, \
+                 body = excluded.body",
+                params![run.id, run.created_at, run.team, run.state, run.cancel_requested_at, to_json(&run)?],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    fn agent_run(&self, id: &str) -> Result<Option<AgentRun>> {
+        let conn = self.conn()?;
+        let body: Option<String> = conn
+            .query_row("SELECT body FROM agent_runs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
+        from_opt_json(body)
+    }
+
+    fn agent_runs(&self, f: &RunFilter) -> Result<Vec<AgentRun>> {
+        let conn = self.conn()?;
+        let mut sql = String::from("SELECT body FROM agent_runs WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        for (col, v) in [("team", &f.team), ("state", &f.state)] {
+            if let Some(v) = v {
+                args.push(v.clone());
+                sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = conn.prepare(&sql).map_err(backend)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0)).map_err(backend)?;
+        let mut out = Vec::new();
+        for b in rows {
+            out.push(serde_json::from_str(&b.map_err(backend)?).map_err(corrupt)?);
+        }
+        Ok(out)
+    }
+
+    fn append_journal(&self, entries: &[JournalEntry]) -> Result<Vec<u64>> {
+        self.write(|tx| {
+            let mut find = tx
+                .prepare_cached(
+                    "SELECT seq, kind, digest, body FROM run_journal WHERE run = ?1 AND agent = ?2 AND step = ?3 \
+                     AND phase = ?4",
+                )
+                .map_err(backend)?;
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO run_journal (run, agent, step, phase, kind, digest, at, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                let body = to_json(&e.body)?;
+                let stored: Option<(i64, String, String, String)> = find
+                    .query_row(params![e.run, e.agent, e.step, e.phase], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                    .map_err(backend)?;
+                match stored {
+                    Some((seq, kind, digest, b)) => {
+                        let same_body = serde_json::from_str::<serde_json::Value>(&b).map_err(corrupt)? == e.body;
+                        if kind != e.kind || digest != e.digest || !same_body {
+                            return Err(StoreError::JournalConflict {
+                                run: e.run.clone(),
+                                agent: e.agent.clone(),
+                                step: e.step,
+                                phase: e.phase.clone(),
+                            });
+                        }
+                        out.push(seq as u64);
+                    }
+                    None => {
+                        ins.execute(params![e.run, e.agent, e.step, e.phase, e.kind, e.digest, e.at, body])
+                            .map_err(backend)?;
+                        out.push(tx.last_insert_rowid() as u64);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn journal(&self, run: &str, after: u64) -> Result<Vec<JournalEntry>> {
+        let conn = self.conn()?;
+        let mut st = conn
+            .prepare_cached(
+                "SELECT seq, agent, step, phase, kind, digest, at, body FROM run_journal WHERE run = ?1 AND seq > ?2 \
+                 ORDER BY seq",
+            )
+            .map_err(backend)?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = st
+            .query_map(params![run, after], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, agent, step, phase, kind, digest, at, body) = row.map_err(backend)?;
+            out.push(JournalEntry {
+                seq: seq as u64,
+                run: run.to_string(),
+                agent,
+                step,
+                phase,
+                kind,
+                digest,
+                at,
+                body: serde_json::from_str(&body).map_err(corrupt)?,
+            });
         }
         Ok(out)
     }
@@ -1358,6 +1526,61 @@ mod tests {
         }
         drop(conn);
         assert_eq!(s.session("p/agent-a").unwrap().unwrap().parent.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn the_schema_allows_only_open_to_closed_and_then_nothing() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        s.append_sessions(&[conformance::sample_session("s", "u", "2026-01-01T00:00:00Z", 2)]).unwrap();
+        let conn = s.conn().unwrap();
+        for sql in [
+            // Closing may not change the events at the same time.
+            "UPDATE sessions SET closed_at = 'x', event_count = event_count + 1",
+            "UPDATE sessions SET closed_at = 'x', ended_at = 'y'",
+        ] {
+            let e = conn.execute(sql, []).unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+        conn.execute("UPDATE sessions SET closed_at = '2026-01-02T00:00:00Z'", []).unwrap();
+        for sql in [
+            "UPDATE sessions SET closed_at = NULL",
+            "UPDATE sessions SET closed_at = '2030-01-01T00:00:00Z'",
+            "UPDATE sessions SET event_count = event_count + 1, head_hash = x'00'",
+        ] {
+            let e = conn.execute(sql, []).unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_schema_refuses_changing_the_journal_and_clearing_a_cancellation() {
+        let s = SqliteStore::open_in_memory().unwrap();
+        let entry = nocturne_store::JournalEntry {
+            seq: 0,
+            run: "r".into(),
+            agent: "root".into(),
+            step: 1,
+            phase: "finished".into(),
+            kind: "model".into(),
+            digest: "d".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+            body: serde_json::json!({}),
+        };
+        s.append_journal(&[entry]).unwrap();
+        let conn = s.conn().unwrap();
+        assert!(conn
+            .execute("UPDATE run_journal SET body = '{}'", [])
+            .unwrap_err()
+            .to_string()
+            .contains("append-only"));
+        assert!(conn.execute("DELETE FROM run_journal", []).unwrap_err().to_string().contains("append-only"));
+        conn.execute(
+            "INSERT INTO agent_runs (id, created_at, state, cancel_requested_at, body) VALUES ('r', 'a', 'running', 'now', '{}')",
+            [],
+        )
+        .unwrap();
+        let e = conn.execute("UPDATE agent_runs SET cancel_requested_at = NULL", []).unwrap_err();
+        assert!(e.to_string().contains("never cleared"), "{e}");
     }
 
     #[test]

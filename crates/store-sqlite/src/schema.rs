@@ -173,7 +173,56 @@ const MIGRATIONS: &[&str] = &[
           OR NEW.counterpart IS NOT OLD.counterpart
         BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
     "#,
-    // 9: many writers. Start times compare as instants (a session at
+    // 9: sessions open and closed (the one other header change: open to
+    // closed, nothing else at the same time; a closed session is final),
+    // orchestration runs (status records; a cancellation is sticky) and
+    // their journal (append-only, one entry per run, agent, step, phase).
+    r#"
+    ALTER TABLE sessions ADD COLUMN closed_at TEXT;
+    DROP TRIGGER sessions_append_only_u;
+    CREATE TRIGGER sessions_append_only_u BEFORE UPDATE ON sessions
+        WHEN NEW.id IS NOT OLD.id OR NEW.format IS NOT OLD.format OR NEW.source IS NOT OLD.source
+          OR NEW.user IS NOT OLD.user OR NEW.agent IS NOT OLD.agent OR NEW.team IS NOT OLD.team
+          OR NEW.title IS NOT OLD.title OR NEW.started_at IS NOT OLD.started_at
+          OR NEW.ingested_at IS NOT OLD.ingested_at
+          OR NEW.parent IS NOT OLD.parent OR NEW.subagent IS NOT OLD.subagent
+          OR NEW.counterpart IS NOT OLD.counterpart
+          OR OLD.closed_at IS NOT NULL
+          OR (NEW.closed_at IS NULL AND NEW.event_count <= OLD.event_count)
+          OR (NEW.closed_at IS NOT NULL AND (NEW.event_count IS NOT OLD.event_count
+              OR NEW.head_hash IS NOT OLD.head_hash OR NEW.ended_at IS NOT OLD.ended_at))
+        BEGIN SELECT RAISE(ABORT, 'the session log is append-only'); END;
+    CREATE TABLE agent_runs (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        team TEXT,
+        state TEXT NOT NULL,
+        cancel_requested_at TEXT,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX agent_runs_created ON agent_runs (created_at DESC, id DESC);
+    CREATE TRIGGER agent_runs_cancel_sticky BEFORE UPDATE ON agent_runs
+        WHEN OLD.cancel_requested_at IS NOT NULL AND NEW.cancel_requested_at IS NOT OLD.cancel_requested_at
+        BEGIN SELECT RAISE(ABORT, 'a cancellation is never cleared'); END;
+    CREATE TABLE run_journal (
+        seq INTEGER PRIMARY KEY,
+        run TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        phase TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (run, agent, step, phase)
+    );
+    CREATE INDEX run_journal_run ON run_journal (run, seq);
+    CREATE TRIGGER run_journal_append_only_u BEFORE UPDATE ON run_journal
+        BEGIN SELECT RAISE(ABORT, 'the run journal is append-only'); END;
+    CREATE TRIGGER run_journal_append_only_d BEFORE DELETE ON run_journal
+        BEGIN SELECT RAISE(ABORT, 'the run journal is append-only'); END;
+    "#,
+    // 10: many writers. Start times compare as instants (a session at
     // 10:30+02:00 started before one at 09:00Z); a proposal's team, applied
     // revision and applied ops are columns, written in the apply's
     // transaction; the job queue; nothing is replaced on insert.

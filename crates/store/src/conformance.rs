@@ -58,6 +58,9 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("concurrent_appends_from_many_threads", concurrent_appends_from_many_threads),
         ("concurrent_lock_has_one_winner", concurrent_lock_has_one_winner),
         ("concurrent_claims_take_each_job_once", concurrent_claims_take_each_job_once),
+        ("a_closed_session_takes_no_more_events", a_closed_session_takes_no_more_events),
+        ("agent_runs_round_trip_and_a_cancellation_sticks", agent_runs_round_trip_and_a_cancellation_sticks),
+        ("the_journal_is_append_only_and_retries_are_safe", the_journal_is_append_only_and_retries_are_safe),
     ];
     let mut failures = Vec::new();
     for (name, check) in checks {
@@ -1043,6 +1046,7 @@ fn restore_session_keeps_the_header_verbatim<S: Store>(s: &S) -> Result<(), Stri
         started_at: "2025-12-31T23:00:00Z".into(),
         ended_at: Some("2026-01-02T00:00:00Z".into()),
         ingested_at: "2026-01-03T00:00:00Z".into(),
+        closed_at: None,
     };
     let mut forged = header.clone();
     forged.head_hash = chain::head_hex("p/agent-a", &rec.session.events[..2]);
@@ -1130,4 +1134,126 @@ fn runs_are_recorded_and_updated<S: Store>(s: &S) -> Result<(), String> {
     s.insert_run(&r2).map_err(err)?;
     let runs = s.runs().map_err(err)?;
     ensure(runs == vec![r2, r], "runs newest first, updated in place")
+}
+
+fn a_closed_session_takes_no_more_events<S: Store>(s: &S) -> Result<(), String> {
+    let whole = sample_session("s1", "ana", "2026-01-01T10:00:00Z", 4);
+    let mut first = whole.clone();
+    first.session.events.truncate(2);
+    s.append_sessions(&[first]).map_err(err)?;
+    ensure(s.session("s1").map_err(err)?.ok_or("missing")?.closed_at.is_none(), "a new session is open")?;
+    s.append_events("s1", 2, &whole.session.events[2..3]).map_err(err)?;
+    s.close_session("s1", "2026-01-01T11:00:00Z").map_err(err)?;
+    let closed = s.session("s1").map_err(err)?.ok_or("missing")?;
+    ensure(closed.closed_at.as_deref() == Some("2026-01-01T11:00:00Z"), "the close time is kept")?;
+    ensure(closed.event_count == 3, "closing keeps the events")?;
+    let events = s.events("s1").map_err(err)?;
+    ensure(
+        matches!(s.append_events("s1", 3, &whole.session.events[3..]), Err(StoreError::Closed { .. })),
+        "a closed session refuses an append",
+    )?;
+    ensure(s.events("s1").map_err(err)? == events, "nothing was appended")?;
+    s.close_session("s1", "2026-01-02T00:00:00Z").map_err(err)?;
+    ensure(
+        s.session("s1").map_err(err)?.ok_or("missing")?.closed_at.as_deref() == Some("2026-01-01T11:00:00Z"),
+        "closing again changes nothing",
+    )?;
+    ensure(
+        matches!(s.close_session("nope", "2026-01-01T00:00:00Z"), Err(StoreError::NotFound { .. })),
+        "an unknown session cannot be closed",
+    )?;
+    // A closed session restored from an export stays closed.
+    let evs: Vec<NewEvent> = events.iter().map(|e| e.body.clone()).collect();
+    let mut header = closed.clone();
+    header.id = "s2".into();
+    header.head_hash = chain::head_hex("s2", &evs);
+    s.restore_session(&header, &evs).map_err(err)?;
+    let restored = s.session("s2").map_err(err)?.ok_or("missing")?;
+    ensure(restored.closed_at == closed.closed_at, "restore keeps the closed state")?;
+    ensure(matches!(s.append_events("s2", 3, &evs[..1]), Err(StoreError::Closed { .. })), "and it stays final")
+}
+
+fn sample_run(id: &str, team: Option<&str>, at: &str) -> crate::AgentRun {
+    crate::AgentRun {
+        id: id.into(),
+        agent: "lead".into(),
+        task: "sum the numbers".into(),
+        team: team.map(str::to_string),
+        user: Some("ana".into()),
+        state: "running".into(),
+        created_at: at.into(),
+        updated_at: at.into(),
+        cancel_requested_at: None,
+        result: None,
+        runner: Some("host:1:ab".into()),
+        setup: serde_json::json!({"agents": [{"name": "lead"}]}),
+    }
+}
+
+fn agent_runs_round_trip_and_a_cancellation_sticks<S: Store>(s: &S) -> Result<(), String> {
+    let a = sample_run("r1", Some("web"), "2026-01-01T10:00:00Z");
+    let b = sample_run("r2", Some("shop"), "2026-01-02T10:00:00Z");
+    s.put_agent_run(&a).map_err(err)?;
+    s.put_agent_run(&b).map_err(err)?;
+    ensure(s.agent_run("r1").map_err(err)? == Some(a.clone()), "a run reads back as written")?;
+    ensure(s.agent_run("nope").map_err(err)?.is_none(), "an unknown run")?;
+    let ids = |f: &crate::RunFilter| -> Result<Vec<String>, String> {
+        Ok(s.agent_runs(f).map_err(err)?.into_iter().map(|r| r.id).collect())
+    };
+    ensure(ids(&crate::RunFilter::default())? == ["r2", "r1"], "newest first")?;
+    ensure(ids(&crate::RunFilter { team: Some("web".into()), ..Default::default() })? == ["r1"], "by team")?;
+    ensure(ids(&crate::RunFilter { limit: Some(1), ..Default::default() })? == ["r2"], "limited")?;
+    let mut cancel = a.clone();
+    cancel.cancel_requested_at = Some("2026-01-01T10:05:00Z".into());
+    s.put_agent_run(&cancel).map_err(err)?;
+    // The runner, unaware, writes its progress with the record it read before.
+    let mut progress = a.clone();
+    progress.updated_at = "2026-01-01T10:06:00Z".into();
+    progress.state = "completed".into();
+    progress.result = Some(serde_json::json!({"status": "completed"}));
+    s.put_agent_run(&progress).map_err(err)?;
+    let stored = s.agent_run("r1").map_err(err)?.ok_or("missing")?;
+    ensure(stored.cancel_requested_at.as_deref() == Some("2026-01-01T10:05:00Z"), "a cancellation is never undone")?;
+    ensure(stored.state == "completed" && stored.result == progress.result, "the rest of the record is replaced")?;
+    ensure(ids(&crate::RunFilter { state: Some("completed".into()), ..Default::default() })? == ["r1"], "by state")
+}
+
+fn journal_entry(run: &str, agent: &str, step: u32, phase: &str, body: serde_json::Value) -> crate::JournalEntry {
+    crate::JournalEntry {
+        seq: 0,
+        run: run.into(),
+        agent: agent.into(),
+        step,
+        phase: phase.into(),
+        kind: "model".into(),
+        digest: format!("d-{agent}-{step}"),
+        at: "2026-01-01T10:00:00Z".into(),
+        body,
+    }
+}
+
+fn the_journal_is_append_only_and_retries_are_safe<S: Store>(s: &S) -> Result<(), String> {
+    let e1 = journal_entry("r1", "root", 1, "finished", serde_json::json!({"text": "a"}));
+    let e2 = journal_entry("r1", "root/1", 1, "started", serde_json::json!({"tool": "x"}));
+    let other = journal_entry("r2", "root", 1, "finished", serde_json::json!({"text": "b"}));
+    let seqs = s.append_journal(&[e1.clone(), e2.clone()]).map_err(err)?;
+    ensure(seqs.len() == 2 && seqs[0] < seqs[1], "seqs follow the append order")?;
+    s.append_journal(&[other]).map_err(err)?;
+    let all = s.journal("r1", 0).map_err(err)?;
+    ensure(all.len() == 2, "one run's entries only")?;
+    ensure(all[0].seq == seqs[0] && all[0].body == e1.body && all[0].agent == "root", "entries read back")?;
+    ensure(all[1].step == 1 && all[1].phase == "started" && all[1].digest == e2.digest, "with their key and digest")?;
+    ensure(s.journal("r1", seqs[0]).map_err(err)?.len() == 1, "entries after a seq")?;
+    // A retried write of the same entries is no change and gives the same seqs.
+    ensure(s.append_journal(&[e1.clone(), e2]).map_err(err)? == seqs, "a retried write is safe")?;
+    ensure(s.journal("r1", 0).map_err(err)?.len() == 2, "and stores nothing twice")?;
+    // Another content for a stored key is refused, and nothing of the batch is stored.
+    let new = journal_entry("r1", "root", 2, "finished", serde_json::json!({"text": "c"}));
+    let mut changed = e1;
+    changed.body = serde_json::json!({"text": "changed"});
+    ensure(
+        matches!(s.append_journal(&[new, changed]), Err(StoreError::JournalConflict { step: 1, .. })),
+        "a conflicting entry is refused",
+    )?;
+    ensure(s.journal("r1", 0).map_err(err)?.len() == 2, "the batch is all or nothing")
 }

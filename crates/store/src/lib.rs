@@ -10,7 +10,9 @@
 //! **Invariant:** the session log is append-only. The trait has no method
 //! that updates or deletes a session or an event. A session grows only at
 //! its end, by compare-and-append ([`Store::append_events`] with the count
-//! the caller saw), so two writers can never interleave or lose events.
+//! the caller saw), so two writers can never interleave or lose events,
+//! and only while it is open: a closed session is final. Run journals are
+//! append-only too.
 
 pub mod conformance;
 
@@ -56,6 +58,13 @@ pub enum StoreError {
     /// A store address that no backend of this build opens.
     #[error("{0}")]
     Unsupported(String),
+    /// The session is closed: it takes no more events.
+    #[error("session {session} is closed; nothing was appended")]
+    Closed { session: String },
+    /// A journal entry's key is already stored with another content (two
+    /// writers disagree about one step). Nothing was appended.
+    #[error("run {run}: step {agent}#{step} ({phase}) is already journaled with other content; nothing was appended")]
+    JournalConflict { run: String, agent: String, step: u32, phase: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -295,6 +304,71 @@ pub struct Lease {
     pub lease_until: String,
 }
 
+/// An orchestration run (agents that delegate): its status record, which
+/// lists and claims read. Its history is the journal ([`JournalEntry`]);
+/// this record is overwritten as the run goes on, except that a
+/// cancellation, once asked for, is never cleared.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AgentRun {
+    pub id: String,
+    /// The root agent's name.
+    pub agent: String,
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `running`, `completed`, `partial`, `failed` or `cancelled`.
+    pub state: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When cancellation was asked for. Sticky: see [`Store::put_agent_run`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<String>,
+    /// The root agent's typed result, once the run ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Who runs it now (`host:pid:nonce`), while a process does; the claim
+    /// itself is the lock `run:ID` ([`Store::try_lock`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
+    /// What resuming the run needs (agent definitions, model, tool
+    /// servers, limits), as the runtime wrote it (docs/runtime.md).
+    #[serde(default)]
+    pub setup: serde_json::Value,
+}
+
+/// Which runs to list: newest first (by creation time, then id).
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub team: Option<String>,
+    pub state: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// One entry of a run's append-only journal: a step of one agent. Its key
+/// is (`run`, `agent`, `step`, `phase`); docs/runtime.md gives the kinds
+/// and their bodies.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JournalEntry {
+    /// Assigned by the store in append order (0 before).
+    #[serde(default)]
+    pub seq: u64,
+    pub run: String,
+    /// The agent's path in the run's tree (`root`, `root/3`, `root/3.2/1`).
+    pub agent: String,
+    /// The agent's step number (0 is its start).
+    pub step: u32,
+    /// `started` (a call about to be made) or `finished` (its outcome).
+    pub phase: String,
+    /// `start`, `model`, `tool`, `spawn`, `end` or `cancel`.
+    pub kind: String,
+    /// SHA-256 hex of the request the step makes (empty when none).
+    pub digest: String,
+    pub at: String,
+    pub body: serde_json::Value,
+}
+
 /// A revision to commit.
 #[derive(Debug, Clone)]
 pub struct Commit {
@@ -348,6 +422,11 @@ pub trait Store: Send + Sync {
         v.reverse();
         Ok(v)
     }
+    /// Closes an open session at `at`: it then refuses appends
+    /// ([`StoreError::Closed`]). Closing a closed session changes nothing
+    /// (a retried close succeeds). The only change a closed session's
+    /// header ever takes is this one.
+    fn close_session(&self, id: &str, at: &str) -> Result<()>;
 
     // --- memory, versioned ---
     fn head(&self) -> Result<u64>;
@@ -447,6 +526,22 @@ pub trait Store: Send + Sync {
     fn job(&self, id: &str) -> Result<Option<Job>>;
     /// Jobs, newest first.
     fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    // --- orchestration runs: status records and their append-only journal ---
+    /// Inserts or replaces a run's status record. A stored
+    /// `cancel_requested_at` is kept whatever the new record says, so a
+    /// runner writing its progress can never undo a cancellation.
+    fn put_agent_run(&self, run: &AgentRun) -> Result<()>;
+    fn agent_run(&self, id: &str) -> Result<Option<AgentRun>>;
+    /// Runs matching `filter`, newest first (creation time, then id).
+    fn agent_runs(&self, filter: &RunFilter) -> Result<Vec<AgentRun>>;
+    /// Appends journal entries in one transaction (all or none), assigning
+    /// each its `seq`; returns them. An entry whose key is already stored
+    /// with the same kind, digest and body is not stored again and gets the
+    /// stored seq (a retried write); one with other content is
+    /// [`StoreError::JournalConflict`].
+    fn append_journal(&self, entries: &[JournalEntry]) -> Result<Vec<u64>>;
+    /// A run's journal entries with `seq > after`, in seq order.
+    fn journal(&self, run: &str, after: u64) -> Result<Vec<JournalEntry>>;
 
     // --- dream proposals ---
     /// Stores a new proposal; an id already stored is [`StoreError::Exists`]

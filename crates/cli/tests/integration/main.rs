@@ -7,6 +7,7 @@ mod ingest;
 mod memory;
 mod outcomes;
 mod real_transcripts;
+mod runs;
 mod scale;
 mod search;
 mod server;

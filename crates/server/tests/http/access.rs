@@ -12,6 +12,7 @@ struct TeamB {
     memories: Vec<(String, String)>,
     dream: String,
     job: String,
+    run: String,
     /// Strings that only team b's data contains.
     markers: Vec<String>,
 }
@@ -25,6 +26,7 @@ impl TeamB {
         }
         v.push(self.dream.clone());
         v.push(self.job.clone());
+        v.push(self.run.clone());
         v.extend(self.markers.iter().cloned());
         v
     }
@@ -80,7 +82,7 @@ fn uses_ids(r: &Route) -> bool {
     let in_body = match &r.body {
         Body::None => false,
         Body::Json { example, .. } | Body::Raw { example, .. } | Body::Form { example, .. } => {
-            ["{session}", "{memory}", "{dream}", "{job}"].iter().any(|p| example.contains(p))
+            ["{session}", "{memory}", "{dream}", "{job}", "{run}"].iter().any(|p| example.contains(p))
         }
     };
     in_params || in_body
@@ -139,12 +141,53 @@ async fn setup() -> (Env, String, String, TeamB) {
         })))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // Team b has an agent run (the runtime writes it through the scoped API as team b).
+    let b_access = env.svc.authenticate(&b).unwrap();
+    let b_run = "run-20261117-100000-b0b0b0".to_string();
+    let scoped = env.svc.scoped(b_access);
+    scoped
+        .put_agent_run(&nocturne_service::AgentRun {
+            id: b_run.clone(),
+            agent: "bravo-lead".into(),
+            task: "bravo-run-task".into(),
+            team: Some("b".into()),
+            user: None,
+            state: "running".into(),
+            created_at: "2026-11-17T10:00:00Z".into(),
+            updated_at: "2026-11-17T10:00:00Z".into(),
+            cancel_requested_at: None,
+            result: None,
+            runner: None,
+            setup: json!({}),
+        })
+        .unwrap();
+    scoped
+        .append_journal(&[nocturne_service::JournalEntry {
+            seq: 0,
+            run: b_run.clone(),
+            agent: "root".into(),
+            step: 1,
+            phase: "finished".into(),
+            kind: "model".into(),
+            digest: "d".into(),
+            at: "2026-11-17T10:00:01Z".into(),
+            body: json!({"response": {"text": "bravo-journal-text"}}),
+        }])
+        .unwrap();
     let team_b = TeamB {
         sessions: b_sessions,
         memories: b_memories,
         dream: b_dream,
         job: b_job,
-        markers: vec!["bravo-marker".into(), "ledger-bravo".into(), "bravo-outcome-note".into()],
+        run: b_run,
+        markers: vec![
+            "bravo-marker".into(),
+            "ledger-bravo".into(),
+            "bravo-outcome-note".into(),
+            "bravo-lead".into(),
+            "bravo-run-task".into(),
+            "bravo-journal-text".into(),
+        ],
     };
     (env, a, org_read, team_b)
 }
@@ -158,6 +201,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
         dream: team_b.dream.clone(),
         job: team_b.job.clone(),
         new: "a-new-session".into(),
+        run: team_b.run.clone(),
     };
     let missing = ExampleIds {
         session: "no-such-session".into(),
@@ -165,6 +209,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
         dream: "d-000000000000".into(),
         job: "job-00000000000000000000000000".into(),
         new: "a-new-session-2".into(),
+        run: "run-00000000-000000-000000".into(),
     };
     let forbidden = team_b.forbidden();
     let b_state_before = (
@@ -190,7 +235,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
             let what = format!("{} {} (all params: {all_params})", req.method, req.uri);
             let resp: Resp = send(&env.app, req).await;
             let text = resp.text();
-            let sent: Vec<&str> = vec![&b_ids.session, &b_ids.memory, &b_ids.dream, &b_ids.job];
+            let sent: Vec<&str> = vec![&b_ids.session, &b_ids.memory, &b_ids.dream, &b_ids.job, &b_ids.run];
             for f in &forbidden {
                 // Ids the request itself named are checked below instead.
                 if sent.contains(&f.as_str()) && uses_ids(r) {
@@ -209,6 +254,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
                     (&b_ids.memory, &missing.memory),
                     (&b_ids.dream, &missing.dream),
                     (&b_ids.job, &missing.job),
+                    (&b_ids.run, &missing.run),
                 ] {
                     masked = masked.replace(b.as_str(), m);
                 }

@@ -23,7 +23,7 @@ async fn local_with_memory() -> (Env, Router) {
 }
 
 fn assert_untouched(env: &Env) {
-    assert_eq!(env.svc.head().unwrap(), 2, "memory is where it was");
+    assert_eq!(env.svc.scoped(nocturne_service::Access::local()).head().unwrap(), 2, "memory is where it was");
 }
 
 #[tokio::test]
@@ -65,7 +65,7 @@ async fn a_cross_site_form_post_cannot_roll_all_memory_back() {
 #[tokio::test]
 async fn a_rebound_dns_name_can_neither_export_nor_mint_a_token() {
     let (env, local) = local_with_memory().await;
-    let tokens_before = env.svc.tokens().unwrap().len();
+    let tokens_before = env.svc.scoped(nocturne_service::Access::local()).tokens().unwrap().len();
     let r = send(&local, Req::new(Method::GET, "/v1/export").header("host", "evil.example:7777")).await;
     r.assert_error(403, "forbidden");
     assert!(!r.text().contains("Deploys run on Fridays"), "{}", r.text());
@@ -78,7 +78,11 @@ async fn a_rebound_dns_name_can_neither_export_nor_mint_a_token() {
     for path in ["/", "/memories", "/openapi.json"] {
         send(&local, Req::new(Method::GET, path).header("host", "evil.example")).await.assert_error(403, "forbidden");
     }
-    assert_eq!(env.svc.tokens().unwrap().len(), tokens_before, "no token was minted");
+    assert_eq!(
+        env.svc.scoped(nocturne_service::Access::local()).tokens().unwrap().len(),
+        tokens_before,
+        "no token was minted"
+    );
     // The loopback names are served.
     for host in ["127.0.0.1:7777", "localhost:7777", "[::1]:7777"] {
         let r = send(&local, Req::new(Method::GET, "/v1/export").header("host", host)).await;

@@ -6,13 +6,14 @@ mod api;
 mod hardening;
 mod openapi;
 mod review;
+mod runs;
 mod tcp;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use nocturne_server::{router, AppState};
-use nocturne_service::{AccessLevel, Service};
+use nocturne_service::{Access, AccessLevel, Service};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tower::ServiceExt;
@@ -33,7 +34,7 @@ impl Env {
             nocturne_stores::open_path(&dir.path().join("store.db")).unwrap(),
             nocturne_service::system_clock(),
         );
-        let admin = svc.create_token(AccessLevel::Admin, None).unwrap().token;
+        let admin = svc.scoped(Access::local()).create_token(AccessLevel::Admin, None).unwrap().token;
         let app = router(AppState::new(svc.clone()));
         Env { _dir: dir, svc, app, admin }
     }
@@ -44,7 +45,7 @@ impl Env {
     }
 
     pub fn token(&self, level: AccessLevel, team: Option<&str>) -> String {
-        self.svc.create_token(level, team).unwrap().token
+        self.svc.scoped(Access::local()).create_token(level, team).unwrap().token
     }
 
     pub async fn send(&self, req: Req<'_>) -> Resp {

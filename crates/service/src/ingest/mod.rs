@@ -410,7 +410,7 @@ impl Service {
     /// is not a regular file, a malformed file or a changed session is
     /// refused and reported, and the rest goes on. `progress(done, total)`
     /// is called as files are read and written.
-    pub fn ingest(
+    pub(crate) fn ingest(
         &self,
         paths: &[PathBuf],
         opts: &IngestOptions,
@@ -437,7 +437,7 @@ impl Service {
 
     /// Ingests one transcript given as bytes (an upload), with the same
     /// rules as a file.
-    pub fn ingest_bytes(&self, name: &str, bytes: &[u8], opts: &IngestOptions) -> Result<IngestReport> {
+    pub(crate) fn ingest_bytes(&self, name: &str, bytes: &[u8], opts: &IngestOptions) -> Result<IngestReport> {
         let rep = self.run(&[Source::Bytes { name, bytes }], opts, &|_, _| {})?;
         Ok(finish(rep))
     }
