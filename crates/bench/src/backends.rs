@@ -119,7 +119,8 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
         let mut times = Vec::new();
         for _ in 0..runs.max(3) {
             let t = Instant::now();
-            svc.scoped(Access::local_as("user:bench")).dream(&DreamSpec { sessions: Some(100), ..Default::default() }, false)?;
+            svc.scoped(Access::local_as("user:bench"))
+                .dream(&DreamSpec { sessions: Some(100), ..Default::default() }, false)?;
             times.push(t.elapsed());
         }
         f.dream_100 = median(times);

@@ -152,7 +152,11 @@ fn twenty_parallel_dreams_never_share_an_id() {
         let distinct: std::collections::BTreeSet<&&String> = ok.iter().collect();
         assert!(!ok.is_empty(), "{name}: some dream ran");
         assert_eq!(distinct.len(), ok.len(), "{name}: every dream that ran has its own id");
-        assert_eq!(svc.scoped(Access::local()).dreams().unwrap().len(), ok.len(), "{name}: and its own stored proposal");
+        assert_eq!(
+            svc.scoped(Access::local()).dreams().unwrap().len(),
+            ok.len(),
+            "{name}: and its own stored proposal"
+        );
     }
 }
 

@@ -1317,8 +1317,9 @@ impl Store for PgStore {
             }
             let mut out = Vec::with_capacity(entries.len());
             for e in entries {
-                let step = i32::try_from(e.step)
-                    .map_err(|_| Fail::Store(StoreError::Backend(format!("run {}: step {} is too large", e.run, e.step))))?;
+                let step = i32::try_from(e.step).map_err(|_| {
+                    Fail::Store(StoreError::Backend(format!("run {}: step {} is too large", e.run, e.step)))
+                })?;
                 let stored = tx.query_opt(
                     "SELECT seq, kind, digest, body FROM run_journal WHERE run = $1 AND agent = $2 AND step = $3 \
                      AND phase = $4",
