@@ -1618,6 +1618,43 @@ mod tests {
     }
 
     #[test]
+    fn a_store_at_the_runtimes_version_9_migrates_to_10_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        create_at_version(&path, 9).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO sessions (id, format, event_count, head_hash, started_at, ingested_at, closed_at) \
+                 VALUES ('late', 'nocturne', 0, x'00', '2026-01-01T10:30:00+02:00', '2026-01-01', '2026-01-01T11:00:00Z'); \
+                 INSERT INTO sessions (id, format, event_count, head_hash, started_at, ingested_at) \
+                 VALUES ('early', 'nocturne', 0, x'00', '2026-01-01T09:00:00Z', '2026-01-01'); \
+                 INSERT INTO agent_runs (id, created_at, team, state, cancel_requested_at, body) VALUES \
+                 ('r1', '2026-01-01T10:00:00Z', 'web', 'running', '2026-01-01T10:05:00Z', \
+                 '{\"id\":\"r1\",\"agent\":\"lead\",\"task\":\"t\",\"team\":\"web\",\"state\":\"running\",\
+                 \"created_at\":\"2026-01-01T10:00:00Z\",\"updated_at\":\"2026-01-01T10:00:00Z\",\
+                 \"cancel_requested_at\":\"2026-01-01T10:05:00Z\",\"setup\":{}}'); \
+                 INSERT INTO run_journal (run, agent, step, phase, kind, digest, at, body) \
+                 VALUES ('r1', 'root', 0, 'started', 'start', '', '2026-01-01T10:00:00Z', '{}');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let v: i64 = s.conn().unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 10, "the runtime's 9, then many writers");
+        // The closed session stays closed; start times now compare as instants (10:30+02:00 is 08:30Z).
+        assert_eq!(s.session("late").unwrap().unwrap().closed_at.as_deref(), Some("2026-01-01T11:00:00Z"));
+        let order: Vec<String> = s.sessions(&SessionFilter::default()).unwrap().into_iter().map(|x| x.id).collect();
+        assert_eq!(order, ["early", "late"]);
+        let run = s.agent_run("r1").unwrap().unwrap();
+        assert_eq!(run.cancel_requested_at.as_deref(), Some("2026-01-01T10:05:00Z"));
+        assert_eq!(s.journal("r1", 0).unwrap().len(), 1);
+        // And the tables of version 10 are there.
+        assert!(s.jobs(&JobFilter::default()).unwrap().is_empty());
+    }
+
+    #[test]
     fn a_store_from_a_newer_version_is_refused_with_a_message() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.db");
