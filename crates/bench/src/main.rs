@@ -1,4 +1,4 @@
-//! `cargo run --release -p nocturne-bench -- [ingest|ingest-real|search|dream|quality|runtime|all] [--quick]`
+//! `cargo run --release -p nocturne-bench -- [ingest|ingest-real|search|dream|backends|quality|runtime|all] [--quick]`
 //!
 //! Generates corpora (in `target/bench-data/`, never committed), measures
 //! whole operations through the service layer, prints markdown tables and
@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use nocturne_service::{Access, DreamSpec, IngestOptions, Service};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+mod backends;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +43,17 @@ fn main() -> Result<()> {
         let table = dream_bench(&data, quick)?;
         println!("{table}");
         write_section(&root.join("BENCHMARKS.md"), "dream", &format!("{machine}\n{table}"))?;
+    }
+    if what == "backends" || what == "all" {
+        match backends::backends_bench(&data, quick)? {
+            Some(table) => {
+                println!("{table}");
+                write_section(&root.join("BENCHMARKS.md"), "backends", &format!("{machine}\n{table}"))?;
+            }
+            None => eprintln!(
+                "backends skipped: no PostgreSQL server (eval \"$(bash tests/postgres/start.sh)\" starts one and sets NOCTURNE_TEST_POSTGRES)"
+            ),
+        }
     }
     if what == "runtime" || what == "all" {
         let table = runtime_bench(&data, quick)?;
@@ -133,7 +146,7 @@ fn machine() -> String {
     )
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
@@ -157,7 +170,7 @@ fn dir_size(p: &Path) -> u64 {
 
 /// Writes the corpus once (cached in `target/bench-data`); returns the
 /// session files (not the corpus's labels and memories).
-fn corpus_files(data: &Path, sessions: usize, events: usize) -> Result<Vec<PathBuf>> {
+pub(crate) fn corpus_files(data: &Path, sessions: usize, events: usize) -> Result<Vec<PathBuf>> {
     let dir = data.join(format!("ingest-{sessions}x{events}"));
     if !dir.join(".done").exists() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -198,7 +211,10 @@ fn ingest_bench(data: &Path, quick: bool) -> Result<String> {
         let store_dir = data.join(format!("ingest-store-{i}"));
         let _ = std::fs::remove_dir_all(&store_dir);
         std::fs::create_dir_all(&store_dir)?;
-        let svc = Service::open(&store_dir.join("store.db"))?;
+        let svc = Service::with_store(
+            nocturne_stores::open_path(&store_dir.join("store.db"))?,
+            nocturne_service::system_clock(),
+        );
         let t = Instant::now();
         let rep = svc.scoped(Access::local()).ingest(&files, &IngestOptions::default(), &|_, _| {})?;
         times.push(t.elapsed());
@@ -353,7 +369,10 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
             let store_dir = data.join(format!("dream-{n}-{m}"));
             let _ = std::fs::remove_dir_all(&store_dir);
             std::fs::create_dir_all(&store_dir)?;
-            let svc = Service::open(&store_dir.join("store.db"))?;
+            let svc = Service::with_store(
+                nocturne_stores::open_path(&store_dir.join("store.db"))?,
+                nocturne_service::system_clock(),
+            );
             let corpus = nocturne_corpus::bench_corpus(11, n, 200);
             let recs: Vec<nocturne_store::SessionRecord> = corpus
                 .sessions
@@ -380,7 +399,7 @@ fn dream_bench(data: &Path, quick: bool) -> Result<String> {
     Ok(s)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or_default()
 }
@@ -408,7 +427,10 @@ fn search_bench(data: &Path, quick: bool) -> Result<String> {
         let store_dir = data.join(format!("search-{m}"));
         let _ = std::fs::remove_dir_all(&store_dir);
         std::fs::create_dir_all(&store_dir)?;
-        let svc = Service::open(&store_dir.join("store.db"))?;
+        let svc = Service::with_store(
+            nocturne_stores::open_path(&store_dir.join("store.db"))?,
+            nocturne_service::system_clock(),
+        );
         seed_memories(&svc, m)?;
         let t = Instant::now();
         svc.scoped(Access::local()).memory_search("warm up", 10, None, None)?;
@@ -449,7 +471,7 @@ fn search_bench(data: &Path, quick: bool) -> Result<String> {
 
 /// `m` memories in one revision: paraphrase-rich so duplicate detection
 /// has real work to do.
-fn seed_memories(svc: &Service, m: usize) -> Result<()> {
+pub(crate) fn seed_memories(svc: &Service, m: usize) -> Result<()> {
     // The corpus's planted memories (duplicates, outdated advice) plus filler.
     let planted = nocturne_corpus::bench_corpus(3, 10, 20).memories;
     let mut corpus = planted.clone();
@@ -518,7 +540,7 @@ fn runtime_setup(
 fn timed_run(dir: &Path, setup: &nocturne_runtime::Setup, agent: &str) -> Result<(f64, serde_json::Value)> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
-    let svc = Service::open(&dir.join("store.db"))?;
+    let svc = Service::with_store(nocturne_stores::open_path(&dir.join("store.db"))?, nocturne_service::system_clock());
     let req = nocturne_runtime::RunRequest { agent: agent.into(), task: "benchmark task".into(), ..Default::default() };
     let t = Instant::now();
     let o = nocturne_runtime::start_run(&svc, &Access::local(), setup, &req, Default::default())

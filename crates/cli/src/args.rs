@@ -20,9 +20,10 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "nocturne", version, about, after_help = EXAMPLES)]
 pub struct Cli {
-    /// The store file (created on first use).
+    /// The store: a SQLite file (created on first use) or a PostgreSQL URL
+    /// (`postgres://USER@HOST/DB`) that many servers and workers share.
     #[arg(long, global = true, env = "NOCTURNE_STORE", default_value = ".nocturne/store.db")]
-    pub store: PathBuf,
+    pub store: String,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
@@ -93,6 +94,14 @@ pub enum Command {
         after_help = "Examples:\n  nocturne serve                                   # 127.0.0.1:7777, bearer tokens required\n  nocturne serve --insecure-local                  # no tokens, loopback only\n  nocturne tokens create --scope write --team web  # then: Authorization: Bearer <token>\n  nocturne serve --listen 0.0.0.0:7777 --allowed-host nocturne.example.com\n\nOnly the Host names localhost, 127.0.0.1 and [::1] (on the bound port) are served, plus\nthose given with --allowed-host; bound to a public address without --allowed-host, any\nHost is served (tokens still required). Requests that change data from a page on another\nsite (Origin / Sec-Fetch-Site) are refused. See SECURITY.md."
     )]
     Serve(ServeArgs),
+    /// Run queued jobs (requested and scheduled dreams) from the store, with many workers on one store.
+    #[command(
+        after_help = "Examples:\n  nocturne --store postgres://nocturne@db/nocturne worker\n  nocturne worker --lease 60\n\nA worker claims one job at a time under a lease it renews while the job runs; a worker that\ndies is taken over after its lease (at once when it ran on the same machine). SIGTERM or\nCtrl-C lets the job in progress finish. `nocturne jobs list` shows who runs what."
+    )]
+    Worker(WorkerArgs),
+    /// The job queue: what is queued, who runs what, what finished.
+    #[command(subcommand)]
+    Jobs(JobsCmd),
     /// Serve MCP over stdio (for Claude Code, Codex, Cursor or any MCP client); logs go to stderr.
     #[command(
         after_help = "Add it to Claude Code:\n  claude mcp add nocturne -- nocturne --store ~/.nocturne/store.db mcp"
@@ -335,12 +344,51 @@ pub struct DreamArgs {
     /// Deterministic passes only, even with a model configured.
     #[arg(long, conflicts_with = "model_dry_run")]
     pub no_model: bool,
+    /// Queue the dream for a worker instead of running it here; prints the job.
+    #[arg(long, conflicts_with = "report")]
+    pub queue: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DoctorCmd {
     /// Check the configured model with one tiny request and say plainly what is wrong.
     Model,
+}
+
+/// `nocturne worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Seconds a claimed job's lease lasts (renewed every third of it while the job runs).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub lease: u64,
+    /// Seconds between looks at an empty queue.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub poll: f64,
+    /// Run until the queue has nothing to run, then exit.
+    #[arg(long)]
+    pub until_idle: bool,
+    /// Only jobs of this kind (dream, schedule); repeatable.
+    #[arg(long)]
+    pub kind: Vec<String>,
+    /// Milliseconds to hold each claimed job before running it (to test take-over; renewals go on).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub hold_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCmd {
+    /// Jobs, newest first, with their state, worker and lease.
+    List {
+        /// queued, running, done or failed.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One job.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -505,6 +553,9 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_connections: usize,
+    /// Leave queued jobs to `nocturne worker` processes (the server still enqueues due schedules).
+    #[arg(long)]
+    pub no_worker: bool,
 }
 
 #[derive(Debug, Args)]

@@ -56,14 +56,15 @@ pub fn run(cli: Cli) -> Result<u8> {
     }
     let key = std::env::var("NOCTURNE_EMBEDDINGS_KEY").ok();
     let embedder = nocturne_service::embedder_from_spec(&cli.embedder, key.as_deref())?;
-    let svc = Service::open(&cli.store)
-        .with_context(|| format!("cannot open the store at {}", cli.store.display()))?
-        .with_embedder(embedder);
+    let store = nocturne_stores::open(&cli.store)
+        .map_err(nocturne_service::ServiceError::from)
+        .with_context(|| format!("cannot open the store at {}", nocturne_stores::display(&cli.store)))?;
+    let svc = Service::with_store(store, nocturne_service::system_clock()).with_embedder(embedder);
     // The model of model dreams: attached when this command may dream with it.
     let wants_model = match &cli.command {
         Command::Dream(a) => !a.no_model && a.model_dry_run.is_none(),
         Command::Dreams(DreamsCmd::RunDue) => true,
-        Command::Serve(_) => load_config(&cli.config)?.dream.schedule.iter().any(|s| s.model),
+        Command::Serve(_) | Command::Worker(_) => load_config(&cli.config)?.dream.schedule.iter().any(|s| s.model),
         _ => false,
     };
     let (svc, has_model) = with_model(svc, cli.model.as_deref(), &cli.config, wants_model)?;
@@ -160,6 +161,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             drop(local);
             serve(svc, a, config)
         }
+        Command::Worker(a) => {
+            let config = load_config(&cli.config)?;
+            worker(svc, a, config, &cli.store)
+        }
+        Command::Jobs(c) => jobs(&local, c, json),
         Command::Mcp => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -454,6 +460,11 @@ fn dream(
     if !a.no_model {
         crate::model::refuse(model)?;
     }
+    if a.queue {
+        let j = svc.submit_dream(&spec, a.apply)?;
+        emit(json, &j, || format!("queued {} for a worker (nocturne jobs show {})", j.job.id, j.job.id))?;
+        return Ok(0);
+    }
     let (p, rev) = if has_model { model_dream(svc, &spec, a.apply)? } else { svc.dream(&spec, a.apply)? };
     let md = nocturne_dream::render_markdown(&p);
     if let Some(path) = &a.report {
@@ -548,6 +559,20 @@ fn serve(svc: Service, a: crate::args::ServeArgs, config: nocturne_service::Conf
             None => mcp_config.disable_allowed_hosts(),
         };
         let mcp = nocturne_mcp::streamable_http_router_with(svc.clone(), auth, mcp_config);
+        let config = std::sync::Arc::new(config);
+        let local = (!a.no_worker).then(|| {
+            nocturne_service::Worker::new(nocturne_service::JOB_LEASE).map(|w| {
+                tokio::spawn(work_loop(
+                    svc.clone(),
+                    w,
+                    Vec::new(),
+                    std::time::Duration::from_secs(1),
+                    cancel.clone(),
+                    false,
+                ))
+            })
+        });
+        let local = local.transpose()?;
         let scheduler = tokio::spawn(scheduler(svc, config, cancel.clone()));
         let stop = cancel.clone();
         let shutdown = async move {
@@ -560,29 +585,31 @@ fn serve(svc: Service, a: crate::args::ServeArgs, config: nocturne_service::Conf
         };
         server.run_with(mcp, shutdown).await?;
         cancel.cancel();
-        // A dream in progress finishes; its lease lock is then released.
+        // A job in progress finishes; its lease is then released.
         let _ = scheduler.await;
+        if let Some(w) = local {
+            let _ = w.await;
+        }
         anyhow::Ok(0u8)
     })
 }
 
-/// Runs due scheduled dreams every minute until cancelled.
-async fn scheduler(svc: Service, config: nocturne_service::Config, cancel: nocturne_mcp::CancellationToken) {
+/// Enqueues due scheduled dreams every minute until cancelled (once per
+/// due run however many servers share the store; a worker runs them).
+async fn scheduler(
+    svc: Service,
+    config: std::sync::Arc<nocturne_service::Config>,
+    cancel: nocturne_mcp::CancellationToken,
+) {
     if config.dream.schedule.is_empty() {
         return;
     }
-    let config = std::sync::Arc::new(config);
     loop {
         let (svc2, cfg) = (svc.clone(), config.clone());
-        match tokio::task::spawn_blocking(move || svc2.scoped(Access::local()).run_due(&cfg)).await {
-            Ok(Ok(runs)) => {
-                for r in runs {
-                    log!(
-                        "nocturne: scheduled dream {} {}: {}",
-                        r.schedule,
-                        r.state,
-                        r.summary.or(r.error).unwrap_or_default()
-                    );
+        match tokio::task::spawn_blocking(move || svc2.scoped(Access::local()).enqueue_due(&cfg)).await {
+            Ok(Ok(jobs)) => {
+                for j in jobs {
+                    log!("nocturne: scheduled dream queued as {} ({})", j.job.id, j.job.key.unwrap_or_default());
                 }
             }
             Ok(Err(e)) => log!("nocturne: scheduler: {e}"),
@@ -692,6 +719,130 @@ fn doctor_model(_: bool, model: Option<&str>, _: &Path) -> Result<u8> {
     Ok(2)
 }
 
+/// What a finished job says, in one line.
+fn job_line(j: &nocturne_service::Job) -> String {
+    let what = match (&j.result, &j.error) {
+        (Some(r), _) => match (r.get("proposal"), r.get("summary")) {
+            (Some(p), _) => format!("proposal {}", p.as_str().unwrap_or_default()),
+            (None, Some(s)) => s.as_str().unwrap_or_default().to_string(),
+            _ => r.to_string(),
+        },
+        (None, Some(e)) => e.clone(),
+        (None, None) => String::new(),
+    };
+    format!("job {} ({}) {} after {} attempt(s): {what}", j.job.id, j.job.kind, j.state.as_str(), j.attempts)
+}
+
+/// Claims and runs jobs until cancelled (or, `until_idle`, until none is left).
+async fn work_loop(
+    svc: Service,
+    worker: nocturne_service::Worker,
+    kinds: Vec<String>,
+    poll: std::time::Duration,
+    cancel: nocturne_mcp::CancellationToken,
+    until_idle: bool,
+) {
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let (svc2, w, k) = (svc.clone(), worker.clone(), kinds.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            let local = svc2.scoped(Access::local());
+            local.release_dead_workers()?;
+            let ks: Vec<&str> = k.iter().map(String::as_str).collect();
+            local.work_one(&w, &ks)
+        })
+        .await;
+        match r {
+            Ok(Ok(Some(done))) => {
+                match &done.ended {
+                    Some(j) => log!("nocturne: {}", job_line(j)),
+                    None => {
+                        log!("nocturne: job {} was taken over by another worker; its result is theirs", done.job.job.id)
+                    }
+                }
+                continue;
+            }
+            Ok(Ok(None)) if until_idle => return,
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => log!("nocturne: worker: {e}"),
+            Err(e) => log!("nocturne: worker stopped: {e}"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// `nocturne worker`: runs queued jobs until SIGTERM / Ctrl-C (the job in
+/// progress finishes first), and enqueues due schedules every minute.
+fn worker(svc: Service, a: WorkerArgs, config: nocturne_service::Config, store: &str) -> Result<u8> {
+    let usage = |m: String| anyhow::Error::new(nocturne_service::ServiceError::Invalid(m));
+    if a.lease < 3 {
+        return Err(usage("--lease must be at least 3 seconds (it is renewed every third of it)".into()));
+    }
+    if !(a.poll.is_finite() && a.poll > 0.0) {
+        return Err(usage("--poll must be a positive number of seconds".into()));
+    }
+    for k in &a.kind {
+        if k != nocturne_service::KIND_DREAM && k != nocturne_service::KIND_SCHEDULE {
+            return Err(usage(format!("--kind {k}: use dream or schedule")));
+        }
+    }
+    let mut w = nocturne_service::Worker::new(std::time::Duration::from_secs(a.lease))?;
+    w.hold = std::time::Duration::from_millis(a.hold_ms);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    log!(
+        "nocturne: worker {} claiming jobs from {} (lease {} s)",
+        nocturne_service::ids::holder_process(&w.id),
+        nocturne_stores::display(store),
+        a.lease
+    );
+    rt.block_on(async move {
+        let cancel = nocturne_mcp::CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            nocturne_server::shutdown_signal().await;
+            log!("nocturne: worker stopping (the job in progress finishes first)");
+            stop.cancel();
+        });
+        let config = std::sync::Arc::new(config);
+        let sched = (!a.until_idle).then(|| tokio::spawn(scheduler(svc.clone(), config, cancel.clone())));
+        work_loop(svc, w, a.kind, std::time::Duration::from_secs_f64(a.poll), cancel.clone(), a.until_idle).await;
+        cancel.cancel();
+        if let Some(s) = sched {
+            let _ = s.await;
+        }
+    });
+    Ok(0)
+}
+
+fn jobs(svc: &Scoped<'_>, c: JobsCmd, json: bool) -> Result<u8> {
+    match c {
+        JobsCmd::List { state, kind, limit } => {
+            let state = match state.as_deref() {
+                None => None,
+                Some(s) => Some(nocturne_service::JobState::parse(s).ok_or_else(|| {
+                    nocturne_service::ServiceError::Invalid(format!("--state {s}: use queued, running, done or failed"))
+                })?),
+            };
+            let list = svc.jobs(&nocturne_service::JobFilter { state, kind, team: None, limit: Some(limit) })?;
+            emit(json, &list, || render::jobs(&list))?;
+        }
+        JobsCmd::Show { id } => {
+            let j = svc.job(&id)?;
+            emit(json, &j, || render::jobs(std::slice::from_ref(&j)))?;
+        }
+    }
+    Ok(0)
+}
+
 /// Reads `nocturne.toml` if it exists (it is optional unless named).
 pub fn load_config(path: &Path) -> Result<nocturne_service::Config> {
     match std::fs::read_to_string(path) {
@@ -775,7 +926,7 @@ pub fn quickstart(keep: Option<&Path>, json: bool) -> Result<u8> {
     for (name, text) in SAMPLES {
         write_file(&samples.join(name), text)?;
     }
-    let svc = Service::open(&dir.join("store.db"))?;
+    let svc = Service::with_store(nocturne_stores::open_path(&dir.join("store.db"))?, nocturne_service::system_clock());
     let svc = svc.scoped(Access::local_as("user:quickstart"));
     let (mut added, mut events) = (0, 0);
     for (name, _) in SAMPLES {

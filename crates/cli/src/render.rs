@@ -570,6 +570,44 @@ pub fn dreams_overview(
     s
 }
 
+/// Jobs: who runs what, what finished.
+pub fn jobs(list: &[nocturne_service::Job]) -> String {
+    if list.is_empty() {
+        return "no jobs".into();
+    }
+    let mut o = format!("{:<30} {:<9} {:<8} {:>3}  {:<28} {}\n", "JOB", "KIND", "STATE", "TRY", "WORKER", "DETAIL");
+    for j in list {
+        let worker = j.worker.as_deref().map(nocturne_service::ids::holder_process).unwrap_or_else(|| "-".into());
+        let detail = match j.state {
+            nocturne_service::JobState::Running => {
+                format!("lease until {}", j.lease_until.as_deref().unwrap_or("?"))
+            }
+            nocturne_service::JobState::Queued => match &j.error {
+                Some(e) => format!("queued {} (after: {e})", j.job.run_after),
+                None => format!("queued {}", j.job.created_at),
+            },
+            nocturne_service::JobState::Done => match &j.result {
+                Some(r) => match r.get("proposal").and_then(|p| p.as_str()) {
+                    Some(p) => format!("proposal {p}, {}", j.finished_at.as_deref().unwrap_or("")),
+                    None => r.get("summary").and_then(|s| s.as_str()).unwrap_or("done").to_string(),
+                },
+                None => "done".into(),
+            },
+            nocturne_service::JobState::Failed => j.error.clone().unwrap_or_default(),
+        };
+        o.push_str(&format!(
+            "{:<30} {:<9} {:<8} {:>3}  {:<28} {}\n",
+            name(&j.job.id),
+            name(&j.job.kind),
+            j.state.as_str(),
+            j.attempts,
+            name(&worker),
+            terminal(&detail)
+        ));
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,6 +85,15 @@ impl ProposalStatus {
             ProposalStatus::Rejected => "rejected",
         }
     }
+
+    pub fn parse(s: &str) -> Option<ProposalStatus> {
+        Some(match s {
+            "pending" => ProposalStatus::Pending,
+            "applied" => ProposalStatus::Applied,
+            "rejected" => ProposalStatus::Rejected,
+            _ => return None,
+        })
+    }
 }
 
 /// The output of a dream, stored for review.
@@ -110,6 +119,10 @@ pub struct Proposal {
     /// Free-text notes from the dream's instructions, kept for later passes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// The team whose sessions it read (a team-bound dream or suggestion);
+    /// `None` for an org-wide one. Only that team's tokens see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
 }
 
 /// Why an op cannot be turned into changes against the current memories.

@@ -237,6 +237,7 @@ pub fn dream_with(
         applied_revision: None,
         applied_ops: Vec::new(),
         notes: config.notes.as_deref().map(nocturne_core::secrets::redact),
+        team: None,
     })
 }
 

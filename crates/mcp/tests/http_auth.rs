@@ -22,7 +22,10 @@ fn init_request(host: &str, token: Option<&str>) -> Request<Body> {
 
 fn service() -> (tempfile::TempDir, Service) {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::open(&dir.path().join("store.db")).unwrap();
+    let svc = Service::with_store(
+        nocturne_stores::open_path(&dir.path().join("store.db")).unwrap(),
+        nocturne_service::system_clock(),
+    );
     (dir, svc)
 }
 

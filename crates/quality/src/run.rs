@@ -111,7 +111,10 @@ fn ms(since: Instant) -> u64 {
 /// with the defaults (`--format auto`, no user, agent or team).
 pub fn ingest(input: &Input) -> Result<Ingested> {
     let dir = tempfile::tempdir().map_err(|e| crate::QualityError::io(std::env::temp_dir(), e))?;
-    let service = Service::open(&dir.path().join("nocturne.db"))?;
+    let service = Service::with_store(
+        nocturne_stores::open_path(&dir.path().join("nocturne.db"))?,
+        nocturne_service::system_clock(),
+    );
     let paths = match input {
         Input::Folder(p) => vec![p.clone()],
         Input::Files(f) => f.clone(),

@@ -205,6 +205,24 @@ pub struct DreamBody {
     pub spec: DreamSpec,
 }
 
+/// Body of `POST /v1/jobs`: a job to enqueue. Only dreams are submitted
+/// this way (`kind` defaults to `dream`); the rest is a dream body.
+#[derive(Debug, Default, Deserialize)]
+pub struct JobBody {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(flatten)]
+    pub dream: DreamBody,
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Default, Deserialize)]
+pub struct JobsQuery {
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub limit: Option<usize>,
+}
+
 /// Body of `POST /v1/dreams/{id}/apply` (optional: all ops).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -441,6 +459,39 @@ async fn dream(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Ou
     let apply = b.apply;
     let (p, _) = call(&st, cred, false, move |s| s.dream(&spec, apply)).await?;
     created(p)
+}
+
+async fn job_submit(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: JobBody = json_of(&body, true)?;
+    match b.kind.as_deref().unwrap_or("dream") {
+        "dream" => {}
+        other => return Err(ApiError::invalid(format!("kind={other}: only dream jobs are submitted over HTTP"))),
+    }
+    let spec = match &b.dream.instructions {
+        Some(text) => nocturne_service::with_instructions(&b.dream.spec, "instructions", text)?,
+        None => b.dream.spec,
+    };
+    let apply = b.dream.apply;
+    let j = call(&st, cred, false, move |s| s.submit_dream(&spec, apply)).await?;
+    Ok((StatusCode::ACCEPTED, Json(j)).into_response())
+}
+
+async fn jobs(State(st): State<AppState>, cred: Credentials, q: Q<JobsQuery>) -> Out {
+    let q = query_of(q)?;
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(x) => Some(
+            nocturne_service::JobState::parse(x)
+                .ok_or_else(|| ApiError::invalid(format!("state={x}: use queued, running, done or failed")))?,
+        ),
+    };
+    let f = nocturne_service::JobFilter { state, kind: q.kind, team: None, limit: q.limit };
+    ok(call(&st, cred, false, move |s| s.jobs(&f)).await?)
+}
+
+async fn job_show(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    ok(call(&st, cred, false, move |s| s.job(&id)).await?)
 }
 
 async fn dreams(State(st): State<AppState>, cred: Credentials) -> Out {
@@ -802,6 +853,47 @@ pub fn routes() -> Vec<Route> {
             body: Body::Json { schema: "DreamRequest", example: r#"{"sessions":100,"focus":["mistake"]}"# },
             reply: json(201, "Proposal"),
             handler: post(dream),
+        },
+        // jobs
+        Route {
+            method: Method::POST,
+            path: "/v1/jobs",
+            operation_id: "submitJob",
+            tag: "jobs",
+            summary: "Enqueue a dream for a worker (`nocturne worker`, or the one in `serve`); it runs once.",
+            needs: "write",
+            params: vec![],
+            body: Body::Json { schema: "DreamRequest", example: r#"{"kind":"dream","sessions":100}"# },
+            reply: json(202, "Job"),
+            handler: post(job_submit),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/jobs",
+            operation_id: "listJobs",
+            tag: "jobs",
+            summary: "Jobs, newest first: queued, running (with the worker and its lease), done, failed.",
+            needs: "read",
+            params: vec![
+                query("state", "string", "queued, running, done or failed.", Example::Lit("running")),
+                query("kind", "string", "dream or schedule.", Example::Lit("dream")),
+                query("limit", "integer", "At most this many.", Example::Lit("20")),
+            ],
+            body: Body::None,
+            reply: json(200, "Jobs"),
+            handler: get(jobs),
+        },
+        Route {
+            method: Method::GET,
+            path: "/v1/jobs/{id}",
+            operation_id: "getJob",
+            tag: "jobs",
+            summary: "One job: its state, attempts, worker and result.",
+            needs: "read",
+            params: vec![path("id", "Job id.", Example::Job)],
+            body: Body::None,
+            reply: json(200, "Job"),
+            handler: get(job_show),
         },
         Route {
             method: Method::GET,

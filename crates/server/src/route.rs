@@ -22,6 +22,8 @@ pub enum Example {
     Memory,
     /// A dream (proposal) id.
     Dream,
+    /// A job id.
+    Job,
     /// An agent run id.
     Run,
     /// A literal value.
@@ -30,12 +32,13 @@ pub enum Example {
 
 impl Example {
     /// The placeholder that stands for this example in request templates
-    /// (`{session}`, `{memory}`, `{dream}`), or the literal.
+    /// (`{session}`, `{memory}`, `{dream}`, `{job}`), or the literal.
     pub fn template(self) -> &'static str {
         match self {
             Example::Session => "{session}",
             Example::Memory => "{memory}",
             Example::Dream => "{dream}",
+            Example::Job => "{job}",
             Example::Run => "{run}",
             Example::Lit(s) => s,
         }
@@ -139,6 +142,7 @@ pub struct ExampleIds {
     pub session: String,
     pub memory: String,
     pub dream: String,
+    pub job: String,
     /// An id that does not exist yet (for a new session).
     pub new: String,
     pub run: String,
@@ -151,17 +155,19 @@ impl ExampleIds {
             session: "cart-total-rounding".into(),
             memory: "m-3f2a9c1b7d4e".into(),
             dream: "d-202611170900".into(),
+            job: "job-01kbf3v8w2q9d7m4n6p0r5s1tc".into(),
             new: "example-session".into(),
             run: "run-20261117-090000-3fa2c1".into(),
         }
     }
 
-    /// Replaces `{session}`, `{memory}`, `{dream}`, `{run}` and `{new}` in `template`.
+    /// Replaces `{session}`, `{memory}`, `{dream}`, `{job}`, `{run}` and `{new}` in `template`.
     pub fn fill(&self, template: &str) -> String {
         template
             .replace("{session}", &self.session)
             .replace("{memory}", &self.memory)
             .replace("{dream}", &self.dream)
+            .replace("{job}", &self.job)
             .replace("{new}", &self.new)
             .replace("{run}", &self.run)
     }

@@ -172,7 +172,7 @@ fn render_proposals(list: &[Proposal]) -> String {
         "<table><tr><th>Proposal</th><th>Created</th><th>Status</th><th>Ops</th><th>Sessions</th><th>Team</th></tr>",
     );
     for p in list {
-        let team = p.stats.get("filter.team").and_then(|v| v.as_str()).unwrap_or("");
+        let team = p.team.as_deref().unwrap_or("");
         let _ = write!(
             o,
             "<tr><td><a href=\"/dreams/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -110,7 +110,7 @@ pub(crate) fn memory_visible_to(team: Option<&str>, m: &Memory) -> bool {
 pub(crate) fn proposal_visible_to(team: Option<&str>, p: &Proposal) -> bool {
     match team {
         None => true,
-        Some(t) => p.stats.get("filter.team").and_then(|v| v.as_str()) == Some(t),
+        Some(t) => p.team.as_deref() == Some(t),
     }
 }
 
@@ -150,12 +150,7 @@ fn sha256_hex(s: &str) -> String {
 }
 
 fn random_hex(bytes: usize) -> Result<String> {
-    use std::io::Read;
-    let mut buf = vec![0u8; bytes];
-    let mut f =
-        std::fs::File::open("/dev/urandom").map_err(|e| ServiceError::io(std::path::Path::new("/dev/urandom"), e))?;
-    f.read_exact(&mut buf).map_err(|e| ServiceError::io(std::path::Path::new("/dev/urandom"), e))?;
-    Ok(hex::encode(buf))
+    Ok(hex::encode(crate::ids::random_bytes(bytes)?))
 }
 
 impl Service {
@@ -523,6 +518,79 @@ impl Scoped<'_> {
             s.by = self.access.author();
         }
         self.svc.propose_memory(&s, self.access.team.as_deref())
+    }
+
+    /// Enqueues a dream for a worker (`nocturne worker`, or the one in
+    /// `serve`); a team token's dream reads only its team's sessions.
+    pub fn submit_dream(&self, spec: &DreamSpec, apply: bool) -> Result<crate::Job> {
+        self.need(AccessLevel::Write)?;
+        let mut spec = spec.clone();
+        if let Some(t) = &self.access.team {
+            spec.team = Some(t.clone());
+        }
+        if apply && self.access.team.is_some() {
+            return Err(forbidden("a team token proposes dreams; apply them op by op after review"));
+        }
+        // The job works for the dream's team (a team token's own), like the
+        // proposal it makes.
+        let team = spec.team.clone();
+        let job = crate::DreamJob { spec, apply, author: self.access.author() };
+        self.svc.submit_dream(&job, team.as_deref())
+    }
+
+    fn job_visible(&self, j: &crate::Job) -> bool {
+        self.access.team.is_none() || j.job.team == self.access.team
+    }
+
+    /// Jobs, newest first (a team token sees its team's).
+    pub fn jobs(&self, filter: &crate::JobFilter) -> Result<Vec<crate::Job>> {
+        self.need(AccessLevel::Read)?;
+        let mut f = filter.clone();
+        if let Some(t) = &self.access.team {
+            f.team = Some(t.clone());
+        }
+        Ok(self.svc.jobs(&f)?.into_iter().filter(|j| self.job_visible(j)).collect())
+    }
+
+    pub fn job(&self, id: &str) -> Result<crate::Job> {
+        self.need(AccessLevel::Read)?;
+        let j = self.svc.job(id)?;
+        if self.job_visible(&j) {
+            Ok(j)
+        } else {
+            Err(ServiceError::NotFound { what: "job", id: id.to_string() })
+        }
+    }
+
+    // --- workers (org-wide: a worker runs every team's jobs) ---
+
+    /// Enqueues every schedule of `config` that is due now (once however
+    /// many processes call it); returns the jobs this call enqueued.
+    pub fn enqueue_due(&self, config: &crate::Config) -> Result<Vec<crate::Job>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("enqueueing scheduled dreams")?;
+        self.svc.enqueue_due(config)
+    }
+
+    /// Puts back in the queue the jobs of this machine's workers that are gone.
+    pub fn release_dead_workers(&self) -> Result<usize> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running jobs")?;
+        self.svc.release_dead_workers()
+    }
+
+    /// Claims one queued job (of `kinds`, or any) and runs it as `worker`.
+    pub fn work_one(&self, worker: &crate::Worker, kinds: &[&str]) -> Result<Option<crate::Worked>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running jobs")?;
+        self.svc.work_one(worker, kinds)
+    }
+
+    /// Runs jobs of `kinds` until none is left to run now; returns them.
+    pub fn work_until_idle(&self, worker: &crate::Worker, kinds: &[&str]) -> Result<Vec<crate::Worked>> {
+        self.need(AccessLevel::Write)?;
+        self.need_org("running jobs")?;
+        self.svc.work_until_idle(worker, kinds)
     }
 
     pub fn dreams(&self) -> Result<Vec<Proposal>> {

@@ -6,7 +6,7 @@ use nocturne_core::outcome::effective;
 use nocturne_core::proposal::plan_ops;
 use nocturne_core::{Memory, Proposal, ProposalStatus, Revision};
 use nocturne_dream::{DreamSpec, SessionData, SessionOutcome, Snapshot};
-use nocturne_store::{Commit, SessionFilter};
+use nocturne_store::{AppliedProposal, Commit, SessionFilter};
 use std::collections::{BTreeMap, BTreeSet};
 
 type ModelPassParts = (Option<Box<dyn nocturne_dream::Pass>>, BTreeMap<String, serde_json::Value>, Option<String>);
@@ -56,18 +56,8 @@ impl Service {
     /// Sessions are only read; the proposal is the only thing written
     /// unless `apply` is set.
     pub(crate) fn dream(&self, spec: &DreamSpec, apply: bool, author: &str) -> Result<(Proposal, Option<Revision>)> {
-        // One dream per store at a time, scheduled or not.
-        self.with_dream_lock(|_| self.dream_unlocked(spec, apply, author))
-    }
-
-    /// [`Service::dream`] for a caller that already holds the dream lock.
-    pub(crate) fn dream_unlocked(
-        &self,
-        spec: &DreamSpec,
-        apply: bool,
-        author: &str,
-    ) -> Result<(Proposal, Option<Revision>)> {
-        self.dream_run(spec, apply, author, None)
+        let _lock = self.dream_lock()?;
+        self.dream_unlocked(spec, apply, author, false)
     }
 
     /// Like [`Service::dream`], with the model pass of the model given to
@@ -82,25 +72,36 @@ impl Service {
         apply: bool,
         author: &str,
     ) -> Result<(Proposal, Option<Revision>)> {
-        self.with_dream_lock(|holder| self.dream_run(spec, apply, author, Some(holder)))
+        let _lock = self.dream_lock()?;
+        self.dream_unlocked(spec, apply, author, true)
     }
 
-    fn with_dream_lock<T>(&self, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
-        let now = self.now();
-        let holder = format!("manual-{now}-{}", std::process::id());
-        let lease = time::OffsetDateTime::parse(&now, &time::format_description::well_known::Rfc3339)
-            .map(|t| t + time::Duration::minutes(30))
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| now.clone());
-        if !self.store.try_lock(crate::schedule::DREAM_LOCK, &holder, &now, &lease)? {
-            return Err(ServiceError::Conflict(
-                "another dream is running on this store; try again when it ends".into(),
-            ));
+    /// One dream per store at a time, scheduled or not. The lease is this
+    /// request's alone, renewed while the dream runs (a long model dream
+    /// keeps it), and taken over at once when its process is gone.
+    fn dream_lock(&self) -> Result<crate::lease::HeldLock> {
+        self.acquire_lock(crate::schedule::DREAM_LOCK, crate::lease::LOCK_LEASE)?.ok_or_else(|| {
+            ServiceError::Conflict("another dream is running on this store; try again when it ends".into())
+        })
+    }
+
+    /// [`Service::dream`] for a caller that already holds the dream lock;
+    /// `model` adds the model pass.
+    pub(crate) fn dream_unlocked(
+        &self,
+        spec: &DreamSpec,
+        apply: bool,
+        author: &str,
+        model: bool,
+    ) -> Result<(Proposal, Option<Revision>)> {
+        let id = crate::ids::new_id("d")?;
+        let proposal = self.dream_as(spec, &id, spec.team.as_deref(), model)?;
+        if apply && !proposal.ops.is_empty() {
+            let rev = self.apply_dream(&id, &OpSelection::default(), author)?;
+            let p = self.dream_proposal(&id)?;
+            return Ok((p, Some(rev)));
         }
-        let result = f(&holder);
-        self.store.unlock(crate::schedule::DREAM_LOCK, &holder)?;
-        result
+        Ok((proposal, None))
     }
 
     /// What a dream over `spec` reads, and the engine configuration.
@@ -114,11 +115,10 @@ impl Service {
         filter.limit = Some(spec.sessions.unwrap_or(100));
         let base_revision = self.store.head()?;
         let sessions = self.store.sessions(&filter)?;
-        let mut data = Vec::with_capacity(sessions.len());
-        for s in sessions {
-            let events = self.store.events(&s.id)?;
-            data.push(SessionData { session: s, events });
-        }
+        let ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
+        let events = self.store.events_of(&ids)?;
+        let data: Vec<SessionData> =
+            sessions.into_iter().zip(events).map(|(session, events)| SessionData { session, events }).collect();
         // A dream over one team's sessions sees only that team's and the
         // org's memories (the rule of `access`): its proposal must not
         // reveal another team's. Retired memories come too, so the dream
@@ -145,27 +145,17 @@ impl Service {
         Ok((snapshot, config, filter))
     }
 
-    /// Runs a dream under the dream lock held by `model_lock` when it is a
-    /// model dream (the lease is renewed as the model's requests finish),
-    /// else a deterministic one.
-    pub(crate) fn dream_run(
-        &self,
-        spec: &DreamSpec,
-        apply: bool,
-        author: &str,
-        model_lock: Option<&str>,
-    ) -> Result<(Proposal, Option<Revision>)> {
+    /// Runs a dream and stores its proposal under `id`, for `team`; `model`
+    /// adds the model pass to the deterministic ones.
+    pub(crate) fn dream_as(&self, spec: &DreamSpec, id: &str, team: Option<&str>, model: bool) -> Result<Proposal> {
         let started = std::time::Instant::now();
         let (snapshot, config, filter) = self.dream_snapshot(spec)?;
-        let id = self.new_proposal_id("d", &config.now)?;
         let mut passes = nocturne_dream::default_passes();
-        let (model_pass, extra, note) = match model_lock {
-            Some(holder) => self.model_pass(&snapshot, &config, holder)?,
-            None => Default::default(),
-        };
+        let (model_pass, extra, note) = if model { self.model_pass(&snapshot, &config)? } else { Default::default() };
         passes.extend(model_pass);
-        let mut proposal = nocturne_dream::dream_with(&snapshot, &config, &id, &passes)
+        let mut proposal = nocturne_dream::dream_with(&snapshot, &config, id, &passes)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        proposal.team = team.map(str::to_string);
         proposal.stats.extend(extra);
         if let Some(n) = note {
             let n = nocturne_core::secrets::redact(&n);
@@ -186,43 +176,21 @@ impl Service {
                 proposal.stats.insert(k.into(), serde_json::json!(v));
             }
         }
-        self.store.put_proposal(&proposal)?;
-        if apply && !proposal.ops.is_empty() {
-            let rev = self.apply_dream(&id, &OpSelection::default(), author)?;
-            let p = self.dream_proposal(&id)?;
-            return Ok((p, Some(rev)));
-        }
-        Ok((proposal, None))
-    }
-
-    /// Extends the dream lock `holder` holds by the lease (a long model
-    /// dream keeps its lock; a crashed one still loses it when the lease
-    /// runs out).
-    #[cfg(feature = "model")]
-    pub(crate) fn renew_dream_lock(&self, holder: &str) {
-        use time::format_description::well_known::Rfc3339;
-        let now = self.now();
-        let Ok(t) = time::OffsetDateTime::parse(&now, &Rfc3339) else { return };
-        let Ok(lease) = (t + time::Duration::minutes(crate::schedule::LEASE_MINUTES)).format(&Rfc3339) else { return };
-        let _ = self.store.try_lock(crate::schedule::DREAM_LOCK, holder, &now, &lease);
+        self.store.insert_proposal(&proposal)?;
+        Ok(proposal)
     }
 
     /// The model pass of a model dream, its stats and its note.
     #[cfg(feature = "model")]
-    fn model_pass(
-        &self,
-        snapshot: &Snapshot,
-        config: &nocturne_dream::DreamConfig,
-        holder: &str,
-    ) -> Result<ModelPassParts> {
+    fn model_pass(&self, snapshot: &Snapshot, config: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
         let m = self.model.as_ref().ok_or_else(crate::model::not_configured)?;
-        let renew = || self.renew_dream_lock(holder);
-        let run = crate::model::run(m, snapshot, config, &renew)?;
+        // The dream lock renews itself while the requests run.
+        let run = crate::model::run(m, snapshot, config, &|| {})?;
         Ok((Some(Box::new(run.pass)), run.stats, run.note))
     }
 
     #[cfg(not(feature = "model"))]
-    fn model_pass(&self, _: &Snapshot, _: &nocturne_dream::DreamConfig, _: &str) -> Result<ModelPassParts> {
+    fn model_pass(&self, _: &Snapshot, _: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
         Err(ServiceError::Model {
             code: crate::ErrorCode::ModelConfig,
             message: "this build of Nocturne has no model support (cargo feature `model`)".into(),
@@ -249,9 +217,20 @@ impl Service {
         let Some(primary) = tax.primary().cloned() else {
             return Ok((outcomes, usages, usage_at));
         };
-        for d in data {
-            let id = &d.session.id;
-            let all = self.store.outcomes(Some(id))?;
+        let ids: Vec<String> = data.iter().map(|d| d.session.id.clone()).collect();
+        let mut by_session: BTreeMap<&str, Vec<nocturne_core::outcome::Outcome>> = BTreeMap::new();
+        let all_outcomes = self.store.outcomes_of(&ids)?;
+        for o in &all_outcomes {
+            by_session.entry(o.session.as_str()).or_default().push(o.clone());
+        }
+        let mut used_by: BTreeMap<String, Vec<nocturne_store::Usage>> = BTreeMap::new();
+        for u in self.store.usages_of(&ids)? {
+            if let Some(s) = u.session.clone() {
+                used_by.entry(s).or_default().push(u);
+            }
+        }
+        for id in &ids {
+            let all = by_session.remove(id.as_str()).unwrap_or_default();
             let eff: Vec<&nocturne_core::outcome::Outcome> =
                 effective(&all).into_iter().filter(|o| o.dimension == primary.name).collect();
             let session_level = eff.iter().find(|o| o.task.is_none());
@@ -265,7 +244,7 @@ impl Service {
                 outcomes.insert(id.clone(), SessionOutcome { score, label });
             }
             let mut used: BTreeSet<String> = BTreeSet::new();
-            for u in self.store.usages(Some(id))? {
+            for u in used_by.remove(id.as_str()).unwrap_or_default() {
                 for m in u.memories {
                     let at = usage_at.entry(id.clone()).or_default().entry(m.clone()).or_default();
                     if u.at > *at {
@@ -281,27 +260,12 @@ impl Service {
         Ok((outcomes, usages, usage_at))
     }
 
-    /// `d-…` for a dream, `p-…` for a suggestion: the minute, then `-2`,
-    /// `-3`, … for the next ones of that minute (the id checked is the one
-    /// stored, so suggestions of one minute no longer share one).
-    fn new_proposal_id(&self, prefix: &str, now: &str) -> Result<String> {
-        let stamp: String = now.chars().filter(char::is_ascii_digit).take(12).collect();
-        let base = format!("{prefix}-{stamp}");
-        let mut id = base.clone();
-        let mut n = 1;
-        while self.store.proposal(&id)?.is_some() {
-            n += 1;
-            id = format!("{base}-{n}");
-        }
-        Ok(id)
-    }
-
     /// Stores a suggested memory as a pending one-op proposal. Secrets are
-    /// redacted; the memory store is not touched.
-    /// On behalf of a caller bound to `team` (`None`: org-wide): the
-    /// duplicate checks look only at the memories and proposals that caller
-    /// may see (another team's memory with the same text is no answer), and
-    /// the proposal is visible to that team.
+    /// redacted; the memory store is not touched. On behalf of a caller
+    /// bound to `team` (`None`: org-wide): the duplicate checks look only at
+    /// the memories and proposals that caller may see (another team's
+    /// memory with the same text is no answer), and the proposal is visible
+    /// to that team.
     pub(crate) fn propose_memory(&self, s: &MemorySuggestion, team: Option<&str>) -> Result<Proposal> {
         use crate::access::{memory_visible_to, proposal_visible_to};
         use nocturne_core::secrets::redact;
@@ -339,7 +303,7 @@ impl Service {
             None => Vec::new(),
         };
         let now = self.now();
-        let id = self.new_proposal_id("p", &now)?;
+        let id = crate::ids::new_id("p")?;
         let by = redact(&s.by);
         let rationale = match &s.rationale {
             Some(r) => format!("suggested by {by}: {}", redact(r)),
@@ -363,10 +327,6 @@ impl Service {
         let mut stats = BTreeMap::new();
         stats.insert("source".to_string(), serde_json::json!("memory_propose"));
         stats.insert("suggested_by".to_string(), serde_json::json!(by));
-        if let Some(t) = team {
-            // Visible to the team that suggested it.
-            stats.insert("filter.team".to_string(), serde_json::json!(t));
-        }
         let p = Proposal {
             id,
             base_revision: self.store.head()?,
@@ -378,8 +338,9 @@ impl Service {
             applied_revision: None,
             applied_ops: Vec::new(),
             notes: None,
+            team: team.map(str::to_string),
         };
-        self.store.put_proposal(&p)?;
+        self.store.insert_proposal(&p)?;
         Ok(p)
     }
 
@@ -467,6 +428,8 @@ impl Service {
         } else {
             format!("apply dream {id} (ops {}), by {applied_by}", ops.join(","))
         };
+        // The proposal is marked applied, with the ops applied, in the
+        // revision's own transaction.
         let applied: Vec<u32> = chosen.iter().map(|o| o.n).collect();
         let rev = self.store.commit(Commit {
             expect_rev: Some(head),
@@ -474,13 +437,8 @@ impl Service {
             reason,
             created_at: now,
             changes,
-            applies_proposal: Some(id.to_string()),
+            applies_proposal: Some(AppliedProposal { id: id.to_string(), ops: applied }),
         })?;
-        // Which ops were applied (the revision's reason says it too).
-        if let Some(mut p) = self.store.proposal(id)? {
-            p.applied_ops = applied;
-            self.store.put_proposal(&p)?;
-        }
         Ok(rev)
     }
 }

@@ -47,6 +47,8 @@ impl From<StoreError> for ServiceError {
             | StoreError::JournalConflict { .. } => ServiceError::Conflict(e.to_string()),
             StoreError::NotFound { what, id } => ServiceError::NotFound { what, id },
             StoreError::NotEmpty(m) => ServiceError::Conflict(m),
+            StoreError::Exists { .. } => ServiceError::Conflict(e.to_string()),
+            StoreError::Unsupported(m) => ServiceError::Invalid(m),
             other => ServiceError::Store(other),
         }
     }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// The `format` field of an export document.
 pub const EXPORT_FORMAT: &str = "nocturne-export";
 /// The schema version of an export document (see docs/export-format.md).
-pub const EXPORT_VERSION: u32 = 3;
+pub const EXPORT_VERSION: u32 = 4;
 
 /// The JSON export document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,10 @@ pub struct ExportDoc {
     /// [`Service::export_with_sessions`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<ExportSession>,
+    /// Usage events (memories handed out in context bundles), in id order,
+    /// with the session log (since version 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<nocturne_store::Usage>,
 }
 
 /// One session of the log in an export: its header verbatim and its events.
@@ -85,6 +89,10 @@ pub struct ImportSummary {
     pub sessions_skipped: usize,
     /// Sessions the store has with other events under the same id: left as stored.
     pub sessions_conflicting: Vec<String>,
+    /// Usage events restored (only into a store that has none).
+    pub usage_added: usize,
+    /// Usage events not imported because the store already had some.
+    pub usage_skipped: usize,
 }
 
 /// What merging the document's sessions did.
@@ -117,6 +125,7 @@ impl Service {
                 .collect(),
             outcomes: self.store.outcomes(None)?.iter().map(redacted_outcome).collect(),
             sessions: Vec::new(),
+            usage: Vec::new(),
         })
     }
 
@@ -128,6 +137,7 @@ impl Service {
     pub(crate) fn export_with_sessions(&self) -> Result<ExportDoc> {
         let mut doc = self.export_json()?;
         doc.sessions = self.export_sessions()?;
+        doc.usage = self.store.usages(None)?;
         Ok(doc)
     }
 
@@ -135,14 +145,14 @@ impl Service {
         let mut list = self.store.sessions(&SessionFilter::default())?;
         list.sort_by(|a, b| a.id.cmp(&b.id));
         let mut out = Vec::with_capacity(list.len());
-        for header in list {
-            let events = self
-                .store
-                .events(&header.id)?
-                .into_iter()
-                .map(|e| ExportEvent { seq: e.seq, body: e.body, hash: e.hash })
-                .collect();
-            out.push(ExportSession { header, events });
+        // A few hundred sessions per round trip.
+        for chunk in list.chunks(256) {
+            let ids: Vec<String> = chunk.iter().map(|h| h.id.clone()).collect();
+            for (header, events) in chunk.iter().zip(self.store.events_of(&ids)?) {
+                let events =
+                    events.into_iter().map(|e| ExportEvent { seq: e.seq, body: e.body, hash: e.hash }).collect();
+                out.push(ExportSession { header: header.clone(), events });
+            }
         }
         Ok(out)
     }
@@ -240,6 +250,7 @@ impl Service {
         Self::check_sessions(&doc, source)?;
         let sm = self.import_sessions(&doc)?;
         let (outcomes_added, outcomes_skipped) = self.import_outcome_history(&doc)?;
+        let (usage_added, usage_skipped) = self.import_usage(&doc)?;
         if self.store.head()? == 0 {
             self.store.restore(&doc.revisions)?;
             return Ok(ImportSummary {
@@ -253,6 +264,8 @@ impl Service {
                 sessions_extended: sm.extended,
                 sessions_skipped: sm.skipped,
                 sessions_conflicting: sm.conflicting,
+                usage_added,
+                usage_skipped,
             });
         }
         let mut changes = Vec::new();
@@ -286,7 +299,22 @@ impl Service {
             sessions_extended: sm.extended,
             sessions_skipped: sm.skipped,
             sessions_conflicting: sm.conflicting,
+            usage_added,
+            usage_skipped,
         })
+    }
+
+    /// Restores the document's usage events verbatim when the store has
+    /// none; otherwise skips them (counts returned).
+    fn import_usage(&self, doc: &ExportDoc) -> Result<(usize, usize)> {
+        if doc.usage.is_empty() {
+            return Ok((0, 0));
+        }
+        if !self.store.usages(None)?.is_empty() {
+            return Ok((0, doc.usage.len()));
+        }
+        self.store.restore_usages(&doc.usage)?;
+        Ok((doc.usage.len(), 0))
     }
 
     /// Restores the document's taxonomies and outcomes verbatim when the

@@ -4,7 +4,10 @@
 
 mod error;
 mod export;
+pub mod ids;
 mod ingest;
+mod jobs;
+mod lease;
 mod memory;
 mod outcomes;
 pub mod runs;
@@ -26,19 +29,19 @@ pub use ingest::{
     FileEntry, FileStatus, IngestOptions, IngestReport, IngestTotals, Refusal, SessionEntry, SessionResult,
     DEFAULT_MEMORY_BUDGET,
 };
+pub use jobs::{runs_of, DreamJob, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_SCHEDULE};
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 #[cfg(feature = "model")]
 pub use model::{provider_code, DryRun, ModelDream, Progress};
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, Store};
+pub use nocturne_store::{Job, JobFilter, JobState};
 pub use outcomes::{LogOutcome, StatsBy, TaxonomyChange};
 pub use runs::{RunNode, RunUsage, RunView, TypedResult};
 pub use schedule::{Config, Cron, Planned, Policy, Schedule, MAX_ATTEMPTS};
 pub use search::{embedder_from_spec, ContextBundle, ContextRequest, EventHit, MemoryHit, ReindexReport};
 pub use sessions::{Child, ParentRef, SessionView, Spawn, TreeNode, VerifyFailure, VerifyReport};
-
-use nocturne_store_sqlite::SqliteStore;
 
 pub use ingest::{classify_path, PathKind};
 
@@ -78,12 +81,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the embedded SQLite store at `path`, creating it on first use.
-    pub fn open(path: &Path) -> Result<Self> {
-        let store = SqliteStore::open(path)?;
-        Ok(Self::with_store(Arc::new(store), system_clock()))
-    }
-
+    /// The service over `store` (opened by the caller: see the
+    /// `nocturne-stores` factory), reading the time from `clock`.
     pub fn with_store(store: Arc<dyn Store>, clock: Clock) -> Self {
         Service {
             store,

@@ -13,8 +13,6 @@ use time::{Duration, OffsetDateTime};
 
 /// Lock name for dreams: one at a time per store.
 pub(crate) const DREAM_LOCK: &str = "dream";
-/// How long a dream may hold the lock before others may take it over.
-pub(crate) const LEASE_MINUTES: i64 = 30;
 /// Failed runs are retried at most this many times in all.
 pub const MAX_ATTEMPTS: u32 = 5;
 
@@ -267,25 +265,17 @@ impl Service {
         Ok(self.store.runs()?)
     }
 
-    /// Runs every schedule that is due now (the server calls this every
-    /// minute; a system cron can call `nocturne dreams run-due`). Returns
+    /// Runs every schedule that is due now, in this process (a system cron
+    /// calls `nocturne dreams run-due`; `serve` enqueues due schedules every
+    /// minute for its workers). Due schedules are enqueued as jobs first,
+    /// so a schedule due in several processes at once runs once. Returns
     /// the runs it made.
     pub(crate) fn run_due(&self, config: &Config) -> Result<Vec<DreamRun>> {
-        let now_s = self.now();
-        let now = parse_time(&now_s).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let runs = self.store.runs()?;
-        let count = self.store.session_count()?;
-        let mut made = Vec::new();
-        for s in &config.dream.schedule {
-            let last = runs.iter().find(|r| r.schedule == s.name);
-            let Some((trigger, attempt)) = due(s, last, count, now) else {
-                continue;
-            };
-            if let Some(r) = self.run_schedule(s, &trigger, attempt, count)? {
-                made.push(r);
-            }
-        }
-        Ok(made)
+        self.enqueue_due(config)?;
+        self.release_dead_workers()?;
+        let worker = crate::jobs::Worker::new(crate::jobs::JOB_LEASE)?;
+        let worked = self.work_until_idle(&worker, &[crate::jobs::KIND_SCHEDULE])?;
+        Ok(crate::jobs::runs_of(&worked))
     }
 
     /// Runs one schedule now, under the dream lock. `None` when another
@@ -297,24 +287,23 @@ impl Service {
         attempt: u32,
         sessions_seen: u64,
     ) -> Result<Option<DreamRun>> {
+        let Some(_lock) = self.acquire_lock(DREAM_LOCK, crate::lease::LOCK_LEASE)? else {
+            return Ok(None);
+        };
         let now_s = self.now();
         let now = parse_time(&now_s).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-        let holder = format!("run-{}-{}-{attempt}", s.name, now_s);
-        let lease = fmt_time(now + Duration::minutes(LEASE_MINUTES));
-        if !self.store.try_lock(DREAM_LOCK, &holder, &now_s, &lease)? {
-            return Ok(None);
-        }
-        // A run left `running` by a crashed process is closed as failed.
+        // A run left `running` by a crashed process is closed as failed
+        // (whoever ran it held the lock we now hold).
         for stale in self.store.runs()?.into_iter().filter(|r| r.state == "running") {
             let mut r = stale;
             r.state = "failed".into();
             r.finished_at = Some(now_s.clone());
             r.error = Some("interrupted: the process running it stopped".into());
             r.next_retry_at = Some(now_s.clone());
-            self.store.put_run(&r)?;
+            self.store.update_run(&r)?;
         }
         let mut run = DreamRun {
-            id: holder.clone(),
+            id: crate::ids::new_id("run")?,
             schedule: s.name.clone(),
             state: "running".into(),
             attempt,
@@ -328,8 +317,8 @@ impl Service {
             error: None,
             next_retry_at: None,
         };
-        self.store.put_run(&run)?;
-        let result = self.scheduled_dream(s, &holder);
+        self.store.insert_run(&run)?;
+        let result = self.scheduled_dream(s);
         run.finished_at = Some(self.now());
         match result {
             Ok((pid, ops, rev)) => {
@@ -351,12 +340,11 @@ impl Service {
                 }
             }
         }
-        self.store.put_run(&run)?;
-        self.store.unlock(DREAM_LOCK, &holder)?;
+        self.store.update_run(&run)?;
         Ok(Some(run))
     }
 
-    fn scheduled_dream(&self, s: &Schedule, holder: &str) -> Result<(String, usize, Option<u64>)> {
+    fn scheduled_dream(&self, s: &Schedule) -> Result<(String, usize, Option<u64>)> {
         let spec = match &s.instructions {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| ServiceError::io(std::path::Path::new(p), e))?;
@@ -365,7 +353,7 @@ impl Service {
             None => s.spec.clone(),
         };
         let author = format!("schedule:{}", s.name);
-        let (p, _) = self.dream_run(&spec, false, &author, s.model.then_some(holder))?;
+        let (p, _) = self.dream_unlocked(&spec, false, &author, s.model)?;
         let ops = p.ops.len();
         let rev = if s.policy == Policy::AutoApply && ops > 0 {
             Some(self.apply_dream(&p.id, &OpSelection::default(), &author)?.rev)
@@ -376,13 +364,31 @@ impl Service {
     }
 }
 
+/// A due schedule: why, the attempt number, and a slot naming this one
+/// due run (the same in every process that sees it due).
+pub(crate) struct Due {
+    pub trigger: String,
+    pub attempt: u32,
+    pub slot: String,
+}
+
+/// [`due`] at `now` (RFC 3339).
+pub(crate) fn due_now(s: &Schedule, last: Option<&DreamRun>, sessions: u64, now: &str) -> Option<Due> {
+    due(s, last, sessions, parse_time(now).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+}
+
 /// Why a schedule is due now, and the attempt number; `None` if not due.
-fn due(s: &Schedule, last: Option<&DreamRun>, sessions: u64, now: OffsetDateTime) -> Option<(String, u32)> {
+fn due(s: &Schedule, last: Option<&DreamRun>, sessions: u64, now: OffsetDateTime) -> Option<Due> {
+    let after = last.map_or_else(|| "start".to_string(), |r| r.id.clone());
     if let Some(r) = last {
         if r.state == "failed" {
             if let Some(at) = r.next_retry_at.as_deref().and_then(parse_time) {
                 if at <= now {
-                    return Some((format!("retry after: {}", r.error.as_deref().unwrap_or("failure")), r.attempt + 1));
+                    return Some(Due {
+                        trigger: format!("retry after: {}", r.error.as_deref().unwrap_or("failure")),
+                        attempt: r.attempt + 1,
+                        slot: format!("retry:{after}"),
+                    });
                 }
             }
         }
@@ -390,15 +396,23 @@ fn due(s: &Schedule, last: Option<&DreamRun>, sessions: u64, now: OffsetDateTime
     if let (Some(n), true) = (s.after_sessions, true) {
         let since = sessions.saturating_sub(last.map_or(0, |r| r.sessions_seen));
         if since >= n {
-            return Some((format!("{since} new sessions"), 1));
+            return Some(Due {
+                trigger: format!("{since} new sessions"),
+                attempt: 1,
+                slot: format!("sessions:{after}"),
+            });
         }
     }
     if let Some(c) = s.cron.as_deref().and_then(|c| Cron::parse(c).ok()) {
         // Due when a fire time passed since the last run (or, never run,
         // within the last minute).
         let from = last.and_then(|r| parse_time(&r.started_at)).unwrap_or(now - Duration::minutes(1));
-        if c.next_after(from).is_some_and(|t| t <= now) {
-            return Some((format!("cron {}", s.cron.as_deref().unwrap_or("")), 1));
+        if let Some(t) = c.next_after(from).filter(|t| *t <= now) {
+            return Some(Due {
+                trigger: format!("cron {}", s.cron.as_deref().unwrap_or("")),
+                attempt: 1,
+                slot: format!("cron:{}", fmt_time(t)),
+            });
         }
     }
     None
@@ -485,11 +499,15 @@ mod tests {
             .remove(0);
         let last = run("done", "2026-11-24T03:00:00Z", 100, None);
         assert!(due(&s, Some(&last), 105, datetime!(2026-11-24 12:00 UTC)).is_none());
-        assert!(due(&s, Some(&last), 110, datetime!(2026-11-24 12:00 UTC)).unwrap().0.contains("10 new sessions"));
-        assert!(due(&s, Some(&last), 100, datetime!(2026-11-25 03:00 UTC)).unwrap().0.contains("cron"));
+        let d = due(&s, Some(&last), 110, datetime!(2026-11-24 12:00 UTC)).unwrap();
+        assert!(d.trigger.contains("10 new sessions") && d.slot == "sessions:r", "{}", d.slot);
+        let d = due(&s, Some(&last), 100, datetime!(2026-11-25 03:00 UTC)).unwrap();
+        assert!(d.trigger.contains("cron") && d.slot == "cron:2026-11-25T03:00:00Z", "{}", d.slot);
+        let d2 = due(&s, Some(&last), 100, datetime!(2026-11-25 03:00:40 UTC)).unwrap();
+        assert_eq!(d.slot, d2.slot, "the same fire time is the same slot, whenever a process looks");
         let failed = run("failed", "2026-11-24T03:00:00Z", 100, Some("2026-11-24T03:05:00Z"));
-        let (why, attempt) = due(&s, Some(&failed), 100, datetime!(2026-11-24 03:06 UTC)).unwrap();
-        assert!(why.contains("retry") && attempt == 2);
+        let d = due(&s, Some(&failed), 100, datetime!(2026-11-24 03:06 UTC)).unwrap();
+        assert!(d.trigger.contains("retry") && d.attempt == 2);
         assert!(due(&s, Some(&failed), 100, datetime!(2026-11-24 03:04 UTC)).is_none());
     }
 }

@@ -110,7 +110,7 @@ fn a_run_left_running_by_a_crashed_process_is_closed_and_the_lock_taken_over() {
     // A process took the lock and died mid-run, long ago.
     assert!(svc.store().try_lock("dream", "dead", "2026-10-01T00:00:00Z", "2026-10-01T00:30:00Z").unwrap());
     svc.store()
-        .put_run(&nocturne_store::DreamRun {
+        .insert_run(&nocturne_store::DreamRun {
             id: "dead".into(),
             schedule: "s".into(),
             state: "running".into(),

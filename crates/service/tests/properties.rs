@@ -200,7 +200,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         {
-            let svc = Service::open(&path).unwrap();
+            let svc = Service::with_store(Arc::new(SqliteStore::open(&path).unwrap()), nocturne_service::system_clock());
             svc.store().append_sessions(&[session("a", 6), session("b", 3)]).unwrap();
             prop_assert!(svc.scoped(Access::local()).verify().unwrap().failures.is_empty());
         }
@@ -225,7 +225,7 @@ proptest! {
             conn.execute(&format!("UPDATE events SET {column} = CAST(?1 AS TEXT) WHERE id = ?2"), rusqlite::params![value, rowid]).unwrap();
         }
         drop(conn);
-        let svc = Service::open(&path).unwrap();
+        let svc = Service::with_store(Arc::new(SqliteStore::open(&path).unwrap()), nocturne_service::system_clock());
         let rep = svc.scoped(Access::local()).verify().unwrap();
         prop_assert_eq!(rep.failures.len(), 1);
         prop_assert_eq!(&rep.failures[0].session, "a");

@@ -247,9 +247,10 @@ fn a_stored_proposal_quoting_a_secret_is_applied_redacted() {
         })
         .unwrap();
     let mut old = p.clone();
+    old.id = "p-planted".into();
     old.ops[0].text = format!("Deploys use aws_secret_access_key = {AWS_SECRET}.");
-    svc.store().put_proposal(&old).unwrap();
-    svc.scoped(Access::local_as("user:test")).apply_dream(&p.id, &OpSelection::default()).unwrap();
+    svc.store().insert_proposal(&old).unwrap();
+    svc.scoped(Access::local_as("user:test")).apply_dream(&old.id, &OpSelection::default()).unwrap();
     let mems = serde_json::to_string(&svc.scoped(Access::local()).memories(&MemoryFilter::default()).unwrap()).unwrap();
     assert!(!mems.contains("wJalrXUtnFEMI") && mems.contains("aws_secret_access_key = [REDACTED]"), "{mems}");
 }

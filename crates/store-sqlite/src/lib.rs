@@ -11,8 +11,9 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    AgentRun, Appended, Commit, DreamRun, HistoryEntry, JournalEntry, Result, RunFilter, SessionFilter, SessionRecord,
-    Store, StoreError, StoredVector, TokenRecord, Usage,
+    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState,
+    JournalEntry, Lease, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
+    TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,19 @@ pub struct SqliteStore {
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
+
+/// An insert that hit a primary key or unique constraint: `Exists`.
+fn insert_err<'a>(what: &'static str, id: &'a str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            StoreError::Exists { what, id: id.to_string() }
+        }
+        _ => backend(e),
+    }
+}
+
+/// An RFC 3339 time (or a date) as SQLite compares instants.
+const INSTANT: &str = "COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', ?), ?)";
 
 fn corrupt(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -394,20 +408,22 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let mut sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
-        for (col, op, v) in [
-            ("user", "=", &f.user),
-            ("agent", "=", &f.agent),
-            ("team", "=", &f.team),
-            ("parent", "=", &f.parent),
-            ("started_at", ">=", &f.since),
-            ("started_at", "<", &f.until),
-        ] {
+        for (col, op, v) in
+            [("user", "=", &f.user), ("agent", "=", &f.agent), ("team", "=", &f.team), ("parent", "=", &f.parent)]
+        {
             if let Some(v) = v {
                 args.push(v.clone());
                 sql.push_str(&format!(" AND {col} {op} ?{}", args.len()));
             }
         }
-        sql.push_str(" ORDER BY started_at DESC, id DESC");
+        for (op, v) in [(">=", &f.since), ("<", &f.until)] {
+            if let Some(v) = v {
+                args.push(v.clone());
+                let n = args.len();
+                sql.push_str(&format!(" AND started_key {op} COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', ?{n}), ?{n})"));
+            }
+        }
+        sql.push_str(" ORDER BY started_key DESC, id DESC");
         if let Some(l) = f.limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
@@ -436,55 +452,14 @@ impl Store for SqliteStore {
     fn children(&self, parent: &str) -> Result<Vec<Session>> {
         let conn = self.conn()?;
         let mut st = conn
-            .prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE parent = ?1 ORDER BY started_at, id"))
+            .prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions WHERE parent = ?1 ORDER BY started_key, id"))
             .map_err(backend)?;
         let rows = st.query_map([parent], session_row).map_err(backend)?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err)
     }
 
     fn events(&self, session: &str) -> Result<Vec<Event>> {
-        let conn = self.conn()?;
-        let sid: Option<i64> = conn
-            .query_row("SELECT rowid FROM sessions WHERE id = ?1", [session], |r| r.get(0))
-            .optional()
-            .map_err(backend)?;
-        let Some(sid) = sid else {
-            return Ok(Vec::new());
-        };
-        let mut st = conn
-            .prepare_cached(
-                "SELECT id, role, kind, tool_name, tool_input, tool_use_id, text, flags, timestamp, source_line, raw, hash \
-                 FROM events WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
-            )
-            .map_err(backend)?;
-        let lo = sid << SEQ_BITS;
-        let hi = lo | (MAX_EVENTS as i64 - 1);
-        let mut rows = st.query(params![lo, hi]).map_err(backend)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(backend)? {
-            let id: i64 = r.get(0).map_err(backend)?;
-            let flags: i64 = r.get(7).map_err(backend)?;
-            let hash: Vec<u8> = r.get(11).map_err(backend)?;
-            out.push(Event {
-                session: session.to_string(),
-                seq: (id & (MAX_EVENTS as i64 - 1)) as u32,
-                body: NewEvent {
-                    role: role_of(r.get(1).map_err(backend)?)?,
-                    kind: kind_of(r.get(2).map_err(backend)?)?,
-                    tool_name: r.get(3).map_err(backend)?,
-                    tool_input: r.get(4).map_err(backend)?,
-                    tool_use_id: r.get(5).map_err(backend)?,
-                    text: r.get(6).map_err(backend)?,
-                    is_error: flags & 1 != 0,
-                    sidechain: flags & 2 != 0,
-                    timestamp: r.get(8).map_err(backend)?,
-                    source_line: r.get(9).map_err(backend)?,
-                    raw: r.get(10).map_err(backend)?,
-                },
-                hash: hex::encode(hash),
-            });
-        }
-        Ok(out)
+        events_in(&*self.conn()?, session)
     }
 
     fn session_count(&self) -> Result<u64> {
@@ -541,10 +516,10 @@ impl Store for SqliteStore {
                 created_at: c.created_at.clone(),
                 changes: c.changes.clone(),
             };
-            insert_revision(tx, &rev)?;
-            if let Some(pid) = &c.applies_proposal {
-                set_status(tx, pid, ProposalStatus::Applied, Some(rev.rev))?;
+            if let Some(a) = &c.applies_proposal {
+                set_status(tx, &a.id, ProposalStatus::Applied, Some((rev.rev, a)))?;
             }
+            insert_revision(tx, &rev)?;
             Ok(rev)
         })
     }
@@ -789,13 +764,28 @@ impl Store for SqliteStore {
         read_log(&*self.conn()?, "usage", session, |u: &mut Usage, id| u.id = id)
     }
 
+    fn restore_usages(&self, usages: &[Usage]) -> Result<()> {
+        self.write(|tx| {
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0)).map_err(backend)?;
+            if n != 0 {
+                return Err(StoreError::NotEmpty("the store already has usage events".into()));
+            }
+            let mut st =
+                tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
+            for u in usages {
+                st.execute(params![u.id as i64, u.session, to_json(u)?]).map_err(insert_err("usage event", "?"))?;
+            }
+            Ok(())
+        })
+    }
+
     fn put_token(&self, t: &TokenRecord) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO tokens (id, hash, scope, team, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![t.id, t.hash, t.scope, t.team, t.created_at, t.revoked_at],
             )
-            .map_err(backend)?;
+            .map_err(insert_err("token", &t.id))?;
             Ok(())
         })
     }
@@ -834,25 +824,42 @@ impl Store for SqliteStore {
 
     fn try_lock(&self, name: &str, holder: &str, now: &str, lease_until: &str) -> Result<bool> {
         self.write(|tx| {
-            let cur: Option<(String, String)> = tx
-                .query_row("SELECT holder, lease_until FROM locks WHERE name = ?1", [name], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(backend)?;
-            let free = match &cur {
-                None => true,
-                Some((h, until)) => h == holder || until.as_str() < now,
-            };
-            if free {
-                tx.execute(
-                    "INSERT OR REPLACE INTO locks (name, holder, lease_until) VALUES (?1, ?2, ?3)",
-                    params![name, holder, lease_until],
+            let n = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO locks (name, holder, lease_until) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, lease_until = excluded.lease_until \
+                         WHERE locks.holder = excluded.holder \
+                            OR COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', locks.lease_until), locks.lease_until) \
+                               < {}",
+                        INSTANT.replace('?', "?4")
+                    ),
+                    params![name, holder, lease_until, now],
                 )
                 .map_err(backend)?;
-            }
-            Ok(free)
+            Ok(n == 1)
         })
+    }
+
+    fn take_over_lock(&self, name: &str, gone: &str, holder: &str, lease_until: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE locks SET holder = ?3, lease_until = ?4 WHERE name = ?1 AND holder = ?2",
+                    params![name, gone, holder, lease_until],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn lock_holder(&self, name: &str) -> Result<Option<Lease>> {
+        let conn = self.conn()?;
+        conn.query_row("SELECT holder, lease_until FROM locks WHERE name = ?1", [name], |r| {
+            Ok(Lease { name: name.to_string(), holder: r.get(0)?, lease_until: r.get(1)? })
+        })
+        .optional()
+        .map_err(backend)
     }
 
     fn unlock(&self, name: &str, holder: &str) -> Result<()> {
@@ -862,20 +869,40 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_run(&self, run: &DreamRun) -> Result<()> {
+    fn insert_run(&self, run: &DreamRun) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT OR REPLACE INTO runs (id, started_at, body) VALUES (?1, ?2, ?3)",
+                "INSERT INTO runs (id, started_at, body) VALUES (?1, ?2, ?3)",
                 params![run.id, run.started_at, to_json(run)?],
             )
-            .map_err(backend)?;
+            .map_err(insert_err("run", &run.id))?;
+            Ok(())
+        })
+    }
+
+    fn update_run(&self, run: &DreamRun) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE runs SET started_at = ?2, body = ?3 WHERE id = ?1",
+                    params![run.id, run.started_at, to_json(run)?],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound { what: "run", id: run.id.clone() });
+            }
             Ok(())
         })
     }
 
     fn runs(&self) -> Result<Vec<DreamRun>> {
         let conn = self.conn()?;
-        let mut st = conn.prepare_cached("SELECT body FROM runs ORDER BY started_at DESC, id DESC").map_err(backend)?;
+        let mut st = conn
+            .prepare_cached(
+                "SELECT body FROM runs ORDER BY COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', started_at), started_at) DESC, \
+                 id DESC",
+            )
+            .map_err(backend)?;
         let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(backend)?;
         let mut out = Vec::new();
         for b in rows {
@@ -1026,41 +1053,327 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn put_proposal(&self, p: &Proposal) -> Result<()> {
+    fn enqueue_job(&self, j: &NewJob) -> Result<(Job, bool)> {
         self.write(|tx| {
+            if let Some(key) = &j.key {
+                if let Some(existing) = job_where(tx, "key = ?1", &[key])? {
+                    return Ok((existing, false));
+                }
+            }
             tx.execute(
-                "INSERT OR REPLACE INTO proposals (id, created_at, status, body) VALUES (?1, ?2, ?3, ?4)",
-                params![p.id, p.created_at, p.status.as_str(), to_json(p)?],
+                "INSERT INTO jobs (id, kind, key, payload, team, submitted_by, created_at, run_after, max_attempts, state) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'queued')",
+                params![
+                    j.id,
+                    j.kind,
+                    j.key,
+                    to_json(&j.payload)?,
+                    j.team,
+                    j.submitted_by,
+                    j.created_at,
+                    j.run_after,
+                    j.max_attempts
+                ],
+            )
+            .map_err(insert_err("job", &j.id))?;
+            let stored = job_where(tx, "id = ?1", &[&j.id])?.ok_or_else(|| StoreError::NotFound {
+                what: "job",
+                id: j.id.clone(),
+            })?;
+            Ok((stored, true))
+        })
+    }
+
+    fn claim_job(&self, kinds: &[&str], worker: &str, now: &str, lease_until: &str) -> Result<Option<Job>> {
+        self.write(|tx| {
+            let instant = |col: &str| format!("COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', {col}), {col})");
+            let sql = format!(
+                "SELECT id, attempts, max_attempts, state FROM jobs \
+                 WHERE ((state = 'queued' AND {ra} <= {now}) OR (state = 'running' AND {lu} < {now})) \
+                 ORDER BY {ca}, id",
+                ra = instant("run_after"),
+                lu = instant("lease_until"),
+                ca = instant("created_at"),
+                now = instant("?1"),
+            );
+            let mut st = tx.prepare_cached(&sql).map_err(backend)?;
+            let rows = st
+                .query_map([now], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?, r.get::<_, String>(3)?))
+                })
+                .map_err(backend)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(backend)?;
+            let mut picked = None;
+            for (id, attempts, max, state) in rows {
+                let kind: String =
+                    tx.query_row("SELECT kind FROM jobs WHERE id = ?1", [&id], |r| r.get(0)).map_err(backend)?;
+                if !kinds.is_empty() && !kinds.contains(&kind.as_str()) {
+                    continue;
+                }
+                if attempts >= max {
+                    tx.execute(
+                        "UPDATE jobs SET state = 'failed', finished_at = ?2, lease_until = NULL, error = ?3 WHERE id = ?1",
+                        params![id, now, abandoned(attempts, &state)],
+                    )
+                    .map_err(backend)?;
+                    continue;
+                }
+                picked = Some(id);
+                break;
+            }
+            let Some(id) = picked else { return Ok(None) };
+            tx.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?2, lease_until = ?3, \
+                 started_at = ?4 WHERE id = ?1",
+                params![id, worker, lease_until, now],
             )
             .map_err(backend)?;
+            job_where(tx, "id = ?1", &[&id])
+        })
+    }
+
+    fn renew_job(&self, id: &str, claim: &Claim, lease_until: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE jobs SET lease_until = ?4 WHERE id = ?1 AND state = 'running' AND worker = ?2 AND attempts = ?3",
+                    params![id, claim.worker, claim.attempt, lease_until],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn finish_job(&self, id: &str, claim: &Claim, end: &JobEnd, now: &str) -> Result<bool> {
+        self.write(|tx| {
+            let fence = "WHERE id = ?1 AND state = 'running' AND worker = ?2 AND attempts = ?3";
+            let n = match end {
+                JobEnd::Done(v) => tx.execute(
+                    &format!(
+                        "UPDATE jobs SET state = 'done', finished_at = ?4, lease_until = NULL, result = ?5 {fence}"
+                    ),
+                    params![id, claim.worker, claim.attempt, now, to_json(v)?],
+                ),
+                JobEnd::Failed(e) => tx.execute(
+                    &format!(
+                        "UPDATE jobs SET state = 'failed', finished_at = ?4, lease_until = NULL, error = ?5 {fence}"
+                    ),
+                    params![id, claim.worker, claim.attempt, now, e],
+                ),
+                JobEnd::Retry { run_after, why } => tx.execute(
+                    &format!(
+                        "UPDATE jobs SET state = 'queued', run_after = ?4, lease_until = NULL, error = ?5 {fence}"
+                    ),
+                    params![id, claim.worker, claim.attempt, run_after, why],
+                ),
+            }
+            .map_err(backend)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn release_job(&self, id: &str, claim: &Claim, now: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE jobs SET state = 'queued', run_after = ?4, lease_until = NULL, \
+                     error = 'its worker stopped' \
+                     WHERE id = ?1 AND state = 'running' AND worker = ?2 AND attempts = ?3",
+                    params![id, claim.worker, claim.attempt, now],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn job(&self, id: &str) -> Result<Option<Job>> {
+        job_where(&*self.conn()?, "id = ?1", &[&id])
+    }
+
+    fn jobs(&self, f: &JobFilter) -> Result<Vec<Job>> {
+        let conn = self.conn()?;
+        let mut sql = format!("SELECT {JOB_COLS} FROM jobs WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        for (col, v) in
+            [("state", f.state.map(|s| s.as_str().to_string())), ("kind", f.kind.clone()), ("team", f.team.clone())]
+        {
+            if let Some(v) = v {
+                args.push(v);
+                sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', created_at), created_at) DESC, id DESC");
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = conn.prepare(&sql).map_err(backend)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), job_row).map_err(backend)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?.into_iter().collect()
+    }
+
+    fn insert_proposal(&self, p: &Proposal) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO proposals (id, created_at, status, body, team, applied_revision, applied_ops) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    p.id,
+                    p.created_at,
+                    p.status.as_str(),
+                    to_json(p)?,
+                    p.team,
+                    p.applied_revision.map(|r| r as i64),
+                    to_json(&p.applied_ops)?
+                ],
+            )
+            .map_err(insert_err("dream", &p.id))?;
             Ok(())
         })
     }
 
     fn proposal(&self, id: &str) -> Result<Option<Proposal>> {
         let conn = self.conn()?;
-        let body: Option<String> = conn
-            .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0))
+        let row = conn
+            .query_row(&format!("SELECT {PROPOSAL_COLS} FROM proposals WHERE id = ?1"), [id], proposal_cols)
             .optional()
             .map_err(backend)?;
-        from_opt_json(body)
+        row.map(proposal_of).transpose()
     }
 
     fn proposals(&self) -> Result<Vec<Proposal>> {
         let conn = self.conn()?;
-        let mut st =
-            conn.prepare_cached("SELECT body FROM proposals ORDER BY created_at DESC, id DESC").map_err(backend)?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(backend)?;
-        let mut out = Vec::new();
-        for b in rows {
-            out.push(serde_json::from_str(&b.map_err(backend)?).map_err(corrupt)?);
-        }
-        Ok(out)
+        let mut st = conn
+            .prepare_cached(&format!(
+                "SELECT {PROPOSAL_COLS} FROM proposals ORDER BY \
+                 COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', created_at), created_at) DESC, id DESC"
+            ))
+            .map_err(backend)?;
+        let rows =
+            st.query_map([], proposal_cols).map_err(backend)?.collect::<rusqlite::Result<Vec<_>>>().map_err(backend)?;
+        rows.into_iter().map(proposal_of).collect()
     }
 
     fn set_proposal_status(&self, id: &str, status: ProposalStatus) -> Result<()> {
         self.write(|tx| set_status(tx, id, status, None))
     }
+
+    fn events_of(&self, sessions: &[String]) -> Result<Vec<Vec<Event>>> {
+        let conn = self.conn()?;
+        sessions.iter().map(|s| events_in(&conn, s)).collect()
+    }
+}
+
+type ProposalRow = (String, String, Option<String>, Option<i64>, String);
+const PROPOSAL_COLS: &str = "body, status, team, applied_revision, applied_ops";
+
+fn proposal_cols(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// A proposal from its body and the columns that hold its state.
+fn proposal_of((body, status, team, applied, ops): ProposalRow) -> Result<Proposal> {
+    let mut p: Proposal = serde_json::from_str(&body).map_err(corrupt)?;
+    p.status = ProposalStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("proposal {}: status {status:?}", p.id)))?;
+    p.team = team;
+    p.applied_revision = applied.map(|r| r as u64);
+    p.applied_ops = serde_json::from_str(&ops).map_err(corrupt)?;
+    Ok(p)
+}
+
+fn abandoned(attempts: u32, state: &str) -> String {
+    if state == "running" {
+        format!("abandoned after {attempts} attempts: the workers running it stopped before it ended")
+    } else {
+        format!("abandoned after {attempts} attempts")
+    }
+}
+
+const JOB_COLS: &str = "id, kind, key, payload, team, submitted_by, created_at, run_after, max_attempts, state, \
+     attempts, worker, lease_until, started_at, finished_at, result, error";
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Job>> {
+    let payload: String = r.get(3)?;
+    let state: String = r.get(9)?;
+    let result: Option<String> = r.get(15)?;
+    let id: String = r.get(0)?;
+    let parsed = (|| -> Result<Job> {
+        Ok(Job {
+            job: NewJob {
+                id: id.clone(),
+                kind: r.get(1).map_err(backend)?,
+                key: r.get(2).map_err(backend)?,
+                payload: serde_json::from_str(&payload).map_err(corrupt)?,
+                team: r.get(4).map_err(backend)?,
+                submitted_by: r.get(5).map_err(backend)?,
+                created_at: r.get(6).map_err(backend)?,
+                run_after: r.get(7).map_err(backend)?,
+                max_attempts: r.get(8).map_err(backend)?,
+            },
+            state: JobState::parse(&state)
+                .ok_or_else(|| StoreError::Corrupt(format!("job {id}: unknown state {state:?}")))?,
+            attempts: r.get(10).map_err(backend)?,
+            worker: r.get(11).map_err(backend)?,
+            lease_until: r.get(12).map_err(backend)?,
+            started_at: r.get(13).map_err(backend)?,
+            finished_at: r.get(14).map_err(backend)?,
+            result: result.map(|x| serde_json::from_str(&x)).transpose().map_err(corrupt)?,
+            error: r.get(16).map_err(backend)?,
+        })
+    })();
+    Ok(parsed)
+}
+
+fn job_where(conn: &Connection, cond: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Option<Job>> {
+    conn.query_row(&format!("SELECT {JOB_COLS} FROM jobs WHERE {cond}"), args, job_row)
+        .optional()
+        .map_err(backend)?
+        .transpose()
+}
+
+fn events_in(conn: &Connection, session: &str) -> Result<Vec<Event>> {
+    let sid: Option<i64> = conn
+        .query_row("SELECT rowid FROM sessions WHERE id = ?1", [session], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    let Some(sid) = sid else {
+        return Ok(Vec::new());
+    };
+    let mut st = conn
+        .prepare_cached(
+            "SELECT id, role, kind, tool_name, tool_input, tool_use_id, text, flags, timestamp, source_line, raw, hash \
+             FROM events WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        )
+        .map_err(backend)?;
+    let lo = sid << SEQ_BITS;
+    let hi = lo | (MAX_EVENTS as i64 - 1);
+    let mut rows = st.query(params![lo, hi]).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(backend)? {
+        let id: i64 = r.get(0).map_err(backend)?;
+        let flags: i64 = r.get(7).map_err(backend)?;
+        let hash: Vec<u8> = r.get(11).map_err(backend)?;
+        out.push(Event {
+            session: session.to_string(),
+            seq: (id & (MAX_EVENTS as i64 - 1)) as u32,
+            body: NewEvent {
+                role: role_of(r.get(1).map_err(backend)?)?,
+                kind: kind_of(r.get(2).map_err(backend)?)?,
+                tool_name: r.get(3).map_err(backend)?,
+                tool_input: r.get(4).map_err(backend)?,
+                tool_use_id: r.get(5).map_err(backend)?,
+                text: r.get(6).map_err(backend)?,
+                is_error: flags & 1 != 0,
+                sidechain: flags & 2 != 0,
+                timestamp: r.get(8).map_err(backend)?,
+                source_line: r.get(9).map_err(backend)?,
+                raw: r.get(10).map_err(backend)?,
+            },
+            hash: hex::encode(hash),
+        });
+    }
+    Ok(out)
 }
 
 /// Reads an append-only log table (`id`, `session`, JSON `body`) in id
@@ -1134,19 +1447,30 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-fn set_status(tx: &Transaction<'_>, id: &str, status: ProposalStatus, applied: Option<u64>) -> Result<()> {
-    let body: Option<String> =
-        tx.query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
-    let Some(body) = body else {
-        return Err(StoreError::NotFound { what: "dream", id: id.to_string() });
-    };
-    let mut p: Proposal = serde_json::from_str(&body).map_err(corrupt)?;
-    p.status = status;
-    if applied.is_some() {
-        p.applied_revision = applied;
+/// Moves a pending proposal to `status` (with the revision and ops of an
+/// apply); a proposal that is not pending is a conflict.
+fn set_status(
+    tx: &Transaction<'_>,
+    id: &str,
+    status: ProposalStatus,
+    applied: Option<(u64, &AppliedProposal)>,
+) -> Result<()> {
+    let cur: Option<String> =
+        tx.query_row("SELECT status FROM proposals WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
+    match cur.as_deref() {
+        None => return Err(StoreError::NotFound { what: "dream", id: id.to_string() }),
+        Some("pending") => {}
+        Some(other) => return Err(StoreError::Conflict(vec![format!("dream {id} is already {other}")])),
     }
-    tx.execute("UPDATE proposals SET status = ?2, body = ?3 WHERE id = ?1", params![id, status.as_str(), to_json(&p)?])
-        .map_err(backend)?;
+    let (rev, ops) = match applied {
+        Some((rev, a)) => (Some(rev as i64), to_json(&a.ops)?),
+        None => (None, "[]".to_string()),
+    };
+    tx.execute(
+        "UPDATE proposals SET status = ?2, applied_revision = ?3, applied_ops = ?4 WHERE id = ?1",
+        params![id, status.as_str(), rev, ops],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -1291,6 +1615,43 @@ mod tests {
         assert_eq!(s.session("old").unwrap().unwrap().id, "old");
         let v: i64 = s.conn().unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_store_at_the_runtimes_version_9_migrates_to_10_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        create_at_version(&path, 9).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO sessions (id, format, event_count, head_hash, started_at, ingested_at, closed_at) \
+                 VALUES ('late', 'nocturne', 0, x'00', '2026-01-01T10:30:00+02:00', '2026-01-01', '2026-01-01T11:00:00Z'); \
+                 INSERT INTO sessions (id, format, event_count, head_hash, started_at, ingested_at) \
+                 VALUES ('early', 'nocturne', 0, x'00', '2026-01-01T09:00:00Z', '2026-01-01'); \
+                 INSERT INTO agent_runs (id, created_at, team, state, cancel_requested_at, body) VALUES \
+                 ('r1', '2026-01-01T10:00:00Z', 'web', 'running', '2026-01-01T10:05:00Z', \
+                 '{\"id\":\"r1\",\"agent\":\"lead\",\"task\":\"t\",\"team\":\"web\",\"state\":\"running\",\
+                 \"created_at\":\"2026-01-01T10:00:00Z\",\"updated_at\":\"2026-01-01T10:00:00Z\",\
+                 \"cancel_requested_at\":\"2026-01-01T10:05:00Z\",\"setup\":{}}'); \
+                 INSERT INTO run_journal (run, agent, step, phase, kind, digest, at, body) \
+                 VALUES ('r1', 'root', 0, 'started', 'start', '', '2026-01-01T10:00:00Z', '{}');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let v: i64 = s.conn().unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 10, "the runtime's 9, then many writers");
+        // The closed session stays closed; start times now compare as instants (10:30+02:00 is 08:30Z).
+        assert_eq!(s.session("late").unwrap().unwrap().closed_at.as_deref(), Some("2026-01-01T11:00:00Z"));
+        let order: Vec<String> = s.sessions(&SessionFilter::default()).unwrap().into_iter().map(|x| x.id).collect();
+        assert_eq!(order, ["early", "late"]);
+        let run = s.agent_run("r1").unwrap().unwrap();
+        assert_eq!(run.cancel_requested_at.as_deref(), Some("2026-01-01T10:05:00Z"));
+        assert_eq!(s.journal("r1", 0).unwrap().len(), 1);
+        // And the tables of version 10 are there.
+        assert!(s.jobs(&JobFilter::default()).unwrap().is_empty());
     }
 
     #[test]

@@ -222,6 +222,47 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER run_journal_append_only_d BEFORE DELETE ON run_journal
         BEGIN SELECT RAISE(ABORT, 'the run journal is append-only'); END;
     "#,
+    // 10: many writers. Start times compare as instants (a session at
+    // 10:30+02:00 started before one at 09:00Z); a proposal's team, applied
+    // revision and applied ops are columns, written in the apply's
+    // transaction; the job queue; nothing is replaced on insert.
+    r#"
+    ALTER TABLE sessions ADD COLUMN started_key TEXT
+        GENERATED ALWAYS AS (COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', started_at), started_at)) VIRTUAL;
+    CREATE INDEX sessions_started_key ON sessions (started_key DESC, id DESC);
+    CREATE INDEX sessions_parent_key ON sessions (parent, started_key, id);
+    DROP INDEX sessions_started;
+    DROP INDEX sessions_parent;
+    ALTER TABLE proposals ADD COLUMN team TEXT;
+    ALTER TABLE proposals ADD COLUMN applied_revision INTEGER;
+    ALTER TABLE proposals ADD COLUMN applied_ops TEXT NOT NULL DEFAULT '[]';
+    UPDATE proposals SET
+        team = COALESCE(json_extract(body, '$.team'), json_extract(body, '$.stats."filter.team"')),
+        applied_revision = json_extract(body, '$.applied_revision'),
+        applied_ops = COALESCE(json_extract(body, '$.applied_ops'), '[]');
+    CREATE INDEX proposals_created ON proposals (created_at DESC, id DESC);
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key TEXT UNIQUE,
+        payload TEXT NOT NULL,
+        team TEXT,
+        submitted_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        run_after TEXT NOT NULL,
+        max_attempts INTEGER NOT NULL CHECK (max_attempts >= 1),
+        state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        worker TEXT,
+        lease_until TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        result TEXT,
+        error TEXT
+    );
+    CREATE INDEX jobs_state ON jobs (state, created_at, id);
+    CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
+    "#,
 ];
 
 /// The schema version this build writes.

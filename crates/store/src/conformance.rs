@@ -3,7 +3,10 @@
 //! check returns an error message instead of panicking, so a failure names
 //! the rule that was broken.
 
-use crate::{Appended, Commit, SessionFilter, SessionRecord, Store, StoreError};
+use crate::{
+    Appended, AppliedProposal, Claim, Commit, JobEnd, JobFilter, JobState, NewJob, SessionFilter, SessionRecord, Store,
+    StoreError,
+};
 use nocturne_core::{
     chain, Change, Counterpart, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role,
     Scope, Status, Subagent,
@@ -33,6 +36,7 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("taxonomy_versions_follow_each_other", taxonomy_versions_follow_each_other),
         ("vectors_are_cached_and_replaced", vectors_are_cached_and_replaced),
         ("usage_events_are_appended", usage_events_are_appended),
+        ("usage_events_are_restored_verbatim", usage_events_are_restored_verbatim),
         ("tokens_are_found_by_hash_and_revoked", tokens_are_found_by_hash_and_revoked),
         ("open_sessions_grow_at_their_end", open_sessions_grow_at_their_end),
         ("compare_and_append_refuses_a_stale_length", compare_and_append_refuses_a_stale_length),
@@ -41,6 +45,19 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("restore_session_keeps_the_header_verbatim", restore_session_keeps_the_header_verbatim),
         ("a_lock_has_one_holder_until_its_lease_ends", a_lock_has_one_holder_until_its_lease_ends),
         ("runs_are_recorded_and_updated", runs_are_recorded_and_updated),
+        ("inserts_never_replace", inserts_never_replace),
+        ("applying_needs_a_pending_proposal", applying_needs_a_pending_proposal),
+        ("a_proposal_keeps_its_team_and_applied_ops", a_proposal_keeps_its_team_and_applied_ops),
+        ("a_lock_is_taken_over_from_a_holder_that_is_gone", a_lock_is_taken_over_from_a_holder_that_is_gone),
+        ("times_compare_as_instants", times_compare_as_instants),
+        ("jobs_are_claimed_once_and_leased", jobs_are_claimed_once_and_leased),
+        ("job_keys_enqueue_once", job_keys_enqueue_once),
+        ("a_lost_claim_cannot_finish", a_lost_claim_cannot_finish),
+        ("batched_reads_match_single_reads", batched_reads_match_single_reads),
+        ("concurrent_commits_with_one_expected_revision", concurrent_commits_with_one_expected_revision),
+        ("concurrent_appends_from_many_threads", concurrent_appends_from_many_threads),
+        ("concurrent_lock_has_one_winner", concurrent_lock_has_one_winner),
+        ("concurrent_claims_take_each_job_once", concurrent_claims_take_each_job_once),
         ("a_closed_session_takes_no_more_events", a_closed_session_takes_no_more_events),
         ("agent_runs_round_trip_and_a_cancellation_sticks", agent_runs_round_trip_and_a_cancellation_sticks),
         ("the_journal_is_append_only_and_retries_are_safe", the_journal_is_append_only_and_retries_are_safe),
@@ -336,14 +353,15 @@ fn proposal(id: &str, at: &str) -> Proposal {
         applied_revision: None,
         applied_ops: Vec::new(),
         notes: None,
+        team: None,
     }
 }
 
 fn proposals_round_trip<S: Store>(s: &S) -> Result<(), String> {
     let p1 = proposal("d1", "2026-01-01T00:00:00Z");
     let p2 = proposal("d2", "2026-01-02T00:00:00Z");
-    s.put_proposal(&p1).map_err(err)?;
-    s.put_proposal(&p2).map_err(err)?;
+    s.insert_proposal(&p1).map_err(err)?;
+    s.insert_proposal(&p2).map_err(err)?;
     ensure(s.proposal("d1").map_err(err)? == Some(p1.clone()), "read back")?;
     let ids: Vec<String> = s.proposals().map_err(err)?.into_iter().map(|p| p.id).collect();
     ensure(ids == ["d2", "d1"], "newest first")?;
@@ -352,16 +370,434 @@ fn proposals_round_trip<S: Store>(s: &S) -> Result<(), String> {
     ensure(
         matches!(s.set_proposal_status("zz", ProposalStatus::Rejected), Err(StoreError::NotFound { .. })),
         "unknown proposal is NotFound",
+    )?;
+    ensure(
+        matches!(s.set_proposal_status("d1", ProposalStatus::Rejected), Err(StoreError::Conflict(_))),
+        "a proposal that is no longer pending keeps its status",
     )
 }
 
+fn applies(id: &str, ops: &[u32]) -> Option<AppliedProposal> {
+    Some(AppliedProposal { id: id.into(), ops: ops.to_vec() })
+}
+
 fn commit_marks_proposal_applied<S: Store>(s: &S) -> Result<(), String> {
-    s.put_proposal(&proposal("d1", "2026-01-01T00:00:00Z")).map_err(err)?;
-    let rev =
-        s.commit(Commit { applies_proposal: Some("d1".into()), ..commit_of(vec![create(&mem("a"))]) }).map_err(err)?;
+    s.insert_proposal(&proposal("d1", "2026-01-01T00:00:00Z")).map_err(err)?;
+    let rev = s
+        .commit(Commit { applies_proposal: applies("d1", &[1]), ..commit_of(vec![create(&mem("a"))]) })
+        .map_err(err)?;
     let p = s.proposal("d1").map_err(err)?.ok_or("missing")?;
     ensure(p.status == ProposalStatus::Applied, "applied")?;
-    ensure(p.applied_revision == Some(rev.rev), "applied revision recorded")
+    ensure(p.applied_revision == Some(rev.rev), "applied revision recorded")?;
+    ensure(p.applied_ops == [1], "applied ops recorded in the same commit")
+}
+
+fn inserts_never_replace<S: Store>(s: &S) -> Result<(), String> {
+    let mut p = proposal("d1", "2026-01-01T00:00:00Z");
+    p.team = Some("web".into());
+    s.insert_proposal(&p).map_err(err)?;
+    s.commit(Commit { applies_proposal: applies("d1", &[]), ..commit_of(vec![create(&mem("a"))]) }).map_err(err)?;
+    let applied = s.proposal("d1").map_err(err)?;
+    let other =
+        Proposal { team: Some("ops".into()), sessions: vec!["s9".into()], ..proposal("d1", "2026-01-02T00:00:00Z") };
+    ensure(
+        matches!(s.insert_proposal(&other), Err(StoreError::Exists { .. })),
+        "a proposal id that is stored is refused, not replaced",
+    )?;
+    ensure(s.proposal("d1").map_err(err)? == applied, "the applied proposal is left as it was")?;
+    ensure(s.proposals().map_err(err)?.len() == 1, "one proposal")?;
+    let r = run_record("r1");
+    s.insert_run(&r).map_err(err)?;
+    ensure(matches!(s.insert_run(&run_record("r1")), Err(StoreError::Exists { .. })), "a run id is refused twice")?;
+    ensure(
+        matches!(s.update_run(&run_record("r2")), Err(StoreError::NotFound { .. })),
+        "updating a run that does not exist is NotFound",
+    )?;
+    let t = token("t1", "abc");
+    s.put_token(&t).map_err(err)?;
+    ensure(matches!(s.put_token(&token("t1", "def")), Err(StoreError::Exists { .. })), "a token id is refused twice")?;
+    ensure(
+        matches!(s.put_token(&token("t2", "abc")), Err(StoreError::Exists { .. })),
+        "a token hash is refused twice",
+    )?;
+    ensure(s.tokens().map_err(err)? == vec![t], "the first token is kept")?;
+    let j = job("j1", "dream", None, "2026-01-01T00:00:00Z");
+    s.enqueue_job(&j).map_err(err)?;
+    ensure(
+        matches!(s.enqueue_job(&job("j1", "other", None, "2026-01-01T00:00:00Z")), Err(StoreError::Exists { .. })),
+        "a job id is refused twice",
+    )?;
+    ensure(s.job("j1").map_err(err)?.is_some_and(|x| x.job == j), "the first job is kept")
+}
+
+fn applying_needs_a_pending_proposal<S: Store>(s: &S) -> Result<(), String> {
+    s.insert_proposal(&proposal("d1", "2026-01-01T00:00:00Z")).map_err(err)?;
+    s.commit(Commit { applies_proposal: applies("d1", &[1]), ..commit_of(vec![create(&mem("a"))]) }).map_err(err)?;
+    let twice = s.commit(Commit { applies_proposal: applies("d1", &[2]), ..commit_of(vec![create(&mem("b"))]) });
+    ensure(matches!(twice, Err(StoreError::Conflict(_))), "an applied proposal cannot be applied again")?;
+    ensure(s.head().map_err(err)? == 1 && s.memory(&mem("b").id).map_err(err)?.is_none(), "nothing committed")?;
+    s.insert_proposal(&proposal("d2", "2026-01-01T00:00:00Z")).map_err(err)?;
+    s.set_proposal_status("d2", ProposalStatus::Rejected).map_err(err)?;
+    let rejected = s.commit(Commit { applies_proposal: applies("d2", &[1]), ..commit_of(vec![create(&mem("c"))]) });
+    ensure(matches!(rejected, Err(StoreError::Conflict(_))), "a rejected proposal cannot be applied")?;
+    let missing = s.commit(Commit { applies_proposal: applies("zz", &[1]), ..commit_of(vec![create(&mem("c"))]) });
+    ensure(matches!(missing, Err(StoreError::NotFound { .. })), "an unknown proposal is NotFound")?;
+    ensure(s.head().map_err(err)? == 1, "still one revision")
+}
+
+fn a_proposal_keeps_its_team_and_applied_ops<S: Store>(s: &S) -> Result<(), String> {
+    let mut p = proposal("d1", "2026-01-01T00:00:00Z");
+    p.team = Some("web".into());
+    p.stats.insert("sessions".into(), serde_json::json!(3));
+    s.insert_proposal(&p).map_err(err)?;
+    ensure(s.proposal("d1").map_err(err)? == Some(p.clone()), "team kept")?;
+    let rev = s
+        .commit(Commit { applies_proposal: applies("d1", &[2, 5]), ..commit_of(vec![create(&mem("a"))]) })
+        .map_err(err)?;
+    let got = s.proposal("d1").map_err(err)?.ok_or("missing")?;
+    let want =
+        Proposal { status: ProposalStatus::Applied, applied_revision: Some(rev.rev), applied_ops: vec![2, 5], ..p };
+    ensure(got == want, "status, revision and ops applied are read back, the rest unchanged")?;
+    ensure(s.proposals().map_err(err)? == vec![want], "listed the same")
+}
+
+fn a_lock_is_taken_over_from_a_holder_that_is_gone<S: Store>(s: &S) -> Result<(), String> {
+    let (t0, t1) = ("2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z");
+    ensure(s.lock_holder("dream").map_err(err)?.is_none(), "nobody holds a lock at first")?;
+    ensure(s.try_lock("dream", "dead", t0, t1).map_err(err)?, "taken")?;
+    let h = s.lock_holder("dream").map_err(err)?.ok_or("the holder is known")?;
+    ensure(h.holder == "dead" && h.lease_until == t1, "the holder and its lease are read back")?;
+    ensure(!s.take_over_lock("dream", "someone-else", "me", t1).map_err(err)?, "only from the holder named")?;
+    ensure(s.take_over_lock("dream", "dead", "me", t1).map_err(err)?, "taken over from a holder that is gone")?;
+    ensure(!s.take_over_lock("dream", "dead", "third", t1).map_err(err)?, "a second take-over finds the new holder")?;
+    ensure(!s.try_lock("dream", "dead", t0, t1).map_err(err)?, "the old holder cannot renew")?;
+    ensure(s.try_lock("dream", "me", t0, t1).map_err(err)?, "the new holder renews")?;
+    ensure(!s.take_over_lock("free", "x", "me", t1).map_err(err)?, "a free lock is not taken over (try_lock takes it)")
+}
+
+fn times_compare_as_instants<S: Store>(s: &S) -> Result<(), String> {
+    // 10:30+02:00 is 08:30Z: earlier than 09:00Z though it sorts later as text.
+    s.append_sessions(&[
+        sample_session("east", "ana", "2026-01-01T10:30:00+02:00", 1),
+        sample_session("utc", "ana", "2026-01-01T09:00:00Z", 1),
+        sample_session("west", "ana", "2026-01-01T05:00:00-05:00", 1),
+    ])
+    .map_err(err)?;
+    let ids = |f: SessionFilter| -> Result<Vec<String>, String> {
+        Ok(s.sessions(&f).map_err(err)?.into_iter().map(|x| x.id).collect())
+    };
+    ensure(ids(SessionFilter::default())? == ["west", "utc", "east"], "newest first, by instant")?;
+    ensure(
+        ids(SessionFilter { since: Some("2026-01-01T08:45:00Z".into()), ..Default::default() })? == ["west", "utc"],
+        "since compares instants",
+    )?;
+    ensure(
+        ids(SessionFilter { until: Some("2026-01-01T11:00:00+02:00".into()), ..Default::default() })? == ["east"],
+        "until compares instants",
+    )?;
+    let east = s.session("east").map_err(err)?.ok_or("missing")?;
+    ensure(east.started_at == "2026-01-01T10:30:00+02:00", "a session's start time is kept as written")?;
+    // A lease until 01:00+02:00 (23:00Z the day before) has ended at 00:00Z.
+    ensure(s.try_lock("l", "a", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00+02:00").map_err(err)?, "taken")?;
+    ensure(s.try_lock("l", "b", "2026-01-01T00:00:00Z", "2026-01-01T00:10:00Z").map_err(err)?, "the lease had ended")?;
+    ensure(
+        !s.try_lock("l", "c", "2026-01-01T01:05:00+02:00", "2026-01-01T01:10:00Z").map_err(err)?,
+        "23:05Z the day before is within the lease",
+    )?;
+    let late =
+        NewJob { run_after: "2026-01-01T12:00:00+02:00".into(), ..job("j1", "dream", None, "2026-01-01T00:00:00Z") };
+    s.enqueue_job(&late).map_err(err)?;
+    ensure(
+        s.claim_job(&[], "w", "2026-01-01T09:59:00Z", "2026-01-01T10:10:00Z").map_err(err)?.is_none(),
+        "not claimed before run_after (10:00Z)",
+    )?;
+    ensure(
+        s.claim_job(&[], "w", "2026-01-01T10:01:00Z", "2026-01-01T10:10:00Z").map_err(err)?.is_some(),
+        "claimed after run_after",
+    )
+}
+
+/// A job to enqueue, for the checks.
+pub fn job(id: &str, kind: &str, key: Option<&str>, at: &str) -> NewJob {
+    NewJob {
+        id: id.into(),
+        kind: kind.into(),
+        key: key.map(str::to_string),
+        payload: serde_json::json!({"spec": {"sessions": 10}}),
+        team: None,
+        submitted_by: "user:test".into(),
+        created_at: at.into(),
+        run_after: at.into(),
+        max_attempts: 3,
+    }
+}
+
+fn jobs_are_claimed_once_and_leased<S: Store>(s: &S) -> Result<(), String> {
+    let t0 = "2026-01-01T00:00:00Z";
+    s.enqueue_job(&job("j1", "dream", None, t0)).map_err(err)?;
+    s.enqueue_job(&job("j2", "schedule", None, "2026-01-01T00:00:01Z")).map_err(err)?;
+    let queued = s.jobs(&JobFilter::default()).map_err(err)?;
+    ensure(queued.len() == 2 && queued.iter().all(|j| j.state == JobState::Queued && j.attempts == 0), "queued")?;
+    ensure(queued[0].job.id == "j2", "newest first")?;
+    ensure(
+        s.claim_job(&["other"], "w1", t0, "2026-01-01T00:01:00Z").map_err(err)?.is_none(),
+        "only the kinds asked for",
+    )?;
+    let a = s.claim_job(&[], "w1", t0, "2026-01-01T00:01:00Z").map_err(err)?.ok_or("a job is claimed")?;
+    ensure(a.job.id == "j1" && a.state == JobState::Running, "the oldest first, now running")?;
+    ensure(a.attempts == 1 && a.worker.as_deref() == Some("w1"), "claimed by w1, first attempt")?;
+    ensure(a.started_at.as_deref() == Some(t0), "start time recorded")?;
+    let b = s
+        .claim_job(&["schedule"], "w2", "2026-01-01T00:00:05Z", "2026-01-01T01:00:00Z")
+        .map_err(err)?
+        .ok_or("the second job")?;
+    ensure(b.job.id == "j2", "another worker gets the other job")?;
+    ensure(
+        s.claim_job(&[], "w3", "2026-01-01T00:00:05Z", "2026-01-01T00:01:00Z").map_err(err)?.is_none(),
+        "nothing left",
+    )?;
+    let c1 = Claim { worker: "w1".into(), attempt: 1 };
+    ensure(s.renew_job("j1", &c1, "2026-01-01T00:02:00Z").map_err(err)?, "the holder renews")?;
+    ensure(
+        s.claim_job(&[], "w3", "2026-01-01T00:01:30Z", "2026-01-01T00:03:00Z").map_err(err)?.is_none(),
+        "a renewed lease holds",
+    )?;
+    let taken =
+        s.claim_job(&[], "w3", "2026-01-01T00:02:30Z", "2026-01-01T00:04:00Z").map_err(err)?.ok_or("taken over")?;
+    ensure(taken.job.id == "j1" && taken.attempts == 2 && taken.worker.as_deref() == Some("w3"), "taken over")?;
+    ensure(!s.renew_job("j1", &c1, "2026-01-01T00:05:00Z").map_err(err)?, "the old worker's claim is lost")?;
+    let c3 = Claim { worker: "w3".into(), attempt: 2 };
+    ensure(
+        s.finish_job("j1", &c3, &JobEnd::Done(serde_json::json!({"proposal": "d-1"})), "2026-01-01T00:03:00Z")
+            .map_err(err)?,
+        "finished",
+    )?;
+    let done = s.job("j1").map_err(err)?.ok_or("missing")?;
+    ensure(done.state == JobState::Done && done.result == Some(serde_json::json!({"proposal": "d-1"})), "done")?;
+    ensure(done.finished_at.as_deref() == Some("2026-01-01T00:03:00Z"), "finish time")?;
+    ensure(
+        s.claim_job(&[], "w4", "2026-01-02T00:00:00Z", "2026-01-02T00:01:00Z")
+            .map_err(err)?
+            .is_some_and(|j| j.job.id == "j2"),
+        "only the unfinished job is taken over later",
+    )?;
+    let c4 = Claim { worker: "w4".into(), attempt: 2 };
+    let back = JobEnd::Retry { run_after: "2026-01-03T00:00:00Z".into(), why: "lock held".into() };
+    ensure(s.finish_job("j2", &c4, &back, "2026-01-02T00:00:10Z").map_err(err)?, "put back")?;
+    let j2 = s.job("j2").map_err(err)?.ok_or("missing")?;
+    ensure(j2.state == JobState::Queued && j2.error.as_deref() == Some("lock held"), "queued again, with why")?;
+    ensure(s.claim_job(&[], "w4", "2026-01-02T12:00:00Z", "2026-01-02T12:01:00Z").map_err(err)?.is_none(), "waits")?;
+    let again = s.claim_job(&[], "w5", "2026-01-03T00:00:00Z", "2026-01-03T00:01:00Z").map_err(err)?.ok_or("again")?;
+    ensure(again.attempts == 3, "attempts count every claim")?;
+    let c5 = Claim { worker: "w5".into(), attempt: 3 };
+    ensure(s.release_job("j2", &c5, "2026-01-03T00:00:05Z").map_err(err)?, "released at once")?;
+    let released = s.job("j2").map_err(err)?.ok_or("missing")?;
+    ensure(released.state == JobState::Queued, "a released job is queued")?;
+    ensure(
+        s.jobs(&JobFilter { state: Some(JobState::Done), ..Default::default() }).map_err(err)?.len() == 1,
+        "filter by state",
+    )
+}
+
+fn job_keys_enqueue_once<S: Store>(s: &S) -> Result<(), String> {
+    let t0 = "2026-01-01T00:00:00Z";
+    let (a, new_a) = s.enqueue_job(&job("j1", "schedule", Some("schedule:n:1"), t0)).map_err(err)?;
+    let (b, new_b) = s.enqueue_job(&job("j2", "schedule", Some("schedule:n:1"), t0)).map_err(err)?;
+    ensure(new_a && !new_b, "the second enqueue of a key is not new")?;
+    ensure(a == b && b.job.id == "j1", "and returns the job already enqueued")?;
+    ensure(s.jobs(&JobFilter::default()).map_err(err)?.len() == 1, "one job")
+}
+
+fn a_lost_claim_cannot_finish<S: Store>(s: &S) -> Result<(), String> {
+    let t0 = "2026-01-01T00:00:00Z";
+    s.enqueue_job(&NewJob { max_attempts: 2, ..job("j1", "dream", None, t0) }).map_err(err)?;
+    s.claim_job(&[], "w1", t0, "2026-01-01T00:01:00Z").map_err(err)?.ok_or("claimed")?;
+    s.claim_job(&[], "w2", "2026-01-01T00:02:00Z", "2026-01-01T00:03:00Z").map_err(err)?.ok_or("taken over")?;
+    let old = Claim { worker: "w1".into(), attempt: 1 };
+    ensure(
+        !s.finish_job("j1", &old, &JobEnd::Done(serde_json::json!(1)), "2026-01-01T00:02:10Z").map_err(err)?,
+        "a worker whose lease was taken over cannot finish the job",
+    )?;
+    ensure(!s.release_job("j1", &old, "2026-01-01T00:02:10Z").map_err(err)?, "nor release it")?;
+    let j = s.job("j1").map_err(err)?.ok_or("missing")?;
+    ensure(j.state == JobState::Running && j.worker.as_deref() == Some("w2"), "the new worker still has it")?;
+    // w2 dies too: the job has had its two attempts and is failed, not claimed.
+    let third = s.claim_job(&[], "w3", "2026-01-01T00:04:00Z", "2026-01-01T00:05:00Z").map_err(err)?;
+    ensure(third.is_none(), "a job out of attempts is not claimed again")?;
+    let j = s.job("j1").map_err(err)?.ok_or("missing")?;
+    ensure(
+        j.state == JobState::Failed && j.error.as_deref().is_some_and(|e| e.contains("2 attempts")),
+        "it is failed, saying why",
+    )
+}
+
+fn batched_reads_match_single_reads<S: Store>(s: &S) -> Result<(), String> {
+    s.append_sessions(&[
+        sample_session("a", "ana", "2026-01-01T10:00:00Z", 3),
+        sample_session("b", "bob", "2026-01-01T11:00:00Z", 2),
+    ])
+    .map_err(err)?;
+    s.append_outcomes(&[outcome("a", "result", "failure"), outcome("b", "result", "success"), outcome("c", "r", "x")])
+        .map_err(err)?;
+    let u = crate::Usage {
+        id: 0,
+        at: "2026-01-01T00:00:00Z".into(),
+        session: Some("b".into()),
+        task: None,
+        agent: None,
+        user: None,
+        team: None,
+        query: "q".into(),
+        memories: vec!["m-1".into()],
+    };
+    s.append_usage(&u).map_err(err)?;
+    let ids: Vec<String> = ["b", "zz", "a"].iter().map(|x| x.to_string()).collect();
+    let batched = s.events_of(&ids).map_err(err)?;
+    let single: Vec<_> = ids.iter().map(|i| s.events(i)).collect::<Result<_, _>>().map_err(err)?;
+    ensure(batched == single, "events_of gives each session's events in the order asked")?;
+    let outs = s.outcomes_of(&ids).map_err(err)?;
+    ensure(outs.len() == 2 && outs[0].session == "a" && outs[1].session == "b", "outcomes of the sessions, by id")?;
+    ensure(s.usages_of(&ids).map_err(err)?.len() == 1, "usages of the sessions")
+}
+
+fn concurrent_commits_with_one_expected_revision<S: Store>(s: &S) -> Result<(), String> {
+    s.commit(commit_of(vec![create(&mem("base"))])).map_err(err)?;
+    for round in 0..5u64 {
+        let head = s.head().map_err(err)?;
+        let results: Vec<_> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..4)
+                .map(|i| {
+                    sc.spawn(move || {
+                        s.commit(Commit {
+                            expect_rev: Some(head),
+                            ..commit_of(vec![create(&mem(&format!("r{round}-t{i}")))])
+                        })
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().map_err(|_| "a committing thread panicked".to_string())).collect()
+        });
+        let mut won = 0;
+        for r in results {
+            match r? {
+                Ok(rev) => {
+                    ensure(rev.rev == head + 1, "the winner's revision follows the head")?;
+                    won += 1;
+                }
+                Err(StoreError::RevisionMismatch { expected, actual }) => {
+                    ensure(expected == head && actual == head + 1, "the loser is told the head moved")?;
+                }
+                Err(e) => return Err(format!("a losing commit must be RevisionMismatch, got {e:?}")),
+            }
+        }
+        ensure(won == 1, "exactly one of the concurrent commits wins")?;
+    }
+    // Without expect_rev, all commit, each under its own number.
+    std::thread::scope(|sc| {
+        for i in 0..8 {
+            sc.spawn(move || s.commit(commit_of(vec![create(&mem(&format!("free{i}")))])));
+        }
+    });
+    let revs = s.revisions(1, u64::MAX).map_err(err)?;
+    let nums: Vec<u64> = revs.iter().map(|r| r.rev).collect();
+    ensure(nums == (1..=14).collect::<Vec<_>>(), "revision numbers have no gap and no duplicate")?;
+    let replayed = nocturne_core::revision::replay(&revs);
+    ensure(replayed.len() == s.memories().map_err(err)?.len(), "memories match the revisions")
+}
+
+fn concurrent_appends_from_many_threads<S: Store>(s: &S) -> Result<(), String> {
+    let whole = sample_session("grow", "ana", "2026-01-01T10:00:00Z", 24);
+    let mut first = whole.clone();
+    first.session.events.truncate(0);
+    s.append_sessions(&[first]).map_err(err)?;
+    let events = &whole.session.events;
+    // Eight writers each append the next event they see missing, by compare-and-append.
+    std::thread::scope(|sc| -> Result<(), String> {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                sc.spawn(move || -> Result<(), String> {
+                    loop {
+                        let n = s.session("grow").map_err(err)?.ok_or("missing")?.event_count;
+                        let Some(e) = events.get(n as usize) else { return Ok(()) };
+                        match s.append_events("grow", n, std::slice::from_ref(e)) {
+                            Ok(_) | Err(StoreError::LengthMismatch { .. }) => {}
+                            Err(e) => return Err(format!("a concurrent append failed: {e}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().map_err(|_| "an appending thread panicked".to_string())??;
+        }
+        Ok(())
+    })?;
+    let sess = s.session("grow").map_err(err)?.ok_or("missing")?;
+    ensure(sess.event_count == 24, "every event appended once")?;
+    ensure(sess.head_hash == chain::head_hex("grow", events), "the chain is the same as one writer's")?;
+    // Sessions, outcomes and usage events from many threads: all stored, ids unique.
+    std::thread::scope(|sc| {
+        for t in 0..6 {
+            sc.spawn(move || {
+                for i in 0..5 {
+                    let id = format!("t{t}-{i}");
+                    let _ = s.append_sessions(&[sample_session(&id, "ana", "2026-01-01T10:00:00Z", 2)]);
+                    let _ = s.append_sessions(&[sample_session("shared", "ana", "2026-01-01T10:00:00Z", 2)]);
+                    let _ = s.append_outcomes(&[outcome(&id, "result", "success")]);
+                }
+            });
+        }
+    });
+    ensure(s.session_count().map_err(err)? == 32, "30 sessions, the shared one once, and the grown one")?;
+    let outs = s.outcomes(None).map_err(err)?;
+    let ids: std::collections::BTreeSet<u64> = outs.iter().map(|o| o.id).collect();
+    ensure(outs.len() == 30 && ids.len() == 30, "30 outcomes with 30 distinct ids")
+}
+
+fn concurrent_lock_has_one_winner<S: Store>(s: &S) -> Result<(), String> {
+    for round in 0..5 {
+        let name = format!("dream{round}");
+        let won: Vec<bool> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..6)
+                .map(|i| {
+                    let name = name.clone();
+                    sc.spawn(move || {
+                        s.try_lock(&name, &format!("h{i}"), "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z")
+                            .unwrap_or(false)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(false)).collect()
+        });
+        ensure(won.iter().filter(|w| **w).count() == 1, "exactly one of the contending holders gets the lock")?;
+    }
+    Ok(())
+}
+
+fn concurrent_claims_take_each_job_once<S: Store>(s: &S) -> Result<(), String> {
+    for i in 0..20 {
+        s.enqueue_job(&job(&format!("j{i:02}"), "dream", None, "2026-01-01T00:00:00Z")).map_err(err)?;
+    }
+    let claimed: Vec<Vec<String>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..5)
+            .map(|w| {
+                sc.spawn(move || {
+                    let mut mine = Vec::new();
+                    while let Ok(Some(j)) =
+                        s.claim_job(&[], &format!("w{w}"), "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z")
+                    {
+                        mine.push(j.job.id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut all: Vec<String> = claimed.into_iter().flatten().collect();
+    all.sort();
+    let want: Vec<String> = (0..20).map(|i| format!("j{i:02}")).collect();
+    ensure(all == want, "every job claimed by exactly one worker")
 }
 
 fn outcome(session: &str, dim: &str, label: &str) -> nocturne_core::outcome::Outcome {
@@ -437,25 +873,38 @@ fn usage_events_are_appended<S: Store>(s: &S) -> Result<(), String> {
     ensure(a < b, "ids increase")?;
     let all = s.usages(None).map_err(err)?;
     ensure(all.len() == 2 && all[0].memories == ["m-1", "m-2"] && all[0].id == a, "read back")?;
-    ensure(s.usages(Some("s1")).map_err(err)?.len() == 1, "filter by session")
+    ensure(s.usages(Some("s1")).map_err(err)?.len() == 1, "filter by session")?;
+    ensure(matches!(s.restore_usages(&all), Err(StoreError::NotEmpty(_))), "restore needs a store with no usage")
+}
+
+fn usage_events_are_restored_verbatim<S: Store>(s: &S) -> Result<(), String> {
+    let u = |id: u64, session: &str| crate::Usage {
+        id,
+        at: "2026-01-01T00:00:00Z".into(),
+        session: Some(session.into()),
+        task: Some("t".into()),
+        agent: None,
+        user: Some("ana".into()),
+        team: Some("web".into()),
+        query: format!("query {id}"),
+        memories: vec![format!("m-{id}")],
+    };
+    let old = vec![u(3, "a"), u(7, "b")];
+    s.restore_usages(&old).map_err(err)?;
+    ensure(s.usages(None).map_err(err)? == old, "ids and bodies kept")?;
+    let next = s.append_usage(&u(0, "c")).map_err(err)?;
+    ensure(next > 7, "new usage events are numbered after the restored ones")
 }
 
 fn tokens_are_found_by_hash_and_revoked<S: Store>(s: &S) -> Result<(), String> {
-    let t = crate::TokenRecord {
-        id: "t1".into(),
-        hash: "abc".into(),
-        scope: "read".into(),
-        team: Some("web".into()),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        revoked_at: None,
-    };
+    let t = token("t1", "abc");
     s.put_token(&t).map_err(err)?;
     ensure(s.token_by_hash("abc").map_err(err)? == Some(t.clone()), "found by hash")?;
     ensure(s.token_by_hash("zzz").map_err(err)?.is_none(), "unknown hash")?;
     s.revoke_token("t1", "2026-01-02T00:00:00Z").map_err(err)?;
     let r = s.token_by_hash("abc").map_err(err)?.ok_or("revoked tokens are kept")?;
     ensure(r.revoked_at.as_deref() == Some("2026-01-02T00:00:00Z"), "revocation time kept")?;
-    ensure(s.revoke_token("t1", "x").is_err(), "revoking twice is refused")?;
+    ensure(s.revoke_token("t1", "2026-01-03T00:00:00Z").is_err(), "revoking twice is refused")?;
     ensure(s.tokens().map_err(err)?.len() == 1, "listed")
 }
 
@@ -630,6 +1079,35 @@ fn a_lock_has_one_holder_until_its_lease_ends<S: Store>(s: &S) -> Result<(), Str
     ensure(s.try_lock("dream", "p3", t2, t2).map_err(err)?, "released")
 }
 
+fn run_record(id: &str) -> crate::DreamRun {
+    crate::DreamRun {
+        id: id.into(),
+        schedule: "nightly".into(),
+        state: "running".into(),
+        attempt: 1,
+        started_at: "2026-01-01T03:00:00Z".into(),
+        finished_at: None,
+        trigger: "cron".into(),
+        sessions_seen: 10,
+        proposal: None,
+        applied_revision: None,
+        summary: None,
+        error: None,
+        next_retry_at: None,
+    }
+}
+
+fn token(id: &str, hash: &str) -> crate::TokenRecord {
+    crate::TokenRecord {
+        id: id.into(),
+        hash: hash.into(),
+        scope: "read".into(),
+        team: Some("web".into()),
+        created_at: "2026-01-01T00:00:00Z".into(),
+        revoked_at: None,
+    }
+}
+
 fn runs_are_recorded_and_updated<S: Store>(s: &S) -> Result<(), String> {
     let mut r = crate::DreamRun {
         id: "r1".into(),
@@ -646,12 +1124,16 @@ fn runs_are_recorded_and_updated<S: Store>(s: &S) -> Result<(), String> {
         error: None,
         next_retry_at: None,
     };
-    s.put_run(&r).map_err(err)?;
+    s.insert_run(&r).map_err(err)?;
     r.state = "done".into();
     r.proposal = Some("d-1".into());
-    s.put_run(&r).map_err(err)?;
+    r.finished_at = Some("2026-01-01T03:01:00Z".into());
+    s.update_run(&r).map_err(err)?;
+    let mut r2 = run_record("r2");
+    r2.started_at = "2026-01-01T04:00:00Z".into();
+    s.insert_run(&r2).map_err(err)?;
     let runs = s.runs().map_err(err)?;
-    ensure(runs == vec![r], "one run, updated in place")
+    ensure(runs == vec![r2, r], "runs newest first, updated in place")
 }
 
 fn a_closed_session_takes_no_more_events<S: Store>(s: &S) -> Result<(), String> {

@@ -1,6 +1,11 @@
 //! Where sessions, memories, revisions and proposals live: the [`Store`]
 //! trait, and in [`conformance`] the suite of checks that defines its
-//! contract. Every backend (SQLite now, PostgreSQL later) runs the suite.
+//! contract. Every backend (SQLite, PostgreSQL) runs the suite.
+//!
+//! Times are RFC 3339 strings in the trait; a backend compares them as
+//! instants (`2026-01-01T02:00:00+02:00` is `2026-01-01T00:00:00Z`).
+//! Nothing is replaced on insert: an id that is already stored is
+//! [`StoreError::Exists`]; changes of state are explicit update methods.
 //!
 //! **Invariant:** the session log is append-only. The trait has no method
 //! that updates or deletes a session or an event. A session grows only at
@@ -46,6 +51,13 @@ pub enum StoreError {
     /// read a stale count). Nothing was appended; re-read and retry.
     #[error("session {session} has {actual} events, not the {expected} expected; nothing was appended")]
     LengthMismatch { session: String, expected: u32, actual: u32 },
+    /// An insert found an object with the same id (or unique key) stored;
+    /// nothing was replaced.
+    #[error("{what} {id} already exists; nothing was replaced")]
+    Exists { what: &'static str, id: String },
+    /// A store address that no backend of this build opens.
+    #[error("{0}")]
+    Unsupported(String),
     /// The session is closed: it takes no more events.
     #[error("session {session} is closed; nothing was appended")]
     Closed { session: String },
@@ -178,6 +190,120 @@ pub struct DreamRun {
     pub next_retry_at: Option<String>,
 }
 
+/// State of a job in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for a worker (or for `run_after`).
+    Queued,
+    /// Claimed by a worker that holds its lease.
+    Running,
+    /// Finished; `result` says what it made.
+    Done,
+    /// Finished with an error, or abandoned after too many attempts.
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "failed" => JobState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewJob {
+    /// Unique id (time-ordered, random).
+    pub id: String,
+    /// What to run: `dream`, `schedule`, ... (the service knows the kinds).
+    pub kind: String,
+    /// A key unique among all jobs, for jobs that must be enqueued once
+    /// however many processes try (`schedule:nightly:2026-01-01T03:00:00Z`).
+    pub key: Option<String>,
+    /// What the job needs, as the service wrote it.
+    pub payload: serde_json::Value,
+    /// The team the job works for; `None` for the org.
+    pub team: Option<String>,
+    /// Who submitted it (`token:ID`, `user:NAME`, `scheduler`).
+    pub submitted_by: String,
+    pub created_at: String,
+    /// Not claimed before this time.
+    pub run_after: String,
+    /// Claims allowed before a job whose workers keep dying is failed.
+    pub max_attempts: u32,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Job {
+    #[serde(flatten)]
+    pub job: NewJob,
+    pub state: JobState,
+    /// How many times it was claimed (the fencing number of the current claim).
+    pub attempts: u32,
+    /// The worker holding (or last holding) it.
+    pub worker: Option<String>,
+    /// Until when the worker's lease holds; after it, another worker may take the job over.
+    pub lease_until: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// Which jobs to list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<String>,
+    pub team: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A worker's claim on a job: the job, and the fence (`attempts`) its
+/// renewals and its finish must present.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub worker: String,
+    pub attempt: u32,
+}
+
+/// How a claimed job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEnd {
+    Done(serde_json::Value),
+    Failed(String),
+    /// Back to the queue, to be claimed again after `run_after` (the work
+    /// could not start: e.g. the dream lock was held).
+    Retry {
+        run_after: String,
+        why: String,
+    },
+}
+
+/// Who holds a named lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub lease_until: String,
+}
+
 /// An orchestration run (agents that delegate): its status record, which
 /// lists and claims read. Its history is the journal ([`JournalEntry`]);
 /// this record is overwritten as the run goes on, except that a
@@ -253,8 +379,17 @@ pub struct Commit {
     pub created_at: String,
     /// Each change's `before` must equal the stored memory (or absence).
     pub changes: Vec<Change>,
-    /// A proposal to mark applied in the same transaction.
-    pub applies_proposal: Option<String>,
+    /// A proposal to mark applied in the same transaction, with the op
+    /// numbers applied. The proposal must be pending, else
+    /// [`StoreError::Conflict`] and nothing is committed.
+    pub applies_proposal: Option<AppliedProposal>,
+}
+
+/// The proposal a commit applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedProposal {
+    pub id: String,
+    pub ops: Vec<u32>,
 }
 
 /// The storage contract. Implementations must be safe to share between
@@ -336,8 +471,12 @@ pub trait Store: Send + Sync {
     fn append_usage(&self, usage: &Usage) -> Result<u64>;
     /// Usage events in id order, all or one session's.
     fn usages(&self, session: Option<&str>) -> Result<Vec<Usage>>;
+    /// Restores usage events verbatim, ids included (import into a store
+    /// that has none; otherwise [`StoreError::NotEmpty`]).
+    fn restore_usages(&self, usages: &[Usage]) -> Result<()>;
 
     // --- access tokens (stored hashed) ---
+    /// Stores a new token; an id or hash already stored is [`StoreError::Exists`].
     fn put_token(&self, token: &TokenRecord) -> Result<()>;
     /// The token whose SHA-256 hex digest is `hash`, if any.
     fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
@@ -345,18 +484,48 @@ pub trait Store: Send + Sync {
     /// Marks a token revoked (tokens are never deleted).
     fn revoke_token(&self, id: &str, at: &str) -> Result<()>;
 
-    // --- scheduled dream runs and the per-store dream lock ---
+    // --- scheduled dream runs and named leases (the per-store dream lock) ---
     /// Takes the named lock for `holder` until `lease_until` (RFC 3339) if it
-    /// is free, already held by `holder`, or its lease expired before `now`
-    /// (a holder that crashed). Returns whether the lock is now held.
+    /// is free, already held by `holder` (a renewal), or its lease ended
+    /// before `now` (a holder that crashed). Returns whether the lock is now held.
     fn try_lock(&self, name: &str, holder: &str, now: &str, lease_until: &str) -> Result<bool>;
+    /// Takes the lock from `gone`, a holder the caller knows has stopped,
+    /// if `gone` still holds it (compare-and-swap). Returns whether it did.
+    fn take_over_lock(&self, name: &str, gone: &str, holder: &str, lease_until: &str) -> Result<bool>;
+    /// Who holds the named lock, if anyone (expired leases included).
+    fn lock_holder(&self, name: &str) -> Result<Option<Lease>>;
     /// Releases the lock if `holder` has it.
     fn unlock(&self, name: &str, holder: &str) -> Result<()>;
-    /// Inserts or updates a run record (runs are status records, not history).
-    fn put_run(&self, run: &DreamRun) -> Result<()>;
+    /// Stores a new run record; an id already stored is [`StoreError::Exists`].
+    fn insert_run(&self, run: &DreamRun) -> Result<()>;
+    /// Updates a stored run record (runs are status records, not history).
+    fn update_run(&self, run: &DreamRun) -> Result<()>;
     /// Runs, newest first.
     fn runs(&self) -> Result<Vec<DreamRun>>;
 
+    // --- jobs: a queue that many workers share ---
+    /// Enqueues a job. An id already stored is [`StoreError::Exists`]; a
+    /// `key` already used by another job returns that job instead (`false`:
+    /// not enqueued), so many processes may try to enqueue the same work.
+    fn enqueue_job(&self, job: &NewJob) -> Result<(Job, bool)>;
+    /// Claims the oldest job of one of `kinds` (any kind when empty) that is
+    /// queued with `run_after <= now`, or running under a lease that ended
+    /// before `now` (its worker stopped): it becomes running for `worker`
+    /// until `lease_until`, with `attempts` one higher. Two workers never
+    /// claim the same job at once.
+    fn claim_job(&self, kinds: &[&str], worker: &str, now: &str, lease_until: &str) -> Result<Option<Job>>;
+    /// Extends the lease of a claim; `false` when the claim was lost (the
+    /// job was taken over, or finished).
+    fn renew_job(&self, id: &str, claim: &Claim, lease_until: &str) -> Result<bool>;
+    /// Ends a claim: done, failed or back to the queue. `false` (nothing
+    /// changed) when the claim was lost.
+    fn finish_job(&self, id: &str, claim: &Claim, end: &JobEnd, now: &str) -> Result<bool>;
+    /// Puts a running job whose worker is known to have stopped back in
+    /// the queue at once, if that claim still holds it.
+    fn release_job(&self, id: &str, claim: &Claim, now: &str) -> Result<bool>;
+    fn job(&self, id: &str) -> Result<Option<Job>>;
+    /// Jobs, newest first.
+    fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
     // --- orchestration runs: status records and their append-only journal ---
     /// Inserts or replaces a run's status record. A stored
     /// `cancel_requested_at` is kept whatever the new record says, so a
@@ -375,9 +544,38 @@ pub trait Store: Send + Sync {
     fn journal(&self, run: &str, after: u64) -> Result<Vec<JournalEntry>>;
 
     // --- dream proposals ---
-    fn put_proposal(&self, p: &Proposal) -> Result<()>;
+    /// Stores a new proposal; an id already stored is [`StoreError::Exists`]
+    /// and the stored one is left as it was.
+    fn insert_proposal(&self, p: &Proposal) -> Result<()>;
     fn proposal(&self, id: &str) -> Result<Option<Proposal>>;
     /// Newest first.
     fn proposals(&self) -> Result<Vec<Proposal>>;
+    /// Moves a pending proposal to another status (rejected); a proposal
+    /// that is not pending is [`StoreError::Conflict`]. Applying is a
+    /// [`Commit`] with `applies_proposal`.
     fn set_proposal_status(&self, id: &str, status: ProposalStatus) -> Result<()>;
+
+    // --- batched reads (a dream reads many sessions in a few round trips) ---
+    /// The events of each session, in the order given (unknown ids: empty).
+    fn events_of(&self, sessions: &[String]) -> Result<Vec<Vec<Event>>> {
+        sessions.iter().map(|s| self.events(s)).collect()
+    }
+    /// The outcomes of these sessions, in id order.
+    fn outcomes_of(&self, sessions: &[String]) -> Result<Vec<Outcome>> {
+        let mut all = Vec::new();
+        for s in sessions {
+            all.extend(self.outcomes(Some(s))?);
+        }
+        all.sort_by_key(|o| o.id);
+        Ok(all)
+    }
+    /// The usage events of these sessions, in id order.
+    fn usages_of(&self, sessions: &[String]) -> Result<Vec<Usage>> {
+        let mut all = Vec::new();
+        for s in sessions {
+            all.extend(self.usages(Some(s))?);
+        }
+        all.sort_by_key(|u| u.id);
+        Ok(all)
+    }
 }

@@ -73,7 +73,7 @@ fn a_json_export_with_sessions_restores_the_log_and_its_sub_agent_tree() {
     let full = env.path("backup.json");
     env.cmd(&["export", "--format", "json", "--sessions", "--out", s(&full)]).assert().success();
     let doc: Value = serde_json::from_slice(&std::fs::read(&full).unwrap()).unwrap();
-    assert_eq!(doc["version"], 3);
+    assert_eq!(doc["version"], 4);
     let child = doc["sessions"].as_array().unwrap().iter().find(|x| x["id"] == "s-main/agent-a1").unwrap();
     assert_eq!(child["parent"], "s-main");
     let other = Env::new();

@@ -9,6 +9,7 @@ mod model;
 mod outcomes;
 mod real_transcripts;
 mod runs;
+mod scale;
 mod search;
 mod server;
 mod sessions;

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 pub struct RunEnv {
     pub env: Env,
     pub fake: FakeServer,
+    /// Another store than the folder's SQLite file (a `postgres://` URL).
+    pub store: Option<String>,
 }
 
 impl RunEnv {
@@ -38,11 +40,18 @@ impl RunEnv {
                 if provider == "anthropic" { fake.url() } else { fake.openai_url() }
             ),
         );
-        RunEnv { env, fake }
+        RunEnv { env, fake, store: None }
     }
 
     pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut c = self.env.cmd(args);
+        let mut c = match &self.store {
+            None => self.env.cmd(args),
+            Some(store) => {
+                let mut c = assert_cmd::Command::cargo_bin("nocturne").unwrap();
+                c.arg("--store").arg(store).args(args).env("NOCTURNE_AUTHOR", "tester").env_remove("NOCTURNE_STORE");
+                c
+            }
+        };
         c.current_dir(self.env.dir.path())
             .env_remove("NOCTURNE_RUNTIME_CRASH_AT")
             .env_remove("NOCTURNE_CONFIG")
@@ -125,6 +134,24 @@ fn node<'a>(tree: &'a Value, path: &str) -> &'a Value {
 
 #[test]
 fn parallel_then_sequential_spawns_return_typed_results_and_every_agent_is_a_linked_session() {
+    parallel_then_sequential(None);
+}
+
+/// The same run on a PostgreSQL store: its record, journal, sessions
+/// (opened and closed as the agents go) and outcomes live there.
+#[test]
+fn the_same_run_tree_on_a_postgres_store() {
+    if !cfg!(feature = "postgres") {
+        eprintln!("the_same_run_tree_on_a_postgres_store: skipped: this build has no PostgreSQL backend");
+        return;
+    }
+    let Some(base) = nocturne_store_postgres::testing::server("the_same_run_tree_on_a_postgres_store") else {
+        return;
+    };
+    parallel_then_sequential(Some(nocturne_store_postgres::testing::fresh_url(&base, "cli_run").unwrap()));
+}
+
+fn parallel_then_sequential(store: Option<String>) {
     let agents = [
         ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
         ("slow", agent("slow", "SLOW-AGENT", "")),
@@ -143,7 +170,8 @@ fn parallel_then_sequential_spawns_return_typed_results_and_every_agent_is_a_lin
             spawn("c2", "quick", "find the second number", json!({})),
         ])),
     ]});
-    let r = RunEnv::new(&agents, script, "");
+    let mut r = RunEnv::new(&agents, script, "");
+    r.store = store;
     let (code, out) = r.run("lead", "add two numbers", &[]);
     assert_eq!(code, 0, "{out:#}");
     assert_eq!(out["result"]["status"], "completed");

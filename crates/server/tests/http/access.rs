@@ -11,6 +11,7 @@ struct TeamB {
     sessions: Vec<String>,
     memories: Vec<(String, String)>,
     dream: String,
+    job: String,
     run: String,
     /// Strings that only team b's data contains.
     markers: Vec<String>,
@@ -24,6 +25,7 @@ impl TeamB {
             v.push(text.clone());
         }
         v.push(self.dream.clone());
+        v.push(self.job.clone());
         v.push(self.run.clone());
         v.extend(self.markers.iter().cloned());
         v
@@ -80,7 +82,7 @@ fn uses_ids(r: &Route) -> bool {
     let in_body = match &r.body {
         Body::None => false,
         Body::Json { example, .. } | Body::Raw { example, .. } | Body::Form { example, .. } => {
-            ["{session}", "{memory}", "{dream}", "{run}"].iter().any(|p| example.contains(p))
+            ["{session}", "{memory}", "{dream}", "{job}", "{run}"].iter().any(|p| example.contains(p))
         }
     };
     in_params || in_body
@@ -129,6 +131,10 @@ async fn setup() -> (Env, String, String, TeamB) {
     let r = env.send(Req::new(Method::POST, "/v1/dreams").token(&b).json(json!({}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let b_dream = r.json()["id"].as_str().unwrap().to_string();
+    // And a queued dream job (nobody runs it here).
+    let r = env.send(Req::new(Method::POST, "/v1/jobs").token(&b).json(json!({"sessions": 5}))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let b_job = r.json()["id"].as_str().unwrap().to_string();
     let r = env
         .send(Req::new(Method::POST, "/v1/outcomes").token(&b).json(json!({
             "session": b_sessions[0], "set": ["result=success"], "comment": "bravo-outcome-note"
@@ -172,6 +178,7 @@ async fn setup() -> (Env, String, String, TeamB) {
         sessions: b_sessions,
         memories: b_memories,
         dream: b_dream,
+        job: b_job,
         run: b_run,
         markers: vec![
             "bravo-marker".into(),
@@ -192,6 +199,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
         session: team_b.sessions[3].clone(),
         memory: team_b.memories[0].0.clone(),
         dream: team_b.dream.clone(),
+        job: team_b.job.clone(),
         new: "a-new-session".into(),
         run: team_b.run.clone(),
     };
@@ -199,6 +207,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
         session: "no-such-session".into(),
         memory: "m-000000000000".into(),
         dream: "d-000000000000".into(),
+        job: "job-00000000000000000000000000".into(),
         new: "a-new-session-2".into(),
         run: "run-00000000-000000-000000".into(),
     };
@@ -226,7 +235,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
             let what = format!("{} {} (all params: {all_params})", req.method, req.uri);
             let resp: Resp = send(&env.app, req).await;
             let text = resp.text();
-            let sent: Vec<&str> = vec![&b_ids.session, &b_ids.memory, &b_ids.dream, &b_ids.run];
+            let sent: Vec<&str> = vec![&b_ids.session, &b_ids.memory, &b_ids.dream, &b_ids.job, &b_ids.run];
             for f in &forbidden {
                 // Ids the request itself named are checked below instead.
                 if sent.contains(&f.as_str()) && uses_ids(r) {
@@ -244,6 +253,7 @@ async fn a_team_token_never_sees_another_teams_data_on_any_route() {
                     (&b_ids.session, &missing.session),
                     (&b_ids.memory, &missing.memory),
                     (&b_ids.dream, &missing.dream),
+                    (&b_ids.job, &missing.job),
                     (&b_ids.run, &missing.run),
                 ] {
                     masked = masked.replace(b.as_str(), m);

@@ -216,7 +216,10 @@ async fn every_error_status_is_the_documented_json_error() {
 
 async fn serve(limits: Limits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let service = nocturne_service::Service::open(&dir.path().join("store.db")).unwrap();
+    let service = nocturne_service::Service::with_store(
+        nocturne_stores::open_path(&dir.path().join("store.db")).unwrap(),
+        nocturne_service::system_clock(),
+    );
     let cfg = ServeConfig { limits, ..ServeConfig::new("127.0.0.1:0".parse().unwrap(), true, service) };
     let server = Server::bind(cfg).await.unwrap();
     let addr = server.local_addr().unwrap();

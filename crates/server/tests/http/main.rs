@@ -30,7 +30,10 @@ pub struct Env {
 impl Env {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let svc = Service::open(&dir.path().join("store.db")).unwrap();
+        let svc = Service::with_store(
+            nocturne_stores::open_path(&dir.path().join("store.db")).unwrap(),
+            nocturne_service::system_clock(),
+        );
         let admin = svc.scoped(Access::local()).create_token(AccessLevel::Admin, None).unwrap().token;
         let app = router(AppState::new(svc.clone()));
         Env { _dir: dir, svc, app, admin }

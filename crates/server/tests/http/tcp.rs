@@ -7,7 +7,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test]
 async fn serves_over_tcp_and_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::open(&dir.path().join("store.db")).unwrap();
+    let service = Service::with_store(
+        nocturne_stores::open_path(&dir.path().join("store.db")).unwrap(),
+        nocturne_service::system_clock(),
+    );
     let cfg = ServeConfig::new("127.0.0.1:0".parse().unwrap(), true, service);
     let server = Server::bind(cfg).await.unwrap();
     let addr = server.local_addr().unwrap();
@@ -34,7 +37,10 @@ async fn serves_over_tcp_and_shuts_down_gracefully() {
 #[tokio::test]
 async fn insecure_local_refuses_a_non_loopback_address() {
     let dir = tempfile::tempdir().unwrap();
-    let service = Service::open(&dir.path().join("store.db")).unwrap();
+    let service = Service::with_store(
+        nocturne_stores::open_path(&dir.path().join("store.db")).unwrap(),
+        nocturne_service::system_clock(),
+    );
     let cfg = ServeConfig::new("0.0.0.0:0".parse().unwrap(), true, service);
     let err = Server::bind(cfg).await.err().expect("refused");
     assert!(matches!(err, ServerError::InsecureNotLoopback(_)), "{err}");

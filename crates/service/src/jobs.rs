@@ -1,0 +1,246 @@
+//! The job queue: work that any process sharing the store may run, exactly
+//! once. A job is enqueued (a requested dream, a due schedule), claimed by
+//! one worker under a lease that the worker renews while it runs, and
+//! finished with its result. A worker that dies stops renewing: after its
+//! lease (or at once, when it ran on this machine and its process is gone)
+//! another worker takes the job over. Every claim carries a fence (the
+//! attempt number): a worker whose claim was taken over can neither renew
+//! nor finish, and what a job writes is keyed by the job (a dream job's
+//! proposal id is derived from the job id), so a taken-over job never makes
+//! its result twice.
+
+use crate::ids::{holder_is_gone, new_id, Process};
+use crate::lease::later;
+use crate::{OpSelection, Result, Schedule, Service, ServiceError};
+use nocturne_dream::DreamSpec;
+use nocturne_store::{Claim, DreamRun, Job, JobEnd, JobFilter, JobState, NewJob};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Job kinds this build runs.
+pub const KIND_DREAM: &str = "dream";
+pub const KIND_SCHEDULE: &str = "schedule";
+const KINDS: &[&str] = &[KIND_DREAM, KIND_SCHEDULE];
+
+/// Default lease of a job; the worker renews it every third of that.
+pub const JOB_LEASE: Duration = Duration::from_secs(30);
+/// Claims before a job whose workers keep dying is failed.
+const MAX_ATTEMPTS: u32 = 3;
+/// When a scheduled dream finds the dream lock held, it is tried again after this.
+const LOCK_RETRY: Duration = Duration::from_secs(30);
+
+/// What a dream job runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DreamJob {
+    pub spec: DreamSpec,
+    #[serde(default)]
+    pub apply: bool,
+    pub author: String,
+}
+
+/// What a schedule job runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ScheduleJob {
+    schedule: Schedule,
+    trigger: String,
+    attempt: u32,
+    sessions_seen: u64,
+}
+
+/// A worker: who it is in the store and how long its leases are.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub id: String,
+    pub lease: Duration,
+    /// How long to hold each claimed job before running it, renewing its
+    /// lease (zero; tests use it to kill a worker in the middle of a job).
+    pub hold: Duration,
+}
+
+impl Worker {
+    /// A worker of this process (`HOST:PID:START:w-ID`).
+    pub fn new(lease: Duration) -> Result<Worker> {
+        Ok(Worker { id: Process::current().holder("w")?, lease, hold: Duration::ZERO })
+    }
+}
+
+/// What one turn of a worker did.
+#[derive(Debug, Clone)]
+pub struct Worked {
+    pub job: Job,
+    /// The job as it ended (`None` when the claim was lost meanwhile).
+    pub ended: Option<Job>,
+}
+
+fn to_value<T: Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| ServiceError::Invalid(format!("cannot encode a job: {e}")))
+}
+
+impl Service {
+    /// Enqueues a dream for a worker; returns the queued job.
+    pub(crate) fn submit_dream(&self, job: &DreamJob, team: Option<&str>) -> Result<Job> {
+        job.spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        crate::dreams::spec_filter(&job.spec)?;
+        let now = self.now();
+        let (j, _) = self.store.enqueue_job(&NewJob {
+            id: new_id("job")?,
+            kind: KIND_DREAM.into(),
+            key: None,
+            payload: to_value(job)?,
+            team: team.map(str::to_string),
+            submitted_by: job.author.clone(),
+            created_at: now.clone(),
+            run_after: now,
+            max_attempts: MAX_ATTEMPTS,
+        })?;
+        Ok(j)
+    }
+
+    /// Jobs, newest first.
+    pub(crate) fn jobs(&self, filter: &JobFilter) -> Result<Vec<Job>> {
+        Ok(self.store.jobs(filter)?)
+    }
+
+    pub(crate) fn job(&self, id: &str) -> Result<Job> {
+        self.store.job(id)?.ok_or_else(|| ServiceError::NotFound { what: "job", id: id.to_string() })
+    }
+
+    /// Enqueues every schedule that is due now, once however many
+    /// processes call this (each due run has a key). Returns the jobs that
+    /// this call enqueued.
+    pub(crate) fn enqueue_due(&self, config: &crate::Config) -> Result<Vec<Job>> {
+        let now = self.now();
+        let runs = self.store.runs()?;
+        let count = self.store.session_count()?;
+        let mut made = Vec::new();
+        for s in &config.dream.schedule {
+            let last = runs.iter().find(|r| r.schedule == s.name);
+            let Some(d) = crate::schedule::due_now(s, last, count, &now) else {
+                continue;
+            };
+            let payload =
+                ScheduleJob { schedule: s.clone(), trigger: d.trigger, attempt: d.attempt, sessions_seen: count };
+            let (j, new) = self.store.enqueue_job(&NewJob {
+                id: new_id("job")?,
+                kind: KIND_SCHEDULE.into(),
+                key: Some(format!("schedule:{}:{}", s.name, d.slot)),
+                payload: to_value(&payload)?,
+                team: s.spec.team.clone(),
+                submitted_by: "scheduler".into(),
+                created_at: now.clone(),
+                run_after: now.clone(),
+                max_attempts: MAX_ATTEMPTS,
+            })?;
+            if new {
+                made.push(j);
+            }
+        }
+        Ok(made)
+    }
+
+    /// Puts back in the queue the running jobs whose worker ran on this
+    /// machine and is gone, so they are taken over at once rather than
+    /// when their lease ends. Returns how many.
+    pub(crate) fn release_dead_workers(&self) -> Result<usize> {
+        let now = self.now();
+        let mut n = 0;
+        for j in self.store.jobs(&JobFilter { state: Some(JobState::Running), ..Default::default() })? {
+            if let Some(w) = &j.worker {
+                if holder_is_gone(w)
+                    && self.store.release_job(&j.job.id, &Claim { worker: w.clone(), attempt: j.attempts }, &now)?
+                {
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Claims one job (of `kinds`, or any this build runs) and runs it
+    /// under a renewed lease. `None` when the queue has nothing to run.
+    pub(crate) fn work_one(&self, worker: &Worker, kinds: &[&str]) -> Result<Option<Worked>> {
+        let kinds: Vec<&str> = if kinds.is_empty() { KINDS.to_vec() } else { kinds.to_vec() };
+        let now = self.now();
+        let Some(job) = self.store.claim_job(&kinds, &worker.id, &now, &later(&now, worker.lease))? else {
+            return Ok(None);
+        };
+        let claim = Claim { worker: worker.id.clone(), attempt: job.attempts };
+        let id = job.job.id.clone();
+        let (end, lost) = self.while_leased(&id, &claim, worker.lease, || {
+            if !worker.hold.is_zero() {
+                std::thread::sleep(worker.hold);
+            }
+            self.run_job(&job)
+        });
+        let end = match end {
+            Ok(e) => e,
+            Err(e) => JobEnd::Failed(e.to_string()),
+        };
+        let finished = !lost && self.store.finish_job(&id, &claim, &end, &self.now())?;
+        let ended = if finished { self.store.job(&id)? } else { None };
+        Ok(Some(Worked { job, ended }))
+    }
+
+    /// Runs jobs of `kinds` until none is left to run now; returns them.
+    pub(crate) fn work_until_idle(&self, worker: &Worker, kinds: &[&str]) -> Result<Vec<Worked>> {
+        let mut done = Vec::new();
+        while let Some(w) = self.work_one(worker, kinds)? {
+            done.push(w);
+        }
+        Ok(done)
+    }
+
+    fn run_job(&self, job: &Job) -> Result<JobEnd> {
+        match job.job.kind.as_str() {
+            KIND_DREAM => self.run_dream_job(job),
+            KIND_SCHEDULE => {
+                let p: ScheduleJob = serde_json::from_value(job.job.payload.clone())
+                    .map_err(|e| ServiceError::Invalid(format!("job {}: {e}", job.job.id)))?;
+                match self.run_schedule(&p.schedule, &p.trigger, p.attempt, p.sessions_seen)? {
+                    Some(run) => Ok(JobEnd::Done(to_value(&run)?)),
+                    None => Ok(JobEnd::Retry {
+                        run_after: later(&self.now(), LOCK_RETRY),
+                        why: "another dream holds the store; tried again later".into(),
+                    }),
+                }
+            }
+            other => Ok(JobEnd::Failed(format!("this build does not run jobs of kind {other:?}"))),
+        }
+    }
+
+    /// A dream job's proposal is `d-` and the job's own id, so a job taken
+    /// over after its first worker stored the proposal finds it and does
+    /// not dream twice.
+    fn run_dream_job(&self, job: &Job) -> Result<JobEnd> {
+        let p: DreamJob = serde_json::from_value(job.job.payload.clone())
+            .map_err(|e| ServiceError::Invalid(format!("job {}: {e}", job.job.id)))?;
+        let pid = format!("d-{}", job.job.id.trim_start_matches("job-"));
+        let done = |p: &nocturne_core::Proposal, rev: Option<u64>| {
+            JobEnd::Done(serde_json::json!({"proposal": p.id, "ops": p.ops.len(), "revision": rev}))
+        };
+        let existing = self.store.proposal(&pid)?;
+        let proposal = match existing {
+            Some(p) => p,
+            // A clash: an earlier claim stored it meanwhile.
+            None => match self.dream_as(&p.spec, &pid, job.job.team.as_deref(), false) {
+                Ok(p) => p,
+                Err(e) => self.store.proposal(&pid)?.ok_or(e)?,
+            },
+        };
+        let mut rev = proposal.applied_revision;
+        if p.apply && !proposal.ops.is_empty() && proposal.status == nocturne_core::ProposalStatus::Pending {
+            rev = Some(self.apply_dream(&pid, &OpSelection::default(), &p.author)?.rev);
+        }
+        Ok(done(&proposal, rev))
+    }
+}
+
+/// The runs a list of worked schedule jobs made.
+pub fn runs_of(worked: &[Worked]) -> Vec<DreamRun> {
+    worked
+        .iter()
+        .filter_map(|w| w.ended.as_ref())
+        .filter(|j| j.job.kind == KIND_SCHEDULE && j.state == JobState::Done)
+        .filter_map(|j| j.result.clone().and_then(|r| serde_json::from_value(r).ok()))
+        .collect()
+}
