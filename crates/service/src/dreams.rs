@@ -184,8 +184,7 @@ impl Service {
     #[cfg(feature = "model")]
     fn model_pass(&self, snapshot: &Snapshot, config: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
         let m = self.model.as_ref().ok_or_else(crate::model::not_configured)?;
-        // The dream lock renews itself while the requests run.
-        let run = crate::model::run(m, snapshot, config, &|| {})?;
+        let run = crate::model::run(m, snapshot, config)?;
         Ok((Some(Box::new(run.pass)), run.stats, run.note))
     }
 

@@ -131,16 +131,10 @@ pub(crate) struct ModelRun {
     pub note: Option<String>,
 }
 
-/// Sends every batch of the plan (at most `config.concurrency` at once,
-/// calling `renew` — the dream lock's renewal — as each finishes) and
-/// returns the model pass over the answers, the figures and, when some
+/// Sends every batch of the plan (at most `config.concurrency` at once;
+/// the dream lock renews itself meanwhile) and returns the model pass over the answers, the figures and, when some
 /// request failed, the note saying so.
-pub(crate) fn run(
-    m: &ModelDream,
-    snapshot: &Snapshot,
-    config: &DreamConfig,
-    renew: &(dyn Fn() + Sync),
-) -> Result<ModelRun> {
+pub(crate) fn run(m: &ModelDream, snapshot: &Snapshot, config: &DreamConfig) -> Result<ModelRun> {
     m.config.validate()?;
     let plan = plan_requests(snapshot, config, budget(&m.config)).map_err(dream_error)?;
     let reqs = requests(&plan, &m.config);
@@ -165,7 +159,6 @@ pub(crate) fn run(
                         *slot = Some(r);
                     }
                 }
-                renew();
                 let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
                 if let Some(p) = &m.progress {
                     p(finished, reqs.len());
