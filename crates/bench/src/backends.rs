@@ -181,7 +181,9 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
         let local = svc.scoped(Access::local_as("user:bench"));
         let mut ids = Vec::new();
         for _ in 0..jobs {
-            ids.push(local.submit_dream(&DreamSpec { sessions: Some(100), ..Default::default() }, false)?.job.id);
+            ids.push(
+                local.submit_dream(&DreamSpec { sessions: Some(100), ..Default::default() }, false, false)?.job.id,
+            );
         }
         let t = Instant::now();
         let procs: Vec<Running> = (0..workers)

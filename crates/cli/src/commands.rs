@@ -64,7 +64,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     let wants_model = match &cli.command {
         Command::Dream(a) => !a.no_model && a.model_dry_run.is_none(),
         Command::Dreams(DreamsCmd::RunDue) => true,
-        Command::Serve(_) | Command::Worker(_) => load_config(&cli.config)?.dream.schedule.iter().any(|s| s.model),
+        Command::Serve(_) => load_config(&cli.config)?.dream.schedule.iter().any(|s| s.model),
+        // A worker runs queued model dreams too: it takes the model when one is configured.
+        Command::Worker(_) => true,
         _ => false,
     };
     let (svc, has_model) = with_model(svc, cli.model.as_deref(), &cli.config, wants_model)?;
@@ -461,8 +463,9 @@ fn dream(
         crate::model::refuse(model)?;
     }
     if a.queue {
-        let j = svc.submit_dream(&spec, a.apply)?;
-        emit(json, &j, || format!("queued {} for a worker (nocturne jobs show {})", j.job.id, j.job.id))?;
+        let j = svc.submit_dream(&spec, a.apply, has_model)?;
+        let with = if has_model { ", with the model pass" } else { "" };
+        emit(json, &j, || format!("queued {} for a worker{with} (nocturne jobs show {})", j.job.id, j.job.id))?;
         return Ok(0);
     }
     let (p, rev) = if has_model { model_dream(svc, &spec, a.apply)? } else { svc.dream(&spec, a.apply)? };

@@ -472,7 +472,7 @@ async fn job_submit(State(st): State<AppState>, cred: Credentials, body: Bytes) 
         None => b.dream.spec,
     };
     let apply = b.dream.apply;
-    let j = call(&st, cred, false, move |s| s.submit_dream(&spec, apply)).await?;
+    let j = call(&st, cred, false, move |s| s.submit_dream(&spec, apply, false)).await?;
     Ok((StatusCode::ACCEPTED, Json(j)).into_response())
 }
 

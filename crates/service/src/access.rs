@@ -522,7 +522,8 @@ impl Scoped<'_> {
 
     /// Enqueues a dream for a worker (`nocturne worker`, or the one in
     /// `serve`); a team token's dream reads only its team's sessions.
-    pub fn submit_dream(&self, spec: &DreamSpec, apply: bool) -> Result<crate::Job> {
+    /// `model`: the worker adds the model pass of its model.
+    pub fn submit_dream(&self, spec: &DreamSpec, apply: bool, model: bool) -> Result<crate::Job> {
         self.need(AccessLevel::Write)?;
         let mut spec = spec.clone();
         if let Some(t) = &self.access.team {
@@ -534,7 +535,7 @@ impl Scoped<'_> {
         // The job works for the dream's team (a team token's own), like the
         // proposal it makes.
         let team = spec.team.clone();
-        let job = crate::DreamJob { spec, apply, author: self.access.author() };
+        let job = crate::DreamJob { spec, apply, author: self.access.author(), model };
         self.svc.submit_dream(&job, team.as_deref())
     }
 

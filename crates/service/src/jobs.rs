@@ -36,6 +36,10 @@ pub struct DreamJob {
     #[serde(default)]
     pub apply: bool,
     pub author: String,
+    /// With the model pass of the worker's model (a worker without one
+    /// fails the job saying so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub model: bool,
 }
 
 /// What a schedule job runs.
@@ -222,7 +226,7 @@ impl Service {
         let proposal = match existing {
             Some(p) => p,
             // A clash: an earlier claim stored it meanwhile.
-            None => match self.dream_as(&p.spec, &pid, job.job.team.as_deref(), false) {
+            None => match self.dream_as(&p.spec, &pid, job.job.team.as_deref(), p.model) {
                 Ok(p) => p,
                 Err(e) => self.store.proposal(&pid)?.ok_or(e)?,
             },

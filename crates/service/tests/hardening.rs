@@ -169,7 +169,7 @@ fn a_dream_job_taken_over_after_its_proposal_was_stored_does_not_dream_twice() {
                 &(0..6).map(|i| session(&format!("s{i}"), "web", &format!("u{}", i % 3))).collect::<Vec<_>>(),
             )
             .unwrap();
-        let job = svc.scoped(Access::local_as("user:t")).submit_dream(&DreamSpec::default(), false).unwrap();
+        let job = svc.scoped(Access::local_as("user:t")).submit_dream(&DreamSpec::default(), false, false).unwrap();
         // A first worker claimed it, stored its proposal, and died before finishing the job.
         let now = "2026-12-01T12:21:00Z";
         let first = store.claim_job(&[], "elsewhere:1:1:w", now, now).unwrap().unwrap();

@@ -137,3 +137,43 @@ fn doctor_model_says_whether_the_endpoint_answers() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("--model / NOCTURNE_MODEL \"nonsense\""), "{err}");
 }
+
+/// `dream --queue` with a model queues a model dream; the worker that runs
+/// it uses its own model (the same fake here): the proposal carries the
+/// model's figures and its verified op. Without a model the worker fails
+/// the job saying why, never a silent deterministic dream.
+#[test]
+fn a_queued_model_dream_is_run_by_the_worker_with_its_model() {
+    let env = ingested();
+    let server = FakeServer::start(Script::queue([])).unwrap();
+    let spec = format!("openai:{}#test-model", server.openai_url());
+    let dry = env.path("requests.jsonl");
+    env.json(&["dream", "--model", &spec, "--model-dry-run", s(&dry)]);
+    let body = std::fs::read_to_string(&dry).unwrap();
+    let events: Vec<u32> = (1..=4).map(|n| goal_event(body.trim_end(), &format!("S{n}"))).collect();
+    server.set_script(Script::queue([Reply::json(answer(&events)).with_usage(2000, 300)]));
+
+    let job = env.json(&["dream", "--queue", "--model", &spec]);
+    assert_eq!(job["payload"]["model"], json!(true), "{job:#}");
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(server.request_count(), 0, "queuing sends nothing");
+    let out = env.cmd(&["worker", "--until-idle", "--model", &spec]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.request_count(), 1, "the worker asked the model once");
+    let done = env.json(&["jobs", "show", &id]);
+    assert_eq!(done["state"], json!("done"), "{done:#}");
+    let pid = done["result"]["proposal"].as_str().unwrap();
+    let p = env.json(&["dreams", "show", pid]);
+    let p = if p.get("proposal").is_some() { p["proposal"].clone() } else { p };
+    assert_eq!(p["stats"]["model.requests"], json!(1), "{p:#}");
+    assert!(p["ops"].as_array().unwrap().iter().any(|o| o["text"] == "Tests run with shop.settings_test (sqlite)."));
+
+    // A worker with no model: the model dream fails, and says why.
+    let job = env.json(&["dream", "--queue", "--model", &spec]);
+    let id = job["id"].as_str().unwrap().to_string();
+    let out = env.cmd(&["worker", "--until-idle"]).env_remove("NOCTURNE_MODEL").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let failed = env.json(&["jobs", "show", &id]);
+    assert_eq!(failed["state"], json!("failed"), "{failed:#}");
+    assert!(failed["error"].as_str().unwrap().contains("model"), "{failed:#}");
+}
