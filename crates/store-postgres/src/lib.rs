@@ -675,16 +675,7 @@ impl Store for PgStore {
     }
 
     fn restore_session(&self, h: &Session, events: &[NewEvent]) -> Result<Appended> {
-        let hashes = chain::hashes(&h.id, events);
-        let head = hashes.last().copied().unwrap_or_else(|| chain::genesis(&h.id));
-        if events.len() != h.event_count as usize || hex::encode(head) != h.head_hash {
-            return Err(StoreError::Corrupt(format!(
-                "session {}: its {} events do not end in the recorded head hash with {} events",
-                h.id,
-                events.len(),
-                h.event_count
-            )));
-        }
+        let (hashes, head) = nocturne_store::restored_chain(h, events)?;
         let new = nocturne_core::NewSession {
             id: h.id.clone(),
             format: h.format.clone(),

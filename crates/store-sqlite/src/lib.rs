@@ -346,16 +346,7 @@ impl Store for SqliteStore {
     }
 
     fn restore_session(&self, h: &Session, events: &[NewEvent]) -> Result<Appended> {
-        let hashes = chain::hashes(&h.id, events);
-        let head = hashes.last().copied().unwrap_or_else(|| chain::genesis(&h.id));
-        if events.len() != h.event_count as usize || hex::encode(head) != h.head_hash {
-            return Err(StoreError::Corrupt(format!(
-                "session {}: its {} events do not end in the recorded head hash with {} events",
-                h.id,
-                events.len(),
-                h.event_count
-            )));
-        }
+        let (hashes, head) = nocturne_store::restored_chain(h, events)?;
         check_size(&h.id, events.len())?;
         self.write(|tx| {
             if tx

@@ -16,6 +16,24 @@
 
 pub mod conformance;
 
+/// The chain hashes and head of a session being restored (from an export), after
+/// checking that its events end in the head hash and count its header
+/// records: every backend's `restore_session` refuses a copy whose events
+/// do not prove themselves.
+pub fn restored_chain(h: &Session, events: &[NewEvent]) -> Result<(Vec<[u8; 32]>, [u8; 32])> {
+    let hashes = nocturne_core::chain::hashes(&h.id, events);
+    let head = hashes.last().copied().unwrap_or_else(|| nocturne_core::chain::genesis(&h.id));
+    if events.len() != h.event_count as usize || hex::encode(head) != h.head_hash {
+        return Err(StoreError::Corrupt(format!(
+            "session {}: its {} events do not end in the recorded head hash with {} events",
+            h.id,
+            events.len(),
+            h.event_count
+        )));
+    }
+    Ok((hashes, head))
+}
+
 use nocturne_core::outcome::Outcome;
 use nocturne_core::{Change, Event, Memory, NewEvent, NewSession, Proposal, ProposalStatus, Revision, Session};
 
