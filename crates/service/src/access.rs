@@ -105,6 +105,17 @@ pub(crate) fn memory_visible_to(team: Option<&str>, m: &Memory) -> bool {
     }
 }
 
+/// Whether a caller bound to `team` (`None`: org-wide) may see session
+/// `s`: a team sees its own sessions only. Ingest for a team-bound caller
+/// reads stored sessions through this rule too, so an upload reveals
+/// nothing of another team's session with the same id.
+pub(crate) fn session_visible_to(team: Option<&str>, s: &Session) -> bool {
+    match team {
+        None => true,
+        Some(t) => s.team.as_deref() == Some(t),
+    }
+}
+
 /// Whether a caller bound to `team` (`None`: org-wide) may see proposal
 /// `p`: a team sees the dreams and suggestions made for it.
 pub(crate) fn proposal_visible_to(team: Option<&str>, p: &Proposal) -> bool {
@@ -233,10 +244,7 @@ impl Scoped<'_> {
     }
 
     fn session_visible(&self, s: &Session) -> bool {
-        match &self.access.team {
-            None => true,
-            Some(t) => s.team.as_deref() == Some(t.as_str()),
-        }
+        session_visible_to(self.access.team.as_deref(), s)
     }
 
     fn memory_visible(&self, m: &Memory) -> bool {

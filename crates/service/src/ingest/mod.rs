@@ -68,7 +68,7 @@ fn unavailable(id: &str) -> String {
 
 /// Whether a stored session is outside what a confined caller may see.
 fn foreign(opts: &IngestOptions, st: &nocturne_core::Session) -> bool {
-    opts.confined && st.team != opts.team
+    opts.confined && !crate::access::session_visible_to(opts.team.as_deref(), st)
 }
 
 /// Parsed sessions kept between the two passes by default (256 MiB).
