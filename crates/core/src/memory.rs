@@ -7,6 +7,7 @@ use std::fmt;
 /// A memory's kind. The four built-in kinds are constants; users may define
 /// their own (lowercase letters, digits, `-`, `_`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct MemoryKind(String);
 
@@ -65,6 +66,7 @@ impl fmt::Display for MemoryKind {
 
 /// Who a memory applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ScopeLevel {
     Org,
@@ -75,6 +77,7 @@ pub enum ScopeLevel {
 
 /// A scope: `org`, or a level with a name (`team:payments`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Scope {
     pub level: ScopeLevel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +125,7 @@ impl fmt::Display for Scope {
 
 /// Whether a memory is in use. Retired memories are kept with their history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Active,
@@ -147,6 +151,7 @@ impl Status {
 /// of the form `memory:<id>` stands for a memory without stored evidence
 /// and quotes its text.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Evidence {
     pub session: String,
     /// Event sequence numbers within the session: the quoted one first.
@@ -160,6 +165,7 @@ pub struct Evidence {
 
 /// One memory, at one revision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Memory {
     pub id: String,
     pub kind: MemoryKind,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 /// What an op does to memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
     /// A new memory.
@@ -40,6 +41,7 @@ impl OpKind {
 
 /// One proposed change to memory, with what justifies it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Op {
     /// 1-based number within the proposal (what `--only`/`--skip` name).
     pub n: u32,
@@ -70,6 +72,7 @@ pub struct Op {
 
 /// A proposal's life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     Pending,
@@ -98,6 +101,7 @@ impl ProposalStatus {
 
 /// The output of a dream, stored for review.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Proposal {
     pub id: String,
     /// Store revision the dream read.

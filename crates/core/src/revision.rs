@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 /// Who made a revision: a person (`user:NAME`), a dream (`dream:ID`), or the
 /// importer (`import`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct Author(pub String);
 
@@ -24,6 +25,7 @@ impl Author {
 /// memory; `after` is never `None` (memories are retired, never deleted),
 /// except when a rollback goes back before a memory existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Change {
     pub memory_id: String,
     pub before: Option<Memory>,
@@ -32,6 +34,7 @@ pub struct Change {
 
 /// A numbered store revision. Revision 0 is the empty store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Revision {
     pub rev: u64,
     pub author: Author,

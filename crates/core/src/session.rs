@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who produced an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     User,
@@ -35,6 +36,7 @@ impl Role {
 
 /// What an event is, normalized across transcript formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     UserMessage,
@@ -75,6 +77,7 @@ impl EventKind {
 /// Who speaks to the agent in a session's user turns. Later steps use it to
 /// tell a person who directs the agent from one the agent serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Counterpart {
     /// A person who runs the agent and directs its work (the user of a
@@ -109,6 +112,7 @@ impl Counterpart {
 
 /// What a sub-agent session is, beside its parent link.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Subagent {
     /// The sub-agent's id in its source (Claude Code `agentId`).
     pub agent_id: String,
@@ -136,6 +140,7 @@ pub struct SourceOutcome {
 
 /// An event as an importer produces it, before it is numbered and chained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NewEvent {
     pub role: Role,
     pub kind: EventKind,
@@ -212,6 +217,7 @@ impl NewSession {
 
 /// A stored event: a [`NewEvent`] with its place in the session and chain hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Event {
     pub session: String,
     /// 0-based position in the session.
@@ -224,6 +230,7 @@ pub struct Event {
 
 /// A stored session's header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Session {
     pub id: String,
     pub format: String,

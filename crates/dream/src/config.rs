@@ -286,6 +286,7 @@ impl DreamConfig {
 ///
 /// Dates are checked by the caller that turns them into a session filter.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DreamSpec {
     /// How many of the newest matching sessions to read (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,12 +324,14 @@ pub struct DreamSpec {
     /// Keys this shape does not know, collected so [`DreamSpec::check`] can
     /// name them (a schedule or request body flattens its own keys around).
     #[serde(flatten, default, skip_serializing)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     pub unknown: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// The `[weights]` table of an instructions file: each key overrides the
 /// [`OutcomeWeights`] field of the same name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WeightsFile {
     #[serde(default, deserialize_with = "number", skip_serializing_if = "Option::is_none")]

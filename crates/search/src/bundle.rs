@@ -59,6 +59,7 @@ impl Candidate {
 
 /// One included memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BundleItem {
     pub id: String,
     pub kind: MemoryKind,
@@ -72,6 +73,7 @@ pub struct BundleItem {
 
 /// The packed context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Bundle {
     /// In presentation order: by kind (preferences, mistakes, procedures,
     /// facts, then other kinds alphabetically), most relevant first within a kind.

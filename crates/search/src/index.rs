@@ -163,6 +163,7 @@ impl IndexConfig {
 
 /// How a hit's score was made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScoreParts {
     /// BM25 score, if any query term occurs in the document.
     pub bm25: Option<f32>,

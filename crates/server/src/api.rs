@@ -1,7 +1,7 @@
 //! The REST API: the route table, the request bodies it accepts, and the
 //! handlers (authenticate, parse, one [`Scoped`] call, serialize).
 
-use crate::route::{path, query, required_query, Body, Example, Reply, Route};
+use crate::route::{path, query_struct, schema, Body, Example, Reply, Route};
 use crate::{ApiError, AppState, Credentials};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -10,13 +10,15 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::Json;
-use nocturne_core::NewEvent;
+use nocturne_core::outcome::Outcome;
+use nocturne_core::{Memory, NewEvent, Proposal, Revision};
 use nocturne_service::{
     AccessLevel, ContextRequest, DreamSpec, Format, IngestOptions, LogOutcome, MemoryEdit, MemoryFilter, NewMemory,
     OpSelection, Scoped, SessionFilter, StatsBy,
 };
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Runs `f` with the caller's access on a blocking thread.
 pub(crate) async fn call<T, F>(st: &AppState, cred: Credentials, use_cookie: bool, f: F) -> Result<T, ApiError>
@@ -58,27 +60,36 @@ fn date(s: Option<String>) -> Result<Option<String>, ApiError> {
 // --- request shapes ---
 
 /// Query of `POST /v1/sessions`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestQuery {
     /// `auto` (default), `claude-code`, `anthropic`, `openai`, `nocturne`.
     pub format: Option<String>,
+    /// User to record on the sessions.
     pub user: Option<String>,
+    /// Agent to record on the sessions.
     pub agent: Option<String>,
+    /// Team (a team token can only ingest into its own).
     pub team: Option<String>,
     /// A name for the transcript in error messages.
     pub name: Option<String>,
 }
 
 /// Query of `GET /v1/sessions`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsQuery {
+    /// Only this user's sessions.
     pub user: Option<String>,
+    /// Only this agent's sessions.
     pub agent: Option<String>,
+    /// Only this team's sessions.
     pub team: Option<String>,
+    /// Started at or after (YYYY-MM-DD or RFC 3339).
     pub since: Option<String>,
+    /// Started before (YYYY-MM-DD or RFC 3339).
     pub until: Option<String>,
+    /// At most this many.
     pub limit: Option<usize>,
     /// Only the sub-agent sessions of this session.
     pub parent: Option<String>,
@@ -88,15 +99,17 @@ pub struct SessionsQuery {
 }
 
 /// Query of `GET /v1/runs`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunsQuery {
+    /// Only runs in this state: running, completed, partial, failed, cancelled.
     pub state: Option<String>,
+    /// At most this many.
     pub limit: Option<usize>,
 }
 
 /// Query of `POST /v1/sessions/{id}/events`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppendQuery {
     /// Append only if the session has exactly this many events now (compare-and-append).
@@ -104,37 +117,46 @@ pub struct AppendQuery {
 }
 
 /// Query of `GET /v1/sessions/search`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSearchQuery {
+    /// Query.
     pub q: String,
+    /// Hits to return (default 10).
     pub k: Option<usize>,
+    /// Search only this session.
     pub session: Option<String>,
 }
 
 /// Query of `GET /v1/memories`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoriesQuery {
     /// Include retired memories.
     #[serde(default)]
     pub all: bool,
+    /// Only this kind.
     pub kind: Option<String>,
+    /// Only this scope (org, team:NAME, agent:NAME, user:NAME).
     pub scope: Option<String>,
 }
 
 /// Query of `GET /v1/memories/search`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemorySearchQuery {
+    /// Query.
     pub q: String,
+    /// Hits to return (default 10).
     pub k: Option<usize>,
+    /// Only this kind.
     pub kind: Option<String>,
+    /// Only this scope.
     pub scope: Option<String>,
 }
 
 /// Body of `POST /v1/context`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextBody {
     #[serde(default)]
@@ -148,7 +170,7 @@ pub struct ContextBody {
 }
 
 /// Body of `POST /v1/memories`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMemoryBody {
     pub kind: String,
@@ -163,7 +185,7 @@ pub struct NewMemoryBody {
 }
 
 /// Body of `PATCH /v1/memories/{id}`: fields left out are kept.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryEditBody {
     pub text: Option<String>,
@@ -175,7 +197,7 @@ pub struct MemoryEditBody {
 }
 
 /// Body of `POST /v1/memories/{id}/retire` (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetireBody {
     pub reason: Option<String>,
@@ -183,17 +205,84 @@ pub struct RetireBody {
 }
 
 /// Body of `POST /v1/rollback`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
     pub to: u64,
     pub expect_rev: Option<u64>,
 }
 
+// --- response shapes the service does not have ---
+
+/// `GET /v1/sessions`: a list, or with `tree=true` the sessions nested
+/// under their parents.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SessionsReply {
+    List(Vec<nocturne_core::Session>),
+    Tree(Vec<nocturne_service::TreeNode>),
+}
+
+/// `POST /v1/sessions/{id}/events`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Appended {
+    pub session: String,
+    /// The session's event count now.
+    pub event_count: u32,
+}
+
+/// A memory as written, with the revision that wrote it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MemoryWritten {
+    pub memory: Memory,
+    pub revision: u64,
+}
+
+/// One entry of a memory's history (the same shape as `nocturne memory history --json`).
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistoryJson {
+    pub rev: u64,
+    pub author: String,
+    pub reason: String,
+    pub created_at: String,
+    /// The memory before this revision (absent when it created the memory).
+    pub before: Option<Memory>,
+    /// The memory after this revision.
+    pub after: Option<Memory>,
+}
+
+impl HistoryJson {
+    pub(crate) fn of(h: &nocturne_service::HistoryEntry) -> Self {
+        HistoryJson {
+            rev: h.rev,
+            author: h.author.clone(),
+            reason: h.reason.clone(),
+            created_at: h.created_at.clone(),
+            before: h.change.before.clone(),
+            after: h.change.after.clone(),
+        }
+    }
+}
+
+/// The body of `POST /v1/sessions/{id}/events`: [`NewEvent`]s, each with
+/// `raw` optional (it defaults to the event as sent).
+fn new_events(g: &mut SchemaGenerator) -> Schema {
+    let mut event = NewEvent::json_schema(g);
+    if let Some(serde_json::Value::Array(req)) = event.get_mut("required") {
+        req.retain(|r| r != "raw");
+    }
+    if let Some(serde_json::Value::Object(props)) = event.get_mut("properties") {
+        if let Some(serde_json::Value::Object(raw)) = props.get_mut("raw") {
+            raw.insert("description".into(), "Source JSON; defaults to the event as sent.".into());
+        }
+    }
+    schemars::json_schema!({"type": "array", "items": event})
+}
+
 /// Body of `POST /v1/dreams` (optional): a dream spec (the keys of an
 /// instructions file; unknown keys are refused by the spec's check) plus
 /// these two.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct DreamBody {
     /// Dream instructions, as the text of an instructions TOML file (the
     /// body's own keys win over it).
@@ -207,7 +296,7 @@ pub struct DreamBody {
 
 /// Body of `POST /v1/jobs`: a job to enqueue. Only dreams are submitted
 /// this way (`kind` defaults to `dream`); the rest is a dream body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct JobBody {
     #[serde(default)]
     pub kind: Option<String>,
@@ -216,15 +305,19 @@ pub struct JobBody {
 }
 
 /// Query of `GET /v1/jobs`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct JobsQuery {
+    /// queued, running, done or failed.
     pub state: Option<String>,
+    /// dream or schedule.
     pub kind: Option<String>,
+    /// At most this many.
     pub limit: Option<usize>,
 }
 
 /// Body of `POST /v1/dreams/{id}/apply` (optional: all ops).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
     #[serde(default)]
@@ -234,7 +327,7 @@ pub struct ApplyBody {
 }
 
 /// Body of `POST /v1/outcomes`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeBody {
     pub session: String,
@@ -249,14 +342,15 @@ pub struct OutcomeBody {
 }
 
 /// Query of `GET /v1/outcomes`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomesQuery {
+    /// Only this session's outcomes.
     pub session: Option<String>,
 }
 
 /// Query of `GET /v1/outcomes/stats`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// `all` (default), `agent`, `user`, `team`, `week`, `workflow`.
@@ -264,7 +358,7 @@ pub struct StatsQuery {
 }
 
 /// Query of `PUT /v1/outcomes/taxonomy`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaxonomyQuery {
     /// Set it even if stored outcomes would be orphaned.
@@ -273,7 +367,7 @@ pub struct TaxonomyQuery {
 }
 
 /// Query of `GET /v1/export`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `json` (default) or `markdown`.
@@ -284,7 +378,7 @@ pub struct ExportQuery {
 }
 
 /// Body of `POST /v1/tokens`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     /// `read`, `write` or `admin`.
@@ -312,6 +406,9 @@ async fn ingest(State(st): State<AppState>, cred: Credentials, q: Q<IngestQuery>
     let format =
         q.format.as_deref().map(str::parse::<Format>).transpose().map_err(|e| ApiError::invalid(e.to_string()))?;
     let opts = IngestOptions { format, user: q.user, agent: q.agent, team: q.team, ..Default::default() };
+    if body.is_empty() {
+        return Err(ApiError::invalid("the request body is empty: send the transcript as the body"));
+    }
     let name = q.name.unwrap_or_else(|| "request body".into());
     let rep = call(&st, cred, false, move |s| s.ingest_bytes(&name, &body, &opts)).await?;
     if rep.totals.files_refused > 0 {
@@ -350,7 +447,7 @@ async fn append_events(
     }
     let sid = id.clone();
     let n = call(&st, cred, false, move |s| s.append_events(&sid, expect, &events)).await?;
-    ok(serde_json::json!({"session": id, "event_count": n}))
+    ok(Appended { session: id, event_count: n })
 }
 
 async fn sessions(State(st): State<AppState>, cred: Credentials, q: Q<SessionsQuery>) -> Out {
@@ -365,9 +462,9 @@ async fn sessions(State(st): State<AppState>, cred: Credentials, q: Q<SessionsQu
         limit: q.limit,
     };
     if q.tree {
-        return ok(call(&st, cred, false, move |s| s.session_tree(f)).await?);
+        return ok(SessionsReply::Tree(call(&st, cred, false, move |s| s.session_tree(f)).await?));
     }
-    ok(call(&st, cred, false, move |s| s.sessions(f)).await?)
+    ok(SessionsReply::List(call(&st, cred, false, move |s| s.sessions(f)).await?))
 }
 
 async fn session(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
@@ -392,16 +489,10 @@ async fn memory(State(st): State<AppState>, cred: Credentials, id: PathId) -> Ou
     ok(call(&st, cred, false, move |s| s.memory(&id)).await?)
 }
 
-/// A history entry as JSON (the same shape as `nocturne memory history --json`).
-pub(crate) fn history_json(h: &nocturne_service::HistoryEntry) -> serde_json::Value {
-    serde_json::json!({"rev": h.rev, "author": h.author, "reason": h.reason, "created_at": h.created_at,
-        "before": h.change.before, "after": h.change.after})
-}
-
 async fn history(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
     let id = id_of(id)?;
     let h = call(&st, cred, false, move |s| s.history(&id)).await?;
-    ok(h.iter().map(history_json).collect::<Vec<_>>())
+    ok(h.iter().map(HistoryJson::of).collect::<Vec<_>>())
 }
 
 async fn memory_search(State(st): State<AppState>, cred: Credentials, q: Q<MemorySearchQuery>) -> Out {
@@ -427,7 +518,7 @@ async fn memory_add(State(st): State<AppState>, cred: Credentials, body: Bytes) 
     let b: NewMemoryBody = json_of(&body, false)?;
     let m = NewMemory { kind: b.kind, text: b.text, tags: b.tags, scope: b.scope, priority: b.priority };
     let (m, rev) = call(&st, cred, false, move |s| s.memory_add(&m, b.expect_rev)).await?;
-    created(serde_json::json!({"memory": m, "revision": rev.rev}))
+    created(MemoryWritten { memory: m, revision: rev.rev })
 }
 
 async fn memory_edit(State(st): State<AppState>, cred: Credentials, id: PathId, body: Bytes) -> Out {
@@ -435,14 +526,14 @@ async fn memory_edit(State(st): State<AppState>, cred: Credentials, id: PathId, 
     let b: MemoryEditBody = json_of(&body, false)?;
     let e = MemoryEdit { text: b.text, kind: b.kind, tags: b.tags, scope: b.scope, priority: b.priority };
     let (m, rev) = call(&st, cred, false, move |s| s.memory_edit(&id, &e, b.expect_rev)).await?;
-    ok(serde_json::json!({"memory": m, "revision": rev.rev}))
+    ok(MemoryWritten { memory: m, revision: rev.rev })
 }
 
 async fn memory_retire(State(st): State<AppState>, cred: Credentials, id: PathId, body: Bytes) -> Out {
     let id = id_of(id)?;
     let b: RetireBody = json_of(&body, true)?;
     let (m, rev) = call(&st, cred, false, move |s| s.memory_retire(&id, b.reason.as_deref(), b.expect_rev)).await?;
-    ok(serde_json::json!({"memory": m, "revision": rev.rev}))
+    ok(MemoryWritten { memory: m, revision: rev.rev })
 }
 
 async fn rollback(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
@@ -622,8 +713,9 @@ pub fn routes() -> Vec<Route> {
             summary: "This document (OpenAPI 3.1).",
             needs: "none",
             params: vec![],
+            query: None,
             body: Body::None,
-            reply: json(200, "Object"),
+            reply: json(200, schema::<serde_json::Value>),
             handler: get(openapi),
         },
         // sessions
@@ -634,15 +726,10 @@ pub fn routes() -> Vec<Route> {
             tag: "sessions",
             summary: "Ingest a whole transcript (any importer format), sent as the raw request body.",
             needs: "write",
-            params: vec![
-                query("format", "string", "auto (default), claude-code, anthropic, openai or nocturne.", Example::Lit("auto")),
-                query("user", "string", "User to record on the sessions.", Example::Lit("ana")),
-                query("agent", "string", "Agent to record on the sessions.", Example::Lit("coder")),
-                query("team", "string", "Team (a team token can only ingest into its own).", Example::Lit("shop")),
-                query("name", "string", "Name of the transcript in error messages.", Example::Lit("upload.jsonl")),
-            ],
+            params: vec![],
+            query: query_struct::<IngestQuery>(&[("format", Example::Lit("auto")), ("user", Example::Lit("ana")), ("agent", Example::Lit("coder")), ("team", Example::Lit("shop")), ("name", Example::Lit("upload.jsonl"))]),
             body: Body::Raw { content_type: "application/octet-stream", example: TRANSCRIPT_EXAMPLE },
-            reply: json(200, "IngestReport"),
+            reply: json(200, schema::<nocturne_service::IngestReport>),
             handler: post(ingest),
         },
         Route {
@@ -652,18 +739,10 @@ pub fn routes() -> Vec<Route> {
             tag: "sessions",
             summary: "Sessions, newest first.",
             needs: "read",
-            params: vec![
-                query("user", "string", "Only this user's sessions.", Example::Lit("ana")),
-                query("agent", "string", "Only this agent's sessions.", Example::Lit("coder")),
-                query("team", "string", "Only this team's sessions.", Example::Lit("shop")),
-                query("since", "string", "Started at or after (YYYY-MM-DD or RFC 3339).", Example::Lit("2026-01-01")),
-                query("until", "string", "Started before (YYYY-MM-DD or RFC 3339).", Example::Lit("2030-01-01")),
-                query("limit", "integer", "At most this many.", Example::Lit("50")),
-                query("parent", "string", "Only the sub-agent sessions this session spawned.", Example::Session),
-                query("tree", "boolean", "Nest sub-agents under their parents (SessionTree).", Example::Lit("false")),
-            ],
+            params: vec![],
+            query: query_struct::<SessionsQuery>(&[("user", Example::Lit("ana")), ("agent", Example::Lit("coder")), ("team", Example::Lit("shop")), ("since", Example::Lit("2026-01-01")), ("until", Example::Lit("2030-01-01")), ("limit", Example::Lit("50")), ("parent", Example::Session), ("tree", Example::Lit("false"))]),
             body: Body::None,
-            reply: json(200, "Sessions"),
+            reply: json(200, schema::<SessionsReply>),
             handler: get(sessions),
         },
         Route {
@@ -673,13 +752,10 @@ pub fn routes() -> Vec<Route> {
             tag: "sessions",
             summary: "Hybrid search over session events.",
             needs: "read",
-            params: vec![
-                required_query("q", "string", "Query.", Example::Lit("unit tests")),
-                query("k", "integer", "Hits to return (default 10).", Example::Lit("5")),
-                query("session", "string", "Search only this session.", Example::Session),
-            ],
+            params: vec![],
+            query: query_struct::<SessionSearchQuery>(&[("q", Example::Lit("unit tests")), ("k", Example::Lit("5")), ("session", Example::Session)]),
             body: Body::None,
-            reply: json(200, "EventHits"),
+            reply: json(200, schema::<Vec<nocturne_service::EventHit>>),
             handler: get(sessions_search),
         },
         Route {
@@ -690,8 +766,9 @@ pub fn routes() -> Vec<Route> {
             summary: "A session, its events, its parent and its sub-agent sessions (each with the call that spawned it).",
             needs: "read",
             params: vec![path("id", SESSION_ID, Example::Session)],
+            query: None,
             body: Body::None,
-            reply: json(200, "SessionWithEvents"),
+            reply: json(200, schema::<nocturne_service::SessionView>),
             handler: get(session),
         },
         Route {
@@ -701,20 +778,12 @@ pub fn routes() -> Vec<Route> {
             tag: "sessions",
             summary: "Append events (normalized shape; `raw` defaults to the event as sent) to a session.",
             needs: "write",
-            params: vec![
-                path("id", SESSION_ID, Example::Session),
-                query(
-                    "expect",
-                    "integer",
-                    "Append only if the session has exactly this many events (else 409, nothing appended).",
-                    Example::Lit("0"),
-                ),
-            ],
-            body: Body::Json {
-                schema: "NewEvents",
+            params: vec![path("id", SESSION_ID, Example::Session)],
+            query: query_struct::<AppendQuery>(&[("expect", Example::Lit("0"))]),
+            body: Body::Json { schema: new_events,
                 example: r#"[{"role":"user","kind":"user_message","text":"And now the integration tests."}]"#,
             },
-            reply: json(200, "Appended"),
+            reply: json(200, schema::<Appended>),
             handler: post(append_events),
         },
         // memory
@@ -725,13 +794,10 @@ pub fn routes() -> Vec<Route> {
             tag: "memory",
             summary: "Memories at the head: highest priority first.",
             needs: "read",
-            params: vec![
-                query("all", "boolean", "Include retired memories.", Example::Lit("true")),
-                query("kind", "string", "Only this kind.", Example::Lit("preference")),
-                query("scope", "string", "Only this scope (org, team:NAME, agent:NAME, user:NAME).", Example::Lit("org")),
-            ],
+            params: vec![],
+            query: query_struct::<MemoriesQuery>(&[("all", Example::Lit("true")), ("kind", Example::Lit("preference")), ("scope", Example::Lit("org"))]),
             body: Body::None,
-            reply: json(200, "Memories"),
+            reply: json(200, schema::<Vec<Memory>>),
             handler: get(memories),
         },
         Route {
@@ -742,11 +808,11 @@ pub fn routes() -> Vec<Route> {
             summary: "Add a memory (one revision).",
             needs: "write",
             params: vec![],
-            body: Body::Json {
-                schema: "NewMemory",
+            query: None,
+            body: Body::Json { schema: schema::<NewMemoryBody>,
                 example: r#"{"kind":"preference","text":"Use pnpm, not npm.","tags":["tooling"],"priority":1}"#,
             },
-            reply: json(201, "MemoryWritten"),
+            reply: json(201, schema::<MemoryWritten>),
             handler: post(memory_add),
         },
         Route {
@@ -756,14 +822,10 @@ pub fn routes() -> Vec<Route> {
             tag: "memory",
             summary: "Hybrid search over active memories.",
             needs: "read",
-            params: vec![
-                required_query("q", "string", "Query.", Example::Lit("package manager")),
-                query("k", "integer", "Hits to return (default 10).", Example::Lit("5")),
-                query("kind", "string", "Only this kind.", Example::Lit("preference")),
-                query("scope", "string", "Only this scope.", Example::Lit("org")),
-            ],
+            params: vec![],
+            query: query_struct::<MemorySearchQuery>(&[("q", Example::Lit("package manager")), ("k", Example::Lit("5")), ("kind", Example::Lit("preference")), ("scope", Example::Lit("org"))]),
             body: Body::None,
-            reply: json(200, "MemoryHits"),
+            reply: json(200, schema::<Vec<nocturne_service::MemoryHit>>),
             handler: get(memory_search),
         },
         Route {
@@ -774,8 +836,9 @@ pub fn routes() -> Vec<Route> {
             summary: "One memory.",
             needs: "read",
             params: vec![path("id", MEMORY_ID, Example::Memory)],
+            query: None,
             body: Body::None,
-            reply: json(200, "Memory"),
+            reply: json(200, schema::<Memory>),
             handler: get(memory),
         },
         Route {
@@ -786,8 +849,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Edit a memory (one revision); fields left out are kept.",
             needs: "write",
             params: vec![path("id", MEMORY_ID, Example::Memory)],
-            body: Body::Json { schema: "MemoryEdit", example: r#"{"priority":2}"# },
-            reply: json(200, "MemoryWritten"),
+            query: None,
+            body: Body::Json { schema: schema::<MemoryEditBody>, example: r#"{"priority":2}"# },
+            reply: json(200, schema::<MemoryWritten>),
             handler: patch(memory_edit),
         },
         Route {
@@ -798,8 +862,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Every revision that changed the memory, oldest first.",
             needs: "read",
             params: vec![path("id", MEMORY_ID, Example::Memory)],
+            query: None,
             body: Body::None,
-            reply: json(200, "History"),
+            reply: json(200, schema::<Vec<HistoryJson>>),
             handler: get(history),
         },
         Route {
@@ -810,8 +875,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Retire a memory (kept with its history).",
             needs: "write",
             params: vec![path("id", MEMORY_ID, Example::Memory)],
-            body: Body::Json { schema: "Retire", example: r#"{"reason":"no longer true"}"# },
-            reply: json(200, "MemoryWritten"),
+            query: None,
+            body: Body::OptionalJson { schema: schema::<RetireBody>, example: r#"{"reason":"no longer true"}"# },
+            reply: json(200, schema::<MemoryWritten>),
             handler: post(memory_retire),
         },
         Route {
@@ -822,11 +888,11 @@ pub fn routes() -> Vec<Route> {
             summary: "The memories that matter for a task, within a token budget (recorded as a usage event).",
             needs: "read",
             params: vec![],
-            body: Body::Json {
-                schema: "ContextRequest",
+            query: None,
+            body: Body::Json { schema: schema::<ContextBody>,
                 example: r#"{"task":"fix the failing checkout tests","budget":800,"session":"{session}"}"#,
             },
-            reply: json(200, "ContextBundle"),
+            reply: json(200, schema::<nocturne_service::ContextBundle>),
             handler: post(context),
         },
         Route {
@@ -837,8 +903,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Bring all memory back to a revision, as a new revision (org admin).",
             needs: "admin",
             params: vec![],
-            body: Body::Json { schema: "Rollback", example: r#"{"to":0}"# },
-            reply: json(200, "Revision"),
+            query: None,
+            body: Body::Json { schema: schema::<RollbackBody>, example: r#"{"to":0}"# },
+            reply: json(200, schema::<Revision>),
             handler: post(rollback),
         },
         // dreams
@@ -850,8 +917,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Run a dream over the session log; store its proposal for review.",
             needs: "write",
             params: vec![],
-            body: Body::Json { schema: "DreamRequest", example: r#"{"sessions":100,"focus":["mistake"]}"# },
-            reply: json(201, "Proposal"),
+            query: None,
+            body: Body::OptionalJson { schema: schema::<DreamBody>, example: r#"{"sessions":100,"focus":["mistake"]}"# },
+            reply: json(201, schema::<Proposal>),
             handler: post(dream),
         },
         // jobs
@@ -863,8 +931,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Enqueue a dream for a worker (`nocturne worker`, or the one in `serve`); it runs once.",
             needs: "write",
             params: vec![],
-            body: Body::Json { schema: "DreamRequest", example: r#"{"kind":"dream","sessions":100}"# },
-            reply: json(202, "Job"),
+            query: None,
+            body: Body::OptionalJson { schema: schema::<JobBody>, example: r#"{"kind":"dream","sessions":100}"# },
+            reply: json(202, schema::<nocturne_service::Job>),
             handler: post(job_submit),
         },
         Route {
@@ -874,13 +943,10 @@ pub fn routes() -> Vec<Route> {
             tag: "jobs",
             summary: "Jobs, newest first: queued, running (with the worker and its lease), done, failed.",
             needs: "read",
-            params: vec![
-                query("state", "string", "queued, running, done or failed.", Example::Lit("running")),
-                query("kind", "string", "dream or schedule.", Example::Lit("dream")),
-                query("limit", "integer", "At most this many.", Example::Lit("20")),
-            ],
+            params: vec![],
+            query: query_struct::<JobsQuery>(&[("state", Example::Lit("running")), ("kind", Example::Lit("dream")), ("limit", Example::Lit("20"))]),
             body: Body::None,
-            reply: json(200, "Jobs"),
+            reply: json(200, schema::<Vec<nocturne_service::Job>>),
             handler: get(jobs),
         },
         Route {
@@ -891,8 +957,9 @@ pub fn routes() -> Vec<Route> {
             summary: "One job: its state, attempts, worker and result.",
             needs: "read",
             params: vec![path("id", "Job id.", Example::Job)],
+            query: None,
             body: Body::None,
-            reply: json(200, "Job"),
+            reply: json(200, schema::<nocturne_service::Job>),
             handler: get(job_show),
         },
         Route {
@@ -903,8 +970,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Stored proposals.",
             needs: "read",
             params: vec![],
+            query: None,
             body: Body::None,
-            reply: json(200, "Proposals"),
+            reply: json(200, schema::<Vec<Proposal>>),
             handler: get(dreams),
         },
         Route {
@@ -915,8 +983,9 @@ pub fn routes() -> Vec<Route> {
             summary: "One proposal with its ops and evidence.",
             needs: "read",
             params: vec![path("id", DREAM_ID, Example::Dream)],
+            query: None,
             body: Body::None,
-            reply: json(200, "Proposal"),
+            reply: json(200, schema::<Proposal>),
             handler: get(dream_show),
         },
         Route {
@@ -927,8 +996,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Apply the chosen ops as one revision authored by the dream (no body: all ops).",
             needs: "write",
             params: vec![path("id", DREAM_ID, Example::Dream)],
-            body: Body::Json { schema: "OpSelection", example: r#"{"only":[1],"skip":[]}"# },
-            reply: json(200, "Revision"),
+            query: None,
+            body: Body::OptionalJson { schema: schema::<ApplyBody>, example: r#"{"only":[1],"skip":[]}"# },
+            reply: json(200, schema::<Revision>),
             handler: post(dream_apply),
         },
         Route {
@@ -939,8 +1009,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Reject a pending proposal; memory is unchanged.",
             needs: "write",
             params: vec![path("id", DREAM_ID, Example::Dream)],
+            query: None,
             body: Body::None,
-            reply: json(200, "Proposal"),
+            reply: json(200, schema::<Proposal>),
             handler: post(dream_reject),
         },
         // runs
@@ -951,12 +1022,10 @@ pub fn routes() -> Vec<Route> {
             tag: "runs",
             summary: "Agent runs (`nocturne run`), newest first; a team token sees its team's runs.",
             needs: "read",
-            params: vec![
-                query("state", "string", "Only runs in this state: running, completed, partial, failed, cancelled.", Example::Lit("completed")),
-                query("limit", "integer", "At most this many.", Example::Lit("20")),
-            ],
+            params: vec![],
+            query: query_struct::<RunsQuery>(&[("state", Example::Lit("completed")), ("limit", Example::Lit("20"))]),
             body: Body::None,
-            reply: json(200, "AgentRuns"),
+            reply: json(200, schema::<Vec<nocturne_service::AgentRun>>),
             handler: get(runs),
         },
         Route {
@@ -967,8 +1036,9 @@ pub fn routes() -> Vec<Route> {
             summary: "A run: its record, its typed result and its tree of agents (from its journal).",
             needs: "read",
             params: vec![path("id", RUN_ID, Example::Run)],
+            query: None,
             body: Body::None,
-            reply: json(200, "RunView"),
+            reply: json(200, schema::<nocturne_service::RunView>),
             handler: get(run_view),
         },
         Route {
@@ -979,8 +1049,9 @@ pub fn routes() -> Vec<Route> {
             summary: "A run's append-only journal: every model call, tool call, spawn, start and end, in order.",
             needs: "read",
             params: vec![path("id", RUN_ID, Example::Run)],
+            query: None,
             body: Body::None,
-            reply: json(200, "JournalEntries"),
+            reply: json(200, schema::<Vec<nocturne_service::JournalEntry>>),
             handler: get(run_journal),
         },
         Route {
@@ -991,8 +1062,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Ask a running run to stop: its agents end `cancelled` at their next step (409 once it ended).",
             needs: "write",
             params: vec![path("id", RUN_ID, Example::Run)],
+            query: None,
             body: Body::None,
-            reply: json(200, "AgentRun"),
+            reply: json(200, schema::<nocturne_service::AgentRun>),
             handler: post(run_cancel),
         },
         // outcomes
@@ -1004,11 +1076,11 @@ pub fn routes() -> Vec<Route> {
             summary: "Log how a session (or one task in it) ended.",
             needs: "write",
             params: vec![],
-            body: Body::Json {
-                schema: "LogOutcome",
+            query: None,
+            body: Body::Json { schema: schema::<OutcomeBody>,
                 example: r#"{"session":"{session}","set":["result=success"],"comment":"merged"}"#,
             },
-            reply: json(201, "Outcomes"),
+            reply: json(201, schema::<Vec<Outcome>>),
             handler: post(outcome_log),
         },
         Route {
@@ -1018,9 +1090,10 @@ pub fn routes() -> Vec<Route> {
             tag: "outcomes",
             summary: "Outcomes, history included, oldest first.",
             needs: "read",
-            params: vec![query("session", "string", "Only this session's outcomes.", Example::Session)],
+            params: vec![],
+            query: query_struct::<OutcomesQuery>(&[("session", Example::Session)]),
             body: Body::None,
-            reply: json(200, "Outcomes"),
+            reply: json(200, schema::<Vec<Outcome>>),
             handler: get(outcomes),
         },
         Route {
@@ -1030,9 +1103,10 @@ pub fn routes() -> Vec<Route> {
             tag: "outcomes",
             summary: "Statistics over the effective outcomes, grouped (org-wide tokens).",
             needs: "read",
-            params: vec![query("by", "string", "all (default), agent, user, team, week or workflow.", Example::Lit("agent"))],
+            params: vec![],
+            query: query_struct::<StatsQuery>(&[("by", Example::Lit("agent"))]),
             body: Body::None,
-            reply: json(200, "GroupStats"),
+            reply: json(200, schema::<Vec<nocturne_core::outcome::GroupStats>>),
             handler: get(outcome_stats),
         },
         Route {
@@ -1043,8 +1117,9 @@ pub fn routes() -> Vec<Route> {
             summary: "The outcome taxonomy in force.",
             needs: "read",
             params: vec![],
+            query: None,
             body: Body::None,
-            reply: json(200, "Taxonomy"),
+            reply: json(200, schema::<nocturne_core::outcome::Taxonomy>),
             handler: get(taxonomy),
         },
         Route {
@@ -1054,12 +1129,13 @@ pub fn routes() -> Vec<Route> {
             tag: "outcomes",
             summary: "Set a new taxonomy version from TOML (org admin); 409 if it would orphan outcomes.",
             needs: "admin",
-            params: vec![query("force", "boolean", "Set it even if stored outcomes would be orphaned.", Example::Lit("false"))],
+            params: vec![],
+            query: query_struct::<TaxonomyQuery>(&[("force", Example::Lit("false"))]),
             body: Body::Raw {
                 content_type: "application/toml",
                 example: "[[dimension]]\nname = \"result\"\ntype = \"categorical\"\nprimary = true\nlabel = [{ name = \"success\", value = 1.0 }, { name = \"failure\", value = 0.0 }]\n",
             },
-            reply: json(200, "TaxonomyChange"),
+            reply: json(200, schema::<nocturne_service::TaxonomyChange>),
             handler: put(set_taxonomy),
         },
         // export, tokens
@@ -1070,17 +1146,10 @@ pub fn routes() -> Vec<Route> {
             tag: "export",
             summary: "The JSON export document (org-wide tokens), or AGENTS.md-style markdown.",
             needs: "read",
-            params: vec![
-                query("format", "string", "json (default) or markdown.", Example::Lit("markdown")),
-                query(
-                    "sessions",
-                    "boolean",
-                    "JSON: include the whole session log, verbatim (a complete backup).",
-                    Example::Lit("false"),
-                ),
-            ],
+            params: vec![],
+            query: query_struct::<ExportQuery>(&[("format", Example::Lit("markdown")), ("sessions", Example::Lit("false"))]),
             body: Body::None,
-            reply: Reply::JsonOrMarkdown { schema: "ExportDoc" },
+            reply: Reply::JsonOrMarkdown { schema: schema::<nocturne_service::ExportDoc> },
             handler: get(export),
         },
         Route {
@@ -1091,8 +1160,9 @@ pub fn routes() -> Vec<Route> {
             summary: "Create a token (org admin); the secret is returned once.",
             needs: "admin",
             params: vec![],
-            body: Body::Json { schema: "NewTokenRequest", example: r#"{"scope":"read","team":"shop"}"# },
-            reply: json(201, "NewToken"),
+            query: None,
+            body: Body::Json { schema: schema::<TokenBody>, example: r#"{"scope":"read","team":"shop"}"# },
+            reply: json(201, schema::<nocturne_service::NewToken>),
             handler: post(token_create),
         },
     ]

@@ -58,15 +58,36 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
-        let (code, _, message) = self.parts();
-        serde_json::json!({"error": {"code": code, "message": message}})
+        serde_json::to_value(self.wire()).unwrap_or(serde_json::Value::Null)
     }
+
+    /// The body as its wire type.
+    pub fn wire(&self) -> ErrorBody {
+        let (code, _, message) = self.parts();
+        ErrorBody { error: ErrorDetail { code: code.to_string(), message } }
+    }
+}
+
+/// Every error response: `{"error":{"code","message"}}`.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// One of a fixed set of codes (see the document's description).
+    #[schemars(extend("enum" = CODES))]
+    pub code: String,
+    /// What is wrong and where, for a person.
+    pub message: String,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (_, status, _) = self.parts();
-        (status, axum::Json(self.body())).into_response()
+        (status, axum::Json(self.wire())).into_response()
     }
 }
 

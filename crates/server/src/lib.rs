@@ -20,9 +20,9 @@ pub mod ui;
 
 pub use auth::Credentials;
 pub use conn::Limits;
-pub use error::{code_for, ApiError, CODES};
+pub use error::{code_for, ApiError, ErrorBody, ErrorDetail, CODES};
 pub use guard::HostPolicy;
-pub use route::{Body, Example, ExampleIds, Param, ParamIn, Reply, Route};
+pub use route::{query_struct, schema, Body, Example, ExampleIds, Param, ParamIn, QueryParams, Reply, Route, SchemaFn};
 
 use axum::http::Method;
 use axum::Router;
@@ -66,7 +66,7 @@ impl AppState {
     /// Calls without a token act as [`nocturne_service::Access::local`]
     /// (org-wide admin). [`serve`] only allows this on a loopback address.
     pub fn insecure_local(svc: Service) -> Self {
-        AppState { insecure_local: true, ..AppState::new(svc) }
+        AppState { insecure_local: true, openapi: Arc::new(openapi::document_local()), ..AppState::new(svc) }
     }
 
     pub fn service(&self) -> &Service {
@@ -99,7 +99,9 @@ fn routes_router(state: AppState) -> (Router, Vec<(Method, &'static str)>) {
     for r in routes() {
         served.push((r.method.clone(), r.path));
         let handler = match r.body {
-            route::Body::Json { .. } => r.handler.route_layer(axum::middleware::from_fn(guard::require_json)),
+            route::Body::Json { .. } | route::Body::OptionalJson { .. } => {
+                r.handler.route_layer(axum::middleware::from_fn(guard::require_json))
+            }
             _ => r.handler,
         };
         router = router.route(r.path, handler);

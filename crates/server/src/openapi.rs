@@ -1,11 +1,45 @@
-//! The OpenAPI 3.1 document, generated from the route table.
+//! The OpenAPI 3.1 document, generated from the route table. Operations
+//! come from the routes; every request and response schema is derived
+//! (`schemars`) from the type its handler parses or serializes, so the
+//! document cannot drift from the wire.
 
-use crate::route::{Body, ExampleIds, ParamIn, Reply, Route};
+use crate::route::{Body, ExampleIds, ParamIn, QueryParams, Reply, Route};
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::SchemaGenerator;
 use serde_json::{json, Map, Value};
 
-/// The document for every route of [`crate::routes`].
+/// The document for every route of [`crate::routes`], for a server that
+/// asks for tokens.
 pub fn document() -> Value {
-    document_for(&crate::routes())
+    document_for(&crate::routes(), true)
+}
+
+/// The document as served without tokens (`--insecure-local`): no
+/// operation asks for a token.
+pub fn document_local() -> Value {
+    document_for(&crate::routes(), false)
+}
+
+/// Where request schemas are first put, to be merged into
+/// `#/components/schemas` (see [`merge_definitions`]).
+const REQUEST_DEFS: &str = "/components/x-request-schemas/";
+
+fn generator(contract: Contract, path: &'static str) -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = path.into();
+            s.meta_schema = None;
+            s.contract = contract;
+        })
+        .into_generator()
+}
+
+/// Both directions' schemas: a type is documented as it is serialized in
+/// responses and as it is deserialized in requests (fields with defaults
+/// are optional only there).
+struct Generators {
+    response: SchemaGenerator,
+    request: SchemaGenerator,
 }
 
 fn content_example(template: &str, json_body: bool) -> Value {
@@ -17,13 +51,38 @@ fn content_example(template: &str, json_body: bool) -> Value {
     }
 }
 
-fn schema_ref(name: &str) -> Value {
-    json!({"$ref": format!("#/components/schemas/{name}")})
+/// The query parameters of `q`: one per property of its struct.
+fn query_params(q: &QueryParams, g: &mut SchemaGenerator, ids: &ExampleIds) -> Vec<Value> {
+    let schema = (q.schema)(g).to_value();
+    let required: Vec<&str> =
+        schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let mut out = Vec::new();
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, prop) in props {
+            let mut prop = prop.clone();
+            // An `Option` field is a parameter left out, never a `null`.
+            if let Some(Value::Array(types)) = prop.get_mut("type") {
+                types.retain(|t| t != "null");
+                if let [one] = types.as_slice() {
+                    let one = one.clone();
+                    prop["type"] = one;
+                }
+            }
+            let description = prop.as_object_mut().and_then(|m| m.remove("description")).unwrap_or(json!(""));
+            let mut p = json!({"name": name, "in": "query", "required": required.contains(&name.as_str()),
+                "description": description, "schema": prop});
+            if let Some((_, ex)) = q.examples.iter().find(|(n, _)| n == name) {
+                p["example"] = json!(ids.fill(ex.template()));
+            }
+            out.push(p);
+        }
+    }
+    out
 }
 
-fn operation(r: &Route) -> Value {
+fn operation(r: &Route, g: &mut Generators, tokens: bool) -> Value {
     let ids = ExampleIds::docs();
-    let params: Vec<Value> = r
+    let mut params: Vec<Value> = r
         .params
         .iter()
         .map(|p| {
@@ -37,17 +96,24 @@ fn operation(r: &Route) -> Value {
             })
         })
         .collect();
+    if let Some(q) = &r.query {
+        params.extend(query_params(q, &mut g.request, &ids));
+    }
     let mut op = Map::new();
     op.insert("operationId".into(), json!(r.operation_id));
     op.insert("tags".into(), json!([r.tag]));
     op.insert("summary".into(), json!(r.summary));
     let needs = match r.needs {
         "none" => "No token needed.".to_string(),
+        _ if !tokens => "No token needed: this server runs without tokens (local mode).".to_string(),
         n => format!("Needs a `{n}` token. A team-bound token sees only its team's data (and reads org memories)."),
     };
     op.insert("description".into(), json!(needs));
-    if r.needs == "none" {
+    if r.needs == "none" || !tokens {
         op.insert("security".into(), json!([]));
+    } else if matches!(r.reply, Reply::Html | Reply::Redirect) {
+        // The review pages also take the cookie that `?token=` sets.
+        op.insert("security".into(), json!([{"bearer": []}, {"cookie": []}]));
     }
     if !params.is_empty() {
         op.insert("parameters".into(), Value::Array(params));
@@ -55,30 +121,33 @@ fn operation(r: &Route) -> Value {
     let body = match &r.body {
         Body::None => None,
         Body::Json { schema, example } => Some(json!({"required": true, "content": {"application/json": {
-            "schema": schema_ref(schema), "example": content_example(example, true)}}})),
+            "schema": schema(&mut g.request).to_value(), "example": content_example(example, true)}}})),
+        Body::OptionalJson { schema, example } => Some(json!({"required": false, "content": {"application/json": {
+            "schema": schema(&mut g.request).to_value(), "example": content_example(example, true)}}})),
         Body::Raw { content_type, example } => Some(json!({"required": true, "content": {*content_type: {
             "schema": {"type": "string"}, "example": content_example(example, false)}}})),
         Body::Form { schema, example } => {
             Some(json!({"required": true, "content": {"application/x-www-form-urlencoded": {
-            "schema": schema_ref(schema), "example": content_example(example, false)}}}))
+            "schema": schema(&mut g.request).to_value(), "example": content_example(example, false)}}}))
         }
     };
     if let Some(b) = body {
         op.insert("requestBody".into(), b);
     }
     let mut responses = Map::new();
+    let mut error = json!({"$ref": "#/components/responses/Error"});
     match &r.reply {
         Reply::Json { status, schema } => {
             responses.insert(
                 status.to_string(),
-                json!({"description": "Success.", "content": {"application/json": {"schema": schema_ref(schema)}}}),
+                json!({"description": "Success.", "content": {"application/json": {"schema": schema(&mut g.response).to_value()}}}),
             );
         }
         Reply::JsonOrMarkdown { schema } => {
             responses.insert(
                 "200".into(),
                 json!({"description": "The export.", "content": {
-                    "application/json": {"schema": schema_ref(schema)},
+                    "application/json": {"schema": schema(&mut g.response).to_value()},
                     "text/markdown": {"schema": {"type": "string"}}}}),
             );
         }
@@ -87,6 +156,7 @@ fn operation(r: &Route) -> Value {
                 "200".into(),
                 json!({"description": "An HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}),
             );
+            error = json!({"$ref": "#/components/responses/PageError"});
         }
         Reply::Redirect => {
             responses.insert(
@@ -94,23 +164,29 @@ fn operation(r: &Route) -> Value {
                 json!({"description": "Done; see the page in `Location`.",
                     "headers": {"Location": {"schema": {"type": "string"}}}}),
             );
+            error = json!({"$ref": "#/components/responses/PageError"});
         }
     }
-    responses.insert("default".into(), json!({"$ref": "#/components/responses/Error"}));
+    responses.insert("default".into(), error);
     op.insert("responses".into(), Value::Object(responses));
     Value::Object(op)
 }
 
 /// The document for `routes`.
-pub fn document_for(routes: &[Route]) -> Value {
+pub fn document_for(routes: &[Route], tokens: bool) -> Value {
+    let mut g = Generators {
+        response: generator(Contract::Serialize, "/components/schemas/"),
+        request: generator(Contract::Deserialize, REQUEST_DEFS),
+    };
+    let error = crate::route::schema::<crate::error::ErrorBody>(&mut g.response).to_value();
     let mut paths = Map::new();
     for r in routes {
         let entry = paths.entry(r.path.to_string()).or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(m) = entry {
-            m.insert(r.method.as_str().to_ascii_lowercase(), operation(r));
+            m.insert(r.method.as_str().to_ascii_lowercase(), operation(r, &mut g, tokens));
         }
     }
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Nocturne",
@@ -133,156 +209,105 @@ pub fn document_for(routes: &[Route]) -> Value {
                     "description": "Review pages only: set by opening a page once with `?token=TOKEN`."}
             },
             "responses": {
-                "Error": {"description": "An error.", "content": {"application/json": {"schema": schema_ref("Error")}}}
+                "Error": {"description": "An error.", "content": {"application/json": {"schema": error}}},
+                "PageError": {"description": "An error, as an HTML page (review pages).",
+                    "content": {"text/html": {"schema": {"type": "string"}}}}
             },
-            "schemas": schemas()
         }
-    })
+    });
+    let response = g.response.take_definitions(true);
+    let request = g.request.take_definitions(true);
+    doc["components"]["schemas"] = Value::Object(merge_definitions(&mut doc, response, request));
+    bound_integers(&mut doc);
+    doc
 }
 
-fn obj(props: Value, required: &[&str]) -> Value {
-    json!({"type": "object", "properties": props, "required": required})
+/// One `#/components/schemas` from the response and the request
+/// definitions: a request definition identical to the response one of the
+/// same name is that one; one that differs (defaults make fields optional)
+/// is kept as `NAMEInput`. Rewrites the request references to match.
+fn merge_definitions(doc: &mut Value, response: Map<String, Value>, request: Map<String, Value>) -> Map<String, Value> {
+    let mut merged = response;
+    let mut renamed = std::collections::BTreeMap::new();
+    for (name, def) in &request {
+        let target = match merged.get(name) {
+            None => name.clone(),
+            Some(d) if d == &rewrite_refs(def.clone(), &request) => name.clone(),
+            Some(_) => format!("{name}Input"),
+        };
+        renamed.insert(name.clone(), target);
+    }
+    let fix = |v: &mut Value| fix_refs(v, &renamed);
+    for (name, def) in request {
+        let mut def = def;
+        fix(&mut def);
+        let target = renamed.get(&name).cloned().unwrap_or(name);
+        merged.entry(target).or_insert(def);
+    }
+    fix(doc);
+    merged
 }
 
-fn array_of(name: &str) -> Value {
-    json!({"type": "array", "items": schema_ref(name)})
+/// `def` with request references pointing where a same-named response
+/// definition would be (to compare the two).
+fn rewrite_refs(mut def: Value, request: &Map<String, Value>) -> Value {
+    let same: std::collections::BTreeMap<String, String> = request.keys().map(|k| (k.clone(), k.clone())).collect();
+    fix_refs(&mut def, &same);
+    def
 }
 
-fn schemas() -> Value {
-    let s = json!({"type": "string"});
-    let os = json!({"type": ["string", "null"]});
-    let int = json!({"type": "integer"});
-    let strings = json!({"type": "array", "items": {"type": "string"}});
-    json!({
-        "Object": {"type": "object"},
-        "Error": obj(json!({"error": obj(json!({"code": {"type": "string", "enum": crate::error::CODES},
-            "message": s}), &["code", "message"])}), &["error"]),
-        "Scope": obj(json!({"level": {"type": "string", "enum": ["org", "team", "agent", "user"]}, "name": s}), &["level"]),
-        "Evidence": obj(json!({"session": s, "events": {"type": "array", "items": int}, "quote": s}), &["session"]),
-        "Memory": obj(json!({"id": s, "kind": s, "text": s, "tags": strings, "scope": schema_ref("Scope"),
-            "priority": int, "status": {"type": "string", "enum": ["active", "retired"]},
-            "evidence": array_of("Evidence"), "created_at": s, "updated_at": s, "retired_reason": s}),
-            &["id", "kind", "text", "scope", "status", "created_at", "updated_at"]),
-        "Memories": array_of("Memory"),
-        "MemoryWritten": obj(json!({"memory": schema_ref("Memory"), "revision": int}), &["memory", "revision"]),
-        "NewMemory": obj(json!({"kind": s, "text": s, "tags": strings, "scope": s, "priority": int, "expect_rev": int}),
-            &["kind", "text"]),
-        "MemoryEdit": obj(json!({"text": s, "kind": s, "tags": strings, "scope": s, "priority": int, "expect_rev": int}), &[]),
-        "Retire": obj(json!({"reason": s, "expect_rev": int}), &[]),
-        "Rollback": obj(json!({"to": int, "expect_rev": int}), &["to"]),
-        "Change": obj(json!({"memory_id": s, "before": {"oneOf": [schema_ref("Memory"), {"type": "null"}]},
-            "after": {"oneOf": [schema_ref("Memory"), {"type": "null"}]}}), &["memory_id"]),
-        "Revision": obj(json!({"rev": int, "author": s, "reason": s, "created_at": s, "changes": array_of("Change")}),
-            &["rev", "author", "reason", "created_at", "changes"]),
-        "HistoryEntry": obj(json!({"rev": int, "author": s, "reason": s, "created_at": s,
-            "before": {"oneOf": [schema_ref("Memory"), {"type": "null"}]},
-            "after": {"oneOf": [schema_ref("Memory"), {"type": "null"}]}}), &["rev", "author", "reason", "created_at"]),
-        "History": array_of("HistoryEntry"),
-        "MemoryHit": obj(json!({"id": s, "kind": s, "scope": s, "priority": int, "text": s, "score": {"type": "number"},
-            "parts": {"type": "object"}}), &["id", "kind", "scope", "text", "score"]),
-        "MemoryHits": array_of("MemoryHit"),
-        "ContextRequest": obj(json!({"task": s, "budget": int, "agent": s, "user": s, "team": s, "session": s}), &["task"]),
-        "ContextBundle": obj(json!({"usage_id": int, "bundle": {"type": "object"}, "markdown": s, "message": s}),
-            &["usage_id", "bundle", "markdown"]),
-        "Session": obj(json!({"id": s, "format": s, "source": s, "user": s, "agent": s, "team": s, "title": s,
-            "parent": {"type": "string", "description": "The session that spawned this sub-agent session."},
-            "subagent": obj(json!({"agent_id": s, "agent_type": s, "description": s, "compaction": {"type": "boolean"}}), &["agent_id"]),
-            "counterpart": {"type": "string", "enum": ["operator", "customer", "agent"]},
-            "event_count": int, "head_hash": s, "started_at": s, "ended_at": s, "ingested_at": s}),
-            &["id", "format", "event_count", "head_hash", "started_at", "ingested_at"]),
-        "Sessions": array_of("Session"),
-        "NewEvent": obj(json!({"role": {"type": "string", "enum": ["user", "assistant", "system", "tool"]},
-            "kind": {"type": "string", "enum": ["user_message", "assistant_message", "tool_call", "tool_result", "system", "other"]},
-            "tool_name": s, "tool_input": s, "tool_use_id": s, "text": s, "is_error": {"type": "boolean"},
-            "timestamp": s, "sidechain": {"type": "boolean"}, "source_line": int,
-            "raw": {"type": "string", "description": "Source JSON; defaults to the event as sent."}}), &["role", "kind"]),
-        "NewEvents": array_of("NewEvent"),
-        "Event": {"allOf": [schema_ref("NewEvent"), obj(json!({"session": s, "seq": int, "hash": s}), &["session", "seq", "hash"])]},
-        "Spawn": obj(json!({"seq": int, "tool_name": s, "tool_use_id": s, "description": s,
-            "matched_by": {"type": "string", "enum": ["agent_id", "prompt"]}}), &["seq", "tool_name", "matched_by"]),
-        "Child": obj(json!({"session": schema_ref("Session"), "spawned_by": schema_ref("Spawn")}), &["session"]),
-        "SessionWithEvents": obj(json!({"session": schema_ref("Session"), "events": array_of("Event"),
-            "parent": obj(json!({"id": s, "stored": {"type": "boolean"}, "title": s}), &["id", "stored"]),
-            "children": array_of("Child")}), &["session", "events", "children"]),
-        "AgentRun": obj(json!({"id": s, "agent": s, "task": s, "team": s, "user": s,
-            "state": {"type": "string", "enum": ["running", "completed", "partial", "failed", "cancelled"]},
-            "created_at": s, "updated_at": s, "cancel_requested_at": s, "runner": s,
-            "result": schema_ref("TypedResult"), "setup": {"type": "object"}}),
-            &["id", "agent", "task", "state", "created_at", "updated_at"]),
-        "AgentRuns": array_of("AgentRun"),
-        "TypedResult": obj(json!({"status": {"type": "string", "enum": ["completed", "partial", "failed"]},
-            "output": {}, "reason": s,
-            "kind": {"type": "string", "enum": ["model_error", "tool_error", "budget_exceeded", "invalid_output", "cancelled"]},
-            "message": s, "attempts": int, "usage": {"type": "object"}}), &["status", "usage"]),
-        "RunNode": obj(json!({"path": s, "agent": s, "task": s, "attempt": int, "session": s, "state": s,
-            "model_calls": int, "tool_calls": int, "in_flight": s, "result": schema_ref("TypedResult"),
-            "children": array_of("RunNode")}), &["path", "agent", "session", "state", "children"]),
-        "RunView": {"allOf": [schema_ref("AgentRun"), obj(json!({"journal_entries": int, "tree": schema_ref("RunNode")}),
-            &["journal_entries"])]},
-        "JournalEntry": obj(json!({"seq": int, "run": s, "agent": s, "step": int,
-            "phase": {"type": "string", "enum": ["started", "finished"]},
-            "kind": {"type": "string", "enum": ["start", "model", "tool", "spawn", "end"]},
-            "digest": s, "at": s, "body": {"type": "object"}}), &["seq", "run", "agent", "step", "phase", "kind", "at"]),
-        "JournalEntries": array_of("JournalEntry"),
-        "Appended": obj(json!({"session": s, "event_count": int}), &["session", "event_count"]),
-        "IngestReport": obj(json!({
-            "totals": obj(json!({"files": int, "files_empty": int, "files_refused": int, "records_read": int,
-                "records_skipped": {"type": "object", "additionalProperties": int}, "events_added": int,
-                "sessions_added": int, "sessions_extended": int, "sessions_unchanged": int, "sessions_refused": int,
-                "children_linked": int, "outcomes_logged": int}), &["files", "events_added", "sessions_added"]),
-            "files": {"type": "array", "items": obj(json!({"file": s,
-                "status": {"type": "string", "enum": ["read", "empty", "refused"]}, "records": int, "events_added": int,
-                "skipped": {"type": "object", "additionalProperties": int}, "children_linked": int,
-                "sessions": {"type": "array", "items": obj(json!({"id": s,
-                    "result": {"type": "string", "enum": ["added", "extended", "unchanged", "duplicate", "refused"]},
-                    "events": int, "events_added": int, "parent": s, "duplicate_of": s}), &["id", "result"])}}),
-                &["file", "status"])},
-            "refused": {"type": "array", "items": obj(json!({"file": s, "line": int, "session": s, "event": int,
-                "other_file": s, "reason": s}), &["file", "reason"])},
-            "notes": strings}), &["totals", "files", "refused"]),
-        "EventHit": obj(json!({"session": s, "event": int, "kind": s, "text": s, "raw": s, "score": {"type": "number"},
-            "parts": {"type": "object"}}), &["session", "event", "kind", "text"]),
-        "EventHits": array_of("EventHit"),
-        "Op": obj(json!({"n": int, "op": {"type": "string", "enum": ["create", "update", "merge", "retire", "promote", "demote"]},
-            "kind": s, "text": s, "targets": strings, "scope": schema_ref("Scope"), "evidence": array_of("Evidence"),
-            "support": int, "users": int, "confidence": {"type": "number"}, "rationale": s, "pass": s, "tags": strings}),
-            &["n", "op", "kind", "text", "scope", "support", "users", "confidence", "rationale"]),
-        "Proposal": obj(json!({"id": s, "base_revision": int, "created_at": s,
-            "status": {"type": "string", "enum": ["pending", "applied", "rejected"]}, "sessions": strings,
-            "ops": array_of("Op"), "stats": {"type": "object"}, "applied_revision": int, "notes": s, "team": s,
-            "applied_ops": {"type": "array", "items": int}}),
-            &["id", "base_revision", "created_at", "status", "sessions", "ops"]),
-        "Proposals": array_of("Proposal"),
-        "Job": obj(json!({"id": s, "kind": s, "key": os, "payload": {"type": "object"}, "team": os, "submitted_by": s,
-            "created_at": s, "run_after": s, "max_attempts": int,
-            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]}, "attempts": int,
-            "worker": os, "lease_until": os, "started_at": os, "finished_at": os, "result": {"type": ["object", "null"]},
-            "error": os}), &["id", "kind", "state", "attempts", "created_at"]),
-        "Jobs": array_of("Job"),
-        "DreamRequest": obj(json!({"sessions": int, "user": s, "agent": s, "team": s, "since": s, "until": s,
-            "focus": strings, "ignore": strings,
-            "min_support": {"type": "integer", "minimum": 1,
-                "description": "Distinct sessions every finding needs (default: 2 for mistakes, 3 for the other kinds)."},
-            "max_workflows": int, "notes": s,
-            "weights": obj(json!({"neutral": {"type": "number"}, "success_at": {"type": "number"},
-                "failure_below": {"type": "number"}, "min_usefulness_sessions": int,
-                "usefulness_margin": {"type": "number"}}), &[]),
-            "instructions": {"type": "string", "description": "The text of a dream instructions TOML file."},
-            "apply": {"type": "boolean"}}), &[]),
-        "OpSelection": obj(json!({"only": {"type": "array", "items": int}, "skip": {"type": "array", "items": int}}), &[]),
-        "LogOutcome": obj(json!({"session": s, "task": s, "set": strings, "source": s, "by": s, "comment": s}), &["session", "set"]),
-        "Outcome": {"type": "object"},
-        "Outcomes": array_of("Outcome"),
-        "GroupStats": {"type": "array", "items": {"type": "object"}},
-        "Taxonomy": obj(json!({"version": int, "dimension": {"type": "array", "items": {"type": "object"}}}), &["dimension"]),
-        "TaxonomyChange": obj(json!({"version": int, "orphaned": strings}), &["version", "orphaned"]),
-        "ExportDoc": obj(json!({"format": s, "version": int, "exported_at": s, "head_revision": int,
-            "memories": array_of("Memory"), "revisions": array_of("Revision"),
-            "taxonomies": {"type": "array", "items": {"type": "object"}}, "outcomes": array_of("Outcome")}),
-            &["format", "version", "memories", "revisions"]),
-        "NewTokenRequest": obj(json!({"scope": {"type": "string", "enum": ["read", "write", "admin"]}, "team": s}), &["scope"]),
-        "NewToken": obj(json!({"id": s, "token": s, "scope": s, "team": os}), &["id", "token", "scope"]),
-        "ApplyForm": obj(json!({"op": {"type": "array", "items": int, "description": "The checked op numbers (repeated field)."}}), &[]),
-        "RollbackForm": obj(json!({"to": int, "memory": s}), &["to"]),
-    })
+/// Points every request reference (`#/components/x-request-schemas/NAME`)
+/// at its name in `#/components/schemas`.
+fn fix_refs(v: &mut Value, renamed: &std::collections::BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get_mut("$ref") {
+                if let Some(name) = r.strip_prefix(&format!("#{REQUEST_DEFS}")) {
+                    let target = renamed.get(name).cloned().unwrap_or_else(|| name.to_string());
+                    *r = format!("#/components/schemas/{target}");
+                }
+            }
+            m.values_mut().for_each(|x| fix_refs(x, renamed));
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| fix_refs(x, renamed)),
+        _ => {}
+    }
+}
+
+/// Integer formats as bounds (`int32`: `minimum`/`maximum`), so that a
+/// client or fuzzer that ignores formats still knows which numbers the
+/// server can take.
+fn bound_integers(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let bounds: Option<(i128, i128)> = match m.get("format").and_then(Value::as_str) {
+                Some("int8") => Some((i8::MIN.into(), i8::MAX.into())),
+                Some("int16") => Some((i16::MIN.into(), i16::MAX.into())),
+                Some("int32") => Some((i32::MIN.into(), i32::MAX.into())),
+                Some("int64") => Some((i64::MIN.into(), i64::MAX.into())),
+                Some("uint8") => Some((0, u8::MAX.into())),
+                Some("uint16") => Some((0, u16::MAX.into())),
+                Some("uint32") => Some((0, u32::MAX.into())),
+                Some("uint64") | Some("uint") => Some((0, u64::MAX.into())),
+                _ => None,
+            };
+            if let Some((lo, hi)) = bounds {
+                m.entry("minimum").or_insert_with(|| number(lo));
+                m.entry("maximum").or_insert_with(|| number(hi));
+            }
+            m.values_mut().for_each(bound_integers);
+        }
+        Value::Array(a) => a.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+fn number(n: i128) -> Value {
+    if let Ok(i) = i64::try_from(n) {
+        json!(i)
+    } else if let Ok(u) = u64::try_from(n) {
+        json!(u)
+    } else {
+        Value::Null
+    }
 }

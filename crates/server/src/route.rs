@@ -4,6 +4,45 @@
 use crate::AppState;
 use axum::http::Method;
 use axum::routing::MethodRouter;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+/// How a route's document gets the JSON Schema of a type it (de)serializes:
+/// `schema::<T>`, a reference into `#/components/schemas` for named types.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The [`SchemaFn`] of `T`.
+pub fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// The query string of a route: the struct its handler deserializes it
+/// into (each field a parameter, described by its doc comment), and an
+/// example per field.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParams {
+    pub schema: SchemaFn,
+    pub examples: &'static [(&'static str, Example)],
+}
+
+impl QueryParams {
+    /// The names of the parameters a request must carry.
+    pub fn required(&self) -> Vec<String> {
+        let mut g = schemars::generate::SchemaSettings::draft2020_12().for_deserialize().into_generator();
+        let schema = (self.schema)(&mut g).to_value();
+        schema
+            .get("required")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// The [`QueryParams`] of `T`.
+pub fn query_struct<T: JsonSchema>(examples: &'static [(&'static str, Example)]) -> Option<QueryParams> {
+    Some(QueryParams { schema: |g| T::json_schema(g), examples })
+}
 
 /// Where a parameter goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +84,8 @@ impl Example {
     }
 }
 
-/// A path or query parameter.
+/// A path parameter, or a query parameter that no struct declares (the
+/// review pages' `token`).
 #[derive(Debug, Clone)]
 pub struct Param {
     pub name: &'static str,
@@ -61,10 +101,16 @@ pub struct Param {
 #[derive(Debug, Clone)]
 pub enum Body {
     None,
-    /// JSON, with a schema reference (`#/components/schemas/NAME`) and an
-    /// example template (placeholders as in [`Example::template`]).
+    /// JSON: the type the handler parses it into and an example template
+    /// (placeholders as in [`Example::template`]).
     Json {
-        schema: &'static str,
+        schema: SchemaFn,
+        example: &'static str,
+    },
+    /// Like `Json`, but the body may be left out (the handler then takes
+    /// the type's default).
+    OptionalJson {
+        schema: SchemaFn,
         example: &'static str,
     },
     /// Raw bytes of the given media type.
@@ -72,10 +118,10 @@ pub enum Body {
         content_type: &'static str,
         example: &'static str,
     },
-    /// An HTML form (`application/x-www-form-urlencoded`), with a schema
-    /// reference and an example.
+    /// An HTML form (`application/x-www-form-urlencoded`): the type the
+    /// handler parses it into, and an example.
     Form {
-        schema: &'static str,
+        schema: SchemaFn,
         example: &'static str,
     },
 }
@@ -83,14 +129,14 @@ pub enum Body {
 /// What a successful response carries.
 #[derive(Debug, Clone)]
 pub enum Reply {
-    /// JSON with a schema reference (a name in `#/components/schemas`).
+    /// JSON: the type the handler serializes.
     Json {
         status: u16,
-        schema: &'static str,
+        schema: SchemaFn,
     },
     /// JSON for `format=json`, `text/markdown` for `format=markdown`.
     JsonOrMarkdown {
-        schema: &'static str,
+        schema: SchemaFn,
     },
     Html,
     /// `303 See Other` to a page.
@@ -107,7 +153,10 @@ pub struct Route {
     pub summary: &'static str,
     /// `read`, `write` or `admin`: the token level the operation needs.
     pub needs: &'static str,
+    /// Path parameters (and undeclared query parameters).
     pub params: Vec<Param>,
+    /// The query string, from the handler's query struct.
+    pub query: Option<QueryParams>,
     pub body: Body,
     pub reply: Reply,
     pub handler: MethodRouter<AppState>,
@@ -125,15 +174,6 @@ pub(crate) fn path(name: &'static str, description: &'static str, example: Examp
 
 pub(crate) fn query(name: &'static str, ty: &'static str, description: &'static str, example: Example) -> Param {
     Param { name, location: ParamIn::Query, required: false, ty, description, example }
-}
-
-pub(crate) fn required_query(
-    name: &'static str,
-    ty: &'static str,
-    description: &'static str,
-    example: Example,
-) -> Param {
-    Param { name, location: ParamIn::Query, required: true, ty, description, example }
 }
 
 /// Ids to put in place of the placeholders of a request template.

@@ -10,7 +10,7 @@
 
 use crate::api::{call, id_of, query_of};
 use crate::auth::COOKIE;
-use crate::route::{path, query, Body, Example, Reply, Route};
+use crate::route::{path, query, schema, Body, Example, Reply, Route};
 use crate::{ApiError, AppState, Credentials};
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
@@ -420,6 +420,13 @@ fn render_proposal(p: &Proposal, targets: &BTreeMap<String, Memory>) -> String {
     o
 }
 
+/// The apply form: the checked op numbers, one `op` field each (at least one).
+fn apply_form_body(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let op = g.subschema_for::<u32>();
+    schemars::json_schema!({"type": "object", "required": ["op"], "properties": {"op": {
+        "type": "array", "items": op, "minItems": 1, "description": "The checked op numbers (repeated field)."}}})
+}
+
 async fn apply_form(
     State(st): State<AppState>,
     cred: Credentials,
@@ -708,9 +715,12 @@ async fn run_page(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The rollback form.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct RollbackForm {
+    /// The revision to go back to.
     to: u64,
+    /// The memory page to go back to afterwards.
     memory: Option<String>,
 }
 
@@ -750,6 +760,7 @@ pub fn routes() -> Vec<Route> {
             summary: "Review page: the dream proposals.",
             needs: "read",
             params: vec![token()],
+            query: None,
             body: Body::None,
             reply: Reply::Html,
             handler: get(proposals_page),
@@ -762,6 +773,7 @@ pub fn routes() -> Vec<Route> {
             summary: "Review page: one proposal, each op as a diff with its evidence, and the apply/reject forms.",
             needs: "read",
             params: vec![path("id", "Dream (proposal) id.", Example::Dream), token()],
+            query: None,
             body: Body::None,
             reply: Reply::Html,
             handler: get(proposal_page),
@@ -774,7 +786,8 @@ pub fn routes() -> Vec<Route> {
             summary: "Form: apply the checked ops (`op` fields) of a proposal.",
             needs: "write",
             params: vec![path("id", "Dream (proposal) id.", Example::Dream)],
-            body: Body::Form { schema: "ApplyForm", example: "op=1" },
+            query: None,
+            body: Body::Form { schema: apply_form_body, example: "op=1" },
             reply: Reply::Redirect,
             handler: post(apply_form),
         },
@@ -786,6 +799,7 @@ pub fn routes() -> Vec<Route> {
             summary: "Form: reject a proposal.",
             needs: "write",
             params: vec![path("id", "Dream (proposal) id.", Example::Dream)],
+            query: None,
             body: Body::None,
             reply: Reply::Redirect,
             handler: post(reject_form),
@@ -803,6 +817,7 @@ pub fn routes() -> Vec<Route> {
                 query("scope", "string", "Only this scope.", Example::Lit("org")),
                 token(),
             ],
+            query: None,
             body: Body::None,
             reply: Reply::Html,
             handler: get(memories_page),
@@ -815,6 +830,7 @@ pub fn routes() -> Vec<Route> {
             summary: "One memory with its history (and rollback buttons for org admins).",
             needs: "read",
             params: vec![path("id", "Memory id.", Example::Memory), token()],
+            query: None,
             body: Body::None,
             reply: Reply::Html,
             handler: get(memory_page),
@@ -827,6 +843,7 @@ pub fn routes() -> Vec<Route> {
             summary: "Agent runs, newest first.",
             needs: "read",
             params: vec![token()],
+            query: None,
             body: Body::None,
             reply: Reply::Html,
             handler: get(runs_page),
@@ -839,6 +856,7 @@ pub fn routes() -> Vec<Route> {
             summary: "One run: its result and its tree of agents, each with its session.",
             needs: "read",
             params: vec![path("id", "Agent run id.", Example::Run), token()],
+            query: None,
             body: Body::None,
             reply: Reply::Html,
             handler: get(run_page),
@@ -851,7 +869,8 @@ pub fn routes() -> Vec<Route> {
             summary: "Form: roll all memory back to a revision (org admin).",
             needs: "admin",
             params: vec![],
-            body: Body::Form { schema: "RollbackForm", example: "to=1&memory={memory}" },
+            query: None,
+            body: Body::Form { schema: schema::<RollbackForm>, example: "to=1&memory={memory}" },
             reply: Reply::Redirect,
             handler: post(rollback_form),
         },

@@ -84,6 +84,7 @@ impl Access {
 
 /// A newly created token: the secret is shown once and never stored.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NewToken {
     pub id: String,
     pub token: String,

@@ -18,6 +18,7 @@ pub const EXPORT_VERSION: u32 = 4;
 
 /// The JSON export document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExportDoc {
     pub format: String,
     pub version: u32,
@@ -46,6 +47,7 @@ pub struct ExportDoc {
 
 /// One session of the log in an export: its header verbatim and its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExportSession {
     #[serde(flatten)]
     pub header: Session,
@@ -54,6 +56,7 @@ pub struct ExportSession {
 
 /// One event of an exported session, with its chain hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExportEvent {
     pub seq: u32,
     #[serde(flatten)]
@@ -63,6 +66,7 @@ pub struct ExportEvent {
 
 /// One stored taxonomy version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaxonomyVersion {
     pub version: u32,
     pub toml: String,

@@ -38,6 +38,7 @@ pub enum StatsBy {
 
 /// What a taxonomy change did.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TaxonomyChange {
     pub version: u32,
     /// Outcomes the change leaves without a matching dimension or label

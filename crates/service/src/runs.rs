@@ -33,6 +33,7 @@ pub mod phase {
 
 /// What an agent and its sub-agents spent.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunUsage {
     /// Model calls.
     pub turns: u64,
@@ -59,6 +60,7 @@ impl RunUsage {
 
 /// Why an agent failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     ModelError,
@@ -83,6 +85,7 @@ impl FailureKind {
 /// What an agent returns to its parent's `spawn_agent` call (and the root
 /// to the run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum TypedResult {
     /// It gave a final answer (checked against its `output_schema` when it has one).
@@ -178,6 +181,7 @@ pub struct EndBody {
 
 /// One agent in a run's tree.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunNode {
     /// Its path (`root`, `root/3`, `root/3.2`: step 3's child, second attempt).
     pub path: String,
@@ -200,6 +204,7 @@ pub struct RunNode {
 
 /// A run as `runs show` gives it: the record, the tree and the journal size.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RunView {
     #[serde(flatten)]
     pub run: AgentRun,

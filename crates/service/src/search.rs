@@ -101,6 +101,7 @@ type Embedded = (Doc, Vec<f32>);
 
 /// A memory search hit.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MemoryHit {
     pub id: String,
     pub kind: String,
@@ -113,6 +114,7 @@ pub struct MemoryHit {
 
 /// A session-log search hit: the event as it was in the source.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventHit {
     pub session: String,
     /// Event sequence number within the session.
@@ -139,6 +141,7 @@ pub struct ContextRequest {
 
 /// The bundle and the usage event that records it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ContextBundle {
     pub usage_id: u64,
     pub bundle: Bundle,

@@ -91,6 +91,7 @@ fn verify_one(s: &Session, events: &[Event]) -> Option<VerifyFailure> {
 
 /// A session's parent, as seen from the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ParentRef {
     pub id: String,
     /// Whether the parent is in the store (a sub-agent may be ingested
@@ -102,6 +103,7 @@ pub struct ParentRef {
 
 /// The parent's tool call that spawned a sub-agent, found at read time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Spawn {
     /// The call's event in the parent.
     pub seq: u32,
@@ -118,6 +120,7 @@ pub struct Spawn {
 
 /// A sub-agent session listed under its parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Child {
     pub session: Session,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -126,6 +129,7 @@ pub struct Child {
 
 /// One session with its events, its parent and its children.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SessionView {
     pub session: Session,
     pub events: Vec<Event>,
@@ -136,6 +140,7 @@ pub struct SessionView {
 
 /// A session in the tree of `sessions list --tree`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TreeNode {
     #[serde(flatten)]
     pub session: Session,

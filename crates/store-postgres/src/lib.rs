@@ -737,6 +737,8 @@ impl Store for PgStore {
             }
             sql.push_str(" ORDER BY started DESC NULLS LAST, id DESC");
             if let Some(l) = f.limit {
+                // Beyond the SQL integer range is no limit at all.
+                let l = i64::try_from(l).unwrap_or(i64::MAX);
                 sql.push_str(&format!(" LIMIT {l}"));
             }
             let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
@@ -1289,6 +1291,8 @@ impl Store for PgStore {
             }
             sql.push_str(" ORDER BY created DESC NULLS LAST, id DESC");
             if let Some(l) = f.limit {
+                // Beyond the SQL integer range is no limit at all.
+                let l = i64::try_from(l).unwrap_or(i64::MAX);
                 sql.push_str(&format!(" LIMIT {l}"));
             }
             let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
@@ -1521,6 +1525,8 @@ impl Store for PgStore {
             }
             sql.push_str(" ORDER BY created_at DESC, id DESC");
             if let Some(l) = f.limit {
+                // Beyond the SQL integer range is no limit at all.
+                let l = i64::try_from(l).unwrap_or(i64::MAX);
                 sql.push_str(&format!(" LIMIT {l}"));
             }
             let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =

@@ -416,6 +416,8 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY started_key DESC, id DESC");
         if let Some(l) = f.limit {
+            // Beyond the SQL integer range is no limit at all.
+            let l = i64::try_from(l).unwrap_or(i64::MAX);
             sql.push_str(&format!(" LIMIT {l}"));
         }
         let mut st = conn.prepare(&sql).map_err(backend)?;
@@ -945,6 +947,8 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY created_at DESC, id DESC");
         if let Some(l) = f.limit {
+            // Beyond the SQL integer range is no limit at all.
+            let l = i64::try_from(l).unwrap_or(i64::MAX);
             sql.push_str(&format!(" LIMIT {l}"));
         }
         let mut st = conn.prepare(&sql).map_err(backend)?;
@@ -1196,6 +1200,8 @@ impl Store for SqliteStore {
         }
         sql.push_str(" ORDER BY COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', created_at), created_at) DESC, id DESC");
         if let Some(l) = f.limit {
+            // Beyond the SQL integer range is no limit at all.
+            let l = i64::try_from(l).unwrap_or(i64::MAX);
             sql.push_str(&format!(" LIMIT {l}"));
         }
         let mut st = conn.prepare(&sql).map_err(backend)?;

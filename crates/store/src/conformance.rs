@@ -216,6 +216,8 @@ fn sessions_filter_and_order<S: Store>(s: &S) -> Result<(), String> {
     ensure(ana == ["c", "a"], "filter by user")?;
     let lim = s.sessions(&SessionFilter { limit: Some(1), ..Default::default() }).map_err(err)?;
     ensure(lim.len() == 1 && lim[0].id == "b", "limit keeps the newest")?;
+    let huge = s.sessions(&SessionFilter { limit: Some(usize::MAX), ..Default::default() }).map_err(err)?;
+    ensure(huge.len() == 3, "a limit beyond the SQL integer range is no limit")?;
     let since = s
         .sessions(&SessionFilter {
             since: Some("2026-01-02".into()),
@@ -605,7 +607,11 @@ fn job_keys_enqueue_once<S: Store>(s: &S) -> Result<(), String> {
     let (b, new_b) = s.enqueue_job(&job("j2", "schedule", Some("schedule:n:1"), t0)).map_err(err)?;
     ensure(new_a && !new_b, "the second enqueue of a key is not new")?;
     ensure(a == b && b.job.id == "j1", "and returns the job already enqueued")?;
-    ensure(s.jobs(&JobFilter::default()).map_err(err)?.len() == 1, "one job")
+    ensure(s.jobs(&JobFilter::default()).map_err(err)?.len() == 1, "one job")?;
+    ensure(
+        s.jobs(&JobFilter { limit: Some(usize::MAX), ..Default::default() }).map_err(err)?.len() == 1,
+        "a limit beyond the SQL integer range is no limit",
+    )
 }
 
 fn a_lost_claim_cannot_finish<S: Store>(s: &S) -> Result<(), String> {
@@ -1203,6 +1209,7 @@ fn agent_runs_round_trip_and_a_cancellation_sticks<S: Store>(s: &S) -> Result<()
     ensure(ids(&crate::RunFilter::default())? == ["r2", "r1"], "newest first")?;
     ensure(ids(&crate::RunFilter { team: Some("web".into()), ..Default::default() })? == ["r1"], "by team")?;
     ensure(ids(&crate::RunFilter { limit: Some(1), ..Default::default() })? == ["r2"], "limited")?;
+    ensure(ids(&crate::RunFilter { limit: Some(usize::MAX), ..Default::default() })?.len() == 2, "a huge limit")?;
     let mut cancel = a.clone();
     cancel.cancel_requested_at = Some("2026-01-01T10:05:00Z".into());
     s.put_agent_run(&cancel).map_err(err)?;

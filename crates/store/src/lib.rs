@@ -144,6 +144,7 @@ pub struct StoredVector {
 /// Memories handed to an agent for a task (a context bundle), recorded so
 /// outcomes can be attributed to the memories that were present.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Usage {
     /// Assigned by the store; 0 before.
     #[serde(default)]
@@ -210,6 +211,7 @@ pub struct DreamRun {
 
 /// State of a job in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     /// Waiting for a worker (or for `run_after`).
@@ -245,6 +247,7 @@ impl JobState {
 
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NewJob {
     /// Unique id (time-ordered, random).
     pub id: String,
@@ -268,6 +271,7 @@ pub struct NewJob {
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Job {
     #[serde(flatten)]
     pub job: NewJob,
@@ -327,6 +331,7 @@ pub struct Lease {
 /// this record is overwritten as the run goes on, except that a
 /// cancellation, once asked for, is never cleared.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AgentRun {
     pub id: String,
     /// The root agent's name.
@@ -368,6 +373,7 @@ pub struct RunFilter {
 /// is (`run`, `agent`, `step`, `phase`); docs/runtime.md gives the kinds
 /// and their bodies.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct JournalEntry {
     /// Assigned by the store in append order (0 before).
     #[serde(default)]

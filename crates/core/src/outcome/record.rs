@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 /// Who judged the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeSource {
     /// A person (the user, a reviewer).
@@ -59,6 +60,7 @@ impl fmt::Display for OutcomeSource {
 /// `{"id":7,"session":"s1","task":null,"dimension":"user_rating","kind":"number","value":4.0,
 /// "taxonomy_version":1,"source":"human","by":"ana","comment":null,"recorded_at":"2025-09-14T08:30:00Z"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Outcome {
     /// Assigned by the store; 0 before that.
     #[serde(default)]

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Statistics of one group's effective outcomes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GroupStats {
     pub group: String,
     /// Effective outcomes in the group (all dimensions, ignored ones too).
@@ -26,6 +27,7 @@ pub struct GroupStats {
 
 /// Statistics of one dimension within a group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DimensionStats {
     pub dimension: String,
     pub primary: bool,
@@ -38,6 +40,7 @@ pub struct DimensionStats {
 
 /// The per-type part of [`DimensionStats`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StatsDetail {
     /// Every label in taxonomy order, with its count and share.
@@ -52,6 +55,7 @@ pub enum StatsDetail {
 
 /// One label's count and share of its dimension's outcomes in a group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LabelStats {
     pub label: String,
     pub count: usize,

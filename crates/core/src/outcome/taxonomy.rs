@@ -92,6 +92,7 @@ description = "A reviewer's free-text note."
 
 /// Which end of a numeric dimension's range is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum Direction {
     /// Larger values are better (a rating).
     Higher,
@@ -110,6 +111,7 @@ impl Direction {
 
 /// One label of a categorical dimension.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Label {
     /// `[a-z0-9_]+`, unique within the dimension.
     pub name: String,
@@ -122,6 +124,7 @@ pub struct Label {
 
 /// What values a dimension takes.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum DimensionKind {
     /// One of a fixed list of labels (at least one).
     Categorical { labels: Vec<Label> },
@@ -147,6 +150,7 @@ impl DimensionKind {
 
 /// One dimension of the taxonomy.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Dimension {
     /// `[a-z0-9_]+`, unique, not one of [`RESERVED_NAMES`].
     pub name: String,
@@ -183,6 +187,7 @@ impl Dimension {
 /// unique names and finite values; numeric dimensions have finite
 /// `min < max`; at most one primary dimension, and it is not text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(try_from = "RawTaxonomy", into = "RawTaxonomy")]
 pub struct Taxonomy {
     version: u32,
@@ -615,6 +620,7 @@ fn toml_float(x: f64) -> String {
 // ---- serde shape (TOML and JSON) -------------------------------------------
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct RawTaxonomy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -624,6 +630,7 @@ struct RawTaxonomy {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct RawDimension {
     name: String,
@@ -644,6 +651,7 @@ struct RawDimension {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct RawLabel {
     name: String,

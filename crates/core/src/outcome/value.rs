@@ -10,6 +10,7 @@ use std::fmt;
 /// where `value` is a JSON string, number or boolean; [`super::Outcome`]
 /// flattens these two fields into the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum OutcomeValue {
     /// A label of a categorical dimension.

@@ -67,21 +67,36 @@ fn request_for<'a>(r: &Route, ids: &ExampleIds, token: &'a str, all_params: bool
             }
         }
     }
+    if let Some(q) = &r.query {
+        let required = q.required();
+        for (name, ex) in q.examples {
+            let is_id = !matches!(ex, Example::Lit(_));
+            if all_params || is_id || required.iter().any(|n| n == name) {
+                query.push(format!("{name}={}", ids.fill(ex.template()).replace(' ', "%20")));
+            }
+        }
+    }
     let uri = if query.is_empty() { path } else { format!("{path}?{}", query.join("&")) };
     let req = Req::new(r.method.clone(), &uri).token(token);
     match &r.body {
         Body::None => req,
-        Body::Json { example, .. } => req.body_of("application/json", ids.fill(example).into_bytes()),
+        Body::Json { example, .. } | Body::OptionalJson { example, .. } => {
+            req.body_of("application/json", ids.fill(example).into_bytes())
+        }
         Body::Raw { content_type, example } => req.body_of(content_type, ids.fill(example).into_bytes()),
         Body::Form { example, .. } => req.form(&ids.fill(example)),
     }
 }
 
 fn uses_ids(r: &Route) -> bool {
-    let in_params = r.params.iter().any(|p| !matches!(p.example, Example::Lit(_)));
+    let in_params = r.params.iter().any(|p| !matches!(p.example, Example::Lit(_)))
+        || r.query.iter().flat_map(|q| q.examples.iter()).any(|(_, ex)| !matches!(ex, Example::Lit(_)));
     let in_body = match &r.body {
         Body::None => false,
-        Body::Json { example, .. } | Body::Raw { example, .. } | Body::Form { example, .. } => {
+        Body::Json { example, .. }
+        | Body::OptionalJson { example, .. }
+        | Body::Raw { example, .. }
+        | Body::Form { example, .. } => {
             ["{session}", "{memory}", "{dream}", "{job}", "{run}"].iter().any(|p| example.contains(p))
         }
     };

@@ -76,6 +76,7 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
 
 /// What became of one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FileStatus {
     /// Read; see its sessions for what was stored.
@@ -88,6 +89,7 @@ pub enum FileStatus {
 
 /// What became of one session a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SessionResult {
     /// New: stored with all its events.
@@ -105,6 +107,7 @@ pub enum SessionResult {
 
 /// One session of a file in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SessionEntry {
     pub id: String,
     pub result: SessionResult,
@@ -122,6 +125,7 @@ pub struct SessionEntry {
 
 /// One file in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FileEntry {
     pub file: String,
     pub status: FileStatus,
@@ -138,6 +142,7 @@ pub struct FileEntry {
 
 /// A file or a session that was refused, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Refusal {
     pub file: String,
     /// 1-based line (or message number) the problem is on, when known.
@@ -190,6 +195,7 @@ impl fmt::Display for Refusal {
 
 /// The sums over a run. Sessions are counted once per id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IngestTotals {
     pub files: usize,
     pub files_empty: usize,
@@ -209,6 +215,7 @@ pub struct IngestTotals {
 
 /// What an ingest run did, file by file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IngestReport {
     pub totals: IngestTotals,
     /// Every file looked at, in path order.
