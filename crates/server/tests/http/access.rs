@@ -7,12 +7,12 @@ use nocturne_service::AccessLevel;
 use serde_json::json;
 
 /// Team `b`'s data, as a team-`a` caller must never see it.
-struct TeamB {
-    sessions: Vec<String>,
-    memories: Vec<(String, String)>,
-    dream: String,
-    job: String,
-    run: String,
+pub(crate) struct TeamB {
+    pub(crate) sessions: Vec<String>,
+    pub(crate) memories: Vec<(String, String)>,
+    pub(crate) dream: String,
+    pub(crate) job: String,
+    pub(crate) run: String,
     /// Strings that only team b's data contains.
     markers: Vec<String>,
 }
@@ -52,7 +52,7 @@ fn around(hay: &str, needle: &str) -> String {
 /// Builds the request a route's table entry describes, with `ids` for its
 /// id placeholders. `all_params`: every query parameter, else only the
 /// required ones and those naming an id.
-fn request_for<'a>(r: &Route, ids: &ExampleIds, token: &'a str, all_params: bool) -> Req<'a> {
+pub(crate) fn request_for<'a>(r: &Route, ids: &ExampleIds, token: &'a str, all_params: bool) -> Req<'a> {
     let mut path = r.path.to_string();
     let mut query = Vec::new();
     for p in &r.params {
@@ -103,7 +103,7 @@ fn uses_ids(r: &Route) -> bool {
     in_params || in_body
 }
 
-async fn setup() -> (Env, String, String, TeamB) {
+pub(crate) async fn setup() -> (Env, String, String, TeamB) {
     let env = Env::new();
     let a = env.token(AccessLevel::Write, Some("a"));
     let b = env.token(AccessLevel::Write, Some("b"));

@@ -7,6 +7,7 @@ mod hardening;
 mod openapi;
 mod review;
 mod runs;
+mod schema_check;
 mod tcp;
 
 use axum::body::Body;

@@ -2,7 +2,7 @@
 
 use crate::{send, Env, Req};
 use axum::http::{Method, StatusCode};
-use nocturne_server::{router_with_routes, AppState, ExampleIds};
+use nocturne_server::{router_with_routes, AppState, ExampleIds, Reply};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -86,4 +86,86 @@ async fn every_route_is_documented_and_every_documented_operation_is_served() {
         let ptr = r.trim_start_matches('#');
         assert!(doc.pointer(ptr).is_some(), "dangling {r}");
     }
+}
+
+/// Every operation's documented schemas hold for what the handlers really
+/// answer: each route of the table is called (with the ids of stored data),
+/// and every response is checked against the document: a success against
+/// the operation's schema for that status, anything else against `Error`.
+#[tokio::test]
+async fn real_responses_match_the_documented_schemas() {
+    let (env, _a, _b, team_b) = crate::access::setup().await;
+    let doc = send(&env.app, Req::new(Method::GET, "/openapi.json")).await.json();
+    let ids = ExampleIds {
+        session: team_b.sessions[0].clone(),
+        memory: team_b.memories[0].0.clone(),
+        dream: team_b.dream.clone(),
+        job: team_b.job.clone(),
+        new: "schema-check-session".into(),
+        run: team_b.run.clone(),
+    };
+    let error = doc["components"]["responses"]["Error"]["content"]["application/json"]["schema"].clone();
+    let mut succeeded = BTreeSet::new();
+    let mut checked = 0;
+    let mut check = |what: String, op: &Value, resp: &crate::Resp, succeeded: &mut BTreeSet<String>| {
+        let ct = resp.header("content-type");
+        if !ct.starts_with("application/json") {
+            return;
+        }
+        let status = resp.status.as_u16().to_string();
+        let schema = match op["responses"].get(&status) {
+            Some(r) => {
+                succeeded.insert(op["operationId"].as_str().unwrap().to_string());
+                r["content"]["application/json"]["schema"].clone()
+            }
+            None => error.clone(),
+        };
+        let errs = crate::schema_check::errors(&doc, &schema, &resp.json());
+        assert!(
+            errs.is_empty(),
+            "{what} answered {status} that does not match its schema:\n{}\n{}",
+            errs.join("\n"),
+            resp.text()
+        );
+        checked += 1;
+    };
+    for all_params in [false, true] {
+        for r in nocturne_server::routes() {
+            let op = doc["paths"][r.path][r.method.as_str().to_ascii_lowercase()].clone();
+            let resp = send(&env.app, crate::access::request_for(&r, &ids, &env.admin, all_params)).await;
+            check(format!("{} {}", r.method, r.path), &op, &resp, &mut succeeded);
+        }
+    }
+    // The other shapes of the same operations.
+    for (method, uri, path) in [
+        ("get", "/v1/sessions?tree=true", "/v1/sessions"),
+        ("get", "/v1/export", "/v1/export"),
+        ("get", "/v1/export?sessions=true", "/v1/export"),
+        ("get", "/v1/memories?all=true", "/v1/memories"),
+        ("post", "/v1/dreams", "/v1/dreams"),
+    ] {
+        let op = doc["paths"][path][method].clone();
+        let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let req = Req::new(m.clone(), uri).token(&env.admin);
+        let req = if m == Method::POST { req.json(serde_json::json!({})) } else { req };
+        let resp = send(&env.app, req).await;
+        assert!(resp.status.is_success(), "{uri}: {}", resp.text());
+        check(uri.to_string(), &op, &resp, &mut succeeded);
+    }
+    // A pending proposal to reject (the walk applied the other one first).
+    let fresh = env.ok(Method::POST, "/v1/dreams", Some(serde_json::json!({}))).await;
+    let uri = format!("/v1/dreams/{}/reject", fresh["id"].as_str().unwrap());
+    let resp = send(&env.app, Req::new(Method::POST, &uri).token(&env.admin)).await;
+    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text());
+    check(uri, &doc["paths"]["/v1/dreams/{id}/reject"]["post"], &resp, &mut succeeded);
+    // Every JSON operation answered its success at least once (the
+    // walk is not only errors).
+    let json_ops: BTreeSet<String> = nocturne_server::routes()
+        .iter()
+        .filter(|r| matches!(r.reply, Reply::Json { .. } | Reply::JsonOrMarkdown { .. }))
+        .map(|r| r.operation_id.to_string())
+        .collect();
+    let never: Vec<_> = json_ops.difference(&succeeded).collect();
+    assert!(never.is_empty(), "operations that never succeeded in the walk: {never:?}");
+    assert!(checked > 2 * json_ops.len(), "{checked} responses checked");
 }
