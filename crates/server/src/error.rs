@@ -77,8 +77,7 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct ErrorDetail {
-    /// One of a fixed set of codes (see the document's description).
-    #[schemars(extend("enum" = CODES))]
+    #[schemars(schema_with = "code_schema")]
     pub code: String,
     /// What is wrong and where, for a person.
     pub message: String,
@@ -117,14 +116,14 @@ pub fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Every code an error response may carry.
-pub const CODES: &[&str] = &[
+/// The codes of the transport's own errors ([`code_for`]), beside the
+/// service's table.
+pub const HTTP_CODES: &[&str] = &[
     "invalid_input",
-    "not_found",
-    "conflict",
     "unauthorized",
     "forbidden",
-    "io_error",
+    "not_found",
+    "conflict",
     "internal",
     "method_not_allowed",
     "not_acceptable",
@@ -139,7 +138,54 @@ pub const CODES: &[&str] = &[
     "unavailable",
 ];
 
+/// Every code an error response may carry: the service's table, then the
+/// transport's own.
+pub fn codes() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = ErrorCode::ALL.iter().map(|c| c.table().0).collect();
+    for c in HTTP_CODES {
+        if !v.contains(c) {
+            v.push(c);
+        }
+    }
+    v
+}
+
+/// `code (status)` for every code, for the document's description.
+pub(crate) fn code_table() -> Vec<String> {
+    let mut v: Vec<String> = ErrorCode::ALL.iter().map(|c| format!("{} ({})", c.table().0, c.table().2)).collect();
+    for status in [405u16, 406, 408, 411, 413, 414, 415, 422, 429, 431, 503] {
+        if let Ok(s) = StatusCode::from_u16(status) {
+            v.push(format!("{} ({status})", code_for(s)));
+        }
+    }
+    v
+}
+
+fn code_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": codes(),
+        "description": "One of a fixed set of codes (see the document's description)."})
+}
+
 /// The fallback: an unknown path is a `not_found` error like any other.
 pub(crate) async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::Service(ServiceError::NotFound { what: "route", id: format!("{method} {}", uri.path()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_an_error_can_carry_is_documented() {
+        let documented = codes();
+        for c in ErrorCode::ALL {
+            assert!(documented.contains(&c.table().0), "{c:?}");
+        }
+        for status in 400..=599u16 {
+            let s = StatusCode::from_u16(status).unwrap();
+            assert!(documented.contains(&code_for(s)), "{status}");
+        }
+        let table = code_table().join(", ");
+        assert!(table.contains("model_timeout (504)") && table.contains("uri_too_long (414)"), "{table}");
+    }
 }

@@ -20,7 +20,7 @@ pub mod ui;
 
 pub use auth::Credentials;
 pub use conn::Limits;
-pub use error::{code_for, ApiError, ErrorBody, ErrorDetail, CODES};
+pub use error::{code_for, codes, ApiError, ErrorBody, ErrorDetail, HTTP_CODES};
 pub use guard::HostPolicy;
 pub use route::{query_struct, schema, Body, Example, ExampleIds, Param, ParamIn, QueryParams, Reply, Route, SchemaFn};
 

@@ -191,14 +191,12 @@ pub fn document_for(routes: &[Route], tokens: bool) -> Value {
         "info": {
             "title": "Nocturne",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "An open, self-hosted memory system for AI agents: session log, versioned memory, \
-                dreams that propose memory changes, outcomes, search. Every error is `{\"error\":{\"code\",\"message\"}}` \
-                with codes invalid_input (400), unauthorized (401), forbidden (403), not_found (404), \
-                method_not_allowed (405), conflict (409), payload_too_large (413), uri_too_long (414), \
-                unsupported_media_type (415), headers_too_large (431), io_error and internal (500). \
+            "description": format!("An open, self-hosted memory system for AI agents: session log, versioned memory, \
+                dreams that propose memory changes, outcomes, search. Every error is `{{\"error\":{{\"code\",\"message\"}}}}` \
+                with one status per code: {}. \
                 JSON bodies need `Content-Type: application/json`. Requests that change data from a page on \
                 another site (`Origin`, `Sec-Fetch-Site`) and requests to a `Host` the server does not answer to \
-                are refused (403)."
+                are refused (403).", crate::error::code_table().join(", "))
         },
         "security": [{"bearer": []}],
         "paths": paths,

@@ -84,6 +84,25 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in table order.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::InvalidInput,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::Io,
+        ErrorCode::Internal,
+        ErrorCode::ModelConfig,
+        ErrorCode::ModelTimeout,
+        ErrorCode::ModelRateLimited,
+        ErrorCode::ModelRefused,
+        ErrorCode::ModelServerError,
+        ErrorCode::ModelMalformed,
+        ErrorCode::ModelDeclined,
+        ErrorCode::ModelUnreachable,
+    ];
+
     /// `(code, CLI exit code, HTTP status)` — the one table adapters use.
     pub fn table(self) -> (&'static str, i32, u16) {
         match self {
