@@ -59,11 +59,32 @@ fn date(s: Option<String>) -> Result<Option<String>, ApiError> {
 
 // --- request shapes ---
 
+/// The values of the fields the server checks against a fixed set (as the
+/// schema's `enum`; a test checks each is accepted).
+const FORMATS: &[&str] = &[
+    "auto",
+    "claude-code",
+    "codex",
+    "gemini",
+    "tau-bench",
+    "tau-display",
+    "swe-agent",
+    "aider",
+    "anthropic",
+    "openai",
+    "nocturne",
+];
+const EXPORT_FORMATS: &[&str] = &["json", "markdown", "md"];
+const STATS_BY: &[&str] = &["all", "agent", "user", "team", "week", "workflow"];
+const JOB_STATES: &[&str] = &["queued", "running", "done", "failed"];
+const TOKEN_SCOPES: &[&str] = &["read", "write", "admin"];
+
 /// Query of `POST /v1/sessions`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestQuery {
     /// `auto` (default), `claude-code`, `anthropic`, `openai`, `nocturne`.
+    #[schemars(extend("enum" = FORMATS))]
     pub format: Option<String>,
     /// User to record on the sessions.
     pub user: Option<String>,
@@ -283,6 +304,7 @@ fn new_events(g: &mut SchemaGenerator) -> Schema {
 /// instructions file; unknown keys are refused by the spec's check) plus
 /// these two.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct DreamBody {
     /// Dream instructions, as the text of an instructions TOML file (the
     /// body's own keys win over it).
@@ -297,8 +319,10 @@ pub struct DreamBody {
 /// Body of `POST /v1/jobs`: a job to enqueue. Only dreams are submitted
 /// this way (`kind` defaults to `dream`); the rest is a dream body.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct JobBody {
     #[serde(default)]
+    #[schemars(extend("enum" = ["dream", null]))]
     pub kind: Option<String>,
     #[serde(flatten)]
     pub dream: DreamBody,
@@ -309,6 +333,7 @@ pub struct JobBody {
 #[serde(deny_unknown_fields)]
 pub struct JobsQuery {
     /// queued, running, done or failed.
+    #[schemars(extend("enum" = JOB_STATES))]
     pub state: Option<String>,
     /// dream or schedule.
     pub kind: Option<String>,
@@ -354,6 +379,7 @@ pub struct OutcomesQuery {
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// `all` (default), `agent`, `user`, `team`, `week`, `workflow`.
+    #[schemars(extend("enum" = STATS_BY))]
     pub by: Option<String>,
 }
 
@@ -371,6 +397,7 @@ pub struct TaxonomyQuery {
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `json` (default) or `markdown`.
+    #[schemars(extend("enum" = EXPORT_FORMATS))]
     pub format: Option<String>,
     /// JSON: include the whole session log, verbatim.
     #[serde(default)]
@@ -382,6 +409,7 @@ pub struct ExportQuery {
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     /// `read`, `write` or `admin`.
+    #[schemars(extend("enum" = TOKEN_SCOPES))]
     pub scope: String,
     /// Bind the token to one team.
     pub team: Option<String>,
@@ -1166,4 +1194,32 @@ pub fn routes() -> Vec<Route> {
             handler: post(token_create),
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_value_a_schema_enumerates_is_accepted() {
+        for f in FORMATS {
+            assert!(f.parse::<Format>().is_ok(), "{f}");
+        }
+        for b in STATS_BY {
+            assert!(stats_by(Some(b)).is_ok(), "{b}");
+        }
+        for s in JOB_STATES {
+            assert!(nocturne_service::JobState::parse(s).is_some(), "{s}");
+        }
+        for s in TOKEN_SCOPES {
+            assert!(AccessLevel::parse(s).is_ok(), "{s}");
+        }
+        assert!(stats_by(Some("month")).is_err());
+        // The export formats are matched in `export`; the document lists them.
+        let doc = crate::openapi::document();
+        let p = &doc["paths"]["/v1/export"]["get"]["parameters"];
+        let format = p.as_array().unwrap().iter().find(|p| p["name"] == "format").unwrap();
+        assert_eq!(format["schema"]["enum"], serde_json::json!(EXPORT_FORMATS));
+    }
 }
