@@ -45,9 +45,10 @@ pub(crate) fn query_of<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiE
     q.map(|Query(t)| t).map_err(|e| ApiError::invalid(e.body_text()))
 }
 
-/// Parses a JSON body; an empty body is `T::default()` when `optional`.
+/// Parses a JSON body; no body at all is `T::default()` when `optional`
+/// (whitespace is not a JSON document: it is refused like any other).
 fn json_of<T: DeserializeOwned + Default>(body: &Bytes, optional: bool) -> Result<T, ApiError> {
-    if optional && body.iter().all(u8::is_ascii_whitespace) {
+    if optional && body.is_empty() {
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))

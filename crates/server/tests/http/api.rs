@@ -375,3 +375,34 @@ async fn appending_with_a_stale_count_is_a_conflict_and_changes_nothing() {
     let ok = env.ok(Method::POST, &fresh, Some(ev)).await;
     assert_eq!(ok["event_count"], n + 1);
 }
+
+/// Found by Schemathesis: what the fuzzer sent, and what the server now answers.
+#[tokio::test]
+async fn fuzzer_findings_are_answered_as_documented() {
+    let env = Env::new();
+    env.ingest_samples(&env.admin.clone(), "shop", "").await;
+    // A limit beyond SQL's integer range was a 500 ("datatype mismatch"): it is no limit.
+    for uri in [
+        "/v1/sessions?limit=18446744073709551614",
+        "/v1/jobs?limit=18446744073709551614",
+        "/v1/runs?limit=18446744073709551614",
+    ] {
+        let r = env.send(Req::new(Method::GET, uri).token(&env.admin)).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.text());
+    }
+    let all = env.ok(Method::GET, "/v1/sessions?limit=18446744073709551614", None).await;
+    assert_eq!(all.as_array().unwrap().len(), 5);
+    // An empty upload was stored as an "empty" transcript (200): it is a mistake, said so.
+    let r = env.send(Req::new(Method::POST, "/v1/sessions").token(&env.admin).raw(Vec::new())).await;
+    r.assert_error(400, "invalid_input");
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("body is empty"), "{}", r.text());
+    // A body that is only whitespace is not "no body": it is not JSON (was 202, a queued dream).
+    for uri in ["/v1/jobs", "/v1/dreams"] {
+        let r =
+            env.send(Req::new(Method::POST, uri).token(&env.admin).body_of("application/json", b"\n".to_vec())).await;
+        r.assert_error(400, "invalid_input");
+    }
+    // No body at all still means the defaults.
+    let r = env.send(Req::new(Method::POST, "/v1/jobs").token(&env.admin)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+}
