@@ -3,7 +3,7 @@
 # server's own /openapi.json, against a live `nocturne serve` on a temp
 # SQLite store, twice: with tokens (an admin token minted by the CLI) and
 # with --insecure-local. Bounded: --max-examples per operation (FUZZ_EXAMPLES,
-# default 20) and a time budget per run (FUZZ_MAX_TIME, default 90 s): about
+# default 20) and a fuzzing budget per run (FUZZ_MAX_TIME, default 60 s): about
 # 4 minutes in all on 2 cores.
 # Prints Schemathesis' report (and keeps its JUnit report in FUZZ_REPORT_DIR
 # when that is set); exits non-zero on any failure.
@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 VENV="${FUZZ_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/nocturne-test/fuzz-venv}"
 EXAMPLES="${FUZZ_EXAMPLES:-20}"
-MAX_TIME="${FUZZ_MAX_TIME:-90}"
+MAX_TIME="${FUZZ_MAX_TIME:-60}"
 if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"

@@ -52,15 +52,18 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let (code, exit) = match e.downcast_ref::<nocturne_service::ServiceError>() {
+            let (code, exit, field) = match e.downcast_ref::<nocturne_service::ServiceError>() {
                 Some(se) => {
                     let (code, exit, _) = se.code().table();
-                    (code, exit)
+                    (code, exit, se.field())
                 }
-                None => ("failure", 1),
+                None => ("failure", 1, None),
             };
             if json {
-                let body = serde_json::json!({"error": {"code": code, "message": format!("{e:#}")}});
+                let mut body = serde_json::json!({"error": {"code": code, "message": format!("{e:#}")}});
+                if let Some(f) = field {
+                    body["error"]["field"] = serde_json::json!(f);
+                }
                 outln!("{body}");
             }
             let _ = writeln!(std::io::stderr(), "error: {}", render::terminal(&format!("{e:#}")));

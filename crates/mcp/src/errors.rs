@@ -15,29 +15,38 @@ pub struct Mapped {
     pub code: &'static str,
     pub message: String,
     pub http_status: u16,
+    /// For `invalid_input` about one argument: its name.
+    pub field: Option<&'static str>,
 }
 
 /// The single mapping, through the service's table.
 pub fn map_error(e: &ServiceError) -> Mapped {
     let (code, _exit, http_status) = e.code().table();
-    Mapped { code, message: e.to_string(), http_status }
+    Mapped { code, message: e.to_string(), http_status, field: e.field() }
 }
 
 /// A failure that is not the service's: a worker thread that died.
 pub fn internal(message: impl Into<String>) -> Mapped {
     let (code, _exit, http_status) = ErrorCode::Internal.table();
-    Mapped { code, message: message.into(), http_status }
+    Mapped { code, message: message.into(), http_status, field: None }
 }
 
 impl Mapped {
     /// The tool error a model reads.
     pub fn tool_result(&self) -> CallToolResult {
-        CallToolResult::error(vec![ContentBlock::text(format!("{}: {}", self.code, self.message))])
+        let text = match self.field {
+            Some(f) => format!("{} ({f}): {}", self.code, self.message),
+            None => format!("{}: {}", self.code, self.message),
+        };
+        CallToolResult::error(vec![ContentBlock::text(text)])
     }
 
     /// The JSON body of an HTTP refusal.
     pub fn json_body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code, "message": self.message}})
+        match self.field {
+            Some(f) => serde_json::json!({"error": {"code": self.code, "message": self.message, "field": f}}),
+            None => serde_json::json!({"error": {"code": self.code, "message": self.message}}),
+        }
     }
 }
 
@@ -48,7 +57,10 @@ mod tests {
     #[test]
     fn service_errors_keep_their_code_status_and_message() {
         let m = map_error(&ServiceError::NotFound { what: "session", id: "s9".into() });
-        assert_eq!(m, Mapped { code: "not_found", message: "session s9 not found".into(), http_status: 404 });
+        assert_eq!(
+            m,
+            Mapped { code: "not_found", message: "session s9 not found".into(), http_status: 404, field: None }
+        );
         let m = map_error(&ServiceError::Forbidden("needs write".into()));
         assert_eq!((m.code, m.http_status), ("forbidden", 403));
         let m = map_error(&ServiceError::Unauthorized("unknown token".into()));

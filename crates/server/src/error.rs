@@ -45,6 +45,14 @@ impl ApiError {
         ApiError::Service(ServiceError::Conflict(msg.into()))
     }
 
+    /// The request field the error is about, when it is one field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ApiError::Service(e) => e.field(),
+            _ => None,
+        }
+    }
+
     /// `(code, HTTP status, message)`.
     pub fn parts(&self) -> (&'static str, StatusCode, String) {
         let (code, msg) = match self {
@@ -64,7 +72,7 @@ impl ApiError {
     /// The body as its wire type.
     pub fn wire(&self) -> ErrorBody {
         let (code, _, message) = self.parts();
-        ErrorBody { error: ErrorDetail { code: code.to_string(), message } }
+        ErrorBody { error: ErrorDetail { code: code.to_string(), message, field: self.field().map(str::to_string) } }
     }
 }
 
@@ -81,6 +89,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// What is wrong and where, for a person.
     pub message: String,
+    /// For `invalid_input` about one field of the request: its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -104,13 +115,13 @@ pub fn code_for(status: StatusCode) -> &'static str {
         408 => "request_timeout",
         409 => "conflict",
         411 => "length_required",
-        413 => "payload_too_large",
+        413 => ErrorCode::TooLarge.table().0,
         414 => "uri_too_long",
         415 => "unsupported_media_type",
         422 => "unprocessable",
-        429 => "too_many_requests",
+        429 => ErrorCode::RateLimited.table().0,
         431 => "headers_too_large",
-        503 => "unavailable",
+        503 => ErrorCode::Unavailable.table().0,
         s if s >= 500 => "internal",
         _ => "invalid_input",
     }
@@ -129,13 +140,10 @@ pub const HTTP_CODES: &[&str] = &[
     "not_acceptable",
     "request_timeout",
     "length_required",
-    "payload_too_large",
     "uri_too_long",
     "unsupported_media_type",
     "unprocessable",
-    "too_many_requests",
     "headers_too_large",
-    "unavailable",
 ];
 
 /// Every code an error response may carry: the service's table, then the
@@ -153,7 +161,7 @@ pub fn codes() -> Vec<&'static str> {
 /// `code (status)` for every code, for the document's description.
 pub(crate) fn code_table() -> Vec<String> {
     let mut v: Vec<String> = ErrorCode::ALL.iter().map(|c| format!("{} ({})", c.table().0, c.table().2)).collect();
-    for status in [405u16, 406, 408, 411, 413, 414, 415, 422, 429, 431, 503] {
+    for status in [405u16, 406, 408, 411, 414, 415, 422, 431] {
         if let Ok(s) = StatusCode::from_u16(status) {
             v.push(format!("{} ({status})", code_for(s)));
         }
@@ -187,5 +195,10 @@ mod tests {
         }
         let table = code_table().join(", ");
         assert!(table.contains("model_timeout (504)") && table.contains("uri_too_long (414)"), "{table}");
+        // The transport's statuses that the table has are named by it.
+        for c in [ErrorCode::TooLarge, ErrorCode::RateLimited, ErrorCode::Unavailable] {
+            let (name, _, status) = c.table();
+            assert_eq!(code_for(StatusCode::from_u16(status).unwrap()), name);
+        }
     }
 }

@@ -33,7 +33,10 @@ impl AccessLevel {
             "read" => Ok(AccessLevel::Read),
             "write" => Ok(AccessLevel::Write),
             "admin" => Ok(AccessLevel::Admin),
-            _ => Err(ServiceError::Invalid(format!("invalid token scope {s:?}: use read, write or admin"))),
+            _ => Err(ServiceError::invalid_field(
+                "scope",
+                format!("invalid token scope {s:?}: use read, write or admin"),
+            )),
         }
     }
 
@@ -170,7 +173,7 @@ impl Service {
     pub(crate) fn create_token(&self, level: AccessLevel, team: Option<&str>) -> Result<NewToken> {
         if let Some(t) = team {
             if t.trim().is_empty() || t.contains(':') {
-                return Err(ServiceError::Invalid(format!("invalid team name {t:?}")));
+                return Err(ServiceError::invalid_field("team", format!("invalid team name {t:?}")));
             }
         }
         let id = format!("tok-{}", random_hex(4)?);

@@ -11,6 +11,10 @@ pub enum ServiceError {
     /// The request is malformed (bad kind, scope, date, empty text...).
     #[error("{0}")]
     Invalid(String),
+    /// One field of the request is wrong: `field` names it as the request
+    /// does (`text`, `scope`, `kind`, `tags`, `budget`...), the message says how.
+    #[error("{message}")]
+    InvalidField { field: &'static str, message: String },
     /// A named session, memory, dream or revision does not exist.
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
@@ -81,11 +85,17 @@ pub enum ErrorCode {
     ModelDeclined,
     /// The provider could not be reached (connection refused, DNS, TLS, cut stream).
     ModelUnreachable,
+    /// The request is larger than the server takes.
+    TooLarge,
+    /// Too many requests: slow down and retry.
+    RateLimited,
+    /// The server cannot serve now (starting, shutting down, overloaded): retry.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
@@ -101,6 +111,9 @@ impl ErrorCode {
         ErrorCode::ModelMalformed,
         ErrorCode::ModelDeclined,
         ErrorCode::ModelUnreachable,
+        ErrorCode::TooLarge,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
     ];
 
     /// `(code, CLI exit code, HTTP status)` — the one table adapters use.
@@ -121,6 +134,9 @@ impl ErrorCode {
             ErrorCode::ModelMalformed => ("model_malformed", 1, 502),
             ErrorCode::ModelDeclined => ("model_declined", 1, 502),
             ErrorCode::ModelUnreachable => ("model_unreachable", 1, 502),
+            ErrorCode::TooLarge => ("payload_too_large", 2, 413),
+            ErrorCode::RateLimited => ("rate_limited", 1, 429),
+            ErrorCode::Unavailable => ("unavailable", 1, 503),
         }
     }
 }
@@ -128,7 +144,7 @@ impl ErrorCode {
 impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ServiceError::Invalid(_) => ErrorCode::InvalidInput,
+            ServiceError::Invalid(_) | ServiceError::InvalidField { .. } => ErrorCode::InvalidInput,
             ServiceError::NotFound { .. } => ErrorCode::NotFound,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::Unauthorized(_) => ErrorCode::Unauthorized,
@@ -138,6 +154,18 @@ impl ServiceError {
             ServiceError::Store(_) => ErrorCode::Internal,
             ServiceError::Model { code, .. } => *code,
         }
+    }
+
+    /// The request field an `invalid_input` error is about, when it is one field.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::InvalidField { field, message: message.into() }
     }
 
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Self {

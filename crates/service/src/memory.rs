@@ -39,12 +39,12 @@ pub struct MemoryFilter {
 fn parse_scope(s: Option<&str>) -> Result<Scope> {
     match s {
         None => Ok(Scope::org()),
-        Some(s) => Scope::parse(s).map_err(|e| ServiceError::Invalid(e.to_string())),
+        Some(s) => Scope::parse(s).map_err(|e| ServiceError::invalid_field("scope", e.to_string())),
     }
 }
 
 fn parse_kind(k: &str) -> Result<MemoryKind> {
-    MemoryKind::new(k).map_err(|e| ServiceError::Invalid(e.to_string()))
+    MemoryKind::new(k).map_err(|e| ServiceError::invalid_field("kind", e.to_string()))
 }
 
 fn clean_tags(tags: &[String]) -> Vec<String> {
@@ -92,8 +92,9 @@ impl Service {
         let scope = parse_scope(m.scope.as_deref())?;
         let now = self.now();
         let head = self.store.head()?;
+        // The only way a memory of a valid kind and scope is refused: its text is empty.
         let mut mem = Memory::new(kind, &m.text, scope, &now, &format!("manual/{head}/{now}"))
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            .map_err(|e| ServiceError::invalid_field("text", e.to_string()))?;
         mem.tags = clean_tags(&m.tags);
         mem.priority = m.priority;
         let change = Change { memory_id: mem.id.clone(), before: None, after: Some(mem.clone()) };
@@ -115,7 +116,7 @@ impl Service {
             refuse_secrets("text", t)?;
             let t = t.trim();
             if t.is_empty() {
-                return Err(ServiceError::Invalid("memory text is empty".into()));
+                return Err(ServiceError::invalid_field("text", "memory text is empty"));
             }
             after.text = t.to_string();
         }
@@ -240,18 +241,26 @@ pub(crate) fn sort_for_display(v: &mut [Memory]) {
 }
 
 /// Refuses a field that contains a secret, showing it redacted.
-pub(crate) fn refuse_secrets(field: &str, text: &str) -> Result<()> {
+pub(crate) fn refuse_secrets(field: &'static str, text: &str) -> Result<()> {
     if secrets::contains_secret(text) {
-        return Err(ServiceError::Invalid(format!(
-            "the {field} looks like it contains a secret (it would read: {:?}); memories never store credentials",
-            secrets::redact(text)
-        )));
+        return Err(ServiceError::invalid_field(
+            field,
+            format!(
+                "the {field} looks like it contains a secret (it would read: {:?}); memories never store credentials",
+                secrets::redact(text)
+            ),
+        ));
     }
     Ok(())
 }
 
 fn refuse_secret_tags(tags: &[String]) -> Result<()> {
-    tags.iter().try_for_each(|t| refuse_secrets("tag", t))
+    tags.iter().try_for_each(|t| {
+        refuse_secrets("tag", t).map_err(|e| match e {
+            ServiceError::InvalidField { message, .. } => ServiceError::invalid_field("tags", message),
+            other => other,
+        })
+    })
 }
 
 /// The first field of `m` that holds a secret: text, a tag, the scope, the

@@ -107,7 +107,7 @@ impl Service {
             return Err(ServiceError::NotFound { what: "session", id: req.session.clone() });
         }
         if req.set.is_empty() {
-            return Err(ServiceError::Invalid("nothing to log: give at least one DIMENSION=VALUE".into()));
+            return Err(ServiceError::invalid_field("set", "nothing to log: give at least one DIMENSION=VALUE"));
         }
         let tax = self.ensure_taxonomy()?;
         let mut values: Vec<(String, nocturne_core::outcome::OutcomeValue)> = Vec::new();
@@ -115,7 +115,7 @@ impl Service {
             let (dim, raw) = parse_assignment(a).map_err(invalid)?;
             let v = tax.check(dim, raw).map_err(invalid)?;
             if values.iter().any(|(d, _)| d == dim) {
-                return Err(ServiceError::Invalid(format!("dimension `{dim}` is set twice")));
+                return Err(ServiceError::invalid_field("set", format!("dimension `{dim}` is set twice")));
             }
             values.push((dim.to_string(), v));
         }

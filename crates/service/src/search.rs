@@ -321,7 +321,9 @@ impl Service {
         kind: Option<&str>,
         scope: Option<&str>,
     ) -> Result<Vec<MemoryHit>> {
-        let scope = scope.map(|s| Scope::parse(s).map_err(|e| ServiceError::Invalid(e.to_string()))).transpose()?;
+        let scope = scope
+            .map(|s| Scope::parse(s).map_err(|e| ServiceError::invalid_field("scope", e.to_string())))
+            .transpose()?;
         let (index, by_id) = if kind.is_none() && scope.is_none() {
             // The common path: the cached index over every active memory.
             self.cached_memory_index()?
@@ -424,7 +426,7 @@ impl Service {
     /// so outcomes can be attributed to the memories handed out.
     pub(crate) fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
         if req.budget == 0 {
-            return Err(ServiceError::Invalid("the token budget must be at least 1".into()));
+            return Err(ServiceError::invalid_field("budget", "the token budget must be at least 1"));
         }
         let (index, all) = self.cached_memory_index()?;
         let scoped = |m: &Memory| crate::access::in_context_scope(&m.scope, req);

@@ -406,3 +406,32 @@ async fn fuzzer_findings_are_answered_as_documented() {
     let r = env.send(Req::new(Method::POST, "/v1/jobs").token(&env.admin)).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
 }
+
+/// An error about one field of the request names it (`error.field`).
+#[tokio::test]
+async fn an_invalid_field_is_named_in_the_error() {
+    let env = Env::new();
+    for (body, field) in [
+        (json!({"kind": "Not A Kind", "text": "Use pnpm."}), "kind"),
+        (json!({"kind": "preference", "text": "   "}), "text"),
+        (json!({"kind": "preference", "text": "Use pnpm.", "scope": "galaxy:far"}), "scope"),
+        (
+            json!({"kind": "preference", "text": "Use pnpm.", "tags": ["ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"]}),
+            "tags",
+        ),
+    ] {
+        let r = env.send(Req::new(Method::POST, "/v1/memories").token(&env.admin).json(body.clone())).await;
+        r.assert_error(400, "invalid_input");
+        assert_eq!(r.json()["error"]["field"], field, "{body}: {}", r.text());
+    }
+    let r = env.send(Req::new(Method::POST, "/v1/tokens").token(&env.admin).json(json!({"scope": "root"}))).await;
+    r.assert_error(400, "invalid_input");
+    assert_eq!(r.json()["error"]["field"], "scope", "{}", r.text());
+    let r = env.send(Req::new(Method::POST, "/v1/tokens").token(&env.admin).json(json!({"scope": 5}))).await;
+    r.assert_error(400, "invalid_input");
+    assert!(r.json()["error"].get("field").is_none(), "a body that does not parse names no field: {}", r.text());
+    let r =
+        env.send(Req::new(Method::POST, "/v1/context").token(&env.admin).json(json!({"task": "x", "budget": 0}))).await;
+    r.assert_error(400, "invalid_input");
+    assert_eq!(r.json()["error"]["field"], "budget", "{}", r.text());
+}
