@@ -140,7 +140,8 @@ fn a_memory_tag_with_a_token_is_refused_on_add_and_edit() {
         priority: 0,
     };
     let err = svc.scoped(Access::local_as("user:test")).memory_add(&m, None).unwrap_err();
-    assert!(matches!(err, ServiceError::Invalid(_)), "{err}");
+    assert_eq!(err.code(), nocturne_service::ErrorCode::InvalidInput, "{err}");
+    assert_eq!(err.field(), Some("tags"), "the error names the field: {err}");
     assert!(err.to_string().contains("tag") && !err.to_string().contains(GH_TOKEN), "{err}");
     let (m, _) = svc
         .scoped(Access::local_as("user:test"))
@@ -227,7 +228,8 @@ fn import_refuses_what_memory_add_refuses_naming_the_file_and_the_memory() {
             None,
         )
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Invalid(_)));
+    assert_eq!(err.code(), nocturne_service::ErrorCode::InvalidInput, "{err}");
+    assert_eq!(err.field(), Some("text"), "{err}");
     // The clean export imports.
     service().scoped(Access::local()).import_json(doc.as_bytes(), "memory.json").unwrap();
 }
