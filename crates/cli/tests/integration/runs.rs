@@ -102,19 +102,19 @@ pub fn agent(name: &str, marker: &str, keys: &str) -> String {
     format!("---\nname: {name}\ndescription: The {name} agent.\n{keys}---\nYou are {marker}.\n")
 }
 
-fn spawn(id: &str, agent: &str, task: &str, context: Value) -> Value {
+pub(crate) fn spawn(id: &str, agent: &str, task: &str, context: Value) -> Value {
     json!({"id": id, "name": "spawn_agent", "arguments": {"agent": agent, "task": task, "context": context}})
 }
 
-fn text(t: &str) -> Value {
+pub(crate) fn text(t: &str) -> Value {
     json!({"text": t, "usage": {"input_tokens": 10, "output_tokens": 5}})
 }
 
-fn calls(c: Vec<Value>) -> Value {
+pub(crate) fn calls(c: Vec<Value>) -> Value {
     json!({"tool_calls": c, "usage": {"input_tokens": 10, "output_tokens": 5}})
 }
 
-fn rule(system: &str, body: Option<&str>, reply: Value) -> Value {
+pub(crate) fn rule(system: &str, body: Option<&str>, reply: Value) -> Value {
     let mut m = json!({"system_contains": system});
     if let Some(b) = body {
         m["body_contains"] = json!(b);
