@@ -219,7 +219,8 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
         {"match": {"system_contains": "LEAD-AGENT"}, "key": "l1", "replies": [{"tool_calls": [{"id": "c1", "name": "spawn_agent",
             "arguments": {"agent": "helper", "task": "find the answer", "context": {}}}]}], "repeat_last": true},
     ]});
-    let fake = nocturne_fake_provider::FakeServer::start(nocturne_fake_provider::Script::from_json(&script.to_string())?)?;
+    let fake =
+        nocturne_fake_provider::FakeServer::start(nocturne_fake_provider::Script::from_json(&script.to_string())?)?;
     let setup = crate::runtime_setup(
         &fake,
         &[

@@ -49,7 +49,7 @@ impl RunHost for RuntimeHost {
     fn resume(&self, svc: &Service, access: &Access, run: &str, lease: Duration) -> Result<RunResumed, ServiceError> {
         let opts = RunOptions { claim: Some(lease), ..RunOptions::default() };
         match resume_run(svc, access, run, opts) {
-            Ok(o) => Ok(RunResumed::Ended(o.run)),
+            Ok(o) => Ok(RunResumed::Ended(Box::new(o.run))),
             Err(RuntimeError::Claimed(_)) => Ok(RunResumed::Held),
             Err(e @ RuntimeError::NotResumable(_)) => {
                 // Ended meanwhile (an earlier claim finished it): nothing left to run.
@@ -57,7 +57,7 @@ impl RunHost for RuntimeHost {
                 if r.state == "running" {
                     Err(e.into_service())
                 } else {
-                    Ok(RunResumed::Ended(r))
+                    Ok(RunResumed::Ended(Box::new(r)))
                 }
             }
             Err(e) => Err(e.into_service()),

@@ -89,7 +89,7 @@ pub struct NewRun {
 #[derive(Debug, Clone)]
 pub enum RunResumed {
     /// It ran to its end (now or earlier: an ended run has nothing left).
-    Ended(AgentRun),
+    Ended(Box<AgentRun>),
     /// Another live process holds the run's claim.
     Held,
 }
