@@ -82,9 +82,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             let opts = nocturne_service::ImportOptions { allow_undigested };
             let s = match local.import_json_with(&bytes, &file.display().to_string(), opts) {
                 Err(e @ nocturne_service::ServiceError::Undigested { .. }) => {
-                    return Err(anyhow::Error::new(e).context(
-                        "not imported; --allow-undigested imports it anyway (only for a file you trust)",
-                    ))
+                    return Err(anyhow::Error::new(e)
+                        .context("not imported; --allow-undigested imports it anyway (only for a file you trust)"))
                 }
                 r => r?,
             };

@@ -21,9 +21,9 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter, JobState,
-    JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
-    TokenRecord, Usage,
+    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter,
+    JobState, JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store,
+    StoreError, StoredVector, TokenRecord, Usage,
 };
 use postgres::error::SqlState;
 use postgres::{Client, Row, Transaction};
@@ -396,10 +396,8 @@ fn append_events_tx(tx: &mut Transaction<'_>, session: &str, expected_len: u32, 
     }
     let total = count as usize + events.len();
     check_size(session, total)?;
-    let mut prev: [u8; 32] = head
-        .as_slice()
-        .try_into()
-        .map_err(|_| Fail::Store(StoreError::Corrupt(format!("head hash of {session}"))))?;
+    let mut prev: [u8; 32] =
+        head.as_slice().try_into().map_err(|_| Fail::Store(StoreError::Corrupt(format!("head hash of {session}"))))?;
     let mut hashes = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         prev = chain::link(&prev, count + i as u32, e);
@@ -491,10 +489,7 @@ fn restore_outcomes_tx(tx: &mut Transaction<'_>, taxonomies: &[(u32, String, Str
         return Err(Fail::Store(StoreError::NotEmpty("the store already has outcomes or a taxonomy".into())));
     }
     for (v, toml, at) in taxonomies {
-        tx.execute(
-            "INSERT INTO taxonomies (version, toml, set_at) VALUES ($1, $2, $3)",
-            &[&(*v as i32), toml, at],
-        )?;
+        tx.execute("INSERT INTO taxonomies (version, toml, set_at) VALUES ($1, $2, $3)", &[&(*v as i32), toml, at])?;
     }
     for o in outcomes {
         tx.execute(
@@ -534,21 +529,21 @@ fn restore_usages_tx(tx: &mut Transaction<'_>, usages: &[Usage]) -> Tx<()> {
 }
 
 fn restore_session_tx(tx: &mut Transaction<'_>, h: &Session, events: &[NewEvent]) -> Tx<Appended> {
-let (hashes, head) = nocturne_store::restored_chain(h, events).map_err(Fail::Store)?;
-let new = nocturne_core::NewSession {
-    id: h.id.clone(),
-    format: h.format.clone(),
-    source: h.source.clone(),
-    user: h.user.clone(),
-    agent: h.agent.clone(),
-    team: h.team.clone(),
-    title: h.title.clone(),
-    parent: h.parent.clone(),
-    subagent: h.subagent.clone(),
-    counterpart: h.counterpart,
-    outcome: None,
-    events: Vec::new(),
-};
+    let (hashes, head) = nocturne_store::restored_chain(h, events).map_err(Fail::Store)?;
+    let new = nocturne_core::NewSession {
+        id: h.id.clone(),
+        format: h.format.clone(),
+        source: h.source.clone(),
+        user: h.user.clone(),
+        agent: h.agent.clone(),
+        team: h.team.clone(),
+        title: h.title.clone(),
+        parent: h.parent.clone(),
+        subagent: h.subagent.clone(),
+        counterpart: h.counterpart,
+        outcome: None,
+        events: Vec::new(),
+    };
     check_size(&h.id, events.len())?;
     let Some(sid) = insert_session(
         tx,

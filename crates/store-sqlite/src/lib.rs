@@ -11,9 +11,9 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter, JobState,
-    JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
-    TokenRecord, Usage,
+    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter,
+    JobState, JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store,
+    StoreError, StoredVector, TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -1120,11 +1120,9 @@ const PROPOSAL_COLS: &str = "body, status, team, applied_revision, applied_ops";
 
 fn append_events_tx(tx: &Transaction<'_>, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
     let row: Option<(i64, u32, Vec<u8>, Option<String>)> = tx
-        .query_row(
-            "SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = ?1",
-            [session],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .query_row("SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = ?1", [session], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()
         .map_err(backend)?;
     let Some((sid, count, head, closed)) = row else {
@@ -1134,11 +1132,7 @@ fn append_events_tx(tx: &Transaction<'_>, session: &str, expected_len: u32, even
         return Err(StoreError::Closed { session: session.to_string() });
     }
     if count != expected_len {
-        return Err(StoreError::LengthMismatch {
-            session: session.to_string(),
-            expected: expected_len,
-            actual: count,
-        });
+        return Err(StoreError::LengthMismatch { session: session.to_string(), expected: expected_len, actual: count });
     }
     if events.is_empty() {
         return Ok(count);
@@ -1163,10 +1157,8 @@ fn append_events_tx(tx: &Transaction<'_>, session: &str, expected_len: u32, even
 }
 
 fn close_session_tx(tx: &Transaction<'_>, id: &str, at: &str) -> Result<()> {
-    let closed: Option<Option<String>> = tx
-        .query_row("SELECT closed_at FROM sessions WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(backend)?;
+    let closed: Option<Option<String>> =
+        tx.query_row("SELECT closed_at FROM sessions WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
     match closed {
         None => Err(StoreError::NotFound { what: "session", id: id.to_string() }),
         Some(Some(_)) => Ok(()),
@@ -1253,8 +1245,7 @@ fn restore_usages_tx(tx: &Transaction<'_>, usages: &[Usage]) -> Result<()> {
     if n != 0 {
         return Err(StoreError::NotEmpty("the store already has usage events".into()));
     }
-    let mut st =
-        tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
+    let mut st = tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
     for u in usages {
         st.execute(params![u.id as i64, u.session, to_json(u)?]).map_err(insert_err("usage event", "?"))?;
     }
@@ -1262,14 +1253,9 @@ fn restore_usages_tx(tx: &Transaction<'_>, usages: &[Usage]) -> Result<()> {
 }
 
 fn restore_session_tx(tx: &Transaction<'_>, h: &Session, events: &[NewEvent]) -> Result<Appended> {
-let (hashes, head) = nocturne_store::restored_chain(h, events)?;
-check_size(&h.id, events.len())?;
-    if tx
-        .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")
-        .map_err(backend)?
-        .exists([&h.id])
-        .map_err(backend)?
-    {
+    let (hashes, head) = nocturne_store::restored_chain(h, events)?;
+    check_size(&h.id, events.len())?;
+    if tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1").map_err(backend)?.exists([&h.id]).map_err(backend)? {
         return Ok(Appended::Skipped);
     }
     let (parent, subagent, counterpart) = link_cols(&h.parent, &h.subagent, h.counterpart)?;

@@ -1342,10 +1342,17 @@ fn a_refused_import_writes_nothing<S: Store>(s: &S) -> Result<(), String> {
     let more = sample_session("base", "ana", "2026-01-01T10:00:00Z", 4);
     let full = ImportBatch {
         restore_sessions: vec![(restored_header(&new), new.session.events.clone())],
-        grow_sessions: vec![SessionGrowth { session: "base".into(), expected_len: 2, events: more.session.events[2..].to_vec() }],
+        grow_sessions: vec![SessionGrowth {
+            session: "base".into(),
+            expected_len: 2,
+            events: more.session.events[2..].to_vec(),
+        }],
         close_sessions: vec![("base".into(), "2026-01-03T00:00:00Z".into())],
         memory: MemoryImport::Nothing,
-        outcomes: Some((vec![(1, "t".into(), "2026-01-01T00:00:00Z".into())], vec![outcome("new", "result", "failure")])),
+        outcomes: Some((
+            vec![(1, "t".into(), "2026-01-01T00:00:00Z".into())],
+            vec![outcome("new", "result", "failure")],
+        )),
         usages: Some(vec![usage_event(1, "new")]),
     };
     let unchanged = |s: &S, why: &str| -> Result<(), String> {

@@ -157,7 +157,10 @@ fn a_refused_import_leaves_no_outcome_taxonomy_or_revision_behind() {
     // The next good import restores everything, and only what the file has.
     let f = into.write("good.json", &serde_json::to_string(&doc).unwrap());
     let r = into.json(&["import", s(&f)]);
-    assert_eq!((r["mode"].as_str(), r["outcomes_added"].as_u64(), r["tamper_evident"].as_bool()), (Some("restored"), Some(1), Some(true)));
+    assert_eq!(
+        (r["mode"].as_str(), r["outcomes_added"].as_u64(), r["tamper_evident"].as_bool()),
+        (Some("restored"), Some(1), Some(true))
+    );
     assert_eq!(into.json(&["outcomes", "list"]).as_array().unwrap().len(), 1);
 }
 
@@ -184,10 +187,26 @@ fn an_edited_or_forged_export_is_refused_saying_what_differs() {
             "revision 1 (by user:tester, \"add memory\"",
         ),
         ("a forged author", |d| d["revisions"][1]["author"] = "user:boss".into(), "revision 2 (by user:boss"),
-        ("a forged reason", |d| d["revisions"][0]["reason"] = "approved by security".into(), "\"approved by security\""),
-        ("a forged date", |d| d["revisions"][0]["created_at"] = "2020-01-01T00:00:00Z".into(), "2020-01-01T00:00:00Z) does not match its digest"),
-        ("an edited outcome", |d| d["outcomes"][0]["value"] = "failure".into(), "outcome 1 (session sess-invoice-dates"),
-        ("an outcome removed", |d| drop(d["outcomes"].as_array_mut().unwrap().pop()), "the document digest does not match"),
+        (
+            "a forged reason",
+            |d| d["revisions"][0]["reason"] = "approved by security".into(),
+            "\"approved by security\"",
+        ),
+        (
+            "a forged date",
+            |d| d["revisions"][0]["created_at"] = "2020-01-01T00:00:00Z".into(),
+            "2020-01-01T00:00:00Z) does not match its digest",
+        ),
+        (
+            "an edited outcome",
+            |d| d["outcomes"][0]["value"] = "failure".into(),
+            "outcome 1 (session sess-invoice-dates",
+        ),
+        (
+            "an outcome removed",
+            |d| drop(d["outcomes"].as_array_mut().unwrap().pop()),
+            "the document digest does not match",
+        ),
         ("head_revision 99", |d| d["head_revision"] = 99.into(), "head_revision is 99 but the last revision is 2"),
         (
             "a memory kind that is not [a-z0-9_-]+",
@@ -197,9 +216,21 @@ fn an_edited_or_forged_export_is_refused_saying_what_differs() {
             },
             "invalid memory kind \"<script>\"",
         ),
-        ("a memory that differs from its revisions", |d| d["memories"][0]["priority"] = 7.into(), "differs from what the revisions made it, in its priority"),
-        ("a digest removed", |d| drop(d["revisions"][0].as_object_mut().unwrap().remove("digest")), "revision 1 (by user:tester, \"add memory\""),
-        ("an outcome for another taxonomy", |d| d["outcomes"][0]["taxonomy_version"] = 3.into(), "taxonomy version 3, which the file does not have"),
+        (
+            "a memory that differs from its revisions",
+            |d| d["memories"][0]["priority"] = 7.into(),
+            "differs from what the revisions made it, in its priority",
+        ),
+        (
+            "a digest removed",
+            |d| drop(d["revisions"][0].as_object_mut().unwrap().remove("digest")),
+            "revision 1 (by user:tester, \"add memory\"",
+        ),
+        (
+            "an outcome for another taxonomy",
+            |d| d["outcomes"][0]["taxonomy_version"] = 3.into(),
+            "taxonomy version 3, which the file does not have",
+        ),
         ("not JSON", |d| *d = Value::String("{".into()), "not a Nocturne export"),
     ];
     for (what, edit, says) in cases {
@@ -214,7 +245,11 @@ fn an_edited_or_forged_export_is_refused_saying_what_differs() {
 fn outcomes_for_sessions_that_do_not_exist_are_refused() {
     let (_env, doc) = exported_store();
     // A store without the sessions: the outcome is about nothing it has.
-    refused(&Env::new(), &doc, "outcome 1 is about session sess-invoice-dates, which is neither in the file nor in the store");
+    refused(
+        &Env::new(),
+        &doc,
+        "outcome 1 is about session sess-invoice-dates, which is neither in the file nor in the store",
+    );
 }
 
 #[test]
@@ -236,11 +271,17 @@ fn an_export_without_digests_is_imported_only_when_allowed_and_with_a_warning() 
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["tamper_evident"], false);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: ") && r["warnings"][0].as_str().unwrap().contains("cannot be detected"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning: ")
+            && r["warnings"][0].as_str().unwrap().contains("cannot be detected")
+    );
     assert_eq!(into.json(&["memory", "log"]), env.json(&["memory", "log"]));
     // Even allowed, an old export is checked for consistency.
     let mut bad = old.clone();
     bad["head_revision"] = 99.into();
     let f = into.write("bad-old.json", &bad.to_string());
-    into.cmd(&["import", s(&f), "--allow-undigested"]).assert().code(2).stderr(predicates::str::contains("head_revision is 99"));
+    into.cmd(&["import", s(&f), "--allow-undigested"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("head_revision is 99"));
 }

@@ -172,8 +172,21 @@ pub enum Edit {
 pub fn edit() -> impl Strategy<Value = Edit> {
     let payload = prop_oneof![
         prop::sample::select(vec![
-            "null", "true", "false", "0", "-1", "\"\"", "\"x\"", "[]", "{}", "[null]", "{\"\":null}", "\"\\u0000\"",
-            "\"\\ud800\"", "1.5", "\"2026-13-45T99:99:99Z\"",
+            "null",
+            "true",
+            "false",
+            "0",
+            "-1",
+            "\"\"",
+            "\"x\"",
+            "[]",
+            "{}",
+            "[null]",
+            "{\"\":null}",
+            "\"\\u0000\"",
+            "\"\\ud800\"",
+            "1.5",
+            "\"2026-13-45T99:99:99Z\"",
         ])
         .prop_map(Payload::Value),
         prop::sample::select(vec![
@@ -190,9 +203,9 @@ pub fn edit() -> impl Strategy<Value = Edit> {
         Just(Payload::BadUtf8),
     ];
     prop_oneof![
-        (any::<usize>(), any::<usize>()).prop_map(|(at, key)| Edit::DeleteField { at, key }),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(at, key)| Edit::DeleteField { at, key }),
         3 => (any::<usize>(), payload).prop_map(|(at, with)| Edit::Replace { at, with }),
-        any::<usize>().prop_map(|at| Edit::Truncate { at }),
+        1 => any::<usize>().prop_map(|at| Edit::Truncate { at }),
     ]
 }
 
@@ -347,7 +360,8 @@ fn every_kind_of_edit_on_every_seed_is_handled() {
     for seed in seeds() {
         for e in &edits {
             for line in [0, 1, 5] {
-                check_as(&seed, &apply(&seed.bytes, line, e)).unwrap_or_else(|err| panic!("{}: {e:?}: {err}", seed.name));
+                check_as(&seed, &apply(&seed.bytes, line, e))
+                    .unwrap_or_else(|err| panic!("{}: {e:?}: {err}", seed.name));
             }
         }
     }

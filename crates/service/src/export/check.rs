@@ -38,10 +38,9 @@ fn printable(s: &str) -> bool {
 
 /// One memory as `memory add` / a dream could have stored it.
 fn memory(m: &Memory) -> Result<(), String> {
-    let id_ok = m
-        .id
-        .strip_prefix("m-")
-        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    let id_ok = m.id.strip_prefix("m-").is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
     if !id_ok {
         return Err(format!("memory id {:?} is not a memory id (m- and letters or digits)", m.id));
     }
