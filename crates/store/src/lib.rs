@@ -427,10 +427,13 @@ pub struct ImportBatch {
     pub memory: MemoryImport,
     /// Taxonomy versions and outcomes restored verbatim (as
     /// [`Store::restore_outcomes`]: the store must have neither).
-    pub outcomes: Option<(Vec<(u32, String, String)>, Vec<Outcome>)>,
+    pub outcomes: Option<(Vec<TaxonomyRow>, Vec<Outcome>)>,
     /// Usage events restored verbatim (as [`Store::restore_usages`]).
     pub usages: Option<Vec<Usage>>,
 }
+
+/// One stored taxonomy version: `(version, toml, set_at)`.
+pub type TaxonomyRow = (u32, String, String);
 
 /// Events appended to a stored session that holds exactly `expected_len`.
 #[derive(Debug, Clone, PartialEq)]
