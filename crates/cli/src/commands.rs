@@ -108,6 +108,11 @@ pub fn run(cli: Cli) -> Result<u8> {
                 for c in &s.sessions_conflicting {
                     t.push_str(&format!("\nsession {c} is stored with other events; left as stored"));
                 }
+                if let Some(d) = &s.digest {
+                    t.push_str(&format!(
+                        "\ndigest {d} (every digest matched; compare it with the one the export printed)"
+                    ));
+                }
                 t
             })?;
             Ok(0)

@@ -96,7 +96,7 @@ fn seed() -> &'static (ExportDoc, Vec<u8>) {
         let b = add("runbook", "Run the linter before every commit");
         local.memory_edit(&a.id, &MemoryEdit { priority: Some(2), ..Default::default() }, None).unwrap();
         local.memory_retire(&b.id, Some("no longer true"), None).unwrap();
-        for (s, set) in [("s1", "result=failure"), ("s1", "result=success"), ("s2", "user_rating=3.7")] {
+        for (s, set) in [("s1", "result=failure"), ("s1", "result=success"), ("s2", "user_rating=3.3333333333333335")] {
             local
                 .log_outcome(&LogOutcome {
                     session: s.into(),
