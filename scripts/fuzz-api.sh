@@ -24,6 +24,15 @@
 #     kept), so they have nothing to check. The stateful phase is off: the
 #     document declares no links between operations for it to chain; the
 #     ids of seeded objects are given to the operations instead (below).
+# Left out, and why (open work, not passes):
+#   - POST /v1/runs: a server without agent definitions and a model answers
+#     it 503 by design ("cannot start runs"), which not_a_server_error counts;
+#     fuzzing it needs a server started with a runtime and a (fake) model.
+#   - the review pages (tag `review`) in the token run: a page opened with
+#     `?token=` sets a session cookie, Schemathesis' HTTP session keeps it,
+#     and its "request without authentication" then still carries the
+#     cookie, so ignored_auth reports the page answering. The pages are
+#     fuzzed in the local run.
 # The authentication checks (ignored_auth, missing_required_header) bite in
 # the token run; in local mode the served document asks for no token, as
 # the server does not.
@@ -125,6 +134,7 @@ fuzz() {
     --max-examples "$EXAMPLES" --max-time "$MAX_TIME" --seed 1 \
     --workers 2 --request-timeout 30 --suppress-health-check all \
     --report junit --report-dir "$REPORT_DIR/$name" \
+    --exclude-operation-id submitRun \
     --output-truncate true "$@" || rc=$?
   return "$rc"
 }
@@ -136,7 +146,7 @@ seed "$STORE" "$WORK/tokens.toml"
 TOKEN="$("$BIN" tokens create --store "$STORE" --scope admin --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 PORT="$(free_port)"
 start "$STORE" "$PORT"
-fuzz tokens "$PORT" "$WORK/tokens.toml" -H "Authorization: Bearer $TOKEN" || failed=1
+fuzz tokens "$PORT" "$WORK/tokens.toml" -H "Authorization: Bearer $TOKEN" --exclude-tag review || failed=1
 stop "$PORT" || failed=1
 
 # 2. Local mode, no tokens.
