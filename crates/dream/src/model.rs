@@ -73,6 +73,11 @@ pub struct Batch {
     pub user: String,
     /// [`estimate_tokens`] of system and user together.
     pub input_tokens: usize,
+    /// For each session of the batch (`S1` first), the event numbers its
+    /// digest shows.
+    pub shown_events: Vec<Vec<u32>>,
+    /// The ids of the memories the batch shows (targets of update, merge…).
+    pub memory_ids: Vec<String>,
 }
 
 /// The requests a model dream makes.
@@ -96,7 +101,8 @@ pub struct ModelAnswer {
 /// counts), for local servers that constrain the answer by grammar: a
 /// small model otherwise can repeat a field until the token limit and cut
 /// the JSON off. Hosted APIs get the unbounded schema (OpenAI's strict
-/// mode does not take `maxLength`).
+/// mode does not take `maxLength`). [`Batch::answer_schema_bounded`]
+/// narrows it further to what one batch shows.
 pub fn answer_schema_bounded() -> Value {
     let mut s = answer_schema();
     let bound = |v: &mut Value, n: u64| {
@@ -105,20 +111,72 @@ pub fn answer_schema_bounded() -> Value {
         }
     };
     if let Some(ops) = s.pointer_mut("/properties/ops") {
-        ops["maxItems"] = 8.into();
+        ops["maxItems"] = MAX_OPS_BOUNDED.into();
     }
     if let Some(item) = s.pointer_mut("/properties/ops/items/properties") {
-        bound(&mut item["text"], 300);
-        bound(&mut item["rationale"], 200);
+        bound(&mut item["text"], 200);
+        bound(&mut item["rationale"], 100);
         bound(&mut item["targets"]["items"], 64);
         item["targets"]["maxItems"] = 4.into();
         item["evidence"]["maxItems"] = 6.into();
         if let Some(e) = item.pointer_mut("/evidence/items/properties") {
             bound(&mut e["session"], 80);
-            bound(&mut e["quote"], 200);
+            bound(&mut e["quote"], 120);
         }
     }
     s
+}
+
+/// Ops one answer may hold under the bounded schema: a small model asked
+/// for few ops writes them whole, and a batch of a few sessions rarely
+/// shows more lessons than this.
+pub const MAX_OPS_BOUNDED: u64 = 3;
+
+impl Batch {
+    /// [`answer_schema_bounded`] narrowed to this batch, so a grammar-
+    /// constrained model cannot cite what the batch does not show: each
+    /// evidence entry names one of the batch's sessions (`S1`…) and one of
+    /// the event numbers its digest shows; targets are the memory ids
+    /// shown, and without any only `create` is offered. The answer is
+    /// still checked in full by [`ModelPass`] (quotes verbatim).
+    pub fn answer_schema_bounded(&self) -> Value {
+        let mut s = answer_schema_bounded();
+        let alternatives: Vec<Value> = self
+            .shown_events
+            .iter()
+            .enumerate()
+            .filter(|(_, evs)| !evs.is_empty())
+            .map(|(i, evs)| {
+                json!({
+                    "type": "object",
+                    "properties": {
+                        "session": {"type": "string", "enum": [format!("S{}", i + 1)]},
+                        "event": {"type": "integer", "enum": evs},
+                        "quote": {"type": "string", "maxLength": 120}
+                    },
+                    "required": ["session", "event", "quote"],
+                    "additionalProperties": false
+                })
+            })
+            .collect();
+        if let Some(item) = s.pointer_mut("/properties/ops/items/properties") {
+            if !alternatives.is_empty() {
+                item["evidence"]["maxItems"] = alternatives.len().clamp(1, 6).into();
+                item["evidence"]["items"] = if alternatives.len() == 1 {
+                    alternatives.into_iter().next().unwrap_or(Value::Null)
+                } else {
+                    json!({ "anyOf": alternatives })
+                };
+            }
+            if self.memory_ids.is_empty() {
+                item["op"]["enum"] = json!(["create"]);
+                item["targets"]["maxItems"] = 0.into();
+            } else {
+                item["targets"]["items"] = json!({"type": "string", "enum": self.memory_ids});
+            }
+        }
+        s
+    }
 }
 
 /// The JSON Schema of an answer (strict-mode compatible: every property
@@ -225,9 +283,9 @@ fn call_text(e: &NewEvent) -> String {
 }
 
 /// A session's digest lines, most telling first, within `cap` tokens; the
-/// header always.
-fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> String {
-    let Some(s) = ctx.sessions.get(si) else { return String::new() };
+/// header always. With the event numbers the lines show.
+fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> (String, Vec<u32>) {
+    let Some(s) = ctx.sessions.get(si) else { return (String::new(), Vec::new()) };
     let sess = &s.data.session;
     let mut head = format!("## {alias} · {} · {} events", sess.format, s.data.events.len());
     if let Some(u) = &sess.user {
@@ -312,31 +370,34 @@ fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> String {
     }
     // Shown in log order, whatever the priority that chose them.
     kept.sort_by_key(|(seq, _)| *seq);
+    let mut seqs: Vec<u32> = kept.iter().map(|(seq, _)| *seq).collect();
+    seqs.dedup();
     for (_, l) in kept {
         out.push_str(&l);
         out.push('\n');
     }
-    out
+    (out, seqs)
 }
 
-/// The memories in scope, within `cap` tokens.
-fn memories_section(ctx: &Context<'_>, cap: usize) -> String {
+/// The memories in scope, within `cap` tokens, and the ids shown.
+fn memories_section(ctx: &Context<'_>, cap: usize) -> (String, Vec<String>) {
     if ctx.memories.is_empty() {
-        return String::new();
+        return (String::new(), Vec::new());
     }
     let mut out = String::from("# Memories in scope (ids for targets)\n");
-    let head = out.len();
+    let mut ids = Vec::new();
     for m in &ctx.memories {
         let l = format!("- {} [{}] {}\n", m.id, m.kind, excerpt(&m.text, 200));
         if estimate_tokens(&out) + estimate_tokens(&l) > cap {
             break;
         }
         out.push_str(&l);
+        ids.push(m.id.clone());
     }
-    if out.len() == head {
-        return String::new();
+    if ids.is_empty() {
+        return (String::new(), Vec::new());
     }
-    out
+    (out, ids)
 }
 
 /// What the deterministic passes found, within `cap` tokens.
@@ -384,22 +445,23 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
             budget.request_input_tokens
         )));
     }
-    let shared = redact(&format!("{}{}", memories_section(&ctx, room / 6), findings_section(&findings, room / 6)));
+    let (memories, memory_ids) = memories_section(&ctx, room / 6);
+    let shared = redact(&format!("{memories}{}", findings_section(&findings, room / 6)));
     let room = room.saturating_sub(estimate_tokens(&shared));
     let n = ctx.sessions.len();
     let per_batch = (config.min_support.unwrap_or(3).max(1) as usize).max(3).min(n.max(1));
     let cap = (room / per_batch).max(64);
     let mut plan = RequestPlan::default();
-    let mut cur: Vec<(String, String)> = Vec::new();
+    let mut cur: Vec<(String, String, Vec<u32>)> = Vec::new();
     let mut cur_tokens = 0;
     let mut spent = 0usize;
-    let finish = |cur: &mut Vec<(String, String)>, plan: &mut RequestPlan| {
+    let finish = |cur: &mut Vec<(String, String, Vec<u32>)>, plan: &mut RequestPlan| {
         if cur.is_empty() {
             return;
         }
         let mut user = shared.clone();
         user.push_str("# Sessions\n");
-        for (_, d) in cur.iter() {
+        for (_, d, _) in cur.iter() {
             user.push_str(d);
             user.push('\n');
         }
@@ -408,10 +470,12 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
         plan.input_tokens += input_tokens;
         plan.batches.push(Batch {
             index: plan.batches.len(),
-            sessions: cur.iter().map(|(id, _)| id.clone()).collect(),
+            sessions: cur.iter().map(|(id, _, _)| id.clone()).collect(),
             system: system.clone(),
             user,
             input_tokens,
+            shown_events: cur.iter().map(|(_, _, e)| e.clone()).collect(),
+            memory_ids: memory_ids.clone(),
         });
         cur.clear();
     };
@@ -419,12 +483,12 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
     for si in 0..n {
         let Some(id) = ctx.sessions.get(si).map(|s| s.id().to_string()) else { continue };
         let alias = format!("S{}", cur.len() + 1);
-        let mut d = digest(&ctx, si, &alias, cap);
+        let (mut d, mut shown) = digest(&ctx, si, &alias, cap);
         let mut t = estimate_tokens(&d) + 1;
         if !cur.is_empty() && cur_tokens + t > room {
             finish(&mut cur, &mut plan);
             cur_tokens = 0;
-            d = digest(&ctx, si, "S1", cap);
+            (d, shown) = digest(&ctx, si, "S1", cap);
             t = estimate_tokens(&d) + 1;
         }
         let extra = if cur.is_empty() { batch_overhead } else { 0 };
@@ -434,7 +498,7 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
         }
         spent += extra + t;
         cur_tokens += t;
-        cur.push((id, d));
+        cur.push((id, d, shown));
     }
     finish(&mut cur, &mut plan);
     Ok(plan)
@@ -707,13 +771,48 @@ mod tests {
     #[test]
     fn the_bounded_schema_bounds_what_a_small_model_could_repeat() {
         let b = answer_schema_bounded();
-        assert_eq!(b["properties"]["ops"]["maxItems"], json!(8));
-        assert_eq!(b["properties"]["ops"]["items"]["properties"]["text"]["maxLength"], json!(300));
+        assert_eq!(b["properties"]["ops"]["maxItems"], json!(MAX_OPS_BOUNDED));
+        assert_eq!(b["properties"]["ops"]["items"]["properties"]["text"]["maxLength"], json!(200));
         assert_eq!(
             b["properties"]["ops"]["items"]["properties"]["evidence"]["items"]["properties"]["quote"]["maxLength"],
-            json!(200)
+            json!(120)
         );
         assert!(answer_schema().to_string().find("maxLength").is_none());
+    }
+
+    #[test]
+    fn a_batch_schema_offers_only_the_sessions_and_events_its_digests_show() {
+        let plan = plan_requests(&snapshot(), &config(), big()).unwrap();
+        let b = &plan.batches[0];
+        assert_eq!(b.shown_events.len(), 4, "{:?}", b.shown_events);
+        assert_eq!(b.shown_events[0], vec![0, 1, 2, 3], "goal, call, failure, recovery");
+        let s = b.answer_schema_bounded();
+        let item = &s["properties"]["ops"]["items"]["properties"];
+        assert_eq!(item["op"]["enum"], json!(["create"]), "no memory in scope: only creates");
+        let alts = item["evidence"]["items"]["anyOf"].as_array().unwrap();
+        assert_eq!(alts.len(), 4);
+        assert_eq!(alts[1]["properties"]["session"]["enum"], json!(["S2"]));
+        assert_eq!(alts[1]["properties"]["event"]["enum"], json!([0, 1, 2, 3]));
+        // An answer citing an event the digest does not show breaks the schema.
+        let bad = json!({"ops": [{"op": "create", "kind": "fact", "text": "t", "targets": [], "rationale": "",
+            "evidence": [{"session": "S1", "event": 45, "quote": "fix the flaky login"}]}]});
+        let good = json!({"ops": [{"op": "create", "kind": "fact", "text": "t", "targets": [], "rationale": "",
+            "evidence": [{"session": "S1", "event": 0, "quote": "fix the flaky login"}]}]});
+        let ok = |v: &Value| cites_what_the_schema_offers(&s, v);
+        assert!(!ok(&bad) && ok(&good));
+    }
+
+    /// Whether every evidence entry of `v` is one the batch schema `s` offers (its `anyOf`).
+    fn cites_what_the_schema_offers(s: &Value, v: &Value) -> bool {
+        let evs = &s["properties"]["ops"]["items"]["properties"]["evidence"]["items"]["anyOf"];
+        v["ops"].as_array().unwrap().iter().all(|op| {
+            op["evidence"].as_array().unwrap().iter().all(|e| {
+                evs.as_array().unwrap().iter().any(|alt| {
+                    alt["properties"]["session"]["enum"].as_array().unwrap().contains(&e["session"])
+                        && alt["properties"]["event"]["enum"].as_array().unwrap().contains(&e["event"])
+                })
+            })
+        })
     }
 
     #[test]
