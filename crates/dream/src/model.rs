@@ -73,9 +73,10 @@ pub struct Batch {
     pub user: String,
     /// [`estimate_tokens`] of system and user together.
     pub input_tokens: usize,
-    /// For each session of the batch (`S1` first), the event numbers its
-    /// digest shows.
-    pub shown_events: Vec<Vec<u32>>,
+    /// For each session of the batch (`S1` first), the lines its digest
+    /// shows: the event number and the event's text as shown (verbatim,
+    /// whitespace collapsed, redacted, maybe cut with ` …`).
+    pub shown: Vec<Vec<(u32, String)>>,
     /// The ids of the memories the batch shows (targets of update, merge…).
     pub memory_ids: Vec<String>,
 }
@@ -114,8 +115,8 @@ pub fn answer_schema_bounded() -> Value {
         ops["maxItems"] = MAX_OPS_BOUNDED.into();
     }
     if let Some(item) = s.pointer_mut("/properties/ops/items/properties") {
-        bound(&mut item["text"], 200);
-        bound(&mut item["rationale"], 100);
+        bound(&mut item["text"], 160);
+        bound(&mut item["rationale"], 80);
         bound(&mut item["targets"]["items"], 64);
         item["targets"]["maxItems"] = 4.into();
         item["evidence"]["maxItems"] = 6.into();
@@ -130,38 +131,64 @@ pub fn answer_schema_bounded() -> Value {
 /// Ops one answer may hold under the bounded schema: a small model asked
 /// for few ops writes them whole, and a batch of a few sessions rarely
 /// shows more lessons than this.
-pub const MAX_OPS_BOUNDED: u64 = 3;
+pub const MAX_OPS_BOUNDED: u64 = 2;
+
+/// The longest quote a bounded schema offers (characters): the start of a
+/// line as the digest shows it, cut at a word.
+pub const OFFERED_QUOTE_CHARS: usize = 64;
+
+/// The start of a shown line's text that a bounded schema offers as a
+/// quote: at most [`OFFERED_QUOTE_CHARS`], cut at a word, without the
+/// digest's ` …`; `None` when shorter than [`MIN_QUOTE_CHARS`].
+pub fn offered_quote(shown: &str) -> Option<String> {
+    let t = shown.trim_end_matches('…').trim_end();
+    let q: String = if t.chars().count() <= OFFERED_QUOTE_CHARS {
+        t.to_string()
+    } else {
+        let cut: String = t.chars().take(OFFERED_QUOTE_CHARS).collect();
+        match cut.rfind(' ') {
+            Some(i) if i >= MIN_QUOTE_CHARS => cut.get(..i).unwrap_or(&cut).to_string(),
+            _ => cut,
+        }
+    };
+    let q = q.trim().to_string();
+    (q.chars().count() >= MIN_QUOTE_CHARS).then_some(q)
+}
 
 impl Batch {
     /// [`answer_schema_bounded`] narrowed to this batch, so a grammar-
     /// constrained model cannot cite what the batch does not show: each
-    /// evidence entry names one of the batch's sessions (`S1`…) and one of
-    /// the event numbers its digest shows; targets are the memory ids
-    /// shown, and without any only `create` is offered. The answer is
-    /// still checked in full by [`ModelPass`] (quotes verbatim).
+    /// evidence entry is one of the lines the digests show — its session
+    /// (`S1`…), its event number, and as quote the start of its text
+    /// ([`offered_quote`]); targets are the memory ids shown, and without
+    /// any only `create` is offered. The answer is still checked in full
+    /// by [`ModelPass`] (session, event, quote verbatim in the event), as
+    /// every answer is.
     pub fn answer_schema_bounded(&self) -> Value {
         let mut s = answer_schema_bounded();
-        let alternatives: Vec<Value> = self
-            .shown_events
-            .iter()
-            .enumerate()
-            .filter(|(_, evs)| !evs.is_empty())
-            .map(|(i, evs)| {
-                json!({
+        let mut alternatives: Vec<Value> = Vec::new();
+        for (i, lines) in self.shown.iter().enumerate() {
+            let mut seen = BTreeSet::new();
+            for (seq, text) in lines {
+                let Some(q) = offered_quote(text) else { continue };
+                if !seen.insert((*seq, q.clone())) {
+                    continue;
+                }
+                alternatives.push(json!({
                     "type": "object",
                     "properties": {
                         "session": {"type": "string", "enum": [format!("S{}", i + 1)]},
-                        "event": {"type": "integer", "enum": evs},
-                        "quote": {"type": "string", "maxLength": 120}
+                        "event": {"type": "integer", "enum": [seq]},
+                        "quote": {"type": "string", "enum": [q]}
                     },
                     "required": ["session", "event", "quote"],
                     "additionalProperties": false
-                })
-            })
-            .collect();
+                }));
+            }
+        }
         if let Some(item) = s.pointer_mut("/properties/ops/items/properties") {
             if !alternatives.is_empty() {
-                item["evidence"]["maxItems"] = alternatives.len().clamp(1, 6).into();
+                item["evidence"]["maxItems"] = self.shown.len().clamp(1, 6).into();
                 item["evidence"]["items"] = if alternatives.len() == 1 {
                     alternatives.into_iter().next().unwrap_or(Value::Null)
                 } else {
@@ -283,8 +310,8 @@ fn call_text(e: &NewEvent) -> String {
 }
 
 /// A session's digest lines, most telling first, within `cap` tokens; the
-/// header always. With the event numbers the lines show.
-fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> (String, Vec<u32>) {
+/// header always. With the lines it shows (event number, text as shown).
+fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> (String, Vec<(u32, String)>) {
     let Some(s) = ctx.sessions.get(si) else { return (String::new(), Vec::new()) };
     let sess = &s.data.session;
     let mut head = format!("## {alias} · {} · {} events", sess.format, s.data.events.len());
@@ -370,13 +397,16 @@ fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> (String, Vec
     }
     // Shown in log order, whatever the priority that chose them.
     kept.sort_by_key(|(seq, _)| *seq);
-    let mut seqs: Vec<u32> = kept.iter().map(|(seq, _)| *seq).collect();
-    seqs.dedup();
-    for (_, l) in kept {
+    let mut shown = Vec::new();
+    for (seq, l) in kept {
         out.push_str(&l);
         out.push('\n');
+        // `e12 label: text` — the text after the label is the event's, verbatim.
+        if let Some((_, text)) = l.split_once(": ") {
+            shown.push((seq, text.to_string()));
+        }
     }
-    (out, seqs)
+    (out, shown)
 }
 
 /// The memories in scope, within `cap` tokens, and the ids shown.
@@ -452,10 +482,10 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
     let per_batch = (config.min_support.unwrap_or(3).max(1) as usize).max(3).min(n.max(1));
     let cap = (room / per_batch).max(64);
     let mut plan = RequestPlan::default();
-    let mut cur: Vec<(String, String, Vec<u32>)> = Vec::new();
+    let mut cur: Vec<(String, String, Vec<(u32, String)>)> = Vec::new();
     let mut cur_tokens = 0;
     let mut spent = 0usize;
-    let finish = |cur: &mut Vec<(String, String, Vec<u32>)>, plan: &mut RequestPlan| {
+    let finish = |cur: &mut Vec<(String, String, Vec<(u32, String)>)>, plan: &mut RequestPlan| {
         if cur.is_empty() {
             return;
         }
@@ -474,7 +504,7 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
             system: system.clone(),
             user,
             input_tokens,
-            shown_events: cur.iter().map(|(_, _, e)| e.clone()).collect(),
+            shown: cur.iter().map(|(_, _, e)| e.clone()).collect(),
             memory_ids: memory_ids.clone(),
         });
         cur.clear();
@@ -772,7 +802,7 @@ mod tests {
     fn the_bounded_schema_bounds_what_a_small_model_could_repeat() {
         let b = answer_schema_bounded();
         assert_eq!(b["properties"]["ops"]["maxItems"], json!(MAX_OPS_BOUNDED));
-        assert_eq!(b["properties"]["ops"]["items"]["properties"]["text"]["maxLength"], json!(200));
+        assert_eq!(b["properties"]["ops"]["items"]["properties"]["text"]["maxLength"], json!(160));
         assert_eq!(
             b["properties"]["ops"]["items"]["properties"]["evidence"]["items"]["properties"]["quote"]["maxLength"],
             json!(120)
@@ -781,38 +811,45 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_schema_offers_only_the_sessions_and_events_its_digests_show() {
+    fn a_batch_schema_offers_only_the_lines_its_digests_show() {
         let plan = plan_requests(&snapshot(), &config(), big()).unwrap();
         let b = &plan.batches[0];
-        assert_eq!(b.shown_events.len(), 4, "{:?}", b.shown_events);
-        assert_eq!(b.shown_events[0], vec![0, 1, 2, 3], "goal, call, failure, recovery");
+        assert_eq!(b.shown.len(), 4);
+        let events: Vec<u32> = b.shown[0].iter().map(|(e, _)| *e).collect();
+        assert_eq!(events, vec![0, 1, 2, 3], "goal, call, failure, recovery");
         let s = b.answer_schema_bounded();
         let item = &s["properties"]["ops"]["items"]["properties"];
         assert_eq!(item["op"]["enum"], json!(["create"]), "no memory in scope: only creates");
         let alts = item["evidence"]["items"]["anyOf"].as_array().unwrap();
-        assert_eq!(alts.len(), 4);
-        assert_eq!(alts[1]["properties"]["session"]["enum"], json!(["S2"]));
-        assert_eq!(alts[1]["properties"]["event"]["enum"], json!([0, 1, 2, 3]));
-        // An answer citing an event the digest does not show breaks the schema.
-        let bad = json!({"ops": [{"op": "create", "kind": "fact", "text": "t", "targets": [], "rationale": "",
-            "evidence": [{"session": "S1", "event": 45, "quote": "fix the flaky login"}]}]});
-        let good = json!({"ops": [{"op": "create", "kind": "fact", "text": "t", "targets": [], "rationale": "",
-            "evidence": [{"session": "S1", "event": 0, "quote": "fix the flaky login"}]}]});
-        let ok = |v: &Value| cites_what_the_schema_offers(&s, v);
-        assert!(!ok(&bad) && ok(&good));
+        assert_eq!(alts.len(), 16, "4 lines in each of 4 sessions");
+        let offered = |session: &str, event: u32| -> Vec<String> {
+            alts.iter()
+                .filter(|a| a["properties"]["session"]["enum"][0] == json!(session))
+                .filter(|a| a["properties"]["event"]["enum"][0] == json!(event))
+                .map(|a| a["properties"]["quote"]["enum"][0].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(offered("S2", 2), vec!["bash: python: command not found"]);
+        assert_eq!(offered("S2", 0), vec!["fix the flaky login test number 2"]);
+        assert!(offered("S1", 45).is_empty(), "an event the digest does not show is not offered");
+        // Every offered quote passes the pass's own check.
+        let snap = snapshot();
+        for a in alts {
+            let session: usize = a["properties"]["session"]["enum"][0].as_str().unwrap()[1..].parse().unwrap();
+            let seq = a["properties"]["event"]["enum"][0].as_u64().unwrap() as usize;
+            let quote = a["properties"]["quote"]["enum"][0].as_str().unwrap();
+            let e = &snap.sessions[session - 1].events[seq].body;
+            assert!(quote_verified(quote, e), "{quote:?} not in {e:?}");
+        }
     }
 
-    /// Whether every evidence entry of `v` is one the batch schema `s` offers (its `anyOf`).
-    fn cites_what_the_schema_offers(s: &Value, v: &Value) -> bool {
-        let evs = &s["properties"]["ops"]["items"]["properties"]["evidence"]["items"]["anyOf"];
-        v["ops"].as_array().unwrap().iter().all(|op| {
-            op["evidence"].as_array().unwrap().iter().all(|e| {
-                evs.as_array().unwrap().iter().any(|alt| {
-                    alt["properties"]["session"]["enum"].as_array().unwrap().contains(&e["session"])
-                        && alt["properties"]["event"]["enum"].as_array().unwrap().contains(&e["event"])
-                })
-            })
-        })
+    #[test]
+    fn an_offered_quote_is_the_start_of_the_line_cut_at_a_word() {
+        assert_eq!(offered_quote("short"), None);
+        assert_eq!(offered_quote("bash: python: command not found"), Some("bash: python: command not found".into()));
+        let long = "word ".repeat(40) + "…";
+        let q = offered_quote(&long).unwrap();
+        assert!(q.chars().count() <= OFFERED_QUOTE_CHARS && q.ends_with("word") && !q.contains('…'), "{q:?}");
     }
 
     #[test]

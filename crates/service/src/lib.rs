@@ -20,7 +20,7 @@ mod dreams;
 #[cfg(feature = "model")]
 mod model;
 pub use access::{Access, AccessLevel, NewToken, Scoped};
-pub use dreams::{with_instructions, MemorySuggestion, OpSelection};
+pub use dreams::{with_instructions, DryRunReport, MemorySuggestion, OpSelection};
 pub use error::{ErrorCode, ServiceError};
 pub use export::{
     ExportDoc, ExportEvent, ExportSession, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION,
