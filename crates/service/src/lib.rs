@@ -33,6 +33,7 @@ pub use jobs::{runs_of, DreamJob, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_SC
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 #[cfg(feature = "model")]
 pub use model::{provider_code, DryRun, ModelDream, Progress};
+pub use nocturne_dream::report::model_line;
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, Store};
