@@ -268,7 +268,12 @@ fn schemas() -> Value {
                 "failure_below": {"type": "number"}, "min_usefulness_sessions": int,
                 "usefulness_margin": {"type": "number"}}), &[]),
             "instructions": {"type": "string", "description": "The text of a dream instructions TOML file."},
-            "apply": {"type": "boolean"}}), &[]),
+            "apply": {"type": "boolean"},
+            "model": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto", "dry_run"]}],
+                "description": "The model pass: true (with the server's model; 400 model_config when it has none), \
+                    false (deterministic only), \"dry_run\" (POST /v1/dreams only: answers 200 with the exact request \
+                    bodies, {endpoint, model, requests, bytes, estimated_input_tokens, sessions, sessions_left_out, \
+                    sent: false}; nothing sent or stored). Absent or \"auto\": the model pass when the server has a model."}}), &[]),
         "OpSelection": obj(json!({"only": {"type": "array", "items": int}, "skip": {"type": "array", "items": int}}), &[]),
         "LogOutcome": obj(json!({"session": s, "task": s, "set": strings, "source": s, "by": s, "comment": s}), &["session", "set"]),
         "Outcome": {"type": "object"},
