@@ -251,7 +251,13 @@ pub fn evaluate_source(ex: &Expectations, data: &Path, run: &ModelRun) -> Vec<Mo
     out
 }
 
-fn evaluate_batch(ex: &Expectations, root: &Path, batch: &score::Batch, dir: &Path, run: &ModelRun) -> ModelSourceReport {
+fn evaluate_batch(
+    ex: &Expectations,
+    root: &Path,
+    batch: &score::Batch,
+    dir: &Path,
+    run: &ModelRun,
+) -> ModelSourceReport {
     let started = Instant::now();
     let failed = |why: String| {
         let empty = score::empty(ex, batch, why.clone());

@@ -222,9 +222,7 @@ impl ModelChoice {
                 "dry_run" => ModelChoice::DryRun,
                 "auto" => ModelChoice::Auto,
                 other => {
-                    return Err(ApiError::invalid(format!(
-                        "model={other:?}: use true, false, \"auto\" or \"dry_run\""
-                    )))
+                    return Err(ApiError::invalid(format!("model={other:?}: use true, false, \"auto\" or \"dry_run\"")))
                 }
             },
         })

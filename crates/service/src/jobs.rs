@@ -250,8 +250,17 @@ pub fn model_summary(p: &nocturne_core::Proposal) -> Option<serde_json::Value> {
     p.stats.get("model.requests")?;
     let mut out = serde_json::Map::new();
     for k in [
-        "model", "requests", "failed_requests", "retries", "input_tokens", "output_tokens", "cost_usd",
-        "elapsed_ms", "ops_answered", "dropped_unverified", "errors",
+        "model",
+        "requests",
+        "failed_requests",
+        "retries",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "elapsed_ms",
+        "ops_answered",
+        "dropped_unverified",
+        "errors",
     ] {
         if let Some(v) = p.stats.get(&format!("model.{k}")) {
             out.insert(k.to_string(), v.clone());

@@ -9,9 +9,7 @@
 
 use crate::{DreamSpec, ErrorCode, Result, Service, ServiceError};
 use nocturne_core::secrets::redact;
-use nocturne_dream::model::{
-    answer_schema, plan_requests, Budget, ModelAnswer, ModelPass, RequestPlan, SCHEMA_NAME,
-};
+use nocturne_dream::model::{answer_schema, plan_requests, Budget, ModelAnswer, ModelPass, RequestPlan, SCHEMA_NAME};
 use nocturne_dream::{DreamConfig, DreamError, Snapshot};
 use nocturne_provider::{
     ask_json, preview, ChatModel, ChatRequest, JsonAnswer, JsonSchema, Meter, ModelConfig, Provider, ProviderError,

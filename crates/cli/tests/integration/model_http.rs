@@ -158,12 +158,19 @@ fn http_dreams_run_the_model_pass_with_the_servers_model_or_not_or_as_a_dry_run(
     assert_eq!(sent.len(), 1);
     assert!(!sent[0].body.contains(GH) && !sent[0].body.contains(PW), "no secret is sent");
     let expected = serde_json::to_vec(&dry["requests"][0]).unwrap();
-    assert_eq!(json_of(&sent[0].body), json_of(std::str::from_utf8(&expected).unwrap()), "the dry run showed what is sent");
+    assert_eq!(
+        json_of(&sent[0].body),
+        json_of(std::str::from_utf8(&expected).unwrap()),
+        "the dry run showed what is sent"
+    );
 
     // The review page shows the model's figures.
     let (status, page) = http(&addr, "GET", &format!("/dreams/{}", p["id"].as_str().unwrap()), "");
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Model test-model: 1 requests (0 failed, 0 retries) · 2000 input + 300 output tokens · $0.0105"), "{page}");
+    assert!(
+        page.contains("Model test-model: 1 requests (0 failed, 0 retries) · 2000 input + 300 output tokens · $0.0105"),
+        "{page}"
+    );
 
     // `"model": false`: deterministic only, nothing sent.
     let (status, body) = http(&addr, "POST", "/v1/dreams", r#"{"model": false}"#);
