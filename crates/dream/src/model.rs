@@ -454,6 +454,9 @@ fn findings_section(findings: &[Finding], cap: usize) -> String {
     out
 }
 
+/// A session in a batch being filled: its id, its digest, the lines shown.
+type Digested = (String, String, Vec<(u32, String)>);
+
 /// Builds the requests of a model dream over `snapshot` (see the module
 /// docs). Fails like [`crate::dream`] on a bad configuration, and when the
 /// request budget is too small for the instructions.
@@ -482,10 +485,10 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
     let per_batch = (config.min_support.unwrap_or(3).max(1) as usize).max(3).min(n.max(1));
     let cap = (room / per_batch).max(64);
     let mut plan = RequestPlan::default();
-    let mut cur: Vec<(String, String, Vec<(u32, String)>)> = Vec::new();
+    let mut cur: Vec<Digested> = Vec::new();
     let mut cur_tokens = 0;
     let mut spent = 0usize;
-    let finish = |cur: &mut Vec<(String, String, Vec<(u32, String)>)>, plan: &mut RequestPlan| {
+    let finish = |cur: &mut Vec<Digested>, plan: &mut RequestPlan| {
         if cur.is_empty() {
             return;
         }
