@@ -23,7 +23,9 @@
 //!    every evidence entry cites a session of its batch, an event of that
 //!    session, and a quote of at least [`MIN_QUOTE_CHARS`] characters found
 //!    verbatim in that event ([`quote_verified`]); others are dropped and
-//!    counted (`model.dropped_unverified`). Ops repeated across batches
+//!    counted (`model.dropped_unverified`). A verified quote must also
+//!    share a content word with the proposed text ([`quote_relates`]), or
+//!    the op is dropped as `model.dropped_unrelated`. Ops repeated across batches
 //!    are merged (evidence united), so support can come from several
 //!    batches; the planner then merges a model create that repeats a
 //!    deterministic finding into it, and applies the same guardrails as to
@@ -590,6 +592,17 @@ enum Drop {
     Malformed,
     UnknownTarget,
     Unverified,
+    Unrelated,
+}
+
+/// True when `quote` shares a content word (stemmed, at least 3
+/// characters) with `text`, the memory text the op proposes: a quote found
+/// verbatim in the log but about something else is no evidence for it. A
+/// grammar-constrained model can only cite lines it was shown, so without
+/// this it could back any generic lesson with any real line.
+pub fn quote_relates(text: &str, quote: &str) -> bool {
+    let words: BTreeSet<String> = text::content_tokens(text).into_iter().filter(|w| w.chars().count() >= 3).collect();
+    text::content_tokens(quote).iter().any(|w| words.contains(w))
 }
 
 impl ModelPass {
@@ -658,6 +671,9 @@ impl ModelPass {
             let q = q.trim_end_matches('…').trim_end().to_string();
             if q.chars().count() < MIN_QUOTE_CHARS || !quote_verified(&q, ev) {
                 return Err(Drop::Unverified);
+            }
+            if !quote_relates(&text, &q) {
+                return Err(Drop::Unrelated);
             }
             sessions.insert(si);
             evidence.push(Evidence { session: id.clone(), events: vec![seq], quote: q });
@@ -743,12 +759,20 @@ impl Pass for ModelPass {
                     Err(Drop::Malformed) => *counts.entry("dropped_malformed").or_default() += 1,
                     Err(Drop::UnknownTarget) => *counts.entry("dropped_unknown_target").or_default() += 1,
                     Err(Drop::Unverified) => *counts.entry("dropped_unverified").or_default() += 1,
+                    Err(Drop::Unrelated) => *counts.entry("dropped_unrelated").or_default() += 1,
                 }
             }
         }
         let merged = merge_same(&mut findings);
         let mut stats: BTreeMap<String, Value> = BTreeMap::new();
-        for k in ["answers", "ops_answered", "dropped_unverified", "dropped_malformed", "dropped_unknown_target"] {
+        for k in [
+            "answers",
+            "ops_answered",
+            "dropped_unverified",
+            "dropped_unrelated",
+            "dropped_malformed",
+            "dropped_unknown_target",
+        ] {
             stats.insert(format!("model.{k}"), counts.get(k).copied().unwrap_or(0).into());
         }
         stats.insert("model.batches".into(), self.batches.len().into());
@@ -981,6 +1005,19 @@ mod tests {
         let creates: Vec<_> = p.ops.iter().filter(|o| o.op == OpKind::Create && o.kind.as_str() == "mistake").collect();
         assert_eq!(creates.len(), 1, "{creates:#?}");
         assert!(creates[0].tags.iter().any(|t| t == PASS_NAME), "marked as found by the model too: {:?}", creates[0]);
+    }
+
+    #[test]
+    fn a_verbatim_quote_about_something_else_is_no_evidence() {
+        assert!(quote_relates("Login tests live under manage.py test", "fix the flaky login test"));
+        assert!(!quote_relates("Read a file before you edit it", "I very much like this idea, and I used it"));
+        let generic = json!({"op": "create", "kind": "procedure", "text": "Use Python for development on Linux",
+            "targets": [], "rationale": "", "evidence": [ev("S1", 0, "fix the flaky login test"),
+            ev("S2", 0, "fix the flaky login test"), ev("S3", 0, "fix the flaky login test")]});
+        let p = run_with(vec![answer(json!([generic]))]);
+        assert!(p.ops.iter().all(|o| o.pass != PASS_NAME), "{:#?}", p.ops);
+        assert_eq!(p.stats["model.dropped_unrelated"], json!(1));
+        assert_eq!(p.stats["model.dropped_unverified"], json!(0));
     }
 
     #[test]

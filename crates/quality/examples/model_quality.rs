@@ -7,8 +7,13 @@
 //! cargo run -p nocturne-quality --features model --example model_quality -- \
 //!     [--model PROVIDER:BASE_URL#MODEL] [--sources a,b] [--projects] [--min-support N] \
 //!     [--max-input-tokens N] [--max-output-tokens N] [--context-tokens N] \
-//!     [--source-timeout SECS] [--total-timeout SECS] [--out FILE.md] [--json FILE.json]
+//!     [--source-timeout SECS] [--total-timeout SECS] [--out FILE.md] [--json FILE.json] \
+//!     [--replay EARLIER.json,...]
 //! ```
+//!
+//! `--replay` re-scores the answers an earlier run recorded (its `--json`)
+//! instead of asking the model: the same prompts, the same answers, the
+//! current checks.
 //!
 //! Without `--model`: `NOCTURNE_MODEL`, else the llama-server at
 //! `NOCTURNE_TEST_LLM_URL` (`llamacpp:URL/v1#qwen2.5-coder-1.5b-instruct`).
@@ -20,7 +25,9 @@
 
 use nocturne_provider::ModelConfig;
 use nocturne_quality::data;
-use nocturne_quality::model::{run_suite, ModelRun};
+use nocturne_quality::model::{run_suite, ModelRun, Recorded};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,6 +38,23 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 
 fn num<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
     arg(args, name).map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: not a number: {v}")))
+}
+
+/// `--replay A.json,B.json`: the answers earlier runs recorded (their `--json` reports), by `source [batch]`.
+fn replay(files: &str) -> BTreeMap<String, Recorded> {
+    let mut out = BTreeMap::new();
+    for f in files.split(',').filter(|f| !f.is_empty()) {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{f}: {e}"));
+        for s in v["sources"].as_array().into_iter().flatten() {
+            let key = format!("{} [{}]", s["source"].as_str().unwrap_or(""), s["batch"].as_str().unwrap_or(""));
+            let answers: Vec<String> =
+                s["answers"].as_array().into_iter().flatten().filter_map(|a| a.as_str().map(str::to_string)).collect();
+            let n = |k: &str| s["model"][k].as_u64().unwrap_or(0);
+            out.insert(key, Recorded { answers, input_tokens: n("input_tokens"), output_tokens: n("output_tokens") });
+        }
+    }
+    out
 }
 
 fn main() {
@@ -64,6 +88,7 @@ fn main() {
         source_timeout,
         projects: args.iter().any(|a| a == "--projects"),
         min_support: num(&args, "--min-support"),
+        replay: arg(&args, "--replay").map(|files| replay(&files)).unwrap_or_default(),
     };
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let expect = data::find_expect_dir(&manifest).expect("tests/real-data/expect above the crate");
@@ -89,7 +114,10 @@ fn main() {
         );
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let md = report.markdown();
+    let mut md = report.markdown();
+    if let Some(f) = arg(&args, "--replay") {
+        md = format!("Answers replayed from {f} (nothing sent; the model figures are the recorded ones).\n\n{md}");
+    }
     println!("{md}");
     if let Some(p) = arg(&args, "--out") {
         std::fs::write(&p, &md).unwrap_or_else(|e| panic!("{p}: {e}"));

@@ -44,6 +44,63 @@ pub struct ModelRun {
     pub projects: bool,
     /// `--min-support` of both dreams (default: the CLI's).
     pub min_support: Option<u32>,
+    /// Answers recorded by an earlier run, by `source [batch]`: the model
+    /// is then a [`Replay`] of them (nothing is sent), to re-score the same
+    /// answers after a change to the checks.
+    pub replay: BTreeMap<String, Recorded>,
+}
+
+/// What an earlier run recorded for one batch.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// The answers as [`Deadline::answers`] recorded them.
+    pub answers: Vec<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// A [`ChatModel`] that gives recorded answers in order (a recorded
+/// error, or running out, is a timeout).
+pub struct Replay {
+    recorded: Recorded,
+    next: Mutex<usize>,
+    endpoint: String,
+}
+
+impl Replay {
+    pub fn new(recorded: Recorded, endpoint: String) -> Self {
+        Replay { recorded, next: Mutex::new(0), endpoint }
+    }
+}
+
+impl ChatModel for Replay {
+    fn chat(&self, _: &ChatRequest) -> std::result::Result<ChatResponse, ProviderError> {
+        let i = self.next.lock().map(|mut n| {
+            *n += 1;
+            *n - 1
+        });
+        let timeout = || ProviderError::Timeout { endpoint: self.endpoint.clone(), secs: 0.0 };
+        let i = i.map_err(|_| timeout())?;
+        let a = self.recorded.answers.get(i).ok_or_else(timeout)?;
+        let text = match a.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+            Some((head, text)) if !head.starts_with("error") => text.to_string(),
+            _ => return Err(timeout()),
+        };
+        let mut r = ChatResponse { text, attempts: 1, ..ChatResponse::default() };
+        if i == 0 {
+            r.usage.input_tokens = self.recorded.input_tokens;
+            r.usage.output_tokens = self.recorded.output_tokens;
+        }
+        Ok(r)
+    }
+
+    fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        _: &mut dyn FnMut(&Delta),
+    ) -> std::result::Result<ChatResponse, ProviderError> {
+        self.chat(req)
+    }
 }
 
 /// A [`ChatModel`] whose calls share one deadline: each attempt is a
@@ -116,6 +173,8 @@ pub struct ModelFigures {
     pub repaired: u64,
     pub ops_answered: u64,
     pub dropped_unverified: u64,
+    /// Verified quotes that share no content word with the op's text.
+    pub dropped_unrelated: u64,
     pub dropped_malformed: u64,
     pub dropped_unknown_target: u64,
     pub merged_across_batches: u64,
@@ -141,6 +200,7 @@ impl ModelFigures {
             repaired: n("repaired"),
             ops_answered: n("ops_answered"),
             dropped_unverified: n("dropped_unverified"),
+            dropped_unrelated: n("dropped_unrelated"),
             dropped_malformed: n("dropped_malformed"),
             dropped_unknown_target: n("dropped_unknown_target"),
             merged_across_batches: n("merged_across_batches"),
@@ -294,12 +354,20 @@ fn evaluate_batch(
         Ok((p, ms)) => score::score(ex, root, batch, &ing, Some(&p), ms, started),
         Err(e) => return failed(format!("deterministic dream: {e}")),
     };
-    let meter = Arc::new(Meter::new(run.config.pricing()));
-    let model = Arc::new(Deadline::new(run.config.clone(), meter.clone(), run.source_timeout));
-    let dream = ModelDream::new(model.clone(), run.config.clone()).with_meter(meter);
+    let key = format!("{} [{}]", ex.source, batch.name);
     let model_started = Instant::now();
-    let result = ing.dream_with_model(dream, run.min_support);
-    let answers = model.answers();
+    let (result, answers) = match run.replay.get(&key) {
+        Some(rec) => {
+            let model = Arc::new(Replay::new(rec.clone(), run.config.endpoint()));
+            (ing.dream_with_model(ModelDream::new(model, run.config.clone()), run.min_support), rec.answers.clone())
+        }
+        None => {
+            let meter = Arc::new(Meter::new(run.config.pricing()));
+            let model = Arc::new(Deadline::new(run.config.clone(), meter.clone(), run.source_timeout));
+            let dream = ModelDream::new(model.clone(), run.config.clone()).with_meter(meter);
+            (ing.dream_with_model(dream, run.min_support), model.answers())
+        }
+    };
     let (p, ms) = match result {
         Ok(x) => x,
         Err(e) => {
@@ -369,8 +437,8 @@ impl ModelQualityReport {
         let mut t = String::from(
             "| source | batch | sessions (read by the model) | ops (by pass) | recurring found: deterministic → with model | \
              all lessons: det → model | model ops: lesson / acceptable / junk / wrong | leaked | secrets | \
-             model ops answered | dropped unverified | dropped malformed | requests (failed) | input / output tokens | \
-             model time |\n|---|---|---|---|---|---|---|---:|---:|---:|---:|---:|---|---|---:|\n",
+             model ops answered | dropped unverified / unrelated / malformed | requests (failed) | \
+             input / output tokens | model time |\n|---|---|---|---|---|---|---|---:|---:|---:|---|---|---|---:|\n",
         );
         for s in &self.sources {
             let c = s.model_classes();
@@ -382,7 +450,7 @@ impl ModelQualityReport {
             };
             let _ = writeln!(
                 t,
-                "| {} | {} | {} ({}) | {} | {} → {} | {} → {} | {} / {} / {} / {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+                "| {} | {} | {} ({}) | {} | {} → {} | {} → {} | {} / {} / {} / {} | {} | {} | {} | {} / {} / {} | {} | {} / {} | {} |",
                 s.source,
                 s.batch,
                 s.with_model.sessions,
@@ -400,6 +468,7 @@ impl ModelQualityReport {
                 s.with_model.secrets,
                 s.model.ops_answered,
                 s.model.dropped_unverified,
+                s.model.dropped_unrelated,
                 s.model.dropped_malformed,
                 failed,
                 s.model.input_tokens,
