@@ -66,8 +66,17 @@ pub enum Command {
         after_help = "Examples:\n  nocturne export --format json --out memory.json\n  nocturne export --format markdown --out AGENTS.md"
     )]
     Export(ExportArgs),
-    /// Import a JSON export.
-    Import { file: PathBuf },
+    /// Import a JSON export (all or nothing: the whole file is checked before anything is written).
+    #[command(
+        after_help = "Examples:\n  nocturne import backup.json\n  nocturne import old-backup.json --allow-undigested\n\nAn export carries a digest per revision, outcome and session, chained, and one for the whole\ndocument (shown by `nocturne export --out`): a file changed after export is refused, saying\nwhere. Exports written before version 5 have no digests; they are refused unless\n--allow-undigested is given.\nExit codes: 0 imported; 2 the file is not a valid, unchanged export (nothing written); 1 other errors."
+    )]
+    Import {
+        file: PathBuf,
+        /// Import an export written before exports carried digests (version 1 to 4): it is checked
+        /// for consistency, but a change made to it after export cannot be detected.
+        #[arg(long)]
+        allow_undigested: bool,
+    },
     /// Dream: review past sessions with memory and propose changes.
     #[command(
         after_help = "Examples:\n  nocturne dream\n  nocturne dream --sessions 50 --team web --focus mistake --report dream.md\n  nocturne dream --instructions dream.toml --apply"

@@ -282,6 +282,7 @@ fn schemas() -> Value {
         "Taxonomy": obj(json!({"version": int, "dimension": {"type": "array", "items": {"type": "object"}}}), &["dimension"]),
         "TaxonomyChange": obj(json!({"version": int, "orphaned": strings}), &["version", "orphaned"]),
         "ExportDoc": obj(json!({"format": s, "version": int, "exported_at": s, "head_revision": int,
+            "digest": {"type": "string", "description": "The document digest (since version 5; see docs/export-format.md). Every revision, taxonomy version, outcome, session and usage event also carries its chained `digest`."},
             "memories": array_of("Memory"), "revisions": array_of("Revision"),
             "taxonomies": {"type": "array", "items": {"type": "object"}}, "outcomes": array_of("Outcome")}),
             &["format", "version", "memories", "revisions"]),

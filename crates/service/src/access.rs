@@ -730,11 +730,22 @@ impl Scoped<'_> {
     }
 
     /// Imports a JSON export (memories, outcomes, and sessions if it has
-    /// them): org-wide admin.
+    /// them): org-wide admin. All or nothing; an export without digests
+    /// (versions 1–4) is refused ([`crate::ServiceError::Undigested`]).
     pub fn import_json(&self, bytes: &[u8], source: &str) -> Result<crate::ImportSummary> {
+        self.import_json_with(bytes, source, crate::ImportOptions::default())
+    }
+
+    /// [`Scoped::import_json`] with options (to allow an undigested export).
+    pub fn import_json_with(
+        &self,
+        bytes: &[u8],
+        source: &str,
+        opts: crate::ImportOptions,
+    ) -> Result<crate::ImportSummary> {
         self.need(AccessLevel::Admin)?;
         self.need_org("importing an export")?;
-        self.svc.import_json(bytes, source)
+        self.svc.import_json(bytes, source, opts)
     }
 
     // --- tokens ---

@@ -23,7 +23,8 @@ pub use access::{Access, AccessLevel, NewToken, Scoped};
 pub use dreams::{with_instructions, DryRunReport, MemorySuggestion, OpSelection};
 pub use error::{ErrorCode, ServiceError};
 pub use export::{
-    ExportDoc, ExportEvent, ExportSession, ImportSummary, TaxonomyVersion, EXPORT_FORMAT, EXPORT_VERSION,
+    ExportDoc, ExportEvent, ExportOutcome, ExportRevision, ExportSession, ExportUsage, ImportOptions, ImportSummary,
+    TaxonomyVersion, DIGESTED_VERSION, EXPORT_FORMAT, EXPORT_VERSION,
 };
 pub use ingest::{
     FileEntry, FileStatus, IngestOptions, IngestReport, IngestTotals, Refusal, SessionEntry, SessionResult,
