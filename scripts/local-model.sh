@@ -155,7 +155,13 @@ start_server() {
 stop_server() {
   if [ -f server.pid ]; then
     local pid; pid=$(cat server.pid)
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; log "server: stopped (pid $pid)"; fi
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      # A server busy with a long prompt can take minutes to honour SIGTERM.
+      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+      log "server: stopped (pid $pid)"
+    fi
     rm -f server.pid server.url
   fi
 }
