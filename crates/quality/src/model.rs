@@ -582,3 +582,65 @@ pub fn run_suite(
     report.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_op_is_the_models_when_its_pass_or_a_tag_says_so() {
+        assert_eq!(op_origin("model", &[]), "model");
+        assert_eq!(op_origin("recurring-failure", &["model".into()]), "both");
+        assert_eq!(op_origin("recurring-failure", &["tool".into()]), "deterministic");
+    }
+
+    #[test]
+    fn the_models_figures_come_from_the_proposals_stats() {
+        let stats: BTreeMap<String, Value> = [
+            ("model.requests", json!(2)),
+            ("model.failed_requests", json!(1)),
+            ("model.errors", json!(["model_timeout"])),
+            ("model.dropped_unverified", json!(3)),
+            ("model.dropped_unrelated", json!(1)),
+            ("model.input_tokens", json!(1441)),
+            ("model.cost_usd", json!(0.25)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let f = ModelFigures::from_stats(&stats);
+        assert_eq!((f.requests, f.failed_requests, f.dropped_unverified, f.dropped_unrelated), (2, 1, 3, 1));
+        assert_eq!(f.errors, vec!["model_timeout"]);
+        assert_eq!((f.input_tokens, f.output_tokens, f.cost_usd), (1441, 0, 0.25));
+    }
+
+    #[test]
+    fn a_replay_gives_the_recorded_answers_then_times_out() {
+        let r = Replay::new(
+            Recorded {
+                answers: vec!["[EndTurn, 5 output tokens] {\"ops\": []}".into(), "[error] boom".into()],
+                input_tokens: 100,
+                output_tokens: 5,
+            },
+            "http://x/v1/chat/completions".into(),
+        );
+        let req = ChatRequest::new("s", "u");
+        let a = r.chat(&req).unwrap();
+        assert_eq!(a.text, "{\"ops\": []}");
+        assert_eq!((a.usage.input_tokens, a.usage.output_tokens), (100, 5));
+        assert!(matches!(r.chat(&req), Err(ProviderError::Timeout { .. })), "a recorded error");
+        assert!(matches!(r.chat(&req), Err(ProviderError::Timeout { .. })), "nothing more recorded");
+    }
+
+    #[test]
+    fn a_deadline_that_has_passed_sends_nothing() {
+        let config = ModelConfig::new(nocturne_provider::Provider::LlamaCpp, "http://127.0.0.1:9/v1", "m");
+        let d = Deadline::new(config, Arc::new(Meter::new(Default::default())), Duration::ZERO);
+        let err = d.chat(&ChatRequest::new("s", "u")).unwrap_err();
+        assert!(matches!(err, ProviderError::Timeout { .. }), "{err}");
+        assert_eq!(d.answers().len(), 1);
+        assert!(d.answers()[0].starts_with("[error]"), "{:?}", d.answers());
+    }
+}
