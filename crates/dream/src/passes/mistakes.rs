@@ -28,7 +28,8 @@
 //! - before: "`Edit` fails with 'File has not been read yet…': Read the file with `Read` before `Edit`."
 //!   (a command: "run `mix format` before `git commit`"; a service tool: "call `get_product_details` before …")
 //! - with: "`git push` fails with 'fatal: The current branch <branch> has no upstream branch.': run it with `--set-upstream origin <branch>`: `git push --set-upstream origin <branch>`."
-//!   (tool arguments: "pass `limit`, `offset`" when the retry added them;
+//!   (an edit block of the agent's reply: "`aider` fails with 'F821 undefined name <str>': add the missing `import` in the same edit.";
+//!   tool arguments: "pass `limit`, `offset`" when the retry added them;
 //!   "use a different `url` instead" when it changed them, or, when the
 //!   user was asked in between, "confirm `zip` with the customer and retry")
 //! - none: "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`)."
@@ -294,6 +295,7 @@ impl Mistakes {
                                 format!("{subject}: run `{d}` before `{op_display}`.")
                             }
                             Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
+                            Relation::With if r.shown_at.is_some() => format!("{subject}: {d}."),
                             Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
                                 format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
                             }
@@ -350,6 +352,14 @@ impl Mistakes {
                     // The failed call beside its error, then what worked.
                     evidence.extend(m.action.call_evidence(s.id()));
                     evidence.extend(ra.call_evidence(s.id()));
+                    // A fix written as an edit block: the line of the reply that shows it.
+                    if let Some((seq, line)) = &r.shown_at {
+                        evidence.push(Evidence {
+                            session: s.id().to_string(),
+                            events: vec![*seq],
+                            quote: crate::text::excerpt(line, 200),
+                        });
+                    }
                 }
             }
             let sessions: BTreeSet<usize> = by_unit.values().copied().collect();
@@ -378,6 +388,7 @@ impl Mistakes {
                             r.key.trim_start_matches("with ").split(' ').next().unwrap_or("").to_string()
                         }
                         (Some(c), _) => c.key.clone(),
+                        (None, _) if r.shown_at.is_some() => "import".to_string(),
                         (None, _) => fix_term(r),
                     };
                     key_terms.push(term.to_lowercase());
