@@ -678,13 +678,7 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
                 shared.clone()
             };
             let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
-            out.push(FailureInstance {
-                session: si,
-                action: i,
-                error: k,
-                op_key: group_op(f, key),
-                recovery,
-            });
+            out.push(FailureInstance { session: si, action: i, error: k, op_key: group_op(f, key), recovery });
         }
     }
 }

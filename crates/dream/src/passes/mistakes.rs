@@ -763,7 +763,9 @@ mod tests {
         let ops = run(&(0..4).map(s).collect::<Vec<_>>(), 3);
         let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
         assert!(
-            texts.contains(&"`aider` fails with 'F821 undefined name <str>': add the missing `import` in the same edit."),
+            texts.contains(
+                &"`aider` fails with 'F821 undefined name <str>': add the missing `import` in the same edit."
+            ),
             "{texts:#?}"
         );
         // The edit named GitRepo, not the variable: F841's lesson claims no fix; and a
