@@ -66,8 +66,17 @@ pub enum Command {
         after_help = "Examples:\n  nocturne export --format json --out memory.json\n  nocturne export --format markdown --out AGENTS.md"
     )]
     Export(ExportArgs),
-    /// Import a JSON export.
-    Import { file: PathBuf },
+    /// Import a JSON export (all or nothing: the whole file is checked before anything is written).
+    #[command(
+        after_help = "Examples:\n  nocturne import backup.json\n  nocturne import old-backup.json --allow-undigested\n\nAn export carries a digest per revision, outcome and session, chained, and one for the whole\ndocument (shown by `nocturne export --out`): a file changed after export is refused, saying\nwhere. Exports written before version 5 have no digests; they are refused unless\n--allow-undigested is given.\nExit codes: 0 imported; 2 the file is not a valid, unchanged export (nothing written); 1 other errors."
+    )]
+    Import {
+        file: PathBuf,
+        /// Import an export written before exports carried digests (version 1 to 4): it is checked
+        /// for consistency, but a change made to it after export cannot be detected.
+        #[arg(long)]
+        allow_undigested: bool,
+    },
     /// Dream: review past sessions with memory and propose changes.
     #[command(
         after_help = "Examples:\n  nocturne dream\n  nocturne dream --sessions 50 --team web --focus mistake --report dream.md\n  nocturne dream --instructions dream.toml --apply"
@@ -94,7 +103,7 @@ pub enum Command {
         after_help = "Examples:\n  nocturne serve                                   # 127.0.0.1:7777, bearer tokens required\n  nocturne serve --insecure-local                  # no tokens, loopback only\n  nocturne tokens create --scope write --team web  # then: Authorization: Bearer <token>\n  nocturne serve --listen 0.0.0.0:7777 --allowed-host nocturne.example.com\n\nOnly the Host names localhost, 127.0.0.1 and [::1] (on the bound port) are served, plus\nthose given with --allowed-host; bound to a public address without --allowed-host, any\nHost is served (tokens still required). Requests that change data from a page on another\nsite (Origin / Sec-Fetch-Site) are refused. See SECURITY.md."
     )]
     Serve(ServeArgs),
-    /// Run queued jobs (requested and scheduled dreams) from the store, with many workers on one store.
+    /// Run queued jobs (requested and scheduled dreams, agent runs) from the store, with many workers on one store.
     #[command(
         after_help = "Examples:\n  nocturne --store postgres://nocturne@db/nocturne worker\n  nocturne worker --lease 60\n\nA worker claims one job at a time under a lease it renews while the job runs; a worker that\ndies is taken over after its lease (at once when it ran on the same machine). SIGTERM or\nCtrl-C lets the job in progress finish. `nocturne jobs list` shows who runs what."
     )]
@@ -367,7 +376,7 @@ pub struct WorkerArgs {
     /// Run until the queue has nothing to run, then exit.
     #[arg(long)]
     pub until_idle: bool,
-    /// Only jobs of this kind (dream, schedule); repeatable.
+    /// Only jobs of this kind (dream, schedule, run); repeatable.
     #[arg(long)]
     pub kind: Vec<String>,
     /// Milliseconds to hold each claimed job before running it (to test take-over; renewals go on).
@@ -556,6 +565,10 @@ pub struct ServeArgs {
     /// Leave queued jobs to `nocturne worker` processes (the server still enqueues due schedules).
     #[arg(long)]
     pub no_worker: bool,
+    /// Folders of agent definitions for runs queued over HTTP (`POST /v1/runs`; repeatable; default
+    /// .nocturne/agents/ and .claude/agents/ when present). Runs take the model of --model / [model].
+    #[arg(long = "agents")]
+    pub agents: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -579,6 +592,10 @@ pub struct RunArgs {
     /// No progress lines on standard error.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Record the run and queue it for a worker (`nocturne worker`, or the one in `serve`) instead of
+    /// running it here; prints the run and its job.
+    #[arg(long)]
+    pub queue: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -601,6 +618,9 @@ pub enum RunsCmd {
         /// No progress lines on standard error.
         #[arg(long, short)]
         quiet: bool,
+        /// Queue the resumption for a worker instead of resuming here; prints the job.
+        #[arg(long)]
+        queue: bool,
     },
     /// Ask a running run to stop (its agents end `cancelled` at their next step).
     Cancel { run: String },

@@ -77,9 +77,19 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Sessions(c) => sessions(&local, c, json),
         Command::Memory(c) => memory(&local, c, json),
         Command::Export(a) => export(&local, a),
-        Command::Import { file } => {
+        Command::Import { file, allow_undigested } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let s = local.import_json(&bytes, &file.display().to_string())?;
+            let opts = nocturne_service::ImportOptions { allow_undigested };
+            let s = match local.import_json_with(&bytes, &file.display().to_string(), opts) {
+                Err(e @ nocturne_service::ServiceError::Undigested { .. }) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("not imported; --allow-undigested imports it anyway (only for a file you trust)"))
+                }
+                r => r?,
+            };
+            for w in &s.warnings {
+                eprintln!("warning: {}", crate::render::terminal(w));
+            }
             emit(json, &s, || {
                 let mut t = format!(
                     "imported {} ({}): {} memories added, {} already present, {} revisions",
@@ -97,6 +107,11 @@ pub fn run(cli: Cli) -> Result<u8> {
                 }
                 for c in &s.sessions_conflicting {
                     t.push_str(&format!("\nsession {c} is stored with other events; left as stored"));
+                }
+                if let Some(d) = &s.digest {
+                    t.push_str(&format!(
+                        "\ndigest {d} (every digest matched; compare it with the one the export printed)"
+                    ));
                 }
                 t
             })?;
@@ -161,10 +176,15 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Serve(a) => {
             let config = load_config(&cli.config)?;
             drop(local);
+            // Queued runs: recorded with this server's agents and model, run by any worker.
+            let setup = crate::runs::serve_setup(&a.agents, &cli.config, cli.model.as_deref())?;
+            let svc = svc.with_run_host(std::sync::Arc::new(nocturne_runtime::RuntimeHost::new(setup)));
             serve(svc, a, config)
         }
         Command::Worker(a) => {
             let config = load_config(&cli.config)?;
+            // Run jobs resume each run with the setup stored with it.
+            let svc = svc.with_run_host(std::sync::Arc::new(nocturne_runtime::RuntimeHost::new(None)));
             worker(svc, a, config, &cli.store)
         }
         Command::Jobs(c) => jobs(&local, c, json),
@@ -389,15 +409,20 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 }
 
 fn export(svc: &Scoped<'_>, a: ExportArgs) -> Result<u8> {
-    let text = match a.format {
-        ExportFormat::Json if a.sessions => serde_json::to_string_pretty(&svc.export_with_sessions()?)? + "\n",
-        ExportFormat::Json => serde_json::to_string_pretty(&svc.export_json()?)? + "\n",
-        ExportFormat::Markdown => svc.export_markdown()?,
+    let (text, digest) = match a.format {
+        ExportFormat::Json => {
+            let doc = if a.sessions { svc.export_with_sessions()? } else { svc.export_json()? };
+            (serde_json::to_string_pretty(&doc)? + "\n", doc.digest)
+        }
+        ExportFormat::Markdown => (svc.export_markdown()?, None),
     };
     match a.out {
         Some(p) => {
             write_file(&p, &text)?;
-            eprintln!("wrote {}", p.display());
+            match digest {
+                Some(d) => eprintln!("wrote {} (digest {d})", p.display()),
+                None => eprintln!("wrote {}", p.display()),
+            }
         }
         None => out!("{text}"),
     }
@@ -790,8 +815,10 @@ fn worker(svc: Service, a: WorkerArgs, config: nocturne_service::Config, store: 
         return Err(usage("--poll must be a positive number of seconds".into()));
     }
     for k in &a.kind {
-        if k != nocturne_service::KIND_DREAM && k != nocturne_service::KIND_SCHEDULE {
-            return Err(usage(format!("--kind {k}: use dream or schedule")));
+        if ![nocturne_service::KIND_DREAM, nocturne_service::KIND_SCHEDULE, nocturne_service::KIND_RUN]
+            .contains(&k.as_str())
+        {
+            return Err(usage(format!("--kind {k}: use dream, schedule or run")));
         }
     }
     let mut w = nocturne_service::Worker::new(std::time::Duration::from_secs(a.lease))?;

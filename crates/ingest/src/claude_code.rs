@@ -40,7 +40,7 @@ use serde_json::Value;
 use crate::blocks::{content_events, ToolNames};
 use crate::inject::{claude_text, mark, Injected};
 use crate::json::{compact, compact_obj, object, opt_bool, opt_str, req, req_str, Base, Obj};
-use crate::{first_prompt_title, jsonl_objects, new_session, Ctx, Fail, FileReport, Format, Parsed, Spawn};
+use crate::{first_prompt_title, jsonl_lines, new_session, object_line, Ctx, Fail, FileReport, Format, Parsed, Spawn};
 
 /// Record types that carry no conversation and are not stored: hook and
 /// agent progress ticks (their content is in the sub-agent's own file), file
@@ -122,56 +122,47 @@ fn read_meta(bytes: &[u8], report: &mut FileReport) -> (Option<String>, Option<S
 }
 
 pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
-    let records = jsonl_objects(text)?;
+    // Records are parsed one at a time, twice (here, and again for their
+    // events below), so a big file's JSON is never all in memory at once.
     let mut report = FileReport::default();
-    report.read(records.len());
     let file_agent = file_agent_id(ctx.file);
 
     // Pass 1: each record's type and agent; sessions in order of first
     // appearance; which session each message uuid belongs to; the parent of
-    // each agent (the first `sessionId` its lines carry).
-    let mut keep: Vec<(u32, &Obj, &str, Option<String>)> = Vec::with_capacity(records.len());
+    // each agent (the first `sessionId` its lines carry). A syntax error
+    // anywhere is reported before any other problem (the first of those).
+    let mut keep: Vec<(u32, &str, String, Option<String>)> = Vec::new();
     let mut order: Vec<Key> = Vec::new();
     let mut index: HashMap<Key, usize> = HashMap::new();
     let mut uuid_session: HashMap<String, usize> = HashMap::new();
     let mut agent_parent: HashMap<String, String> = HashMap::new();
-    for (line, o) in &records {
-        let ty = req_str(o, "type").map_err(|e| Fail::at(*line, e))?;
-        if is_skipped(ty, o) {
-            report.skip(ty);
+    let mut problem: Option<Fail> = None;
+    let mut records = 0;
+    for (line, text) in jsonl_lines(text) {
+        let o = object_line(line, text)?;
+        records += 1;
+        if problem.is_some() {
             continue;
         }
-        let sid = opt_str(o, "sessionId").map_err(|e| Fail::at(*line, e))?;
-        let agent = match (opt_str(o, "agentId").map_err(|e| Fail::at(*line, e))?, &file_agent) {
-            (Some(a), _) if file_agent.is_some() || o.get("isSidechain") == Some(&Value::Bool(true)) => {
-                Some(a.to_string())
-            }
-            (_, Some(f)) => Some(f.clone()),
-            _ => None,
-        };
-        let key = match (&agent, sid) {
-            (Some(a), _) => Some(Key::Agent(a.clone())),
-            (None, Some(s)) => Some(Key::Main(s.to_string())),
-            (None, None) => None,
-        };
-        if let (Some(a), Some(s)) = (&agent, sid) {
-            agent_parent.entry(a.clone()).or_insert_with(|| s.to_string());
+        if let Err(e) = first_pass(
+            line,
+            text,
+            &o,
+            &file_agent,
+            &mut report,
+            &mut keep,
+            &mut order,
+            &mut index,
+            &mut uuid_session,
+            &mut agent_parent,
+        ) {
+            problem = Some(e);
         }
-        if let Some(key) = key {
-            let at = match index.get(&key) {
-                Some(at) => *at,
-                None => {
-                    order.push(key.clone());
-                    index.insert(key, order.len().saturating_sub(1));
-                    order.len().saturating_sub(1)
-                }
-            };
-            if let Some(uuid) = opt_str(o, "uuid").map_err(|e| Fail::at(*line, e))? {
-                uuid_session.entry(uuid.to_string()).or_insert(at);
-            }
-        }
-        keep.push((*line, o, ty, agent));
     }
+    if let Some(e) = problem {
+        return Err(e);
+    }
+    report.read(records);
     // A file of skipped records only (e.g. nothing but snapshots) has no
     // session: nothing to store, all of it counted in the report.
     if order.is_empty() && !keep.is_empty() {
@@ -186,7 +177,9 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     let mut names = ToolNames::new();
     let mut current: Option<usize> = None;
     let mut spawned: Vec<(usize, String, String)> = Vec::new();
-    for (line, o, ty, agent) in keep {
+    for (line, text, ty, agent) in keep {
+        let o = &object_line(line, text)?;
+        let ty = ty.as_str();
         let sid = opt_str(o, "sessionId").map_err(|e| Fail::at(line, e))?;
         let leaf = opt_str(o, "leafUuid").map_err(|e| Fail::at(line, e))?;
         let key = match (&agent, sid) {
@@ -281,6 +274,56 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
 
 /// A parent's `Task`/`Agent` result naming the sub-agent it ran:
 /// (`tool_use_id`, `toolUseResult.agentId`).
+/// Pass 1 of [`parse`] for one record (see there).
+#[allow(clippy::too_many_arguments)]
+fn first_pass<'t>(
+    line: u32,
+    text: &'t str,
+    o: &Obj,
+    file_agent: &Option<String>,
+    report: &mut FileReport,
+    keep: &mut Vec<(u32, &'t str, String, Option<String>)>,
+    order: &mut Vec<Key>,
+    index: &mut HashMap<Key, usize>,
+    uuid_session: &mut HashMap<String, usize>,
+    agent_parent: &mut HashMap<String, String>,
+) -> Result<(), Fail> {
+    let ty = req_str(o, "type").map_err(|e| Fail::at(line, e))?;
+    if is_skipped(ty, o) {
+        report.skip(ty);
+        return Ok(());
+    }
+    let sid = opt_str(o, "sessionId").map_err(|e| Fail::at(line, e))?;
+    let agent = match (opt_str(o, "agentId").map_err(|e| Fail::at(line, e))?, file_agent) {
+        (Some(a), _) if file_agent.is_some() || o.get("isSidechain") == Some(&Value::Bool(true)) => Some(a.to_string()),
+        (_, Some(f)) => Some(f.clone()),
+        _ => None,
+    };
+    let key = match (&agent, sid) {
+        (Some(a), _) => Some(Key::Agent(a.clone())),
+        (None, Some(s)) => Some(Key::Main(s.to_string())),
+        (None, None) => None,
+    };
+    if let (Some(a), Some(s)) = (&agent, sid) {
+        agent_parent.entry(a.clone()).or_insert_with(|| s.to_string());
+    }
+    if let Some(key) = key {
+        let at = match index.get(&key) {
+            Some(at) => *at,
+            None => {
+                order.push(key.clone());
+                index.insert(key, order.len().saturating_sub(1));
+                order.len().saturating_sub(1)
+            }
+        };
+        if let Some(uuid) = opt_str(o, "uuid").map_err(|e| Fail::at(line, e))? {
+            uuid_session.entry(uuid.to_string()).or_insert(at);
+        }
+    }
+    keep.push((line, text, ty.to_string(), agent));
+    Ok(())
+}
+
 fn spawn_of(o: &Obj) -> Option<(String, String)> {
     let agent = o.get("toolUseResult")?.get("agentId")?.as_str()?.trim();
     if agent.is_empty() {

@@ -468,19 +468,22 @@ pub(crate) fn file_stem(file: &str) -> String {
 /// The non-blank lines of a JSONL text as 1-based line numbers and JSON
 /// objects. Stops at the first bad line.
 pub(crate) fn jsonl_objects(text: &str) -> Result<Vec<(u32, json::Obj)>, Fail> {
-    let mut out = Vec::new();
-    for (i, line) in text.split('\n').enumerate() {
-        let n = json::nth(i);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| Fail::at(n, json::syntax_reason(&e)))?;
-        match value {
-            serde_json::Value::Object(o) => out.push((n, o)),
-            other => return Err(Fail::at(n, format!("expected a JSON object, found {}", json::describe(&other)))),
-        }
+    jsonl_lines(text).map(|(n, line)| object_line(n, line).map(|o| (n, o))).collect()
+}
+
+/// The non-blank lines of a JSONL text with their 1-based numbers, not
+/// parsed: an importer that parses one record at a time holds one record's
+/// JSON at a time, not the whole file's.
+pub(crate) fn jsonl_lines(text: &str) -> impl Iterator<Item = (u32, &str)> {
+    text.split('\n').enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (json::nth(i), l))
+}
+
+/// One JSONL line (number `n`) as a JSON object.
+pub(crate) fn object_line(n: u32, line: &str) -> Result<json::Obj, Fail> {
+    match serde_json::from_str(line).map_err(|e| Fail::at(n, json::syntax_reason(&e)))? {
+        serde_json::Value::Object(o) => Ok(o),
+        other => Err(Fail::at(n, format!("expected a JSON object, found {}", json::describe(&other)))),
     }
-    Ok(out)
 }
 
 /// The whole text as one JSON value, with syntax errors on their line.

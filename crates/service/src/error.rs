@@ -27,6 +27,14 @@ pub enum ServiceError {
     /// message (not a separate error source), so it is printed once.
     #[error("{path}: {}", io_reason(.error))]
     Io { path: String, error: std::io::Error },
+    /// An export written before exports carried digests (versions 1–4),
+    /// imported without allowing it: its contents are consistent or not,
+    /// but a change made after export cannot be detected.
+    #[error(
+        "{file}: a version {version} export carries no digests, so a change made to it after export cannot be \
+         detected; it is imported only when undigested exports are explicitly allowed"
+    )]
+    Undigested { file: String, version: u32 },
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -109,7 +117,7 @@ impl ErrorCode {
 impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ServiceError::Invalid(_) => ErrorCode::InvalidInput,
+            ServiceError::Invalid(_) | ServiceError::Undigested { .. } => ErrorCode::InvalidInput,
             ServiceError::NotFound { .. } => ErrorCode::NotFound,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::Unauthorized(_) => ErrorCode::Unauthorized,

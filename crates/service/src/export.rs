@@ -2,19 +2,24 @@
 //! outcomes, the session log with parent links) that imports back exactly,
 //! and AGENTS.md / CLAUDE.md-style markdown.
 
-use crate::memory::{redacted, secret_field, sort_for_display};
-use crate::outcomes::{outcome_secret_field, redacted_outcome};
+mod check;
+mod digest;
+
+use crate::memory::{redacted, sort_for_display};
+use crate::outcomes::redacted_outcome;
 use crate::{Result, Service, ServiceError};
-use nocturne_core::revision::replay;
+use nocturne_core::outcome::Outcome;
 use nocturne_core::{chain, Change, Memory, NewEvent, Revision, Session};
-use nocturne_store::{Appended, SessionFilter};
+use nocturne_store::{ImportBatch, MemoryImport, SessionFilter, SessionGrowth, Usage};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The `format` field of an export document.
 pub const EXPORT_FORMAT: &str = "nocturne-export";
 /// The schema version of an export document (see docs/export-format.md).
-pub const EXPORT_VERSION: u32 = 4;
+pub const EXPORT_VERSION: u32 = 5;
+/// The first version whose documents carry digests.
+pub const DIGESTED_VERSION: u32 = 5;
 
 /// The JSON export document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,16 +28,19 @@ pub struct ExportDoc {
     pub version: u32,
     pub exported_at: String,
     pub head_revision: u64,
+    /// The document digest over the heads of every chain (since version 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// Every memory at the head, active and retired.
     pub memories: Vec<Memory>,
     /// Every revision, oldest first, with the exact before/after of each change.
-    pub revisions: Vec<Revision>,
+    pub revisions: Vec<ExportRevision>,
     /// Every outcome taxonomy version, oldest first (since version 2).
     #[serde(default)]
     pub taxonomies: Vec<TaxonomyVersion>,
     /// Every outcome, superseded ones included, in id order (since version 2).
     #[serde(default)]
-    pub outcomes: Vec<nocturne_core::outcome::Outcome>,
+    pub outcomes: Vec<ExportOutcome>,
     /// The session log: every session with its parent link and events,
     /// by id (since version 3; only when asked for, see
     /// [`Service::export_with_sessions`]).
@@ -41,14 +49,44 @@ pub struct ExportDoc {
     /// Usage events (memories handed out in context bundles), in id order,
     /// with the session log (since version 4).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub usage: Vec<nocturne_store::Usage>,
+    pub usage: Vec<ExportUsage>,
 }
 
-/// One session of the log in an export: its header verbatim and its events.
+/// One revision in an export, with its chained digest (since version 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRevision {
+    #[serde(flatten)]
+    pub revision: Revision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// One outcome in an export, with its chained digest (since version 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportOutcome {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// One usage event in an export, with its chained digest (since version 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportUsage {
+    #[serde(flatten)]
+    pub usage: Usage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// One session of the log in an export: its header verbatim, the digest
+/// chained over the headers (since version 5), and its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportSession {
     #[serde(flatten)]
     pub header: Session,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     pub events: Vec<ExportEvent>,
 }
 
@@ -67,6 +105,17 @@ pub struct TaxonomyVersion {
     pub version: u32,
     pub toml: String,
     pub set_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// How an import treats a document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Import a document written before exports carried digests (versions
+    /// 1–4): it is checked for consistency, but changes made to it after
+    /// export cannot be detected. Refused unless this is set.
+    pub allow_undigested: bool,
 }
 
 /// What `import` did.
@@ -93,6 +142,15 @@ pub struct ImportSummary {
     pub usage_added: usize,
     /// Usage events not imported because the store already had some.
     pub usage_skipped: usize,
+    /// Whether the document's digests were checked (a version 5 export or
+    /// newer): an edit made after export would have been refused.
+    pub tamper_evident: bool,
+    /// The document digest (tamper-evident documents): compare it with the
+    /// one the export reported to tell the document is the one exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// What the user should know (an undigested document, for one).
+    pub warnings: Vec<String>,
 }
 
 /// What merging the document's sessions did.
@@ -108,22 +166,40 @@ impl Service {
     /// The export document. Secrets are redacted on the way out (from
     /// memories, every revision's before/after and reason, and outcomes),
     /// so even a store written before secrets were refused exports none.
+    /// Every entry carries its chained digest, and the document its digest.
     pub(crate) fn export_json(&self) -> Result<ExportDoc> {
-        let revisions: Vec<Revision> = self.store.revisions(1, u64::MAX)?.iter().map(redacted_revision).collect();
+        let mut doc = self.export_unsealed()?;
+        digest::seal(&mut doc)?;
+        Ok(doc)
+    }
+
+    fn export_unsealed(&self) -> Result<ExportDoc> {
+        let revisions: Vec<ExportRevision> = self
+            .store
+            .revisions(1, u64::MAX)?
+            .iter()
+            .map(|r| ExportRevision { revision: redacted_revision(r), digest: None })
+            .collect();
         Ok(ExportDoc {
             format: EXPORT_FORMAT.into(),
             version: EXPORT_VERSION,
             exported_at: self.now(),
-            head_revision: revisions.last().map_or(0, |r| r.rev),
+            head_revision: revisions.last().map_or(0, |r| r.revision.rev),
+            digest: None,
             memories: self.store.memories()?.iter().map(redacted).collect(),
             revisions,
             taxonomies: self
                 .store
                 .taxonomies()?
                 .into_iter()
-                .map(|(version, toml, set_at)| TaxonomyVersion { version, toml, set_at })
+                .map(|(version, toml, set_at)| TaxonomyVersion { version, toml, set_at, digest: None })
                 .collect(),
-            outcomes: self.store.outcomes(None)?.iter().map(redacted_outcome).collect(),
+            outcomes: self
+                .store
+                .outcomes(None)?
+                .iter()
+                .map(|o| ExportOutcome { outcome: redacted_outcome(o), digest: None })
+                .collect(),
             sessions: Vec::new(),
             usage: Vec::new(),
         })
@@ -135,9 +211,10 @@ impl Service {
     /// transcripts included (redacting would break its hash chains) — so
     /// this document is as private as the store itself.
     pub(crate) fn export_with_sessions(&self) -> Result<ExportDoc> {
-        let mut doc = self.export_json()?;
+        let mut doc = self.export_unsealed()?;
         doc.sessions = self.export_sessions()?;
-        doc.usage = self.store.usages(None)?;
+        doc.usage = self.store.usages(None)?.into_iter().map(|usage| ExportUsage { usage, digest: None }).collect();
+        digest::seal(&mut doc)?;
         Ok(doc)
     }
 
@@ -151,51 +228,29 @@ impl Service {
             for (header, events) in chunk.iter().zip(self.store.events_of(&ids)?) {
                 let events =
                     events.into_iter().map(|e| ExportEvent { seq: e.seq, body: e.body, hash: e.hash }).collect();
-                out.push(ExportSession { header: header.clone(), events });
+                out.push(ExportSession { header: header.clone(), digest: None, events });
             }
         }
         Ok(out)
     }
 
-    /// Checks every session of a document against its own chain before
-    /// anything is imported: an edited session refuses the document.
-    fn check_sessions(doc: &ExportDoc, source: &str) -> Result<()> {
-        for s in &doc.sessions {
-            let id = &s.header.id;
-            let hashes = chain::hashes(id, s.events.iter().map(|e| &e.body));
-            for (i, (e, h)) in s.events.iter().zip(&hashes).enumerate() {
-                if e.seq as usize != i || e.hash != hex::encode(h) {
-                    return Err(ServiceError::Invalid(format!(
-                        "{source}: session {id}: event {i} does not match its hash chain (the file was edited)"
-                    )));
-                }
-            }
-            let head = hashes.last().copied().unwrap_or_else(|| chain::genesis(id));
-            if hex::encode(head) != s.header.head_hash || s.events.len() != s.header.event_count as usize {
-                return Err(ServiceError::Invalid(format!(
-                    "{source}: session {id}: its events do not end in its head hash (the file was edited or is incomplete)"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Stores the document's sessions the store lacks verbatim; grows the
-    /// ones it holds a prefix of (compare-and-append); leaves the others.
-    fn import_sessions(&self, doc: &ExportDoc) -> Result<SessionMerge> {
+    /// What writing the document's sessions takes: the sessions the store
+    /// lacks are restored verbatim, the ones it holds a prefix of are grown
+    /// (compare-and-append), the ones it has with other events are left.
+    fn plan_sessions(&self, doc: &ExportDoc, batch: &mut ImportBatch) -> Result<SessionMerge> {
         let mut m = SessionMerge::default();
         for s in &doc.sessions {
             let id = &s.header.id;
-            let events: Vec<NewEvent> = s.events.iter().map(|e| e.body.clone()).collect();
+            let events = || s.events.iter().map(|e| e.body.clone()).collect::<Vec<NewEvent>>();
             match self.store.session(id)? {
-                None => match self.store.restore_session(&s.header, &events)? {
-                    Appended::Added { .. } => m.added += 1,
-                    Appended::Skipped => m.skipped += 1,
-                },
+                None => {
+                    batch.restore_sessions.push((s.header.clone(), events()));
+                    m.added += 1;
+                }
                 Some(st) if st.head_hash == s.header.head_hash && st.event_count == s.header.event_count => {
                     // The same events; a session the document has closed is closed here too.
                     if let (None, Some(at)) = (&st.closed_at, &s.header.closed_at) {
-                        self.store.close_session(id, at)?;
+                        batch.close_sessions.push((id.clone(), at.clone()));
                     }
                     m.skipped += 1
                 }
@@ -205,10 +260,15 @@ impl Service {
                         None => hex::encode(chain::genesis(id)) == st.head_hash,
                         Some(last) => s.events.get(last).is_some_and(|e| e.hash == st.head_hash),
                     };
-                    if prefix && events.len() > k && st.closed_at.is_none() {
-                        self.store.append_events(id, st.event_count, events.get(k..).unwrap_or_default())?;
+                    if prefix && s.events.len() > k && st.closed_at.is_none() {
+                        let rest = s.events.get(k..).unwrap_or_default().iter().map(|e| e.body.clone()).collect();
+                        batch.grow_sessions.push(SessionGrowth {
+                            session: id.clone(),
+                            expected_len: st.event_count,
+                            events: rest,
+                        });
                         if let Some(at) = &s.header.closed_at {
-                            self.store.close_session(id, at)?;
+                            batch.close_sessions.push((id.clone(), at.clone()));
                         }
                         m.extended += 1;
                     } else {
@@ -220,11 +280,16 @@ impl Service {
         Ok(m)
     }
 
-    /// Imports an export document. Into a store with no revisions the
-    /// history is restored verbatim (export→import is the identity); into a
-    /// store that has memory already, the document's active memories that
-    /// the store lacks are added as one revision authored `import`.
-    pub(crate) fn import_json(&self, bytes: &[u8], source: &str) -> Result<ImportSummary> {
+    /// Imports an export document. The whole document is checked before
+    /// anything is written (its digests, each entry, the revisions against
+    /// the memories, the session chains, outcomes against their taxonomy
+    /// and sessions), and then written in one transaction: a refused
+    /// document leaves the store as it was. Into a store with no revisions
+    /// the history is restored verbatim (export→import is the identity);
+    /// into a store that has memory already, the document's active
+    /// memories that the store lacks are added as one revision authored
+    /// `import`.
+    pub(crate) fn import_json(&self, bytes: &[u8], source: &str, opts: ImportOptions) -> Result<ImportSummary> {
         let doc: ExportDoc = serde_json::from_slice(bytes)
             .map_err(|e| ServiceError::Invalid(format!("{source}: not a Nocturne export: {e}")))?;
         if doc.format != EXPORT_FORMAT {
@@ -233,66 +298,69 @@ impl Service {
                 doc.format
             )));
         }
-        if doc.version > EXPORT_VERSION {
+        if doc.version > EXPORT_VERSION || doc.version == 0 {
             return Err(ServiceError::Invalid(format!(
-                "{source}: export version {} is newer than this program reads ({EXPORT_VERSION})",
+                "{source}: export version {} is not one this program reads (1 to {EXPORT_VERSION})",
                 doc.version
             )));
         }
-        refuse_secrets_in(&doc, source)?;
-        let replayed = replay(&doc.revisions);
-        let listed: BTreeMap<String, Memory> = doc.memories.iter().map(|m| (m.id.clone(), m.clone())).collect();
-        if replayed != listed {
-            return Err(ServiceError::Invalid(format!(
-                "{source}: the memories do not match the revisions (the file was edited or is incomplete)"
-            )));
-        }
-        Self::check_sessions(&doc, source)?;
-        let sm = self.import_sessions(&doc)?;
-        let (outcomes_added, outcomes_skipped) = self.import_outcome_history(&doc)?;
-        let (usage_added, usage_skipped) = self.import_usage(&doc)?;
-        if self.store.head()? == 0 {
-            self.store.restore(&doc.revisions)?;
-            return Ok(ImportSummary {
-                mode: "restored".into(),
-                revisions: doc.revisions.len(),
-                memories_added: doc.memories.len(),
-                memories_skipped: 0,
-                outcomes_added,
-                outcomes_skipped,
-                sessions_added: sm.added,
-                sessions_extended: sm.extended,
-                sessions_skipped: sm.skipped,
-                sessions_conflicting: sm.conflicting,
-                usage_added,
-                usage_skipped,
-            });
-        }
-        let mut changes = Vec::new();
-        let mut skipped = 0;
-        for m in doc.memories.iter().filter(|m| m.is_active()) {
-            if self.store.memory(&m.id)?.is_some() {
-                skipped += 1;
-            } else {
-                changes.push(Change { memory_id: m.id.clone(), before: None, after: Some(m.clone()) });
+        let tamper_evident = doc.version >= DIGESTED_VERSION;
+        let mut warnings = Vec::new();
+        if !tamper_evident {
+            if !opts.allow_undigested {
+                return Err(ServiceError::Undigested { file: source.to_string(), version: doc.version });
             }
+            warnings.push(format!(
+                "{source} is a version {} export, written before exports carried digests: it was checked for \
+                 consistency, but a change made to it after export cannot be detected",
+                doc.version
+            ));
         }
-        let added = changes.len();
-        if added > 0 {
-            self.store.commit(nocturne_store::Commit {
-                expect_rev: None,
-                author: "import".into(),
-                reason: format!("import from {source}"),
-                created_at: self.now(),
-                changes,
-                applies_proposal: None,
-            })?;
+        check::document(&doc, source)?;
+        if tamper_evident {
+            digest::verify(&doc, source)?;
         }
+        let mut batch = ImportBatch::default();
+        let sm = self.plan_sessions(&doc, &mut batch)?;
+        let (outcomes_added, outcomes_skipped) = self.plan_outcomes(&doc, source, &mut batch)?;
+        let (usage_added, usage_skipped) = self.plan_usage(&doc, source, &mut batch)?;
+        let restoring = self.store.head()? == 0;
+        let (mode, revisions, memories_added, memories_skipped) = if restoring {
+            let revs: Vec<Revision> = doc.revisions.iter().map(|r| r.revision.clone()).collect();
+            let n = revs.len();
+            if n > 0 {
+                batch.memory = MemoryImport::Restore(revs);
+            }
+            ("restored", n, doc.memories.len(), 0)
+        } else {
+            let mut changes = Vec::new();
+            let mut skipped = 0;
+            for m in doc.memories.iter().filter(|m| m.is_active()) {
+                if self.store.memory(&m.id)?.is_some() {
+                    skipped += 1;
+                } else {
+                    changes.push(Change { memory_id: m.id.clone(), before: None, after: Some(m.clone()) });
+                }
+            }
+            let added = changes.len();
+            if added > 0 {
+                batch.memory = MemoryImport::Commit(nocturne_store::Commit {
+                    expect_rev: None,
+                    author: "import".into(),
+                    reason: format!("import from {source}"),
+                    created_at: self.now(),
+                    changes,
+                    applies_proposal: None,
+                });
+            }
+            ("merged", usize::from(added > 0), added, skipped)
+        };
+        self.store.import(&batch)?;
         Ok(ImportSummary {
-            mode: "merged".into(),
-            revisions: usize::from(added > 0),
-            memories_added: added,
-            memories_skipped: skipped,
+            mode: mode.into(),
+            revisions,
+            memories_added,
+            memories_skipped,
             outcomes_added,
             outcomes_skipped,
             sessions_added: sm.added,
@@ -301,25 +369,51 @@ impl Service {
             sessions_conflicting: sm.conflicting,
             usage_added,
             usage_skipped,
+            tamper_evident,
+            digest: digest::of(&doc),
+            warnings,
         })
     }
 
+    /// The ids of the sessions a document's entries may refer to: the
+    /// document's own and the store's.
+    fn known_sessions(&self, doc: &ExportDoc, wanted: &BTreeSet<&str>) -> Result<BTreeSet<String>> {
+        let mut known: BTreeSet<String> = doc.sessions.iter().map(|s| s.header.id.clone()).collect();
+        for id in wanted {
+            if !known.contains(*id) && self.store.session(id)?.is_some() {
+                known.insert((*id).to_string());
+            }
+        }
+        Ok(known)
+    }
+
     /// Restores the document's usage events verbatim when the store has
-    /// none; otherwise skips them (counts returned).
-    fn import_usage(&self, doc: &ExportDoc) -> Result<(usize, usize)> {
+    /// none; otherwise skips them (counts returned). Each event's session
+    /// must be in the document or the store.
+    fn plan_usage(&self, doc: &ExportDoc, source: &str, batch: &mut ImportBatch) -> Result<(usize, usize)> {
         if doc.usage.is_empty() {
             return Ok((0, 0));
         }
         if !self.store.usages(None)?.is_empty() {
             return Ok((0, doc.usage.len()));
         }
-        self.store.restore_usages(&doc.usage)?;
+        let wanted: BTreeSet<&str> = doc.usage.iter().filter_map(|u| u.usage.session.as_deref()).collect();
+        let known = self.known_sessions(doc, &wanted)?;
+        if let Some(u) = doc.usage.iter().find(|u| u.usage.session.as_ref().is_some_and(|s| !known.contains(s))) {
+            return Err(ServiceError::Invalid(format!(
+                "{source}: usage event {} is about session {}, which is neither in the file nor in the store",
+                u.usage.id,
+                u.usage.session.as_deref().unwrap_or_default()
+            )));
+        }
+        batch.usages = Some(doc.usage.iter().map(|u| u.usage.clone()).collect());
         Ok((doc.usage.len(), 0))
     }
 
     /// Restores the document's taxonomies and outcomes verbatim when the
-    /// store has none; otherwise skips them (counts returned).
-    fn import_outcome_history(&self, doc: &ExportDoc) -> Result<(usize, usize)> {
+    /// store has none; otherwise skips them (counts returned). Each
+    /// outcome's session must be in the document or the store.
+    fn plan_outcomes(&self, doc: &ExportDoc, source: &str, batch: &mut ImportBatch) -> Result<(usize, usize)> {
         if doc.outcomes.is_empty() && doc.taxonomies.is_empty() {
             return Ok((0, 0));
         }
@@ -327,9 +421,18 @@ impl Service {
         if has {
             return Ok((0, doc.outcomes.len()));
         }
+        let wanted: BTreeSet<&str> = doc.outcomes.iter().map(|o| o.outcome.session.as_str()).collect();
+        let known = self.known_sessions(doc, &wanted)?;
+        if let Some(o) = doc.outcomes.iter().find(|o| !known.contains(&o.outcome.session)) {
+            return Err(ServiceError::Invalid(format!(
+                "{source}: outcome {} is about session {}, which is neither in the file nor in the store \
+                 (import an export that includes the session log, or ingest the session first)",
+                o.outcome.id, o.outcome.session
+            )));
+        }
         let t: Vec<(u32, String, String)> =
             doc.taxonomies.iter().map(|t| (t.version, t.toml.clone(), t.set_at.clone())).collect();
-        self.store.restore_outcomes(&t, &doc.outcomes)?;
+        batch.outcomes = Some((t, doc.outcomes.iter().map(|o| o.outcome.clone()).collect()));
         Ok((doc.outcomes.len(), 0))
     }
 
@@ -351,40 +454,6 @@ fn redacted_revision(r: &Revision) -> Revision {
         c.after = c.after.as_ref().map(redacted);
     }
     r
-}
-
-/// Refuses an import document that carries a secret where `memory add`
-/// (or an outcome) would never store one, naming the file and the object.
-fn refuse_secrets_in(doc: &ExportDoc, source: &str) -> Result<()> {
-    let refuse = |what: String, field: &str| {
-        Err(ServiceError::Invalid(format!(
-            "{source}: {what} looks like it contains a secret in its {field}; memories never store credentials \
-             (export redacts them: re-export, or remove it from the file)"
-        )))
-    };
-    for m in &doc.memories {
-        if let Some(field) = secret_field(m) {
-            return refuse(format!("memory {}", m.id), field);
-        }
-    }
-    for r in &doc.revisions {
-        if nocturne_core::secrets::contains_secret(&r.reason) {
-            return refuse(format!("revision {}", r.rev), "reason");
-        }
-        for c in &r.changes {
-            for m in c.before.iter().chain(c.after.iter()) {
-                if let Some(field) = secret_field(m) {
-                    return refuse(format!("memory {} (revision {})", m.id, r.rev), field);
-                }
-            }
-        }
-    }
-    for o in &doc.outcomes {
-        if let Some(field) = outcome_secret_field(o) {
-            return refuse(format!("outcome {} (session {})", o.id, o.session), field);
-        }
-    }
-    Ok(())
 }
 
 /// Renders active memories as AGENTS.md-style markdown.

@@ -21,9 +21,9 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState,
-    JournalEntry, Lease, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
-    TokenRecord, Usage,
+    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter,
+    JobState, JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store,
+    StoreError, StoredVector, TokenRecord, Usage,
 };
 use postgres::error::SqlState;
 use postgres::{Client, Row, Transaction};
@@ -370,6 +370,199 @@ fn insert_revision(tx: &mut Transaction<'_>, rev: &Revision) -> Tx<()> {
     Ok(())
 }
 
+fn append_events_tx(tx: &mut Transaction<'_>, session: &str, expected_len: u32, events: &[NewEvent]) -> Tx<u32> {
+    let row = tx.query_opt(
+        "SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = $1 FOR UPDATE",
+        &[&session],
+    )?;
+    let Some(row) = row else {
+        return Err(Fail::Store(StoreError::NotFound { what: "session", id: session.to_string() }));
+    };
+    let (sid, count, head): (i64, i32, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+    let closed: Option<String> = row.get(3);
+    if closed.is_some() {
+        return Err(Fail::Store(StoreError::Closed { session: session.to_string() }));
+    }
+    let count = count as u32;
+    if count != expected_len {
+        return Err(Fail::Store(StoreError::LengthMismatch {
+            session: session.to_string(),
+            expected: expected_len,
+            actual: count,
+        }));
+    }
+    if events.is_empty() {
+        return Ok(count);
+    }
+    let total = count as usize + events.len();
+    check_size(session, total)?;
+    let mut prev: [u8; 32] =
+        head.as_slice().try_into().map_err(|_| Fail::Store(StoreError::Corrupt(format!("head hash of {session}"))))?;
+    let mut hashes = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        prev = chain::link(&prev, count + i as u32, e);
+        hashes.push(prev);
+    }
+    insert_events(tx, sid, count, events, &hashes)?;
+    let last_ts = events.iter().rev().find_map(|e| e.timestamp.clone());
+    tx.execute(
+        "UPDATE sessions SET event_count = $2, head_hash = $3, ended_at = COALESCE($4, ended_at) WHERE rowid = $1",
+        &[&sid, &(total as i32), &&prev[..], &last_ts],
+    )?;
+    Ok(total as u32)
+}
+
+fn close_session_tx(tx: &mut Transaction<'_>, id: &str, at: &str) -> Tx<()> {
+    let row = tx.query_opt("SELECT closed_at FROM sessions WHERE id = $1 FOR UPDATE", &[&id])?;
+    let Some(row) = row else {
+        return Err(Fail::Store(StoreError::NotFound { what: "session", id: id.to_string() }));
+    };
+    let closed: Option<String> = row.get(0);
+    if closed.is_none() {
+        tx.execute("UPDATE sessions SET closed_at = $2 WHERE id = $1", &[&id, &at])?;
+    }
+    Ok(())
+}
+
+fn commit_tx(tx: &mut Transaction<'_>, c: &Commit) -> Tx<Revision> {
+    // Commits take turns: the head read here stays the head until this one ends.
+    tx.batch_execute("LOCK TABLE revisions IN EXCLUSIVE MODE")?;
+    let head = head_of(tx)?;
+    if let Some(expected) = c.expect_rev {
+        if expected != head {
+            return Err(Fail::Store(StoreError::RevisionMismatch { expected, actual: head }));
+        }
+    }
+    let mut conflicts = Vec::new();
+    for ch in &c.changes {
+        let stored = memory_in(tx, &ch.memory_id)?;
+        if stored != ch.before {
+            conflicts.push(match (&stored, &ch.before) {
+                (Some(_), None) => format!("memory {} already exists", ch.memory_id),
+                (None, Some(_)) => format!("memory {} no longer exists", ch.memory_id),
+                _ => format!("memory {} changed since it was read", ch.memory_id),
+            });
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Fail::Store(StoreError::Conflict(conflicts)));
+    }
+    let rev = Revision {
+        rev: head + 1,
+        author: nocturne_core::Author(c.author.clone()),
+        reason: c.reason.clone(),
+        created_at: c.created_at.clone(),
+        changes: c.changes.clone(),
+    };
+    insert_revision(tx, &rev)?;
+    if let Some(a) = &c.applies_proposal {
+        set_status(tx, &a.id, ProposalStatus::Applied, Some((rev.rev, a)))?;
+    }
+    Ok(rev)
+}
+
+fn restore_tx(tx: &mut Transaction<'_>, revisions: &[Revision]) -> Tx<()> {
+    tx.batch_execute("LOCK TABLE revisions IN EXCLUSIVE MODE")?;
+    if head_of(tx)? != 0 {
+        return Err(Fail::Store(StoreError::NotEmpty(
+            "the store already has memory revisions; import needs a store with none".into(),
+        )));
+    }
+    for (i, r) in revisions.iter().enumerate() {
+        if r.rev != i as u64 + 1 {
+            return Err(Fail::Store(StoreError::Corrupt(format!(
+                "revision {} found where {} was expected",
+                r.rev,
+                i + 1
+            ))));
+        }
+        insert_revision(tx, r)?;
+    }
+    Ok(())
+}
+
+fn restore_outcomes_tx(tx: &mut Transaction<'_>, taxonomies: &[(u32, String, String)], outcomes: &[Outcome]) -> Tx<()> {
+    tx.batch_execute("LOCK TABLE taxonomies, outcomes IN EXCLUSIVE MODE")?;
+    let n: i64 =
+        tx.query_one("SELECT (SELECT COUNT(*) FROM outcomes) + (SELECT COUNT(*) FROM taxonomies)", &[])?.get(0);
+    if n != 0 {
+        return Err(Fail::Store(StoreError::NotEmpty("the store already has outcomes or a taxonomy".into())));
+    }
+    for (v, toml, at) in taxonomies {
+        tx.execute("INSERT INTO taxonomies (version, toml, set_at) VALUES ($1, $2, $3)", &[&(*v as i32), toml, at])?;
+    }
+    for o in outcomes {
+        tx.execute(
+            "INSERT INTO outcomes (id, session, task, dimension, recorded_at, body) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&(o.id as i64), &o.session, &o.task, &o.dimension, &instant(&o.recorded_at), &to_json(o)?],
+        )
+        .map_err(exists("outcome", &o.id.to_string()))?;
+    }
+    // New outcomes are numbered after the restored ones.
+    tx.execute(
+        "SELECT setval(pg_get_serial_sequence('outcomes', 'id'), GREATEST((SELECT MAX(id) FROM outcomes), 1), \
+         (SELECT COUNT(*) > 0 FROM outcomes))",
+        &[],
+    )?;
+    Ok(())
+}
+
+fn restore_usages_tx(tx: &mut Transaction<'_>, usages: &[Usage]) -> Tx<()> {
+    tx.batch_execute("LOCK TABLE usage IN EXCLUSIVE MODE")?;
+    let n: i64 = tx.query_one("SELECT COUNT(*) FROM usage", &[])?.get(0);
+    if n != 0 {
+        return Err(Fail::Store(StoreError::NotEmpty("the store already has usage events".into())));
+    }
+    for u in usages {
+        tx.execute(
+            "INSERT INTO usage (id, session, at, body) VALUES ($1, $2, $3, $4)",
+            &[&(u.id as i64), &u.session, &instant(&u.at), &to_json(u)?],
+        )
+        .map_err(exists("usage event", &u.id.to_string()))?;
+    }
+    tx.execute(
+        "SELECT setval(pg_get_serial_sequence('usage', 'id'), GREATEST((SELECT MAX(id) FROM usage), 1), \
+         (SELECT COUNT(*) > 0 FROM usage))",
+        &[],
+    )?;
+    Ok(())
+}
+
+fn restore_session_tx(tx: &mut Transaction<'_>, h: &Session, events: &[NewEvent]) -> Tx<Appended> {
+    let (hashes, head) = nocturne_store::restored_chain(h, events).map_err(Fail::Store)?;
+    let new = nocturne_core::NewSession {
+        id: h.id.clone(),
+        format: h.format.clone(),
+        source: h.source.clone(),
+        user: h.user.clone(),
+        agent: h.agent.clone(),
+        team: h.team.clone(),
+        title: h.title.clone(),
+        parent: h.parent.clone(),
+        subagent: h.subagent.clone(),
+        counterpart: h.counterpart,
+        outcome: None,
+        events: Vec::new(),
+    };
+    check_size(&h.id, events.len())?;
+    let Some(sid) = insert_session(
+        tx,
+        &new,
+        events.len(),
+        &head,
+        &h.started_at,
+        h.ended_at.as_deref(),
+        &h.ingested_at,
+        h.title.as_deref(),
+        h.closed_at.as_deref(),
+    )?
+    else {
+        return Ok(Appended::Skipped);
+    };
+    insert_events(tx, sid, 0, events, &hashes)?;
+    Ok(Appended::Added { events: events.len() as u32 })
+}
+
 fn token_row(r: &Row) -> Tx<TokenRecord> {
     Ok(TokenRecord {
         id: r.try_get(0)?,
@@ -629,86 +822,11 @@ impl Store for PgStore {
     }
 
     fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
-        self.write(|tx| {
-            let row = tx.query_opt(
-                "SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = $1 FOR UPDATE",
-                &[&session],
-            )?;
-            let Some(row) = row else {
-                return Err(Fail::Store(StoreError::NotFound { what: "session", id: session.to_string() }));
-            };
-            let (sid, count, head): (i64, i32, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
-            let closed: Option<String> = row.get(3);
-            if closed.is_some() {
-                return Err(Fail::Store(StoreError::Closed { session: session.to_string() }));
-            }
-            let count = count as u32;
-            if count != expected_len {
-                return Err(Fail::Store(StoreError::LengthMismatch {
-                    session: session.to_string(),
-                    expected: expected_len,
-                    actual: count,
-                }));
-            }
-            if events.is_empty() {
-                return Ok(count);
-            }
-            let total = count as usize + events.len();
-            check_size(session, total)?;
-            let mut prev: [u8; 32] = head
-                .as_slice()
-                .try_into()
-                .map_err(|_| Fail::Store(StoreError::Corrupt(format!("head hash of {session}"))))?;
-            let mut hashes = Vec::with_capacity(events.len());
-            for (i, e) in events.iter().enumerate() {
-                prev = chain::link(&prev, count + i as u32, e);
-                hashes.push(prev);
-            }
-            insert_events(tx, sid, count, events, &hashes)?;
-            let last_ts = events.iter().rev().find_map(|e| e.timestamp.clone());
-            tx.execute(
-                "UPDATE sessions SET event_count = $2, head_hash = $3, ended_at = COALESCE($4, ended_at) WHERE rowid = $1",
-                &[&sid, &(total as i32), &&prev[..], &last_ts],
-            )?;
-            Ok(total as u32)
-        })
+        self.write(|tx| append_events_tx(tx, session, expected_len, events))
     }
 
     fn restore_session(&self, h: &Session, events: &[NewEvent]) -> Result<Appended> {
-        let (hashes, head) = nocturne_store::restored_chain(h, events)?;
-        let new = nocturne_core::NewSession {
-            id: h.id.clone(),
-            format: h.format.clone(),
-            source: h.source.clone(),
-            user: h.user.clone(),
-            agent: h.agent.clone(),
-            team: h.team.clone(),
-            title: h.title.clone(),
-            parent: h.parent.clone(),
-            subagent: h.subagent.clone(),
-            counterpart: h.counterpart,
-            outcome: None,
-            events: Vec::new(),
-        };
-        self.write(|tx| {
-            check_size(&h.id, events.len())?;
-            let Some(sid) = insert_session(
-                tx,
-                &new,
-                events.len(),
-                &head,
-                &h.started_at,
-                h.ended_at.as_deref(),
-                &h.ingested_at,
-                h.title.as_deref(),
-                h.closed_at.as_deref(),
-            )?
-            else {
-                return Ok(Appended::Skipped);
-            };
-            insert_events(tx, sid, 0, events, &hashes)?;
-            Ok(Appended::Added { events: events.len() as u32 })
-        })
+        self.write(|tx| restore_session_tx(tx, h, events))
     }
 
     fn session(&self, id: &str) -> Result<Option<Session>> {
@@ -757,17 +875,7 @@ impl Store for PgStore {
     }
 
     fn close_session(&self, id: &str, at: &str) -> Result<()> {
-        self.write(|tx| {
-            let row = tx.query_opt("SELECT closed_at FROM sessions WHERE id = $1 FOR UPDATE", &[&id])?;
-            let Some(row) = row else {
-                return Err(Fail::Store(StoreError::NotFound { what: "session", id: id.to_string() }));
-            };
-            let closed: Option<String> = row.get(0);
-            if closed.is_none() {
-                tx.execute("UPDATE sessions SET closed_at = $2 WHERE id = $1", &[&id, &at])?;
-            }
-            Ok(())
-        })
+        self.write(|tx| close_session_tx(tx, id, at))
     }
 
     fn events(&self, session: &str) -> Result<Vec<Event>> {
@@ -833,42 +941,7 @@ impl Store for PgStore {
     }
 
     fn commit(&self, c: Commit) -> Result<Revision> {
-        self.write(|tx| {
-            // Commits take turns: the head read here stays the head until this one ends.
-            tx.batch_execute("LOCK TABLE revisions IN EXCLUSIVE MODE")?;
-            let head = head_of(tx)?;
-            if let Some(expected) = c.expect_rev {
-                if expected != head {
-                    return Err(Fail::Store(StoreError::RevisionMismatch { expected, actual: head }));
-                }
-            }
-            let mut conflicts = Vec::new();
-            for ch in &c.changes {
-                let stored = memory_in(tx, &ch.memory_id)?;
-                if stored != ch.before {
-                    conflicts.push(match (&stored, &ch.before) {
-                        (Some(_), None) => format!("memory {} already exists", ch.memory_id),
-                        (None, Some(_)) => format!("memory {} no longer exists", ch.memory_id),
-                        _ => format!("memory {} changed since it was read", ch.memory_id),
-                    });
-                }
-            }
-            if !conflicts.is_empty() {
-                return Err(Fail::Store(StoreError::Conflict(conflicts)));
-            }
-            let rev = Revision {
-                rev: head + 1,
-                author: nocturne_core::Author(c.author.clone()),
-                reason: c.reason.clone(),
-                created_at: c.created_at.clone(),
-                changes: c.changes.clone(),
-            };
-            insert_revision(tx, &rev)?;
-            if let Some(a) = &c.applies_proposal {
-                set_status(tx, &a.id, ProposalStatus::Applied, Some((rev.rev, a)))?;
-            }
-            Ok(rev)
-        })
+        self.write(|tx| commit_tx(tx, &c))
     }
 
     fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>> {
@@ -935,22 +1008,34 @@ impl Store for PgStore {
     }
 
     fn restore(&self, revisions: &[Revision]) -> Result<()> {
+        self.write(|tx| restore_tx(tx, revisions))
+    }
+
+    fn import(&self, b: &ImportBatch) -> Result<()> {
         self.write(|tx| {
-            tx.batch_execute("LOCK TABLE revisions IN EXCLUSIVE MODE")?;
-            if head_of(tx)? != 0 {
-                return Err(Fail::Store(StoreError::NotEmpty(
-                    "the store already has memory revisions; import needs a store with none".into(),
-                )));
-            }
-            for (i, r) in revisions.iter().enumerate() {
-                if r.rev != i as u64 + 1 {
-                    return Err(Fail::Store(StoreError::Corrupt(format!(
-                        "revision {} found where {} was expected",
-                        r.rev,
-                        i + 1
-                    ))));
+            for (h, events) in &b.restore_sessions {
+                if restore_session_tx(tx, h, events)? == Appended::Skipped {
+                    return Err(Fail::Store(StoreError::Exists { what: "session", id: h.id.clone() }));
                 }
-                insert_revision(tx, r)?;
+            }
+            for g in &b.grow_sessions {
+                append_events_tx(tx, &g.session, g.expected_len, &g.events)?;
+            }
+            for (id, at) in &b.close_sessions {
+                close_session_tx(tx, id, at)?;
+            }
+            match &b.memory {
+                MemoryImport::Nothing => {}
+                MemoryImport::Restore(revs) => restore_tx(tx, revs)?,
+                MemoryImport::Commit(c) => {
+                    commit_tx(tx, c)?;
+                }
+            }
+            if let Some((t, o)) = &b.outcomes {
+                restore_outcomes_tx(tx, t, o)?;
+            }
+            if let Some(u) = &b.usages {
+                restore_usages_tx(tx, u)?;
             }
             Ok(())
         })
@@ -1017,34 +1102,7 @@ impl Store for PgStore {
     }
 
     fn restore_outcomes(&self, taxonomies: &[(u32, String, String)], outcomes: &[Outcome]) -> Result<()> {
-        self.write(|tx| {
-            tx.batch_execute("LOCK TABLE taxonomies, outcomes IN EXCLUSIVE MODE")?;
-            let n: i64 =
-                tx.query_one("SELECT (SELECT COUNT(*) FROM outcomes) + (SELECT COUNT(*) FROM taxonomies)", &[])?.get(0);
-            if n != 0 {
-                return Err(Fail::Store(StoreError::NotEmpty("the store already has outcomes or a taxonomy".into())));
-            }
-            for (v, toml, at) in taxonomies {
-                tx.execute(
-                    "INSERT INTO taxonomies (version, toml, set_at) VALUES ($1, $2, $3)",
-                    &[&(*v as i32), toml, at],
-                )?;
-            }
-            for o in outcomes {
-                tx.execute(
-                    "INSERT INTO outcomes (id, session, task, dimension, recorded_at, body) VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&(o.id as i64), &o.session, &o.task, &o.dimension, &instant(&o.recorded_at), &to_json(o)?],
-                )
-                .map_err(exists("outcome", &o.id.to_string()))?;
-            }
-            // New outcomes are numbered after the restored ones.
-            tx.execute(
-                "SELECT setval(pg_get_serial_sequence('outcomes', 'id'), GREATEST((SELECT MAX(id) FROM outcomes), 1), \
-                 (SELECT COUNT(*) > 0 FROM outcomes))",
-                &[],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| restore_outcomes_tx(tx, taxonomies, outcomes))
     }
 
     fn vectors(&self, kind: &str) -> Result<Vec<StoredVector>> {
@@ -1108,26 +1166,7 @@ impl Store for PgStore {
     }
 
     fn restore_usages(&self, usages: &[Usage]) -> Result<()> {
-        self.write(|tx| {
-            tx.batch_execute("LOCK TABLE usage IN EXCLUSIVE MODE")?;
-            let n: i64 = tx.query_one("SELECT COUNT(*) FROM usage", &[])?.get(0);
-            if n != 0 {
-                return Err(Fail::Store(StoreError::NotEmpty("the store already has usage events".into())));
-            }
-            for u in usages {
-                tx.execute(
-                    "INSERT INTO usage (id, session, at, body) VALUES ($1, $2, $3, $4)",
-                    &[&(u.id as i64), &u.session, &instant(&u.at), &to_json(u)?],
-                )
-                .map_err(exists("usage event", &u.id.to_string()))?;
-            }
-            tx.execute(
-                "SELECT setval(pg_get_serial_sequence('usage', 'id'), GREATEST((SELECT MAX(id) FROM usage), 1), \
-                 (SELECT COUNT(*) > 0 FROM usage))",
-                &[],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| restore_usages_tx(tx, usages))
     }
 
     fn usages_of(&self, sessions: &[String]) -> Result<Vec<Usage>> {

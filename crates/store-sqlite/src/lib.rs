@@ -11,9 +11,9 @@ use nocturne_core::{
     chain, Change, Counterpart, Event, EventKind, Memory, NewEvent, Proposal, ProposalStatus, Revision, Role, Session,
 };
 use nocturne_store::{
-    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, Job, JobEnd, JobFilter, JobState,
-    JournalEntry, Lease, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store, StoreError, StoredVector,
-    TokenRecord, Usage,
+    AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter,
+    JobState, JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store,
+    StoreError, StoredVector, TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -300,92 +300,11 @@ impl Store for SqliteStore {
     }
 
     fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
-        self.write(|tx| {
-            let row: Option<(i64, u32, Vec<u8>, Option<String>)> = tx
-                .query_row(
-                    "SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = ?1",
-                    [session],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()
-                .map_err(backend)?;
-            let Some((sid, count, head, closed)) = row else {
-                return Err(StoreError::NotFound { what: "session", id: session.to_string() });
-            };
-            if closed.is_some() {
-                return Err(StoreError::Closed { session: session.to_string() });
-            }
-            if count != expected_len {
-                return Err(StoreError::LengthMismatch {
-                    session: session.to_string(),
-                    expected: expected_len,
-                    actual: count,
-                });
-            }
-            if events.is_empty() {
-                return Ok(count);
-            }
-            let total = count as usize + events.len();
-            check_size(session, total)?;
-            let mut prev: [u8; 32] =
-                head.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("head hash of {session}")))?;
-            let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
-            for (i, e) in events.iter().enumerate() {
-                let seq = count + i as u32;
-                prev = chain::link(&prev, seq, e);
-                insert_event(&mut ins, (sid << SEQ_BITS) | i64::from(seq), e, &prev)?;
-            }
-            let last_ts = events.iter().rev().find_map(|e| e.timestamp.clone());
-            tx.execute(
-                "UPDATE sessions SET event_count = ?2, head_hash = ?3, ended_at = COALESCE(?4, ended_at) WHERE rowid = ?1",
-                params![sid, total as i64, &prev[..], last_ts],
-            )
-            .map_err(backend)?;
-            Ok(total as u32)
-        })
+        self.write(|tx| append_events_tx(tx, session, expected_len, events))
     }
 
     fn restore_session(&self, h: &Session, events: &[NewEvent]) -> Result<Appended> {
-        let (hashes, head) = nocturne_store::restored_chain(h, events)?;
-        check_size(&h.id, events.len())?;
-        self.write(|tx| {
-            if tx
-                .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")
-                .map_err(backend)?
-                .exists([&h.id])
-                .map_err(backend)?
-            {
-                return Ok(Appended::Skipped);
-            }
-            let (parent, subagent, counterpart) = link_cols(&h.parent, &h.subagent, h.counterpart)?;
-            tx.prepare_cached(INSERT_SESSION)
-                .map_err(backend)?
-                .execute(params![
-                    h.id,
-                    h.format,
-                    h.source,
-                    h.user,
-                    h.agent,
-                    h.team,
-                    h.title,
-                    events.len() as i64,
-                    &head[..],
-                    h.started_at,
-                    h.ended_at,
-                    h.ingested_at,
-                    parent,
-                    subagent,
-                    counterpart,
-                    h.closed_at
-                ])
-                .map_err(backend)?;
-            let sid = tx.last_insert_rowid();
-            let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
-            for (i, (e, hash)) in events.iter().zip(&hashes).enumerate() {
-                insert_event(&mut ins, (sid << SEQ_BITS) | i as i64, e, hash)?;
-            }
-            Ok(Appended::Added { events: events.len() as u32 })
-        })
+        self.write(|tx| restore_session_tx(tx, h, events))
     }
 
     fn session(&self, id: &str) -> Result<Option<Session>> {
@@ -424,20 +343,7 @@ impl Store for SqliteStore {
     }
 
     fn close_session(&self, id: &str, at: &str) -> Result<()> {
-        self.write(|tx| {
-            let closed: Option<Option<String>> = tx
-                .query_row("SELECT closed_at FROM sessions WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .map_err(backend)?;
-            match closed {
-                None => Err(StoreError::NotFound { what: "session", id: id.to_string() }),
-                Some(Some(_)) => Ok(()),
-                Some(None) => {
-                    tx.execute("UPDATE sessions SET closed_at = ?2 WHERE id = ?1", params![id, at]).map_err(backend)?;
-                    Ok(())
-                }
-            }
-        })
+        self.write(|tx| close_session_tx(tx, id, at))
     }
 
     fn children(&self, parent: &str) -> Result<Vec<Session>> {
@@ -479,40 +385,7 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, c: Commit) -> Result<Revision> {
-        self.write(|tx| {
-            let head = head_of(tx)?;
-            if let Some(expected) = c.expect_rev {
-                if expected != head {
-                    return Err(StoreError::RevisionMismatch { expected, actual: head });
-                }
-            }
-            let mut conflicts = Vec::new();
-            for ch in &c.changes {
-                let stored = memory_of(tx, &ch.memory_id)?;
-                if stored != ch.before {
-                    conflicts.push(match (&stored, &ch.before) {
-                        (Some(_), None) => format!("memory {} already exists", ch.memory_id),
-                        (None, Some(_)) => format!("memory {} no longer exists", ch.memory_id),
-                        _ => format!("memory {} changed since it was read", ch.memory_id),
-                    });
-                }
-            }
-            if !conflicts.is_empty() {
-                return Err(StoreError::Conflict(conflicts));
-            }
-            let rev = Revision {
-                rev: head + 1,
-                author: nocturne_core::Author(c.author.clone()),
-                reason: c.reason.clone(),
-                created_at: c.created_at.clone(),
-                changes: c.changes.clone(),
-            };
-            if let Some(a) = &c.applies_proposal {
-                set_status(tx, &a.id, ProposalStatus::Applied, Some((rev.rev, a)))?;
-            }
-            insert_revision(tx, &rev)?;
-            Ok(rev)
-        })
+        self.write(|tx| commit_tx(tx, &c))
     }
 
     fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>> {
@@ -591,17 +464,34 @@ impl Store for SqliteStore {
     }
 
     fn restore(&self, revisions: &[Revision]) -> Result<()> {
+        self.write(|tx| restore_tx(tx, revisions))
+    }
+
+    fn import(&self, b: &ImportBatch) -> Result<()> {
         self.write(|tx| {
-            if head_of(tx)? != 0 {
-                return Err(StoreError::NotEmpty(
-                    "the store already has memory revisions; import needs a store with none".into(),
-                ));
-            }
-            for (i, r) in revisions.iter().enumerate() {
-                if r.rev != i as u64 + 1 {
-                    return Err(StoreError::Corrupt(format!("revision {} found where {} was expected", r.rev, i + 1)));
+            for (h, events) in &b.restore_sessions {
+                if restore_session_tx(tx, h, events)? == Appended::Skipped {
+                    return Err(StoreError::Exists { what: "session", id: h.id.clone() });
                 }
-                insert_revision(tx, r)?;
+            }
+            for g in &b.grow_sessions {
+                append_events_tx(tx, &g.session, g.expected_len, &g.events)?;
+            }
+            for (id, at) in &b.close_sessions {
+                close_session_tx(tx, id, at)?;
+            }
+            match &b.memory {
+                MemoryImport::Nothing => {}
+                MemoryImport::Restore(revs) => restore_tx(tx, revs)?,
+                MemoryImport::Commit(c) => {
+                    commit_tx(tx, c)?;
+                }
+            }
+            if let Some((t, o)) = &b.outcomes {
+                restore_outcomes_tx(tx, t, o)?;
+            }
+            if let Some(u) = &b.usages {
+                restore_usages_tx(tx, u)?;
             }
             Ok(())
         })
@@ -665,26 +555,7 @@ impl Store for SqliteStore {
     }
 
     fn restore_outcomes(&self, taxonomies: &[(u32, String, String)], outcomes: &[Outcome]) -> Result<()> {
-        self.write(|tx| {
-            let n: i64 = tx
-                .query_row("SELECT (SELECT COUNT(*) FROM outcomes) + (SELECT COUNT(*) FROM taxonomies)", [], |r| r.get(0))
-                .map_err(backend)?;
-            if n != 0 {
-                return Err(StoreError::NotEmpty("the store already has outcomes or a taxonomy".into()));
-            }
-            for (v, toml, at) in taxonomies {
-                tx.execute("INSERT INTO taxonomies (version, toml, set_at) VALUES (?1, ?2, ?3)", params![v, toml, at])
-                    .map_err(backend)?;
-            }
-            for o in outcomes {
-                tx.execute(
-                    "INSERT INTO outcomes (id, session, task, dimension, recorded_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![o.id as i64, o.session, o.task, o.dimension, o.recorded_at, to_json(o)?],
-                )
-                .map_err(backend)?;
-            }
-            Ok(())
-        })
+        self.write(|tx| restore_outcomes_tx(tx, taxonomies, outcomes))
     }
 
     fn vectors(&self, kind: &str) -> Result<Vec<StoredVector>> {
@@ -756,18 +627,7 @@ impl Store for SqliteStore {
     }
 
     fn restore_usages(&self, usages: &[Usage]) -> Result<()> {
-        self.write(|tx| {
-            let n: i64 = tx.query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0)).map_err(backend)?;
-            if n != 0 {
-                return Err(StoreError::NotEmpty("the store already has usage events".into()));
-            }
-            let mut st =
-                tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
-            for u in usages {
-                st.execute(params![u.id as i64, u.session, to_json(u)?]).map_err(insert_err("usage event", "?"))?;
-            }
-            Ok(())
-        })
+        self.write(|tx| restore_usages_tx(tx, usages))
     }
 
     fn put_token(&self, t: &TokenRecord) -> Result<()> {
@@ -1257,6 +1117,176 @@ impl Store for SqliteStore {
 
 type ProposalRow = (String, String, Option<String>, Option<i64>, String);
 const PROPOSAL_COLS: &str = "body, status, team, applied_revision, applied_ops";
+
+fn append_events_tx(tx: &Transaction<'_>, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
+    let row: Option<(i64, u32, Vec<u8>, Option<String>)> = tx
+        .query_row("SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = ?1", [session], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    let Some((sid, count, head, closed)) = row else {
+        return Err(StoreError::NotFound { what: "session", id: session.to_string() });
+    };
+    if closed.is_some() {
+        return Err(StoreError::Closed { session: session.to_string() });
+    }
+    if count != expected_len {
+        return Err(StoreError::LengthMismatch { session: session.to_string(), expected: expected_len, actual: count });
+    }
+    if events.is_empty() {
+        return Ok(count);
+    }
+    let total = count as usize + events.len();
+    check_size(session, total)?;
+    let mut prev: [u8; 32] =
+        head.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("head hash of {session}")))?;
+    let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
+    for (i, e) in events.iter().enumerate() {
+        let seq = count + i as u32;
+        prev = chain::link(&prev, seq, e);
+        insert_event(&mut ins, (sid << SEQ_BITS) | i64::from(seq), e, &prev)?;
+    }
+    let last_ts = events.iter().rev().find_map(|e| e.timestamp.clone());
+    tx.execute(
+        "UPDATE sessions SET event_count = ?2, head_hash = ?3, ended_at = COALESCE(?4, ended_at) WHERE rowid = ?1",
+        params![sid, total as i64, &prev[..], last_ts],
+    )
+    .map_err(backend)?;
+    Ok(total as u32)
+}
+
+fn close_session_tx(tx: &Transaction<'_>, id: &str, at: &str) -> Result<()> {
+    let closed: Option<Option<String>> =
+        tx.query_row("SELECT closed_at FROM sessions WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(backend)?;
+    match closed {
+        None => Err(StoreError::NotFound { what: "session", id: id.to_string() }),
+        Some(Some(_)) => Ok(()),
+        Some(None) => {
+            tx.execute("UPDATE sessions SET closed_at = ?2 WHERE id = ?1", params![id, at]).map_err(backend)?;
+            Ok(())
+        }
+    }
+}
+
+fn commit_tx(tx: &Transaction<'_>, c: &Commit) -> Result<Revision> {
+    let head = head_of(tx)?;
+    if let Some(expected) = c.expect_rev {
+        if expected != head {
+            return Err(StoreError::RevisionMismatch { expected, actual: head });
+        }
+    }
+    let mut conflicts = Vec::new();
+    for ch in &c.changes {
+        let stored = memory_of(tx, &ch.memory_id)?;
+        if stored != ch.before {
+            conflicts.push(match (&stored, &ch.before) {
+                (Some(_), None) => format!("memory {} already exists", ch.memory_id),
+                (None, Some(_)) => format!("memory {} no longer exists", ch.memory_id),
+                _ => format!("memory {} changed since it was read", ch.memory_id),
+            });
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(StoreError::Conflict(conflicts));
+    }
+    let rev = Revision {
+        rev: head + 1,
+        author: nocturne_core::Author(c.author.clone()),
+        reason: c.reason.clone(),
+        created_at: c.created_at.clone(),
+        changes: c.changes.clone(),
+    };
+    if let Some(a) = &c.applies_proposal {
+        set_status(tx, &a.id, ProposalStatus::Applied, Some((rev.rev, a)))?;
+    }
+    insert_revision(tx, &rev)?;
+    Ok(rev)
+}
+
+fn restore_tx(tx: &Transaction<'_>, revisions: &[Revision]) -> Result<()> {
+    if head_of(tx)? != 0 {
+        return Err(StoreError::NotEmpty(
+            "the store already has memory revisions; import needs a store with none".into(),
+        ));
+    }
+    for (i, r) in revisions.iter().enumerate() {
+        if r.rev != i as u64 + 1 {
+            return Err(StoreError::Corrupt(format!("revision {} found where {} was expected", r.rev, i + 1)));
+        }
+        insert_revision(tx, r)?;
+    }
+    Ok(())
+}
+
+fn restore_outcomes_tx(tx: &Transaction<'_>, taxonomies: &[(u32, String, String)], outcomes: &[Outcome]) -> Result<()> {
+    let n: i64 = tx
+        .query_row("SELECT (SELECT COUNT(*) FROM outcomes) + (SELECT COUNT(*) FROM taxonomies)", [], |r| r.get(0))
+        .map_err(backend)?;
+    if n != 0 {
+        return Err(StoreError::NotEmpty("the store already has outcomes or a taxonomy".into()));
+    }
+    for (v, toml, at) in taxonomies {
+        tx.execute("INSERT INTO taxonomies (version, toml, set_at) VALUES (?1, ?2, ?3)", params![v, toml, at])
+            .map_err(backend)?;
+    }
+    for o in outcomes {
+        tx.execute(
+            "INSERT INTO outcomes (id, session, task, dimension, recorded_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![o.id as i64, o.session, o.task, o.dimension, o.recorded_at, to_json(o)?],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn restore_usages_tx(tx: &Transaction<'_>, usages: &[Usage]) -> Result<()> {
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM usage", [], |r| r.get(0)).map_err(backend)?;
+    if n != 0 {
+        return Err(StoreError::NotEmpty("the store already has usage events".into()));
+    }
+    let mut st = tx.prepare_cached("INSERT INTO usage (id, session, body) VALUES (?1, ?2, ?3)").map_err(backend)?;
+    for u in usages {
+        st.execute(params![u.id as i64, u.session, to_json(u)?]).map_err(insert_err("usage event", "?"))?;
+    }
+    Ok(())
+}
+
+fn restore_session_tx(tx: &Transaction<'_>, h: &Session, events: &[NewEvent]) -> Result<Appended> {
+    let (hashes, head) = nocturne_store::restored_chain(h, events)?;
+    check_size(&h.id, events.len())?;
+    if tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1").map_err(backend)?.exists([&h.id]).map_err(backend)? {
+        return Ok(Appended::Skipped);
+    }
+    let (parent, subagent, counterpart) = link_cols(&h.parent, &h.subagent, h.counterpart)?;
+    tx.prepare_cached(INSERT_SESSION)
+        .map_err(backend)?
+        .execute(params![
+            h.id,
+            h.format,
+            h.source,
+            h.user,
+            h.agent,
+            h.team,
+            h.title,
+            events.len() as i64,
+            &head[..],
+            h.started_at,
+            h.ended_at,
+            h.ingested_at,
+            parent,
+            subagent,
+            counterpart,
+            h.closed_at
+        ])
+        .map_err(backend)?;
+    let sid = tx.last_insert_rowid();
+    let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
+    for (i, (e, hash)) in events.iter().zip(&hashes).enumerate() {
+        insert_event(&mut ins, (sid << SEQ_BITS) | i as i64, e, hash)?;
+    }
+    Ok(Appended::Added { events: events.len() as u32 })
+}
 
 fn proposal_cols(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProposalRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

@@ -4,8 +4,8 @@
 //! the rule that was broken.
 
 use crate::{
-    Appended, AppliedProposal, Claim, Commit, JobEnd, JobFilter, JobState, NewJob, SessionFilter, SessionRecord, Store,
-    StoreError,
+    Appended, AppliedProposal, Claim, Commit, ImportBatch, JobEnd, JobFilter, JobState, MemoryImport, NewJob,
+    SessionFilter, SessionGrowth, SessionRecord, Store, StoreError,
 };
 use nocturne_core::{
     chain, Change, Counterpart, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role,
@@ -61,6 +61,8 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("a_closed_session_takes_no_more_events", a_closed_session_takes_no_more_events),
         ("agent_runs_round_trip_and_a_cancellation_sticks", agent_runs_round_trip_and_a_cancellation_sticks),
         ("the_journal_is_append_only_and_retries_are_safe", the_journal_is_append_only_and_retries_are_safe),
+        ("an_import_writes_every_part", an_import_writes_every_part),
+        ("a_refused_import_writes_nothing", a_refused_import_writes_nothing),
     ];
     let mut failures = Vec::new();
     for (name, check) in checks {
@@ -1256,4 +1258,129 @@ fn the_journal_is_append_only_and_retries_are_safe<S: Store>(s: &S) -> Result<()
         "a conflicting entry is refused",
     )?;
     ensure(s.journal("r1", 0).map_err(err)?.len() == 2, "the batch is all or nothing")
+}
+
+/// A session header as an export carries it, for the events of `rec`.
+fn restored_header(rec: &SessionRecord) -> nocturne_core::Session {
+    let (first, last) = rec.session.time_span();
+    nocturne_core::Session {
+        id: rec.session.id.clone(),
+        format: rec.session.format.clone(),
+        source: rec.session.source.clone(),
+        user: rec.session.user.clone(),
+        agent: rec.session.agent.clone(),
+        team: rec.session.team.clone(),
+        title: rec.session.title.clone(),
+        parent: rec.session.parent.clone(),
+        subagent: rec.session.subagent.clone(),
+        counterpart: rec.session.counterpart,
+        event_count: rec.session.events.len() as u32,
+        head_hash: chain::head_hex(&rec.session.id, &rec.session.events),
+        started_at: first.unwrap_or_else(|| rec.ingested_at.clone()),
+        ended_at: last,
+        ingested_at: rec.ingested_at.clone(),
+        closed_at: None,
+    }
+}
+
+fn usage_event(id: u64, session: &str) -> crate::Usage {
+    crate::Usage {
+        id,
+        at: "2026-01-01T00:00:00Z".into(),
+        session: Some(session.into()),
+        task: None,
+        agent: None,
+        user: Some("ana".into()),
+        team: None,
+        query: format!("query {id}"),
+        memories: vec![],
+    }
+}
+
+fn an_import_writes_every_part<S: Store>(s: &S) -> Result<(), String> {
+    let whole = sample_session("grown", "ana", "2026-01-01T10:00:00Z", 4);
+    let mut first = whole.clone();
+    first.session.events.truncate(2);
+    s.append_sessions(&[first]).map_err(err)?;
+    let new = sample_session("new", "bob", "2026-01-02T10:00:00Z", 3);
+    let mut o = outcome("new", "result", "success");
+    o.id = 5;
+    let batch = ImportBatch {
+        restore_sessions: vec![(restored_header(&new), new.session.events.clone())],
+        grow_sessions: vec![SessionGrowth {
+            session: "grown".into(),
+            expected_len: 2,
+            events: whole.session.events[2..].to_vec(),
+        }],
+        close_sessions: vec![("grown".into(), "2026-01-03T00:00:00Z".into())],
+        memory: MemoryImport::Restore(revisions_fixture()),
+        outcomes: Some((vec![(1, "t".into(), "2026-01-01T00:00:00Z".into())], vec![o.clone()])),
+        usages: Some(vec![usage_event(4, "new")]),
+    };
+    s.import(&batch).map_err(err)?;
+    ensure(s.session("new").map_err(err)?.is_some_and(|h| h.event_count == 3), "a restored session")?;
+    let grown = s.session("grown").map_err(err)?.ok_or("the grown session")?;
+    ensure(grown.event_count == 4 && grown.closed_at.is_some(), "a session grown and closed")?;
+    ensure(grown.head_hash == chain::head_hex("grown", &whole.session.events), "the grown chain")?;
+    ensure(s.revisions(1, u64::MAX).map_err(err)? == revisions_fixture(), "revisions restored")?;
+    ensure(s.outcomes(None).map_err(err)? == vec![o], "outcomes restored with their ids")?;
+    ensure(s.taxonomies().map_err(err)?.len() == 1, "taxonomy restored")?;
+    ensure(s.usages(None).map_err(err)? == vec![usage_event(4, "new")], "usage restored")?;
+    // Into a store with memory, an import commits one revision.
+    let m = mem("imported");
+    let c = Commit { changes: vec![create(&m)], ..commit_of(vec![]) };
+    s.import(&ImportBatch { memory: MemoryImport::Commit(c), ..Default::default() }).map_err(err)?;
+    ensure(s.head().map_err(err)? == 3 && s.memory(&m.id).map_err(err)? == Some(m), "a committed revision")
+}
+
+fn a_refused_import_writes_nothing<S: Store>(s: &S) -> Result<(), String> {
+    let a = mem("already");
+    s.commit(commit_of(vec![create(&a)])).map_err(err)?;
+    let base = sample_session("base", "ana", "2026-01-01T10:00:00Z", 2);
+    s.append_sessions(std::slice::from_ref(&base)).map_err(err)?;
+    let new = sample_session("new", "bob", "2026-01-02T10:00:00Z", 3);
+    let more = sample_session("base", "ana", "2026-01-01T10:00:00Z", 4);
+    let full = ImportBatch {
+        restore_sessions: vec![(restored_header(&new), new.session.events.clone())],
+        grow_sessions: vec![SessionGrowth {
+            session: "base".into(),
+            expected_len: 2,
+            events: more.session.events[2..].to_vec(),
+        }],
+        close_sessions: vec![("base".into(), "2026-01-03T00:00:00Z".into())],
+        memory: MemoryImport::Nothing,
+        outcomes: Some((
+            vec![(1, "t".into(), "2026-01-01T00:00:00Z".into())],
+            vec![outcome("new", "result", "failure")],
+        )),
+        usages: Some(vec![usage_event(1, "new")]),
+    };
+    let unchanged = |s: &S, why: &str| -> Result<(), String> {
+        ensure(s.session("new").map_err(err)?.is_none(), &format!("{why}: no session restored"))?;
+        let b = s.session("base").map_err(err)?.ok_or("base")?;
+        ensure(b.event_count == 2 && b.closed_at.is_none(), &format!("{why}: no session grown or closed"))?;
+        ensure(s.outcomes(None).map_err(err)?.is_empty(), &format!("{why}: no outcome"))?;
+        ensure(s.taxonomies().map_err(err)?.is_empty(), &format!("{why}: no taxonomy"))?;
+        ensure(s.usages(None).map_err(err)?.is_empty(), &format!("{why}: no usage event"))?;
+        ensure(s.head().map_err(err)? == 1, &format!("{why}: no revision"))
+    };
+    // The memory part is refused last: a store with revisions takes no restore.
+    let refused = ImportBatch { memory: MemoryImport::Restore(revisions_fixture()), ..full.clone() };
+    ensure(matches!(s.import(&refused), Err(StoreError::NotEmpty(_))), "a restore into a store with memory")?;
+    unchanged(s, "restore refused")?;
+    // A stale compare-and-append length refuses the whole batch.
+    let mut stale = full.clone();
+    stale.grow_sessions[0].expected_len = 1;
+    ensure(matches!(s.import(&stale), Err(StoreError::LengthMismatch { .. })), "a stale length")?;
+    unchanged(s, "stale length")?;
+    // A session that is already stored refuses the whole batch.
+    let mut dup = full.clone();
+    dup.restore_sessions.push((restored_header(&base), base.session.events.clone()));
+    ensure(matches!(s.import(&dup), Err(StoreError::Exists { .. })), "a session already stored")?;
+    unchanged(s, "session already stored")?;
+    // A usage restore into a store with usage refuses outcomes and sessions too.
+    s.append_usage(&usage_event(0, "base")).map_err(err)?;
+    ensure(matches!(s.import(&full), Err(StoreError::NotEmpty(_))), "usage into a store with usage")?;
+    ensure(s.session("new").map_err(err)?.is_none() && s.outcomes(None).map_err(err)?.is_empty(), "nothing")?;
+    Ok(())
 }

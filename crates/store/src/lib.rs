@@ -388,7 +388,7 @@ pub struct JournalEntry {
 }
 
 /// A revision to commit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     /// Fail with [`StoreError::RevisionMismatch`] unless the head is this.
     pub expect_rev: Option<u64>,
@@ -408,6 +408,50 @@ pub struct Commit {
 pub struct AppliedProposal {
     pub id: String,
     pub ops: Vec<u32>,
+}
+
+/// Everything one import writes, applied by [`Store::import`] in one
+/// transaction: all of it or, when any part is refused, none of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportBatch {
+    /// Sessions stored exactly as another store had them (as
+    /// [`Store::restore_session`]); one already stored refuses the batch
+    /// ([`StoreError::Exists`]).
+    pub restore_sessions: Vec<(Session, Vec<NewEvent>)>,
+    /// Stored open sessions grown by compare-and-append (as
+    /// [`Store::append_events`]).
+    pub grow_sessions: Vec<SessionGrowth>,
+    /// Sessions closed at a time (as [`Store::close_session`]).
+    pub close_sessions: Vec<(String, String)>,
+    /// The memory history to write.
+    pub memory: MemoryImport,
+    /// Taxonomy versions and outcomes restored verbatim (as
+    /// [`Store::restore_outcomes`]: the store must have neither).
+    pub outcomes: Option<(Vec<TaxonomyRow>, Vec<Outcome>)>,
+    /// Usage events restored verbatim (as [`Store::restore_usages`]).
+    pub usages: Option<Vec<Usage>>,
+}
+
+/// One stored taxonomy version: `(version, toml, set_at)`.
+pub type TaxonomyRow = (u32, String, String);
+
+/// Events appended to a stored session that holds exactly `expected_len`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionGrowth {
+    pub session: String,
+    pub expected_len: u32,
+    pub events: Vec<NewEvent>,
+}
+
+/// What an import writes to the memory history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum MemoryImport {
+    #[default]
+    Nothing,
+    /// Revisions restored verbatim into a store with none (as [`Store::restore`]).
+    Restore(Vec<Revision>),
+    /// One new revision (as [`Store::commit`]).
+    Commit(Commit),
 }
 
 /// The storage contract. Implementations must be safe to share between
@@ -460,6 +504,12 @@ pub trait Store: Send + Sync {
     /// Replaces an empty memory store by these revisions, verbatim
     /// (numbers, authors, times). Refused unless the store has no revision.
     fn restore(&self, revisions: &[Revision]) -> Result<()>;
+
+    /// Writes a whole import in one transaction: every part as the method
+    /// named on its field would, or — when any part is refused (a session
+    /// already stored, a length that moved, a store that is not empty) —
+    /// nothing at all, with that part's error.
+    fn import(&self, batch: &ImportBatch) -> Result<()>;
 
     // --- outcomes (append-only) and their taxonomy (versioned) ---
     /// Appends outcomes in one transaction (all or none), assigning ids in

@@ -17,4 +17,5 @@ mod openai;
 mod real;
 mod robustness;
 mod snapshots;
+mod structural;
 mod subagents;

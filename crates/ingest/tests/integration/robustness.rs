@@ -8,7 +8,7 @@ use crate::common::{fixture, VALID};
 
 const FILE: &str = "fuzz/input.jsonl";
 
-fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+pub fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
     let _ = detect(bytes);
     for format in Format::ALL {
         match parse(FILE, bytes, format) {
