@@ -76,6 +76,8 @@ struct Figures {
     http: Vec<(usize, f64, Duration)>,
     workers: Vec<(usize, f64, Duration)>,
     jobs: usize,
+    run_workers: Vec<(usize, f64, Duration)>,
+    run_jobs: usize,
 }
 
 pub fn backends_bench(data: &Path, quick: bool) -> Result<Option<String>> {
@@ -204,6 +206,64 @@ fn measure(b: &Bench, backend: Backend) -> Result<Figures> {
         }
         f.workers.push((workers, jobs as f64 / took.as_secs_f64(), took));
     }
+
+    // Run jobs: orchestration runs (a lead that delegates to one helper,
+    // 3 calls of the scripted fake model on loopback, no delay) queued
+    // and drained by 1 and 2 `nocturne worker` processes.
+    let runs = if b.quick { 8 } else { 40 };
+    f.run_jobs = runs;
+    let script = serde_json::json!({"rules": [
+        {"match": {"system_contains": "HELPER-AGENT"}, "key": "h", "replies": [{"text": "helper answer: 42"}], "repeat_last": true},
+        {"match": {"system_contains": "LEAD-AGENT", "body_contains": "helper answer: 42"}, "key": "l2",
+         "replies": [{"text": "the answer is 42"}], "repeat_last": true},
+        {"match": {"system_contains": "LEAD-AGENT"}, "key": "l1", "replies": [{"tool_calls": [{"id": "c1", "name": "spawn_agent",
+            "arguments": {"agent": "helper", "task": "find the answer", "context": {}}}]}], "repeat_last": true},
+    ]});
+    let fake =
+        nocturne_fake_provider::FakeServer::start(nocturne_fake_provider::Script::from_json(&script.to_string())?)?;
+    let setup = crate::runtime_setup(
+        &fake,
+        &[
+            ("lead", "---\nname: lead\ndescription: d\ntools: [spawn_agent]\n---\nYou are LEAD-AGENT.\n"),
+            ("helper", "---\nname: helper\ndescription: d\n---\nYou are HELPER-AGENT.\n"),
+        ],
+        8,
+    )?;
+    for workers in [1, 2] {
+        let store = b.fresh(backend, &format!("runworkers{workers}"))?;
+        let svc = b.service(&store)?;
+        let local = svc.scoped(Access::local_as("user:bench"));
+        let mut ids = Vec::new();
+        for i in 0..runs {
+            let req = nocturne_runtime::RunRequest {
+                agent: "lead".into(),
+                task: format!("question {i}"),
+                ..Default::default()
+            };
+            let run = nocturne_runtime::create_run(&local, &setup, &req).map_err(|e| anyhow::anyhow!("{e}"))?;
+            ids.push((run.id.clone(), local.submit_run(&run.id, false)?.job.id));
+        }
+        let t = Instant::now();
+        let procs: Vec<Running> = (0..workers)
+            .map(|n| {
+                let log = b.data.join(format!("backends-run-worker-{n}.log"));
+                spawn(&b.exe, &store, &["worker", "--until-idle", "--kind", "run", "--poll", "0.05"], &log).map(Running)
+            })
+            .collect::<Result<_>>()?;
+        for mut p in procs {
+            let st = p.0.wait()?;
+            anyhow::ensure!(st.success(), "a worker exited with {st}");
+        }
+        let took = t.elapsed();
+        for (run, id) in &ids {
+            let j = local.job(id)?;
+            anyhow::ensure!(j.state == nocturne_store::JobState::Done, "job {id} ended {:?}: {:?}", j.state, j.error);
+            anyhow::ensure!(j.attempts == 1, "job {id} was claimed {} times", j.attempts);
+            let r = local.agent_run(run)?;
+            anyhow::ensure!(r.state == "completed", "run {run} ended {}", r.state);
+        }
+        f.run_workers.push((workers, runs as f64 / took.as_secs_f64(), took));
+    }
     Ok(f)
 }
 
@@ -253,6 +313,8 @@ fn spawn(exe: &Path, store: &str, args: &[&str], log: &Path) -> Result<Child> {
         .arg(store)
         .args(args)
         .env_remove("NOCTURNE_STORE")
+        // The run jobs' model is the fake server; any key does.
+        .env("NOCTURNE_MODEL_KEY", "bench")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?)
         .spawn()
@@ -419,6 +481,21 @@ fn table(b: &Bench, rows: &[(Backend, Figures)]) -> String {
             ),
             rows.iter()
                 .filter_map(|r| r.1.workers.get(i))
+                .map(|w| (format!("{:.2} ({:.1} s)", w.1, w.2.as_secs_f64()), w.1))
+                .collect(),
+            true,
+        ));
+    }
+    for i in 0..2 {
+        let n = rows.first().and_then(|r| r.1.run_workers.get(i)).map_or(0, |w| w.0);
+        let runs = rows.first().map_or(0, |r| r.1.run_jobs);
+        s.push_str(&line(
+            &format!(
+                "run jobs/s, {n} `worker` process{} ({runs} queued runs: a lead and one sub-agent, 3 fake-model calls; wall time)",
+                if n == 1 { "" } else { "es" }
+            ),
+            rows.iter()
+                .filter_map(|r| r.1.run_workers.get(i))
                 .map(|w| (format!("{:.2} ({:.1} s)", w.1, w.2.as_secs_f64()), w.1))
                 .collect(),
             true,

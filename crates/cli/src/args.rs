@@ -103,7 +103,7 @@ pub enum Command {
         after_help = "Examples:\n  nocturne serve                                   # 127.0.0.1:7777, bearer tokens required\n  nocturne serve --insecure-local                  # no tokens, loopback only\n  nocturne tokens create --scope write --team web  # then: Authorization: Bearer <token>\n  nocturne serve --listen 0.0.0.0:7777 --allowed-host nocturne.example.com\n\nOnly the Host names localhost, 127.0.0.1 and [::1] (on the bound port) are served, plus\nthose given with --allowed-host; bound to a public address without --allowed-host, any\nHost is served (tokens still required). Requests that change data from a page on another\nsite (Origin / Sec-Fetch-Site) are refused. See SECURITY.md."
     )]
     Serve(ServeArgs),
-    /// Run queued jobs (requested and scheduled dreams) from the store, with many workers on one store.
+    /// Run queued jobs (requested and scheduled dreams, agent runs) from the store, with many workers on one store.
     #[command(
         after_help = "Examples:\n  nocturne --store postgres://nocturne@db/nocturne worker\n  nocturne worker --lease 60\n\nA worker claims one job at a time under a lease it renews while the job runs; a worker that\ndies is taken over after its lease (at once when it ran on the same machine). SIGTERM or\nCtrl-C lets the job in progress finish. `nocturne jobs list` shows who runs what."
     )]
@@ -376,7 +376,7 @@ pub struct WorkerArgs {
     /// Run until the queue has nothing to run, then exit.
     #[arg(long)]
     pub until_idle: bool,
-    /// Only jobs of this kind (dream, schedule); repeatable.
+    /// Only jobs of this kind (dream, schedule, run); repeatable.
     #[arg(long)]
     pub kind: Vec<String>,
     /// Milliseconds to hold each claimed job before running it (to test take-over; renewals go on).
@@ -565,6 +565,10 @@ pub struct ServeArgs {
     /// Leave queued jobs to `nocturne worker` processes (the server still enqueues due schedules).
     #[arg(long)]
     pub no_worker: bool,
+    /// Folders of agent definitions for runs queued over HTTP (`POST /v1/runs`; repeatable; default
+    /// .nocturne/agents/ and .claude/agents/ when present). Runs take the model of --model / [model].
+    #[arg(long = "agents")]
+    pub agents: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -588,6 +592,10 @@ pub struct RunArgs {
     /// No progress lines on standard error.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Record the run and queue it for a worker (`nocturne worker`, or the one in `serve`) instead of
+    /// running it here; prints the run and its job.
+    #[arg(long)]
+    pub queue: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -610,6 +618,9 @@ pub enum RunsCmd {
         /// No progress lines on standard error.
         #[arg(long, short)]
         quiet: bool,
+        /// Queue the resumption for a worker instead of resuming here; prints the job.
+        #[arg(long)]
+        queue: bool,
     },
     /// Ask a running run to stop (its agents end `cancelled` at their next step).
     Cancel { run: String },

@@ -177,10 +177,15 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Serve(a) => {
             let config = load_config(&cli.config)?;
             drop(local);
+            // Queued runs: recorded with this server's agents and model, run by any worker.
+            let setup = crate::runs::serve_setup(&a.agents, &cli.config, cli.model.as_deref())?;
+            let svc = svc.with_run_host(std::sync::Arc::new(nocturne_runtime::RuntimeHost::new(setup)));
             serve(svc, a, config)
         }
         Command::Worker(a) => {
             let config = load_config(&cli.config)?;
+            // Run jobs resume each run with the setup stored with it.
+            let svc = svc.with_run_host(std::sync::Arc::new(nocturne_runtime::RuntimeHost::new(None)));
             worker(svc, a, config, &cli.store)
         }
         Command::Jobs(c) => jobs(&local, c, json),
@@ -814,8 +819,10 @@ fn worker(svc: Service, a: WorkerArgs, config: nocturne_service::Config, store: 
         return Err(usage("--poll must be a positive number of seconds".into()));
     }
     for k in &a.kind {
-        if k != nocturne_service::KIND_DREAM && k != nocturne_service::KIND_SCHEDULE {
-            return Err(usage(format!("--kind {k}: use dream or schedule")));
+        if ![nocturne_service::KIND_DREAM, nocturne_service::KIND_SCHEDULE, nocturne_service::KIND_RUN]
+            .contains(&k.as_str())
+        {
+            return Err(usage(format!("--kind {k}: use dream, schedule or run")));
         }
     }
     let mut w = nocturne_service::Worker::new(std::time::Duration::from_secs(a.lease))?;

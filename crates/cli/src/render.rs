@@ -570,6 +570,18 @@ pub fn dreams_overview(
     s
 }
 
+/// `run RUN-ID: ` for a run job (its run; `resume` for a resumption), else nothing.
+fn run_of(j: &nocturne_service::Job) -> String {
+    match j.job.payload.get("run").and_then(|r| r.as_str()) {
+        Some(r) if j.job.kind == nocturne_service::KIND_RUN => {
+            let what =
+                if j.job.payload.get("resume").and_then(|v| v.as_bool()) == Some(true) { "resume" } else { "run" };
+            format!("{what} {r}: ")
+        }
+        _ => String::new(),
+    }
+}
+
 /// Jobs: who runs what, what finished.
 pub fn jobs(list: &[nocturne_service::Job]) -> String {
     if list.is_empty() {
@@ -580,20 +592,25 @@ pub fn jobs(list: &[nocturne_service::Job]) -> String {
         let worker = j.worker.as_deref().map(nocturne_service::ids::holder_process).unwrap_or_else(|| "-".into());
         let detail = match j.state {
             nocturne_service::JobState::Running => {
-                format!("lease until {}", j.lease_until.as_deref().unwrap_or("?"))
+                format!("{}lease until {}", run_of(j), j.lease_until.as_deref().unwrap_or("?"))
             }
             nocturne_service::JobState::Queued => match &j.error {
-                Some(e) => format!("queued {} (after: {e})", j.job.run_after),
-                None => format!("queued {}", j.job.created_at),
+                Some(e) => format!("{}queued {} (after: {e})", run_of(j), j.job.run_after),
+                None => format!("{}queued {}", run_of(j), j.job.created_at),
             },
             nocturne_service::JobState::Done => match &j.result {
-                Some(r) => match r.get("proposal").and_then(|p| p.as_str()) {
-                    Some(p) => format!("proposal {p}, {}", j.finished_at.as_deref().unwrap_or("")),
-                    None => r.get("summary").and_then(|s| s.as_str()).unwrap_or("done").to_string(),
-                },
+                Some(r) => {
+                    match (r.get("proposal").and_then(|p| p.as_str()), r.get("state").and_then(|p| p.as_str())) {
+                        (Some(p), _) => format!("proposal {p}, {}", j.finished_at.as_deref().unwrap_or("")),
+                        (None, Some(state)) => {
+                            format!("{}{state}, {}", run_of(j), j.finished_at.as_deref().unwrap_or(""))
+                        }
+                        _ => r.get("summary").and_then(|s| s.as_str()).unwrap_or("done").to_string(),
+                    }
+                }
                 None => "done".into(),
             },
-            nocturne_service::JobState::Failed => j.error.clone().unwrap_or_default(),
+            nocturne_service::JobState::Failed => format!("{}{}", run_of(j), j.error.clone().unwrap_or_default()),
         };
         o.push_str(&format!(
             "{:<30} {:<9} {:<8} {:>3}  {:<28} {}\n",

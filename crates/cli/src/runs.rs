@@ -106,14 +106,36 @@ fn file_config(path: &Path) -> Result<FileConfig> {
     FileConfig::parse(&text, &path.display().to_string()).map_err(|e| e.into_service().into())
 }
 
-/// The model of a run: `--model` / `NOCTURNE_MODEL` over `[model]`, read
-/// as model dreams read it ([`crate::model::resolve`]).
-pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path, model: Option<&str>) -> Result<u8> {
+/// The setup runs of this process are made with: the agents of `dirs`
+/// (or the default folders), the model of `--model` / `NOCTURNE_MODEL`
+/// over `[model]` (read as model dreams read it, [`crate::model::resolve`]),
+/// the tool servers and limits of `config`.
+pub fn setup(dirs: &[PathBuf], config: &Path, model: Option<&str>) -> Result<Setup> {
     let fc = file_config(config)?;
-    let agents = AgentSet::load(&agent_dirs(&a.agents)?).map_err(|e| e.into_service())?;
+    let agents = AgentSet::load(&agent_dirs(dirs)?).map_err(|e| e.into_service())?;
     let Some(model) = crate::model::resolve(model, config)? else {
         bail!("no model: add a [model] table to {} or pass --model PROVIDER:BASE_URL#MODEL", config.display())
     };
+    Ok(Setup { version: SETUP_VERSION, agents, model, mcp_servers: fc.mcp_server, runtime: fc.runtime, context: None })
+}
+
+/// The setup of `serve`: `None` (said why on stderr) when there are no
+/// agent definitions or no model; the server then refuses new runs.
+pub fn serve_setup(dirs: &[PathBuf], config: &Path, model: Option<&str>) -> Result<Option<Setup>> {
+    if dirs.is_empty() && ![".nocturne/agents", ".claude/agents"].iter().any(|d| Path::new(d).is_dir()) {
+        return Ok(None);
+    }
+    match setup(dirs, config, model) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if dirs.is_empty() => {
+            let _ = writeln!(std::io::stderr(), "nocturne: runs cannot be started over HTTP: {e:#}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path, model: Option<&str>) -> Result<u8> {
     let context = match &a.context {
         None => None,
         Some(t) => {
@@ -124,18 +146,35 @@ pub fn run(svc: &Service, access: Access, a: RunArgs, json: bool, config: &Path,
             Some(v)
         }
     };
-    let setup =
-        Setup { version: SETUP_VERSION, agents, model, mcp_servers: fc.mcp_server, runtime: fc.runtime, context: None };
+    let setup = setup(&a.agents, config, model)?;
     let req = RunRequest { agent: a.agent, task: a.task, context, user: a.user, team: a.team };
     let scoped = svc.scoped(access.clone());
     let created = nocturne_runtime::create_run(&scoped, &setup, &req).map_err(|e| e.into_service())?;
+    if a.queue {
+        let job = scoped.submit_run(&created.id, false)?;
+        return queued(&created.id, &job, json);
+    }
     if !json {
         let _ = writeln!(std::io::stderr(), "run {} (resume it with: nocturne runs resume {})", created.id, created.id);
     }
     let progress = (!a.quiet && !json).then(progress_printer);
-    let o = nocturne_runtime::resume_run(svc, &access, &created.id, RunOptions { progress, model: None })
+    let o = nocturne_runtime::resume_run(svc, &access, &created.id, RunOptions { progress, ..RunOptions::default() })
         .map_err(|e| e.into_service())?;
     render_outcome(&o, json)
+}
+
+/// What `--queue` prints: the run and its job.
+fn queued(run: &str, job: &nocturne_service::Job, json: bool) -> Result<u8> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&serde_json::json!({"run": run, "job": job}))?);
+    } else {
+        outln!(
+            "queued run {run} for a worker as job {} (nocturne jobs show {}; nocturne runs show {run})",
+            job.job.id,
+            job.job.id
+        );
+    }
+    Ok(0)
 }
 
 fn tree_lines(n: &RunNode, depth: usize, out: &mut String) {
@@ -220,14 +259,23 @@ pub fn runs(svc: &Service, access: Access, c: RunsCmd, json: bool, config: &Path
             }
             Ok(0)
         }
-        RunsCmd::Resume { run, quiet } => {
+        RunsCmd::Resume { run, queue: true, .. } => {
+            let job = scoped.submit_run(&run, true)?;
+            queued(&run, &job, json)
+        }
+        RunsCmd::Resume { run, quiet, .. } => {
             let model = match model.map(str::trim).filter(|s| !s.is_empty()) {
                 Some(spec) => crate::model::resolve(Some(spec), config)?,
                 None => None,
             };
             let progress = (!quiet && !json).then(progress_printer);
-            let o = nocturne_runtime::resume_run(svc, &access, &run, RunOptions { progress, model })
-                .map_err(|e| e.into_service())?;
+            let o = nocturne_runtime::resume_run(
+                svc,
+                &access,
+                &run,
+                RunOptions { progress, model, ..RunOptions::default() },
+            )
+            .map_err(|e| e.into_service())?;
             render_outcome(&o, json)
         }
         RunsCmd::Cancel { run } => {

@@ -26,6 +26,7 @@ mod agent;
 pub mod agents;
 pub mod config;
 mod error;
+mod host;
 pub mod mcp;
 mod runner;
 mod session;
@@ -35,6 +36,7 @@ mod trace;
 pub use agents::{AgentDef, AgentSet, ToolCalling};
 pub use config::{FileConfig, McpServerConfig, RuntimeSettings, Setup, SETUP_VERSION};
 pub use error::RuntimeError;
+pub use host::RuntimeHost;
 pub use runner::{create_run, resume_run};
 
 use nocturne_service::{Access, AgentRun, Service, TypedResult};
@@ -72,6 +74,10 @@ pub struct RunOptions {
     pub progress: Option<ProgressFn>,
     /// Another model for what is left of the run (resume only).
     pub model: Option<nocturne_provider::ModelConfig>,
+    /// How long the run's claim lasts without renewal (renewed every third
+    /// of it); default 120 s. A worker passes its job lease, so the run is
+    /// free to take over when the job is.
+    pub claim: Option<std::time::Duration>,
 }
 
 /// A run that ended.

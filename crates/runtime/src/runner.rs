@@ -232,18 +232,22 @@ pub fn resume_run(svc: &Service, access: &Access, run_id: &str, opts: RunOptions
     }
     // Claim it; take over from a holder on this machine that died.
     let me = holder();
-    if !scoped.claim_run(run_id, &me, CLAIM_SECS)? {
+    let (claim_secs, renew_every) = match opts.claim {
+        Some(d) => (d.as_secs().max(3), (d / 3).max(Duration::from_millis(500))),
+        None => (CLAIM_SECS, RENEW_EVERY),
+    };
+    if !scoped.claim_run(run_id, &me, claim_secs)? {
         match run.runner.as_deref() {
             Some(h) if holder_is_gone(h) => {
                 scoped.release_run(run_id, h)?;
-                if !scoped.claim_run(run_id, &me, CLAIM_SECS)? {
+                if !scoped.claim_run(run_id, &me, claim_secs)? {
                     return Err(RuntimeError::Claimed(run_id.to_string()));
                 }
             }
             _ => return Err(RuntimeError::Claimed(run_id.to_string())),
         }
     }
-    let result = run_claimed(svc, access, run, setup, opts, &me);
+    let result = run_claimed(svc, access, run, setup, opts, &me, (claim_secs, renew_every));
     let _ = scoped.release_run(run_id, &me);
     result
 }
@@ -255,6 +259,7 @@ fn run_claimed(
     setup: Setup,
     opts: RunOptions,
     me: &str,
+    (claim_secs, renew_every): (u64, Duration),
 ) -> Result<RunOutcome, RuntimeError> {
     let scoped = svc.scoped(access.clone());
     run.runner = Some(me.to_string());
@@ -268,8 +273,8 @@ fn run_claimed(
             let mut last = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(200));
-                if last.elapsed() >= RENEW_EVERY {
-                    let _ = svc.scoped(access.clone()).claim_run(&id, &me, CLAIM_SECS);
+                if last.elapsed() >= renew_every {
+                    let _ = svc.scoped(access.clone()).claim_run(&id, &me, claim_secs);
                     last = Instant::now();
                 }
             }

@@ -666,6 +666,37 @@ async fn runs(State(st): State<AppState>, cred: Credentials, q: Q<RunsQuery>) ->
     ok(call(&st, cred, false, move |s| s.agent_runs(f)).await?)
 }
 
+/// What `POST /v1/runs` and `POST /v1/runs/{id}/resume` answer: the run and its job.
+#[derive(serde::Serialize)]
+struct QueuedRun {
+    run: nocturne_service::AgentRun,
+    job: nocturne_service::Job,
+}
+
+async fn run_submit(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
+    let b: nocturne_service::NewRun = json_of(&body, false)?;
+    if !st.svc.can_create_runs() {
+        // The caller's credentials still come first.
+        call(&st, cred, false, |s| s.require(AccessLevel::Write)).await?;
+        return Err(ApiError::http(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server has no agent definitions or no model, so it cannot start runs",
+        ));
+    }
+    let (run, job) = call(&st, cred, false, move |s| s.queue_run(&b)).await?;
+    Ok((StatusCode::ACCEPTED, Json(QueuedRun { run, job })).into_response())
+}
+
+async fn run_resume(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
+    let id = id_of(id)?;
+    let q = call(&st, cred, false, move |s| {
+        let job = s.submit_run(&id, true)?;
+        Ok(QueuedRun { run: s.agent_run(&id)?, job })
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(q)).into_response())
+}
+
 async fn run_view(State(st): State<AppState>, cred: Credentials, id: PathId) -> Out {
     let id = id_of(id)?;
     ok(call(&st, cred, false, move |s| s.run_view(&id)).await?)
@@ -1045,6 +1076,23 @@ pub fn routes() -> Vec<Route> {
             handler: get(runs),
         },
         Route {
+            method: Method::POST,
+            path: "/v1/runs",
+            operation_id: "submitRun",
+            tag: "runs",
+            summary: "Record an agent run with this server's agent definitions and model, and queue it for a worker \
+                      (`nocturne worker`, or the one in `serve`); it runs once, resumed from its journal if its \
+                      worker dies. 503 when the server has no agents or no model.",
+            needs: "write",
+            params: vec![],
+            body: Body::Json {
+                schema: "NewRun",
+                example: r#"{"agent":"lead","task":"summarize the open issues","context":{"repo":"web"}}"#,
+            },
+            reply: json(202, "QueuedRun"),
+            handler: post(run_submit),
+        },
+        Route {
             method: Method::GET,
             path: "/v1/runs/{id}",
             operation_id: "getRun",
@@ -1079,6 +1127,19 @@ pub fn routes() -> Vec<Route> {
             body: Body::None,
             reply: json(200, "AgentRun"),
             handler: post(run_cancel),
+        },
+        Route {
+            method: Method::POST,
+            path: "/v1/runs/{id}/resume",
+            operation_id: "resumeRun",
+            tag: "runs",
+            summary: "Queue the resumption of a run whose process died: a worker goes on from its journal \
+                      (409 once it ended, or while another job of the run is queued or running).",
+            needs: "write",
+            params: vec![path("id", RUN_ID, Example::Run)],
+            body: Body::None,
+            reply: json(202, "QueuedRun"),
+            handler: post(run_resume),
         },
         // outcomes
         Route {

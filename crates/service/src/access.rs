@@ -227,6 +227,12 @@ impl Scoped<'_> {
         &self.access
     }
 
+    /// Refuses a caller below `level` (for an adapter that must answer
+    /// something else once the caller is known to be allowed).
+    pub fn require(&self, level: AccessLevel) -> Result<()> {
+        self.need(level)
+    }
+
     fn need(&self, level: AccessLevel) -> Result<()> {
         if self.access.level >= level {
             Ok(())
@@ -899,6 +905,34 @@ impl Scoped<'_> {
             self.svc.store().put_agent_run(&r)?;
         }
         self.visible_run(id)
+    }
+
+    /// Records a new run with the agents and model of this process's
+    /// runtime and queues it for a worker; returns the run and its job.
+    /// A team token's run is its team's.
+    pub fn queue_run(&self, req: &crate::NewRun) -> Result<(AgentRun, crate::Job)> {
+        self.need(AccessLevel::Write)?;
+        let Some(host) = self.svc.run_host.clone() else {
+            return Err(ServiceError::Invalid("this process has no agent runtime; runs cannot be queued here".into()));
+        };
+        let mut req = req.clone();
+        if let Some(t) = &self.access.team {
+            if req.team.as_deref().is_some_and(|x| x != t) {
+                return Err(forbidden(format!("a token bound to team {t} cannot start a run for another team")));
+            }
+            req.team = Some(t.clone());
+        }
+        let run = host.create(self, &req)?;
+        let job = self.svc.submit_run(&run, &self.access.author(), false)?;
+        Ok((run, job))
+    }
+
+    /// Queues a recorded run for a worker: its start (`resume` false, once
+    /// per run) or the resumption of a run whose process died.
+    pub fn submit_run(&self, id: &str, resume: bool) -> Result<crate::Job> {
+        self.need(AccessLevel::Write)?;
+        let run = self.visible_run(id)?;
+        self.svc.submit_run(&run, &self.access.author(), resume)
     }
 
     /// Writes a run's status record (the runtime, as the run's caller). A

@@ -7,20 +7,28 @@
 //! attempt number): a worker whose claim was taken over can neither renew
 //! nor finish, and what a job writes is keyed by the job (a dream job's
 //! proposal id is derived from the job id), so a taken-over job never makes
-//! its result twice.
+//! its result twice. An orchestration run's job (`run`) resumes the run
+//! from its journal, so a run taken over from a dead worker goes on where
+//! it stopped; the run's own claim keeps two workers off one run.
 
 use crate::ids::{holder_is_gone, new_id, Process};
 use crate::lease::later;
-use crate::{OpSelection, Result, Schedule, Service, ServiceError};
+use crate::{Access, OpSelection, Result, Schedule, Scoped, Service, ServiceError};
 use nocturne_dream::DreamSpec;
-use nocturne_store::{Claim, DreamRun, Job, JobEnd, JobFilter, JobState, NewJob};
+use nocturne_store::{AgentRun, Claim, DreamRun, Job, JobEnd, JobFilter, JobState, NewJob};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Job kinds this build runs.
 pub const KIND_DREAM: &str = "dream";
 pub const KIND_SCHEDULE: &str = "schedule";
+/// An orchestration run, started or resumed from its journal (run by a
+/// worker whose service has a [`RunHost`]).
+pub const KIND_RUN: &str = "run";
 const KINDS: &[&str] = &[KIND_DREAM, KIND_SCHEDULE];
+/// Claims of a run job: more than a dream's, since a run held by another
+/// process (a terminal's `runs resume`) is tried again later.
+const RUN_MAX_ATTEMPTS: u32 = 6;
 
 /// Default lease of a job; the worker renews it every third of that.
 pub const JOB_LEASE: Duration = Duration::from_secs(30);
@@ -49,6 +57,56 @@ struct ScheduleJob {
     trigger: String,
     attempt: u32,
     sessions_seen: u64,
+}
+
+/// What a run job runs: the run, from its journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunJob {
+    pub run: String,
+    /// A resumption request (the run had started before).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
+}
+
+/// A new orchestration run, as a caller asks for it; the agent
+/// definitions and the model are those of the process that records it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// The root agent's name.
+    pub agent: String,
+    pub task: String,
+    /// A JSON object the root agent is given with its task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+}
+
+/// How resuming a run as a job went.
+#[derive(Debug, Clone)]
+pub enum RunResumed {
+    /// It ran to its end (now or earlier: an ended run has nothing left).
+    Ended(Box<AgentRun>),
+    /// Another live process holds the run's claim.
+    Held,
+}
+
+/// The orchestration runtime, seen from the service (which sits below it):
+/// the binary installs it with [`Service::with_run_host`], and workers then
+/// claim run jobs.
+pub trait RunHost: Send + Sync {
+    /// Whether this process can record new runs (it has agent definitions and a model).
+    fn can_create(&self) -> bool;
+    /// Records a new run (not started) with this process's agents and
+    /// model, as `scoped`'s caller.
+    fn create(&self, scoped: &Scoped<'_>, req: &NewRun) -> Result<AgentRun>;
+    /// Runs, or goes on with, a run from its journal, claiming it for
+    /// `lease` (renewed while it runs); a holder on this machine that is
+    /// gone is taken over.
+    fn resume(&self, svc: &Service, access: &Access, run: &str, lease: Duration) -> Result<RunResumed>;
 }
 
 /// A worker: who it is in the store and how long its leases are.
@@ -98,6 +156,53 @@ impl Service {
             max_attempts: MAX_ATTEMPTS,
         })?;
         Ok(j)
+    }
+
+    /// Enqueues a run (recorded, not started) for a worker: once per run
+    /// for its start; a resumption only while no other job of the run is
+    /// queued or running, and only of a run that has not ended.
+    pub(crate) fn submit_run(&self, run: &AgentRun, author: &str, resume: bool) -> Result<Job> {
+        if run.state != "running" {
+            return Err(ServiceError::Conflict(format!("run {} has ended ({}); nothing to resume", run.id, run.state)));
+        }
+        if resume {
+            if let Some(j) = self.open_run_job(&run.id)? {
+                return Err(ServiceError::Conflict(format!(
+                    "run {} already has job {} {}",
+                    run.id,
+                    j.job.id,
+                    j.state.as_str()
+                )));
+            }
+        }
+        let now = self.now();
+        let id = new_id("job")?;
+        let key = if resume { None } else { Some(format!("run:{}", run.id)) };
+        let (j, _) = self.store.enqueue_job(&NewJob {
+            id,
+            kind: KIND_RUN.into(),
+            key,
+            payload: to_value(&RunJob { run: run.id.clone(), resume })?,
+            team: run.team.clone(),
+            submitted_by: author.to_string(),
+            created_at: now.clone(),
+            run_after: now,
+            max_attempts: RUN_MAX_ATTEMPTS,
+        })?;
+        Ok(j)
+    }
+
+    /// A queued or running job of `run`.
+    fn open_run_job(&self, run: &str) -> Result<Option<Job>> {
+        for state in [JobState::Running, JobState::Queued] {
+            let f = JobFilter { state: Some(state), kind: Some(KIND_RUN.into()), ..Default::default() };
+            for j in self.store.jobs(&f)? {
+                if j.job.payload.get("run").and_then(|v| v.as_str()) == Some(run) {
+                    return Ok(Some(j));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Jobs, newest first.
@@ -163,7 +268,16 @@ impl Service {
     /// Claims one job (of `kinds`, or any this build runs) and runs it
     /// under a renewed lease. `None` when the queue has nothing to run.
     pub(crate) fn work_one(&self, worker: &Worker, kinds: &[&str]) -> Result<Option<Worked>> {
-        let kinds: Vec<&str> = if kinds.is_empty() { KINDS.to_vec() } else { kinds.to_vec() };
+        let any = kinds.is_empty();
+        let mut kinds: Vec<&str> = if any { KINDS.to_vec() } else { kinds.to_vec() };
+        if any && self.run_host.is_some() {
+            kinds.push(KIND_RUN);
+        }
+        // Without the runtime, run jobs are left to workers that have it.
+        kinds.retain(|k| *k != KIND_RUN || self.run_host.is_some());
+        if kinds.is_empty() {
+            return Ok(None);
+        }
         let now = self.now();
         let Some(job) = self.store.claim_job(&kinds, &worker.id, &now, &later(&now, worker.lease))? else {
             return Ok(None);
@@ -174,7 +288,7 @@ impl Service {
             if !worker.hold.is_zero() {
                 std::thread::sleep(worker.hold);
             }
-            self.run_job(&job)
+            self.run_job(&job, worker.lease)
         });
         let end = match end {
             Ok(e) => e,
@@ -194,9 +308,10 @@ impl Service {
         Ok(done)
     }
 
-    fn run_job(&self, job: &Job) -> Result<JobEnd> {
+    fn run_job(&self, job: &Job, lease: Duration) -> Result<JobEnd> {
         match job.job.kind.as_str() {
             KIND_DREAM => self.run_dream_job(job),
+            KIND_RUN => self.run_run_job(job, lease),
             KIND_SCHEDULE => {
                 let p: ScheduleJob = serde_json::from_value(job.job.payload.clone())
                     .map_err(|e| ServiceError::Invalid(format!("job {}: {e}", job.job.id)))?;
@@ -209,6 +324,28 @@ impl Service {
                 }
             }
             other => Ok(JobEnd::Failed(format!("this build does not run jobs of kind {other:?}"))),
+        }
+    }
+
+    /// A run job resumes its run from the journal: a run a dead worker
+    /// left goes on where it stopped, a run that ended meanwhile is done.
+    fn run_run_job(&self, job: &Job, lease: Duration) -> Result<JobEnd> {
+        let p: RunJob = serde_json::from_value(job.job.payload.clone())
+            .map_err(|e| ServiceError::Invalid(format!("job {}: {e}", job.job.id)))?;
+        let Some(host) = self.run_host.clone() else {
+            return Ok(JobEnd::Failed("this worker has no agent runtime".into()));
+        };
+        let access = Access::local_as(job.job.submitted_by.clone());
+        match host.resume(self, &access, &p.run, lease)? {
+            RunResumed::Ended(run) => Ok(JobEnd::Done(serde_json::json!({
+                "run": run.id,
+                "state": run.state,
+                "status": run.result.as_ref().and_then(|r| r.get("status")).cloned(),
+            }))),
+            RunResumed::Held => Ok(JobEnd::Retry {
+                run_after: later(&self.now(), lease),
+                why: format!("run {} is held by another process; tried again later", p.run),
+            }),
         }
     }
 

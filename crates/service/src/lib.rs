@@ -30,7 +30,10 @@ pub use ingest::{
     FileEntry, FileStatus, IngestOptions, IngestReport, IngestTotals, Refusal, SessionEntry, SessionResult,
     DEFAULT_MEMORY_BUDGET,
 };
-pub use jobs::{runs_of, DreamJob, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_SCHEDULE};
+pub use jobs::{
+    runs_of, DreamJob, NewRun, RunHost, RunJob, RunResumed, Worked, Worker, JOB_LEASE, KIND_DREAM, KIND_RUN,
+    KIND_SCHEDULE,
+};
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 #[cfg(feature = "model")]
 pub use model::{provider_code, DryRun, ModelDream, Progress};
@@ -80,6 +83,8 @@ pub struct Service {
     /// The model of model-backed dreams ([`Service::with_model`]).
     #[cfg(feature = "model")]
     model: Option<Arc<ModelDream>>,
+    /// The orchestration runtime, when the binary installed it ([`Service::with_run_host`]).
+    run_host: Option<Arc<dyn jobs::RunHost>>,
 }
 
 impl Service {
@@ -93,7 +98,20 @@ impl Service {
             memory_cache: Arc::new(std::sync::Mutex::new(None)),
             #[cfg(feature = "model")]
             model: None,
+            run_host: None,
         }
+    }
+
+    /// Installs the orchestration runtime: workers of this service claim
+    /// run jobs, and callers may queue runs ([`Scoped::queue_run`]).
+    pub fn with_run_host(mut self, host: Arc<dyn jobs::RunHost>) -> Self {
+        self.run_host = Some(host);
+        self
+    }
+
+    /// Whether this service can record new runs (its runtime has agents and a model).
+    pub fn can_create_runs(&self) -> bool {
+        self.run_host.as_ref().is_some_and(|h| h.can_create())
     }
 
     /// Uses `model` for model-backed dreams ([`Service::dream_with_model`],

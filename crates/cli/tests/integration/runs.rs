@@ -102,19 +102,19 @@ pub fn agent(name: &str, marker: &str, keys: &str) -> String {
     format!("---\nname: {name}\ndescription: The {name} agent.\n{keys}---\nYou are {marker}.\n")
 }
 
-fn spawn(id: &str, agent: &str, task: &str, context: Value) -> Value {
+pub(crate) fn spawn(id: &str, agent: &str, task: &str, context: Value) -> Value {
     json!({"id": id, "name": "spawn_agent", "arguments": {"agent": agent, "task": task, "context": context}})
 }
 
-fn text(t: &str) -> Value {
+pub(crate) fn text(t: &str) -> Value {
     json!({"text": t, "usage": {"input_tokens": 10, "output_tokens": 5}})
 }
 
-fn calls(c: Vec<Value>) -> Value {
+pub(crate) fn calls(c: Vec<Value>) -> Value {
     json!({"tool_calls": c, "usage": {"input_tokens": 10, "output_tokens": 5}})
 }
 
-fn rule(system: &str, body: Option<&str>, reply: Value) -> Value {
+pub(crate) fn rule(system: &str, body: Option<&str>, reply: Value) -> Value {
     let mut m = json!({"system_contains": system});
     if let Some(b) = body {
         m["body_contains"] = json!(b);
@@ -901,4 +901,82 @@ fn a_run_writes_genai_spans_linking_each_sub_agent_to_the_call_that_spawned_it()
     assert_eq!(r2.run("lead", "nothing to do", &[]).0, 0);
     let written: Vec<_> = std::fs::read_dir(r2.env.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!written.iter().any(|n| n.to_string_lossy().ends_with(".jsonl")), "{written:?}");
+}
+
+/// Runs queued as jobs on a SQLite store: `run --queue` records the run
+/// and queues it, a worker runs it once, `jobs list` shows whose run it
+/// is; a run whose process was killed is resumed by a queued resumption
+/// (`runs resume --queue`) from its journal, not from scratch.
+#[test]
+fn queued_runs_and_resumptions_run_once_by_a_worker_on_sqlite() {
+    let agents = [
+        ("lead", agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n")),
+        ("helper", agent("helper", "HELPER-AGENT", "")),
+    ];
+    let agents: Vec<(&str, &str)> = agents.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let script = json!({"rules": [
+        rule("HELPER-AGENT", None, text("helper answer: 42")),
+        rule("LEAD-AGENT", Some("helper answer: 42"), text("the answer is 42")),
+        rule("LEAD-AGENT", None, calls(vec![spawn("c1", "helper", "find the answer", json!({}))])),
+    ]});
+    let r = RunEnv::new(&agents, script, "");
+    let queued = r.json(&["run", "lead", "question one", "--agents", "agents", "--queue"]);
+    let run = queued["run"].as_str().unwrap().to_string();
+    assert_eq!((queued["job"]["kind"].as_str(), queued["job"]["state"].as_str()), (Some("run"), Some("queued")));
+    assert!(r.fake.requests().is_empty(), "queued, not run");
+    assert_eq!(r.json(&["runs", "show", &run])["state"], "running");
+    let listed = r.cmd(&["jobs", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(&format!("run {run}: queued")), "{listed}");
+    let out = r.cmd(&["worker", "--until-idle", "--lease", "3"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let job = r.json(&["jobs", "show", queued["job"]["id"].as_str().unwrap()]);
+    assert_eq!((job["state"].as_str(), job["attempts"].as_u64()), (Some("done"), Some(1)), "{job}");
+    assert_eq!(job["result"]["state"], "completed");
+    assert_eq!(r.json(&["runs", "show", &run])["result"]["output"], "the answer is 42");
+    assert_eq!(r.fake.requests().len(), 3, "three model calls, each once");
+    let listed = r.cmd(&["jobs", "list", "--kind", "run"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains(&format!("run {run}: completed")), "{listed}");
+    // A run that ended has nothing to resume.
+    let again = r.cmd(&["runs", "resume", &run, "--queue"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("has ended (completed)"), "{again:?}");
+
+    // A run killed after its helper's model call was journaled…
+    let bin = assert_cmd::cargo::cargo_bin("nocturne");
+    let mut child = StdCommand::new(bin)
+        .args(["--store", r.env.store().to_str().unwrap(), "run", "lead", "question two", "--agents", "agents", "-q"])
+        .current_dir(r.env.dir.path())
+        .env("NOCTURNE_RUNTIME_CRASH_AT", "root/2#1:after_model_journal")
+        .env("NOCTURNE_AUTHOR", "tester")
+        .env("NOCTURNE_MODEL_KEY", "test-key")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let killed = first.split_whitespace().nth(1).unwrap().to_string();
+    assert!(killed.starts_with("run-"), "{first}");
+    assert!(lines.map_while(Result::ok).any(|l| l.contains("crash point")), "the run reached its crash point");
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    let asked_before = r.fake.requests().len();
+    assert_eq!(asked_before, 3 + 2, "the first run's calls, then the lead's and the helper's first");
+    // …is resumed by a queued resumption; a second one is refused while it is queued.
+    let resumed = r.json(&["runs", "resume", &killed, "--queue"]);
+    assert_eq!(resumed["job"]["payload"], json!({"run": killed, "resume": true}));
+    let twice = r.cmd(&["runs", "resume", &killed, "--queue"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("already has job"), "{twice:?}");
+    let out = r.cmd(&["worker", "--until-idle", "--lease", "3", "--kind", "run"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let view = r.json(&["runs", "show", &killed]);
+    assert_eq!(
+        (view["state"].as_str(), view["result"]["output"].as_str()),
+        (Some("completed"), Some("the answer is 42"))
+    );
+    assert_eq!(r.fake.requests().len(), asked_before + 1, "only the lead's last call was left to make");
+    let verify = r.cmd(&["sessions", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

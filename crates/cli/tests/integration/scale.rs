@@ -4,6 +4,7 @@
 //! PostgreSQL tests skip, saying so, without `NOCTURNE_TEST_POSTGRES`.
 
 use crate::*;
+use nocturne_fake_provider::{FakeServer, Script};
 use nocturne_store_postgres::testing;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -23,12 +24,20 @@ fn pg_server(test: &str) -> Option<String> {
 
 /// A `nocturne` process on `store`, its stderr in `log`.
 fn spawn(store: &str, args: &[&str], log: &Path) -> Child {
+    spawn_env(store, args, log, &[])
+}
+
+/// [`spawn`] with more environment variables.
+fn spawn_env(store: &str, args: &[&str], log: &Path, vars: &[(&str, &str)]) -> Child {
     StdCommand::new(assert_cmd::cargo::cargo_bin("nocturne"))
         .arg("--store")
         .arg(store)
         .args(args)
         .env("NOCTURNE_AUTHOR", "tester")
+        .env("NOCTURNE_MODEL_KEY", "test-key")
+        .envs(vars.iter().copied())
         .env_remove("NOCTURNE_STORE")
+        .env_remove("NOCTURNE_MODEL")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
@@ -195,16 +204,54 @@ fn a_dream_killed_mid_run_does_not_block_the_next_dream() {
     assert!(!lock_held(), "the dream released its lock");
 }
 
+/// The agents of the runs the multi-process tests queue: a lead that
+/// delegates to one helper, then answers from its result (3 model calls).
+fn write_run_setup(env: &Env, fake: &FakeServer) -> (PathBuf, PathBuf) {
+    let agents = env.path("agents");
+    env.write("agents/lead.md", &runs::agent("lead", "LEAD-AGENT", "tools: [spawn_agent]\n"));
+    env.write("agents/helper.md", &runs::agent("helper", "HELPER-AGENT", ""));
+    let config = env.write(
+        "nocturne.toml",
+        &format!(
+            "[model]\nprovider = \"openai\"\nbase_url = \"{}\"\nmodel = \"fake\"\nretries = 0\n\n[runtime]\nretry_backoff_ms = 10\n",
+            fake.openai_url()
+        ),
+    );
+    (agents, config)
+}
+
+fn run_script() -> Value {
+    serde_json::json!({"rules": [
+        runs::rule("HELPER-AGENT", None, runs::text("helper answer: 42")),
+        runs::rule("LEAD-AGENT", Some("helper answer: 42"), runs::text("the answer is 42")),
+        runs::rule("LEAD-AGENT", None, runs::calls(vec![runs::spawn("c1", "helper", "find the answer", serde_json::json!({}))])),
+    ]})
+}
+
 #[test]
 fn two_servers_and_three_workers_share_one_postgres_store() {
     let Some(base) = pg_server("two_servers_and_three_workers_share_one_postgres_store") else { return };
     let store = testing::fresh_url(&base, "multiproc").unwrap();
     let env = Env::new();
+    let fake = FakeServer::start(Script::from_json(&run_script().to_string()).unwrap()).unwrap();
+    let (agents, config) = write_run_setup(&env, &fake);
     let dir = write_sessions(&env, 12, 6);
     run_json(&store, &["ingest", s(&dir)]);
     let log = |n: &str| env.path(&format!("{n}.log"));
-    let serve =
-        |n: &str| spawn(&store, &["serve", "--insecure-local", "--listen", "127.0.0.1:0", "--no-worker"], &log(n));
+    let serve = |n: &str| {
+        let args = [
+            "serve",
+            "--insecure-local",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-worker",
+            "--agents",
+            s(&agents),
+            "--config",
+            s(&config),
+        ];
+        spawn(&store, &args, &log(n))
+    };
     let (sa, sb) = (serve("serve-a"), serve("serve-b"));
     let (a, b) = (address(&log("serve-a")), address(&log("serve-b")));
     let submit = |addr: &str, i: usize| -> String {
@@ -213,33 +260,94 @@ fn two_servers_and_three_workers_share_one_postgres_store() {
         assert_eq!(code, 202, "{body}");
         json_of(&body)["id"].as_str().unwrap().to_string()
     };
+    // A run is queued as a job: 202 with the run (recorded, not started) and its job.
+    let submit_run = |addr: &str, i: usize| -> (String, String) {
+        let body = format!("{{\"agent\":\"lead\",\"task\":\"question {i}\",\"context\":{{\"n\":{i}}}}}");
+        let (code, body) = http(addr, "POST", "/v1/runs", "application/json", body.as_bytes());
+        assert_eq!(code, 202, "{body}");
+        let v = json_of(&body);
+        assert_eq!(v["run"]["state"], "running", "{v}");
+        assert_eq!((v["job"]["kind"].as_str(), v["job"]["state"].as_str()), (Some("run"), Some("queued")), "{v}");
+        assert_eq!(v["job"]["payload"]["run"], v["run"]["id"]);
+        (v["run"]["id"].as_str().unwrap().to_string(), v["job"]["id"].as_str().unwrap().to_string())
+    };
     let jobs_of = |addr: &str| -> Vec<Value> {
         let (code, body) = http(addr, "GET", "/v1/jobs?limit=500", "application/json", b"");
         assert_eq!(code, 200, "{body}");
         json_of(&body).as_array().unwrap().clone()
     };
-    // A worker claims the first job, and is SIGKILLed in the middle of it.
-    let mut w1 = spawn(&store, &["worker", "--lease", "3", "--poll", "0.1", "--hold-ms", "60000"], &log("worker-1"));
-    let first = submit(&a, 0);
-    let w1_pid = w1.id().to_string();
-    wait_for("worker 1 to claim the first job", Duration::from_secs(30), || {
-        jobs_of(&b).into_iter().find(|j| {
-            j["id"] == first.as_str()
-                && j["state"] == "running"
-                && j["worker"].as_str().is_some_and(|w| w.split(':').nth(1) == Some(w1_pid.as_str()))
-        })
+    // Bad input is refused with the documented JSON error, and queues nothing.
+    for (body, says) in [
+        (r#"{"agent":"nobody","task":"x"}"#, "unknown agent \"nobody\""),
+        (r#"{"agent":"lead","task":"  "}"#, "the task is empty"),
+        (r#"{"agent":"lead","task":"x","context":[1]}"#, "context must be a JSON object"),
+        (r#"{"agent":"lead","tsk":"x"}"#, "invalid JSON body"),
+    ] {
+        let (code, text) = http(&a, "POST", "/v1/runs", "application/json", body.as_bytes());
+        assert_eq!(code, 400, "{body}: {text}");
+        let e = json_of(&text);
+        assert_eq!(e["error"]["code"], "invalid_input", "{text}");
+        assert!(e["error"]["message"].as_str().unwrap().contains(says), "{body}: {text}");
+    }
+    assert!(jobs_of(&a).is_empty(), "nothing was queued");
+    let is_of = |j: &Value, pid: &str| j["worker"].as_str().is_some_and(|w| w.split(':').nth(1) == Some(pid));
+
+    // A worker takes the first run and is SIGKILLed in its middle: the helper's
+    // model call is journaled, its end is not.
+    let crash = "root/2#1:after_model_journal";
+    let mut doomed_run = spawn_env(
+        &store,
+        &["worker", "--kind", "run", "--lease", "3", "--poll", "0.1"],
+        &log("worker-doomed-run"),
+        &[("NOCTURNE_RUNTIME_CRASH_AT", crash)],
+    );
+    let (first_run, first_run_job) = submit_run(&b, 0);
+    wait_for("the first run to reach its crash point", Duration::from_secs(60), || {
+        std::fs::read_to_string(log("worker-doomed-run"))
+            .ok()?
+            .contains(&format!("crash point {crash} reached"))
+            .then_some(())
     });
-    kill9(&mut w1);
+    let before_kill = run_json(&store, &["runs", "journal", &first_run]);
+    kill9(&mut doomed_run);
+    let journaled = before_kill.as_array().unwrap().len();
+    assert!(
+        journaled >= 4,
+        "the killed run had journaled its lead's call, the spawn and the helper's call: {before_kill}"
+    );
+    assert!(!before_kill.as_array().unwrap().iter().any(|e| e["kind"] == "end"), "and no agent's end");
+    // Another worker claims the first dream and is SIGKILLed in its middle.
+    let mut doomed_dream = spawn(
+        &store,
+        &["worker", "--kind", "dream", "--lease", "3", "--poll", "0.1", "--hold-ms", "60000"],
+        &log("worker-doomed-dream"),
+    );
+    let first = submit(&a, 0);
+    let doomed_pids = [doomed_run.id().to_string(), doomed_dream.id().to_string()];
+    wait_for("the doomed worker to claim the first dream", Duration::from_secs(30), || {
+        jobs_of(&b)
+            .into_iter()
+            .find(|j| j["id"] == first.as_str() && j["state"] == "running" && is_of(j, &doomed_pids[1]))
+    });
+    kill9(&mut doomed_dream);
     let killed_at = Instant::now();
-    let w2 = spawn(&store, &["worker", "--lease", "3", "--poll", "0.1"], &log("worker-2"));
-    let w3 = spawn(&store, &["worker", "--lease", "3", "--poll", "0.1"], &log("worker-3"));
-    // 29 more dream jobs through both servers, 20 memories and 6 sessions beside them.
+    let workers: Vec<Child> = (1..=3)
+        .map(|n| spawn(&store, &["worker", "--lease", "3", "--poll", "0.1"], &log(&format!("worker-{n}"))))
+        .collect();
+    // 29 more dreams and 29 more runs through both servers, 20 memories and 6 sessions beside them.
     let mut ids = vec![first.clone()];
+    let mut run_ids = vec![(first_run.clone(), first_run_job.clone())];
     std::thread::scope(|sc| {
         let subs: Vec<_> = (1..30)
             .map(|i| {
                 let addr = if i % 2 == 0 { a.clone() } else { b.clone() };
                 sc.spawn(move || submit(&addr, i))
+            })
+            .collect();
+        let run_subs: Vec<_> = (1..30)
+            .map(|i| {
+                let addr = if i % 2 == 0 { b.clone() } else { a.clone() };
+                sc.spawn(move || submit_run(&addr, i))
             })
             .collect();
         let mems: Vec<_> = (0..20)
@@ -265,53 +373,100 @@ fn two_servers_and_three_workers_share_one_postgres_store() {
         for h in subs {
             ids.push(h.join().unwrap());
         }
+        for h in run_subs {
+            run_ids.push(h.join().unwrap());
+        }
         for h in mems.into_iter().chain(more) {
             h.join().unwrap();
         }
     });
-    let done = wait_for("all 30 jobs to finish", Duration::from_secs(120), || {
+    let job_ids: BTreeSet<String> = ids.iter().cloned().chain(run_ids.iter().map(|(_, j)| j.clone())).collect();
+    assert_eq!(job_ids.len(), 60);
+    let done = wait_for("all 60 jobs to finish", Duration::from_secs(180), || {
         let all = jobs_of(&a);
-        let ours: Vec<Value> = all.into_iter().filter(|j| ids.iter().any(|i| j["id"] == i.as_str())).collect();
-        (ours.len() == 30 && ours.iter().all(|j| j["state"] == "done" || j["state"] == "failed")).then_some(ours)
+        let ours: Vec<Value> = all.into_iter().filter(|j| job_ids.contains(j["id"].as_str().unwrap())).collect();
+        (ours.len() == 60 && ours.iter().all(|j| j["state"] == "done" || j["state"] == "failed")).then_some(ours)
     });
     let taken_over = killed_at.elapsed();
-    for (n, l) in [("worker-2", w2), ("worker-3", w3), ("serve-a", sa), ("serve-b", sb)] {
+    for l in workers.into_iter().chain([sa, sb]) {
         stop(l);
-        let _ = n;
     }
-    // Every job ran once and is done; the killed worker's job was taken over by another.
+    // Every job ran once and is done; each killed worker's job was taken over by another.
     let by_id: BTreeMap<String, &Value> = done.iter().map(|j| (j["id"].as_str().unwrap().to_string(), j)).collect();
-    assert_eq!(by_id.len(), 30);
+    assert_eq!(by_id.len(), 60);
     for (id, j) in &by_id {
         assert_eq!(j["state"], "done", "{id}: {j}");
-        let worker = j["worker"].as_str().unwrap();
-        if *id == first {
+        if *id == first || *id == first_run_job {
             assert_eq!(j["attempts"], 2, "the killed worker's job was claimed twice: {j}");
-            assert_ne!(worker.split(':').nth(1), Some(w1_pid.as_str()), "and finished by another worker");
+            assert!(doomed_pids.iter().all(|p| !is_of(j, p)), "and finished by another worker: {j}");
         } else {
             assert_eq!(j["attempts"], 1, "{id} ran once: {j}");
         }
-        assert_eq!(j["result"]["proposal"].as_str().unwrap(), format!("d-{}", id.trim_start_matches("job-")));
+        if j["kind"] == "dream" {
+            assert_eq!(j["result"]["proposal"].as_str().unwrap(), format!("d-{}", id.trim_start_matches("job-")));
+        } else {
+            assert_eq!(j["kind"], "run");
+            assert_eq!(j["result"]["state"], "completed", "{j}");
+        }
     }
     let workers: BTreeSet<&str> = by_id.values().map(|j| j["worker"].as_str().unwrap()).collect();
     eprintln!(
-        "30 jobs done by {} workers; the killed worker's job finished {taken_over:?} after the kill",
+        "60 jobs done by {} workers; the killed workers' jobs finished {taken_over:?} after the second kill",
         workers.len()
     );
-    // One proposal per job, no other.
+    // One proposal per dream job, no other.
     let dreams = run_json(&store, &["dreams", "list"]);
     let proposals: BTreeSet<String> =
         dreams["proposals"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
     let expected: BTreeSet<String> = ids.iter().map(|i| format!("d-{}", i.trim_start_matches("job-"))).collect();
     assert_eq!(proposals, expected, "exactly one proposal per job");
+    // Every run completed with the answer; its journal holds each step once, one end per agent.
+    let listed = run_json(&store, &["runs", "list", "--limit", "100"]);
+    assert_eq!(listed.as_array().unwrap().len(), 30, "one run per submission: {listed}");
+    for (run, _) in &run_ids {
+        let v = run_json(&store, &["runs", "show", run]);
+        assert_eq!(v["state"], "completed", "{v}");
+        assert_eq!(v["result"]["output"], "the answer is 42", "{v}");
+        let journal = run_json(&store, &["runs", "journal", run]);
+        let entries = journal.as_array().unwrap();
+        let keys: BTreeSet<(String, u64, String)> = entries
+            .iter()
+            .map(|e| {
+                (e["agent"].as_str().unwrap().into(), e["step"].as_u64().unwrap(), e["phase"].as_str().unwrap().into())
+            })
+            .collect();
+        assert_eq!(keys.len(), entries.len(), "{run}: no step journaled twice");
+        let ends: Vec<&str> =
+            entries.iter().filter(|e| e["kind"] == "end").map(|e| e["agent"].as_str().unwrap()).collect();
+        assert_eq!(ends, ["root/2", "root"], "{run}: each agent ended once");
+        if *run == first_run {
+            // Resumed, not restarted: what the killed worker journaled is the start of the same journal.
+            assert_eq!(
+                &entries[..journaled],
+                before_kill.as_array().unwrap().as_slice(),
+                "{run} went on from its journal"
+            );
+        }
+    }
+    // No model call was made twice, the killed run's included: 3 per run.
+    let asked = |marker: &str, body: Option<&str>| {
+        fake.requests()
+            .iter()
+            .map(|r| r.json().to_string())
+            .filter(|t| t.contains(marker) && body.is_none_or(|b| t.contains(b)))
+            .count()
+    };
+    assert_eq!(asked("HELPER-AGENT", None), 30, "one helper call per run");
+    assert_eq!(asked("LEAD-AGENT", None), 60, "two lead calls per run");
+    assert_eq!(asked("LEAD-AGENT", Some("helper answer: 42")), 30);
     // Revisions 1..=20, each number once.
     let revs = run_json(&store, &["memory", "log"]);
     let nums: Vec<u64> = revs.as_array().unwrap().iter().map(|r| r["rev"].as_u64().unwrap()).collect();
     assert_eq!(nums, (1..=20).collect::<Vec<_>>(), "no revision number duplicated or skipped");
-    // The session log is intact.
+    // The session log is intact: 18 ingested and 2 per run (the lead's and the helper's).
     let v = run_json(&store, &["sessions", "verify"]);
     assert_eq!(v["failures"].as_array().unwrap().len(), 0, "{v}");
-    assert_eq!(v["sessions_checked"], 18, "{v}");
+    assert_eq!(v["sessions_checked"], 18 + 60, "{v}");
 }
 
 #[test]

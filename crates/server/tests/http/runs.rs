@@ -108,3 +108,93 @@ async fn a_runs_tree_is_served_as_json_and_as_a_page_and_only_to_its_team() {
     let r = env.send(Req::new(Method::POST, "/v1/runs/run-20261117-100000-bbbbbb/cancel").token(&w)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+/// A runtime stand-in: records the run it is asked for (the real one is
+/// nocturne-runtime's, above the server; the CLI tests run it).
+struct RecordingHost;
+
+impl nocturne_service::RunHost for RecordingHost {
+    fn can_create(&self) -> bool {
+        true
+    }
+
+    fn create(
+        &self,
+        s: &nocturne_service::Scoped<'_>,
+        req: &nocturne_service::NewRun,
+    ) -> nocturne_service::Result<AgentRun> {
+        if req.agent != "lead" {
+            return Err(nocturne_service::ServiceError::Invalid(format!("unknown agent {:?}", req.agent)));
+        }
+        let id = format!("run-20261117-100000-{}", req.task.len());
+        s.put_agent_run(&AgentRun {
+            id: id.clone(),
+            agent: req.agent.clone(),
+            task: req.task.clone(),
+            team: req.team.clone(),
+            user: req.user.clone(),
+            state: "running".into(),
+            created_at: "2026-11-17T10:00:00Z".into(),
+            updated_at: "2026-11-17T10:00:00Z".into(),
+            cancel_requested_at: None,
+            result: None,
+            runner: None,
+            setup: json!({}),
+        })?;
+        s.agent_run(&id)
+    }
+
+    fn resume(
+        &self,
+        _: &nocturne_service::Service,
+        _: &Access,
+        _: &str,
+        _: std::time::Duration,
+    ) -> nocturne_service::Result<nocturne_service::RunResumed> {
+        Ok(nocturne_service::RunResumed::Held)
+    }
+}
+
+#[tokio::test]
+async fn runs_are_queued_as_jobs_with_the_callers_scope_and_refused_without_a_runtime() {
+    let env = Env::new();
+    let w = env.token(nocturne_service::AccessLevel::Write, Some("a"));
+    let r = env.token(nocturne_service::AccessLevel::Read, None);
+    let body = json!({"agent": "lead", "task": "sum it"});
+    // The server of `env` has no runtime: a writer is told so, a reader is refused first.
+    let resp = env.send(Req::new(Method::POST, "/v1/runs").token(&r).json(body.clone())).await;
+    resp.assert_error(403, "forbidden");
+    let resp = env.send(Req::new(Method::POST, "/v1/runs").token(&w).json(body.clone())).await;
+    resp.assert_error(503, "unavailable");
+    assert!(resp.json()["error"]["message"].as_str().unwrap().contains("cannot start runs"));
+
+    let app = nocturne_server::router(nocturne_server::AppState::new(
+        env.svc.clone().with_run_host(std::sync::Arc::new(RecordingHost)),
+    ));
+    let resp = crate::send(&app, Req::new(Method::POST, "/v1/runs").token(&w).json(body.clone())).await;
+    assert_eq!(resp.status, StatusCode::ACCEPTED, "{}", resp.text());
+    let v = resp.json();
+    let run = v["run"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["run"]["team"], "a", "a team token's run is its team's");
+    assert_eq!((v["job"]["kind"].as_str(), v["job"]["state"].as_str()), (Some("run"), Some("queued")));
+    assert_eq!(v["job"]["team"], "a");
+    assert_eq!(v["job"]["payload"], json!({"run": run}));
+    // Another team, an unknown field, a bad agent: refused, nothing queued.
+    let other = json!({"agent": "lead", "task": "sum it again", "team": "b"});
+    crate::send(&app, Req::new(Method::POST, "/v1/runs").token(&w).json(other)).await.assert_error(403, "forbidden");
+    let typo = json!({"agent": "lead", "tsk": "x"});
+    crate::send(&app, Req::new(Method::POST, "/v1/runs").token(&w).json(typo)).await.assert_error(400, "invalid_input");
+    let bad = json!({"agent": "nobody", "task": "x"});
+    crate::send(&app, Req::new(Method::POST, "/v1/runs").token(&w).json(bad)).await.assert_error(400, "invalid_input");
+    let jobs = env.send(Req::new(Method::GET, "/v1/jobs?kind=run").token(&r)).await.json();
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
+
+    // A resumption is queued while no other job of the run is open; an ended run has none.
+    let uri = format!("/v1/runs/{run}/resume");
+    crate::send(&app, Req::new(Method::POST, &uri).token(&w)).await.assert_error(409, "conflict");
+    seed(&env, "run-20261117-100000-aaaaaa", "a");
+    let ended = "/v1/runs/run-20261117-100000-aaaaaa/resume";
+    let resp = crate::send(&app, Req::new(Method::POST, ended).token(&w)).await;
+    resp.assert_error(409, "conflict");
+    assert!(resp.json()["error"]["message"].as_str().unwrap().contains("has ended (completed)"));
+}
