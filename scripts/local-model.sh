@@ -191,11 +191,12 @@ case "${1:-setup}" in
     build_server; fetch_model
     url=$(start_server | sed -n 's/^NOCTURNE_TEST_LLM_URL=//p')
     trap stop_server EXIT
-    # One request per source of at most ~2,600 estimated input tokens (~1,700 real: about 3 session
-    # digests) and 500 output tokens, 8 min per source, 40 min in all: the 1.5B model on one thread of a
-    # busy machine reads ~20 prompt tokens/s and writes ~2 tokens/s. Later ARGS override these.
+    # One request per source of at most ~2,000 estimated input tokens (~1,450 real: 3-5 session
+    # digests) and 400 output tokens, at most 14 min per source, no new source after 40 min: on a busy
+    # 2-core machine the 1.5B model on one thread read 5-10 prompt tokens/s and wrote ~2 tokens/s, and
+    # the six sources took 37 min (BENCHMARKS.md). Later ARGS override these.
     QUALITY_ARGS=(--sources claude-code-log,tau2-bench-retail,codemie-code,tau-bench-few-shot-retail,aider-chat-history,swe-agent-test-trajectories
-      --max-input-tokens 2600 --max-output-tokens 500 --context-tokens 4096 --source-timeout 480 --total-timeout 2400)
+      --max-input-tokens 2000 --max-output-tokens 400 --context-tokens 4096 --source-timeout 840 --total-timeout 2400)
     mkdir -p "$REPO/target/quality"
     (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo run -q -p nocturne-quality --features model --example model_quality -- \
       "${QUALITY_ARGS[@]}" --out target/quality/model-quality.md --json target/quality/model-quality.json "$@")
