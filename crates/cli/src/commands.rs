@@ -64,7 +64,8 @@ pub fn run(cli: Cli) -> Result<u8> {
     let wants_model = match &cli.command {
         Command::Dream(a) => !a.no_model && a.model_dry_run.is_none(),
         Command::Dreams(DreamsCmd::RunDue) => true,
-        Command::Serve(_) => load_config(&cli.config)?.dream.schedule.iter().any(|s| s.model),
+        // A server dreams with the model over HTTP (`POST /v1/dreams`, `/v1/jobs`) and in its schedules.
+        Command::Serve(_) => true,
         // A worker runs queued model dreams too: it takes the model when one is configured.
         Command::Worker(_) => true,
         _ => false,
@@ -574,6 +575,9 @@ fn serve(svc: Service, a: crate::args::ServeArgs, config: nocturne_service::Conf
         .await?;
         let addr = server.local_addr()?;
         log!("nocturne: listening on http://{addr} (review page /, API /v1, MCP /mcp)");
+        if svc.has_model() {
+            log!("nocturne: dreams run the model pass with the configured model (send \"model\": false for none)");
+        }
         // MCP checks the Host itself too: the same names.
         let hosts = server.hosts().names();
         if hosts.is_none() {

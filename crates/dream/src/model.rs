@@ -23,7 +23,9 @@
 //!    every evidence entry cites a session of its batch, an event of that
 //!    session, and a quote of at least [`MIN_QUOTE_CHARS`] characters found
 //!    verbatim in that event ([`quote_verified`]); others are dropped and
-//!    counted (`model.dropped_unverified`). Ops repeated across batches
+//!    counted (`model.dropped_unverified`). A verified quote must also
+//!    share a content word with the proposed text ([`quote_relates`]), or
+//!    the op is dropped as `model.dropped_unrelated`. Ops repeated across batches
 //!    are merged (evidence united), so support can come from several
 //!    batches; the planner then merges a model create that repeats a
 //!    deterministic finding into it, and applies the same guardrails as to
@@ -73,6 +75,12 @@ pub struct Batch {
     pub user: String,
     /// [`estimate_tokens`] of system and user together.
     pub input_tokens: usize,
+    /// For each session of the batch (`S1` first), the lines its digest
+    /// shows: the event number and the event's text as shown (verbatim,
+    /// whitespace collapsed, redacted, maybe cut with ` …`).
+    pub shown: Vec<Vec<(u32, String)>>,
+    /// The ids of the memories the batch shows (targets of update, merge…).
+    pub memory_ids: Vec<String>,
 }
 
 /// The requests a model dream makes.
@@ -96,7 +104,8 @@ pub struct ModelAnswer {
 /// counts), for local servers that constrain the answer by grammar: a
 /// small model otherwise can repeat a field until the token limit and cut
 /// the JSON off. Hosted APIs get the unbounded schema (OpenAI's strict
-/// mode does not take `maxLength`).
+/// mode does not take `maxLength`). [`Batch::answer_schema_bounded`]
+/// narrows it further to what one batch shows.
 pub fn answer_schema_bounded() -> Value {
     let mut s = answer_schema();
     let bound = |v: &mut Value, n: u64| {
@@ -105,20 +114,98 @@ pub fn answer_schema_bounded() -> Value {
         }
     };
     if let Some(ops) = s.pointer_mut("/properties/ops") {
-        ops["maxItems"] = 8.into();
+        ops["maxItems"] = MAX_OPS_BOUNDED.into();
     }
     if let Some(item) = s.pointer_mut("/properties/ops/items/properties") {
-        bound(&mut item["text"], 300);
-        bound(&mut item["rationale"], 200);
+        bound(&mut item["text"], 160);
+        bound(&mut item["rationale"], 80);
         bound(&mut item["targets"]["items"], 64);
         item["targets"]["maxItems"] = 4.into();
         item["evidence"]["maxItems"] = 6.into();
         if let Some(e) = item.pointer_mut("/evidence/items/properties") {
             bound(&mut e["session"], 80);
-            bound(&mut e["quote"], 200);
+            bound(&mut e["quote"], 120);
         }
     }
     s
+}
+
+/// Ops one answer may hold under the bounded schema: a small model asked
+/// for few ops writes them whole, and a batch of a few sessions rarely
+/// shows more lessons than this.
+pub const MAX_OPS_BOUNDED: u64 = 2;
+
+/// The longest quote a bounded schema offers (characters): the start of a
+/// line as the digest shows it, cut at a word.
+pub const OFFERED_QUOTE_CHARS: usize = 64;
+
+/// The start of a shown line's text that a bounded schema offers as a
+/// quote: at most [`OFFERED_QUOTE_CHARS`], cut at a word, without the
+/// digest's ` …`; `None` when shorter than [`MIN_QUOTE_CHARS`].
+pub fn offered_quote(shown: &str) -> Option<String> {
+    let t = shown.trim_end_matches('…').trim_end();
+    let q: String = if t.chars().count() <= OFFERED_QUOTE_CHARS {
+        t.to_string()
+    } else {
+        let cut: String = t.chars().take(OFFERED_QUOTE_CHARS).collect();
+        match cut.rfind(' ') {
+            Some(i) if i >= MIN_QUOTE_CHARS => cut.get(..i).unwrap_or(&cut).to_string(),
+            _ => cut,
+        }
+    };
+    let q = q.trim().to_string();
+    (q.chars().count() >= MIN_QUOTE_CHARS).then_some(q)
+}
+
+impl Batch {
+    /// [`answer_schema_bounded`] narrowed to this batch, so a grammar-
+    /// constrained model cannot cite what the batch does not show: each
+    /// evidence entry is one of the lines the digests show — its session
+    /// (`S1`…), its event number, and as quote the start of its text
+    /// ([`offered_quote`]); targets are the memory ids shown, and without
+    /// any only `create` is offered. The answer is still checked in full
+    /// by [`ModelPass`] (session, event, quote verbatim in the event), as
+    /// every answer is.
+    pub fn answer_schema_bounded(&self) -> Value {
+        let mut s = answer_schema_bounded();
+        let mut alternatives: Vec<Value> = Vec::new();
+        for (i, lines) in self.shown.iter().enumerate() {
+            let mut seen = BTreeSet::new();
+            for (seq, text) in lines {
+                let Some(q) = offered_quote(text) else { continue };
+                if !seen.insert((*seq, q.clone())) {
+                    continue;
+                }
+                alternatives.push(json!({
+                    "type": "object",
+                    "properties": {
+                        "session": {"type": "string", "enum": [format!("S{}", i + 1)]},
+                        "event": {"type": "integer", "enum": [seq]},
+                        "quote": {"type": "string", "enum": [q]}
+                    },
+                    "required": ["session", "event", "quote"],
+                    "additionalProperties": false
+                }));
+            }
+        }
+        if let Some(item) = s.pointer_mut("/properties/ops/items/properties") {
+            if !alternatives.is_empty() {
+                item["evidence"]["maxItems"] = self.shown.len().clamp(1, 6).into();
+                item["evidence"]["items"] = if alternatives.len() == 1 {
+                    alternatives.into_iter().next().unwrap_or(Value::Null)
+                } else {
+                    json!({ "anyOf": alternatives })
+                };
+            }
+            if self.memory_ids.is_empty() {
+                item["op"]["enum"] = json!(["create"]);
+                item["targets"]["maxItems"] = 0.into();
+            } else {
+                item["targets"]["items"] = json!({"type": "string", "enum": self.memory_ids});
+            }
+        }
+        s
+    }
 }
 
 /// The JSON Schema of an answer (strict-mode compatible: every property
@@ -225,9 +312,9 @@ fn call_text(e: &NewEvent) -> String {
 }
 
 /// A session's digest lines, most telling first, within `cap` tokens; the
-/// header always.
-fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> String {
-    let Some(s) = ctx.sessions.get(si) else { return String::new() };
+/// header always. With the lines it shows (event number, text as shown).
+fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> (String, Vec<(u32, String)>) {
+    let Some(s) = ctx.sessions.get(si) else { return (String::new(), Vec::new()) };
     let sess = &s.data.session;
     let mut head = format!("## {alias} · {} · {} events", sess.format, s.data.events.len());
     if let Some(u) = &sess.user {
@@ -312,31 +399,37 @@ fn digest(ctx: &Context<'_>, si: usize, alias: &str, cap: usize) -> String {
     }
     // Shown in log order, whatever the priority that chose them.
     kept.sort_by_key(|(seq, _)| *seq);
-    for (_, l) in kept {
+    let mut shown = Vec::new();
+    for (seq, l) in kept {
         out.push_str(&l);
         out.push('\n');
+        // `e12 label: text` — the text after the label is the event's, verbatim.
+        if let Some((_, text)) = l.split_once(": ") {
+            shown.push((seq, text.to_string()));
+        }
     }
-    out
+    (out, shown)
 }
 
-/// The memories in scope, within `cap` tokens.
-fn memories_section(ctx: &Context<'_>, cap: usize) -> String {
+/// The memories in scope, within `cap` tokens, and the ids shown.
+fn memories_section(ctx: &Context<'_>, cap: usize) -> (String, Vec<String>) {
     if ctx.memories.is_empty() {
-        return String::new();
+        return (String::new(), Vec::new());
     }
     let mut out = String::from("# Memories in scope (ids for targets)\n");
-    let head = out.len();
+    let mut ids = Vec::new();
     for m in &ctx.memories {
         let l = format!("- {} [{}] {}\n", m.id, m.kind, excerpt(&m.text, 200));
         if estimate_tokens(&out) + estimate_tokens(&l) > cap {
             break;
         }
         out.push_str(&l);
+        ids.push(m.id.clone());
     }
-    if out.len() == head {
-        return String::new();
+    if ids.is_empty() {
+        return (String::new(), Vec::new());
     }
-    out
+    (out, ids)
 }
 
 /// What the deterministic passes found, within `cap` tokens.
@@ -363,6 +456,9 @@ fn findings_section(findings: &[Finding], cap: usize) -> String {
     out
 }
 
+/// A session in a batch being filled: its id, its digest, the lines shown.
+type Digested = (String, String, Vec<(u32, String)>);
+
 /// Builds the requests of a model dream over `snapshot` (see the module
 /// docs). Fails like [`crate::dream`] on a bad configuration, and when the
 /// request budget is too small for the instructions.
@@ -384,22 +480,23 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
             budget.request_input_tokens
         )));
     }
-    let shared = redact(&format!("{}{}", memories_section(&ctx, room / 6), findings_section(&findings, room / 6)));
+    let (memories, memory_ids) = memories_section(&ctx, room / 6);
+    let shared = redact(&format!("{memories}{}", findings_section(&findings, room / 6)));
     let room = room.saturating_sub(estimate_tokens(&shared));
     let n = ctx.sessions.len();
     let per_batch = (config.min_support.unwrap_or(3).max(1) as usize).max(3).min(n.max(1));
     let cap = (room / per_batch).max(64);
     let mut plan = RequestPlan::default();
-    let mut cur: Vec<(String, String)> = Vec::new();
+    let mut cur: Vec<Digested> = Vec::new();
     let mut cur_tokens = 0;
     let mut spent = 0usize;
-    let finish = |cur: &mut Vec<(String, String)>, plan: &mut RequestPlan| {
+    let finish = |cur: &mut Vec<Digested>, plan: &mut RequestPlan| {
         if cur.is_empty() {
             return;
         }
         let mut user = shared.clone();
         user.push_str("# Sessions\n");
-        for (_, d) in cur.iter() {
+        for (_, d, _) in cur.iter() {
             user.push_str(d);
             user.push('\n');
         }
@@ -408,10 +505,12 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
         plan.input_tokens += input_tokens;
         plan.batches.push(Batch {
             index: plan.batches.len(),
-            sessions: cur.iter().map(|(id, _)| id.clone()).collect(),
+            sessions: cur.iter().map(|(id, _, _)| id.clone()).collect(),
             system: system.clone(),
             user,
             input_tokens,
+            shown: cur.iter().map(|(_, _, e)| e.clone()).collect(),
+            memory_ids: memory_ids.clone(),
         });
         cur.clear();
     };
@@ -419,12 +518,12 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
     for si in 0..n {
         let Some(id) = ctx.sessions.get(si).map(|s| s.id().to_string()) else { continue };
         let alias = format!("S{}", cur.len() + 1);
-        let mut d = digest(&ctx, si, &alias, cap);
+        let (mut d, mut shown) = digest(&ctx, si, &alias, cap);
         let mut t = estimate_tokens(&d) + 1;
         if !cur.is_empty() && cur_tokens + t > room {
             finish(&mut cur, &mut plan);
             cur_tokens = 0;
-            d = digest(&ctx, si, "S1", cap);
+            (d, shown) = digest(&ctx, si, "S1", cap);
             t = estimate_tokens(&d) + 1;
         }
         let extra = if cur.is_empty() { batch_overhead } else { 0 };
@@ -434,7 +533,7 @@ pub fn plan_requests(snapshot: &Snapshot, config: &DreamConfig, budget: Budget) 
         }
         spent += extra + t;
         cur_tokens += t;
-        cur.push((id, d));
+        cur.push((id, d, shown));
     }
     finish(&mut cur, &mut plan);
     Ok(plan)
@@ -493,6 +592,17 @@ enum Drop {
     Malformed,
     UnknownTarget,
     Unverified,
+    Unrelated,
+}
+
+/// True when `quote` shares a content word (stemmed, at least 3
+/// characters) with `text`, the memory text the op proposes: a quote found
+/// verbatim in the log but about something else is no evidence for it. A
+/// grammar-constrained model can only cite lines it was shown, so without
+/// this it could back any generic lesson with any real line.
+pub fn quote_relates(text: &str, quote: &str) -> bool {
+    let words: BTreeSet<String> = text::content_tokens(text).into_iter().filter(|w| w.chars().count() >= 3).collect();
+    text::content_tokens(quote).iter().any(|w| words.contains(w))
 }
 
 impl ModelPass {
@@ -561,6 +671,9 @@ impl ModelPass {
             let q = q.trim_end_matches('…').trim_end().to_string();
             if q.chars().count() < MIN_QUOTE_CHARS || !quote_verified(&q, ev) {
                 return Err(Drop::Unverified);
+            }
+            if !quote_relates(&text, &q) {
+                return Err(Drop::Unrelated);
             }
             sessions.insert(si);
             evidence.push(Evidence { session: id.clone(), events: vec![seq], quote: q });
@@ -646,12 +759,20 @@ impl Pass for ModelPass {
                     Err(Drop::Malformed) => *counts.entry("dropped_malformed").or_default() += 1,
                     Err(Drop::UnknownTarget) => *counts.entry("dropped_unknown_target").or_default() += 1,
                     Err(Drop::Unverified) => *counts.entry("dropped_unverified").or_default() += 1,
+                    Err(Drop::Unrelated) => *counts.entry("dropped_unrelated").or_default() += 1,
                 }
             }
         }
         let merged = merge_same(&mut findings);
         let mut stats: BTreeMap<String, Value> = BTreeMap::new();
-        for k in ["answers", "ops_answered", "dropped_unverified", "dropped_malformed", "dropped_unknown_target"] {
+        for k in [
+            "answers",
+            "ops_answered",
+            "dropped_unverified",
+            "dropped_unrelated",
+            "dropped_malformed",
+            "dropped_unknown_target",
+        ] {
             stats.insert(format!("model.{k}"), counts.get(k).copied().unwrap_or(0).into());
         }
         stats.insert("model.batches".into(), self.batches.len().into());
@@ -707,13 +828,55 @@ mod tests {
     #[test]
     fn the_bounded_schema_bounds_what_a_small_model_could_repeat() {
         let b = answer_schema_bounded();
-        assert_eq!(b["properties"]["ops"]["maxItems"], json!(8));
-        assert_eq!(b["properties"]["ops"]["items"]["properties"]["text"]["maxLength"], json!(300));
+        assert_eq!(b["properties"]["ops"]["maxItems"], json!(MAX_OPS_BOUNDED));
+        assert_eq!(b["properties"]["ops"]["items"]["properties"]["text"]["maxLength"], json!(160));
         assert_eq!(
             b["properties"]["ops"]["items"]["properties"]["evidence"]["items"]["properties"]["quote"]["maxLength"],
-            json!(200)
+            json!(120)
         );
         assert!(answer_schema().to_string().find("maxLength").is_none());
+    }
+
+    #[test]
+    fn a_batch_schema_offers_only_the_lines_its_digests_show() {
+        let plan = plan_requests(&snapshot(), &config(), big()).unwrap();
+        let b = &plan.batches[0];
+        assert_eq!(b.shown.len(), 4);
+        let events: Vec<u32> = b.shown[0].iter().map(|(e, _)| *e).collect();
+        assert_eq!(events, vec![0, 1, 2, 3], "goal, call, failure, recovery");
+        let s = b.answer_schema_bounded();
+        let item = &s["properties"]["ops"]["items"]["properties"];
+        assert_eq!(item["op"]["enum"], json!(["create"]), "no memory in scope: only creates");
+        let alts = item["evidence"]["items"]["anyOf"].as_array().unwrap();
+        assert_eq!(alts.len(), 16, "4 lines in each of 4 sessions");
+        let offered = |session: &str, event: u32| -> Vec<String> {
+            alts.iter()
+                .filter(|a| a["properties"]["session"]["enum"][0] == json!(session))
+                .filter(|a| a["properties"]["event"]["enum"][0] == json!(event))
+                .map(|a| a["properties"]["quote"]["enum"][0].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(offered("S2", 2), vec!["bash: python: command not found"]);
+        assert_eq!(offered("S2", 0), vec!["fix the flaky login test number 2"]);
+        assert!(offered("S1", 45).is_empty(), "an event the digest does not show is not offered");
+        // Every offered quote passes the pass's own check.
+        let snap = snapshot();
+        for a in alts {
+            let session: usize = a["properties"]["session"]["enum"][0].as_str().unwrap()[1..].parse().unwrap();
+            let seq = a["properties"]["event"]["enum"][0].as_u64().unwrap() as usize;
+            let quote = a["properties"]["quote"]["enum"][0].as_str().unwrap();
+            let e = &snap.sessions[session - 1].events[seq].body;
+            assert!(quote_verified(quote, e), "{quote:?} not in {e:?}");
+        }
+    }
+
+    #[test]
+    fn an_offered_quote_is_the_start_of_the_line_cut_at_a_word() {
+        assert_eq!(offered_quote("short"), None);
+        assert_eq!(offered_quote("bash: python: command not found"), Some("bash: python: command not found".into()));
+        let long = "word ".repeat(40) + "…";
+        let q = offered_quote(&long).unwrap();
+        assert!(q.chars().count() <= OFFERED_QUOTE_CHARS && q.ends_with("word") && !q.contains('…'), "{q:?}");
     }
 
     #[test]
@@ -842,6 +1005,19 @@ mod tests {
         let creates: Vec<_> = p.ops.iter().filter(|o| o.op == OpKind::Create && o.kind.as_str() == "mistake").collect();
         assert_eq!(creates.len(), 1, "{creates:#?}");
         assert!(creates[0].tags.iter().any(|t| t == PASS_NAME), "marked as found by the model too: {:?}", creates[0]);
+    }
+
+    #[test]
+    fn a_verbatim_quote_about_something_else_is_no_evidence() {
+        assert!(quote_relates("Login tests live under manage.py test", "fix the flaky login test"));
+        assert!(!quote_relates("Read a file before you edit it", "I very much like this idea, and I used it"));
+        let generic = json!({"op": "create", "kind": "procedure", "text": "Use Python for development on Linux",
+            "targets": [], "rationale": "", "evidence": [ev("S1", 0, "fix the flaky login test"),
+            ev("S2", 0, "fix the flaky login test"), ev("S3", 0, "fix the flaky login test")]});
+        let p = run_with(vec![answer(json!([generic]))]);
+        assert!(p.ops.iter().all(|o| o.pass != PASS_NAME), "{:#?}", p.ops);
+        assert_eq!(p.stats["model.dropped_unrelated"], json!(1));
+        assert_eq!(p.stats["model.dropped_unverified"], json!(0));
     }
 
     #[test]

@@ -30,6 +30,12 @@
 //!      whether the user was asked in between).
 //!    - Else an identical retry: with a successful step in between, that
 //!      step → **before**; right away, the failure was flaky: not recorded.
+//!      An orphan result (aider's output: no call, no input) has nothing
+//!      to compare; there the agent's reply in between shows the fix when
+//!      its SEARCH/REPLACE edit blocks add, remove or move import lines
+//!      that name what the error line names (`F821 undefined name
+//!      'GitRepo'` and `from aider.repo import GitRepo`) → **with** that
+//!      edit ("add the missing `import` in the same edit"; [`edit_fix`]).
 //! 2. **Instead**: no retry, but a successful call of a similar operation
 //!    (`python` → `python3`, `pytest` → `python -m pytest`,
 //!    `find_user_id_by_email` → `find_user_id_by_name_zip`, Read → Glob,
@@ -98,6 +104,10 @@ pub struct Recovery {
     /// A user message came between the failure and the retry (the user
     /// or customer was asked for the values).
     pub asked: bool,
+    /// For a fix written as an edit block in the agent's reply (aider's
+    /// SEARCH/REPLACE): the reply's event and a verbatim line of the edit
+    /// that shows the fix, for evidence.
+    pub shown_at: Option<(u32, String)>,
 }
 
 /// One failure: an action and one of its telling lines.
@@ -355,7 +365,12 @@ fn subs_of(f: &Action) -> Vec<(String, &'static str)> {
 /// The recovery of failed action `i` (see the module docs); `Err(())` when
 /// the failure is not a mistake with the call (fixed by changing code, or
 /// flaky).
-fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> bool) -> Result<Option<Recovery>, ()> {
+fn recover(
+    actions: &[Action],
+    i: usize,
+    asked_between: &dyn Fn(u32, u32) -> bool,
+    edit_between: &dyn Fn(u32, u32) -> Option<EditFix>,
+) -> Result<Option<Recovery>, ()> {
     let Some(f) = actions.get(i) else { return Ok(None) };
     let end = (i + 1 + FIX_WINDOW).min(actions.len());
     let window = || (i + 1..end).filter_map(|k| Some((k, actions.get(k)?)));
@@ -379,6 +394,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
             flags: None,
             added: false,
             asked,
+            shown_at: None,
         };
         if let Some((k, a)) = between.iter().rev().find(|(_, a)| named(f, a)) {
             return Ok(Some(before(*k, a)));
@@ -405,6 +421,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
                     flags: None,
                     added: false,
                     asked,
+                    shown_at: None,
                 }));
             }
             if !extra.is_empty() {
@@ -420,6 +437,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
                     flags: None,
                     added: false,
                     asked,
+                    shown_at: None,
                 }));
             }
         }
@@ -437,6 +455,7 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
                     flags: Some(show_flags(&y.words, &added, &subs)),
                     added: false,
                     asked,
+                    shown_at: None,
                 }));
             }
         }
@@ -475,15 +494,28 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
                 flags: None,
                 added,
                 asked,
+                shown_at: None,
             }));
         }
         if let Some((k, a)) = between.iter().rev().find(|(_, a)| !is_look(a)) {
             return Ok(Some(before(*k, a)));
         }
         // Without an input to compare (an orphan result, a call whose
-        // arguments the format lost), nothing is visible.
+        // arguments the format lost), only an edit block the agent wrote
+        // in between can show the fix.
         if f.input.is_null() || !f.called {
-            return Ok(None);
+            let upto = r.result_seq.unwrap_or(r.call_seq);
+            return Ok(edit_between(fail_end, upto).map(|e| Recovery {
+                relation: Relation::With,
+                action: j,
+                retry: Some(j),
+                key: format!("with edit {}", e.key),
+                display: e.display.to_string(),
+                flags: None,
+                added: false,
+                asked,
+                shown_at: Some((e.seq, e.line)),
+            }));
         }
         // The same call worked again right away: flaky, not a mistake.
         return Err(());
@@ -505,9 +537,101 @@ fn recover(actions: &[Action], i: usize, asked_between: &dyn Fn(u32, u32) -> boo
             flags: None,
             added: false,
             asked: asked_between(fail_end, a.call_seq),
+            shown_at: None,
         }));
     }
     Ok(None)
+}
+
+/// What an edit block in the agent's reply did, when it says something
+/// general: it added, removed or moved import lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditFix {
+    /// `+import`, `-import`, `~import`.
+    pub key: &'static str,
+    /// For memory text: "add the missing `import` in the same edit".
+    pub display: &'static str,
+    /// The reply's event.
+    pub seq: u32,
+    /// A verbatim line of the edit that shows it.
+    pub line: String,
+}
+
+impl EditFix {
+    fn at(mut self, seq: u32) -> EditFix {
+        self.seq = seq;
+        self
+    }
+}
+
+/// An import, use or include line of a common language.
+fn import_line(l: &str) -> bool {
+    let t = l.trim();
+    t.starts_with("import ")
+        || (t.starts_with("from ") && t.contains(" import "))
+        || (t.starts_with("use ") && t.ends_with(';'))
+        || t.starts_with("#include")
+        || ((t.starts_with("const ") || t.starts_with("let ") || t.starts_with("var ")) && t.contains("require("))
+}
+
+/// The SEARCH and REPLACE sides of every SEARCH/REPLACE edit block of a
+/// text (aider's diff edit formats; a missing `>>>>>>> REPLACE` ends the
+/// block at the end of the text).
+fn edit_blocks(text: &str) -> Vec<(Vec<&str>, Vec<&str>)> {
+    let mut out = Vec::new();
+    let mut side: Option<bool> = None;
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    for l in text.lines() {
+        let t = l.trim_end();
+        if t.starts_with("<<<<<<< SEARCH") {
+            side = Some(false);
+            old.clear();
+            new.clear();
+        } else if t.starts_with("=======") && side == Some(false) {
+            side = Some(true);
+        } else if t.starts_with(">>>>>>> REPLACE") && side.is_some() {
+            out.push((std::mem::take(&mut old), std::mem::take(&mut new)));
+            side = None;
+        } else {
+            match side {
+                Some(false) => old.push(l),
+                Some(true) => new.push(l),
+                None => {}
+            }
+        }
+    }
+    if side == Some(true) {
+        out.push((old, new));
+    }
+    out
+}
+
+/// An import line that names one of `names` (a dotted name by its last
+/// part: `aider.repo.GitRepo` → `GitRepo`), as a whole word.
+fn names_one(line: &str, names: &[&str]) -> bool {
+    let words: Vec<&str> = line.split(|c: char| !(c.is_alphanumeric() || c == '_')).collect();
+    names.iter().filter_map(|n| n.rsplit('.').next()).filter(|n| n.len() >= 2).any(|n| words.contains(&n))
+}
+
+/// The fix an agent's edit blocks show for an error that names `names`
+/// (see [`EditFix`]): only import lines that name one of them count, so an
+/// edit is tied to the error it fixes.
+pub fn edit_fix(text: &str, names: &[&str]) -> Option<EditFix> {
+    let (mut added, mut removed): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    let wanted = |l: &&str| import_line(l) && names_one(l, names);
+    for (old, new) in edit_blocks(text) {
+        added.extend(new.iter().filter(|l| wanted(l) && !old.iter().any(|o| o.trim() == l.trim())));
+        removed.extend(old.iter().filter(|l| wanted(l) && !new.iter().any(|n| n.trim() == l.trim())));
+    }
+    // The same import taken out of one place and put in another: moved.
+    let moved = added.iter().find(|a| removed.iter().any(|r| r.trim() == a.trim()));
+    let (key, display, line) = match (moved, added.first(), removed.first()) {
+        (Some(m), _, _) => ("~import", "move the `import` lines", m),
+        (None, Some(a), _) => ("+import", "add the missing `import` in the same edit", a),
+        (None, None, Some(r)) => ("-import", "remove the `import` line", r),
+        (None, None, None) => return None,
+    };
+    Some(EditFix { key, display, seq: 0, line: line.trim().to_string() })
 }
 
 /// Appends the failures of session `si` (see the module docs).
@@ -522,23 +646,39 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
         let p = asks.partition_point(|s| *s <= a);
         asks.get(p).is_some_and(|s| *s < b)
     };
+    let replies: Vec<(u32, &str)> = sd
+        .events
+        .iter()
+        .filter(|e| e.body.kind == EventKind::AssistantMessage && e.body.role == Role::Assistant)
+        .filter_map(|e| Some((e.seq, e.body.text.as_deref()?)))
+        .collect();
+    // An edit block shows the fix of one error line: the one whose quoted
+    // names (`F821 undefined name 'GitRepo'`) the edited import lines name.
+    let edit_between = |a: u32, b: u32, names: &[&str]| {
+        replies.iter().filter(|(s, _)| *s > a && *s < b).find_map(|(s, t)| edit_fix(t, names).map(|f| f.at(*s)))
+    };
     for (i, f) in actions.iter().enumerate() {
         // Failures of a call whose tool the format did not name teach
         // nothing one could act on.
         if !f.failed() || f.transient || f.test_failure || f.by_user || (f.tool == UNNAMED && f.cmd.is_none()) {
             continue;
         }
-        let Ok(recovery) = recover(actions, i, &asked_between) else { continue };
+        let orphan = f.input.is_null() || !f.called;
+        let names_of = |k: usize| -> Vec<&str> {
+            f.errors.get(k).map_or(Vec::new(), |e| e.sig.subs.iter().map(|(v, _)| v.as_str()).collect())
+        };
+        let Ok(shared) = recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(0))) else {
+            continue;
+        };
         let n = f.errors.len().max(1);
         for k in 0..n {
+            let recovery = if orphan && k > 0 {
+                recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(k))).ok().flatten()
+            } else {
+                shared.clone()
+            };
             let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
-            out.push(FailureInstance {
-                session: si,
-                action: i,
-                error: k,
-                op_key: group_op(f, key),
-                recovery: recovery.clone(),
-            });
+            out.push(FailureInstance { session: si, action: i, error: k, op_key: group_op(f, key), recovery });
         }
     }
 }
@@ -546,6 +686,27 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_blocks_that_add_remove_or_move_imports_say_so() {
+        let add = "Add the import:\n\nx.py\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport os\nimport time\n>>>>>>> REPLACE\n```";
+        let f = edit_fix(add, &["time"]).unwrap();
+        assert_eq!((f.key, f.line.as_str()), ("+import", "import time"));
+        assert!(f.display.contains("add the missing `import`"));
+        // The edit must name what the error names: another error's fix says nothing here.
+        assert_eq!(edit_fix(add, &["shell_type"]), None);
+        assert_eq!(edit_fix(add, &[]), None);
+        let remove = "<<<<<<< SEARCH\nfrom pkg import thing\nx = 1\n=======\nx = 1\n>>>>>>> REPLACE";
+        assert_eq!(edit_fix(remove, &["pkg.thing"]).map(|f| f.key), Some("-import"));
+        let moved = "<<<<<<< SEARCH\nx = 1\nimport yaml\n=======\nx = 1\n>>>>>>> REPLACE\n\
+                     <<<<<<< SEARCH\nimport os\n=======\nimport os\nimport yaml\n>>>>>>> REPLACE";
+        assert_eq!(edit_fix(moved, &["yaml"]).map(|f| f.key), Some("~import"));
+        // An edit of code only, or prose without edit blocks, says nothing general.
+        assert_eq!(edit_fix("<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE", &["x"]), None);
+        assert_eq!(edit_fix("I will add `import time` at the top.", &["time"]), None);
+        // A block cut before `>>>>>>> REPLACE` still counts up to the end of the text.
+        assert_eq!(edit_fix("<<<<<<< SEARCH\n=======\nuse std::fs;", &["fs"]).map(|f| f.key), Some("+import"));
+    }
 
     #[test]
     fn tool_names_split_into_tokens() {

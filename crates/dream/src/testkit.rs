@@ -42,6 +42,13 @@ impl Sess {
         self
     }
 
+    pub fn assistant(mut self, text: &str) -> Sess {
+        let mut e = ev(Role::Assistant, EventKind::AssistantMessage);
+        e.text = Some(text.into());
+        self.s.events.push(e);
+        self
+    }
+
     /// A call of `tool` with `input` and its result.
     pub fn tool(mut self, tool: &str, input: serde_json::Value, out: &str, is_error: bool) -> Sess {
         self.n += 1;

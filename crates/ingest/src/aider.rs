@@ -10,7 +10,10 @@
 //! the lint loop, `/help` questions with their docs, the ` X` echo of an
 //! `/ask X` question), which are `system`; an
 //! output block before the run's first user message (the start-up banner)
-//! is a `system` event, later ones are tool results of the tool `aider`,
+//! is a `system` event, unless it already failed (`aider --lint` or
+//! `--test` checks the files at start-up): then its lines from aider's
+//! `# Fix any errors below` / `## Running:` marker on are a tool result;
+//! later output blocks are tool results of the tool `aider`,
 //! with `is_error` read from the text (edit-apply errors such as
 //! `SearchReplaceNoExactMatch`, failed lint hooks, test failures, ...); a
 //! reply block is an assistant message. The run header is a `system` event
@@ -65,6 +68,13 @@ fn aider_failed(text: &str) -> bool {
         })
 }
 
+/// Where aider's own lint or test run starts in its output: the prompt it
+/// sends with the errors, or the `## Running: <cmd>` heading.
+fn startup_check(line: &str) -> bool {
+    let l = line.trim_start();
+    l.starts_with("# Fix any errors below") || l.starts_with("## Running:")
+}
+
 fn strip_break(line: &str) -> &str {
     line.strip_suffix("  ").unwrap_or(line)
 }
@@ -100,6 +110,36 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
                 &json!({ "aider": match b.kind { Kind::User => "user", Kind::Output => "output", Kind::Reply => "reply" }, "text": text }),
             ),
         };
+        // Start-up output that already failed (`aider --lint`, `--test`
+        // lint or test the files before the first message): the banner is
+        // `system`, aider's lint or test run from its marker on is a result.
+        if b.kind == Kind::Output && !run.seen_user && aider_failed(&text) {
+            let at = b.lines.iter().position(|l| startup_check(l)).unwrap_or(0);
+            let (banner, check) = b.lines.split_at(at);
+            if !banner.is_empty() {
+                let t = banner.join("\n");
+                let base = Base {
+                    timestamp: None,
+                    sidechain: false,
+                    source_line: Some(b.line),
+                    raw: compact(&json!({ "aider": "output", "text": t })),
+                };
+                run.session.events.push(base.message(Role::System, Some(t)));
+            }
+            let t = check.join("\n");
+            let base = Base {
+                timestamp: None,
+                sidechain: false,
+                source_line: Some(b.line.saturating_add(u32::try_from(at).unwrap_or(0))),
+                raw: compact(&json!({ "aider": "output", "text": t })),
+            };
+            let mut e = base.event(Role::Tool, EventKind::ToolResult);
+            e.tool_name = Some("aider".to_string());
+            e.is_error = aider_failed(&t);
+            e.text = Some(t);
+            run.session.events.push(e);
+            return;
+        }
         let event: NewEvent = match b.kind {
             Kind::User => {
                 let mut e = base.message(Role::User, Some(text.clone()));
@@ -259,6 +299,31 @@ mod tests {
         assert_eq!(prompt_title("/add x.py"), None);
         assert_eq!(prompt_title("/ask why?").as_deref(), Some("why?"));
         assert_eq!(prompt_title("fix it").as_deref(), Some("fix it"));
+    }
+
+    /// `aider --lint` at start-up: the banner stays `system`, the failed
+    /// lint run is a failed result of `aider` starting at its own line.
+    #[test]
+    fn a_lint_run_at_start_up_is_a_failed_result() {
+        let md = "# aider chat started at 2024-08-09 17:33:03\n\n\
+                  > aider --lint --commit  \n\
+                  > Aider v0.48.2-dev  \n\
+                  > # Fix any errors below, if possible.  \n\
+                  >  \n\
+                  > ## Running: tmp.lint.sh aider/commands.py  \n\
+                  > flake8...................................................................Failed  \n\
+                  > aider/commands.py:144:29: F541 f-string is missing placeholders  \n\n\
+                  #### fix it  \n";
+        let s = crate::parse("chat-history.md", md.as_bytes(), Format::Aider).unwrap();
+        let events = &s[0].events;
+        let banner = events.iter().find(|e| e.text.as_deref().is_some_and(|t| t.contains("Aider v0.48"))).unwrap();
+        assert_eq!((banner.role, banner.is_error), (Role::System, false));
+        assert!(!banner.text.as_deref().unwrap().contains("F541"));
+        let lint = events.iter().find(|e| e.text.as_deref().is_some_and(|t| t.contains("F541"))).unwrap();
+        assert_eq!((lint.role, lint.kind, lint.is_error), (Role::Tool, EventKind::ToolResult, true));
+        assert_eq!(lint.tool_name.as_deref(), Some("aider"));
+        assert_eq!(lint.source_line, Some(5), "the lint run starts at the prompt aider wrote");
+        assert!(lint.text.as_deref().unwrap().starts_with("# Fix any errors below"));
     }
 
     #[test]

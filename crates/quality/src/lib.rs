@@ -55,6 +55,8 @@ pub mod data;
 pub mod expect;
 pub mod locate;
 pub mod loo;
+#[cfg(feature = "model")]
+pub mod model;
 pub mod report;
 pub mod run;
 pub mod score;

@@ -286,6 +286,72 @@ impl HistoryJson {
     }
 }
 
+/// `model` of a dream body: `true` (the model pass with the server's
+/// model; an error saying so when it has none), `false` (deterministic
+/// only), `"dry_run"` (the requests a model dream would send, nothing
+/// sent or stored). Absent: the model pass when the server has a model,
+/// like `nocturne dream` with a model configured.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ModelField {
+    Use(bool),
+    Mode(String),
+}
+
+/// `model` of a dream body, as documented: a boolean, `"auto"` or `"dry_run"`.
+fn model_field_schema(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({
+        "description": "true: the model pass with the server's model (an error when it has none); false: \
+                        deterministic only; \"auto\" (the default): the model pass when the server has a model; \
+                        \"dry_run\" (dreams only): the requests a model dream would send, nothing sent or stored.",
+        "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto", "dry_run"]}]
+    })
+}
+
+/// What a dream body asks of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// The server's model when it has one.
+    Auto,
+    On,
+    Off,
+    DryRun,
+}
+
+impl ModelChoice {
+    fn of(f: Option<&ModelField>) -> Result<Self, ApiError> {
+        Ok(match f {
+            None => ModelChoice::Auto,
+            Some(ModelField::Use(true)) => ModelChoice::On,
+            Some(ModelField::Use(false)) => ModelChoice::Off,
+            Some(ModelField::Mode(m)) => match m.as_str() {
+                "dry_run" => ModelChoice::DryRun,
+                "auto" => ModelChoice::Auto,
+                other => {
+                    return Err(ApiError::invalid(format!("model={other:?}: use true, false, \"auto\" or \"dry_run\"")))
+                }
+            },
+        })
+    }
+
+    /// Whether the dream runs the model pass on a service that has (or
+    /// not) a model; `On` without one is the error that says so.
+    fn resolve(self, has_model: bool) -> nocturne_service::Result<bool> {
+        match self {
+            ModelChoice::On if !has_model => Err(nocturne_service::ServiceError::Model {
+                code: nocturne_service::ErrorCode::ModelConfig,
+                message: "the request asks for the model pass (\"model\": true), but this server has no model \
+                          configured: give it one ([model] in its configuration or NOCTURNE_MODEL), or send \
+                          \"model\": false"
+                    .into(),
+            }),
+            ModelChoice::On => Ok(true),
+            ModelChoice::Auto => Ok(has_model),
+            ModelChoice::Off | ModelChoice::DryRun => Ok(false),
+        }
+    }
+}
+
 /// The body of `POST /v1/sessions/{id}/events`: [`NewEvent`]s, each with
 /// `raw` optional (it defaults to the event as sent).
 fn new_events(g: &mut SchemaGenerator) -> Schema {
@@ -303,10 +369,14 @@ fn new_events(g: &mut SchemaGenerator) -> Schema {
 
 /// Body of `POST /v1/dreams` (optional): a dream spec (the keys of an
 /// instructions file; unknown keys are refused by the spec's check) plus
-/// these two.
+/// these three.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct DreamBody {
+    /// See [`ModelField`].
+    #[serde(default)]
+    #[schemars(schema_with = "model_field_schema")]
+    pub model: Option<ModelField>,
     /// Dream instructions, as the text of an instructions TOML file (the
     /// body's own keys win over it).
     pub instructions: Option<String>,
@@ -577,7 +647,21 @@ async fn dream(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Ou
         None => b.spec,
     };
     let apply = b.apply;
-    let (p, _) = call(&st, cred, false, move |s| s.dream(&spec, apply)).await?;
+    let choice = ModelChoice::of(b.model.as_ref())?;
+    if choice == ModelChoice::DryRun {
+        if apply {
+            return Err(ApiError::invalid("\"model\": \"dry_run\" sends and stores nothing: it cannot apply"));
+        }
+        return ok(call(&st, cred, false, move |s| s.model_dry_run(&spec)).await?);
+    }
+    let (p, _) = call(&st, cred, false, move |s| {
+        if choice.resolve(s.has_model())? {
+            s.dream_with_model(&spec, apply)
+        } else {
+            s.dream(&spec, apply)
+        }
+    })
+    .await?;
     created(p)
 }
 
@@ -592,7 +676,19 @@ async fn job_submit(State(st): State<AppState>, cred: Credentials, body: Bytes) 
         None => b.dream.spec,
     };
     let apply = b.dream.apply;
-    let j = call(&st, cred, false, move |s| s.submit_dream(&spec, apply, false)).await?;
+    let choice = ModelChoice::of(b.dream.model.as_ref())?;
+    if choice == ModelChoice::DryRun {
+        return Err(ApiError::invalid(
+            "\"model\": \"dry_run\" is answered at once by POST /v1/dreams; a job cannot be a dry run",
+        ));
+    }
+    // The job records whether it runs the model pass; the worker that
+    // takes it runs it with its own model (and fails saying so without one).
+    let j = call(&st, cred, false, move |s| {
+        let model = choice.resolve(s.has_model())?;
+        s.submit_dream(&spec, apply, model)
+    })
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(j)).into_response())
 }
 
@@ -979,7 +1075,13 @@ pub fn routes() -> Vec<Route> {
             params: vec![],
             query: None,
             body: Body::OptionalJson { schema: schema::<DreamBody>, example: r#"{"sessions":100,"focus":["mistake"]}"# },
-            reply: json(201, schema::<Proposal>),
+            reply: Reply::JsonOr {
+                status: 201,
+                schema: schema::<Proposal>,
+                other_status: 200,
+                other_schema: schema::<nocturne_service::DryRunReport>,
+                other_description: "`\"model\": \"dry_run\"`: the requests a model dream would send (nothing sent or stored).",
+            },
             handler: post(dream),
         },
         // jobs

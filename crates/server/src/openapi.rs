@@ -143,6 +143,17 @@ fn operation(r: &Route, g: &mut Generators, tokens: bool) -> Value {
                 json!({"description": "Success.", "content": {"application/json": {"schema": schema(&mut g.response).to_value()}}}),
             );
         }
+        Reply::JsonOr { status, schema, other_status, other_schema, other_description } => {
+            responses.insert(
+                status.to_string(),
+                json!({"description": "Success.", "content": {"application/json": {"schema": schema(&mut g.response).to_value()}}}),
+            );
+            responses.insert(
+                other_status.to_string(),
+                json!({"description": other_description,
+                    "content": {"application/json": {"schema": other_schema(&mut g.response).to_value()}}}),
+            );
+        }
         Reply::JsonOrMarkdown { schema } => {
             responses.insert(
                 "200".into(),

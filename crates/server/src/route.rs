@@ -134,6 +134,15 @@ pub enum Reply {
         status: u16,
         schema: SchemaFn,
     },
+    /// JSON of one of two types, by status (the second when the request
+    /// asks for it, described by `other_description`).
+    JsonOr {
+        status: u16,
+        schema: SchemaFn,
+        other_status: u16,
+        other_schema: SchemaFn,
+        other_description: &'static str,
+    },
     /// JSON for `format=json`, `text/markdown` for `format=markdown`.
     JsonOrMarkdown {
         schema: SchemaFn,

@@ -365,6 +365,9 @@ fn render_proposal(p: &Proposal, targets: &BTreeMap<String, Memory>) -> String {
         p.applied_revision.map(|r| format!(" · applied as revision {r}")).unwrap_or_default(),
         p.notes.as_deref().map(|n| format!(" · notes: {}", esc(n))).unwrap_or_default(),
     );
+    if let Some(line) = nocturne_service::model_line(p) {
+        let _ = write!(o, "<p class=meta>{}</p>", esc(&line));
+    }
     if p.ops.is_empty() {
         o.push_str("<p>This dream proposes no change.</p>");
         return o;

@@ -502,7 +502,8 @@ impl Scoped<'_> {
 
     /// A dream with the model pass of the service's model (see
     /// [`Service::with_model`]), under the same rules as [`Scoped::dream`].
-    #[cfg(feature = "model")]
+    /// Without the `model` feature, or without a model, it fails saying so
+    /// (`model_config`).
     pub fn dream_with_model(&self, spec: &DreamSpec, apply: bool) -> Result<(Proposal, Option<Revision>)> {
         let spec = self.dream_spec(spec, apply)?;
         self.svc.dream_with_model(&spec, apply, &self.access.author())
@@ -515,6 +516,19 @@ impl Scoped<'_> {
     pub fn dream_dry_run(&self, spec: &DreamSpec, config: &nocturne_provider::ModelConfig) -> Result<crate::DryRun> {
         let spec = self.dream_spec(spec, false)?;
         self.svc.dream_dry_run(&spec, config)
+    }
+
+    /// Whether the service has a model for model dreams.
+    pub fn has_model(&self) -> bool {
+        self.svc.has_model()
+    }
+
+    /// The requests a model dream over `spec` would send with the
+    /// service's model (nothing sent or stored), under the same rules as
+    /// [`Scoped::dream_dry_run`]. Fails (`model_config`) without a model.
+    pub fn model_dry_run(&self, spec: &DreamSpec) -> Result<crate::DryRunReport> {
+        let spec = self.dream_spec(spec, false)?;
+        self.svc.model_dry_run(&spec)
     }
 
     /// An agent's suggested memory, stored as a proposal for review.

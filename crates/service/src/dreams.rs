@@ -11,6 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type ModelPassParts = (Option<Box<dyn nocturne_dream::Pass>>, BTreeMap<String, serde_json::Value>, Option<String>);
 
+#[cfg(not(feature = "model"))]
+fn no_model_support() -> ServiceError {
+    ServiceError::Model {
+        code: crate::ErrorCode::ModelConfig,
+        message: "this build of Nocturne has no model support (cargo feature `model`)".into(),
+    }
+}
+
 /// Reads an instructions file's text (`source` names it in errors) and puts
 /// `spec` over it: what the caller set wins, lists are joined.
 pub fn with_instructions(spec: &DreamSpec, source: &str, text: &str) -> Result<DreamSpec> {
@@ -44,6 +52,26 @@ pub struct MemorySuggestion {
     pub by: String,
 }
 
+/// What a model dream would send, nothing sent ([`crate::Scoped::model_dry_run`]):
+/// the endpoint and each request's exact body, with the engine's figures.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct DryRunReport {
+    pub endpoint: String,
+    pub model: String,
+    /// Each request's body as its first attempt would go on the wire.
+    pub requests: Vec<serde_json::Value>,
+    /// Bytes of all bodies.
+    pub bytes: usize,
+    /// The engine's estimate of the input tokens of all requests.
+    pub estimated_input_tokens: usize,
+    pub sessions: usize,
+    /// Sessions left out by `max_input_tokens`.
+    pub sessions_left_out: usize,
+    /// Always false: a dry run sends nothing.
+    pub sent: bool,
+}
+
 /// Ops to apply from a proposal.
 #[derive(Debug, Clone, Default)]
 pub struct OpSelection {
@@ -65,7 +93,7 @@ impl Service {
     /// that fails leaves the deterministic ops and a note saying what
     /// failed; the dream itself fails only when no model is configured or
     /// its configuration cannot work.
-    #[cfg(feature = "model")]
+    /// Without the `model` feature it fails saying so.
     pub(crate) fn dream_with_model(
         &self,
         spec: &DreamSpec,
@@ -180,6 +208,44 @@ impl Service {
         Ok(proposal)
     }
 
+    /// Whether model dreams can run: a model was given to
+    /// [`Service::with_model`] (never without the `model` feature).
+    pub fn has_model(&self) -> bool {
+        #[cfg(feature = "model")]
+        return self.model.is_some();
+        #[cfg(not(feature = "model"))]
+        false
+    }
+
+    /// The dry run of a model dream over `spec` with the model given to
+    /// [`Service::with_model`]: what would be sent, nothing sent or stored.
+    #[cfg(feature = "model")]
+    pub(crate) fn model_dry_run(&self, spec: &DreamSpec) -> Result<DryRunReport> {
+        let m = self.model.as_ref().ok_or_else(crate::model::not_configured)?;
+        let dry = self.dream_dry_run(spec, &m.config)?;
+        let bytes = dry.requests.iter().map(|r| r.body.len()).sum();
+        let requests = dry
+            .requests
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or_else(|_| String::from_utf8_lossy(&r.body).into()))
+            .collect();
+        Ok(DryRunReport {
+            endpoint: dry.requests.first().map(|r| r.endpoint.clone()).unwrap_or_else(|| m.config.endpoint()),
+            model: m.config.model.clone(),
+            requests,
+            bytes,
+            estimated_input_tokens: dry.input_tokens,
+            sessions: dry.sessions,
+            sessions_left_out: dry.sessions_left_out,
+            sent: false,
+        })
+    }
+
+    #[cfg(not(feature = "model"))]
+    pub(crate) fn model_dry_run(&self, _: &DreamSpec) -> Result<DryRunReport> {
+        Err(no_model_support())
+    }
+
     /// The model pass of a model dream, its stats and its note.
     #[cfg(feature = "model")]
     fn model_pass(&self, snapshot: &Snapshot, config: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
@@ -190,10 +256,7 @@ impl Service {
 
     #[cfg(not(feature = "model"))]
     fn model_pass(&self, _: &Snapshot, _: &nocturne_dream::DreamConfig) -> Result<ModelPassParts> {
-        Err(ServiceError::Model {
-            code: crate::ErrorCode::ModelConfig,
-            message: "this build of Nocturne has no model support (cargo feature `model`)".into(),
-        })
+        Err(no_model_support())
     }
 
     /// For the sessions a dream reads: the outcome score of each (the

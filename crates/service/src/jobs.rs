@@ -358,7 +358,11 @@ impl Service {
             .map_err(|e| ServiceError::Invalid(format!("job {}: {e}", job.job.id)))?;
         let pid = format!("d-{}", job.job.id.trim_start_matches("job-"));
         let done = |p: &nocturne_core::Proposal, rev: Option<u64>| {
-            JobEnd::Done(serde_json::json!({"proposal": p.id, "ops": p.ops.len(), "revision": rev}))
+            let mut result = serde_json::json!({"proposal": p.id, "ops": p.ops.len(), "revision": rev});
+            if let Some(m) = model_summary(p) {
+                result["model"] = m;
+            }
+            JobEnd::Done(result)
         };
         let existing = self.store.proposal(&pid)?;
         let proposal = match existing {
@@ -375,6 +379,32 @@ impl Service {
         }
         Ok(done(&proposal, rev))
     }
+}
+
+/// The model pass's figures of a proposal (requests, failures, tokens,
+/// cost, ops dropped as unverified), when it ran: a job's result carries
+/// them beside the proposal id.
+pub fn model_summary(p: &nocturne_core::Proposal) -> Option<serde_json::Value> {
+    p.stats.get("model.requests")?;
+    let mut out = serde_json::Map::new();
+    for k in [
+        "model",
+        "requests",
+        "failed_requests",
+        "retries",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "elapsed_ms",
+        "ops_answered",
+        "dropped_unverified",
+        "errors",
+    ] {
+        if let Some(v) = p.stats.get(&format!("model.{k}")) {
+            out.insert(k.to_string(), v.clone());
+        }
+    }
+    Some(out.into())
 }
 
 /// The runs a list of worked schedule jobs made.

@@ -20,7 +20,7 @@ mod dreams;
 #[cfg(feature = "model")]
 mod model;
 pub use access::{Access, AccessLevel, NewToken, Scoped};
-pub use dreams::{with_instructions, MemorySuggestion, OpSelection};
+pub use dreams::{with_instructions, DryRunReport, MemorySuggestion, OpSelection};
 pub use error::{ErrorCode, ServiceError};
 pub use export::{
     ExportDoc, ExportEvent, ExportOutcome, ExportRevision, ExportSession, ExportUsage, ImportOptions, ImportSummary,
@@ -37,6 +37,7 @@ pub use jobs::{
 pub use memory::{MemoryEdit, MemoryFilter, NewMemory};
 #[cfg(feature = "model")]
 pub use model::{provider_code, DryRun, ModelDream, Progress};
+pub use nocturne_dream::report::model_line;
 pub use nocturne_dream::DreamSpec;
 pub use nocturne_ingest::Format;
 pub use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, Store};

@@ -9,9 +9,7 @@
 
 use crate::{DreamSpec, ErrorCode, Result, Service, ServiceError};
 use nocturne_core::secrets::redact;
-use nocturne_dream::model::{
-    answer_schema, answer_schema_bounded, plan_requests, Budget, ModelAnswer, ModelPass, RequestPlan, SCHEMA_NAME,
-};
+use nocturne_dream::model::{answer_schema, plan_requests, Budget, ModelAnswer, ModelPass, RequestPlan, SCHEMA_NAME};
 use nocturne_dream::{DreamConfig, DreamError, Snapshot};
 use nocturne_provider::{
     ask_json, preview, ChatModel, ChatRequest, JsonAnswer, JsonSchema, Meter, ModelConfig, Provider, ProviderError,
@@ -116,7 +114,7 @@ pub(crate) fn requests(plan: &RequestPlan, config: &ModelConfig) -> Vec<ChatRequ
         .map(|b| {
             let mut r = ChatRequest::new(redact(&b.system), redact(&b.user));
             let hosted = matches!(config.provider, Provider::Anthropic | Provider::OpenAi);
-            let schema = if hosted { answer_schema() } else { answer_schema_bounded() };
+            let schema = if hosted { answer_schema() } else { b.answer_schema_bounded() };
             r.response_schema = Some(JsonSchema { name: SCHEMA_NAME.into(), schema });
             r.temperature = Some(0.0);
             r.stream = config.stream;

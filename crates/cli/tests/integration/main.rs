@@ -6,6 +6,7 @@ mod export;
 mod ingest;
 mod memory;
 mod model;
+mod model_http;
 mod outcomes;
 mod real_transcripts;
 mod runs;

@@ -28,7 +28,8 @@
 //! - before: "`Edit` fails with 'File has not been read yet…': Read the file with `Read` before `Edit`."
 //!   (a command: "run `mix format` before `git commit`"; a service tool: "call `get_product_details` before …")
 //! - with: "`git push` fails with 'fatal: The current branch <branch> has no upstream branch.': run it with `--set-upstream origin <branch>`: `git push --set-upstream origin <branch>`."
-//!   (tool arguments: "pass `limit`, `offset`" when the retry added them;
+//!   (an edit block of the agent's reply: "`aider` fails with 'F821 undefined name <str>': add the missing `import` in the same edit.";
+//!   tool arguments: "pass `limit`, `offset`" when the retry added them;
 //!   "use a different `url` instead" when it changed them, or, when the
 //!   user was asked in between, "confirm `zip` with the customer and retry")
 //! - none: "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`)."
@@ -37,7 +38,8 @@
 //! calls with those of the same tool's successful calls in the batch: an
 //! argument whose failing shape never occurs in a success is named.
 //! The error shown keeps quoted words (`Missing script: "test"`) when the
-//! same words recur in two independent sessions, else placeholders.
+//! same words recur in two independent sessions and in most of the
+//! group's, else placeholders.
 //!
 //! **Evidence**: per session, the failed result with its error line
 //! (verbatim); for up to five sessions showing the chosen recovery, also
@@ -219,8 +221,11 @@ impl Mistakes {
                 }
             }
             let words = words_units.iter().max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)));
+            // Kept only when they are the group's own words: seen in two
+            // units and in most of them (a variable name two of
+            // eleven lint runs share is one session's value).
             let err_display = match words {
-                Some((w, u)) if u.len() >= 2 => (*w).to_string(),
+                Some((w, u)) if u.len() >= 2 && u.len() * 2 > by_unit.len() => (*w).to_string(),
                 _ => most_common(members.iter().filter_map(|m| sig_of(m).map(|s| s.display.as_str())))
                     .unwrap_or_default(),
             };
@@ -294,6 +299,7 @@ impl Mistakes {
                                 format!("{subject}: run `{d}` before `{op_display}`.")
                             }
                             Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
+                            Relation::With if r.shown_at.is_some() => format!("{subject}: {d}."),
                             Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
                                 format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
                             }
@@ -350,6 +356,14 @@ impl Mistakes {
                     // The failed call beside its error, then what worked.
                     evidence.extend(m.action.call_evidence(s.id()));
                     evidence.extend(ra.call_evidence(s.id()));
+                    // A fix written as an edit block: the line of the reply that shows it.
+                    if let Some((seq, line)) = &r.shown_at {
+                        evidence.push(Evidence {
+                            session: s.id().to_string(),
+                            events: vec![*seq],
+                            quote: crate::text::excerpt(line, 200),
+                        });
+                    }
                 }
             }
             let sessions: BTreeSet<usize> = by_unit.values().copied().collect();
@@ -378,6 +392,7 @@ impl Mistakes {
                             r.key.trim_start_matches("with ").split(' ').next().unwrap_or("").to_string()
                         }
                         (Some(c), _) => c.key.clone(),
+                        (None, _) if r.shown_at.is_some() => "import".to_string(),
                         (None, _) => fix_term(r),
                     };
                     key_terms.push(term.to_lowercase());
@@ -728,5 +743,42 @@ mod tests {
         let ops = run(&apart, 3);
         assert_eq!(ops.len(), 1, "{ops:#?}");
         assert_eq!(ops[0].text, "`aider` fails with 'SearchReplaceNoExactMatch: This SEARCH block failed to exactly match lines in <path>'; the error suggests: 'Did you mean to match some of these actual lines from <path>?'");
+    }
+
+    #[test]
+    fn an_edit_block_that_adds_the_named_import_is_the_fix_and_one_runs_values_stay_out() {
+        // aider's lint loop: the lint output is a result with no call; the
+        // reply's SEARCH/REPLACE block adds the import the error names.
+        let names = ["GitRepo", "Text", "time", "field"];
+        let s = |i: usize| {
+            let name = names[i];
+            let var = if i < 2 { "shell_type".to_string() } else { format!("v{i}") };
+            Sess::new(&format!("run-{i}"))
+                .user(&format!("request {i}"))
+                .orphan("aider", &format!("flake8...Failed\nx{i}.py:3:1: F821 undefined name '{name}'\nx{i}.py:9:5: F841 local variable '{var}' is assigned to but never used"), true)
+                .assistant(&format!("Add the import:\n\nx{i}.py\n```python\n<<<<<<< SEARCH\nimport os\n=======\nimport os\nfrom lib{i} import {name}\n>>>>>>> REPLACE\n```"))
+                .orphan("aider", &format!("Applied edit to x{i}.py"), false)
+                .build()
+        };
+        let ops = run(&(0..4).map(s).collect::<Vec<_>>(), 3);
+        let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
+        assert!(
+            texts.contains(
+                &"`aider` fails with 'F821 undefined name <str>': add the missing `import` in the same edit."
+            ),
+            "{texts:#?}"
+        );
+        // The edit named GitRepo, not the variable: F841's lesson claims no fix; and a
+        // variable name two of four runs share is not the group's own word.
+        assert!(
+            texts.contains(&"`aider` fails with 'F841 local variable <str> is assigned to but never used'."),
+            "{texts:#?}"
+        );
+        let f821 = ops.iter().find(|o| o.text.contains("F821")).unwrap_or_else(|| panic!("no F821 op"));
+        assert!(
+            f821.evidence.iter().any(|e| e.quote.starts_with("from lib") && e.quote.contains(" import ")),
+            "the edit line is evidence: {:#?}",
+            f821.evidence
+        );
     }
 }
