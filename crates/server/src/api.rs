@@ -302,9 +302,9 @@ pub enum ModelField {
 fn model_field_schema(_: &mut SchemaGenerator) -> Schema {
     schemars::json_schema!({
         "description": "true: the model pass with the server's model (an error when it has none); false: \
-                        deterministic only; \"auto\" (the default): the model pass when the server has a model; \
+                        deterministic only; \"auto\" (the default, as null or absent): the model pass when the server has a model; \
                         \"dry_run\" (dreams only): the requests a model dream would send, nothing sent or stored.",
-        "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto", "dry_run"]}]
+        "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["auto", "dry_run"]}, {"type": "null"}]
     })
 }
 
