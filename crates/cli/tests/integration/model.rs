@@ -9,8 +9,8 @@ use nocturne_fake_provider::{FakeServer, Reply, Script};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-cli-test-0f1e2d3c4b5a";
-const GH: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
-const PW: &str = "Tr0ub4dor-and-3";
+pub(crate) const GH: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+pub(crate) const PW: &str = "Tr0ub4dor-and-3";
 
 /// An Anthropic-format session: the goal names the test settings and
 /// plants a token; `python` fails with a password in the command, `python3`
@@ -36,7 +36,8 @@ fn session(i: usize) -> String {
     .to_string()
 }
 
-fn ingested() -> Env {
+/// Four such sessions ingested into a fresh store (also the model-over-HTTP tests' store).
+pub(crate) fn ingested() -> Env {
     let env = Env::new();
     for i in 0..4 {
         env.write(&format!("t/s{i}.json"), &session(i));

@@ -14,40 +14,10 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const GH: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
-const PW: &str = "Tr0ub4dor-and-3";
-
-/// As in `model.rs`: a goal naming the test settings (with a planted
-/// token), `python` failing with a password in the command, `python3` working.
-fn session(i: usize) -> String {
-    let call = |id: &str, cmd: &str| json!({"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "bash", "input": {"command": cmd}}]});
-    let result = |id: &str, text: &str, err: bool| {
-        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id,
-            "content": [{"type": "text", "text": text}], "is_error": err}]})
-    };
-    json!({
-        "id": format!("http-shop-{i}"),
-        "model": "claude-sonnet-4-5",
-        "messages": [
-            {"role": "user", "content": format!("Fix checkout test {i}; the tests use settings_test.py with sqlite. Push with GITHUB_TOKEN={GH}.")},
-            call("t1", &format!("DB_PASSWORD={PW} python manage.py test")),
-            result("t1", "bash: python: command not found", true),
-            call("t2", "python3 manage.py test --settings=shop.settings_test"),
-            result("t2", "Ran 12 tests OK", false),
-            {"role": "assistant", "content": "Fixed; the tests pass."}
-        ]
-    })
-    .to_string()
-}
-
-fn ingested() -> Env {
-    let env = Env::new();
-    for i in 0..4 {
-        env.write(&format!("t/s{i}.json"), &session(i));
-    }
-    env.json(&["ingest", s(&env.path("t")), "--format", "anthropic"]);
-    env
-}
+// The sessions (a goal naming the test settings with a planted token,
+// `python` failing with a password in the command, `python3` working) and
+// their secrets are those of `model.rs`.
+use crate::model::{ingested, GH, PW};
 
 /// `nocturne serve --insecure-local` on a free port, with `args` (a model,
 /// a config); the child and its address.
