@@ -48,16 +48,20 @@ pub(crate) fn ingested() -> Env {
 
 /// The event number of session `n`'s goal line, read from a request body.
 fn goal_event(body: &str, alias: &str) -> u32 {
-    let user: Value = serde_json::from_str(body).unwrap();
-    let text = user["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect::<String>();
-    let at = text.find(&format!("## {alias} ")).unwrap();
-    let rest = &text[at..];
+    goal_event_in(&serde_json::from_str(body).unwrap(), alias)
+}
+
+/// The event number of session `alias`'s goal line in a request.
+pub(crate) fn goal_event_in(request: &Value, alias: &str) -> u32 {
+    let text: String = request["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect();
+    let rest = &text[text.find(&format!("## {alias} ")).unwrap()..];
     let e = rest.find(" user (goal)").unwrap();
     let start = rest[..e].rfind('e').unwrap();
     rest[start + 1..e].parse().unwrap()
 }
 
-fn answer(events: &[u32]) -> Value {
+/// One verified fact over four sessions, and one op with a fabricated quote.
+pub(crate) fn answer(events: &[u32]) -> Value {
     let ev: Vec<Value> = events
         .iter()
         .enumerate()

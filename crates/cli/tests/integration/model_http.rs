@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 // The sessions (a goal naming the test settings with a planted token,
 // `python` failing with a password in the command, `python3` working) and
 // their secrets are those of `model.rs`.
-use crate::model::{ingested, GH, PW};
+use crate::model::{answer, goal_event_in as goal_event, ingested, GH, PW};
 
 /// `nocturne serve --insecure-local` on a free port, with `args` (a model,
 /// a config); the child and its address.
@@ -56,30 +56,6 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 
 fn json_of(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// The event number of session `alias`'s goal line in a request body.
-fn goal_event(request: &Value, alias: &str) -> u32 {
-    let text: String = request["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect();
-    let rest = &text[text.find(&format!("## {alias} ")).unwrap()..];
-    let e = rest.find(" user (goal)").unwrap();
-    let start = rest[..e].rfind('e').unwrap();
-    rest[start + 1..e].parse().unwrap()
-}
-
-/// One verified fact over four sessions, and one op with a fabricated quote.
-fn answer(events: &[u32]) -> Value {
-    let ev: Vec<Value> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| json!({"session": format!("S{}", i + 1), "event": e, "quote": "the tests use settings_test.py with sqlite"}))
-        .collect();
-    json!({"ops": [
-        {"op": "create", "kind": "fact", "text": "Tests run with shop.settings_test (sqlite).", "targets": [],
-         "rationale": "every goal says so", "evidence": ev},
-        {"op": "create", "kind": "fact", "text": "Made up.", "targets": [], "rationale": "",
-         "evidence": [{"session": "S1", "event": events[0], "quote": "this sentence is nowhere in the log"}]}
-    ]})
 }
 
 fn stop(mut child: Child) {
