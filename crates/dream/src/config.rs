@@ -54,11 +54,14 @@ impl Category {
     /// Distinct sessions a finding of this category needs when the dream
     /// sets no `min_support`: 2 for a mistake (a failure that recurs in two
     /// independent sessions is already worth a lesson, and the lesson cites
-    /// the error itself), 3 for everything else (a workflow, a preference or
-    /// a change to an existing memory needs a clearer majority).
+    /// the error itself) and for a fact (a project convention rests on
+    /// commands that worked, or hooks the harness ran, in two independent
+    /// sessions, and cites them), 3 for everything else (a workflow, a
+    /// preference or a change to an existing memory needs a clearer
+    /// majority).
     pub fn default_support(self) -> u32 {
         match self {
-            Category::Mistake => 2,
+            Category::Mistake | Category::Fact => 2,
             _ => 3,
         }
     }

@@ -1,0 +1,1008 @@
+//! Project conventions: the commands a project runs, again and again, to
+//! test, check (lint and type-check), format, build and install — by the
+//! agent itself or by the harness's hooks — as a reviewer would write them
+//! into CLAUDE.md/AGENTS.md ("run the tests with `uv run pytest`", "a
+//! PostToolUse hook runs `uv run ruff format` after each Edit").
+//!
+//! **Project.** Sessions are grouped by the working directory the ingest
+//! recorded (the first `"cwd"` of a session's raw records: Claude Code,
+//! Codex), by its last component: `/Users/a/work/shop` and
+//! `/home/b/src/shop` are one project, `shop`. A worktree path
+//! (`…/.claude/worktrees/<id>`, `…/worktrees/<id>`) belongs to the project
+//! it was made from. Sessions without a recorded directory are grouped by
+//! the folder of their source file and named "this project". A name that
+//! looks like an id (a hex run with digits) or a home directory is never
+//! written into memory text.
+//!
+//! **Role** ([`role_of`]): from what is run, not from where: the tool after
+//! runner wrappers (`uv run`, `poetry run`, `python -m`, `npx`, `pnpm
+//! exec`, `bundle exec`...), its sub-command, and for script runners (`npm
+//! run X`, `pnpm X`, `make X`, `just X`) the script or target name (`test`,
+//! `test:unit`, `lint`, `typecheck`, `build`...). Inspection-only calls
+//! (`--help`, `--version`, `--collect-only`, `--markers`, `--list`) are no
+//! runs; installing a named package (`npm install lodash`) is not a setup
+//! convention.
+//!
+//! **Canonical form.** Each run is reduced to its *form*: its words with
+//! the variable parts dropped — single test paths and file arguments
+//! (anything path-like, `a::b` test ids), test selectors with their value
+//! (`-k`, `-t`, `--grep`, `-p`/`--package`, `--filter`, everything after
+//! `--`), cosmetic flags (`-v`, `-q`, `-xvs`, `--tb=…`, `--color…`) — and a
+//! `source <venv>/bin/activate &&` the line ran first kept in front. A run
+//! *works* when its call succeeded or ran tests that failed (a test
+//! failure is the code, not the command); transient errors and rejected
+//! calls count neither way. A tool (`pytest`, `ruff check`, `npm run
+//! lint`) qualifies when working runs come from ≥ `min_support` support
+//! units ([`Context::units`]) of the project; its canonical form is the
+//! working form of most units (then most runs, then the shortest). Other
+//! working forms that only *add* words to it are listed as variants
+//! ("also with `-m tui`"), at most three, shortest first.
+//!
+//! **Failed, then fixed.** When a run fails *as an invocation* (command
+//! not found, missing script, unknown option, no tests collected or
+//! selected, no such file...) and a later run of the same role in that
+//! session works with another form, and the failing form never works
+//! later in that session, the failing form is *superseded*: never chosen
+//! as canonical, and the lesson says to avoid it (with the failing call as
+//! evidence). A failure that is the code's (type errors, lint findings) is
+//! not the command's fault and supersedes nothing.
+//!
+//! **Hooks.** Claude Code reports hook runs as system records
+//! (`PostToolUse:Edit [uv run ruff format] completed successfully`,
+//! `Stop [uv run pytest 2>&1] completed successfully`, failures alike) and
+//! as `attachment` records (`hookName`, `command`). A hook event whose
+//! role commands are reported in ≥ `min_support` units becomes one lesson
+//! listing its commands (at most four) and, for tool hooks, the tools it
+//! follows. A role a PostToolUse hook already runs after edits is the
+//! harness's job: the agent's own runs of that tool make no separate
+//! lesson. Hooks without a role command (a notifier plugin) are ignored.
+//!
+//! **Lessons.** One per project and group — tests; checks (lint and type
+//! check together, "keep them clean"); format; build; install — listing up
+//! to three qualifying tools, and one per hook event; at most
+//! [`MAX_PER_DREAM`] per dream, most support first, each ≤ 200 characters.
+//! They are facts (category `fact`, kind `fact`): not personal, so the
+//! planner gives them the narrowest shared scope of their sessions (see
+//! [`crate::scope`]); the project is named in the text and in a
+//! `project:NAME` tag because memory scopes have no project level. Key terms
+//! (the project, the role phrase, the commands) make a re-dream find the
+//! memory it already made, so it proposes nothing new without new sessions.
+//! Evidence: per supporting session, the first working call (its command
+//! segment, verbatim) or hook record, at most six.
+
+use crate::actions::{Action, Family, Outcome};
+use crate::context::Context;
+use crate::text;
+use crate::{Category, DreamError, Finding, Pass, PassOutput};
+use nocturne_core::{Evidence, EventKind, MemoryKind, OpKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub struct Conventions;
+
+/// Most convention lessons one dream proposes.
+pub const MAX_PER_DREAM: usize = 8;
+const MAX_VARIANTS: usize = 3;
+const MAX_TOOLS: usize = 3;
+const MAX_HOOK_COMMANDS: usize = 4;
+const MAX_EVIDENCE: usize = 6;
+const MAX_TEXT: usize = 200;
+
+/// What a command is run for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Test,
+    Lint,
+    TypeCheck,
+    Format,
+    Build,
+    Install,
+}
+
+/// Lessons group roles: lint and type check are one "checks" lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Group {
+    Test,
+    Check,
+    Format,
+    Build,
+    Install,
+}
+
+impl Role {
+    fn group(self) -> Group {
+        match self {
+            Role::Test => Group::Test,
+            Role::Lint | Role::TypeCheck => Group::Check,
+            Role::Format => Group::Format,
+            Role::Build => Group::Build,
+            Role::Install => Group::Install,
+        }
+    }
+}
+
+fn base(w: &str) -> &str {
+    w.rsplit(['/', '\\']).next().unwrap_or(w)
+}
+
+const INSPECT: &[&str] = &[
+    "--help",
+    "-h",
+    "--version",
+    "-V",
+    "--collect-only",
+    "--co",
+    "--markers",
+    "--fixtures",
+    "--list",
+    "--list-tests",
+    "--showconfig",
+    "--dry-run",
+];
+
+/// The role of a script or make target name (`test:unit`, `lint`, `build`).
+fn script_role(name: &str) -> Option<Role> {
+    let n = name.to_ascii_lowercase();
+    let head = n.split([':', '-', '_', '.']).next().unwrap_or(&n);
+    let r = match head {
+        "test" | "tests" | "spec" | "e2e" | "unit" | "integration" => Role::Test,
+        "lint" | "check" | "verify" => Role::Lint,
+        "typecheck" | "types" | "tsc" => Role::TypeCheck,
+        "format" | "fmt" | "prettier" => Role::Format,
+        "build" | "compile" | "bundle" | "dist" | "all" => Role::Build,
+        "install" | "setup" | "bootstrap" | "deps" => Role::Install,
+        _ if n.starts_with("type-check") || n.starts_with("check-types") => Role::TypeCheck,
+        _ if n.contains("test") => Role::Test,
+        _ => return None,
+    };
+    Some(r)
+}
+
+/// Where the command proper starts in `words`, past runner wrappers.
+fn tool_start(words: &[String]) -> usize {
+    let mut i = 0;
+    while let Some(w) = words.get(i) {
+        let next = words.get(i + 1).map(String::as_str);
+        let step = match (base(w), next) {
+            ("uv" | "poetry" | "pipenv" | "pdm" | "rye" | "hatch", Some("run")) => 2,
+            ("pnpm" | "yarn", Some("exec" | "dlx")) | ("bundle", Some("exec")) => 2,
+            ("python" | "python3" | "py", Some("-m")) => 2,
+            ("uvx" | "npx" | "bunx" | "pnpx" | "time" | "env" | "nice", _) => 1,
+            _ => 0,
+        };
+        if step == 0 {
+            break;
+        }
+        i += step;
+        while words.get(i).is_some_and(|w| w.starts_with('-')) {
+            i += 1;
+        }
+    }
+    i
+}
+
+/// The role of a command (its words, as [`text::Cmd::words`]) and the
+/// tool's identity (`pytest`, `ruff check`, `npm run lint`); `None` for
+/// commands of no role and inspection-only calls (see the module docs).
+pub fn role_of(words: &[String]) -> Option<(Role, String)> {
+    if words.iter().any(|w| INSPECT.contains(&w.as_str())) {
+        return None;
+    }
+    let start = tool_start(words);
+    let tool = base(words.get(start)?).to_ascii_lowercase();
+    let rest: Vec<&str> = words.iter().skip(start + 1).map(String::as_str).collect();
+    let positional: Vec<&str> = rest.iter().copied().filter(|w| !w.starts_with('-')).collect();
+    let sub = positional.first().map(|s| s.to_ascii_lowercase());
+    let sub = sub.as_deref();
+    let with_sub = |r: Role| Some((r, format!("{tool} {}", sub.unwrap_or_default())));
+    let alone = |r: Role| Some((r, tool.clone()));
+    // A setup command, unless it names packages to add.
+    let setup = |ident: String, extra: &[&str]| {
+        let named = extra.iter().any(|w| !w.starts_with('-'));
+        (!named).then_some((Role::Install, ident))
+    };
+    match tool.as_str() {
+        "pytest" | "py.test" | "jest" | "vitest" | "mocha" | "ava" | "rspec" | "phpunit" | "ctest" | "unittest"
+        | "tox" | "nox" | "bats" | "karma" => alone(Role::Test),
+        "playwright" | "cypress" if matches!(sub, Some("test" | "run")) => with_sub(Role::Test),
+        "ruff" => match sub {
+            Some("format") => with_sub(Role::Format),
+            Some("check") => with_sub(Role::Lint),
+            _ => None,
+        },
+        "black" | "isort" | "prettier" | "rustfmt" | "gofmt" | "goimports" | "clang-format" | "autopep8" | "yapf"
+        | "shfmt" | "stylua" => alone(Role::Format),
+        "flake8" | "pylint" | "eslint" | "golangci-lint" | "shellcheck" | "rubocop" | "stylelint" | "markdownlint"
+        | "hadolint" | "oxlint" | "clippy-driver" => alone(Role::Lint),
+        "biome" => match sub {
+            Some("format") => with_sub(Role::Format),
+            Some("lint" | "check" | "ci") => with_sub(Role::Lint),
+            _ => None,
+        },
+        "mypy" | "pyright" | "basedpyright" | "pytype" | "pyre" | "vue-tsc" => alone(Role::TypeCheck),
+        "tsc" if rest.iter().any(|w| *w == "-b" || *w == "--build") => alone(Role::Build),
+        "tsc" => alone(Role::TypeCheck),
+        "ty" if sub == Some("check") => with_sub(Role::TypeCheck),
+        "pre-commit" if sub == Some("run") => with_sub(Role::Lint),
+        "cargo" => match sub {
+            Some("test" | "nextest") => with_sub(Role::Test),
+            Some("clippy") => with_sub(Role::Lint),
+            Some("fmt") => with_sub(Role::Format),
+            Some("check") => with_sub(Role::TypeCheck),
+            Some("build") => with_sub(Role::Build),
+            _ => None,
+        },
+        "go" => match sub {
+            Some("test") => with_sub(Role::Test),
+            Some("vet") => with_sub(Role::Lint),
+            Some("fmt") => with_sub(Role::Format),
+            Some("build") => with_sub(Role::Build),
+            _ => None,
+        },
+        "deno" => match sub {
+            Some("test") => with_sub(Role::Test),
+            Some("lint") => with_sub(Role::Lint),
+            Some("fmt") => with_sub(Role::Format),
+            Some("check") => with_sub(Role::TypeCheck),
+            _ => None,
+        },
+        "mix" => match sub {
+            Some("test") => with_sub(Role::Test),
+            Some("format") => with_sub(Role::Format),
+            Some("credo") => with_sub(Role::Lint),
+            Some("dialyzer") => with_sub(Role::TypeCheck),
+            Some("compile") => with_sub(Role::Build),
+            Some("deps.get") => with_sub(Role::Install),
+            _ => None,
+        },
+        "dotnet" => match sub {
+            Some("test") => with_sub(Role::Test),
+            Some("build") => with_sub(Role::Build),
+            Some("format") => with_sub(Role::Format),
+            Some("restore") => with_sub(Role::Install),
+            _ => None,
+        },
+        "gradle" | "gradlew" | "mvn" | "mvnw" => match sub {
+            Some("test") => with_sub(Role::Test),
+            Some("build" | "package" | "assemble" | "verify") => with_sub(Role::Build),
+            Some("check") => with_sub(Role::Lint),
+            _ => None,
+        },
+        "npm" | "pnpm" | "yarn" | "bun" => {
+            let Some(s) = sub else {
+                return (tool == "yarn").then(|| (Role::Install, tool.clone()));
+            };
+            match s {
+                "test" | "t" | "tst" => Some((Role::Test, format!("{tool} test"))),
+                "install" | "i" | "ci" => setup(format!("{tool} {s}"), positional.get(1..).unwrap_or_default()),
+                "run" | "run-script" => {
+                    let script = positional.get(1)?;
+                    Some((script_role(script)?, format!("{tool} run {script}")))
+                }
+                "add" | "remove" | "exec" | "dlx" | "x" | "create" | "init" | "publish" | "link" | "why" | "outdated"
+                | "update" | "upgrade" | "audit" | "view" | "info" | "pack" | "start" | "dev" => None,
+                _ if tool != "npm" => Some((script_role(s)?, format!("{tool} {s}"))),
+                _ => None,
+            }
+        }
+        "make" | "just" | "task" => match sub {
+            None if tool == "make" => alone(Role::Build),
+            None => None,
+            Some(t) => Some((script_role(t)?, format!("{tool} {t}"))),
+        },
+        "pip" | "pip3" if sub == Some("install") => {
+            let from_file = rest.iter().any(|w| matches!(*w, "-r" | "--requirement" | "-e" | "--editable" | "."));
+            from_file.then(|| (Role::Install, format!("{tool} install")))
+        }
+        "uv" => match sub {
+            Some("sync") => with_sub(Role::Install),
+            Some("build") => with_sub(Role::Build),
+            Some("pip") if positional.get(1) == Some(&"install") => {
+                let from_file = rest.iter().any(|w| matches!(*w, "-r" | "-e" | "--editable" | "."));
+                from_file.then(|| (Role::Install, "uv pip install".to_string()))
+            }
+            _ => None,
+        },
+        "poetry" | "bundle" | "composer" | "pdm" if sub == Some("install") => {
+            setup(format!("{tool} install"), positional.get(1..).unwrap_or_default())
+        }
+        "build" if words.get(start.wrapping_sub(1)).is_some_and(|w| w == "-m") => alone(Role::Build),
+        "vite" | "next" | "nuxt" | "astro" | "webpack" | "rollup" if sub == Some("build") => with_sub(Role::Build),
+        _ => None,
+    }
+}
+
+const COSMETIC: &[&str] = &[
+    "-v", "-vv", "-vvv", "--verbose", "-q", "-qq", "--quiet", "--silent", "-s", "-x", "--no-header", "--no-color",
+    "--color", "--colors", "-rA", "--durations", "--tb", "--exitfirst", "--capture",
+];
+const SELECTORS: &[&str] = &[
+    "-k",
+    "-t",
+    "--testNamePattern",
+    "--grep",
+    "-g",
+    "-run",
+    "-p",
+    "--package",
+    "--filter",
+    "-F",
+    "--test",
+    "--bin",
+    "--example",
+    "--deselect",
+    "--lf",
+    "--last-failed",
+];
+
+fn is_cosmetic(w: &str) -> bool {
+    let name = w.split('=').next().unwrap_or(w);
+    if COSMETIC.contains(&name) || name.starts_with("--color") {
+        return true;
+    }
+    // Combined short flags of verbosity/capture/stop only: `-xvs`, `-vx`.
+    w.len() > 2
+        && w.starts_with('-')
+        && !w.starts_with("--")
+        && w.chars().skip(1).all(|c| matches!(c, 'v' | 'q' | 'x' | 's'))
+}
+
+fn is_variable(w: &str) -> bool {
+    if w == "./..." {
+        return false;
+    }
+    w.contains('/')
+        || w.contains('\\')
+        || w.contains("::")
+        || w.contains('*')
+        || w.starts_with('.')
+        || w.starts_with('~')
+        || w.rsplit_once('.').is_some_and(|(a, ext)| {
+            !a.is_empty() && (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphabetic())
+        })
+}
+
+/// A command's form: its words without the variable parts (see the module
+/// docs), rendered as a shell command.
+pub fn form_of(words: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let start = tool_start(words);
+    let mut i = 0;
+    let mut after_flag = false;
+    while let Some(w) = words.get(i) {
+        i += 1;
+        let w = w.as_str();
+        if i <= start + 1 {
+            out.push(w);
+            continue;
+        }
+        if w == "--" {
+            break;
+        }
+        if w.starts_with('-') && w.len() > 1 {
+            let name = w.split('=').next().unwrap_or(w);
+            if SELECTORS.contains(&name) {
+                if !w.contains('=') && words.get(i).is_some_and(|n| !n.starts_with('-')) {
+                    i += 1;
+                }
+                after_flag = false;
+                continue;
+            }
+            if is_cosmetic(w) {
+                if (name == "--tb" || name == "--durations") && !w.contains('=') {
+                    i += 1;
+                }
+                after_flag = false;
+                continue;
+            }
+            if w.split_once('=').is_some_and(|(_, v)| is_variable(v)) {
+                after_flag = false;
+                continue;
+            }
+            out.push(w);
+            after_flag = true;
+            continue;
+        }
+        if is_variable(w) {
+            // A flag whose value is a path goes with it.
+            if after_flag {
+                out.pop();
+            }
+            after_flag = false;
+            continue;
+        }
+        out.push(w);
+        after_flag = false;
+    }
+    out.iter().map(|w| quote_word(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn quote_word(w: &str) -> String {
+    let special = w.is_empty() || w.chars().any(|c| c.is_whitespace() || "()|&;<>$`\"'".contains(c));
+    if special {
+        format!("\"{}\"", w.replace('"', "\\\""))
+    } else {
+        w.to_string()
+    }
+}
+
+/// A failure of the invocation itself, not of the code it checks.
+fn invocation_failure(a: &Action) -> bool {
+    const MARKS: &[&str] = &[
+        "command not found",
+        "not found: ",
+        "no such file or directory",
+        "missing script",
+        "unknown command",
+        "is not recognized",
+        "no module named",
+        "unrecognized argument",
+        "unknown option",
+        "unexpected argument",
+        "no such command",
+        "not installed",
+        "cannot find module",
+        "enoent",
+        "exit code 127",
+        "no tests ran",
+        " 0 selected",
+        "no tests collected",
+        "no tests found",
+        "no test files found",
+        "could not find",
+        "usage:",
+        "file or directory not found",
+    ];
+    let t = a.error_text.as_deref().unwrap_or_default();
+    let lines = a.errors.iter().map(|e| e.line.to_lowercase()).collect::<Vec<_>>().join("\n");
+    MARKS.iter().any(|m| t.contains(m) || lines.contains(m))
+}
+
+/// One run of a role command.
+struct Run {
+    session: usize,
+    seq: u32,
+    role: Role,
+    ident: String,
+    form: String,
+    works: bool,
+    invocation_failed: bool,
+    quote: String,
+}
+
+/// One hook report.
+struct HookRun {
+    session: usize,
+    seq: u32,
+    event: String,
+    matcher: Option<String>,
+    role: Role,
+    ident: String,
+    form: String,
+    quote: String,
+}
+
+const HOOK_EVENTS: &[&str] = &[
+    "PreToolUse",
+    "PostToolUse",
+    "SubagentStop",
+    "Stop",
+    "UserPromptSubmit",
+    "SessionStart",
+    "SessionEnd",
+    "PreCompact",
+    "Notification",
+];
+
+/// A hook report in a line of text: `(event, matcher, command, quote start)`.
+fn hook_in_line(line: &str) -> Option<(String, Option<String>, String)> {
+    let clean = text::strip_ansi(line);
+    for ev in HOOK_EVENTS {
+        let Some(p) = clean.find(ev) else { continue };
+        if clean.get(..p).and_then(|s| s.chars().last()).is_some_and(|c| c.is_alphanumeric()) {
+            continue;
+        }
+        let after = clean.get(p + ev.len()..)?;
+        let (matcher, after) = match after.strip_prefix(':') {
+            Some(m) => {
+                let end = m.find(|c: char| c.is_whitespace() || c == '[').unwrap_or(m.len());
+                (Some(m.get(..end)?.to_string()), m.get(end..)?)
+            }
+            None => (None, after),
+        };
+        let after = after.trim_start();
+        let after = after.strip_prefix("hook").map_or(after, str::trim_start);
+        let cmd = if let Some(b) = after.strip_prefix('[') {
+            let end = b.rfind("] ")?;
+            let tail = b.get(end + 2..)?;
+            if !(tail.starts_with("completed") || tail.starts_with("failed")) {
+                return None;
+            }
+            b.get(..end)?
+        } else if let Some(i) = after.find("from command: \"") {
+            let b = after.get(i + 15..)?;
+            b.get(..b.find('"')?)?
+        } else {
+            return None;
+        };
+        return Some((ev.to_string(), matcher, cmd.to_string()));
+    }
+    None
+}
+
+/// The hook reports of one event: from its text, else its raw attachment.
+fn hooks_of_event(e: &nocturne_core::Event) -> Vec<(String, Option<String>, String, String)> {
+    let mut out = Vec::new();
+    if let Some(t) = e.body.text.as_deref() {
+        if t.contains('[') || t.contains("from command") {
+            for line in t.lines() {
+                if let Some((ev, m, cmd)) = hook_in_line(line) {
+                    let q = line.find('[').and_then(|i| line.get(i..)).unwrap_or(line);
+                    out.push((ev, m, cmd, text::excerpt(q, 200)));
+                }
+            }
+        }
+    }
+    if out.is_empty() && e.body.raw.contains("\"hookName\"") && e.body.raw.contains("\"command\"") {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.body.raw) {
+            let a = v.get("attachment").unwrap_or(&v);
+            let name = a.get("hookName").and_then(|x| x.as_str());
+            let cmd = a.get("command").and_then(|x| x.as_str());
+            let quote = e.body.text.as_deref().map(|t| text::excerpt(t, 200)).unwrap_or_default();
+            if let (Some(name), Some(cmd)) = (name, cmd) {
+                if !quote.is_empty() {
+                    let (ev, m) = match name.split_once(':') {
+                        Some((a, b)) => (a.to_string(), Some(b.to_string())),
+                        None => (name.to_string(), None),
+                    };
+                    out.push((ev, m, cmd.to_string(), quote));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The recorded working directory of a session, if any.
+fn cwd_of(sd: &crate::SessionData) -> Option<String> {
+    for e in sd.events.iter().take(64) {
+        let raw = &e.body.raw;
+        let Some(p) = raw.find("\"cwd\":\"") else { continue };
+        let rest = raw.get(p + 7..)?;
+        let end = rest.find('"')?;
+        let v = rest.get(..end)?.replace("\\/", "/");
+        if !v.trim().is_empty() {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A project's grouping key and display name (see the module docs).
+pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> (String, Option<String>) {
+    if let Some(c) = cwd {
+        let c = c.trim_end_matches(['/', '\\']);
+        let mut c = c;
+        for marker in ["/.claude/worktrees/", "/.worktrees/", "/worktrees/"] {
+            if let Some(i) = c.find(marker) {
+                c = c.get(..i).unwrap_or(c);
+            }
+        }
+        let parts: Vec<&str> = c.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+        let home = matches!(parts.first(), Some(&("Users" | "home"))) && parts.len() <= 2;
+        let name = parts.last().copied().unwrap_or_default();
+        let hexish = name
+            .as_bytes()
+            .windows(6)
+            .any(|w| w.iter().all(u8::is_ascii_hexdigit) && w.iter().any(u8::is_ascii_digit));
+        if !name.is_empty() && !home && !hexish && name.len() <= 60 {
+            return (format!("cwd:{name}"), Some(name.to_string()));
+        }
+        if !c.is_empty() {
+            return (format!("path:{c}"), None);
+        }
+    }
+    let dir = source.map(|s| s.rsplit_once(['/', '\\']).map_or("", |(d, _)| d)).unwrap_or_default();
+    (format!("dir:{dir}"), None)
+}
+
+#[derive(Default)]
+struct Project {
+    name: Option<String>,
+    runs: Vec<Run>,
+    hooks: Vec<HookRun>,
+}
+
+impl Pass for Conventions {
+    fn name(&self) -> &'static str {
+        "conventions"
+    }
+
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        let mut projects: BTreeMap<String, Project> = BTreeMap::new();
+        for (si, s) in ctx.sessions.iter().enumerate() {
+            let sess = &s.data.session;
+            let (key, name) = project_of(cwd_of(s.data).as_deref(), sess.source.as_deref());
+            let p = projects.entry(key).or_default();
+            if p.name.is_none() {
+                p.name = name;
+            }
+            collect_runs(si, &s.actions, &mut p.runs);
+            for e in &s.data.events {
+                if !matches!(e.body.kind, EventKind::System | EventKind::Other | EventKind::UserMessage) {
+                    continue;
+                }
+                for (event, matcher, cmd, quote) in hooks_of_event(e) {
+                    for c in text::parse_commands(&cmd) {
+                        let Some((role, ident)) = role_of(&c.words) else { continue };
+                        p.hooks.push(HookRun {
+                            session: si,
+                            seq: e.seq,
+                            event: event.clone(),
+                            matcher: matcher.clone(),
+                            role,
+                            ident,
+                            form: form_of(&c.words),
+                            quote: quote.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut findings = Vec::new();
+        let mut candidates = 0usize;
+        for p in projects.values() {
+            let before = findings.len();
+            project_findings(ctx, p, &mut findings);
+            candidates += findings.len() - before;
+        }
+        findings.sort_by(|a, b| b.sessions.len().cmp(&a.sessions.len()).then(a.text.cmp(&b.text)));
+        findings.truncate(MAX_PER_DREAM);
+        let mut out = PassOutput::from(findings);
+        out.stats.insert("conventions.candidates".into(), candidates.into());
+        Ok(out)
+    }
+}
+
+fn collect_runs(si: usize, actions: &[Action], out: &mut Vec<Run>) {
+    for a in actions {
+        if a.family != Family::Shell || a.transient || !a.called {
+            continue;
+        }
+        if matches!(a.outcome, Outcome::Unknown | Outcome::Rejected) {
+            continue;
+        }
+        let works = a.outcome == Outcome::Ok || a.test_failure;
+        let mut prefix: Option<String> = None;
+        for c in &a.cmds {
+            if matches!(c.verb.as_str(), "source" | ".") {
+                prefix = c
+                    .words
+                    .get(1)
+                    .filter(|w| w.ends_with("activate") && !w.starts_with('/') && !w.starts_with('~'))
+                    .map(|w| format!("source {w} && "));
+                continue;
+            }
+            let Some((role, ident)) = role_of(&c.words) else { continue };
+            // In a failed line only the failing command is known to have failed.
+            if !works && a.cmd.as_ref().is_some_and(|f| f.raw != c.raw) {
+                continue;
+            }
+            let form = format!("{}{}", prefix.as_deref().unwrap_or_default(), form_of(&c.words));
+            out.push(Run {
+                session: si,
+                seq: a.call_seq,
+                role,
+                ident,
+                form,
+                works,
+                invocation_failed: !works && invocation_failure(a),
+                quote: text::excerpt(&c.raw, 200),
+            });
+        }
+    }
+}
+
+/// A tool's chosen form, its variants and support.
+struct Chosen {
+    form: String,
+    variants: Vec<String>,
+    units: BTreeSet<usize>,
+    sessions: BTreeSet<usize>,
+    evidence: Vec<Evidence>,
+}
+
+fn ev(ctx: &Context, si: usize, seq: u32, quote: &str) -> Option<Evidence> {
+    let s = ctx.sessions.get(si)?;
+    Some(Evidence { session: s.id().to_string(), events: vec![seq], quote: quote.to_string() })
+}
+
+fn unit(ctx: &Context, si: usize) -> usize {
+    ctx.units.get(si).copied().unwrap_or(si)
+}
+
+/// Forms that failed as invocations and were replaced, in the same
+/// session, by a working form of the same role (see the module docs):
+/// form → the failing run.
+fn superseded(runs: &[Run]) -> HashMap<&str, &Run> {
+    let mut out: HashMap<&str, &Run> = HashMap::new();
+    for (i, f) in runs.iter().enumerate() {
+        if f.works || !f.invocation_failed {
+            continue;
+        }
+        let later = runs.iter().skip(i + 1).filter(|r| r.session == f.session && r.works);
+        let mut fixed = false;
+        let mut self_ok = false;
+        for r in later {
+            if r.form == f.form {
+                self_ok = true;
+            } else if r.role == f.role {
+                fixed = true;
+            }
+        }
+        if fixed && !self_ok {
+            out.entry(f.form.as_str()).or_insert(f);
+        }
+    }
+    out
+}
+
+fn choose(ctx: &Context, runs: &[&Run], bad: &HashMap<&str, &Run>, min: usize) -> Option<Chosen> {
+    let mut by_form: BTreeMap<&str, (BTreeSet<usize>, usize)> = BTreeMap::new();
+    let mut units = BTreeSet::new();
+    let mut sessions = BTreeSet::new();
+    for r in runs.iter().filter(|r| r.works && !bad.contains_key(r.form.as_str())) {
+        let e = by_form.entry(r.form.as_str()).or_default();
+        e.0.insert(unit(ctx, r.session));
+        e.1 += 1;
+        units.insert(unit(ctx, r.session));
+        sessions.insert(r.session);
+    }
+    if units.len() < min {
+        return None;
+    }
+    let rank = |f: &&str, (u, n): &(BTreeSet<usize>, usize)| (u.len(), *n, std::cmp::Reverse(f.len()));
+    let (form, _) = by_form.iter().max_by(|a, b| rank(a.0, a.1).cmp(&rank(b.0, b.1)).then(b.0.cmp(a.0)))?;
+    let form = form.to_string();
+    let canon: Vec<&str> = form.split(' ').collect();
+    let mut variants: Vec<(usize, String)> = by_form
+        .iter()
+        .filter(|(f, _)| **f != form)
+        .filter_map(|(f, (u, _))| {
+            let words: Vec<&str> = f.split(' ').collect();
+            if !canon.iter().all(|c| words.contains(c)) || !f.starts_with(canon.first()?) {
+                return None;
+            }
+            let extra: Vec<&str> = words.iter().copied().filter(|w| !canon.contains(w)).collect();
+            (!extra.is_empty()).then(|| (u.len(), extra.join(" ")))
+        })
+        .collect();
+    variants.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.len().cmp(&b.1.len())).then(a.1.cmp(&b.1)));
+    let variants: Vec<String> = variants.into_iter().map(|v| v.1).take(MAX_VARIANTS).collect();
+    // Evidence: each session's first working run of the canonical form,
+    // else of any form.
+    let mut evidence = Vec::new();
+    for si in &sessions {
+        let pick = runs
+            .iter()
+            .filter(|r| r.session == *si && r.works)
+            .min_by_key(|r| (r.form != form, r.seq))
+            .and_then(|r| ev(ctx, r.session, r.seq, &r.quote));
+        evidence.extend(pick);
+        if evidence.len() >= MAX_EVIDENCE {
+            break;
+        }
+    }
+    Some(Chosen { form, variants, units, sessions, evidence })
+}
+
+fn list(items: &[String]) -> String {
+    let q: Vec<String> = items.iter().map(|i| format!("`{i}`")).collect();
+    match q.as_slice() {
+        [] => String::new(),
+        [a] => a.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
+    let min = ctx.config.support_for(Category::Fact) as usize;
+    let place = p.name.as_ref().map_or_else(|| "this project".to_string(), |n| format!("`{n}`"));
+    // Hooks, by event.
+    let mut by_event: BTreeMap<&str, Vec<&HookRun>> = BTreeMap::new();
+    for h in &p.hooks {
+        by_event.entry(h.event.as_str()).or_default().push(h);
+    }
+    let mut after_edit: BTreeSet<&str> = BTreeSet::new();
+    for (event, hooks) in &by_event {
+        let units: BTreeSet<usize> = hooks.iter().map(|h| unit(ctx, h.session)).collect();
+        if units.len() < min {
+            continue;
+        }
+        // Commands by identity: sessions, most common form.
+        let mut cmds: BTreeMap<&str, (BTreeSet<usize>, Vec<&str>)> = BTreeMap::new();
+        for h in hooks {
+            let e = cmds.entry(h.ident.as_str()).or_default();
+            e.0.insert(h.session);
+            e.1.push(h.form.as_str());
+        }
+        let mut cmds: Vec<(usize, Role, String, &str)> = cmds
+            .into_iter()
+            .filter_map(|(ident, (s, forms))| {
+                let role = hooks.iter().find(|h| h.ident == ident)?.role;
+                Some((s.len(), role, super::most_common(forms)?, ident))
+            })
+            .collect();
+        cmds.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        cmds.truncate(MAX_HOOK_COMMANDS);
+        let matchers: BTreeSet<&str> = hooks.iter().filter_map(|h| h.matcher.as_deref()).collect();
+        let edits = matchers.iter().any(|m| {
+            let m = m.to_ascii_lowercase();
+            m.contains("edit") || m.contains("write")
+        });
+        if *event == "PostToolUse" && edits {
+            after_edit.extend(cmds.iter().map(|c| c.3));
+        }
+        let forms: Vec<String> = cmds.iter().map(|c| c.2.clone()).collect();
+        let tools: Vec<String> = matchers.iter().take(3).map(|m| m.to_string()).collect();
+        let when = match *event {
+            "PostToolUse" | "PreToolUse" => {
+                let at = if *event == "PostToolUse" { "after" } else { "before" };
+                if tools.is_empty() {
+                    format!("{at} each tool call")
+                } else {
+                    let t = tools.join(", ");
+                    format!("{at} each {t}")
+                }
+            }
+            "Stop" | "SubagentStop" => "when the agent finishes its turn; keep them passing".to_string(),
+            "SessionStart" => "when a session starts".to_string(),
+            _ => format!("on {event}"),
+        };
+        let verb = if forms.len() == 1 { "runs" } else { "run" };
+        let text = fit(format!("In {place}, a {event} hook {verb} {} {when}.", list(&forms)));
+        let sessions: BTreeSet<usize> = hooks.iter().map(|h| h.session).collect();
+        let mut evidence = Vec::new();
+        let mut seen = BTreeSet::new();
+        for h in hooks {
+            if seen.insert(h.session) {
+                evidence.extend(ev(ctx, h.session, h.seq, &h.quote));
+            }
+            if evidence.len() >= MAX_EVIDENCE {
+                break;
+            }
+        }
+        let mut key_terms = vec![place.clone(), format!("{event} hook")];
+        key_terms.extend(forms.iter().take(1).cloned());
+        out.push(finding(
+            p,
+            text,
+            sessions,
+            evidence,
+            key_terms,
+            format!("a {event} hook of {place} reported running {} in {} independent sessions", list(&forms), units.len()),
+        ));
+    }
+    // The agent's own runs, by group then tool.
+    let bad = superseded(&p.runs);
+    let mut by_group: BTreeMap<Group, BTreeMap<&str, Vec<&Run>>> = BTreeMap::new();
+    for r in &p.runs {
+        by_group.entry(r.role.group()).or_default().entry(r.ident.as_str()).or_default().push(r);
+    }
+    for (group, tools) in &by_group {
+        let mut chosen: Vec<Chosen> = tools
+            .iter()
+            .filter(|(ident, _)| !after_edit.contains(*ident))
+            .filter_map(|(_, runs)| choose(ctx, runs, &bad, min))
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        chosen.sort_by(|a, b| b.units.len().cmp(&a.units.len()).then(a.form.cmp(&b.form)));
+        chosen.truncate(MAX_TOOLS);
+        let forms: Vec<String> = chosen.iter().map(|c| c.form.clone()).collect();
+        let avoid = bad
+            .values()
+            .filter(|r| r.role.group() == *group && !forms.contains(&r.form))
+            .min_by(|a, b| a.form.len().cmp(&b.form.len()).then(a.form.cmp(&b.form)));
+        let variants = match chosen.as_slice() {
+            [one] if !one.variants.is_empty() => {
+                let v: Vec<String> = one.variants.clone();
+                format!(" (also with {})", list(&v).replace(" and ", ", "))
+            }
+            _ => String::new(),
+        };
+        let them = if forms.len() == 1 { "it" } else { "them" };
+        let body = match group {
+            Group::Test => format!("run the tests with {}{variants}", list(&forms).replace(" and ", " or ")),
+            Group::Check => format!("check the code with {}{variants}; keep {them} clean", list(&forms)),
+            Group::Format => format!("format the code with {}{variants}", list(&forms)),
+            Group::Build => format!("build with {}{variants}", list(&forms)),
+            Group::Install => format!("install the dependencies with {}", list(&forms)),
+        };
+        let mut text = format!("In {place}, {body}");
+        if let Some(a) = avoid {
+            let with = format!("{text}; avoid `{}`, which failed.", a.form);
+            if with.chars().count() <= MAX_TEXT {
+                text = with;
+            } else {
+                text.push('.');
+            }
+        } else {
+            text.push('.');
+        }
+        let text = fit(text);
+        let mut sessions = BTreeSet::new();
+        let mut evidence = Vec::new();
+        let mut units = BTreeSet::new();
+        for c in &chosen {
+            sessions.extend(c.sessions.iter().copied());
+            units.extend(c.units.iter().copied());
+            for e in &c.evidence {
+                if evidence.len() < MAX_EVIDENCE && !evidence.contains(e) {
+                    evidence.push(e.clone());
+                }
+            }
+        }
+        if let Some(a) = avoid.filter(|_| text.contains("avoid `")) {
+            evidence.extend(ev(ctx, a.session, a.seq, &a.quote));
+        }
+        let phrase = match group {
+            Group::Test => "run the tests with",
+            Group::Check => "check the code with",
+            Group::Format => "format the code with",
+            Group::Build => "build with",
+            Group::Install => "install the dependencies with",
+        };
+        let mut key_terms = vec![place.clone(), phrase.to_string()];
+        key_terms.extend(forms.iter().take(1).cloned());
+        let rationale = format!(
+            "{} ran successfully in {} independent sessions of {place}{}",
+            list(&forms),
+            units.len(),
+            avoid.map(|a| format!("; `{}` failed and was replaced", a.form)).unwrap_or_default()
+        );
+        out.push(finding(p, text, sessions, evidence, key_terms, rationale));
+    }
+}
+
+/// Cuts a lesson at a clause boundary when it is too long.
+fn fit(t: String) -> String {
+    if t.chars().count() <= MAX_TEXT {
+        return t;
+    }
+    let cut: String = t.chars().take(MAX_TEXT - 1).collect();
+    match cut.rfind(['(', ';']) {
+        Some(i) if i > MAX_TEXT / 2 => format!("{}.", cut.get(..i).unwrap_or(&cut).trim_end()),
+        _ => format!("{}…", cut.trim_end()),
+    }
+}
+
+fn finding(
+    p: &Project,
+    text: String,
+    sessions: BTreeSet<usize>,
+    evidence: Vec<Evidence>,
+    key_terms: Vec<String>,
+    rationale: String,
+) -> Finding {
+    let mut tags = vec!["convention".to_string()];
+    if let Some(n) = &p.name {
+        tags.push(format!("project:{n}"));
+    }
+    let confidence = (0.5 + 0.1 * sessions.len() as f64).min(0.9);
+    Finding {
+        pass: "conventions",
+        category: Category::Fact,
+        op: OpKind::Create,
+        kind: MemoryKind::fact(),
+        text,
+        targets: Vec::new(),
+        sessions,
+        evidence,
+        confidence,
+        rationale,
+        tags,
+        key_terms,
+        repeats: 0,
+    }
+}
