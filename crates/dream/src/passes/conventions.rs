@@ -403,8 +403,8 @@ pub fn form_of(words: &[String]) -> String {
             continue;
         }
         if is_variable(w) {
-            // A flag whose value is a path goes with it.
-            if after_flag {
+            // A flag that takes a path goes with it (`--manifest-path x`).
+            if after_flag && out.last().is_some_and(|f| takes_path(f)) {
                 out.pop();
             }
             after_flag = false;
@@ -414,6 +414,12 @@ pub fn form_of(words: &[String]) -> String {
         after_flag = false;
     }
     out.iter().map(|w| quote_word(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn takes_path(flag: &str) -> bool {
+    let f = flag.trim_start_matches('-').to_ascii_lowercase();
+    ["path", "dir", "file", "config", "root", "manifest", "output", "prefix", "cwd"].iter().any(|k| f.contains(k))
+        || matches!(flag, "-c" | "-o" | "-C" | "-f" | "-d")
 }
 
 fn quote_word(w: &str) -> String {
@@ -536,7 +542,7 @@ fn hooks_of_event(e: &nocturne_core::Event) -> Vec<(String, Option<String>, Stri
         if t.contains('[') || t.contains("from command") {
             for line in t.lines() {
                 if let Some((ev, m, cmd)) = hook_in_line(line) {
-                    let q = line.find('[').and_then(|i| line.get(i..)).unwrap_or(line);
+                    let q = line.find(&format!("[{cmd}]")).and_then(|i| line.get(i..)).unwrap_or(line);
                     out.push((ev, m, cmd, text::excerpt(q, 200)));
                 }
             }
@@ -671,7 +677,10 @@ fn collect_runs(si: usize, actions: &[Action], out: &mut Vec<Run>) {
         if matches!(a.outcome, Outcome::Unknown | Outcome::Rejected) {
             continue;
         }
-        let works = a.outcome == Outcome::Ok || a.test_failure;
+        // A test run that found failing tests worked as a command, unless
+        // it selected or collected nothing.
+        let invocation = a.outcome == Outcome::Failed && invocation_failure(a);
+        let works = a.outcome == Outcome::Ok || (a.test_failure && !invocation);
         let mut prefix: Option<String> = None;
         for c in &a.cmds {
             if matches!(c.verb.as_str(), "source" | ".") {
@@ -695,7 +704,7 @@ fn collect_runs(si: usize, actions: &[Action], out: &mut Vec<Run>) {
                 ident,
                 form,
                 works,
-                invocation_failed: !works && invocation_failure(a),
+                invocation_failed: !works && invocation,
                 quote: text::excerpt(&c.raw, 200),
             });
         }
@@ -858,8 +867,7 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
             "SessionStart" => "when a session starts".to_string(),
             _ => format!("on {event}"),
         };
-        let verb = if forms.len() == 1 { "runs" } else { "run" };
-        let text = fit(format!("In {place}, a {event} hook {verb} {} {when}.", list(&forms)));
+        let text = fit(format!("In {place}, a {event} hook runs {} {when}.", list(&forms)));
         let sessions: BTreeSet<usize> = hooks.iter().map(|h| h.session).collect();
         let mut evidence = Vec::new();
         let mut seen = BTreeSet::new();
@@ -1004,5 +1012,237 @@ fn finding(
         tags,
         key_terms,
         repeats: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Sess;
+    use crate::{DreamConfig, Snapshot};
+    use nocturne_core::{NewEvent, NewSession, Proposal, Role as Who};
+
+    fn w(s: &str) -> Vec<String> {
+        text::parse_command(s).map(|c| c.words).unwrap_or_default()
+    }
+
+    fn role(s: &str) -> Option<(Role, String)> {
+        role_of(&w(s))
+    }
+
+    fn form(s: &str) -> String {
+        form_of(&w(s))
+    }
+
+    /// A session whose records say it ran in `cwd` (as Claude Code's do).
+    fn at(id: &str, cwd: &str) -> Sess {
+        let mut s = Sess::new(id).user(&format!("task {id}"));
+        if let Some(e) = s.s.events.last_mut() {
+            e.raw = format!("{{\"type\":\"user\",\"cwd\":\"{cwd}\"}}");
+        }
+        s
+    }
+
+    fn system(mut s: Sess, text: &str) -> Sess {
+        s.s.events.push(NewEvent {
+            role: Who::System,
+            kind: EventKind::System,
+            tool_name: None,
+            tool_input: None,
+            tool_use_id: None,
+            text: Some(text.into()),
+            is_error: false,
+            timestamp: None,
+            sidechain: false,
+            source_line: None,
+            raw: "{}".into(),
+        });
+        s
+    }
+
+    fn dream(sessions: &[NewSession], memories: Vec<nocturne_core::Memory>) -> Proposal {
+        let snap = Snapshot::from_new_sessions(1, sessions, memories, "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        crate::dream(&snap, &cfg, "d1").expect("dream")
+    }
+
+    fn texts(p: &Proposal) -> Vec<String> {
+        p.ops.iter().filter(|o| o.pass == "conventions").map(|o| o.text.clone()).collect()
+    }
+
+    #[test]
+    fn roles_come_from_the_tool_behind_runner_wrappers() {
+        assert_eq!(role("uv run pytest -x"), Some((Role::Test, "pytest".into())));
+        assert_eq!(role("python -m pytest tests"), Some((Role::Test, "pytest".into())));
+        assert_eq!(role("npm run test:unit"), Some((Role::Test, "npm run test:unit".into())));
+        assert_eq!(role("pnpm lint"), Some((Role::Lint, "pnpm lint".into())));
+        assert_eq!(role("cargo clippy --all-targets"), Some((Role::Lint, "cargo clippy".into())));
+        assert_eq!(role("uv run ty check"), Some((Role::TypeCheck, "ty check".into())));
+        assert_eq!(role("npx tsc --noEmit"), Some((Role::TypeCheck, "tsc".into())));
+        assert_eq!(role("uv run ruff format"), Some((Role::Format, "ruff format".into())));
+        assert_eq!(role("make"), Some((Role::Build, "make".into())));
+        assert_eq!(role("go test ./..."), Some((Role::Test, "go test".into())));
+        assert_eq!(role("npm ci"), Some((Role::Install, "npm ci".into())));
+        assert_eq!(role("pip install -r requirements.txt"), Some((Role::Install, "pip install".into())));
+        // Adding a package, looking around, or no role at all.
+        assert_eq!(role("npm install lodash"), None);
+        assert_eq!(role("uv run pytest --collect-only -q"), None);
+        assert_eq!(role("pytest --markers"), None);
+        assert_eq!(role("git status"), None);
+        assert_eq!(role("npm run dev"), None);
+    }
+
+    #[test]
+    fn forms_drop_single_tests_paths_selectors_and_cosmetic_flags() {
+        assert_eq!(form("uv run pytest /Users/ana/shop/test/test_cart.py::TestCart::test_add -v"), "uv run pytest");
+        assert_eq!(form("uv run pytest -m \"not (tui or browser)\" -xvs --tb=short"), "uv run pytest -m \"not (tui or browser)\"");
+        assert_eq!(form("pytest -k test_login tests/"), "pytest");
+        assert_eq!(form("cargo test -p shop-core --lib -- --nocapture"), "cargo test --lib");
+        assert_eq!(form("go test ./..."), "go test ./...");
+        assert_eq!(form("npm test -- --run src/cart.test.ts -t adds"), "npm test");
+        assert_eq!(form("ruff check --fix src/shop/"), "ruff check --fix");
+    }
+
+    #[test]
+    fn the_canonical_command_is_the_most_used_working_form_with_its_variants() {
+        let sessions = vec![
+            at("a", "/Users/ana/work/shop").sh("uv run pytest tests/test_cart.py -v", "3 passed", false).build(),
+            at("b", "/Users/ana/work/shop").sh("uv run pytest", "10 passed", false).build(),
+            at("c", "/home/bob/src/shop").sh("uv run pytest -m slow", "2 passed", false).build(),
+        ];
+        let p = dream(&sessions, Vec::new());
+        assert_eq!(texts(&p), vec!["In `shop`, run the tests with `uv run pytest` (also with `-m slow`)."]);
+        let op = p.ops.iter().find(|o| o.pass == "conventions").expect("op");
+        assert_eq!(op.kind.as_str(), "fact");
+        assert_eq!(op.support, 3);
+        assert!(op.tags.contains(&"project:shop".to_string()));
+        // Each evidence entry quotes the command of the call it cites.
+        assert_eq!(op.evidence.len(), 3);
+        assert!(op.evidence.iter().any(|e| e.quote == "uv run pytest tests/test_cart.py -v"));
+    }
+
+    #[test]
+    fn a_command_that_failed_and_was_replaced_is_not_recommended() {
+        let bare = "bash: pytest: command not found";
+        let sessions = vec![
+            at("a", "/src/inventory")
+                .sh("pytest", bare, true)
+                .sh("(source .venv/bin/activate && pytest)", "5 passed", false)
+                .build(),
+            at("b", "/src/inventory").sh("source .venv/bin/activate && pytest -x", "5 passed", false).build(),
+            // Elsewhere the bare command happened to work once.
+            at("c", "/src/inventory").sh("pytest", "5 passed", false).build(),
+        ];
+        let t = texts(&dream(&sessions, Vec::new()));
+        assert_eq!(
+            t,
+            vec!["In `inventory`, run the tests with `source .venv/bin/activate && pytest`; avoid `pytest`, which failed."]
+        );
+    }
+
+    #[test]
+    fn a_check_that_finds_errors_in_the_code_supersedes_nothing() {
+        let sessions = vec![
+            at("a", "/src/inventory")
+                .sh("uv run pyright", "error: Type \"int\" is not assignable\n1 error, 0 warnings", true)
+                .sh("uv run ty check", "All checks passed!", false)
+                .sh("uv run pyright", "0 errors, 0 warnings, 0 informations", false)
+                .build(),
+            at("b", "/src/inventory")
+                .sh("uv run pyright", "0 errors, 0 warnings, 0 informations", false)
+                .sh("uv run ty check", "All checks passed!", false)
+                .build(),
+        ];
+        let t = texts(&dream(&sessions, Vec::new()));
+        assert_eq!(t, vec!["In `inventory`, check the code with `uv run pyright` and `uv run ty check`; keep them clean."]);
+    }
+
+    #[test]
+    fn hooks_the_harness_reports_are_conventions_and_cover_the_agents_own_runs() {
+        let fmt = "\u{1b}[1mPostToolUse:Edit\u{1b}[22m [uv run ruff format] completed successfully: 3 files left unchanged";
+        let notifier = "\u{1b}[1mStop\u{1b}[22m [notify-send done] completed successfully";
+        let mk = |id: &str| {
+            let s = at(id, "/Users/ana/work/shop").tool(
+                "Edit",
+                serde_json::json!({"file_path": "/Users/ana/work/shop/cart.py", "old_string": "a", "new_string": "b"}),
+                "ok",
+                false,
+            );
+            system(system(s, fmt), notifier).sh("ruff format", "1 file reformatted", false).build()
+        };
+        let p = dream(&[mk("a"), mk("b")], Vec::new());
+        // One lesson: the hook; the agent's own `ruff format` runs are the hook's job.
+        assert_eq!(texts(&p), vec!["In `shop`, a PostToolUse hook runs `uv run ruff format` after each Edit."]);
+        let op = p.ops.iter().find(|o| o.pass == "conventions").expect("op");
+        assert!(op.evidence.iter().all(|e| e.quote.starts_with("[uv run ruff format] completed successfully")));
+    }
+
+    #[test]
+    fn one_session_or_two_projects_are_no_convention() {
+        let one = vec![at("a", "/src/shop").sh("npm test", "ok", false).sh("npm test", "ok", false).build()];
+        assert!(texts(&dream(&one, Vec::new())).is_empty());
+        let two = vec![
+            at("a", "/src/shop").sh("npm test", "ok", false).build(),
+            at("b", "/src/billing").sh("npm test", "ok", false).build(),
+        ];
+        assert!(texts(&dream(&two, Vec::new())).is_empty());
+    }
+
+    #[test]
+    fn no_session_specific_value_reaches_the_text() {
+        let sessions = vec![
+            at("a", "/Users/ana/work/shop/.claude/worktrees/agent-a4ca7529")
+                .sh("cd /Users/ana/work/shop && npm run lint -- src/cart.ts", "ok", false)
+                .build(),
+            at("b", "/Users/ana/work/shop").sh("npm run lint", "ok", false).build(),
+            at("c", "/Users/ana").sh("npm run build", "ok", false).build(),
+            at("d", "/Users/ana").sh("npm run build", "ok", false).build(),
+            at("e", "/srv/ci/build-4f9a2c81").sh("make test", "ok", false).build(),
+            at("f", "/srv/ci/build-4f9a2c81").sh("make test", "ok", false).build(),
+        ];
+        let t = texts(&dream(&sessions, Vec::new()));
+        assert!(t.contains(&"In `shop`, check the code with `npm run lint`; keep it clean.".to_string()), "{t:?}");
+        assert_eq!(t.len(), 3, "{t:?}");
+        for x in &t {
+            for leak in ["/Users", "ana", "agent-a4ca7529", "4f9a2c81", "/srv"] {
+                assert!(!x.contains(leak), "{x}");
+            }
+            assert!(x.chars().count() <= MAX_TEXT);
+        }
+    }
+
+    #[test]
+    fn a_dream_proposes_few_conventions() {
+        let sessions: Vec<NewSession> = (0..24)
+            .map(|i| {
+                let project = format!("/src/app{}", i / 2);
+                at(&format!("s{i}"), &project).sh("cargo test", "ok", false).build()
+            })
+            .collect();
+        let p = dream(&sessions, Vec::new());
+        assert_eq!(texts(&p).len(), MAX_PER_DREAM);
+        assert_eq!(p.stats.get("conventions.candidates"), Some(&serde_json::Value::from(12)));
+    }
+
+    #[test]
+    fn dreaming_again_over_the_same_sessions_proposes_nothing_new() {
+        let sessions = vec![
+            at("a", "/src/shop").sh("cargo test", "ok", false).sh("cargo clippy", "ok", false).build(),
+            at("b", "/src/shop").sh("cargo test --lib", "ok", false).sh("cargo clippy", "ok", false).build(),
+        ];
+        let first = dream(&sessions, Vec::new());
+        assert_eq!(texts(&first).len(), 2);
+        let memories: Vec<nocturne_core::Memory> = first
+            .ops
+            .iter()
+            .map(|o| {
+                let mut m = nocturne_core::Memory::new(o.kind.clone(), &o.text, o.scope.clone(), "2026-02-01T00:00:00Z", "x")
+                    .expect("memory");
+                m.evidence = o.evidence.clone();
+                m
+            })
+            .collect();
+        let second = dream(&sessions, memories);
+        assert!(second.ops.is_empty(), "{:?}", second.ops);
     }
 }
