@@ -457,10 +457,19 @@ fn invocation_failure(a: &Action) -> bool {
         "could not find",
         "usage:",
         "file or directory not found",
+        "cannot find a ",
+        "does not exist",
+        "no inputs were found",
     ];
     let t = a.error_text.as_deref().unwrap_or_default();
     let lines = a.errors.iter().map(|e| e.line.to_lowercase()).collect::<Vec<_>>().join("\n");
-    MARKS.iter().any(|m| t.contains(m) || lines.contains(m))
+    if MARKS.iter().any(|m| t.contains(m) || lines.contains(m)) {
+        return true;
+    }
+    // `error Command "test" not found.`, `Unknown task 'tset'`.
+    const WHAT: &[&str] = &["command", "script", "task", "target", "executable", "program", "subcommand"];
+    const WRONG: &[&str] = &["not found", "unknown", "no such", "does not exist", "unrecognized", "no rule to make"];
+    lines.lines().any(|l| WHAT.iter().any(|w| l.contains(w)) && WRONG.iter().any(|w| l.contains(w)))
 }
 
 /// One run of a role command.
@@ -472,6 +481,11 @@ struct Run {
     form: String,
     works: bool,
     invocation_failed: bool,
+    /// It follows, in its session, an invocation failure of the same role
+    /// with another form: it is that failure's fix.
+    recovers: bool,
+    /// Its words before the variable parts were dropped.
+    full: String,
     quote: String,
 }
 
@@ -705,10 +719,43 @@ fn collect_runs(si: usize, actions: &[Action], out: &mut Vec<Run>) {
                 form,
                 works,
                 invocation_failed: !works && invocation,
+                recovers: false,
+                full: c.words.join(" "),
                 quote: text::excerpt(&c.raw, 200),
             });
         }
     }
+    let first = out.iter().position(|r| r.session == si).unwrap_or(out.len());
+    for i in first..out.len() {
+        let Some(r) = out.get(i) else { continue };
+        let (role, form) = (r.role, r.form.clone());
+        let recovers = out.get(first..i).unwrap_or_default().iter().any(|f| f.invocation_failed && f.role == role && f.form != form);
+        if let Some(r) = out.get_mut(i) {
+            r.recovers = recovers;
+        }
+    }
+}
+
+/// Tools whose form hides what made them work: an invocation failure
+/// followed, in its session, by a working run of the same form with other
+/// words (`tsc` failing, `tsc -p api/tsconfig.json` working). The dropped
+/// parts matter there, so no convention is drawn (the mistakes pass says
+/// what fixed it).
+fn argument_sensitive(runs: &[Run]) -> BTreeSet<&str> {
+    let mut out = BTreeSet::new();
+    for (i, f) in runs.iter().enumerate() {
+        if !f.invocation_failed {
+            continue;
+        }
+        let fixed = runs
+            .iter()
+            .skip(i + 1)
+            .any(|r| r.session == f.session && r.works && r.form == f.form && r.full != f.full);
+        if fixed {
+            out.insert(f.ident.as_str());
+        }
+    }
+    out
 }
 
 /// A tool's chosen form, its variants and support.
@@ -767,6 +814,11 @@ fn choose(ctx: &Context, runs: &[&Run], bad: &HashMap<&str, &Run>, min: usize) -
         sessions.insert(r.session);
     }
     if units.len() < min {
+        return None;
+    }
+    // Not only as the fix of another command's failure: that is the
+    // mistakes pass's lesson.
+    if runs.iter().all(|r| !r.works || r.recovers) {
         return None;
     }
     let rank = |f: &&str, (u, n): &(BTreeSet<usize>, usize)| (u.len(), *n, std::cmp::Reverse(f.len()));
@@ -892,6 +944,7 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
     }
     // The agent's own runs, by group then tool.
     let bad = superseded(&p.runs);
+    let sensitive = argument_sensitive(&p.runs);
     let mut by_group: BTreeMap<Group, BTreeMap<&str, Vec<&Run>>> = BTreeMap::new();
     for r in &p.runs {
         by_group.entry(r.role.group()).or_default().entry(r.ident.as_str()).or_default().push(r);
@@ -899,7 +952,7 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
     for (group, tools) in &by_group {
         let mut chosen: Vec<Chosen> = tools
             .iter()
-            .filter(|(ident, _)| !after_edit.contains(*ident))
+            .filter(|(ident, _)| !after_edit.contains(*ident) && !sensitive.contains(*ident))
             .filter_map(|(_, runs)| choose(ctx, runs, &bad, min))
             .collect();
         if chosen.is_empty() {
