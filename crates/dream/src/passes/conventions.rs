@@ -10,7 +10,8 @@
 //! `/home/b/src/shop` are one project, `shop`. A worktree path
 //! (`…/.claude/worktrees/<id>`, `…/worktrees/<id>`) belongs to the project
 //! it was made from. Sessions without a recorded directory are grouped by
-//! the folder of their source file and named "this project". A name that
+//! the folder of their source file and named "this project"; sessions with
+//! neither belong to no known project and yield no convention. A name that
 //! looks like an id (a hex run with digits) or a home directory is never
 //! written into memory text.
 //!
@@ -418,7 +419,7 @@ pub fn form_of(words: &[String]) -> String {
 
 fn takes_path(flag: &str) -> bool {
     let f = flag.trim_start_matches('-').to_ascii_lowercase();
-    ["path", "dir", "file", "config", "root", "manifest", "output", "prefix", "cwd"].iter().any(|k| f.contains(k))
+    ["path", "dir", "file", "config", "root", "manifest", "output", "prefix", "cwd", "ext"].iter().any(|k| f.contains(k))
         || matches!(flag, "-c" | "-o" | "-C" | "-f" | "-d")
 }
 
@@ -597,8 +598,9 @@ fn cwd_of(sd: &crate::SessionData) -> Option<String> {
     None
 }
 
-/// A project's grouping key and display name (see the module docs).
-pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> (String, Option<String>) {
+/// A project's grouping key and display name (see the module docs);
+/// `None` when neither a working directory nor a source file is known.
+pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> Option<(String, Option<String>)> {
     if let Some(c) = cwd {
         let c = c.trim_end_matches(['/', '\\']);
         let mut c = c;
@@ -615,14 +617,15 @@ pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> (String, Option<St
             .windows(6)
             .any(|w| w.iter().all(u8::is_ascii_hexdigit) && w.iter().any(u8::is_ascii_digit));
         if !name.is_empty() && !home && !hexish && name.len() <= 60 {
-            return (format!("cwd:{name}"), Some(name.to_string()));
+            return Some((format!("cwd:{name}"), Some(name.to_string())));
         }
         if !c.is_empty() {
-            return (format!("path:{c}"), None);
+            return Some((format!("path:{c}"), None));
         }
     }
-    let dir = source.map(|s| s.rsplit_once(['/', '\\']).map_or("", |(d, _)| d)).unwrap_or_default();
-    (format!("dir:{dir}"), None)
+    let source = source.filter(|s| !s.trim().is_empty())?;
+    let dir = source.rsplit_once(['/', '\\']).map_or("", |(d, _)| d);
+    Some((format!("dir:{dir}"), None))
 }
 
 #[derive(Default)]
@@ -641,7 +644,8 @@ impl Pass for Conventions {
         let mut projects: BTreeMap<String, Project> = BTreeMap::new();
         for (si, s) in ctx.sessions.iter().enumerate() {
             let sess = &s.data.session;
-            let (key, name) = project_of(cwd_of(s.data).as_deref(), sess.source.as_deref());
+            // Sessions of no known place are of no known project.
+            let Some((key, name)) = project_of(cwd_of(s.data).as_deref(), sess.source.as_deref()) else { continue };
             let p = projects.entry(key).or_default();
             if p.name.is_none() {
                 p.name = name;
