@@ -741,8 +741,8 @@ fn collect_runs(si: usize, actions: &[Action], out: &mut Vec<Run>) {
 }
 
 /// Tools whose form hides what made them work: an invocation failure
-/// followed, in its session, by a working run of the same form with other
-/// words (`tsc` failing, `tsc -p api/tsconfig.json` working). The dropped
+/// followed, in its session, by a working run of the same form that added
+/// a flag (`tsc` failing, `tsc -p api/tsconfig.json` working). The dropped
 /// parts matter there, so no convention is drawn (the mistakes pass says
 /// what fixed it).
 fn argument_sensitive(runs: &[Run]) -> BTreeSet<&str> {
@@ -751,10 +751,16 @@ fn argument_sensitive(runs: &[Run]) -> BTreeSet<&str> {
         if !f.invocation_failed {
             continue;
         }
+        let flags = |r: &Run| -> BTreeSet<String> {
+            r.full.split(' ').filter(|w| w.starts_with('-')).map(|w| w.split('=').next().unwrap_or(w).to_string()).collect()
+        };
+        let failed = flags(f);
+        // The fix added a flag the form drops; a path changed (relative to
+        // absolute after a `cd`) is not that.
         let fixed = runs
             .iter()
             .skip(i + 1)
-            .any(|r| r.session == f.session && r.works && r.form == f.form && r.full != f.full);
+            .any(|r| r.session == f.session && r.works && r.form == f.form && !flags(r).is_subset(&failed));
         if fixed {
             out.insert(f.ident.as_str());
         }
