@@ -628,11 +628,57 @@ pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> Option<(String, Op
     Some((format!("dir:{dir}"), None))
 }
 
+/// One report of pre-commit-style hooks (`black....Failed`, `- hook id:
+/// black`, `- files were modified by this hook`) in a tool result.
+struct CommitHooks {
+    session: usize,
+    seq: u32,
+    /// Hook names with the verbatim line that reported each.
+    names: Vec<(String, String)>,
+    /// Hooks that rewrote files, with the verbatim line saying so.
+    modified: Vec<(String, String)>,
+}
+
+/// The pre-commit-style hook lines of a result text.
+fn commit_hooks(t: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut modified: Vec<(String, String)> = Vec::new();
+    if !t.contains("....") {
+        return (names, modified);
+    }
+    let mut current: Option<String> = None;
+    for raw in t.lines() {
+        let line = raw.trim();
+        let body = line.trim_start_matches(['>', '#', ' ']).trim();
+        if body == "- files were modified by this hook" {
+            if let Some(c) = &current {
+                if !modified.iter().any(|(n, _)| n == c) {
+                    modified.push((c.clone(), line.to_string()));
+                }
+            }
+            continue;
+        }
+        let Some(i) = body.find("....") else { continue };
+        let status = body.get(i..).unwrap_or_default().trim_start_matches('.');
+        let known = ["Passed", "Failed", "Skipped"].iter().any(|s| status.ends_with(s));
+        let name = body.get(..i).unwrap_or_default().trim();
+        if !known || name.is_empty() || name.len() > 40 {
+            continue;
+        }
+        current = Some(name.to_string());
+        if !names.iter().any(|(n, _)| n == name) {
+            names.push((name.to_string(), line.to_string()));
+        }
+    }
+    (names, modified)
+}
+
 #[derive(Default)]
 struct Project {
     name: Option<String>,
     runs: Vec<Run>,
     hooks: Vec<HookRun>,
+    commit_hooks: Vec<CommitHooks>,
 }
 
 impl Pass for Conventions {
@@ -652,6 +698,12 @@ impl Pass for Conventions {
             }
             collect_runs(si, &s.actions, &mut p.runs);
             for e in &s.data.events {
+                if matches!(e.body.kind, EventKind::ToolResult | EventKind::System) {
+                    let (names, modified) = commit_hooks(e.body.text.as_deref().unwrap_or_default());
+                    if names.len() >= 2 {
+                        p.commit_hooks.push(CommitHooks { session: si, seq: e.seq, names, modified });
+                    }
+                }
                 if !matches!(e.body.kind, EventKind::System | EventKind::Other | EventKind::UserMessage) {
                     continue;
                 }
@@ -952,6 +1004,7 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
             format!("a {event} hook of {place} reported running {} in {} independent sessions", list(&forms), units.len()),
         ));
     }
+    commit_hook_finding(ctx, p, &place, min, out);
     // The agent's own runs, by group then tool.
     let bad = superseded(&p.runs);
     let sensitive = argument_sensitive(&p.runs);
@@ -1034,6 +1087,65 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
         );
         out.push(finding(p, text, sessions, evidence, key_terms, rationale));
     }
+}
+
+/// Pre-commit-style hooks reported in ≥ `min` units: which run, and which
+/// rewrite files (the next edit must start from the rewritten file).
+fn commit_hook_finding(ctx: &Context, p: &Project, place: &str, min: usize, out: &mut Vec<Finding>) {
+    let units: BTreeSet<usize> = p.commit_hooks.iter().map(|h| unit(ctx, h.session)).collect();
+    if units.len() < min {
+        return;
+    }
+    let mut seen: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    let mut rewrote: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    for h in &p.commit_hooks {
+        for (n, _) in &h.names {
+            seen.entry(n.as_str()).or_default().insert(unit(ctx, h.session));
+        }
+        for (n, _) in &h.modified {
+            rewrote.entry(n.as_str()).or_default().insert(unit(ctx, h.session));
+        }
+    }
+    // Hooks of at least `min` units, in the order they are reported.
+    let order: Vec<&str> = p.commit_hooks.iter().flat_map(|h| h.names.iter().map(|(n, _)| n.as_str())).collect();
+    let mut names: Vec<String> = Vec::new();
+    for n in order {
+        if seen.get(n).is_some_and(|u| u.len() >= min) && !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
+    names.truncate(MAX_HOOK_COMMANDS);
+    if names.len() < 2 {
+        return;
+    }
+    let rewriters: Vec<String> = names.iter().filter(|n| rewrote.contains_key(n.as_str())).cloned().collect();
+    let mut text = format!("In {place}, the pre-commit hooks {} check changed files", list(&names));
+    if rewriters.is_empty() {
+        text.push('.');
+    } else {
+        let verb = if rewriters.len() == 1 { "rewrites" } else { "rewrite" };
+        text.push_str(&format!(
+            "; {} {verb} them ('files were modified by this hook'): re-read a file before editing it again.",
+            list(&rewriters)
+        ));
+    }
+    let text = fit(text);
+    let sessions: BTreeSet<usize> = p.commit_hooks.iter().map(|h| h.session).collect();
+    // Evidence: a rewrite report where there is one, else a hook line.
+    let mut evidence = Vec::new();
+    let mut cited = BTreeSet::new();
+    for h in &p.commit_hooks {
+        if evidence.len() >= MAX_EVIDENCE {
+            break;
+        }
+        let quote = h.modified.first().map(|m| m.1.as_str()).or_else(|| h.names.first().map(|n| n.1.as_str()));
+        if let Some(q) = quote.filter(|_| cited.insert(h.session)) {
+            evidence.extend(ev(ctx, h.session, h.seq, &text::excerpt(q, 200)));
+        }
+    }
+    let key_terms = vec![place.to_string(), "pre-commit hooks".to_string()];
+    let rationale = format!("pre-commit hooks {} reported in {} independent sessions of {place}", list(&names), units.len());
+    out.push(finding(p, text, sessions, evidence, key_terms, rationale));
 }
 
 /// Cuts a lesson at a clause boundary when it is too long.
