@@ -1353,6 +1353,24 @@ mod tests {
     }
 
     #[test]
+    fn pre_commit_hook_reports_say_which_hooks_rewrite_files() {
+        let out = "isort....................................................................Failed\n- hook id: isort\n- files were modified by this hook\n\nFixing /home/ana/shop/cart.py\n\nflake8...................................................................Passed";
+        let mk = |id: &str| {
+            let mut s = Sess::new(id).user(&format!("task {id}")).orphan("aider", out, true);
+            s.s.source = Some("/data/shop/chat-history.md".into());
+            s.build()
+        };
+        let t = texts(&dream(&[mk("a"), mk("b")], Vec::new()));
+        assert_eq!(
+            t,
+            vec!["In this project, the pre-commit hooks `isort` and `flake8` check changed files; `isort` rewrites them ('files were modified by this hook'): re-read a file before editing it again."]
+        );
+        let (names, modified) = commit_hooks(out);
+        assert_eq!(names.iter().map(|n| n.0.as_str()).collect::<Vec<_>>(), vec!["isort", "flake8"]);
+        assert_eq!(modified, vec![("isort".to_string(), "- files were modified by this hook".to_string())]);
+    }
+
+    #[test]
     fn one_session_or_two_projects_are_no_convention() {
         let one = vec![at("a", "/src/shop").sh("npm test", "ok", false).sh("npm test", "ok", false).build()];
         assert!(texts(&dream(&one, Vec::new())).is_empty());
