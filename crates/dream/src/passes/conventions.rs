@@ -1417,6 +1417,41 @@ mod tests {
         assert_eq!(p.stats.get("conventions.candidates"), Some(&serde_json::Value::from(12)));
     }
 
+    /// 100 sessions × ~200 events of one project, every call a role
+    /// command or an edit with a hook report: the pass stays well inside
+    /// the dream's time budget and grows linearly (×4 sessions ≤ ×8 time,
+    /// with room for a busy machine).
+    #[test]
+    fn the_pass_is_fast_and_linear() {
+        let fmt = "\u{1b}[1mPostToolUse:Edit\u{1b}[22m [uv run ruff format] completed successfully";
+        let batch = |n: usize| -> Vec<crate::SessionData> {
+            (0..n)
+                .map(|i| {
+                    let mut s = at(&format!("s{i}"), "/src/shop");
+                    for k in 0..40 {
+                        s = s.sh(&format!("uv run pytest tests/test_{k}.py -v"), "3 passed", false);
+                        s = s.sh("npm run lint", "ok", k % 7 == 0);
+                        s = system(s, fmt);
+                    }
+                    s.data()
+                })
+                .collect()
+        };
+        let time = |n: usize| {
+            let snap = Snapshot { sessions: batch(n), ..Snapshot::default() };
+            let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+            let ctx = Context::build(&snap, &cfg);
+            let t = std::time::Instant::now();
+            let out = Conventions.run(&ctx).expect("run");
+            assert!(!out.findings.is_empty());
+            t.elapsed().as_secs_f64()
+        };
+        let (small, big) = (time(25), time(100));
+        println!("conventions pass: 25 sessions {small:.4} s, 100 sessions {big:.4} s");
+        assert!(big < 1.0, "100 sessions: {big:.3} s");
+        assert!(big < 8.0 * small + 0.05, "25 sessions {small:.3} s, 100 sessions {big:.3} s");
+    }
+
     #[test]
     fn dreaming_again_over_the_same_sessions_proposes_nothing_new() {
         let sessions = vec![
