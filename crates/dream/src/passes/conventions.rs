@@ -533,11 +533,7 @@ fn hook_in_line(line: &str) -> Option<(String, Option<String>, String)> {
         let after = after.trim_start();
         let after = after.strip_prefix("hook").map_or(after, str::trim_start);
         let cmd = if let Some(b) = after.strip_prefix('[') {
-            let end = b.rfind("] ")?;
-            let tail = b.get(end + 2..)?;
-            if !(tail.starts_with("completed") || tail.starts_with("failed")) {
-                return None;
-            }
+            let end = b.find("] completed").or_else(|| b.find("] failed"))?;
             b.get(..end)?
         } else if let Some(i) = after.find("from command: \"") {
             let b = after.get(i + 15..)?;
