@@ -333,7 +333,7 @@ pub struct DreamArgs {
     /// notes, [weights]. Flags given here win over the file.
     #[arg(long)]
     pub instructions: Option<PathBuf>,
-    /// Distinct sessions a finding needs, for every kind of finding [default: 2 for mistakes, 3 for
+    /// Distinct sessions a finding needs, for every kind of finding [default: 2 for mistakes and facts, 3 for
     /// workflows, preferences and changes to existing memories].
     #[arg(long)]
     pub min_support: Option<u32>,

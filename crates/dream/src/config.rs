@@ -105,7 +105,7 @@ pub struct DreamConfig {
     pub ignore: Vec<String>,
     /// Distinct sessions every finding needs before it becomes an op. `None`
     /// (the default) uses each category's own default (see
-    /// [`Category::default_support`]: 2 for mistakes, 3 for the rest); a
+    /// [`Category::default_support`]: 2 for mistakes and facts, 3 for the rest); a
     /// value here overrides them all.
     pub min_support: Option<u32>,
     /// Distinct operators a preference needs to be scoped to a team or the
@@ -275,7 +275,7 @@ impl DreamConfig {
 /// since = "2026-01-01"           # started at or after (also until: before)
 /// focus = ["mistakes", "preferences"]
 /// ignore = ["vendor/", "legacy"]
-/// min_support = 4               # every kind (default: mistakes 2, the rest 3)
+/// min_support = 4               # every kind (default: mistakes and facts 2, the rest 3)
 /// max_workflows = 10            # workflow findings kept per dream (default 10)
 /// notes = "Payments team; ignore the old deploy scripts."
 ///
@@ -313,7 +313,7 @@ pub struct DreamSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<String>,
     /// Distinct sessions every finding needs; unset, each category has its
-    /// default ([`Category::default_support`]: mistakes 2, the rest 3).
+    /// default ([`Category::default_support`]: mistakes and facts 2, the rest 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_support: Option<u32>,
     /// Workflow findings kept per dream (default 10).

@@ -7,7 +7,7 @@
 //! 2. **Support**: a finding drawn from sessions (create, retire, update,
 //!    promote) needs `min_support` distinct sessions — when the dream sets
 //!    none, its category's default ([`crate::Category::default_support`]:
-//!    2 for a mistake, 3 for the rest); support is counted in sessions, so
+//!    2 for a mistake or a fact, 3 for the rest); support is counted in sessions, so
 //!    repeating something inside one session never helps — except a
 //!    mistake made and recovered from [`crate::REPEATS_AS_RECURRING`] times
 //!    in one session, which counts as 2 ([`crate::Finding::support`]).
