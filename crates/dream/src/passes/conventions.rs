@@ -75,7 +75,7 @@ use crate::actions::{Action, Family, Outcome};
 use crate::context::Context;
 use crate::text;
 use crate::{Category, DreamError, Finding, Pass, PassOutput};
-use nocturne_core::{Evidence, EventKind, MemoryKind, OpKind};
+use nocturne_core::{EventKind, Evidence, MemoryKind, OpKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct Conventions;
@@ -279,8 +279,8 @@ pub fn role_of(words: &[String]) -> Option<(Role, String)> {
                     let script = positional.get(1)?;
                     Some((script_role(script)?, format!("{tool} run {script}")))
                 }
-                "add" | "remove" | "exec" | "dlx" | "x" | "create" | "init" | "publish" | "link" | "why" | "outdated"
-                | "update" | "upgrade" | "audit" | "view" | "info" | "pack" | "start" | "dev" => None,
+                "add" | "remove" | "exec" | "dlx" | "x" | "create" | "init" | "publish" | "link" | "why"
+                | "outdated" | "update" | "upgrade" | "audit" | "view" | "info" | "pack" | "start" | "dev" => None,
                 _ if tool != "npm" => Some((script_role(s)?, format!("{tool} {s}"))),
                 _ => None,
             }
@@ -313,8 +313,25 @@ pub fn role_of(words: &[String]) -> Option<(Role, String)> {
 }
 
 const COSMETIC: &[&str] = &[
-    "-v", "-vv", "-vvv", "--verbose", "-q", "-qq", "--quiet", "--silent", "-s", "-x", "--no-header", "--no-color",
-    "--color", "--colors", "-rA", "--durations", "--tb", "--exitfirst", "--capture",
+    "-v",
+    "-vv",
+    "-vvv",
+    "--verbose",
+    "-q",
+    "-qq",
+    "--quiet",
+    "--silent",
+    "-s",
+    "-x",
+    "--no-header",
+    "--no-color",
+    "--color",
+    "--colors",
+    "-rA",
+    "--durations",
+    "--tb",
+    "--exitfirst",
+    "--capture",
 ];
 const SELECTORS: &[&str] = &[
     "-k",
@@ -419,7 +436,9 @@ pub fn form_of(words: &[String]) -> String {
 
 fn takes_path(flag: &str) -> bool {
     let f = flag.trim_start_matches('-').to_ascii_lowercase();
-    ["path", "dir", "file", "config", "root", "manifest", "output", "prefix", "cwd", "ext"].iter().any(|k| f.contains(k))
+    ["path", "dir", "file", "config", "root", "manifest", "output", "prefix", "cwd", "ext"]
+        .iter()
+        .any(|k| f.contains(k))
         || matches!(flag, "-c" | "-o" | "-C" | "-f" | "-d")
 }
 
@@ -608,10 +627,8 @@ pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> Option<(String, Op
         let parts: Vec<&str> = c.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
         let home = matches!(parts.first(), Some(&("Users" | "home"))) && parts.len() <= 2;
         let name = parts.last().copied().unwrap_or_default();
-        let hexish = name
-            .as_bytes()
-            .windows(6)
-            .any(|w| w.iter().all(u8::is_ascii_hexdigit) && w.iter().any(u8::is_ascii_digit));
+        let hexish =
+            name.as_bytes().windows(6).any(|w| w.iter().all(u8::is_ascii_hexdigit) && w.iter().any(u8::is_ascii_digit));
         if !name.is_empty() && !home && !hexish && name.len() <= 60 {
             return Some((format!("cwd:{name}"), Some(name.to_string())));
         }
@@ -635,10 +652,14 @@ struct CommitHooks {
     modified: Vec<(String, String)>,
 }
 
-/// The pre-commit-style hook lines of a result text.
-fn commit_hooks(t: &str) -> (Vec<(String, String)>, Vec<(String, String)>) {
-    let mut names: Vec<(String, String)> = Vec::new();
-    let mut modified: Vec<(String, String)> = Vec::new();
+/// Hook names, each with the verbatim line that reported it.
+type Named = Vec<(String, String)>;
+
+/// The pre-commit-style hook lines of a result text: the hooks reported,
+/// and those that rewrote files.
+fn commit_hooks(t: &str) -> (Named, Named) {
+    let mut names: Named = Vec::new();
+    let mut modified: Named = Vec::new();
     if !t.contains("....") {
         return (names, modified);
     }
@@ -781,7 +802,11 @@ fn collect_runs(si: usize, actions: &[Action], out: &mut Vec<Run>) {
     for i in first..out.len() {
         let Some(r) = out.get(i) else { continue };
         let (role, form) = (r.role, r.form.clone());
-        let recovers = out.get(first..i).unwrap_or_default().iter().any(|f| f.invocation_failed && f.role == role && f.form != form);
+        let recovers = out
+            .get(first..i)
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f.invocation_failed && f.role == role && f.form != form);
         if let Some(r) = out.get_mut(i) {
             r.recovers = recovers;
         }
@@ -800,7 +825,11 @@ fn argument_sensitive(runs: &[Run]) -> BTreeSet<&str> {
             continue;
         }
         let flags = |r: &Run| -> BTreeSet<String> {
-            r.full.split(' ').filter(|w| w.starts_with('-')).map(|w| w.split('=').next().unwrap_or(w).to_string()).collect()
+            r.full
+                .split(' ')
+                .filter(|w| w.starts_with('-'))
+                .map(|w| w.split('=').next().unwrap_or(w).to_string())
+                .collect()
         };
         let failed = flags(f);
         // The fix added a flag the form drops; a path changed (relative to
@@ -997,7 +1026,11 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
             sessions,
             evidence,
             key_terms,
-            format!("a {event} hook of {place} reported running {} in {} independent sessions", list(&forms), units.len()),
+            format!(
+                "a {event} hook of {place} reported running {} in {} independent sessions",
+                list(&forms),
+                units.len()
+            ),
         ));
     }
     commit_hook_finding(ctx, p, &place, min, out);
@@ -1140,7 +1173,8 @@ fn commit_hook_finding(ctx: &Context, p: &Project, place: &str, min: usize, out:
         }
     }
     let key_terms = vec![place.to_string(), "pre-commit hooks".to_string()];
-    let rationale = format!("pre-commit hooks {} reported in {} independent sessions of {place}", list(&names), units.len());
+    let rationale =
+        format!("pre-commit hooks {} reported in {} independent sessions of {place}", list(&names), units.len());
     out.push(finding(p, text, sessions, evidence, key_terms, rationale));
 }
 
@@ -1266,7 +1300,10 @@ mod tests {
     #[test]
     fn forms_drop_single_tests_paths_selectors_and_cosmetic_flags() {
         assert_eq!(form("uv run pytest /Users/ana/shop/test/test_cart.py::TestCart::test_add -v"), "uv run pytest");
-        assert_eq!(form("uv run pytest -m \"not (tui or browser)\" -xvs --tb=short"), "uv run pytest -m \"not (tui or browser)\"");
+        assert_eq!(
+            form("uv run pytest -m \"not (tui or browser)\" -xvs --tb=short"),
+            "uv run pytest -m \"not (tui or browser)\""
+        );
         assert_eq!(form("pytest -k test_login tests/"), "pytest");
         assert_eq!(form("cargo test -p shop-core --lib -- --nocapture"), "cargo test --lib");
         assert_eq!(form("go test ./..."), "go test ./...");
@@ -1325,12 +1362,16 @@ mod tests {
                 .build(),
         ];
         let t = texts(&dream(&sessions, Vec::new()));
-        assert_eq!(t, vec!["In `inventory`, check the code with `uv run pyright` and `uv run ty check`; keep them clean."]);
+        assert_eq!(
+            t,
+            vec!["In `inventory`, check the code with `uv run pyright` and `uv run ty check`; keep them clean."]
+        );
     }
 
     #[test]
     fn hooks_the_harness_reports_are_conventions_and_cover_the_agents_own_runs() {
-        let fmt = "\u{1b}[1mPostToolUse:Edit\u{1b}[22m [uv run ruff format] completed successfully: 3 files left unchanged";
+        let fmt =
+            "\u{1b}[1mPostToolUse:Edit\u{1b}[22m [uv run ruff format] completed successfully: 3 files left unchanged";
         let notifier = "\u{1b}[1mStop\u{1b}[22m [notify-send done] completed successfully";
         let mk = |id: &str| {
             let s = at(id, "/Users/ana/work/shop").tool(
@@ -1461,8 +1502,9 @@ mod tests {
             .ops
             .iter()
             .map(|o| {
-                let mut m = nocturne_core::Memory::new(o.kind.clone(), &o.text, o.scope.clone(), "2026-02-01T00:00:00Z", "x")
-                    .expect("memory");
+                let mut m =
+                    nocturne_core::Memory::new(o.kind.clone(), &o.text, o.scope.clone(), "2026-02-01T00:00:00Z", "x")
+                        .expect("memory");
                 m.evidence = o.evidence.clone();
                 m
             })
