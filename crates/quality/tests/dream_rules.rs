@@ -1,7 +1,8 @@
 //! Dream rules on the real transcripts, parsed straight from the files (so
 //! every field the importers set reaches the engine): workflows stay few and
 //! maximal at a low support threshold on real Claude Code sessions, and the
-//! customers of the τ² service agent state no preferences. Skipped with a
+//! customers of the τ² service agent state no preferences, and the
+//! conventions of a Claude Code project are readable and proposed once. Skipped with a
 //! notice when `shared/data/real-transcripts` is absent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -101,4 +102,41 @@ fn tau2_customers_state_no_preferences_and_claude_sub_agents_neither() {
     assert!(!subs.is_empty());
     let p = dream_over(&subs, &DreamSpec { min_support: Some(2), ..DreamSpec::default() });
     assert!(p.ops.iter().all(|o| o.kind.as_str() != "preference"), "a parent's prompt is no preference: {:#?}", p.ops);
+}
+
+#[test]
+fn claude_code_conventions_are_readable_scoped_and_proposed_once() {
+    let Some(dir) = source("claude-code-log") else { return };
+    let sessions = sessions_of(&dir);
+    let first = dream_over(&sessions, &DreamSpec::default());
+    let conv: Vec<&nocturne_core::Op> = first.ops.iter().filter(|o| o.pass == "conventions").collect();
+    for o in &conv {
+        println!("{} · {}", o.scope, o.text);
+    }
+    // The claude-code-log project's toolchain: its hooks, tests and checks.
+    assert!(conv.len() >= 3, "{conv:#?}");
+    assert!(conv.iter().any(|o| o.text.contains("hook") && o.text.contains("uv run ruff format")));
+    assert!(conv.iter().any(|o| o.text.contains("run the tests with `uv run pytest`")));
+    for o in &conv {
+        assert!(o.text.chars().count() <= 200, "{}", o.text);
+        for leak in ["/Users/", "/home/", "dain", "cboos", "agent-a"] {
+            assert!(!o.text.contains(leak), "{}", o.text);
+        }
+        assert!(o.support >= 2 && !o.evidence.is_empty(), "{o:#?}");
+        assert!(o.tags.iter().any(|t| t.starts_with("project:")), "{o:#?}");
+    }
+    // Applied, then dreamed again over the same sessions: nothing new.
+    let memories: Vec<nocturne_core::Memory> = first
+        .ops
+        .iter()
+        .map(|o| {
+            let mut m = nocturne_core::Memory::new(o.kind.clone(), &o.text, o.scope.clone(), NOW, "q").unwrap();
+            m.evidence = o.evidence.clone();
+            m
+        })
+        .collect();
+    let snap = Snapshot::from_new_sessions(2, &sessions, memories, NOW);
+    let again = dream(&snap, &DreamSpec::default().config(NOW), "d2").unwrap();
+    let repeated: Vec<&str> = again.ops.iter().filter(|o| o.pass == "conventions").map(|o| o.text.as_str()).collect();
+    assert!(repeated.is_empty(), "{repeated:#?}");
 }

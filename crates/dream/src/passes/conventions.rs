@@ -998,7 +998,7 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
                 if tools.is_empty() {
                     format!("{at} each tool call")
                 } else {
-                    let t = tools.join(", ");
+                    let t = list(&tools).replace('`', "").replace(" and ", " or ");
                     format!("{at} each {t}")
                 }
             }
