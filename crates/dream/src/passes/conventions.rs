@@ -605,7 +605,7 @@ fn cwd_of(sd: &crate::SessionData) -> Option<String> {
         let Some(p) = raw.find("\"cwd\":\"") else { continue };
         let rest = raw.get(p + 7..)?;
         let end = rest.find('"')?;
-        let v = rest.get(..end)?.replace("\\/", "/");
+        let v = rest.get(..end)?.replace("\\/", "/").replace("\\\\", "\\");
         if !v.trim().is_empty() {
             return Some(v);
         }
@@ -625,7 +625,8 @@ pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> Option<(String, Op
             }
         }
         let parts: Vec<&str> = c.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
-        let home = matches!(parts.first(), Some(&("Users" | "home"))) && parts.len() <= 2;
+        // A home directory itself (`/Users/ana`, `C:\\Users\\ana`) is named after its user.
+        let home = parts.iter().position(|p| matches!(*p, "Users" | "home")).is_some_and(|i| parts.len() <= i + 2);
         let name = parts.last().copied().unwrap_or_default();
         let hexish =
             name.as_bytes().windows(6).any(|w| w.iter().all(u8::is_ascii_hexdigit) && w.iter().any(u8::is_ascii_digit));
@@ -1439,6 +1440,20 @@ mod tests {
             }
             assert!(x.chars().count() <= MAX_TEXT);
         }
+    }
+
+    #[test]
+    fn projects_are_named_by_their_folder_never_by_a_user_or_an_id() {
+        let name = |c: &str| project_of(Some(c), None).and_then(|p| p.1);
+        assert_eq!(name("/Users/ana/work/shop/"), Some("shop".into()));
+        assert_eq!(name("C:\\Users\\ana\\shop"), Some("shop".into()));
+        assert_eq!(name("/home/bob/src/shop/.claude/worktrees/agent-a4ca7529"), Some("shop".into()));
+        assert_eq!(name("/Users/ana"), None);
+        assert_eq!(name("C:\\Users\\ana"), None);
+        assert_eq!(name("/srv/ci/build-4f9a2c81"), None);
+        // No directory: the source file's folder groups, unnamed; nothing known: no project.
+        assert_eq!(project_of(None, Some("/data/shop/chat.md")), Some(("dir:/data/shop".into(), None)));
+        assert_eq!(project_of(None, None), None);
     }
 
     #[test]
