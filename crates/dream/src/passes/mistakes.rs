@@ -205,7 +205,9 @@ impl Mistakes {
             let best = recs
                 .iter()
                 .max_by(|a, b| a.1 .0.len().cmp(&b.1 .0.len()).then(b.0.cmp(a.0)))
-                .filter(|(_, (u, _))| u.len() >= 2 || u.len() * 2 >= by_unit.len())
+                // What an agent said is noisier than a call: a stated
+                // recovery must recur in two units.
+                .filter(|(k, (u, _))| u.len() >= 2 || (u.len() * 2 >= by_unit.len() && !k.starts_with("reply ")))
                 .map(|(k, (u, ms))| (*k, u.len(), ms.clone()));
             let informative_err = informative(err_key);
             let strong_fix = best
@@ -282,12 +284,17 @@ impl Mistakes {
                 .filter(|(_, h)| h.units.len() >= 2 || h.units.len() * 2 >= by_unit.len())
                 .max_by(|a, b| (a.0 .0, a.1.units.len()).cmp(&(b.0 .0, b.1.units.len())).then(b.0 .1.cmp(a.0 .1)))
                 .map(|(_, h)| h);
+            // A call whose tool the format did not name: what the agent had asked for.
+            let unnamed = fa.tool == crate::recovery::UNNAMED && !shell;
+            let asked_for = most_common(members.iter().filter_map(|m| m.inst.asked_for.as_deref()));
             let mut err_shown = err_display.clone();
             let text = loop {
-                let subject = if err_shown.is_empty() || !informative_err {
-                    format!("`{op_display}` fails")
-                } else {
-                    format!("`{op_display}` fails with '{err_shown}'{cond}")
+                let subject = match (&asked_for, unnamed) {
+                    _ if unnamed && (err_shown.is_empty() || !informative_err) => "A call fails".to_string(),
+                    _ if err_shown.is_empty() || !informative_err => format!("`{op_display}` fails"),
+                    (Some(a), true) => format!("After asking for {a}, a call fails with '{err_shown}'"),
+                    (None, true) => format!("A call fails with '{err_shown}'"),
+                    _ => format!("`{op_display}` fails with '{err_shown}'{cond}"),
                 };
                 let fix_display = |r: &crate::recovery::Recovery| {
                     // The most common display among the winning recovery's instances.
@@ -405,7 +412,7 @@ impl Mistakes {
             } else {
                 rationale
             };
-            let mut key_terms = vec![op_display.to_lowercase()];
+            let mut key_terms = vec![if unnamed { asked_for.clone().unwrap_or_default() } else { op_display.to_lowercase() }];
             match (&best, rec) {
                 (Some(_), Some((r, ra))) => {
                     let term = match (&ra.cmd, r.relation) {
@@ -413,6 +420,7 @@ impl Mistakes {
                             r.key.trim_start_matches("with ").split(' ').next().unwrap_or("").to_string()
                         }
                         (Some(c), _) => c.key.clone(),
+                        (None, _) if r.key.starts_with("reply ") => asked_for.clone().unwrap_or_default(),
                         (None, _) if r.shown_at.is_some() => "import".to_string(),
                         (None, _) => fix_term(r),
                     };
