@@ -50,7 +50,10 @@
 //! ([`crate::replies`]): the failure is grouped by what the agent asked for
 //! before the call, and its recovery is the request of the agent's next
 //! message (**with**, asked: "ask the customer to provide the first name,
-//! last name, and zip code"), quoted from that message.
+//! last name, and zip code"), quoted from that message — or, when the
+//! value the user gave before the failing call and before the next call
+//! that worked have different shapes (`9502127`, then `W9502127`), that
+//! change ("the value given was `<n>`; it works with the prefix `W`").
 
 use crate::actions::{Action, Family};
 use crate::text::{self, placeholder};
@@ -647,7 +650,13 @@ pub fn edit_fix(text: &str, names: &[&str]) -> Option<EditFix> {
 /// name: what the agent asked for right before the call (its display and
 /// grouping key), and the recovery its next message states (see
 /// [`crate::replies`]).
-fn stated(sd: &SessionData, f: &Action, i: usize, who: &str) -> (Option<(String, String)>, Option<Recovery>) {
+fn stated(
+    sd: &SessionData,
+    actions: &[Action],
+    f: &Action,
+    i: usize,
+    who: &str,
+) -> (Option<(String, String)>, Option<Recovery>) {
     let is = |e: &&nocturne_core::Event, kind: EventKind, role: Role| e.body.kind == kind && e.body.role == role;
     // The request the user answered right before the call.
     let before: Vec<&nocturne_core::Event> = sd.events.iter().filter(|e| e.seq < f.call_seq).collect();
@@ -660,8 +669,42 @@ fn stated(sd: &SessionData, f: &Action, i: usize, who: &str) -> (Option<(String,
         let key = crate::replies::key_of(&object);
         answered.then_some((object, key))
     });
-    // The agent's next message, before anything else happens.
     let after = f.result_seq.unwrap_or(f.call_seq);
+    // The value the user gave before the call, and before the next call
+    // of the kind that worked (within the window): another shape of value
+    // is the fix ("`<n>`; it works with the prefix `W`").
+    let answer_before = |seq: u32, from: u32| {
+        sd.events.iter().filter(|e| e.seq > from && e.seq < seq).rfind(|e| is(e, EventKind::UserMessage, Role::User))
+    };
+    let shape_of = |e: &nocturne_core::Event| {
+        let vals = crate::replies::given_values(e.body.text.as_deref().unwrap_or(""));
+        let shapes: std::collections::BTreeSet<&str> = vals.iter().map(|(s, _)| s.as_str()).collect();
+        (shapes.len() == 1).then(|| vals.first().map(|(s, v)| (s.clone(), v.to_string()))).flatten()
+    };
+    let failing = answer_before(f.call_seq, 0).and_then(|e| shape_of(e).map(|s| s.0));
+    let shaped = failing.and_then(|fs| {
+        let end = (i + 1 + FIX_WINDOW).min(actions.len());
+        let (j, w) = (i + 1..end)
+            .filter_map(|k| Some((k, actions.get(k)?)))
+            .find(|(_, a)| a.ok() && a.tool == UNNAMED && a.cmd.is_none())?;
+        let e = answer_before(w.call_seq, after)?;
+        let (ws, value) = shape_of(e)?;
+        (ws != fs).then(|| Recovery {
+            relation: Relation::With,
+            action: j,
+            retry: Some(j),
+            key: format!("shape {fs} {ws}"),
+            display: crate::replies::shape_fix(&fs, &ws),
+            flags: None,
+            added: false,
+            asked: true,
+            shown_at: Some((e.seq, value)),
+        })
+    });
+    if shaped.is_some() {
+        return (asked_for, shaped);
+    }
+    // The agent's next message, before anything else happens.
     let reply = sd
         .events
         .iter()
@@ -716,7 +759,7 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
         // A call whose tool the format did not name: what the agent said
         // around it stands in for the calls (see [`crate::replies`]).
         if f.tool == UNNAMED && f.cmd.is_none() {
-            let (asked_for, recovery) = stated(sd, f, i, who);
+            let (asked_for, recovery) = stated(sd, actions, f, i, who);
             for k in 0..f.errors.len().max(1) {
                 let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
                 let op_key = match &asked_for {

@@ -103,9 +103,16 @@ const ENDS: &[&str] = &[
     " to proceed",
     " to look",
     " to confirm",
+    " for the ",
     " for authentication",
     " for verification",
     " for further",
+];
+
+/// Verbs that start an alternative action after " or ".
+const ALTERNATIVES: &[&str] = &[
+    "try ", "consider ", "contact", "reach", "use ", "call ", "provide ", "give ", "share ", "send ", "let ", "check ",
+    "verify ", "confirm ", "choose ", "select ", "ask ",
 ];
 
 /// Trailing words that only say "once more".
@@ -200,7 +207,14 @@ pub fn request_of(sentence: &str) -> Option<Request<'_>> {
     } else {
         None
     };
-    let key = key_of(&clause);
+    // "double-check the details or try using a different email address":
+    // the first of alternative actions is the request (its key).
+    let lower_clause = clause.to_ascii_lowercase();
+    let first_alt = lower_clause
+        .match_indices(" or ")
+        .map(|(p, _)| p)
+        .find(|p| lower_clause.get(p + 4..).is_some_and(|r| ALTERNATIVES.iter().any(|v| r.starts_with(v))));
+    let key = key_of(first_alt.and_then(|p| clause.get(..p)).unwrap_or(&clause));
     (!key.is_empty()).then_some(Request { sentence, clause, object, key })
 }
 
@@ -212,6 +226,29 @@ pub fn key_of(clause: &str) -> String {
         .filter(|w| !w.is_empty() && !text::is_stop(w))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The shapes of the values a message gives (tokens with at least four
+/// digits: ids, order numbers, codes; see [`crate::text::value_shape`]):
+/// `9502127` → `<n>`, `W9502127` → `W<n>`; with each value as it stands.
+pub fn given_values(message: &str) -> Vec<(String, &str)> {
+    message
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '#'))
+        .filter(|w| w.chars().filter(char::is_ascii_digit).count() >= 4 && !w.contains('@'))
+        .map(|w| (text::value_shape(&serde_json::Value::String(w.to_string())), w))
+        .collect()
+}
+
+/// How a working value's shape differs from a failing one's, for memory
+/// text: "the value given was `<n>`; it works with the prefix `W`: `W<n>`"
+/// when the working shape is the failing one with a prefix, else "it works
+/// as `<b>`".
+pub fn shape_fix(failing: &str, working: &str) -> String {
+    match working.strip_suffix(failing).filter(|p| !p.is_empty()) {
+        Some(prefix) => format!("the value given was `{failing}`; it works with the prefix `{prefix}`: `{working}`"),
+        None => format!("the value given was `{failing}`; it works as `{working}`"),
+    }
 }
 
 /// The first request of a message.
@@ -269,6 +306,28 @@ mod tests {
         let long = "Please provide the full list of every item in every order you placed last year together with \
                     each of their prices and the dates.";
         assert_eq!(first_request(long), None);
+    }
+
+    #[test]
+    fn the_first_of_alternative_actions_is_the_key() {
+        let a = first_request("Please double-check the details or try using a different email address.").unwrap();
+        let b = first_request("Please double-check the details or consider contacting our support team.").unwrap();
+        assert_eq!(a.key, "double-check details");
+        assert_eq!(a.key, b.key);
+        assert_eq!(a.clause, "double-check the details or try using a different email address");
+        // An object with "or" stays whole.
+        let c = first_request("Could you please provide your email address or your name and zip code?").unwrap();
+        assert_eq!(c.object.as_deref(), Some("the email address or the name and zip code"));
+    }
+
+    #[test]
+    fn given_values_have_shapes_and_a_prefix_is_named() {
+        let v = given_values("Ah, I forgot the 'W' at the beginning, it's W9502127.");
+        assert_eq!(v, vec![("W<n>".to_string(), "W9502127")]);
+        assert_eq!(given_values("The order ID is 9502127."), vec![("<n>".to_string(), "9502127")]);
+        assert!(given_values("My email is a.b2723@example.com, zip 123.").is_empty());
+        assert_eq!(shape_fix("<n>", "W<n>"), "the value given was `<n>`; it works with the prefix `W`: `W<n>`");
+        assert_eq!(shape_fix("<n>", "<id>"), "the value given was `<n>`; it works as `<id>`");
     }
 
     #[test]
