@@ -131,9 +131,21 @@ pub struct FailureInstance {
     /// see [`crate::replies`]).
     pub op_key: String,
     pub recovery: Option<Recovery>,
-    /// For a call whose tool the format did not name: what the agent asked
-    /// for right before it ("the email address"), for memory text.
+    /// For a call whose tool the format did not name: what the agent said
+    /// around it (see [`crate::replies`]).
+    pub said: Option<Said>,
+}
+
+/// What the agent said around a failed call whose tool the format did not
+/// name (see [`crate::replies`]).
+#[derive(Debug, Clone, Default)]
+pub struct Said {
+    /// What it asked for right before the call ("the email address").
     pub asked_for: Option<String>,
+    /// Its reading of the error in its next message: the text, the content
+    /// words it adds to the error's, and where it stands (event, verbatim
+    /// sentence).
+    pub reading: Option<(String, Vec<String>, u32, String)>,
 }
 
 /// The operation a failure is grouped under: the command key, or the
@@ -709,7 +721,12 @@ fn stated(
         .events
         .iter()
         .filter(|e| e.seq > after)
-        .find(|e| matches!(e.body.kind, EventKind::AssistantMessage | EventKind::UserMessage | EventKind::ToolCall | EventKind::ToolResult))
+        .find(|e| {
+            matches!(
+                e.body.kind,
+                EventKind::AssistantMessage | EventKind::UserMessage | EventKind::ToolCall | EventKind::ToolResult
+            )
+        })
         .filter(|e| is(e, EventKind::AssistantMessage, Role::Assistant));
     let recovery = reply.and_then(|e| {
         let r = crate::replies::first_request(e.body.text.as_deref()?)?;
@@ -760,19 +777,26 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
         // around it stands in for the calls (see [`crate::replies`]).
         if f.tool == UNNAMED && f.cmd.is_none() {
             let (asked_for, recovery) = stated(sd, actions, f, i, who);
+            let after = f.result_seq.unwrap_or(f.call_seq);
+            let reply = sd.events.iter().filter(|e| e.seq > after).find(|e| e.body.kind != EventKind::Other);
+            let reply = reply.filter(|e| e.body.kind == EventKind::AssistantMessage && e.body.role == Role::Assistant);
             for k in 0..f.errors.len().max(1) {
                 let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
                 let op_key = match &asked_for {
                     Some((_, ask_key)) => format!("{} after {ask_key}", group_op(f, key)),
                     None => group_op(f, key),
                 };
+                let reading = reply.and_then(|e| {
+                    let (d, added, q) = crate::replies::reading(e.body.text.as_deref()?, key)?;
+                    Some((d, added, e.seq, q.to_string()))
+                });
                 out.push(FailureInstance {
                     session: si,
                     action: i,
                     error: k,
                     op_key,
                     recovery: recovery.clone(),
-                    asked_for: asked_for.as_ref().map(|(o, _)| o.clone()),
+                    said: Some(Said { asked_for: asked_for.as_ref().map(|(o, _)| o.clone()), reading }),
                 });
             }
             continue;
@@ -798,7 +822,7 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
                 error: k,
                 op_key: group_op(f, key),
                 recovery,
-                asked_for: None,
+                said: None,
             });
         }
     }

@@ -111,8 +111,23 @@ const ENDS: &[&str] = &[
 
 /// Verbs that start an alternative action after " or ".
 const ALTERNATIVES: &[&str] = &[
-    "try ", "consider ", "contact", "reach", "use ", "call ", "provide ", "give ", "share ", "send ", "let ", "check ",
-    "verify ", "confirm ", "choose ", "select ", "ask ",
+    "try ",
+    "consider ",
+    "contact",
+    "reach",
+    "use ",
+    "call ",
+    "provide ",
+    "give ",
+    "share ",
+    "send ",
+    "let ",
+    "check ",
+    "verify ",
+    "confirm ",
+    "choose ",
+    "select ",
+    "ask ",
 ];
 
 /// Trailing words that only say "once more".
@@ -251,6 +266,42 @@ pub fn shape_fix(failing: &str, working: &str) -> String {
     }
 }
 
+/// Leads of an agent's statement about an error, dropped from its reading.
+const READING_LEADS: &[&str] =
+    &["it seems that ", "it seems ", "it looks like ", "it appears that ", "it appears ", "unfortunately, ", "sorry, "];
+
+/// An agent's reading of an error: the first sentence of its next message
+/// that restates the error line — at least half of the error's content
+/// words — in at most 25 words, without its lead ("It seems that"), for
+/// memory text ("your" as "the", values as placeholders); with the
+/// content words it adds to the error's (what it is about: `refund`) and
+/// the sentence as it stands (quotable).
+pub fn reading<'t>(message: &'t str, error_key: &str) -> Option<(String, Vec<String>, &'t str)> {
+    let err: Vec<String> = key_of(error_key)
+        .split(' ')
+        .filter(|w| !w.starts_with('<') && !["error", "failed", "exception"].contains(w))
+        .map(str::to_string)
+        .collect();
+    if err.len() < 2 {
+        return None;
+    }
+    sentences(message).into_iter().find_map(|sentence| {
+        let lower = sentence.to_ascii_lowercase();
+        let lead = READING_LEADS.iter().find(|l| lower.starts_with(*l)).map_or(0, |l| l.len());
+        let body = sentence.get(lead..)?.trim_end_matches(['.', '!']);
+        let words: Vec<String> = key_of(body).split(' ').map(str::to_string).collect();
+        let shared = err.iter().filter(|w| words.contains(w)).count();
+        if shared * 2 < err.len() || sentence.split_whitespace().count() > 25 || request_of(sentence).is_some() {
+            return None;
+        }
+        let display = body.split_whitespace().map(general_word).collect::<Vec<_>>().join(" ");
+        let mut added: Vec<String> = words.into_iter().filter(|w| !err.contains(w) && !w.starts_with('<')).collect();
+        added.sort();
+        added.dedup();
+        Some((display, added, sentence))
+    })
+}
+
 /// The first request of a message.
 pub fn first_request(message: &str) -> Option<Request<'_>> {
     sentences(message).into_iter().find_map(request_of)
@@ -266,8 +317,8 @@ mod tests {
         assert_eq!(r.sentence, "Could you please provide your email address?");
         assert_eq!(r.clause, "provide the email address");
         assert_eq!(r.object.as_deref(), Some("the email address"));
-        let r = first_request("To get started, could you please provide your email address for authentication?")
-            .unwrap();
+        let r =
+            first_request("To get started, could you please provide your email address for authentication?").unwrap();
         assert_eq!(r.object.as_deref(), Some("the email address"));
         let r = first_request(
             "It seems I couldn't find a user with that email address. Could you please provide your first name, \
@@ -328,6 +379,24 @@ mod tests {
         assert!(given_values("My email is a.b2723@example.com, zip 123.").is_empty());
         assert_eq!(shape_fix("<n>", "W<n>"), "the value given was `<n>`; it works with the prefix `W`: `W<n>`");
         assert_eq!(shape_fix("<n>", "<id>"), "the value given was `<n>`; it works as `<id>`");
+    }
+
+    #[test]
+    fn a_restatement_of_the_error_is_the_agents_reading() {
+        let err = "error: payment method should be either the original payment method or a gift card";
+        let (d, added, q) = reading(
+            "It seems that the refund must go to the original payment method or an existing gift card. Therefore, \
+             I can only process the returns as follows:",
+            err,
+        )
+        .unwrap();
+        assert_eq!(d, "the refund must go to the original payment method or an existing gift card");
+        assert!(added.contains(&"refund".to_string()), "{added:?}");
+        // The lead says nothing about the error.
+        assert!(!added.contains(&"seems".to_string()), "{added:?}");
+        assert!(q.starts_with("It seems that the refund"));
+        // A sentence about something else, or a request, is no reading.
+        assert_eq!(reading("Let me check your order. Could you confirm the payment method?", err), None);
     }
 
     #[test]
