@@ -312,9 +312,10 @@ impl Mistakes {
                     (None, Some(h)) => {
                         format!("{subject}; the error suggests: '{}'", crate::text::shorten(h.display, 90))
                     }
-                    (None, None) => match &reading {
-                        Some((d, _, _)) => format!("{subject}; as the agent read it: '{d}'."),
-                        None => format!("{subject}."),
+                    (None, None) => match (&reading, expected_fix(&err_shown)) {
+                        (Some((d, _, _)), _) => format!("{subject}; as the agent read it: '{d}'."),
+                        (None, Some(fix)) if informative_err => format!("{subject}: {fix}."),
+                        (None, _) => format!("{subject}."),
                     },
                     (Some((r, ra)), _) => {
                         let d = fix_display(r);
@@ -475,6 +476,26 @@ impl Mistakes {
     }
 }
 
+/// The fix an error states itself as "expected X, not Y" (a parser's or a
+/// format's error: "Expected `>>>>>>> REPLACE` not `=======`"): "write
+/// `X` there instead of `Y`", when both are concrete (no placeholder) and
+/// short.
+fn expected_fix(err: &str) -> Option<String> {
+    let lower = err.to_ascii_lowercase();
+    let start = lower.find("expected ").filter(|p| *p == 0 || lower.get(..*p).is_some_and(|b| b.ends_with(": ")))?;
+    let rest = err.get(start + "expected ".len()..)?;
+    let rest_lower = rest.to_ascii_lowercase();
+    let (at, sep) =
+        [", not ", " not ", ", but found ", " but found ", ", found ", " found ", ", but got ", " but got ", ", got "]
+            .iter()
+            .filter_map(|s| rest_lower.find(s).map(|p| (p, s.len())))
+            .min()?;
+    let clean = |s: &str| s.trim().trim_end_matches(['.', ';', ',']).trim_matches(['`', '\'', '"']).trim().to_string();
+    let (want, got) = (clean(rest.get(..at)?), clean(rest.get(at + sep..)?));
+    let concrete = |s: &str| !s.is_empty() && s.chars().count() <= 30 && !s.contains('<') || crate::text::is_marker(s);
+    (concrete(&want) && concrete(&got) && want != got).then(|| format!("write `{want}` there instead of `{got}`"))
+}
+
 /// An agent's reading of the group's error (see
 /// [`crate::replies::reading`]), when a word it adds to the error recurs
 /// in the readings of two units: the reading with most of those words
@@ -512,6 +533,19 @@ fn fix_term(r: &crate::recovery::Recovery) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_that_says_what_it_expected_states_the_fix() {
+        assert_eq!(
+            expected_fix("Expected `>>>>>>> REPLACE` not `=======").as_deref(),
+            Some("write `>>>>>>> REPLACE` there instead of `=======`")
+        );
+        assert_eq!(expected_fix("error: expected `;`, found `}`").as_deref(), Some("write `;` there instead of `}`"));
+        // A value of one session, or no "not", says nothing to write.
+        assert_eq!(expected_fix("Expected <str> not `======="), None);
+        assert_eq!(expected_fix("Expected `>>>>>>> REPLACE`"), None);
+        assert_eq!(expected_fix("unexpected token, not allowed here"), None);
+    }
 
     #[test]
     fn informative_errors_have_two_content_words() {
