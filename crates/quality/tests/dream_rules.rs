@@ -132,3 +132,23 @@ fn tau_display_tool_errors_become_lessons_and_customer_words_never_do() {
         }
     }
 }
+
+#[test]
+fn tmp_debug_swe_labels() {
+    let Some(dir) = source("swe-agent-test-trajectories") else { return };
+    for s in sessions_of(&dir) {
+        let sd = nocturne_dream::SessionData::from_new(&s, NOW);
+        let acts = nocturne_dream::actions::actions_of(&sd);
+        println!("== {}", s.id);
+        for a in acts {
+            println!(
+                "{:?} | {} | {} | {:?} | {:?}",
+                a.family,
+                a.label,
+                a.op,
+                a.outcome,
+                a.cmd.as_ref().map(|c| (&c.key, &c.verb, &c.main))
+            );
+        }
+    }
+}
