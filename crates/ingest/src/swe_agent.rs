@@ -5,7 +5,9 @@
 //!
 //! `history` is the model's conversation and is what is read; the
 //! `trajectory` steps repeat it and are skipped and counted
-//! (`trajectory-step`), unless there is no history, when each step becomes
+//! (`trajectory-step`), except steps past the history's last action (a
+//! tool-calling run whose history stops before its `submit`), which are
+//! read as below; when there is no history at all, each step becomes
 //! an assistant message, a tool call and its result. There is no person in
 //! the loop: the system prompt, the demonstration (`is_demo`) and the
 //! instance template (the issue text) are `system` events; an assistant

@@ -2,7 +2,10 @@
 //!
 //! Rule: each successful session (see `context::is_successful`) becomes the
 //! ordered list of its distinct steps (a step is a command key such as
-//! `cargo test`, or `Tool file` for file tools), by first occurrence. Steps
+//! `cargo test`, or `Tool file` for file tools; running a script file with
+//! an interpreter — `python reproduce_bug.py`, `node check.js` — is one
+//! role, shown as "run the script", since each session names its own
+//! script), by first occurrence. Steps
 //! that are known noise (`ls`, `pwd`, `cat`, `git status`...), that occur in
 //! more than 90% of successful sessions (when there are at least 10), or in
 //! fewer than `min_support` are dropped. A directed edge a→b is *strong*
