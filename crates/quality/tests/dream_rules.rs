@@ -133,22 +133,19 @@ fn tau_display_tool_errors_become_lessons_and_customer_words_never_do() {
     }
 }
 
+/// The three SWE-agent runs each run their own script between the fix and
+/// the submit: one workflow, naming no run's script.
 #[test]
-fn tmp_debug_swe_labels() {
+fn swe_agent_runs_share_a_workflow_whose_script_step_is_a_role() {
     let Some(dir) = source("swe-agent-test-trajectories") else { return };
-    for s in sessions_of(&dir) {
-        let sd = nocturne_dream::SessionData::from_new(&s, NOW);
-        let acts = nocturne_dream::actions::actions_of(&sd);
-        println!("== {}", s.id);
-        for a in acts {
-            println!(
-                "{:?} | {} | {} | {:?} | {:?}",
-                a.family,
-                a.label,
-                a.op,
-                a.outcome,
-                a.cmd.as_ref().map(|c| (&c.key, &c.verb, &c.main))
-            );
-        }
+    let sessions = sessions_of(&dir);
+    assert_eq!(sessions.len(), 3);
+    let p = dream_over(&sessions, &DreamSpec::default());
+    let wf: Vec<&str> = p.ops.iter().filter(|o| o.pass == "workflows").map(|o| o.text.as_str()).collect();
+    assert_eq!(wf.len(), 1, "{wf:#?}");
+    let w = wf[0];
+    assert!(w.contains("run the script") && w.contains("`submit`"), "{w}");
+    for name in ["reproduce_bug.py", "missing_colon.py"] {
+        assert!(!w.contains(name), "a script of one run: {w}");
     }
 }
