@@ -142,10 +142,21 @@ pub struct FailureInstance {
 pub struct Said {
     /// What it asked for right before the call ("the email address").
     pub asked_for: Option<String>,
-    /// Its reading of the error in its next message: the text, the content
-    /// words it adds to the error's, and where it stands (event, verbatim
-    /// sentence).
-    pub reading: Option<(String, Vec<String>, u32, String)>,
+    /// Its reading of the error in its next message.
+    pub reading: Option<Reading>,
+}
+
+/// An agent's restatement of an error (see [`crate::replies::reading`]).
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// For memory text.
+    pub text: String,
+    /// The content words it adds to the error's.
+    pub added: Vec<String>,
+    /// The message it stands in.
+    pub seq: u32,
+    /// The sentence as it stands there (quotable).
+    pub quote: String,
 }
 
 /// The operation a failure is grouped under: the command key, or the
@@ -788,7 +799,7 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
                 };
                 let reading = reply.and_then(|e| {
                     let (d, added, q) = crate::replies::reading(e.body.text.as_deref()?, key)?;
-                    Some((d, added, e.seq, q.to_string()))
+                    Some(Reading { text: d, added, seq: e.seq, quote: q.to_string() })
                 });
                 out.push(FailureInstance {
                     session: si,

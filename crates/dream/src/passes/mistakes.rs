@@ -504,11 +504,11 @@ fn reading_of<'m>(
     members: &'m [Member<'_>],
     unit: &dyn Fn(usize) -> usize,
 ) -> Option<(&'m str, usize, (u32, &'m str))> {
-    let readings: Vec<(usize, &(String, Vec<String>, u32, String))> =
+    let readings: Vec<(usize, &crate::recovery::Reading)> =
         members.iter().filter_map(|m| Some((m.inst.session, m.inst.said.as_ref()?.reading.as_ref()?))).collect();
     let mut word_units: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
     for (si, r) in &readings {
-        for w in &r.1 {
+        for w in &r.added {
             word_units.entry(w.as_str()).or_default().insert(unit(*si));
         }
     }
@@ -516,13 +516,11 @@ fn reading_of<'m>(
     if shared.is_empty() {
         return None;
     }
+    let n = |r: &crate::recovery::Reading| r.added.iter().filter(|w| shared.contains(w.as_str())).count();
     readings
         .iter()
-        .max_by(|(_, a), (_, b)| {
-            let n = |r: &(String, Vec<String>, u32, String)| r.1.iter().filter(|w| shared.contains(w.as_str())).count();
-            n(a).cmp(&n(b)).then(b.0.len().cmp(&a.0.len()))
-        })
-        .map(|(si, r)| (r.0.as_str(), *si, (r.2, r.3.as_str())))
+        .max_by(|(_, a), (_, b)| n(a).cmp(&n(b)).then(b.text.len().cmp(&a.text.len())))
+        .map(|(si, r)| (r.text.as_str(), *si, (r.seq, r.quote.as_str())))
 }
 
 /// The key term of a tool recovery: the tool it names, or the arguments.
