@@ -124,7 +124,7 @@ fn read_meta(bytes: &[u8], report: &mut FileReport) -> (Option<String>, Option<S
 
 pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     let mut events: Vec<Vec<NewEvent>> = Vec::new();
-    let mut parsed = stream(&mut crate::TextLines(text), ctx, &mut |at, e| {
+    let mut parsed = stream(&mut crate::TextLines(text), ctx, &mut |at, _, e| {
         if events.len() <= at {
             events.resize_with(at + 1, Vec::new);
         }
@@ -148,7 +148,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
 pub(crate) fn stream(
     src: &mut dyn crate::LineSource,
     ctx: &Ctx<'_>,
-    sink: &mut dyn FnMut(usize, NewEvent) -> Result<(), Fail>,
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), Fail>,
 ) -> Result<Parsed, Fail> {
     let mut report = FileReport::default();
     let file_agent = file_agent_id(ctx.file);
@@ -197,6 +197,23 @@ pub(crate) fn stream(
     let mut drafts: Vec<Draft> = order
         .into_iter()
         .map(|key| Draft { key, first_prompt: None, summaries: Vec::new(), custom_title: None })
+        .collect();
+
+    let hinted_parent = ctx.hints.parent.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
+    let parent_of = |agent: &str| -> Option<String> {
+        agent_parent.get(agent).cloned().or_else(|| hinted_parent.clone()).or_else(|| folder_parent(ctx.file))
+    };
+    let child_id = |agent: &str, parent: &Option<String>| match parent {
+        Some(p) => format!("{p}/agent-{agent}"),
+        None => format!("agent-{agent}"),
+    };
+    // Session ids are known from pass 1: the sink is told each event's.
+    let ids: Vec<String> = drafts
+        .iter()
+        .map(|d| match &d.key {
+            Key::Main(id) => id.clone(),
+            Key::Agent(a) => child_id(a, &parent_of(a)),
+        })
         .collect();
 
     // Pass 2: events, of the records pass 1 kept (by line number; skipped
@@ -250,8 +267,9 @@ pub(crate) fn stream(
         if let Some((tool_use_id, agent_id)) = spawn_of(o) {
             spawned.push((at, tool_use_id, agent_id));
         }
+        let id = ids.get(at).map_or("", String::as_str);
         for e in buf.drain(..) {
-            sink(at, e)?;
+            sink(at, id, e)?;
         }
         Ok(())
     })?;
@@ -259,10 +277,6 @@ pub(crate) fn stream(
     let (meta_type, meta_description) = match &ctx.hints.meta {
         Some(bytes) if file_agent.is_some() => read_meta(bytes, &mut report),
         _ => (None, None),
-    };
-    let hinted_parent = ctx.hints.parent.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
-    let parent_of = |agent: &str| -> Option<String> {
-        agent_parent.get(agent).cloned().or_else(|| hinted_parent.clone()).or_else(|| folder_parent(ctx.file))
     };
 
     let mut sessions: Vec<NewSession> = Vec::with_capacity(drafts.len());
@@ -278,10 +292,7 @@ pub(crate) fn stream(
             }
             Key::Agent(agent_id) => {
                 let parent = parent_of(&agent_id);
-                let id = match &parent {
-                    Some(p) => format!("{p}/agent-{agent_id}"),
-                    None => format!("agent-{agent_id}"),
-                };
+                let id = child_id(&agent_id, &parent);
                 let from_meta = file_agent.as_deref() == Some(agent_id.as_str());
                 let mut s = new_session(id, Format::ClaudeCode);
                 s.parent = parent;

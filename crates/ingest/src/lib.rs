@@ -399,7 +399,7 @@ pub fn streams(format: Format) -> bool {
 
 /// Parses a file of a format that [`streams`] without holding it: `open`
 /// opens it (it is read twice, from the start each time) and `sink` gets
-/// each event with the index of its session, in order, as it is made. The
+/// each event with the index and id of its session, in order, as it is made. The
 /// sessions returned are those [`parse_file`] gives, without their events
 /// (the sink had them). A format that does not stream is read whole and
 /// parsed, then handed to the sink the same way.
@@ -412,7 +412,7 @@ pub fn stream_file<E>(
     open: &mut dyn FnMut() -> std::io::Result<Box<dyn std::io::BufRead>>,
     format: Format,
     hints: &Hints,
-    sink: &mut dyn FnMut(usize, NewEvent) -> Result<(), E>,
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), E>,
 ) -> Result<Parsed, StreamError<E>> {
     let refused =
         |f: Fail| StreamError::Refused(IngestError::Refused { file: file.to_string(), line: f.line, reason: f.reason });
@@ -425,7 +425,7 @@ pub fn stream_file<E>(
         drop(bytes);
         for (at, s) in parsed.sessions.iter_mut().enumerate() {
             for e in std::mem::take(&mut s.events) {
-                sink(at, e).map_err(StreamError::Sink)?;
+                sink(at, &s.id, e).map_err(StreamError::Sink)?;
             }
         }
         return Ok(parsed);
@@ -433,7 +433,7 @@ pub fn stream_file<E>(
     let ctx = Ctx { file, stem: file_stem(file), hints };
     let mut failed: Option<E> = None;
     let mut src = ReaderLines { open };
-    let res = claude_code::stream(&mut src, &ctx, &mut |at, e| match sink(at, e) {
+    let res = claude_code::stream(&mut src, &ctx, &mut |at, id, e| match sink(at, id, e) {
         Ok(()) => Ok(()),
         Err(e) => {
             failed = Some(e);

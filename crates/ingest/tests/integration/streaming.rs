@@ -17,7 +17,12 @@ fn stream_bytes(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Resu
         Ok(Box::new(std::io::BufReader::with_capacity(7, std::io::Cursor::new(owned.clone()))))
     };
     let mut events: Vec<Vec<NewEvent>> = Vec::new();
-    let mut sink = |at: usize, e: NewEvent| -> Result<(), ()> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut sink = |at: usize, id: &str, e: NewEvent| -> Result<(), ()> {
+        if ids.len() <= at {
+            ids.resize(at + 1, String::new());
+        }
+        ids[at] = id.to_string();
         if events.len() <= at {
             events.resize_with(at + 1, Vec::new);
         }
@@ -29,6 +34,9 @@ fn stream_bytes(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Resu
         Err(StreamError::Refused(e)) => return Err(format!("{:?}: {}", e.line(), e.reason())),
         Err(StreamError::Sink(())) => unreachable!("the sink never fails"),
     };
+    for (at, id) in ids.iter().enumerate() {
+        assert!(id.is_empty() || parsed.sessions[at].id == *id, "{name}: the sink is told the session's id");
+    }
     for (s, ev) in parsed.sessions.iter_mut().zip(events) {
         assert!(s.events.is_empty(), "{name}: a streamed session carries no events");
         s.events = ev;
