@@ -33,7 +33,7 @@ pub(crate) use walk::hints;
 
 use crate::error::io_reason;
 use crate::{Result, Service};
-use nocturne_core::{chain, NewSession, SourceOutcome};
+use nocturne_core::{chain, NewEvent, NewSession, SourceOutcome};
 use nocturne_ingest::{FileReport, Format, Hints};
 use nocturne_store::{Appended, SessionRecord, StoreError};
 use serde::Serialize;
@@ -54,6 +54,13 @@ pub struct IngestOptions {
     /// and writing; a file beyond it is parsed again when written (the first
     /// file kept is kept whatever its size). `None`: [`DEFAULT_MEMORY_BUDGET`].
     pub memory_budget: Option<usize>,
+    /// Files of at least this many bytes in a format that streams (Claude
+    /// Code) are read as they come and written in batches, never held
+    /// whole. `None`: [`STREAM_FROM`].
+    pub stream_from: Option<u64>,
+    /// Bytes of events (estimated) a streamed session buffers before it is
+    /// written. `None`: [`STREAM_BATCH_BYTES`].
+    pub stream_batch: Option<usize>,
     /// The caller sees only the sessions of `team` (a team-bound token): a
     /// stored session of another team with the same id is refused as not
     /// available, with nothing said about it (not whether its content is
@@ -253,6 +260,13 @@ impl IngestReport {
 /// file is read alone): what parsing holds in memory is a few times this.
 const IN_FLIGHT_BYTES: u64 = 64 << 20;
 
+/// Files of at least this many bytes stream (see [`IngestOptions::stream_from`]).
+pub const STREAM_FROM: u64 = 32 << 20;
+/// Bytes of events (estimated) a streamed session buffers before a write.
+pub const STREAM_BATCH_BYTES: usize = 8 << 20;
+/// Bytes of a file's start read to tell its format before streaming it.
+const DETECT_BYTES: u64 = 1 << 20;
+
 /// Sessions appended per write transaction (or fewer, see [`BATCH_EVENTS`]).
 const BATCH: usize = 64;
 /// Events appended per write transaction, at most (roughly).
@@ -297,6 +311,19 @@ impl Source<'_> {
         }
     }
 
+    /// The file opened for reading as it comes (files only, not bytes).
+    fn open(&self) -> Option<std::io::Result<Box<dyn std::io::BufRead>>> {
+        let Source::Path(p) = self else { return None };
+        let open = || -> std::io::Result<Box<dyn std::io::BufRead>> {
+            let f = std::fs::File::open(p)?;
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, f)))
+        };
+        Some(open())
+    }
+
     fn hints(&self) -> Hints {
         match self {
             Source::Path(p) => walk::hints(p),
@@ -327,8 +354,23 @@ impl Version {
 /// A file after the first pass.
 enum Read1 {
     Empty,
-    Refused { line: Option<u32>, reason: String, not_transcript: bool },
-    Parsed { report: FileReport, sessions: Vec<NewSession>, versions: Vec<Version> },
+    Refused {
+        line: Option<u32>,
+        reason: String,
+        not_transcript: bool,
+    },
+    Parsed {
+        report: FileReport,
+        sessions: Vec<NewSession>,
+        versions: Vec<Version>,
+    },
+    /// Read as it came: the sessions without their events (written by
+    /// reading the file again).
+    Streamed {
+        report: FileReport,
+        headers: Vec<NewSession>,
+        versions: Vec<Version>,
+    },
 }
 
 /// The plan for one session of a file, decided before writing.
@@ -349,6 +391,8 @@ struct FileState {
     plans: Vec<Plan>,
     /// The parsed sessions, when kept in memory.
     bodies: Option<Vec<NewSession>>,
+    /// The sessions without events of a file that streams.
+    streamed: Option<Vec<NewSession>>,
     entries: Vec<SessionEntry>,
     events_added: u64,
     children_linked: usize,
@@ -393,15 +437,7 @@ fn parse_bytes(
     let parsed = nocturne_ingest::parse_file(shown, bytes, format, hints)?;
     let mut sessions = parsed.sessions;
     for s in &mut sessions {
-        if opts.user.is_some() {
-            s.user.clone_from(&opts.user);
-        }
-        if opts.agent.is_some() {
-            s.agent.clone_from(&opts.agent);
-        }
-        if opts.team.is_some() {
-            s.team.clone_from(&opts.team);
-        }
+        apply_opts(s, opts);
     }
     Ok((parsed.report, sessions))
 }
@@ -485,6 +521,7 @@ impl Service {
                     versions: Vec::new(),
                     plans: Vec::new(),
                     bodies: None,
+                    streamed: None,
                     entries: Vec::new(),
                     events_added: 0,
                     children_linked: 0,
@@ -508,6 +545,16 @@ impl Service {
                             .iter()
                             .map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write })
                             .collect();
+                        st.report = report;
+                        st.versions = versions;
+                    }
+                    Read1::Streamed { report, headers, versions } => {
+                        rep.notes.extend(report.notes.iter().map(|n| format!("{}: {n}", st.shown)));
+                        st.plans = versions
+                            .iter()
+                            .map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write })
+                            .collect();
+                        st.streamed = Some(headers);
                         st.report = report;
                         st.versions = versions;
                     }
@@ -539,8 +586,9 @@ impl Service {
 
         // Pass 2: write, in path order.
         let todo: Vec<usize> = (0..files.len()).filter(|&i| files[i].plans.contains(&Plan::Write)).collect();
-        let cells: Vec<(usize, Mutex<Option<Vec<NewSession>>>)> =
-            todo.iter().map(|&i| (i, Mutex::new(files[i].bodies.take()))).collect();
+        // A streamed file is written by its own reading, on the writer's thread (`None` here).
+        let cells: Vec<(usize, bool, Mutex<Option<Vec<NewSession>>>)> =
+            todo.iter().map(|&i| (i, files[i].streamed.is_some(), Mutex::new(files[i].bodies.take()))).collect();
         let mut w = Writer {
             svc: self,
             opts,
@@ -553,13 +601,16 @@ impl Service {
         pipeline::ordered_map(
             &cells,
             bounds,
-            |(fi, _)| sources.get(*fi).map_or(0, Source::size),
-            |(fi, cell)| {
+            |(fi, streamed, _)| if *streamed { 0 } else { sources.get(*fi).map_or(0, Source::size) },
+            |(fi, streamed, cell)| {
+                if *streamed {
+                    return Ok(None);
+                }
                 let cached = cell.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 match cached {
-                    Some(b) => Ok(b),
+                    Some(b) => Ok(Some(b)),
                     None => match sources.get(*fi) {
-                        Some(src) => reparse(src, format, opts),
+                        Some(src) => reparse(src, format, opts).map(Some),
                         None => Err((None, "internal error: no such file".into())),
                     },
                 }
@@ -567,7 +618,14 @@ impl Service {
             |k, r| -> Result<()> {
                 let Some(&fi) = todo.get(k) else { return Ok(()) };
                 let bodies = match r {
-                    Ok(Ok(b)) => b,
+                    Ok(Ok(Some(b))) => b,
+                    Ok(Ok(None)) => {
+                        if let Some(src) = sources.get(fi) {
+                            w.write_streamed(&mut files, fi, src, format, &mut rep)?;
+                        }
+                        progress(total + k + 1, written_total);
+                        return Ok(());
+                    }
                     Ok(Err((line, reason))) => {
                         refuse_file_sessions(
                             &mut files,
@@ -736,7 +794,97 @@ fn refuse_file_sessions(files: &mut [FileState], fi: usize, line: Option<u32>, w
 }
 
 /// Pass 1 for one file.
+/// The format `src` streams in, when it is a file big enough to stream
+/// (see [`IngestOptions::stream_from`]); `Auto` is told from its start.
+fn streaming_format(src: &Source<'_>, format: Format, opts: &IngestOptions) -> Option<Format> {
+    let Source::Path(p) = src else { return None };
+    if src.size() < opts.stream_from.unwrap_or(STREAM_FROM) {
+        return None;
+    }
+    let format = match format {
+        Format::Auto => {
+            let f = std::fs::File::open(p).ok()?;
+            let mut head = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, DETECT_BYTES), &mut head).ok()?;
+            // Whole lines only (a record cut in two would not parse).
+            if head.len() as u64 == DETECT_BYTES {
+                let end = head.iter().rposition(|b| *b == b'\n')?;
+                head.truncate(end + 1);
+            }
+            nocturne_ingest::detect(&head)?
+        }
+        f => f,
+    };
+    nocturne_ingest::streams(format).then_some(format)
+}
+
+/// Applies the user, agent and team options to a session.
+fn apply_opts(s: &mut NewSession, opts: &IngestOptions) {
+    if opts.user.is_some() {
+        s.user.clone_from(&opts.user);
+    }
+    if opts.agent.is_some() {
+        s.agent.clone_from(&opts.agent);
+    }
+    if opts.team.is_some() {
+        s.team.clone_from(&opts.team);
+    }
+}
+
+/// Pass 1 for a file that streams: its sessions' headers, and for each its
+/// event count and chain hashes (32 bytes an event), nothing else of it.
+fn stream_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn nocturne_store::Store) -> Read1 {
+    let shown = src.shown();
+    let mut hashes: Vec<Vec<[u8; 32]>> = Vec::new();
+    let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), ()> {
+        if hashes.len() <= at {
+            hashes.resize_with(at + 1, Vec::new);
+        }
+        if let Some(h) = hashes.get_mut(at) {
+            let prev = h.last().copied().unwrap_or_else(|| chain::genesis(id));
+            h.push(chain::link(&prev, h.len() as u32, &e));
+        }
+        Ok(())
+    };
+    let mut open = || src.open().unwrap_or_else(|| Err(std::io::Error::other("not a file")));
+    let parsed = match nocturne_ingest::stream_file(&shown, &mut open, format, &src.hints(), &mut sink) {
+        Ok(p) => p,
+        Err(nocturne_ingest::StreamError::Refused(e)) => {
+            return Read1::Refused { line: e.line(), not_transcript: e.is_not_transcript(), reason: e.reason() }
+        }
+        Err(nocturne_ingest::StreamError::Sink(())) => {
+            return Read1::Refused { line: None, not_transcript: false, reason: "internal error".into() }
+        }
+    };
+    let mut headers = parsed.sessions;
+    let versions = headers
+        .iter_mut()
+        .enumerate()
+        .map(|(at, s)| {
+            apply_opts(s, opts);
+            let h = hashes.get(at).map_or(&[][..], Vec::as_slice);
+            let head_at = |m: usize| match m.checked_sub(1) {
+                None => Some(hex32(&chain::genesis(&s.id))),
+                Some(i) => h.get(i).map(hex32),
+            };
+            let stored = match store.session(&s.id) {
+                Ok(Some(st)) if foreign(opts, &st) => None,
+                Ok(Some(st)) => {
+                    let m = st.event_count as usize;
+                    Some((st.event_count, h.len() >= m && head_at(m).as_deref() == Some(st.head_hash.as_str())))
+                }
+                _ => None,
+            };
+            Version { id: s.id.clone(), events: h.len() as u32, parent: s.parent.clone(), stored, size: 0 }
+        })
+        .collect();
+    Read1::Streamed { report: parsed.report, headers, versions }
+}
+
 fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn nocturne_store::Store) -> Read1 {
+    if let Some(f) = streaming_format(src, format, opts) {
+        return stream_one(src, f, opts, store);
+    }
     let shown = src.shown();
     let bytes = match src.read() {
         Ok(b) => b,
@@ -913,6 +1061,223 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Writes the sessions of a file that streams by reading it again:
+    /// each session's events are buffered up to [`STREAM_BATCH_BYTES`], the
+    /// first batch of a new session adds it and every later batch is a
+    /// compare-and-append, so its hash chain is the one a single write
+    /// makes. A file whose stored copy differs (the records must be compared
+    /// one by one) is parsed whole and written as any other file.
+    fn write_streamed(
+        &mut self,
+        files: &mut [FileState],
+        fi: usize,
+        src: &Source<'_>,
+        format: Format,
+        rep: &mut IngestReport,
+    ) -> Result<()> {
+        let store = &*self.svc.store;
+        let Some(f) = files.get_mut(fi) else { return Ok(()) };
+        let Some(headers) = f.streamed.take() else { return Ok(()) };
+        let shown = f.shown.clone();
+        let plans: Vec<(Version, Plan)> = f.versions.iter().cloned().zip(f.plans.iter().cloned()).collect();
+        let needs_compare = plans.iter().any(|(v, p)| *p == Plan::Write && matches!(v.stored, Some((_, false))));
+        if needs_compare {
+            return match reparse(src, format, self.opts) {
+                Ok(bodies) => self.write_file(files, fi, bodies, std::slice::from_ref(src), rep),
+                Err((line, reason)) => {
+                    refuse_file_sessions(files, fi, line, &format!("could not be read again: {reason}"), rep);
+                    Ok(())
+                }
+            };
+        }
+        // Sessions added before this file's are written first (the order of a run).
+        self.flush(files, rep)?;
+        let mut states: Vec<Streaming> = Vec::with_capacity(headers.len());
+        for (at, h) in headers.into_iter().enumerate() {
+            let (v, plan) = match plans.get(at) {
+                Some((v, p)) if v.id == h.id => (v.clone(), p.clone()),
+                _ => (Version { id: h.id.clone(), events: 0, parent: None, stored: None, size: 0 }, Plan::Refused),
+            };
+            let mut st = Streaming::new(h, v.events);
+            if plan == Plan::Write {
+                match store.session(&st.header.id)? {
+                    None => st.active = true,
+                    Some(stored) if foreign(self.opts, &stored) => {
+                        st.refuse(&shown, unavailable(&stored.id), rep);
+                    }
+                    Some(stored) => {
+                        st.active = true;
+                        st.created = true;
+                        st.from = stored.event_count;
+                        st.expected = stored.event_count;
+                        st.stored_head = Some(stored.head_hash);
+                    }
+                }
+            }
+            states.push(st);
+        }
+        let mut failed: Option<crate::ServiceError> = None;
+        let mut sink = |at: usize, _id: &str, e: NewEvent| -> std::result::Result<(), ()> {
+            let Some(st) = states.get_mut(at) else { return Ok(()) };
+            match self.stream_event(st, e, &shown, rep) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    failed = Some(e);
+                    Err(())
+                }
+            }
+        };
+        let mut open = || src.open().unwrap_or_else(|| Err(std::io::Error::other("not a file")));
+        let res = nocturne_ingest::stream_file(&shown, &mut open, format, &src.hints(), &mut sink);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match res {
+            Ok(_) => {
+                for st in &mut states {
+                    if st.active {
+                        st.check_head(&shown, rep);
+                    }
+                    if st.active {
+                        self.flush_streaming(st, &shown, rep)?;
+                    }
+                    if st.active && st.seq != st.planned {
+                        self.notes.push(format!(
+                            "{shown}: session {}: the file changed while it was ingested ({} events read first, {} written from the second reading)",
+                            st.header.id, st.planned, st.seq
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                let why = match e {
+                    nocturne_ingest::StreamError::Refused(e) => e.to_string(),
+                    nocturne_ingest::StreamError::Sink(()) => "internal error".into(),
+                };
+                for st in states.iter_mut().filter(|s| s.active) {
+                    let reason = format!(
+                        "session {}: the file could not be read again ({why}); {} of its events were stored, ingest it again to complete it",
+                        st.header.id, st.added
+                    );
+                    st.refuse(&shown, reason, rep);
+                }
+            }
+        }
+        for st in states {
+            if let Some(result) = st.result {
+                let events_added = st.added;
+                if let Some(f) = files.get_mut(fi) {
+                    f.events_added += u64::from(events_added);
+                    if result == SessionResult::Added && st.header.parent.is_some() {
+                        f.children_linked += 1;
+                    }
+                }
+                push_entry(
+                    files,
+                    fi,
+                    SessionEntry {
+                        id: st.header.id.clone(),
+                        result,
+                        events: st.planned,
+                        events_added,
+                        parent: st.header.parent.clone(),
+                        duplicate_of: None,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// One event of a streamed session: hashed while it is before the
+    /// stored end, else buffered, and the buffer written when full.
+    fn stream_event(&mut self, st: &mut Streaming, e: NewEvent, shown: &str, rep: &mut IngestReport) -> Result<()> {
+        if !st.active {
+            return Ok(());
+        }
+        if st.seq < st.from {
+            st.prev = chain::link(&st.prev, st.seq, &e);
+            st.seq += 1;
+            return Ok(());
+        }
+        if st.seq == st.from {
+            st.check_head(shown, rep);
+            if !st.active {
+                return Ok(());
+            }
+        }
+        st.bytes += 160 + e.raw.len() + e.text.as_ref().map_or(0, String::len);
+        st.buf.push(e);
+        st.seq += 1;
+        if st.bytes >= self.opts.stream_batch.unwrap_or(STREAM_BATCH_BYTES) || st.buf.len() >= BATCH_EVENTS {
+            self.flush_streaming(st, shown, rep)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a streamed session's buffered events: the session itself
+    /// when it is not stored yet, else appended at its end.
+    fn flush_streaming(&mut self, st: &mut Streaming, shown: &str, rep: &mut IngestReport) -> Result<()> {
+        let store = &*self.svc.store;
+        let events = std::mem::take(&mut st.buf);
+        st.bytes = 0;
+        if !st.created {
+            let mut session = st.header.clone();
+            let outcome = session.outcome.take();
+            session.events = events;
+            let rec = SessionRecord { session, ingested_at: self.svc.now() };
+            match store.append_sessions(std::slice::from_ref(&rec))?.first() {
+                Some(Appended::Added { events }) => {
+                    st.created = true;
+                    st.expected = *events;
+                    st.added += *events;
+                    st.result = Some(SessionResult::Added);
+                    if let Some(o) = outcome {
+                        match self.svc.log_source_outcome(&rec.session.id, &rec.session.format, &o) {
+                            Ok(()) => rep.totals.outcomes_logged += 1,
+                            Err(why) => self.notes.push(format!(
+                                "session {}: its recorded outcome was not logged: {why}",
+                                rec.session.id
+                            )),
+                        }
+                    }
+                }
+                _ => {
+                    let why = format!(
+                        "session {}: another writer stored it during this ingest; ingest again to compare",
+                        st.header.id
+                    );
+                    st.refuse(shown, why, rep);
+                }
+            }
+            return Ok(());
+        }
+        if events.is_empty() {
+            if st.result.is_none() {
+                st.result = Some(SessionResult::Unchanged);
+            }
+            return Ok(());
+        }
+        match store.append_events(&st.header.id, st.expected, &events) {
+            Ok(n) => {
+                st.added += events.len() as u32;
+                st.expected = n;
+                if st.result != Some(SessionResult::Added) {
+                    st.result = Some(SessionResult::Extended);
+                }
+            }
+            Err(StoreError::LengthMismatch { actual, .. }) => {
+                let why = format!(
+                    "session {}: another writer grew it to {actual} events during this ingest; {} events of this file were stored before; ingest again",
+                    st.header.id, st.added
+                );
+                st.refuse(shown, why, rep);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
     fn flush(&mut self, files: &mut [FileState], rep: &mut IngestReport) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -964,6 +1329,72 @@ impl Writer<'_> {
             push_entry(files, fi, entry);
         }
         Ok(())
+    }
+}
+
+/// A session of a file being streamed into the store.
+struct Streaming {
+    header: NewSession,
+    /// Events the first reading found.
+    planned: u32,
+    /// Still being written.
+    active: bool,
+    /// Stored (before this run, or by its first batch).
+    created: bool,
+    /// Events before this are stored already (hashed, not written).
+    from: u32,
+    /// The stored head hash at `from`, until the file's is checked against it.
+    stored_head: Option<String>,
+    /// Events stored now (for compare-and-append).
+    expected: u32,
+    /// Events read so far, and the chain hash over those before `from`.
+    seq: u32,
+    prev: [u8; 32],
+    buf: Vec<NewEvent>,
+    bytes: usize,
+    added: u32,
+    result: Option<SessionResult>,
+}
+
+impl Streaming {
+    fn new(header: NewSession, planned: u32) -> Streaming {
+        let prev = chain::genesis(&header.id);
+        Streaming {
+            header,
+            planned,
+            active: false,
+            created: false,
+            from: 0,
+            stored_head: None,
+            expected: 0,
+            seq: 0,
+            prev,
+            buf: Vec::new(),
+            bytes: 0,
+            added: 0,
+            result: None,
+        }
+    }
+
+    /// The file's first `from` events must be the stored ones (the store or
+    /// the file may have changed since the first reading).
+    fn check_head(&mut self, shown: &str, rep: &mut IngestReport) {
+        let Some(head) = self.stored_head.take() else { return };
+        if self.seq == self.from && hex32(&self.prev) == head {
+            return;
+        }
+        let why = format!(
+            "session {}: the file or the stored session changed during this ingest; nothing was appended; ingest again",
+            self.header.id
+        );
+        self.refuse(shown, why, rep);
+    }
+
+    fn refuse(&mut self, shown: &str, why: String, rep: &mut IngestReport) {
+        self.active = false;
+        self.buf = Vec::new();
+        self.result = Some(SessionResult::Refused);
+        rep.refused.push(Refusal::session(shown, &self.header.id, None, why));
     }
 }
 
