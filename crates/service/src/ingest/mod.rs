@@ -368,6 +368,7 @@ enum Read1 {
     /// reading the file again).
     Streamed {
         report: FileReport,
+        format: Format,
         headers: Vec<NewSession>,
         versions: Vec<Version>,
     },
@@ -391,8 +392,8 @@ struct FileState {
     plans: Vec<Plan>,
     /// The parsed sessions, when kept in memory.
     bodies: Option<Vec<NewSession>>,
-    /// The sessions without events of a file that streams.
-    streamed: Option<Vec<NewSession>>,
+    /// The format and the sessions without events of a file that streams.
+    streamed: Option<(Format, Vec<NewSession>)>,
     entries: Vec<SessionEntry>,
     events_added: u64,
     children_linked: usize,
@@ -548,13 +549,13 @@ impl Service {
                         st.report = report;
                         st.versions = versions;
                     }
-                    Read1::Streamed { report, headers, versions } => {
+                    Read1::Streamed { report, format, headers, versions } => {
                         rep.notes.extend(report.notes.iter().map(|n| format!("{}: {n}", st.shown)));
                         st.plans = versions
                             .iter()
                             .map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write })
                             .collect();
-                        st.streamed = Some(headers);
+                        st.streamed = Some((format, headers));
                         st.report = report;
                         st.versions = versions;
                     }
@@ -621,7 +622,7 @@ impl Service {
                     Ok(Ok(Some(b))) => b,
                     Ok(Ok(None)) => {
                         if let Some(src) = sources.get(fi) {
-                            w.write_streamed(&mut files, fi, src, format, &mut rep)?;
+                            w.write_streamed(&mut files, fi, src, &mut rep)?;
                         }
                         progress(total + k + 1, written_total);
                         return Ok(());
@@ -878,7 +879,7 @@ fn stream_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dy
             Version { id: s.id.clone(), events: h.len() as u32, parent: s.parent.clone(), stored, size: 0 }
         })
         .collect();
-    Read1::Streamed { report: parsed.report, headers, versions }
+    Read1::Streamed { report: parsed.report, format, headers, versions }
 }
 
 fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn nocturne_store::Store) -> Read1 {
@@ -1072,12 +1073,11 @@ impl Writer<'_> {
         files: &mut [FileState],
         fi: usize,
         src: &Source<'_>,
-        format: Format,
         rep: &mut IngestReport,
     ) -> Result<()> {
         let store = &*self.svc.store;
         let Some(f) = files.get_mut(fi) else { return Ok(()) };
-        let Some(headers) = f.streamed.take() else { return Ok(()) };
+        let Some((format, headers)) = f.streamed.take() else { return Ok(()) };
         let shown = f.shown.clone();
         let plans: Vec<(Version, Plan)> = f.versions.iter().cloned().zip(f.plans.iter().cloned()).collect();
         let needs_compare = plans.iter().any(|(v, p)| *p == Plan::Write && matches!(v.stored, Some((_, false))));
