@@ -588,7 +588,7 @@ impl Service {
         // Pass 2: write, in path order.
         let todo: Vec<usize> = (0..files.len()).filter(|&i| files[i].plans.contains(&Plan::Write)).collect();
         // A streamed file is written by its own reading, on the writer's thread (`None` here).
-        let cells: Vec<(usize, bool, Mutex<Option<Vec<NewSession>>>)> =
+        let cells: Vec<Cell> =
             todo.iter().map(|&i| (i, files[i].streamed.is_some(), Mutex::new(files[i].bodies.take()))).collect();
         let mut w = Writer {
             svc: self,
@@ -1117,8 +1117,11 @@ impl Writer<'_> {
             states.push(st);
         }
         let mut failed: Option<crate::ServiceError> = None;
-        let mut sink = |at: usize, _id: &str, e: NewEvent| -> std::result::Result<(), ()> {
+        let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), ()> {
             let Some(st) = states.get_mut(at) else { return Ok(()) };
+            if st.active && id != st.header.id {
+                st.refuse(&shown, changed(&st.header.id, st.added), rep);
+            }
             match self.stream_event(st, e, &shown, rep) {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -1135,6 +1138,10 @@ impl Writer<'_> {
         match res {
             Ok(_) => {
                 for st in &mut states {
+                    if st.active && st.seq != st.planned && st.result.is_none() {
+                        // Shorter (or longer) than decided, and nothing of it written yet.
+                        st.refuse(&shown, changed(&st.header.id, 0), rep);
+                    }
                     if st.active {
                         st.check_head(&shown, rep);
                     }
@@ -1330,6 +1337,16 @@ impl Writer<'_> {
         }
         Ok(())
     }
+}
+
+/// A file to write in pass 2: its index, whether it streams, and its parsed
+/// sessions when they were kept.
+type Cell = (usize, bool, Mutex<Option<Vec<NewSession>>>);
+
+/// Why a streamed session stopped when its file changed between its readings.
+fn changed(id: &str, stored: u32) -> String {
+    let part = if stored > 0 { format!("{stored} of its events were stored, ") } else { String::new() };
+    format!("session {id}: the file changed while it was ingested; {part}ingest it again")
 }
 
 /// A session of a file being streamed into the store.
