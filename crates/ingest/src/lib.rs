@@ -394,7 +394,7 @@ pub enum StreamError<E> {
 /// True when [`stream_file`] streams files of `format` (reads them as they
 /// come, holding one record at a time); other formats are parsed whole.
 pub fn streams(format: Format) -> bool {
-    matches!(format, Format::ClaudeCode)
+    matches!(format, Format::ClaudeCode | Format::Nocturne)
 }
 
 /// Parses a file of a format that [`streams`] without holding it: `open`
@@ -433,13 +433,21 @@ pub fn stream_file<E>(
     let ctx = Ctx { file, stem: file_stem(file), hints };
     let mut failed: Option<E> = None;
     let mut src = ReaderLines { open };
-    let res = claude_code::stream(&mut src, &ctx, &mut |at, id, e| match sink(at, id, e) {
+    let mut give = |at: usize, id: &str, e: NewEvent| match sink(at, id, e) {
         Ok(()) => Ok(()),
         Err(e) => {
             failed = Some(e);
             Err(Fail::doc("stopped by the caller"))
         }
-    });
+    };
+    let res = match format {
+        Format::Nocturne => nocturne::stream(&mut src, &ctx.stem, &mut give).map(|(sessions, records)| {
+            let mut report = FileReport::default();
+            report.read(records);
+            Parsed { sessions, report, spawns: Vec::new() }
+        }),
+        _ => claude_code::stream(&mut src, &ctx, &mut give),
+    };
     if let Some(e) = failed {
         return Err(StreamError::Sink(e));
     }

@@ -1,4 +1,5 @@
-//! Streaming a file ([`stream_file`], read as it comes, twice) gives what
+//! Streaming a file ([`stream_file`], read as it comes, twice; Claude Code
+//! and Nocturne JSONL, each tried on every file) gives what
 //! parsing it whole ([`parse_file`]) gives: the same sessions, events,
 //! report and spawns, or the same refusal (same line, same reason), for
 //! every Claude Code file of the fixtures and of the real transcripts, and
@@ -48,9 +49,17 @@ fn whole(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Pars
     parse_file(name, bytes, format, hints).map_err(|e| format!("{:?}: {}", e.line(), e.reason()))
 }
 
+/// Every format that streams, on the same bytes: the same result as parsing them whole.
 fn same(name: &str, bytes: &[u8], hints: &Hints) {
-    let a = whole(name, bytes, Format::ClaudeCode, hints);
-    let b = stream_bytes(name, bytes, Format::ClaudeCode, hints);
+    for format in [Format::ClaudeCode, Format::Nocturne] {
+        assert!(nocturne_ingest::streams(format));
+        same_as(name, bytes, format, hints);
+    }
+}
+
+fn same_as(name: &str, bytes: &[u8], format: Format, hints: &Hints) {
+    let a = whole(name, bytes, format, hints);
+    let b = stream_bytes(name, bytes, format, hints);
     match (a, b) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a.sessions, b.sessions, "{name}: sessions");
@@ -140,6 +149,20 @@ fn a_syntax_error_anywhere_is_reported_before_other_problems() {
     same("s.jsonl", text.as_bytes(), &hints);
     let err = stream_bytes("s.jsonl", text.as_bytes(), Format::ClaudeCode, &hints).unwrap_err();
     assert!(err.starts_with("Some(3):"), "{err}");
+}
+
+#[test]
+fn a_nocturne_file_streams_its_sessions_and_events() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nocturne.jsonl");
+    let bytes = std::fs::read(&p).unwrap();
+    let streamed = stream_bytes(&p.to_string_lossy(), &bytes, Format::Nocturne, &Hints::default()).unwrap();
+    assert!(!streamed.sessions.is_empty() && !streamed.sessions[0].events.is_empty());
+    let text = "{\"nocturne\":\"session\",\"version\":1,\"id\":\"a\"}\n{\"kind\":\"user_message\",\"text\":\"hi\"}\n{\"kind\":\"chat\"}\n{bad\n";
+    let err = stream_bytes("n.jsonl", text.as_bytes(), Format::Nocturne, &Hints::default()).unwrap_err();
+    assert!(err.starts_with("Some(4):"), "the syntax error first: {err}");
+    same_as("n.jsonl", text.as_bytes(), Format::Nocturne, &Hints::default());
+    let no_header = "{\"kind\":\"user_message\",\"text\":\"hi\"}\n";
+    same_as("n.jsonl", no_header.as_bytes(), Format::Nocturne, &Hints::default());
 }
 
 #[test]
