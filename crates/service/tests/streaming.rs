@@ -1,4 +1,4 @@
-//! A Claude Code file that streams (read as it comes, written in batches)
+//! A Claude Code or Nocturne JSONL file that streams (read as it comes, written in batches)
 //! gives the store what ingesting it whole gives: the same sessions, events
 //! and chains, the same report; grown files are extended; and the real
 //! transcripts too. `stream_from: Some(0)` streams every file here and a
@@ -95,6 +95,52 @@ proptest! {
         same_store(&grown, &whole);
         let third = ingest(&grown, &[file], Some(batch));
         prop_assert_eq!(third.totals.events_added, 0);
+    }
+}
+
+/// A Nocturne JSONL file of several sessions (one header each).
+fn nocturne(sessions: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    for (k, texts) in sessions.iter().enumerate() {
+        out.push_str(&format!("{{\"nocturne\":\"session\",\"version\":1,\"id\":\"n{k}\"}}\n"));
+        for (i, t) in texts.iter().enumerate() {
+            let kind = if i % 2 == 0 { "user_message" } else { "assistant_message" };
+            out.push_str(&serde_json::json!({"kind": kind, "text": t}).to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Nocturne JSONL streams too: the same store and report as ingested whole, grown or not.
+    #[test]
+    fn a_streamed_nocturne_file_is_stored_as_the_whole_file_is(
+        sessions in proptest::collection::vec(texts(), 1..4), cut in any::<usize>(), batch in 1usize..2000,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("n.jsonl");
+        std::fs::write(&file, nocturne(&sessions)).unwrap();
+        let (streamed, whole) = (service(), service());
+        let rs = ingest(&streamed, std::slice::from_ref(&file), Some(batch));
+        let rw = ingest(&whole, std::slice::from_ref(&file), None);
+        prop_assert!(!rs.refused_any(), "{:?}", rs.refused);
+        prop_assert_eq!(&rs.totals, &rw.totals);
+        prop_assert_eq!(&rs.files, &rw.files);
+        same_store(&streamed, &whole);
+        // The last session cut short first, then the whole file.
+        let mut short = sessions.clone();
+        let last = short.last_mut().unwrap();
+        last.truncate(cut % (last.len() + 1));
+        let grown = service();
+        std::fs::write(&file, nocturne(&short)).unwrap();
+        ingest(&grown, std::slice::from_ref(&file), Some(batch));
+        std::fs::write(&file, nocturne(&sessions)).unwrap();
+        let second = ingest(&grown, std::slice::from_ref(&file), Some(batch));
+        prop_assert!(!second.refused_any(), "{:?}", second.refused);
+        same_store(&grown, &whole);
     }
 }
 
