@@ -621,9 +621,7 @@ impl Service {
                 let bodies = match r {
                     Ok(Ok(Some(b))) => b,
                     Ok(Ok(None)) => {
-                        if let Some(src) = sources.get(fi) {
-                            w.write_streamed(&mut files, fi, src, &mut rep)?;
-                        }
+                        w.write_streamed(&mut files, fi, sources, &mut rep)?;
                         progress(total + k + 1, written_total);
                         return Ok(());
                     }
@@ -1072,10 +1070,11 @@ impl Writer<'_> {
         &mut self,
         files: &mut [FileState],
         fi: usize,
-        src: &Source<'_>,
+        sources: &[Source<'_>],
         rep: &mut IngestReport,
     ) -> Result<()> {
         let store = &*self.svc.store;
+        let Some(src) = sources.get(fi) else { return Ok(()) };
         let Some(f) = files.get_mut(fi) else { return Ok(()) };
         let Some((format, headers)) = f.streamed.take() else { return Ok(()) };
         let shown = f.shown.clone();
@@ -1083,7 +1082,7 @@ impl Writer<'_> {
         let needs_compare = plans.iter().any(|(v, p)| *p == Plan::Write && matches!(v.stored, Some((_, false))));
         if needs_compare {
             return match reparse(src, format, self.opts) {
-                Ok(bodies) => self.write_file(files, fi, bodies, std::slice::from_ref(src), rep),
+                Ok(bodies) => self.write_file(files, fi, bodies, sources, rep),
                 Err((line, reason)) => {
                     refuse_file_sessions(files, fi, line, &format!("could not be read again: {reason}"), rep);
                     Ok(())
