@@ -36,8 +36,14 @@
 //! The **telling lines** of a failure are its highest-ranked output lines
 //! (see [`text::line_rank`]): a named exception, a lint code, an `error:`
 //! prefix, a failure phrase; exit-status lines, runner banners and
-//! traceback frames are never chosen. A result listing several distinct
-//! errors of the top ranks (a linter's output) keeps up to three.
+//! traceback frames are never chosen. A line that names something
+//! specific (a quoted value, a path, an identifier, see
+//! [`text::names_specific`]) comes before one of its rank that only
+//! restates the failure, and a *headline* — a failure line that names
+//! nothing, followed by a failure line that does ("The LLM did not conform
+//! to the edit format." then "^^^ Expected `>>>>>>> REPLACE`") — is not the
+//! error: its details are. A result listing several distinct errors of the
+//! top ranks (a linter's output) keeps up to three.
 //!
 //! **Polling.** A call that only reads the output of a process an earlier
 //! call started (Codex `write_stdin` with the `session_id` a result
@@ -486,11 +492,26 @@ fn is_test_failure(lower: &str, first: Option<&ErrorLine>) -> bool {
 
 /// The telling lines of a failed result (see the module docs).
 fn telling(text: &str) -> Vec<ErrorLine> {
-    let mut ranked = text::ranked_lines(text);
-    // Best rank first, in order of appearance within a rank.
-    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let ranked = text::ranked_lines(text);
+    let specific: Vec<bool> = ranked.iter().map(|(l, _)| text::names_specific(l)).collect();
+    // A headline — a failure line that names nothing ("The LLM did not
+    // conform to the edit format.") — followed by a failure line that does
+    // is not the error: its details are.
+    let mut ranked: Vec<(&str, u8, bool)> = ranked
+        .iter()
+        .enumerate()
+        .map(|(i, &(line, rank))| {
+            let detailed = (3..=4).contains(&rank)
+                && !specific.get(i).copied().unwrap_or(true)
+                && ranked.iter().zip(&specific).skip(i + 1).any(|((_, r), s)| *r >= 3 && *s);
+            (line, if detailed { 2 } else { rank }, specific.get(i).copied().unwrap_or(false))
+        })
+        .collect();
+    // Best rank first, a specific line before a restatement, in order of
+    // appearance otherwise.
+    ranked.sort_by_key(|r| (std::cmp::Reverse(r.1), !r.2));
     let mut out: Vec<ErrorLine> = Vec::new();
-    for (line, rank) in ranked {
+    for (line, rank, _) in ranked {
         // The best line; further distinct errors only of ranks ≥ 4 (a
         // linter's or compiler's findings).
         if !out.is_empty() && rank < 4 {
@@ -807,5 +828,22 @@ mod tests {
             keys,
             vec!["f401 <str> imported but unused", "f841 local variable <str> is assigned to but never used"]
         );
+    }
+
+    #[test]
+    fn a_headline_followed_by_details_is_not_the_error() {
+        // aider's generic headline, the echoed reply, then the parser's pointer.
+        let out = "The LLM did not conform to the edit format.\nhttps://aider.chat/docs/troubleshooting/edit-errors.html\nHere's the change:\n<<<<<<< SEARCH\nold\n=======\nnew\n=======\n\n^^^ Expected `>>>>>>> REPLACE` not `=======";
+        let t = telling(out);
+        assert_eq!(t.first().map(|e| e.line.as_str()), Some("^^^ Expected `>>>>>>> REPLACE` not `======="));
+        let out = "The LLM did not conform to the edit format.\nNo filename provided before ``` in file listing";
+        let t = telling(out);
+        assert_eq!(t.first().map(|e| e.line.as_str()), Some("No filename provided before ``` in file listing"));
+        // Alone, the headline is still the error shown (no detail to prefer).
+        let t = telling("The LLM did not conform to the edit format.\nHere's the change:");
+        assert_eq!(t.first().map(|e| e.line.as_str()), Some("The LLM did not conform to the edit format."));
+        // A specific line of the same rank comes before a restatement after it.
+        let t = telling("pytest: command not found\nthe command failed");
+        assert_eq!(t.first().map(|e| e.line.as_str()), Some("pytest: command not found"));
     }
 }

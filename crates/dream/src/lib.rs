@@ -142,6 +142,24 @@ pub struct Finding {
     /// Terms that identify the finding (commands, steps); an existing memory
     /// containing all of them is the same memory.
     pub key_terms: Vec<String>,
+    /// For a mistake that rests on one session: how many times it was made
+    /// and recovered from there (0 otherwise). At least
+    /// [`REPEATS_AS_RECURRING`] counts as recurring: support 2 (see
+    /// [`plan`]).
+    pub repeats: usize,
+}
+
+/// A mistake made and recovered from this many times within one session
+/// counts as recurring (support 2) although it rests on that session.
+pub const REPEATS_AS_RECURRING: usize = 3;
+
+impl Finding {
+    /// The support the planner counts: its sessions, or 2 for a mistake
+    /// repeated [`REPEATS_AS_RECURRING`] times in its one session.
+    pub fn support(&self) -> usize {
+        let repeated = self.category == Category::Mistake && self.repeats >= REPEATS_AS_RECURRING;
+        self.sessions.len().max(if repeated { 2 } else { 0 })
+    }
 }
 
 /// What one pass returns: its findings, and the figures it wants in the

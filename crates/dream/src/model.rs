@@ -683,6 +683,7 @@ impl ModelPass {
             r => format!("model: {r}"),
         };
         Ok(Finding {
+            repeats: 0,
             pass: PASS_NAME,
             category,
             op: kind_op,

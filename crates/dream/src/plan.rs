@@ -8,7 +8,9 @@
 //!    promote) needs `min_support` distinct sessions — when the dream sets
 //!    none, its category's default ([`crate::Category::default_support`]:
 //!    2 for a mistake, 3 for the rest); support is counted in sessions, so
-//!    repeating something inside one session never helps.
+//!    repeating something inside one session never helps — except a
+//!    mistake made and recovered from [`crate::REPEATS_AS_RECURRING`] times
+//!    in one session, which counts as 2 ([`crate::Finding::support`]).
 //!    Merge and demote concern existing memories and carry the memories'
 //!    own evidence.
 //! 3. **Evidence** (every pass, a model-backed one included): each
@@ -215,7 +217,7 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
             continue;
         }
         let from_sessions = matches!(f.op, OpKind::Create | OpKind::Retire | OpKind::Update | OpKind::Promote);
-        if from_sessions && f.sessions.len() < cfg.support_for(f.category) as usize {
+        if from_sessions && f.support() < cfg.support_for(f.category) as usize {
             bump("dropped_low_support");
             continue;
         }
@@ -398,6 +400,7 @@ mod tests {
                 .0
                 .iter()
                 .map(|(text, evidence)| Finding {
+                    repeats: 0,
                     pass: "cites",
                     category: Category::Mistake,
                     op: OpKind::Create,

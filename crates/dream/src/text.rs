@@ -689,7 +689,17 @@ pub fn clean_error_line(line: &str) -> String {
             break;
         }
     }
+    let l = pointer_message(&l).unwrap_or(l.as_str());
     l.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The message of a caret pointer line (`^^^ Expected X` → `Expected X`);
+/// `^C` and a bare `^^^^` are none.
+fn pointer_message(line: &str) -> Option<&str> {
+    let l = line.trim().trim_start_matches(['#', '>', '*', '|']).trim_start();
+    let rest = l.strip_prefix('^')?.trim_start_matches('^');
+    let msg = rest.strip_prefix(' ')?.trim();
+    (msg.chars().filter(|c| c.is_alphanumeric()).count() >= 3).then_some(msg)
 }
 
 fn is_error_code(t: &str) -> bool {
@@ -838,10 +848,56 @@ pub fn line_rank(line: &str) -> u8 {
     {
         return 4;
     }
-    if FAILURE_PHRASES.iter().any(|p| lower.contains(p)) {
+    // A caret pointer with its message (`^^^ Expected X`): a parser's
+    // diagnostic at the place it points to.
+    if pointer_message(line).is_some() {
+        return 4;
+    }
+    if FAILURE_PHRASES.iter().any(|p| lower.contains(p)) || states_absence(&lower) {
         return 3;
     }
     1
+}
+
+/// "no filename provided …", "no input file specified": a required thing
+/// that is absent.
+fn states_absence(lower: &str) -> bool {
+    let mut w = lower.split_whitespace();
+    w.next() == Some("no")
+        && w.take(3).any(|x| {
+            ["provided", "specified", "given", "supplied", "defined", "set"].contains(&x.trim_end_matches([',', '.']))
+        })
+}
+
+/// Whether a line names something specific: a quoted or backticked value, a
+/// number, a path or file name, a code identifier (`snake_case`,
+/// `CamelCase`, `a.b`), a `--flag`, or a leading `name:` other than a
+/// severity (`pytest: command not found`). A line that only restates that
+/// something failed ("The build did not succeed.") names nothing.
+pub fn names_specific(line: &str) -> bool {
+    let l = clean_error_line(line);
+    if l.contains(['`', '\'', '"']) {
+        return true;
+    }
+    let mut words = l.split_whitespace();
+    if let Some(first) = words.clone().next() {
+        if let Some(name) = first.strip_suffix(':') {
+            let n = name.to_lowercase();
+            if !["error", "fatal", "warning", "err", "panic", "note", "hint", "e"].contains(&n.as_str()) {
+                return true;
+            }
+        }
+    }
+    words.any(|w| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_' && c != '/');
+        let inner = w.trim_end_matches(|c: char| !c.is_alphanumeric());
+        w.chars().any(|c| c.is_ascii_digit())
+            || w.starts_with("--")
+            || w.contains('_')
+            || w.contains('/')
+            || inner.contains('.')
+            || w.chars().zip(w.chars().skip(1)).any(|(a, b)| a.is_lowercase() && b.is_uppercase())
+    })
 }
 
 /// How much a line of a failed result reads as advice on the fix: 3 a
@@ -1682,6 +1738,18 @@ mod tests {
     }
 
     #[test]
+    fn specific_lines_are_told_from_restatements() {
+        assert!(!names_specific("The LLM did not conform to the edit format."));
+        assert!(!names_specific("Error: the build failed."));
+        assert!(!names_specific("fatal: not a git repository"));
+        assert!(names_specific("^^^ Expected `>>>>>>> REPLACE` not `======="));
+        assert!(names_specific("pytest: command not found"));
+        assert!(names_specific("error: could not compile foo_bar"));
+        assert!(names_specific("Cannot find module ./util"));
+        assert!(names_specific("F821 undefined name x"));
+    }
+
+    #[test]
     fn tool_output_lines_are_ranked() {
         assert_eq!(line_rank("Exit code 1"), 0);
         assert_eq!(line_rank("Process exited with code 2"), 0);
@@ -1693,6 +1761,10 @@ mod tests {
         assert_eq!(line_rank("pytest: command not found"), 3);
         assert_eq!(line_rank("<string>:26: SyntaxWarning: invalid escape sequence '\\!'"), 2);
         assert_eq!(line_rank("please add transformer.js too first"), 1);
+        assert_eq!(line_rank("^^^ Expected `>>>>>>> REPLACE` not `======="), 4);
+        assert_eq!(line_rank("^C again to exit"), 1);
+        assert_eq!(clean_error_line("> ^^^ Expected `>>>>>>> REPLACE`"), "Expected `>>>>>>> REPLACE`");
+        assert_eq!(line_rank("No filename provided before ``` in file listing"), 3);
         let lines = ranked_lines("Exit code 127\n/bin/bash: line 1: pytest: command not found\n");
         assert_eq!(lines, vec![("/bin/bash: line 1: pytest: command not found", 3)]);
     }

@@ -64,10 +64,17 @@ impl Service {
 
     /// Stores the default taxonomy as version 1 if none is stored, so every
     /// outcome's version refers to a stored text.
+    /// Two first outcomes logged at once (sub-agents of one run, two
+    /// processes) both find no taxonomy; the one that stores version 1
+    /// second finds it stored, which is what it wanted.
     fn ensure_taxonomy(&self) -> Result<Taxonomy> {
         if self.store.taxonomy()?.is_none() {
             let t = Taxonomy::default_taxonomy();
-            self.store.put_taxonomy(1, &t.to_toml(), &self.now())?;
+            match self.store.put_taxonomy(1, &t.to_toml(), &self.now()) {
+                Ok(()) => {}
+                Err(nocturne_store::StoreError::Conflict(_)) if self.store.taxonomy()?.is_some() => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         self.taxonomy()
     }

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nocturne_core::{EventKind, NewEvent, NewSession, ProposalStatus, Role};
-use nocturne_service::{Access, AccessLevel, DreamSpec, JobState, MemorySuggestion, OpSelection, Service, Worker};
+use nocturne_service::{
+    Access, AccessLevel, DreamSpec, JobState, LogOutcome, MemorySuggestion, OpSelection, Service, Worker,
+};
 use nocturne_store::{SessionRecord, Store};
 use nocturne_store_postgres::{testing, PgStore};
 use nocturne_store_sqlite::SqliteStore;
@@ -73,6 +75,36 @@ fn suggestion(n: usize) -> MemorySuggestion {
         text: format!("Fact number {n} about the deploy."),
         by: "agent:a".into(),
         ..Default::default()
+    }
+}
+
+#[test]
+fn first_outcomes_logged_at_once_are_all_stored_under_taxonomy_version_1() {
+    // Sub-agents of one run report their outcomes at the same moment, on a
+    // store with no taxonomy yet: each finds none and stores version 1.
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores = backends("first_outcomes_at_once");
+    stores.push(("sqlite file", Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap())));
+    for (name, store) in stores {
+        let svc = service(store);
+        let ids: Vec<String> = (0..16).map(|n| format!("s-{n}")).collect();
+        let records: Vec<SessionRecord> = ids.iter().map(|id| session(id, "a", "user:ann")).collect();
+        svc.store().append_sessions(&records).unwrap();
+        let start = std::sync::Barrier::new(ids.len());
+        std::thread::scope(|sc| {
+            for id in &ids {
+                let (svc, start) = (svc.clone(), &start);
+                sc.spawn(move || {
+                    let req =
+                        LogOutcome { session: id.clone(), set: vec!["result=success".into()], ..Default::default() };
+                    start.wait();
+                    svc.scoped(Access::local()).log_outcome(&req).unwrap_or_else(|e| panic!("{name}: {id}: {e}"))
+                });
+            }
+        });
+        let outcomes = svc.scoped(Access::local()).outcomes(None).unwrap();
+        assert_eq!(outcomes.len(), 16, "{name}: every outcome is stored");
+        assert!(outcomes.iter().all(|o| o.taxonomy_version == 1), "{name}: {outcomes:?}");
     }
 }
 

@@ -9,8 +9,8 @@ use nocturne_fake_provider::{FakeServer, Reply, Script};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-cli-test-0f1e2d3c4b5a";
-const GH: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
-const PW: &str = "Tr0ub4dor-and-3";
+pub(crate) const GH: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+pub(crate) const PW: &str = "Tr0ub4dor-and-3";
 
 /// An Anthropic-format session: the goal names the test settings and
 /// plants a token; `python` fails with a password in the command, `python3`
@@ -36,7 +36,8 @@ fn session(i: usize) -> String {
     .to_string()
 }
 
-fn ingested() -> Env {
+/// Four such sessions ingested into a fresh store (also the model-over-HTTP tests' store).
+pub(crate) fn ingested() -> Env {
     let env = Env::new();
     for i in 0..4 {
         env.write(&format!("t/s{i}.json"), &session(i));
@@ -47,16 +48,20 @@ fn ingested() -> Env {
 
 /// The event number of session `n`'s goal line, read from a request body.
 fn goal_event(body: &str, alias: &str) -> u32 {
-    let user: Value = serde_json::from_str(body).unwrap();
-    let text = user["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect::<String>();
-    let at = text.find(&format!("## {alias} ")).unwrap();
-    let rest = &text[at..];
+    goal_event_in(&serde_json::from_str(body).unwrap(), alias)
+}
+
+/// The event number of session `alias`'s goal line in a request.
+pub(crate) fn goal_event_in(request: &Value, alias: &str) -> u32 {
+    let text: String = request["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect();
+    let rest = &text[text.find(&format!("## {alias} ")).unwrap()..];
     let e = rest.find(" user (goal)").unwrap();
     let start = rest[..e].rfind('e').unwrap();
     rest[start + 1..e].parse().unwrap()
 }
 
-fn answer(events: &[u32]) -> Value {
+/// One verified fact over four sessions, and one op with a fabricated quote.
+pub(crate) fn answer(events: &[u32]) -> Value {
     let ev: Vec<Value> = events
         .iter()
         .enumerate()

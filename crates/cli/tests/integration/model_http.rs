@@ -14,40 +14,10 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const GH: &str = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
-const PW: &str = "Tr0ub4dor-and-3";
-
-/// As in `model.rs`: a goal naming the test settings (with a planted
-/// token), `python` failing with a password in the command, `python3` working.
-fn session(i: usize) -> String {
-    let call = |id: &str, cmd: &str| json!({"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "bash", "input": {"command": cmd}}]});
-    let result = |id: &str, text: &str, err: bool| {
-        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id,
-            "content": [{"type": "text", "text": text}], "is_error": err}]})
-    };
-    json!({
-        "id": format!("http-shop-{i}"),
-        "model": "claude-sonnet-4-5",
-        "messages": [
-            {"role": "user", "content": format!("Fix checkout test {i}; the tests use settings_test.py with sqlite. Push with GITHUB_TOKEN={GH}.")},
-            call("t1", &format!("DB_PASSWORD={PW} python manage.py test")),
-            result("t1", "bash: python: command not found", true),
-            call("t2", "python3 manage.py test --settings=shop.settings_test"),
-            result("t2", "Ran 12 tests OK", false),
-            {"role": "assistant", "content": "Fixed; the tests pass."}
-        ]
-    })
-    .to_string()
-}
-
-fn ingested() -> Env {
-    let env = Env::new();
-    for i in 0..4 {
-        env.write(&format!("t/s{i}.json"), &session(i));
-    }
-    env.json(&["ingest", s(&env.path("t")), "--format", "anthropic"]);
-    env
-}
+// The sessions (a goal naming the test settings with a planted token,
+// `python` failing with a password in the command, `python3` working) and
+// their secrets are those of `model.rs`.
+use crate::model::{answer, goal_event_in as goal_event, ingested, GH, PW};
 
 /// `nocturne serve --insecure-local` on a free port, with `args` (a model,
 /// a config); the child and its address.
@@ -86,30 +56,6 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
 
 fn json_of(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// The event number of session `alias`'s goal line in a request body.
-fn goal_event(request: &Value, alias: &str) -> u32 {
-    let text: String = request["messages"].as_array().unwrap().iter().map(|m| m["content"].to_string()).collect();
-    let rest = &text[text.find(&format!("## {alias} ")).unwrap()..];
-    let e = rest.find(" user (goal)").unwrap();
-    let start = rest[..e].rfind('e').unwrap();
-    rest[start + 1..e].parse().unwrap()
-}
-
-/// One verified fact over four sessions, and one op with a fabricated quote.
-fn answer(events: &[u32]) -> Value {
-    let ev: Vec<Value> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| json!({"session": format!("S{}", i + 1), "event": e, "quote": "the tests use settings_test.py with sqlite"}))
-        .collect();
-    json!({"ops": [
-        {"op": "create", "kind": "fact", "text": "Tests run with shop.settings_test (sqlite).", "targets": [],
-         "rationale": "every goal says so", "evidence": ev},
-        {"op": "create", "kind": "fact", "text": "Made up.", "targets": [], "rationale": "",
-         "evidence": [{"session": "S1", "event": events[0], "quote": "this sentence is nowhere in the log"}]}
-    ]})
 }
 
 fn stop(mut child: Child) {

@@ -419,6 +419,7 @@ impl Duplicates {
                 evidence.iter().filter_map(|e| ctx.session_index.get(e.session.as_str()).copied()).collect();
             let others: Vec<String> = ms.iter().skip(1).map(|m| format!("{} ({:?})", m.id, m.text)).collect();
             out.push(Finding {
+                repeats: 0,
                 pass: "duplicates",
                 category: Category::Merge,
                 op: OpKind::Merge,

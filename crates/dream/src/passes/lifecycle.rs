@@ -295,6 +295,7 @@ impl Outdated {
                     fix.as_deref().map(|f| format!("; `{f}` works instead")).unwrap_or_default()
                 );
                 out.push(Finding {
+                    repeats: 0,
                     pass: "outdated",
                     category: Category::Outdated,
                     op: OpKind::Retire,
@@ -508,6 +509,7 @@ fn outcome_finding(ctx: &Context, m: &Memory, fig: &Figure, pos: &[&str]) -> Opt
         (Category::Demote, "worse outcomes with it")
     };
     Some(Finding {
+        repeats: 0,
         pass: "usefulness",
         category,
         op,
@@ -573,6 +575,7 @@ impl Usefulness {
                 }
                 let sessions: BTreeSet<usize> = confirmed.iter().copied().collect();
                 out.push(Finding {
+                    repeats: 0,
                     pass: "usefulness",
                     category: Category::Promote,
                     op: OpKind::Promote,
@@ -612,6 +615,7 @@ impl Usefulness {
             }
             let days = (now - created) / 86_400;
             out.push(Finding {
+                repeats: 0,
                 pass: "usefulness",
                 category: Category::Demote,
                 op: OpKind::Demote,

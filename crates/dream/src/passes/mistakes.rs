@@ -6,7 +6,10 @@
 //! key, the file-tool kind, the API or MCP tool name) and the error line
 //! with its variable parts as placeholders ([`crate::text::error_signature`]).
 //! A group is a candidate when its failures come from at least two
-//! independent sessions (support *units*, see [`crate::context`]); the
+//! independent sessions (support *units*, see [`crate::context`]), or when
+//! one session made the mistake and recovered from it at least
+//! [`crate::REPEATS_AS_RECURRING`] times (distinct recovering calls, an informative
+//! error; it then counts as support 2, see [`crate::Finding::support`]); the
 //! planner then asks for `min_support` of them (by default 2, see
 //! [`crate::Category::default_support`]; a finding's `sessions` holds one
 //! session per unit, so its support counts units; the evidence cites every
@@ -173,9 +176,22 @@ impl Mistakes {
             for m in members {
                 by_unit.entry(unit(m.inst.session)).or_insert(m.inst.session);
             }
-            if by_unit.len() < 2 {
-                continue;
-            }
+            // One session: recurring only when made and recovered from
+            // there repeatedly — distinct recovering calls, so three tries
+            // that one call finally fixes are one episode, not three — with
+            // an error that says what failed.
+            let repeats = if by_unit.len() < 2 {
+                let recovered: BTreeSet<(usize, usize)> = members
+                    .iter()
+                    .filter_map(|m| m.inst.recovery.as_ref().map(|r| (m.inst.session, r.action)))
+                    .collect();
+                if recovered.len() < crate::REPEATS_AS_RECURRING || !informative(err_key) {
+                    continue;
+                }
+                recovered.len()
+            } else {
+                0
+            };
             candidates += 1;
             // Recoveries by the units that show them.
             let mut recs: BTreeMap<&str, (BTreeSet<usize>, Vec<&Member<'_>>)> = BTreeMap::new();
@@ -384,6 +400,11 @@ impl Mistakes {
                     _ => "; no recurring recovery".to_string(),
                 }
             );
+            let rationale = if repeats > 0 {
+                format!("{rationale}; made and recovered from {repeats} times in that session")
+            } else {
+                rationale
+            };
             let mut key_terms = vec![op_display.to_lowercase()];
             match (&best, rec) {
                 (Some(_), Some((r, ra))) => {
@@ -422,6 +443,7 @@ impl Mistakes {
                 confidence,
                 tags,
                 key_terms,
+                repeats,
             });
         }
         stats.insert("mistakes.signatures".into(), candidates.into());
@@ -551,6 +573,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// One session: `episodes` times an Edit refused for a non-unique
+    /// `old_string`, each followed by `tries` - 1 more refused tries and the
+    /// Edit that worked with a longer `old_string`.
+    fn repeated_edits(episodes: usize, tries: usize) -> NewSession {
+        let mut s = Sess::new("one").user("tidy the tests");
+        for e in 0..episodes {
+            let path = format!("/Users/ann/proj/tests/test_{e}.py");
+            for t in 0..tries {
+                s = s.tool(
+                    "Edit",
+                    json!({ "file_path": path, "old_string": format!("x = {t}"), "new_string": "x = 9" }),
+                    "<tool_use_error>Found 2 matches of the string to replace, but replace_all is false.</tool_use_error>",
+                    true,
+                );
+            }
+            s = s.tool(
+                "Edit",
+                json!({ "file_path": path, "old_string": format!("def test_{e}():\n    x = 1"), "new_string": "x = 9" }),
+                &format!("The file {path} has been updated."),
+                false,
+            );
+        }
+        s.build()
+    }
+
+    #[test]
+    fn a_mistake_recovered_from_three_times_in_one_session_is_recurring() {
+        let ops = run(&[repeated_edits(3, 1)], 2);
+        let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec!["`Edit` fails with 'Found 2 matches of the string to replace, but replace_all is false.': use a different `old_string` instead."],
+        );
+        // The one session's values stay in the evidence, never in the text.
+        assert!(ops.iter().all(|o| o.support == 1 && !o.text.contains("/Users/ann")), "{ops:#?}");
+        // Twice is not a habit; nor are three tries that one call fixed.
+        assert!(run(&[repeated_edits(2, 1)], 2).is_empty());
+        assert!(run(&[repeated_edits(1, 3)], 2).is_empty());
+        // It counts as two sessions, not more.
+        assert!(run(&[repeated_edits(3, 1)], 3).is_empty());
     }
 
     #[test]

@@ -160,6 +160,7 @@ impl Preferences {
             let tags: Vec<String> = terms.iter().take(3).map(|(_, t)| t.clone()).collect();
             let n = sessions.len();
             out.push(Finding {
+                repeats: 0,
                 pass: "preferences",
                 category: Category::Preference,
                 op: OpKind::Create,

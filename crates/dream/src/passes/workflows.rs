@@ -461,6 +461,7 @@ fn procedures(ctx: &Context) -> Vec<Finding> {
             ));
         }
         out.push(Finding {
+            repeats: 0,
             pass: "workflows",
             category: Category::Procedure,
             op: OpKind::Create,
@@ -556,6 +557,7 @@ fn cautions(ctx: &Context) -> Vec<Finding> {
             mass.success
         );
         out.push(Finding {
+            repeats: 0,
             pass: "workflows",
             category: Category::Mistake,
             op: OpKind::Create,
