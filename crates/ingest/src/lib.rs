@@ -383,14 +383,6 @@ pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Re
     })
 }
 
-/// Why [`stream_file`] stopped: the file (as [`parse_file`] refuses it) or
-/// the caller's sink.
-#[derive(Debug)]
-pub enum StreamError<E> {
-    Refused(IngestError),
-    Sink(E),
-}
-
 /// True when [`stream_file`] streams files of `format` (reads them as they
 /// come, holding one record at a time); other formats are parsed whole.
 pub fn streams(format: Format) -> bool {
@@ -407,15 +399,17 @@ pub fn streams(format: Format) -> bool {
 /// The same errors as [`parse_file`], with one difference: invalid UTF-8 is
 /// found as its line is read, so a syntax error on an earlier line is
 /// reported first (the whole file is no longer decoded before parsing).
-pub fn stream_file<E>(
+/// An error of the sink stops the reading and is returned as it is (a
+/// caller whose own error is of another kind keeps it aside and returns an
+/// [`IngestError`] that says the file was not taken).
+pub fn stream_file(
     file: &str,
     open: &mut dyn FnMut() -> std::io::Result<Box<dyn std::io::BufRead>>,
     format: Format,
     hints: &Hints,
-    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), E>,
-) -> Result<Parsed, StreamError<E>> {
-    let refused =
-        |f: Fail| StreamError::Refused(IngestError::Refused { file: file.to_string(), line: f.line, reason: f.reason });
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), IngestError>,
+) -> Result<Parsed, IngestError> {
+    let refused = |f: Fail| IngestError::Refused { file: file.to_string(), line: f.line, reason: f.reason };
     if !streams(format) {
         let mut bytes = Vec::new();
         let mut r = open().map_err(|e| refused(Fail::doc(format!("could not be read: {e}"))))?;
@@ -425,13 +419,13 @@ pub fn stream_file<E>(
         drop(bytes);
         for (at, s) in parsed.sessions.iter_mut().enumerate() {
             for e in std::mem::take(&mut s.events) {
-                sink(at, &s.id, e).map_err(StreamError::Sink)?;
+                sink(at, &s.id, e)?;
             }
         }
         return Ok(parsed);
     }
     let ctx = Ctx { file, stem: file_stem(file), hints };
-    let mut failed: Option<E> = None;
+    let mut failed: Option<IngestError> = None;
     let mut src = ReaderLines { open };
     let mut give = |at: usize, id: &str, e: NewEvent| match sink(at, id, e) {
         Ok(()) => Ok(()),
@@ -449,7 +443,7 @@ pub fn stream_file<E>(
         _ => claude_code::stream(&mut src, &ctx, &mut give),
     };
     if let Some(e) = failed {
-        return Err(StreamError::Sink(e));
+        return Err(e);
     }
     let mut parsed = res.map_err(refused)?;
     if parsed.sessions.is_empty() && parsed.report.records == 0 {

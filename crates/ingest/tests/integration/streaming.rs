@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use nocturne_core::NewEvent;
-use nocturne_ingest::{parse_file, stream_file, Format, Hints, Parsed, StreamError};
+use nocturne_ingest::{parse_file, stream_file, Format, Hints, IngestError, Parsed};
 
 fn stream_bytes(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Parsed, String> {
     let owned = bytes.to_vec();
@@ -19,7 +19,7 @@ fn stream_bytes(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Resu
     };
     let mut events: Vec<Vec<NewEvent>> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
-    let mut sink = |at: usize, id: &str, e: NewEvent| -> Result<(), ()> {
+    let mut sink = |at: usize, id: &str, e: NewEvent| -> Result<(), IngestError> {
         if ids.len() <= at {
             ids.resize(at + 1, String::new());
         }
@@ -32,8 +32,7 @@ fn stream_bytes(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Resu
     };
     let mut parsed = match stream_file(name, &mut open, format, hints, &mut sink) {
         Ok(p) => p,
-        Err(StreamError::Refused(e)) => return Err(format!("{:?}: {}", e.line(), e.reason())),
-        Err(StreamError::Sink(())) => unreachable!("the sink never fails"),
+        Err(e) => return Err(format!("{:?}: {}", e.line(), e.reason())),
     };
     for (at, id) in ids.iter().enumerate() {
         assert!(id.is_empty() || parsed.sessions[at].id == *id, "{name}: the sink is told the session's id");
@@ -174,4 +173,19 @@ fn a_format_that_does_not_stream_is_parsed_whole_and_handed_over() {
     let b = stream_bytes(&name, &bytes, Format::Codex, &Hints::default()).unwrap();
     assert_eq!(a.sessions, b.sessions);
     assert!(!a.sessions.is_empty() && !a.sessions[0].events.is_empty());
+}
+
+#[test]
+fn a_sink_that_fails_stops_the_reading_and_its_error_is_returned_as_it_is() {
+    let mut open = || -> std::io::Result<Box<dyn std::io::BufRead>> {
+        Ok(Box::new(std::io::BufReader::new(std::io::Cursor::new(TWO.as_bytes().to_vec()))))
+    };
+    let mut seen = 0;
+    let mut sink = |_: usize, _: &str, _: NewEvent| -> Result<(), IngestError> {
+        seen += 1;
+        Err(IngestError::Refused { file: "s.jsonl".into(), line: Some(9), reason: "the caller stopped".into() })
+    };
+    let err = stream_file("s.jsonl", &mut open, Format::ClaudeCode, &Hints::default(), &mut sink).unwrap_err();
+    assert_eq!(err.to_string(), "s.jsonl:9: the caller stopped");
+    assert_eq!(seen, 1, "no event is handed over after the sink failed");
 }

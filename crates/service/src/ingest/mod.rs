@@ -34,8 +34,8 @@ pub(crate) use walk::hints;
 use crate::error::io_reason;
 use crate::{Result, Service};
 use nocturne_core::{chain, NewEvent, NewSession, SourceOutcome};
-use nocturne_ingest::{FileReport, Format, Hints};
-use nocturne_store::{Appended, SessionRecord, StoreError};
+use nocturne_ingest::{FileReport, Format, Hints, IngestError};
+use nocturne_store::{Appended, SessionRecord, StoreError, StreamTarget};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -343,6 +343,9 @@ struct Version {
     stored: Option<(u32, bool)>,
     /// Estimated bytes of the parsed session in memory.
     size: usize,
+    /// A streamed session's first event time and chain head, as the first
+    /// reading found them (the write checks the second reading against them).
+    first: Option<(Option<String>, String)>,
 }
 
 impl Version {
@@ -835,25 +838,25 @@ fn apply_opts(s: &mut NewSession, opts: &IngestOptions) {
 fn stream_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn nocturne_store::Store) -> Read1 {
     let shown = src.shown();
     let mut hashes: Vec<Vec<[u8; 32]>> = Vec::new();
-    let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), ()> {
+    let mut starts: Vec<Option<String>> = Vec::new();
+    let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), IngestError> {
         if hashes.len() <= at {
             hashes.resize_with(at + 1, Vec::new);
+            starts.resize(at + 1, None);
         }
-        if let Some(h) = hashes.get_mut(at) {
+        if let (Some(h), Some(start)) = (hashes.get_mut(at), starts.get_mut(at)) {
             let prev = h.last().copied().unwrap_or_else(|| chain::genesis(id));
             h.push(chain::link(&prev, h.len() as u32, &e));
+            if start.is_none() {
+                start.clone_from(&e.timestamp);
+            }
         }
         Ok(())
     };
     let mut open = || src.open().unwrap_or_else(|| Err(std::io::Error::other("not a file")));
     let parsed = match nocturne_ingest::stream_file(&shown, &mut open, format, &src.hints(), &mut sink) {
         Ok(p) => p,
-        Err(nocturne_ingest::StreamError::Refused(e)) => {
-            return Read1::Refused { line: e.line(), not_transcript: e.is_not_transcript(), reason: e.reason() }
-        }
-        Err(nocturne_ingest::StreamError::Sink(())) => {
-            return Read1::Refused { line: None, not_transcript: false, reason: "internal error".into() }
-        }
+        Err(e) => return Read1::Refused { line: e.line(), not_transcript: e.is_not_transcript(), reason: e.reason() },
     };
     let mut headers = parsed.sessions;
     let versions = headers
@@ -874,7 +877,9 @@ fn stream_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dy
                 }
                 _ => None,
             };
-            Version { id: s.id.clone(), events: h.len() as u32, parent: s.parent.clone(), stored, size: 0 }
+            let start = starts.get(at).cloned().flatten();
+            let first = head_at(h.len()).map(|head| (start, head));
+            Version { id: s.id.clone(), events: h.len() as u32, parent: s.parent.clone(), stored, size: 0, first }
         })
         .collect();
     Read1::Streamed { report: parsed.report, format, headers, versions }
@@ -916,6 +921,7 @@ fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn 
                 parent: s.parent.clone(),
                 stored,
                 size: size_of(s),
+                first: None,
             }
         })
         .collect();
@@ -1060,12 +1066,15 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Writes the sessions of a file that streams by reading it again:
-    /// each session's events are buffered up to [`STREAM_BATCH_BYTES`], the
-    /// first batch of a new session adds it and every later batch is a
-    /// compare-and-append, so its hash chain is the one a single write
-    /// makes. A file whose stored copy differs (the records must be compared
-    /// one by one) is parsed whole and written as any other file.
+    /// Writes the sessions of a file that streams by reading it again, in
+    /// one store transaction ([`nocturne_store::Store::write_streamed`]):
+    /// each session's events are handed over in batches of about
+    /// [`STREAM_BATCH_BYTES`], so the file is never held whole, and a
+    /// session is stored whole or not at all: when the second reading does
+    /// not give what the first decided (the file changed, became unreadable,
+    /// or the store moved), nothing of this file is stored. A file whose
+    /// stored copy differs (the records must be compared one by one) is
+    /// parsed whole and written as any other file.
     fn write_streamed(
         &mut self,
         files: &mut [FileState],
@@ -1092,79 +1101,146 @@ impl Writer<'_> {
         // Sessions added before this file's are written first (the order of a run).
         self.flush(files, rep)?;
         let mut states: Vec<Streaming> = Vec::with_capacity(headers.len());
+        let mut targets: Vec<StreamTarget> = Vec::new();
         for (at, h) in headers.into_iter().enumerate() {
             let (v, plan) = match plans.get(at) {
                 Some((v, p)) if v.id == h.id => (v.clone(), p.clone()),
-                _ => (Version { id: h.id.clone(), events: 0, parent: None, stored: None, size: 0 }, Plan::Refused),
+                _ => (
+                    Version { id: h.id.clone(), events: 0, parent: None, stored: None, size: 0, first: None },
+                    Plan::Refused,
+                ),
             };
-            let mut st = Streaming::new(h, v.events);
+            let (start, head) = v.first.clone().unwrap_or_default();
+            let mut st = Streaming::new(h, v.events, head);
             if plan == Plan::Write {
                 match store.session(&st.header.id)? {
-                    None => st.active = true,
+                    None => {
+                        let mut session = st.header.clone();
+                        st.outcome = session.outcome.take();
+                        st.new = true;
+                        st.target = Some(targets.len());
+                        let record = SessionRecord { session, ingested_at: self.svc.now() };
+                        targets.push(StreamTarget::New { record, started_at: start });
+                    }
                     Some(stored) if foreign(self.opts, &stored) => {
                         st.refuse(&shown, unavailable(&stored.id), rep);
                     }
                     Some(stored) => {
-                        st.active = true;
-                        st.created = true;
                         st.from = stored.event_count;
-                        st.expected = stored.event_count;
                         st.stored_head = Some(stored.head_hash);
+                        st.target = Some(targets.len());
+                        targets.push(StreamTarget::Extend { session: stored.id, expected_len: stored.event_count });
                     }
                 }
             }
             states.push(st);
         }
-        let mut failed: Option<crate::ServiceError> = None;
-        let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), ()> {
-            let Some(st) = states.get_mut(at) else { return Ok(()) };
-            if st.active && id != st.header.id {
-                st.refuse(&shown, changed(&st.header.id, st.added), rep);
-            }
-            match self.stream_event(st, e, &shown, rep) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    failed = Some(e);
-                    Err(())
+        let batch_bytes = self.opts.stream_batch.unwrap_or(STREAM_BATCH_BYTES);
+        // Why this service stopped the write, and a store error kept aside while the reading stops.
+        let mut stop: Option<String> = None;
+        let mut store_err: Option<StoreError> = None;
+        let res = if targets.is_empty() {
+            Ok(Vec::new())
+        } else {
+            store.write_streamed(&targets, &mut |put| {
+                let stopped = |why: &str| IngestError::Refused { file: shown.clone(), line: None, reason: why.into() };
+                let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), IngestError> {
+                    let Some(st) = states.get_mut(at) else { return Ok(()) };
+                    let Some(t) = st.target else { return Ok(()) };
+                    if id != st.header.id {
+                        let why = format!("the file changed while it was ingested (session {} is gone)", st.header.id);
+                        return Err(stopped(stop.insert(why)));
+                    }
+                    match st.take(e, batch_bytes) {
+                        Err(why) => Err(stopped(stop.insert(why))),
+                        Ok(false) => Ok(()),
+                        Ok(true) => {
+                            let r = put(t, &st.buf);
+                            st.clear();
+                            r.map_err(|e| stopped(&store_err.insert(e).to_string()))
+                        }
+                    }
+                };
+                let mut open = || src.open().unwrap_or_else(|| Err(std::io::Error::other("not a file")));
+                let read = nocturne_ingest::stream_file(&shown, &mut open, format, &src.hints(), &mut sink);
+                if let Some(e) = store_err.take() {
+                    return Err(e);
                 }
-            }
-        };
-        let mut open = || src.open().unwrap_or_else(|| Err(std::io::Error::other("not a file")));
-        let res = nocturne_ingest::stream_file(&shown, &mut open, format, &src.hints(), &mut sink);
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        match res {
-            Ok(_) => {
+                if let Some(why) = &stop {
+                    return Err(StoreError::Stopped(why.clone()));
+                }
+                if let Err(e) = read {
+                    let why = format!("the file could not be read again ({e})");
+                    return Err(StoreError::Stopped(stop.insert(why).clone()));
+                }
                 for st in &mut states {
-                    if st.active && st.seq != st.planned && st.result.is_none() {
-                        // Shorter (or longer) than decided, and nothing of it written yet.
-                        st.refuse(&shown, changed(&st.header.id, 0), rep);
+                    let Some(t) = st.target else { continue };
+                    if let Some(why) = st.finished() {
+                        return Err(StoreError::Stopped(stop.insert(why).clone()));
                     }
-                    if st.active {
-                        st.check_head(&shown, rep);
+                    if !st.buf.is_empty() {
+                        put(t, &st.buf)?;
+                        st.clear();
                     }
-                    if st.active {
-                        self.flush_streaming(st, &shown, rep)?;
-                    }
-                    if st.active && st.seq != st.planned {
-                        self.notes.push(format!(
-                            "{shown}: session {}: the file changed while it was ingested ({} events read first, {} written from the second reading)",
-                            st.header.id, st.planned, st.seq
-                        ));
+                }
+                Ok(())
+            })
+        };
+        match res {
+            Ok(counts) => {
+                for st in &mut states {
+                    let Some(n) = st.target.and_then(|t| counts.get(t)) else { continue };
+                    st.added = n.saturating_sub(st.from);
+                    st.result = Some(if st.new {
+                        SessionResult::Added
+                    } else if st.added > 0 {
+                        SessionResult::Extended
+                    } else {
+                        SessionResult::Unchanged
+                    });
+                    if st.result == Some(SessionResult::Added) {
+                        if let Some(o) = st.outcome.take() {
+                            match self.svc.log_source_outcome(&st.header.id, &st.header.format, &o) {
+                                Ok(()) => rep.totals.outcomes_logged += 1,
+                                Err(why) => self.notes.push(format!(
+                                    "session {}: its recorded outcome was not logged: {why}",
+                                    st.header.id
+                                )),
+                            }
+                        }
                     }
                 }
             }
             Err(e) => {
-                let why = match e {
-                    nocturne_ingest::StreamError::Refused(e) => e.to_string(),
-                    nocturne_ingest::StreamError::Sink(()) => "internal error".into(),
+                let why = match (stop, e) {
+                    (Some(why), _) => why,
+                    (None, StoreError::LengthMismatch { session, actual, .. }) => {
+                        format!("another writer grew session {session} to {actual} events during this ingest")
+                    }
+                    (None, StoreError::Exists { id, .. }) => {
+                        format!("another writer stored session {id} during this ingest")
+                    }
+                    (None, StoreError::Closed { session }) => {
+                        format!("session {session} was closed during this ingest")
+                    }
+                    (None, StoreError::Stopped(why)) => why,
+                    (None, StoreError::Backend(m)) => {
+                        return Err(StoreError::Backend(format!(
+                            "{m} (while writing {shown}; nothing of this file was stored)"
+                        ))
+                        .into())
+                    }
+                    (None, StoreError::Corrupt(m)) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "{m} (while writing {shown}; nothing of this file was stored)"
+                        ))
+                        .into())
+                    }
+                    (None, e) => return Err(e.into()),
                 };
-                for st in states.iter_mut().filter(|s| s.active) {
-                    let reason = format!(
-                        "session {}: the file could not be read again ({why}); {} of its events were stored, ingest it again to complete it",
-                        st.header.id, st.added
-                    );
+                for st in states.iter_mut().filter(|s| s.target.is_some()) {
+                    let reason =
+                        format!("session {}: {why}; nothing of this file was stored; ingest it again", st.header.id);
                     st.refuse(&shown, reason, rep);
                 }
             }
@@ -1191,95 +1267,6 @@ impl Writer<'_> {
                     },
                 );
             }
-        }
-        Ok(())
-    }
-
-    /// One event of a streamed session: hashed while it is before the
-    /// stored end, else buffered, and the buffer written when full.
-    fn stream_event(&mut self, st: &mut Streaming, e: NewEvent, shown: &str, rep: &mut IngestReport) -> Result<()> {
-        if !st.active {
-            return Ok(());
-        }
-        if st.seq < st.from {
-            st.prev = chain::link(&st.prev, st.seq, &e);
-            st.seq += 1;
-            return Ok(());
-        }
-        if st.seq == st.from {
-            st.check_head(shown, rep);
-            if !st.active {
-                return Ok(());
-            }
-        }
-        st.bytes += 160 + e.raw.len() + e.text.as_ref().map_or(0, String::len);
-        st.buf.push(e);
-        st.seq += 1;
-        if st.bytes >= self.opts.stream_batch.unwrap_or(STREAM_BATCH_BYTES) || st.buf.len() >= BATCH_EVENTS {
-            self.flush_streaming(st, shown, rep)?;
-        }
-        Ok(())
-    }
-
-    /// Writes a streamed session's buffered events: the session itself
-    /// when it is not stored yet, else appended at its end.
-    fn flush_streaming(&mut self, st: &mut Streaming, shown: &str, rep: &mut IngestReport) -> Result<()> {
-        let store = &*self.svc.store;
-        let events = std::mem::take(&mut st.buf);
-        st.bytes = 0;
-        if !st.created {
-            let mut session = st.header.clone();
-            let outcome = session.outcome.take();
-            session.events = events;
-            let rec = SessionRecord { session, ingested_at: self.svc.now() };
-            match store.append_sessions(std::slice::from_ref(&rec))?.first() {
-                Some(Appended::Added { events }) => {
-                    st.created = true;
-                    st.expected = *events;
-                    st.added += *events;
-                    st.result = Some(SessionResult::Added);
-                    if let Some(o) = outcome {
-                        match self.svc.log_source_outcome(&rec.session.id, &rec.session.format, &o) {
-                            Ok(()) => rep.totals.outcomes_logged += 1,
-                            Err(why) => self.notes.push(format!(
-                                "session {}: its recorded outcome was not logged: {why}",
-                                rec.session.id
-                            )),
-                        }
-                    }
-                }
-                _ => {
-                    let why = format!(
-                        "session {}: another writer stored it during this ingest; ingest again to compare",
-                        st.header.id
-                    );
-                    st.refuse(shown, why, rep);
-                }
-            }
-            return Ok(());
-        }
-        if events.is_empty() {
-            if st.result.is_none() {
-                st.result = Some(SessionResult::Unchanged);
-            }
-            return Ok(());
-        }
-        match store.append_events(&st.header.id, st.expected, &events) {
-            Ok(n) => {
-                st.added += events.len() as u32;
-                st.expected = n;
-                if st.result != Some(SessionResult::Added) {
-                    st.result = Some(SessionResult::Extended);
-                }
-            }
-            Err(StoreError::LengthMismatch { actual, .. }) => {
-                let why = format!(
-                    "session {}: another writer grew it to {actual} events during this ingest; {} events of this file were stored before; ingest again",
-                    st.header.id, st.added
-                );
-                st.refuse(shown, why, rep);
-            }
-            Err(e) => return Err(e.into()),
         }
         Ok(())
     }
@@ -1342,28 +1329,23 @@ impl Writer<'_> {
 /// sessions when they were kept.
 type Cell = (usize, bool, Mutex<Option<Vec<NewSession>>>);
 
-/// Why a streamed session stopped when its file changed between its readings.
-fn changed(id: &str, stored: u32) -> String {
-    let part = if stored > 0 { format!("{stored} of its events were stored, ") } else { String::new() };
-    format!("session {id}: the file changed while it was ingested; {part}ingest it again")
-}
-
 /// A session of a file being streamed into the store.
 struct Streaming {
     header: NewSession,
-    /// Events the first reading found.
+    /// Events the first reading found, and their chain head.
     planned: u32,
-    /// Still being written.
-    active: bool,
-    /// Stored (before this run, or by its first batch).
-    created: bool,
+    planned_head: String,
+    /// Its place among the targets of the store write, while it is written.
+    target: Option<usize>,
+    /// Not stored before this write.
+    new: bool,
+    /// The outcome its source records (logged once it is stored).
+    outcome: Option<SourceOutcome>,
     /// Events before this are stored already (hashed, not written).
     from: u32,
     /// The stored head hash at `from`, until the file's is checked against it.
     stored_head: Option<String>,
-    /// Events stored now (for compare-and-append).
-    expected: u32,
-    /// Events read so far, and the chain hash over those before `from`.
+    /// Events read so far, and their chain hash.
     seq: u32,
     prev: [u8; 32],
     buf: Vec<NewEvent>,
@@ -1373,16 +1355,17 @@ struct Streaming {
 }
 
 impl Streaming {
-    fn new(header: NewSession, planned: u32) -> Streaming {
+    fn new(header: NewSession, planned: u32, planned_head: String) -> Streaming {
         let prev = chain::genesis(&header.id);
         Streaming {
             header,
             planned,
-            active: false,
-            created: false,
+            planned_head,
+            target: None,
+            new: false,
+            outcome: None,
             from: 0,
             stored_head: None,
-            expected: 0,
             seq: 0,
             prev,
             buf: Vec::new(),
@@ -1392,22 +1375,58 @@ impl Streaming {
         }
     }
 
-    /// The file's first `from` events must be the stored ones (the store or
-    /// the file may have changed since the first reading).
-    fn check_head(&mut self, shown: &str, rep: &mut IngestReport) {
-        let Some(head) = self.stored_head.take() else { return };
-        if self.seq == self.from && hex32(&self.prev) == head {
-            return;
+    /// One event of the second reading: hashed, and kept for the next batch
+    /// when it is after the stored end. `Ok(true)` when the batch is full;
+    /// an error when the file's first `from` events are not the stored ones
+    /// (the file or the stored session changed since the first reading).
+    fn take(&mut self, e: NewEvent, batch_bytes: usize) -> std::result::Result<bool, String> {
+        let i = self.seq;
+        if i == self.from {
+            self.check_head()?;
         }
-        let why = format!(
-            "session {}: the file or the stored session changed during this ingest; nothing was appended; ingest again",
-            self.header.id
-        );
-        self.refuse(shown, why, rep);
+        self.prev = chain::link(&self.prev, i, &e);
+        self.seq += 1;
+        if i < self.from {
+            return Ok(false);
+        }
+        self.bytes += 160 + e.raw.len() + e.text.as_ref().map_or(0, String::len);
+        self.buf.push(e);
+        Ok(self.bytes >= batch_bytes || self.buf.len() >= BATCH_EVENTS)
+    }
+
+    fn check_head(&mut self) -> std::result::Result<(), String> {
+        match self.stored_head.take() {
+            Some(head) if hex32(&self.prev) != head => Err(format!(
+                "the file or the stored session {} changed during this ingest (its first {} events are not the stored ones)",
+                self.header.id, self.from
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// After the second reading: why it is not what the first found, if it is not.
+    fn finished(&mut self) -> Option<String> {
+        if self.seq == self.from {
+            if let Err(why) = self.check_head() {
+                return Some(why);
+            }
+        }
+        if self.stored_head.is_some() || self.seq != self.planned || hex32(&self.prev) != self.planned_head {
+            return Some(format!(
+                "the file changed while it was ingested (session {}: {} events read first, {} then, or other content)",
+                self.header.id, self.planned, self.seq
+            ));
+        }
+        None
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.bytes = 0;
     }
 
     fn refuse(&mut self, shown: &str, why: String, rep: &mut IngestReport) {
-        self.active = false;
+        self.target = None;
         self.buf = Vec::new();
         self.result = Some(SessionResult::Refused);
         rep.refused.push(Refusal::session(shown, &self.header.id, None, why));
