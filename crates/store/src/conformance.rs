@@ -1409,7 +1409,7 @@ fn new_target(rec: &SessionRecord) -> StreamTarget {
     let started_at = rec.session.time_span().0;
     let mut header = rec.clone();
     header.session.events.clear();
-    StreamTarget::New { record: header, started_at }
+    StreamTarget::New { record: Box::new(header), started_at }
 }
 
 fn a_streamed_write_is_one_write<S: Store>(s: &S) -> Result<(), String> {

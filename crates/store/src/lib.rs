@@ -230,7 +230,7 @@ pub enum StreamTarget {
     /// starts at its ingest time, as [`Store::append_sessions`] would store
     /// it): the header is written before the events are seen, so the caller,
     /// which read them once already, says it, and the store checks it.
-    New { record: SessionRecord, started_at: Option<String> },
+    New { record: Box<SessionRecord>, started_at: Option<String> },
     /// A stored open session that holds exactly `expected_len` events now,
     /// grown at its end (compare-and-append, as [`Store::append_events`]).
     Extend { session: String, expected_len: u32 },

@@ -1120,7 +1120,7 @@ impl Writer<'_> {
                         st.new = true;
                         st.target = Some(targets.len());
                         let record = SessionRecord { session, ingested_at: self.svc.now() };
-                        targets.push(StreamTarget::New { record, started_at: start });
+                        targets.push(StreamTarget::New { record: Box::new(record), started_at: start });
                     }
                     Some(stored) if foreign(self.opts, &stored) => {
                         st.refuse(&shown, unavailable(&stored.id), rep);
