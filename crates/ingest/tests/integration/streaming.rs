@@ -1,5 +1,5 @@
-//! Streaming a file ([`stream_file`], read as it comes, twice; Claude Code
-//! and Nocturne JSONL, each tried on every file) gives what
+//! Streaming a file ([`stream_file`], read as it comes, twice; Claude Code,
+//! Nocturne JSONL and Codex, each tried on every file) gives what
 //! parsing it whole ([`parse_file`]) gives: the same sessions, events,
 //! report and spawns, or the same refusal (same line, same reason), for
 //! every Claude Code file of the fixtures and of the real transcripts, and
@@ -50,7 +50,7 @@ fn whole(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Pars
 
 /// Every format that streams, on the same bytes: the same result as parsing them whole.
 fn same(name: &str, bytes: &[u8], hints: &Hints) {
-    for format in [Format::ClaudeCode, Format::Nocturne] {
+    for format in [Format::ClaudeCode, Format::Nocturne, Format::Codex] {
         assert!(nocturne_ingest::streams(format));
         same_as(name, bytes, format, hints);
     }
@@ -95,14 +95,20 @@ fn streaming_a_fixture_gives_what_parsing_it_whole_gives() {
 }
 
 #[test]
-fn streaming_a_real_claude_code_file_gives_what_parsing_it_whole_gives() {
+fn streaming_a_real_jsonl_file_gives_what_parsing_it_whole_gives() {
     let Some(root) = nocturne_testdata::real_transcripts(Path::new(env!("CARGO_MANIFEST_DIR"))) else {
         eprintln!("notice: shared/data/real-transcripts is absent; the streaming test on them is skipped");
         return;
     };
+    // Every JSONL file of every folder (Claude Code, Codex, ...), each streamed in every format that streams.
     let mut all = Vec::new();
-    walk(&root.join("claude-code-log"), &mut all);
-    assert!(!all.is_empty(), "Claude Code files in the real transcripts");
+    walk(&root, &mut all);
+    assert!(all.iter().any(|p| p.starts_with(root.join("claude-code-log"))), "Claude Code files in the real transcripts");
+    let codex = all
+        .iter()
+        .filter(|p| nocturne_ingest::detect(&std::fs::read(p).unwrap()) == Some(Format::Codex))
+        .count();
+    assert!(codex > 0, "Codex files in the real transcripts");
     for p in all {
         let bytes = std::fs::read(&p).unwrap();
         let meta = std::fs::read(p.with_extension("meta.json")).ok();
@@ -166,11 +172,12 @@ fn a_nocturne_file_streams_its_sessions_and_events() {
 
 #[test]
 fn a_format_that_does_not_stream_is_parsed_whole_and_handed_over() {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/codex-rollout.jsonl");
+    assert!(!nocturne_ingest::streams(Format::Gemini));
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gemini-session.json");
     let bytes = std::fs::read(&p).unwrap();
     let name = p.to_string_lossy();
-    let a = whole(&name, &bytes, Format::Codex, &Hints::default()).unwrap();
-    let b = stream_bytes(&name, &bytes, Format::Codex, &Hints::default()).unwrap();
+    let a = whole(&name, &bytes, Format::Gemini, &Hints::default()).unwrap();
+    let b = stream_bytes(&name, &bytes, Format::Gemini, &Hints::default()).unwrap();
     assert_eq!(a.sessions, b.sessions);
     assert!(!a.sessions.is_empty() && !a.sessions[0].events.is_empty());
 }
