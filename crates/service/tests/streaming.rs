@@ -165,12 +165,13 @@ fn a_streamed_file_whose_stored_copy_differs_is_refused_as_when_whole() {
 }
 
 #[test]
-fn the_real_claude_code_transcripts_stream_as_they_ingest_whole() {
+fn the_real_transcripts_stream_as_they_ingest_whole() {
     let Some(root) = nocturne_testdata::real_transcripts(Path::new(env!("CARGO_MANIFEST_DIR"))) else {
         eprintln!("notice: shared/data/real-transcripts is absent; the streaming test on them is skipped");
         return;
     };
-    let dir = root.join("claude-code-log");
+    // Every folder: Claude Code and Codex files stream, the others are read whole either way.
+    let dir = root;
     let (a, b) = (service(), service());
     let ra = ingest(&a, std::slice::from_ref(&dir), Some(4096));
     let rb = ingest(&b, std::slice::from_ref(&dir), None);
