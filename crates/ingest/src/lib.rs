@@ -386,7 +386,7 @@ pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Re
 /// True when [`stream_file`] streams files of `format` (reads them as they
 /// come, holding one record at a time); other formats are parsed whole.
 pub fn streams(format: Format) -> bool {
-    matches!(format, Format::ClaudeCode | Format::Nocturne | Format::Codex)
+    matches!(format, Format::ClaudeCode | Format::Nocturne | Format::Codex | Format::TauDisplay)
 }
 
 /// Parses a file of a format that [`streams`] without holding it: `open`
@@ -441,6 +441,7 @@ pub fn stream_file(
             Parsed { sessions, report, spawns: Vec::new() }
         }),
         Format::Codex => codex::stream(&mut src, &ctx, &mut give),
+        Format::TauDisplay => tau_display::stream(&mut src, &ctx, &mut give),
         _ => claude_code::stream(&mut src, &ctx, &mut give),
     };
     if let Some(e) = failed {

@@ -1,5 +1,5 @@
 //! Streaming a file ([`stream_file`], read as it comes, twice; Claude Code,
-//! Nocturne JSONL and Codex, each tried on every file) gives what
+//! Nocturne JSONL, Codex and τ-bench display, each tried on every file) gives what
 //! parsing it whole ([`parse_file`]) gives: the same sessions, events,
 //! report and spawns, or the same refusal (same line, same reason), for
 //! every Claude Code file of the fixtures and of the real transcripts, and
@@ -50,7 +50,7 @@ fn whole(name: &str, bytes: &[u8], format: Format, hints: &Hints) -> Result<Pars
 
 /// Every format that streams, on the same bytes: the same result as parsing them whole.
 fn same(name: &str, bytes: &[u8], hints: &Hints) {
-    for format in [Format::ClaudeCode, Format::Nocturne, Format::Codex] {
+    for format in [Format::ClaudeCode, Format::Nocturne, Format::Codex, Format::TauDisplay] {
         assert!(nocturne_ingest::streams(format));
         same_as(name, bytes, format, hints);
     }
@@ -103,12 +103,13 @@ fn streaming_a_real_jsonl_file_gives_what_parsing_it_whole_gives() {
     // Every JSONL file of every folder (Claude Code, Codex, ...), each streamed in every format that streams.
     let mut all = Vec::new();
     walk(&root, &mut all);
-    assert!(all.iter().any(|p| p.starts_with(root.join("claude-code-log"))), "Claude Code files in the real transcripts");
-    let codex = all
-        .iter()
-        .filter(|p| nocturne_ingest::detect(&std::fs::read(p).unwrap()) == Some(Format::Codex))
-        .count();
-    assert!(codex > 0, "Codex files in the real transcripts");
+    assert!(
+        all.iter().any(|p| p.starts_with(root.join("claude-code-log"))),
+        "Claude Code files in the real transcripts"
+    );
+    let of = |f: Format| all.iter().filter(|p| nocturne_ingest::detect(&std::fs::read(p).unwrap()) == Some(f)).count();
+    assert!(of(Format::Codex) > 0, "Codex files in the real transcripts");
+    assert!(of(Format::TauDisplay) > 0, "τ-bench display files in the real transcripts");
     for p in all {
         let bytes = std::fs::read(&p).unwrap();
         let meta = std::fs::read(p.with_extension("meta.json")).ok();
