@@ -1,4 +1,4 @@
-//! A Claude Code or Nocturne JSONL file that streams (read as it comes, written in batches)
+//! A Claude Code or Nocturne JSONL file that streams (read as it comes, written in batches in one transaction)
 //! gives the store what ingesting it whole gives: the same sessions, events
 //! and chains, the same report; grown files are extended; and the real
 //! transcripts too. `stream_from: Some(0)` streams every file here and a
