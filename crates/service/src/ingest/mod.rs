@@ -23,6 +23,12 @@
 //! equal to the stored head hash of `n` events proves the prefix unchanged
 //! without reading stored events. Only when it fails are stored records
 //! compared one by one, by source line and raw JSON (see `compare`).
+//!
+//! A big file in a format that streams ([`IngestOptions::stream_from`]) is
+//! never held whole: the first pass keeps each session's chain hashes, the
+//! write reads the file again and hands its sessions' events in batches to
+//! one store transaction (`Store::write_streamed`), checking that the second
+//! reading gives what the first decided; if not, nothing of the file is stored.
 
 mod compare;
 mod pipeline;
@@ -55,11 +61,12 @@ pub struct IngestOptions {
     /// file kept is kept whatever its size). `None`: [`DEFAULT_MEMORY_BUDGET`].
     pub memory_budget: Option<usize>,
     /// Files of at least this many bytes in a format that streams (Claude
-    /// Code) are read as they come and written in batches, never held
+    /// Code, Codex, τ-bench display, Nocturne JSONL) are read as they come
+    /// and written in batches within one store transaction, never held
     /// whole. `None`: [`STREAM_FROM`].
     pub stream_from: Option<u64>,
-    /// Bytes of events (estimated) a streamed session buffers before it is
-    /// written. `None`: [`STREAM_BATCH_BYTES`].
+    /// Bytes of events (estimated) a streamed session buffers before they
+    /// are handed to the store. `None`: [`STREAM_BATCH_BYTES`].
     pub stream_batch: Option<usize>,
     /// The caller sees only the sessions of `team` (a team-bound token): a
     /// stored session of another team with the same id is refused as not
