@@ -31,6 +31,11 @@ pub enum ServiceError {
     /// message (not a separate error source), so it is printed once.
     #[error("{path}: {}", io_reason(.error))]
     Io { path: String, error: std::io::Error },
+    /// A file the caller named as input cannot be read (missing, a folder,
+    /// no permission): invalid input, said once, without the platform's
+    /// `(os error N)`.
+    #[error("cannot read {path}: {}", io_reason(.error))]
+    Unreadable { path: String, error: std::io::Error },
     /// An export written before exports carried digests (versions 1–4),
     /// imported without allowing it: its contents are consistent or not,
     /// but a change made after export cannot be detected.
@@ -152,9 +157,10 @@ impl ErrorCode {
 impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ServiceError::Invalid(_) | ServiceError::InvalidField { .. } | ServiceError::Undigested { .. } => {
-                ErrorCode::InvalidInput
-            }
+            ServiceError::Invalid(_)
+            | ServiceError::InvalidField { .. }
+            | ServiceError::Undigested { .. }
+            | ServiceError::Unreadable { .. } => ErrorCode::InvalidInput,
             ServiceError::NotFound { .. } => ErrorCode::NotFound,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::Unauthorized(_) => ErrorCode::Unauthorized,
@@ -176,6 +182,11 @@ impl ServiceError {
 
     pub(crate) fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::InvalidField { field, message: message.into() }
+    }
+
+    /// An input file named by the caller could not be read.
+    pub fn unreadable(path: &std::path::Path, error: std::io::Error) -> Self {
+        ServiceError::Unreadable { path: path.display().to_string(), error }
     }
 
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Self {
