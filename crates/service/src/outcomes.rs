@@ -83,7 +83,7 @@ impl Service {
     /// outcomes is refused, with the reasons, unless `force`.
     pub(crate) fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<TaxonomyChange> {
         let current = self.ensure_taxonomy()?;
-        let new = Taxonomy::from_toml(toml).map_err(|e| ServiceError::invalid_file(source, format!("{e}")))?;
+        let new = Taxonomy::from_toml(toml).map_err(|e| ServiceError::invalid_file(source, e.to_string()))?;
         // Stored and exported verbatim (it must stay valid TOML), so refused rather than redacted.
         if secrets::contains_secret(toml) {
             return Err(ServiceError::invalid_file(

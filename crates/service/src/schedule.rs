@@ -78,7 +78,7 @@ pub struct Schedule {
 impl Config {
     /// Parses and validates `nocturne.toml` text.
     pub fn parse(text: &str, source: &str) -> Result<Config> {
-        let c: Config = toml::from_str(text).map_err(|e| ServiceError::invalid_file(source, format!("{e}")))?;
+        let c: Config = toml::from_str(text).map_err(|e| ServiceError::invalid_file(source, e.to_string()))?;
         let mut names = std::collections::BTreeSet::new();
         for s in &c.dream.schedule {
             if !names.insert(s.name.clone()) {

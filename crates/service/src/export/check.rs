@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 /// Checks the whole document; the first problem found is the error.
 pub(crate) fn document(doc: &ExportDoc, source: &str) -> Result<()> {
     secrets(doc, source)?;
-    let bad = |what: String| ServiceError::invalid_file(source, format!("{what}"));
+    let bad = |what: String| ServiceError::invalid_file(source, what);
     let replayed = revisions(doc).map_err(bad)?;
     memories(doc, &replayed).map_err(bad)?;
     let taxonomies = taxonomies(doc).map_err(bad)?;

@@ -178,10 +178,8 @@ pub(crate) fn verify(doc: &ExportDoc, source: &str) -> Result<()> {
         None => missing("the document".into()),
         Some(false) => Err(ServiceError::invalid_file(
             source,
-            format!(
-                "the document digest does not match its contents: entries were added or removed at the end \
-             of a list, or its format, version or head revision was changed after it was exported"
-            ),
+            "the document digest does not match its contents: entries were added or removed at the end of a list, \
+             or its format, version or head revision was changed after it was exported",
         )),
         Some(true) => Ok(()),
     }
