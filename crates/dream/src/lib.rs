@@ -109,6 +109,9 @@ pub enum DreamError {
     /// The instructions file is not valid TOML or has bad values.
     #[error("invalid dream instructions: {0}")]
     Instructions(String),
+    /// One field of the instructions has a bad value: `field` names it.
+    #[error("invalid dream instructions: {message}")]
+    Field { field: &'static str, message: String },
     /// `now` is not an RFC 3339 timestamp.
     #[error("invalid time {0:?}: expected RFC 3339")]
     InvalidTime(String),
@@ -121,6 +124,17 @@ pub enum DreamError {
     /// A model dream's token budget is too small for its requests.
     #[error("model budget: {0}")]
     Budget(String),
+}
+
+impl DreamError {
+    /// The field of a dream spec the error is about, when it is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DreamError::UnknownFocus(_) => Some("focus"),
+            DreamError::Field { field, .. } => Some(field),
+            _ => None,
+        }
+    }
 }
 
 /// What a pass found, before guardrails.
