@@ -1,0 +1,367 @@
+//! Operator corrections: what the person running the agent told it when he
+//! stopped or corrected one of its actions, again and again across sessions.
+//!
+//! **Who and where.** Only an operator's sessions are read
+//! ([`crate::directives::operator_speaks`]: no customer of a service agent,
+//! no sub-agent whose user turns are its parent's prompt), and only text the
+//! operator typed: user messages with role `user` outside sidechains
+//! (harness text the ingest marked `system` is never read), the reason given
+//! when rejecting a tool use, and a typed interrupt inside a tool result
+//! ([`crate::directives::operator_words_in_result`]).
+//!
+//! **A correction** is an operator sentence that reacts to an agent action:
+//! - *after an action*: the agent acted (a tool call or a reply) since the
+//!   operator last spoke, or the operator rejected or interrupted a tool use
+//!   (Claude Code's "The user doesn't want to proceed with this tool use",
+//!   `[Request interrupted by user…]`) — then any sentence of his next
+//!   message, or the rejection reason itself, is read;
+//! - *explicit form*: a sentence that is itself a correction ("no, don't
+//!   …", "instead of mocking X, mock Y") counts even as the first message of
+//!   a session (aider re-opens a run to correct the last one).
+//!
+//! **What it says** is read as one of a few *themes*, each a general rule
+//! operators give agents, recognised by phrases (plain substrings of the
+//! lowercased sentence, see [`THEMES`]):
+//! - `reuse`: reuse what exists, keep the change simple ("which is less
+//!   work", "do we even need …", "there is existing logic", "don't
+//!   overcomplicate", "could we reuse …", "might be redundant");
+//! - `scope`: change only what was asked ("don't modify `f`", "don't
+//!   replace the cache, add …", "I didn't ask you to …");
+//! - `mock-narrowly`: mock the narrow dependency named, not the function
+//!   above it ("don't mock completion, mock httpx", "instead of mocking …").
+//!
+//! A sentence that is a question about something else, or carries no theme
+//! phrase, is no correction of a theme (it is still read by the preference
+//! pass when it is a directive).
+//!
+//! **Lesson.** A theme corrected in ≥ 2 independent sessions (support
+//! *units*, see [`crate::context`]; `sessions` holds one session per unit)
+//! becomes one lesson whose text is the theme's rule (general, ≤ 200
+//! characters, no value of any session); the evidence quotes each
+//! correcting sentence verbatim from its event, and, for a rejected or
+//! interrupted tool use, the call it stopped. The finding's category is
+//! [`Category::Mistake`] (the operator judged the agent's action a mistake:
+//! `--focus mistake` selects it, and its default support is 2), its kind is
+//! `preference` (it is what that operator wants). Its scope follows
+//! [`scope_for`]. Key terms make a second dream over the same sessions a
+//! promote that the planner drops for want of new evidence.
+
+use crate::context::Context;
+use crate::directives::{operator_speaks, operator_words_in_result, sentences};
+use crate::{Category, DreamError, Finding, Pass, PassOutput, SessionData};
+use nocturne_core::{Evidence, EventKind, MemoryKind, OpKind, Role, Scope, ScopeLevel};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The pass's name, as in [`Finding::pass`] and the proposal's stats.
+pub const NAME: &str = "corrections";
+
+/// One theme of corrections.
+pub struct Theme {
+    pub id: &'static str,
+    /// The lesson's text.
+    pub rule: &'static str,
+    /// Phrases that put a sentence in the theme (lowercase substrings; `’`
+    /// is read as `'`).
+    pub cues: &'static [&'static str],
+    /// Phrases that make a sentence a correction of the theme by
+    /// themselves, with no agent action before it.
+    pub explicit: &'static [&'static str],
+    /// Terms an existing memory of this lesson contains.
+    pub key_terms: &'static [&'static str],
+}
+
+/// The themes, in the order a sentence is tried against them (the first
+/// that matches wins).
+pub const THEMES: &[Theme] = &[
+    Theme {
+        id: "mock-narrowly",
+        rule: "In tests, mock the narrow dependency the operator names (the low-level client a function uses), not \
+               the higher-level function.",
+        cues: &[
+            "don't mock",
+            "do not mock",
+            "dont mock",
+            "instead of mocking",
+            "rather than mocking",
+            "mock only",
+            "only mock",
+            "not mock",
+        ],
+        explicit: &["don't mock", "do not mock", "instead of mocking", "rather than mocking"],
+        key_terms: &["mock", "narrow"],
+    },
+    Theme {
+        id: "scope",
+        rule: "Change only what the operator asked for: do not modify, replace or remove other code beyond the \
+               request.",
+        cues: &[
+            "don't modify",
+            "do not modify",
+            "don't change",
+            "do not change",
+            "don't replace",
+            "do not replace",
+            "don't touch",
+            "do not touch",
+            "don't remove",
+            "do not remove",
+            "don't rewrite",
+            "do not rewrite",
+            "leave it alone",
+            "i didn't ask",
+            "i did not ask",
+            "not what i asked",
+            "i only asked",
+            "only change what",
+            "out of scope",
+            "beyond what i asked",
+        ],
+        explicit: &["i didn't ask", "i did not ask", "not what i asked", "i only asked", "beyond what i asked"],
+        key_terms: &["change only", "asked"],
+    },
+    Theme {
+        id: "reuse",
+        rule: "Keep changes simple: reuse existing code, components and library features instead of adding new \
+               helpers, loops or checks.",
+        cues: &[
+            "reuse",
+            "re-use",
+            "less work",
+            "overcomplicat",
+            "over-complicat",
+            "overengineer",
+            "over-engineer",
+            "too complex",
+            "too complicated",
+            "keep it simple",
+            "simpler",
+            "redundant",
+            "do we even need",
+            "do we really need",
+            "don't think we need",
+            "we don't need",
+            "there is existing",
+            "there's existing",
+            "existing logic",
+            "is already present",
+            "are already present",
+            "already exists",
+            "very similar",
+            "built-in",
+            "builtin",
+        ],
+        explicit: &["overcomplicat", "over-complicat", "overengineer", "over-engineer"],
+        key_terms: &["reuse", "existing"],
+    },
+];
+
+/// One correcting sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Correction {
+    /// The event the sentence is verbatim text of.
+    pub seq: u32,
+    /// The sentence as it is in the event (the evidence quote).
+    pub quote: String,
+    /// Index into [`THEMES`].
+    pub theme: usize,
+    /// The tool call the operator rejected or interrupted, if any.
+    pub stopped: Option<u32>,
+}
+
+/// Phrases of the harness telling that the operator refused or stopped a
+/// tool use (lowercase).
+const STOPPED: &[&str] = &[
+    "doesn't want to proceed with this tool use",
+    "doesn't want to take this action",
+    "the tool use was rejected",
+    "[request interrupted by user",
+];
+
+fn normalized(s: &str) -> String {
+    s.to_lowercase().replace(['’', '‘'], "'")
+}
+
+/// The theme of a sentence (index into [`THEMES`]), if it is a correction:
+/// `after` says an agent action precedes it (see the module docs).
+pub fn theme_of(sentence: &str, after: bool) -> Option<usize> {
+    let lower = normalized(sentence);
+    let n = lower.split_whitespace().count();
+    if !(2..=60).contains(&n) {
+        return None;
+    }
+    // Quoted harness text or code is not what the operator said.
+    if lower.contains("```") || lower.starts_with(['$', '{', '[', '<', '|']) {
+        return None;
+    }
+    THEMES.iter().position(|t| {
+        let cues = if after { t.cues } else { t.explicit };
+        cues.iter().any(|c| lower.contains(c))
+    })
+}
+
+/// The corrections of one session (empty when no operator speaks in it).
+pub fn of(sd: &SessionData) -> Vec<Correction> {
+    if !operator_speaks(&sd.session) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    // The agent acted since the operator last spoke.
+    let mut acted = false;
+    // The call the operator stopped, since he last spoke.
+    let mut stopped: Option<u32> = None;
+    let mut last_call: Option<u32> = None;
+    for e in &sd.events {
+        let b = &e.body;
+        if b.sidechain {
+            continue;
+        }
+        match b.kind {
+            EventKind::ToolCall if b.role != Role::User => {
+                last_call = Some(e.seq);
+                acted = true;
+            }
+            EventKind::AssistantMessage => acted = true,
+            EventKind::ToolResult => {
+                let Some(t) = b.text.as_deref() else { continue };
+                let lower = normalized(t);
+                let refused = STOPPED.iter().any(|s| lower.contains(s));
+                if refused {
+                    stopped = last_call;
+                }
+                let Some(words) = operator_words_in_result(t, b.is_error) else { continue };
+                // A typed interrupt stops the call it answers.
+                let stop = if refused { stopped } else { last_call };
+                for s in sentences(words) {
+                    if let Some(theme) = theme_of(&s, true) {
+                        out.push(Correction { seq: e.seq, quote: s, theme, stopped: stop });
+                    }
+                }
+                stopped = None;
+                acted = false;
+            }
+            EventKind::System => {
+                if b.text.as_deref().is_some_and(|t| normalized(t).contains("[request interrupted by user")) {
+                    stopped = stopped.or(last_call);
+                }
+            }
+            EventKind::UserMessage if b.role == Role::User => {
+                let Some(t) = b.text.as_deref() else { continue };
+                let after = acted || stopped.is_some();
+                for s in sentences(t) {
+                    if let Some(theme) = theme_of(&s, after) {
+                        out.push(Correction { seq: e.seq, quote: s, theme, stopped });
+                    }
+                }
+                acted = false;
+                stopped = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The scope of a correction lesson drawn from `sessions`: exactly one
+/// known operator → his (`user:NAME`); ≥ `min_users_shared` (and ≥ 2)
+/// distinct operators → their team when every session has the same one,
+/// else the org; several operators but fewer → none (nobody's alone); no
+/// known operator (formats that name no user, and no user given at import)
+/// → the sessions' own shared scope (their team, else their agent, else
+/// the org): a store whose sessions name no person holds one operator's
+/// work, and the lesson cites the agent action it corrects, so it is never
+/// a customer's or a harness's text.
+pub fn scope_for(ctx: &Context, sessions: &BTreeSet<usize>) -> Option<(Scope, u32)> {
+    let (users, teams) = ctx.users_teams(sessions);
+    let n = users.len() as u32;
+    let all_have = |f: &dyn Fn(&nocturne_core::Session) -> bool| {
+        sessions.iter().all(|s| ctx.sessions.get(*s).is_some_and(|v| f(&v.data.session)))
+    };
+    let team = (teams.len() == 1 && all_have(&|s| s.team.is_some())).then(|| teams.iter().next().cloned()).flatten();
+    let named = |level, name: String| Scope { level, name: Some(name) };
+    if n >= ctx.config.min_users_shared.max(2) {
+        return Some((team.map_or_else(Scope::org, |t| named(ScopeLevel::Team, t)), n));
+    }
+    if let (1, Some(u)) = (n, users.iter().next()) {
+        return Some((named(ScopeLevel::User, u.clone()), n));
+    }
+    if n > 0 {
+        return None;
+    }
+    if let Some(t) = team {
+        return Some((named(ScopeLevel::Team, t), 0));
+    }
+    let mut agents = sessions.iter().filter_map(|s| ctx.sessions.get(*s)?.data.session.agent.clone());
+    let agent = agents.next().filter(|a| all_have(&|s| s.agent.as_deref() == Some(a.as_str())));
+    Some((agent.map_or_else(Scope::org, |a| named(ScopeLevel::Agent, a)), 0))
+}
+
+pub struct Corrections;
+
+impl Pass for Corrections {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        let mut by_theme: BTreeMap<usize, Vec<(usize, Correction)>> = BTreeMap::new();
+        let mut total = 0usize;
+        for (si, s) in ctx.sessions.iter().enumerate() {
+            for c in of(s.data) {
+                total += 1;
+                by_theme.entry(c.theme).or_default().push((si, c));
+            }
+        }
+        let unit = |si: usize| ctx.units.get(si).copied().unwrap_or(si);
+        let mut findings = Vec::new();
+        for (theme, found) in by_theme {
+            let Some(t) = THEMES.get(theme) else { continue };
+            // One session per unit: the first of each.
+            let mut per_unit: BTreeMap<usize, usize> = BTreeMap::new();
+            for (si, _) in &found {
+                per_unit.entry(unit(*si)).or_insert(*si);
+            }
+            if per_unit.len() < 2 {
+                continue;
+            }
+            let sessions: BTreeSet<usize> = per_unit.values().copied().collect();
+            let mut evidence: Vec<Evidence> = Vec::new();
+            for (si, c) in &found {
+                let Some(s) = ctx.sessions.get(*si) else { continue };
+                let quoted = Evidence { session: s.id().to_string(), events: vec![c.seq], quote: c.quote.clone() };
+                if !evidence.contains(&quoted) {
+                    evidence.push(quoted);
+                }
+                let call = c.stopped.and_then(|seq| s.actions.iter().find(|a| a.called && a.call_seq == seq));
+                if let Some(ev) = call.and_then(|a| a.call_evidence(s.id())) {
+                    if !evidence.contains(&ev) {
+                        evidence.push(ev);
+                    }
+                }
+            }
+            let n = sessions.len();
+            let stopped = found.iter().filter(|(_, c)| c.stopped.is_some()).count();
+            findings.push(Finding {
+                pass: NAME,
+                category: Category::Mistake,
+                op: OpKind::Create,
+                kind: MemoryKind::preference(),
+                text: t.rule.to_string(),
+                targets: Vec::new(),
+                rationale: format!(
+                    "the operator corrected the agent this way in {n} sessions ({} corrections, {stopped} of them \
+                     stopping a tool use)",
+                    found.len()
+                ),
+                sessions,
+                evidence,
+                confidence: (0.5 + 0.1 * n as f64).min(0.9),
+                tags: vec!["correction".to_string(), t.id.to_string()],
+                key_terms: t.key_terms.iter().map(|k| (*k).to_string()).collect(),
+                repeats: 0,
+            });
+        }
+        let mut out = PassOutput::from(findings);
+        out.stats.insert("corrections.sentences".into(), total.into());
+        Ok(out)
+    }
+}
