@@ -49,7 +49,7 @@
 use crate::context::Context;
 use crate::directives::{operator_speaks, operator_words_in_result, sentences};
 use crate::{Category, DreamError, Finding, Pass, PassOutput, SessionData};
-use nocturne_core::{Evidence, EventKind, MemoryKind, OpKind, Role, Scope, ScopeLevel};
+use nocturne_core::{EventKind, Evidence, MemoryKind, OpKind, Role, Scope, ScopeLevel};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The pass's name, as in [`Finding::pass`] and the proposal's stats.
@@ -75,8 +75,9 @@ pub struct Theme {
 pub const THEMES: &[Theme] = &[
     Theme {
         id: "mock-narrowly",
-        rule: "In tests, mock the narrow dependency the operator names (the low-level client a function uses), not \
-               the higher-level function.",
+        rule:
+            "In tests, mock the narrow dependency the operator names (the low-level client a function uses), not the \
+               function that calls it.",
         cues: &[
             "don't mock",
             "do not mock",
@@ -142,7 +143,7 @@ pub const THEMES: &[Theme] = &[
             "we don't need",
             "there is existing",
             "there's existing",
-            "existing logic",
+            "use the existing",
             "is already present",
             "are already present",
             "already exists",
@@ -363,5 +364,204 @@ impl Pass for Corrections {
         let mut out = PassOutput::from(findings);
         out.stats.insert("corrections.sentences".into(), total.into());
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Sess;
+    use crate::{DreamSpec, Snapshot};
+    use nocturne_core::{NewEvent, NewSession, Subagent};
+    use serde_json::json;
+
+    const REJECTED: &str = "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it \
+                            was a file edit, the new_string was NOT written to the file). STOP what you are doing and \
+                            wait for the user to tell you how to proceed.";
+
+    fn push(mut s: Sess, role: Role, kind: EventKind, text: &str) -> Sess {
+        s.s.events.push(NewEvent {
+            role,
+            kind,
+            tool_name: None,
+            tool_input: None,
+            tool_use_id: None,
+            text: Some(text.into()),
+            is_error: false,
+            timestamp: None,
+            sidechain: false,
+            source_line: None,
+            raw: "{}".into(),
+        });
+        s
+    }
+
+    /// A Claude Code rejection: the edit is refused, the harness notes the
+    /// interrupt, the operator says why in his next message.
+    fn rejected_edit(id: &str, said: &str) -> Sess {
+        let s =
+            Sess::new(id).user(&format!("make the {id} filter hide empty groups")).assistant("I'll update the filter.");
+        let s = s.tool("Edit", json!({"file_path": "/Users/ana/app/timeline.html", "old_string": "a"}), REJECTED, true);
+        let s = push(s, Role::System, EventKind::System, "[Request interrupted by user for tool use]");
+        s.user(said)
+    }
+
+    fn themes(sd: &SessionData) -> Vec<&'static str> {
+        of(sd).iter().filter_map(|c| THEMES.get(c.theme)).map(|t| t.id).collect()
+    }
+
+    #[test]
+    fn a_message_after_a_rejected_tool_use_is_a_correction_of_that_call() {
+        let sd = rejected_edit("s1", "You can set group.visible using the vis library which is less work").data();
+        let cs = of(&sd);
+        assert_eq!(cs.len(), 1, "{cs:?}");
+        assert_eq!(THEMES[cs[0].theme].id, "reuse");
+        assert_eq!(cs[0].quote, "You can set group.visible using the vis library which is less work");
+        let call = sd.events.iter().find(|e| e.body.kind == EventKind::ToolCall).map(|e| e.seq);
+        assert_eq!(cs[0].stopped, call, "the stopped Edit is the corrected action");
+        let sd = rejected_edit("s2", "Do we even need _generate_html_with_combined_link then?").data();
+        assert_eq!(themes(&sd), vec!["reuse"]);
+    }
+
+    #[test]
+    fn the_rejection_reason_in_the_tool_result_is_read() {
+        let r = format!(
+            "{REJECTED} The user provided the following reason for the rejection:  don't modify the retry helper"
+        );
+        let sd = Sess::new("s").user("add a header test").sh("sed -i s/a/b/ retry.py", &r, true).data();
+        let cs = of(&sd);
+        assert_eq!(cs.len(), 1, "{cs:?}");
+        assert_eq!(THEMES[cs[0].theme].id, "scope");
+        assert_eq!(cs[0].quote, "don't modify the retry helper");
+        assert!(cs[0].stopped.is_some());
+    }
+
+    #[test]
+    fn replies_to_agent_actions_are_read_by_what_they_say() {
+        let after = |said: &str| {
+            themes(
+                &Sess::new("s")
+                    .user("write the test")
+                    .assistant("Here is the test, mocking completion.")
+                    .user(said)
+                    .data(),
+            )
+        };
+        assert_eq!(
+            after("no, don't mock completion. mock the httpx library which completion uses"),
+            vec!["mock-narrowly"]
+        );
+        assert_eq!(after("don't replace the tree cache. add the tree context cache."), vec!["scope"]);
+        assert_eq!(
+            after("errors handling is already present in metrics. don't overcomplicate"),
+            vec!["reuse", "reuse"]
+        );
+        assert_eq!(after("great, but there is existing logic for scanning history"), vec!["reuse"]);
+        // Thanks, follow-up requests and statements about the code are no corrections.
+        assert!(after("thanks, that works. now add a test for the empty case").is_empty());
+        assert!(after("the existing tests pass on my machine").is_empty());
+        assert!(after("please run the linter and commit").is_empty());
+    }
+
+    #[test]
+    fn without_an_agent_action_only_an_explicit_correction_counts() {
+        let first = |said: &str| themes(&Sess::new("s").user(said).data());
+        // A request that opens a session is no correction.
+        assert!(first("we don't need a database, write a small CLI that reads the csv").is_empty());
+        assert!(first("keep it simple and dependency free, add a chart of the monthly totals").is_empty());
+        assert!(first("don't modify anything yet, just explain the cache").is_empty());
+        // An explicit correction of earlier work is one.
+        assert_eq!(
+            first("instead of mocking aider.sendchat.simple_send_with_retries, mock repo.get_commit_message"),
+            vec!["mock-narrowly"]
+        );
+    }
+
+    #[test]
+    fn customers_sub_agents_harness_and_agent_text_are_never_read() {
+        let said = "no, don't mock the client, you overcomplicate it; don't modify the helper";
+        let customer = Sess::new("c").customer().user("hi").assistant("How can I help?").user(said).data();
+        assert!(of(&customer).is_empty(), "a customer's words");
+        let mut sub = Sess::new("sub").user("task").assistant("ok").user(said).build();
+        sub.subagent = Some(Subagent { agent_id: "a1".into(), agent_type: None, description: None, compaction: false });
+        let sub = SessionData::from_new(&sub, "2026-01-01T00:00:00Z");
+        assert!(of(&sub).is_empty(), "a sub-agent's user turns are its parent's prompt");
+        let harness = push(Sess::new("h").user("fix it").assistant("done"), Role::System, EventKind::System, said);
+        assert!(of(&harness.data()).is_empty(), "harness text");
+        let agent = Sess::new("a").user("fix it").assistant(said).data();
+        assert!(of(&agent).is_empty(), "the agent's own words");
+    }
+
+    fn dream_over(sessions: &[NewSession]) -> Vec<nocturne_core::Op> {
+        let snap = Snapshot::from_new_sessions(1, sessions, vec![], "2026-01-01T00:00:00Z");
+        let cfg = DreamSpec::default().config("2026-02-01T00:00:00Z");
+        let p = crate::dream(&snap, &cfg, "d").unwrap();
+        p.ops.into_iter().filter(|o| o.pass == NAME).collect()
+    }
+
+    #[test]
+    fn corrections_in_two_sessions_make_one_general_lesson_citing_each() {
+        let a = rejected_edit("s1", "You can set group.visible using the vis library which is less work").build();
+        let b = Sess::new("s2")
+            .user("link the combined transcript from each session page")
+            .assistant("I added a nav block to the session template.")
+            .user("could we reuse @templates/components/session_nav.html for that? looks like it's very similar?")
+            .build();
+        let ops = dream_over(&[a.clone(), b.clone()]);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        let o = &ops[0];
+        assert_eq!(o.text, THEMES[2].rule);
+        assert_eq!(o.kind.as_str(), "preference");
+        assert_eq!(o.support, 2);
+        let quotes: Vec<&str> = o.evidence.iter().map(|e| e.quote.as_str()).collect();
+        assert!(quotes.contains(&"You can set group.visible using the vis library which is less work"), "{quotes:?}");
+        assert!(quotes.contains(&"/Users/ana/app/timeline.html"), "the stopped call: {quotes:?}");
+        assert!(quotes.contains(&"looks like it's very similar?"), "{quotes:?}");
+        // No value of a session reaches the text.
+        for v in ["vis", "session_nav", "/users/", "timeline", "group.visible"] {
+            assert!(!o.text.to_lowercase().contains(v), "{v} leaked into {:?}", o.text);
+        }
+        // One session alone, however often it says so, is no lesson.
+        let again = Sess::new("s3")
+            .user("fix it")
+            .assistant("I wrote a helper.")
+            .user("reuse the parser")
+            .assistant("I wrote another helper.")
+            .user("this is redundant, reuse the parser")
+            .build();
+        assert!(dream_over(&[a.clone(), again.clone()]).len() == 1);
+        assert!(dream_over(&[again]).is_empty());
+        assert!(dream_over(&[a]).is_empty());
+    }
+
+    #[test]
+    fn the_same_request_resent_is_one_session() {
+        let s = |id: &str| {
+            Sess::new(id)
+                .user("add a retry test")
+                .assistant("Done, I changed send_with_retries too.")
+                .user("don't modify send_with_retries")
+                .build()
+        };
+        assert!(dream_over(&[s("r1"), s("r2")]).is_empty(), "one request re-sent after an /undo");
+    }
+
+    #[test]
+    fn scope_is_the_operators_or_shared_by_two_operators() {
+        let s = |id: &str, user: Option<&str>| {
+            let mut n = rejected_edit(id, &format!("don't modify the helper in {id}")).build();
+            n.user = user.map(str::to_string);
+            n.team = Some("web".into());
+            n
+        };
+        let one = dream_over(&[s("a", Some("ana")), s("b", Some("ana"))]);
+        assert_eq!(one.len(), 1, "{one:#?}");
+        assert_eq!(one[0].scope.to_string(), "user:ana");
+        let two = dream_over(&[s("a", Some("ana")), s("b", Some("bob"))]);
+        assert_eq!(two[0].scope.to_string(), "team:web", "two operators said it");
+        let nobody = dream_over(&[s("a", None), s("b", None)]);
+        assert_eq!(nobody[0].scope.to_string(), "team:web", "no operator known: the sessions' own scope");
+        let mixed = dream_over(&[s("a", Some("ana")), s("b", Some("bob")), s("c", Some("cid"))]);
+        assert_eq!(mixed.len(), 1);
     }
 }
