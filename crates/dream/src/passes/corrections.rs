@@ -163,10 +163,87 @@ pub struct Correction {
     pub seq: u32,
     /// The sentence as it is in the event (the evidence quote).
     pub quote: String,
-    /// Index into [`THEMES`].
-    pub theme: usize,
+    /// Index into [`THEMES`], for a themed correction.
+    pub theme: Option<usize>,
+    /// For a "use `X`" correction (no theme): what to use.
+    pub uses: Option<Use>,
     /// The tool call the operator rejected or interrupted, if any.
     pub stopped: Option<u32>,
+}
+
+/// A "use `X`" correction: the code-shaped name the operator told the
+/// agent to use, and the one he told it not to, when he said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Use {
+    /// The name as written (backticks and trailing punctuation removed).
+    pub name: String,
+    /// Its grouping key: the last `.` component, lowercase, without `()`.
+    pub key: String,
+    /// The name not to use ("don't use `Y`", "`X` not `Y`", "instead of `Y`").
+    pub not: Option<String>,
+}
+
+/// True for a name that is code, not prose: an identifier with `_` or `.`
+/// inside, a call `f()`, a `--flag`, or a mixed-case word (`FileSource`,
+/// `camelCase`); never a path, an address or a number-heavy value.
+fn code_shaped(t: &str) -> bool {
+    if t.chars().count() < 3 || t.contains(['/', '\\', '@', ':', '#', '=']) {
+        return false;
+    }
+    if t.chars().filter(char::is_ascii_digit).count() >= 3
+        || !t.chars().next().is_some_and(|c| c.is_alphabetic() || c == '-')
+    {
+        return false;
+    }
+    let inner = t.trim_end_matches("()");
+    let word = inner.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !word {
+        return false;
+    }
+    let mixed = inner.chars().skip(1).any(char::is_uppercase) && inner.chars().any(char::is_lowercase);
+    let dotted = inner.trim_matches('.').contains(['.', '_']);
+    (inner.starts_with("--") && inner.len() > 3) || t.ends_with("()") || mixed || dotted
+}
+
+/// The token after position `i` of `words`, skipping an article, cleaned.
+fn name_after(words: &[&str], i: usize) -> Option<String> {
+    let mut j = i + 1;
+    if words.get(j).is_some_and(|w| matches!(w.to_lowercase().as_str(), "a" | "an" | "the")) {
+        j += 1;
+    }
+    let w = words.get(j)?.trim_matches(|c: char| matches!(c, '`' | '\'' | '"' | ',' | ';' | '.' | '!' | '?'));
+    let w = w.trim_end_matches(|c: char| matches!(c, '`' | ','));
+    code_shaped(w).then(|| w.to_string())
+}
+
+/// The "use `X`" correction a sentence makes, if any: the word `use`
+/// followed (after an article) by a code-shaped name, not preceded by a
+/// negation; the name not to use from "don't use `Y`", "not `Y`" or
+/// "instead of `Y`" in the same sentence.
+pub fn use_of(sentence: &str) -> Option<Use> {
+    let words: Vec<&str> = sentence.split_whitespace().collect();
+    let lower: Vec<String> = words.iter().map(|w| normalized(w)).collect();
+    let negated = |i: usize| {
+        let prev = i.checked_sub(1).and_then(|j| lower.get(j)).map(String::as_str);
+        matches!(prev, Some("don't" | "dont" | "not" | "never"))
+    };
+    let mut name = None;
+    let mut not = None;
+    for (i, w) in lower.iter().enumerate() {
+        match w.as_str() {
+            "use" if negated(i) => not = not.or_else(|| name_after(&words, i)),
+            "use" => name = name.or_else(|| name_after(&words, i)),
+            "not" if lower.get(i + 1).is_none_or(|n| n != "use") => not = not.or_else(|| name_after(&words, i)),
+            "of" if i > 0 && lower.get(i - 1).is_some_and(|p| p == "instead") => {
+                not = not.or_else(|| name_after(&words, i))
+            }
+            _ => {}
+        }
+    }
+    let name = name?;
+    let key = name.trim_end_matches("()").rsplit('.').next().unwrap_or(&name).to_lowercase();
+    let not = not.filter(|n| n.to_lowercase() != name.to_lowercase());
+    (key.len() >= 3).then_some(Use { name, key, not })
 }
 
 /// Phrases of the harness telling that the operator refused or stopped a
@@ -198,6 +275,28 @@ pub fn theme_of(sentence: &str, after: bool) -> Option<usize> {
         let cues = if after { t.cues } else { t.explicit };
         cues.iter().any(|c| lower.contains(c))
     })
+}
+
+/// The correction one sentence makes, if any: a theme, else (after an
+/// agent action) a "use `X`" correction.
+fn correction(seq: u32, quote: String, after: bool, stopped: Option<u32>) -> Option<Correction> {
+    if let Some(theme) = theme_of(&quote, after) {
+        return Some(Correction { seq, quote, theme: Some(theme), uses: None, stopped });
+    }
+    let n = quote.split_whitespace().count();
+    if !after || !(2..=40).contains(&n) || quote.contains("```") {
+        return None;
+    }
+    let uses = match use_of(&quote) {
+        Some(u) => u,
+        // A "use" sentence without a code-shaped name may still join a
+        // name's group (see the pass).
+        None if crate::text::raw_words(&quote).iter().any(|w| w == "use") => {
+            Use { name: String::new(), key: String::new(), not: None }
+        }
+        None => return None,
+    };
+    Some(Correction { seq, quote, theme: None, uses: Some(uses), stopped })
 }
 
 /// The corrections of one session (empty when no operator speaks in it).
@@ -233,9 +332,7 @@ pub fn of(sd: &SessionData) -> Vec<Correction> {
                 // A typed interrupt stops the call it answers.
                 let stop = if refused { stopped } else { last_call };
                 for s in sentences(words) {
-                    if let Some(theme) = theme_of(&s, true) {
-                        out.push(Correction { seq: e.seq, quote: s, theme, stopped: stop });
-                    }
+                    out.extend(correction(e.seq, s, true, stop));
                 }
                 stopped = None;
                 acted = false;
@@ -249,9 +346,7 @@ pub fn of(sd: &SessionData) -> Vec<Correction> {
                 let Some(t) = b.text.as_deref() else { continue };
                 let after = acted || stopped.is_some();
                 for s in sentences(t) {
-                    if let Some(theme) = theme_of(&s, after) {
-                        out.push(Correction { seq: e.seq, quote: s, theme, stopped });
-                    }
+                    out.extend(correction(e.seq, s, after, stopped));
                 }
                 acted = false;
                 stopped = None;
@@ -304,18 +399,38 @@ impl Pass for Corrections {
     }
 
     fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
-        let mut by_theme: BTreeMap<usize, Vec<(usize, Correction)>> = BTreeMap::new();
+        let mut groups: BTreeMap<Group, Vec<(usize, Correction)>> = BTreeMap::new();
+        let mut loose: Vec<(usize, Correction)> = Vec::new();
         let mut total = 0usize;
         for (si, s) in ctx.sessions.iter().enumerate() {
             for c in of(s.data) {
                 total += 1;
-                by_theme.entry(c.theme).or_default().push((si, c));
+                let g = match (&c.theme, &c.uses) {
+                    (Some(t), _) => Group::Theme(*t),
+                    (None, Some(u)) if !u.key.is_empty() => Group::Use(u.key.clone()),
+                    _ => {
+                        loose.push((si, c));
+                        continue;
+                    }
+                };
+                groups.entry(g).or_default().push((si, c));
+            }
+        }
+        // A "use" sentence without a code-shaped name joins the group of a
+        // name it mentions ("use the samefile check" → `os.path.samefile`).
+        for (si, c) in loose {
+            let words = crate::text::raw_words(&c.quote);
+            let key = groups.keys().find_map(|g| match g {
+                Group::Use(k) if words.iter().any(|w| w == k) => Some(g.clone()),
+                _ => None,
+            });
+            if let Some(g) = key.and_then(|k| groups.get_mut(&k)) {
+                g.push((si, c));
             }
         }
         let unit = |si: usize| ctx.units.get(si).copied().unwrap_or(si);
         let mut findings = Vec::new();
-        for (theme, found) in by_theme {
-            let Some(t) = THEMES.get(theme) else { continue };
+        for (group, found) in groups {
             // One session per unit: the first of each.
             let mut per_unit: BTreeMap<usize, usize> = BTreeMap::new();
             for (si, _) in &found {
@@ -324,6 +439,7 @@ impl Pass for Corrections {
             if per_unit.len() < 2 {
                 continue;
             }
+            let Some((text, id, key_terms)) = lesson(&group, &found) else { continue };
             let sessions: BTreeSet<usize> = per_unit.values().copied().collect();
             let mut evidence: Vec<Evidence> = Vec::new();
             for (si, c) in &found {
@@ -346,7 +462,7 @@ impl Pass for Corrections {
                 category: Category::Mistake,
                 op: OpKind::Create,
                 kind: MemoryKind::preference(),
-                text: t.rule.to_string(),
+                text,
                 targets: Vec::new(),
                 rationale: format!(
                     "the operator corrected the agent this way in {n} sessions ({} corrections, {stopped} of them \
@@ -356,14 +472,55 @@ impl Pass for Corrections {
                 sessions,
                 evidence,
                 confidence: (0.5 + 0.1 * n as f64).min(0.9),
-                tags: vec!["correction".to_string(), t.id.to_string()],
-                key_terms: t.key_terms.iter().map(|k| (*k).to_string()).collect(),
+                tags: vec!["correction".to_string(), id],
+                key_terms,
                 repeats: 0,
             });
         }
         let mut out = PassOutput::from(findings);
         out.stats.insert("corrections.sentences".into(), total.into());
         Ok(out)
+    }
+}
+
+/// What corrections are grouped by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    Theme(usize),
+    /// The key of a "use `X`" name.
+    Use(String),
+}
+
+/// The most frequent string; ties: the shortest, then the smallest.
+fn most<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
+    super::most_common(items)
+}
+
+/// A group's lesson: its text, its tag and its key terms; `None` when the
+/// text would carry a value of one session.
+fn lesson(group: &Group, found: &[(usize, Correction)]) -> Option<(String, String, Vec<String>)> {
+    match group {
+        Group::Theme(t) => {
+            let t = THEMES.get(*t)?;
+            Some((t.rule.to_string(), t.id.to_string(), t.key_terms.iter().map(|k| (*k).to_string()).collect()))
+        }
+        Group::Use(key) => {
+            let uses = || found.iter().filter_map(|(_, c)| c.uses.as_ref());
+            let name = most(uses().filter(|u| !u.name.is_empty()).map(|u| u.name.as_str()))?;
+            let not = most(uses().filter_map(|u| u.not.as_deref()));
+            let tests = found.iter().all(|(_, c)| {
+                crate::text::raw_words(&c.quote)
+                    .iter()
+                    .any(|w| matches!(w.as_str(), "test" | "tests" | "assert" | "asserts"))
+            });
+            let mut text = if tests { format!("In tests, use `{name}`") } else { format!("Use `{name}`") };
+            if let Some(n) = not {
+                text.push_str(&format!(" instead of `{n}`"));
+            }
+            text.push('.');
+            crate::directives::rule_sentence(&text)?;
+            Some((text, format!("use-{key}"), vec![format!("`{}`", name.to_lowercase())]))
+        }
     }
 }
 
@@ -407,7 +564,7 @@ mod tests {
     }
 
     fn themes(sd: &SessionData) -> Vec<&'static str> {
-        of(sd).iter().filter_map(|c| THEMES.get(c.theme)).map(|t| t.id).collect()
+        of(sd).iter().filter_map(|c| THEMES.get(c.theme?)).map(|t| t.id).collect()
     }
 
     #[test]
@@ -415,7 +572,7 @@ mod tests {
         let sd = rejected_edit("s1", "You can set group.visible using the vis library which is less work").data();
         let cs = of(&sd);
         assert_eq!(cs.len(), 1, "{cs:?}");
-        assert_eq!(THEMES[cs[0].theme].id, "reuse");
+        assert_eq!(cs[0].theme, Some(2), "reuse");
         assert_eq!(cs[0].quote, "You can set group.visible using the vis library which is less work");
         let call = sd.events.iter().find(|e| e.body.kind == EventKind::ToolCall).map(|e| e.seq);
         assert_eq!(cs[0].stopped, call, "the stopped Edit is the corrected action");
@@ -431,7 +588,7 @@ mod tests {
         let sd = Sess::new("s").user("add a header test").sh("sed -i s/a/b/ retry.py", &r, true).data();
         let cs = of(&sd);
         assert_eq!(cs.len(), 1, "{cs:?}");
-        assert_eq!(THEMES[cs[0].theme].id, "scope");
+        assert_eq!(cs[0].theme, Some(1), "scope");
         assert_eq!(cs[0].quote, "don't modify the retry helper");
         assert!(cs[0].stopped.is_some());
     }
