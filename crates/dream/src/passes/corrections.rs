@@ -721,4 +721,37 @@ mod tests {
         let mixed = dream_over(&[s("a", Some("ana")), s("b", Some("bob")), s("c", Some("cid"))]);
         assert_eq!(mixed.len(), 1);
     }
+
+    #[test]
+    fn use_corrections_name_code_not_prose() {
+        let u = use_of("don't use `IgnorantTemporaryDirectory` use GitTemporaryDirectory").unwrap();
+        assert_eq!((u.name.as_str(), u.key.as_str()), ("GitTemporaryDirectory", "gittemporarydirectory"));
+        assert_eq!(u.not.as_deref(), Some("IgnorantTemporaryDirectory"));
+        let u = use_of("in test_cmd_add_read_only_file use os.path.samefile in the asserts").unwrap();
+        assert_eq!((u.name.as_str(), u.key.as_str(), u.not.as_deref()), ("os.path.samefile", "samefile", None));
+        assert_eq!(use_of("use `get_head()` instead of `repo.head`").unwrap().not.as_deref(), Some("repo.head"));
+        // Prose, paths, branches and ids are not names to remember.
+        assert_eq!(use_of("use them in models.py"), None);
+        assert_eq!(use_of("use rich to make the prompt blue"), None);
+        assert_eq!(use_of("use /Users/ana/tmp/out.json as the fixture"), None);
+        assert_eq!(use_of("use branch fix/login-4512 for this"), None);
+        assert_eq!(use_of("don't use `IgnorantTemporaryDirectory` here"), None);
+    }
+
+    #[test]
+    fn a_use_correction_in_two_sessions_is_a_lesson_with_the_name_only() {
+        let s = |id: &str, said: &str| {
+            Sess::new(id).user(&format!("add a test for {id}")).assistant("Added the test.").user(said).build()
+        };
+        let ops = dream_over(&[
+            s("a", "in test_cmd_read, use the samefile check not just comparing the file paths"),
+            s("b", "in test_cmd_add_read_only_file use os.path.samefile in the asserts"),
+        ]);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(ops[0].text, "In tests, use `os.path.samefile`.");
+        assert_eq!(ops[0].evidence.len(), 2);
+        // A first message asking to use something is a request, not a correction.
+        let first = |id: &str| Sess::new(id).user("use `GitTemporaryDirectory` in the new test").build();
+        assert!(dream_over(&[first("x"), first("y")]).is_empty());
+    }
 }
