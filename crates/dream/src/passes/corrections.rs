@@ -68,6 +68,11 @@ pub struct Theme {
     pub explicit: &'static [&'static str],
     /// Terms an existing memory of this lesson contains.
     pub key_terms: &'static [&'static str],
+    /// Cues that count only when a specific object follows them (`the …`,
+    /// `this …`, a code name): "don't modify `f`" corrects an action, "do
+    /// not modify them by hand" and "don't touch generated code" are
+    /// standing rules, the preference pass's.
+    pub need_object: bool,
 }
 
 /// The themes, in the order a sentence is tried against them (the first
@@ -90,6 +95,7 @@ pub const THEMES: &[Theme] = &[
         ],
         explicit: &["don't mock", "do not mock", "instead of mocking", "rather than mocking"],
         key_terms: &["mock", "narrow"],
+        need_object: false,
     },
     Theme {
         id: "scope",
@@ -119,6 +125,7 @@ pub const THEMES: &[Theme] = &[
         ],
         explicit: &["i didn't ask", "i did not ask", "not what i asked", "i only asked", "beyond what i asked"],
         key_terms: &["change only", "asked"],
+        need_object: true,
     },
     Theme {
         id: "reuse",
@@ -153,6 +160,7 @@ pub const THEMES: &[Theme] = &[
         ],
         explicit: &["overcomplicat", "over-complicat", "overengineer", "over-engineer"],
         key_terms: &["reuse", "existing"],
+        need_object: false,
     },
 ];
 
@@ -255,6 +263,12 @@ const STOPPED: &[&str] = &[
     "[request interrupted by user",
 ];
 
+/// How many characters of a user message are read.
+const TYPED: usize = 2000;
+
+/// How many characters of a tool result are read for the harness's notice.
+const HEAD: usize = 400;
+
 fn normalized(s: &str) -> String {
     s.to_lowercase().replace(['’', '‘'], "'")
 }
@@ -273,8 +287,32 @@ pub fn theme_of(sentence: &str, after: bool) -> Option<usize> {
     }
     THEMES.iter().position(|t| {
         let cues = if after { t.cues } else { t.explicit };
-        cues.iter().any(|c| lower.contains(c))
+        cues.iter().any(|c| {
+            let Some(at) = lower.find(c) else { return false };
+            // Phrases about the request itself ("i didn't ask") need none.
+            let verb = c.starts_with("don't") || c.starts_with("do not");
+            !(t.need_object && verb) || lower.get(at + c.len()..).is_some_and(specific_object)
+        })
     })
+}
+
+/// True when the text after a cue starts with a specific object: `the`,
+/// `this`, `that`, `my`, `our`, `your`, or a code name (backticked or
+/// code-shaped).
+fn specific_object(rest: &str) -> bool {
+    let Some(w) = rest.split_whitespace().next() else { return false };
+    if ["the", "this", "that", "my", "our", "your"].contains(&w) || w.starts_with('`') {
+        return true;
+    }
+    code_shaped(w.trim_end_matches([',', '.', ';', '!']))
+}
+
+/// A cheap test before sentences are split: the text holds a phrase some
+/// correction needs (a theme phrase, or the word `use` after an action).
+fn may_correct(text: &str, after: bool) -> bool {
+    let lower = normalized(text);
+    THEMES.iter().any(|t| (if after { t.cues } else { t.explicit }).iter().any(|c| lower.contains(c)))
+        || (after && lower.split(|c: char| !c.is_alphanumeric()).any(|w| w == "use"))
 }
 
 /// The correction one sentence makes, if any: a theme, else (after an
@@ -284,7 +322,8 @@ fn correction(seq: u32, quote: String, after: bool, stopped: Option<u32>) -> Opt
         return Some(Correction { seq, quote, theme: Some(theme), uses: None, stopped });
     }
     let n = quote.split_whitespace().count();
-    if !after || !(2..=40).contains(&n) || quote.contains("```") {
+    // A slash command (`/help how do I use …`) is a question to the tool.
+    if !after || !(2..=40).contains(&n) || quote.contains("```") || quote.starts_with('/') {
         return None;
     }
     let uses = match use_of(&quote) {
@@ -323,10 +362,15 @@ pub fn of(sd: &SessionData) -> Vec<Correction> {
             EventKind::AssistantMessage => acted = true,
             EventKind::ToolResult => {
                 let Some(t) = b.text.as_deref() else { continue };
-                let lower = normalized(t);
+                // The harness's notice opens the result: only its start is read.
+                let head: String = t.chars().take(HEAD).collect();
+                let lower = normalized(&head);
                 let refused = STOPPED.iter().any(|s| lower.contains(s));
                 if refused {
                     stopped = last_call;
+                }
+                if !refused && !b.is_error {
+                    continue;
                 }
                 let Some(words) = operator_words_in_result(t, b.is_error) else { continue };
                 // A typed interrupt stops the call it answers.
@@ -338,13 +382,21 @@ pub fn of(sd: &SessionData) -> Vec<Correction> {
                 acted = false;
             }
             EventKind::System => {
-                if b.text.as_deref().is_some_and(|t| normalized(t).contains("[request interrupted by user")) {
+                if b.text.as_deref().is_some_and(|t| t.trim_start().starts_with("[Request interrupted by user")) {
                     stopped = stopped.or(last_call);
                 }
             }
             EventKind::UserMessage if b.role == Role::User => {
                 let Some(t) = b.text.as_deref() else { continue };
+                // What a person types to correct comes first; a long paste
+                // after it (logs, output) is not read.
+                let t = t.char_indices().nth(TYPED).map_or(t, |(i, _)| t.get(..i).unwrap_or(t));
                 let after = acted || stopped.is_some();
+                if !may_correct(t, after) {
+                    acted = false;
+                    stopped = None;
+                    continue;
+                }
                 for s in sentences(t) {
                     out.extend(correction(e.seq, s, after, stopped));
                 }
@@ -618,6 +670,10 @@ mod tests {
         assert!(after("thanks, that works. now add a test for the empty case").is_empty());
         assert!(after("the existing tests pass on my machine").is_empty());
         assert!(after("please run the linter and commit").is_empty());
+        // Standing rules are the preference pass's, not corrections of one action.
+        assert!(after("Files in src/gen are generated, do not modify them by hand.").is_empty());
+        assert!(after("Please don't touch generated code in src/gen; regenerate it instead.").is_empty());
+        assert_eq!(after("don't touch the config loader"), vec!["scope"]);
     }
 
     #[test]
