@@ -254,6 +254,24 @@ pub fn use_of(sentence: &str) -> Option<Use> {
     (key.len() >= 3).then_some(Use { name, key, not })
 }
 
+/// "use `W`" (optionally "just", "instead", "please") as the whole reason
+/// for stopping a shell command whose verb is not `W`: use `W`, not the verb.
+fn instead_of_command(quote: &str, verb: &str) -> Option<Use> {
+    let lower = normalized(quote);
+    let words: Vec<&str> = lower
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | '!' | '`'))
+        .filter(|w| !w.is_empty() && !matches!(*w, "please" | "just" | "instead" | "no"))
+        .collect();
+    let [first, tool] = words.as_slice() else { return None };
+    let plain = tool.len() >= 2 && tool.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    let verb = verb.to_lowercase();
+    (*first == "use" && plain && *tool != verb && !verb.is_empty() && !crate::text::is_stop(tool)).then(|| Use {
+        name: (*tool).to_string(),
+        key: (*tool).to_string(),
+        not: Some(verb),
+    })
+}
+
 /// Phrases of the harness telling that the operator refused or stopped a
 /// tool use (lowercase).
 const STOPPED: &[&str] = &[
@@ -468,9 +486,26 @@ impl Pass for Corrections {
                 groups.entry(g).or_default().push((si, c));
             }
         }
+        // A "use `W`" reason for stopping a shell command names the tool
+        // to use instead of the command's own ("use pnpm" for `npm install`).
+        let mut rest = Vec::new();
+        for (si, mut c) in loose {
+            let cmd = c.stopped.and_then(|seq| {
+                let s = ctx.sessions.get(si)?;
+                s.actions.iter().find(|a| a.called && a.call_seq == seq)?.cmd.clone()
+            });
+            match cmd.and_then(|cmd| instead_of_command(&c.quote, &cmd.verb)) {
+                Some(u) => {
+                    let g = Group::Use(u.key.clone());
+                    c.uses = Some(u);
+                    groups.entry(g).or_default().push((si, c));
+                }
+                None => rest.push((si, c)),
+            }
+        }
         // A "use" sentence without a code-shaped name joins the group of a
         // name it mentions ("use the samefile check" → `os.path.samefile`).
-        for (si, c) in loose {
+        for (si, c) in rest {
             let words = crate::text::raw_words(&c.quote);
             let key = groups.keys().find_map(|g| match g {
                 Group::Use(k) if words.iter().any(|w| w == k) => Some(g.clone()),
@@ -809,5 +844,25 @@ mod tests {
         // A first message asking to use something is a request, not a correction.
         let first = |id: &str| Sess::new(id).user("use `GitTemporaryDirectory` in the new test").build();
         assert!(dream_over(&[first("x"), first("y")]).is_empty());
+    }
+
+    #[test]
+    fn use_w_for_a_stopped_command_names_the_tool_instead() {
+        let reason = format!("{REJECTED} The user provided the following reason for the rejection:  use pnpm");
+        let s = |id: &str| {
+            Sess::new(id)
+                .user(&format!("set up the dev server for {id}"))
+                .assistant("I'll install the dependencies.")
+                .sh("npm install", &reason, true)
+                .build()
+        };
+        assert!(dream_over(&[s("a")]).is_empty(), "one session is no lesson");
+        let ops = dream_over(&[s("a"), s("b")]);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(ops[0].text, "Use `pnpm` instead of `npm`.");
+        let quotes: Vec<&str> = ops[0].evidence.iter().map(|e| e.quote.as_str()).collect();
+        assert!(quotes.contains(&"use pnpm") && quotes.contains(&"npm install"), "{quotes:?}");
+        assert_eq!(instead_of_command("use the existing script", "npm"), None);
+        assert_eq!(instead_of_command("use npm", "npm"), None);
     }
 }
