@@ -220,7 +220,7 @@ fn name_after(words: &[&str], i: usize) -> Option<String> {
         j += 1;
     }
     let w = words.get(j)?.trim_matches(|c: char| matches!(c, '`' | '\'' | '"' | ',' | ';' | '.' | '!' | '?'));
-    let w = w.trim_end_matches(|c: char| matches!(c, '`' | ','));
+    let w = w.trim_end_matches(['`', ',']);
     code_shaped(w).then(|| w.to_string())
 }
 
@@ -399,10 +399,10 @@ pub fn of(sd: &SessionData) -> Vec<Correction> {
                 stopped = None;
                 acted = false;
             }
-            EventKind::System => {
-                if b.text.as_deref().is_some_and(|t| t.trim_start().starts_with("[Request interrupted by user")) {
-                    stopped = stopped.or(last_call);
-                }
+            EventKind::System
+                if b.text.as_deref().is_some_and(|t| t.trim_start().starts_with("[Request interrupted by user")) =>
+            {
+                stopped = stopped.or(last_call);
             }
             EventKind::UserMessage if b.role == Role::User => {
                 let Some(t) = b.text.as_deref() else { continue };
