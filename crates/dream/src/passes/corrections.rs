@@ -91,7 +91,6 @@ pub const THEMES: &[Theme] = &[
             "rather than mocking",
             "mock only",
             "only mock",
-            "not mock",
         ],
         explicit: &["don't mock", "do not mock", "instead of mocking", "rather than mocking"],
         key_terms: &["mock", "narrow"],
