@@ -34,6 +34,11 @@
 //! phrase, is no correction of a theme (it is still read by the preference
 //! pass when it is a directive).
 //!
+//! **Left to the preference pass**: a group whose correcting sentences are
+//! directives ([`crate::directives`]) in as many independent sessions as a
+//! preference needs (`min_support`, by default 3) is stated by that pass;
+//! this one proposes nothing for it, so one rule does not become two ops.
+//!
 //! **Lesson.** A theme corrected in ≥ 2 independent sessions (support
 //! *units*, see [`crate::context`]; `sessions` holds one session per unit)
 //! becomes one lesson whose text is the theme's rule (general, ≤ 200
@@ -516,6 +521,7 @@ impl Pass for Corrections {
         }
         let unit = |si: usize| ctx.units.get(si).copied().unwrap_or(si);
         let mut findings = Vec::new();
+        let mut left = 0usize;
         for (group, found) in groups {
             // One session per unit: the first of each.
             let mut per_unit: BTreeMap<usize, usize> = BTreeMap::new();
@@ -523,6 +529,21 @@ impl Pass for Corrections {
                 per_unit.entry(unit(*si)).or_insert(*si);
             }
             if per_unit.len() < 2 {
+                continue;
+            }
+            // Corrections that are directives in enough sessions for the
+            // preference pass to state them itself are left to it.
+            let directive_units: BTreeSet<usize> = found
+                .iter()
+                .filter(|(si, c)| {
+                    ctx.sessions
+                        .get(*si)
+                        .is_some_and(|s| s.directives.iter().any(|d| d.seq == c.seq && d.quote == c.quote))
+                })
+                .map(|(si, _)| unit(*si))
+                .collect();
+            if directive_units.len() >= ctx.config.support_for(Category::Preference) as usize {
+                left += 1;
                 continue;
             }
             let Some((text, id, key_terms)) = lesson(&group, &found) else { continue };
@@ -565,6 +586,7 @@ impl Pass for Corrections {
         }
         let mut out = PassOutput::from(findings);
         out.stats.insert("corrections.sentences".into(), total.into());
+        out.stats.insert("corrections.left_to_preferences".into(), left.into());
         Ok(out)
     }
 }
@@ -796,7 +818,7 @@ mod tests {
     #[test]
     fn scope_is_the_operators_or_shared_by_two_operators() {
         let s = |id: &str, user: Option<&str>| {
-            let mut n = rejected_edit(id, &format!("don't modify the helper in {id}")).build();
+            let mut n = rejected_edit(id, &format!("could we reuse the helper from {id}?")).build();
             n.user = user.map(str::to_string);
             n.team = Some("web".into());
             n
@@ -861,6 +883,19 @@ mod tests {
         assert_eq!(ops[0].text, "Use `pnpm` instead of `npm`.");
         let quotes: Vec<&str> = ops[0].evidence.iter().map(|e| e.quote.as_str()).collect();
         assert!(quotes.contains(&"use pnpm") && quotes.contains(&"npm install"), "{quotes:?}");
+        // Said as a rule in enough sessions, it is the preference pass's (one op, not two).
+        let all = |ss: &[NewSession]| {
+            let snap = Snapshot::from_new_sessions(1, ss, vec![], "2026-01-01T00:00:00Z");
+            crate::dream(&snap, &DreamSpec::default().config("2026-02-01T00:00:00Z"), "d").unwrap().ops
+        };
+        let ana = |id: &str| {
+            let mut n = s(id);
+            n.user = Some("ana".into());
+            n
+        };
+        let three = all(&[ana("a"), ana("b"), ana("c")]);
+        let pnpm: Vec<&str> = three.iter().filter(|o| o.text.contains("pnpm")).map(|o| o.pass.as_str()).collect();
+        assert_eq!(pnpm, vec!["preferences"], "{three:#?}");
         assert_eq!(instead_of_command("use the existing script", "npm"), None);
         assert_eq!(instead_of_command("use npm", "npm"), None);
     }
