@@ -14,8 +14,13 @@ mod backends;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let what = args.iter().find(|a| !a.starts_with("--")).map_or("all", String::as_str);
+    let (what, quick) = match parse_args(&args) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("{message}\n{USAGE}");
+            std::process::exit(if message.is_empty() { 0 } else { 2 });
+        }
+    };
     let root = workspace_root()?;
     let data = root.join("target/bench-data");
     std::fs::create_dir_all(&data)?;
@@ -67,6 +72,27 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+const SECTIONS: &[&str] = &["ingest", "ingest-real", "search", "dream", "backends", "runtime", "quality", "all"];
+const USAGE: &str = "usage: nocturne-bench [ingest|ingest-real|search|dream|backends|runtime|quality|all] [--quick]";
+
+/// The section to run and `--quick`; `Err("")` for `--help`, `Err(message)`
+/// for anything else, so a mistyped word never starts every benchmark (and
+/// rewrites BENCHMARKS.md) by falling back to `all`.
+fn parse_args(args: &[String]) -> std::result::Result<(&str, bool), String> {
+    let mut what = None;
+    let mut quick = false;
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "-h" | "--help" => return Err(String::new()),
+            word if SECTIONS.contains(&word) && what.is_none() => what = Some(word),
+            word if SECTIONS.contains(&word) => return Err(format!("only one section at a time (got {word} too)")),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok((what.unwrap_or("all"), quick))
 }
 
 /// The real-data quality suite (`nocturne-quality`) over every labelled
@@ -655,4 +681,22 @@ fn runtime_bench(data: &Path, quick: bool) -> Result<String> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_string()).collect()
+    }
+
+    #[test]
+    fn a_mistyped_or_help_argument_runs_nothing() {
+        assert_eq!(parse_args(&args(&[])), Ok(("all", false)));
+        assert_eq!(parse_args(&args(&["backends", "--quick"])), Ok(("backends", true)));
+        assert_eq!(parse_args(&args(&["--help"])), Err(String::new()));
+        assert_eq!(parse_args(&args(&["backend"])), Err("unknown argument `backend`".to_string()));
+        assert!(parse_args(&args(&["dream", "search"])).is_err());
+    }
 }

@@ -189,9 +189,12 @@ impl Action {
         self.tool.clone()
     }
 
-    /// The evidence citing this action's call, when it has one.
+    /// The evidence citing this action's call, when it has one and it can be
+    /// quoted (a call whose tool the format did not name, with no input,
+    /// shows nothing to quote).
     pub fn call_evidence(&self, session: &str) -> Option<nocturne_core::Evidence> {
-        self.called.then(|| nocturne_core::Evidence {
+        let unquotable = self.tool == crate::recovery::UNNAMED && self.cmd.is_none() && self.input.is_null();
+        (self.called && !unquotable).then(|| nocturne_core::Evidence {
             session: session.to_string(),
             events: vec![self.call_seq],
             quote: self.quote(),

@@ -41,6 +41,7 @@ pub mod passes;
 pub mod plan;
 pub mod policy;
 pub mod recovery;
+pub mod replies;
 pub mod report;
 pub mod scope;
 #[cfg(test)]

@@ -43,10 +43,17 @@
 //! 3. Otherwise no recovery is visible.
 //!
 //! Rejected calls, transient errors, test failures and no-match exits are
-//! not failures here (see [`crate::actions`]), nor are failures of calls
-//! whose tool the format did not name (τ-bench's flattened display: a
-//! lesson must name what to do differently) or of calls a customer made in
-//! their own turn (τ² telecom: not the agent's mistake).
+//! not failures here (see [`crate::actions`]), nor are failures of calls a
+//! customer made in their own turn (τ² telecom: not the agent's mistake).
+//! A call whose tool the format did not name (τ-bench's flattened display)
+//! has no call to compare: there the agent's requests around it stand in
+//! ([`crate::replies`]): the failure is grouped by what the agent asked for
+//! before the call, and its recovery is the request of the agent's next
+//! message (**with**, asked: "ask the customer to provide the first name,
+//! last name, and zip code"), quoted from that message — or, when the
+//! value the user gave before the failing call and before the next call
+//! that worked have different shapes (`9502127`, then `W9502127`), that
+//! change ("the value given was `<n>`; it works with the prefix `W`").
 
 use crate::actions::{Action, Family};
 use crate::text::{self, placeholder};
@@ -119,9 +126,37 @@ pub struct FailureInstance {
     pub action: usize,
     /// Index into the action's `errors`.
     pub error: usize,
-    /// The operation failures are grouped by (see [`group_op`]).
+    /// The operation failures are grouped by (see [`group_op`]; for a call
+    /// whose tool the format did not name, `tool after <what was asked>`,
+    /// see [`crate::replies`]).
     pub op_key: String,
     pub recovery: Option<Recovery>,
+    /// For a call whose tool the format did not name: what the agent said
+    /// around it (see [`crate::replies`]).
+    pub said: Option<Said>,
+}
+
+/// What the agent said around a failed call whose tool the format did not
+/// name (see [`crate::replies`]).
+#[derive(Debug, Clone, Default)]
+pub struct Said {
+    /// What it asked for right before the call ("the email address").
+    pub asked_for: Option<String>,
+    /// Its reading of the error in its next message.
+    pub reading: Option<Reading>,
+}
+
+/// An agent's restatement of an error (see [`crate::replies::reading`]).
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// For memory text.
+    pub text: String,
+    /// The content words it adds to the error's.
+    pub added: Vec<String>,
+    /// The message it stands in.
+    pub seq: u32,
+    /// The sentence as it stands there (quotable).
+    pub quote: String,
 }
 
 /// The operation a failure is grouped under: the command key, or the
@@ -634,6 +669,93 @@ pub fn edit_fix(text: &str, names: &[&str]) -> Option<EditFix> {
     Some(EditFix { key, display, seq: 0, line: line.trim().to_string() })
 }
 
+/// For the failure `f` (action `i`) of a call whose tool the format did not
+/// name: what the agent asked for right before the call (its display and
+/// grouping key), and the recovery its next message states (see
+/// [`crate::replies`]).
+fn stated(
+    sd: &SessionData,
+    actions: &[Action],
+    f: &Action,
+    i: usize,
+    who: &str,
+) -> (Option<(String, String)>, Option<Recovery>) {
+    let is = |e: &&nocturne_core::Event, kind: EventKind, role: Role| e.body.kind == kind && e.body.role == role;
+    // The request the user answered right before the call.
+    let before: Vec<&nocturne_core::Event> = sd.events.iter().filter(|e| e.seq < f.call_seq).collect();
+    let last_agent = before.iter().rposition(|e| is(e, EventKind::AssistantMessage, Role::Assistant));
+    let asked_for = last_agent.and_then(|p| {
+        let answered = before.iter().skip(p + 1).any(|e| is(e, EventKind::UserMessage, Role::User));
+        let text = before.get(p)?.body.text.as_deref()?;
+        let r = crate::replies::sentences(text).into_iter().rev().find_map(crate::replies::request_of)?;
+        let object = r.object?;
+        let key = crate::replies::key_of(&object);
+        answered.then_some((object, key))
+    });
+    let after = f.result_seq.unwrap_or(f.call_seq);
+    // The value the user gave before the call, and before the next call
+    // of the kind that worked (within the window): another shape of value
+    // is the fix ("`<n>`; it works with the prefix `W`").
+    let answer_before = |seq: u32, from: u32| {
+        sd.events.iter().filter(|e| e.seq > from && e.seq < seq).rfind(|e| is(e, EventKind::UserMessage, Role::User))
+    };
+    let shape_of = |e: &nocturne_core::Event| {
+        let vals = crate::replies::given_values(e.body.text.as_deref().unwrap_or(""));
+        let shapes: std::collections::BTreeSet<&str> = vals.iter().map(|(s, _)| s.as_str()).collect();
+        (shapes.len() == 1).then(|| vals.first().map(|(s, v)| (s.clone(), v.to_string()))).flatten()
+    };
+    let failing = answer_before(f.call_seq, 0).and_then(|e| shape_of(e).map(|s| s.0));
+    let shaped = failing.and_then(|fs| {
+        let end = (i + 1 + FIX_WINDOW).min(actions.len());
+        let (j, w) = (i + 1..end)
+            .filter_map(|k| Some((k, actions.get(k)?)))
+            .find(|(_, a)| a.ok() && a.tool == UNNAMED && a.cmd.is_none())?;
+        let e = answer_before(w.call_seq, after)?;
+        let (ws, value) = shape_of(e)?;
+        (ws != fs).then(|| Recovery {
+            relation: Relation::With,
+            action: j,
+            retry: Some(j),
+            key: format!("shape {fs} {ws}"),
+            display: crate::replies::shape_fix(&fs, &ws),
+            flags: None,
+            added: false,
+            asked: true,
+            shown_at: Some((e.seq, value)),
+        })
+    });
+    if shaped.is_some() {
+        return (asked_for, shaped);
+    }
+    // The agent's next message, before anything else happens.
+    let reply = sd
+        .events
+        .iter()
+        .filter(|e| e.seq > after)
+        .find(|e| {
+            matches!(
+                e.body.kind,
+                EventKind::AssistantMessage | EventKind::UserMessage | EventKind::ToolCall | EventKind::ToolResult
+            )
+        })
+        .filter(|e| is(e, EventKind::AssistantMessage, Role::Assistant));
+    let recovery = reply.and_then(|e| {
+        let r = crate::replies::first_request(e.body.text.as_deref()?)?;
+        Some(Recovery {
+            relation: Relation::With,
+            action: i,
+            retry: None,
+            key: format!("reply {}", r.key),
+            display: format!("ask the {who} to {}", r.clause),
+            flags: None,
+            added: false,
+            asked: true,
+            shown_at: Some((e.seq, r.sentence.to_string())),
+        })
+    });
+    (asked_for, recovery)
+}
+
 /// Appends the failures of session `si` (see the module docs).
 pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Vec<FailureInstance>) {
     let asks: Vec<u32> = sd
@@ -657,10 +779,37 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
     let edit_between = |a: u32, b: u32, names: &[&str]| {
         replies.iter().filter(|(s, _)| *s > a && *s < b).find_map(|(s, t)| edit_fix(t, names).map(|f| f.at(*s)))
     };
+    let who = if sd.session.counterpart == Some(nocturne_core::Counterpart::Customer) { "customer" } else { "user" };
     for (i, f) in actions.iter().enumerate() {
-        // Failures of a call whose tool the format did not name teach
-        // nothing one could act on.
-        if !f.failed() || f.transient || f.test_failure || f.by_user || (f.tool == UNNAMED && f.cmd.is_none()) {
+        if !f.failed() || f.transient || f.test_failure || f.by_user {
+            continue;
+        }
+        // A call whose tool the format did not name: what the agent said
+        // around it stands in for the calls (see [`crate::replies`]).
+        if f.tool == UNNAMED && f.cmd.is_none() {
+            let (asked_for, recovery) = stated(sd, actions, f, i, who);
+            let after = f.result_seq.unwrap_or(f.call_seq);
+            let reply = sd.events.iter().filter(|e| e.seq > after).find(|e| e.body.kind != EventKind::Other);
+            let reply = reply.filter(|e| e.body.kind == EventKind::AssistantMessage && e.body.role == Role::Assistant);
+            for k in 0..f.errors.len().max(1) {
+                let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
+                let op_key = match &asked_for {
+                    Some((_, ask_key)) => format!("{} after {ask_key}", group_op(f, key)),
+                    None => group_op(f, key),
+                };
+                let reading = reply.and_then(|e| {
+                    let (d, added, q) = crate::replies::reading(e.body.text.as_deref()?, key)?;
+                    Some(Reading { text: d, added, seq: e.seq, quote: q.to_string() })
+                });
+                out.push(FailureInstance {
+                    session: si,
+                    action: i,
+                    error: k,
+                    op_key,
+                    recovery: recovery.clone(),
+                    said: Some(Said { asked_for: asked_for.as_ref().map(|(o, _)| o.clone()), reading }),
+                });
+            }
             continue;
         }
         let orphan = f.input.is_null() || !f.called;
@@ -678,7 +827,14 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
                 shared.clone()
             };
             let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
-            out.push(FailureInstance { session: si, action: i, error: k, op_key: group_op(f, key), recovery });
+            out.push(FailureInstance {
+                session: si,
+                action: i,
+                error: k,
+                op_key: group_op(f, key),
+                recovery,
+                said: None,
+            });
         }
     }
 }

@@ -71,6 +71,17 @@ impl Sess {
         self.tool("Bash", serde_json::json!({ "command": cmd }), out, is_error)
     }
 
+    /// A call whose tool the format did not name (τ-bench's `assistant:
+    /// None`) and its result.
+    pub fn unnamed(mut self, out: &str, is_error: bool) -> Sess {
+        self.s.events.push(ev(Role::Assistant, EventKind::ToolCall));
+        let mut r = ev(Role::Tool, EventKind::ToolResult);
+        r.text = Some(out.into());
+        r.is_error = is_error;
+        self.s.events.push(r);
+        self
+    }
+
     /// A result with no call (aider's output).
     pub fn orphan(mut self, tool: &str, out: &str, is_error: bool) -> Sess {
         let mut r = ev(Role::Tool, EventKind::ToolResult);

@@ -1188,6 +1188,16 @@ pub fn placeholder(tok: &str) -> Option<&'static str> {
     None
 }
 
+/// A syntax marker of a format (`>>>>>>> REPLACE`, `=======`, `<<<<<<<
+/// SEARCH`, `---`): a run of at least three of the same punctuation
+/// character, with at most capital words beside it. Quoted in an error, it
+/// is the format's own text, not a value.
+pub fn is_marker(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    let run = chars.windows(3).any(|w| w.iter().all(|c| c.is_ascii_punctuation() && Some(c) == w.first()));
+    run && chars.iter().all(|c| c.is_ascii_punctuation() || c.is_ascii_uppercase() || *c == ' ')
+}
+
 /// A failure's error line reduced to what recurs: every session-specific
 /// value a placeholder (see [`error_signature`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1294,7 +1304,8 @@ pub fn error_signature(line: &str) -> ErrorSig {
             let plain = ph == "<str>"
                 && inner.chars().count() <= 24
                 && !inner.is_empty()
-                && inner.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))
+                && (inner.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ':' | '.'))
+                    || is_marker(&inner))
                 && !inner.chars().any(|c| c.is_ascii_digit())
                 && placeholder(&inner).is_none();
             display.push_str(ph);
@@ -1733,6 +1744,11 @@ mod tests {
         let s = error_signature("fatal: The current branch spotter-a0y has no upstream branch.");
         assert!(s.subs.contains(&("spotter-a0y".to_string(), "<branch>")), "{:?}", s.subs);
         assert!(!s.display.contains("spotter"));
+        // A format's marker quoted in the error is kept where words are.
+        let s = error_signature("^^^ Expected `>>>>>>> REPLACE` not `=======");
+        assert_eq!(s.display_words, "Expected `>>>>>>> REPLACE` not `=======");
+        assert_eq!(s.display, "Expected <str> not `=======");
+        assert!(is_marker("<<<<<<< SEARCH") && is_marker("=======") && !is_marker("src/x.rs") && !is_marker("a--b"));
         let s = error_signature("F811 redefinition of unused 'x' from line 17");
         assert_eq!(s.display, "F811 redefinition of unused <str> from line <n>");
     }

@@ -295,6 +295,28 @@ fn shown_steps(o: &Op) -> Vec<String> {
 }
 
 #[test]
+fn scripts_each_session_writes_are_one_step_and_their_names_stay_out() {
+    // Three runs, each with its own script and interpreter: reproduce, fix, re-run, submit.
+    let ss = vec![
+        steps(
+            "a",
+            &["create reproduce_bug.py", "edit 1:1", "python reproduce_bug.py", "rm reproduce_bug.py", "submit"],
+        ),
+        steps("b", &["edit 4:4", "python tests/missing_colon.py", "submit"]),
+        steps("c", &["edit 2:2", "python3 /repo/tests/check_div.py", "submit"]),
+    ];
+    let p = dream(&Snapshot::from_new_sessions(1, &ss, vec![], NOW), &cfg(), "d").unwrap();
+    let procs = creates(&p, "procedure");
+    assert_eq!(procs.len(), 1, "{:#?}", p.ops);
+    assert_eq!(procs[0].text, "Workflow that works here, in this order: `edit` → run the script → `submit`.");
+    // `python -m pytest` and `python -c` run no script of the session.
+    let ss: Vec<NewSession> =
+        ["a", "b", "c"].iter().map(|id| steps(id, &["edit 1:1", "python -m pytest", "python -c 'print(1)'"])).collect();
+    let p = dream(&Snapshot::from_new_sessions(1, &ss, vec![], NOW), &cfg(), "d").unwrap();
+    assert!(creates(&p, "procedure").iter().all(|o| !o.text.contains("run the script")), "{:#?}", p.ops);
+}
+
+#[test]
 fn workflows_are_maximal_at_any_support_and_capped() {
     // One long shared workflow in eight sessions, a shorter habit in more.
     let long = ["make deps", "make gen", "make build", "make vet", "make test", "make pkg"];

@@ -5,7 +5,9 @@
 //!
 //! `history` is the model's conversation and is what is read; the
 //! `trajectory` steps repeat it and are skipped and counted
-//! (`trajectory-step`), unless there is no history, when each step becomes
+//! (`trajectory-step`), except steps past the history's last action (a
+//! tool-calling run whose history stops before its `submit`), which are
+//! read as below; when there is no history at all, each step becomes
 //! an assistant message, a tool call and its result. There is no person in
 //! the loop: the system prompt, the demonstration (`is_demo`) and the
 //! instance template (the issue text) are `system` events; an assistant
@@ -98,17 +100,30 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             step_events(s, n, &mut events);
         }
     } else {
-        for _ in trajectory {
-            report.skip("trajectory-step");
-        }
         let mut pending: Option<(String, String)> = None;
         let mut names: HashMap<String, String> = HashMap::new();
+        let mut acted = 0usize;
         for (i, m) in history.iter().enumerate() {
             let n = nth(i);
             let o = m
                 .as_object()
                 .ok_or_else(|| Fail::doc(format!("history {n}: expected a JSON object, found {}", describe(m))))?;
+            acted += usize::from(is_action_turn(o));
             history_events(o, n, &mut pending, &mut names, &mut events);
+        }
+        // The steps the history repeats are skipped; steps past its last
+        // action (a run whose history stops before its final `submit`) are
+        // read from the trajectory.
+        for (i, step) in trajectory.iter().enumerate() {
+            if i < acted {
+                report.skip("trajectory-step");
+                continue;
+            }
+            let n = nth(i);
+            let s = step.as_object().ok_or_else(|| {
+                Fail::doc(format!("trajectory step {n}: expected a JSON object, found {}", describe(step)))
+            })?;
+            step_events(s, n, &mut events);
         }
     }
     if let Some(info) = doc.get("info").filter(|v| !v.is_null()) {
@@ -231,6 +246,16 @@ fn history_events(
             None => out.push(base.message(Role::System, content)),
         },
     }
+}
+
+/// A turn of the model (not a demonstration) that ran an action.
+fn is_action_turn(o: &Obj) -> bool {
+    let demo = o.get("is_demo").and_then(Value::as_bool).unwrap_or(false)
+        || o.get("message_type").and_then(Value::as_str) == Some("demonstration");
+    let calls = matches!(o.get("tool_calls"), Some(Value::Array(c)) if !c.is_empty());
+    !demo
+        && o.get("role").and_then(Value::as_str) == Some("assistant")
+        && (calls || action_of(o, text_of(o.get("content")).as_deref()).is_some())
 }
 
 /// The action of an assistant turn and the tool it names: SWE-agent's

@@ -143,3 +143,50 @@ fn operator_corrections_are_lessons_quoting_the_operator_only() {
         }
     }
 }
+
+/// τ-bench's display text names no tool: its tool errors still become
+/// lessons (from what the agent asked around the calls), and nothing a
+/// customer said, nor a value of one conversation, reaches memory text.
+#[test]
+fn tau_display_tool_errors_become_lessons_and_customer_words_never_do() {
+    let Some(dir) = source("tau-bench-few-shot-retail") else { return };
+    let sessions = sessions_of(&dir);
+    assert!(sessions.len() >= 60, "{} conversations", sessions.len());
+    let customer: Vec<String> = sessions
+        .iter()
+        .flat_map(|s| s.events.iter())
+        .filter(|e| e.role == nocturne_core::Role::User)
+        .filter_map(|e| e.text.as_deref())
+        .flat_map(|t| t.split(['.', '?', '!']).map(str::trim).filter(|x| x.split_whitespace().count() >= 4))
+        .map(str::to_lowercase)
+        .collect();
+    for ms in [2u32, 3] {
+        let p = dream_over(&sessions, &DreamSpec { min_support: Some(ms), ..DreamSpec::default() });
+        let created: Vec<&str> = p.ops.iter().filter(|o| o.op == OpKind::Create).map(|o| o.text.as_str()).collect();
+        assert!(p.ops.iter().all(|o| o.kind.as_str() != "preference"), "min_support {ms}: {created:#?}");
+        let mistakes = p.ops.iter().filter(|o| o.pass == "mistakes").count();
+        assert!(mistakes >= 2, "min_support {ms}: the 'user not found' failures of 18 conversations: {created:#?}");
+        for t in &created {
+            let lower = t.to_lowercase();
+            assert!(!customer.iter().any(|c| lower.contains(c.as_str())), "a customer's words: {t}");
+            assert!(!t.contains('@') && !t.chars().any(|c| c.is_ascii_digit()), "a value of one conversation: {t}");
+        }
+    }
+}
+
+/// The three SWE-agent runs each run their own script between the fix and
+/// the submit: one workflow, naming no run's script.
+#[test]
+fn swe_agent_runs_share_a_workflow_whose_script_step_is_a_role() {
+    let Some(dir) = source("swe-agent-test-trajectories") else { return };
+    let sessions = sessions_of(&dir);
+    assert_eq!(sessions.len(), 3);
+    let p = dream_over(&sessions, &DreamSpec::default());
+    let wf: Vec<&str> = p.ops.iter().filter(|o| o.pass == "workflows").map(|o| o.text.as_str()).collect();
+    assert_eq!(wf.len(), 1, "{wf:#?}");
+    let w = wf[0];
+    assert!(w.contains("run the script") && w.contains("`submit`"), "{w}");
+    for name in ["reproduce_bug.py", "missing_colon.py"] {
+        assert!(!w.contains(name), "a script of one run: {w}");
+    }
+}

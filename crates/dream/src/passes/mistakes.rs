@@ -205,7 +205,9 @@ impl Mistakes {
             let best = recs
                 .iter()
                 .max_by(|a, b| a.1 .0.len().cmp(&b.1 .0.len()).then(b.0.cmp(a.0)))
-                .filter(|(_, (u, _))| u.len() >= 2 || u.len() * 2 >= by_unit.len())
+                // What an agent said is noisier than a call: a stated
+                // recovery must recur in two units.
+                .filter(|(k, (u, _))| u.len() >= 2 || (u.len() * 2 >= by_unit.len() && !k.starts_with("reply ")))
                 .map(|(k, (u, ms))| (*k, u.len(), ms.clone()));
             let informative_err = informative(err_key);
             let strong_fix = best
@@ -282,12 +284,19 @@ impl Mistakes {
                 .filter(|(_, h)| h.units.len() >= 2 || h.units.len() * 2 >= by_unit.len())
                 .max_by(|a, b| (a.0 .0, a.1.units.len()).cmp(&(b.0 .0, b.1.units.len())).then(b.0 .1.cmp(a.0 .1)))
                 .map(|(_, h)| h);
+            // A call whose tool the format did not name: what the agent had asked for.
+            let unnamed = fa.tool == crate::recovery::UNNAMED && !shell;
+            let asked_for = most_common(members.iter().filter_map(|m| m.inst.said.as_ref()?.asked_for.as_deref()));
+            // The agent's reading of the error, when what it adds recurs in two units.
+            let reading = reading_of(members, &unit);
             let mut err_shown = err_display.clone();
             let text = loop {
-                let subject = if err_shown.is_empty() || !informative_err {
-                    format!("`{op_display}` fails")
-                } else {
-                    format!("`{op_display}` fails with '{err_shown}'{cond}")
+                let subject = match (&asked_for, unnamed) {
+                    _ if unnamed && (err_shown.is_empty() || !informative_err) => "A call fails".to_string(),
+                    _ if err_shown.is_empty() || !informative_err => format!("`{op_display}` fails"),
+                    (Some(a), true) => format!("After asking for {a}, a call fails with '{err_shown}'"),
+                    (None, true) => format!("A call fails with '{err_shown}'"),
+                    _ => format!("`{op_display}` fails with '{err_shown}'{cond}"),
                 };
                 let fix_display = |r: &crate::recovery::Recovery| {
                     // The most common display among the winning recovery's instances.
@@ -303,7 +312,11 @@ impl Mistakes {
                     (None, Some(h)) => {
                         format!("{subject}; the error suggests: '{}'", crate::text::shorten(h.display, 90))
                     }
-                    (None, None) => format!("{subject}."),
+                    (None, None) => match (&reading, expected_fix(&err_shown)) {
+                        (Some((d, _, _)), _) => format!("{subject}; as the agent read it: '{d}'."),
+                        (None, Some(fix)) if informative_err => format!("{subject}: {fix}."),
+                        (None, _) => format!("{subject}."),
+                    },
                     (Some((r, ra)), _) => {
                         let d = fix_display(r);
                         match r.relation {
@@ -360,6 +373,16 @@ impl Mistakes {
                     });
                 }
             }
+            // The reading quoted in the text, from the message that says it.
+            if let (None, None, Some((_, si, (seq, quote)))) = (rec, hint, &reading) {
+                if let Some(s) = ctx.sessions.get(*si) {
+                    evidence.push(Evidence {
+                        session: s.id().to_string(),
+                        events: vec![*seq],
+                        quote: crate::text::excerpt(quote, 300),
+                    });
+                }
+            }
             let mut shown_fix: BTreeSet<usize> = BTreeSet::new();
             if let Some((_, _, ms)) = &best {
                 for m in ms {
@@ -405,7 +428,8 @@ impl Mistakes {
             } else {
                 rationale
             };
-            let mut key_terms = vec![op_display.to_lowercase()];
+            let mut key_terms =
+                vec![if unnamed { asked_for.clone().unwrap_or_default() } else { op_display.to_lowercase() }];
             match (&best, rec) {
                 (Some(_), Some((r, ra))) => {
                     let term = match (&ra.cmd, r.relation) {
@@ -413,6 +437,7 @@ impl Mistakes {
                             r.key.trim_start_matches("with ").split(' ').next().unwrap_or("").to_string()
                         }
                         (Some(c), _) => c.key.clone(),
+                        (None, _) if r.key.starts_with("reply ") => asked_for.clone().unwrap_or_default(),
                         (None, _) if r.shown_at.is_some() => "import".to_string(),
                         (None, _) => fix_term(r),
                     };
@@ -451,6 +476,53 @@ impl Mistakes {
     }
 }
 
+/// The fix an error states itself as "expected X, not Y" (a parser's or a
+/// format's error: "Expected `>>>>>>> REPLACE` not `=======`"): "write
+/// `X` there instead of `Y`", when both are concrete (no placeholder) and
+/// short.
+fn expected_fix(err: &str) -> Option<String> {
+    let lower = err.to_ascii_lowercase();
+    let start = lower.find("expected ").filter(|p| *p == 0 || lower.get(..*p).is_some_and(|b| b.ends_with(": ")))?;
+    let rest = err.get(start + "expected ".len()..)?;
+    let rest_lower = rest.to_ascii_lowercase();
+    let (at, sep) =
+        [", not ", " not ", ", but found ", " but found ", ", found ", " found ", ", but got ", " but got ", ", got "]
+            .iter()
+            .filter_map(|s| rest_lower.find(s).map(|p| (p, s.len())))
+            .min()?;
+    let clean = |s: &str| s.trim().trim_end_matches(['.', ';', ',']).trim_matches(['`', '\'', '"']).trim().to_string();
+    let (want, got) = (clean(rest.get(..at)?), clean(rest.get(at + sep..)?));
+    let concrete = |s: &str| !s.is_empty() && s.chars().count() <= 30 && !s.contains('<') || crate::text::is_marker(s);
+    (concrete(&want) && concrete(&got) && want != got).then(|| format!("write `{want}` there instead of `{got}`"))
+}
+
+/// An agent's reading of the group's error (see
+/// [`crate::replies::reading`]), when a word it adds to the error recurs
+/// in the readings of two units: the reading with most of those words
+/// (the shortest of them), its session and where it stands.
+fn reading_of<'m>(
+    members: &'m [Member<'_>],
+    unit: &dyn Fn(usize) -> usize,
+) -> Option<(&'m str, usize, (u32, &'m str))> {
+    let readings: Vec<(usize, &crate::recovery::Reading)> =
+        members.iter().filter_map(|m| Some((m.inst.session, m.inst.said.as_ref()?.reading.as_ref()?))).collect();
+    let mut word_units: BTreeMap<&str, BTreeSet<usize>> = BTreeMap::new();
+    for (si, r) in &readings {
+        for w in &r.added {
+            word_units.entry(w.as_str()).or_default().insert(unit(*si));
+        }
+    }
+    let shared: BTreeSet<&str> = word_units.iter().filter(|(_, u)| u.len() >= 2).map(|(w, _)| *w).collect();
+    if shared.is_empty() {
+        return None;
+    }
+    let n = |r: &crate::recovery::Reading| r.added.iter().filter(|w| shared.contains(w.as_str())).count();
+    readings
+        .iter()
+        .max_by(|(_, a), (_, b)| n(a).cmp(&n(b)).then(b.text.len().cmp(&a.text.len())))
+        .map(|(si, r)| (r.text.as_str(), *si, (r.seq, r.quote.as_str())))
+}
+
 /// The key term of a tool recovery: the tool it names, or the arguments.
 fn fix_term(r: &crate::recovery::Recovery) -> String {
     r.key.split_once(' ').map_or(r.key.clone(), |(_, rest)| rest.split(' ').next().unwrap_or(rest).to_string())
@@ -459,6 +531,19 @@ fn fix_term(r: &crate::recovery::Recovery) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_that_says_what_it_expected_states_the_fix() {
+        assert_eq!(
+            expected_fix("Expected `>>>>>>> REPLACE` not `=======").as_deref(),
+            Some("write `>>>>>>> REPLACE` there instead of `=======`")
+        );
+        assert_eq!(expected_fix("error: expected `;`, found `}`").as_deref(), Some("write `;` there instead of `}`"));
+        // A value of one session, or no "not", says nothing to write.
+        assert_eq!(expected_fix("Expected <str> not `======="), None);
+        assert_eq!(expected_fix("Expected `>>>>>>> REPLACE`"), None);
+        assert_eq!(expected_fix("unexpected token, not allowed here"), None);
+    }
 
     #[test]
     fn informative_errors_have_two_content_words() {
@@ -488,6 +573,99 @@ mod tests {
         };
         let p = dream(&snap, &cfg, "t").unwrap_or_else(|e| panic!("{e}"));
         p.ops.into_iter().filter(|o| o.pass == "mistakes").collect()
+    }
+
+    /// A τ-bench-style conversation: calls without tool names, the agent's
+    /// requests around them.
+    fn lookup(id: &str, email: &str, zip: &str, name_zip_fails: bool) -> NewSession {
+        let s = Sess::new(id)
+            .customer()
+            .user(&format!("Hi, I am {id} and I need to return an item."))
+            .assistant("I can help. Could you please provide your email address?")
+            .user(&format!("Sure, it's {email}."))
+            .unnamed("Error: user not found", false)
+            .assistant(
+                "It seems I couldn't find a user with that email address. Could you please provide your first \
+                 name, last name, and zip code so I can locate your account?",
+            )
+            .user(&format!("Ann Lee, zip code {zip}."));
+        let s = if name_zip_fails {
+            s.unnamed("Error: user not found", false)
+                .assistant("I'm sorry, I couldn't find a user with the provided information. Please double-check the details or try a different email address.")
+                .user(&format!("Oops, the zip is {zip}1."))
+        } else {
+            s
+        };
+        s.unnamed("ann_lee_1234", false).assistant("Thank you, you are authenticated.").build()
+    }
+
+    #[test]
+    fn calls_without_tool_names_are_grouped_by_what_was_asked_and_recovered_by_what_the_agent_asked_next() {
+        let sessions = vec![
+            lookup("a", "ann@example.com", "12345", true),
+            lookup("b", "bob.k@example.com", "54321", true),
+            lookup("c", "cy@example.com", "11111", false),
+        ];
+        let texts: Vec<String> = run(&sessions, 2).into_iter().map(|o| o.text).collect();
+        assert!(
+            texts.contains(
+                &"After asking for the email address, a call fails with 'Error: user not found': ask the customer \
+                  to provide the first name, last name, and zip code."
+                    .to_string()
+            ),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.contains(
+                &"After asking for the first name, last name, and zip code, a call fails with 'Error: user not \
+                  found': ask the customer to double-check the details or try a different email address."
+                    .to_string()
+            ),
+            "{texts:#?}"
+        );
+        // Nothing a customer said, nor any value of one conversation, is memory text.
+        for t in &texts {
+            for v in ["example.com", "12345", "Ann", "Oops"] {
+                assert!(!t.contains(v), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unnamed_call_fixed_by_another_shape_of_value_says_so_and_a_reading_names_the_subject() {
+        let order = |id: &str, n: &str| {
+            Sess::new(id)
+                .customer()
+                .user(&format!("Where is my order, {id} here?"))
+                .assistant("Could you please provide the order ID?")
+                .user(&format!("It is {n}."))
+                .unnamed("Error: order not found", false)
+                .assistant("Could you please double-check the order ID?")
+                .user(&format!("Sorry, it's W{n}."))
+                .unnamed("{\"order_id\": \"#W1\"}", false)
+                .build()
+        };
+        let refund = |id: &str, how: &str| {
+            Sess::new(id)
+                .customer()
+                .user(&format!("Refund to my other card please, {id} here."))
+                .unnamed("Error: payment method should be either the original payment method or a gift card", false)
+                .assistant(&format!("It seems that the refund must {how} the original payment method or a gift card."))
+                .build()
+        };
+        let sessions =
+            vec![order("a", "1234567"), order("b", "7654321"), refund("c", "go to"), refund("d", "be sent to")];
+        let texts: Vec<String> = run(&sessions, 2).into_iter().map(|o| o.text).collect();
+        assert!(
+            texts.contains(
+                &"After asking for the order ID, a call fails with 'Error: order not found': the value given was \
+                  `<n>`; it works with the prefix `W`: `W<n>`."
+                    .to_string()
+            ),
+            "{texts:#?}"
+        );
+        let r = texts.iter().find(|t| t.contains("payment method")).unwrap();
+        assert!(r.contains("as the agent read it: 'the refund must"), "{r}");
     }
 
     /// Values of one session: a branch, an e-mail, a home path, an order

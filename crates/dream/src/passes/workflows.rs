@@ -2,7 +2,10 @@
 //!
 //! Rule: each successful session (see `context::is_successful`) becomes the
 //! ordered list of its distinct steps (a step is a command key such as
-//! `cargo test`, or `Tool file` for file tools), by first occurrence. Steps
+//! `cargo test`, or `Tool file` for file tools; running a script file with
+//! an interpreter — `python reproduce_bug.py`, `node check.js` — is one
+//! role, shown as "run the script", since each session names its own
+//! script), by first occurrence. Steps
 //! that are known noise (`ls`, `pwd`, `cat`, `git status`...), that occur in
 //! more than 90% of successful sessions (when there are at least 10), or in
 //! fewer than `min_support` are dropped. A directed edge a→b is *strong*
@@ -171,6 +174,31 @@ fn is_noise(label: &str) -> bool {
     !label.contains(' ') && tool_words(label).iter().any(|w| INSPECTION.contains(&w.as_str()))
 }
 
+/// The step of running a script file of the workspace, whatever its name
+/// or interpreter (`python reproduce_bug.py`, `python3 tests/x.py`, `node
+/// check.js`): one role, so sessions that each write their own script
+/// share the step.
+const RUN_SCRIPT: &str = "run the script";
+
+const INTERPRETERS: &[&str] = &["python", "python3", "node", "ruby", "bash", "sh", "perl", "php", "deno", "bun", "tsx"];
+const SCRIPTS: &[&str] = &[".py", ".js", ".mjs", ".cjs", ".ts", ".rb", ".sh", ".pl", ".php"];
+
+/// A step's label: its role when it has one (see [`RUN_SCRIPT`]), else
+/// the action's label (command key, `tool file`).
+fn step_label(a: &crate::actions::Action) -> &str {
+    let Some(c) = &a.cmd else { return a.label.as_str() };
+    let verb = c.verb.to_lowercase();
+    let script = c.words.iter().skip(1).find(|w| !w.starts_with('-'));
+    let runs_script = INTERPRETERS.contains(&verb.as_str())
+        && c.words.iter().skip(1).take_while(|w| w.starts_with('-')).all(|w| !matches!(w.as_str(), "-m" | "-c" | "-e"))
+        && script.is_some_and(|w| SCRIPTS.iter().any(|x| w.to_lowercase().ends_with(x)));
+    if runs_script {
+        RUN_SCRIPT
+    } else {
+        a.label.as_str()
+    }
+}
+
 /// A pattern: step ids into `Mined::labels`, and indexes into `Mined::seqs`
 /// of the sessions supporting it in order.
 type Pattern = (Vec<u32>, Vec<usize>);
@@ -187,11 +215,12 @@ fn steps_of<'c>(s: &'c SessionView, with_failed: bool) -> Vec<(&'c str, usize)> 
     let mut seen = BTreeSet::new();
     let mut list = Vec::new();
     for (ai, a) in s.actions.iter().enumerate() {
-        if (!with_failed && a.outcome == Outcome::Failed) || a.outcome == Outcome::Rejected || is_noise(&a.label) {
+        let label = step_label(a);
+        if (!with_failed && a.outcome == Outcome::Failed) || a.outcome == Outcome::Rejected || is_noise(label) {
             continue;
         }
-        if seen.insert(a.label.as_str()) {
-            list.push((a.label.as_str(), ai));
+        if seen.insert(label) {
+            list.push((label, ai));
         }
     }
     list
@@ -353,18 +382,27 @@ fn mine<'c>(
     Mined { labels, seqs, patterns: maximal(patterns) }
 }
 
-/// Each step as its key, with the most common real command when it differs.
+/// Each step as its key, with the most common real command when it differs
+/// and at least two of the sessions ran it (one session's `edit 287:296`
+/// says nothing about the others').
 fn shown_steps(ctx: &Context, m: &Mined, p: &[u32], sup: &[usize]) -> Vec<String> {
     p.iter()
         .filter_map(|id| Some((id, *m.labels.get(*id as usize)?)))
         .map(|(id, label)| {
-            let mains = sup.iter().filter_map(|k| {
-                let seq = m.seqs.get(*k)?;
-                let (_, ai) = seq.pos.get(id)?;
-                let a = ctx.sessions.get(seq.session)?.actions.get(*ai)?;
-                a.cmd.as_ref().map(|c| c.main.as_str()).or(a.path.as_deref())
-            });
-            match super::most_common(mains) {
+            let mains: Vec<&str> = sup
+                .iter()
+                .filter_map(|k| {
+                    let seq = m.seqs.get(*k)?;
+                    let (_, ai) = seq.pos.get(id)?;
+                    let a = ctx.sessions.get(seq.session)?.actions.get(*ai)?;
+                    a.cmd.as_ref().map(|c| c.main.as_str()).or(a.path.as_deref())
+                })
+                .collect();
+            let common = super::most_common(mains.iter().copied())
+                .filter(|x| mains.len() < 2 || mains.iter().filter(|m| **m == x.as_str()).count() >= 2);
+            match common {
+                // A role is shown as words: its commands name each session's own script.
+                _ if label == RUN_SCRIPT => RUN_SCRIPT.to_string(),
                 Some(x) if x != label && !label.ends_with(&format!(" {x}")) => {
                     format!("`{label}` (`{}`)", crate::text::truncate(&x, 80))
                 }
@@ -524,7 +562,7 @@ fn cautions(ctx: &Context) -> Vec<Finding> {
             for a in &acts {
                 evidence.extend(a.call_evidence(sv.id()));
                 if a.outcome == Outcome::Failed {
-                    *failing.entry(a.label.as_str()).or_default() += 1;
+                    *failing.entry(step_label(a)).or_default() += 1;
                     evidence.extend(a.error_evidence(sv.id()));
                 }
             }

@@ -177,6 +177,35 @@ fn swe_agent_tool_calling_trajectories() {
 }
 
 #[test]
+fn swe_agent_steps_past_the_history_are_read_from_the_trajectory() {
+    // The history of a tool-calling run stops before its final `submit`;
+    // the trajectory has it (and the run's info says it was submitted).
+    let doc = serde_json::json!({
+        "environment": "swe_main",
+        "history": [
+            {"role": "system", "content": "You are an autonomous programmer."},
+            {"role": "user", "content": "ISSUE:\nDivision crashes"},
+            {"role": "assistant", "content": "Run it.", "thought": "Run it.", "action": "python x.py",
+             "tool_calls": [{"id": "c1", "function": {"name": "bash", "arguments": "{\"command\":\"python x.py\"}"}}]},
+            {"role": "tool", "content": "8.2", "tool_call_ids": ["c1"]}
+        ],
+        "trajectory": [
+            {"action": "python x.py", "observation": "8.2", "thought": "Run it."},
+            {"action": "submit", "observation": "diff --git a/x.py b/x.py", "thought": "Done: submit."}
+        ],
+        "info": {"exit_status": "submitted"}
+    });
+    let bytes = serde_json::to_vec(&doc).unwrap();
+    let p = nocturne_ingest::parse_file("run/x.traj", &bytes, Format::SweAgent, &Hints::default()).unwrap();
+    let s = &p.sessions[0];
+    let calls: Vec<_> = of_kind(s, EventKind::ToolCall).iter().filter_map(|e| e.tool_name.as_deref()).collect();
+    assert_eq!(calls, ["bash", "submit"]);
+    let last = of_kind(s, EventKind::ToolResult).last().and_then(|e| e.text.clone());
+    assert_eq!(last.as_deref(), Some("diff --git a/x.py b/x.py"));
+    assert_eq!(p.report.skipped.get("trajectory-step"), Some(&1), "the step the history repeats");
+}
+
+#[test]
 fn aider_runs_are_sessions_and_its_own_prompts_are_system() {
     let p = parsed("aider.chat.history.md", Format::Auto, &Hints::default());
     let ids: Vec<_> = p.sessions.iter().map(|s| s.id.as_str()).collect();
