@@ -13,7 +13,8 @@
 //! recoveries ([`recovery`]: instead, before, with), directives, outcome.
 //!
 //! Passes (see each module for its rules): [`passes::mistakes`],
-//! [`passes::workflows`], [`passes::preferences`], [`passes::duplicates`],
+//! [`passes::workflows`], [`passes::preferences`], [`passes::corrections`]
+//! (what operators said when correcting the agent), [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote), and the
 //! model-backed [`model::ModelPass`] over answers the service obtained for
 //! the requests [`model::plan_requests`] planned. Every op's
@@ -206,6 +207,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::mistakes::Mistakes),
         Box::new(passes::workflows::Workflows),
         Box::new(passes::preferences::Preferences),
+        Box::new(passes::corrections::Corrections),
         Box::new(passes::duplicates::Duplicates),
         Box::new(passes::lifecycle::Outdated),
         Box::new(passes::lifecycle::Usefulness),

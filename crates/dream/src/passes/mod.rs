@@ -1,5 +1,6 @@
 //! The built-in analysis passes and helpers they share.
 
+pub mod corrections;
 pub mod duplicates;
 pub mod lifecycle;
 pub mod mistakes;
