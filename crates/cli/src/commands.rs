@@ -79,7 +79,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Memory(c) => memory(&local, c, json),
         Command::Export(a) => export(&local, a),
         Command::Import { file, allow_undigested } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes = read_input(&file)?;
             let opts = nocturne_service::ImportOptions { allow_undigested };
             let s = match local.import_json_with(&bytes, &file.display().to_string(), opts) {
                 Err(e @ nocturne_service::ServiceError::Undigested { .. }) => {
@@ -343,7 +343,7 @@ fn outcomes(svc: &Scoped<'_>, c: OutcomesCmd, json: bool) -> Result<u8> {
             emit(json, &logged, || render::outcomes(&logged))?;
         }
         OutcomesCmd::Import { file } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes = read_input(&file)?;
             let added = svc.import_outcomes(&file.display().to_string(), &bytes)?;
             emit(json, &serde_json::json!({"outcomes_added": added.len()}), || {
                 format!("imported {} outcomes from {}", added.len(), file.display())
@@ -381,7 +381,7 @@ fn outcomes(svc: &Scoped<'_>, c: OutcomesCmd, json: bool) -> Result<u8> {
             }
         }
         OutcomesCmd::Taxonomy(TaxonomyCmd::Set { file, force }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = read_input_text(&file)?;
             let ch = svc.set_taxonomy(&text, &file.display().to_string(), force).map_err(|e| match e {
                 nocturne_service::ServiceError::Conflict(m) if !force => {
                     nocturne_service::ServiceError::Conflict(format!("{m}\n(add --force to set it anyway)"))
@@ -476,7 +476,7 @@ fn dream(
     };
     let spec = match &a.instructions {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let text = read_input_text(p)?;
             nocturne_service::with_instructions(&flags, &p.display().to_string(), &text)?
         }
         None => flags,
@@ -877,12 +877,25 @@ fn jobs(svc: &Scoped<'_>, c: JobsCmd, json: bool) -> Result<u8> {
     Ok(0)
 }
 
+/// A file named on the command line as input: when it cannot be read, that
+/// is invalid input (exit 2), said once.
+pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| nocturne_service::ServiceError::unreadable(path, e).into())
+}
+
+/// [`read_input`] for text (not UTF-8 is invalid input too).
+pub fn read_input_text(path: &Path) -> Result<String> {
+    let bytes = read_input(path)?;
+    String::from_utf8(bytes)
+        .map_err(|_| nocturne_service::ServiceError::Invalid(format!("{}: not UTF-8 text", path.display())).into())
+}
+
 /// Reads `nocturne.toml` if it exists (it is optional unless named).
 pub fn load_config(path: &Path) -> Result<nocturne_service::Config> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(nocturne_service::Config::parse(&text, &path.display().to_string())?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(nocturne_service::Config::default()),
-        Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(nocturne_service::ServiceError::unreadable(path, e).into()),
     }
 }
 

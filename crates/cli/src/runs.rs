@@ -102,7 +102,7 @@ fn file_config(path: &Path) -> Result<FileConfig> {
     if !path.exists() {
         return Ok(FileConfig::default());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::commands::read_input_text(path)?;
     FileConfig::parse(&text, &path.display().to_string()).map_err(|e| e.into_service().into())
 }
 

@@ -410,17 +410,20 @@ impl DreamSpec {
                 Self::KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
             )));
         }
-        self.weights.over(OutcomeWeights::default()).validate().map_err(DreamError::Instructions)?;
+        self.weights
+            .over(OutcomeWeights::default())
+            .validate()
+            .map_err(|message| DreamError::Field { field: "weights", message })?;
         for f in &self.focus {
             if Category::parse(f).is_none() {
                 return Err(DreamError::UnknownFocus(f.clone()));
             }
         }
         if self.min_support == Some(0) {
-            return Err(DreamError::Instructions("min_support must be at least 1".into()));
+            return Err(DreamError::Field { field: "min_support", message: "min_support must be at least 1".into() });
         }
         if self.sessions == Some(0) {
-            return Err(DreamError::Instructions("sessions must be at least 1".into()));
+            return Err(DreamError::Field { field: "sessions", message: "sessions must be at least 1".into() });
         }
         Ok(())
     }

@@ -13,7 +13,8 @@
 //! recoveries ([`recovery`]: instead, before, with), directives, outcome.
 //!
 //! Passes (see each module for its rules): [`passes::mistakes`],
-//! [`passes::workflows`], [`passes::preferences`], [`passes::conventions`]
+//! [`passes::workflows`], [`passes::preferences`], [`passes::corrections`]
+//! (what operators said when correcting the agent), [`passes::conventions`]
 //! (the commands a project runs for tests, checks, format, build, install,
 //! and its hooks), [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote), and the
@@ -111,6 +112,9 @@ pub enum DreamError {
     /// The instructions file is not valid TOML or has bad values.
     #[error("invalid dream instructions: {0}")]
     Instructions(String),
+    /// One field of the instructions has a bad value: `field` names it.
+    #[error("invalid dream instructions: {message}")]
+    Field { field: &'static str, message: String },
     /// `now` is not an RFC 3339 timestamp.
     #[error("invalid time {0:?}: expected RFC 3339")]
     InvalidTime(String),
@@ -123,6 +127,17 @@ pub enum DreamError {
     /// A model dream's token budget is too small for its requests.
     #[error("model budget: {0}")]
     Budget(String),
+}
+
+impl DreamError {
+    /// The field of a dream spec the error is about, when it is one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DreamError::UnknownFocus(_) => Some("focus"),
+            DreamError::Field { field, .. } => Some(field),
+            _ => None,
+        }
+    }
 }
 
 /// What a pass found, before guardrails.
@@ -194,6 +209,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::mistakes::Mistakes),
         Box::new(passes::workflows::Workflows),
         Box::new(passes::preferences::Preferences),
+        Box::new(passes::corrections::Corrections),
         Box::new(passes::conventions::Conventions),
         Box::new(passes::duplicates::Duplicates),
         Box::new(passes::lifecycle::Outdated),

@@ -269,7 +269,12 @@ pub fn plan(ctx: &Context, findings: Vec<Finding>, categories: &[Category]) -> (
                     continue;
                 }
             }
-            match crate::scope::scope_for(ctx, &f.sessions, &f.kind) {
+            let scope = if f.pass == crate::passes::corrections::NAME {
+                crate::passes::corrections::scope_for(ctx, &f.sessions)
+            } else {
+                crate::scope::scope_for(ctx, &f.sessions, &f.kind)
+            };
+            match scope {
                 Some((scope, users)) => planned.push((f, scope, users)),
                 None => bump("dropped_no_scope"),
             }

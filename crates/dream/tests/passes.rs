@@ -476,8 +476,8 @@ fn instructions_parse_and_merge_under_the_flags() {
         Err(DreamError::Instructions(m)) => assert!(m.starts_with("unknown field `colour`, expected one of"), "{m}"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(DreamSpec::from_toml("min_support = 0"), Err(DreamError::Instructions(_))));
-    assert!(matches!(DreamSpec::from_toml("sessions = 0"), Err(DreamError::Instructions(_))));
+    assert!(matches!(DreamSpec::from_toml("min_support = 0"), Err(DreamError::Field { field: "min_support", .. })));
+    assert!(matches!(DreamSpec::from_toml("sessions = 0"), Err(DreamError::Field { field: "sessions", .. })));
 }
 
 #[test]

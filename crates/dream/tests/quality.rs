@@ -159,7 +159,8 @@ fn recall_and_junk_on_generated_corpora() {
             assert!(!o.evidence.is_empty(), "op {} has no evidence", o.n);
             assert!((0.0..=1.0).contains(&o.confidence));
             if matches!(o.op, OpKind::Create) {
-                let least = if o.kind.as_str() == "mistake" { 2 } else { 3 };
+                // Mistakes and operator corrections (category mistake) need 2.
+                let least = if o.kind.as_str() == "mistake" || o.pass == "corrections" { 2 } else { 3 };
                 assert!(o.support >= least, "op {} {} support {}", o.n, o.kind, o.support);
             }
         }
@@ -196,7 +197,8 @@ fn recall_and_junk_with_outcomes() {
         for o in &p.ops {
             assert!(!o.evidence.is_empty(), "op {} has no evidence", o.n);
             if o.op == OpKind::Create {
-                let least = if o.kind.as_str() == "mistake" { 2 } else { 3 };
+                // Mistakes and operator corrections (category mistake) need 2.
+                let least = if o.kind.as_str() == "mistake" || o.pass == "corrections" { 2 } else { 3 };
                 assert!(o.support >= least, "op {} {} support {}", o.n, o.kind, o.support);
             }
         }

@@ -40,7 +40,7 @@ use serde_json::Value;
 use crate::blocks::{content_events, ToolNames};
 use crate::inject::{claude_text, mark, Injected};
 use crate::json::{compact, compact_obj, object, opt_bool, opt_str, req, req_str, Base, Obj};
-use crate::{first_prompt_title, jsonl_lines, new_session, object_line, Ctx, Fail, FileReport, Format, Parsed, Spawn};
+use crate::{first_prompt_title, new_session, object_line, Ctx, Fail, FileReport, Format, Parsed, Spawn};
 
 /// Record types that carry no conversation and are not stored: hook and
 /// agent progress ticks (their content is in the sub-agent's own file), file
@@ -78,7 +78,8 @@ enum Key {
 
 struct Draft {
     key: Key,
-    events: Vec<NewEvent>,
+    /// The title of the first real user prompt (see [`first_prompt_title`]).
+    first_prompt: Option<String>,
     /// (leafUuid, summary) of summary lines attached to this session.
     summaries: Vec<(Option<String>, String)>,
     /// The last title the user gave the session (`custom-title`, `/rename`).
@@ -122,8 +123,33 @@ fn read_meta(bytes: &[u8], report: &mut FileReport) -> (Option<String>, Option<S
 }
 
 pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
-    // Records are parsed one at a time, twice (here, and again for their
-    // events below), so a big file's JSON is never all in memory at once.
+    let mut events: Vec<Vec<NewEvent>> = Vec::new();
+    let mut parsed = stream(&mut crate::TextLines(text), ctx, &mut |at, _, e| {
+        if events.len() <= at {
+            events.resize_with(at + 1, Vec::new);
+        }
+        if let Some(v) = events.get_mut(at) {
+            v.push(e);
+        }
+        Ok(())
+    })?;
+    for (s, ev) in parsed.sessions.iter_mut().zip(events) {
+        s.events = ev;
+    }
+    Ok(parsed)
+}
+
+/// Parses a Claude Code file read from `src` (twice: once to find the
+/// sessions, once for their events), handing each event to `sink` with the
+/// index of its session as it is made: nothing of the file is held but one
+/// record at a time and a few strings per record (its type, agent and
+/// message uuid). The sessions returned carry no events (the sink had them);
+/// their order is the index the sink was given.
+pub(crate) fn stream(
+    src: &mut dyn crate::LineSource,
+    ctx: &Ctx<'_>,
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), Fail>,
+) -> Result<Parsed, Fail> {
     let mut report = FileReport::default();
     let file_agent = file_agent_id(ctx.file);
 
@@ -131,22 +157,21 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     // appearance; which session each message uuid belongs to; the parent of
     // each agent (the first `sessionId` its lines carry). A syntax error
     // anywhere is reported before any other problem (the first of those).
-    let mut keep: Vec<(u32, &str, String, Option<String>)> = Vec::new();
+    let mut keep: Vec<(u32, String, Option<String>)> = Vec::new();
     let mut order: Vec<Key> = Vec::new();
     let mut index: HashMap<Key, usize> = HashMap::new();
     let mut uuid_session: HashMap<String, usize> = HashMap::new();
     let mut agent_parent: HashMap<String, String> = HashMap::new();
     let mut problem: Option<Fail> = None;
     let mut records = 0;
-    for (line, text) in jsonl_lines(text) {
+    src.each(&mut |line, text| {
         let o = object_line(line, text)?;
         records += 1;
         if problem.is_some() {
-            continue;
+            return Ok(());
         }
         if let Err(e) = first_pass(
             line,
-            text,
             &o,
             &file_agent,
             &mut report,
@@ -158,7 +183,8 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
         ) {
             problem = Some(e);
         }
-    }
+        Ok(())
+    })?;
     if let Some(e) = problem {
         return Err(e);
     }
@@ -170,19 +196,44 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     }
     let mut drafts: Vec<Draft> = order
         .into_iter()
-        .map(|key| Draft { key, events: Vec::new(), summaries: Vec::new(), custom_title: None })
+        .map(|key| Draft { key, first_prompt: None, summaries: Vec::new(), custom_title: None })
         .collect();
 
-    // Pass 2: events.
+    let hinted_parent = ctx.hints.parent.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
+    let parent_of = |agent: &str| -> Option<String> {
+        agent_parent.get(agent).cloned().or_else(|| hinted_parent.clone()).or_else(|| folder_parent(ctx.file))
+    };
+    let child_id = |agent: &str, parent: &Option<String>| match parent {
+        Some(p) => format!("{p}/agent-{agent}"),
+        None => format!("agent-{agent}"),
+    };
+    // Session ids are known from pass 1: the sink is told each event's.
+    let ids: Vec<String> = drafts
+        .iter()
+        .map(|d| match &d.key {
+            Key::Main(id) => id.clone(),
+            Key::Agent(a) => child_id(a, &parent_of(a)),
+        })
+        .collect();
+
+    // Pass 2: events, of the records pass 1 kept (by line number; skipped
+    // records are not parsed again).
     let mut names = ToolNames::new();
     let mut current: Option<usize> = None;
     let mut spawned: Vec<(usize, String, String)> = Vec::new();
-    for (line, text, ty, agent) in keep {
+    let mut next = 0usize;
+    let mut buf: Vec<NewEvent> = Vec::new();
+    src.each(&mut |line, text| {
+        let Some((kline, ty, agent)) = keep.get(next) else { return Ok(()) };
+        if *kline != line {
+            return Ok(());
+        }
+        next += 1;
         let o = &object_line(line, text)?;
         let ty = ty.as_str();
         let sid = opt_str(o, "sessionId").map_err(|e| Fail::at(line, e))?;
         let leaf = opt_str(o, "leafUuid").map_err(|e| Fail::at(line, e))?;
-        let key = match (&agent, sid) {
+        let key = match (agent, sid) {
             (Some(a), _) => Some(Key::Agent(a.clone())),
             (None, Some(s)) => Some(Key::Main(s.to_string())),
             (None, None) => None,
@@ -195,43 +246,44 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             None => leaf.and_then(|l| uuid_session.get(l).copied()).or(current).unwrap_or(0),
         };
         let Some(draft) = drafts.get_mut(at) else {
-            continue;
+            return Ok(());
         };
-        let before = draft.events.len();
-        record_events(o, ty, line, &mut names, &mut draft.events).map_err(|e| Fail::at(line, e))?;
+        buf.clear();
+        record_events(o, ty, line, &mut names, &mut buf).map_err(|e| Fail::at(line, e))?;
         if ty == "summary" {
-            let summary = draft.events.get(before).and_then(|e| e.text.clone()).unwrap_or_default();
+            let summary = buf.first().and_then(|e| e.text.clone()).unwrap_or_default();
             if !summary.trim().is_empty() {
                 draft.summaries.push((leaf.map(str::to_string), summary));
             }
         }
         if ty == "custom-title" {
-            if let Some(t) = draft.events.get(before).and_then(|e| e.text.as_deref()).and_then(crate::title_of) {
+            if let Some(t) = buf.first().and_then(|e| e.text.as_deref()).and_then(crate::title_of) {
                 draft.custom_title = Some(t);
             }
+        }
+        if draft.first_prompt.is_none() {
+            draft.first_prompt = first_prompt_title(&buf);
         }
         if let Some((tool_use_id, agent_id)) = spawn_of(o) {
             spawned.push((at, tool_use_id, agent_id));
         }
-    }
+        let id = ids.get(at).map_or("", String::as_str);
+        for e in buf.drain(..) {
+            sink(at, id, e)?;
+        }
+        Ok(())
+    })?;
 
     let (meta_type, meta_description) = match &ctx.hints.meta {
         Some(bytes) if file_agent.is_some() => read_meta(bytes, &mut report),
         _ => (None, None),
     };
-    let hinted_parent = ctx.hints.parent.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
-    let parent_of = |agent: &str| -> Option<String> {
-        agent_parent.get(agent).cloned().or_else(|| hinted_parent.clone()).or_else(|| folder_parent(ctx.file))
-    };
 
     let mut sessions: Vec<NewSession> = Vec::with_capacity(drafts.len());
     for (at, d) in drafts.into_iter().enumerate() {
         let own = d.summaries.iter().find(|(leaf, _)| leaf.as_ref().is_some_and(|l| uuid_session.get(l) == Some(&at)));
-        let title = d
-            .custom_title
-            .clone()
-            .or_else(|| own.or(d.summaries.first()).map(|(_, s)| s.clone()))
-            .or_else(|| first_prompt_title(&d.events));
+        let title =
+            d.custom_title.clone().or_else(|| own.or(d.summaries.first()).map(|(_, s)| s.clone())).or(d.first_prompt);
         let mut s = match d.key {
             Key::Main(id) => {
                 let mut s = new_session(id, Format::ClaudeCode);
@@ -240,10 +292,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             }
             Key::Agent(agent_id) => {
                 let parent = parent_of(&agent_id);
-                let id = match &parent {
-                    Some(p) => format!("{p}/agent-{agent_id}"),
-                    None => format!("agent-{agent_id}"),
-                };
+                let id = child_id(&agent_id, &parent);
                 let from_meta = file_agent.as_deref() == Some(agent_id.as_str());
                 let mut s = new_session(id, Format::ClaudeCode);
                 s.parent = parent;
@@ -258,7 +307,6 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             }
         };
         s.title = title;
-        s.events = d.events;
         sessions.push(s);
     }
     let spawns = spawned
@@ -276,13 +324,12 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
 /// (`tool_use_id`, `toolUseResult.agentId`).
 /// Pass 1 of [`parse`] for one record (see there).
 #[allow(clippy::too_many_arguments)]
-fn first_pass<'t>(
+fn first_pass(
     line: u32,
-    text: &'t str,
     o: &Obj,
     file_agent: &Option<String>,
     report: &mut FileReport,
-    keep: &mut Vec<(u32, &'t str, String, Option<String>)>,
+    keep: &mut Vec<(u32, String, Option<String>)>,
     order: &mut Vec<Key>,
     index: &mut HashMap<Key, usize>,
     uuid_session: &mut HashMap<String, usize>,
@@ -320,7 +367,7 @@ fn first_pass<'t>(
             uuid_session.entry(uuid.to_string()).or_insert(at);
         }
     }
-    keep.push((line, text, ty.to_string(), agent));
+    keep.push((line, ty.to_string(), agent));
     Ok(())
 }
 

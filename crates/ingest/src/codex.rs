@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::inject::{codex_text, mark, Injected};
 use crate::json::{compact, compact_obj, Base, Obj};
-use crate::{jsonl_objects, new_session, title_of, Ctx, Fail, FileReport, Format, Parsed};
+use crate::{new_session, title_of, Ctx, Fail, FileReport, Format, Parsed};
 
 /// `event_msg` types that mirror response items or carry only telemetry.
 const MIRRORS: [&str; 19] = [
@@ -97,18 +97,44 @@ fn message_texts(p: &Obj) -> Vec<String> {
 }
 
 pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
-    let records = jsonl_objects(text)?;
-    let mut report = FileReport::default();
-    report.read(records.len());
+    let mut events: Vec<NewEvent> = Vec::new();
+    let mut parsed = stream(&mut crate::TextLines(text), ctx, &mut |_, _, e| {
+        events.push(e);
+        Ok(())
+    })?;
+    if let Some(s) = parsed.sessions.first_mut() {
+        s.events = events;
+    }
+    Ok(parsed)
+}
 
-    // Pre-pass: exit codes by call, the texts response items hold (to spot
-    // mirrored event messages), the session id.
+/// Parses a rollout read from `src` twice, holding one record at a time:
+/// the first reading checks every line and gathers what the events need
+/// (the session id, exit codes by call, the texts of the response items'
+/// messages, to spot mirrored event messages), the second hands each event
+/// to `sink`. The session comes back without its events. Errors as when
+/// parsed whole: a syntax error anywhere first.
+pub(crate) fn stream(
+    src: &mut dyn crate::LineSource,
+    ctx: &Ctx<'_>,
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), Fail>,
+) -> Result<Parsed, Fail> {
+    let mut report = FileReport::default();
+    let mut records = 0usize;
     let mut exit_codes: HashMap<String, i64> = HashMap::new();
     let mut said: HashSet<(&'static str, String)> = HashSet::new();
     let mut id: Option<String> = None;
-    for (n, (_, o)) in records.iter().enumerate() {
-        let (kind, p) = split(o);
+    let mut known = false;
+    src.each(&mut |line, text| {
+        let o = crate::object_line(line, text)?;
+        let n = records;
+        records += 1;
+        let (kind, p) = split(&o);
         let pty = p.get("type").and_then(Value::as_str).unwrap_or_default();
+        known = known
+            || !kind.is_empty()
+            || ITEM_TYPES.contains(&pty)
+            || (p.contains_key("instructions") && p.contains_key("id"));
         match (kind, pty) {
             ("session_meta", _) if id.is_none() => {
                 id = p.get("id").and_then(Value::as_str).map(str::to_string);
@@ -127,7 +153,7 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
                 let role = match p.get("role").and_then(Value::as_str) {
                     Some("user") => "user",
                     Some("assistant") => "assistant",
-                    _ => continue,
+                    _ => return Ok(()),
                 };
                 for t in message_texts(p) {
                     said.insert((role, t));
@@ -135,13 +161,13 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
             }
             _ => {}
         }
+        Ok(())
+    })?;
+    report.read(records);
+    if records == 0 {
+        // An empty file: no session (as when parsed whole).
+        return Ok(Parsed { sessions: Vec::new(), report, spawns: Vec::new() });
     }
-    let known = records.iter().any(|(_, o)| {
-        let (kind, p) = split(o);
-        !kind.is_empty()
-            || p.get("type").and_then(Value::as_str).is_some_and(|t| ITEM_TYPES.contains(&t))
-            || (p.contains_key("instructions") && p.contains_key("id"))
-    });
     if !known {
         return Err(Fail::doc(
             "no Codex rollout record found (expected session_meta, response_item or event_msg lines)",
@@ -149,49 +175,57 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
     }
     let id = id.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| ctx.stem.clone());
 
-    let mut events: Vec<NewEvent> = Vec::new();
     let mut names: HashMap<String, String> = HashMap::new();
-    for (n, (line, o)) in records.iter().enumerate() {
-        let (kind, p) = split(o);
+    let mut title: Option<String> = None;
+    let mut n = 0usize;
+    let mut out: Vec<NewEvent> = Vec::new();
+    src.each(&mut |line, text| {
+        let o = crate::object_line(line, text)?;
+        let first = n == 0;
+        n += 1;
+        let (kind, p) = split(&o);
         let pty = p.get("type").and_then(Value::as_str).unwrap_or_default();
         let base = Base {
             timestamp: o.get("timestamp").and_then(Value::as_str).map(str::to_string),
             sidechain: false,
-            source_line: Some(*line),
-            raw: compact_obj(o),
+            source_line: Some(line),
+            raw: compact_obj(&o),
         };
         match kind {
             "session_meta" => {
                 let instructions = text_of(p.get("base_instructions").and_then(|b| b.get("text")))
                     .or_else(|| text_of(p.get("instructions")));
-                events.push(base.message(Role::System, instructions));
+                out.push(base.message(Role::System, instructions));
             }
             "turn_context" => report.skip("turn_context"),
             "compacted" => {
                 let mut e = base.event(Role::System, EventKind::Other);
                 e.text = text_of(p.get("message"));
-                events.push(e);
+                out.push(e);
             }
-            "event_msg" => event_msg(p, pty, &base, &said, &mut report, &mut events),
-            "response_item" => response_item(p, pty, &base, &exit_codes, &mut names, &mut events),
-            _ if n == 0 && !p.contains_key("type") && p.contains_key("id") => {
-                events.push(base.message(Role::System, text_of(p.get("instructions"))));
+            "event_msg" => event_msg(p, pty, &base, &said, &mut report, &mut out),
+            "response_item" => response_item(p, pty, &base, &exit_codes, &mut names, &mut out),
+            _ if first && !p.contains_key("type") && p.contains_key("id") => {
+                out.push(base.message(Role::System, text_of(p.get("instructions"))));
             }
             _ if p.contains_key("record_type") && !p.contains_key("type") => report.skip("state"),
             _ if !pty.is_empty() && !o.contains_key("payload") => {
-                response_item(p, pty, &base, &exit_codes, &mut names, &mut events)
+                response_item(p, pty, &base, &exit_codes, &mut names, &mut out)
             }
-            _ => events.push(base.event(Role::System, EventKind::Other)),
+            _ => out.push(base.event(Role::System, EventKind::Other)),
         }
-    }
+        for e in out.drain(..) {
+            if title.is_none() && e.role == Role::User && e.kind == EventKind::UserMessage {
+                title = e.text.as_deref().and_then(request_title);
+            }
+            sink(0, &id, e)?;
+        }
+        Ok(())
+    })?;
 
     let mut s = new_session(id, Format::Codex);
     s.counterpart = Some(Counterpart::Operator);
-    s.title = events
-        .iter()
-        .filter(|e| e.role == Role::User && e.kind == EventKind::UserMessage)
-        .find_map(|e| e.text.as_deref().and_then(request_title));
-    s.events = events;
+    s.title = title;
     Ok(Parsed { sessions: vec![s], report, spawns: Vec::new() })
 }
 

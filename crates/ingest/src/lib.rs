@@ -383,6 +383,80 @@ pub fn parse_file(file: &str, bytes: &[u8], format: Format, hints: &Hints) -> Re
     })
 }
 
+/// True when [`stream_file`] streams files of `format` (reads them as they
+/// come, holding one record at a time); other formats are parsed whole.
+pub fn streams(format: Format) -> bool {
+    matches!(format, Format::ClaudeCode | Format::Nocturne | Format::Codex | Format::TauDisplay)
+}
+
+/// Parses a file of a format that [`streams`] without holding it: `open`
+/// opens it (it is read twice, from the start each time) and `sink` gets
+/// each event with the index and id of its session, in order, as it is made. The
+/// sessions returned are those [`parse_file`] gives, without their events
+/// (the sink had them). A format that does not stream is read whole and
+/// parsed, then handed to the sink the same way.
+///
+/// The same errors as [`parse_file`], with one difference: invalid UTF-8 is
+/// found as its line is read, so a syntax error on an earlier line is
+/// reported first (the whole file is no longer decoded before parsing).
+/// An error of the sink stops the reading and is returned as it is (a
+/// caller whose own error is of another kind keeps it aside and returns an
+/// [`IngestError`] that says the file was not taken).
+pub fn stream_file(
+    file: &str,
+    open: &mut dyn FnMut() -> std::io::Result<Box<dyn std::io::BufRead>>,
+    format: Format,
+    hints: &Hints,
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), IngestError>,
+) -> Result<Parsed, IngestError> {
+    let refused = |f: Fail| IngestError::Refused { file: file.to_string(), line: f.line, reason: f.reason };
+    if !streams(format) {
+        let mut bytes = Vec::new();
+        let mut r = open().map_err(|e| refused(Fail::doc(format!("could not be read: {e}"))))?;
+        std::io::Read::read_to_end(&mut r, &mut bytes)
+            .map_err(|e| refused(Fail::doc(format!("could not be read: {e}"))))?;
+        let mut parsed = parse_inner(file, &bytes, format, hints).map_err(refused)?;
+        drop(bytes);
+        for (at, s) in parsed.sessions.iter_mut().enumerate() {
+            for e in std::mem::take(&mut s.events) {
+                sink(at, &s.id, e)?;
+            }
+        }
+        return Ok(parsed);
+    }
+    let ctx = Ctx { file, stem: file_stem(file), hints };
+    let mut failed: Option<IngestError> = None;
+    let mut src = ReaderLines { open };
+    let mut give = |at: usize, id: &str, e: NewEvent| match sink(at, id, e) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            failed = Some(e);
+            Err(Fail::doc("stopped by the caller"))
+        }
+    };
+    let res = match format {
+        Format::Nocturne => nocturne::stream(&mut src, &ctx.stem, &mut give).map(|(sessions, records)| {
+            let mut report = FileReport::default();
+            report.read(records);
+            Parsed { sessions, report, spawns: Vec::new() }
+        }),
+        Format::Codex => codex::stream(&mut src, &ctx, &mut give),
+        Format::TauDisplay => tau_display::stream(&mut src, &ctx, &mut give),
+        _ => claude_code::stream(&mut src, &ctx, &mut give),
+    };
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut parsed = res.map_err(refused)?;
+    if parsed.sessions.is_empty() && parsed.report.records == 0 {
+        parsed.report.notes.push(EMPTY.to_string());
+    }
+    for s in &mut parsed.sessions {
+        s.source = Some(file.to_string());
+    }
+    Ok(parsed)
+}
+
 /// Parses one transcript file into its sessions (usually one): [`parse_file`]
 /// with no hints, keeping only the sessions.
 pub fn parse(file: &str, bytes: &[u8], format: Format) -> Result<Vec<NewSession>, IngestError> {
@@ -476,6 +550,65 @@ pub(crate) fn jsonl_objects(text: &str) -> Result<Vec<(u32, json::Obj)>, Fail> {
 /// JSON at a time, not the whole file's.
 pub(crate) fn jsonl_lines(text: &str) -> impl Iterator<Item = (u32, &str)> {
     text.split('\n').enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (json::nth(i), l))
+}
+
+/// JSONL lines that can be read more than once (a streaming importer reads
+/// its file twice): each non-blank line with its 1-based number, in order.
+/// The first error `f` returns stops the reading and is returned.
+pub(crate) trait LineSource {
+    fn each(&mut self, f: &mut dyn FnMut(u32, &str) -> Result<(), Fail>) -> Result<(), Fail>;
+}
+
+/// The lines of a text in memory.
+pub(crate) struct TextLines<'t>(pub &'t str);
+
+impl LineSource for TextLines<'_> {
+    fn each(&mut self, f: &mut dyn FnMut(u32, &str) -> Result<(), Fail>) -> Result<(), Fail> {
+        for (n, line) in jsonl_lines(self.0) {
+            f(n, line)?;
+        }
+        Ok(())
+    }
+}
+
+/// The lines of a file read as it comes (one line in memory at a time),
+/// opened again for each reading. Lines as [`jsonl_lines`] gives them for
+/// the whole text: a leading byte-order mark is dropped, `\r` is kept, and
+/// invalid UTF-8 is the error [`decode`] gives (its offset in the file).
+pub(crate) struct ReaderLines<'o> {
+    pub open: &'o mut dyn FnMut() -> std::io::Result<Box<dyn std::io::BufRead>>,
+}
+
+impl LineSource for ReaderLines<'_> {
+    fn each(&mut self, f: &mut dyn FnMut(u32, &str) -> Result<(), Fail>) -> Result<(), Fail> {
+        let io = |e: std::io::Error| Fail::doc(format!("could not be read: {e}"));
+        let mut r = (self.open)().map_err(io)?;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut offset: usize = 0;
+        let mut i: usize = 0;
+        loop {
+            buf.clear();
+            let n = r.read_until(b'\n', &mut buf).map_err(io)?;
+            if n == 0 {
+                return Ok(());
+            }
+            let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let body = if i == 0 { body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body) } else { body };
+            let skipped = n - body.len() - usize::from(buf.ends_with(b"\n"));
+            let line = match std::str::from_utf8(body) {
+                Ok(l) => l,
+                Err(e) => {
+                    let at = offset + skipped + e.valid_up_to();
+                    return Err(Fail::at(json::nth(i), format!("not valid UTF-8 (invalid byte at offset {at})")));
+                }
+            };
+            if !line.trim().is_empty() {
+                f(json::nth(i), line)?;
+            }
+            offset += n;
+            i += 1;
+        }
+    }
 }
 
 /// One JSONL line (number `n`) as a JSON object.

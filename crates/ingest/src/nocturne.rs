@@ -10,31 +10,86 @@ use nocturne_core::{Counterpart, EventKind, NewEvent, NewSession, Role, Subagent
 use serde_json::Value;
 
 use crate::json::{compact, compact_obj, error_flag, opt_bool, opt_str, req_str, Base, Obj};
-use crate::{jsonl_objects, Fail, Format};
+use crate::{object_line, Fail, Format};
 
 /// The format version this importer reads.
 pub(crate) const VERSION: u64 = 1;
 
 pub(crate) fn parse(text: &str, stem: &str) -> Result<Vec<NewSession>, Fail> {
-    let mut sessions: Vec<NewSession> = Vec::new();
-    for (line, o) in jsonl_objects(text)? {
-        if o.contains_key("nocturne") {
-            let n = sessions.len();
-            let session = header(&o, stem, n).map_err(|e| Fail::at(line, e))?;
-            sessions.push(session);
-            continue;
+    let mut events: Vec<Vec<NewEvent>> = Vec::new();
+    let (mut sessions, _) = stream(&mut crate::TextLines(text), stem, &mut |at, _, e| {
+        if events.len() <= at {
+            events.resize_with(at + 1, Vec::new);
         }
-        let Some(session) = sessions.last_mut() else {
-            return Err(Fail::at(
-                line,
-                "expected a Nocturne session header ({\"nocturne\":\"session\",\"version\":1,...}) \
-                 as the first line",
-            ));
-        };
-        let event = event(&o, line).map_err(|e| Fail::at(line, e))?;
-        session.events.push(event);
+        if let Some(v) = events.get_mut(at) {
+            v.push(e);
+        }
+        Ok(())
+    })?;
+    for (s, ev) in sessions.iter_mut().zip(events) {
+        s.events = ev;
     }
     Ok(sessions)
+}
+
+/// Parses a Nocturne JSONL file read from `src` (twice: once to check every
+/// line and read the headers, once for the events), handing each event to
+/// `sink` with its session's index and id. The sessions come back without
+/// their events, with the number of records read. Errors as when parsed
+/// whole: a syntax error anywhere first, then the first other problem.
+pub(crate) fn stream(
+    src: &mut dyn crate::LineSource,
+    stem: &str,
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), Fail>,
+) -> Result<(Vec<NewSession>, usize), Fail> {
+    let mut sessions: Vec<NewSession> = Vec::new();
+    let mut problem: Option<Fail> = None;
+    let mut records = 0usize;
+    src.each(&mut |line, text| {
+        let o = object_line(line, text)?;
+        records += 1;
+        if problem.is_some() {
+            return Ok(());
+        }
+        if o.contains_key("nocturne") {
+            let n = sessions.len();
+            match header(&o, stem, n) {
+                Ok(session) => sessions.push(session),
+                Err(e) => problem = Some(Fail::at(line, e)),
+            }
+            return Ok(());
+        }
+        if sessions.is_empty() {
+            problem = Some(no_header(line));
+        } else if let Err(e) = event(&o, line) {
+            problem = Some(Fail::at(line, e));
+        }
+        Ok(())
+    })?;
+    if let Some(e) = problem {
+        return Err(e);
+    }
+    let mut at: Option<usize> = None;
+    src.each(&mut |line, text| {
+        let o = object_line(line, text)?;
+        if o.contains_key("nocturne") {
+            at = Some(at.map_or(0, |a| a + 1));
+            return Ok(());
+        }
+        let Some(i) = at else { return Err(no_header(line)) };
+        let e = event(&o, line).map_err(|e| Fail::at(line, e))?;
+        let id = sessions.get(i).map_or("", |s| s.id.as_str());
+        sink(i, id, e)
+    })?;
+    Ok((sessions, records))
+}
+
+fn no_header(line: u32) -> Fail {
+    Fail::at(
+        line,
+        "expected a Nocturne session header ({\"nocturne\":\"session\",\"version\":1,...}) \
+         as the first line",
+    )
 }
 
 fn header(o: &Obj, stem: &str, n: usize) -> Result<NewSession, String> {

@@ -13,7 +13,7 @@ use nocturne_core::{Counterpart, EventKind, NewEvent, Role};
 use serde_json::Value;
 
 use crate::json::{compact_obj, describe, error_flag, Base};
-use crate::{first_prompt_title, jsonl_objects, new_session, Ctx, Fail, FileReport, Format, Parsed};
+use crate::{first_prompt_title, new_session, Ctx, Fail, FileReport, Format, Parsed};
 
 const SPEAKERS: [(&str, Role); 4] =
     [("user: ", Role::User), ("assistant: ", Role::Assistant), ("tool: ", Role::Tool), ("system: ", Role::System)];
@@ -42,19 +42,61 @@ fn turns(display: &str) -> Vec<(Option<Role>, String)> {
 }
 
 pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
-    let records = jsonl_objects(text)?;
+    let mut events: Vec<Vec<NewEvent>> = Vec::new();
+    let mut parsed = stream(&mut crate::TextLines(text), ctx, &mut |at, _, e| {
+        if events.len() <= at {
+            events.resize_with(at + 1, Vec::new);
+        }
+        if let Some(v) = events.get_mut(at) {
+            v.push(e);
+        }
+        Ok(())
+    })?;
+    for (s, ev) in parsed.sessions.iter_mut().zip(events) {
+        s.events = ev;
+    }
+    Ok(parsed)
+}
+
+/// The display text of a record, or why it has none.
+fn display_of(o: &crate::json::Obj, line: u32) -> Result<&str, Fail> {
+    match o.get("messages_display") {
+        Some(Value::String(s)) => Ok(s),
+        Some(v) => Err(Fail::at(line, format!("\"messages_display\" must be a string, found {}", describe(v)))),
+        None => Err(Fail::at(line, "\"messages_display\" is missing")),
+    }
+}
+
+/// Parses a display file read from `src` twice, holding one conversation
+/// at a time: the first reading checks every line (a syntax error anywhere
+/// first, then the first line without a display), the second hands each
+/// conversation's events to `sink`. The sessions come back without their
+/// events.
+pub(crate) fn stream(
+    src: &mut dyn crate::LineSource,
+    ctx: &Ctx<'_>,
+    sink: &mut dyn FnMut(usize, &str, NewEvent) -> Result<(), Fail>,
+) -> Result<Parsed, Fail> {
     let mut report = FileReport::default();
-    report.read(records.len());
-    let mut sessions = Vec::with_capacity(records.len());
-    for (line, o) in &records {
-        let display = match o.get("messages_display") {
-            Some(Value::String(s)) => s,
-            Some(v) => {
-                return Err(Fail::at(*line, format!("\"messages_display\" must be a string, found {}", describe(v))))
-            }
-            None => return Err(Fail::at(*line, "\"messages_display\" is missing")),
-        };
-        let base = Base { timestamp: None, sidechain: false, source_line: Some(*line), raw: compact_obj(o) };
+    let mut records = 0usize;
+    let mut problem: Option<Fail> = None;
+    src.each(&mut |line, text| {
+        let o = crate::object_line(line, text)?;
+        records += 1;
+        if problem.is_none() {
+            problem = display_of(&o, line).err();
+        }
+        Ok(())
+    })?;
+    if let Some(e) = problem {
+        return Err(e);
+    }
+    report.read(records);
+    let mut sessions = Vec::with_capacity(records);
+    src.each(&mut |line, text| {
+        let o = crate::object_line(line, text)?;
+        let display = display_of(&o, line)?;
+        let base = Base { timestamp: None, sidechain: false, source_line: Some(line), raw: compact_obj(&o) };
         let mut events: Vec<NewEvent> = Vec::new();
         for (role, text) in turns(display) {
             let text = text.trim_end().to_string();
@@ -82,9 +124,13 @@ pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
         let mut s = new_session(format!("{}/{line}", ctx.stem), Format::TauDisplay);
         s.counterpart = Some(Counterpart::Customer);
         s.title = first_prompt_title(&events);
-        s.events = events;
+        let at = sessions.len();
+        for e in events {
+            sink(at, &s.id, e)?;
+        }
         sessions.push(s);
-    }
+        Ok(())
+    })?;
     Ok(Parsed { sessions, report, spawns: Vec::new() })
 }
 

@@ -141,6 +141,47 @@ fn claude_code_conventions_are_readable_scoped_and_proposed_once() {
     assert!(repeated.is_empty(), "{repeated:#?}");
 }
 
+/// Operator corrections on every real source: each op of the corrections
+/// pass is classified as a labelled lesson (never junk or wrong), leaks no
+/// session value, and cites only operator text (a user message or the
+/// operator's words in a tool result) or the tool call he stopped; the
+/// customers of the service agents correct nothing.
+#[test]
+fn operator_corrections_are_lessons_quoting_the_operator_only() {
+    use nocturne_core::{EventKind, Role};
+    use nocturne_quality::{expect, score};
+    let expect_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/real-data/expect");
+    for name in
+        ["claude-code-log", "codemie-code", "aider-chat-history", "tau2-bench-retail", "tau-bench-few-shot-retail"]
+    {
+        let Some(dir) = source(name) else { return };
+        let ex = expect::Expectations::read(&expect_dir.join(format!("{name}.toml"))).unwrap();
+        let sessions = sessions_of(&dir);
+        let p = dream_over(&sessions, &DreamSpec::default());
+        let ops: Vec<_> = p.ops.iter().filter(|o| o.pass == "corrections").collect();
+        println!("{name}: {} correction ops", ops.len());
+        if name.starts_with("tau") {
+            assert!(ops.is_empty(), "{name}: customers correct nothing: {ops:#?}");
+        }
+        let leaks = ex.leaks();
+        for o in ops {
+            let class = score::classify(&ex, &o.text);
+            assert!(matches!(class, score::Class::Lesson { .. }), "{name}: {:?} is {}", o.text, class.label());
+            assert!(leaks.find(&o.text).is_empty(), "{name}: {:?} leaks {:?}", o.text, leaks.find(&o.text));
+            assert!(o.text.chars().count() <= 200, "{}", o.text);
+            for e in &o.evidence {
+                let s = sessions.iter().find(|s| s.id == e.session).unwrap();
+                let ev = &s.events[e.events[0] as usize];
+                let operator = (ev.kind == EventKind::UserMessage && ev.role == Role::User)
+                    || ev.kind == EventKind::ToolResult
+                    || (ev.kind == EventKind::ToolCall && ev.role == Role::Assistant);
+                assert!(operator, "{name}: {:?} cites a {:?}/{:?} event", e.quote, ev.role, ev.kind);
+                assert!(!e.quote.to_lowercase().contains("doesn't want to proceed"), "harness text: {:?}", e.quote);
+            }
+        }
+    }
+}
+
 /// τ-bench's display text names no tool: its tool errors still become
 /// lessons (from what the agent asked around the calls), and nothing a
 /// customer said, nor a value of one conversation, reaches memory text.

@@ -54,8 +54,8 @@ fn json_of<T: DeserializeOwned + Default>(body: &Bytes, optional: bool) -> Resul
     serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }
 
-fn date(s: Option<String>) -> Result<Option<String>, ApiError> {
-    Ok(s.as_deref().map(nocturne_service::parse_date).transpose()?)
+fn date(field: &'static str, s: Option<String>) -> Result<Option<String>, ApiError> {
+    Ok(s.as_deref().map(nocturne_service::parse_date).transpose().map_err(|e| e.in_field(field))?)
 }
 
 // --- request shapes ---
@@ -556,8 +556,8 @@ async fn sessions(State(st): State<AppState>, cred: Credentials, q: Q<SessionsQu
         agent: q.agent,
         team: q.team,
         parent: q.parent,
-        since: date(q.since)?,
-        until: date(q.until)?,
+        since: date("since", q.since)?,
+        until: date("until", q.until)?,
         limit: q.limit,
     };
     if q.tree {
@@ -643,7 +643,8 @@ async fn rollback(State(st): State<AppState>, cred: Credentials, body: Bytes) ->
 async fn dream(State(st): State<AppState>, cred: Credentials, body: Bytes) -> Out {
     let b: DreamBody = json_of(&body, true)?;
     let spec = match &b.instructions {
-        Some(text) => nocturne_service::with_instructions(&b.spec, "instructions", text)?,
+        Some(text) => nocturne_service::with_instructions(&b.spec, "instructions", text)
+            .map_err(|e| e.in_field("instructions"))?,
         None => b.spec,
     };
     let apply = b.apply;
@@ -672,7 +673,8 @@ async fn job_submit(State(st): State<AppState>, cred: Credentials, body: Bytes) 
         other => return Err(ApiError::invalid(format!("kind={other}: only dream jobs are submitted over HTTP"))),
     }
     let spec = match &b.dream.instructions {
-        Some(text) => nocturne_service::with_instructions(&b.dream.spec, "instructions", text)?,
+        Some(text) => nocturne_service::with_instructions(&b.dream.spec, "instructions", text)
+            .map_err(|e| e.in_field("instructions"))?,
         None => b.dream.spec,
     };
     let apply = b.dream.apply;

@@ -22,7 +22,7 @@ fn no_model_support() -> ServiceError {
 /// Reads an instructions file's text (`source` names it in errors) and puts
 /// `spec` over it: what the caller set wins, lists are joined.
 pub fn with_instructions(spec: &DreamSpec, source: &str, text: &str) -> Result<DreamSpec> {
-    let file = DreamSpec::from_toml(text).map_err(|e| ServiceError::Invalid(format!("{source}: {e}")))?;
+    let file = DreamSpec::from_toml(text).map_err(|e| ServiceError::spec_in_file(source, &e))?;
     Ok(spec.over(&file))
 }
 
@@ -32,8 +32,8 @@ pub(crate) fn spec_filter(spec: &DreamSpec) -> Result<SessionFilter> {
         user: spec.user.clone(),
         agent: spec.agent.clone(),
         team: spec.team.clone(),
-        since: spec.since.as_deref().map(crate::parse_date).transpose()?,
-        until: spec.until.as_deref().map(crate::parse_date).transpose()?,
+        since: spec.since.as_deref().map(crate::parse_date).transpose().map_err(|e| e.in_field("since"))?,
+        until: spec.until.as_deref().map(crate::parse_date).transpose().map_err(|e| e.in_field("until"))?,
         ..SessionFilter::default()
     })
 }
@@ -137,7 +137,7 @@ impl Service {
         &self,
         spec: &DreamSpec,
     ) -> Result<(Snapshot, nocturne_dream::DreamConfig, SessionFilter)> {
-        spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        spec.check().map_err(|e| ServiceError::spec(&e))?;
         let config = spec.config(&self.now());
         let mut filter = spec_filter(spec)?;
         filter.limit = Some(spec.sessions.unwrap_or(100));
@@ -331,14 +331,17 @@ impl Service {
     pub(crate) fn propose_memory(&self, s: &MemorySuggestion, team: Option<&str>) -> Result<Proposal> {
         use crate::access::{memory_visible_to, proposal_visible_to};
         use nocturne_core::secrets::redact;
-        let kind = nocturne_core::MemoryKind::new(&s.kind).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let kind =
+            nocturne_core::MemoryKind::new(&s.kind).map_err(|e| ServiceError::invalid_field("kind", e.to_string()))?;
         let scope = match &s.scope {
-            Some(x) => nocturne_core::Scope::parse(x).map_err(|e| ServiceError::Invalid(e.to_string()))?,
+            Some(x) => {
+                nocturne_core::Scope::parse(x).map_err(|e| ServiceError::invalid_field("scope", e.to_string()))?
+            }
             None => nocturne_core::Scope::org(),
         };
         let text = redact(s.text.trim());
         if text.is_empty() {
-            return Err(ServiceError::Invalid("the suggested memory text is empty".into()));
+            return Err(ServiceError::invalid_field("text", "the suggested memory text is empty"));
         }
         let norm = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
         let wanted = norm(&text);
@@ -432,12 +435,12 @@ impl Service {
             return Err(ServiceError::Conflict(format!("dream {id} is already {}", p.status.as_str())));
         }
         let known: BTreeSet<u32> = p.ops.iter().map(|o| o.n).collect();
-        for n in sel.only.iter().chain(&sel.skip) {
+        for (field, n) in sel.only.iter().map(|n| ("only", n)).chain(sel.skip.iter().map(|n| ("skip", n))) {
             if !known.contains(n) {
-                return Err(ServiceError::Invalid(format!(
-                    "dream {id} has no op {n} (ops are numbered 1 to {})",
-                    p.ops.len()
-                )));
+                return Err(ServiceError::invalid_field(
+                    field,
+                    format!("dream {id} has no op {n} (ops are numbered 1 to {})", p.ops.len()),
+                ));
             }
         }
         let chosen: Vec<&nocturne_core::Op> = p
@@ -447,7 +450,8 @@ impl Service {
             .filter(|o| !sel.skip.contains(&o.n))
             .collect();
         if chosen.is_empty() {
-            return Err(ServiceError::Invalid(format!("no op of dream {id} is selected")));
+            let field = if sel.only.is_empty() { "skip" } else { "only" };
+            return Err(ServiceError::invalid_field(field, format!("no op of dream {id} is selected")));
         }
         let head = self.store.head()?;
         if head != p.base_revision {

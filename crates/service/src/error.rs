@@ -15,6 +15,12 @@ pub enum ServiceError {
     /// does (`text`, `scope`, `kind`, `tags`, `budget`...), the message says how.
     #[error("{message}")]
     InvalidField { field: &'static str, message: String },
+    /// A file the caller gave (an export, TOML, dream instructions, an
+    /// outcomes file) is invalid: `file` names it (its path, or what stands
+    /// for it, like `request body`), `message` says what and where in it;
+    /// `field`, when the problem is one field the file sets, names it.
+    #[error("{file}: {message}")]
+    InvalidFile { file: String, field: Option<&'static str>, message: String },
     /// A named session, memory, dream or revision does not exist.
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
@@ -31,6 +37,11 @@ pub enum ServiceError {
     /// message (not a separate error source), so it is printed once.
     #[error("{path}: {}", io_reason(.error))]
     Io { path: String, error: std::io::Error },
+    /// A file the caller named as input cannot be read (missing, a folder,
+    /// no permission): invalid input, said once, without the platform's
+    /// `(os error N)`.
+    #[error("cannot read {path}: {}", io_reason(.error))]
+    Unreadable { path: String, error: std::io::Error },
     /// An export written before exports carried digests (versions 1–4),
     /// imported without allowing it: its contents are consistent or not,
     /// but a change made after export cannot be detected.
@@ -152,9 +163,11 @@ impl ErrorCode {
 impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ServiceError::Invalid(_) | ServiceError::InvalidField { .. } | ServiceError::Undigested { .. } => {
-                ErrorCode::InvalidInput
-            }
+            ServiceError::Invalid(_)
+            | ServiceError::InvalidField { .. }
+            | ServiceError::InvalidFile { .. }
+            | ServiceError::Undigested { .. }
+            | ServiceError::Unreadable { .. } => ErrorCode::InvalidInput,
             ServiceError::NotFound { .. } => ErrorCode::NotFound,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::Unauthorized(_) => ErrorCode::Unauthorized,
@@ -170,12 +183,56 @@ impl ServiceError {
     pub fn field(&self) -> Option<&'static str> {
         match self {
             ServiceError::InvalidField { field, .. } => Some(field),
+            ServiceError::InvalidFile { field, .. } => *field,
             _ => None,
         }
     }
 
+    /// The file an `invalid_input` error is about, when it is one.
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            ServiceError::InvalidFile { file, .. } | ServiceError::Undigested { file, .. } => Some(file),
+            ServiceError::Unreadable { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// This error as one about request field `field` (a file given in a
+    /// field, like a dream's `instructions`): an invalid input names the
+    /// field and keeps its whole message; other errors are unchanged.
+    pub fn in_field(self, field: &'static str) -> Self {
+        match self {
+            e @ (ServiceError::Invalid(_) | ServiceError::InvalidFile { .. }) => {
+                ServiceError::InvalidField { field, message: e.to_string() }
+            }
+            e => e,
+        }
+    }
+
+    pub(crate) fn invalid_file(file: &str, message: impl Into<String>) -> Self {
+        ServiceError::InvalidFile { file: file.to_string(), field: None, message: message.into() }
+    }
+
+    /// A dream spec's error: about its field when it names one.
+    pub(crate) fn spec(e: &nocturne_dream::DreamError) -> Self {
+        match e.field() {
+            Some(field) => ServiceError::InvalidField { field, message: e.to_string() },
+            None => ServiceError::Invalid(e.to_string()),
+        }
+    }
+
+    /// A dream spec's error in file `file`.
+    pub(crate) fn spec_in_file(file: &str, e: &nocturne_dream::DreamError) -> Self {
+        ServiceError::InvalidFile { file: file.to_string(), field: e.field(), message: e.to_string() }
+    }
+
     pub(crate) fn invalid_field(field: &'static str, message: impl Into<String>) -> Self {
         ServiceError::InvalidField { field, message: message.into() }
+    }
+
+    /// An input file named by the caller could not be read.
+    pub fn unreadable(path: &std::path::Path, error: std::io::Error) -> Self {
+        ServiceError::Unreadable { path: path.display().to_string(), error }
     }
 
     pub(crate) fn io(path: &std::path::Path, error: std::io::Error) -> Self {

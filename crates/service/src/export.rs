@@ -298,18 +298,18 @@ impl Service {
     /// `import`.
     pub(crate) fn import_json(&self, bytes: &[u8], source: &str, opts: ImportOptions) -> Result<ImportSummary> {
         let doc: ExportDoc = serde_json::from_slice(bytes)
-            .map_err(|e| ServiceError::Invalid(format!("{source}: not a Nocturne export: {e}")))?;
+            .map_err(|e| ServiceError::invalid_file(source, format!("not a Nocturne export: {e}")))?;
         if doc.format != EXPORT_FORMAT {
-            return Err(ServiceError::Invalid(format!(
-                "{source}: format is {:?}, expected {EXPORT_FORMAT:?}",
-                doc.format
-            )));
+            return Err(ServiceError::invalid_file(
+                source,
+                format!("format is {:?}, expected {EXPORT_FORMAT:?}", doc.format),
+            ));
         }
         if doc.version > EXPORT_VERSION || doc.version == 0 {
-            return Err(ServiceError::Invalid(format!(
-                "{source}: export version {} is not one this program reads (1 to {EXPORT_VERSION})",
-                doc.version
-            )));
+            return Err(ServiceError::invalid_file(
+                source,
+                format!("export version {} is not one this program reads (1 to {EXPORT_VERSION})", doc.version),
+            ));
         }
         let tamper_evident = doc.version >= DIGESTED_VERSION;
         let mut warnings = Vec::new();
@@ -407,11 +407,14 @@ impl Service {
         let wanted: BTreeSet<&str> = doc.usage.iter().filter_map(|u| u.usage.session.as_deref()).collect();
         let known = self.known_sessions(doc, &wanted)?;
         if let Some(u) = doc.usage.iter().find(|u| u.usage.session.as_ref().is_some_and(|s| !known.contains(s))) {
-            return Err(ServiceError::Invalid(format!(
-                "{source}: usage event {} is about session {}, which is neither in the file nor in the store",
-                u.usage.id,
-                u.usage.session.as_deref().unwrap_or_default()
-            )));
+            return Err(ServiceError::invalid_file(
+                source,
+                format!(
+                    "usage event {} is about session {}, which is neither in the file nor in the store",
+                    u.usage.id,
+                    u.usage.session.as_deref().unwrap_or_default()
+                ),
+            ));
         }
         batch.usages = Some(doc.usage.iter().map(|u| u.usage.clone()).collect());
         Ok((doc.usage.len(), 0))
@@ -431,11 +434,14 @@ impl Service {
         let wanted: BTreeSet<&str> = doc.outcomes.iter().map(|o| o.outcome.session.as_str()).collect();
         let known = self.known_sessions(doc, &wanted)?;
         if let Some(o) = doc.outcomes.iter().find(|o| !known.contains(&o.outcome.session)) {
-            return Err(ServiceError::Invalid(format!(
-                "{source}: outcome {} is about session {}, which is neither in the file nor in the store \
+            return Err(ServiceError::invalid_file(
+                source,
+                format!(
+                    "outcome {} is about session {}, which is neither in the file nor in the store \
                  (import an export that includes the session log, or ingest the session first)",
-                o.outcome.id, o.outcome.session
-            )));
+                    o.outcome.id, o.outcome.session
+                ),
+            ));
         }
         let t: Vec<(u32, String, String)> =
             doc.taxonomies.iter().map(|t| (t.version, t.toml.clone(), t.set_at.clone())).collect();

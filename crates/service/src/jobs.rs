@@ -142,7 +142,7 @@ fn to_value<T: Serialize>(v: &T) -> Result<serde_json::Value> {
 impl Service {
     /// Enqueues a dream for a worker; returns the queued job.
     pub(crate) fn submit_dream(&self, job: &DreamJob, team: Option<&str>) -> Result<Job> {
-        job.spec.check().map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        job.spec.check().map_err(|e| ServiceError::spec(&e))?;
         crate::dreams::spec_filter(&job.spec)?;
         let now = self.now();
         let (j, _) = self.store.enqueue_job(&NewJob {

@@ -203,7 +203,10 @@ impl Service {
     pub(crate) fn memories_at(&self, rev: u64) -> Result<BTreeMap<String, Memory>> {
         let head = self.store.head()?;
         if rev > head {
-            return Err(ServiceError::Invalid(format!("revision {rev} does not exist (the store is at {head})")));
+            return Err(ServiceError::invalid_field(
+                "to",
+                format!("revision {rev} does not exist (the store is at {head})"),
+            ));
         }
         Ok(replay(&self.store.revisions(1, rev)?))
     }
@@ -223,7 +226,7 @@ impl Service {
         let current: BTreeMap<String, Memory> = self.store.memories()?.into_iter().map(|m| (m.id.clone(), m)).collect();
         let changes = diff(&current, &target);
         if changes.is_empty() {
-            return Err(ServiceError::Invalid(format!("memory is already as it was at revision {to}")));
+            return Err(ServiceError::invalid_field("to", format!("memory is already as it was at revision {to}")));
         }
         self.commit_changes(author, &format!("rollback to revision {to}"), Some(head), changes)
     }

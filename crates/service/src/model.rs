@@ -94,7 +94,7 @@ fn dream_error(e: DreamError) -> ServiceError {
         DreamError::Budget(m) => {
             ServiceError::Model { code: ErrorCode::ModelConfig, message: format!("model budget: {m}") }
         }
-        other => ServiceError::Invalid(other.to_string()),
+        other => ServiceError::spec(&other),
     }
 }
 

@@ -83,13 +83,13 @@ impl Service {
     /// outcomes is refused, with the reasons, unless `force`.
     pub(crate) fn set_taxonomy(&self, toml: &str, source: &str, force: bool) -> Result<TaxonomyChange> {
         let current = self.ensure_taxonomy()?;
-        let new = Taxonomy::from_toml(toml).map_err(|e| ServiceError::Invalid(format!("{source}: {e}")))?;
+        let new = Taxonomy::from_toml(toml).map_err(|e| ServiceError::invalid_file(source, e.to_string()))?;
         // Stored and exported verbatim (it must stay valid TOML), so refused rather than redacted.
         if secrets::contains_secret(toml) {
-            return Err(ServiceError::Invalid(format!(
-                "{source}: the taxonomy looks like it contains a secret (it would read: {:?})",
-                secrets::redact(toml)
-            )));
+            return Err(ServiceError::invalid_file(
+                source,
+                format!("the taxonomy looks like it contains a secret (it would read: {:?})", secrets::redact(toml)),
+            ));
         }
         let all = self.store.outcomes(None)?;
         let in_use: Vec<(String, nocturne_core::outcome::OutcomeValue)> =
@@ -119,15 +119,17 @@ impl Service {
         let tax = self.ensure_taxonomy()?;
         let mut values: Vec<(String, nocturne_core::outcome::OutcomeValue)> = Vec::new();
         for a in &req.set {
-            let (dim, raw) = parse_assignment(a).map_err(invalid)?;
-            let v = tax.check(dim, raw).map_err(invalid)?;
+            let (dim, raw) = parse_assignment(a).map_err(|e| ServiceError::invalid_field("set", e.to_string()))?;
+            let v = tax.check(dim, raw).map_err(|e| ServiceError::invalid_field("set", e.to_string()))?;
             if values.iter().any(|(d, _)| d == dim) {
                 return Err(ServiceError::invalid_field("set", format!("dimension `{dim}` is set twice")));
             }
             values.push((dim.to_string(), v));
         }
         let source = match &req.source {
-            Some(s) => Some(s.parse::<OutcomeSource>().map_err(invalid)?),
+            Some(s) => {
+                Some(s.parse::<OutcomeSource>().map_err(|e| ServiceError::invalid_field("source", e.to_string()))?)
+            }
             None => None,
         };
         let input = OutcomeInput {
@@ -149,11 +151,14 @@ impl Service {
     pub(crate) fn import_outcomes(&self, file: &str, bytes: &[u8]) -> Result<Vec<Outcome>> {
         let tax = self.ensure_taxonomy()?;
         let inputs = parse_bulk(file, bytes, &tax).map_err(|errs| {
-            ServiceError::Invalid(format!(
-                "{file}: {} errors, nothing imported:\n  {}",
-                errs.len(),
-                errs.iter().map(|e| format!("{file}:{e}")).collect::<Vec<_>>().join("\n  ")
-            ))
+            ServiceError::invalid_file(
+                file,
+                format!(
+                    "{} errors, nothing imported:\n  {}",
+                    errs.len(),
+                    errs.iter().map(|e| format!("{file}:{e}")).collect::<Vec<_>>().join("\n  ")
+                ),
+            )
         })?;
         let mut missing: Vec<String> = Vec::new();
         for i in &inputs {
@@ -162,11 +167,10 @@ impl Service {
             }
         }
         if !missing.is_empty() {
-            return Err(ServiceError::Invalid(format!(
-                "{file}: {} errors, nothing imported:\n  {}",
-                missing.len(),
-                missing.join("\n  ")
-            )));
+            return Err(ServiceError::invalid_file(
+                file,
+                format!("{} errors, nothing imported:\n  {}", missing.len(), missing.join("\n  ")),
+            ));
         }
         let now = self.now();
         let mut outcomes = Vec::new();

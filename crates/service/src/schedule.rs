@@ -78,27 +78,32 @@ pub struct Schedule {
 impl Config {
     /// Parses and validates `nocturne.toml` text.
     pub fn parse(text: &str, source: &str) -> Result<Config> {
-        let c: Config = toml::from_str(text).map_err(|e| ServiceError::Invalid(format!("{source}: {e}")))?;
+        let c: Config = toml::from_str(text).map_err(|e| ServiceError::invalid_file(source, e.to_string()))?;
         let mut names = std::collections::BTreeSet::new();
         for s in &c.dream.schedule {
             if !names.insert(s.name.clone()) {
-                return Err(ServiceError::Invalid(format!("{source}: two schedules are named {:?}", s.name)));
+                return Err(ServiceError::invalid_file(source, format!("two schedules are named {:?}", s.name)));
             }
             if s.cron.is_none() && s.after_sessions.is_none() {
-                return Err(ServiceError::Invalid(format!(
-                    "{source}: schedule {:?} needs `cron` and/or `after_sessions`",
-                    s.name
-                )));
+                return Err(ServiceError::invalid_file(
+                    source,
+                    format!("schedule {:?} needs `cron` and/or `after_sessions`", s.name),
+                ));
             }
             if let Some(c) = &s.cron {
-                Cron::parse(c).map_err(|e| ServiceError::Invalid(format!("{source}: schedule {:?}: {e}", s.name)))?;
+                Cron::parse(c)
+                    .map_err(|e| ServiceError::invalid_file(source, format!("schedule {:?}: {e}", s.name)))?;
             }
-            s.spec.check().map_err(|e| ServiceError::Invalid(format!("{source}: schedule {:?}: {e}", s.name)))?;
+            s.spec.check().map_err(|e| ServiceError::InvalidFile {
+                file: source.to_string(),
+                field: e.field(),
+                message: format!("schedule {:?}: {e}", s.name),
+            })?;
             if s.after_sessions == Some(0) {
-                return Err(ServiceError::Invalid(format!(
-                    "{source}: schedule {:?}: after_sessions must be ≥ 1",
-                    s.name
-                )));
+                return Err(ServiceError::invalid_file(
+                    source,
+                    format!("schedule {:?}: after_sessions must be ≥ 1", s.name),
+                ));
             }
         }
         Ok(c)

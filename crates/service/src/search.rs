@@ -50,36 +50,44 @@ pub fn embedder_from_spec(spec: &str, api_key: Option<&str>) -> Result<Arc<dyn E
         #[cfg(feature = "model2vec")]
         {
             let e = nocturne_search::Model2VecEmbedder::from_dir(std::path::Path::new(dir))
-                .map_err(|e| ServiceError::Invalid(format!("embedder {spec}: {e}")))?;
+                .map_err(|e| ServiceError::invalid_field("embedder", format!("embedder {spec}: {e}")))?;
             return Ok(Arc::new(e));
         }
         #[cfg(not(feature = "model2vec"))]
-        return Err(ServiceError::Invalid(format!(
-            "embedder model2vec:{dir} needs a build with the `model2vec` feature (the cargo feature `model2vec`)"
-        )));
+        return Err(ServiceError::invalid_field(
+            "embedder",
+            format!(
+                "embedder model2vec:{dir} needs a build with the `model2vec` feature (the cargo feature `model2vec`)"
+            ),
+        ));
     }
     if let Some(rest) = spec.strip_prefix("openai:") {
         #[cfg(feature = "http")]
         {
             let mut parts = rest.split('#');
             let (Some(url), Some(model), Some(dim)) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(ServiceError::Invalid(format!("embedder {spec}: expected openai:BASE_URL#MODEL#DIM")));
+                return Err(ServiceError::invalid_field(
+                    "embedder",
+                    format!("embedder {spec}: expected openai:BASE_URL#MODEL#DIM"),
+                ));
             };
-            let dim: usize = dim
-                .parse()
-                .map_err(|_| ServiceError::Invalid(format!("embedder {spec}: {dim:?} is not a dimension")))?;
+            let dim: usize = dim.parse().map_err(|_| {
+                ServiceError::invalid_field("embedder", format!("embedder {spec}: {dim:?} is not a dimension"))
+            })?;
             let e = nocturne_search::HttpEmbedder::new(url, model, api_key, dim)
-                .map_err(|e| ServiceError::Invalid(format!("embedder {spec}: {e}")))?;
+                .map_err(|e| ServiceError::invalid_field("embedder", format!("embedder {spec}: {e}")))?;
             return Ok(Arc::new(e));
         }
         #[cfg(not(feature = "http"))]
-        return Err(ServiceError::Invalid(format!(
-            "embedder openai:{rest} needs a build with the `http` feature (the cargo feature `http`)"
-        )));
+        return Err(ServiceError::invalid_field(
+            "embedder",
+            format!("embedder openai:{rest} needs a build with the `http` feature (the cargo feature `http`)"),
+        ));
     }
-    Err(ServiceError::Invalid(format!(
-        "unknown embedder {spec:?}: use hashing, model2vec:DIR or openai:BASE_URL#MODEL#DIM"
-    )))
+    Err(ServiceError::invalid_field(
+        "embedder",
+        format!("unknown embedder {spec:?}: use hashing, model2vec:DIR or openai:BASE_URL#MODEL#DIM"),
+    ))
 }
 
 /// The in-memory index over active memories at one head revision.

@@ -210,7 +210,7 @@ fn import_refuses_what_memory_add_refuses_naming_the_file_and_the_memory() {
     }] {
         let err = into.scoped(Access::local()).import_json(edited.as_bytes(), "memory.json").unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, ServiceError::Invalid(_)), "{msg}");
+        assert!(matches!(&err, ServiceError::InvalidFile { file, .. } if file == "memory.json"), "{msg}");
         assert!(msg.starts_with("memory.json: ") && msg.contains(&m.id) && msg.contains("text"), "{msg}");
         assert!(!msg.contains(GH_TOKEN), "{msg}");
     }

@@ -22,8 +22,8 @@ use nocturne_core::{
 };
 use nocturne_store::{
     AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter,
-    JobState, JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store,
-    StoreError, StoredVector, TokenRecord, Usage,
+    JobState, JournalEntry, Lease, MemoryImport, NewJob, PutBatch, Result, RunFilter, SessionFilter, SessionRecord,
+    Store, StoreError, StoredVector, StreamTarget, StreamedChain, TokenRecord, Usage,
 };
 use postgres::error::SqlState;
 use postgres::{Client, Row, Transaction};
@@ -410,6 +410,99 @@ fn append_events_tx(tx: &mut Transaction<'_>, session: &str, expected_len: u32, 
         &[&sid, &(total as i32), &&prev[..], &last_ts],
     )?;
     Ok(total as u32)
+}
+
+/// [`Store::write_streamed`] in one transaction: the headers first (a new
+/// session with no events yet; a grown one locked), the batches as they
+/// come, the headers' counts, heads and end times last.
+fn write_streamed_tx(
+    tx: &mut Transaction<'_>,
+    targets: &[StreamTarget],
+    feed: &mut dyn FnMut(&mut PutBatch<'_>) -> Result<()>,
+) -> Tx<Vec<u32>> {
+    nocturne_store::stream_target_ids(targets)?;
+    let mut chains: Vec<(i64, StreamedChain)> = Vec::with_capacity(targets.len());
+    let mut firsts: Vec<&[NewEvent]> = Vec::with_capacity(targets.len());
+    for t in targets {
+        match t {
+            StreamTarget::New { record, started_at } => {
+                let s = &record.session;
+                let genesis = chain::genesis(&s.id);
+                let started = started_at.clone().unwrap_or_else(|| record.ingested_at.clone());
+                let Some(sid) =
+                    insert_session(tx, s, 0, &genesis, &started, None, &record.ingested_at, s.title.as_deref(), None)?
+                else {
+                    return Err(Fail::Store(StoreError::Exists { what: "session", id: s.id.clone() }));
+                };
+                chains.push((sid, StreamedChain::new(&s.id, 0, genesis, Some(started_at.clone()))));
+                firsts.push(&s.events);
+            }
+            StreamTarget::Extend { session, expected_len } => {
+                let (sid, head) = open_session_at(tx, session, *expected_len)?;
+                chains.push((sid, StreamedChain::new(session, *expected_len, head, None)));
+                firsts.push(&[]);
+            }
+        }
+    }
+    let n = targets.len();
+    let mut put = |at: usize, events: &[NewEvent]| -> Result<()> {
+        let Some((sid, c)) = chains.get_mut(at) else {
+            return Err(StoreError::Backend(format!("a batch for target {at} of a streamed write of {n}")));
+        };
+        let first = c.count;
+        let linked = c.link(events, i32::MAX as usize)?;
+        let hashes: Vec<[u8; 32]> = linked.into_iter().map(|(_, h)| h).collect();
+        insert_events(tx, *sid, first, events, &hashes).map_err(fail)
+    };
+    for (at, first) in firsts.iter().enumerate() {
+        if !first.is_empty() {
+            put(at, first)?;
+        }
+    }
+    nocturne_store::feed_batches(feed, &mut put)?;
+    let mut counts = Vec::with_capacity(chains.len());
+    for ((sid, c), t) in chains.iter().zip(targets) {
+        c.check_start()?;
+        let before = match t {
+            StreamTarget::New { .. } => 0,
+            StreamTarget::Extend { expected_len, .. } => *expected_len,
+        };
+        if c.count > before {
+            tx.execute(
+                "UPDATE sessions SET event_count = $2, head_hash = $3, ended_at = COALESCE($4, ended_at) WHERE rowid = $1",
+                &[sid, &(c.count as i32), &&c.head[..], &c.last_ts],
+            )?;
+        }
+        counts.push(c.count);
+    }
+    Ok(counts)
+}
+
+/// The rowid and head of an open session holding exactly `expected_len`
+/// events, locked until the transaction ends (the checks of compare-and-append).
+fn open_session_at(tx: &mut Transaction<'_>, session: &str, expected_len: u32) -> Tx<(i64, [u8; 32])> {
+    let row = tx.query_opt(
+        "SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = $1 FOR UPDATE",
+        &[&session],
+    )?;
+    let Some(row) = row else {
+        return Err(Fail::Store(StoreError::NotFound { what: "session", id: session.to_string() }));
+    };
+    let (sid, count, head): (i64, i32, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let closed: Option<String> = row.try_get(3)?;
+    if closed.is_some() {
+        return Err(Fail::Store(StoreError::Closed { session: session.to_string() }));
+    }
+    if count as u32 != expected_len {
+        return Err(Fail::Store(StoreError::LengthMismatch {
+            session: session.to_string(),
+            expected: expected_len,
+            actual: count as u32,
+        }));
+    }
+    let head: [u8; 32] =
+        head.as_slice().try_into().map_err(|_| Fail::Store(StoreError::Corrupt(format!("head hash of {session}"))))?;
+    Ok((sid, head))
 }
 
 fn close_session_tx(tx: &mut Transaction<'_>, id: &str, at: &str) -> Tx<()> {
@@ -823,6 +916,23 @@ impl Store for PgStore {
 
     fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
         self.write(|tx| append_events_tx(tx, session, expected_len, events))
+    }
+
+    fn write_streamed(
+        &self,
+        targets: &[StreamTarget],
+        feed: &mut dyn FnMut(&mut PutBatch<'_>) -> Result<()>,
+    ) -> Result<Vec<u32>> {
+        // Not retried: the batches are gone once handed over.
+        self.pool.with(|c| {
+            let mut run = || -> Tx<Vec<u32>> {
+                let mut tx = c.transaction()?;
+                let out = write_streamed_tx(&mut tx, targets, feed)?;
+                tx.commit()?;
+                Ok(out)
+            };
+            run().map_err(fail)
+        })
     }
 
     fn restore_session(&self, h: &Session, events: &[NewEvent]) -> Result<Appended> {

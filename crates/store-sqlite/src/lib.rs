@@ -12,8 +12,8 @@ use nocturne_core::{
 };
 use nocturne_store::{
     AgentRun, Appended, AppliedProposal, Claim, Commit, DreamRun, HistoryEntry, ImportBatch, Job, JobEnd, JobFilter,
-    JobState, JournalEntry, Lease, MemoryImport, NewJob, Result, RunFilter, SessionFilter, SessionRecord, Store,
-    StoreError, StoredVector, TokenRecord, Usage,
+    JobState, JournalEntry, Lease, MemoryImport, NewJob, PutBatch, Result, RunFilter, SessionFilter, SessionRecord,
+    Store, StoreError, StoredVector, StreamTarget, StreamedChain, TokenRecord, Usage,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
@@ -301,6 +301,14 @@ impl Store for SqliteStore {
 
     fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
         self.write(|tx| append_events_tx(tx, session, expected_len, events))
+    }
+
+    fn write_streamed(
+        &self,
+        targets: &[StreamTarget],
+        feed: &mut dyn FnMut(&mut PutBatch<'_>) -> Result<()>,
+    ) -> Result<Vec<u32>> {
+        self.write(|tx| write_streamed_tx(tx, targets, feed))
     }
 
     fn restore_session(&self, h: &Session, events: &[NewEvent]) -> Result<Appended> {
@@ -1160,6 +1168,125 @@ fn append_events_tx(tx: &Transaction<'_>, session: &str, expected_len: u32, even
     )
     .map_err(backend)?;
     Ok(total as u32)
+}
+
+/// [`Store::write_streamed`] in one transaction: the headers first (a new
+/// session with no events yet), the batches as they come, the headers'
+/// counts, heads and end times last.
+fn write_streamed_tx(
+    tx: &Transaction<'_>,
+    targets: &[StreamTarget],
+    feed: &mut dyn FnMut(&mut PutBatch<'_>) -> Result<()>,
+) -> Result<Vec<u32>> {
+    nocturne_store::stream_target_ids(targets)?;
+    let mut chains: Vec<(i64, StreamedChain)> = Vec::with_capacity(targets.len());
+    let mut firsts: Vec<&[NewEvent]> = Vec::with_capacity(targets.len());
+    for t in targets {
+        match t {
+            StreamTarget::New { record, started_at } => {
+                let s = &record.session;
+                let exists = tx
+                    .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")
+                    .map_err(backend)?
+                    .exists([&s.id])
+                    .map_err(backend)?;
+                if exists {
+                    return Err(StoreError::Exists { what: "session", id: s.id.clone() });
+                }
+                let genesis = chain::genesis(&s.id);
+                let started = started_at.clone().unwrap_or_else(|| record.ingested_at.clone());
+                let (parent, subagent, counterpart) = link_cols(&s.parent, &s.subagent, s.counterpart)?;
+                tx.prepare_cached(INSERT_SESSION)
+                    .map_err(backend)?
+                    .execute(params![
+                        s.id,
+                        s.format,
+                        s.source,
+                        s.user,
+                        s.agent,
+                        s.team,
+                        s.title,
+                        0i64,
+                        &genesis[..],
+                        started,
+                        Option::<String>::None,
+                        record.ingested_at,
+                        parent,
+                        subagent,
+                        counterpart,
+                        Option::<String>::None
+                    ])
+                    .map_err(insert_err("session", &s.id))?;
+                let sid = tx.last_insert_rowid();
+                chains.push((sid, StreamedChain::new(&s.id, 0, genesis, Some(started_at.clone()))));
+                firsts.push(&s.events);
+            }
+            StreamTarget::Extend { session, expected_len } => {
+                let (sid, head) = open_session_at(tx, session, *expected_len)?;
+                chains.push((sid, StreamedChain::new(session, *expected_len, head, None)));
+                firsts.push(&[]);
+            }
+        }
+    }
+    let mut put = |at: usize, events: &[NewEvent]| -> Result<()> {
+        let Some((sid, c)) = chains.get_mut(at) else {
+            return Err(StoreError::Backend(format!(
+                "a batch for target {at} of a streamed write of {}",
+                targets.len()
+            )));
+        };
+        let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
+        for ((seq, hash), e) in c.link(events, MAX_EVENTS - 1)?.into_iter().zip(events) {
+            insert_event(&mut ins, (*sid << SEQ_BITS) | i64::from(seq), e, &hash)?;
+        }
+        Ok(())
+    };
+    for (at, first) in firsts.iter().enumerate() {
+        if !first.is_empty() {
+            put(at, first)?;
+        }
+    }
+    nocturne_store::feed_batches(feed, &mut put)?;
+    let mut counts = Vec::with_capacity(chains.len());
+    for ((sid, c), t) in chains.iter().zip(targets) {
+        c.check_start()?;
+        let before = match t {
+            StreamTarget::New { .. } => 0,
+            StreamTarget::Extend { expected_len, .. } => *expected_len,
+        };
+        if c.count > before {
+            tx.execute(
+                "UPDATE sessions SET event_count = ?2, head_hash = ?3, ended_at = COALESCE(?4, ended_at) WHERE rowid = ?1",
+                params![sid, i64::from(c.count), &c.head[..], c.last_ts],
+            )
+            .map_err(backend)?;
+        }
+        counts.push(c.count);
+    }
+    Ok(counts)
+}
+
+/// The rowid and head of an open session holding exactly `expected_len`
+/// events (the checks of compare-and-append).
+fn open_session_at(tx: &Transaction<'_>, session: &str, expected_len: u32) -> Result<(i64, [u8; 32])> {
+    let row: Option<(i64, u32, Vec<u8>, Option<String>)> = tx
+        .query_row("SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = ?1", [session], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    let Some((sid, count, head, closed)) = row else {
+        return Err(StoreError::NotFound { what: "session", id: session.to_string() });
+    };
+    if closed.is_some() {
+        return Err(StoreError::Closed { session: session.to_string() });
+    }
+    if count != expected_len {
+        return Err(StoreError::LengthMismatch { session: session.to_string(), expected: expected_len, actual: count });
+    }
+    let head: [u8; 32] =
+        head.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("head hash of {session}")))?;
+    Ok((sid, head))
 }
 
 fn close_session_tx(tx: &Transaction<'_>, id: &str, at: &str) -> Result<()> {

@@ -5,7 +5,7 @@
 
 use crate::{
     Appended, AppliedProposal, Claim, Commit, ImportBatch, JobEnd, JobFilter, JobState, MemoryImport, NewJob,
-    SessionFilter, SessionGrowth, SessionRecord, Store, StoreError,
+    SessionFilter, SessionGrowth, SessionRecord, Store, StoreError, StreamTarget,
 };
 use nocturne_core::{
     chain, Change, Counterpart, EventKind, Memory, MemoryKind, NewEvent, NewSession, Proposal, ProposalStatus, Role,
@@ -63,6 +63,9 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
         ("the_journal_is_append_only_and_retries_are_safe", the_journal_is_append_only_and_retries_are_safe),
         ("an_import_writes_every_part", an_import_writes_every_part),
         ("a_refused_import_writes_nothing", a_refused_import_writes_nothing),
+        ("a_streamed_write_is_one_write", a_streamed_write_is_one_write),
+        ("a_failed_streamed_write_stores_nothing", a_failed_streamed_write_stores_nothing),
+        ("a_streamed_write_detects_another_writer", a_streamed_write_detects_another_writer),
     ];
     let mut failures = Vec::new();
     for (name, check) in checks {
@@ -1390,4 +1393,191 @@ fn a_refused_import_writes_nothing<S: Store>(s: &S) -> Result<(), String> {
     ensure(matches!(s.import(&full), Err(StoreError::NotEmpty(_))), "usage into a store with usage")?;
     ensure(s.session("new").map_err(err)?.is_none() && s.outcomes(None).map_err(err)?.is_empty(), "nothing")?;
     Ok(())
+}
+
+/// A session whose events have distinct times, the first without one.
+fn timed_session(id: &str, n: usize) -> SessionRecord {
+    let mut rec = sample_session(id, "ana", "2026-01-01T10:00:00Z", n);
+    for (i, e) in rec.session.events.iter_mut().enumerate() {
+        e.timestamp = (i > 0).then(|| format!("2026-01-01T10:{i:02}:00Z"));
+    }
+    rec
+}
+
+/// A new-session target: the header of `rec` without its events.
+fn new_target(rec: &SessionRecord) -> StreamTarget {
+    let started_at = rec.session.time_span().0;
+    let mut header = rec.clone();
+    header.session.events.clear();
+    StreamTarget::New { record: Box::new(header), started_at }
+}
+
+fn a_streamed_write_is_one_write<S: Store>(s: &S) -> Result<(), String> {
+    // A new session in batches of 3 and a stored one grown in batches of 2, interleaved.
+    let new = timed_session("new", 10);
+    let grown = timed_session("grown", 9);
+    let mut first = grown.clone();
+    first.session.events.truncate(4);
+    s.append_sessions(&[first]).map_err(err)?;
+    let targets = [new_target(&new), StreamTarget::Extend { session: "grown".into(), expected_len: 4 }];
+    let mut a = new.session.events.chunks(3);
+    let mut b = grown.session.events[4..].chunks(2);
+    let counts = s
+        .write_streamed(&targets, &mut |put| loop {
+            let (x, y) = (a.next(), b.next());
+            if x.is_none() && y.is_none() {
+                return Ok(());
+            }
+            if let Some(x) = x {
+                put(0, x)?;
+            }
+            if let Some(y) = y {
+                put(1, y)?;
+            }
+        })
+        .map_err(err)?;
+    ensure(counts == vec![10, 9], "each target's event count after the write is returned")?;
+    // As one append would have stored them.
+    let whole = sample_session("whole", "ana", "x", 0);
+    let mut rec = new.clone();
+    rec.session.id = "whole".into();
+    s.append_sessions(&[SessionRecord { session: rec.session, ingested_at: whole.ingested_at }]).map_err(err)?;
+    let (streamed, one) =
+        (s.session("new").map_err(err)?.ok_or("missing")?, s.session("whole").map_err(err)?.ok_or("missing")?);
+    ensure(streamed.head_hash == chain::head_hex("new", &new.session.events), "the chain is the core chain")?;
+    ensure(streamed.event_count == 10, "every event counted")?;
+    ensure(
+        (&streamed.started_at, &streamed.ended_at, &streamed.user, &streamed.source)
+            == (&one.started_at, &one.ended_at, &one.user, &one.source),
+        "the header is the one a single append stores",
+    )?;
+    let bodies: Vec<NewEvent> = s.events("new").map_err(err)?.into_iter().map(|e| e.body).collect();
+    ensure(bodies == new.session.events, "the events read back exactly, in order")?;
+    let g = s.session("grown").map_err(err)?.ok_or("missing")?;
+    ensure(g.event_count == 9, "the grown session has every event")?;
+    ensure(g.head_hash == chain::head_hex("grown", &grown.session.events), "the grown chain is one writer's")?;
+    ensure(g.ended_at.as_deref() == Some("2026-01-01T10:08:00Z"), "the end time moves to the last event")?;
+    // The events of a new target's record are written first; no events at all is an empty session.
+    let mut with_first = new_target(&timed_session("pre", 5));
+    if let StreamTarget::New { record, .. } = &mut with_first {
+        record.session.events = timed_session("pre", 5).session.events[..2].to_vec();
+    }
+    let rest = timed_session("pre", 5).session.events[2..].to_vec();
+    let empty = new_target(&sample_session("empty", "ana", "x", 0));
+    let counts = s.write_streamed(&[with_first, empty], &mut |put| put(0, &rest)).map_err(err)?;
+    ensure(counts == vec![5, 0], "the record's events, then the batches")?;
+    let pre = s.session("pre").map_err(err)?.ok_or("missing")?;
+    ensure(pre.head_hash == chain::head_hex("pre", &timed_session("pre", 5).session.events), "one chain")?;
+    let e = s.session("empty").map_err(err)?.ok_or("an empty streamed session is stored")?;
+    ensure(e.event_count == 0 && e.started_at == "2026-01-01T00:00:00Z", "an empty session starts when ingested")
+}
+
+fn a_failed_streamed_write_stores_nothing<S: Store>(s: &S) -> Result<(), String> {
+    let new = timed_session("new", 8);
+    let grown = timed_session("grown", 8);
+    let mut first = grown.clone();
+    first.session.events.truncate(3);
+    s.append_sessions(&[first]).map_err(err)?;
+    let before = s.session("grown").map_err(err)?;
+    let before_events = s.events("grown").map_err(err)?;
+    let targets = [new_target(&new), StreamTarget::Extend { session: "grown".into(), expected_len: 3 }];
+    let unchanged = |what: &str| -> Result<(), String> {
+        ensure(s.session("new").map_err(err)?.is_none(), &format!("{what}: the new session is not stored"))?;
+        ensure(s.session_count().map_err(err)? == 1, &format!("{what}: no session added"))?;
+        ensure(s.session("grown").map_err(err)? == before, &format!("{what}: the grown session is unchanged"))?;
+        ensure(s.events("grown").map_err(err)? == before_events, &format!("{what}: no event appended"))
+    };
+    // The source fails after two batches of each.
+    let r = s.write_streamed(&targets, &mut |put| {
+        put(0, &new.session.events[..3])?;
+        put(1, &grown.session.events[3..5])?;
+        put(0, &new.session.events[3..6])?;
+        Err(StoreError::Stopped("the file could not be read again".into()))
+    });
+    ensure(matches!(r, Err(StoreError::Stopped(_))), &format!("the source's error is returned, got {r:?}"))?;
+    unchanged("a source that fails midway")?;
+    // A batch for no target, passed over by a source that carries on.
+    let r = s.write_streamed(&targets, &mut |put| {
+        put(0, &new.session.events[..3])?;
+        let _ = put(7, &new.session.events[3..]);
+        put(1, &grown.session.events[3..])
+    });
+    ensure(r.is_err(), "a refused batch fails the write even when the source carries on")?;
+    unchanged("a refused batch")?;
+    // Events that do not start at the declared time.
+    let mut wrong = new_target(&new);
+    if let StreamTarget::New { started_at, .. } = &mut wrong {
+        *started_at = Some("2025-01-01T00:00:00Z".into());
+    }
+    let r = s.write_streamed(&[wrong], &mut |put| put(0, &new.session.events));
+    ensure(matches!(r, Err(StoreError::Corrupt(_))), &format!("a wrong start is refused, got {r:?}"))?;
+    unchanged("a wrong start")?;
+    // One session given twice.
+    let twice = [StreamTarget::Extend { session: "grown".into(), expected_len: 3 }, targets[1].clone()];
+    ensure(s.write_streamed(&twice, &mut |_| Ok(())).is_err(), "a session given twice is refused")?;
+    unchanged("a session given twice")
+}
+
+fn a_streamed_write_detects_another_writer<S: Store>(s: &S) -> Result<(), String> {
+    let grown = timed_session("grown", 8);
+    let mut first = grown.clone();
+    first.session.events.truncate(3);
+    s.append_sessions(&[first]).map_err(err)?;
+    let called = std::cell::Cell::new(false);
+    let mut feed = |_: &mut crate::PutBatch<'_>| -> crate::Result<()> {
+        called.set(true);
+        Ok(())
+    };
+    // Stored already, a stale length, a closed session, an unknown one: refused before any batch is asked for.
+    let r = s.write_streamed(&[new_target(&grown)], &mut feed);
+    ensure(matches!(r, Err(StoreError::Exists { .. })), &format!("a stored id is not new, got {r:?}"))?;
+    let r = s.write_streamed(&[StreamTarget::Extend { session: "grown".into(), expected_len: 2 }], &mut feed);
+    ensure(matches!(r, Err(StoreError::LengthMismatch { actual: 3, .. })), &format!("a stale length, got {r:?}"))?;
+    let r = s.write_streamed(&[StreamTarget::Extend { session: "nope".into(), expected_len: 0 }], &mut feed);
+    ensure(matches!(r, Err(StoreError::NotFound { .. })), &format!("an unknown session, got {r:?}"))?;
+    ensure(!called.get(), "no batch is asked for when a target is refused")?;
+    ensure(s.events("grown").map_err(err)?.len() == 3, "nothing appended")?;
+    // Another writer during the write: it waits, then finds the session moved (one of them wins, never both).
+    let new = timed_session("new", 6);
+    let rival = timed_session("new", 2);
+    std::thread::scope(|sc| -> Result<(), String> {
+        let mut rivals = Vec::new();
+        let counts = s
+            .write_streamed(
+                &[StreamTarget::Extend { session: "grown".into(), expected_len: 3 }, new_target(&new)],
+                &mut |put| {
+                    put(0, &grown.session.events[3..5])?;
+                    put(1, &new.session.events[..3])?;
+                    let extra = &grown.session.events[3..4];
+                    rivals.push(sc.spawn(move || s.append_events("grown", 3, extra).map(|_| ())));
+                    let r = rival.clone();
+                    rivals.push(sc.spawn(move || match s.append_sessions(&[r]) {
+                        Ok(v) if v == vec![Appended::Skipped] => {
+                            Err(StoreError::Exists { what: "session", id: "new".into() })
+                        }
+                        other => other.map(|_| ()),
+                    }));
+                    put(0, &grown.session.events[5..])?;
+                    put(1, &new.session.events[3..])
+                },
+            )
+            .map_err(err)?;
+        ensure(counts == vec![8, 6], "the streamed write lands whole")?;
+        for h in rivals {
+            let r = h.join().map_err(|_| "a rival writer panicked".to_string())?;
+            ensure(r.is_err(), &format!("a rival writer during the streamed write is refused, got {r:?}"))?;
+        }
+        Ok(())
+    })?;
+    ensure(
+        s.session("grown").map_err(err)?.ok_or("missing")?.head_hash == chain::head_hex("grown", &grown.session.events),
+        "the grown chain is the streamed one",
+    )?;
+    ensure(
+        s.session("new").map_err(err)?.ok_or("missing")?.head_hash == chain::head_hex("new", &new.session.events),
+        "the new session is the streamed one",
+    )?;
+    s.close_session("grown", "2026-01-02T00:00:00Z").map_err(err)?;
+    let r = s.write_streamed(&[StreamTarget::Extend { session: "grown".into(), expected_len: 8 }], &mut |_| Ok(()));
+    ensure(matches!(r, Err(StoreError::Closed { .. })), &format!("a closed session, got {r:?}"))
 }

@@ -34,6 +34,105 @@ pub fn restored_chain(h: &Session, events: &[NewEvent]) -> Result<(Vec<[u8; 32]>
     Ok((hashes, head))
 }
 
+/// What a backend keeps of one session during [`Store::write_streamed`]:
+/// its chain so far and the times its header needs at the end. The same
+/// for every backend.
+#[derive(Debug, Clone)]
+pub struct StreamedChain {
+    pub id: String,
+    /// Events the session holds now (stored before, and written so far).
+    pub count: u32,
+    /// The chain head after `count` events.
+    pub head: [u8; 32],
+    /// The declared start of a new session (`None` for a grown one).
+    pub declared_start: Option<Option<String>>,
+    /// The first and last event timestamps written so far.
+    pub first_ts: Option<String>,
+    pub last_ts: Option<String>,
+}
+
+impl StreamedChain {
+    pub fn new(id: &str, count: u32, head: [u8; 32], declared_start: Option<Option<String>>) -> StreamedChain {
+        StreamedChain { id: id.to_string(), count, head, declared_start, first_ts: None, last_ts: None }
+    }
+
+    /// Extends the chain by `events` (at most `max` events in all); returns
+    /// each event's sequence number and hash.
+    pub fn link(&mut self, events: &[NewEvent], max: usize) -> Result<Vec<(u32, [u8; 32])>> {
+        let total = self.count as usize + events.len();
+        if total > max {
+            return Err(StoreError::Backend(format!(
+                "session {} would have {total} events; at most {max} are supported",
+                self.id
+            )));
+        }
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            self.head = nocturne_core::chain::link(&self.head, self.count, e);
+            out.push((self.count, self.head));
+            self.count += 1;
+            if let Some(t) = &e.timestamp {
+                if self.first_ts.is_none() {
+                    self.first_ts = Some(t.clone());
+                }
+                self.last_ts = Some(t.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A new session's events start at the time declared for it.
+    pub fn check_start(&self) -> Result<()> {
+        match &self.declared_start {
+            Some(declared) if *declared != self.first_ts => Err(StoreError::Corrupt(format!(
+                "session {}: its events start at {}, not at {} as declared; nothing was stored",
+                self.id,
+                self.first_ts.as_deref().unwrap_or("no time"),
+                declared.as_deref().unwrap_or("no time"),
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The ids of streamed-write targets, refusing one given twice.
+pub fn stream_target_ids(targets: &[StreamTarget]) -> Result<Vec<&str>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::with_capacity(targets.len());
+    for t in targets {
+        let id = match t {
+            StreamTarget::New { record, .. } => record.session.id.as_str(),
+            StreamTarget::Extend { session, .. } => session.as_str(),
+        };
+        if !seen.insert(id) {
+            return Err(StoreError::Conflict(vec![format!("session {id} is given twice in one streamed write")]));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Runs a streamed write's `feed` with `put` (the backend's writer of one
+/// batch): a batch refused by `put` fails the write even when `feed`
+/// carries on and returns `Ok`.
+pub fn feed_batches(
+    feed: &mut dyn FnMut(&mut PutBatch<'_>) -> Result<()>,
+    put: &mut dyn FnMut(usize, &[NewEvent]) -> Result<()>,
+) -> Result<()> {
+    let mut refused: Option<String> = None;
+    let mut guarded = |at: usize, events: &[NewEvent]| -> Result<()> {
+        if let Some(why) = &refused {
+            return Err(StoreError::Stopped(format!("an earlier batch was refused: {why}")));
+        }
+        put(at, events).inspect_err(|e| refused = Some(e.to_string()))
+    };
+    feed(&mut guarded)?;
+    match refused {
+        Some(why) => Err(StoreError::Stopped(format!("a batch was refused: {why}"))),
+        None => Ok(()),
+    }
+}
+
 use nocturne_core::outcome::Outcome;
 use nocturne_core::{Change, Event, Memory, NewEvent, NewSession, Proposal, ProposalStatus, Revision, Session};
 
@@ -69,6 +168,10 @@ pub enum StoreError {
     /// read a stale count). Nothing was appended; re-read and retry.
     #[error("session {session} has {actual} events, not the {expected} expected; nothing was appended")]
     LengthMismatch { session: String, expected: u32, actual: u32 },
+    /// A streamed write ([`Store::write_streamed`]) stopped by its caller
+    /// (its batches could not all be made). Nothing of it was stored.
+    #[error("the write was stopped: {0}; nothing of it was stored")]
+    Stopped(String),
     /// An insert found an object with the same id (or unique key) stored;
     /// nothing was replaced.
     #[error("{what} {id} already exists; nothing was replaced")]
@@ -117,6 +220,25 @@ pub struct SessionRecord {
     pub session: NewSession,
     pub ingested_at: String,
 }
+
+/// A session that [`Store::write_streamed`] stores.
+#[derive(Debug, Clone)]
+pub enum StreamTarget {
+    /// A session not stored yet. `record` is its header (its `events`, if
+    /// any, are written before the batches). `started_at` is the timestamp
+    /// of its first event that has one, or `None` when none has (it then
+    /// starts at its ingest time, as [`Store::append_sessions`] would store
+    /// it): the header is written before the events are seen, so the caller,
+    /// which read them once already, says it, and the store checks it.
+    New { record: Box<SessionRecord>, started_at: Option<String> },
+    /// A stored open session that holds exactly `expected_len` events now,
+    /// grown at its end (compare-and-append, as [`Store::append_events`]).
+    Extend { session: String, expected_len: u32 },
+}
+
+/// Hands one batch of events to a streamed write: the next events of the
+/// target at this index in the list given to [`Store::write_streamed`].
+pub type PutBatch<'a> = dyn FnMut(usize, &[NewEvent]) -> Result<()> + 'a;
 
 /// One memory's entry in its history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -473,6 +595,31 @@ pub trait Store: Send + Sync {
     /// error is [`StoreError::LengthMismatch`]. Nothing already stored
     /// changes. Returns the session's new event count.
     fn append_events(&self, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32>;
+    /// Writes sessions whose events come in batches (a file read as it
+    /// comes), in ONE transaction, holding one batch at a time: first every
+    /// target is checked (a [`StreamTarget::New`] one already stored is
+    /// [`StoreError::Exists`]; an [`StreamTarget::Extend`] one is checked as
+    /// [`Store::append_events`] checks it: missing, closed, or not holding
+    /// `expected_len` events), then `feed` hands over the batches through
+    /// the function it is given, then the headers are completed (event
+    /// count, head hash, end time) and the transaction commits. When a check
+    /// fails, a batch is refused, `feed` returns an error (the caller keeps
+    /// its own reason aside and returns, say, [`StoreError::Stopped`]), or a
+    /// new session's events do not start at its `started_at`
+    /// ([`StoreError::Corrupt`]), nothing at all is stored and that error is
+    /// returned: no reader ever sees a part of these sessions, and the hash
+    /// chains are those one [`Store::append_sessions`] or
+    /// [`Store::append_events`] call would make. Returns each target's
+    /// event count after the write.
+    ///
+    /// `feed` must not use the store: the backend holds its writer (SQLite:
+    /// the write lock, so other writers wait; PostgreSQL: the rows of
+    /// grown sessions) until it returns.
+    fn write_streamed(
+        &self,
+        targets: &[StreamTarget],
+        feed: &mut dyn FnMut(&mut PutBatch<'_>) -> Result<()>,
+    ) -> Result<Vec<u32>>;
     /// Stores one session exactly as another store had it (import): the
     /// header verbatim (times included) and its events, whose recomputed
     /// hash chain must end in `header.head_hash` with `header.event_count`

@@ -285,3 +285,31 @@ fn an_export_without_digests_is_imported_only_when_allowed_and_with_a_warning() 
         .code(2)
         .stderr(predicates::str::contains("head_revision is 99"));
 }
+
+/// An input file that is not there is invalid input (exit 2) said once:
+/// `cannot read PATH: No such file or directory`, never the platform's
+/// `(os error 2)` nor the reason twice, for every command that reads one.
+#[test]
+fn an_input_file_that_is_not_there_is_invalid_input_said_once() {
+    let env = Env::new();
+    let gone = env.path("gone.json");
+    let g = s(&gone);
+    for args in [
+        vec!["import", g],
+        vec!["outcomes", "import", g],
+        vec!["outcomes", "taxonomy", "set", g],
+        vec!["dream", "--instructions", g],
+    ] {
+        let out = env.cmd(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err, format!("error: cannot read {g}: No such file or directory\n"), "{args:?}");
+        let out = env.cmd(&args).arg("--json").output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["error"]["code"], "invalid_input", "{args:?}");
+    }
+    // A folder given as a file is refused the same way.
+    let out = env.cmd(&["import", s(env.dir.path())]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("os error"));
+}

@@ -419,3 +419,26 @@ fn a_failed_extension_leaves_the_session_as_it_was() {
     let (code, rep, _) = ingest_json(&env, &[s(&f)]);
     assert_eq!((code, rep["totals"]["events_added"].as_u64()), (Some(0), Some(3)), "the next ingest extends it");
 }
+
+/// The reproduction: two files whose numeric ids differ only past the 17th
+/// digit. Both were `1.2345678901234568e+22` and the second was dropped; each
+/// is now its own session, under the id as written.
+#[test]
+fn numeric_ids_that_differ_past_float_precision_are_two_sessions_with_their_exact_ids() {
+    let env = Env::new();
+    let ids = ["12345678901234567890123", "12345678901234567890124"];
+    let mut files = Vec::new();
+    for (n, id) in ids.iter().enumerate() {
+        let doc = format!(r#"{{"id": {id}, "messages": [{{"role": "user", "content": "Hello from file {n}"}}]}}"#);
+        files.push(env.write(&format!("chat-{n}.json"), &doc));
+    }
+    let out = env.json(&["ingest", s(&files[0]), s(&files[1])]);
+    assert_eq!(out["refused"], serde_json::json!([]), "{out}");
+    assert_eq!(out["totals"]["sessions_added"], 2, "{out}");
+    let list = env.json(&["sessions", "list"]);
+    let mut got: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    got.sort_unstable();
+    assert_eq!(got, ids);
+    let shown = env.json(&["sessions", "show", ids[1]]);
+    assert!(shown.to_string().contains("Hello from file 1"), "{shown}");
+}

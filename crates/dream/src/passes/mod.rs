@@ -1,6 +1,7 @@
 //! The built-in analysis passes and helpers they share.
 
 pub mod conventions;
+pub mod corrections;
 pub mod duplicates;
 pub mod lifecycle;
 pub mod mistakes;

@@ -17,5 +17,6 @@ mod openai;
 mod real;
 mod robustness;
 mod snapshots;
+mod streaming;
 mod structural;
 mod subagents;

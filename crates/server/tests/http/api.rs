@@ -435,3 +435,39 @@ async fn an_invalid_field_is_named_in_the_error() {
     r.assert_error(400, "invalid_input");
     assert_eq!(r.json()["error"]["field"], "budget", "{}", r.text());
 }
+
+/// The fields of dream requests, rollbacks, outcomes and op selections are
+/// named in `error.field` like those of memories; a dream's instructions
+/// (a TOML text in a field) are named as `instructions`.
+#[tokio::test]
+async fn dream_rollback_outcome_and_apply_errors_name_their_field() {
+    let env = Env::new();
+    let ids = env.ingest_samples(&env.admin, "web", "").await;
+    let cases: Vec<(Method, String, serde_json::Value, &str)> = vec![
+        (Method::POST, "/v1/dreams".into(), json!({"focus": ["nonsense"]}), "focus"),
+        (Method::POST, "/v1/dreams".into(), json!({"sessions": 0}), "sessions"),
+        (Method::POST, "/v1/dreams".into(), json!({"min_support": 0}), "min_support"),
+        (Method::POST, "/v1/dreams".into(), json!({"since": "last tuesday"}), "since"),
+        (Method::POST, "/v1/dreams".into(), json!({"instructions": "min_support = 0"}), "instructions"),
+        (Method::POST, "/v1/dreams".into(), json!({"instructions": "not toml ["}), "instructions"),
+        (Method::POST, "/v1/jobs".into(), json!({"focus": ["nonsense"]}), "focus"),
+        (Method::POST, "/v1/rollback".into(), json!({"to": 99}), "to"),
+        (Method::POST, "/v1/outcomes".into(), json!({"session": ids[0], "set": ["nonsense"]}), "set"),
+        (
+            Method::POST,
+            "/v1/outcomes".into(),
+            json!({"session": ids[0], "set": ["result=success"], "source": "oracle"}),
+            "source",
+        ),
+    ];
+    for (method, uri, body, field) in cases {
+        let r = env.send(Req::new(method.clone(), &uri).token(&env.admin).json(body.clone())).await;
+        r.assert_error(400, "invalid_input");
+        assert_eq!(r.json()["error"]["field"], field, "{method} {uri} {body}: {}", r.text());
+    }
+    let d = env.ok(Method::POST, "/v1/dreams", None).await;
+    let uri = format!("/v1/dreams/{}/apply", d["id"].as_str().unwrap());
+    let r = env.send(Req::new(Method::POST, &uri).token(&env.admin).json(json!({"only": [999]}))).await;
+    r.assert_error(400, "invalid_input");
+    assert_eq!(r.json()["error"]["field"], "only", "{}", r.text());
+}

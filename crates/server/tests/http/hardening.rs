@@ -353,3 +353,46 @@ async fn requests_hyper_refuses_before_routing_get_the_json_error_too() {
     c.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 414") && out.contains("\"uri_too_long\""), "{}", &out[..out.len().min(300)]);
 }
+
+// --- ids under concurrency ---
+
+/// The reproduction: 20 parallel `POST /v1/dreams` answered 20×201 with only
+/// 9 distinct ids (ids of second precision, stores that replaced on insert).
+/// Now a dream that finds another running answers 409 (the client retries),
+/// and every 201 is its own proposal, listed and readable under its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_parallel_dream_requests_make_twenty_proposals_with_distinct_ids() {
+    let env = Env::new();
+    env.ingest_samples(&env.admin, "web", "").await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let app = env.app.clone();
+        let token = env.admin.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..600 {
+                let r = send(&app, Req::new(Method::POST, "/v1/dreams").token(&token).json(json!({}))).await;
+                if r.status != StatusCode::CONFLICT {
+                    return r;
+                }
+                r.assert_error(409, "conflict");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("a dream request was refused 600 times in a row");
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        ids.insert(r.json()["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 20, "20 created dreams, 20 ids: {ids:?}");
+    let listed = env.ok(Method::GET, "/v1/dreams", None).await;
+    let listed: std::collections::BTreeSet<String> =
+        listed.as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap().to_string()).collect();
+    assert!(ids.is_subset(&listed), "every answered id is stored: {listed:?}");
+    for id in &ids {
+        let d = env.ok(Method::GET, &format!("/v1/dreams/{id}"), None).await;
+        assert_eq!(d["id"], id.as_str());
+    }
+}

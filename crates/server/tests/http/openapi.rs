@@ -173,3 +173,79 @@ async fn real_responses_match_the_documented_schemas() {
     assert!(never.is_empty(), "operations that never succeeded in the walk: {never:?}");
     assert!(checked > 2 * json_ops.len(), "{checked} responses checked");
 }
+
+/// The documented error codes are exactly the ones an error can carry:
+/// the `Error` schema's `code` enum and the document's `code (status)`
+/// table list every row of `ErrorCode::ALL` (with its status) and every
+/// code the transport gives a status, and nothing else; each service code
+/// is produced by a service error, a provider failure or the transport's
+/// status; README's list of codes agrees with the table.
+#[tokio::test]
+async fn the_documented_error_codes_are_exactly_those_errors_carry() {
+    use nocturne_service::{ErrorCode, ServiceError};
+    use nocturne_store::StoreError;
+    let env = Env::new();
+    let doc = send(&env.app, Req::new(Method::GET, "/openapi.json")).await.json();
+    let mut enums = Vec::new();
+    fn find_code_enum(v: &Value, out: &mut Vec<BTreeSet<String>>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(e) = m.get("code").and_then(|c| c.get("enum")).and_then(Value::as_array) {
+                    out.push(e.iter().map(|x| x.as_str().unwrap().to_string()).collect());
+                }
+                m.values().for_each(|x| find_code_enum(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| find_code_enum(x, out)),
+            _ => {}
+        }
+    }
+    find_code_enum(&doc, &mut enums);
+    assert!(!enums.is_empty(), "the Error schema documents its codes");
+    let documented = enums[0].clone();
+    assert!(enums.iter().all(|e| *e == documented), "one list of codes");
+
+    // What can produce each code.
+    let samples = [
+        ServiceError::Invalid("x".into()),
+        ServiceError::NotFound { what: "memory", id: "m-1".into() },
+        ServiceError::Conflict("x".into()),
+        ServiceError::Unauthorized("x".into()),
+        ServiceError::Forbidden("x".into()),
+        ServiceError::from(StoreError::SchemaTooNew { found: 99, supported: 1 }),
+        ServiceError::from(StoreError::Backend("x".into())),
+    ];
+    let by_service: BTreeSet<&str> = samples.iter().map(|e| e.code().table().0).collect();
+    let by_status: BTreeSet<&str> =
+        (400..=599u16).map(|s| nocturne_server::code_for(StatusCode::from_u16(s).unwrap())).collect();
+    let description = doc["info"]["description"].as_str().unwrap();
+    let mut producible = BTreeSet::new();
+    for c in ErrorCode::ALL {
+        let (name, _, status) = c.table();
+        let produced = by_service.contains(name)
+            || (name.starts_with("model_") && ServiceError::Model { code: c, message: String::new() }.code() == c)
+            || nocturne_server::code_for(StatusCode::from_u16(status).unwrap()) == name;
+        assert!(produced, "{name} is documented but nothing produces it");
+        assert!(description.contains(&format!("{name} ({status})")), "{name} ({status}) is in the table");
+        producible.insert(name.to_string());
+    }
+    producible.extend(by_status.iter().map(|s| s.to_string()));
+    assert_eq!(documented, producible, "documented codes vs the codes errors carry");
+
+    // README: every "`code` NNN" it names is a code of the table, with the table's status.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme.find("Every error, whatever").expect("README's error paragraph");
+    let para = &readme[start..start + readme[start..].find("\n\n").unwrap()];
+    let mut named = 0;
+    for part in para.split('`').collect::<Vec<_>>().chunks(2) {
+        let [_, code] = part else { continue };
+        let after = para[para.find(&format!("`{code}`")).unwrap() + code.len() + 2..].trim_start();
+        let status: String = after.chars().take_while(char::is_ascii_digit).collect();
+        if status.is_empty() || !code.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            continue;
+        }
+        named += 1;
+        assert!(documented.contains(*code), "README names {code}, which no error carries");
+        assert!(description.contains(&format!("{code} ({status})")), "README: {code} {status} vs the table");
+    }
+    assert!(named >= 10, "README lists the codes ({named} found)");
+}

@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 /// Checks the whole document; the first problem found is the error.
 pub(crate) fn document(doc: &ExportDoc, source: &str) -> Result<()> {
     secrets(doc, source)?;
-    let bad = |what: String| ServiceError::Invalid(format!("{source}: {what}"));
+    let bad = |what: String| ServiceError::invalid_file(source, what);
     let replayed = revisions(doc).map_err(bad)?;
     memories(doc, &replayed).map_err(bad)?;
     let taxonomies = taxonomies(doc).map_err(bad)?;
@@ -269,10 +269,13 @@ fn sessions(doc: &ExportDoc) -> Result<(), String> {
 /// outcome) would never store one, naming the object.
 fn secrets(doc: &ExportDoc, source: &str) -> Result<()> {
     let refuse = |what: String, field: &str| {
-        Err(ServiceError::Invalid(format!(
-            "{source}: {what} looks like it contains a secret in its {field}; memories never store credentials \
+        Err(ServiceError::invalid_file(
+            source,
+            format!(
+                "{what} looks like it contains a secret in its {field}; memories never store credentials \
              (export redacts them: re-export, or remove it from the file)"
-        )))
+            ),
+        ))
     };
     for m in &doc.memories {
         if let Some(field) = secret_field(m) {

@@ -120,15 +120,16 @@ pub(crate) fn seal(doc: &mut ExportDoc) -> Result<()> {
 pub(crate) fn verify(doc: &ExportDoc, source: &str) -> Result<()> {
     let c = chains(doc)?;
     let edited = |what: String| {
-        Err(ServiceError::Invalid(format!(
-            "{source}: {what} does not match its digest: the file was changed after it was exported"
-        )))
+        Err(ServiceError::invalid_file(
+            source,
+            format!("{what} does not match its digest: the file was changed after it was exported"),
+        ))
     };
     let missing = |what: String| {
-        Err(ServiceError::Invalid(format!(
-            "{source}: {what} has no digest, which a version {} export carries for every entry",
-            doc.version
-        )))
+        Err(ServiceError::invalid_file(
+            source,
+            format!("{what} has no digest, which a version {} export carries for every entry", doc.version),
+        ))
     };
     fn check(found: &Option<String>, computed: &[u8; 32]) -> Option<bool> {
         found.as_deref().map(|f| f.eq_ignore_ascii_case(&hex::encode(computed)))
@@ -175,10 +176,11 @@ pub(crate) fn verify(doc: &ExportDoc, source: &str) -> Result<()> {
     }
     match check(&doc.digest, &document(doc, &c)) {
         None => missing("the document".into()),
-        Some(false) => Err(ServiceError::Invalid(format!(
-            "{source}: the document digest does not match its contents: entries were added or removed at the end \
-             of a list, or its format, version or head revision was changed after it was exported"
-        ))),
+        Some(false) => Err(ServiceError::invalid_file(
+            source,
+            "the document digest does not match its contents: entries were added or removed at the end of a list, \
+             or its format, version or head revision was changed after it was exported",
+        )),
         Some(true) => Ok(()),
     }
 }

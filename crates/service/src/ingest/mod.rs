@@ -23,6 +23,12 @@
 //! equal to the stored head hash of `n` events proves the prefix unchanged
 //! without reading stored events. Only when it fails are stored records
 //! compared one by one, by source line and raw JSON (see `compare`).
+//!
+//! A big file in a format that streams ([`IngestOptions::stream_from`]) is
+//! never held whole: the first pass keeps each session's chain hashes, the
+//! write reads the file again and hands its sessions' events in batches to
+//! one store transaction (`Store::write_streamed`), checking that the second
+//! reading gives what the first decided; if not, nothing of the file is stored.
 
 mod compare;
 mod pipeline;
@@ -33,9 +39,9 @@ pub(crate) use walk::hints;
 
 use crate::error::io_reason;
 use crate::{Result, Service};
-use nocturne_core::{chain, NewSession, SourceOutcome};
-use nocturne_ingest::{FileReport, Format, Hints};
-use nocturne_store::{Appended, SessionRecord, StoreError};
+use nocturne_core::{chain, NewEvent, NewSession, SourceOutcome};
+use nocturne_ingest::{FileReport, Format, Hints, IngestError};
+use nocturne_store::{Appended, SessionRecord, StoreError, StreamTarget};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +60,14 @@ pub struct IngestOptions {
     /// and writing; a file beyond it is parsed again when written (the first
     /// file kept is kept whatever its size). `None`: [`DEFAULT_MEMORY_BUDGET`].
     pub memory_budget: Option<usize>,
+    /// Files of at least this many bytes in a format that streams (Claude
+    /// Code, Codex, τ-bench display, Nocturne JSONL) are read as they come
+    /// and written in batches within one store transaction, never held
+    /// whole. `None`: [`STREAM_FROM`].
+    pub stream_from: Option<u64>,
+    /// Bytes of events (estimated) a streamed session buffers before they
+    /// are handed to the store. `None`: [`STREAM_BATCH_BYTES`].
+    pub stream_batch: Option<usize>,
     /// The caller sees only the sessions of `team` (a team-bound token): a
     /// stored session of another team with the same id is refused as not
     /// available, with nothing said about it (not whether its content is
@@ -253,6 +267,13 @@ impl IngestReport {
 /// file is read alone): what parsing holds in memory is a few times this.
 const IN_FLIGHT_BYTES: u64 = 64 << 20;
 
+/// Files of at least this many bytes stream (see [`IngestOptions::stream_from`]).
+pub const STREAM_FROM: u64 = 32 << 20;
+/// Bytes of events (estimated) a streamed session buffers before a write.
+pub const STREAM_BATCH_BYTES: usize = 8 << 20;
+/// Bytes of a file's start read to tell its format before streaming it.
+const DETECT_BYTES: u64 = 1 << 20;
+
 /// Sessions appended per write transaction (or fewer, see [`BATCH_EVENTS`]).
 const BATCH: usize = 64;
 /// Events appended per write transaction, at most (roughly).
@@ -297,6 +318,19 @@ impl Source<'_> {
         }
     }
 
+    /// The file opened for reading as it comes (files only, not bytes).
+    fn open(&self) -> Option<std::io::Result<Box<dyn std::io::BufRead>>> {
+        let Source::Path(p) = self else { return None };
+        let open = || -> std::io::Result<Box<dyn std::io::BufRead>> {
+            let f = std::fs::File::open(p)?;
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, f)))
+        };
+        Some(open())
+    }
+
     fn hints(&self) -> Hints {
         match self {
             Source::Path(p) => walk::hints(p),
@@ -316,6 +350,9 @@ struct Version {
     stored: Option<(u32, bool)>,
     /// Estimated bytes of the parsed session in memory.
     size: usize,
+    /// A streamed session's first event time and chain head, as the first
+    /// reading found them (the write checks the second reading against them).
+    first: Option<(Option<String>, String)>,
 }
 
 impl Version {
@@ -327,8 +364,24 @@ impl Version {
 /// A file after the first pass.
 enum Read1 {
     Empty,
-    Refused { line: Option<u32>, reason: String, not_transcript: bool },
-    Parsed { report: FileReport, sessions: Vec<NewSession>, versions: Vec<Version> },
+    Refused {
+        line: Option<u32>,
+        reason: String,
+        not_transcript: bool,
+    },
+    Parsed {
+        report: FileReport,
+        sessions: Vec<NewSession>,
+        versions: Vec<Version>,
+    },
+    /// Read as it came: the sessions without their events (written by
+    /// reading the file again).
+    Streamed {
+        report: FileReport,
+        format: Format,
+        headers: Vec<NewSession>,
+        versions: Vec<Version>,
+    },
 }
 
 /// The plan for one session of a file, decided before writing.
@@ -349,6 +402,8 @@ struct FileState {
     plans: Vec<Plan>,
     /// The parsed sessions, when kept in memory.
     bodies: Option<Vec<NewSession>>,
+    /// The format and the sessions without events of a file that streams.
+    streamed: Option<(Format, Vec<NewSession>)>,
     entries: Vec<SessionEntry>,
     events_added: u64,
     children_linked: usize,
@@ -393,15 +448,7 @@ fn parse_bytes(
     let parsed = nocturne_ingest::parse_file(shown, bytes, format, hints)?;
     let mut sessions = parsed.sessions;
     for s in &mut sessions {
-        if opts.user.is_some() {
-            s.user.clone_from(&opts.user);
-        }
-        if opts.agent.is_some() {
-            s.agent.clone_from(&opts.agent);
-        }
-        if opts.team.is_some() {
-            s.team.clone_from(&opts.team);
-        }
+        apply_opts(s, opts);
     }
     Ok((parsed.report, sessions))
 }
@@ -485,6 +532,7 @@ impl Service {
                     versions: Vec::new(),
                     plans: Vec::new(),
                     bodies: None,
+                    streamed: None,
                     entries: Vec::new(),
                     events_added: 0,
                     children_linked: 0,
@@ -508,6 +556,16 @@ impl Service {
                             .iter()
                             .map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write })
                             .collect();
+                        st.report = report;
+                        st.versions = versions;
+                    }
+                    Read1::Streamed { report, format, headers, versions } => {
+                        rep.notes.extend(report.notes.iter().map(|n| format!("{}: {n}", st.shown)));
+                        st.plans = versions
+                            .iter()
+                            .map(|v| if v.unchanged() { Plan::Unchanged } else { Plan::Write })
+                            .collect();
+                        st.streamed = Some((format, headers));
                         st.report = report;
                         st.versions = versions;
                     }
@@ -539,8 +597,9 @@ impl Service {
 
         // Pass 2: write, in path order.
         let todo: Vec<usize> = (0..files.len()).filter(|&i| files[i].plans.contains(&Plan::Write)).collect();
-        let cells: Vec<(usize, Mutex<Option<Vec<NewSession>>>)> =
-            todo.iter().map(|&i| (i, Mutex::new(files[i].bodies.take()))).collect();
+        // A streamed file is written by its own reading, on the writer's thread (`None` here).
+        let cells: Vec<Cell> =
+            todo.iter().map(|&i| (i, files[i].streamed.is_some(), Mutex::new(files[i].bodies.take()))).collect();
         let mut w = Writer {
             svc: self,
             opts,
@@ -553,13 +612,16 @@ impl Service {
         pipeline::ordered_map(
             &cells,
             bounds,
-            |(fi, _)| sources.get(*fi).map_or(0, Source::size),
-            |(fi, cell)| {
+            |(fi, streamed, _)| if *streamed { 0 } else { sources.get(*fi).map_or(0, Source::size) },
+            |(fi, streamed, cell)| {
+                if *streamed {
+                    return Ok(None);
+                }
                 let cached = cell.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
                 match cached {
-                    Some(b) => Ok(b),
+                    Some(b) => Ok(Some(b)),
                     None => match sources.get(*fi) {
-                        Some(src) => reparse(src, format, opts),
+                        Some(src) => reparse(src, format, opts).map(Some),
                         None => Err((None, "internal error: no such file".into())),
                     },
                 }
@@ -567,7 +629,12 @@ impl Service {
             |k, r| -> Result<()> {
                 let Some(&fi) = todo.get(k) else { return Ok(()) };
                 let bodies = match r {
-                    Ok(Ok(b)) => b,
+                    Ok(Ok(Some(b))) => b,
+                    Ok(Ok(None)) => {
+                        w.write_streamed(&mut files, fi, sources, &mut rep)?;
+                        progress(total + k + 1, written_total);
+                        return Ok(());
+                    }
                     Ok(Err((line, reason))) => {
                         refuse_file_sessions(
                             &mut files,
@@ -736,7 +803,99 @@ fn refuse_file_sessions(files: &mut [FileState], fi: usize, line: Option<u32>, w
 }
 
 /// Pass 1 for one file.
+/// The format `src` streams in, when it is a file big enough to stream
+/// (see [`IngestOptions::stream_from`]); `Auto` is told from its start.
+fn streaming_format(src: &Source<'_>, format: Format, opts: &IngestOptions) -> Option<Format> {
+    let Source::Path(p) = src else { return None };
+    if src.size() < opts.stream_from.unwrap_or(STREAM_FROM) {
+        return None;
+    }
+    let format = match format {
+        Format::Auto => {
+            let f = std::fs::File::open(p).ok()?;
+            let mut head = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, DETECT_BYTES), &mut head).ok()?;
+            // Whole lines only (a record cut in two would not parse).
+            if head.len() as u64 == DETECT_BYTES {
+                let end = head.iter().rposition(|b| *b == b'\n')?;
+                head.truncate(end + 1);
+            }
+            nocturne_ingest::detect(&head)?
+        }
+        f => f,
+    };
+    nocturne_ingest::streams(format).then_some(format)
+}
+
+/// Applies the user, agent and team options to a session.
+fn apply_opts(s: &mut NewSession, opts: &IngestOptions) {
+    if opts.user.is_some() {
+        s.user.clone_from(&opts.user);
+    }
+    if opts.agent.is_some() {
+        s.agent.clone_from(&opts.agent);
+    }
+    if opts.team.is_some() {
+        s.team.clone_from(&opts.team);
+    }
+}
+
+/// Pass 1 for a file that streams: its sessions' headers, and for each its
+/// event count and chain hashes (32 bytes an event), nothing else of it.
+fn stream_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn nocturne_store::Store) -> Read1 {
+    let shown = src.shown();
+    let mut hashes: Vec<Vec<[u8; 32]>> = Vec::new();
+    let mut starts: Vec<Option<String>> = Vec::new();
+    let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), IngestError> {
+        if hashes.len() <= at {
+            hashes.resize_with(at + 1, Vec::new);
+            starts.resize(at + 1, None);
+        }
+        if let (Some(h), Some(start)) = (hashes.get_mut(at), starts.get_mut(at)) {
+            let prev = h.last().copied().unwrap_or_else(|| chain::genesis(id));
+            h.push(chain::link(&prev, h.len() as u32, &e));
+            if start.is_none() {
+                start.clone_from(&e.timestamp);
+            }
+        }
+        Ok(())
+    };
+    let mut open = || src.open().unwrap_or_else(|| Err(std::io::Error::other("not a file")));
+    let parsed = match nocturne_ingest::stream_file(&shown, &mut open, format, &src.hints(), &mut sink) {
+        Ok(p) => p,
+        Err(e) => return Read1::Refused { line: e.line(), not_transcript: e.is_not_transcript(), reason: e.reason() },
+    };
+    let mut headers = parsed.sessions;
+    let versions = headers
+        .iter_mut()
+        .enumerate()
+        .map(|(at, s)| {
+            apply_opts(s, opts);
+            let h = hashes.get(at).map_or(&[][..], Vec::as_slice);
+            let head_at = |m: usize| match m.checked_sub(1) {
+                None => Some(hex32(&chain::genesis(&s.id))),
+                Some(i) => h.get(i).map(hex32),
+            };
+            let stored = match store.session(&s.id) {
+                Ok(Some(st)) if foreign(opts, &st) => None,
+                Ok(Some(st)) => {
+                    let m = st.event_count as usize;
+                    Some((st.event_count, h.len() >= m && head_at(m).as_deref() == Some(st.head_hash.as_str())))
+                }
+                _ => None,
+            };
+            let start = starts.get(at).cloned().flatten();
+            let first = head_at(h.len()).map(|head| (start, head));
+            Version { id: s.id.clone(), events: h.len() as u32, parent: s.parent.clone(), stored, size: 0, first }
+        })
+        .collect();
+    Read1::Streamed { report: parsed.report, format, headers, versions }
+}
+
 fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn nocturne_store::Store) -> Read1 {
+    if let Some(f) = streaming_format(src, format, opts) {
+        return stream_one(src, f, opts, store);
+    }
     let shown = src.shown();
     let bytes = match src.read() {
         Ok(b) => b,
@@ -769,6 +928,7 @@ fn read_one(src: &Source<'_>, format: Format, opts: &IngestOptions, store: &dyn 
                 parent: s.parent.clone(),
                 stored,
                 size: size_of(s),
+                first: None,
             }
         })
         .collect();
@@ -913,6 +1073,211 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Writes the sessions of a file that streams by reading it again, in
+    /// one store transaction ([`nocturne_store::Store::write_streamed`]):
+    /// each session's events are handed over in batches of about
+    /// [`STREAM_BATCH_BYTES`], so the file is never held whole, and a
+    /// session is stored whole or not at all: when the second reading does
+    /// not give what the first decided (the file changed, became unreadable,
+    /// or the store moved), nothing of this file is stored. A file whose
+    /// stored copy differs (the records must be compared one by one) is
+    /// parsed whole and written as any other file.
+    fn write_streamed(
+        &mut self,
+        files: &mut [FileState],
+        fi: usize,
+        sources: &[Source<'_>],
+        rep: &mut IngestReport,
+    ) -> Result<()> {
+        let store = &*self.svc.store;
+        let Some(src) = sources.get(fi) else { return Ok(()) };
+        let Some(f) = files.get_mut(fi) else { return Ok(()) };
+        let Some((format, headers)) = f.streamed.take() else { return Ok(()) };
+        let shown = f.shown.clone();
+        let plans: Vec<(Version, Plan)> = f.versions.iter().cloned().zip(f.plans.iter().cloned()).collect();
+        let needs_compare = plans.iter().any(|(v, p)| *p == Plan::Write && matches!(v.stored, Some((_, false))));
+        if needs_compare {
+            return match reparse(src, format, self.opts) {
+                Ok(bodies) => self.write_file(files, fi, bodies, sources, rep),
+                Err((line, reason)) => {
+                    refuse_file_sessions(files, fi, line, &format!("could not be read again: {reason}"), rep);
+                    Ok(())
+                }
+            };
+        }
+        // Sessions added before this file's are written first (the order of a run).
+        self.flush(files, rep)?;
+        let mut states: Vec<Streaming> = Vec::with_capacity(headers.len());
+        let mut targets: Vec<StreamTarget> = Vec::new();
+        for (at, h) in headers.into_iter().enumerate() {
+            let (v, plan) = match plans.get(at) {
+                Some((v, p)) if v.id == h.id => (v.clone(), p.clone()),
+                _ => (
+                    Version { id: h.id.clone(), events: 0, parent: None, stored: None, size: 0, first: None },
+                    Plan::Refused,
+                ),
+            };
+            let (start, head) = v.first.clone().unwrap_or_default();
+            let mut st = Streaming::new(h, v.events, head);
+            if plan == Plan::Write {
+                match store.session(&st.header.id)? {
+                    None => {
+                        let mut session = st.header.clone();
+                        st.outcome = session.outcome.take();
+                        st.new = true;
+                        st.target = Some(targets.len());
+                        let record = SessionRecord { session, ingested_at: self.svc.now() };
+                        targets.push(StreamTarget::New { record: Box::new(record), started_at: start });
+                    }
+                    Some(stored) if foreign(self.opts, &stored) => {
+                        st.refuse(&shown, unavailable(&stored.id), rep);
+                    }
+                    Some(stored) => {
+                        st.from = stored.event_count;
+                        st.stored_head = Some(stored.head_hash);
+                        st.target = Some(targets.len());
+                        targets.push(StreamTarget::Extend { session: stored.id, expected_len: stored.event_count });
+                    }
+                }
+            }
+            states.push(st);
+        }
+        let batch_bytes = self.opts.stream_batch.unwrap_or(STREAM_BATCH_BYTES);
+        // Why this service stopped the write, and a store error kept aside while the reading stops.
+        let mut stop: Option<String> = None;
+        let mut store_err: Option<StoreError> = None;
+        let res = if targets.is_empty() {
+            Ok(Vec::new())
+        } else {
+            store.write_streamed(&targets, &mut |put| {
+                let stopped = |why: &str| IngestError::Refused { file: shown.clone(), line: None, reason: why.into() };
+                let mut sink = |at: usize, id: &str, e: NewEvent| -> std::result::Result<(), IngestError> {
+                    let Some(st) = states.get_mut(at) else { return Ok(()) };
+                    let Some(t) = st.target else { return Ok(()) };
+                    if id != st.header.id {
+                        let why = format!("the file changed while it was ingested (session {} is gone)", st.header.id);
+                        return Err(stopped(stop.insert(why)));
+                    }
+                    match st.take(e, batch_bytes) {
+                        Err(why) => Err(stopped(stop.insert(why))),
+                        Ok(false) => Ok(()),
+                        Ok(true) => {
+                            let r = put(t, &st.buf);
+                            st.clear();
+                            r.map_err(|e| stopped(&store_err.insert(e).to_string()))
+                        }
+                    }
+                };
+                let mut open = || src.open().unwrap_or_else(|| Err(std::io::Error::other("not a file")));
+                let read = nocturne_ingest::stream_file(&shown, &mut open, format, &src.hints(), &mut sink);
+                if let Some(e) = store_err.take() {
+                    return Err(e);
+                }
+                if let Some(why) = &stop {
+                    return Err(StoreError::Stopped(why.clone()));
+                }
+                if let Err(e) = read {
+                    let why = format!("the file could not be read again ({e})");
+                    return Err(StoreError::Stopped(stop.insert(why).clone()));
+                }
+                for st in &mut states {
+                    let Some(t) = st.target else { continue };
+                    if let Some(why) = st.finished() {
+                        return Err(StoreError::Stopped(stop.insert(why).clone()));
+                    }
+                    if !st.buf.is_empty() {
+                        put(t, &st.buf)?;
+                        st.clear();
+                    }
+                }
+                Ok(())
+            })
+        };
+        match res {
+            Ok(counts) => {
+                for st in &mut states {
+                    let Some(n) = st.target.and_then(|t| counts.get(t)) else { continue };
+                    st.added = n.saturating_sub(st.from);
+                    st.result = Some(if st.new {
+                        SessionResult::Added
+                    } else if st.added > 0 {
+                        SessionResult::Extended
+                    } else {
+                        SessionResult::Unchanged
+                    });
+                    if st.result == Some(SessionResult::Added) {
+                        if let Some(o) = st.outcome.take() {
+                            match self.svc.log_source_outcome(&st.header.id, &st.header.format, &o) {
+                                Ok(()) => rep.totals.outcomes_logged += 1,
+                                Err(why) => self.notes.push(format!(
+                                    "session {}: its recorded outcome was not logged: {why}",
+                                    st.header.id
+                                )),
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let why = match (stop, e) {
+                    (Some(why), _) => why,
+                    (None, StoreError::LengthMismatch { session, actual, .. }) => {
+                        format!("another writer grew session {session} to {actual} events during this ingest")
+                    }
+                    (None, StoreError::Exists { id, .. }) => {
+                        format!("another writer stored session {id} during this ingest")
+                    }
+                    (None, StoreError::Closed { session }) => {
+                        format!("session {session} was closed during this ingest")
+                    }
+                    (None, StoreError::Stopped(why)) => why,
+                    (None, StoreError::Backend(m)) => {
+                        return Err(StoreError::Backend(format!(
+                            "{m} (while writing {shown}; nothing of this file was stored)"
+                        ))
+                        .into())
+                    }
+                    (None, StoreError::Corrupt(m)) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "{m} (while writing {shown}; nothing of this file was stored)"
+                        ))
+                        .into())
+                    }
+                    (None, e) => return Err(e.into()),
+                };
+                for st in states.iter_mut().filter(|s| s.target.is_some()) {
+                    let reason =
+                        format!("session {}: {why}; nothing of this file was stored; ingest it again", st.header.id);
+                    st.refuse(&shown, reason, rep);
+                }
+            }
+        }
+        for st in states {
+            if let Some(result) = st.result {
+                let events_added = st.added;
+                if let Some(f) = files.get_mut(fi) {
+                    f.events_added += u64::from(events_added);
+                    if result == SessionResult::Added && st.header.parent.is_some() {
+                        f.children_linked += 1;
+                    }
+                }
+                push_entry(
+                    files,
+                    fi,
+                    SessionEntry {
+                        id: st.header.id.clone(),
+                        result,
+                        events: st.planned,
+                        events_added,
+                        parent: st.header.parent.clone(),
+                        duplicate_of: None,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn flush(&mut self, files: &mut [FileState], rep: &mut IngestReport) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
@@ -964,6 +1329,114 @@ impl Writer<'_> {
             push_entry(files, fi, entry);
         }
         Ok(())
+    }
+}
+
+/// A file to write in pass 2: its index, whether it streams, and its parsed
+/// sessions when they were kept.
+type Cell = (usize, bool, Mutex<Option<Vec<NewSession>>>);
+
+/// A session of a file being streamed into the store.
+struct Streaming {
+    header: NewSession,
+    /// Events the first reading found, and their chain head.
+    planned: u32,
+    planned_head: String,
+    /// Its place among the targets of the store write, while it is written.
+    target: Option<usize>,
+    /// Not stored before this write.
+    new: bool,
+    /// The outcome its source records (logged once it is stored).
+    outcome: Option<SourceOutcome>,
+    /// Events before this are stored already (hashed, not written).
+    from: u32,
+    /// The stored head hash at `from`, until the file's is checked against it.
+    stored_head: Option<String>,
+    /// Events read so far, and their chain hash.
+    seq: u32,
+    prev: [u8; 32],
+    buf: Vec<NewEvent>,
+    bytes: usize,
+    added: u32,
+    result: Option<SessionResult>,
+}
+
+impl Streaming {
+    fn new(header: NewSession, planned: u32, planned_head: String) -> Streaming {
+        let prev = chain::genesis(&header.id);
+        Streaming {
+            header,
+            planned,
+            planned_head,
+            target: None,
+            new: false,
+            outcome: None,
+            from: 0,
+            stored_head: None,
+            seq: 0,
+            prev,
+            buf: Vec::new(),
+            bytes: 0,
+            added: 0,
+            result: None,
+        }
+    }
+
+    /// One event of the second reading: hashed, and kept for the next batch
+    /// when it is after the stored end. `Ok(true)` when the batch is full;
+    /// an error when the file's first `from` events are not the stored ones
+    /// (the file or the stored session changed since the first reading).
+    fn take(&mut self, e: NewEvent, batch_bytes: usize) -> std::result::Result<bool, String> {
+        let i = self.seq;
+        if i == self.from {
+            self.check_head()?;
+        }
+        self.prev = chain::link(&self.prev, i, &e);
+        self.seq += 1;
+        if i < self.from {
+            return Ok(false);
+        }
+        self.bytes += 160 + e.raw.len() + e.text.as_ref().map_or(0, String::len);
+        self.buf.push(e);
+        Ok(self.bytes >= batch_bytes || self.buf.len() >= BATCH_EVENTS)
+    }
+
+    fn check_head(&mut self) -> std::result::Result<(), String> {
+        match self.stored_head.take() {
+            Some(head) if hex32(&self.prev) != head => Err(format!(
+                "the file or the stored session {} changed during this ingest (its first {} events are not the stored ones)",
+                self.header.id, self.from
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// After the second reading: why it is not what the first found, if it is not.
+    fn finished(&mut self) -> Option<String> {
+        if self.seq == self.from {
+            if let Err(why) = self.check_head() {
+                return Some(why);
+            }
+        }
+        if self.stored_head.is_some() || self.seq != self.planned || hex32(&self.prev) != self.planned_head {
+            return Some(format!(
+                "the file changed while it was ingested (session {}: {} events read first, {} then, or other content)",
+                self.header.id, self.planned, self.seq
+            ));
+        }
+        None
+    }
+
+    fn clear(&mut self) {
+        self.buf.clear();
+        self.bytes = 0;
+    }
+
+    fn refuse(&mut self, shown: &str, why: String, rep: &mut IngestReport) {
+        self.target = None;
+        self.buf = Vec::new();
+        self.result = Some(SessionResult::Refused);
+        rep.refused.push(Refusal::session(shown, &self.header.id, None, why));
     }
 }
 
