@@ -211,6 +211,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::preferences::Preferences),
         Box::new(passes::corrections::Corrections),
         Box::new(passes::conventions::Conventions),
+        Box::new(passes::confirmations::Confirmations),
         Box::new(passes::duplicates::Duplicates),
         Box::new(passes::lifecycle::Outdated),
         Box::new(passes::lifecycle::Usefulness),

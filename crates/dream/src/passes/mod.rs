@@ -1,5 +1,6 @@
 //! The built-in analysis passes and helpers they share.
 
+pub mod confirmations;
 pub mod conventions;
 pub mod corrections;
 pub mod duplicates;
