@@ -123,19 +123,12 @@ fn read_meta(bytes: &[u8], report: &mut FileReport) -> (Option<String>, Option<S
 }
 
 pub(crate) fn parse(text: &str, ctx: &Ctx<'_>) -> Result<Parsed, Fail> {
-    let mut events: Vec<Vec<NewEvent>> = Vec::new();
+    let mut events = crate::Collected::default();
     let mut parsed = stream(&mut crate::TextLines(text), ctx, &mut |at, _, e| {
-        if events.len() <= at {
-            events.resize_with(at + 1, Vec::new);
-        }
-        if let Some(v) = events.get_mut(at) {
-            v.push(e);
-        }
+        events.push(at, e);
         Ok(())
     })?;
-    for (s, ev) in parsed.sessions.iter_mut().zip(events) {
-        s.events = ev;
-    }
+    events.fill(&mut parsed.sessions);
     Ok(parsed)
 }
 

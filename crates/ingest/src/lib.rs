@@ -559,6 +559,28 @@ pub(crate) trait LineSource {
     fn each(&mut self, f: &mut dyn FnMut(u32, &str) -> Result<(), Fail>) -> Result<(), Fail>;
 }
 
+/// The events a streaming parser hands over, put back into their sessions
+/// (by index) when a file is parsed whole.
+#[derive(Default)]
+pub(crate) struct Collected(Vec<Vec<NewEvent>>);
+
+impl Collected {
+    pub(crate) fn push(&mut self, at: usize, event: NewEvent) {
+        if self.0.len() <= at {
+            self.0.resize_with(at + 1, Vec::new);
+        }
+        if let Some(v) = self.0.get_mut(at) {
+            v.push(event);
+        }
+    }
+
+    pub(crate) fn fill(self, sessions: &mut [NewSession]) {
+        for (s, events) in sessions.iter_mut().zip(self.0) {
+            s.events = events;
+        }
+    }
+}
+
 /// The lines of a text in memory.
 pub(crate) struct TextLines<'t>(pub &'t str);
 

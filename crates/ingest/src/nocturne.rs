@@ -16,19 +16,12 @@ use crate::{object_line, Fail, Format};
 pub(crate) const VERSION: u64 = 1;
 
 pub(crate) fn parse(text: &str, stem: &str) -> Result<Vec<NewSession>, Fail> {
-    let mut events: Vec<Vec<NewEvent>> = Vec::new();
+    let mut events = crate::Collected::default();
     let (mut sessions, _) = stream(&mut crate::TextLines(text), stem, &mut |at, _, e| {
-        if events.len() <= at {
-            events.resize_with(at + 1, Vec::new);
-        }
-        if let Some(v) = events.get_mut(at) {
-            v.push(e);
-        }
+        events.push(at, e);
         Ok(())
     })?;
-    for (s, ev) in sessions.iter_mut().zip(events) {
-        s.events = ev;
-    }
+    events.fill(&mut sessions);
     Ok(sessions)
 }
 

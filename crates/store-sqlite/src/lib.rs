@@ -1133,28 +1133,13 @@ type ProposalRow = (String, String, Option<String>, Option<i64>, String);
 const PROPOSAL_COLS: &str = "body, status, team, applied_revision, applied_ops";
 
 fn append_events_tx(tx: &Transaction<'_>, session: &str, expected_len: u32, events: &[NewEvent]) -> Result<u32> {
-    let row: Option<(i64, u32, Vec<u8>, Option<String>)> = tx
-        .query_row("SELECT rowid, event_count, head_hash, closed_at FROM sessions WHERE id = ?1", [session], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()
-        .map_err(backend)?;
-    let Some((sid, count, head, closed)) = row else {
-        return Err(StoreError::NotFound { what: "session", id: session.to_string() });
-    };
-    if closed.is_some() {
-        return Err(StoreError::Closed { session: session.to_string() });
-    }
-    if count != expected_len {
-        return Err(StoreError::LengthMismatch { session: session.to_string(), expected: expected_len, actual: count });
-    }
+    let (sid, mut prev) = open_session_at(tx, session, expected_len)?;
+    let count = expected_len;
     if events.is_empty() {
         return Ok(count);
     }
     let total = count as usize + events.len();
     check_size(session, total)?;
-    let mut prev: [u8; 32] =
-        head.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("head hash of {session}")))?;
     let mut ins = tx.prepare_cached(INSERT_EVENT).map_err(backend)?;
     for (i, e) in events.iter().enumerate() {
         let seq = count + i as u32;
