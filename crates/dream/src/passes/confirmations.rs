@@ -126,7 +126,8 @@ impl Pass for Confirmations {
             .collect();
         out.stats.insert(format!("{NAME}.gated_tools"), gated.len().into());
         gated.sort_by(|a, b| b.1.calls.cmp(&a.1.calls).then(a.0.cmp(b.0)));
-        let exceptions: BTreeSet<usize> = gated.iter().flat_map(|(_, t)| t.unconfirmed.iter().map(|(s, _)| *s)).collect();
+        let exceptions: BTreeSet<usize> =
+            gated.iter().flat_map(|(_, t)| t.unconfirmed.iter().map(|(s, _)| *s)).collect();
         if gated.is_empty() || exceptions.len() < ctx.config.support_for(Category::Mistake) as usize {
             return Ok(out);
         }
@@ -215,7 +216,7 @@ mod tests {
 
     #[test]
     fn a_yes_to_the_agents_question_confirms_the_next_call_and_a_no_does_not() {
-        let yes = SessionDataOf::of(service("a", true));
+        let yes = crate::SessionData::from_new(&service("a", true), "2026-01-01T00:00:00Z");
         let call = yes.events.iter().rev().find(|e| e.body.kind == EventKind::ToolCall).unwrap().seq;
         assert!(confirmed_before(&yes.events, call));
         let lookup = yes.events.iter().find(|e| e.body.kind == EventKind::ToolCall).unwrap().seq;
@@ -228,13 +229,6 @@ mod tests {
             .data();
         let call = no.events.iter().find(|e| e.body.kind == EventKind::ToolCall).unwrap().seq;
         assert!(!confirmed_before(&no.events, call));
-    }
-
-    struct SessionDataOf;
-    impl SessionDataOf {
-        fn of(s: NewSession) -> crate::SessionData {
-            crate::SessionData::from_new(&s, "2026-01-01T00:00:00Z")
-        }
     }
 
     #[test]
@@ -265,7 +259,8 @@ mod tests {
             operator.push(s);
         }
         assert!(ops(&operator).is_empty(), "an operator is no customer");
-        let one: Vec<NewSession> = (0..9).map(|i| service(&format!("ok{i}"), true)).chain([service("x", false)]).collect();
+        let one: Vec<NewSession> =
+            (0..9).map(|i| service(&format!("ok{i}"), true)).chain([service("x", false)]).collect();
         assert!(ops(&one).is_empty(), "one session is no recurring mistake");
     }
 }
