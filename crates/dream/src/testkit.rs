@@ -42,6 +42,15 @@ impl Sess {
         self
     }
 
+    /// An event of any role and kind carrying `text` (system records,
+    /// interrupted turns, …).
+    pub fn event(mut self, role: Role, kind: EventKind, text: &str) -> Sess {
+        let mut e = ev(role, kind);
+        e.text = Some(text.into());
+        self.s.events.push(e);
+        self
+    }
+
     pub fn assistant(mut self, text: &str) -> Sess {
         let mut e = ev(Role::Assistant, EventKind::AssistantMessage);
         e.text = Some(text.into());

@@ -1226,7 +1226,7 @@ mod tests {
     use super::*;
     use crate::testkit::Sess;
     use crate::{DreamConfig, Snapshot};
-    use nocturne_core::{NewEvent, NewSession, Proposal, Role as Who};
+    use nocturne_core::{NewSession, Proposal, Role as Who};
 
     fn w(s: &str) -> Vec<String> {
         text::parse_command(s).map(|c| c.words).unwrap_or_default()
@@ -1249,21 +1249,8 @@ mod tests {
         s
     }
 
-    fn system(mut s: Sess, text: &str) -> Sess {
-        s.s.events.push(NewEvent {
-            role: Who::System,
-            kind: EventKind::System,
-            tool_name: None,
-            tool_input: None,
-            tool_use_id: None,
-            text: Some(text.into()),
-            is_error: false,
-            timestamp: None,
-            sidechain: false,
-            source_line: None,
-            raw: "{}".into(),
-        });
-        s
+    fn system(s: Sess, text: &str) -> Sess {
+        s.event(Who::System, EventKind::System, text)
     }
 
     fn dream(sessions: &[NewSession], memories: Vec<nocturne_core::Memory>) -> Proposal {

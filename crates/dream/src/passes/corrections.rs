@@ -637,28 +637,15 @@ mod tests {
     use super::*;
     use crate::testkit::Sess;
     use crate::{DreamSpec, Snapshot};
-    use nocturne_core::{NewEvent, NewSession, Subagent};
+    use nocturne_core::{NewSession, Subagent};
     use serde_json::json;
 
     const REJECTED: &str = "The user doesn't want to proceed with this tool use. The tool use was rejected (eg. if it \
                             was a file edit, the new_string was NOT written to the file). STOP what you are doing and \
                             wait for the user to tell you how to proceed.";
 
-    fn push(mut s: Sess, role: Role, kind: EventKind, text: &str) -> Sess {
-        s.s.events.push(NewEvent {
-            role,
-            kind,
-            tool_name: None,
-            tool_input: None,
-            tool_use_id: None,
-            text: Some(text.into()),
-            is_error: false,
-            timestamp: None,
-            sidechain: false,
-            source_line: None,
-            raw: "{}".into(),
-        });
-        s
+    fn push(s: Sess, role: Role, kind: EventKind, text: &str) -> Sess {
+        s.event(role, kind, text)
     }
 
     /// A Claude Code rejection: the edit is refused, the harness notes the
