@@ -5,11 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nocturne_core::proposal::plan_ops;
+mod support;
 use nocturne_core::{EventKind, Memory, NewEvent, NewSession, Op, OpKind, Proposal, Role};
 use nocturne_dream::{dream, DreamConfig, Snapshot};
 use serde_json::json;
-use std::collections::BTreeMap;
+use support::apply;
 
 fn ev(role: Role, kind: EventKind, text: &str) -> NewEvent {
     NewEvent {
@@ -64,19 +64,6 @@ fn cfg(now: &str) -> DreamConfig {
 
 fn corrections(p: &Proposal) -> Vec<&Op> {
     p.ops.iter().filter(|o| o.pass == "corrections").collect()
-}
-
-/// Applies every op of `p` to `memories` as the service would, at `at`.
-fn apply(p: &Proposal, memories: &[Memory], at: &str) -> Vec<Memory> {
-    let cur: BTreeMap<String, Memory> = memories.iter().map(|m| (m.id.clone(), m.clone())).collect();
-    let ops: Vec<&Op> = p.ops.iter().collect();
-    let mut out = cur.clone();
-    for c in plan_ops(&ops, &cur, at, &p.id).unwrap() {
-        if let Some(a) = c.after {
-            out.insert(c.memory_id, a);
-        }
-    }
-    out.into_values().collect()
 }
 
 #[test]

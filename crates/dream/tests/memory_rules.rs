@@ -4,14 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nocturne_core::proposal::plan_ops;
+mod support;
 use nocturne_core::{
     Counterpart, EventKind, Memory, MemoryKind, NewEvent, NewSession, Op, OpKind, Proposal, Role, Scope, ScopeLevel,
     Subagent,
 };
 use nocturne_dream::{dream, DreamConfig, DreamSpec, Snapshot};
 use serde_json::json;
-use std::collections::BTreeMap;
+use support::apply;
 
 const NOW: &str = "2026-03-01T00:00:00Z";
 
@@ -438,19 +438,6 @@ fn advice_named_by_tool_is_retired_when_the_tool_now_fails() {
 }
 
 // ------------------------------------------------------------ idempotency
-
-/// Applies every op of `p` to `memories` as the service would, at `at`.
-fn apply(p: &Proposal, memories: &[Memory], at: &str) -> Vec<Memory> {
-    let cur: BTreeMap<String, Memory> = memories.iter().map(|m| (m.id.clone(), m.clone())).collect();
-    let ops: Vec<&Op> = p.ops.iter().collect();
-    let mut out = cur.clone();
-    for c in plan_ops(&ops, &cur, at, &p.id).unwrap() {
-        if let Some(a) = c.after {
-            out.insert(c.memory_id, a);
-        }
-    }
-    out.into_values().collect()
-}
 
 #[test]
 fn dreaming_twice_over_the_same_sessions_proposes_nothing_new() {
