@@ -149,8 +149,12 @@ fn simulation(
         .or_else(|| o.get("reward").and_then(Value::as_f64));
     let termination = o.get("termination_reason").and_then(Value::as_str).map(str::to_string);
     let timestamp = o.get("end_time").or_else(|| o.get("timestamp")).and_then(Value::as_str).map(str::to_string);
-    let base =
-        Base { timestamp: timestamp.clone(), sidechain: false, source_line: None, raw: compact(&Value::Object(record)) };
+    let base = Base {
+        timestamp: timestamp.clone(),
+        sidechain: false,
+        source_line: None,
+        raw: compact(&Value::Object(record)),
+    };
     let mut end = base.event(Role::System, EventKind::Other);
     let mut parts = Vec::new();
     if let Some(r) = reward {
@@ -211,12 +215,8 @@ fn action_check(check: &Value, timestamp: Option<&str>) -> Option<NewEvent> {
         Some(false) => "not met",
         None => "no verdict",
     };
-    let base = Base {
-        timestamp: timestamp.map(str::to_string),
-        sidechain: false,
-        source_line: None,
-        raw: compact(check),
-    };
+    let base =
+        Base { timestamp: timestamp.map(str::to_string), sidechain: false, source_line: None, raw: compact(check) };
     let mut e = base.event(Role::System, EventKind::EvaluatorCheck);
     e.text = Some(format!("evaluator expected {by} call {name} {input}: {verdict}"));
     e.tool_name = Some(name.to_string());

@@ -261,9 +261,8 @@ impl EventArgs {
         let at = |msg: String| invalid(format!("event {n}: {msg}"));
         let role = Role::parse(self.role.trim())
             .ok_or_else(|| at(format!("unknown role {:?}: use user, assistant, system or tool", self.role)))?;
-        let kind = EventKind::parse(self.kind.trim()).ok_or_else(|| {
-            at(format!("unknown kind {:?}: use {}", self.kind, EventKind::names()))
-        })?;
+        let kind = EventKind::parse(self.kind.trim())
+            .ok_or_else(|| at(format!("unknown kind {:?}: use {}", self.kind, EventKind::names())))?;
         let tool_input = match &self.tool_input {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),

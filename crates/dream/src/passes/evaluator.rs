@@ -318,14 +318,18 @@ fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, 
             // Named when at least half the runs did that instead.
             let most = crate::passes::most_common(found.iter().filter_map(|i| i.instead.as_deref()));
             let instead = most
-                .filter(|t| 2 * found.iter().filter(|i| i.instead.as_deref() == Some(t.as_str())).count() >= found.len())
+                .filter(|t| {
+                    2 * found.iter().filter(|i| i.instead.as_deref() == Some(t.as_str())).count() >= found.len()
+                })
                 .map(|t| format!(", not {t}"))
                 .unwrap_or_default();
             let text = format!(
                 "To replace {} {n} with the same one, call `{tool}` with `{to}` = `{from}` (the same {n} {unit}){instead}: {runs} did not.",
                 article(&n)
             );
-            let why = format!("in {runs} the evaluator expected `{tool}` with `{to}` equal to `{from}` and no such call was made");
+            let why = format!(
+                "in {runs} the evaluator expected `{tool}` with `{to}` equal to `{from}` and no such call was made"
+            );
             (text, why, vec![format!("`{tool}`"), format!("`{to}`"), format!("`{from}`")])
         }
     }
@@ -339,8 +343,13 @@ impl Pass for Evaluator {
     fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
         let mut out = PassOutput::default();
         // Tools the agent calls somewhere in the batch (not only users).
-        let agent_tools: BTreeSet<&str> =
-            ctx.sessions.iter().flat_map(|s| s.actions.iter()).filter(|a| a.called && !a.by_user).map(|a| a.tool.as_str()).collect();
+        let agent_tools: BTreeSet<&str> = ctx
+            .sessions
+            .iter()
+            .flat_map(|s| s.actions.iter())
+            .filter(|a| a.called && !a.by_user)
+            .map(|a| a.tool.as_str())
+            .collect();
         let mut found: Vec<(Rule, Instance)> = Vec::new();
         let mut read_checks = 0usize;
         for (si, s) in ctx.sessions.iter().enumerate() {
@@ -392,5 +401,251 @@ impl Pass for Evaluator {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Sess;
+    use crate::{DreamSpec, SessionOutcome, Snapshot};
+    use nocturne_core::{Memory, NewEvent, NewSession, Op};
+    use serde_json::json;
+
+    /// The evaluator's check of `tool` with `args`, met or not.
+    fn check(mut s: Sess, tool: &str, args: Value, met: bool) -> Sess {
+        s.s.events.push(NewEvent {
+            role: Role::System,
+            kind: EventKind::EvaluatorCheck,
+            tool_name: Some(tool.into()),
+            tool_input: Some(args.to_string()),
+            tool_use_id: None,
+            text: Some(format!(
+                "evaluator expected assistant call {tool} {args}: {}",
+                if met { "met" } else { "not met" }
+            )),
+            is_error: !met,
+            timestamp: None,
+            sidechain: false,
+            source_line: None,
+            raw: "{}".into(),
+        });
+        s
+    }
+
+    fn snapshot(sessions: &[NewSession], score: f64, memories: Vec<Memory>) -> Snapshot {
+        let mut snap = Snapshot::from_new_sessions(1, sessions, memories, "2026-01-01T00:00:00Z");
+        for s in sessions {
+            snap.outcomes.insert(s.id.clone(), SessionOutcome { score, label: format!("{score}") });
+        }
+        snap
+    }
+
+    fn ops_of(snap: &Snapshot) -> Vec<Op> {
+        let cfg = DreamSpec::default().config("2026-02-01T00:00:00Z");
+        crate::dream(snap, &cfg, "d").unwrap().ops.into_iter().filter(|o| o.pass == NAME).collect()
+    }
+
+    fn ops(sessions: &[NewSession], score: f64) -> Vec<Op> {
+        ops_of(&snapshot(sessions, score, Vec::new()))
+    }
+
+    /// The customer gives the country in their words; the records have it
+    /// otherwise; the agent writes the customer's form.
+    fn address(id: &str, user: &str, said: &str) -> NewSession {
+        let record = json!({"user_id": user, "address": {"city": "Springfield", "country": "USA"}}).to_string();
+        let s = Sess::new(id)
+            .customer()
+            .user(&format!("Please move my address to 12 Elm St, Springfield, country: {said}."))
+            .tool("get_user_details", json!({"user_id": user}), &record, false)
+            .tool(
+                "modify_user_address",
+                json!({"user_id": user, "address1": "12 Elm St", "country": said}),
+                "{}",
+                false,
+            );
+        check(s, "modify_user_address", json!({"user_id": user, "address1": "12 Elm St", "country": "USA"}), false)
+            .build()
+    }
+
+    fn quotes(op: &Op) -> Vec<&str> {
+        op.evidence.iter().map(|e| e.quote.as_str()).collect()
+    }
+
+    #[test]
+    fn a_value_written_otherwise_than_the_records_store_it_becomes_one_lesson_naming_the_stored_form() {
+        let sessions = [address("a", "ana_1", "United States"), address("b", "bo_2", "US")];
+        let found = ops(&sessions, 0.0);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].text,
+            "Write `country` exactly as the records store it (`USA`), not as the customer said it: the evaluator expected the stored form in `modify_user_address`."
+        );
+        assert!(!found[0].text.contains("ana_1") && !found[0].text.contains("Elm"), "no session values");
+        // The agent's call (its value) and the evaluator's check (the stored value), per session.
+        assert_eq!(quotes(&found[0]), ["United States", "USA", "US", "USA"]);
+        let snap = snapshot(&sessions, 0.0, Vec::new());
+        for e in &found[0].evidence {
+            let s = snap.sessions.iter().find(|s| s.session.id == e.session).unwrap();
+            let kind = s.events[e.events[0] as usize].body.kind;
+            assert!(matches!(kind, EventKind::ToolCall | EventKind::EvaluatorCheck), "never the customer's words");
+        }
+    }
+
+    #[test]
+    fn a_value_the_records_also_hold_is_a_choice_not_a_format() {
+        // The agent's card is one of the customer's own: no lesson about forms.
+        let card = |id: &str| {
+            let record = json!({"payment_methods": ["card_1111", "card_2222"]}).to_string();
+            let s = Sess::new(id).customer().tool("get_user_details", json!({"user_id": "u"}), &record, false).tool(
+                "exchange_items",
+                json!({"order_id": "#1", "payment_method_id": "card_2222", "pay_by": "card_2222"}),
+                "{}",
+                false,
+            );
+            check(
+                s,
+                "exchange_items",
+                json!({"order_id": "#1", "payment_method_id": "card_1111", "pay_by": "card_1111"}),
+                false,
+            )
+            .build()
+        };
+        assert!(ops(&[card("a"), card("b")], 0.0).is_empty());
+    }
+
+    /// The agent returns part of what the evaluator expected returned.
+    fn partial(id: &str, got: &[&str], want: &[&str]) -> NewSession {
+        let s = Sess::new(id)
+            .customer()
+            .tool("get_order", json!({"order_id": format!("#{id}")}), "{\"status\": \"delivered\"}", false)
+            .tool("return_items", json!({"order_id": format!("#{id}"), "item_ids": got}), "{}", false);
+        check(s, "return_items", json!({"order_id": format!("#{id}"), "item_ids": want}), false).build()
+    }
+
+    #[test]
+    fn a_call_that_left_items_out_becomes_put_every_item_in_one_call() {
+        let found =
+            ops(&[partial("a", &["1", "2"], &["1", "2", "3"]), partial("b", &["7"], &["7", "8", "9", "10"])], 0.0);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].text,
+            "Collect every item first, then make one `return_items` call per `order_id` with all of them in `item_ids`: in 2 failed runs the call left out items the evaluator expected."
+        );
+        assert_eq!(quotes(&found[0]), ["return_items"; 4]);
+        // Another order's items are another target.
+        let other = |id: &str| {
+            let s = Sess::new(id).tool("return_items", json!({"order_id": "#X", "item_ids": ["1"]}), "{}", false);
+            check(s, "return_items", json!({"order_id": "#Y", "item_ids": ["1", "2"]}), false).build()
+        };
+        assert!(ops(&[other("a"), other("b")], 0.0).is_empty(), "no shared target, nothing compared");
+    }
+
+    /// A replacement by the same item the agent handled as `did`.
+    fn replacement(id: &str, did: &str) -> NewSession {
+        let order = format!("#{id}");
+        let s = Sess::new(id)
+            .customer()
+            .user("My lamp arrived broken, I want a new one of the exact same model.")
+            .tool("get_order", json!({"order_id": order}), "{\"items\": [\"555\"]}", false);
+        let s = match did {
+            "return" => s.tool("return_items", json!({"order_id": order, "item_ids": ["555"]}), "{}", false),
+            "other" => s.tool(
+                "exchange_items",
+                json!({"order_id": order, "item_ids": ["555"], "new_item_ids": ["556"]}),
+                "{}",
+                false,
+            ),
+            _ => s,
+        };
+        check(s, "exchange_items", json!({"order_id": order, "item_ids": ["555"], "new_item_ids": ["555"]}), false)
+            .build()
+    }
+
+    #[test]
+    fn an_expected_exchange_to_the_same_item_names_what_the_agent_did_instead() {
+        // Some other run calls the exchange tool: it is the agent's.
+        let ok = Sess::new("ok")
+            .tool("exchange_items", json!({"order_id": "#9", "item_ids": ["1"], "new_item_ids": ["2"]}), "{}", false)
+            .build();
+        let sessions = [replacement("a", "return"), replacement("b", "return"), replacement("c", "other"), ok];
+        let found = ops(&sessions, 0.0);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].text,
+            "To replace an item with the same one, call `exchange_items` with `new_item_ids` = `item_ids` (the same item ids), not `return_items`: 3 failed runs did not."
+        );
+        let cited: BTreeSet<&str> = found[0].evidence.iter().map(|e| e.session.as_str()).collect();
+        assert_eq!(cited, BTreeSet::from(["a", "b", "c"]));
+        assert!(!found[0].text.contains("555") && !found[0].text.contains("lamp"));
+        // An agent that did nothing on the order is counted, and named as nothing.
+        let ops2 =
+            ops_of(&snapshot(&[replacement("a", "none"), replacement("b", "none"), sessions[3].clone()], 0.0, vec![]));
+        assert_eq!(
+            ops2[0].text,
+            "To replace an item with the same one, call `exchange_items` with `new_item_ids` = `item_ids` (the same item ids): 2 failed runs did not."
+        );
+    }
+
+    #[test]
+    fn met_checks_successful_runs_single_sessions_and_users_own_tools_teach_nothing() {
+        let failed = [address("a", "ana_1", "United States"), address("b", "bo_2", "US")];
+        assert!(ops(&failed, 1.0).is_empty(), "reward 1: the evaluator was satisfied");
+        let met: Vec<NewSession> = failed
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                for e in &mut s.events {
+                    e.is_error = false;
+                }
+                s
+            })
+            .collect();
+        assert!(ops(&met, 0.0).is_empty(), "every check met");
+        assert!(ops(&failed[..1], 0.0).is_empty(), "one session is no recurring lesson");
+        // A tool only the customer calls is the customer's to use.
+        let by_user: Vec<NewSession> = failed
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                for e in &mut s.events {
+                    if e.kind == EventKind::ToolCall {
+                        e.role = Role::User;
+                    }
+                }
+                s
+            })
+            .collect();
+        assert!(ops(&by_user, 0.0).is_empty(), "the customer's own tool");
+    }
+
+    #[test]
+    fn dreaming_again_proposes_nothing_and_new_runs_strengthen_the_memory() {
+        let first = [partial("a", &["1"], &["1", "2"]), partial("b", &["3"], &["3", "4"])];
+        let snap = snapshot(&first, 0.0, Vec::new());
+        let cfg = DreamSpec::default().config("2026-02-01T00:00:00Z");
+        let p = crate::dream(&snap, &cfg, "d1").unwrap();
+        let mine: Vec<&Op> = p.ops.iter().filter(|o| o.pass == NAME).collect();
+        assert_eq!(mine.len(), 1);
+        let cur = BTreeMap::new();
+        let changes = nocturne_core::proposal::plan_ops(&mine, &cur, "2026-02-01T00:00:00Z", "d1").unwrap();
+        let memories: Vec<Memory> = changes.into_iter().filter_map(|c| c.after).collect();
+        assert!(ops_of(&snapshot(&first, 0.0, memories.clone())).is_empty(), "the same runs again: nothing new");
+        // Two later runs with the same mistake promote the memory, no second one.
+        let mut later = Snapshot::from_new_sessions(
+            2,
+            &[partial("c", &["5"], &["5", "6"]), partial("d", &["7"], &["7", "8"])],
+            memories.clone(),
+            "2026-03-01T00:00:00Z",
+        );
+        for s in ["c", "d"] {
+            later.outcomes.insert(s.into(), SessionOutcome { score: 0.0, label: "0".into() });
+        }
+        let again = ops_of(&later);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(
+            (again[0].op, again[0].targets.as_slice()),
+            (OpKind::Promote, std::slice::from_ref(&memories[0].id))
+        );
     }
 }

@@ -125,7 +125,13 @@ fn tau2_simulations_are_customer_sessions_with_their_reward() {
     assert_eq!(
         checks,
         [
-            (Role::System, Some("check_status_bar"), Some("{}"), false, Some("evaluator expected user call check_status_bar {}: met")),
+            (
+                Role::System,
+                Some("check_status_bar"),
+                Some("{}"),
+                false,
+                Some("evaluator expected user call check_status_bar {}: met")
+            ),
             (
                 Role::System,
                 Some("cancel_pending_order"),
