@@ -19,8 +19,9 @@
 //! first `system` event; the simulation's own record (reward, termination,
 //! evaluator checks) is an `other` event after the messages, followed by one
 //! [`EventKind::EvaluatorCheck`] per `reward_info.action_checks` entry (the
-//! action the evaluator expected and whether the run matched it); the
-//! reward becomes the session's [`SourceOutcome`](nocturne_core::SourceOutcome). Task
+//! action the evaluator expected and whether the run matched it; τ-bench
+//! v1 states the expected actions without a verdict: one is unmet when no
+//! call of the agent's has its name and arguments); the reward becomes the session's [`SourceOutcome`](nocturne_core::SourceOutcome). Task
 //! definitions (`tasks[]`) are skipped and counted: they are the scenario
 //! scripts, not conversation.
 
@@ -169,6 +170,14 @@ fn simulation(
     let checks = o.get("reward_info").and_then(|r| r.get("action_checks"));
     if let Some(Value::Array(checks)) = checks {
         events.extend(checks.iter().filter_map(|c| action_check(c, timestamp.as_deref())));
+    } else if v1 {
+        let info = o.get("info");
+        let stated = info.and_then(|i| i.get("reward_info")).and_then(|r| r.get("actions"));
+        let stated = stated.or_else(|| info.and_then(|i| i.get("task")).and_then(|t| t.get("actions")));
+        if let Some(Value::Array(actions)) = stated {
+            let made: Vec<NewEvent> = events.iter().filter(|e| e.kind == EventKind::ToolCall).cloned().collect();
+            events.extend(actions.iter().filter_map(|a| expected_action(a, &made, timestamp.as_deref())));
+        }
     }
 
     let mut s = new_session(unique_id(seen, id), Format::TauBench);
@@ -222,6 +231,35 @@ fn action_check(check: &Value, timestamp: Option<&str>) -> Option<NewEvent> {
     e.tool_name = Some(name.to_string());
     e.tool_input = Some(input);
     e.is_error = matched == Some(false);
+    Some(e)
+}
+
+/// One of τ-bench v1's expected actions (`info.reward_info.actions`, else
+/// `info.task.actions`: `{name, kwargs}`) as an
+/// [`EventKind::EvaluatorCheck`]. v1 states no verdict per action: it is
+/// unmet (`is_error`) when no call of the agent's had its name and exactly
+/// its arguments. The final reply (`respond`) is no call to compare.
+fn expected_action(action: &Value, made: &[NewEvent], timestamp: Option<&str>) -> Option<NewEvent> {
+    let a = action.as_object()?;
+    let name = a.get("name").and_then(Value::as_str).filter(|n| !n.trim().is_empty() && *n != "respond")?;
+    let args = match a.get("kwargs").or_else(|| a.get("arguments")) {
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        _ => Value::Object(Map::new()),
+    };
+    let done = made.iter().any(|e| {
+        e.role == Role::Assistant
+            && e.tool_name.as_deref() == Some(name)
+            && e.tool_input.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()).as_ref() == Some(&args)
+    });
+    let input = compact(&args);
+    let base =
+        Base { timestamp: timestamp.map(str::to_string), sidechain: false, source_line: None, raw: compact(action) };
+    let mut e = base.event(Role::System, EventKind::EvaluatorCheck);
+    let verdict = if done { "made" } else { "no such call made" };
+    e.text = Some(format!("evaluator expected assistant call {name} {input}: {verdict}"));
+    e.tool_name = Some(name.to_string());
+    e.tool_input = Some(input);
+    e.is_error = !done;
     Some(e)
 }
 

@@ -155,6 +155,12 @@ fn tau_bench_v1_results_are_read_too() {
     assert!(result.is_error, "Error: user not found");
     assert_eq!(result.tool_name.as_deref(), Some("find_user_id_by_email"));
     assert_eq!(s.events[0].role, Role::System);
+    // The task's expected actions, unmet when no call of the agent's had their name and arguments.
+    let checks: Vec<_> =
+        of_kind(s, EventKind::EvaluatorCheck).iter().map(|e| (e.tool_name.as_deref(), e.is_error)).collect();
+    assert_eq!(checks, [(Some("find_user_id_by_email"), false), (Some("find_user_id_by_name_zip"), true)]);
+    assert_eq!(s.events.last().unwrap().kind, EventKind::EvaluatorCheck, "after the record");
+    assert!(of_kind(&all[1], EventKind::EvaluatorCheck).is_empty(), "no actions stated");
 }
 
 #[test]
