@@ -295,7 +295,7 @@ fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, 
             let why = format!(
                 "in {runs} the agent wrote `{arg}` in a form no earlier tool result had, where the evaluator expected the form the records hold"
             );
-            (text, why, vec![format!("`{arg}`"), "as the records store it".into()])
+            (text, why, vec![arg.clone(), "records store".into()])
         }
         Rule::LeftOut { tool, arg } => {
             let n = noun(arg);
@@ -304,7 +304,7 @@ fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, 
                 "Collect every {n} first, then make one `{tool}` call per `{target}` with all of them in `{arg}`: in {runs} the call left out {n}s the evaluator expected."
             );
             let why = format!("in {runs} a `{tool}` call passed only part of the `{arg}` the evaluator expected");
-            (text, why, vec![format!("`{tool}`"), format!("`{arg}`"), "every".into()])
+            (text, why, vec![tool.clone(), arg.clone(), "every".into()])
         }
         Rule::Same { tool, from, to } => {
             let n = noun(from);
@@ -330,7 +330,7 @@ fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, 
             let why = format!(
                 "in {runs} the evaluator expected `{tool}` with `{to}` equal to `{from}` and no such call was made"
             );
-            (text, why, vec![format!("`{tool}`"), format!("`{to}`"), format!("`{from}`")])
+            (text, why, vec![tool.clone(), to.clone(), from.clone()])
         }
     }
 }
