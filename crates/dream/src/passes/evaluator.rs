@@ -46,6 +46,8 @@ pub const NAME: &str = "evaluator";
 const NAMED: usize = 2;
 /// Longest expected value named in a memory text.
 const MAX_VALUE: usize = 24;
+/// Longest memory text with its counts; longer ones drop them.
+const MAX_TEXT: usize = 200;
 
 /// What one unmet expected action shows.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -272,6 +274,15 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
     items.map(str::to_string).collect::<BTreeSet<_>>().into_iter().collect()
 }
 
+/// `long` when it is short enough for a memory, else `short`.
+fn fit(long: String, short: String) -> String {
+    if long.chars().count() <= MAX_TEXT {
+        long
+    } else {
+        short
+    }
+}
+
 /// The memory text, rationale and key terms of a rule over its instances.
 fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, Vec<String>) {
     let runs = if sessions == 1 { "1 failed run".to_string() } else { format!("{sessions} failed runs") };
@@ -287,11 +298,7 @@ fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, 
             let long = format!(
                 "Write `{arg}` exactly as the records store it{named}, not {said}: the evaluator expected the stored form in {tools}."
             );
-            let text = if long.chars().count() <= 200 {
-                long
-            } else {
-                format!("Write `{arg}` exactly as the records store it{named}, not {said}.")
-            };
+            let text = fit(long, format!("Write `{arg}` exactly as the records store it{named}, not {said}."));
             let why = format!(
                 "in {runs} the agent wrote `{arg}` in a form no earlier tool result had, where the evaluator expected the form the records hold"
             );
@@ -300,8 +307,11 @@ fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, 
         Rule::LeftOut { tool, arg } => {
             let n = noun(arg);
             let target = crate::passes::most_common(found.iter().map(|i| i.target.as_str())).unwrap_or_default();
-            let text = format!(
-                "Collect every {n} first, then make one `{tool}` call per `{target}` with all of them in `{arg}`: in {runs} the call left out {n}s the evaluator expected."
+            let text = fit(
+                format!(
+                    "Collect every {n} first, then make one `{tool}` call per `{target}` with all of them in `{arg}`: in {runs} the call left out {n}s the evaluator expected."
+                ),
+                format!("Collect every {n} first, then make one `{tool}` call per `{target}` with all of them in `{arg}`."),
             );
             let why = format!("in {runs} a `{tool}` call passed only part of the `{arg}` the evaluator expected");
             (text, why, vec![tool.clone(), arg.clone(), "every".into()])
@@ -323,9 +333,12 @@ fn words(rule: &Rule, found: &[&Instance], sessions: usize) -> (String, String, 
                 })
                 .map(|t| format!(", not {t}"))
                 .unwrap_or_default();
-            let text = format!(
-                "To replace {} {n} with the same one, call `{tool}` with `{to}` = `{from}` (the same {n} {unit}){instead}: {runs} did not.",
-                article(&n)
+            let a = article(&n);
+            let text = fit(
+                format!(
+                    "To replace {a} {n} with the same one, call `{tool}` with `{to}` = `{from}` (the same {n} {unit}){instead}: {runs} did not."
+                ),
+                format!("To replace {a} {n} with the same one, call `{tool}` with `{to}` = `{from}` (the same {n} {unit})."),
             );
             let why = format!(
                 "in {runs} the evaluator expected `{tool}` with `{to}` equal to `{from}` and no such call was made"
@@ -539,6 +552,18 @@ mod tests {
             check(s, "return_items", json!({"order_id": "#Y", "item_ids": ["1", "2"]}), false).build()
         };
         assert!(ops(&[other("a"), other("b")], 0.0).is_empty(), "no shared target, nothing compared");
+        // A long tool name: the counts go, the rule stays within a memory's length.
+        let long = "return_delivered_order_items_with_refund_to_the_original_payment_method";
+        let partial_long = |id: &str| {
+            let s = Sess::new(id).tool(long, json!({"order_id": "#1", "item_ids": ["1"]}), "{}", false);
+            check(s, long, json!({"order_id": "#1", "item_ids": ["1", "2"]}), false).build()
+        };
+        let found = ops(&[partial_long("a"), partial_long("b")], 0.0);
+        assert_eq!(
+            found[0].text,
+            format!("Collect every item first, then make one `{long}` call per `order_id` with all of them in `item_ids`.")
+        );
+        assert!(found[0].text.chars().count() <= MAX_TEXT);
     }
 
     /// A replacement by the same item the agent handled as `did`.
