@@ -561,7 +561,9 @@ mod tests {
         let found = ops(&[partial_long("a"), partial_long("b")], 0.0);
         assert_eq!(
             found[0].text,
-            format!("Collect every item first, then make one `{long}` call per `order_id` with all of them in `item_ids`.")
+            format!(
+                "Collect every item first, then make one `{long}` call per `order_id` with all of them in `item_ids`."
+            )
         );
         assert!(found[0].text.chars().count() <= MAX_TEXT);
     }
