@@ -212,6 +212,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::corrections::Corrections),
         Box::new(passes::conventions::Conventions),
         Box::new(passes::confirmations::Confirmations),
+        Box::new(passes::gates::Gates::default()),
         Box::new(passes::duplicates::Duplicates),
         Box::new(passes::lifecycle::Outdated),
         Box::new(passes::lifecycle::Usefulness),

@@ -1,0 +1,434 @@
+//! The gate step: a call nearly every session makes before the others,
+//! whose result supplies the identifiers the later calls take.
+//!
+//! A service agent identifies the customer (`find_user_id_by_email`, or
+//! `find_user_id_by_name_zip` when that fails) and only then reads the
+//! account (`get_user_details(user_id)`) with the id it got back. When
+//! nearly every session of a batch does this and a few read first with an
+//! id they were handed, the few skipped a step the others converged on.
+//! Nothing here knows tool names: the gate is found from the batch's data
+//! flow and order.
+//!
+//! Rule, over the agent's calls of named tools (a customer's own calls and
+//! calls the format did not name are left out):
+//! - An **identifier** is a string value of a call's input (at any depth)
+//!   with no whitespace, quote, bracket, comma, colon, `=` or `|`, 4 to 80
+//!   characters long, holding a digit, and not a number of fewer than 6
+//!   digits (a count, a ZIP, a line); integers of 6 or more digits count
+//!   too. It is *supplied* by an earlier call when that call worked and its
+//!   result holds it as a word (split on the same characters, a final `.`
+//!   dropped); otherwise it came from *outside* (the user, the agent).
+//! - A tool is a **source** in a session when one of its working calls
+//!   supplies an identifier to a later call; a source tool of the batch is
+//!   one that is a source in at least half of the (≥ 2) sessions where one
+//!   of its calls worked. Its *feed* is the (tool, argument) its
+//!   identifiers went to most often (sessions counted once each).
+//! - Source tools with the same feed **stand in for one another** (two ways
+//!   of getting the same id: by email, by name and ZIP); each such set is a
+//!   gate candidate `G`.
+//! - A session **passes** `G` when a call of `G` worked and, before the
+//!   first one that did, the session made no call of another tool that
+//!   takes an identifier or is a source tool (failed attempts at `G` are
+//!   part of `G`). It **skips** `G` when a call of `G` worked later but
+//!   the first such call before it took an identifier from outside. The
+//!   sessions that count are those with a working `G` call or a call that
+//!   takes an identifier.
+//! - `G` is a **gate** when at least `min_sessions` sessions pass it, they
+//!   are at least `share` of the sessions that count, and in at least
+//!   `flow_share` of them a `G` result supplied an identifier to a later
+//!   call. Of several, the one with the highest share (then more sessions
+//!   passing it) is taken.
+//! - The skipping sessions are the finding when they are at least the
+//!   mistake support: one `mistake` naming `G` and the tools the skipping
+//!   sessions called first, with the counts, citing each skipping call by
+//!   its tool name (never a value: those are the customer's). When the
+//!   gate's inputs are words the user typed (an email, a name) it is worded
+//!   as verifying who the user is; when every skipping call's outside
+//!   identifier is one the user typed, the memory says "even when they give
+//!   an id".
+//!
+//! Coding agents' file reads and searches take paths and patterns, not
+//! identifiers another call returned, and nothing opens nearly all their
+//! sessions, so the pass stays silent there.
+
+use crate::context::{Context, SessionView};
+use crate::{Category, DreamError, Finding, Pass, PassOutput};
+use nocturne_core::{Counterpart, Evidence, EventKind, MemoryKind, OpKind, Role};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub const NAME: &str = "gates";
+/// Tools the skipping sessions called first, named in the memory text.
+const NAMED: usize = 3;
+/// The longest memory text; longer lists are shortened to fit.
+const MAX_TEXT: usize = 200;
+
+/// The gate-step pass with its thresholds (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gates {
+    /// Share of the sessions that count which must pass the gate.
+    pub share: f64,
+    /// Sessions that must pass it.
+    pub min_sessions: usize,
+    /// Share of the passing sessions where a gate result supplied an
+    /// identifier to a later call.
+    pub flow_share: f64,
+}
+
+impl Default for Gates {
+    fn default() -> Self {
+        Gates { share: 0.9, min_sessions: 10, flow_share: 0.75 }
+    }
+}
+
+const SEPARATORS: &[char] = &['"', '\'', '`', '(', ')', '[', ']', '{', '}', '<', '>', ',', ';', ':', '=', '|'];
+
+fn separator(c: char) -> bool {
+    c.is_whitespace() || SEPARATORS.contains(&c)
+}
+
+/// An identifier without the signs around it (`#W1234567.` → `W1234567`),
+/// so `W1234567` typed by a customer is the `#W1234567` a call took.
+fn bare(v: &str) -> &str {
+    v.trim_matches(|c: char| !c.is_alphanumeric())
+}
+
+/// Whether `v` can be an identifier (see the module docs).
+fn identifier(v: &str) -> bool {
+    let n = v.chars().count();
+    (4..=80).contains(&n)
+        && !v.chars().any(separator)
+        && v.chars().any(|c| c.is_ascii_digit())
+        && !(v.chars().all(|c| c.is_ascii_digit()) && n < 6)
+}
+
+/// The identifier words of a result text.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(separator).map(bare).filter(|w| identifier(w))
+}
+
+/// The identifiers of a call's input with the top-level argument holding each.
+fn identifiers(input: &Value) -> Vec<(String, String)> {
+    fn walk(v: &Value, key: &str, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::String(s) if identifier(bare(s)) && !s.chars().any(separator) => {
+                out.push((key.to_string(), bare(s).to_string()))
+            }
+            Value::Number(n) if n.is_u64() && n.to_string().len() >= 6 => out.push((key.to_string(), n.to_string())),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, key, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, key, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match input {
+        Value::Object(m) => m.iter().for_each(|(k, v)| walk(v, k, &mut out)),
+        other => walk(other, "", &mut out),
+    }
+    out
+}
+
+/// Every string value of a call's input (the gate's inputs, to see whether
+/// the user typed them).
+fn strings(input: &Value, out: &mut Vec<String>) {
+    match input {
+        Value::String(s) if !s.trim().is_empty() => out.push(s.trim().to_lowercase()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// One agent call as the pass reads it.
+struct Call<'a> {
+    /// Index into the session's actions.
+    action: usize,
+    tool: &'a str,
+    seq: u32,
+    ok: bool,
+    /// (argument, identifier) pairs of the input.
+    ids: Vec<(String, String)>,
+    /// For each identifier of `ids`: the earlier call whose result supplied it.
+    from: Vec<Option<usize>>,
+    /// Its result supplied an identifier to a later call.
+    source: bool,
+}
+
+impl Call<'_> {
+    fn takes_ids(&self) -> bool {
+        !self.ids.is_empty()
+    }
+
+    fn outside(&self) -> bool {
+        self.from.iter().any(Option::is_none)
+    }
+}
+
+fn result_text<'a>(s: &'a SessionView, seq: Option<u32>) -> &'a str {
+    let Some(seq) = seq else { return "" };
+    let events = &s.data.events;
+    let e = events.get(seq as usize).filter(|e| e.seq == seq).or_else(|| events.iter().find(|e| e.seq == seq));
+    e.and_then(|e| e.body.text.as_deref()).unwrap_or("")
+}
+
+fn calls_of<'a>(s: &'a SessionView) -> Vec<Call<'a>> {
+    let mut calls: Vec<Call> = Vec::new();
+    // Identifier word → the first working call whose result holds it.
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (ai, a) in s.actions.iter().enumerate() {
+        if !a.called || a.by_user || a.tool == crate::recovery::UNNAMED {
+            continue;
+        }
+        let ids = identifiers(&a.input);
+        let from: Vec<Option<usize>> = ids.iter().map(|(_, v)| first.get(v.as_str()).copied()).collect();
+        for i in from.iter().flatten() {
+            if let Some(c) = calls.get_mut(*i) {
+                c.source = true;
+            }
+        }
+        let j = calls.len();
+        if a.ok() {
+            for w in words(result_text(s, a.result_seq)) {
+                first.entry(w).or_insert(j);
+            }
+        }
+        calls.push(Call { action: ai, tool: a.tool.as_str(), seq: a.call_seq, ok: a.ok(), ids, from, source: false });
+    }
+    calls
+}
+
+/// How one session stands to a gate candidate.
+enum Stand {
+    /// Passes; whether a gate result supplied an identifier later.
+    Pass(bool),
+    /// Skips: the index of the call that came first with an outside identifier.
+    Skip(usize),
+    /// Counts, but neither (no working gate call, or a call before it that
+    /// took only supplied identifiers).
+    Other,
+    /// Does not count.
+    Out,
+}
+
+fn stand(calls: &[Call], gate: &BTreeSet<&str>, sources: &BTreeSet<&str>) -> Stand {
+    let opened = calls.iter().position(|c| c.ok && gate.contains(c.tool));
+    let blocking = |c: &Call| !gate.contains(c.tool) && (c.takes_ids() || sources.contains(c.tool));
+    let Some(g) = opened else {
+        return if calls.iter().any(|c| !gate.contains(c.tool) && c.takes_ids()) { Stand::Other } else { Stand::Out };
+    };
+    match calls.iter().take(g).position(blocking) {
+        None => {
+            let flows = calls.iter().enumerate().skip(g + 1).any(|(_, c)| {
+                c.from.iter().flatten().any(|i| calls.get(*i).is_some_and(|p| gate.contains(p.tool)))
+            });
+            Stand::Pass(flows)
+        }
+        Some(b) => match calls.get(b) {
+            Some(c) if c.takes_ids() && c.outside() => Stand::Skip(b),
+            _ => Stand::Other,
+        },
+    }
+}
+
+/// Lower-cased text of the user's messages before `seq`.
+fn user_text_before(s: &SessionView, seq: u32) -> String {
+    let mut t = String::new();
+    for e in s.data.events.iter().take_while(|e| e.seq < seq) {
+        if e.body.role == Role::User && e.body.kind == EventKind::UserMessage {
+            if let Some(x) = &e.body.text {
+                t.push_str(&x.to_lowercase());
+                t.push('\n');
+            }
+        }
+    }
+    t
+}
+
+fn list(names: &[String], join: &str) -> String {
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} {join} {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
+}
+
+impl Pass for Gates {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        let mut out = PassOutput::default();
+        let sessions: Vec<Vec<Call>> = ctx.sessions.iter().map(calls_of).collect();
+        // Source tools and their feeds.
+        let mut worked: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        let mut feeds: BTreeMap<&str, BTreeMap<(&str, &str), usize>> = BTreeMap::new();
+        for calls in &sessions {
+            let mut ok: BTreeSet<&str> = BTreeSet::new();
+            let mut src: BTreeSet<&str> = BTreeSet::new();
+            let mut fed: BTreeSet<(&str, &str, &str)> = BTreeSet::new();
+            for c in calls {
+                if c.ok {
+                    ok.insert(c.tool);
+                }
+                if c.source {
+                    src.insert(c.tool);
+                }
+                for ((key, _), from) in c.ids.iter().zip(&c.from) {
+                    if let Some(p) = from.and_then(|i| calls.get(i)) {
+                        fed.insert((p.tool, c.tool, key.as_str()));
+                    }
+                }
+            }
+            for t in ok {
+                let w = worked.entry(t).or_default();
+                w.0 += 1;
+                w.1 += usize::from(src.contains(t));
+            }
+            for (p, c, k) in fed {
+                *feeds.entry(p).or_default().entry((c, k)).or_default() += 1;
+            }
+        }
+        let sources: BTreeSet<&str> =
+            worked.iter().filter(|(_, (n, s))| *n >= 2 && s * 2 >= *n).map(|(t, _)| *t).collect();
+        let mut groups: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+        for t in &sources {
+            let top = feeds.get(t).and_then(|f| f.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))));
+            if let Some((feed, _)) = top {
+                groups.entry(*feed).or_default().insert(t);
+            }
+        }
+        // The best gate candidate.
+        struct Measure<'g> {
+            gate: &'g BTreeSet<&'g str>,
+            counted: usize,
+            passed: usize,
+            flowed: usize,
+            skips: Vec<(usize, usize)>,
+        }
+        let mut best: Option<Measure> = None;
+        for gate in groups.values() {
+            let mut m = Measure { gate, counted: 0, passed: 0, flowed: 0, skips: Vec::new() };
+            for (si, calls) in sessions.iter().enumerate() {
+                match stand(calls, gate, &sources) {
+                    Stand::Pass(flows) => {
+                        m.counted += 1;
+                        m.passed += 1;
+                        m.flowed += usize::from(flows);
+                    }
+                    Stand::Skip(ci) => {
+                        m.counted += 1;
+                        m.skips.push((si, ci));
+                    }
+                    Stand::Other => m.counted += 1,
+                    Stand::Out => {}
+                }
+            }
+            let share = m.passed as f64 / m.counted.max(1) as f64;
+            let holds = m.passed >= self.min_sessions
+                && share >= self.share
+                && m.flowed as f64 >= self.flow_share * m.passed as f64;
+            let better = best.as_ref().is_none_or(|b| {
+                let bs = b.passed as f64 / b.counted.max(1) as f64;
+                share > bs || (share == bs && m.passed > b.passed)
+            });
+            if holds && better {
+                best = Some(m);
+            }
+        }
+        out.stats.insert(format!("{NAME}.gate_tools"), best.as_ref().map_or(0, |m| m.gate.len()).into());
+        let Some(m) = best else { return Ok(out) };
+        let k = m.skips.len();
+        if k < ctx.config.support_for(Category::Mistake) as usize {
+            return Ok(out);
+        }
+        let mut firsts: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut evidence = Vec::new();
+        let mut given = true;
+        for (si, ci) in &m.skips {
+            let (Some(s), Some(c)) = (ctx.sessions.get(*si), sessions.get(*si).and_then(|v| v.get(*ci))) else {
+                continue;
+            };
+            *firsts.entry(c.tool).or_default() += 1;
+            evidence.push(Evidence { session: s.id().to_string(), events: vec![c.seq], quote: c.tool.to_string() });
+            let said = user_text_before(s, c.seq);
+            given &= c
+                .ids
+                .iter()
+                .zip(&c.from)
+                .filter(|(_, f)| f.is_none())
+                .all(|((_, v), _)| words(&said).any(|w| w.eq_ignore_ascii_case(v)));
+        }
+        let mut first: Vec<(&str, usize)> = firsts.into_iter().collect();
+        first.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        // The gate's inputs are the user's words when, in most passing
+        // sessions, every string the first working gate call took was typed
+        // by the user before it.
+        let mut typed = 0;
+        for (si, calls) in sessions.iter().enumerate() {
+            let Some(c) = calls.iter().find(|c| c.ok && m.gate.contains(c.tool)) else { continue };
+            let (Some(s), Some(a)) = (ctx.sessions.get(si), ctx.sessions.get(si).and_then(|s| s.actions.get(c.action)))
+            else {
+                continue;
+            };
+            let mut inputs = Vec::new();
+            strings(&a.input, &mut inputs);
+            let said = user_text_before(s, c.seq);
+            typed += usize::from(!inputs.is_empty() && inputs.iter().all(|v| said.contains(v.as_str())));
+        }
+        let identifies = typed * 2 > m.passed;
+        let sessions_set: BTreeSet<usize> = m.skips.iter().map(|(s, _)| *s).collect();
+        let customer = sessions_set
+            .iter()
+            .all(|s| ctx.sessions.get(*s).is_some_and(|v| v.data.session.counterpart == Some(Counterpart::Customer)));
+        let who = if customer { "customer" } else { "user" };
+        let gate_names: Vec<String> = m.gate.iter().map(|t| format!("`{t}`")).collect();
+        let text_with = |named: usize| {
+            let mut names: Vec<String> = first.iter().take(named).map(|(t, _)| format!("`{t}`")).collect();
+            if first.len() > named {
+                names.push(format!("{} more", first.len() - named));
+            }
+            let (gates, later) = (list(&gate_names, "or"), list(&names, "or"));
+            let head = if identifies {
+                format!("Verify who the {who} is with {gates} before {later}")
+            } else {
+                format!("Call {gates} first, before {later}")
+            };
+            let even = if given { ", even when they give an id" } else { "" };
+            format!("{head}{even}: {} of {} sessions did; {k} did not.", m.passed, m.counted)
+        };
+        let mut text = text_with(NAMED);
+        for named in (1..NAMED).rev() {
+            if text.chars().count() <= MAX_TEXT {
+                break;
+            }
+            text = text_with(named);
+        }
+        let failed = sessions_set.iter().filter(|s| ctx.sessions.get(**s).is_some_and(|v| v.failed)).count();
+        let share = m.passed as f64 / m.counted.max(1) as f64;
+        let outcome = if failed > 0 { format!("; {failed} of those sessions failed") } else { String::new() };
+        let mut key_terms: Vec<String> = m.gate.iter().map(|t| t.to_string()).collect();
+        key_terms.extend(first.iter().take(NAMED).map(|(t, _)| t.to_string()));
+        out.findings.push(Finding {
+            pass: NAME,
+            category: Category::Mistake,
+            op: OpKind::Create,
+            kind: MemoryKind::mistake(),
+            text,
+            targets: Vec::new(),
+            sessions: sessions_set,
+            evidence,
+            confidence: (0.3 + 0.6 * share).min(0.9),
+            rationale: format!(
+                "{} of {} sessions made a working call of {} before any other call that takes an identifier; its result supplied an identifier to a later call in {} of them; {k} sessions called another tool first with an identifier from outside the results{outcome}",
+                m.passed,
+                m.counted,
+                list(&gate_names, "or"),
+                m.flowed
+            ),
+            tags: vec!["gate".into()],
+            key_terms,
+            repeats: 0,
+        });
+        Ok(out)
+    }
+}
