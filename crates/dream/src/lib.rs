@@ -16,7 +16,9 @@
 //! [`passes::workflows`], [`passes::preferences`], [`passes::corrections`]
 //! (what operators said when correcting the agent), [`passes::conventions`]
 //! (the commands a project runs for tests, checks, format, build, install,
-//! and its hooks), [`passes::duplicates`],
+//! and its hooks), [`passes::confirmations`], [`passes::gates`] (the
+//! step nearly every session takes first, whose result supplies the ids
+//! later calls use), [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote), and the
 //! model-backed [`model::ModelPass`] over answers the service obtained for
 //! the requests [`model::plan_requests`] planned. Every op's

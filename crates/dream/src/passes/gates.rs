@@ -15,9 +15,10 @@
 //!   with no whitespace, quote, bracket, comma, colon, `=` or `|`, 4 to 80
 //!   characters long, holding a digit, and not a number of fewer than 6
 //!   digits (a count, a ZIP, a line); integers of 6 or more digits count
-//!   too. It is *supplied* by an earlier call when that call worked and its
-//!   result holds it as a word (split on the same characters, a final `.`
-//!   dropped); otherwise it came from *outside* (the user, the agent).
+//!   too. Signs around it are no part of it (`#W1234567` is `W1234567`, as
+//!   a customer may type it). It is *supplied* by an earlier call when that
+//!   call worked and its result holds it as a word (split on the same
+//!   characters); otherwise it came from *outside* (the user, the agent).
 //! - A tool is a **source** in a session when one of its working calls
 //!   supplies an identifier to a later call; a source tool of the batch is
 //!   one that is a source in at least half of the (≥ 2) sessions where one
@@ -58,7 +59,8 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const NAME: &str = "gates";
-/// Tools the skipping sessions called first, named in the memory text.
+/// Tools the skipping sessions called first, and gate tools, named in the
+/// memory text (more are counted).
 const NAMED: usize = 3;
 /// The longest memory text; longer lists are shortened to fit.
 const MAX_TEXT: usize = 200;
@@ -381,7 +383,10 @@ impl Pass for Gates {
             .iter()
             .all(|s| ctx.sessions.get(*s).is_some_and(|v| v.data.session.counterpart == Some(Counterpart::Customer)));
         let who = if customer { "customer" } else { "user" };
-        let gate_names: Vec<String> = m.gate.iter().map(|t| format!("`{t}`")).collect();
+        let mut gate_names: Vec<String> = m.gate.iter().take(NAMED).map(|t| format!("`{t}`")).collect();
+        if m.gate.len() > NAMED {
+            gate_names.push(format!("{} more", m.gate.len() - NAMED));
+        }
         let text_with = |named: usize| {
             let mut names: Vec<String> = first.iter().take(named).map(|(t, _)| format!("`{t}`")).collect();
             if first.len() > named {
@@ -406,7 +411,7 @@ impl Pass for Gates {
         let failed = sessions_set.iter().filter(|s| ctx.sessions.get(**s).is_some_and(|v| v.failed)).count();
         let share = m.passed as f64 / m.counted.max(1) as f64;
         let outcome = if failed > 0 { format!("; {failed} of those sessions failed") } else { String::new() };
-        let mut key_terms: Vec<String> = m.gate.iter().map(|t| t.to_string()).collect();
+        let mut key_terms: Vec<String> = m.gate.iter().take(NAMED).map(|t| t.to_string()).collect();
         key_terms.extend(first.iter().take(NAMED).map(|(t, _)| t.to_string()));
         out.findings.push(Finding {
             pass: NAME,
@@ -430,5 +435,190 @@ impl Pass for Gates {
             repeats: 0,
         });
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Sess;
+    use crate::{DreamConfig, DreamSpec, Snapshot};
+    use nocturne_core::{Memory, NewSession, Op};
+    use serde_json::json;
+
+    const NOW: &str = "2026-02-01T00:00:00Z";
+
+    fn acct(i: usize) -> String {
+        format!("acct_{i:04}")
+    }
+
+    /// A customer session that identifies the customer first (by email, or
+    /// by name and ZIP after the email lookup failed when `by_name`), reads
+    /// the account with the id it got back and then the order the account
+    /// lists.
+    fn passing(i: usize, by_name: bool) -> Sess {
+        let s = Sess::new(&format!("ok{i}"))
+            .customer()
+            .user(&format!("Hi, I'm Ana Lee, zip 12345, email ana{i}@mail.test. Where is my parcel {i}?"))
+            .assistant("Let me look you up.");
+        let s = if by_name {
+            s.tool("find_user", json!({"email": format!("ana{i}@mail.test")}), "Error: user not found", true).tool(
+                "find_user_by_name",
+                json!({"name": "Ana Lee", "zip": "12345"}),
+                &acct(i),
+                false,
+            )
+        } else {
+            s.tool("find_user", json!({"email": format!("ana{i}@mail.test")}), &acct(i), false)
+        };
+        s.tool("get_user", json!({"user_id": acct(i)}), &format!("{{\"orders\": [\"#A1{i:04}\"]}}"), false).tool(
+            "get_order",
+            json!({"order_id": format!("#A1{i:04}")}),
+            "{\"status\": \"delivered\"}",
+            false,
+        )
+    }
+
+    /// A customer session that reads the order the customer named before
+    /// identifying them.
+    fn skipping(i: usize) -> Sess {
+        Sess::new(&format!("skip{i}"))
+            .customer()
+            .user(&format!("Order #A2{i:04} never came. I'm ana{i}@mail.test."))
+            .tool("get_order", json!({"order_id": format!("#A2{i:04}")}), "{\"status\": \"pending\"}", false)
+            .tool("find_user", json!({"email": format!("ana{i}@mail.test")}), &acct(100 + i), false)
+            .tool("get_user", json!({"user_id": acct(100 + i)}), "{\"orders\": []}", false)
+    }
+
+    fn batch(pass: usize, skip: usize) -> Vec<NewSession> {
+        (0..pass).map(|i| passing(i, i % 3 == 0).build()).chain((0..skip).map(|i| skipping(i).build())).collect()
+    }
+
+    fn ops_with(sessions: &[NewSession], memories: Vec<Memory>, cfg: &DreamConfig) -> Vec<Op> {
+        let snap = Snapshot::from_new_sessions(1, sessions, memories, "2026-01-01T00:00:00Z");
+        crate::dream(&snap, cfg, "d").unwrap().ops.into_iter().filter(|o| o.pass == NAME).collect()
+    }
+
+    fn ops(sessions: &[NewSession]) -> Vec<Op> {
+        ops_with(sessions, Vec::new(), &DreamSpec::default().config(NOW))
+    }
+
+    #[test]
+    fn identifiers_are_values_with_a_digit_and_no_spaces() {
+        for v in ["raj_santos_9079", "W1234567", "1234567890", "3f2a9c1e-77aa-4bb0-9c1d-0e6f5d4c3b2a"] {
+            assert!(identifier(v), "{v}");
+        }
+        for v in ["98157", "120", "files_with_matches", "src/main.rs", "two words 1", "a=1b2"] {
+            assert!(!identifier(v), "{v}");
+        }
+        assert_eq!(bare("#W1234567."), "W1234567");
+        let ids = identifiers(&json!({"order_id": "#A10001", "item_ids": ["1234567890", "x"], "limit": 5}));
+        assert!(ids.contains(&("order_id".into(), "A10001".into())), "{ids:?}");
+        assert!(ids.contains(&("item_ids".into(), "1234567890".into())), "{ids:?}");
+        assert_eq!(ids.len(), 2, "{ids:?}");
+    }
+
+    #[test]
+    fn sessions_that_read_before_the_step_the_others_took_first_become_one_mistake() {
+        let ops = ops(&batch(18, 2));
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        let o = &ops[0];
+        assert_eq!(
+            o.text,
+            "Verify who the customer is with `find_user` or `find_user_by_name` before `get_order`, even when they give an id: 18 of 20 sessions did; 2 did not."
+        );
+        // The evidence is each skipping call, quoted by its tool name only.
+        let cited: BTreeSet<&str> = o.evidence.iter().map(|e| e.session.as_str()).collect();
+        assert_eq!(cited, BTreeSet::from(["skip0", "skip1"]));
+        assert!(o.evidence.iter().all(|e| e.quote == "get_order" && e.events.len() == 1), "{:#?}", o.evidence);
+        // Nothing the customer said or any value of a session is repeated.
+        for v in ["@mail.test", "#A2", "A2000", "acct_", "Ana Lee", "12345", "parcel"] {
+            assert!(!o.text.contains(v) && !o.rationale.contains(v), "{v} in {o:#?}");
+        }
+    }
+
+    #[test]
+    fn a_first_step_whose_result_no_later_call_takes_is_no_gate() {
+        // The lookup answers "found" and the agent reads the account with
+        // the id the customer typed: nothing flows from the first call.
+        let no_flow = |s: Sess| {
+            let mut s = s.build();
+            for e in &mut s.events {
+                if e.tool_name.as_deref().is_some_and(|t| t.starts_with("find_user")) && e.tool_input.is_none() {
+                    e.text = Some("found".into());
+                }
+            }
+            s
+        };
+        let sessions: Vec<NewSession> =
+            (0..18).map(|i| no_flow(passing(i, false))).chain((0..2).map(|i| no_flow(skipping(i)))).collect();
+        assert!(ops(&sessions).is_empty());
+    }
+
+    #[test]
+    fn a_step_most_but_not_nearly_all_sessions_take_first_is_no_gate() {
+        // 15 of 19 sessions (79 %) is under the 90 % share.
+        assert!(ops(&batch(15, 4)).is_empty());
+        let lenient = Gates { share: 0.75, ..Gates::default() };
+        let snap = Snapshot::from_new_sessions(1, &batch(15, 4), Vec::new(), "2026-01-01T00:00:00Z");
+        let cfg = DreamSpec::default().config(NOW);
+        let passes: Vec<Box<dyn Pass>> = vec![Box::new(lenient)];
+        let p = crate::dream_with(&snap, &cfg, "d", &passes).unwrap();
+        assert_eq!(p.ops.len(), 1, "the share is the pass's setting: {:#?}", p.ops);
+        // Too few sessions at all.
+        assert!(ops(&batch(8, 2)).is_empty());
+    }
+
+    #[test]
+    fn one_skipping_session_is_below_the_mistake_support() {
+        let sessions = batch(19, 1);
+        assert!(ops(&sessions).is_empty(), "one session is no recurring mistake");
+        let one = DreamSpec { min_support: Some(1), ..DreamSpec::default() }.config(NOW);
+        let ops = ops_with(&sessions, Vec::new(), &one);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert!(ops[0].text.ends_with("19 of 20 sessions did; 1 did not."), "{}", ops[0].text);
+    }
+
+    #[test]
+    fn without_the_users_words_in_the_first_call_it_is_a_first_step_not_a_check_of_identity() {
+        // Operators' sessions: the first call takes a token of the
+        // environment, not what the user typed; the skipping call's id is
+        // none the user gave either.
+        let sessions: Vec<NewSession> = (0..18)
+            .map(|i| {
+                Sess::new(&format!("op{i}"))
+                    .user(&format!("Triage ticket batch {i}."))
+                    .tool("open_workspace", json!({"token": "ws_tok_77"}), &format!("workspace ws_{i:04}"), false)
+                    .tool("list_tickets", json!({"workspace": format!("ws_{i:04}")}), "T-100", false)
+                    .build()
+            })
+            .chain((0..2).map(|i| {
+                Sess::new(&format!("early{i}"))
+                    .user(&format!("Go {i}."))
+                    .tool("list_tickets", json!({"workspace": "ws_9999"}), "T-100", false)
+                    .tool("open_workspace", json!({"token": "ws_tok_77"}), &format!("workspace ws_{i:04}"), false)
+                    .build()
+            }))
+            .collect();
+        let ops = ops(&sessions);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(ops[0].text, "Call `open_workspace` first, before `list_tickets`: 18 of 20 sessions did; 2 did not.");
+    }
+
+    #[test]
+    fn dreaming_twice_proposes_the_gate_once() {
+        let sessions = batch(18, 2);
+        let cfg = DreamSpec::default().config(NOW);
+        let snap = Snapshot::from_new_sessions(1, &sessions, Vec::new(), "2026-01-01T00:00:00Z");
+        let first = crate::dream(&snap, &cfg, "d1").unwrap();
+        assert!(first.ops.iter().any(|o| o.pass == NAME), "{:#?}", first.ops);
+        let ops: Vec<&Op> = first.ops.iter().collect();
+        let memories: Vec<Memory> = nocturne_core::proposal::plan_ops(&ops, &BTreeMap::new(), NOW, &first.id)
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| c.after)
+            .collect();
+        let again = ops_with(&sessions, memories, &cfg);
+        assert!(again.is_empty(), "{again:#?}");
     }
 }
