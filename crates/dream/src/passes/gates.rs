@@ -54,7 +54,7 @@
 
 use crate::context::{Context, SessionView};
 use crate::{Category, DreamError, Finding, Pass, PassOutput};
-use nocturne_core::{Counterpart, Evidence, EventKind, MemoryKind, OpKind, Role};
+use nocturne_core::{Counterpart, EventKind, Evidence, MemoryKind, OpKind, Role};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -220,9 +220,10 @@ fn stand(calls: &[Call], gate: &BTreeSet<&str>, sources: &BTreeSet<&str>) -> Sta
     };
     match calls.iter().take(g).position(blocking) {
         None => {
-            let flows = calls.iter().enumerate().skip(g + 1).any(|(_, c)| {
-                c.from.iter().flatten().any(|i| calls.get(*i).is_some_and(|p| gate.contains(p.tool)))
-            });
+            let flows =
+                calls.iter().enumerate().skip(g + 1).any(|(_, c)| {
+                    c.from.iter().flatten().any(|i| calls.get(*i).is_some_and(|p| gate.contains(p.tool)))
+                });
             Stand::Pass(flows)
         }
         Some(b) => match calls.get(b) {
@@ -602,7 +603,10 @@ mod tests {
             .collect();
         let ops = ops(&sessions);
         assert_eq!(ops.len(), 1, "{ops:#?}");
-        assert_eq!(ops[0].text, "Call `open_workspace` first, before `list_tickets`: 18 of 20 sessions did; 2 did not.");
+        assert_eq!(
+            ops[0].text,
+            "Call `open_workspace` first, before `list_tickets`: 18 of 20 sessions did; 2 did not."
+        );
     }
 
     #[test]
