@@ -220,10 +220,10 @@ fn stand(calls: &[Call], gate: &BTreeSet<&str>, sources: &BTreeSet<&str>) -> Sta
     };
     match calls.iter().take(g).position(blocking) {
         None => {
-            let flows =
-                calls.iter().enumerate().skip(g + 1).any(|(_, c)| {
-                    c.from.iter().flatten().any(|i| calls.get(*i).is_some_and(|p| gate.contains(p.tool)))
-                });
+            let flows = calls
+                .iter()
+                .skip(g + 1)
+                .any(|c| c.from.iter().flatten().any(|i| calls.get(*i).is_some_and(|p| gate.contains(p.tool))));
             Stand::Pass(flows)
         }
         Some(b) => match calls.get(b) {
