@@ -157,7 +157,7 @@ fn the_step_service_agents_take_first_is_a_lesson_and_coding_agents_have_none() 
     assert_eq!(g.len(), 1, "{g:#?}");
     let t = &g[0].text;
     assert!(t.contains("`find_user_id_by_email` or `find_user_id_by_name_zip` before `get_order_details`"), "{t}");
-    assert!(t.contains("even when they give an id") && t.contains("did; 6 did not"), "{t}");
+    assert!(t.contains("even when given an id") && t.contains("did; 6 did not"), "{t}");
     assert!(t.chars().count() <= 200, "{t}");
     assert_eq!(g[0].evidence.len(), 6, "{:#?}", g[0].evidence);
     assert!(g[0].evidence.iter().all(|e| e.quote.starts_with("get_") && e.quote.ends_with("_details")));

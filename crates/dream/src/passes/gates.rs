@@ -43,10 +43,11 @@
 //!   mistake support: one `mistake` naming `G` and the tools the skipping
 //!   sessions called first, with the counts, citing each skipping call by
 //!   its tool name (never a value: those are the customer's). When the
-//!   gate's inputs are words the user typed (an email, a name) it is worded
-//!   as verifying who the user is; when every skipping call's outside
-//!   identifier is one the user typed, the memory says "even when they give
-//!   an id".
+//!   gate mostly took only words the user typed (an email, a name) and
+//!   answered with one identifier alone, it is worded as verifying who the
+//!   user is (else "Call `G` first"); when every skipping call's outside
+//!   identifier is one the user typed, the memory says "even when given an
+//!   id".
 //!
 //! Coding agents' file reads and searches take paths and patterns, not
 //! identifiers another call returned, and nothing opens nearly all their
@@ -363,22 +364,25 @@ impl Pass for Gates {
         }
         let mut first: Vec<(&str, usize)> = firsts.into_iter().collect();
         first.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        // The gate's inputs are the user's words when, in most passing
-        // sessions, every string the first working gate call took was typed
-        // by the user before it.
-        let mut typed = 0;
+        // The gate identifies the user when, in most sessions with a
+        // working gate call, the first one took only what the user had typed
+        // (an email, a name) and answered with one identifier alone.
+        let (mut opened, mut typed) = (0, 0);
         for (si, calls) in sessions.iter().enumerate() {
             let Some(c) = calls.iter().find(|c| c.ok && m.gate.contains(c.tool)) else { continue };
             let (Some(s), Some(a)) = (ctx.sessions.get(si), ctx.sessions.get(si).and_then(|s| s.actions.get(c.action)))
             else {
                 continue;
             };
+            opened += 1;
             let mut inputs = Vec::new();
             strings(&a.input, &mut inputs);
             let said = user_text_before(s, c.seq);
-            typed += usize::from(!inputs.is_empty() && inputs.iter().all(|v| said.contains(v.as_str())));
+            let answer = result_text(s, a.result_seq).trim();
+            let one_id = !answer.chars().any(char::is_whitespace) && words(answer).count() == 1;
+            typed += usize::from(one_id && !inputs.is_empty() && inputs.iter().all(|v| said.contains(v.as_str())));
         }
-        let identifies = typed * 2 > m.passed;
+        let identifies = typed * 2 > opened;
         let sessions_set: BTreeSet<usize> = m.skips.iter().map(|(s, _)| *s).collect();
         let customer = sessions_set
             .iter()
@@ -399,7 +403,7 @@ impl Pass for Gates {
             } else {
                 format!("Call {gates} first, before {later}")
             };
-            let even = if given { ", even when they give an id" } else { "" };
+            let even = if given { ", even when given an id" } else { "" };
             format!("{head}{even}: {} of {} sessions did; {k} did not.", m.passed, m.counted)
         };
         let mut text = text_with(NAMED);
@@ -526,7 +530,7 @@ mod tests {
         let o = &ops[0];
         assert_eq!(
             o.text,
-            "Verify who the customer is with `find_user` or `find_user_by_name` before `get_order`, even when they give an id: 18 of 20 sessions did; 2 did not."
+            "Verify who the customer is with `find_user` or `find_user_by_name` before `get_order`, even when given an id: 18 of 20 sessions did; 2 did not."
         );
         // The evidence is each skipping call, quoted by its tool name only.
         let cited: BTreeSet<&str> = o.evidence.iter().map(|e| e.session.as_str()).collect();
@@ -606,6 +610,30 @@ mod tests {
         assert_eq!(
             ops[0].text,
             "Call `open_workspace` first, before `list_tickets`: 18 of 20 sessions did; 2 did not."
+        );
+    }
+
+    #[test]
+    fn a_first_step_that_answers_with_a_record_is_no_check_of_identity() {
+        // The same batch, but the lookup answers with the whole record.
+        let record = |s: Sess| {
+            let mut s = s.build();
+            for e in &mut s.events {
+                let lookup = e.tool_name.as_deref().is_some_and(|t| t.starts_with("find_user"));
+                if lookup && e.tool_input.is_none() && !e.is_error {
+                    let id = e.text.clone().unwrap_or_default();
+                    e.text = Some(format!("{{\"user_id\": \"{id}\", \"name\": \"Ana Lee\"}}"));
+                }
+            }
+            s
+        };
+        let sessions: Vec<NewSession> =
+            (0..18).map(|i| record(passing(i, i % 3 == 0))).chain((0..2).map(|i| record(skipping(i)))).collect();
+        let ops = ops(&sessions);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert_eq!(
+            ops[0].text,
+            "Call `find_user` or `find_user_by_name` first, before `get_order`, even when given an id: 18 of 20 sessions did; 2 did not."
         );
     }
 
