@@ -164,6 +164,11 @@ pub struct Reading {
 /// (`python: command not found` for `python manage.py` and `python x.py`);
 /// file tools by kind; other tools by name.
 pub fn group_op(a: &Action, error_key: &str) -> String {
+    // A syntax error or warning of inline code is about the code, whatever
+    // runner started the interpreter (see [`crate::silent`]).
+    if let Some(i) = a.inline.as_ref().filter(|_| crate::silent::is_source_diagnostic(error_key)) {
+        return i.op();
+    }
     match (&a.cmd, a.family) {
         (Some(c), _) => {
             let v = c.verb.to_lowercase();

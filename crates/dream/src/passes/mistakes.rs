@@ -209,6 +209,20 @@ impl Mistakes {
                 // recovery must recur in two units.
                 .filter(|(k, (u, _))| u.len() >= 2 || (u.len() * 2 >= by_unit.len() && !k.starts_with("reply ")))
                 .map(|(k, (u, ms))| (*k, u.len(), ms.clone()));
+            // An invalid escape in inline code: the lesson the code tells
+            // (see [`crate::silent::escape_lesson`]), whatever came after.
+            let derived = most_common(
+                members
+                    .iter()
+                    .filter_map(|m| {
+                        let e = m.action.errors.get(m.inst.error)?;
+                        crate::silent::escape_lesson(&m.action.tool, m.action.inline.as_ref()?, &e.line)
+                    })
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            );
+            let best = if derived.is_some() { None } else { best };
             let informative_err = informative(err_key);
             let strong_fix = best
                 .as_ref()
@@ -221,7 +235,10 @@ impl Mistakes {
             let first_action = members.first().map(|m| m.action);
             let Some(fa) = first_action else { continue };
             let shell = fa.cmd.is_some();
-            let op_display = if shell {
+            let source_diag = fa.inline.is_some() && crate::silent::is_source_diagnostic(err_key);
+            let op_display = if source_diag {
+                op_key.clone()
+            } else if shell {
                 // The command as the sessions ran it, when grouped by its name.
                 most_common(members.iter().filter_map(|m| m.action.cmd.as_ref()).map(|c| c.key.as_str()))
                     .unwrap_or_else(|| op_key.clone())
@@ -290,59 +307,65 @@ impl Mistakes {
             // The agent's reading of the error, when what it adds recurs in two units.
             let reading = reading_of(members, &unit);
             let mut err_shown = err_display.clone();
-            let text = loop {
-                let subject = match (&asked_for, unnamed) {
-                    _ if unnamed && (err_shown.is_empty() || !informative_err) => "A call fails".to_string(),
-                    _ if err_shown.is_empty() || !informative_err => format!("`{op_display}` fails"),
-                    (Some(a), true) => format!("After asking for {a}, a call fails with '{err_shown}'"),
-                    (None, true) => format!("A call fails with '{err_shown}'"),
-                    _ => format!("`{op_display}` fails with '{err_shown}'{cond}"),
-                };
-                let fix_display = |r: &crate::recovery::Recovery| {
-                    // The most common display among the winning recovery's instances.
-                    let ds = best
-                        .iter()
-                        .flat_map(|(_, _, ms)| ms.iter())
-                        .filter_map(|m| m.inst.recovery.as_ref())
-                        .filter(|x| x.key == r.key)
-                        .map(|x| x.display.as_str());
-                    most_common(ds).unwrap_or_else(|| r.display.clone())
-                };
-                let t = match (rec, hint) {
-                    (None, Some(h)) => {
-                        format!("{subject}; the error suggests: '{}'", crate::text::shorten(h.display, 90))
-                    }
-                    (None, None) => match (&reading, expected_fix(&err_shown)) {
-                        (Some((d, _, _)), _) => format!("{subject}; as the agent read it: '{d}'."),
-                        (None, Some(fix)) if informative_err => format!("{subject}: {fix}."),
-                        (None, _) => format!("{subject}."),
-                    },
-                    (Some((r, ra)), _) => {
-                        let d = fix_display(r);
-                        match r.relation {
-                            Relation::Instead => format!("{subject}: use `{d}` instead."),
-                            Relation::Before if ra.family == Family::FileRead => {
-                                format!("{subject}: Read the file with `{d}` before `{op_display}`.")
-                            }
-                            Relation::Before if ra.cmd.is_some() => {
-                                format!("{subject}: run `{d}` before `{op_display}`.")
-                            }
-                            Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
-                            Relation::With if r.shown_at.is_some() => format!("{subject}: {d}."),
-                            Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
-                                format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
-                            }
-                            Relation::With if ra.cmd.is_some() => format!("{subject}: run it as `{d}`."),
-                            Relation::With if r.added => format!("{subject}: pass `{d}`."),
-                            Relation::With if r.asked => format!("{subject}: confirm `{d}` with the {who} and retry."),
-                            Relation::With => format!("{subject}: use a different `{d}` instead."),
+            let text = if let Some(d) = derived {
+                d
+            } else {
+                loop {
+                    let subject = match (&asked_for, unnamed) {
+                        _ if unnamed && (err_shown.is_empty() || !informative_err) => "A call fails".to_string(),
+                        _ if err_shown.is_empty() || !informative_err => format!("`{op_display}` fails"),
+                        (Some(a), true) => format!("After asking for {a}, a call fails with '{err_shown}'"),
+                        (None, true) => format!("A call fails with '{err_shown}'"),
+                        _ => format!("`{op_display}` fails with '{err_shown}'{cond}"),
+                    };
+                    let fix_display = |r: &crate::recovery::Recovery| {
+                        // The most common display among the winning recovery's instances.
+                        let ds = best
+                            .iter()
+                            .flat_map(|(_, _, ms)| ms.iter())
+                            .filter_map(|m| m.inst.recovery.as_ref())
+                            .filter(|x| x.key == r.key)
+                            .map(|x| x.display.as_str());
+                        most_common(ds).unwrap_or_else(|| r.display.clone())
+                    };
+                    let t = match (rec, hint) {
+                        (None, Some(h)) => {
+                            format!("{subject}; the error suggests: '{}'", crate::text::shorten(h.display, 90))
                         }
+                        (None, None) => match (&reading, expected_fix(&err_shown)) {
+                            (Some((d, _, _)), _) => format!("{subject}; as the agent read it: '{d}'."),
+                            (None, Some(fix)) if informative_err => format!("{subject}: {fix}."),
+                            (None, _) => format!("{subject}."),
+                        },
+                        (Some((r, ra)), _) => {
+                            let d = fix_display(r);
+                            match r.relation {
+                                Relation::Instead => format!("{subject}: use `{d}` instead."),
+                                Relation::Before if ra.family == Family::FileRead => {
+                                    format!("{subject}: Read the file with `{d}` before `{op_display}`.")
+                                }
+                                Relation::Before if ra.cmd.is_some() => {
+                                    format!("{subject}: run `{d}` before `{op_display}`.")
+                                }
+                                Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
+                                Relation::With if r.shown_at.is_some() => format!("{subject}: {d}."),
+                                Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
+                                    format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
+                                }
+                                Relation::With if ra.cmd.is_some() => format!("{subject}: run it as `{d}`."),
+                                Relation::With if r.added => format!("{subject}: pass `{d}`."),
+                                Relation::With if r.asked => {
+                                    format!("{subject}: confirm `{d}` with the {who} and retry.")
+                                }
+                                Relation::With => format!("{subject}: use a different `{d}` instead."),
+                            }
+                        }
+                    };
+                    if t.chars().count() <= 200 || err_shown.chars().count() < 30 {
+                        break t;
                     }
-                };
-                if t.chars().count() <= 200 || err_shown.chars().count() < 30 {
-                    break t;
+                    err_shown = crate::text::shorten(&err_shown, err_shown.chars().count().saturating_sub(20).max(30));
                 }
-                err_shown = crate::text::shorten(&err_shown, err_shown.chars().count().saturating_sub(20).max(30));
             };
             // One or two sentences, never more than 200 characters.
             let text = if text.chars().count() > 200 { crate::text::shorten(&text, 199) } else { text };
