@@ -9,7 +9,9 @@
 //! independent sessions (support *units*, see [`crate::context`]), or when
 //! one session made the mistake and recovered from it at least
 //! [`crate::REPEATS_AS_RECURRING`] times (distinct recovering calls, an informative
-//! error; it then counts as support 2, see [`crate::Finding::support`]); the
+//! error; it then counts as support 2, see [`crate::Finding::support`]) — or
+//! made it that many times by distinct calls unnoticed: an error in its own
+//! inline code that no flag reported (see [`crate::silent`]); the
 //! planner then asks for `min_support` of them (by default 2, see
 //! [`crate::Category::default_support`]; a finding's `sessions` holds one
 //! session per unit, so its support counts units; the evidence cites every
@@ -36,6 +38,9 @@
 //!   "use a different `url` instead" when it changed them, or, when the
 //!   user was asked in between, "confirm `zip` with the customer and retry")
 //! - none: "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`)."
+//! - an invalid escape sequence in inline code: what the code tells, whatever came after
+//!   ([`crate::silent::escape_lesson`]): "In Bash, `python -c \"…\"` with `!` inside double quotes
+//!   gets `\!` (SyntaxWarning: invalid escape sequence '\!'): avoid `!` in inline scripts, or use a heredoc or a file."
 //!
 //! The condition ("when …") compares the argument shapes of the failing
 //! calls with those of the same tool's successful calls in the batch: an
@@ -185,10 +190,19 @@ impl Mistakes {
                     .iter()
                     .filter_map(|m| m.inst.recovery.as_ref().map(|r| (m.inst.session, r.action)))
                     .collect();
-                if recovered.len() < crate::REPEATS_AS_RECURRING || !informative(err_key) {
+                // Or made again and again unnoticed: an error in its own
+                // inline code that no flag reported, by distinct calls (the
+                // agent never saw a failure to recover from).
+                let unnoticed: BTreeSet<(usize, usize)> = members
+                    .iter()
+                    .filter(|m| m.action.silent && m.action.inline.is_some())
+                    .map(|m| (m.inst.session, m.inst.action))
+                    .collect();
+                let n = recovered.len().max(unnoticed.len());
+                if n < crate::REPEATS_AS_RECURRING || !informative(err_key) {
                     continue;
                 }
-                recovered.len()
+                n
             } else {
                 0
             };
@@ -446,7 +460,10 @@ impl Mistakes {
                     _ => "; no recurring recovery".to_string(),
                 }
             );
-            let rationale = if repeats > 0 {
+            let unnoticed = members.iter().filter(|m| m.action.silent).count();
+            let rationale = if repeats > 0 && unnoticed >= repeats {
+                format!("{rationale}; made {repeats} times in that session, no flag reporting it")
+            } else if repeats > 0 {
                 format!("{rationale}; made and recovered from {repeats} times in that session")
             } else {
                 rationale
