@@ -195,7 +195,10 @@ fn results_no_flag_reported_fail_only_when_they_show_the_agents_own_command_went
             // `ls … || echo "Directory not found"`.
             "claude-code-log" => {
                 assert_eq!(silent.len(), 6, "{silent:#?}");
-                assert!(silent.iter().all(|(_, l)| l.contains("SyntaxWarning: invalid escape sequence")), "{silent:#?}");
+                assert!(
+                    silent.iter().all(|(_, l)| l.contains("SyntaxWarning: invalid escape sequence")),
+                    "{silent:#?}"
+                );
             }
             // Codex: node's NO_COLOR warning, rg output naming errors, a red test run (flagged by its exit code).
             _ => assert!(silent.is_empty(), "{source}: {silent:#?}"),

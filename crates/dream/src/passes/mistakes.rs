@@ -1063,4 +1063,96 @@ mod tests {
             f821.evidence
         );
     }
+
+    /// A session whose inline Python printed through the shell: `!` in
+    /// double quotes came back as `\!` with a SyntaxWarning, exit status 0.
+    fn bang(id: &str, runner: &str, line: u32) -> NewSession {
+        Sess::new(id)
+            .user(&format!("check the renderer ({id})"))
+            .sh(
+                &format!("{runner} -c \"\nfrom app import render\nprint('Rendered {id}!')\n\""),
+                &format!("Rendered {id}\\!\n<string>:{line}: SyntaxWarning: invalid escape sequence '\\!'"),
+                false,
+            )
+            .sh("git status", "nothing to commit", false)
+            .build()
+    }
+
+    #[test]
+    fn an_escape_warning_no_flag_reported_is_a_lesson_the_code_explains() {
+        let ops = run(&[bang("a", "python", 3), bang("b", "uv run python", 12)], 2);
+        let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec!["In Bash, `python -c \"…\"` with `!` inside double quotes gets `\\!` (SyntaxWarning: invalid escape sequence '\\!'): avoid `!` in inline scripts, or use a heredoc or a file."],
+            "one lesson whatever runner started python"
+        );
+        assert!(ops[0].evidence.iter().all(|e| e.quote.contains("SyntaxWarning")), "{:#?}", ops[0].evidence);
+        // Once in one session is no habit; three distinct calls unnoticed are.
+        assert!(run(&[bang("a", "python", 3)], 2).is_empty());
+        let mut s = Sess::new("one").user("check it");
+        for i in 0..3 {
+            s = s.sh(
+                &format!("python3 -c \"print('step {i} ok!')\""),
+                &format!("step {i} ok\\!\n<string>:1: SyntaxWarning: invalid escape sequence '\\!'"),
+                false,
+            );
+        }
+        let ops = run(&[s.build()], 2);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert!(ops[0].text.starts_with("In Bash, `python -c \"…\"` with `!`"), "{}", ops[0].text);
+    }
+
+    #[test]
+    fn output_that_only_mentions_errors_is_no_failure_without_a_flag() {
+        let s = |i: usize| {
+            Sess::new(&format!("s{i}"))
+                .user(&format!("look around {i}"))
+                // grep hits that say "error"
+                .sh("grep -rn 'Error:' src | head", "src/cli.py:12:    print(\"Error: no projects\")\nsrc/x.py:3: bash: pnpm: command not found", false)
+                // a file read that holds a traceback
+                .tool("Read", json!({"file_path": format!("/w{i}/log.txt")}), "     1→Traceback (most recent call last):\n     2→ValueError: bad", false)
+                .sh(&format!("cat /w{i}/crash.log"), "Traceback (most recent call last):\n  File \"app.py\", line 3, in <module>\nValueError: bad header", false)
+                // a library's warning while the agent's script ran
+                .sh("python -c \"import pkg; pkg.run()\"", "/v/site-packages/pkg/core.py:12: DeprecationWarning: invalid escape sequence '\\s'\ndone", false)
+                // node's own warning
+                .sh("npm test -- --run x.test.ts", "(node:36706) Warning: The 'NO_COLOR' env is ignored due to the 'FORCE_COLOR' env being set.\n Test Files  1 passed (1)", false)
+                // a red test run through a pipe: the code under test, not the call
+                .sh("uv run pytest tests/test_new.py 2>&1 | tail -3", "FAILED tests/test_new.py::test_parse - AssertionError: assert None == 1\n============ 1 failed in 0.12s ============", false)
+                .build()
+        };
+        let sessions: Vec<NewSession> = (0..3).map(s).collect();
+        assert!(run(&sessions, 2).is_empty());
+        let snap = Snapshot::from_new_sessions(1, &sessions, Vec::new(), "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        let ctx = Context::build(&snap, &cfg);
+        let acts = &ctx.sessions[0].actions;
+        let failed: Vec<&str> = acts.iter().filter(|a| a.failed()).map(|a| a.label.as_str()).collect();
+        assert_eq!(failed, vec!["uv run pytest"], "only the hidden red run failed");
+        assert!(acts.iter().filter(|a| a.failed()).all(|a| a.test_failure && a.silent));
+    }
+
+    #[test]
+    fn the_shells_and_the_compilers_errors_a_pipe_hid_are_mistakes() {
+        let s = |i: usize| {
+            Sess::new(&format!("s{i}"))
+                .user(&format!("task {i}"))
+                .sh("pytest -x 2>&1 | tail -5", "/bin/bash: line 1: pytest: command not found", false)
+                .sh("uv run pytest -x 2>&1 | tail -5", "3 passed in 0.2s", false)
+                .sh("cargo build 2>&1 | tail -4", &format!("error[E0425]: cannot find value `total{i}` in this scope\n --> src/lib.rs:{i}:5\nerror: could not compile `app` (lib) due to 1 previous error"), false)
+                .build()
+        };
+        let ops = run(&(0..2).map(s).collect::<Vec<_>>(), 2);
+        let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
+        assert!(
+            texts.contains(&"`pytest` fails with 'pytest: command not found': use `uv run pytest -x` instead."),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.iter().any(
+                |t| t.starts_with("`cargo build` fails with 'error[E0425]: cannot find value <str> in this scope'")
+            ),
+            "{texts:#?}"
+        );
+    }
 }
