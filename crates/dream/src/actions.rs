@@ -13,8 +13,17 @@
 //! tools `read` / `edit` (edit and write tools alike: they fail the same
 //! ways) / `search`; for every other tool its name.
 //!
-//! **Outcome.** A result is a failure when the source flags it or its text
-//! reads as one ([`nocturne_core::failure::looks_like_failure`]), except:
+//! **Outcome.** A result is a failure when the source flags it; a result
+//! the source did not flag is one when it is a service's or an MCP tool's
+//! answer whose text reads as a failure
+//! ([`nocturne_core::failure::looks_like_failure`]), a shell's output that
+//! states a non-zero exit status on a line of its own, or one that shows the agent's own command went wrong ([`crate::silent`]: an
+//! error located in its inline code, the shell's own error about the line,
+//! a build or test tool's errors a pipe hid — [`Action::silent`]); the
+//! output of a shell, a file tool or a page that merely contains error
+//! words is content. Diagnostics of inline code are also added to a
+//! flagged result's telling lines (a `SyntaxWarning` printed before an
+//! `ImportError`). Failures are then told apart:
 //! - *rejections*: the user refused the call ("The user doesn't want to
 //!   proceed with this tool use", an interrupt) or typed a message in its
 //!   place (an error result that is one short piece of prose with no error
@@ -683,6 +692,21 @@ fn shown_failure(a: &Action, text: &str, is_error: bool, lower_head: &str) -> Sh
     shown
 }
 
+/// The exit status a shell result states on a line of its own (`Exit code
+/// 2`, `Process exited with code 1`): the harness's report, not content.
+fn stated_exit(text: &str) -> Option<i64> {
+    text.lines().take(300).map(|l| l.trim().to_ascii_lowercase()).find_map(|l| {
+        let status = ["exit code", "exit status", "process exited with code", "exited with code"]
+            .iter()
+            .any(|k| l.starts_with(k));
+        if status && l.len() <= 40 {
+            exit_code(&l)
+        } else {
+            None
+        }
+    })
+}
+
 /// A test summary that counts failures (`2 failed`, `Tests: 1 failed`),
 /// not `0 failed`.
 fn failures_counted(lower: &str) -> bool {
@@ -710,7 +734,9 @@ fn settle(a: &mut Action, text: &str, is_error: bool, seq: u32) {
         a.family,
         Family::Shell | Family::FileRead | Family::FileEdit | Family::FileWrite | Family::Search | Family::Web
     );
-    let flagged = is_error || !content && looks_like_failure(text);
+    let flagged = is_error
+        || !content && looks_like_failure(text)
+        || a.family == Family::Shell && stated_exit(text).is_some_and(|c| c != 0);
     if !flagged && shown.errors.is_empty() {
         a.outcome = Outcome::Ok;
         return;

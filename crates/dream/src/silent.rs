@@ -133,8 +133,7 @@ fn heredoc_body(line: &str, from: usize) -> Option<String> {
 pub fn inline_code(line: &str, cmd: &Cmd) -> Option<Inline> {
     let (pos, interp) = cmd.words.iter().enumerate().find_map(|(i, w)| Some((i, interpreter(w)?)))?;
     let flags = code_flags(interp);
-    let mut rest = cmd.words.iter().skip(pos + 1);
-    for w in rest.by_ref() {
+    for w in cmd.words.iter().skip(pos + 1) {
         if flags.contains(&w.as_str()) {
             let code = cmd.words.iter().skip_while(|x| *x != w).nth(1)?.clone();
             // The quote the code stands in: the first character after the flag.
@@ -286,8 +285,7 @@ pub fn shell_errors<'t>(text: &'t str, line: &str, cmds: &[Cmd]) -> Vec<&'t str>
         let clean = text::clean_error_line(l);
         if lower.contains("not found") {
             let own = cmds.iter().any(|c| lower.starts_with(&format!("{}:", c.verb)));
-            if let Some(p) = missing_program(&clean).filter(|p| (from_shell || own) && runs(p)) {
-                let _ = p;
+            if missing_program(&clean).is_some_and(|p| (from_shell || own) && runs(p)) {
                 out.push(l);
             }
             continue;
@@ -337,7 +335,7 @@ const CONTENT: &[&str] = &[
 
 /// The command of the line whose output the line pipes on (its exit status
 /// hidden), when it is a build, test, lint or install tool.
-pub fn hidden_runner<'c>(cmds: &'c [Cmd]) -> Option<&'c Cmd> {
+pub fn hidden_runner(cmds: &[Cmd]) -> Option<&Cmd> {
     cmds.iter().find(|c| {
         c.piped
             && !c.is_trivial()
