@@ -821,17 +821,20 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
         let names_of = |k: usize| -> Vec<&str> {
             f.errors.get(k).map_or(Vec::new(), |e| e.sig.subs.iter().map(|(v, _)| v.as_str()).collect())
         };
-        let Ok(shared) = recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(0))) else {
-            continue;
-        };
+        // `Err`: a retry worked after files were edited — the code was at
+        // fault, not the call. Not for a diagnostic of the call's own inline
+        // code: no file edit changes what the command line hands the interpreter.
+        let shared = recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(0)));
         let n = f.errors.len().max(1);
         for k in 0..n {
+            let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
+            let own_code = f.inline.is_some() && crate::silent::is_source_diagnostic(key);
+            let Ok(shared) = shared.clone().or_else(|()| if own_code { Ok(None) } else { Err(()) }) else { continue };
             let recovery = if orphan && k > 0 {
                 recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(k))).ok().flatten()
             } else {
-                shared.clone()
+                shared
             };
-            let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
             out.push(FailureInstance {
                 session: si,
                 action: i,
