@@ -1090,20 +1090,22 @@ mod tests {
         assert!(ops[0].evidence.iter().all(|e| e.quote.contains("SyntaxWarning")), "{:#?}", ops[0].evidence);
         // Once in one session is no habit; three distinct calls unnoticed are.
         assert!(run(&[bang("a", "python", 3)], 2).is_empty());
-        // Files edited between the calls change nothing the command line hands python.
+        // A run without `!` that worked after files were edited does not
+        // undo the warnings: edits change nothing the command line hands python.
         let mut s = Sess::new("one").user("check it");
         for i in 0..3 {
+            s = s.sh(
+                &format!("python3 -c \"print('step {i} ok!')\""),
+                &format!("step {i} ok\\!\n<string>:1: SyntaxWarning: invalid escape sequence '\\!'"),
+                false,
+            );
             s = s.tool(
                 "Edit",
                 json!({"file_path": "/w/app.py", "old_string": format!("v = {i}"), "new_string": "v = 9"}),
                 "The file /w/app.py has been updated.",
                 false,
             );
-            s = s.sh(
-                &format!("python3 -c \"print('step {i} ok!')\""),
-                &format!("step {i} ok\\!\n<string>:1: SyntaxWarning: invalid escape sequence '\\!'"),
-                false,
-            );
+            s = s.sh(&format!("python3 -c \"print('step {i}')\""), &format!("step {i}"), false);
         }
         let ops = run(&[s.build()], 2);
         assert_eq!(ops.len(), 1, "{ops:#?}");
