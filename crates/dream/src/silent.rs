@@ -109,6 +109,12 @@ fn code_flags(interp: &str) -> &'static [&'static str] {
     }
 }
 
+/// Words that start another command (`uv run python`, `timeout 30 node`).
+const RUNNERS: &[&str] = &[
+    "uv", "run", "poetry", "pipenv", "pdm", "rye", "hatch", "conda", "mamba", "pixi", "exec", "env", "sudo", "time",
+    "nice", "nohup", "timeout", "xvfb-run", "docker", "compose", "bundle",
+];
+
 /// The heredoc body that follows `<<DELIM` in `line` (from `from` on).
 fn heredoc_body(line: &str, from: usize) -> Option<String> {
     let rest = line.get(from..)?;
@@ -132,6 +138,14 @@ fn heredoc_body(line: &str, from: usize) -> Option<String> {
 /// `cmd` one of its commands), if it runs any.
 pub fn inline_code(line: &str, cmd: &Cmd) -> Option<Inline> {
     let (pos, interp) = cmd.words.iter().enumerate().find_map(|(i, w)| Some((i, interpreter(w)?)))?;
+    // The interpreter is the command, or what a runner starts (`uv run python`),
+    // not a word another command reads (`grep python -c x`).
+    let runner = |w: &String| {
+        RUNNERS.contains(&w.as_str()) || w.starts_with('-') || w.chars().all(|c| c.is_ascii_digit() || c == '.')
+    };
+    if !cmd.words.iter().take(pos).all(runner) {
+        return None;
+    }
     let flags = code_flags(interp);
     for w in cmd.words.iter().skip(pos + 1) {
         if flags.contains(&w.as_str()) {
@@ -424,6 +438,7 @@ mod tests {
         // A script file is no inline code.
         assert_eq!(inline("python scripts/check.py -c config.toml"), None);
         assert_eq!(inline("pytest -q"), None);
+        assert_eq!(inline("grep python -c notes.txt"), None, "python is grep's pattern here");
     }
 
     #[test]
