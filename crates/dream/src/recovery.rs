@@ -829,7 +829,11 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
         for k in 0..n {
             let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
             let own_code = f.inline.is_some() && crate::silent::is_source_diagnostic(key);
-            let Ok(shared) = shared.clone().or_else(|()| if own_code { Ok(None) } else { Err(()) }) else { continue };
+            let shared = match &shared {
+                Ok(r) => r.clone(),
+                Err(()) if own_code => None,
+                Err(()) => continue,
+            };
             let recovery = if orphan && k > 0 {
                 recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(k))).ok().flatten()
             } else {
