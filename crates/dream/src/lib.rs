@@ -50,6 +50,7 @@ pub mod recovery;
 pub mod replies;
 pub mod report;
 pub mod scope;
+pub mod silent;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod text;
