@@ -210,6 +210,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::workflows::Workflows),
         Box::new(passes::preferences::Preferences),
         Box::new(passes::corrections::Corrections),
+        Box::new(passes::requirements::Requirements),
         Box::new(passes::conventions::Conventions),
         Box::new(passes::confirmations::Confirmations),
         Box::new(passes::duplicates::Duplicates),

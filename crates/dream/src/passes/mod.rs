@@ -7,6 +7,7 @@ pub mod duplicates;
 pub mod lifecycle;
 pub mod mistakes;
 pub mod preferences;
+pub mod requirements;
 pub mod workflows;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,469 @@
+//! Project requirements: what the operator insists on about a project's
+//! design while he steers the agent, said again in another session of the
+//! same project ("performance is crucial", "the orchestrator must not be
+//! agent specific").
+//!
+//! **Who and where.** Only an operator's sessions are read
+//! ([`crate::directives::operator_speaks`]: no customer of a service agent,
+//! no sub-agent whose user turns are its parent's prompt), and only text he
+//! typed: user messages with role `user` outside sidechains (harness text
+//! the ingest marked `system` is never read) and the operator's words
+//! inside a tool result ([`crate::directives::operator_words_in_result`]).
+//! Only what he says *in reply to the agent* counts — the agent acted (a
+//! tool call or a reply) since he last spoke —: the request that opens a
+//! session is the task, not a standing requirement.
+//!
+//! **A requirement sentence** ([`is_normative`]) has a normative form:
+//! `must`, `need to`, `there is a need`, `has to`, `should not`, `is
+//! crucial`, `is important`, `important to`, `is required`, `not
+//! acceptable`, `not allowed`, `make sure`, `ensure`, `keep in mind`,
+//! `always`, `never`, or an imperative `don't` / `do not`; 3..40 words, no
+//! question, no code, not about the speaker ("I need to …").
+//!
+//! **Project.** Sessions are grouped by project as the conventions pass
+//! groups them ([`super::conventions::project_of`]: the working directory
+//! the ingest recorded, by its last component; else the source file's
+//! folder). Requirements of different projects never meet.
+//!
+//! **Same requirement.** Words are reduced to roots ([`root`]: the crude
+//! stemmer plus derivational suffixes, `performance` / `performing` →
+//! `perform`), without stop words, the normative words themselves and
+//! general verbs ([`GENERAL`]: `create`, `add`, `find` … say nothing of
+//! what is required). A root is *rare* when the operator wrote it in at
+//! most 8 of the project's messages (and at most a fifth of them). Two
+//! requirement sentences of different support units
+//! ([`crate::context::Context::units`]) of one project state the same
+//! requirement when
+//! - the sentences share two rare roots, or one the operator wrote in no
+//!   other message ("performance is crucial" / "comments about
+//!   performance also valid …"); or
+//! - their messages share two rare roots and each sentence names a rare
+//!   root of the other's message (a requirement about the per-agent
+//!   plugins stated beside the agents' names, and a request naming the
+//!   same agents).
+//! The sentences linked so form groups; a group spoken in ≥ 2 units is a
+//! requirement of the project (the planner asks `min_support` of a fact,
+//! by default 2). One session alone, however often it insists, is none.
+//!
+//! **Lesson.** A `fact` of the project, its text made of the operator's own
+//! clauses: `In `NAME`, <clause>; <clause>.` — per unit the group's
+//! sentence with the most links, cut to its normative clause (from the
+//! comma-separated part that holds the normative words; a leading
+//! "however", "but", "there is a need to" dropped), at most three, ≤ 200
+//! characters; a clause carrying a value of one session (a path, an id, a
+//! URL, an e-mail, a long number) is never used, and a group with fewer
+//! than two usable clauses (of two units) yields nothing. The evidence
+//! quotes every sentence of the group verbatim from its event. Tags
+//! `requirement` and `project:NAME`; the scope is the one of facts
+//! ([`crate::scope`]).
+
+use crate::context::Context;
+use crate::directives::{operator_speaks, operator_words_in_result, rule_sentence, sentences};
+use crate::{text, Category, DreamError, Finding, Pass, PassOutput, SessionData};
+use nocturne_core::{EventKind, Evidence, MemoryKind, OpKind, Role};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The pass's name, as in [`Finding::pass`] and the proposal's stats.
+pub const NAME: &str = "requirements";
+
+/// A root is rare when the operator wrote it in at most this many of the
+/// project's messages (and at most a fifth of them).
+const RARE_MAX: usize = 8;
+
+/// Clauses in one lesson, at most.
+const MAX_CLAUSES: usize = 3;
+
+/// The longest lesson text.
+const MAX_TEXT: usize = 200;
+
+/// Roots of the normative words: how strongly something is required, not
+/// what.
+const MARKER_ROOTS: &[&str] = &[
+    "need", "must", "ensure", "important", "crucial", "critical", "essential", "require", "required", "mandatory",
+    "acceptable", "unacceptable", "allow", "allowed", "mind", "valid", "always", "never", "sure", "keep",
+];
+
+/// General verbs: what is done, not what it is done to, so they tell
+/// nothing of what a requirement is about.
+pub const GENERAL: &[&str] = &[
+    "add", "ask", "build", "call", "change", "check", "create", "do", "exist", "existing", "find", "fix", "follow",
+    "get", "give", "go", "handle", "have", "help", "include", "know", "let", "like", "look", "make", "move", "need",
+    "open", "provide", "put", "read", "remove", "return", "run", "say", "see", "seem", "send", "set", "show", "start",
+    "stop", "take", "tell", "think", "try", "update", "want", "work", "write", "good", "great", "fine", "new", "old",
+    "thing", "way", "time", "sec", "wait",
+];
+
+/// One requirement sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Requirement {
+    /// The event the sentence is verbatim text of.
+    pub seq: u32,
+    /// The sentence as it is in the event (the evidence quote).
+    pub quote: String,
+    /// Content roots of the sentence (see [`roots`]).
+    pub roots: Vec<String>,
+    /// Content roots of the whole message the sentence is part of.
+    pub context: Vec<String>,
+}
+
+/// How many characters of a user message are read.
+const TYPED: usize = 2000;
+
+/// Normative phrases (lowercase, matched between word boundaries).
+const NORMATIVE: &[&str] = &[
+    "must",
+    "mustn't",
+    "need to",
+    "needs to",
+    "there is a need",
+    "there's a need",
+    "has to",
+    "have to",
+    "should not",
+    "shouldn't",
+    "should never",
+    "should always",
+    "is crucial",
+    "are crucial",
+    "is critical",
+    "are critical",
+    "is essential",
+    "are essential",
+    "is important",
+    "are important",
+    "important to",
+    "important not to",
+    "is required",
+    "are required",
+    "is mandatory",
+    "not acceptable",
+    "is unacceptable",
+    "not allowed",
+    "make sure",
+    "ensure",
+    "keep in mind",
+    "always",
+    "never",
+];
+
+const NEGATIONS: &[&str] = &["don't", "dont", "do not"];
+
+fn padded(lower: &str) -> String {
+    format!(" {} ", lower.replace(['’', '`'], "'").replace([',', ':', ';', '—', '–', '(', ')', '.', '!'], " "))
+}
+
+/// True when a sentence has a normative form.
+pub fn is_normative(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    let p = padded(&lower);
+    let words: Vec<&str> = p.split_whitespace().collect();
+    if matches!(words.first().copied(), Some("i" | "i'm" | "i've" | "i'll" | "i'd")) {
+        return false;
+    }
+    if NORMATIVE.iter().any(|m| p.contains(&format!(" {m} "))) {
+        return true;
+    }
+    words.iter().enumerate().any(|(i, w)| {
+        let neg = NEGATIONS.contains(w) || (*w == "do" && words.get(i + 1) == Some(&"not"));
+        let before = i.checked_sub(1).and_then(|j| words.get(j)).copied();
+        neg && before.is_none_or(|b| ["please", "and", "but", "so", "just", "also", "then"].contains(&b))
+    })
+}
+
+/// A word's root: [`text::stem`] and then the common derivational
+/// suffixes (`performance`, `performing` → `perform`).
+pub fn root(w: &str) -> String {
+    let s = text::stem(w);
+    for suf in ["ations", "ation", "ance", "ence", "ments", "ment", "ally", "al", "ity"] {
+        if let Some(b) = s.strip_suffix(suf) {
+            if b.chars().count() >= 4 {
+                return b.to_string();
+            }
+        }
+    }
+    s
+}
+
+/// True for a root that says nothing of what is required (a normative
+/// word or a general verb).
+fn uninformative(r: &str) -> bool {
+    MARKER_ROOTS.iter().chain(GENERAL).any(|w| *w == r || root(w) == r)
+}
+
+/// Content roots of a text, sorted and unique, without normative words and
+/// general verbs.
+pub fn roots(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = text::content_tokens(s)
+        .iter()
+        .map(|t| root(t))
+        .filter(|t| t.chars().count() >= 3 && !t.chars().all(|c| c.is_ascii_digit()) && !uninformative(t))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn candidate(seq: u32, sentence: &str, context: &[String]) -> Option<Requirement> {
+    let n = sentence.split_whitespace().count();
+    let codeish = sentence.starts_with(['$', '|', '{', '[', '<', '#', '/'])
+        || sentence.contains(['{', '}'])
+        || sentence.contains("=>")
+        || sentence.contains("```");
+    if !(3..=40).contains(&n) || sentence.contains('?') || codeish || !is_normative(sentence) {
+        return None;
+    }
+    let roots = roots(sentence);
+    (!roots.is_empty()).then(|| Requirement { seq, quote: sentence.to_string(), roots, context: context.to_vec() })
+}
+
+/// The requirement sentences of one session: normative sentences the
+/// operator said in reply to the agent (see the module docs).
+pub fn of(sd: &SessionData) -> Vec<Requirement> {
+    if !operator_speaks(&sd.session) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut acted = false;
+    for e in &sd.events {
+        let b = &e.body;
+        if b.sidechain {
+            continue;
+        }
+        match b.kind {
+            EventKind::ToolCall if b.role != Role::User => acted = true,
+            EventKind::AssistantMessage => acted = true,
+            EventKind::ToolResult => {
+                let Some(t) = b.text.as_deref() else { continue };
+                let Some(words) = operator_words_in_result(t, b.is_error) else { continue };
+                let context = roots(words);
+                out.extend(sentences(words).iter().filter_map(|s| candidate(e.seq, s, &context)));
+            }
+            EventKind::UserMessage if b.role == Role::User => {
+                let Some(t) = b.text.as_deref() else { continue };
+                let t = t.char_indices().nth(TYPED).map_or(t, |(i, _)| t.get(..i).unwrap_or(t));
+                if acted {
+                    let context = roots(t);
+                    out.extend(sentences(t).iter().filter_map(|s| candidate(e.seq, s, &context)));
+                }
+                acted = false;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The normative clause of a sentence (see the module docs), trimmed of
+/// its final punctuation.
+pub fn clause(sentence: &str) -> String {
+    let parts: Vec<&str> = sentence.split(", ").collect();
+    let from = parts.iter().position(|p| is_normative(p)).unwrap_or(0);
+    let mut c = parts.get(from..).map(|p| p.join(", ")).unwrap_or_default();
+    loop {
+        let lower = c.to_lowercase().replace('’', "'");
+        let lead = ["however ", "but ", "and ", "so ", "also ", "then ", "just ", "there is a need to ", "there's a need to "]
+            .iter()
+            .find(|l| lower.starts_with(**l));
+        match lead {
+            Some(l) => c = c.get(l.len()..).unwrap_or_default().trim_start().to_string(),
+            None => break,
+        }
+    }
+    c.trim().trim_end_matches(['.', '!', ';', ',', ' ']).to_string()
+}
+
+/// A requirement sentence in the batch.
+struct Node<'a> {
+    session: usize,
+    unit: usize,
+    req: &'a Requirement,
+}
+
+fn find(parent: &mut [usize], i: usize) -> usize {
+    let mut r = i;
+    while let Some(&p) = parent.get(r) {
+        if p == r {
+            break;
+        }
+        r = p;
+    }
+    r
+}
+
+pub struct Requirements;
+
+impl Pass for Requirements {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
+        // Per project: the requirement sentences and the operator's messages' roots.
+        struct Project {
+            name: Option<String>,
+            sessions: Vec<usize>,
+            df: HashMap<String, usize>,
+            messages: usize,
+        }
+        let mut projects: BTreeMap<String, Project> = BTreeMap::new();
+        let mut reqs: Vec<(usize, Vec<Requirement>)> = Vec::new();
+        for (si, s) in ctx.sessions.iter().enumerate() {
+            if !operator_speaks(&s.data.session) {
+                continue;
+            }
+            let cwd = super::conventions::cwd_of(s.data);
+            let Some((key, name)) = super::conventions::project_of(cwd.as_deref(), s.data.session.source.as_deref())
+            else {
+                continue;
+            };
+            let p = projects
+                .entry(key)
+                .or_insert_with(|| Project { name, sessions: Vec::new(), df: HashMap::new(), messages: 0 });
+            p.sessions.push(si);
+            for e in &s.data.events {
+                let b = &e.body;
+                if b.kind != EventKind::UserMessage || b.role != Role::User || b.sidechain {
+                    continue;
+                }
+                let Some(t) = b.text.as_deref() else { continue };
+                let t = t.char_indices().nth(TYPED).map_or(t, |(i, _)| t.get(..i).unwrap_or(t));
+                p.messages += 1;
+                for r in roots(t) {
+                    *p.df.entry(r).or_default() += 1;
+                }
+            }
+            reqs.push((si, of(s.data)));
+        }
+        let by_session: HashMap<usize, &Vec<Requirement>> = reqs.iter().map(|(si, r)| (*si, r)).collect();
+        let unit = |si: usize| ctx.units.get(si).copied().unwrap_or(si);
+        let mut findings = Vec::new();
+        let mut links_total = 0usize;
+        for p in projects.values() {
+            let limit = RARE_MAX.min(p.messages / 5).max(2);
+            let df = |t: &str| p.df.get(t).copied().unwrap_or(0);
+            let rare = |t: &String| df(t) <= limit;
+            let nodes: Vec<Node> = p
+                .sessions
+                .iter()
+                .filter_map(|si| Some((*si, by_session.get(si)?)))
+                .flat_map(|(si, rs)| rs.iter().map(move |req| Node { session: si, unit: unit(si), req }))
+                .collect();
+            let mut parent: Vec<usize> = (0..nodes.len()).collect();
+            let mut degree = vec![0usize; nodes.len()];
+            for (i, a) in nodes.iter().enumerate() {
+                for (j, b) in nodes.iter().enumerate().skip(i + 1) {
+                    if a.unit == b.unit {
+                        continue;
+                    }
+                    let shared: Vec<&String> = a.req.roots.iter().filter(|t| b.req.roots.contains(t) && rare(t)).collect();
+                    let said = shared.len() >= 2 || shared.iter().any(|t| df(t) <= 2);
+                    let named = || {
+                        let both = a.req.context.iter().filter(|t| b.req.context.contains(t) && rare(t)).count();
+                        let ab = a.req.roots.iter().any(|t| b.req.context.contains(t) && rare(t));
+                        let ba = b.req.roots.iter().any(|t| a.req.context.contains(t) && rare(t));
+                        both >= 2 && ab && ba
+                    };
+                    if said || named() {
+                        links_total += 1;
+                        for k in [i, j] {
+                            if let Some(d) = degree.get_mut(k) {
+                                *d += 1;
+                            }
+                        }
+                        let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
+                        if let Some(x) = parent.get_mut(ri.max(rj)) {
+                            *x = ri.min(rj);
+                        }
+                    }
+                }
+            }
+            let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for i in 0..nodes.len() {
+                if degree.get(i).copied().unwrap_or(0) > 0 {
+                    groups.entry(find(&mut parent, i)).or_default().push(i);
+                }
+            }
+            for members in groups.values() {
+                if let Some(f) = lesson(ctx, p.name.as_deref(), &nodes, members, &degree) {
+                    findings.push(f);
+                }
+            }
+        }
+        let mut out = PassOutput::from(findings);
+        out.stats.insert("requirements.links".into(), links_total.into());
+        Ok(out)
+    }
+}
+
+/// A group's lesson (see the module docs); `None` when fewer than two
+/// units give a usable clause.
+fn lesson(ctx: &Context, name: Option<&str>, nodes: &[Node], members: &[usize], degree: &[usize]) -> Option<Finding> {
+    // Per unit: the sentence with the most links, then the earliest.
+    let mut best: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    for &m in members {
+        let n = nodes.get(m)?;
+        let d = degree.get(m).copied().unwrap_or(0);
+        let c = clause(&n.req.quote);
+        if rule_sentence(&c).is_none() {
+            continue;
+        }
+        let e = best.entry(n.unit).or_insert((m, d));
+        if d > e.1 {
+            *e = (m, d);
+        }
+    }
+    if best.len() < 2 {
+        return None;
+    }
+    let mut chosen: Vec<usize> = best.values().map(|(m, _)| *m).collect();
+    chosen.sort_by_key(|m| nodes.get(*m).map(|n| (n.session, n.req.seq)));
+    let place = name.map_or_else(|| "this project".to_string(), |n| format!("`{n}`"));
+    let mut clauses: Vec<String> = Vec::new();
+    for m in chosen {
+        let Some(n) = nodes.get(m) else { continue };
+        let c = clause(&n.req.quote);
+        let mut next = clauses.clone();
+        next.push(c);
+        let t = format!("In {place}, {}.", next.join("; "));
+        if next.len() <= MAX_CLAUSES && t.chars().count() <= MAX_TEXT {
+            clauses = next;
+        }
+    }
+    if clauses.len() < 2 {
+        return None;
+    }
+    let text = format!("In {place}, {}.", clauses.join("; "));
+    let mut sessions: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut evidence: BTreeMap<(usize, u32, String), Evidence> = BTreeMap::new();
+    for &m in members {
+        let n = nodes.get(m)?;
+        sessions.entry(n.unit).or_insert(n.session);
+        let sv = ctx.sessions.get(n.session)?;
+        evidence.entry((n.session, n.req.seq, n.req.quote.clone())).or_insert_with(|| Evidence {
+            session: sv.id().to_string(),
+            events: vec![n.req.seq],
+            quote: n.req.quote.clone(),
+        });
+    }
+    let sessions: BTreeSet<usize> = sessions.into_values().collect();
+    let mut tags = vec!["requirement".to_string()];
+    if let Some(n) = name {
+        tags.push(format!("project:{n}"));
+    }
+    let k = sessions.len();
+    Some(Finding {
+        pass: NAME,
+        category: Category::Fact,
+        op: OpKind::Create,
+        kind: MemoryKind::fact(),
+        text,
+        targets: Vec::new(),
+        rationale: format!("the operator required it in {k} sessions of the project ({} sentences)", evidence.len()),
+        sessions,
+        evidence: evidence.into_values().collect(),
+        confidence: (0.4 + 0.1 * k as f64).min(0.8),
+        tags,
+        key_terms: Vec::new(),
+        repeats: 0,
+    })
+}
