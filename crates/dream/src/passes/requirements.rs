@@ -187,7 +187,11 @@ pub fn root(w: &str) -> String {
 /// True for a root that says nothing of what is required (a normative
 /// word or a general verb).
 fn uninformative(r: &str) -> bool {
-    MARKER_ROOTS.iter().chain(GENERAL).any(|w| *w == r || root(w) == r)
+    static SET: std::sync::OnceLock<BTreeSet<String>> = std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| {
+        MARKER_ROOTS.iter().chain(GENERAL).flat_map(|w| [(*w).to_string(), text::stem(w), root(w)]).collect()
+    });
+    set.contains(r)
 }
 
 /// Content roots of a text, sorted and unique, without normative words and
@@ -203,17 +207,37 @@ pub fn roots(s: &str) -> Vec<String> {
     out
 }
 
-fn candidate(seq: u32, sentence: &str, context: &[String]) -> Option<Requirement> {
+/// True for a sentence of prose: 3..40 words, no code.
+fn prose(sentence: &str) -> bool {
     let n = sentence.split_whitespace().count();
-    let codeish = sentence.starts_with(['$', '|', '{', '[', '<', '#', '/'])
+    let codeish = sentence.starts_with(['$', '|', '{', '[', '<', '#', '/', '>'])
         || sentence.contains(['{', '}'])
         || sentence.contains("=>")
         || sentence.contains("```");
-    if !(3..=40).contains(&n) || sentence.contains('?') || codeish || !is_normative(sentence) {
+    (3..=40).contains(&n) && !codeish
+}
+
+fn candidate(seq: u32, sentence: &str, context: &[String]) -> Option<Requirement> {
+    if !prose(sentence) || sentence.contains('?') || !is_normative(sentence) {
+        return None;
+    }
+    // A correction of one of the themes is the corrections pass's lesson.
+    if super::corrections::theme_of(sentence, true).is_some() {
         return None;
     }
     let roots = roots(sentence);
     (!roots.is_empty()).then(|| Requirement { seq, quote: sentence.to_string(), roots, context: context.to_vec() })
+}
+
+/// The requirement candidates of one message: its sentences, and the
+/// roots of its prose sentences (logs and code pasted around them are not
+/// what the operator said).
+fn of_message(seq: u32, text: &str, out: &mut Vec<Requirement>) {
+    let all = sentences(text);
+    let mut context: Vec<String> = all.iter().filter(|s| prose(s)).flat_map(|s| roots(s)).collect();
+    context.sort();
+    context.dedup();
+    out.extend(all.iter().filter_map(|s| candidate(seq, s, &context)));
 }
 
 /// The requirement sentences of one session: normative sentences the
@@ -235,15 +259,13 @@ pub fn of(sd: &SessionData) -> Vec<Requirement> {
             EventKind::ToolResult => {
                 let Some(t) = b.text.as_deref() else { continue };
                 let Some(words) = operator_words_in_result(t, b.is_error) else { continue };
-                let context = roots(words);
-                out.extend(sentences(words).iter().filter_map(|s| candidate(e.seq, s, &context)));
+                of_message(e.seq, words, &mut out);
             }
             EventKind::UserMessage if b.role == Role::User => {
                 let Some(t) = b.text.as_deref() else { continue };
                 let t = t.char_indices().nth(TYPED).map_or(t, |(i, _)| t.get(..i).unwrap_or(t));
                 if acted {
-                    let context = roots(t);
-                    out.extend(sentences(t).iter().filter_map(|s| candidate(e.seq, s, &context)));
+                    of_message(e.seq, t, &mut out);
                 }
                 acted = false;
             }
@@ -328,7 +350,10 @@ impl Pass for Requirements {
                 let Some(t) = b.text.as_deref() else { continue };
                 let t = t.char_indices().nth(TYPED).map_or(t, |(i, _)| t.get(..i).unwrap_or(t));
                 p.messages += 1;
-                for r in roots(t) {
+                let mut rs: Vec<String> = sentences(t).iter().filter(|s| prose(s)).flat_map(|s| roots(s)).collect();
+                rs.sort();
+                rs.dedup();
+                for r in rs {
                     *p.df.entry(r).or_default() += 1;
                 }
             }
