@@ -13,12 +13,15 @@
 //! tool call or a reply) since he last spoke —: the request that opens a
 //! session is the task, not a standing requirement.
 //!
-//! **A requirement sentence** ([`is_normative`]) has a normative form:
-//! `must`, `need to`, `there is a need`, `has to`, `should not`, `is
-//! crucial`, `is important`, `important to`, `is required`, `not
-//! acceptable`, `not allowed`, `make sure`, `ensure`, `keep in mind`,
-//! `always`, `never`, or an imperative `don't` / `do not`; 3..40 words, no
-//! question, no code, not about the speaker ("I need to …").
+//! **A requirement sentence** ([`is_normative`]) has the form of a
+//! necessity or a judgement of what is required: `must`, `need to`, `there
+//! is a need`, `has to`, `is crucial`, `is critical`, `is essential`, `is
+//! important`, `important to`, `is required`, `is mandatory`, `not
+//! acceptable`, `not allowed`; 3..40 words, no question, no code, not
+//! about the speaker ("I need to …"). The weaker rule words (`always`,
+//! `never`, `make sure`, an imperative `don't`) word requests too ("make
+//! sure it adds …") and are left to the preference pass; a sentence that
+//! is a correction of one of the corrections pass's themes is that pass's.
 //!
 //! **Project.** Sessions are grouped by project as the conventions pass
 //! groups them ([`super::conventions::project_of`]: the working directory
@@ -109,20 +112,21 @@ pub struct Requirement {
 /// How many characters of a user message are read.
 const TYPED: usize = 2000;
 
-/// Normative phrases (lowercase, matched between word boundaries).
+/// Normative phrases (lowercase, matched between word boundaries): a
+/// necessity or a judgement of what is required, said to insist. The
+/// weaker rule words (`always`, `never`, `make sure`, an imperative
+/// `don't`) are how requests are worded too ("make sure it adds …", "never
+/// mind"), and are the preference pass's.
 const NORMATIVE: &[&str] = &[
     "must",
     "mustn't",
+    "must not",
     "need to",
     "needs to",
     "there is a need",
     "there's a need",
     "has to",
     "have to",
-    "should not",
-    "shouldn't",
-    "should never",
-    "should always",
     "is crucial",
     "are crucial",
     "is critical",
@@ -139,35 +143,22 @@ const NORMATIVE: &[&str] = &[
     "not acceptable",
     "is unacceptable",
     "not allowed",
-    "make sure",
-    "ensure",
-    "keep in mind",
-    "always",
-    "never",
 ];
-
-const NEGATIONS: &[&str] = &["don't", "dont", "do not"];
 
 fn padded(lower: &str) -> String {
     format!(" {} ", lower.replace(['’', '`'], "'").replace([',', ':', ';', '—', '–', '(', ')', '.', '!'], " "))
 }
 
-/// True when a sentence has a normative form.
+/// True when a sentence has a normative form (see [`NORMATIVE`]), and is
+/// not about the speaker ("I need to leave").
 pub fn is_normative(sentence: &str) -> bool {
     let lower = sentence.to_lowercase();
     let p = padded(&lower);
-    let words: Vec<&str> = p.split_whitespace().collect();
-    if matches!(words.first().copied(), Some("i" | "i'm" | "i've" | "i'll" | "i'd")) {
+    let first = p.split_whitespace().next();
+    if matches!(first, Some("i" | "i'm" | "i've" | "i'll" | "i'd")) {
         return false;
     }
-    if NORMATIVE.iter().any(|m| p.contains(&format!(" {m} "))) {
-        return true;
-    }
-    words.iter().enumerate().any(|(i, w)| {
-        let neg = NEGATIONS.contains(w) || (*w == "do" && words.get(i + 1) == Some(&"not"));
-        let before = i.checked_sub(1).and_then(|j| words.get(j)).copied();
-        neg && before.is_none_or(|b| ["please", "and", "but", "so", "just", "also", "then"].contains(&b))
-    })
+    NORMATIVE.iter().any(|m| p.contains(&format!(" {m} ")))
 }
 
 /// A word's root: [`text::stem`] and then the common derivational
