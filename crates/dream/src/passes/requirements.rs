@@ -44,6 +44,7 @@
 //!   root of the other's message (a requirement about the per-agent
 //!   plugins stated beside the agents' names, and a request naming the
 //!   same agents).
+//!
 //! The sentences linked so form groups; a group spoken in ≥ 2 units is a
 //! requirement of the project (the planner asks `min_support` of a fact,
 //! by default 2). One session alone, however often it insists, is none.
@@ -82,8 +83,26 @@ const MAX_TEXT: usize = 200;
 /// Roots of the normative words: how strongly something is required, not
 /// what.
 const MARKER_ROOTS: &[&str] = &[
-    "need", "must", "ensure", "important", "crucial", "critical", "essential", "require", "required", "mandatory",
-    "acceptable", "unacceptable", "allow", "allowed", "mind", "valid", "always", "never", "sure", "keep",
+    "need",
+    "must",
+    "ensure",
+    "important",
+    "crucial",
+    "critical",
+    "essential",
+    "require",
+    "required",
+    "mandatory",
+    "acceptable",
+    "unacceptable",
+    "allow",
+    "allowed",
+    "mind",
+    "valid",
+    "always",
+    "never",
+    "sure",
+    "keep",
 ];
 
 /// General verbs: what is done, not what it is done to, so they tell
@@ -274,9 +293,10 @@ pub fn clause(sentence: &str) -> String {
     let mut c = parts.get(from..).map(|p| p.join(", ")).unwrap_or_default();
     loop {
         let lower = c.to_lowercase().replace('’', "'");
-        let lead = ["however ", "but ", "and ", "so ", "also ", "then ", "just ", "there is a need to ", "there's a need to "]
-            .iter()
-            .find(|l| lower.starts_with(**l));
+        let lead =
+            ["however ", "but ", "and ", "so ", "also ", "then ", "just ", "there is a need to ", "there's a need to "]
+                .iter()
+                .find(|l| lower.starts_with(**l));
         match lead {
             Some(l) => c = c.get(l.len()..).unwrap_or_default().trim_start().to_string(),
             None => break,
@@ -329,9 +349,12 @@ impl Pass for Requirements {
             else {
                 continue;
             };
-            let p = projects
-                .entry(key)
-                .or_insert_with(|| Project { name, sessions: Vec::new(), df: HashMap::new(), messages: 0 });
+            let p = projects.entry(key).or_insert_with(|| Project {
+                name,
+                sessions: Vec::new(),
+                df: HashMap::new(),
+                messages: 0,
+            });
             p.sessions.push(si);
             for e in &s.data.events {
                 let b = &e.body;
@@ -371,7 +394,8 @@ impl Pass for Requirements {
                     if a.unit == b.unit {
                         continue;
                     }
-                    let shared: Vec<&String> = a.req.roots.iter().filter(|t| b.req.roots.contains(t) && rare(t)).collect();
+                    let shared: Vec<&String> =
+                        a.req.roots.iter().filter(|t| b.req.roots.contains(t) && rare(t)).collect();
                     let said = shared.len() >= 2 || shared.iter().any(|t| df(t) <= 2);
                     let named = || {
                         let both = a.req.context.iter().filter(|t| b.req.context.contains(t) && rare(t)).count();
@@ -482,4 +506,163 @@ fn lesson(ctx: &Context, name: Option<&str>, nodes: &[Node], members: &[usize], 
         key_terms: Vec::new(),
         repeats: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Sess;
+    use crate::{DreamConfig, Snapshot};
+    use nocturne_core::{Memory, NewSession, Op, Proposal, Subagent};
+
+    /// A session in `cwd` (recorded as Claude Code records it) that opens
+    /// with `request`, the agent's answer, and the operator's reply.
+    fn steered(id: &str, cwd: &str, request: &str, reply: &str) -> Sess {
+        let mut s = Sess::new(id).user(request);
+        if let Some(e) = s.s.events.last_mut() {
+            e.raw = format!("{{\"type\":\"user\",\"cwd\":\"{cwd}\"}}");
+        }
+        s.assistant("Here is my proposal.").user(reply)
+    }
+
+    fn dream(sessions: &[NewSession], memories: Vec<Memory>) -> Proposal {
+        let snap = Snapshot::from_new_sessions(1, sessions, memories, "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        crate::dream(&snap, &cfg, "d1").expect("dream")
+    }
+
+    fn ours(p: &Proposal) -> Vec<&Op> {
+        p.ops.iter().filter(|o| o.pass == NAME).collect()
+    }
+
+    fn quotes(o: &Op) -> Vec<&str> {
+        o.evidence.iter().map(|e| e.quote.as_str()).collect()
+    }
+
+    const A: &str = "performance is crucial for the price lookup.";
+    const B: &str = "comments about performance are fine, there is a need to keep the report under a second.";
+
+    #[test]
+    fn a_requirement_insisted_on_in_two_sessions_of_a_project_is_one_fact_citing_each() {
+        let a = steered("s1", "/home/ana/work/shop", "add caching to the price lookup", &format!("too slow. {A}"));
+        let b = steered("s2", "/Users/bo/src/shop", "speed up the monthly report", B);
+        let p = dream(&[a.build(), b.build()], vec![]);
+        let ops = ours(&p);
+        assert_eq!(ops.len(), 1, "{:#?}", p.ops);
+        let o = ops[0];
+        assert_eq!(o.text, "In `shop`, performance is crucial for the price lookup; keep the report under a second.");
+        assert_eq!((o.kind.as_str(), o.support), ("fact", 2));
+        assert!(o.tags.contains(&"project:shop".to_string()), "{:?}", o.tags);
+        assert_eq!(quotes(o), vec![A, B], "each sentence verbatim, from its own session");
+        assert!(o.text.chars().count() <= MAX_TEXT);
+        for v in ["ana", "/home/", "/users/", "bo/"] {
+            assert!(!o.text.to_lowercase().contains(v), "{v} leaked into {:?}", o.text);
+        }
+    }
+
+    #[test]
+    fn one_session_is_not_enough_however_often_it_insists() {
+        let one = steered("s1", "/w/shop", "add caching to the price lookup", A).assistant("Done, cached.").user(B);
+        assert!(ours(&dream(&[one.build()], vec![])).is_empty());
+        // The same request re-sent (after an /undo) is one attempt, not two sessions agreeing.
+        let again = |id: &str| steered(id, "/w/shop", "add caching to the price lookup", A).user(B).build();
+        let p = dream(&[again("r1"), again("r2")], vec![]);
+        assert!(ours(&p).is_empty(), "{:#?}", p.ops);
+    }
+
+    #[test]
+    fn requirements_of_different_projects_never_meet() {
+        let a = steered("s1", "/w/shop", "add caching to the price lookup", A);
+        let b = steered("s2", "/w/blog", "speed up the monthly report", B);
+        assert!(ours(&dream(&[a.build(), b.build()], vec![])).is_empty());
+    }
+
+    #[test]
+    fn only_the_operators_replies_to_the_agent_are_read() {
+        let said = "performance is crucial, the cache must stay bounded.";
+        let reply = |s: Sess| -> Vec<String> { of(&s.data()).into_iter().map(|r| r.quote).collect() };
+        assert_eq!(reply(steered("s", "/w/shop", "add a cache", said)), vec![said.to_string()]);
+        // The request that opens a session is the task, not a standing requirement.
+        assert!(reply(Sess::new("s").user(said)).is_empty(), "an opening request");
+        // A customer of a service agent, a sub-agent's task prompt, harness and agent text.
+        let customer = Sess::new("c").customer().user("hi").assistant("How can I help?").user(said);
+        assert!(reply(customer).is_empty(), "a customer's words");
+        let mut sub = Sess::new("sub").user("task").assistant("ok").user(said).build();
+        sub.subagent = Some(Subagent { agent_id: "a1".into(), agent_type: None, description: None, compaction: false });
+        assert!(of(&SessionData::from_new(&sub, "2026-01-01T00:00:00Z")).is_empty(), "a parent agent's prompt");
+        let harness = Sess::new("h").user("fix it").assistant("done").event(Role::System, EventKind::System, said);
+        assert!(reply(harness).is_empty(), "injected harness text");
+        assert!(reply(Sess::new("a").user("fix it").assistant(said)).is_empty(), "the agent's own words");
+    }
+
+    #[test]
+    fn questions_requests_and_statements_about_the_speaker_are_no_requirements() {
+        assert!(is_normative("performance is crucial"));
+        assert!(is_normative("sessionOrchestrator must not be agent specific"));
+        assert!(is_normative("TODO is not acceptable, implementation must be full."));
+        assert!(is_normative("there is a need to track the last synced message id"));
+        assert!(!is_normative("I need to leave early today"), "about the speaker");
+        assert!(!is_normative("make sure it adds a row for the new file"), "a request's wording");
+        assert!(!is_normative("always use pnpm"), "a rule word: the preference pass's");
+        let reply = |said: &str| of(&steered("s", "/w/shop", "add a cache", said).data()).len();
+        assert_eq!(reply("does performance need to be crucial here?"), 0, "a question");
+        assert_eq!(reply("$ cargo test must pass"), 0, "code");
+        assert_eq!(
+            reply("errors handling is already present, so it must not be overcomplicated"),
+            0,
+            "a correction theme"
+        );
+    }
+
+    #[test]
+    fn a_clause_with_a_session_value_is_never_written() {
+        let a = steered("s1", "/w/shop", "add caching", "performance of /Users/ana/shop/price.py is crucial.");
+        let b = steered("s2", "/w/shop", "speed up the report", B);
+        let p = dream(&[a.build(), b.build()], vec![]);
+        assert!(ours(&p).is_empty(), "one usable clause is one session's voice: {:#?}", p.ops);
+        assert_eq!(
+            clause("the main idea is fine, however the core must not be agent specific."),
+            "the core must not be agent specific"
+        );
+        assert_eq!(clause("ok, there is a need to keep it under a second!"), "keep it under a second");
+    }
+
+    #[test]
+    fn requirements_said_beside_the_same_names_are_linked_by_their_messages() {
+        let a = "the orchestrator must not be agent specific. for claude the logic is fine, gemini stores prompts \
+                 elsewhere.";
+        let b = "look at the codex agent folder first. there is a need to add a plugin for codex like the claude and \
+                 gemini ones.";
+        let s1 = steered("s1", "/w/cli", "plan the session tracking", a);
+        let s2 = steered("s2", "/w/cli", "plan the metrics", b);
+        let p = dream(&[s1.build(), s2.build()], vec![]);
+        let ops = ours(&p);
+        assert_eq!(ops.len(), 1, "{:#?}", p.ops);
+        assert_eq!(
+            ops[0].text,
+            "In `cli`, the orchestrator must not be agent specific; add a plugin for codex like the claude and gemini ones."
+        );
+        // Without the names beside it, a requirement is about something else.
+        let s1 = steered("s1", "/w/cli", "plan the session tracking", "the orchestrator must not be agent specific.");
+        assert!(ours(&dream(&[s1.build(), steered("s2", "/w/cli", "plan", b).build()], vec![])).is_empty());
+    }
+
+    #[test]
+    fn a_second_dream_over_the_same_sessions_proposes_nothing() {
+        let ss = vec![
+            steered("s1", "/w/shop", "add caching to the price lookup", A).build(),
+            steered("s2", "/w/shop", "speed up the monthly report", B).build(),
+        ];
+        let first = dream(&ss, vec![]);
+        assert_eq!(ours(&first).len(), 1);
+        let cur = std::collections::BTreeMap::new();
+        let ops: Vec<&Op> = first.ops.iter().collect();
+        let memories: Vec<Memory> = nocturne_core::proposal::plan_ops(&ops, &cur, "2026-02-01T00:00:00Z", &first.id)
+            .expect("plan")
+            .into_iter()
+            .filter_map(|c| c.after)
+            .collect();
+        let again = dream(&ss, memories);
+        assert!(ours(&again).is_empty(), "{:#?}", again.ops);
+    }
 }
