@@ -31,8 +31,8 @@
 //! **Same requirement.** Words are reduced to roots ([`root`]: the crude
 //! stemmer plus derivational suffixes, `performance` / `performing` →
 //! `perform`), without stop words, the normative words themselves and
-//! general verbs ([`GENERAL`]: `create`, `add`, `find` … say nothing of
-//! what is required). A root is *rare* when the operator wrote it in at
+//! general verbs and fillers ([`GENERAL`]: `create`, `add`, `find` … say
+//! nothing of what is required). A root is *rare* when the operator wrote it in at
 //! most 8 of the project's messages (and at most a fifth of them). Two
 //! requirement sentences of different support units
 //! ([`crate::context::Context::units`]) of one project state the same
@@ -105,8 +105,8 @@ const MARKER_ROOTS: &[&str] = &[
     "keep",
 ];
 
-/// General verbs: what is done, not what it is done to, so they tell
-/// nothing of what a requirement is about.
+/// General verbs and fillers: what is done, not what it is done to, so
+/// they tell nothing of what a requirement is about.
 pub const GENERAL: &[&str] = &[
     "add", "ask", "build", "call", "change", "check", "create", "do", "exist", "existing", "find", "fix", "follow",
     "get", "give", "go", "handle", "have", "help", "include", "know", "let", "like", "look", "make", "move", "need",
@@ -298,7 +298,8 @@ pub fn clause(sentence: &str) -> String {
                 .iter()
                 .find(|l| lower.starts_with(**l));
         match lead {
-            Some(l) => c = c.get(l.len()..).unwrap_or_default().trim_start().to_string(),
+            // The lead is ASCII and `’` one character: count characters, not bytes.
+            Some(l) => c = c.chars().skip(l.chars().count()).collect::<String>().trim_start().to_string(),
             None => break,
         }
     }
@@ -312,7 +313,8 @@ struct Node<'a> {
     req: &'a Requirement,
 }
 
-fn find(parent: &mut [usize], i: usize) -> usize {
+/// The root of `i` in a union-find forest.
+fn find(parent: &[usize], i: usize) -> usize {
     let mut r = i;
     while let Some(&p) = parent.get(r) {
         if p == r {
@@ -410,7 +412,7 @@ impl Pass for Requirements {
                                 *d += 1;
                             }
                         }
-                        let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
+                        let (ri, rj) = (find(&parent, i), find(&parent, j));
                         if let Some(x) = parent.get_mut(ri.max(rj)) {
                             *x = ri.min(rj);
                         }
@@ -420,7 +422,7 @@ impl Pass for Requirements {
             let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
             for i in 0..nodes.len() {
                 if degree.get(i).copied().unwrap_or(0) > 0 {
-                    groups.entry(find(&mut parent, i)).or_default().push(i);
+                    groups.entry(find(&parent, i)).or_default().push(i);
                 }
             }
             for members in groups.values() {
@@ -625,6 +627,7 @@ mod tests {
             "the core must not be agent specific"
         );
         assert_eq!(clause("ok, there is a need to keep it under a second!"), "keep it under a second");
+        assert_eq!(clause("there’s a need to keep it small"), "keep it small");
     }
 
     #[test]
