@@ -14,7 +14,9 @@
 //!
 //! Passes (see each module for its rules): [`passes::mistakes`],
 //! [`passes::workflows`], [`passes::preferences`], [`passes::corrections`]
-//! (what operators said when correcting the agent), [`passes::conventions`]
+//! (what operators said when correcting the agent), [`passes::requirements`]
+//! (what an operator insists on about a project's design, in several of its
+//! sessions), [`passes::conventions`]
 //! (the commands a project runs for tests, checks, format, build, install,
 //! and its hooks), [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote), and the
