@@ -18,7 +18,8 @@
 //! is a need`, `has to`, `is crucial`, `is critical`, `is essential`, `is
 //! important`, `important to`, `is required`, `is mandatory`, `not
 //! acceptable`, `not allowed`; 3..40 words, no question, no code, not
-//! about the speaker ("I need to …"). The weaker rule words (`always`,
+//! about the speaker ("I need to …") or the task at hand ("those tests must
+//! pass", "we need to copy the icon too"). The weaker rule words (`always`,
 //! `never`, `make sure`, an imperative `don't`) word requests too ("make
 //! sure it adds …") and are left to the preference pass; a sentence that
 //! is a correction of one of the corrections pass's themes is that pass's.
@@ -164,6 +165,10 @@ const NORMATIVE: &[&str] = &[
     "not allowed",
 ];
 
+/// Words that point at the conversation at hand (as in
+/// [`crate::directives`]).
+const DEICTIC: &[&str] = &["those", "these", "above", "below", "this one", "that one"];
+
 fn padded(lower: &str) -> String {
     format!(" {} ", lower.replace(['’', '`'], "'").replace([',', ':', ';', '—', '–', '(', ')', '.', '!'], " "))
 }
@@ -177,6 +182,12 @@ pub fn is_normative(sentence: &str) -> bool {
     if matches!(first, Some("i" | "i'm" | "i've" | "i'll" | "i'd")) {
         return false;
     }
+    // "Those tests must pass" is about the task at hand.
+    if DEICTIC.iter().any(|d| p.contains(&format!(" {d} "))) {
+        return false;
+    }
+    // "We need to copy the icon too" plans the task; "we must" insists.
+    let p = p.replace(" we need to ", " ").replace(" we have to ", " ");
     NORMATIVE.iter().any(|m| p.contains(&format!(" {m} ")))
 }
 
@@ -604,6 +615,9 @@ mod tests {
         assert!(is_normative("TODO is not acceptable, implementation must be full."));
         assert!(is_normative("there is a need to track the last synced message id"));
         assert!(!is_normative("I need to leave early today"), "about the speaker");
+        assert!(!is_normative("wait, we need to copy the icon to the other repo too"), "planning the task");
+        assert!(is_normative("we must never break the public API"));
+        assert!(!is_normative("those tests must pass before you stop"), "about the task at hand");
         assert!(!is_normative("make sure it adds a row for the new file"), "a request's wording");
         assert!(!is_normative("always use pnpm"), "a rule word: the preference pass's");
         let reply = |said: &str| of(&steered("s", "/w/shop", "add a cache", said).data()).len();
