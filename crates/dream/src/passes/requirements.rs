@@ -54,8 +54,9 @@
 //! clauses: `In `NAME`, <clause>; <clause>.` — per unit the group's
 //! sentence with the most links, cut to its normative clause (from the
 //! comma-separated part that holds the normative words; a leading
-//! "however", "but", "there is a need to" dropped), at most three, ≤ 200
-//! characters; a clause carrying a value of one session (a path, an id, a
+//! "however", "but", "there is a need to" dropped; at most 100 characters:
+//! a longer one describes a task), at most three, ≤ 200 characters in all;
+//! a clause carrying a value of one session (a path, an id, a
 //! URL, an e-mail, a long number) is never used, and a group with fewer
 //! than two usable clauses (of two units) yields nothing. The evidence
 //! quotes every sentence of the group verbatim from its event. Tags
@@ -80,6 +81,10 @@ const MAX_CLAUSES: usize = 3;
 
 /// The longest lesson text.
 const MAX_TEXT: usize = 200;
+
+/// The longest clause a lesson quotes: a requirement worth writing down is
+/// short; a long sentence is a task described, not a rule.
+const MAX_CLAUSE: usize = 100;
 
 /// Roots of the normative words: how strongly something is required, not
 /// what.
@@ -457,7 +462,7 @@ fn lesson(ctx: &Context, name: Option<&str>, nodes: &[Node], members: &[usize], 
         let n = nodes.get(m)?;
         let d = degree.get(m).copied().unwrap_or(0);
         let c = clause(&n.req.quote);
-        if rule_sentence(&c).is_none() {
+        if c.chars().count() > MAX_CLAUSE || rule_sentence(&c).is_none() {
             continue;
         }
         let e = best.entry(n.unit).or_insert((m, d));
@@ -631,11 +636,16 @@ mod tests {
     }
 
     #[test]
-    fn a_clause_with_a_session_value_is_never_written() {
+    fn a_long_clause_or_one_with_a_session_value_is_never_written() {
         let a = steered("s1", "/w/shop", "add caching", "performance of /Users/ana/shop/price.py is crucial.");
         let b = steered("s2", "/w/shop", "speed up the report", B);
         let p = dream(&[a.build(), b.build()], vec![]);
         assert!(ours(&p).is_empty(), "one usable clause is one session's voice: {:#?}", p.ops);
+        let long = "performance is crucial because every request of the price lookup goes through the cache and the \
+                    cache is slow under load.";
+        let a = steered("s1", "/w/shop", "add caching", long);
+        let p = dream(&[a.build(), steered("s2", "/w/shop", "speed up the report", B).build()], vec![]);
+        assert!(ours(&p).is_empty(), "a long sentence describes a task: {:#?}", p.ops);
         assert_eq!(
             clause("the main idea is fine, however the core must not be agent specific."),
             "the core must not be agent specific"
