@@ -118,7 +118,7 @@ pub const GENERAL: &[&str] = &[
     "get", "give", "go", "handle", "have", "help", "include", "know", "let", "like", "look", "make", "move", "need",
     "open", "provide", "put", "read", "remove", "return", "run", "say", "see", "seem", "send", "set", "show", "start",
     "stop", "take", "tell", "think", "try", "update", "want", "work", "write", "good", "great", "fine", "new", "old",
-    "thing", "way", "time", "sec", "wait",
+    "thing", "way", "time",
 ];
 
 /// One requirement sentence.
