@@ -18,7 +18,11 @@
 //! (what an operator insists on about a project's design, in several of its
 //! sessions), [`passes::conventions`]
 //! (the commands a project runs for tests, checks, format, build, install,
-//! and its hooks), [`passes::duplicates`],
+//! and its hooks), [`passes::confirmations`] (calls made without the
+//! customer's yes), [`passes::gates`] (the step nearly every session takes
+//! first, whose result supplies the ids later calls use),
+//! [`passes::evaluator`] (what an evaluator expected that failed runs did
+//! not do), [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote), and the
 //! model-backed [`model::ModelPass`] over answers the service obtained for
 //! the requests [`model::plan_requests`] planned. Every op's
@@ -215,6 +219,8 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::requirements::Requirements),
         Box::new(passes::conventions::Conventions),
         Box::new(passes::confirmations::Confirmations),
+        Box::new(passes::gates::Gates::default()),
+        Box::new(passes::evaluator::Evaluator),
         Box::new(passes::duplicates::Duplicates),
         Box::new(passes::lifecycle::Outdated),
         Box::new(passes::lifecycle::Usefulness),
