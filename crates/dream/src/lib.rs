@@ -14,7 +14,9 @@
 //!
 //! Passes (see each module for its rules): [`passes::mistakes`],
 //! [`passes::workflows`], [`passes::preferences`], [`passes::corrections`]
-//! (what operators said when correcting the agent), [`passes::conventions`]
+//! (what operators said when correcting the agent), [`passes::requirements`]
+//! (what an operator insists on about a project's design, in several of its
+//! sessions), [`passes::conventions`]
 //! (the commands a project runs for tests, checks, format, build, install,
 //! and its hooks), [`passes::confirmations`] (calls made without the
 //! customer's yes), [`passes::gates`] (the step nearly every session takes
@@ -215,6 +217,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::workflows::Workflows),
         Box::new(passes::preferences::Preferences),
         Box::new(passes::corrections::Corrections),
+        Box::new(passes::requirements::Requirements),
         Box::new(passes::conventions::Conventions),
         Box::new(passes::confirmations::Confirmations),
         Box::new(passes::gates::Gates::default()),

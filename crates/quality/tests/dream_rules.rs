@@ -2,7 +2,8 @@
 //! every field the importers set reaches the engine): workflows stay few and
 //! maximal at a low support threshold on real Claude Code sessions, and the
 //! customers of the τ² service agent state no preferences, and the
-//! conventions of a Claude Code project are readable and proposed once. Skipped with a
+//! conventions of a Claude Code project are readable and proposed once, and
+//! project requirements quote the operator only. Skipped with a
 //! notice when `shared/data/real-transcripts` is absent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -226,5 +227,51 @@ fn swe_agent_runs_share_a_workflow_whose_script_step_is_a_role() {
     assert!(w.contains("run the script") && w.contains("`submit`"), "{w}");
     for name in ["reproduce_bug.py", "missing_colon.py"] {
         assert!(!w.contains(name), "a script of one run: {w}");
+    }
+}
+
+/// Project requirements on every real source: each op of the requirements
+/// pass is a labelled lesson (never junk or wrong), leaks no session value,
+/// and cites only what the operator typed (a user message or his words in a
+/// tool result); the customers of the service agents require nothing. On
+/// codemie-code the operator's recurring design requirements are found.
+#[test]
+fn project_requirements_are_lessons_quoting_the_operator_only() {
+    use nocturne_core::{EventKind, Role};
+    use nocturne_quality::{expect, score};
+    let expect_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/real-data/expect");
+    for name in
+        ["claude-code-log", "codemie-code", "aider-chat-history", "tau2-bench-retail", "tau-bench-few-shot-retail"]
+    {
+        let Some(dir) = source(name) else { return };
+        let ex = expect::Expectations::read(&expect_dir.join(format!("{name}.toml"))).unwrap();
+        let sessions = sessions_of(&dir);
+        let p = dream_over(&sessions, &DreamSpec::default());
+        let ops: Vec<_> = p.ops.iter().filter(|o| o.pass == "requirements").collect();
+        println!("{name}: {} requirement ops", ops.len());
+        if name.starts_with("tau") {
+            assert!(ops.is_empty(), "{name}: customers require nothing: {ops:#?}");
+        }
+        let mut found = Vec::new();
+        for o in &ops {
+            let class = score::classify(&ex, &o.text);
+            let score::Class::Lesson { ids } = &class else { panic!("{name}: {:?} is {}", o.text, class.label()) };
+            found.extend(ids.iter().cloned());
+            assert!(ex.leaks().find(&o.text).is_empty(), "{name}: {:?} leaks", o.text);
+            assert!(o.text.chars().count() <= 200 && o.support >= 2, "{}", o.text);
+            for e in &o.evidence {
+                let s = sessions.iter().find(|s| s.id == e.session).unwrap();
+                let ev = &s.events[e.events[0] as usize];
+                let operator =
+                    (ev.kind == EventKind::UserMessage && ev.role == Role::User) || ev.kind == EventKind::ToolResult;
+                assert!(operator, "{name}: {:?} cites a {:?}/{:?} event", e.quote, ev.role, ev.kind);
+                let operator_session = matches!(s.counterpart, None | Some(nocturne_core::Counterpart::Operator));
+                assert!(operator_session && s.subagent.is_none(), "{name}: not an operator's session");
+            }
+        }
+        if name == "codemie-code" {
+            found.sort();
+            assert_eq!(found, vec!["codemie-agent-agnostic-core", "codemie-sync-incremental"], "{ops:#?}");
+        }
     }
 }

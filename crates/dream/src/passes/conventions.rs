@@ -599,7 +599,7 @@ fn hooks_of_event(e: &nocturne_core::Event) -> Vec<(String, Option<String>, Stri
 }
 
 /// The recorded working directory of a session, if any.
-fn cwd_of(sd: &crate::SessionData) -> Option<String> {
+pub fn cwd_of(sd: &crate::SessionData) -> Option<String> {
     for e in sd.events.iter().take(64) {
         let raw = &e.body.raw;
         let Some(p) = raw.find("\"cwd\":\"") else { continue };

@@ -9,6 +9,7 @@ pub mod gates;
 pub mod lifecycle;
 pub mod mistakes;
 pub mod preferences;
+pub mod requirements;
 pub mod workflows;
 
 use std::collections::{BTreeMap, HashMap};
