@@ -17,6 +17,11 @@ pub enum CoreError {
     /// A status string is not `active` or `retired`.
     #[error("invalid status {0:?}: expected active or retired")]
     InvalidStatus(String),
+    /// A project is neither an id `NAME#KEY` (a name of `A-Za-z0-9._-`, 12
+    /// lowercase hex digits) nor an absolute directory, or a memory's tags
+    /// name a project wrongly or more than once.
+    #[error("invalid project {0:?}: expected an absolute directory or a project id NAME#KEY (12 hex digits), and at most one project:NAME#KEY tag")]
+    InvalidProject(String),
 
     // --- outcomes: the taxonomy and values checked against it. Every message
     // is meant to be shown to the user as is.
