@@ -314,6 +314,10 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Markdown only: the memories of this project (a directory, or a
+    /// project id NAME#KEY) and those of no project, for its AGENTS.md.
+    #[arg(long, value_name = "DIR|ID")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -517,6 +521,14 @@ pub struct ContextArgs {
     /// The session the bundle is for (recorded with the usage event).
     #[arg(long)]
     pub session: Option<String>,
+    /// The project you work in: a directory (default: the current one) or a
+    /// project id NAME#KEY. Memories of other projects are left out.
+    #[arg(long, value_name = "DIR|ID")]
+    pub project: Option<String>,
+    /// Read the memories of every project (each project memory names its
+    /// project), not only the current directory's.
+    #[arg(long, conflicts_with = "project")]
+    pub all_projects: bool,
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: BundleFormat,
 }

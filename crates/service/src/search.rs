@@ -145,6 +145,12 @@ pub struct ContextRequest {
     pub user: Option<String>,
     pub team: Option<String>,
     pub session: Option<String>,
+    /// Where the caller works: an absolute directory or a project id
+    /// `NAME#KEY` (see `nocturne_core::project`). Given, the bundle holds
+    /// that project's memories and those of no project, never another
+    /// project's; `None` reads every project (each project memory says
+    /// which it is).
+    pub project: Option<String>,
 }
 
 /// The bundle and the usage event that records it.
@@ -156,9 +162,14 @@ pub struct ContextBundle {
     /// The bundle as markdown; when it is empty, the message below.
     pub markdown: String,
     /// Why the bundle is empty although the store holds memories (none in
-    /// the scopes asked for, or none relevant to the task).
+    /// the scopes asked for, none of this project, or none relevant to the
+    /// task).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The project the bundle is for (`NAME#KEY`), when the request named
+    /// one: memories of other projects were left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// What `reindex` did.
@@ -430,14 +441,22 @@ impl Service {
     /// task, by relevance, and up to five standing rules (preferences and
     /// mistakes, highest priority and support first); with no task words,
     /// the highest-priority memories. A request naming no agent, user or
-    /// team reads every scope the caller may see. Recorded as a usage event
+    /// team reads every scope the caller may see; one naming a project
+    /// leaves out the memories of other projects. Recorded as a usage event
     /// so outcomes can be attributed to the memories handed out.
     pub(crate) fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
         if req.budget == 0 {
             return Err(ServiceError::invalid_field("budget", "the token budget must be at least 1"));
         }
+        let here = req
+            .project
+            .as_deref()
+            .map(|p| nocturne_core::Here::parse(p).map_err(|e| ServiceError::invalid_field("project", e.to_string())))
+            .transpose()?;
         let (index, all) = self.cached_memory_index()?;
-        let scoped = |m: &Memory| crate::access::in_context_scope(&m.scope, req);
+        let scoped = |m: &Memory| {
+            crate::access::in_context_scope(&m.scope, req) && crate::access::in_context_project(m, here.as_ref())
+        };
         let hits: Vec<nocturne_search::Hit> = if req.task.trim().is_empty() {
             Vec::new()
         } else {
@@ -479,7 +498,23 @@ impl Service {
         let mut message = None;
         if bundle.items.is_empty() && !all.is_empty() {
             let in_scope = all.values().filter(|m| scoped(m)).count();
-            let text = if in_scope == 0 {
+            let elsewhere = match &here {
+                Some(h) => all
+                    .values()
+                    .filter(|m| {
+                        crate::access::in_context_scope(&m.scope, req)
+                            && !crate::access::in_context_project(m, Some(h))
+                    })
+                    .count(),
+                None => 0,
+            };
+            let text = if in_scope == 0 && elsewhere > 0 {
+                format!(
+                    "No memory for project {} in the scopes asked for ({}): {elsewhere} memories there are of other projects.",
+                    here.as_ref().map(|h| h.project().to_string()).unwrap_or_default(),
+                    crate::access::context_scopes_label(req),
+                )
+            } else if in_scope == 0 {
                 format!(
                     "No memory in the scopes asked for ({}): the store holds {} active memories in other scopes.",
                     crate::access::context_scopes_label(req),
@@ -509,7 +544,8 @@ impl Service {
             memories: bundle.items.iter().map(|i| i.id.clone()).collect(),
         };
         let usage_id = self.store.append_usage(&usage)?;
-        Ok(ContextBundle { usage_id, bundle, markdown, message })
+        let project = here.map(|h| h.project().to_string());
+        Ok(ContextBundle { usage_id, bundle, markdown, message, project })
     }
 
     /// Usage events (context bundles handed out), oldest first.
