@@ -9,7 +9,7 @@
 //! events it reads, so it is always consistent with the log.
 
 use crate::{Result, Service, ServiceError};
-use nocturne_core::{secrets, EventKind, Memory, Scope};
+use nocturne_core::{secrets, EventKind, Here, Memory, Project, ProjectTag, Scope};
 use nocturne_search::{
     pack_bundle, render_bundle_markdown, Bundle, Candidate, Doc, Embedder, EmbedderInfo, HybridIndex, IndexConfig,
     ScoreParts,
@@ -102,6 +102,8 @@ pub(crate) struct MemoryIndexCache {
     /// The preferences and mistakes among them, in the same order (the
     /// standing rules a context bundle draws from).
     standing: Arc<Vec<String>>,
+    /// The projects the memories are of, by key.
+    projects: Arc<BTreeMap<String, Project>>,
 }
 
 /// A memory's index document and its vector.
@@ -167,7 +169,9 @@ pub struct ContextBundle {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The project the bundle is for (`NAME#KEY`), when the request named
-    /// one: memories of other projects were left out.
+    /// one: for a directory, the deepest of it and its ancestors that
+    /// memories are of, else its own. Memories of other projects were left
+    /// out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
 }
@@ -305,6 +309,15 @@ impl Service {
         });
         let standing = Arc::new(order.iter().filter(|m| m.kind.rank() <= 1).map(|m| m.id.clone()).collect());
         let by_priority = Arc::new(order.into_iter().map(|m| m.id.clone()).collect());
+        let projects = Arc::new(
+            memories
+                .iter()
+                .filter_map(|m| match ProjectTag::of_tags(&m.tags) {
+                    Some(ProjectTag::Keyed(p)) => Some((p.key.clone(), p)),
+                    _ => None,
+                })
+                .collect(),
+        );
         let by_id: Arc<BTreeMap<String, Memory>> = Arc::new(memories.into_iter().map(|m| (m.id.clone(), m)).collect());
         if let Ok(mut guard) = self.memory_cache.lock() {
             *guard = Some(MemoryIndexCache {
@@ -314,6 +327,7 @@ impl Service {
                 memories: by_id.clone(),
                 by_priority,
                 standing,
+                projects,
             });
         }
         Ok((index, by_id))
@@ -329,6 +343,22 @@ impl Service {
                 .map(|c| if rules_only { c.standing.clone() } else { c.by_priority.clone() })
                 .unwrap_or_default(),
             Err(_) => Arc::default(),
+        }
+    }
+
+    /// The project a caller in `here` is in as memory knows it: the
+    /// deepest of its directory and the directory's ancestors that memories
+    /// are of (an agent in `shop/web` is in `shop`), else its directory's own.
+    fn project_of_caller(&self, here: &Here) -> Project {
+        match here {
+            Here::Id(p) => p.clone(),
+            Here::Dir { project, keys, .. } => {
+                let known = match self.memory_cache.lock() {
+                    Ok(g) => g.as_ref().map(|c| c.projects.clone()).unwrap_or_default(),
+                    Err(_) => Arc::default(),
+                };
+                keys.iter().find_map(|k| known.get(k)).unwrap_or(project).clone()
+            }
         }
     }
 
@@ -451,9 +481,10 @@ impl Service {
         let here = req
             .project
             .as_deref()
-            .map(|p| nocturne_core::Here::parse(p).map_err(|e| ServiceError::invalid_field("project", e.to_string())))
+            .map(|p| Here::parse(p).map_err(|e| ServiceError::invalid_field("project", e.to_string())))
             .transpose()?;
         let (index, all) = self.cached_memory_index()?;
+        let project = here.as_ref().map(|h| self.project_of_caller(h).to_string());
         let scoped = |m: &Memory| {
             crate::access::in_context_scope(&m.scope, req) && crate::access::in_context_project(m, here.as_ref())
         };
@@ -510,8 +541,8 @@ impl Service {
             };
             let text = if in_scope == 0 && elsewhere > 0 {
                 format!(
-                    "No memory for project {} in the scopes asked for ({}): {elsewhere} memories there are of other projects.",
-                    here.as_ref().map(|h| h.project().to_string()).unwrap_or_default(),
+                    "No memory for project {} ({}): the {elsewhere} memories in scope belong to other projects.",
+                    project.as_deref().unwrap_or_default(),
                     crate::access::context_scopes_label(req),
                 )
             } else if in_scope == 0 {
@@ -544,7 +575,6 @@ impl Service {
             memories: bundle.items.iter().map(|i| i.id.clone()).collect(),
         };
         let usage_id = self.store.append_usage(&usage)?;
-        let project = here.map(|h| h.project().to_string());
         Ok(ContextBundle { usage_id, bundle, markdown, message, project })
     }
 
