@@ -63,7 +63,7 @@ pub enum Command {
     Memory(MemoryCmd),
     /// Export memory: JSON (re-importable) or AGENTS.md-style markdown.
     #[command(
-        after_help = "Examples:\n  nocturne export --format json --out memory.json\n  nocturne export --format markdown --out AGENTS.md"
+        after_help = "Examples:\n  nocturne export --format json --out memory.json\n  nocturne export --format markdown --out AGENTS.md\n  nocturne export --format markdown --project ~/src/shop --out ~/src/shop/AGENTS.md"
     )]
     Export(ExportArgs),
     /// Import a JSON export (all or nothing: the whole file is checked before anything is written).
@@ -93,7 +93,7 @@ pub enum Command {
     Outcomes(OutcomesCmd),
     /// The memories that matter for a task, within a token budget (recorded as a usage event).
     #[command(
-        after_help = "Examples:\n  nocturne context \"fix the failing checkout tests\" --budget 800 --team shop\n  nocturne context \"add a dark mode\" --format json --session 7f3c2a10"
+        after_help = "Examples:\n  nocturne context \"fix the failing checkout tests\" --budget 800 --team shop\n  nocturne context \"add a dark mode\" --format json --session 7f3c2a10\n  nocturne context \"run the tests\" --project ~/src/shop\n  nocturne context \"what do we know\" --all-projects\n\nRun in a project's folder, the bundle holds that project's memories (the conventions a dream\nlearned from sessions recorded there) and those of no project, never another project's;\n--all-projects reads every project, each project memory naming its project (NAME#KEY)."
     )]
     Context(ContextArgs),
     /// Rebuild the search index (re-embed every memory with the configured embedder).
