@@ -606,6 +606,23 @@ fn cwd_of(sd: &crate::SessionData) -> Option<String> {
     nocturne_core::project::recorded_cwd(sd.events.iter().map(|e| e.body.raw.as_str()))
 }
 
+/// The project every one of `sessions` was recorded in (see
+/// [`project_of`]), if they share one.
+pub(crate) fn common_project(ctx: &Context, sessions: &BTreeSet<usize>) -> Option<Project> {
+    let mut out: Option<Project> = None;
+    for si in sessions {
+        let s = ctx.sessions.get(*si)?;
+        let (_, _, p) = project_of(cwd_of(s.data).as_deref(), s.data.session.source.as_deref())?;
+        let p = p?;
+        match &out {
+            None => out = Some(p),
+            Some(o) if *o == p => {}
+            Some(_) => return None,
+        }
+    }
+    out
+}
+
 /// A project's grouping key, its name for the text (`None`: "this
 /// project") and the project its memories are tagged with (see the module
 /// docs); `None` when neither a working directory nor an absolute source
