@@ -231,6 +231,11 @@ pub enum MemoryCmd {
         /// org, team:NAME, agent:NAME or user:NAME.
         #[arg(long)]
         scope: Option<String>,
+        /// The project the memory holds in (a directory, or a project id
+        /// NAME#KEY): tagged project:NAME#KEY, it reaches only context
+        /// bundles of that project.
+        #[arg(long, value_name = "DIR|ID")]
+        project: Option<String>,
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i32,
         /// Fail unless the store is at this revision.

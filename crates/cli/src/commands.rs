@@ -282,7 +282,13 @@ fn sessions(svc: &Scoped<'_>, c: SessionsCmd, json: bool) -> Result<u8> {
 
 fn memory(svc: &Scoped<'_>, c: MemoryCmd, json: bool) -> Result<u8> {
     match c {
-        MemoryCmd::Add { kind, text, tags, scope, priority, expect_rev } => {
+        MemoryCmd::Add { kind, text, mut tags, scope, project, priority, expect_rev } => {
+            if let Some(p) = project {
+                let here = nocturne_core::Here::parse(&project_arg(Some(&p))?).map_err(|e| {
+                    nocturne_service::ServiceError::InvalidField { field: "project", message: e.to_string() }
+                })?;
+                tags.push(here.project().tag());
+            }
             let (m, rev) = svc.memory_add(&NewMemory { kind, text, tags, scope, priority }, expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("added {} ({}) at revision {}", m.id, m.kind, rev.rev)

@@ -97,3 +97,25 @@ fn the_markdown_export_holds_one_projects_memories() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("markdown"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_memory_added_for_a_project_reaches_only_that_projects_bundles() {
+    let env = Env::new();
+    let (a, b) = two_apps(&env);
+    let m = env.json(&[
+        "memory",
+        "add",
+        "--kind",
+        "fact",
+        "--text",
+        "The tests of this app need Redis on port 6380.",
+        "--project",
+        a.to_str().unwrap(),
+    ]);
+    let tags = m["memory"]["tags"].as_array().unwrap();
+    assert!(tags.iter().any(|t| t.as_str().unwrap().starts_with("project:app#")), "{m}");
+    assert!(!m.to_string().contains(a.to_str().unwrap()), "no path stored: {m}");
+    assert!(context_in(&env, &a, &[]).contains("Redis"));
+    assert!(!context_in(&env, &b, &[]).contains("Redis"));
+    env.cmd(&["memory", "add", "--kind", "fact", "--text", "x", "--tag", "project:/home/ana/app"]).assert().code(2);
+}
