@@ -433,7 +433,9 @@ fn project_arg(given: Option<&str>) -> Result<String> {
             };
             Ok(abs.to_string_lossy().into_owned())
         }
-        None => Ok(std::env::current_dir().context("cannot read the current directory")?.to_string_lossy().into_owned()),
+        None => {
+            Ok(std::env::current_dir().context("cannot read the current directory")?.to_string_lossy().into_owned())
+        }
     }
 }
 

@@ -68,15 +68,13 @@ pub fn normalize_dir(dir: &str) -> Option<String> {
     }
     // A worktree (`…/.claude/worktrees/<id>`, `…/.worktrees/<id>`,
     // `…/worktrees/<id>`) belongs to the checkout it was made from.
-    let at = parts.iter().enumerate().position(|(i, p)| {
-        matches!(*p, "worktrees" | ".worktrees") && i > 0 && i + 1 < parts.len()
-    });
+    let at = parts
+        .iter()
+        .enumerate()
+        .position(|(i, p)| matches!(*p, "worktrees" | ".worktrees") && i > 0 && i + 1 < parts.len());
     if let Some(i) = at {
-        let cut = if i > 1 && parts.get(i - 1) == Some(&".claude") && parts.get(i) == Some(&"worktrees") {
-            i - 1
-        } else {
-            i
-        };
+        let cut =
+            if i > 1 && parts.get(i - 1) == Some(&".claude") && parts.get(i) == Some(&"worktrees") { i - 1 } else { i };
         parts.truncate(cut);
     }
     if parts.is_empty() || (parts.len() == 1 && parts.first().is_some_and(|p| p.ends_with(':'))) {
@@ -181,7 +179,9 @@ impl ProjectTag {
             }
         }
         if n > 1 {
-            return Err(CoreError::InvalidProject(format!("{n} project tags; a memory belongs to at most one project")));
+            return Err(CoreError::InvalidProject(format!(
+                "{n} project tags; a memory belongs to at most one project"
+            )));
         }
         Ok(())
     }

@@ -359,9 +359,10 @@ mod tests {
 
     #[test]
     fn context_maps_every_field_with_a_default_budget() {
-        let a: ContextArgs =
-            serde_json::from_value(json!({"task": "fix CI", "agent": "claude", "team": "web", "session": "s1", "project": "/srv/shop"}))
-                .unwrap();
+        let a: ContextArgs = serde_json::from_value(
+            json!({"task": "fix CI", "agent": "claude", "team": "web", "session": "s1", "project": "/srv/shop"}),
+        )
+        .unwrap();
         let r = a.to_request().unwrap();
         assert_eq!(r.task, "fix CI");
         assert_eq!(r.budget, 1000);

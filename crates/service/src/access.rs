@@ -16,7 +16,7 @@
 use crate::{ContextBundle, ContextRequest, DreamSpec, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Result};
 use crate::{LogOutcome, MemoryHit, Service, ServiceError};
 use nocturne_core::outcome::{GroupStats, Outcome};
-use nocturne_core::{Event, Here, Memory, Proposal, ProjectTag, Revision, Scope, ScopeLevel, Session};
+use nocturne_core::{Event, Here, Memory, ProjectTag, Proposal, Revision, Scope, ScopeLevel, Session};
 use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, TokenRecord};
 use sha2::{Digest, Sha256};
 

@@ -533,8 +533,7 @@ impl Service {
                 Some(h) => all
                     .values()
                     .filter(|m| {
-                        crate::access::in_context_scope(&m.scope, req)
-                            && !crate::access::in_context_project(m, Some(h))
+                        crate::access::in_context_scope(&m.scope, req) && !crate::access::in_context_project(m, Some(h))
                     })
                     .count(),
                 None => 0,

@@ -142,7 +142,10 @@ fn an_empty_bundle_says_the_memories_are_of_other_projects() {
     let b = bundle(&svc, Some("/srv/b/app"));
     assert!(b.bundle.items.is_empty());
     let msg = b.message.unwrap();
-    assert!(msg.contains("No memory for project app#") && msg.contains("the 1 memories in scope belong to other projects"), "{msg}");
+    assert!(
+        msg.contains("No memory for project app#") && msg.contains("the 1 memories in scope belong to other projects"),
+        "{msg}"
+    );
 }
 
 #[test]

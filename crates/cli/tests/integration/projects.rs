@@ -33,7 +33,8 @@ fn two_apps(env: &Env) -> (PathBuf, PathBuf) {
         p.canonicalize().unwrap()
     };
     let (a, b) = (mk("a/app"), mk("b/app"));
-    for (id, dir, cmd) in [("a1", &a, "npm test"), ("a2", &a, "npm test"), ("b1", &b, "cargo test"), ("b2", &b, "cargo test")]
+    for (id, dir, cmd) in
+        [("a1", &a, "npm test"), ("a2", &a, "npm test"), ("b1", &b, "cargo test"), ("b2", &b, "cargo test")]
     {
         env.write(&format!("transcripts/{id}.jsonl"), &transcript(id, dir, cmd));
     }

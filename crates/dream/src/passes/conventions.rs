@@ -1462,18 +1462,17 @@ mod tests {
             sessions.push(at(&format!("s{i}"), dir).sh(cmd, "ok", false).build());
         }
         let p = dream(&sessions, Vec::new());
-        let mut got: Vec<(String, Vec<String>)> = p
-            .ops
-            .iter()
-            .filter(|o| o.pass == "conventions")
-            .map(|o| (o.text.clone(), o.tags.clone()))
-            .collect();
+        let mut got: Vec<(String, Vec<String>)> =
+            p.ops.iter().filter(|o| o.pass == "conventions").map(|o| (o.text.clone(), o.tags.clone())).collect();
         got.sort();
         let tag = |d: &str| Project::of_dir(d).expect("a project").tag();
         assert_eq!(
             got,
             vec![
-                ("In `app`, run the tests with `cargo test`.".to_string(), vec!["convention".into(), tag("/srv/b/app")]),
+                (
+                    "In `app`, run the tests with `cargo test`.".to_string(),
+                    vec!["convention".into(), tag("/srv/b/app")]
+                ),
                 ("In `app`, run the tests with `npm test`.".to_string(), vec!["convention".into(), tag("/srv/a/app")]),
             ]
         );
