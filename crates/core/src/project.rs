@@ -36,8 +36,8 @@ pub const PROJECT_TAG: &str = "project:";
 /// Hex digits of the key.
 const KEY_LEN: usize = 12;
 
-/// The name shown for a folder whose own name must not be shown.
-const PLACEHOLDER: &str = "project";
+/// The name of a project whose folder's own name must not be shown.
+pub const UNNAMED: &str = "project";
 
 /// A project: a readable name and a stable key from its full directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,7 +122,7 @@ impl Project {
             last.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_') { c } else { '-' }).collect();
         name = name.trim_matches('-').chars().take(60).collect();
         if is_home(&parts) || hexish(last) || !valid_name(&name) {
-            name = PLACEHOLDER.to_string();
+            name = UNNAMED.to_string();
         }
         Some(Project { name, key: key_of(&n) })
     }

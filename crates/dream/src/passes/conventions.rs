@@ -629,7 +629,7 @@ pub(crate) fn common_project(ctx: &Context, sessions: &BTreeSet<usize>) -> Optio
 /// file folder is known.
 pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> Option<(String, Option<String>, Option<Project>)> {
     if let Some(c) = cwd.and_then(Project::of_dir) {
-        let name = (c.name != "project").then(|| c.name.clone());
+        let name = (c.name != nocturne_core::project::UNNAMED).then(|| c.name.clone());
         return Some((format!("cwd:{}", c.key), name, Some(c)));
     }
     let source = source.filter(|s| !s.trim().is_empty())?;
