@@ -156,11 +156,11 @@ impl ProjectTag {
     pub fn parse(tag: &str) -> Option<Result<ProjectTag, CoreError>> {
         let rest = tag.strip_prefix(PROJECT_TAG)?;
         Some(if rest.contains('#') {
-            Project::parse_id(rest).map(ProjectTag::Keyed)
+            Project::parse_id(rest).map(ProjectTag::Keyed).map_err(|_| CoreError::InvalidProjectTag(tag.to_string()))
         } else if valid_name(rest) {
             Ok(ProjectTag::Named(rest.to_string()))
         } else {
-            Err(CoreError::InvalidProject(tag.to_string()))
+            Err(CoreError::InvalidProjectTag(tag.to_string()))
         })
     }
 
@@ -179,9 +179,8 @@ impl ProjectTag {
             }
         }
         if n > 1 {
-            return Err(CoreError::InvalidProject(format!(
-                "{n} project tags; a memory belongs to at most one project"
-            )));
+            let all: Vec<&str> = tags.iter().filter(|t| t.starts_with(PROJECT_TAG)).map(String::as_str).collect();
+            return Err(CoreError::InvalidProjectTag(all.join(", ")));
         }
         Ok(())
     }
