@@ -16,7 +16,9 @@
 //! [`passes::workflows`], [`passes::preferences`], [`passes::corrections`]
 //! (what operators said when correcting the agent), [`passes::conventions`]
 //! (the commands a project runs for tests, checks, format, build, install,
-//! and its hooks), [`passes::duplicates`],
+//! and its hooks), [`passes::confirmations`], [`passes::gates`] (the
+//! step nearly every session takes first, whose result supplies the ids
+//! later calls use), [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote), and the
 //! model-backed [`model::ModelPass`] over answers the service obtained for
 //! the requests [`model::plan_requests`] planned. Every op's
@@ -212,6 +214,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::corrections::Corrections),
         Box::new(passes::conventions::Conventions),
         Box::new(passes::confirmations::Confirmations),
+        Box::new(passes::gates::Gates::default()),
         Box::new(passes::duplicates::Duplicates),
         Box::new(passes::lifecycle::Outdated),
         Box::new(passes::lifecycle::Usefulness),

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
 use nocturne_core::{NewSession, Op, Proposal};
 use nocturne_dream::{dream, DreamConfig, SessionOutcome, Snapshot};
 use nocturne_ingest::{classify_path, parse_file, Format, Hints, PathKind};
@@ -146,4 +147,32 @@ fn aider_edit_errors_keep_their_hint() {
     );
     // API overloads are transient, not lessons.
     assert!(m.iter().all(|o| !o.text.to_lowercase().contains("overloaded")), "{m:#?}");
+}
+
+#[test]
+fn the_step_service_agents_take_first_is_a_lesson_and_coding_agents_have_none() {
+    let Some(root) = data() else { return };
+    let gates = |p: &Proposal| p.ops.iter().filter(|o| o.pass == "gates").cloned().collect::<Vec<Op>>();
+    let p = run(&sessions(&root, "tau2-bench-retail"), 2);
+    let g = gates(&p);
+    assert_eq!(g.len(), 1, "{g:#?}");
+    let t = &g[0].text;
+    assert!(t.contains("`find_user_id_by_email` or `find_user_id_by_name_zip` before `get_order_details`"), "{t}");
+    assert!(t.contains("even when given an id") && t.contains("did; 6 did not"), "{t}");
+    assert!(t.chars().count() <= 200, "{t}");
+    assert_eq!(g[0].evidence.len(), 6, "{:#?}", g[0].evidence);
+    assert!(g[0].evidence.iter().all(|e| e.quote.starts_with("get_") && e.quote.ends_with("_details")));
+    // Dreaming again over the same sessions with the lesson applied: nothing new.
+    let ss = sessions(&root, "tau2-bench-retail");
+    let memories = support::apply(&p, &[], "2026-06-01T00:00:00Z");
+    let snap = Snapshot::from_new_sessions(1, &ss, memories, "2026-06-01T00:00:00Z");
+    let cfg = DreamConfig { now: "2026-06-02T00:00:00Z".into(), min_support: Some(2), ..DreamConfig::default() };
+    let again = dream(&snap, &cfg, "again").unwrap();
+    assert!(gates(&again).is_empty(), "{:#?}", gates(&again));
+    // File reads, searches and shells take paths and commands, not ids
+    // another call handed out: at the lowest support, still nothing.
+    for source in ["claude-code-log", "codemie-code", "aider-chat-history", "swe-agent-test-trajectories"] {
+        let p = run(&sessions(&root, source), 2);
+        assert!(gates(&p).is_empty(), "{source}: {:#?}", gates(&p));
+    }
 }
