@@ -47,6 +47,12 @@ pub enum EventKind {
     /// Anything kept for fidelity but not interpreted: images, thinking
     /// blocks, summaries, unknown block types. Its raw JSON is kept whole.
     Other,
+    /// What the session's evaluator (a benchmark's grader) expected of the
+    /// agent, and whether it was met: `tool_name` and `tool_input` are the
+    /// expected action (the arguments the evaluator compares), `is_error`
+    /// is true when the session did not meet it, `text` is a readable line.
+    /// Role `system`; placed after the session's own events.
+    EvaluatorCheck,
 }
 
 impl EventKind {
@@ -58,6 +64,27 @@ impl EventKind {
             EventKind::ToolResult => "tool_result",
             EventKind::System => "system",
             EventKind::Other => "other",
+            EventKind::EvaluatorCheck => "evaluator_check",
+        }
+    }
+
+    /// Every kind, in the order of their codes in the stores.
+    pub const ALL: [EventKind; 7] = [
+        EventKind::UserMessage,
+        EventKind::AssistantMessage,
+        EventKind::ToolCall,
+        EventKind::ToolResult,
+        EventKind::System,
+        EventKind::Other,
+        EventKind::EvaluatorCheck,
+    ];
+
+    /// The names of every kind, `a, b, … or z`, for messages that list them.
+    pub fn names() -> String {
+        let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
         }
     }
 
@@ -69,6 +96,7 @@ impl EventKind {
             "tool_result" => EventKind::ToolResult,
             "system" => EventKind::System,
             "other" => EventKind::Other,
+            "evaluator_check" => EventKind::EvaluatorCheck,
             _ => return None,
         })
     }
@@ -263,4 +291,23 @@ pub struct Session {
     /// no more events (`None`: open, it may still grow at its end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_kind_reads_back_from_its_name_and_the_list_names_them_all() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()), "serde and as_str agree");
+        }
+        assert_eq!(
+            EventKind::names(),
+            "user_message, assistant_message, tool_call, tool_result, system, other or evaluator_check"
+        );
+        assert_eq!(EventKind::parse("check"), None);
+    }
 }

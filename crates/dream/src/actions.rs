@@ -13,8 +13,17 @@
 //! tools `read` / `edit` (edit and write tools alike: they fail the same
 //! ways) / `search`; for every other tool its name.
 //!
-//! **Outcome.** A result is a failure when the source flags it or its text
-//! reads as one ([`nocturne_core::failure::looks_like_failure`]), except:
+//! **Outcome.** A result is a failure when the source flags it; a result
+//! the source did not flag is one when it is a service's or an MCP tool's
+//! answer whose text reads as a failure
+//! ([`nocturne_core::failure::looks_like_failure`]), a shell's output that
+//! states a non-zero exit status on a line of its own, or one that shows the agent's own command went wrong ([`crate::silent`]: an
+//! error located in its inline code, the shell's own error about the line,
+//! a build or test tool's errors a pipe hid — [`Action::silent`]); the
+//! output of a shell, a file tool or a page that merely contains error
+//! words is content. Diagnostics of inline code are also added to a
+//! flagged result's telling lines (a `SyntaxWarning` printed before an
+//! `ImportError`). Failures are then told apart:
 //! - *rejections*: the user refused the call ("The user doesn't want to
 //!   proceed with this tool use", an interrupt) or typed a message in its
 //!   place (an error result that is one short piece of prose with no error
@@ -169,6 +178,12 @@ pub struct Action {
     /// For a rejected call: the user's reason or message, when they gave one
     /// (a preference signal, not a tool error).
     pub rejection: Option<String>,
+    /// The inline code of the failing command, when the result reports an
+    /// error located in it (see [`crate::silent`]).
+    pub inline: Option<crate::silent::Inline>,
+    /// The source did not flag the result: its output showed the failure
+    /// (see [`crate::silent`]).
+    pub silent: bool,
 }
 
 impl Action {
@@ -619,7 +634,87 @@ fn new_action(tool: String, input: serde_json::Value, seq: u32, called: bool) ->
         transient: false,
         test_failure: false,
         rejection: None,
+        inline: None,
+        silent: false,
     }
+}
+
+/// What a shell result's output shows went wrong with the call itself (see
+/// [`crate::silent`]): error lines located in its inline code (with that
+/// command and its code), and — for a result its source did not flag —
+/// the shell's or a command's own error about the line, or the error lines
+/// of a build or test tool whose status a pipe hid.
+#[derive(Default)]
+struct Shown {
+    errors: Vec<ErrorLine>,
+    inline: Option<(Cmd, crate::silent::Inline)>,
+}
+
+fn shown_failure(a: &Action, text: &str, is_error: bool, lower_head: &str) -> Shown {
+    use crate::silent;
+    let mut shown = Shown::default();
+    if a.family != Family::Shell {
+        return shown;
+    }
+    let line = command_of(&a.tool, &a.input).unwrap_or_default();
+    let as_error = |l: &str, source: bool| ErrorLine {
+        line: l.to_string(),
+        sig: if source { silent::source_signature(l) } else { text::error_signature(l) },
+        rank: text::line_rank(l).max(4),
+    };
+    for c in &a.cmds {
+        let Some(inline) = silent::inline_code(&line, c) else { continue };
+        let diags = silent::inline_diagnostics(text, &inline);
+        if diags.is_empty() {
+            continue;
+        }
+        shown.errors.extend(diags.iter().map(|l| as_error(l, silent::is_source_diagnostic(l))));
+        shown.inline = Some((c.clone(), inline));
+        break;
+    }
+    if is_error {
+        return shown;
+    }
+    for l in silent::shell_errors(text, &line, &a.cmds) {
+        shown.errors.push(as_error(l, false));
+    }
+    if shown.errors.is_empty() && silent::hidden_runner(&a.cmds).is_some() {
+        let errors: Vec<ErrorLine> = telling(text).into_iter().filter(|e| e.rank >= 4).collect();
+        let ran = TEST_RUN.iter().any(|m| lower_head.contains(m));
+        if !errors.is_empty() {
+            shown.errors = errors;
+        } else if ran && failures_counted(lower_head) {
+            // A test run's summary: the failures are the code's (see `is_test_failure`).
+            shown.errors = telling(text).into_iter().take(1).collect();
+        }
+    }
+    shown.errors.dedup_by(|x, y| x.sig.key == y.sig.key);
+    shown
+}
+
+/// The exit status a shell result states on a line of its own (`Exit code
+/// 2`, `Process exited with code 1`): the harness's report, not content.
+fn stated_exit(text: &str) -> Option<i64> {
+    text.lines().take(300).map(|l| l.trim().to_ascii_lowercase()).find_map(|l| {
+        let status = ["exit code", "exit status", "process exited with code", "exited with code"]
+            .iter()
+            .any(|k| l.starts_with(k));
+        if status && l.len() <= 40 {
+            exit_code(&l)
+        } else {
+            None
+        }
+    })
+}
+
+/// A test summary that counts failures (`2 failed`, `Tests: 1 failed`),
+/// not `0 failed`.
+fn failures_counted(lower: &str) -> bool {
+    lower.match_indices(" failed").any(|(p, _)| {
+        let before = lower.get(..p).unwrap_or("");
+        let n: String = before.chars().rev().take_while(char::is_ascii_digit).collect();
+        n.parse::<u64>().is_ok_and(|n| n > 0)
+    }) || lower.contains("test result: failed")
 }
 
 /// Records a result on its action (see the module docs for the rules).
@@ -630,13 +725,51 @@ fn settle(a: &mut Action, text: &str, is_error: bool, seq: u32) {
         a.rejection = reason;
         return;
     }
-    let failed = is_error || looks_like_failure(text);
-    if !failed {
+    let lower_head: String = text.chars().take(2000).collect::<String>().to_lowercase();
+    let shown = shown_failure(a, text, is_error, &lower_head);
+    // A service's or an MCP tool's answer is its result: error wording
+    // there is the failure. A shell's, a file tool's or a page's output is
+    // content unless it shows the call went wrong (see [`crate::silent`]).
+    let content = matches!(
+        a.family,
+        Family::Shell | Family::FileRead | Family::FileEdit | Family::FileWrite | Family::Search | Family::Web
+    );
+    let flagged = is_error
+        || !content && looks_like_failure(text)
+        || a.family == Family::Shell && stated_exit(text).is_some_and(|c| c != 0);
+    if !flagged && shown.errors.is_empty() {
         a.outcome = Outcome::Ok;
         return;
     }
-    let errors = telling(text);
-    let lower_head: String = text.chars().take(2000).collect::<String>().to_lowercase();
+    a.silent = !flagged;
+    let errors = if flagged {
+        let mut errors = telling(text);
+        for e in shown.errors {
+            if errors.len() < 4 && !errors.iter().any(|x| x.line == e.line || x.sig.key == e.sig.key) {
+                errors.push(e);
+            }
+        }
+        errors
+    } else {
+        shown.errors
+    };
+    let errors: Vec<ErrorLine> = errors
+        .into_iter()
+        .map(|mut e| {
+            if shown.inline.is_some() && crate::silent::is_source_diagnostic(&e.line) {
+                e.sig = crate::silent::source_signature(&e.line);
+            }
+            e
+        })
+        .collect();
+    if let Some((cmd, inline)) = shown.inline {
+        if !flagged {
+            a.op = cmd.key.clone();
+            a.label = cmd.key.clone();
+            a.cmd = Some(cmd);
+        }
+        a.inline = Some(inline);
+    }
     // No match: a search exiting 1 with nothing but its status.
     let last = a.cmds.iter().rev().find(|c| !c.is_trivial());
     let no_match_cmd = last.is_some_and(|c| NO_MATCH.contains(&c.key.as_str()) || NO_MATCH.contains(&c.verb.as_str()));
@@ -645,7 +778,7 @@ fn settle(a: &mut Action, text: &str, is_error: bool, seq: u32) {
         return;
     }
     a.outcome = Outcome::Failed;
-    if a.family == Family::Shell {
+    if a.family == Family::Shell && !a.silent {
         if let Some(c) = attribute(&a.cmds, &errors, a.cmd.as_ref()) {
             a.op = c.key.clone();
             a.label = c.key.clone();

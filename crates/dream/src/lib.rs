@@ -16,9 +16,11 @@
 //! [`passes::workflows`], [`passes::preferences`], [`passes::corrections`]
 //! (what operators said when correcting the agent), [`passes::conventions`]
 //! (the commands a project runs for tests, checks, format, build, install,
-//! and its hooks), [`passes::confirmations`], [`passes::gates`] (the
-//! step nearly every session takes first, whose result supplies the ids
-//! later calls use), [`passes::duplicates`],
+//! and its hooks), [`passes::confirmations`] (calls made without the
+//! customer's yes), [`passes::gates`] (the step nearly every session takes
+//! first, whose result supplies the ids later calls use),
+//! [`passes::evaluator`] (what an evaluator expected that failed runs did
+//! not do), [`passes::duplicates`],
 //! [`passes::lifecycle`] (outdated advice, promote, demote), and the
 //! model-backed [`model::ModelPass`] over answers the service obtained for
 //! the requests [`model::plan_requests`] planned. Every op's
@@ -48,6 +50,7 @@ pub mod recovery;
 pub mod replies;
 pub mod report;
 pub mod scope;
+pub mod silent;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod text;
@@ -215,6 +218,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(passes::conventions::Conventions),
         Box::new(passes::confirmations::Confirmations),
         Box::new(passes::gates::Gates::default()),
+        Box::new(passes::evaluator::Evaluator),
         Box::new(passes::duplicates::Duplicates),
         Box::new(passes::lifecycle::Outdated),
         Box::new(passes::lifecycle::Usefulness),

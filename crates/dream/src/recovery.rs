@@ -164,6 +164,11 @@ pub struct Reading {
 /// (`python: command not found` for `python manage.py` and `python x.py`);
 /// file tools by kind; other tools by name.
 pub fn group_op(a: &Action, error_key: &str) -> String {
+    // A syntax error or warning of inline code is about the code, whatever
+    // runner started the interpreter (see [`crate::silent`]).
+    if let Some(i) = a.inline.as_ref().filter(|_| crate::silent::is_source_diagnostic(error_key)) {
+        return i.op();
+    }
     match (&a.cmd, a.family) {
         (Some(c), _) => {
             let v = c.verb.to_lowercase();
@@ -816,17 +821,24 @@ pub fn failures_of(si: usize, sd: &SessionData, actions: &[Action], out: &mut Ve
         let names_of = |k: usize| -> Vec<&str> {
             f.errors.get(k).map_or(Vec::new(), |e| e.sig.subs.iter().map(|(v, _)| v.as_str()).collect())
         };
-        let Ok(shared) = recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(0))) else {
-            continue;
-        };
+        // `Err`: a retry worked after files were edited — the code was at
+        // fault, not the call. Not for a diagnostic of the call's own inline
+        // code: no file edit changes what the command line hands the interpreter.
+        let shared = recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(0)));
         let n = f.errors.len().max(1);
         for k in 0..n {
+            let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
+            let own_code = f.inline.is_some() && crate::silent::is_source_diagnostic(key);
+            let shared = match &shared {
+                Ok(r) => r.clone(),
+                Err(()) if own_code => None,
+                Err(()) => continue,
+            };
             let recovery = if orphan && k > 0 {
                 recover(actions, i, &asked_between, &|a, b| edit_between(a, b, &names_of(k))).ok().flatten()
             } else {
-                shared.clone()
+                shared
             };
-            let key = f.errors.get(k).map_or("", |e| e.sig.key.as_str());
             out.push(FailureInstance {
                 session: si,
                 action: i,

@@ -46,7 +46,12 @@
 //! - `is_error` of a tool result: an explicit flag or exit code in the
 //!   source wins; otherwise it is
 //!   [`looks_like_failure`](nocturne_core::failure::looks_like_failure) of the
-//!   result text.
+//!   result text;
+//! - the actions an evaluator states it expected (τ²-bench
+//!   `reward_info.action_checks`) are
+//!   [`EvaluatorCheck`](nocturne_core::EventKind::EvaluatorCheck) events
+//!   after the session's own, so a session stored before they were read
+//!   grows by them.
 
 mod aider;
 mod anthropic;

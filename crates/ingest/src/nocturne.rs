@@ -141,7 +141,7 @@ fn event(o: &Obj, line: u32) -> Result<NewEvent, String> {
             EventKind::UserMessage => Role::User,
             EventKind::AssistantMessage | EventKind::ToolCall => Role::Assistant,
             EventKind::ToolResult => Role::Tool,
-            EventKind::System => Role::System,
+            EventKind::System | EventKind::EvaluatorCheck => Role::System,
             EventKind::Other => return Err("\"role\" is missing (required for kind \"other\")".to_string()),
         },
     };

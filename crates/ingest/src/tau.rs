@@ -17,8 +17,11 @@
 //! text decides), `system`. Session id: the simulation `id`, else
 //! `<file stem>/task-<task_id>/trial-<trial>`. The environment's policy is a
 //! first `system` event; the simulation's own record (reward, termination,
-//! evaluator checks) is a last `other` event; the reward becomes the
-//! session's [`SourceOutcome`](nocturne_core::SourceOutcome). Task
+//! evaluator checks) is an `other` event after the messages, followed by one
+//! [`EventKind::EvaluatorCheck`] per `reward_info.action_checks` entry (the
+//! action the evaluator expected and whether the run matched it; τ-bench
+//! v1 states the expected actions without a verdict: one is unmet when no
+//! call of the agent's has its name and arguments); the reward becomes the session's [`SourceOutcome`](nocturne_core::SourceOutcome). Task
 //! definitions (`tasks[]`) are skipped and counted: they are the scenario
 //! scripts, not conversation.
 
@@ -147,7 +150,12 @@ fn simulation(
         .or_else(|| o.get("reward").and_then(Value::as_f64));
     let termination = o.get("termination_reason").and_then(Value::as_str).map(str::to_string);
     let timestamp = o.get("end_time").or_else(|| o.get("timestamp")).and_then(Value::as_str).map(str::to_string);
-    let base = Base { timestamp, sidechain: false, source_line: None, raw: compact(&Value::Object(record)) };
+    let base = Base {
+        timestamp: timestamp.clone(),
+        sidechain: false,
+        source_line: None,
+        raw: compact(&Value::Object(record)),
+    };
     let mut end = base.event(Role::System, EventKind::Other);
     let mut parts = Vec::new();
     if let Some(r) = reward {
@@ -158,6 +166,19 @@ fn simulation(
     }
     end.text = (!parts.is_empty()).then(|| parts.join("; "));
     events.push(end);
+    // After the record, so a session stored before these were read grows.
+    let checks = o.get("reward_info").and_then(|r| r.get("action_checks"));
+    if let Some(Value::Array(checks)) = checks {
+        events.extend(checks.iter().filter_map(|c| action_check(c, timestamp.as_deref())));
+    } else if v1 {
+        let info = o.get("info");
+        let stated = info.and_then(|i| i.get("reward_info")).and_then(|r| r.get("actions"));
+        let stated = stated.or_else(|| info.and_then(|i| i.get("task")).and_then(|t| t.get("actions")));
+        if let Some(Value::Array(actions)) = stated {
+            let made: Vec<NewEvent> = events.iter().filter(|e| e.kind == EventKind::ToolCall).cloned().collect();
+            events.extend(actions.iter().filter_map(|a| expected_action(a, &made, timestamp.as_deref())));
+        }
+    }
 
     let mut s = new_session(unique_id(seen, id), Format::TauBench);
     s.counterpart = Some(Counterpart::Customer);
@@ -170,6 +191,76 @@ fn simulation(
     }
     s.events = events;
     Ok(s)
+}
+
+/// One of the evaluator's `reward_info.action_checks`: `{action{name,
+/// arguments, requestor, compare_args}, action_match}` as an
+/// [`EventKind::EvaluatorCheck`]. Its input is the arguments the evaluator
+/// compares (`compare_args`, when it names them); `is_error` is
+/// `action_match: false`. A check of another shape, or without an action
+/// name, says nothing to compare: it stays in the record only (a file read
+/// before checks were kept is never refused for them).
+fn action_check(check: &Value, timestamp: Option<&str>) -> Option<NewEvent> {
+    let c = check.as_object()?;
+    let action = c.get("action").and_then(Value::as_object)?;
+    let name = action.get("name").and_then(Value::as_str).filter(|n| !n.trim().is_empty())?;
+    let mut args = match action.get("arguments").or_else(|| action.get("kwargs")) {
+        Some(Value::Object(a)) => a.clone(),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(Value::Object(a)) => a,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    };
+    if let Some(Value::Array(compared)) = action.get("compare_args") {
+        let keep: HashSet<&str> = compared.iter().filter_map(Value::as_str).collect();
+        args.retain(|k, _| keep.contains(k.as_str()));
+    }
+    let matched = c.get("action_match").and_then(Value::as_bool);
+    let by = action.get("requestor").and_then(Value::as_str).unwrap_or("assistant");
+    let input = compact(&Value::Object(args));
+    let verdict = match matched {
+        Some(true) => "met",
+        Some(false) => "not met",
+        None => "no verdict",
+    };
+    let base =
+        Base { timestamp: timestamp.map(str::to_string), sidechain: false, source_line: None, raw: compact(check) };
+    let mut e = base.event(Role::System, EventKind::EvaluatorCheck);
+    e.text = Some(format!("evaluator expected {by} call {name} {input}: {verdict}"));
+    e.tool_name = Some(name.to_string());
+    e.tool_input = Some(input);
+    e.is_error = matched == Some(false);
+    Some(e)
+}
+
+/// One of τ-bench v1's expected actions (`info.reward_info.actions`, else
+/// `info.task.actions`: `{name, kwargs}`) as an
+/// [`EventKind::EvaluatorCheck`]. v1 states no verdict per action: it is
+/// unmet (`is_error`) when no call of the agent's had its name and exactly
+/// its arguments. The final reply (`respond`) is no call to compare.
+fn expected_action(action: &Value, made: &[NewEvent], timestamp: Option<&str>) -> Option<NewEvent> {
+    let a = action.as_object()?;
+    let name = a.get("name").and_then(Value::as_str).filter(|n| !n.trim().is_empty() && *n != "respond")?;
+    let args = match a.get("kwargs").or_else(|| a.get("arguments")) {
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        _ => Value::Object(Map::new()),
+    };
+    let done = made.iter().any(|e| {
+        e.role == Role::Assistant
+            && e.tool_name.as_deref() == Some(name)
+            && e.tool_input.as_deref().and_then(|t| serde_json::from_str::<Value>(t).ok()).as_ref() == Some(&args)
+    });
+    let input = compact(&args);
+    let base =
+        Base { timestamp: timestamp.map(str::to_string), sidechain: false, source_line: None, raw: compact(action) };
+    let mut e = base.event(Role::System, EventKind::EvaluatorCheck);
+    let verdict = if done { "made" } else { "no such call made" };
+    e.text = Some(format!("evaluator expected assistant call {name} {input}: {verdict}"));
+    e.tool_name = Some(name.to_string());
+    e.tool_input = Some(input);
+    e.is_error = !done;
+    Some(e)
 }
 
 fn message_events(

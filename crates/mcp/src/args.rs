@@ -225,7 +225,9 @@ impl OutcomeArgs {
 pub struct EventArgs {
     /// `user`, `assistant`, `system` or `tool`.
     pub role: String,
-    /// `user_message`, `assistant_message`, `tool_call`, `tool_result`, `system` or `other`.
+    /// `user_message`, `assistant_message`, `tool_call`, `tool_result`, `system`, `other` or
+    /// `evaluator_check` (what a grader expected: `tool_name` and `tool_input` the expected
+    /// action, `is_error` when it was not met).
     pub kind: String,
     /// Message text, or the output of a tool result.
     #[serde(default)]
@@ -263,12 +265,8 @@ impl EventArgs {
         let at = |msg: String| invalid(format!("event {n}: {msg}"));
         let role = Role::parse(self.role.trim())
             .ok_or_else(|| at(format!("unknown role {:?}: use user, assistant, system or tool", self.role)))?;
-        let kind = EventKind::parse(self.kind.trim()).ok_or_else(|| {
-            at(format!(
-                "unknown kind {:?}: use user_message, assistant_message, tool_call, tool_result, system or other",
-                self.kind
-            ))
-        })?;
+        let kind = EventKind::parse(self.kind.trim())
+            .ok_or_else(|| at(format!("unknown kind {:?}: use {}", self.kind, EventKind::names())))?;
         let tool_input = match &self.tool_input {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),

@@ -182,3 +182,68 @@ fn the_real_transcripts_stream_as_they_ingest_whole() {
     // Again: nothing new, streamed or not.
     assert_eq!(ingest(&a, std::slice::from_ref(&dir), Some(4096)).totals.events_added, 0);
 }
+
+/// A store that ingested a τ² results file before the importer kept the
+/// evaluator's checks holds each simulation without them: reading the file
+/// again grows those sessions by their checks (they come after the
+/// simulation's record), refuses nothing, and leaves the store as a fresh
+/// ingest makes it.
+#[test]
+fn evaluator_checks_read_later_grow_the_sessions_stored_without_them() {
+    use nocturne_core::{EventKind, NewSession};
+    use nocturne_store::{SessionRecord, Store};
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/fixtures/tau2-results.json");
+    let mut files = vec![fixture];
+    let real = nocturne_testdata::real_transcripts(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .map(|r| r.join("tau2-bench-retail/trajectories/toolorchestra_retail_gpt-5_1trial.json"))
+        .filter(|p| p.is_file());
+    match real {
+        Some(p) => files.push(p),
+        None => eprintln!("notice: the real τ² transcript is absent; only the fixture is read again"),
+    }
+    for file in files {
+        let fresh = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let now = service_on(fresh.clone());
+        let first = ingest(&now, std::slice::from_ref(&file), None);
+        assert!(!first.refused_any(), "{:?}", first.refused);
+        // The same sessions as an earlier Nocturne stored them: without the checks.
+        let older = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let mut with_checks = 0;
+        for h in fresh.sessions(&Default::default()).unwrap() {
+            let events: Vec<_> = fresh.events(&h.id).unwrap().into_iter().map(|e| e.body).collect();
+            let kept: Vec<_> = events.iter().filter(|e| e.kind != EventKind::EvaluatorCheck).cloned().collect();
+            assert!(
+                events[..kept.len()] == kept[..],
+                "{}: the checks are the last events, after the simulation's record",
+                h.id
+            );
+            with_checks += usize::from(kept.len() < events.len());
+            let s = NewSession {
+                id: h.id.clone(),
+                format: h.format.clone(),
+                source: h.source.clone(),
+                user: h.user.clone(),
+                agent: h.agent.clone(),
+                team: h.team.clone(),
+                title: h.title.clone(),
+                parent: h.parent.clone(),
+                subagent: h.subagent.clone(),
+                counterpart: h.counterpart,
+                outcome: None,
+                events: kept,
+            };
+            older.append_sessions(&[SessionRecord { session: s, ingested_at: h.ingested_at.clone() }]).unwrap();
+        }
+        assert!(with_checks > 0, "{}: some simulation has evaluator checks", file.display());
+        let before = service_on(older.clone());
+        let again = ingest(&before, std::slice::from_ref(&file), None);
+        assert!(!again.refused_any(), "{}: {:?}", file.display(), again.refused);
+        assert_eq!(again.totals.sessions_extended, with_checks, "{:?}", again.totals);
+        assert_eq!(again.totals.sessions_added, 0);
+        same_store(&before, &now);
+    }
+}
+
+fn service_on(store: Arc<SqliteStore>) -> Service {
+    Service::with_store(store, Arc::new(|| "2026-01-01T00:00:00Z".to_string()))
+}

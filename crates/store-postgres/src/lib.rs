@@ -164,6 +164,7 @@ fn kind_code(k: EventKind) -> i16 {
         EventKind::ToolResult => 3,
         EventKind::System => 4,
         EventKind::Other => 5,
+        EventKind::EvaluatorCheck => 6,
     }
 }
 
@@ -175,6 +176,7 @@ fn kind_of(c: i16) -> Tx<EventKind> {
         3 => EventKind::ToolResult,
         4 => EventKind::System,
         5 => EventKind::Other,
+        6 => EventKind::EvaluatorCheck,
         _ => return Err(Fail::Store(StoreError::Corrupt(format!("unknown event kind code {c}")))),
     })
 }

@@ -131,6 +131,7 @@ fn kind_code(k: EventKind) -> i64 {
         EventKind::ToolResult => 3,
         EventKind::System => 4,
         EventKind::Other => 5,
+        EventKind::EvaluatorCheck => 6,
     }
 }
 
@@ -142,6 +143,7 @@ fn kind_of(c: i64) -> Result<EventKind> {
         3 => EventKind::ToolResult,
         4 => EventKind::System,
         5 => EventKind::Other,
+        6 => EventKind::EvaluatorCheck,
         _ => return Err(StoreError::Corrupt(format!("unknown event kind code {c}"))),
     })
 }

@@ -21,6 +21,7 @@ pub fn run_all<S: Store>(make: &dyn Fn() -> S) -> Vec<String> {
     let checks: Vec<Check<S>> = vec![
         ("append_then_read_back", append_then_read_back),
         ("append_is_idempotent", append_is_idempotent),
+        ("every_event_kind_round_trips", every_event_kind_round_trips),
         ("chain_hashes_match_core", chain_hashes_match_core),
         ("sessions_filter_and_order", sessions_filter_and_order),
         ("empty_session_is_stored", empty_session_is_stored),
@@ -170,6 +171,33 @@ fn append_then_read_back<S: Store>(s: &S) -> Result<(), String> {
         ensure(&e.body == orig, "event body read back exactly")?;
     }
     ensure(s.session("nope").map_err(err)?.is_none(), "unknown session is None")
+}
+
+/// Every kind of event (an evaluator's check included) is stored and read
+/// back as it was, first written and appended later.
+fn every_event_kind_round_trips<S: Store>(s: &S) -> Result<(), String> {
+    let mut rec = sample_session("kinds", "ana", "2026-01-01T10:00:00Z", 0);
+    let event = |i: usize, kind: EventKind| NewEvent {
+        role: Role::System,
+        kind,
+        tool_name: Some("tool".into()),
+        tool_input: Some("{\"id\":\"x\"}".into()),
+        tool_use_id: None,
+        text: Some(format!("{} {i}", kind.as_str())),
+        is_error: i % 2 == 1,
+        timestamp: Some("2026-01-01T10:00:00Z".into()),
+        sidechain: false,
+        source_line: None,
+        raw: format!("{{\"k\":{i}}}"),
+    };
+    rec.session.events = EventKind::ALL.iter().enumerate().map(|(i, k)| event(i, *k)).collect();
+    s.append_sessions(std::slice::from_ref(&rec)).map_err(err)?;
+    let n = rec.session.events.len();
+    let later: Vec<NewEvent> = EventKind::ALL.iter().enumerate().map(|(i, k)| event(n + i, *k)).collect();
+    s.append_events("kinds", n as u32, &later).map_err(err)?;
+    let back: Vec<NewEvent> = s.events("kinds").map_err(err)?.into_iter().map(|e| e.body).collect();
+    let want: Vec<NewEvent> = rec.session.events.iter().chain(&later).cloned().collect();
+    ensure(back == want, "every event kind read back exactly")
 }
 
 fn append_is_idempotent<S: Store>(s: &S) -> Result<(), String> {

@@ -9,7 +9,9 @@
 //! independent sessions (support *units*, see [`crate::context`]), or when
 //! one session made the mistake and recovered from it at least
 //! [`crate::REPEATS_AS_RECURRING`] times (distinct recovering calls, an informative
-//! error; it then counts as support 2, see [`crate::Finding::support`]); the
+//! error; it then counts as support 2, see [`crate::Finding::support`]) — or
+//! made it that many times by distinct calls unnoticed: an error in its own
+//! inline code that no flag reported (see [`crate::silent`]); the
 //! planner then asks for `min_support` of them (by default 2, see
 //! [`crate::Category::default_support`]; a finding's `sessions` holds one
 //! session per unit, so its support counts units; the evidence cites every
@@ -36,6 +38,9 @@
 //!   "use a different `url` instead" when it changed them, or, when the
 //!   user was asked in between, "confirm `zip` with the customer and retry")
 //! - none: "`get_order_details` fails with 'Error: Order not found' when `order_id` is `<n>` (it works as `#W<n>`)."
+//! - an invalid escape sequence in inline code: what the code tells, whatever came after
+//!   ([`crate::silent::escape_lesson`]): "In Bash, `python -c \"…\"` with `!` inside double quotes
+//!   gets `\!` (SyntaxWarning: invalid escape sequence '\!'): avoid `!` in inline scripts, or use a heredoc or a file."
 //!
 //! The condition ("when …") compares the argument shapes of the failing
 //! calls with those of the same tool's successful calls in the batch: an
@@ -185,10 +190,19 @@ impl Mistakes {
                     .iter()
                     .filter_map(|m| m.inst.recovery.as_ref().map(|r| (m.inst.session, r.action)))
                     .collect();
-                if recovered.len() < crate::REPEATS_AS_RECURRING || !informative(err_key) {
+                // Or made again and again unnoticed: an error in its own
+                // inline code that no flag reported, by distinct calls (the
+                // agent never saw a failure to recover from).
+                let unnoticed: BTreeSet<(usize, usize)> = members
+                    .iter()
+                    .filter(|m| m.action.silent && m.action.inline.is_some())
+                    .map(|m| (m.inst.session, m.inst.action))
+                    .collect();
+                let n = recovered.len().max(unnoticed.len());
+                if n < crate::REPEATS_AS_RECURRING || !informative(err_key) {
                     continue;
                 }
-                recovered.len()
+                n
             } else {
                 0
             };
@@ -209,6 +223,20 @@ impl Mistakes {
                 // recovery must recur in two units.
                 .filter(|(k, (u, _))| u.len() >= 2 || (u.len() * 2 >= by_unit.len() && !k.starts_with("reply ")))
                 .map(|(k, (u, ms))| (*k, u.len(), ms.clone()));
+            // An invalid escape in inline code: the lesson the code tells
+            // (see [`crate::silent::escape_lesson`]), whatever came after.
+            let derived = most_common(
+                members
+                    .iter()
+                    .filter_map(|m| {
+                        let e = m.action.errors.get(m.inst.error)?;
+                        crate::silent::escape_lesson(&m.action.tool, m.action.inline.as_ref()?, &e.line)
+                    })
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str),
+            );
+            let best = if derived.is_some() { None } else { best };
             let informative_err = informative(err_key);
             let strong_fix = best
                 .as_ref()
@@ -221,7 +249,10 @@ impl Mistakes {
             let first_action = members.first().map(|m| m.action);
             let Some(fa) = first_action else { continue };
             let shell = fa.cmd.is_some();
-            let op_display = if shell {
+            let source_diag = fa.inline.is_some() && crate::silent::is_source_diagnostic(err_key);
+            let op_display = if source_diag {
+                op_key.clone()
+            } else if shell {
                 // The command as the sessions ran it, when grouped by its name.
                 most_common(members.iter().filter_map(|m| m.action.cmd.as_ref()).map(|c| c.key.as_str()))
                     .unwrap_or_else(|| op_key.clone())
@@ -290,59 +321,65 @@ impl Mistakes {
             // The agent's reading of the error, when what it adds recurs in two units.
             let reading = reading_of(members, &unit);
             let mut err_shown = err_display.clone();
-            let text = loop {
-                let subject = match (&asked_for, unnamed) {
-                    _ if unnamed && (err_shown.is_empty() || !informative_err) => "A call fails".to_string(),
-                    _ if err_shown.is_empty() || !informative_err => format!("`{op_display}` fails"),
-                    (Some(a), true) => format!("After asking for {a}, a call fails with '{err_shown}'"),
-                    (None, true) => format!("A call fails with '{err_shown}'"),
-                    _ => format!("`{op_display}` fails with '{err_shown}'{cond}"),
-                };
-                let fix_display = |r: &crate::recovery::Recovery| {
-                    // The most common display among the winning recovery's instances.
-                    let ds = best
-                        .iter()
-                        .flat_map(|(_, _, ms)| ms.iter())
-                        .filter_map(|m| m.inst.recovery.as_ref())
-                        .filter(|x| x.key == r.key)
-                        .map(|x| x.display.as_str());
-                    most_common(ds).unwrap_or_else(|| r.display.clone())
-                };
-                let t = match (rec, hint) {
-                    (None, Some(h)) => {
-                        format!("{subject}; the error suggests: '{}'", crate::text::shorten(h.display, 90))
-                    }
-                    (None, None) => match (&reading, expected_fix(&err_shown)) {
-                        (Some((d, _, _)), _) => format!("{subject}; as the agent read it: '{d}'."),
-                        (None, Some(fix)) if informative_err => format!("{subject}: {fix}."),
-                        (None, _) => format!("{subject}."),
-                    },
-                    (Some((r, ra)), _) => {
-                        let d = fix_display(r);
-                        match r.relation {
-                            Relation::Instead => format!("{subject}: use `{d}` instead."),
-                            Relation::Before if ra.family == Family::FileRead => {
-                                format!("{subject}: Read the file with `{d}` before `{op_display}`.")
-                            }
-                            Relation::Before if ra.cmd.is_some() => {
-                                format!("{subject}: run `{d}` before `{op_display}`.")
-                            }
-                            Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
-                            Relation::With if r.shown_at.is_some() => format!("{subject}: {d}."),
-                            Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
-                                format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
-                            }
-                            Relation::With if ra.cmd.is_some() => format!("{subject}: run it as `{d}`."),
-                            Relation::With if r.added => format!("{subject}: pass `{d}`."),
-                            Relation::With if r.asked => format!("{subject}: confirm `{d}` with the {who} and retry."),
-                            Relation::With => format!("{subject}: use a different `{d}` instead."),
+            let text = if let Some(d) = derived {
+                d
+            } else {
+                loop {
+                    let subject = match (&asked_for, unnamed) {
+                        _ if unnamed && (err_shown.is_empty() || !informative_err) => "A call fails".to_string(),
+                        _ if err_shown.is_empty() || !informative_err => format!("`{op_display}` fails"),
+                        (Some(a), true) => format!("After asking for {a}, a call fails with '{err_shown}'"),
+                        (None, true) => format!("A call fails with '{err_shown}'"),
+                        _ => format!("`{op_display}` fails with '{err_shown}'{cond}"),
+                    };
+                    let fix_display = |r: &crate::recovery::Recovery| {
+                        // The most common display among the winning recovery's instances.
+                        let ds = best
+                            .iter()
+                            .flat_map(|(_, _, ms)| ms.iter())
+                            .filter_map(|m| m.inst.recovery.as_ref())
+                            .filter(|x| x.key == r.key)
+                            .map(|x| x.display.as_str());
+                        most_common(ds).unwrap_or_else(|| r.display.clone())
+                    };
+                    let t = match (rec, hint) {
+                        (None, Some(h)) => {
+                            format!("{subject}; the error suggests: '{}'", crate::text::shorten(h.display, 90))
                         }
+                        (None, None) => match (&reading, expected_fix(&err_shown)) {
+                            (Some((d, _, _)), _) => format!("{subject}; as the agent read it: '{d}'."),
+                            (None, Some(fix)) if informative_err => format!("{subject}: {fix}."),
+                            (None, _) => format!("{subject}."),
+                        },
+                        (Some((r, ra)), _) => {
+                            let d = fix_display(r);
+                            match r.relation {
+                                Relation::Instead => format!("{subject}: use `{d}` instead."),
+                                Relation::Before if ra.family == Family::FileRead => {
+                                    format!("{subject}: Read the file with `{d}` before `{op_display}`.")
+                                }
+                                Relation::Before if ra.cmd.is_some() => {
+                                    format!("{subject}: run `{d}` before `{op_display}`.")
+                                }
+                                Relation::Before => format!("{subject}: call `{d}` before `{op_display}`."),
+                                Relation::With if r.shown_at.is_some() => format!("{subject}: {d}."),
+                                Relation::With if ra.cmd.is_some() && r.flags.is_some() => {
+                                    format!("{subject}: run it with `{}`: `{d}`.", r.flags.as_deref().unwrap_or(""))
+                                }
+                                Relation::With if ra.cmd.is_some() => format!("{subject}: run it as `{d}`."),
+                                Relation::With if r.added => format!("{subject}: pass `{d}`."),
+                                Relation::With if r.asked => {
+                                    format!("{subject}: confirm `{d}` with the {who} and retry.")
+                                }
+                                Relation::With => format!("{subject}: use a different `{d}` instead."),
+                            }
+                        }
+                    };
+                    if t.chars().count() <= 200 || err_shown.chars().count() < 30 {
+                        break t;
                     }
-                };
-                if t.chars().count() <= 200 || err_shown.chars().count() < 30 {
-                    break t;
+                    err_shown = crate::text::shorten(&err_shown, err_shown.chars().count().saturating_sub(20).max(30));
                 }
-                err_shown = crate::text::shorten(&err_shown, err_shown.chars().count().saturating_sub(20).max(30));
             };
             // One or two sentences, never more than 200 characters.
             let text = if text.chars().count() > 200 { crate::text::shorten(&text, 199) } else { text };
@@ -423,7 +460,10 @@ impl Mistakes {
                     _ => "; no recurring recovery".to_string(),
                 }
             );
-            let rationale = if repeats > 0 {
+            let unnoticed = members.iter().filter(|m| m.action.silent).count();
+            let rationale = if repeats > 0 && unnoticed >= repeats {
+                format!("{rationale}; made {repeats} times in that session, no flag reporting it")
+            } else if repeats > 0 {
                 format!("{rationale}; made and recovered from {repeats} times in that session")
             } else {
                 rationale
@@ -1021,6 +1061,107 @@ mod tests {
             f821.evidence.iter().any(|e| e.quote.starts_with("from lib") && e.quote.contains(" import ")),
             "the edit line is evidence: {:#?}",
             f821.evidence
+        );
+    }
+
+    /// A session whose inline Python printed through the shell: `!` in
+    /// double quotes came back as `\!` with a SyntaxWarning, exit status 0.
+    fn bang(id: &str, runner: &str, line: u32) -> NewSession {
+        Sess::new(id)
+            .user(&format!("check the renderer ({id})"))
+            .sh(
+                &format!("{runner} -c \"\nfrom app import render\nprint('Rendered {id}!')\n\""),
+                &format!("Rendered {id}\\!\n<string>:{line}: SyntaxWarning: invalid escape sequence '\\!'"),
+                false,
+            )
+            .sh("git status", "nothing to commit", false)
+            .build()
+    }
+
+    #[test]
+    fn an_escape_warning_no_flag_reported_is_a_lesson_the_code_explains() {
+        let ops = run(&[bang("a", "python", 3), bang("b", "uv run python", 12)], 2);
+        let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec!["In Bash, `python -c \"…\"` with `!` inside double quotes gets `\\!` (SyntaxWarning: invalid escape sequence '\\!'): avoid `!` in inline scripts, or use a heredoc or a file."],
+            "one lesson whatever runner started python"
+        );
+        assert!(ops[0].evidence.iter().all(|e| e.quote.contains("SyntaxWarning")), "{:#?}", ops[0].evidence);
+        // Once in one session is no habit; three distinct calls unnoticed are.
+        assert!(run(&[bang("a", "python", 3)], 2).is_empty());
+        // A run without `!` that worked after files were edited does not
+        // undo the warnings: edits change nothing the command line hands python.
+        let mut s = Sess::new("one").user("check it");
+        for i in 0..3 {
+            s = s.sh(
+                &format!("python3 -c \"print('step {i} ok!')\""),
+                &format!("step {i} ok\\!\n<string>:1: SyntaxWarning: invalid escape sequence '\\!'"),
+                false,
+            );
+            s = s.tool(
+                "Edit",
+                json!({"file_path": "/w/app.py", "old_string": format!("v = {i}"), "new_string": "v = 9"}),
+                "The file /w/app.py has been updated.",
+                false,
+            );
+            s = s.sh(&format!("python3 -c \"print('step {i}')\""), &format!("step {i}"), false);
+        }
+        let ops = run(&[s.build()], 2);
+        assert_eq!(ops.len(), 1, "{ops:#?}");
+        assert!(ops[0].text.starts_with("In Bash, `python -c \"…\"` with `!`"), "{}", ops[0].text);
+    }
+
+    #[test]
+    fn output_that_only_mentions_errors_is_no_failure_without_a_flag() {
+        let s = |i: usize| {
+            Sess::new(&format!("s{i}"))
+                .user(&format!("look around {i}"))
+                // grep hits that say "error"
+                .sh("grep -rn 'Error:' src | head", "src/cli.py:12:    print(\"Error: no projects\")\nsrc/x.py:3: bash: pnpm: command not found", false)
+                // a file read that holds a traceback
+                .tool("Read", json!({"file_path": format!("/w{i}/log.txt")}), "     1→Traceback (most recent call last):\n     2→ValueError: bad", false)
+                .sh(&format!("cat /w{i}/crash.log"), "Traceback (most recent call last):\n  File \"app.py\", line 3, in <module>\nValueError: bad header", false)
+                // a library's warning while the agent's script ran
+                .sh("python -c \"import pkg; pkg.run()\"", "/v/site-packages/pkg/core.py:12: DeprecationWarning: invalid escape sequence '\\s'\ndone", false)
+                // node's own warning
+                .sh("npm test -- --run x.test.ts", "(node:36706) Warning: The 'NO_COLOR' env is ignored due to the 'FORCE_COLOR' env being set.\n Test Files  1 passed (1)", false)
+                // a red test run through a pipe: the code under test, not the call
+                .sh("uv run pytest tests/test_new.py 2>&1 | tail -3", "FAILED tests/test_new.py::test_parse - AssertionError: assert None == 1\n============ 1 failed in 0.12s ============", false)
+                .build()
+        };
+        let sessions: Vec<NewSession> = (0..3).map(s).collect();
+        assert!(run(&sessions, 2).is_empty());
+        let snap = Snapshot::from_new_sessions(1, &sessions, Vec::new(), "2026-01-01T00:00:00Z");
+        let cfg = DreamConfig { now: "2026-02-01T00:00:00Z".into(), ..DreamConfig::default() };
+        let ctx = Context::build(&snap, &cfg);
+        let acts = &ctx.sessions[0].actions;
+        let failed: Vec<&str> = acts.iter().filter(|a| a.failed()).map(|a| a.label.as_str()).collect();
+        assert_eq!(failed, vec!["uv run pytest"], "only the hidden red run failed");
+        assert!(acts.iter().filter(|a| a.failed()).all(|a| a.test_failure && a.silent));
+    }
+
+    #[test]
+    fn the_shells_and_the_compilers_errors_a_pipe_hid_are_mistakes() {
+        let s = |i: usize| {
+            Sess::new(&format!("s{i}"))
+                .user(&format!("task {i}"))
+                .sh("pytest -x 2>&1 | tail -5", "/bin/bash: line 1: pytest: command not found", false)
+                .sh("uv run pytest -x 2>&1 | tail -5", "3 passed in 0.2s", false)
+                .sh("cargo build 2>&1 | tail -4", &format!("error[E0425]: cannot find value `total{i}` in this scope\n --> src/lib.rs:{i}:5\nerror: could not compile `app` (lib) due to 1 previous error"), false)
+                .build()
+        };
+        let ops = run(&(0..2).map(s).collect::<Vec<_>>(), 2);
+        let texts: Vec<&str> = ops.iter().map(|o| o.text.as_str()).collect();
+        assert!(
+            texts.contains(&"`pytest` fails with 'pytest: command not found': use `uv run pytest -x` instead."),
+            "{texts:#?}"
+        );
+        assert!(
+            texts.iter().any(
+                |t| t.starts_with("`cargo build` fails with 'error[E0425]: cannot find value <str> in this scope'")
+            ),
+            "{texts:#?}"
         );
     }
 }

@@ -4,6 +4,7 @@ pub mod confirmations;
 pub mod conventions;
 pub mod corrections;
 pub mod duplicates;
+pub mod evaluator;
 pub mod gates;
 pub mod lifecycle;
 pub mod mistakes;

@@ -114,6 +114,34 @@ fn tau2_simulations_are_customer_sessions_with_their_reward() {
     let user_call = of_kind(lost, EventKind::ToolCall)[0];
     assert_eq!((user_call.role, user_call.tool_name.as_deref()), (Role::User, Some("check_status_bar")));
     assert_eq!(p.report.skipped.get("task"), Some(&2));
+    // The evaluator's expected actions come after the record, one event each.
+    assert!(of_kind(won, EventKind::EvaluatorCheck).is_empty(), "no action checks in the first simulation");
+    let kinds: Vec<EventKind> = lost.events.iter().rev().take(3).rev().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Other, EventKind::EvaluatorCheck, EventKind::EvaluatorCheck]);
+    let checks: Vec<_> = of_kind(lost, EventKind::EvaluatorCheck)
+        .iter()
+        .map(|e| (e.role, e.tool_name.as_deref(), e.tool_input.as_deref(), e.is_error, e.text.as_deref()))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            (
+                Role::System,
+                Some("check_status_bar"),
+                Some("{}"),
+                false,
+                Some("evaluator expected user call check_status_bar {}: met")
+            ),
+            (
+                Role::System,
+                Some("cancel_pending_order"),
+                // Only the arguments the evaluator compares (`compare_args`).
+                Some(r##"{"order_id":"#W2378156"}"##),
+                true,
+                Some(r##"evaluator expected assistant call cancel_pending_order {"order_id":"#W2378156"}: not met"##)
+            ),
+        ]
+    );
 }
 
 #[test]
@@ -127,6 +155,12 @@ fn tau_bench_v1_results_are_read_too() {
     assert!(result.is_error, "Error: user not found");
     assert_eq!(result.tool_name.as_deref(), Some("find_user_id_by_email"));
     assert_eq!(s.events[0].role, Role::System);
+    // The task's expected actions, unmet when no call of the agent's had their name and arguments.
+    let checks: Vec<_> =
+        of_kind(s, EventKind::EvaluatorCheck).iter().map(|e| (e.tool_name.as_deref(), e.is_error)).collect();
+    assert_eq!(checks, [(Some("find_user_id_by_email"), false), (Some("find_user_id_by_name_zip"), true)]);
+    assert_eq!(s.events.last().unwrap().kind, EventKind::EvaluatorCheck, "after the record");
+    assert!(of_kind(&all[1], EventKind::EvaluatorCheck).is_empty(), "no actions stated");
 }
 
 #[test]
