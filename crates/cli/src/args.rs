@@ -63,7 +63,7 @@ pub enum Command {
     Memory(MemoryCmd),
     /// Export memory: JSON (re-importable) or AGENTS.md-style markdown.
     #[command(
-        after_help = "Examples:\n  nocturne export --format json --out memory.json\n  nocturne export --format markdown --out AGENTS.md"
+        after_help = "Examples:\n  nocturne export --format json --out memory.json\n  nocturne export --format markdown --out AGENTS.md\n  nocturne export --format markdown --project ~/src/shop --out ~/src/shop/AGENTS.md"
     )]
     Export(ExportArgs),
     /// Import a JSON export (all or nothing: the whole file is checked before anything is written).
@@ -93,7 +93,7 @@ pub enum Command {
     Outcomes(OutcomesCmd),
     /// The memories that matter for a task, within a token budget (recorded as a usage event).
     #[command(
-        after_help = "Examples:\n  nocturne context \"fix the failing checkout tests\" --budget 800 --team shop\n  nocturne context \"add a dark mode\" --format json --session 7f3c2a10"
+        after_help = "Examples:\n  nocturne context \"fix the failing checkout tests\" --budget 800 --team shop\n  nocturne context \"add a dark mode\" --format json --session 7f3c2a10\n  nocturne context \"run the tests\" --project ~/src/shop\n  nocturne context \"what do we know\" --all-projects\n\nRun in a project's folder, the bundle holds that project's memories (the conventions a dream\nlearned from sessions recorded there) and those of no project, never another project's;\n--all-projects reads every project, each project memory naming its project (NAME#KEY)."
     )]
     Context(ContextArgs),
     /// Rebuild the search index (re-embed every memory with the configured embedder).
@@ -231,6 +231,11 @@ pub enum MemoryCmd {
         /// org, team:NAME, agent:NAME or user:NAME.
         #[arg(long)]
         scope: Option<String>,
+        /// The project the memory holds in (a directory, or a project id
+        /// NAME#KEY): tagged project:NAME#KEY, it reaches only context
+        /// bundles of that project.
+        #[arg(long, value_name = "DIR|ID")]
+        project: Option<String>,
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         priority: i32,
         /// Fail unless the store is at this revision.
@@ -314,6 +319,10 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Markdown only: the memories of this project (a directory, or a
+    /// project id NAME#KEY) and those of no project, for its AGENTS.md.
+    #[arg(long, value_name = "DIR|ID")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -517,6 +526,14 @@ pub struct ContextArgs {
     /// The session the bundle is for (recorded with the usage event).
     #[arg(long)]
     pub session: Option<String>,
+    /// The project you work in: a directory (default: the current one) or a
+    /// project id NAME#KEY. Memories of other projects are left out.
+    #[arg(long, value_name = "DIR|ID")]
+    pub project: Option<String>,
+    /// Read the memories of every project (each project memory names its
+    /// project), not only the current directory's.
+    #[arg(long, conflicts_with = "project")]
+    pub all_projects: bool,
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: BundleFormat,
 }

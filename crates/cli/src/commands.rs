@@ -123,6 +123,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Doctor(DoctorCmd::Model) => doctor_model(json, cli.model.as_deref(), &cli.config),
         Command::Outcomes(c) => outcomes(&local, c, json),
         Command::Context(a) => {
+            let project = if a.all_projects { None } else { Some(project_arg(a.project.as_deref())?) };
             let b = local.context(&nocturne_service::ContextRequest {
                 task: a.task,
                 budget: a.budget,
@@ -130,6 +131,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 user: a.user,
                 team: a.team,
                 session: a.session,
+                project,
             })?;
             match (json, a.format) {
                 (true, _) | (false, BundleFormat::Json) => outln!("{}", serde_json::to_string_pretty(&b)?),
@@ -280,7 +282,13 @@ fn sessions(svc: &Scoped<'_>, c: SessionsCmd, json: bool) -> Result<u8> {
 
 fn memory(svc: &Scoped<'_>, c: MemoryCmd, json: bool) -> Result<u8> {
     match c {
-        MemoryCmd::Add { kind, text, tags, scope, priority, expect_rev } => {
+        MemoryCmd::Add { kind, text, mut tags, scope, project, priority, expect_rev } => {
+            if let Some(p) = project {
+                let here = nocturne_core::Here::parse(&project_arg(Some(&p))?).map_err(|e| {
+                    nocturne_service::ServiceError::InvalidField { field: "project", message: e.to_string() }
+                })?;
+                tags.push(here.project().tag());
+            }
             let (m, rev) = svc.memory_add(&NewMemory { kind, text, tags, scope, priority }, expect_rev)?;
             emit(json, &serde_json::json!({"memory": m, "revision": rev.rev}), || {
                 format!("added {} ({}) at revision {}", m.id, m.kind, rev.rev)
@@ -409,13 +417,47 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The project a command names with `--project`: a project id as given,
+/// a directory as its absolute path (symlinks resolved, as the harnesses
+/// record their working directory); none given, the current directory.
+fn project_arg(given: Option<&str>) -> Result<String> {
+    let looks_like_id = |s: &str| s.contains('#') && !s.contains(['/', '\\']);
+    match given {
+        Some(id) if looks_like_id(id) => Ok(id.to_string()),
+        Some(dir) => {
+            let p = Path::new(dir);
+            let abs = match std::fs::canonicalize(p) {
+                Ok(c) => c,
+                Err(_) if p.is_absolute() => p.to_path_buf(),
+                Err(_) => std::env::current_dir().context("cannot read the current directory")?.join(p),
+            };
+            Ok(abs.to_string_lossy().into_owned())
+        }
+        None => {
+            Ok(std::env::current_dir().context("cannot read the current directory")?.to_string_lossy().into_owned())
+        }
+    }
+}
+
 fn export(svc: &Scoped<'_>, a: ExportArgs) -> Result<u8> {
+    if a.project.is_some() && !matches!(a.format, ExportFormat::Markdown) {
+        return Err(nocturne_service::ServiceError::InvalidField {
+            field: "project",
+            message:
+            "--project selects the memories of a markdown export (--format markdown); the JSON export is the whole store"
+                .into(),
+        }
+        .into());
+    }
     let (text, digest) = match a.format {
         ExportFormat::Json => {
             let doc = if a.sessions { svc.export_with_sessions()? } else { svc.export_json()? };
             (serde_json::to_string_pretty(&doc)? + "\n", doc.digest)
         }
-        ExportFormat::Markdown => (svc.export_markdown()?, None),
+        ExportFormat::Markdown => {
+            let project = a.project.as_deref().map(|p| project_arg(Some(p))).transpose()?;
+            (svc.export_markdown(project.as_deref())?, None)
+        }
     };
     match a.out {
         Some(p) => {

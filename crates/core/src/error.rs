@@ -17,6 +17,14 @@ pub enum CoreError {
     /// A status string is not `active` or `retired`.
     #[error("invalid status {0:?}: expected active or retired")]
     InvalidStatus(String),
+    /// A project is neither an id `NAME#KEY` (a name of `A-Za-z0-9._-`, 12
+    /// lowercase hex digits) nor an absolute directory.
+    #[error("invalid project {0:?}: expected an absolute directory or a project id NAME#KEY (NAME of letters, digits, '.', '_' or '-'; KEY 12 lowercase hex digits)")]
+    InvalidProject(String),
+    /// A memory's tags name a project in another form than
+    /// `project:NAME#KEY` or `project:NAME`, or more than once.
+    #[error("invalid project tag {0:?}: expected project:NAME#KEY (or project:NAME), at most one per memory")]
+    InvalidProjectTag(String),
 
     // --- outcomes: the taxonomy and values checked against it. Every message
     // is meant to be shown to the user as is.

@@ -10,6 +10,7 @@ pub mod error;
 pub mod failure;
 pub mod memory;
 pub mod outcome;
+pub mod project;
 pub mod proposal;
 pub mod quote;
 pub mod revision;
@@ -19,6 +20,7 @@ pub mod text;
 
 pub use error::CoreError;
 pub use memory::{Evidence, Memory, MemoryKind, Scope, ScopeLevel, Status};
+pub use project::{Here, Project, ProjectTag};
 pub use proposal::{Op, OpKind, Proposal, ProposalStatus};
 pub use revision::{Author, Change, Revision};
 pub use session::{Counterpart, Event, EventKind, NewEvent, NewSession, Role, Session, SourceOutcome, Subagent};

@@ -58,7 +58,7 @@ use crate::passes::{cosine, Idf};
 use crate::policy::{CAUTION_TAG, MAX_PRIORITY, SAME_TEXT_COSINE};
 use crate::{text, Category, Finding};
 use nocturne_core::secrets::redact;
-use nocturne_core::{Evidence, Memory, MemoryKind, Op, OpKind, Scope};
+use nocturne_core::{Evidence, Memory, MemoryKind, Op, OpKind, ProjectTag, Scope};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn op_rank(op: OpKind) -> u8 {
@@ -127,11 +127,18 @@ impl<'a> Existing<'a> {
         if !terms.is_empty() {
             // A caution about a workflow shape is not the procedure teaching it.
             let caution = f.tags.iter().any(|t| t == CAUTION_TAG);
-            let hit = self
-                .lower
-                .iter()
-                .zip(&self.memories)
-                .position(|(l, m)| terms.iter().all(|t| l.contains(t.as_str())) && (!caution || m.kind == f.kind));
+            // A lesson of one project is not a memory of another project
+            // of the same name (a memory of no project, or one tagged by
+            // name only, may be it).
+            let project = ProjectTag::of_tags(&f.tags);
+            let same_project = |m: &Memory| match (&project, ProjectTag::of_tags(&m.tags)) {
+                (Some(ProjectTag::Keyed(a)), Some(ProjectTag::Keyed(b))) => a.key == b.key,
+                (Some(a), Some(b)) => a.name() == b.name(),
+                _ => true,
+            };
+            let hit = self.lower.iter().zip(&self.memories).position(|(l, m)| {
+                terms.iter().all(|t| l.contains(t.as_str())) && (!caution || m.kind == f.kind) && same_project(m)
+            });
             if let Some(m) = hit.and_then(|i| self.memories.get(i)) {
                 return Some(m);
             }

@@ -296,6 +296,32 @@ fn paraphrased_preferences_from_several_users_become_one_team_memory() {
 }
 
 #[test]
+fn a_preference_said_of_this_repo_belongs_to_the_project_its_sessions_ran_in() {
+    let said = [
+        ("a", "ann", "Please always use ruff for linting Python, not flake8."),
+        ("b", "bob", "We lint with ruff in this repo; don't run flake8."),
+        ("c", "cid", "Make sure you use ruff instead of flake8 for python linting."),
+    ];
+    let at = |cwd: &str| -> Vec<NewSession> {
+        said.iter()
+            .map(|(id, u, t)| {
+                let mut s = S::new(id, u).user("fix the lint errors").user(t).ok("ruff check .").build();
+                s.events[0].raw = json!({ "type": "user", "cwd": cwd }).to_string();
+                s
+            })
+            .collect()
+    };
+    let shop = nocturne_core::Project::of_dir("/srv/shop").unwrap();
+    let p = run(at("/srv/shop"), vec![]);
+    assert!(creates(&p, "preference")[0].tags.contains(&shop.tag()), "{:#?}", p.ops);
+    // Sessions of several projects: a preference of none.
+    let mut mixed = at("/srv/shop");
+    mixed[2].events[0].raw = json!({ "type": "user", "cwd": "/srv/billing" }).to_string();
+    let p = run(mixed, vec![]);
+    assert!(creates(&p, "preference")[0].tags.iter().all(|t| !t.starts_with("project:")), "{:#?}", p.ops);
+}
+
+#[test]
 fn one_user_gets_user_scope_and_teams_spanning_get_org() {
     let ss: Vec<NewSession> = ["a", "b", "c"]
         .iter()

@@ -99,6 +99,9 @@ pub struct ContextArgs {
     /// The id of the current session, so later outcomes can be credited to the memories handed out.
     #[serde(default)]
     pub session: Option<String>,
+    /// Your working directory (absolute path) or a project id `NAME#KEY`: memories of other projects are left out. Without it, every project's memories apply, each naming its project.
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 impl ContextArgs {
@@ -114,6 +117,7 @@ impl ContextArgs {
             user: opt(&self.user),
             team: opt(&self.team),
             session: opt(&self.session),
+            project: opt(&self.project),
         })
     }
 }
@@ -353,9 +357,10 @@ mod tests {
 
     #[test]
     fn context_maps_every_field_with_a_default_budget() {
-        let a: ContextArgs =
-            serde_json::from_value(json!({"task": "fix CI", "agent": "claude", "team": "web", "session": "s1"}))
-                .unwrap();
+        let a: ContextArgs = serde_json::from_value(
+            json!({"task": "fix CI", "agent": "claude", "team": "web", "session": "s1", "project": "/srv/shop"}),
+        )
+        .unwrap();
         let r = a.to_request().unwrap();
         assert_eq!(r.task, "fix CI");
         assert_eq!(r.budget, 1000);
@@ -363,6 +368,7 @@ mod tests {
         assert_eq!(r.user, None);
         assert_eq!(r.team.as_deref(), Some("web"));
         assert_eq!(r.session.as_deref(), Some("s1"));
+        assert_eq!(r.project.as_deref(), Some("/srv/shop"));
         let a: ContextArgs = serde_json::from_value(json!({"task": "x", "budget": 0})).unwrap();
         assert!(a.to_request().unwrap_err().to_string().contains("`budget`"));
     }

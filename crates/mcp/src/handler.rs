@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// What the server tells a client (and its model) on connect.
 pub const INSTRUCTIONS: &str = "\
 Nocturne is the team's long-term memory: facts, preferences, procedures and mistakes learned from past agent sessions.
-- At the start of a task, call memory_context with the task; read the bundle and follow it.
+- At the start of a task, call memory_context with the task and your working directory as `project`; read the bundle and follow it.
 - To look something up mid-task, call memory_search.
 - When you learn something durable that future agents should know, call memory_propose; a person reviews it before it becomes memory.
 - When a task ends, call outcome_log with how it went (e.g. {\"result\": \"success\"}).
@@ -154,7 +154,7 @@ impl NocturneMcp {
     /// The context bundle for a task.
     #[tool(
         name = "memory_context",
-        description = "Get the memories that matter for a task, packed into a markdown bundle within a token budget: the ones relevant to the task plus a few standing rules (preferences and mistakes to avoid), never unrelated ones. Call it once at the start of every task, before acting, and follow what it says (preferences and mistakes come first). Without `agent`, `user` and `team` it reads every memory you may see; give them to narrow it to the org's and yours. Pass `session` so the outcome you log later is credited to these memories. When nothing applies, the text says why. Returns the markdown bundle followed by the ids of the memories in it; the hand-out is recorded.",
+        description = "Get the memories that matter for a task, packed into a markdown bundle within a token budget: the ones relevant to the task plus a few standing rules (preferences and mistakes to avoid), never unrelated ones. Call it once at the start of every task, before acting, and follow what it says (preferences and mistakes come first). Without `agent`, `user` and `team` it reads every memory you may see; give them to narrow it to the org's and yours. Pass `project` (your working directory, absolute) so that only this project's conventions come, not another project's. Pass `session` so the outcome you log later is credited to these memories. When nothing applies, the text says why. Returns the markdown bundle followed by the ids of the memories in it; the hand-out is recorded.",
         output_schema = schema_for_output::<ContextOutput>(),
         annotations(title = "Context for a task", read_only_hint = false, destructive_hint = false, open_world_hint = false)
     )]

@@ -11,7 +11,8 @@
 //! store over `~/.claude/projects`; cross-project mistakes need the other
 //! projects' sessions for support), a dream runs with the CLI defaults, all
 //! its ops are applied, and `nocturne context "<first prompt>"` is asked
-//! with default flags (no `--user`/`--team`). A mistake lesson is carried
+//! with default flags (no `--user`/`--team`) in the session's recorded
+//! working directory (so other projects' conventions are left out). A mistake lesson is carried
 //! when a memory of the bundle is classified as that lesson. The score is
 //! carried / expected, pooled over all scored sessions.
 
@@ -159,7 +160,12 @@ pub fn leave_one_out(ex: &Expectations, root: &Path) -> Result<Option<LooReport>
             for m in ing.service.store().memories()?.iter().filter(|m| m.is_active()) {
                 *entry.memories.entry(m.scope.to_string()).or_default() += 1;
             }
-            let bundle = ing.context(&prompt)?;
+            // The agent asks in its working directory, as `nocturne context` does.
+            let cwd = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| nocturne_core::project::recorded_cwd(t.lines()))
+                .filter(|c| nocturne_core::Here::parse(c).is_ok());
+            let bundle = ing.context(&prompt, cwd.as_deref())?;
             for l in &expected {
                 let carried = bundle
                     .iter()

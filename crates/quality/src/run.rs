@@ -165,11 +165,13 @@ impl Ingested {
     }
 
     /// `nocturne context "TASK"` with default flags (budget 1000, no user,
-    /// agent or team): the texts of the memories in the bundle.
-    pub fn context(&self, task: &str) -> Result<Vec<String>> {
+    /// agent or team), run in `project` (the session's working directory;
+    /// `None`: `--all-projects`): the texts of the memories in the bundle.
+    pub fn context(&self, task: &str, project: Option<&str>) -> Result<Vec<String>> {
         let b = self.service.scoped(Access::local_as(AUTHOR)).context(&ContextRequest {
             task: task.to_string(),
             budget: CONTEXT_BUDGET,
+            project: project.map(str::to_string),
             ..ContextRequest::default()
         })?;
         Ok(b.bundle.items.into_iter().map(|i| i.text).collect())

@@ -416,6 +416,7 @@ fn build_start(
             user: rt.user.clone(),
             team: rt.team.clone(),
             session: Some(session.to_string()),
+            project: None,
         })?;
         if !b.bundle.items.is_empty() {
             memories = b.bundle.items.iter().map(|i| i.id.clone()).collect();

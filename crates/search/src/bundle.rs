@@ -1,6 +1,7 @@
 //! Token estimates and token-budgeted context bundles (pure functions).
 
 use nocturne_core::memory::{Memory, MemoryKind, Scope};
+use nocturne_core::ProjectTag;
 use serde::{Deserialize, Serialize};
 
 /// Conservative token estimate for BPE tokenisers (cl100k / o200k / Llama):
@@ -42,6 +43,10 @@ pub struct Candidate {
     pub priority: i32,
     /// Higher is more relevant (e.g. a search score).
     pub relevance: f32,
+    /// The project the memory belongs to (`NAME#KEY`, or a name alone for a
+    /// tag without key; see `nocturne_core::project`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 impl Candidate {
@@ -53,6 +58,7 @@ impl Candidate {
             scope: m.scope.clone(),
             priority: m.priority,
             relevance,
+            project: ProjectTag::of_tags(&m.tags).map(|p| p.to_string()),
         }
     }
 }
@@ -69,6 +75,10 @@ pub struct BundleItem {
     pub text: String,
     /// Estimated tokens of this item's markdown line.
     pub tokens: usize,
+    /// The project the memory belongs to (`NAME#KEY`), shown in its line;
+    /// absent for a memory of no project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// The packed context.
@@ -98,11 +108,12 @@ fn section_title(kind: &MemoryKind) -> String {
     format!("\n## {name}\n")
 }
 
-fn item_line(id: &str, scope: &Scope, priority: i32, text: &str) -> String {
+fn item_line(id: &str, scope: &Scope, priority: i32, project: Option<&str>, text: &str) -> String {
     // One line per memory: newlines inside the text are flattened.
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let prio = if priority != 0 { format!(", priority {priority}") } else { String::new() };
-    format!("- {flat} _({scope}{prio}; {id})_\n")
+    let project = project.map(|p| format!(", project {p}")).unwrap_or_default();
+    format!("- {flat} _({scope}{prio}{project}; {id})_\n")
 }
 
 /// Choose and order candidates for a context of at most `budget_tokens`.
@@ -147,7 +158,7 @@ pub fn pack_bundle(candidates: &[Candidate], budget_tokens: usize) -> Bundle {
     let mut kinds: Vec<&MemoryKind> = Vec::new();
     let mut taken = vec![false; candidates.len()];
     for (i, c) in order {
-        let line_tokens = estimate_tokens(&item_line(&c.id, &c.scope, c.priority, &c.text));
+        let line_tokens = estimate_tokens(&item_line(&c.id, &c.scope, c.priority, c.project.as_deref(), &c.text));
         let mut cost = line_tokens;
         if items.is_empty() {
             cost += estimate_tokens(TITLE);
@@ -172,6 +183,7 @@ pub fn pack_bundle(candidates: &[Candidate], budget_tokens: usize) -> Bundle {
                 relevance: c.relevance,
                 text: c.text.clone(),
                 tokens: line_tokens,
+                project: c.project.clone(),
             });
         }
     }
@@ -195,7 +207,7 @@ pub fn render_bundle_markdown(bundle: &Bundle) -> String {
             out.push_str(&section_title(&it.kind));
             last = Some(&it.kind);
         }
-        out.push_str(&item_line(&it.id, &it.scope, it.priority, &it.text));
+        out.push_str(&item_line(&it.id, &it.scope, it.priority, it.project.as_deref(), &it.text));
     }
     out
 }
@@ -205,7 +217,15 @@ mod tests {
     use super::*;
 
     fn cand(id: &str, kind: MemoryKind, relevance: f32, priority: i32) -> Candidate {
-        Candidate { id: id.into(), kind, text: format!("memory {id}"), scope: Scope::org(), priority, relevance }
+        Candidate {
+            id: id.into(),
+            kind,
+            text: format!("memory {id}"),
+            scope: Scope::org(),
+            priority,
+            relevance,
+            project: None,
+        }
     }
 
     #[test]
@@ -217,7 +237,7 @@ mod tests {
             cand("fact-faint", MemoryKind::fact(), 0.1, 0),
         ];
         // Room for two lines: the matching rule and the relevant fact.
-        let line = |x: &Candidate| estimate_tokens(&item_line(&x.id, &x.scope, x.priority, &x.text));
+        let line = |x: &Candidate| estimate_tokens(&item_line(&x.id, &x.scope, x.priority, None, &x.text));
         let budget = estimate_tokens(TITLE)
             + estimate_tokens(&section_title(&MemoryKind::preference()))
             + estimate_tokens(&section_title(&MemoryKind::fact()))

@@ -4,7 +4,7 @@ use nocturne_search::{estimate_tokens, pack_bundle, render_bundle_markdown, Bund
 use proptest::prelude::*;
 
 fn cand(id: &str, kind: MemoryKind, text: &str, relevance: f32) -> Candidate {
-    Candidate { id: id.into(), kind, text: text.into(), scope: Scope::org(), priority: 0, relevance }
+    Candidate { id: id.into(), kind, text: text.into(), scope: Scope::org(), priority: 0, relevance, project: None }
 }
 
 #[test]
@@ -73,6 +73,7 @@ fn candidate_strategy() -> impl Strategy<Value = Candidate> {
             scope: if team { Scope::parse("team:payments").unwrap() } else { Scope::org() },
             priority,
             relevance,
+            project: team.then(|| "shop#0123456789ab".to_string()),
         })
 }
 

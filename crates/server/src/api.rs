@@ -189,6 +189,10 @@ pub struct ContextBody {
     pub user: Option<String>,
     pub team: Option<String>,
     pub session: Option<String>,
+    /// The project the caller works in: its working directory (absolute) or
+    /// a project id `NAME#KEY`. Memories of other projects are left out;
+    /// absent, every project's are read (each naming its project).
+    pub project: Option<String>,
 }
 
 /// Body of `POST /v1/memories`.
@@ -473,6 +477,9 @@ pub struct ExportQuery {
     /// JSON: include the whole session log, verbatim.
     #[serde(default)]
     pub sessions: bool,
+    /// Markdown: only this project's memories (a project id `NAME#KEY` or
+    /// an absolute directory) and those of no project.
+    pub project: Option<String>,
 }
 
 /// Body of `POST /v1/tokens`.
@@ -609,6 +616,7 @@ async fn context(State(st): State<AppState>, cred: Credentials, body: Bytes) -> 
         user: b.user,
         team: b.team,
         session: b.session,
+        project: b.project,
     };
     ok(call(&st, cred, false, move |s| s.context(&req)).await?)
 }
@@ -777,10 +785,17 @@ async fn set_taxonomy(State(st): State<AppState>, cred: Credentials, q: Q<Taxono
 async fn export(State(st): State<AppState>, cred: Credentials, q: Q<ExportQuery>) -> Out {
     let q = query_of(q)?;
     match q.format.as_deref().unwrap_or("json") {
+        "json" if q.project.is_some() => Err(ApiError::Service(nocturne_service::ServiceError::InvalidField {
+            field: "project",
+            message:
+            "project selects the memories of a markdown export (format=markdown); the JSON export is the whole store"
+                .into(),
+        })),
         "json" if q.sessions => ok(call(&st, cred, false, move |s| s.export_with_sessions()).await?),
         "json" => ok(call(&st, cred, false, move |s| s.export_json()).await?),
         "markdown" | "md" => {
-            let md = call(&st, cred, false, move |s| s.export_markdown()).await?;
+            let project = q.project;
+            let md = call(&st, cred, false, move |s| s.export_markdown(project.as_deref())).await?;
             Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], md).into_response())
         }
         other => Err(ApiError::invalid(format!("format={other}: use json or markdown"))),

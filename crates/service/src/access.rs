@@ -9,12 +9,14 @@
 //! applies for itself: which memories a dream over one team's sessions
 //! reads ([`memory_visible_to`]: the same rule as a token bound to that
 //! team), and which scopes a context request reads
-//! ([`in_context_scope`], named in messages by [`context_scopes_label`]).
+//! ([`in_context_scope`], named in messages by [`context_scopes_label`]),
+//! and which projects' memories a context bundle or a markdown export
+//! holds ([`in_context_project`]).
 
 use crate::{ContextBundle, ContextRequest, DreamSpec, MemoryEdit, MemoryFilter, NewMemory, OpSelection, Result};
 use crate::{LogOutcome, MemoryHit, Service, ServiceError};
 use nocturne_core::outcome::{GroupStats, Outcome};
-use nocturne_core::{Event, Memory, Proposal, Revision, Scope, ScopeLevel, Session};
+use nocturne_core::{Event, Here, Memory, ProjectTag, Proposal, Revision, Scope, ScopeLevel, Session};
 use nocturne_store::{AgentRun, HistoryEntry, JournalEntry, RunFilter, SessionFilter, TokenRecord};
 use sha2::{Digest, Sha256};
 
@@ -144,6 +146,19 @@ pub(crate) fn in_context_scope(scope: &Scope, req: &ContextRequest) -> bool {
         ScopeLevel::Team => req.team.is_some() && name == req.team.as_deref(),
         ScopeLevel::Agent => req.agent.is_some() && name == req.agent.as_deref(),
         ScopeLevel::User => req.user.is_some() && name == req.user.as_deref(),
+    }
+}
+
+/// Whether memory `m` belongs in a context bundle for a caller working in
+/// `here`: with no project named, every memory does; with one, a memory of
+/// no project does, and a memory of a project only when it is that
+/// project (its key is the directory's or an ancestor's, or the id's; a
+/// tag without key, by name). The project rules are in
+/// `nocturne_core::project`.
+pub(crate) fn in_context_project(m: &Memory, here: Option<&Here>) -> bool {
+    match (here, ProjectTag::of_tags(&m.tags)) {
+        (None, _) | (_, None) => true,
+        (Some(h), Some(p)) => p.holds_in(h),
     }
 }
 
@@ -730,12 +745,19 @@ impl Scoped<'_> {
         self.svc.export_with_sessions()
     }
 
-    pub fn export_markdown(&self) -> Result<String> {
+    /// Active memories as AGENTS.md-style markdown; with `project` (an
+    /// absolute directory or a project id `NAME#KEY`), only that project's
+    /// and those of no project, as a context request for it reads them.
+    pub fn export_markdown(&self, project: Option<&str>) -> Result<String> {
         self.need(AccessLevel::Read)?;
-        if self.access.team.is_none() {
+        let here = project
+            .map(|p| Here::parse(p).map_err(|e| ServiceError::invalid_field("project", e.to_string())))
+            .transpose()?;
+        if self.access.team.is_none() && here.is_none() {
             return self.svc.export_markdown();
         }
-        let mems = self.memories(&MemoryFilter::default())?;
+        let mut mems = self.memories(&MemoryFilter::default())?;
+        mems.retain(|m| in_context_project(m, here.as_ref()));
         Ok(crate::export::render_markdown(&mems, self.svc.head()?, &self.svc.now()))
     }
 

@@ -47,6 +47,14 @@ fn parse_kind(k: &str) -> Result<MemoryKind> {
     MemoryKind::new(k).map_err(|e| ServiceError::invalid_field("kind", e.to_string()))
 }
 
+/// Tags of a memory being written: a project tag must have its documented
+/// form (`project:NAME#KEY`, or `project:NAME`), at most one (see
+/// `nocturne_core::project`).
+fn check_tags(tags: &[String]) -> Result<()> {
+    let trimmed: Vec<String> = tags.iter().map(|t| t.trim().to_string()).collect();
+    nocturne_core::ProjectTag::check_tags(&trimmed).map_err(|e| ServiceError::invalid_field("tags", e.to_string()))
+}
+
 fn clean_tags(tags: &[String]) -> Vec<String> {
     let mut t: Vec<String> = tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
     t.sort();
@@ -85,6 +93,7 @@ impl Service {
     ) -> Result<(Memory, Revision)> {
         refuse_secrets("text", &m.text)?;
         refuse_secret_tags(&m.tags)?;
+        check_tags(&m.tags)?;
         if let Some(s) = &m.scope {
             refuse_secrets("scope", s)?;
         }
@@ -125,6 +134,7 @@ impl Service {
         }
         if let Some(t) = &e.tags {
             refuse_secret_tags(t)?;
+            check_tags(t)?;
             after.tags = clean_tags(t);
         }
         if let Some(s) = &e.scope {

@@ -9,7 +9,7 @@
 //! events it reads, so it is always consistent with the log.
 
 use crate::{Result, Service, ServiceError};
-use nocturne_core::{secrets, EventKind, Memory, Scope};
+use nocturne_core::{secrets, EventKind, Here, Memory, Project, ProjectTag, Scope};
 use nocturne_search::{
     pack_bundle, render_bundle_markdown, Bundle, Candidate, Doc, Embedder, EmbedderInfo, HybridIndex, IndexConfig,
     ScoreParts,
@@ -102,6 +102,8 @@ pub(crate) struct MemoryIndexCache {
     /// The preferences and mistakes among them, in the same order (the
     /// standing rules a context bundle draws from).
     standing: Arc<Vec<String>>,
+    /// The projects the memories are of, by key.
+    projects: Arc<BTreeMap<String, Project>>,
 }
 
 /// A memory's index document and its vector.
@@ -145,6 +147,12 @@ pub struct ContextRequest {
     pub user: Option<String>,
     pub team: Option<String>,
     pub session: Option<String>,
+    /// Where the caller works: an absolute directory or a project id
+    /// `NAME#KEY` (see `nocturne_core::project`). Given, the bundle holds
+    /// that project's memories and those of no project, never another
+    /// project's; `None` reads every project (each project memory says
+    /// which it is).
+    pub project: Option<String>,
 }
 
 /// The bundle and the usage event that records it.
@@ -156,9 +164,16 @@ pub struct ContextBundle {
     /// The bundle as markdown; when it is empty, the message below.
     pub markdown: String,
     /// Why the bundle is empty although the store holds memories (none in
-    /// the scopes asked for, or none relevant to the task).
+    /// the scopes asked for, none of this project, or none relevant to the
+    /// task).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The project the bundle is for (`NAME#KEY`), when the request named
+    /// one: for a directory, the deepest of it and its ancestors that
+    /// memories are of, else its own. Memories of other projects were left
+    /// out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// What `reindex` did.
@@ -294,6 +309,15 @@ impl Service {
         });
         let standing = Arc::new(order.iter().filter(|m| m.kind.rank() <= 1).map(|m| m.id.clone()).collect());
         let by_priority = Arc::new(order.into_iter().map(|m| m.id.clone()).collect());
+        let projects = Arc::new(
+            memories
+                .iter()
+                .filter_map(|m| match ProjectTag::of_tags(&m.tags) {
+                    Some(ProjectTag::Keyed(p)) => Some((p.key.clone(), p)),
+                    _ => None,
+                })
+                .collect(),
+        );
         let by_id: Arc<BTreeMap<String, Memory>> = Arc::new(memories.into_iter().map(|m| (m.id.clone(), m)).collect());
         if let Ok(mut guard) = self.memory_cache.lock() {
             *guard = Some(MemoryIndexCache {
@@ -303,6 +327,7 @@ impl Service {
                 memories: by_id.clone(),
                 by_priority,
                 standing,
+                projects,
             });
         }
         Ok((index, by_id))
@@ -318,6 +343,22 @@ impl Service {
                 .map(|c| if rules_only { c.standing.clone() } else { c.by_priority.clone() })
                 .unwrap_or_default(),
             Err(_) => Arc::default(),
+        }
+    }
+
+    /// The project a caller in `here` is in as memory knows it: the
+    /// deepest of its directory and the directory's ancestors that memories
+    /// are of (an agent in `shop/web` is in `shop`), else its directory's own.
+    fn project_of_caller(&self, here: &Here) -> Project {
+        match here {
+            Here::Id(p) => p.clone(),
+            Here::Dir { project, keys, .. } => {
+                let known = match self.memory_cache.lock() {
+                    Ok(g) => g.as_ref().map(|c| c.projects.clone()).unwrap_or_default(),
+                    Err(_) => Arc::default(),
+                };
+                keys.iter().find_map(|k| known.get(k)).unwrap_or(project).clone()
+            }
         }
     }
 
@@ -430,14 +471,23 @@ impl Service {
     /// task, by relevance, and up to five standing rules (preferences and
     /// mistakes, highest priority and support first); with no task words,
     /// the highest-priority memories. A request naming no agent, user or
-    /// team reads every scope the caller may see. Recorded as a usage event
+    /// team reads every scope the caller may see; one naming a project
+    /// leaves out the memories of other projects. Recorded as a usage event
     /// so outcomes can be attributed to the memories handed out.
     pub(crate) fn context(&self, req: &ContextRequest) -> Result<ContextBundle> {
         if req.budget == 0 {
             return Err(ServiceError::invalid_field("budget", "the token budget must be at least 1"));
         }
+        let here = req
+            .project
+            .as_deref()
+            .map(|p| Here::parse(p).map_err(|e| ServiceError::invalid_field("project", e.to_string())))
+            .transpose()?;
         let (index, all) = self.cached_memory_index()?;
-        let scoped = |m: &Memory| crate::access::in_context_scope(&m.scope, req);
+        let project = here.as_ref().map(|h| self.project_of_caller(h).to_string());
+        let scoped = |m: &Memory| {
+            crate::access::in_context_scope(&m.scope, req) && crate::access::in_context_project(m, here.as_ref())
+        };
         let hits: Vec<nocturne_search::Hit> = if req.task.trim().is_empty() {
             Vec::new()
         } else {
@@ -479,7 +529,22 @@ impl Service {
         let mut message = None;
         if bundle.items.is_empty() && !all.is_empty() {
             let in_scope = all.values().filter(|m| scoped(m)).count();
-            let text = if in_scope == 0 {
+            let elsewhere = match &here {
+                Some(h) => all
+                    .values()
+                    .filter(|m| {
+                        crate::access::in_context_scope(&m.scope, req) && !crate::access::in_context_project(m, Some(h))
+                    })
+                    .count(),
+                None => 0,
+            };
+            let text = if in_scope == 0 && elsewhere > 0 {
+                format!(
+                    "No memory for project {} ({}): the {elsewhere} memories in scope belong to other projects.",
+                    project.as_deref().unwrap_or_default(),
+                    crate::access::context_scopes_label(req),
+                )
+            } else if in_scope == 0 {
                 format!(
                     "No memory in the scopes asked for ({}): the store holds {} active memories in other scopes.",
                     crate::access::context_scopes_label(req),
@@ -509,7 +574,7 @@ impl Service {
             memories: bundle.items.iter().map(|i| i.id.clone()).collect(),
         };
         let usage_id = self.store.append_usage(&usage)?;
-        Ok(ContextBundle { usage_id, bundle, markdown, message })
+        Ok(ContextBundle { usage_id, bundle, markdown, message, project })
     }
 
     /// Usage events (context bundles handed out), oldest first.

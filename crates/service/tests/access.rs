@@ -87,7 +87,7 @@ fn a_team_token_sees_only_its_team_and_reads_but_cannot_change_org_memory() {
     assert_eq!(rev.author.0, format!("token:{}", tok.id));
     assert_eq!(added.scope.to_string(), "team:a");
     assert!(matches!(a.export_json(), Err(ServiceError::Forbidden(_))));
-    assert!(!a.export_markdown().unwrap().contains("Fridays"));
+    assert!(!a.export_markdown(None).unwrap().contains("Fridays"));
     assert!(matches!(a.rollback(0, None), Err(ServiceError::Forbidden(_))));
 }
 

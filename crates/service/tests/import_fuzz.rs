@@ -116,6 +116,7 @@ fn seed() -> &'static (ExportDoc, Vec<u8>) {
                 user: None,
                 team: None,
                 session: Some("s1".into()),
+                project: None,
             })
             .unwrap();
         let doc = local.export_with_sessions().unwrap();

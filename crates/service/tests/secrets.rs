@@ -80,7 +80,7 @@ fn session(i: usize) -> SessionRecord {
 
 fn everything_that_leaves(svc: &Service) -> String {
     let mut out = serde_json::to_string(&svc.scoped(Access::local()).export_json().unwrap()).unwrap();
-    out.push_str(&svc.scoped(Access::local()).export_markdown().unwrap());
+    out.push_str(&svc.scoped(Access::local()).export_markdown(None).unwrap());
     let ctx = svc
         .scoped(Access::local())
         .context(&ContextRequest { task: "deploy to s3 with aws".into(), budget: 4000, ..Default::default() })

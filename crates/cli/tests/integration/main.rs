@@ -8,6 +8,7 @@ mod memory;
 mod model;
 mod model_http;
 mod outcomes;
+mod projects;
 mod real_transcripts;
 mod runs;
 mod scale;

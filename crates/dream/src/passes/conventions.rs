@@ -6,14 +6,15 @@
 //!
 //! **Project.** Sessions are grouped by the working directory the ingest
 //! recorded (the first `"cwd"` of a session's raw records: Claude Code,
-//! Codex), by its last component: `/Users/a/work/shop` and
-//! `/home/b/src/shop` are one project, `shop`. A worktree path
+//! Codex), whole: `/srv/a/app` and `/srv/b/app` are two projects, both
+//! named `app` ([`nocturne_core::project`]). A worktree path
 //! (`…/.claude/worktrees/<id>`, `…/worktrees/<id>`) belongs to the project
 //! it was made from. Sessions without a recorded directory are grouped by
 //! the folder of their source file and named "this project"; sessions with
 //! neither belong to no known project and yield no convention. A name that
 //! looks like an id (a hex run with digits) or a home directory is never
-//! written into memory text.
+//! written into memory text, and no path is: the memory is tagged with its
+//! project's id `project:NAME#KEY` (the key a digest of the directory).
 //!
 //! **Role** ([`role_of`]): from what is run, not from where: the tool after
 //! runner wrappers (`uv run`, `poetry run`, `python -m`, `npx`, `pnpm
@@ -64,8 +65,10 @@
 //! [`MAX_PER_DREAM`] per dream, most support first, each ≤ 200 characters.
 //! They are facts (category `fact`, kind `fact`): not personal, so the
 //! planner gives them the narrowest shared scope of their sessions (see
-//! [`crate::scope`]); the project is named in the text and in a
-//! `project:NAME` tag because memory scopes have no project level. Key terms
+//! [`crate::scope`]); the project is named in the text and its id is the
+//! memory's `project:NAME#KEY` tag, which keeps the lesson out of other
+//! projects' context bundles (the folder of an imported file, when it is
+//! the project, tags only when its path is absolute). Key terms
 //! (the project, the role phrase, the commands) make a re-dream find the
 //! memory it already made, so it proposes nothing new without new sessions.
 //! Evidence: per supporting session, the first working call (its command
@@ -75,7 +78,7 @@ use crate::actions::{Action, Family, Outcome};
 use crate::context::Context;
 use crate::text;
 use crate::{Category, DreamError, Finding, Pass, PassOutput};
-use nocturne_core::{EventKind, Evidence, MemoryKind, OpKind};
+use nocturne_core::{EventKind, Evidence, MemoryKind, OpKind, Project};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct Conventions;
@@ -600,46 +603,42 @@ fn hooks_of_event(e: &nocturne_core::Event) -> Vec<(String, Option<String>, Stri
 
 /// The recorded working directory of a session, if any.
 pub fn cwd_of(sd: &crate::SessionData) -> Option<String> {
-    for e in sd.events.iter().take(64) {
-        let raw = &e.body.raw;
-        let Some(p) = raw.find("\"cwd\":\"") else { continue };
-        let rest = raw.get(p + 7..)?;
-        let end = rest.find('"')?;
-        let v = rest.get(..end)?.replace("\\/", "/").replace("\\\\", "\\");
-        if !v.trim().is_empty() {
-            return Some(v);
-        }
-    }
-    None
+    nocturne_core::project::recorded_cwd(sd.events.iter().map(|e| e.body.raw.as_str()))
 }
 
-/// A project's grouping key and display name (see the module docs);
-/// `None` when neither a working directory nor a source file is known.
-pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> Option<(String, Option<String>)> {
-    if let Some(c) = cwd {
-        let c = c.trim_end_matches(['/', '\\']);
-        let mut c = c;
-        for marker in ["/.claude/worktrees/", "/.worktrees/", "/worktrees/"] {
-            if let Some(i) = c.find(marker) {
-                c = c.get(..i).unwrap_or(c);
-            }
+/// The project every one of `sessions` was recorded in (see
+/// [`project_of`]), if they share one.
+pub(crate) fn common_project(ctx: &Context, sessions: &BTreeSet<usize>) -> Option<Project> {
+    let mut out: Option<Project> = None;
+    for si in sessions {
+        let s = ctx.sessions.get(*si)?;
+        let (_, _, p) = project_of(cwd_of(s.data).as_deref(), s.data.session.source.as_deref())?;
+        let p = p?;
+        match &out {
+            None => out = Some(p),
+            Some(o) if *o == p => {}
+            Some(_) => return None,
         }
-        let parts: Vec<&str> = c.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
-        // A home directory itself (`/Users/ana`, `C:\\Users\\ana`) is named after its user.
-        let home = parts.iter().position(|p| matches!(*p, "Users" | "home")).is_some_and(|i| parts.len() <= i + 2);
-        let name = parts.last().copied().unwrap_or_default();
-        let hexish =
-            name.as_bytes().windows(6).any(|w| w.iter().all(u8::is_ascii_hexdigit) && w.iter().any(u8::is_ascii_digit));
-        if !name.is_empty() && !home && !hexish && name.len() <= 60 {
-            return Some((format!("cwd:{name}"), Some(name.to_string())));
-        }
-        if !c.is_empty() {
-            return Some((format!("path:{c}"), None));
-        }
+    }
+    out
+}
+
+/// A project's grouping key, its name for the text (`None`: "this
+/// project") and the project its memories are tagged with (see the module
+/// docs); `None` when neither a working directory nor an absolute source
+/// file folder is known.
+pub fn project_of(cwd: Option<&str>, source: Option<&str>) -> Option<(String, Option<String>, Option<Project>)> {
+    if let Some(c) = cwd.and_then(Project::of_dir) {
+        let name = (c.name != nocturne_core::project::UNNAMED).then(|| c.name.clone());
+        return Some((format!("cwd:{}", c.key), name, Some(c)));
     }
     let source = source.filter(|s| !s.trim().is_empty())?;
     let dir = source.rsplit_once(['/', '\\']).map_or("", |(d, _)| d);
-    Some((format!("dir:{dir}"), None))
+    // The folder of an imported file is a project only when its path is
+    // whole; a relative one depends on where the ingest ran.
+    let absolute = nocturne_core::Here::parse(dir).is_ok_and(|h| matches!(h, nocturne_core::Here::Dir { .. }));
+    let tagged = if absolute { Project::of_dir(dir) } else { None };
+    Some((format!("dir:{dir}"), None, tagged))
 }
 
 /// One report of pre-commit-style hooks (`black....Failed`, `- hook id:
@@ -692,8 +691,9 @@ fn commit_hooks(t: &str) -> (Named, Named) {
 }
 
 #[derive(Default)]
-struct Project {
+struct ProjectSessions {
     name: Option<String>,
+    project: Option<Project>,
     runs: Vec<Run>,
     hooks: Vec<HookRun>,
     commit_hooks: Vec<CommitHooks>,
@@ -705,14 +705,19 @@ impl Pass for Conventions {
     }
 
     fn run(&self, ctx: &Context) -> Result<PassOutput, DreamError> {
-        let mut projects: BTreeMap<String, Project> = BTreeMap::new();
+        let mut projects: BTreeMap<String, ProjectSessions> = BTreeMap::new();
         for (si, s) in ctx.sessions.iter().enumerate() {
             let sess = &s.data.session;
             // Sessions of no known place are of no known project.
-            let Some((key, name)) = project_of(cwd_of(s.data).as_deref(), sess.source.as_deref()) else { continue };
+            let Some((key, name, project)) = project_of(cwd_of(s.data).as_deref(), sess.source.as_deref()) else {
+                continue;
+            };
             let p = projects.entry(key).or_default();
             if p.name.is_none() {
                 p.name = name;
+            }
+            if p.project.is_none() {
+                p.project = project;
             }
             collect_runs(si, &s.actions, &mut p.runs);
             for e in &s.data.events {
@@ -953,7 +958,7 @@ fn list(items: &[String]) -> String {
     }
 }
 
-fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
+fn project_findings(ctx: &Context, p: &ProjectSessions, out: &mut Vec<Finding>) {
     let min = ctx.config.support_for(Category::Fact) as usize;
     let place = p.name.as_ref().map_or_else(|| "this project".to_string(), |n| format!("`{n}`"));
     // Hooks, by event.
@@ -1121,7 +1126,7 @@ fn project_findings(ctx: &Context, p: &Project, out: &mut Vec<Finding>) {
 
 /// Pre-commit-style hooks reported in ≥ `min` units: which run, and which
 /// rewrite files (the next edit must start from the rewritten file).
-fn commit_hook_finding(ctx: &Context, p: &Project, place: &str, min: usize, out: &mut Vec<Finding>) {
+fn commit_hook_finding(ctx: &Context, p: &ProjectSessions, place: &str, min: usize, out: &mut Vec<Finding>) {
     let units: BTreeSet<usize> = p.commit_hooks.iter().map(|h| unit(ctx, h.session)).collect();
     if units.len() < min {
         return;
@@ -1192,7 +1197,7 @@ fn fit(t: String) -> String {
 }
 
 fn finding(
-    p: &Project,
+    p: &ProjectSessions,
     text: String,
     sessions: BTreeSet<usize>,
     evidence: Vec<Evidence>,
@@ -1200,9 +1205,7 @@ fn finding(
     rationale: String,
 ) -> Finding {
     let mut tags = vec!["convention".to_string()];
-    if let Some(n) = &p.name {
-        tags.push(format!("project:{n}"));
-    }
+    tags.extend(p.project.as_ref().map(Project::tag));
     let confidence = (0.5 + 0.1 * sessions.len() as f64).min(0.9);
     Finding {
         pass: "conventions",
@@ -1304,14 +1307,18 @@ mod tests {
         let sessions = vec![
             at("a", "/Users/ana/work/shop").sh("uv run pytest tests/test_cart.py -v", "3 passed", false).build(),
             at("b", "/Users/ana/work/shop").sh("uv run pytest", "10 passed", false).build(),
-            at("c", "/home/bob/src/shop").sh("uv run pytest -m slow", "2 passed", false).build(),
+            at("c", "/Users/ana/work/shop/.claude/worktrees/agent-a4ca7529")
+                .sh("uv run pytest -m slow", "2 passed", false)
+                .build(),
         ];
         let p = dream(&sessions, Vec::new());
         assert_eq!(texts(&p), vec!["In `shop`, run the tests with `uv run pytest` (also with `-m slow`)."]);
         let op = p.ops.iter().find(|o| o.pass == "conventions").expect("op");
         assert_eq!(op.kind.as_str(), "fact");
         assert_eq!(op.support, 3);
-        assert!(op.tags.contains(&"project:shop".to_string()));
+        let shop = Project::of_dir("/Users/ana/work/shop").expect("a project");
+        assert!(op.tags.contains(&shop.tag()), "{:?}", op.tags);
+        assert!(op.tags.iter().all(|t| !t.contains("ana")), "no home path in a tag: {:?}", op.tags);
         // Each evidence entry quotes the command of the call it cites.
         assert_eq!(op.evidence.len(), 3);
         assert!(op.evidence.iter().any(|e| e.quote == "uv run pytest tests/test_cart.py -v"));
@@ -1438,9 +1445,37 @@ mod tests {
         assert_eq!(name("/Users/ana"), None);
         assert_eq!(name("C:\\Users\\ana"), None);
         assert_eq!(name("/srv/ci/build-4f9a2c81"), None);
-        // No directory: the source file's folder groups, unnamed; nothing known: no project.
-        assert_eq!(project_of(None, Some("/data/shop/chat.md")), Some(("dir:/data/shop".into(), None)));
+        // No directory: the source file's folder groups, unnamed, tagged when its path is whole;
+        // nothing known: no project.
+        let dir = project_of(None, Some("/data/shop/chat.md")).expect("a group");
+        assert_eq!((dir.0.as_str(), dir.1), ("dir:/data/shop", None));
+        assert_eq!(dir.2, Project::of_dir("/data/shop"));
+        assert_eq!(project_of(None, Some("shop/chat.md")).map(|p| p.2), Some(None));
         assert_eq!(project_of(None, None), None);
+    }
+
+    #[test]
+    fn two_folders_of_one_name_are_two_projects_and_two_lessons() {
+        let mut sessions = Vec::new();
+        for (i, dir) in ["/srv/a/app", "/srv/a/app", "/srv/b/app", "/srv/b/app"].iter().enumerate() {
+            let cmd = if i < 2 { "npm test" } else { "cargo test" };
+            sessions.push(at(&format!("s{i}"), dir).sh(cmd, "ok", false).build());
+        }
+        let p = dream(&sessions, Vec::new());
+        let mut got: Vec<(String, Vec<String>)> =
+            p.ops.iter().filter(|o| o.pass == "conventions").map(|o| (o.text.clone(), o.tags.clone())).collect();
+        got.sort();
+        let tag = |d: &str| Project::of_dir(d).expect("a project").tag();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "In `app`, run the tests with `cargo test`.".to_string(),
+                    vec!["convention".into(), tag("/srv/b/app")]
+                ),
+                ("In `app`, run the tests with `npm test`.".to_string(), vec!["convention".into(), tag("/srv/a/app")]),
+            ]
+        );
     }
 
     #[test]

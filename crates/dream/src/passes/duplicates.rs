@@ -45,7 +45,7 @@ use super::{cosine, Idf};
 use crate::context::Context;
 use crate::policy::{SAME_COMMANDS_SIMILARITY, SAME_TEXT_COSINE};
 use crate::{text, Category, DreamError, Finding, Pass, PassOutput};
-use nocturne_core::{Evidence, Memory, OpKind};
+use nocturne_core::{Evidence, Memory, OpKind, ProjectTag};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct Duplicates;
@@ -321,6 +321,10 @@ pub fn duplicate_groups_with(
             if a.kind != b.kind || (!fa.names.is_empty() && !fb.names.is_empty() && fa.names.is_disjoint(&fb.names)) {
                 continue;
             }
+            // Memories of two projects (or of one and of none) are two lessons.
+            if !same_project(a, b) {
+                continue;
+            }
             let tok = cosine(&fa.idf, &fb.idf);
             let vec = match (vecs.get(i).copied().flatten(), vecs.get(j).copied().flatten()) {
                 (Some(x), Some(y)) => Some(vector_cosine(x, y)),
@@ -365,6 +369,17 @@ pub fn duplicate_groups_with(
         groups.entry(r).or_default().push(i);
     }
     (groups.into_values().filter(|g| g.len() > 1).collect(), stats)
+}
+
+/// Whether two memories are of one project, or both of none (a tag that
+/// names the project by its folder name alone is that name's project).
+fn same_project(a: &Memory, b: &Memory) -> bool {
+    match (ProjectTag::of_tags(&a.tags), ProjectTag::of_tags(&b.tags)) {
+        (None, None) => true,
+        (Some(ProjectTag::Keyed(x)), Some(ProjectTag::Keyed(y))) => x.key == y.key,
+        (Some(x), Some(y)) => x.name() == y.name(),
+        _ => false,
+    }
 }
 
 /// [`duplicate_groups_with`] without vectors or batch commands.

@@ -69,6 +69,9 @@ impl Pass for Preferences {
     }
 }
 
+/// Words by which a stated preference says it is about the project at hand.
+const PROJECT_WORDS: [&str; 4] = ["this repo", "this project", "this codebase", "here we"];
+
 impl Preferences {
     fn findings(&self, ctx: &Context) -> Vec<Finding> {
         let all: Vec<(usize, usize, &Directive)> = ctx
@@ -126,12 +129,15 @@ impl Preferences {
             }
             // Representative: closest to the centroid; then shorter; then smaller.
             let mut best: Option<(f64, &str)> = None;
+            let mut said_here = false;
             // One evidence per sentence: the event it is verbatim text of.
             let mut evidence: BTreeMap<(usize, u32), Evidence> = BTreeMap::new();
             for m in &cl.members {
                 let Some(&k) = pos.get(m) else { continue };
                 let (Some((si, _, d)), Some(v)) = (all.get(k), vectors.get(k)) else { continue };
                 let score = (cl.cos(v) * 1000.0).round() / 1000.0;
+                let lower = d.text.to_lowercase();
+                said_here |= PROJECT_WORDS.iter().any(|w| lower.contains(w));
                 let better = match best {
                     None => true,
                     Some((bs, bt)) => score > bs || (score == bs && (d.text.len(), d.text.as_str()) < (bt.len(), bt)),
@@ -157,7 +163,12 @@ impl Preferences {
             }
             let mut terms: Vec<(f64, String)> = cl.centroid.iter().map(|(t, w)| (*w, t.clone())).collect();
             terms.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let tags: Vec<String> = terms.iter().take(3).map(|(_, t)| t.clone()).collect();
+            let mut tags: Vec<String> = terms.iter().take(3).map(|(_, t)| t.clone()).collect();
+            // "In this repo we use pnpm" holds where it was said: in the
+            // project all its sessions ran in, not in every project.
+            if said_here {
+                tags.extend(super::conventions::common_project(ctx, &sessions).map(|p| p.tag()));
+            }
             let n = sessions.len();
             out.push(Finding {
                 repeats: 0,

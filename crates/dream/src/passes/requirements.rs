@@ -60,7 +60,7 @@
 //! URL, an e-mail, a long number) is never used, and a group with fewer
 //! than two usable clauses (of two units) yields nothing. The evidence
 //! quotes every sentence of the group verbatim from its event. Tags
-//! `requirement` and `project:NAME`; the scope is the one of facts
+//! `requirement` and the project's `project:NAME#KEY` tag; the scope is the one of facts
 //! ([`crate::scope`]).
 
 use crate::context::Context;
@@ -352,6 +352,7 @@ impl Pass for Requirements {
         // Per project: the requirement sentences and the operator's messages' roots.
         struct Project {
             name: Option<String>,
+            tag: Option<String>,
             sessions: Vec<usize>,
             df: HashMap<String, usize>,
             messages: usize,
@@ -363,12 +364,14 @@ impl Pass for Requirements {
                 continue;
             }
             let cwd = super::conventions::cwd_of(s.data);
-            let Some((key, name)) = super::conventions::project_of(cwd.as_deref(), s.data.session.source.as_deref())
+            let Some((key, name, project)) =
+                super::conventions::project_of(cwd.as_deref(), s.data.session.source.as_deref())
             else {
                 continue;
             };
             let p = projects.entry(key).or_insert_with(|| Project {
                 name,
+                tag: project.as_ref().map(nocturne_core::project::Project::tag),
                 sessions: Vec::new(),
                 df: HashMap::new(),
                 messages: 0,
@@ -442,7 +445,7 @@ impl Pass for Requirements {
                 }
             }
             for members in groups.values() {
-                if let Some(f) = lesson(ctx, p.name.as_deref(), &nodes, members, &degree) {
+                if let Some(f) = lesson(ctx, p.name.as_deref(), p.tag.as_deref(), &nodes, members, &degree) {
                     findings.push(f);
                 }
             }
@@ -455,7 +458,14 @@ impl Pass for Requirements {
 
 /// A group's lesson (see the module docs); `None` when fewer than two
 /// units give a usable clause.
-fn lesson(ctx: &Context, name: Option<&str>, nodes: &[Node], members: &[usize], degree: &[usize]) -> Option<Finding> {
+fn lesson(
+    ctx: &Context,
+    name: Option<&str>,
+    project: Option<&str>,
+    nodes: &[Node],
+    members: &[usize],
+    degree: &[usize],
+) -> Option<Finding> {
     // Per unit: the sentence with the most links, then the earliest.
     let mut best: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
     for &m in members {
@@ -505,9 +515,7 @@ fn lesson(ctx: &Context, name: Option<&str>, nodes: &[Node], members: &[usize], 
     }
     let sessions: BTreeSet<usize> = sessions.into_values().collect();
     let mut tags = vec!["requirement".to_string()];
-    if let Some(n) = name {
-        tags.push(format!("project:{n}"));
-    }
+    tags.extend(project.map(str::to_string));
     let k = sessions.len();
     Some(Finding {
         pass: NAME,
@@ -563,17 +571,18 @@ mod tests {
     #[test]
     fn a_requirement_insisted_on_in_two_sessions_of_a_project_is_one_fact_citing_each() {
         let a = steered("s1", "/home/ana/work/shop", "add caching to the price lookup", &format!("too slow. {A}"));
-        let b = steered("s2", "/Users/bo/src/shop", "speed up the monthly report", B);
+        let b = steered("s2", "/home/ana/work/shop", "speed up the monthly report", B);
         let p = dream(&[a.build(), b.build()], vec![]);
         let ops = ours(&p);
         assert_eq!(ops.len(), 1, "{:#?}", p.ops);
         let o = ops[0];
         assert_eq!(o.text, "In `shop`, performance is crucial for the price lookup; keep the report under a second.");
         assert_eq!((o.kind.as_str(), o.support), ("fact", 2));
-        assert!(o.tags.contains(&"project:shop".to_string()), "{:?}", o.tags);
+        let tag = nocturne_core::project::Project::of_dir("/home/ana/work/shop").map(|p| p.tag());
+        assert!(tag.is_some_and(|t| o.tags.contains(&t)), "{:?}", o.tags);
         assert_eq!(quotes(o), vec![A, B], "each sentence verbatim, from its own session");
         assert!(o.text.chars().count() <= MAX_TEXT);
-        for v in ["ana", "/home/", "/users/", "bo/"] {
+        for v in ["ana", "/home/", "/work/"] {
             assert!(!o.text.to_lowercase().contains(v), "{v} leaked into {:?}", o.text);
         }
     }

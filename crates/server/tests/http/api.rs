@@ -3,7 +3,7 @@
 use crate::{Env, Req};
 use axum::http::{Method, StatusCode};
 use nocturne_service::AccessLevel;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn an_ingested_transcript_reads_back_and_grows_with_appended_events() {
@@ -470,4 +470,57 @@ async fn dream_rollback_outcome_and_apply_errors_name_their_field() {
     let r = env.send(Req::new(Method::POST, &uri).token(&env.admin).json(json!({"only": [999]}))).await;
     r.assert_error(400, "invalid_input");
     assert_eq!(r.json()["error"]["field"], "only", "{}", r.text());
+}
+
+/// `POST /v1/context` with `project` (a directory or an id) leaves out the
+/// memories of other projects, those of no project stay; without it each
+/// project memory names its project; `GET /v1/export?format=markdown&project=`
+/// holds one project's memories.
+#[tokio::test]
+async fn context_and_the_markdown_export_keep_to_the_callers_project() {
+    let env = Env::new();
+    let a = nocturne_core::Project::of_dir("/srv/a/app").unwrap();
+    let b = nocturne_core::Project::of_dir("/srv/b/app").unwrap();
+    for (text, tags) in [
+        ("In `app`, run the tests with `npm test`.", vec![a.tag()]),
+        ("In `app`, run the tests with `cargo test`.", vec![b.tag()]),
+        ("The tests need the database container running.", vec![]),
+    ] {
+        env.ok(Method::POST, "/v1/memories", Some(json!({"kind": "fact", "text": text, "tags": tags}))).await;
+    }
+    let texts = |v: &Value| -> Vec<String> {
+        let mut t: Vec<String> =
+            v["bundle"]["items"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect();
+        t.sort();
+        t
+    };
+    let in_b =
+        env.ok(Method::POST, "/v1/context", Some(json!({"task": "run the tests", "project": "/srv/b/app/web"}))).await;
+    assert_eq!(
+        texts(&in_b),
+        ["In `app`, run the tests with `cargo test`.", "The tests need the database container running."]
+    );
+    assert_eq!(in_b["project"], b.to_string());
+    let by_id =
+        env.ok(Method::POST, "/v1/context", Some(json!({"task": "run the tests", "project": a.to_string()}))).await;
+    assert!(texts(&by_id).iter().any(|t| t.contains("npm")) && !texts(&by_id).iter().any(|t| t.contains("cargo")));
+    let all = env.ok(Method::POST, "/v1/context", Some(json!({"task": "run the tests"}))).await;
+    let projects: Vec<&Value> = all["bundle"]["items"].as_array().unwrap().iter().map(|i| &i["project"]).collect();
+    assert_eq!(projects.len(), 3);
+    assert!(projects.contains(&&json!(a.to_string())) && projects.contains(&&json!(b.to_string())));
+    assert!(all.get("project").is_none());
+    let r = env
+        .send(Req::new(Method::POST, "/v1/context").token(&env.admin).json(json!({"task": "x", "project": "app"})))
+        .await;
+    r.assert_error(400, "invalid_input");
+    assert_eq!(r.json()["error"]["field"], "project", "{}", r.text());
+
+    let uri = format!("/v1/export?format=markdown&project={}", a.to_string().replace('#', "%23"));
+    let r = env.send(Req::new(Method::GET, &uri).token(&env.admin)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let md = r.text();
+    assert!(md.contains("npm test") && md.contains("database container") && !md.contains("cargo test"), "{md}");
+    let r = env.send(Req::new(Method::GET, "/v1/export?format=json&project=%2Fsrv%2Fa%2Fapp").token(&env.admin)).await;
+    r.assert_error(400, "invalid_input");
+    assert_eq!(r.json()["error"]["field"], "project", "{}", r.text());
 }
