@@ -58,6 +58,27 @@ fn dream_over(sessions: &[NewSession], spec: &DreamSpec) -> Proposal {
     dream(&snap, &spec.config(NOW), "d").unwrap()
 }
 
+/// A source's name, expectations, sessions and the ops of one pass.
+type SourceRun = (&'static str, nocturne_quality::expect::Expectations, Vec<NewSession>, Vec<nocturne_core::Op>);
+
+/// The real sources where an operator or a customer speaks, each with its
+/// expectations, its sessions and the ops one pass proposes over all of
+/// them (`None` without the data).
+fn pass_on_spoken_sources(pass: &str) -> Option<Vec<SourceRun>> {
+    let expect_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/real-data/expect");
+    let mut out = Vec::new();
+    for name in
+        ["claude-code-log", "codemie-code", "aider-chat-history", "tau2-bench-retail", "tau-bench-few-shot-retail"]
+    {
+        let dir = source(name)?;
+        let ex = nocturne_quality::expect::Expectations::read(&expect_dir.join(format!("{name}.toml"))).unwrap();
+        let sessions = sessions_of(&dir);
+        let ops = dream_over(&sessions, &DreamSpec::default()).ops.into_iter().filter(|o| o.pass == pass).collect();
+        out.push((name, ex, sessions, ops));
+    }
+    Some(out)
+}
+
 fn steps(text: &str) -> Vec<String> {
     text.split('`').skip(1).step_by(2).map(str::to_string).collect()
 }
@@ -150,16 +171,9 @@ fn claude_code_conventions_are_readable_scoped_and_proposed_once() {
 #[test]
 fn operator_corrections_are_lessons_quoting_the_operator_only() {
     use nocturne_core::{EventKind, Role};
-    use nocturne_quality::{expect, score};
-    let expect_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/real-data/expect");
-    for name in
-        ["claude-code-log", "codemie-code", "aider-chat-history", "tau2-bench-retail", "tau-bench-few-shot-retail"]
-    {
-        let Some(dir) = source(name) else { return };
-        let ex = expect::Expectations::read(&expect_dir.join(format!("{name}.toml"))).unwrap();
-        let sessions = sessions_of(&dir);
-        let p = dream_over(&sessions, &DreamSpec::default());
-        let ops: Vec<_> = p.ops.iter().filter(|o| o.pass == "corrections").collect();
+    use nocturne_quality::score;
+    let Some(runs) = pass_on_spoken_sources("corrections") else { return };
+    for (name, ex, sessions, ops) in runs {
         println!("{name}: {} correction ops", ops.len());
         if name.starts_with("tau") {
             assert!(ops.is_empty(), "{name}: customers correct nothing: {ops:#?}");
@@ -238,16 +252,9 @@ fn swe_agent_runs_share_a_workflow_whose_script_step_is_a_role() {
 #[test]
 fn project_requirements_are_lessons_quoting_the_operator_only() {
     use nocturne_core::{EventKind, Role};
-    use nocturne_quality::{expect, score};
-    let expect_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/real-data/expect");
-    for name in
-        ["claude-code-log", "codemie-code", "aider-chat-history", "tau2-bench-retail", "tau-bench-few-shot-retail"]
-    {
-        let Some(dir) = source(name) else { return };
-        let ex = expect::Expectations::read(&expect_dir.join(format!("{name}.toml"))).unwrap();
-        let sessions = sessions_of(&dir);
-        let p = dream_over(&sessions, &DreamSpec::default());
-        let ops: Vec<_> = p.ops.iter().filter(|o| o.pass == "requirements").collect();
+    use nocturne_quality::score;
+    let Some(runs) = pass_on_spoken_sources("requirements") else { return };
+    for (name, ex, sessions, ops) in runs {
         println!("{name}: {} requirement ops", ops.len());
         if name.starts_with("tau") {
             assert!(ops.is_empty(), "{name}: customers require nothing: {ops:#?}");
