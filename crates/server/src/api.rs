@@ -785,12 +785,17 @@ async fn set_taxonomy(State(st): State<AppState>, cred: Credentials, q: Q<Taxono
 async fn export(State(st): State<AppState>, cred: Credentials, q: Q<ExportQuery>) -> Out {
     let q = query_of(q)?;
     match q.format.as_deref().unwrap_or("json") {
-        "json" if q.project.is_some() => Err(ApiError::Service(nocturne_service::ServiceError::InvalidField {
-            field: "project",
-            message:
-            "project selects the memories of a markdown export (format=markdown); the JSON export is the whole store"
-                .into(),
-        })),
+        // Refused after authentication (inside the call), so a caller
+        // without credentials hears 401 first.
+        "json" if q.project.is_some() => ok(call(&st, cred, false, move |_| -> nocturne_service::Result<()> {
+            Err(nocturne_service::ServiceError::InvalidField {
+                field: "project",
+                message:
+                    "project selects the memories of a markdown export (format=markdown); the JSON export is the whole store"
+                        .into(),
+            })
+        })
+        .await?),
         "json" if q.sessions => ok(call(&st, cred, false, move |s| s.export_with_sessions()).await?),
         "json" => ok(call(&st, cred, false, move |s| s.export_json()).await?),
         "markdown" | "md" => {

@@ -523,4 +523,7 @@ async fn context_and_the_markdown_export_keep_to_the_callers_project() {
     let r = env.send(Req::new(Method::GET, "/v1/export?format=json&project=%2Fsrv%2Fa%2Fapp").token(&env.admin)).await;
     r.assert_error(400, "invalid_input");
     assert_eq!(r.json()["error"]["field"], "project", "{}", r.text());
+    // Without credentials the caller hears 401 first, not what is wrong with the query.
+    let r = env.send(Req::new(Method::GET, "/v1/export?format=json&project=")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
 }
