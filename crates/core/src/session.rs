@@ -293,6 +293,28 @@ pub struct Session {
     pub closed_at: Option<String>,
 }
 
+impl Session {
+    /// This stored session's header as an importer's session with `events`
+    /// (no source outcome: outcomes are stored apart), e.g. to write it
+    /// again.
+    pub fn to_new(&self, events: Vec<NewEvent>) -> NewSession {
+        NewSession {
+            id: self.id.clone(),
+            format: self.format.clone(),
+            source: self.source.clone(),
+            user: self.user.clone(),
+            agent: self.agent.clone(),
+            team: self.team.clone(),
+            title: self.title.clone(),
+            parent: self.parent.clone(),
+            subagent: self.subagent.clone(),
+            counterpart: self.counterpart,
+            outcome: None,
+            events,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -190,7 +190,7 @@ fn the_real_transcripts_stream_as_they_ingest_whole() {
 /// ingest makes it.
 #[test]
 fn evaluator_checks_read_later_grow_the_sessions_stored_without_them() {
-    use nocturne_core::{EventKind, NewSession};
+    use nocturne_core::EventKind;
     use nocturne_store::{SessionRecord, Store};
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/fixtures/tau2-results.json");
     let mut files = vec![fixture];
@@ -218,20 +218,7 @@ fn evaluator_checks_read_later_grow_the_sessions_stored_without_them() {
                 h.id
             );
             with_checks += usize::from(kept.len() < events.len());
-            let s = NewSession {
-                id: h.id.clone(),
-                format: h.format.clone(),
-                source: h.source.clone(),
-                user: h.user.clone(),
-                agent: h.agent.clone(),
-                team: h.team.clone(),
-                title: h.title.clone(),
-                parent: h.parent.clone(),
-                subagent: h.subagent.clone(),
-                counterpart: h.counterpart,
-                outcome: None,
-                events: kept,
-            };
+            let s = h.to_new(kept);
             older.append_sessions(&[SessionRecord { session: s, ingested_at: h.ingested_at.clone() }]).unwrap();
         }
         assert!(with_checks > 0, "{}: some simulation has evaluator checks", file.display());

@@ -625,20 +625,7 @@ fn restore_usages_tx(tx: &mut Transaction<'_>, usages: &[Usage]) -> Tx<()> {
 
 fn restore_session_tx(tx: &mut Transaction<'_>, h: &Session, events: &[NewEvent]) -> Tx<Appended> {
     let (hashes, head) = nocturne_store::restored_chain(h, events).map_err(Fail::Store)?;
-    let new = nocturne_core::NewSession {
-        id: h.id.clone(),
-        format: h.format.clone(),
-        source: h.source.clone(),
-        user: h.user.clone(),
-        agent: h.agent.clone(),
-        team: h.team.clone(),
-        title: h.title.clone(),
-        parent: h.parent.clone(),
-        subagent: h.subagent.clone(),
-        counterpart: h.counterpart,
-        outcome: None,
-        events: Vec::new(),
-    };
+    let new = h.to_new(Vec::new());
     check_size(&h.id, events.len())?;
     let Some(sid) = insert_session(
         tx,
